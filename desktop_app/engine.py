@@ -1,0 +1,499 @@
+"""The engine: every loaded model lives in its own worker process.
+
+The parent side speaks plain data and generators. :class:`ModelWorker` owns one
+process (spawned, so a crash or a corrupt GGUF ends that pane only) and turns its
+messages into events:
+
+    Loading -> Loaded -> PromptSent -> Delta* -> Finished      (or Failed at any point)
+
+``ModelWorker.generate(request)`` is a blocking generator of those events; the GUI runs
+it in a thread per pane, the CLI multiplexes several workers with :func:`run_comparison`.
+``stop()`` is safe from any thread and ends the stream within a token.
+
+Cores are shared: :class:`ThreadBudget` splits the physical cores among the panes that
+are generating at the same moment and re-balances as they finish, so a comparison is
+not slower than running its models one after another.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from desktop_app.catalog import ModelEntry
+from desktop_app.prompting import Turn
+
+# ---------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling settings for one generation. ``seed=None`` picks a random seed."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+    seed: int | None = None
+
+    @classmethod
+    def for_entry(cls, entry: ModelEntry, **overrides: Any) -> Sampling:
+        """The catalog's defaults for this model, with any non-None overrides applied."""
+        values: dict[str, Any] = {k: v for k, v in entry.sampling.items() if k in cls.__dataclass_fields__}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt for one pane.
+
+    ``raw`` sends ``prompt`` to a base model exactly as typed; ``document_template``
+    replaces the catalog's wrapping (must contain ``{question}``).
+    """
+
+    prompt: str
+    sampling: Sampling = field(default_factory=Sampling)
+    history: tuple[Turn, ...] = ()
+    system_prompt: str | None = None
+    thinking: bool = True
+    raw: bool = False
+    document_template: str | None = None
+    stop: tuple[str, ...] = ()
+
+
+# ------------------------------------------------------------------------------ events
+
+
+@dataclass(frozen=True)
+class Loading:
+    """The worker is preparing the model (``detail`` says what it is doing)."""
+
+    model_id: str
+    detail: str = "loading model"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    model_id: str
+    load_s: float
+    n_ctx: int
+    n_threads: int
+    model_path: str
+    has_chat_template: bool
+
+
+@dataclass(frozen=True)
+class PromptSent:
+    """The exact text the model received, and whether it starts inside thinking."""
+
+    text: str
+    n_tokens: int
+    starts_in_thinking: bool
+    seed: int
+
+
+@dataclass(frozen=True)
+class Delta:
+    """New text, already split; token counts are running totals for this generation."""
+
+    thinking: str
+    answer: str
+    thinking_tokens: int
+    answer_tokens: int
+    elapsed_s: float
+
+
+@dataclass
+class PaneResult:
+    """Everything about one finished (or failed) generation — the CLI's JSON summary."""
+
+    model: str
+    role: str
+    prompt_sent: str = ""
+    thinking: str = ""
+    answer: str = ""
+    thinking_tokens: int = 0
+    answer_tokens: int = 0
+    prompt_tokens: int = 0
+    ttft_s: float | None = None
+    tokens_per_s: float | None = None
+    thinking_s: float | None = None
+    load_s: float | None = None
+    total_s: float | None = None
+    finish_reason: str = "error"
+    error: str | None = None
+    thinking_unterminated: bool = False
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The generation ended: ``finish_reason`` is stop, length or cancelled."""
+
+    result: PaneResult
+
+
+@dataclass(frozen=True)
+class Failed:
+    """This pane failed; ``kind`` is missing, load, crash, oom or error."""
+
+    message: str
+    kind: str
+    result: PaneResult | None = None
+
+
+Event = Loading | Loaded | PromptSent | Delta | Finished | Failed
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """A JSON-ready dict with a ``type`` key, for ``--json`` output."""
+    data = asdict(event)
+    data["type"] = type(event).__name__.lower()
+    return data
+
+
+# ------------------------------------------------------------------------------ threads
+
+
+def physical_cores() -> int:
+    """Physical cores available to this process (not hyper-threads)."""
+    try:
+        allowed = os.sched_getaffinity(0)
+    except AttributeError:
+        allowed = set(range(os.cpu_count() or 1))
+    cores: set[tuple[str, str]] = set()
+    for cpu in allowed:
+        base = f"/sys/devices/system/cpu/cpu{cpu}/topology/"
+        try:
+            with open(base + "core_id") as core, open(base + "physical_package_id") as pkg:
+                cores.add((pkg.read().strip(), core.read().strip()))
+        except OSError:
+            cores = set()
+            break
+    if cores:
+        return len(cores)
+    if hasattr(os, "sysconf") and os.uname().sysname == "Darwin":
+        try:
+            import subprocess
+
+            out = subprocess.run(["sysctl", "-n", "hw.physicalcpu"], capture_output=True,
+                                 text=True, timeout=2)
+            return max(1, int(out.stdout.strip()))
+        except (OSError, ValueError, subprocess.SubprocessError):
+            pass
+    return max(1, len(allowed))
+
+
+class ThreadBudget:
+    """Shares the physical cores among the workers generating right now.
+
+    Each active worker gets ``cores // active`` threads (at least one); when a pane
+    finishes, the others get its cores back mid-generation.
+    """
+
+    def __init__(self, cores: int | None = None):
+        self.cores = cores or physical_cores()
+        self._lock = threading.Lock()
+        self._active: list[ModelWorker] = []
+
+    def share(self, active: int) -> int:
+        return max(1, self.cores // max(1, active))
+
+    def acquire(self, worker: ModelWorker) -> int:
+        with self._lock:
+            if worker not in self._active:
+                self._active.append(worker)
+            self._rebalance()
+            return self.share(len(self._active))
+
+    def release(self, worker: ModelWorker) -> None:
+        with self._lock:
+            if worker in self._active:
+                self._active.remove(worker)
+            self._rebalance()
+
+    def _rebalance(self) -> None:
+        threads = self.share(len(self._active))
+        for active in self._active:
+            active.set_threads(threads)
+
+
+_DEFAULT_BUDGET: ThreadBudget | None = None
+
+
+def default_budget() -> ThreadBudget:
+    """The process-wide budget all panes share."""
+    global _DEFAULT_BUDGET
+    if _DEFAULT_BUDGET is None:
+        _DEFAULT_BUDGET = ThreadBudget()
+    return _DEFAULT_BUDGET
+
+
+# ------------------------------------------------------------------------------ worker
+
+
+def _describe_exit(exitcode: int | None) -> tuple[str, str]:
+    if exitcode is not None and exitcode < 0:
+        signum = -exitcode
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        if signum == getattr(signal, "SIGKILL", 9):
+            return ("crash", f"The model's worker process was killed ({name}); it may have "
+                             "run out of memory. Retry, or pick a smaller model.")
+        return ("crash", f"The model's worker process crashed ({name}).")
+    return ("crash", f"The model's worker process ended unexpectedly (exit code {exitcode}).")
+
+
+class ModelWorker:
+    """One model in its own process. Create, :meth:`start`, :meth:`generate`, :meth:`close`."""
+
+    def __init__(self, entry: ModelEntry, *, n_threads: int | None = None,
+                 budget: ThreadBudget | None = None):
+        self.entry = entry
+        self.budget = budget or default_budget()
+        self._initial_threads = n_threads or self.budget.cores
+        self._fixed_threads = n_threads
+        ctx = multiprocessing.get_context("spawn")
+        self._ctx = ctx
+        self._stop_event = ctx.Event()
+        self._threads = ctx.Value("i", self._initial_threads, lock=False)
+        self._conn: Connection | None = None
+        self._process: Any = None
+        self._loaded: Loaded | None = None
+        self._load_failure: Failed | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- lifecycle
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    @property
+    def loaded(self) -> Loaded | None:
+        return self._loaded
+
+    def start(self) -> None:
+        """Spawn the process; it starts loading the model at once. Returns immediately."""
+        with self._lock:
+            if self._process is not None:
+                return
+            from desktop_app.worker import worker_main
+
+            parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+            self._process = self._ctx.Process(
+                target=worker_main,
+                args=(child_conn, self._stop_event, self._threads, self.entry),
+                name=f"triptych-{self.entry.id}",
+                daemon=True,
+            )
+            self._process.start()
+            child_conn.close()
+            self._conn = parent_conn
+
+    def set_threads(self, n_threads: int) -> None:
+        """Change the thread count; a generating worker picks it up at its next token."""
+        self._threads.value = self._fixed_threads or max(1, n_threads)
+
+    def stop(self) -> None:
+        """Ask the current generation to stop (thread-safe, returns immediately)."""
+        self._stop_event.set()
+
+    def close(self, timeout: float = 2.0) -> None:
+        """End the process (politely, then by force) and release its resources."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_event.set()
+        proc, conn = self._process, self._conn
+        if conn is not None:
+            try:
+                conn.send(("shutdown",))
+            except (OSError, EOFError, BrokenPipeError):
+                pass
+        if proc is not None:
+            proc.join(timeout)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(1.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1.0)
+            try:
+                proc.close()
+            except ValueError:
+                pass
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self) -> ModelWorker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- protocol
+
+    @property
+    def connection(self) -> Connection:
+        assert self._conn is not None, "start() first"
+        return self._conn
+
+    def _receive(self) -> Any:
+        """The next message, or a Failed event if the process died."""
+        try:
+            return self.connection.recv()
+        except (EOFError, OSError, ConnectionResetError):
+            proc = self._process
+            if proc is not None:
+                proc.join(2.0)
+            kind, message = _describe_exit(proc.exitcode if proc is not None else None)
+            return Failed(message=message, kind=kind)
+
+    def wait_loaded(self) -> Iterator[Event]:
+        """Events until the model is loaded (nothing if it already is)."""
+        if self._loaded is not None:
+            return
+        if self._load_failure is not None:
+            yield self._load_failure
+            return
+        self.start()
+        while True:
+            message = self._receive()
+            if isinstance(message, Loaded):
+                self._loaded = message
+                yield message
+                return
+            if isinstance(message, Failed):
+                self._load_failure = message
+                yield message
+                return
+            yield message
+
+    def generate(self, request: GenerationRequest) -> Iterator[Event]:
+        """Stream one generation's events. Blocking; run it off the GUI thread."""
+        collector = ResultCollector(self.entry)
+        for event in self.wait_loaded():
+            if isinstance(event, Failed):
+                yield replace(event, result=collector.fail(event.message))
+                return
+            yield event
+        self._stop_event.clear()
+        self.set_threads(self.budget.acquire(self))
+        try:
+            try:
+                self.connection.send(("generate", request))
+            except (OSError, BrokenPipeError):
+                pass  # the receive below reports how the process died
+            while True:
+                message = self._receive()
+                collector.add(message)
+                if isinstance(message, Failed):
+                    if message.kind in ("crash", "oom"):
+                        self._load_failure = message  # this process is gone
+                    yield replace(message, result=collector.fail(message.message))
+                    return
+                if isinstance(message, Finished) and self._loaded is not None:
+                    message.result.load_s = self._loaded.load_s
+                yield message
+                if isinstance(message, Finished):
+                    return
+        finally:
+            self.budget.release(self)
+
+
+class ResultCollector:
+    """Accumulates a generation's events so a crash still reports what was produced."""
+
+    def __init__(self, entry: ModelEntry):
+        self.result = PaneResult(model=entry.id, role=entry.role)
+
+    def add(self, event: Any) -> None:
+        result = self.result
+        if isinstance(event, Loaded):
+            result.load_s = event.load_s
+        elif isinstance(event, PromptSent):
+            result.prompt_sent = event.text
+            result.prompt_tokens = event.n_tokens
+            result.seed = event.seed
+        elif isinstance(event, Delta):
+            result.thinking += event.thinking
+            result.answer += event.answer
+            result.thinking_tokens = event.thinking_tokens
+            result.answer_tokens = event.answer_tokens
+
+    def fail(self, message: str) -> PaneResult:
+        self.result.error = message
+        self.result.finish_reason = "error"
+        return self.result
+
+
+# -------------------------------------------------------------------------- comparison
+
+
+def run_comparison(
+    workers: Sequence[ModelWorker], requests: Sequence[GenerationRequest]
+) -> Iterator[tuple[int, Event]]:
+    """Run every worker's request at once; yield ``(pane index, event)`` as they come.
+
+    No threads: each worker's generator is advanced only when its pipe has data, so
+    one slow or dead pane never holds up the others.
+    """
+    streams = {index: worker.generate(request)
+               for index, (worker, request) in enumerate(zip(workers, requests))}
+    for worker in workers:
+        worker.start()  # all panes load at the same time
+    pending = dict(streams)
+    # Prime every generator up to its first blocking receive.
+    ready_indexes = list(pending)
+    send_now: list[int] = []
+    while pending:
+        for index in ready_indexes:
+            stream = pending.get(index)
+            if stream is None:
+                continue
+            try:
+                event = next(stream)
+            except StopIteration:
+                del pending[index]
+                continue
+            yield index, event
+            if isinstance(event, Finished | Failed):
+                pending.pop(index, None)
+                stream.close()
+            elif isinstance(event, Loaded):
+                send_now.append(index)  # its next step sends the request: nothing to wait for
+        if not pending:
+            break
+        if send_now:
+            ready_indexes, send_now = send_now, []
+            continue
+        by_conn = {workers[index].connection: index for index in pending}
+        ready = wait(list(by_conn), timeout=0.5)
+        ready_indexes = [by_conn[conn] for conn in ready]  # type: ignore[index]
+        # A dead process makes its pipe readable (EOF), so crashes surface here too.
+
+
+def now() -> float:
+    return time.perf_counter()

@@ -1,0 +1,195 @@
+"""Streaming separation of a reasoning model's thinking from its answer.
+
+A :class:`ThinkingFormat` is a small state machine: each state says whether its text
+is ``thinking``, ``answer`` or discarded (``None``), and which markers move it to
+another state. ``<think>…</think>`` is one format; channel formats such as gpt-oss's
+``<|channel|>analysis<|message|>…`` are another table, not new code.
+
+:class:`ThinkingSplitter` feeds arbitrary chunks (tokens) through a format. Markers may
+be split across chunks: the splitter holds back only the shortest tail that could still
+become a marker, so text is released as early as it can be.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+THINKING = "thinking"
+ANSWER = "answer"
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """One state: the kind of its text, its exits, and whether leading blanks are dropped."""
+
+    kind: str | None
+    transitions: dict[str, str] = field(default_factory=dict)
+    strip_leading: bool = False
+
+
+@dataclass(frozen=True)
+class ThinkingFormat:
+    """A named table of states; ``prefilled_state`` is used when the prompt opened thinking."""
+
+    name: str
+    initial_state: str
+    prefilled_state: str
+    states: dict[str, StateSpec]
+
+    def kind_of(self, state: str) -> str | None:
+        return self.states[state].kind
+
+
+THINK_TAGS = ThinkingFormat(
+    name="think-tags",
+    initial_state="start",
+    prefilled_state="thinking",
+    states={
+        # Text before <think> is answer text (some models say a word first).
+        "start": StateSpec(ANSWER, {"<think>": "thinking"}, strip_leading=True),
+        # A template that pre-fills <think> may still see the model repeat it: swallow it.
+        "thinking": StateSpec(THINKING, {"</think>": "answer", "<think>": "thinking_body"},
+                              strip_leading=True),
+        "thinking_body": StateSpec(THINKING, {"</think>": "answer"}, strip_leading=True),
+        "answer": StateSpec(ANSWER, {}, strip_leading=True),
+    },
+)
+
+GPT_OSS_CHANNELS = ThinkingFormat(
+    name="gpt-oss-channels",
+    initial_state="start",
+    prefilled_state="thinking",
+    states={
+        "start": StateSpec(None, {
+            "<|channel|>analysis<|message|>": "thinking",
+            "<|channel|>final<|message|>": "answer",
+        }),
+        "thinking": StateSpec(THINKING, {"<|end|>": "between"}, strip_leading=True),
+        "between": StateSpec(None, {
+            "<|channel|>analysis<|message|>": "thinking",
+            "<|channel|>final<|message|>": "answer",
+        }),
+        "answer": StateSpec(ANSWER, {"<|return|>": "done", "<|end|>": "done"},
+                            strip_leading=True),
+        "done": StateSpec(None, {}),
+    },
+)
+
+PLAIN = ThinkingFormat(
+    name="none",
+    initial_state="answer",
+    prefilled_state="answer",
+    states={"answer": StateSpec(ANSWER, {}, strip_leading=True)},
+)
+
+FORMATS: dict[str, ThinkingFormat] = {
+    fmt.name: fmt for fmt in (THINK_TAGS, GPT_OSS_CHANNELS, PLAIN)
+}
+
+
+def get_format(name: str) -> ThinkingFormat:
+    """The format with this name (``none``, ``think-tags``, ``gpt-oss-channels``)."""
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise ValueError(f"Unknown thinking format '{name}'.") from None
+
+
+Segment = tuple[str, str]  # (kind, text)
+
+
+class ThinkingSplitter:
+    """Feed text chunks, get ``(kind, text)`` segments back, kind ``thinking`` or ``answer``."""
+
+    def __init__(self, fmt: ThinkingFormat | str = THINK_TAGS, *, prefilled: bool = False):
+        self.format = get_format(fmt) if isinstance(fmt, str) else fmt
+        self.state = self.format.prefilled_state if prefilled else self.format.initial_state
+        self._pending = ""
+        self._at_state_start = True
+        self.saw_thinking = prefilled and self.format.kind_of(self.state) == THINKING
+        self.thinking_closed = False
+
+    @property
+    def in_thinking(self) -> bool:
+        """True while the text being produced is thinking."""
+        return self.format.kind_of(self.state) == THINKING
+
+    def feed(self, text: str) -> list[Segment]:
+        """Consume a chunk; return the segments that are now certain."""
+        self._pending += text
+        return self._drain(final=False)
+
+    def finish(self) -> list[Segment]:
+        """Flush held-back text at the end of the stream."""
+        return self._drain(final=True)
+
+    def _emit(self, out: list[Segment], text: str) -> None:
+        spec = self.format.states[self.state]
+        if spec.strip_leading and self._at_state_start:
+            text = text.lstrip()
+        if not text:
+            return
+        self._at_state_start = False
+        if spec.kind is None:
+            return
+        if out and out[-1][0] == spec.kind:
+            out[-1] = (spec.kind, out[-1][1] + text)
+        else:
+            out.append((spec.kind, text))
+
+    def _enter(self, new_state: str) -> None:
+        was_thinking = self.in_thinking
+        self.state = new_state
+        self._at_state_start = True
+        if self.in_thinking:
+            self.saw_thinking = True
+        elif was_thinking:
+            self.thinking_closed = True
+
+    def _drain(self, *, final: bool) -> list[Segment]:
+        out: list[Segment] = []
+        while True:
+            transitions = self.format.states[self.state].transitions
+            best_index, best_marker = -1, ""
+            for marker in transitions:
+                index = self._pending.find(marker)
+                if index != -1 and (best_index == -1 or index < best_index):
+                    best_index, best_marker = index, marker
+            if best_index == -1:
+                break
+            self._emit(out, self._pending[:best_index])
+            self._pending = self._pending[best_index + len(best_marker):]
+            self._enter(transitions[best_marker])
+        if final:
+            self._emit(out, self._pending)
+            self._pending = ""
+            return out
+        hold = self._partial_marker_length(transitions)
+        ready = self._pending[: len(self._pending) - hold] if hold else self._pending
+        spec = self.format.states[self.state]
+        if spec.strip_leading and self._at_state_start and not ready.strip():
+            # Keep leading blanks until we know whether real text follows them.
+            return out
+        self._emit(out, ready)
+        self._pending = self._pending[len(ready):]
+        return out
+
+    def _partial_marker_length(self, transitions: dict[str, str]) -> int:
+        """Length of the longest tail of pending text that starts some marker."""
+        longest = 0
+        for marker in transitions:
+            for size in range(min(len(marker) - 1, len(self._pending)), longest, -1):
+                if self._pending.endswith(marker[:size]):
+                    longest = size
+                    break
+        return longest
+
+
+def split_reply(text: str, fmt: ThinkingFormat | str = THINK_TAGS, *,
+                prefilled: bool = False) -> tuple[str, str, bool]:
+    """Split a whole reply into ``(thinking, answer, thinking_unterminated)``."""
+    splitter = ThinkingSplitter(fmt, prefilled=prefilled)
+    segments = splitter.feed(text) + splitter.finish()
+    thinking = "".join(t for kind, t in segments if kind == THINKING)
+    answer = "".join(t for kind, t in segments if kind == ANSWER)
+    return thinking, answer, splitter.in_thinking

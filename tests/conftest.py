@@ -1,0 +1,93 @@
+"""Shared test setup: offscreen Qt, a private TRIPTYCH_HOME per test, leak checks."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import psutil  # noqa: E402
+import pytest  # noqa: E402
+
+from desktop_app.catalog import assembled_path, ensure_local, load_catalog  # noqa: E402
+
+BASE_ID = "gemma3-270m-base"
+INSTRUCT_ID = "smollm2-135m-instruct"
+
+
+@pytest.fixture(scope="session")
+def starter_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TRIPTYCH_HOME in which the base starter model has been assembled once."""
+    home = tmp_path_factory.mktemp("starter-home")
+    previous = os.environ.get("TRIPTYCH_HOME")
+    os.environ["TRIPTYCH_HOME"] = str(home)
+    try:
+        ensure_local(load_catalog().get(BASE_ID))
+    finally:
+        if previous is None:
+            os.environ.pop("TRIPTYCH_HOME", None)
+        else:
+            os.environ["TRIPTYCH_HOME"] = previous
+    return home
+
+
+@pytest.fixture(autouse=True)
+def triptych_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own config and data dirs, so nothing leaks between tests."""
+    home = tmp_path / "triptych-home"
+    monkeypatch.setenv("TRIPTYCH_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def starter_models(starter_cache: Path, triptych_home: Path) -> dict[str, object]:
+    """The two offline starter models, ready to load, keyed by role."""
+    entry_base = load_catalog().get(BASE_ID)
+    cached = Path(str(starter_cache)) / "data" / "models" / f"{BASE_ID}.gguf"
+    target = assembled_path(entry_base)
+    if not target.exists():
+        target.symlink_to(cached)
+    catalog = load_catalog()
+    return {"base": catalog.get(BASE_ID), "instruct": catalog.get(INSTRUCT_ID)}
+
+
+def _children() -> list[psutil.Process]:
+    """Our live descendants, minus multiprocessing's long-lived resource tracker."""
+    alive = []
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+    for child in children:
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if any("resource_tracker" in part for part in child.cmdline()):
+                continue
+        except psutil.Error:
+            continue
+        alive.append(child)
+    return alive
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    """Fail a test that leaves worker processes or Python threads behind."""
+    threads_before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        children = _children()
+        threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+        if not children and not threads:
+            return
+        time.sleep(0.05)
+    for child in children:
+        child.kill()
+    names = [f"{p.pid}:{' '.join(p.cmdline()[:3])}" for p in children if p.is_running()]
+    assert not children, f"test left processes behind: {names}"
+    assert not threads, f"test left threads behind: {[t.name for t in threads]}"
