@@ -1,0 +1,101 @@
+"""`triptych` as a user runs it: real subprocesses, real models, one sentence per mistake."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from desktop_app import __version__
+
+SUMMARY_FIELDS = {"model", "role", "prompt_sent", "thinking", "answer", "thinking_tokens",
+                  "answer_tokens", "ttft_s", "tokens_per_s", "finish_reason", "error"}
+
+
+def triptych(*args: str, timeout: float = 120, stdin: str | None = None):
+    return subprocess.run([sys.executable, "-m", "desktop_app", *args], capture_output=True,
+                          text=True, timeout=timeout, input=stdin, env=os.environ.copy())
+
+
+def test_version():
+    done = triptych("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"Triptych {__version__}"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("compare", "   "), "The prompt is empty"),
+    (("compare", "hi", "--models", "nope"), "Unknown model 'nope'"),
+    (("compare", "hi", "--models", ","), "--models needs at least one model id"),
+    (("compare", "hi", "--max-tokens", "0"), "--max-tokens must be at least 1"),
+    (("--screenshot", "x.png"), "--screenshot needs --prompt"),
+])
+def test_usage_mistakes_are_one_line_and_exit_2(args, message):
+    done = triptych(*args)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_compare_json_streams_events_and_ends_with_summaries(starter_models):
+    done = triptych("compare", "What is the capital of France?", "--json", "--temperature", "0",
+                    "--seed", "3", "--max-tokens", "16",
+                    "--models", "gemma3-270m-base,smollm2-135m-instruct")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    summaries = [r for r in records if r["type"] == "summary"]
+    assert [s["model"] for s in summaries] == ["gemma3-270m-base", "smollm2-135m-instruct"]
+    assert records[-2:] == summaries  # summaries come last
+    for summary in summaries:
+        assert SUMMARY_FIELDS <= summary.keys()
+        assert summary["error"] is None and summary["answer"]
+        assert summary["answer_tokens"] > 0 and summary["ttft_s"] > 0
+        deltas = "".join(r["answer"] for r in records
+                         if r["type"] == "delta" and r["model"] == summary["model"])
+        assert deltas == summary["answer"]
+    base, instruct = summaries
+    assert base["role"] == "base" and "Question: What is the capital of France?" in base["prompt_sent"]
+    assert instruct["role"] == "instruct" and "<|im_start|>user" in instruct["prompt_sent"]
+    types = {r["type"] for r in records}
+    assert {"loading", "loaded", "promptsent", "delta", "finished", "summary"} <= types
+
+
+@pytest.mark.slow
+def test_missing_model_fails_its_pane_and_others_finish(starter_models):
+    done = triptych("compare", "Say hi.", "--json", "--max-tokens", "4",
+                    "--models", "qwen3-0.6b,smollm2-135m-instruct")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "triptych: qwen3-0.6b: Model 'qwen3-0.6b' is not downloaded yet; run 'triptych models "
+        "pull qwen3-0.6b' or open the model manager."]
+    summaries = {r["model"]: r for r in map(json.loads, done.stdout.splitlines())
+                 if r["type"] == "summary"}
+    assert summaries["qwen3-0.6b"]["error"] and summaries["qwen3-0.6b"]["finish_reason"] == "error"
+    assert summaries["smollm2-135m-instruct"]["error"] is None
+
+
+@pytest.mark.slow
+def test_text_output_labels_every_pane(starter_models):
+    done = triptych("compare", "Name a colour.", "--max-tokens", "8", "--temperature", "0",
+                    "--models", "smollm2-135m-instruct")
+    assert done.returncode == 0
+    assert done.stdout.startswith("[smollm2-135m-instruct] │ ")
+    assert "tok/s" in done.stderr and "finish:" in done.stderr
+
+
+@pytest.mark.slow
+def test_corrupt_gguf_in_user_catalog_is_one_line(tmp_path, starter_models):
+    from desktop_app import paths
+
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a model at all")
+    paths.user_catalog_path().write_text(
+        f'[[model]]\nid = "broken"\nrole = "instruct"\n[model.source]\npath = "{broken}"\n')
+    done = triptych("compare", "Hi", "--models", "broken")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("triptych:")]
+    assert errors == [
+        "triptych: broken: broken.gguf is not a GGUF model file (it does not start with 'GGUF')."]
