@@ -69,6 +69,7 @@ class GenerationRequest:
     raw: bool = False
     document_template: str | None = None
     stop: tuple[str, ...] = ()
+    ignore_eos: bool = False  # benchmarks: always generate max_tokens
 
 
 # ------------------------------------------------------------------------------ events
@@ -134,6 +135,7 @@ class PaneResult:
     error: str | None = None
     thinking_unterminated: bool = False
     seed: int | None = None
+    peak_rss_mb: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

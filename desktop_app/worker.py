@@ -11,6 +11,7 @@ import codecs
 import os
 import random
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,6 +67,16 @@ class StopMatcher:
     def flush(self) -> str:
         held, self._held = self._held, ""
         return held
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory in MB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def check_gguf(path: Path) -> None:
@@ -166,7 +177,10 @@ def run_generation(
     special = fmt == "gpt-oss-channels"
     vocab = llm._model.vocab
     budget = min(sampling.max_tokens, n_ctx - len(tokens))
-    current_threads = threads() if threads else None
+    current_threads = None
+    if threads is not None:  # before the prompt is evaluated: prefill uses the share too
+        current_threads = threads()
+        llm._ctx.set_n_threads(current_threads, current_threads)
 
     thinking_tokens = answer_tokens = generated = 0
     first_token_at: float | None = None
@@ -198,7 +212,7 @@ def run_generation(
                 now = time.perf_counter()
                 if first_token_at is None:
                     first_token_at = now
-                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                if not request.ignore_eos and llama_cpp.llama_vocab_is_eog(vocab, token):
                     finish_reason = "stop"
                     break
                 generated += 1
@@ -249,6 +263,7 @@ def run_generation(
         end = thinking_closed_at or last_token_at
         result.thinking_s = end - (first_token_at or started)
     result.thinking_unterminated = splitter.in_thinking
+    result.peak_rss_mb = peak_rss_mb()
     yield Finished(result=result)
 
 

@@ -1,0 +1,378 @@
+"""``triptych bench``: Triptych measured against bare llama-cpp-python, in one run.
+
+Every figure is a ratio against a baseline run in the same process tree, on this
+machine, in the same invocation, so the numbers mean something on any laptop:
+
+1. one pane: decode tokens/s through the engine vs a plain llama-cpp-python loop
+   (same model, threads, prompt and token count) — target ≥ 0.95;
+2. a comparison: three panes at once, wall time until all finish vs the sum of each
+   model alone at its best thread count — target ≤ 1.0; time to first token per pane;
+3. the window: the GUI thread's longest stall and mean frame interval while three panes
+   stream, and the cost of appending token N as a transcript grows to 20 000 tokens;
+4. start-up: launch to window shown, and to first token on a starter model;
+5. memory: peak RSS of the app and of each worker process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any
+
+from desktop_app import __version__
+
+BENCH_PROMPT = "Explain, step by step, why the sky is blue and why sunsets are red."
+_BARE_MODEL: Any = None
+
+
+# ------------------------------------------------------------------------------ machine
+
+
+def machine_description() -> dict[str, Any]:
+    """What this machine is: enough to compare figures between runs."""
+    from desktop_app.engine import physical_cores
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    memory_gb = None
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemTotal:"):
+                    memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    try:
+        import llama_cpp
+
+        llama_version = llama_cpp.__version__
+    except ImportError:
+        llama_version = None
+    return {
+        "os": f"{platform.system()} {platform.release()}",
+        "cpu": cpu,
+        "physical_cores": physical_cores(),
+        "logical_cpus": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "python": platform.python_version(),
+        "llama_cpp_python": llama_version,
+        "triptych": __version__,
+    }
+
+
+def _peak_rss_mb() -> float | None:
+    from desktop_app.worker import peak_rss_mb
+
+    return peak_rss_mb()
+
+
+# ------------------------------------------------------------------- bare llama-cpp-python
+
+
+def _quiet_native_stderr() -> None:
+    """Baseline process initializer: llama.cpp's console chatter would garble the table."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+
+
+def _bare_decode(path: str, n_ctx: int, threads: int, prompt: str, n_tokens: int) -> float:
+    """Decode tokens/s of a plain llama-cpp-python loop (runs in a baseline process)."""
+    global _BARE_MODEL
+    from llama_cpp import Llama
+
+    if _BARE_MODEL is None or _BARE_MODEL.model_path != path:
+        _BARE_MODEL = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads,
+                            n_threads_batch=threads, verbose=False)
+    llm = _BARE_MODEL
+    tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+    first = last = 0.0
+    count = 0
+    for token in llm.generate(tokens, temp=0.0, repeat_penalty=1.0, reset=True):
+        llm.detokenize([token])
+        now = time.perf_counter()
+        if count == 0:
+            first = now
+        last = now
+        count += 1
+        if count >= n_tokens:
+            break
+    return (count - 1) / (last - first) if count > 1 and last > first else 0.0
+
+
+def _fixed_request(entry: Any, n_tokens: int, raw: bool) -> Any:
+    from desktop_app.engine import GenerationRequest, Sampling
+
+    return GenerationRequest(
+        prompt=BENCH_PROMPT,
+        sampling=Sampling(temperature=0.0, repeat_penalty=1.0, top_k=40, top_p=1.0, min_p=0.0,
+                          max_tokens=n_tokens, seed=0),
+        raw=raw,
+        ignore_eos=True,
+    )
+
+
+def _finish(events: Any) -> Any:
+    from desktop_app.engine import Failed, Finished
+
+    for event in events:
+        if isinstance(event, Finished):
+            return event.result
+        if isinstance(event, Failed):
+            raise RuntimeError(event.message)
+    raise RuntimeError("the generation ended without a result")
+
+
+def bench_single_pane(entry: Any, n_tokens: int, repeats: int, threads: int) -> dict[str, Any]:
+    """Engine vs bare llama-cpp-python decode speed, alternating runs, medians compared."""
+    from desktop_app.catalog import ensure_local
+    from desktop_app.engine import ModelWorker, ThreadBudget
+
+    path = str(ensure_local(entry))
+    engine_rates: list[float] = []
+    bare_rates: list[float] = []
+    worker = ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads))
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
+                                 initializer=_quiet_native_stderr) as baseline:
+            for _ in range(repeats + 1):  # the first round warms both up and is discarded
+                bare = baseline.submit(_bare_decode, path, entry.context_length, threads,
+                                       BENCH_PROMPT, n_tokens).result()
+                result = _finish(worker.generate(_fixed_request(entry, n_tokens, raw=True)))
+                bare_rates.append(bare)
+                engine_rates.append(result.tokens_per_s or 0.0)
+    finally:
+        worker.close()
+    engine = statistics.median(engine_rates[1:])
+    bare = statistics.median(bare_rates[1:])
+    return {
+        "model": entry.id,
+        "threads": threads,
+        "tokens": n_tokens,
+        "engine_tokens_per_s": round(engine, 2),
+        "bare_tokens_per_s": round(bare, 2),
+        "ratio": round(engine / bare, 3) if bare else None,
+        "runs": repeats,
+    }
+
+
+def bench_comparison(entries: list[Any], n_tokens: int, cores: int) -> dict[str, Any]:
+    """Three panes at once vs the sum of each model alone at its best thread count."""
+    from desktop_app.engine import Finished, ModelWorker, ThreadBudget, run_comparison
+
+    requests = [_fixed_request(entry, n_tokens, raw=False) for entry in entries]
+    alone: list[dict[str, Any]] = []
+    for entry, request in zip(entries, requests):
+        best: dict[str, Any] | None = None
+        for threads in sorted({1, max(1, cores // 2), cores}):
+            worker = ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads))
+            try:
+                list(worker.wait_loaded())
+                started = time.perf_counter()
+                result = _finish(worker.generate(request))
+                wall = time.perf_counter() - started
+            finally:
+                worker.close()
+            if best is None or wall < best["wall_s"]:
+                best = {"model": entry.id, "threads": threads, "wall_s": round(wall, 3),
+                        "ttft_s": round(result.ttft_s or 0, 3)}
+        assert best is not None
+        alone.append(best)
+
+    budget = ThreadBudget(cores=cores)
+    workers = [ModelWorker(entry, budget=budget) for entry in entries]
+    panes: list[dict[str, Any]] = [{} for _ in entries]
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            list(worker.wait_loaded())
+        started = time.perf_counter()
+        for index, event in run_comparison(workers, requests):
+            if isinstance(event, Finished):
+                result = event.result
+                panes[index] = {
+                    "model": result.model,
+                    "ttft_s": round(result.ttft_s or 0, 3),
+                    "tokens_per_s": round(result.tokens_per_s or 0, 2),
+                    "done_after_s": round(time.perf_counter() - started, 3),
+                    "worker_peak_rss_mb": round(result.peak_rss_mb or 0, 1),
+                }
+        wall = time.perf_counter() - started
+    finally:
+        for worker in workers:
+            worker.close()
+    sum_alone = sum(item["wall_s"] for item in alone)
+    return {
+        "models": [entry.id for entry in entries],
+        "tokens_per_pane": n_tokens,
+        "wall_s": round(wall, 3),
+        "sum_alone_s": round(sum_alone, 3),
+        "ratio": round(wall / sum_alone, 3) if sum_alone else None,
+        "alone": alone,
+        "panes": panes,
+    }
+
+
+def bench_startup(model_id: str) -> dict[str, Any]:
+    """Launch to window shown, and launch to first token, each in a fresh process."""
+    env = dict(os.environ)
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    figures: dict[str, Any] = {}
+    for key, extra in (("launch_to_window_s", "window"), ("launch_to_first_token_s", "token")):
+        env["TRIPTYCH_STARTUP_PROBE"] = extra
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "desktop_app", "--models", model_id, "--prompt", "Hi",
+             "--max-tokens", "2"],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+        marker = [line for line in done.stdout.splitlines() if line.startswith("STARTUP ")]
+        if done.returncode == 0 and marker:
+            figures[key] = round(float(marker[-1].split()[1]) - 0.0, 3)
+        else:
+            figures[key] = None
+            figures[f"{key}_error"] = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        figures[f"{key}_process_wall_s"] = round(time.perf_counter() - started, 3)
+    return figures
+
+
+def bench_window(entries: list[Any], n_tokens: int) -> dict[str, Any]:
+    """GUI-thread stall, frame interval and append cost (in a separate offscreen app)."""
+    env = dict(os.environ)
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    code = (
+        "import json, sys\n"
+        "from desktop_app.ui.bench_window import measure_window\n"
+        "print('WINDOW ' + json.dumps(measure_window(sys.argv[1].split(','), int(sys.argv[2]))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, ",".join(entry.id for entry in entries), str(n_tokens)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("WINDOW ")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"window benchmark failed: {tail}"}
+    return dict(json.loads(lines[-1][len("WINDOW "):]))
+
+
+# ------------------------------------------------------------------------------- report
+
+
+def _choose_models(ids: list[str] | None) -> list[Any]:
+    from desktop_app.catalog import default_model_ids, load_catalog
+
+    catalog = load_catalog()
+    chosen = ids or default_model_ids(catalog)
+    if not chosen:
+        raise ValueError("No model is ready to benchmark; install the starter models.")
+    entries = [catalog.get(model_id) for model_id in chosen]
+    while len(entries) < 3:  # a comparison is three panes; repeat models if fewer are here
+        entries.append(entries[len(entries) % len(chosen)])
+    return entries[:4]
+
+
+def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
+                   window: bool = True, startup: bool = True) -> dict[str, Any]:
+    """Run every measurement; return one JSON-ready dict."""
+    from desktop_app.engine import physical_cores
+
+    entries = _choose_models(ids)
+    cores = physical_cores()
+    report: dict[str, Any] = {"machine": machine_description()}
+    single = bench_single_pane(entries[0], n_tokens, repeats, cores)
+    comparison = bench_comparison(entries[:3], n_tokens, cores)
+    report["single_pane_ratio"] = single["ratio"]
+    report["comparison_ratio"] = comparison["ratio"]
+    report["single_pane"] = single
+    report["comparison"] = comparison
+    report["window"] = bench_window(entries[:3], max(n_tokens, 64)) if window else None
+    report["startup"] = bench_startup(entries[0].id) if startup else None
+    report["memory"] = {
+        "app_peak_rss_mb": round(_peak_rss_mb() or 0, 1),
+        "worker_peak_rss_mb": {pane["model"]: pane["worker_peak_rss_mb"]
+                               for pane in comparison["panes"] if pane},
+    }
+    return report
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """A human-readable summary of a report."""
+    machine = report["machine"]
+    single, comparison = report["single_pane"], report["comparison"]
+    lines = [
+        f"Triptych {machine['triptych']} · {machine['cpu']} · {machine['physical_cores']} cores · "
+        f"{machine['memory_gb']} GB · llama-cpp-python {machine['llama_cpp_python']}",
+        "",
+        f"{'measure':44} {'Triptych':>12} {'baseline':>12} {'ratio':>8}",
+        f"{'1 pane decode tok/s (' + single['model'] + ')':44} "
+        f"{single['engine_tokens_per_s']:>12} {single['bare_tokens_per_s']:>12} "
+        f"{single['ratio']:>8}",
+        f"{'3 panes wall s vs sum alone':44} {comparison['wall_s']:>12} "
+        f"{comparison['sum_alone_s']:>12} {comparison['ratio']:>8}",
+    ]
+    for pane in comparison["panes"]:
+        if pane:
+            lines.append(f"  {pane['model']:42} ttft {pane['ttft_s']} s · "
+                         f"{pane['tokens_per_s']} tok/s")
+    window = report.get("window") or {}
+    if window and "error" not in window:
+        lines.append(f"{'GUI longest stall ms / mean frame ms':44} "
+                     f"{window.get('longest_stall_ms')!s:>12} "
+                     f"{window.get('mean_frame_interval_ms')!s:>12}")
+        costs = window.get("append_cost_us", {})
+        if costs:
+            lines.append("append cost µs at N tokens: " +
+                         ", ".join(f"{n}: {v}" for n, v in costs.items()))
+    elif window:
+        lines.append(window["error"])
+    startup = report.get("startup") or {}
+    if startup:
+        lines.append(f"start-up: window {startup.get('launch_to_window_s')} s, first token "
+                     f"{startup.get('launch_to_first_token_s')} s")
+    memory = report["memory"]
+    lines.append(f"memory: app {memory['app_peak_rss_mb']} MB; workers " +
+                 ", ".join(f"{k} {v} MB" for k, v in memory["worker_peak_rss_mb"].items()))
+    return "\n".join(lines)
+
+
+def add_bench_parser(subparsers: Any) -> None:
+    bench = subparsers.add_parser("bench", help="measure Triptych against bare llama.cpp")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--models", help="comma-separated model ids (default: the ready ones)")
+    bench.add_argument("--tokens", type=int, default=128, help="tokens per generation")
+    bench.add_argument("--repeats", type=int, default=3, help="single-pane runs per side")
+    bench.add_argument("--no-window", action="store_true", help="skip the window figures")
+    bench.add_argument("--no-startup", action="store_true", help="skip the start-up figures")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from desktop_app.catalog import CatalogError
+
+    if args.tokens < 2 or args.repeats < 1:
+        print("triptych: --tokens must be at least 2 and --repeats at least 1.", file=sys.stderr)
+        return 2
+    ids = [part.strip() for part in args.models.split(",")] if args.models else None
+    try:
+        report = run_benchmarks(ids, args.tokens, args.repeats, window=not args.no_window,
+                                startup=not args.no_startup)
+    except (CatalogError, ValueError, RuntimeError) as exc:
+        print(f"triptych: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return 0
