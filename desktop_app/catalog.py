@@ -299,7 +299,7 @@ def parse_entry(table: dict[str, Any], origin: str, index: int) -> ModelEntry:
     return ModelEntry(
         id=model_id,
         name=str(table.get("name", model_id)),
-        role=role,  # type: ignore[arg-type]
+        role=role,
         family=str(table.get("family", "")),
         source=_parse_source(table.get("source"), where),
         prompt=_parse_prompt(table.get("prompt"), role, where),

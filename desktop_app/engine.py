@@ -22,7 +22,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -393,7 +393,7 @@ class ModelWorker:
                 return
             yield message
 
-    def generate(self, request: GenerationRequest) -> Iterator[Event]:
+    def generate(self, request: GenerationRequest) -> Generator[Event, None, None]:
         """Stream one generation's events. Blocking; run it off the GUI thread."""
         collector = ResultCollector(self.entry)
         for event in self.wait_loaded():

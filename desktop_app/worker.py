@@ -120,6 +120,41 @@ def _token_text(llm: Any, token_id: int) -> str:
         return ""
 
 
+class _PrefillAbort:
+    """Lets Stop interrupt a long prompt evaluation, via llama.cpp's abort callback.
+
+    Armed only until the first token: the callback runs between graph nodes, which is
+    cheap for one prefill but would tax every decoded token.
+    """
+
+    def __init__(self, llm: Any, should_stop: Callable[[], bool]):
+        import llama_cpp
+
+        self._llama_cpp = llama_cpp
+        self._ctx = llm._ctx.ctx
+        self.aborted = False
+        self._callback = llama_cpp.ggml_abort_callback(lambda _data: bool(should_stop()))
+        self._armed = True
+        llama_cpp.llama_set_abort_callback(self._ctx, self._callback, None)
+
+    def disarm(self) -> None:
+        if self._armed:
+            self._armed = False
+            self._llama_cpp.llama_set_abort_callback(
+                self._ctx, self._llama_cpp.ggml_abort_callback(0), None)
+
+
+def _until_aborted(stream: Iterator[int], guard: _PrefillAbort) -> Iterator[int]:
+    """Tokens from ``stream``; an abort during prompt evaluation ends it quietly."""
+    try:
+        yield from stream
+    except RuntimeError as exc:
+        if "llama_decode returned 2" in str(exc) or guard._armed:
+            guard.aborted = True
+            return
+        raise
+
+
 def run_generation(
     llm: Any,
     entry: ModelEntry,
@@ -198,6 +233,7 @@ def run_generation(
     if should_stop():
         finish_reason = "cancelled"
     else:
+        abort_guard = _PrefillAbort(llm, should_stop)
         stream = llm.generate(
             tokens,
             top_k=int(sampling.top_k),
@@ -208,10 +244,11 @@ def run_generation(
             reset=True,
         )
         try:
-            for token in stream:
+            for token in _until_aborted(stream, abort_guard):
                 now = time.perf_counter()
                 if first_token_at is None:
                     first_token_at = now
+                    abort_guard.disarm()  # from here on the per-token check is enough
                 if not request.ignore_eos and llama_cpp.llama_vocab_is_eog(vocab, token):
                     finish_reason = "stop"
                     break
@@ -246,6 +283,9 @@ def run_generation(
                         llm._ctx.set_n_threads(wanted, wanted)
         finally:
             stream.close()
+            abort_guard.disarm()
+        if abort_guard.aborted:
+            finish_reason = "cancelled"
     tail = decoder.decode(b"", final=True) + stopper.flush()
     segments = (splitter.feed(tail) if tail else []) + splitter.finish()
     thinking, answer = emit(segments)

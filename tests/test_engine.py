@@ -222,3 +222,31 @@ def test_loaded_event_reports_threads(starter_models):
     with ModelWorker(entry, n_threads=1) as worker:
         loaded = [e for e in worker.wait_loaded() if isinstance(e, Loaded)]
     assert loaded and loaded[0].n_threads == 1 and loaded[0].n_ctx == entry.context_length
+
+
+def test_stop_interrupts_a_long_prompt_evaluation(starter_models):
+    entry = starter_models["base"]
+    long_prompt = " ".join(f"Sentence number {i} is about the weather today." for i in range(150))
+    request = GenerationRequest(long_prompt, greedy(entry, max_tokens=50), raw=True)
+    with ModelWorker(entry, n_threads=1) as worker:
+        list(worker.wait_loaded())
+        timer = None
+        finished_at = None
+        last = None
+        for event in worker.generate(request):
+            if isinstance(event, PromptSent):
+                assert event.n_tokens > 1500
+                timer = threading.Timer(0.15, worker.stop)
+                timer.start()
+                stop_due = time.perf_counter() + 0.15
+            if isinstance(event, Finished | Failed):
+                finished_at = time.perf_counter()
+                last = event
+        timer.join()
+        assert isinstance(last, Finished) and last.result.finish_reason == "cancelled"
+        assert last.result.answer_tokens == 0  # stopped during prompt evaluation
+        assert finished_at - stop_due < 0.2
+        # the worker is still usable after an aborted evaluation
+        _, again = collect(worker, GenerationRequest("The sky is", greedy(entry, max_tokens=3),
+                                                     raw=True))
+    assert isinstance(again, Finished) and again.result.answer_tokens == 3
