@@ -1,0 +1,189 @@
+"""``triptych models pull | rm | import | verify``.
+
+:func:`add_models_commands` adds the sub-commands to the ``models`` sub-parsers of the
+main CLI; each sets ``models_action`` so :func:`run_models_command` can dispatch.
+Errors are one line on stderr and a non-zero exit status, never a traceback.
+Run on its own for tests: ``python -m desktop_app.models_cli pull ID``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from typing import Any
+
+from desktop_app import catalog as cat
+from desktop_app import download
+
+EXIT_ERROR = 1
+EXIT_CANCELLED = 130
+
+
+def add_models_commands(models_subparsers: Any) -> None:
+    """Add ``pull``, ``rm``, ``import`` and ``verify`` to an argparse sub-parsers object."""
+    pull = models_subparsers.add_parser(
+        "pull", help="download a catalog model from the Hugging Face Hub and verify it",
+        description="Download a model (resuming any interrupted download) and check its "
+                    "SHA-256. Honours HF_ENDPOINT, HF_HOME, HF_TOKEN and HF_HUB_OFFLINE.",
+    )
+    pull.add_argument("model_id", metavar="ID", help="catalog id (see 'triptych models list')")
+    pull.add_argument("--json", action="store_true",
+                      help="print JSON lines: progress events, then a final result")
+    pull.set_defaults(models_action="pull")
+
+    rm = models_subparsers.add_parser("rm", help="delete a downloaded model's file")
+    rm.add_argument("model_id", metavar="ID")
+    rm.set_defaults(models_action="rm")
+
+    imp = models_subparsers.add_parser("import", help="add a GGUF file on this computer to your catalog")
+    imp.add_argument("path", metavar="PATH", help="the .gguf file (it is not copied)")
+    imp.add_argument("--role", required=True, choices=cat.ROLES)
+    imp.add_argument("--name", default=None, help="display name (default: the file name)")
+    imp.set_defaults(models_action="import")
+
+    verify = models_subparsers.add_parser("verify", help="check a model's file against its SHA-256")
+    verify.add_argument("model_id", metavar="ID")
+    verify.set_defaults(models_action="verify")
+
+
+def _error(message: str, as_json: bool = False) -> int:
+    if as_json:
+        print(json.dumps({"event": "error", "message": message}), flush=True)
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return EXIT_ERROR
+
+
+def _entry(model_id: str) -> cat.ModelEntry:
+    return cat.load_catalog().get(model_id)
+
+
+class _TerminalProgress:
+    """One rewritten status line on a terminal; nothing when stderr is not a terminal."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.width = 0
+
+    def __call__(self, progress: download.DownloadProgress) -> None:
+        if not self.tty:
+            return
+        text = f"{progress.model_id}: {progress.describe()}"
+        sys.stderr.write("\r" + text.ljust(self.width))
+        sys.stderr.flush()
+        self.width = len(text)
+
+    def done(self) -> None:
+        if self.tty and self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
+
+
+def _pull(args: argparse.Namespace) -> int:
+    as_json = bool(getattr(args, "json", False))
+    try:
+        entry = _entry(args.model_id)
+    except cat.CatalogError as exc:
+        return _error(str(exc), as_json)
+    cancel = threading.Event()
+    terminal = _TerminalProgress()
+
+    def report(progress: download.DownloadProgress) -> None:
+        if as_json:
+            print(json.dumps(progress.to_dict()), flush=True)
+        else:
+            terminal(progress)
+
+    try:
+        path = download.pull(entry, progress=report, cancel=cancel)
+    except KeyboardInterrupt:
+        terminal.done()
+        kept = download.partial_bytes(entry)
+        message = (f"The download of '{entry.id}' was interrupted; "
+                   f"{download.format_size(kept)} kept, run the same command to resume.")
+        if as_json:
+            print(json.dumps({"event": "cancelled", "model": entry.id, "kept": kept}), flush=True)
+        print(message, file=sys.stderr, flush=True)
+        return EXIT_CANCELLED
+    except download.DownloadError as exc:
+        terminal.done()
+        return _error(str(exc), as_json)
+    terminal.done()
+    state = cat.read_states().get(entry.id, {})
+    if as_json:
+        print(json.dumps({
+            "event": "done", "model": entry.id, "path": str(path), "state": "ready",
+            "sha256": state.get("sha256"), "verified": bool(state.get("verified")),
+            "size": state.get("size"),
+        }), flush=True)
+    else:
+        print(f"{entry.id} is ready: {path}")
+    return 0
+
+
+def _rm(args: argparse.Namespace) -> int:
+    try:
+        entry = _entry(args.model_id)
+        removed = download.remove(entry)
+    except (cat.CatalogError, download.DownloadError) as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        return _error(f"Cannot remove '{args.model_id}': {exc.strerror or exc}.")
+    if removed:
+        print(f"Removed {args.model_id} ({len(removed)} file(s) deleted).")
+    else:
+        print(f"Removed {args.model_id} from your catalog (the file itself was left in place).")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    try:
+        entry = download.import_model(args.path, args.role, args.name)
+    except download.DownloadError as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        return _error(f"Cannot import {args.path}: {exc.strerror or exc}.")
+    print(f"Imported {entry.id} ({entry.role}) from {entry.source.describe()}.")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    try:
+        entry = _entry(args.model_id)
+        ok = download.verify(entry)
+    except (cat.CatalogError, download.DownloadError) as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        return _error(f"Cannot read the file of '{args.model_id}': {exc.strerror or exc}.")
+    state = cat.read_states().get(entry.id, {})
+    if ok:
+        how = "matches its SHA-256" if state.get("verified") else "is a GGUF file (no checksum is known)"
+        print(f"{entry.id} is ready: {how}.")
+        return 0
+    return _error(cat.missing_message(entry, "damaged"))
+
+
+_ACTIONS = {"pull": _pull, "rm": _rm, "import": _import, "verify": _verify}
+
+
+def run_models_command(args: argparse.Namespace) -> int:
+    """Run the sub-command chosen by :func:`add_models_commands`; return the exit status."""
+    action = _ACTIONS.get(getattr(args, "models_action", None) or "")
+    if action is None:
+        return _error("Choose a models command: pull, rm, import or verify.")
+    try:
+        return action(args)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="triptych models")
+    add_models_commands(parser.add_subparsers(dest="models_command", required=True))
+    return run_models_command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

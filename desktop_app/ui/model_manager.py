@@ -1,0 +1,590 @@
+"""The model manager window: what is here, download (queued), cancel, verify, remove, add.
+
+Every slow step (download, hashing, listing a Hub repo, probing the network) runs in a
+:class:`_Task` thread that calls the core functions of :mod:`desktop_app.download`;
+results come back through queued signals, so the GUI thread never blocks. One
+download or verification runs at a time; the others wait as ``queued``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app import catalog as cat
+from desktop_app import download as dl
+from desktop_app.catalog import Catalog, FileSource, HubSource, ModelEntry, PackageSource
+
+COLUMNS = ("Name", "Role", "Family", "Size", "Quantization", "Licence", "State")
+STATE_COLUMN = COLUMNS.index("State")
+_STATE_LABELS = {
+    "ready": "ready",
+    "not-downloaded": "not downloaded",
+    "damaged": "damaged",
+    "needs-package": "needs its package",
+    "missing-file": "file missing",
+}
+
+
+class _Task(QObject):
+    """Runs ``fn(task)`` in a worker thread; ``fn`` may call ``task.report(value)``.
+
+    Results travel as closures through the queued ``deliver`` signal and run on the
+    GUI thread (connected to :meth:`ModelManagerDialog._run_delivered`). A plain
+    Python thread rather than a QThread, so that it can be joined and leaves no
+    foreign-thread bookkeeping behind.
+    """
+
+    deliver = Signal(object)
+    _count = 0
+
+    def __init__(self, fn: Callable[[_Task], Any], on_success: Callable[[Any], Any],
+                 on_failure: Callable[[str, bool], Any], on_progress: Callable[[Any], Any] | None,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self._fn = fn
+        self._on_success = on_success
+        self._on_failure = on_failure
+        self._on_progress = on_progress
+        self.cancel = threading.Event()
+        _Task._count += 1
+        self._thread = threading.Thread(target=self._run, name=f"triptych-models-{_Task._count}",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Join the thread; True if it has ended."""
+        if self._thread.ident is not None:
+            self._thread.join(timeout_ms / 1000)
+        return not self._thread.is_alive()
+
+    def isFinished(self) -> bool:  # noqa: N802 - QThread-like name
+        return self._thread.ident is not None and not self._thread.is_alive()
+
+    def _emit(self, callback: Callable[[], Any]) -> None:
+        # RuntimeError: the window was destroyed meanwhile, so there is nobody to tell.
+        with contextlib.suppress(RuntimeError):
+            self.deliver.emit(callback)
+
+    def report(self, value: object) -> None:
+        if self._on_progress is not None:
+            callback = self._on_progress
+            self._emit(lambda: callback(value))
+
+    def _run(self) -> None:
+        try:
+            result = self._fn(self)
+        except dl.DownloadCancelled as exc:
+            message, cancelled = str(exc), True
+        except dl.DownloadError as exc:
+            message, cancelled = str(exc), False
+        except Exception as exc:  # noqa: BLE001 - a worker must never take the app down
+            message, cancelled = f"{type(exc).__name__}: {exc}", False
+        else:
+            on_success = self._on_success
+            self._emit(lambda: on_success(result))
+            return
+        on_failure = self._on_failure
+        self._emit(lambda: on_failure(message, cancelled))
+
+
+class HubFilePicker(QDialog):
+    """Pick one GGUF file of a Hub repo, its role and a display name."""
+
+    def __init__(self, repo_id: str, files: list[dl.HubFile], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.repo_id = repo_id
+        self.files = files
+        self.setWindowTitle(f"Add from {repo_id}")
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"GGUF files in <b>{repo_id}</b>:"))
+        self.file_list = QListWidget()
+        for file in files:
+            item = QListWidgetItem(f"{file.filename}    {dl.format_size(file.size)}")
+            item.setData(Qt.ItemDataRole.UserRole, file)
+            self.file_list.addItem(item)
+        if files:
+            self.file_list.setCurrentRow(0)
+        layout.addWidget(self.file_list)
+        form = QFormLayout()
+        self.role_box = QComboBox()
+        self.role_box.addItems(list(cat.ROLES))
+        self.role_box.setCurrentText("instruct")
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("(from the file name)")
+        form.addRow("Role:", self.role_box)
+        form.addRow("Name:", self.name_edit)
+        layout.addLayout(form)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText("Add to my models")
+        self.ok_button.setEnabled(bool(files))
+        layout.addWidget(buttons)
+
+    def choice(self) -> dl.HubFile | None:
+        item = self.file_list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item else None
+
+
+class ModelManagerDialog(QDialog):
+    """Lists the catalog's models and gets their files.
+
+    ``modelsChanged`` is emitted whenever a model becomes ready, is removed, or is added
+    to the catalog; the main window reloads its model choices then.
+    """
+
+    modelsChanged = Signal()
+
+    def __init__(self, catalog: Catalog | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Models")
+        self.resize(900, 460)
+        self.catalog = catalog if catalog is not None else cat.load_catalog()
+        self.last_error: str | None = None
+        self.offline = dl.is_offline()
+        self.hub_picker: HubFilePicker | None = None
+        self._queue: list[tuple[str, str]] = []  # (kind, model id), kind "pull" | "verify"
+        self._current: tuple[str, str, _Task] | None = None
+        self._live: dict[str, str] = {}  # model id -> state text while queued / running
+        self._tasks: set[_Task] = set()
+
+        layout = QVBoxLayout(self)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet(
+            "QLabel { background: #fff3cd; color: #664d03; border: 1px solid #ffe69c;"
+            " border-radius: 4px; padding: 6px; }"
+        )
+        self.banner.hide()
+        layout.addWidget(self.banner)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(STATE_COLUMN, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        layout.addWidget(self.table)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.hide()
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+
+        row = QHBoxLayout()
+        self.download_button = QPushButton("Download")
+        self.cancel_button = QPushButton("Cancel")
+        self.remove_button = QPushButton("Remove")
+        self.verify_button = QPushButton("Verify")
+        self.add_hub_button = QPushButton("Add from Hub…")
+        self.import_button = QPushButton("Import file…")
+        self.close_button = QPushButton("Close")
+        for button in (self.download_button, self.cancel_button, self.remove_button, self.verify_button):
+            row.addWidget(button)
+        row.addStretch(1)
+        for button in (self.add_hub_button, self.import_button, self.close_button):
+            row.addWidget(button)
+        layout.addLayout(row)
+        self.download_button.clicked.connect(lambda: self._on_selected(self.download))
+        self.cancel_button.clicked.connect(lambda: self._on_selected(self.cancel))
+        self.remove_button.clicked.connect(lambda: self._on_selected(self._confirm_remove))
+        self.verify_button.clicked.connect(lambda: self._on_selected(self.verify))
+        self.add_hub_button.clicked.connect(self._ask_hub_repo)
+        self.import_button.clicked.connect(self._ask_import)
+        self.close_button.clicked.connect(self.close)
+
+        if self.offline:
+            self._show_offline(
+                "Offline: Hugging Face Hub access is switched off (HF_HUB_OFFLINE is set). "
+                "Models that are ready can be used; downloads are off."
+            )
+        else:
+            self._start(lambda task: dl.hub_reachable(), self._probed)
+        self.refresh()
+
+    # ------------------------------------------------------------------ table
+
+    def refresh(self) -> None:
+        """Rebuild the rows (cheap: no hashing, no network)."""
+        selected = self.selected_id()
+        self.table.setRowCount(0)
+        for entry in self.catalog:
+            row = self.table.rowCount()
+            self.table.insertRow(row)
+            size = entry.size or cat.read_states().get(entry.id, {}).get("size")
+            values = (entry.name, entry.role, entry.family, dl.format_size(size) if size else "—",
+                      entry.quantization or "—", entry.license, self.state_text(entry.id))
+            for column, value in enumerate(values):
+                item = QTableWidgetItem(str(value))
+                item.setData(Qt.ItemDataRole.UserRole, entry.id)
+                item.setToolTip(entry.description or entry.source.describe())
+                self.table.setItem(row, column, item)
+        if selected:
+            self.select_model(selected)
+        self._update_buttons()
+
+    def _row_of(self, model_id: str) -> int | None:
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            if item is not None and item.data(Qt.ItemDataRole.UserRole) == model_id:
+                return row
+        return None
+
+    def _set_state_cell(self, model_id: str) -> None:
+        row = self._row_of(model_id)
+        if row is not None:
+            item = self.table.item(row, STATE_COLUMN)
+            if item is not None:
+                item.setText(self.state_text(model_id))
+
+    def state_text(self, model_id: str) -> str:
+        """What the State column says for this model."""
+        if model_id in self._live:
+            return self._live[model_id]
+        entry = self.catalog.entries.get(model_id)
+        if entry is None:
+            return ""
+        state = cat.availability(entry)
+        text = _STATE_LABELS.get(state, state)
+        if state == "not-downloaded":
+            kept = dl.partial_bytes(entry)
+            if kept:
+                text += f" ({dl.format_size(kept)} kept, will resume)"
+        return text
+
+    def select_model(self, model_id: str) -> None:
+        row = self._row_of(model_id)
+        if row is not None:
+            self.table.selectRow(row)
+
+    def selected_id(self) -> str | None:
+        items = self.table.selectedItems()
+        return items[0].data(Qt.ItemDataRole.UserRole) if items else None
+
+    def _on_selected(self, action: Callable[[str], Any]) -> None:
+        model_id = self.selected_id()
+        if model_id:
+            action(model_id)
+
+    def _update_buttons(self) -> None:
+        model_id = self.selected_id()
+        entry = self.catalog.entries.get(model_id) if model_id else None
+        busy = model_id is not None and (model_id in self._live)
+        state = cat.availability(entry) if entry else ""
+        is_hub = entry is not None and isinstance(entry.source, HubSource)
+        self.download_button.setEnabled(
+            bool(entry) and is_hub and not busy and not self.offline and state != "ready"
+        )
+        self.cancel_button.setEnabled(busy)
+        self.remove_button.setEnabled(bool(entry) and not busy and (
+            (is_hub and (state == "ready" or dl.partial_bytes(entry) > 0))  # type: ignore[arg-type]
+            or isinstance(entry.source, FileSource)  # type: ignore[union-attr]
+            or (isinstance(entry.source, PackageSource) and entry.source.assemble  # type: ignore[union-attr]
+                and cat.assembled_path(entry).exists())  # type: ignore[arg-type]
+        ))
+        self.verify_button.setEnabled(bool(entry) and not busy and state in ("ready", "damaged"))
+        self.add_hub_button.setEnabled(not self.offline)
+
+    # ------------------------------------------------------------------ queue
+
+    def download(self, model_id: str) -> None:
+        """Queue a download (it starts at once if nothing else is running)."""
+        self._enqueue("pull", model_id)
+
+    def verify(self, model_id: str) -> None:
+        """Queue a checksum verification."""
+        self._enqueue("verify", model_id)
+
+    def _enqueue(self, kind: str, model_id: str) -> None:
+        if model_id not in self.catalog.entries or model_id in self._live:
+            return
+        if kind == "pull" and self.offline:
+            self._error("Downloads are off: Hugging Face Hub access is switched off (HF_HUB_OFFLINE is set).")
+            return
+        self._queue.append((kind, model_id))
+        self._live[model_id] = "queued"
+        self._set_state_cell(model_id)
+        self._update_buttons()
+        self._next()
+
+    def cancel(self, model_id: str | None = None) -> None:
+        """Cancel a queued or running job (the running download keeps its partial file)."""
+        if self._current is not None and model_id in (None, self._current[1]):
+            self._current[2].cancel.set()
+            self._live[self._current[1]] = "cancelling…"
+            self._set_state_cell(self._current[1])
+            return
+        for job in list(self._queue):
+            if job[1] == model_id:
+                self._queue.remove(job)
+                self._live.pop(model_id, None)
+                self._set_state_cell(model_id)
+        self._update_buttons()
+
+    def is_busy(self) -> bool:
+        return self._current is not None or bool(self._queue)
+
+    def queued_ids(self) -> list[str]:
+        return [model_id for _, model_id in self._queue]
+
+    def _next(self) -> None:
+        if self._current is not None or not self._queue:
+            return
+        kind, model_id = self._queue.pop(0)
+        entry = self.catalog.get(model_id)
+
+        def work(task: _Task) -> Any:
+            if kind == "pull":
+                return dl.pull(entry, progress=task.report, cancel=task.cancel)
+            return dl.verify(entry, progress=task.report, cancel=task.cancel)
+
+        task = self._start(work, lambda result: self._job_done(kind, model_id, result),
+                           lambda message, cancelled: self._job_failed(kind, model_id, message, cancelled),
+                           self._job_progress)
+        self._current = (kind, model_id, task)
+        self._live[model_id] = "connecting…" if kind == "pull" else "verifying…"
+        self._set_state_cell(model_id)
+        self.progress.setValue(0)
+        self.progress.show()
+        self.status.setText(f"{'Downloading' if kind == 'pull' else 'Verifying'} {entry.name}…")
+
+    def _job_progress(self, progress: dl.DownloadProgress) -> None:
+        if self._current is None or self._current[2].cancel.is_set():
+            return
+        text = progress.describe()
+        self._live[progress.model_id] = text
+        self._set_state_cell(progress.model_id)
+        fraction = progress.fraction
+        if fraction is None:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * fraction))
+        self.status.setText(f"{progress.model_id}: {text}")
+
+    def _finish_job(self, model_id: str) -> None:
+        self._current = None
+        self._live.pop(model_id, None)
+        self.progress.hide()
+        self.progress.setRange(0, 1000)
+        self._set_state_cell(model_id)
+        self._update_buttons()
+
+    def _job_done(self, kind: str, model_id: str, result: object) -> None:
+        self._finish_job(model_id)
+        state = self.state_text(model_id)
+        if kind == "verify" and result is False:
+            self._error(cat.missing_message(self.catalog.get(model_id), "damaged"))
+        else:
+            self.last_error = None
+            self.status.setText(f"{model_id} is {state}.")
+        self.modelsChanged.emit()
+        self._next()
+
+    def _job_failed(self, kind: str, model_id: str, message: str, cancelled: bool) -> None:
+        self._finish_job(model_id)
+        if cancelled:
+            kept = dl.partial_bytes(self.catalog.get(model_id))
+            self.status.setText(
+                f"Cancelled {model_id}; {dl.format_size(kept)} kept, Download resumes it."
+                if kept else f"Cancelled {model_id}."
+            )
+        else:
+            self._error(message)
+            if "damaged" in message:
+                self.modelsChanged.emit()
+        self._next()
+
+    # -------------------------------------------------------------- remove etc.
+
+    def _confirm_remove(self, model_id: str) -> None:
+        entry = self.catalog.get(model_id)
+        what = ("remove it from your catalog (the file stays where it is)"
+                if isinstance(entry.source, FileSource) else "delete its downloaded file")
+        answer = QMessageBox.question(self, "Remove model", f"Remove {entry.name}? This will {what}.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.remove_model(model_id)
+
+    def remove_model(self, model_id: str) -> bool:
+        """Delete the model's file (or its catalog entry for an imported file). Quick: GUI thread."""
+        if model_id in self._live:
+            self._error(f"Cancel the download of {model_id} before removing it.")
+            return False
+        entry = self.catalog.get(model_id)
+        try:
+            dl.remove(entry)
+        except (dl.DownloadError, OSError) as exc:
+            self._error(str(exc))
+            return False
+        if isinstance(entry.source, FileSource):
+            self.reload_catalog()
+        else:
+            self.refresh()
+        self.status.setText(f"Removed {entry.name}.")
+        self.modelsChanged.emit()
+        return True
+
+    def reload_catalog(self) -> None:
+        self.catalog = cat.load_catalog()
+        self.refresh()
+
+    def _ask_import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a GGUF model", "", "GGUF models (*.gguf)")
+        if not path:
+            return
+        role, ok = QInputDialog.getItem(self, "Import model", "Role of this model:", list(cat.ROLES), 1, False)
+        if ok:
+            self.import_file(path, role)
+
+    def import_file(self, path: str, role: str, name: str | None = None) -> ModelEntry | None:
+        try:
+            entry = dl.import_model(path, role, name)
+        except (dl.DownloadError, OSError) as exc:
+            self._error(str(exc))
+            return None
+        self.reload_catalog()
+        self.select_model(entry.id)
+        self.status.setText(f"Imported {entry.name} as a {entry.role} model.")
+        self.modelsChanged.emit()
+        return entry
+
+    def _ask_hub_repo(self) -> None:
+        repo_id, ok = QInputDialog.getText(self, "Add from the Hugging Face Hub",
+                                           "Repository id (owner/name):")
+        if ok and repo_id.strip():
+            self.add_from_hub(repo_id.strip())
+
+    def add_from_hub(self, repo_id: str) -> None:
+        """List the repo's GGUF files in the background, then open :class:`HubFilePicker`."""
+        self.status.setText(f"Listing the GGUF files of {repo_id}…")
+        self.add_hub_button.setEnabled(False)
+        self._start(lambda task: dl.list_repo_ggufs(repo_id),
+                    lambda files: self._show_hub_files(repo_id, files),
+                    self._listing_failed)
+
+    def _listing_failed(self, message: str, _cancelled: bool) -> None:
+        self._error(message)
+        self._update_buttons()
+
+    def _show_hub_files(self, repo_id: str, files: list[dl.HubFile]) -> None:
+        self._update_buttons()
+        if not files:
+            self._error(f"{repo_id} has no GGUF files.")
+            return
+        self.status.setText(f"{len(files)} GGUF file(s) in {repo_id}.")
+        self.hub_picker = HubFilePicker(repo_id, files, self)
+        self.hub_picker.accepted.connect(self._add_hub_choice)
+        self.hub_picker.open()
+
+    def _add_hub_choice(self) -> None:
+        picker = self.hub_picker
+        choice = picker.choice() if picker else None
+        if picker is None or choice is None:
+            return
+        try:
+            entry = dl.add_hub_model(
+                picker.repo_id, choice.filename, picker.role_box.currentText(),
+                name=picker.name_edit.text().strip() or None, size=choice.size, sha256=choice.sha256,
+            )
+        except (dl.DownloadError, OSError) as exc:
+            self._error(str(exc))
+            return
+        self.reload_catalog()
+        self.select_model(entry.id)
+        self.status.setText(f"Added {entry.name}; press Download to get it.")
+        self.modelsChanged.emit()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _start(self, fn: Callable[[_Task], Any], on_success: Callable[[Any], Any],
+               on_failure: Callable[[str, bool], Any] | None = None,
+               on_progress: Callable[[Any], Any] | None = None) -> _Task:
+        self._tasks = {t for t in self._tasks if not t.isFinished()}
+        task = _Task(fn, on_success, on_failure or (lambda message, _cancelled: self._error(message)),
+                     on_progress, self)
+        task.deliver.connect(self._run_delivered, Qt.ConnectionType.QueuedConnection)
+        self._tasks.add(task)
+        task.start()
+        return task
+
+    def _run_delivered(self, callback: Callable[[], Any]) -> None:
+        callback()
+
+    def _probed(self, reachable: object) -> None:
+        if not reachable and not self.offline:
+            self._show_offline(
+                f"The Hugging Face Hub ({dl.hub_endpoint()}) cannot be reached, so downloads "
+                "will fail; models that are ready can still be used."
+            )
+
+    def _show_offline(self, text: str) -> None:
+        self.banner.setText(text)
+        self.banner.show()
+
+    def _error(self, message: str) -> None:
+        self.last_error = message
+        self.status.setText(f"<span style='color:#b02a37'>{_escape(message)}</span>")
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Cancel everything and wait (briefly) for the worker threads to end."""
+        self._queue.clear()
+        for task in list(self._tasks):
+            task.cancel.set()
+        for task in list(self._tasks):
+            # A download stuck on a dead connection ends at its read timeout; its daemon
+            # thread then finds nobody to report to.
+            task.wait(timeout_ms)
+        self._tasks.clear()
+        self._current = None
+        self._live.clear()
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt name
+        self.shutdown()
+        super().closeEvent(event)
+
+    def done(self, result: int) -> None:
+        self.shutdown()
+        super().done(result)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

