@@ -1,0 +1,36 @@
+"""Verify: check a model's reply against ground truth (math answers, code tests).
+
+The public API (no Qt anywhere; call :func:`verify_reply` from a worker thread)::
+
+    from desktop_app.verify import verify_reply, Verdict, isolation_summary, \\
+        load_practice_sets, Problem
+
+    verdict = verify_reply(reply_text, problem, expect=None, tests=None, timeout_s=5.0)
+    verdict.verdict   # pass | fail | error | timeout | no-answer | ran
+"""
+
+from desktop_app.verify.checker import TestFormatError, Verdict, build_test_plan, verify_reply
+from desktop_app.verify.practice import (
+    PracticeError,
+    PracticeSet,
+    Problem,
+    find_problem,
+    load_practice_sets,
+)
+from desktop_app.verify.sandbox import Limits, Protections, detect_protections, isolation_summary
+
+__all__ = [
+    "Limits",
+    "PracticeError",
+    "PracticeSet",
+    "Problem",
+    "Protections",
+    "TestFormatError",
+    "Verdict",
+    "build_test_plan",
+    "detect_protections",
+    "find_problem",
+    "isolation_summary",
+    "load_practice_sets",
+    "verify_reply",
+]

@@ -1,0 +1,124 @@
+"""``triptych verify FILE [--expect VALUE | --tests TESTFILE] [--json]``.
+
+Reads a reply (Markdown; thinking allowed), checks it and prints a verdict. The exit
+status is 0 for every verdict, including fail, error and timeout; it is non-zero only when
+the command itself is misused (missing file, both --expect and --tests, …). No Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+USAGE_EXIT = 2
+
+
+def add_verify_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001
+    """Add the ``verify`` subcommand to an argparse sub-parsers object."""
+    parser = subparsers.add_parser(
+        "verify",
+        help="check a saved reply: a math answer or code against tests",
+        description="Check a model's reply (Markdown, thinking allowed). With --expect, "
+        "compare its final answer; with --tests, run its last Python block against a file "
+        "of assert statements in the sandbox; with neither, run its code and show the "
+        "output. Exit status 0 for any verdict; 2 when the command is misused.",
+    )
+    _configure(parser)
+    return parser
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="the reply to check ('-' reads stdin)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--expect", metavar="VALUE", help="the expected final answer (e.g. 42, 3/4)")
+    group.add_argument("--tests", metavar="TESTFILE",
+                       help="a Python file of assert statements calling the reply's code")
+    group.add_argument("--problem", metavar="ID", help="a practice problem id (uses its key)")
+    parser.add_argument("--entry-point", metavar="NAME",
+                        help="the function a HumanEval-style check(candidate) receives")
+    parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                        help="wall-clock limit for running the code (default 5)")
+    parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
+
+
+class _Usage(Exception):
+    pass
+
+
+def _read(path: str, what: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise _Usage(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Run ``triptych verify`` for parsed *args*; returns the exit status."""
+    from desktop_app.verify import find_problem, verify_reply
+    from desktop_app.verify.practice import Problem
+
+    try:
+        if args.timeout <= 0 or args.timeout > 600:
+            raise _Usage("--timeout must be between 0 and 600 seconds")
+        reply = _read(args.file, "reply file")
+        tests = _read(args.tests, "tests file") if args.tests else None
+        problem = None
+        if args.problem:
+            try:
+                problem = find_problem(args.problem)
+            except KeyError:
+                raise _Usage(f"no practice problem with id {args.problem!r}") from None
+        elif tests is not None and args.entry_point:
+            problem = Problem(id="cli", title="cli", prompt="", kind="code", tests=tests,
+                              entry_point=args.entry_point)
+    except _Usage as exc:
+        print(f"triptych verify: error: {exc}", file=sys.stderr)
+        return USAGE_EXIT
+
+    verdict = verify_reply(reply, problem, expect=args.expect, tests=tests,
+                           timeout_s=args.timeout)
+    if args.json:
+        print(json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    print(f"{verdict.symbol} {verdict.verdict.upper()}: {verdict.reason}")
+    if verdict.low_confidence:
+        print("  (low confidence)")
+    if verdict.expected is not None:
+        print(f"  expected: {verdict.expected}")
+    if verdict.got is not None:
+        print(f"  got:      {verdict.got}")
+    for line in verdict.details:
+        print(f"  {line}")
+    if verdict.duration_s:
+        print(f"  run time: {verdict.duration_s:.2f} s")
+    for name, text in (("stdout", verdict.stdout), ("stderr", verdict.stderr)):
+        if text.strip():
+            print(f"  --- {name} ---")
+            for line in text.rstrip().splitlines():
+                print(f"  {line}")
+    print(f"  isolation: {verdict.isolation}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="triptych verify")
+    _configure(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse reports misuse itself
+        return int(exc.code or 0)
+    return run_verify(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

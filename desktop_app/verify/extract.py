@@ -1,0 +1,414 @@
+"""Pull something checkable out of a model's reply: a Python program or a final answer.
+
+Thinking (``<think>…</think>``) is removed first. Numbers are parsed into exact
+fractions; only values that look like binary floating point (an exponent, or more than
+six decimals) are compared with a tolerance. No Qt, no I/O.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+
+# ------------------------------------------------------------------------- thinking
+
+
+@dataclass(frozen=True)
+class Visible:
+    """The part of a reply that is answer, not thinking."""
+
+    text: str
+    still_thinking: bool = False
+    had_thinking: bool = False
+
+
+def strip_thinking(reply: str) -> Visible:
+    """Remove thinking.
+
+    Everything up to and including the last ``</think>`` is dropped (this also covers a
+    template that pre-filled the opening tag). A ``<think>`` that never closed means the
+    model is still thinking: there is no answer yet.
+    """
+    lower = reply.lower()
+    close = lower.rfind(THINK_CLOSE)
+    if close >= 0:
+        rest = reply[close + len(THINK_CLOSE):]
+        if THINK_OPEN in rest.lower():  # thinking reopened and never closed
+            return Visible("", still_thinking=True, had_thinking=True)
+        return Visible(rest.strip(), had_thinking=True)
+    if THINK_OPEN in lower:
+        return Visible("", still_thinking=True, had_thinking=True)
+    return Visible(reply.strip())
+
+
+# ---------------------------------------------------------------------- code blocks
+
+_PY_LANGS = {"python", "py", "python3", "py3", "ipython", "python3.11", "pycon"}
+_FENCE_OPEN = re.compile(r"^[ \t]{0,3}(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n]*)$")
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    code: str
+    language: str  # "python" or "" (unlabelled)
+    closed: bool = True
+
+
+def _closing_fence(fence: str) -> re.Pattern[str]:
+    return re.compile(r"^[ \t]{0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t]*$")
+
+
+def _fenced_blocks(text: str) -> list[CodeBlock]:
+    blocks: list[CodeBlock] = []
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        match = _FENCE_OPEN.match(lines[i])
+        if not match or (match.group("fence")[0] == "`" and "`" in match.group("info")):
+            i += 1
+            continue
+        fence = match.group("fence")
+        info = match.group("info").strip().strip("{}").lstrip(".").split()
+        language = info[0].lower() if info else ""
+        body: list[str] = []
+        i += 1
+        closed = False
+        close_re = _closing_fence(fence)
+        while i < len(lines):
+            if close_re.match(lines[i]):
+                closed = True
+                i += 1
+                break
+            body.append(lines[i])
+            i += 1
+        blocks.append(CodeBlock("\n".join(body).strip("\n") + "\n", language, closed))
+    return blocks
+
+
+def looks_like_python(source: str) -> bool:
+    """True if *source* parses as Python and does more than state a constant."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.stmt) and not isinstance(node, ast.Expr):
+            return True
+        if isinstance(node, ast.Call):
+            return True
+    return False
+
+
+def _strip_repl_prompts(code: str) -> str:
+    lines = code.splitlines()
+    if lines and lines[0].startswith(">>> "):
+        kept = [line[4:] for line in lines if line.startswith((">>> ", "... "))]
+        return "\n".join(kept) + "\n"
+    return code
+
+
+def extract_code(text: str) -> CodeBlock | None:
+    """The last Python code block: fenced ```python (or py, python3…), or an unlabelled
+    fence whose content parses as Python. ``text`` should already be free of thinking."""
+    found = None
+    for block in _fenced_blocks(text):
+        if block.language in _PY_LANGS:
+            code = _strip_repl_prompts(block.code) if block.language == "pycon" else block.code
+            found = CodeBlock(code, "python", block.closed)
+        elif block.language == "" and looks_like_python(block.code):
+            found = CodeBlock(block.code, "", block.closed)
+    return found
+
+
+def remove_code_blocks(text: str) -> str:
+    """*text* without fenced blocks (so their digits don't pass for an answer)."""
+    out, in_fence, fence = [], False, ""
+    for line in text.split("\n"):
+        match = _FENCE_OPEN.match(line)
+        if not in_fence and match:
+            in_fence, fence = True, match.group("fence")
+            continue
+        if in_fence:
+            if _closing_fence(fence).match(line):
+                in_fence = False
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+# -------------------------------------------------------------------------- numbers
+
+
+@dataclass(frozen=True)
+class Number:
+    """A parsed number: exact value, and whether it looks like a binary float."""
+
+    value: Fraction
+    inexact: bool = False
+    decimals: int = 0
+    text: str = ""
+
+    def __str__(self) -> str:
+        if self.value.denominator == 1:
+            return str(self.value.numerator)
+        if self.inexact or self.decimals:
+            return self.text or str(float(self.value))
+        return f"{self.value.numerator}/{self.value.denominator}"
+
+
+_NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
+_NUMBER_RE = re.compile(
+    r"(?:(?<![\w).])(?P<sign>[-−–+]))?(?P<cur>[$€£¥]\s?)?(?P<sign2>[-−])?(?P<num>" + _NUM + r")"
+    r"(?:[eE](?P<exp>[-+]?\d+))?(?:\s*/\s*(?P<den>\d+(?:\.\d+)?))?(?P<pct>\s?%)?"
+)
+_FULL_NUMBER_RE = re.compile(r"^\s*" + _NUMBER_RE.pattern + r"\s*\.?\s*$")
+_FLOAT_DECIMALS = 6
+
+
+def _to_number(match: re.Match) -> Number | None:
+    num = match.group("num").replace(",", "")
+    negative = (match.group("sign") in ("-", "−", "–")) ^ (match.group("sign2") in ("-", "−"))
+    if match.group("pct"):
+        pass  # "50%" reads as 50: answer keys state percentages without the sign
+    try:
+        value = Fraction(num)
+    except (ValueError, ZeroDivisionError):
+        return None
+    decimals = len(num.split(".", 1)[1]) if "." in num else 0
+    inexact = decimals > _FLOAT_DECIMALS
+    exp = match.group("exp")
+    if exp is not None:
+        if abs(int(exp)) > 400:
+            return None
+        value *= Fraction(10) ** int(exp)
+        inexact = True
+    den = match.group("den")
+    if den is not None:
+        try:
+            d = Fraction(den)
+        except ValueError:
+            return None
+        if d == 0:
+            return None
+        value /= d
+    if negative:
+        value = -value
+    return Number(value, inexact, decimals, match.group(0).strip())
+
+
+def parse_number(text: str) -> Number | None:
+    """Parse a whole string as one number: ``42``, ``-5``, ``1,000``, ``$12``, ``12.0``,
+    ``3/4``, ``1e-3``, ``50%`` (percent is ignored: ``50%`` reads as 50). LaTeX such as
+    ``\\frac{3}{4}`` and ``\\$`` is understood."""
+    cleaned = clean_latex(text)
+    match = _FULL_NUMBER_RE.match(cleaned)
+    if match:
+        return _to_number(match)
+    return None
+
+
+def first_number(text: str) -> Number | None:
+    """The first number inside *text* (``"42 apples"`` -> 42)."""
+    cleaned = clean_latex(text)
+    for match in _NUMBER_RE.finditer(cleaned):
+        number = _to_number(match)
+        if number is not None:
+            return number
+    return None
+
+
+def last_number(text: str) -> Number | None:
+    numbers = [n for n in (_to_number(m) for m in _NUMBER_RE.finditer(clean_latex(text))) if n]
+    return numbers[-1] if numbers else None
+
+
+def numbers_equal(a: Number, b: Number) -> bool:
+    """Exact comparison of fractions, unless one side looks like a float: then the
+    difference may be up to half a unit in the last printed place, or one part in 10⁹."""
+    if not (a.inexact or b.inexact):
+        return a.value == b.value
+    fa, fb = float(a.value), float(b.value)
+    if not (math.isfinite(fa) and math.isfinite(fb)):
+        return fa == fb
+    tol = 1e-9 * max(abs(fa), abs(fb))
+    for n in (a, b):
+        if n.inexact and n.decimals and "e" not in n.text.lower():
+            tol = max(tol, 0.5 * 10.0 ** (-n.decimals))
+    return abs(fa - fb) <= tol
+
+
+# ---------------------------------------------------------------------------- LaTeX
+
+
+def _braced(text: str, start: int) -> tuple[str, int] | None:
+    """Content of the ``{…}`` group opening at *start* (nested braces), and the index after it."""
+    if start >= len(text) or text[start] != "{":
+        return None
+    depth = 0
+    for i in range(start, len(text)):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
+            continue
+        if ch == "{" and (i == 0 or text[i - 1] != "\\"):
+            depth += 1
+        elif ch == "}" and (i == 0 or text[i - 1] != "\\"):
+            depth -= 1
+            if depth == 0:
+                return text[start + 1:i], i + 1
+    return None
+
+
+def _replace_frac(text: str) -> str:
+    out, i = [], 0
+    pattern = re.compile(r"\\[dt]?frac")
+    while True:
+        match = pattern.search(text, i)
+        if not match:
+            out.append(text[i:])
+            return "".join(out)
+        out.append(text[i:match.start()])
+        j = match.end()
+        while j < len(text) and text[j] == " ":
+            j += 1
+        num = _braced(text, j)
+        if num is None and j < len(text) and text[j].isdigit():
+            num = (text[j], j + 1)  # \frac12
+        if num is None:
+            out.append(match.group(0))
+            i = match.end()
+            continue
+        k = num[1]
+        while k < len(text) and text[k] == " ":
+            k += 1
+        den = _braced(text, k)
+        if den is None and k < len(text) and text[k].isdigit():
+            den = (text[k], k + 1)
+        if den is None:
+            out.append(match.group(0))
+            i = match.end()
+            continue
+        out.append(f"({_replace_frac(num[0])})/({_replace_frac(den[0])})")
+        i = den[1]
+
+
+def clean_latex(text: str) -> str:
+    """Reduce the LaTeX a math answer typically carries to plain text."""
+    s = text
+    s = re.sub(r"\\(?:text|textbf|mathrm|mathbf|operatorname|mbox)\s*\{([^{}]*)\}", r"\1", s)
+    s = _replace_frac(s)
+    s = re.sub(r"\((-?[\d.,]+)\)/\((-?[\d.,]+)\)", r"\1/\2", s)
+    s = s.replace("\\left", "").replace("\\right", "")
+    s = re.sub(r"\\[,;:! ]", "", s)
+    s = s.replace("\\$", "$").replace("\\%", "%").replace("\\cdot", "*").replace("\\times", "*")
+    s = re.sub(r"\^\s*\{?\\circ\}?", "", s)
+    s = s.replace("\\dollar", "$").replace("**", "")
+    s = re.sub(r"(?<=\d)\{,\}(?=\d)", ",", s)
+    s = s.strip().strip("$").strip()
+    return s
+
+
+# -------------------------------------------------------------------- final answers
+
+
+@dataclass(frozen=True)
+class FinalAnswer:
+    """A final answer found in a reply."""
+
+    text: str
+    source: str  # "boxed" | "gsm8k" | "answer-is" | "last-number" | "program-output"
+    number: Number | None = None
+    low_confidence: bool = False
+
+    def display(self) -> str:
+        return str(self.number) if self.number is not None else self.text
+
+
+def _last_boxed(text: str) -> str | None:
+    found = None
+    for match in re.finditer(r"\\(?:boxed|fbox)\s*", text):
+        group = _braced(text, match.end())
+        if group is not None:
+            found = group[0]
+    return found
+
+
+_GSM8K_RE = re.compile(r"^[ \t>*]*####\s*(.+?)\s*$", re.M)
+_ANSWER_IS_RE = re.compile(
+    r"(?:final\s+answer|the\s+answer|answer)\s*(?:is|:|=|would\s+be|will\s+be)\s*:?\s*"
+    r"(?P<ans>[^\n]+)",
+    re.I,
+)
+
+
+def _trim_sentence(text: str) -> str:
+    text = text.strip().strip("*").strip()
+    text = re.split(r"(?<!\d)\.(?:\s|$)|\.\s", text + " ", maxsplit=1)[0]
+    return text.strip().rstrip(".").strip()
+
+
+def extract_answer(text: str) -> FinalAnswer | None:
+    """The reply's final answer, in this order of trust: the last ``\\boxed{…}``
+    (nested braces allowed), a GSM8K-style ``#### 42`` line, the last "the answer is …",
+    and, marked low-confidence, the last number in the text (outside code blocks)."""
+    prose = remove_code_blocks(text)
+    boxed = _last_boxed(prose)
+    if boxed is not None:
+        return _answer(boxed, "boxed")
+    matches = _GSM8K_RE.findall(prose)
+    if matches:
+        return _answer(matches[-1], "gsm8k")
+    matches = [m.group("ans") for m in _ANSWER_IS_RE.finditer(prose)]
+    for candidate in reversed(matches):
+        inner = _last_boxed(candidate)
+        trimmed = inner if inner is not None else _trim_sentence(candidate)
+        if trimmed:
+            return _answer(trimmed, "answer-is")
+    number = last_number(prose)
+    if number is not None:
+        return FinalAnswer(number.text, "last-number", number, low_confidence=True)
+    return None
+
+
+def _answer(raw: str, source: str) -> FinalAnswer:
+    raw = raw.strip()
+    number = parse_number(raw) or first_number(raw)
+    return FinalAnswer(clean_latex(raw), source, number)
+
+
+def normalize_text_answer(text: str) -> str:
+    """Case-, space- and punctuation-insensitive form of a non-numeric answer."""
+    s = clean_latex(text).casefold()
+    s = re.sub(r"[\s*_`\"'“”‘’]+", " ", s)
+    return s.strip(" .!,;:").strip()
+
+
+@dataclass(frozen=True)
+class Comparison:
+    equal: bool
+    expected: str
+    got: str
+    note: str = ""
+
+
+def compare_answers(expected: str, got: FinalAnswer) -> Comparison:
+    """Compare an answer key with a final answer: numbers as numbers, text as text."""
+    want = parse_number(expected) or (first_number(expected) if _mostly_numeric(expected) else None)
+    if want is not None:
+        if got.number is None:
+            return Comparison(False, str(want), got.text, "the answer is not a number")
+        equal = numbers_equal(want, got.number)
+        note = "within float tolerance" if equal and (want.inexact or got.number.inexact) \
+            and want.value != got.number.value else ""
+        return Comparison(equal, str(want), str(got.number), note)
+    equal = normalize_text_answer(expected) == normalize_text_answer(got.text)
+    return Comparison(equal, expected.strip(), got.text)
+
+
+def _mostly_numeric(text: str) -> bool:
+    return bool(re.search(r"\d", text)) and len(re.sub(r"[\d\s.,/$%-]", "", clean_latex(text))) <= 3
