@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import sys
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -500,6 +501,11 @@ def missing_message(entry: ModelEntry, state: str) -> str:
         return (
             f"Model '{entry.id}' is damaged (its checksum did not match); "
             f"run 'triptych models pull {entry.id}' to fetch it again."
+        )
+    if state == "needs-package" and getattr(sys, "frozen", False):
+        return (
+            f"Model '{entry.id}' is not part of this Triptych build; use the installer with "
+            "the starter models, or download a model in the model manager."
         )
     if state == "needs-package":
         pkg = entry.source.package if isinstance(entry.source, PackageSource) else "?"

