@@ -1,0 +1,135 @@
+"""Entry point for the window (``triptych`` / ``triptych --screenshot``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import cast
+
+SNAPSHOT_TIMEOUT_S = 300
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def run_app(*, models: list[str] | None = None, prompt: str | None = None,
+            max_tokens: int | None = None, screenshot: str | None = None,
+            presentation: bool = False, timeout_s: float = SNAPSHOT_TIMEOUT_S) -> int:
+    """Open the Triptych window. With ``screenshot``, run ``prompt`` in every pane, wait
+    for all of them, save a PNG of the window and return 0 (1 with a one-line message on
+    stderr if a pane failed or the run timed out)."""
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_app.catalog import CatalogError, availability, load_catalog, missing_message
+    from desktop_app.ui import theme
+    from desktop_app.ui.main_window import MainWindow
+
+    app = cast(QApplication, QApplication.instance() or QApplication(sys.argv[:1]))
+    app.setApplicationName("Triptych")
+    app.setOrganizationName("Triptych")
+    app.setApplicationDisplayName("Triptych")
+    app.setWindowIcon(theme.app_icon())
+    snapshot = screenshot is not None
+
+    catalog = load_catalog()
+    if models:
+        for model_id in models:
+            try:
+                catalog.get(model_id)
+            except CatalogError as exc:
+                print(f"triptych: {_one_line(str(exc))}", file=sys.stderr)
+                return 1
+    if snapshot:
+        if not prompt:
+            print("triptych: --screenshot needs --prompt TEXT", file=sys.stderr)
+            return 1
+        for model_id in models or []:
+            state = availability(catalog.get(model_id))
+            if state != "ready":
+                print(f"triptych: {_one_line(missing_message(catalog.get(model_id), state))}",
+                      file=sys.stderr)
+                return 1
+        if not models:
+            from desktop_app.catalog import default_model_ids
+
+            models = default_model_ids(catalog)
+            if not models:
+                print("triptych: no model is downloaded; run 'triptych models pull ...'",
+                      file=sys.stderr)
+                return 1
+
+    window = MainWindow(catalog, models=models, remember=not snapshot,
+                        presentation=presentation)
+    if snapshot:
+        window.resize(1600, 900)
+        window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, False)
+    if max_tokens is not None:
+        for pane in window.panes:
+            pane.set_overrides(max_tokens=max_tokens)
+    if prompt:
+        window.prompt.setPlainText(prompt)
+    window.show()
+
+    if not snapshot:
+        if prompt:
+            QTimer.singleShot(0, window.send_all)
+        code = app.exec()
+        window.shutdown()
+        return int(code)
+
+    outcome: dict[str, object] = {"code": None, "message": ""}
+
+    def finish(code: int, message: str = "") -> None:
+        if outcome["code"] is not None:
+            return
+        outcome["code"], outcome["message"] = code, message
+        app.exit(code)
+
+    def grab_and_exit(ok: bool) -> None:
+        def grab() -> None:
+            path = Path(str(screenshot)).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not window.grab().save(str(path)):
+                finish(1, f"could not save the screenshot to {path}")
+            elif not ok:
+                finish(1, "; ".join(window.failures) or "a pane failed")
+            else:
+                finish(0)
+        QTimer.singleShot(300, grab)  # let the final Markdown render and layout settle
+
+    def start() -> None:
+        if window.send_all() == 0:
+            finish(1, "no pane could start")
+
+    window.allFinished.connect(grab_and_exit)
+    QTimer.singleShot(200, start)
+    QTimer.singleShot(int(timeout_s * 1000),
+                      lambda: finish(1, f"timed out after {timeout_s:.0f} s waiting for the panes"))
+    app.exec()
+    window.shutdown()
+    window.close()
+    code = outcome["code"] if isinstance(outcome["code"], int) else 1
+    if code != 0:
+        print(f"triptych: {_one_line(str(outcome['message']))}", file=sys.stderr)
+    return code
+
+
+def main() -> int:  # pragma: no cover - convenience for `python -m desktop_app.ui.app`
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="triptych-ui")
+    parser.add_argument("--prompt")
+    parser.add_argument("--models")
+    parser.add_argument("--max-tokens", type=int)
+    parser.add_argument("--screenshot")
+    parser.add_argument("--presentation", action="store_true")
+    args = parser.parse_args()
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    return run_app(models=models, prompt=args.prompt, max_tokens=args.max_tokens,
+                   screenshot=args.screenshot, presentation=args.presentation)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

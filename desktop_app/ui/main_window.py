@@ -1,0 +1,615 @@
+"""The Triptych window: a prompt box and one to four panes side by side."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QObject, Qt, Signal
+from PySide6.QtGui import QFont, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.catalog import ROLES, Catalog, availability, default_model_ids, load_catalog
+from desktop_app.ui import export, theme
+from desktop_app.ui.pane import Pane, PaneConfig
+from desktop_app.ui.practice import PracticePicker, load_sets, problem_badge
+from desktop_app.ui.runner import close_in_background, wait_for_closing
+from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
+
+MAX_PANES = 4
+PRESENTATION_ZOOM = 1.6
+
+
+def default_pane_configs(catalog: Catalog) -> list[PaneConfig]:
+    """Base, instruct, reasoning: the best ready model per role, else the role's first entry
+    (shown in its "not downloaded" state)."""
+    ready = default_model_ids(catalog)
+    configs = []
+    for role in ROLES:
+        chosen = next((mid for mid in ready if catalog.entries[mid].role == role), None)
+        if chosen is None:
+            candidates = catalog.by_role(role)
+            if not candidates:
+                continue
+            chosen = candidates[0].id
+        configs.append(PaneConfig(model_id=chosen))
+    return configs
+
+
+class PromptEdit(QPlainTextEdit):
+    """The multi-line prompt box (Ctrl+Enter sends; handled by the window's shortcut)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setPlaceholderText("Ask every pane…   (Ctrl+Enter to send, Esc to stop)")
+        self.setTabChangesFocus(True)
+
+
+class MainWindow(QMainWindow):
+    allFinished = Signal(bool)   # every pane that started has finished; True if none failed
+
+    def __init__(self, catalog: Catalog | None = None, *, models: list[str] | None = None,
+                 remember: bool = True, presentation: bool = False):
+        super().__init__()
+        self.catalog = catalog if catalog is not None else load_catalog()
+        self.remember = remember
+        self.settings = load_settings() if remember else WindowSettings()
+        self.panes: list[Pane] = []
+        self.problem: Any = None
+        self.pending: set[Pane] = set()
+        self.failures: list[str] = []
+        self.active_index = 0
+        self._sync_guard = False
+        self._round_active = False
+        self._highlight_active = False
+        self._closed = False
+        self.setWindowTitle("Triptych — base · instruct · reasoning")
+        self.setWindowIcon(theme.app_icon())
+        self.base_point_size = QApplication.font().pointSizeF() or 10.0
+        self.zoom = float(self.settings.zoom or 1.0)
+
+        central = QWidget()
+        self.setCentralWidget(central)
+        root = QVBoxLayout(central)
+        root.setContentsMargins(10, 8, 10, 6)
+        root.setSpacing(6)
+
+        # top bar
+        top = QHBoxLayout()
+        self.practice_button = QPushButton("Practice problems…")
+        self.practice_button.setToolTip("Pick a practice problem (Ctrl+P)")
+        self.practice_button.clicked.connect(self.open_practice)
+        self.problem_label = QLabel()
+        self.problem_label.setTextFormat(Qt.TextFormat.RichText)
+        self.thinking_toggle = QToolButton()
+        self.thinking_toggle.setText("Expand thinking")
+        self.thinking_toggle.setCheckable(True)
+        self.thinking_toggle.setToolTip("Expand or fold the thinking in every pane (Ctrl+T)")
+        self.thinking_toggle.toggled.connect(self.set_thinking_expanded)
+        self.add_pane_button = QToolButton()
+        self.add_pane_button.setText("+ Pane")
+        self.add_pane_button.setToolTip("Add a pane (up to four)")
+        self.add_pane_button.clicked.connect(lambda: self.add_pane())
+        self.export_button = QToolButton()
+        self.export_button.setText("Export")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        export_menu = QMenu(self.export_button)
+        export_menu.addAction("As Markdown…", self.export_markdown_dialog)
+        export_menu.addAction("As HTML (handout)…", self.export_html_dialog)
+        self.export_button.setMenu(export_menu)
+        self.models_button = QToolButton()
+        self.models_button.setText("Models…")
+        self.models_button.clicked.connect(self.open_model_manager)
+        top.addWidget(self.practice_button)
+        top.addWidget(self.problem_label, 1)
+        for button in (self.thinking_toggle, self.add_pane_button, self.models_button,
+                       self.export_button):
+            top.addWidget(button)
+        root.addLayout(top)
+
+        self.fit_banner = QLabel()
+        self.fit_banner.setWordWrap(True)
+        self.fit_banner.setStyleSheet(
+            f"QLabel {{ background: {theme.WARN_COLOR}; color: white; border-radius: 6px;"
+            " padding: 4px 8px; }")
+        self.fit_banner.hide()
+        root.addWidget(self.fit_banner)
+        self._fit_bridge = _Bridge(self)
+        self._fit_bridge.done.connect(self._show_fit)
+        self._fit_thread: threading.Thread | None = None
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setHandleWidth(8)
+        root.addWidget(self.splitter, 1)
+
+        # prompt
+        prompt_row = QHBoxLayout()
+        self.prompt = PromptEdit()
+        self.prompt.setFixedHeight(84)
+        self.prompt.textChanged.connect(self._prompt_edited)
+        buttons = QVBoxLayout()
+        self.send_button = QPushButton("Send  ⌃↵")
+        self.send_button.setDefault(True)
+        self.send_button.clicked.connect(self.send_all)
+        self.stop_all_button = QPushButton("Stop all")
+        self.stop_all_button.clicked.connect(self.stop_all)
+        self.clear_all_button = QPushButton("Clear all")
+        self.clear_all_button.clicked.connect(self.clear_all)
+        for push_button in (self.send_button, self.stop_all_button, self.clear_all_button):
+            buttons.addWidget(push_button)
+        prompt_row.addWidget(self.prompt, 1)
+        prompt_row.addLayout(buttons)
+        root.addLayout(prompt_row)
+
+        # status bar: sandbox isolation, stated plainly
+        self.isolation_label = QLabel("Verify sandbox: checking…")
+        self.isolation_label.setStyleSheet(f"color: {theme.muted_fg()};")
+        self.isolation_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                           QSizePolicy.Policy.Preferred)
+        self._isolation_bridge = _Bridge(self)
+        self._isolation_bridge.done.connect(self._show_isolation)
+        self._isolation_thread = threading.Thread(
+            target=lambda: self._isolation_bridge.done.emit(self._isolation_text()),
+            name="isolation-summary", daemon=True)
+        self._isolation_thread.start()
+        self.statusBar().addPermanentWidget(self.isolation_label, 1)
+        self.statusBar().setSizeGripEnabled(True)
+
+        # panes
+        if models:
+            configs = [PaneConfig(model_id=m) for m in models[:MAX_PANES]]
+        elif self.settings.panes:
+            configs = [PaneConfig.from_dict(p) for p in self.settings.panes]
+        else:
+            configs = default_pane_configs(self.catalog)
+        for config in configs or [PaneConfig()]:
+            self.add_pane(config)
+
+        self._build_menus_and_shortcuts()
+        self.sync_scroll = bool(self.settings.sync_scroll)
+        self.sync_action.setChecked(self.sync_scroll)
+        if self.settings.thinking_expanded:
+            self.thinking_toggle.setChecked(True)
+        if remember and self.settings.last_prompt:
+            self.prompt.setPlainText(self.settings.last_prompt)
+        self.resize(1600, 900)
+        if remember and self.settings.geometry:
+            self.restoreGeometry(QByteArray(base64.b64decode(self.settings.geometry)))
+        if remember and self.settings.splitter:
+            self.splitter.restoreState(QByteArray(base64.b64decode(self.settings.splitter)))
+        self.presentation = False
+        if presentation or self.settings.presentation:
+            self.set_presentation(True)
+        else:
+            self.apply_zoom()
+        self.set_active(0)
+        self.prompt.setFocus()
+
+    # ------------------------------------------------------------------ construction
+
+    def _build_menus_and_shortcuts(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction("Export as &Markdown…", QKeySequence("Ctrl+E"),
+                            self.export_markdown_dialog)
+        file_menu.addAction("Export as &HTML…", QKeySequence("Ctrl+Shift+E"),
+                            self.export_html_dialog)
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
+
+        run_menu = bar.addMenu("&Run")
+        run_menu.addAction("&Send to every pane", QKeySequence("Ctrl+Return"), self.send_all)
+        run_menu.addAction("Stop &all", QKeySequence("Esc"), self.stop_all)
+        run_menu.addAction("Stop active pane", QKeySequence("Ctrl+."), self.stop_active)
+        run_menu.addAction("&Clear all", QKeySequence("Ctrl+L"), self.clear_all)
+        run_menu.addAction("&Practice problems…", QKeySequence("Ctrl+P"), self.open_practice)
+
+        view_menu = bar.addMenu("&View")
+        self.thinking_action = view_menu.addAction("Expand all &thinking")
+        self.thinking_action.setCheckable(True)
+        self.thinking_action.setShortcut(QKeySequence("Ctrl+T"))
+        self.thinking_action.toggled.connect(self.thinking_toggle.setChecked)
+        self.thinking_toggle.toggled.connect(self.thinking_action.setChecked)
+        self.presentation_action = view_menu.addAction("&Presentation mode")
+        self.presentation_action.setCheckable(True)
+        self.presentation_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
+        self.presentation_action.toggled.connect(self.set_presentation)
+        view_menu.addAction("Zoom &in", QKeySequence("Ctrl+="), lambda: self.zoom_by(1.1))
+        view_menu.addAction("Zoom &out", QKeySequence("Ctrl+-"), lambda: self.zoom_by(1 / 1.1))
+        view_menu.addAction("&Reset zoom", QKeySequence("Ctrl+0"), lambda: self.set_zoom(1.0))
+        self.sync_action = view_menu.addAction("&Synchronised scrolling")
+        self.sync_action.setCheckable(True)
+        self.sync_action.toggled.connect(self._set_sync)
+        view_menu.addSeparator()
+        view_menu.addAction("&Next pane", QKeySequence("F6"), self.next_pane)
+        view_menu.addAction("&Add pane", QKeySequence("Ctrl+Shift+N"), lambda: self.add_pane())
+
+        models_menu = bar.addMenu("&Models")
+        models_menu.addAction("&Model manager…", QKeySequence("Ctrl+M"), self.open_model_manager)
+
+        # extra keys that menus can't hold twice
+        for keys, slot in (("Ctrl+Enter", self.send_all), ("Ctrl++", lambda: self.zoom_by(1.1)),
+                           ("Ctrl+Tab", self.next_pane)):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(slot)
+
+    def _show_isolation(self, text: str) -> None:
+        self.isolation_label.setText(text)
+        self.isolation_label.setToolTip(text)
+
+    def _isolation_text(self) -> str:
+        try:
+            from desktop_app.verify import isolation_summary
+
+            return f"Verify sandbox: {isolation_summary()}"
+        except Exception:
+            return "Verify sandbox: not available in this build"
+
+    # ------------------------------------------------------------------ panes
+
+    def add_pane(self, config: PaneConfig | None = None) -> Pane | None:
+        if len(self.panes) >= MAX_PANES:
+            return None
+        if config is None:
+            used = {p.config.model_id for p in self.panes}
+            ready = [e.id for e in self.catalog if _ready(e)]
+            pick = next((m for m in ready if m not in used), ready[0] if ready else "")
+            config = PaneConfig(model_id=pick)
+        pane = Pane(self.catalog, config)
+        pane.runFinished.connect(self._on_pane_finished)
+        pane.removeRequested.connect(self.remove_pane)
+        pane.openManagerRequested.connect(self.open_model_manager)
+        pane.activated.connect(lambda p: self.set_active(self.panes.index(p), highlight=True)
+                               if p in self.panes else None)
+        pane.scroll_area.verticalScrollBar().valueChanged.connect(
+            lambda value, p=pane: self._synced_scroll(p, value))
+        pane.set_thinking_expanded(self.thinking_toggle.isChecked())
+        if self.base_point_size:
+            pane.set_point_size(self.base_point_size * self.zoom)
+        self.panes.append(pane)
+        self.splitter.addWidget(pane)
+        self.splitter.setSizes([1000] * len(self.panes))
+        self._update_pane_buttons()
+        return pane
+
+    def remove_pane(self, pane: Pane) -> None:
+        if len(self.panes) <= 1 or pane not in self.panes:
+            return
+        close_in_background(pane.shutdown())
+        self.pending.discard(pane)
+        self.panes.remove(pane)
+        pane.setParent(None)
+        pane.deleteLater()
+        self._update_pane_buttons()
+        self.set_active(min(self.active_index, len(self.panes) - 1))
+        self._check_all_done()
+
+    def _update_pane_buttons(self) -> None:
+        self.add_pane_button.setEnabled(len(self.panes) < MAX_PANES)
+        for pane in self.panes:
+            pane.remove_button.setVisible(len(self.panes) > 1)
+
+    def set_active(self, index: int, *, highlight: bool | None = None) -> None:
+        """Make a pane the target of pane shortcuts (framed once the user navigates)."""
+        if not self.panes:
+            return
+        if highlight is not None:
+            self._highlight_active = highlight
+        self.active_index = index % len(self.panes)
+        for i, pane in enumerate(self.panes):
+            pane.set_active(self._highlight_active and i == self.active_index
+                            and len(self.panes) > 1)
+
+    def next_pane(self) -> None:
+        self.set_active(self.active_index + 1, highlight=True)
+        self.panes[self.active_index].picker.setFocus()
+
+    # ------------------------------------------------------------------ running
+
+    def send_all(self) -> int:
+        """Send the prompt to every pane at once; returns how many panes started."""
+        text = self.prompt.toPlainText().strip()
+        if not text:
+            return 0
+        problem = self.problem
+        if problem is not None and text != str(getattr(problem, "prompt", "")).strip():
+            problem = None
+        self._fit_check()
+        started = 0
+        self.failures = []
+        self._round_active = True
+        for pane in self.panes:
+            if pane.send(text, problem):
+                self.pending.add(pane)
+                started += 1
+        if started:
+            self.statusBar().showMessage(f"Sent to {started} pane(s)", 3000)
+        else:
+            self._round_active = False
+            self.statusBar().showMessage("No pane could start (busy or model not downloaded)",
+                                         5000)
+        return started
+
+    def stop_all(self) -> None:
+        for pane in self.panes:
+            pane.stop()
+
+    def stop_active(self) -> None:
+        if self.panes:
+            self.panes[self.active_index].stop()
+
+    def clear_all(self) -> None:
+        for pane in self.panes:
+            pane.clear()
+
+    @property
+    def busy(self) -> bool:
+        return any(p.running for p in self.panes)
+
+    def _on_pane_finished(self, pane: Pane, ok: bool) -> None:
+        if not ok:
+            index = self.panes.index(pane) + 1 if pane in self.panes else 0
+            turn = pane.turn
+            message = turn.failed.message if turn and turn.failed else "failed"
+            self.failures.append(f"pane {index} ({pane.config.model_id}): {message}")
+        self.pending.discard(pane)
+        self._check_all_done()
+
+    def _check_all_done(self) -> None:
+        if self._round_active and not self.pending:
+            self._round_active = False
+            self.allFinished.emit(not self.failures)
+
+    def _fit_check(self) -> None:
+        """Memory-fit warning (desktop_app.fit): computed off the GUI thread, shown as a
+        banner, never blocking the comparison."""
+        try:
+            from desktop_app.fit import fit_check
+        except Exception:
+            return
+        pairs = [(p.entry, None) for p in self.panes if p.entry is not None and p.ready]
+        catalog = self.catalog
+        bridge = self._fit_bridge
+
+        def work() -> None:
+            try:
+                report = fit_check(pairs, catalog=catalog)
+                message = report.warning or ""
+            except Exception:
+                message = ""
+            bridge.done.emit(message)
+
+        self._fit_thread = threading.Thread(target=work, name="fit-check", daemon=True)
+        self._fit_thread.start()
+
+    def _show_fit(self, message: str) -> None:
+        self.fit_banner.setText(f"⚠ {message}" if message else "")
+        self.fit_banner.setVisible(bool(message))
+
+    # ------------------------------------------------------------------ practice & models
+
+    def open_practice(self) -> None:
+        sets, error = load_sets()
+        dialog = PracticePicker(sets, self, error=error)
+        if dialog.exec() and dialog.selected is not None:
+            self.use_problem(dialog.selected)
+
+    def use_problem(self, problem: Any) -> None:
+        """Fill the prompt with a practice problem; Verify then checks against it."""
+        self.problem = None
+        self.prompt.setPlainText(str(getattr(problem, "prompt", "")))
+        self.problem = problem
+        self._show_problem()
+
+    def _show_problem(self) -> None:
+        problem = self.problem
+        if problem is None:
+            self.problem_label.setText("")
+            return
+        text, color = problem_badge(problem)
+        title = getattr(problem, "title", "") or getattr(problem, "id", "")
+        self.problem_label.setText(
+            f"&nbsp;Practice: <b>{_html(title)}</b> "
+            f"<span style='color:{color}'>{_html(text)}</span>")
+
+    def _prompt_edited(self) -> None:
+        if self.problem is not None:
+            same = self.prompt.toPlainText().strip() == str(
+                getattr(self.problem, "prompt", "")).strip()
+            if not same:
+                self.problem = None
+                self._show_problem()
+
+    def open_model_manager(self) -> None:
+        try:
+            from desktop_app.ui.model_manager import ModelManagerDialog
+        except Exception:
+            QMessageBox.information(
+                self, "Model manager",
+                "The model manager is not available in this build.\n\n"
+                "Download a model from the command line:\n  triptych models pull MODEL_ID")
+            return
+        try:
+            dialog = ModelManagerDialog(self.catalog, self)
+            dialog.modelsChanged.connect(self.reload_catalog)
+            dialog.exec()
+        except Exception as exc:
+            QMessageBox.warning(self, "Model manager", f"The model manager failed: {exc}")
+        self.reload_catalog()
+
+    def reload_catalog(self) -> None:
+        self.catalog = load_catalog()
+        for pane in self.panes:
+            pane.set_catalog(self.catalog)
+
+    # ------------------------------------------------------------------ view
+
+    def set_thinking_expanded(self, expanded: bool) -> None:
+        self.thinking_toggle.setText("Fold thinking" if expanded else "Expand thinking")
+        for pane in self.panes:
+            pane.set_thinking_expanded(expanded)
+
+    def set_zoom(self, zoom: float) -> None:
+        self.zoom = max(0.6, min(3.0, zoom))
+        self.apply_zoom()
+
+    def zoom_by(self, factor: float) -> None:
+        self.set_zoom(self.zoom * factor)
+
+    def apply_zoom(self) -> None:
+        size = self.base_point_size * self.zoom
+        font = QFont(self.font())
+        font.setPointSizeF(size)
+        central = self.centralWidget()
+        if central is not None:
+            central.setFont(font)
+        for pane in self.panes:
+            pane.set_point_size(size)
+        self.prompt.setFixedHeight(int(84 * max(1.0, self.zoom)))
+
+    def set_presentation(self, on: bool) -> None:
+        self.presentation = on
+        self.presentation_action.blockSignals(True)
+        self.presentation_action.setChecked(on)
+        self.presentation_action.blockSignals(False)
+        self.set_zoom(max(self.zoom, PRESENTATION_ZOOM) if on else 1.0)
+
+    def _set_sync(self, on: bool) -> None:
+        self.sync_scroll = on
+
+    def _synced_scroll(self, source: Pane, value: int) -> None:
+        if not self.sync_scroll or self._sync_guard:
+            return
+        bar = source.scroll_area.verticalScrollBar()
+        fraction = value / bar.maximum() if bar.maximum() else 0.0
+        self._sync_guard = True
+        try:
+            for pane in self.panes:
+                if pane is not source:
+                    other = pane.scroll_area.verticalScrollBar()
+                    other.setValue(round(fraction * other.maximum()))
+        finally:
+            self._sync_guard = False
+
+    # ------------------------------------------------------------------ export
+
+    def export_data(self) -> list[dict[str, Any]]:
+        return [pane.export_data() for pane in self.panes]
+
+    def export_markdown(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(export.to_markdown(self.export_data()), encoding="utf-8")
+        return path
+
+    def export_html(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(export.to_html(self.export_data()), encoding="utf-8")
+        return path
+
+    def export_markdown_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export as Markdown", "comparison.md",
+                                              "Markdown (*.md)")
+        if path:
+            self.export_markdown(path)
+            self.statusBar().showMessage(f"Saved {path}", 4000)
+
+    def export_html_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export as HTML", "comparison.html",
+                                              "HTML (*.html)")
+        if path:
+            self.export_html(path)
+            self.statusBar().showMessage(f"Saved {path}", 4000)
+
+    # ------------------------------------------------------------------ persistence
+
+    def current_settings(self) -> WindowSettings:
+        return WindowSettings(
+            panes=[pane.config.to_dict() for pane in self.panes],
+            geometry=base64.b64encode(bytes(self.saveGeometry().data())).decode(),
+            splitter=base64.b64encode(bytes(self.splitter.saveState().data())).decode(),
+            zoom=1.0 if self.presentation else self.zoom,
+            presentation=self.presentation,
+            thinking_expanded=self.thinking_toggle.isChecked(),
+            sync_scroll=self.sync_scroll,
+            last_prompt=self.prompt.toPlainText()[:4000],
+        )
+
+    def save(self) -> None:
+        if self.remember:
+            save_settings(self.current_settings())
+
+    def shutdown(self, timeout: float = 4.0) -> bool:
+        """Stop every pane and close every worker process (in parallel, bounded)."""
+        if self._closed:
+            return wait_for_closing(timeout)
+        self._closed = True
+        threads = []
+        for pane in self.panes:
+            worker = pane.shutdown()
+            if worker is not None:
+                thread = threading.Thread(target=_close_quietly, args=(worker,), daemon=True)
+                thread.start()
+                threads.append(thread)
+        if self._fit_thread is not None:
+            threads.append(self._fit_thread)
+        threads.append(self._isolation_thread)
+        for pane in self.panes:
+            threads.extend(pane.background_threads())
+        for thread in threads:
+            thread.join(timeout)
+        return wait_for_closing(timeout)
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        try:
+            self.save()
+        finally:
+            self.shutdown()
+        super().closeEvent(event)
+
+
+class _Bridge(QObject):
+    done = Signal(object)
+
+
+def _close_quietly(worker: Any) -> None:
+    try:
+        worker.close(2.0)
+    except Exception:
+        pass
+
+
+def _ready(entry: Any) -> bool:
+    try:
+        return availability(entry) == "ready"
+    except Exception:
+        return False
+
+
+def _html(text: Any) -> str:
+    import html
+
+    return html.escape(str(text))
+
+
+def copy_to_clipboard(text: str) -> None:
+    QGuiApplication.clipboard().setText(text)
+

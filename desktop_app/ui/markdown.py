@@ -1,0 +1,132 @@
+"""Markdown helpers: code-block extraction, a small syntax highlighter, code styling.
+
+While a reply streams it is shown as plain text; when the turn ends it is rendered once
+with ``QTextDocument.setMarkdown`` and its code blocks get a monospace, tinted format.
+"""
+
+from __future__ import annotations
+
+import re
+
+from PySide6.QtCore import QRegularExpression
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QSyntaxHighlighter,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+    QTextFormat,
+)
+
+from desktop_app.ui import theme
+
+_FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([^\n`]*)\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)",
+                    re.S | re.M)
+
+
+def code_blocks(text: str) -> list[tuple[str, str]]:
+    """Fenced code blocks in a Markdown reply as ``(language, code)`` pairs."""
+    blocks = []
+    for match in _FENCE.finditer(text):
+        lang = match.group(2).strip().split()[0] if match.group(2).strip() else ""
+        code = match.group(3)
+        if code.endswith("\n"):
+            code = code[:-1]
+        blocks.append((lang, code))
+    return blocks
+
+
+def is_code_block(block_format: QTextBlockFormat) -> bool:
+    return (block_format.hasProperty(QTextFormat.Property.BlockCodeFence)
+            or block_format.hasProperty(QTextFormat.Property.BlockCodeLanguage))
+
+
+def style_code_blocks(document: QTextDocument, point_size: float | None = None) -> int:
+    """Give every code block a monospace font and a tinted background; returns the count."""
+    bg = theme.code_bg()
+    mono = theme.mono_font(point_size)
+    count = 0
+    block = document.begin()
+    cursor = QTextCursor(document)
+    cursor.beginEditBlock()
+    previous_code = False
+    while block.isValid():
+        fmt = block.blockFormat()
+        if is_code_block(fmt):
+            if not previous_code:
+                count += 1
+            fmt.setBackground(bg)
+            fmt.setLeftMargin(6)
+            fmt.setRightMargin(6)
+            cursor.setPosition(block.position())
+            cursor.setBlockFormat(fmt)
+            cursor.setPosition(block.position() + max(0, block.length() - 1),
+                               QTextCursor.MoveMode.KeepAnchor)
+            char = QTextCharFormat()
+            char.setFont(mono, QTextCharFormat.FontPropertiesInheritanceBehavior.FontPropertiesSpecifiedOnly)
+            char.setFontFamilies(mono.families() or [mono.family()])
+            char.setFontFixedPitch(True)
+            cursor.mergeCharFormat(char)
+            previous_code = True
+        else:
+            previous_code = False
+        block = block.next()
+    cursor.endEditBlock()
+    return count
+
+
+_KEYWORDS = ["and", "as", "assert", "async", "await", "break", "case", "class", "const", "continue", "def", "del", "elif", "else", "enum", "except", "export", "extends", "false", "False", "finally", "fn", "for", "from", "func", "function", "if", "impl", "import", "in", "interface", "is", "lambda", "let", "match", "mut", "None", "nonlocal", "not", "null", "or", "pass", "pub", "raise", "return", "self", "static", "struct", "switch", "this", "throw", "true", "True", "try", "type", "use", "var", "void", "while", "with", "yield"]
+
+
+class CodeHighlighter(QSyntaxHighlighter):
+    """Light, language-agnostic highlighting applied only inside Markdown code blocks."""
+
+    def __init__(self, document: QTextDocument):
+        super().__init__(document)
+        self._rules: list[tuple[QRegularExpression, QTextCharFormat]] = []
+        self._build()
+
+    def _fmt(self, color: str, bold: bool = False, italic: bool = False) -> QTextCharFormat:
+        fmt = QTextCharFormat()
+        fmt.setForeground(QColor(color))
+        if bold:
+            fmt.setFontWeight(QFont.Weight.Bold)
+        fmt.setFontItalic(italic)
+        return fmt
+
+    def _build(self) -> None:
+        dark = theme.is_dark()
+        kw = self._fmt("#C792EA" if dark else "#7B1FA2", bold=True)
+        num = self._fmt("#F78C6C" if dark else "#B45309")
+        string = self._fmt("#C3E88D" if dark else "#2E7D32")
+        comment = self._fmt("#7F8C98" if dark else "#6B7280", italic=True)
+        self._rules = [
+            (QRegularExpression(r"\b(" + "|".join(_KEYWORDS) + r")\b"), kw),
+            (QRegularExpression(r"\b[0-9]+(\.[0-9]+)?\b"), num),
+            (QRegularExpression(r"\"[^\"\\]*(\\.[^\"\\]*)*\"|'[^'\\]*(\\.[^'\\]*)*'"), string),
+            (QRegularExpression(r"(#|//).*$"), comment),
+        ]
+
+    def highlightBlock(self, text: str) -> None:  # noqa: N802 (Qt API)
+        if not is_code_block(self.currentBlock().blockFormat()):
+            return
+        for pattern, fmt in self._rules:
+            it = pattern.globalMatch(text)
+            while it.hasNext():
+                match = it.next()
+                self.setFormat(match.capturedStart(), match.capturedLength(), fmt)
+
+
+def markdown_to_html_fragment(text: str) -> str:
+    """Render Markdown to an HTML body fragment (for the HTML export)."""
+    doc = QTextDocument()
+    doc.setMarkdown(text)
+    html = doc.toHtml()
+    start = html.find("<body")
+    if start != -1:
+        start = html.find(">", start) + 1
+        end = html.rfind("</body>")
+        html = html[start:end if end != -1 else None]
+    return html.strip()

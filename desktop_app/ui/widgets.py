@@ -1,0 +1,229 @@
+"""Small building blocks: badges, collapsible sections, the streaming text views."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QTextCursor, QTextOption
+from PySide6.QtWidgets import (
+    QFrame,
+    QLabel,
+    QPlainTextEdit,
+    QSizePolicy,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.ui import theme
+
+
+class RoleBadge(QLabel):
+    """A coloured pill: BASE / INSTRUCT / REASONING."""
+
+    def __init__(self, role: str = "", parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.set_role(role)
+
+    def set_role(self, role: str) -> None:
+        self.role = role
+        self.setText(theme.ROLE_LABELS.get(role, role.upper() or "—"))
+        self.setStyleSheet(
+            f"QLabel {{ background: {theme.role_color(role)}; color: white; border-radius: 8px;"
+            " padding: 2px 8px; font-weight: 600; font-size: 9pt; }"
+        )
+        self.setToolTip({
+            "base": "Base model: pretrained only. It continues documents.",
+            "instruct": "Instruct model: fine-tuned to answer as an assistant.",
+            "reasoning": "Reasoning model: trained to think in <think>…</think> first.",
+        }.get(role, ""))
+
+
+class AutoHeightTextBrowser(QTextBrowser):
+    """A read-only rich-text view as tall as its document (the pane scrolls, not it)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setOpenExternalLinks(True)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        self.viewport().setAutoFillBackground(False)
+        self.setStyleSheet("QTextBrowser { background: transparent; }")
+        self.document().setDocumentMargin(2)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit)
+        self._fit()
+
+    def _fit(self, *_: object) -> None:
+        height = math.ceil(self.document().size().height()) + 2 * self.frameWidth() + 2
+        if height != self.height():
+            self.setFixedHeight(max(height, 18))
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(200, self.height())
+
+    def append_text(self, text: str) -> None:
+        """Append plain text at the end without touching what is already there."""
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(text)
+
+
+class StreamTextView(QPlainTextEdit):
+    """Append-only plain text (thinking, prompts): cost per append is flat."""
+
+    def __init__(self, parent: QWidget | None = None, *, max_height: int = 260):
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setUndoRedoEnabled(False)
+        self.setMaximumHeight(max_height)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                     | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self._max_height = max_height
+        self._follow = True
+        self.verticalScrollBar().valueChanged.connect(self._on_scroll)
+        self.verticalScrollBar().rangeChanged.connect(self._on_range)
+
+    def _on_scroll(self, value: int) -> None:
+        bar = self.verticalScrollBar()
+        self._follow = value >= bar.maximum() - 2
+
+    def _on_range(self, _min: int, maximum: int) -> None:
+        if self._follow:
+            self.verticalScrollBar().setValue(maximum)
+
+    def append_text(self, text: str) -> None:
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(text)
+        self._fit_height()
+
+    def set_text(self, text: str) -> None:
+        self.setPlainText(text)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        # Grow with short content up to max_height, then scroll inside.
+        lines = self.document().blockCount()
+        if lines > 30:
+            wanted = self._max_height
+        else:
+            line_h = self.fontMetrics().lineSpacing()
+            layout_lines = sum(
+                max(1, self.document().findBlockByNumber(i).layout().lineCount())
+                for i in range(lines)
+            )
+            wanted = min(self._max_height, layout_lines * line_h + 12)
+        wanted = max(wanted, self.fontMetrics().lineSpacing() + 12)
+        if self.height() != wanted or self.minimumHeight() != wanted:
+            self.setFixedHeight(wanted)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self.document().blockCount() <= 30:
+            self._fit_height()
+
+
+class CollapsibleSection(QWidget):
+    """A header button with an arrow that shows or hides a body widget."""
+
+    toggled = Signal(bool)
+
+    def __init__(self, title: str, body: QWidget, parent: QWidget | None = None,
+                 *, expanded: bool = False):
+        super().__init__(parent)
+        self.body = body
+        self.header = QToolButton(self)
+        self.header.setCheckable(True)
+        self.header.setChecked(expanded)
+        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.header.setAutoRaise(True)
+        self.header.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.header.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.header.setStyleSheet("QToolButton { text-align: left; padding: 2px 4px; "
+                                  f"color: {theme.muted_fg()}; }}")
+        self.header.toggled.connect(self._on_toggled)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.header)
+        layout.addWidget(body)
+        self.set_title(title)
+        self._on_toggled(expanded, emit=False)
+
+    @property
+    def expanded(self) -> bool:
+        return self.header.isChecked()
+
+    def set_title(self, title: str) -> None:
+        self.header.setText(title)
+
+    def set_expanded(self, expanded: bool) -> None:
+        if self.header.isChecked() != expanded:
+            self.header.setChecked(expanded)  # emits toggled -> _on_toggled
+
+    def _on_toggled(self, expanded: bool, emit: bool = True) -> None:
+        self.header.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.body.setVisible(expanded)
+        if emit:
+            self.toggled.emit(expanded)
+
+
+def thinking_header(live: bool, seconds: float | None, tokens: int) -> str:
+    """``Thinking… 5 s · 120 tokens`` while live, ``Thought for 14 s · 812 tokens`` after."""
+    secs = f"{seconds:.0f} s" if seconds is not None else "—"
+    toks = f"{tokens:,} token{'s' if tokens != 1 else ''}"
+    if live:
+        return f"Thinking… {secs} · {toks}"
+    return f"Thought for {secs} · {toks}"
+
+
+class ThinkingSection(CollapsibleSection):
+    """A reasoning model's thinking: open and live while it thinks, folded after."""
+
+    def __init__(self, parent: QWidget | None = None):
+        self.view = StreamTextView(max_height=280)
+        super().__init__("Thinking…", self.view, parent, expanded=True)
+        self.view.setStyleSheet(
+            f"QPlainTextEdit {{ background: {theme.subtle_bg()}; color: {theme.muted_fg()};"
+            f" border-left: 3px solid {theme.role_color('reasoning')}; padding: 4px; }}"
+        )
+        self.live = False
+        self.seconds: float | None = None
+        self.tokens = 0
+        self.user_touched = False
+        self.header.clicked.connect(self._touched)
+
+    def _touched(self) -> None:
+        self.user_touched = True
+
+    def text(self) -> str:
+        return self.view.toPlainText()
+
+    def append(self, text: str) -> None:
+        self.view.append_text(text)
+
+    def set_stats(self, seconds: float | None, tokens: int) -> None:
+        self.seconds, self.tokens = seconds, tokens
+        self.set_title(thinking_header(self.live, seconds, tokens))
+
+    def start_live(self) -> None:
+        self.live = True
+        self.show()
+        self.set_expanded(True)
+        self.set_title(thinking_header(True, self.seconds, self.tokens))
+
+    def fold(self, seconds: float | None, tokens: int, *, collapse: bool = True) -> None:
+        """Thinking is over: show the summary header and fold (unless the user opened it)."""
+        self.live = False
+        self.set_stats(seconds, tokens)
+        if collapse:
+            self.set_expanded(False)

@@ -1,0 +1,345 @@
+"""Fast UI tests (no models): thinking fold/unfold, Markdown, verify UI, settings, states."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import types
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from desktop_app.catalog import load_catalog  # noqa: E402
+from desktop_app.engine import Delta, Finished, PaneResult, PromptSent  # noqa: E402
+from desktop_app.ui.markdown import code_blocks  # noqa: E402
+from desktop_app.ui.pane import Pane, PaneConfig, TurnWidget  # noqa: F401  # noqa: E402
+from desktop_app.ui.runner import RunDone  # noqa: E402
+
+INSTRUCT_ID = "smollm2-135m-instruct"
+BASE_ID = "gemma3-270m-base"
+
+
+class FakeRun:
+    """Stands in for GenerationRun: a deque of events the pane's pump drains."""
+
+    def __init__(self, events: list[Any]):
+        self.events = deque(events)
+        self.thread = threading.Thread()
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def start_fake_turn(pane: Pane, prompt: str, events: list[Any]) -> TurnWidget:
+    turn = pane.add_turn(prompt)
+    pane.run = FakeRun(events)  # type: ignore[assignment]
+    return turn
+
+
+def thinking_deltas(n: int, text: str = "hmm ") -> list[Delta]:
+    return [Delta(thinking=text, answer="", thinking_tokens=i + 1, answer_tokens=0,
+                  elapsed_s=i * 0.01) for i in range(n)]
+
+
+@pytest.fixture
+def pane(qtbot):
+    catalog = load_catalog()
+    widget = Pane(catalog, PaneConfig(model_id=INSTRUCT_ID))
+    qtbot.addWidget(widget)
+    widget.resize(500, 700)
+    widget.show()
+    yield widget
+    widget.shutdown()
+
+
+def test_thinking_is_live_then_folds_then_unfolds(pane, qtbot):
+    prompt_sent = PromptSent(text="<|user|>q<|end|><|assistant|><think>", n_tokens=5,
+                             starts_in_thinking=True, seed=1)
+    turn = start_fake_turn(pane, "Is 17 prime?", [prompt_sent, *thinking_deltas(50)])
+    pane._pump()
+    assert turn.thinking.isVisible() and turn.thinking.expanded and turn.thinking.live
+    assert turn.thinking.header.text().startswith("Thinking…")
+    assert turn.thinking.text() == "hmm " * 50
+    assert turn.answer_raw == ""
+
+    answer = "Yes, **17** is prime."
+    pane.run.events.extend([
+        Delta(thinking="", answer=answer, thinking_tokens=50, answer_tokens=6, elapsed_s=1.0),
+        Finished(result=PaneResult(model=INSTRUCT_ID, role="reasoning", answer=answer,
+                                   thinking="hmm " * 50, thinking_tokens=50, answer_tokens=6,
+                                   thinking_s=14.2, ttft_s=0.1, tokens_per_s=40.0,
+                                   finish_reason="stop")),
+        RunDone(),
+    ])
+    with qtbot.waitSignal(pane.runFinished, timeout=2000):
+        pane._pump()
+    assert not turn.thinking.live
+    assert not turn.thinking.expanded and not turn.thinking.body.isVisible()
+    assert turn.thinking.header.text() == "Thought for 14 s · 50 tokens"
+    assert turn.answer.toPlainText() == "Yes, 17 is prime."  # rendered as Markdown
+    assert "thinking 50 / answer 6 tokens" in turn.metrics.text()
+    assert "finish: stop" in turn.metrics.text()
+    assert pane.run is None and pane.history[-1].assistant == answer
+
+    turn.thinking.header.click()  # the user unfolds it
+    assert turn.thinking.expanded and turn.thinking.body.isVisible()
+    turn.thinking.header.click()
+    assert not turn.thinking.expanded
+
+    pane.set_thinking_expanded(True)  # the window-wide toggle
+    assert turn.thinking.expanded
+    pane.set_thinking_expanded(False)
+    assert not turn.thinking.expanded
+
+
+def test_long_thinking_appends_without_rerendering(pane, qtbot):
+    """20 000 thinking tokens: each frame appends its batch; nothing is re-set."""
+    turn = start_fake_turn(pane, "think a lot", [])
+    calls = {"set": 0}
+    original = turn.thinking.view.setPlainText
+    turn.thinking.view.setPlainText = lambda *a: (calls.__setitem__("set", calls["set"] + 1),
+                                                  original(*a))
+    import time
+
+    worst = 0.0
+    for _frame in range(100):
+        pane.run.events.extend(thinking_deltas(200, "word "))
+        started = time.perf_counter()
+        pane._pump()
+        worst = max(worst, time.perf_counter() - started)
+    assert turn.thinking.text().count("word") == 20000
+    assert calls["set"] == 0
+    assert worst < 0.1, f"a frame took {worst * 1000:.0f} ms"
+
+
+def test_markdown_code_blocks_and_copy(pane, qtbot):
+    answer = "Here:\n\n```python\nprint(2 + 2)\n```\n\nand\n\n```\nls\n```\n"
+    assert code_blocks(answer) == [("python", "print(2 + 2)"), ("", "ls")]
+    turn = start_fake_turn(pane, "code please", [
+        Delta(thinking="", answer=answer, thinking_tokens=0, answer_tokens=9, elapsed_s=0.2),
+        Finished(result=PaneResult(model=INSTRUCT_ID, role="instruct", answer=answer,
+                                   answer_tokens=9, finish_reason="stop")),
+        RunDone(),
+    ])
+    pane._pump()
+    doc_text = turn.answer.toPlainText()
+    assert "print(2 + 2)" in doc_text and "```" not in doc_text
+    block = turn.answer.document().findBlock(doc_text.index("print"))
+    from desktop_app.ui.markdown import is_code_block
+
+    assert is_code_block(block.blockFormat())
+    assert turn.copy_code_button.isEnabled()
+    turn.copy_answer()
+    from PySide6.QtGui import QGuiApplication
+
+    assert QGuiApplication.clipboard().text() == answer
+
+
+@dataclass
+class FakeVerdict:
+    verdict: str
+    expected: Any = None
+    got: Any = None
+    stdout: str = ""
+    stderr: str = ""
+    duration_s: float = 0.05
+    reason: str = ""
+    isolation: str = "test sandbox"
+    low_confidence: bool = False
+    kind: str = "math"
+
+
+@dataclass
+class FakeProblem:
+    id: str
+    title: str
+    prompt: str
+    kind: str
+    answer: Any
+    tests: Any
+    verifiable: bool
+
+
+@dataclass
+class FakeSet:
+    name: str
+    problems: list
+
+
+def fake_verify_module(monkeypatch) -> types.ModuleType:
+    module = types.ModuleType("desktop_app.verify")
+
+    def verify_reply(reply_text: str, problem: Any = None) -> FakeVerdict:
+        if problem is None:
+            return FakeVerdict("ran", stdout="4\n", kind="code", reason="no expected answer")
+        got = "4" if "4" in reply_text else "5"
+        return FakeVerdict("pass" if got == str(problem.answer) else "fail",
+                           expected=str(problem.answer), got=got, reason="compared numbers")
+
+    module.verify_reply = verify_reply
+    module.isolation_summary = lambda: "separate process, no network, 5 s limit"
+    module.load_practice_sets = lambda: [FakeSet("Arithmetic", [
+        FakeProblem("add", "Two plus two", "What is 2 + 2?", "math", 4, None, True),
+        FakeProblem("poem", "A poem", "Write a poem about rain.", "open", None, None, False),
+    ])]
+    monkeypatch.setitem(sys.modules, "desktop_app.verify", module)
+    return module
+
+
+def finished_turn(pane: Pane, prompt: str, answer: str, problem: Any = None) -> TurnWidget:
+    turn = start_fake_turn(pane, prompt, [
+        Delta(thinking="", answer=answer, thinking_tokens=0, answer_tokens=3, elapsed_s=0.1),
+        Finished(result=PaneResult(model=INSTRUCT_ID, role="instruct", answer=answer,
+                                   answer_tokens=3, finish_reason="stop")),
+        RunDone(),
+    ])
+    turn.problem = problem
+    pane._pump()
+    return turn
+
+
+def test_verify_button_shows_verdict(pane, qtbot, monkeypatch):
+    module = fake_verify_module(monkeypatch)
+    problem = module.load_practice_sets()[0].problems[0]
+    turn = finished_turn(pane, problem.prompt, "2 + 2 = 4", problem)
+    assert turn.verify_button.isVisible()
+    turn.verify_button.click()
+    qtbot.waitUntil(lambda: turn.verdict is not None, timeout=3000)
+    text = turn.verify_label.text()
+    assert "✓" in text and "Correct" in text and "expected <code>4</code>" in text
+    assert "got <code>4</code>" in text
+
+    free = finished_turn(pane, "print four", "```python\nprint(4)\n```")
+    free.verify_button.click()
+    qtbot.waitUntil(lambda: free.verdict is not None, timeout=3000)
+    assert "Ran, nothing to check against" in free.verify_label.text()
+    assert free.verify_section.isVisibleTo(free) and "4" in free.verify_output.toPlainText()
+
+
+def test_practice_picker_and_isolation_line(qtbot, monkeypatch):
+    fake_verify_module(monkeypatch)
+    from desktop_app.ui.main_window import MainWindow
+    from desktop_app.ui.practice import PracticePicker, load_sets, problem_badge
+
+    sets, error = load_sets()
+    assert error is None
+    picker = PracticePicker(sets)
+    qtbot.addWidget(picker)
+    top = picker.tree.topLevelItem(0)
+    assert top.child(0).text(1).startswith("✓")         # verifiable
+    assert top.child(1).text(1).startswith("open")      # not verifiable
+    assert problem_badge(sets[0].problems[0])[1] != problem_badge(sets[0].problems[1])[1]
+    picker.tree.setCurrentItem(top.child(0))
+    picker._accept()
+    assert picker.selected.id == "add"
+
+    window = MainWindow(load_catalog(), models=[INSTRUCT_ID], remember=False)
+    qtbot.addWidget(window)
+    try:
+        qtbot.waitUntil(lambda: "no network" in window.isolation_label.text(), timeout=3000)
+        window.use_problem(picker.selected)
+        assert window.prompt.toPlainText() == "What is 2 + 2?"
+        assert "Two plus two" in window.problem_label.text()
+        window.prompt.setPlainText("something else")
+        assert window.problem is None
+    finally:
+        window.shutdown()
+
+
+def test_not_downloaded_pane_is_a_state(qtbot, monkeypatch):
+    from desktop_app.ui.main_window import MainWindow
+
+    opened = []
+    monkeypatch.setattr(MainWindow, "open_model_manager", lambda self: opened.append(True))
+    window = MainWindow(load_catalog(), remember=False)
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        roles = [p.entry.role for p in window.panes]
+        assert roles == ["base", "instruct", "reasoning"]
+        reasoning = window.panes[2]
+        if reasoning.ready:
+            pytest.skip("a reasoning model is downloaded on this machine")
+        assert reasoning.banner.isVisible()
+        assert "not downloaded" in reasoning.banner_label.text()
+        assert reasoning.send("hello") is False
+        with qtbot.waitSignal(reasoning.openManagerRequested, timeout=1000):
+            reasoning.banner_button.click()
+        assert opened == [True]
+    finally:
+        window.shutdown()
+
+
+def test_settings_persist_across_restart(qtbot):
+    from desktop_app.ui.main_window import MainWindow
+
+    catalog = load_catalog()
+    first = MainWindow(catalog, remember=True)
+    qtbot.addWidget(first)
+    first.show()
+    first.panes[0].set_model(INSTRUCT_ID)
+    first.panes[0].set_overrides(max_tokens=77, temperature=0.3, seed=42)
+    first.panes[0].system_prompt.setText("Be brief.")
+    first.panes[0]._read_settings()
+    first.add_pane()
+    first.thinking_toggle.setChecked(True)
+    first.zoom_by(1.1)
+    first.prompt.setPlainText("remember me")
+    first.close()
+
+    second = MainWindow(load_catalog(), remember=True)
+    qtbot.addWidget(second)
+    try:
+        assert len(second.panes) == 4
+        config = second.panes[0].config
+        assert config.model_id == INSTRUCT_ID
+        assert (config.max_tokens, config.temperature, config.seed) == (77, 0.3, 42)
+        assert config.system_prompt == "Be brief."
+        assert second.panes[0].max_tokens.value() == 77
+        assert second.thinking_toggle.isChecked()
+        assert second.zoom == pytest.approx(1.1)
+        assert second.prompt.toPlainText() == "remember me"
+    finally:
+        second.shutdown()
+
+
+def test_export_markdown_and_html(pane, qtbot, tmp_path):
+    from desktop_app.ui import export
+
+    finished_turn(pane, "What is 2+2?", "It is **4**.\n\n```python\nprint(4)\n```")
+    data = [pane.export_data()]
+    markdown = export.to_markdown(data)
+    assert "What is 2+2?" in markdown and "It is **4**." in markdown and "finish: stop" in markdown
+    page = export.to_html(data)
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page
+    assert "print(4)" in page and "src=" not in page and "<script" not in page
+
+
+def test_real_verifier_and_practice_sets(pane, qtbot):
+    """The real desktop_app.verify: a free code prompt 'ran'; shipped sets load."""
+    verify = pytest.importorskip("desktop_app.verify")
+    if not hasattr(verify, "verify_reply"):
+        pytest.skip("desktop_app.verify is not there yet")
+    from desktop_app.ui.practice import PracticePicker, load_sets
+
+    turn = finished_turn(pane, "print four", "```python\nprint(2 + 2)\n```")
+    turn.verify_button.click()
+    qtbot.waitUntil(lambda: turn.verdict is not None, timeout=20_000)
+    assert turn.verdict.verdict == "ran", turn.verdict
+    assert "nothing to check against" in turn.verify_label.text()
+    assert "4" in turn.verify_output.toPlainText()
+
+    sets, error = load_sets()
+    assert error is None
+    picker = PracticePicker(sets)
+    qtbot.addWidget(picker)
+    kinds = {picker.tree.topLevelItem(i).child(j).text(1)[:1]
+             for i in range(picker.tree.topLevelItemCount())
+             for j in range(picker.tree.topLevelItem(i).childCount())}
+    if sets:
+        assert kinds & {"✓", "o"}
