@@ -22,7 +22,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -373,8 +373,12 @@ class ModelWorker:
             kind, message = _describe_exit(proc.exitcode if proc is not None else None)
             return Failed(message=message, kind=kind)
 
-    def wait_loaded(self) -> Iterator[Event]:
-        """Events until the model is loaded (nothing if it already is)."""
+    def wait_loaded(self, abandon: Callable[[], bool] | None = None) -> Iterator[Event]:
+        """Events until the model is loaded (nothing if it already is).
+
+        With ``abandon``, stop waiting as soon as it returns True; the model keeps
+        loading in its process and a later call picks up where this one left off.
+        """
         if self._loaded is not None:
             return
         if self._load_failure is not None:
@@ -382,6 +386,10 @@ class ModelWorker:
             return
         self.start()
         while True:
+            if abandon is not None:
+                while not self.connection.poll(0.05):
+                    if abandon():
+                        return
             message = self._receive()
             if isinstance(message, Loaded):
                 self._loaded = message
@@ -396,12 +404,16 @@ class ModelWorker:
     def generate(self, request: GenerationRequest) -> Generator[Event, None, None]:
         """Stream one generation's events. Blocking; run it off the GUI thread."""
         collector = ResultCollector(self.entry)
-        for event in self.wait_loaded():
+        self._stop_event.clear()  # a stop from here on, even while loading, counts
+        for event in self.wait_loaded(abandon=self._stop_event.is_set):
             if isinstance(event, Failed):
                 yield replace(event, result=collector.fail(event.message))
                 return
             yield event
-        self._stop_event.clear()
+        if self._stop_event.is_set():  # stopped before the prompt went out: don't send it
+            collector.result.finish_reason = "cancelled"
+            yield Finished(result=collector.result)
+            return
         self.set_threads(self.budget.acquire(self))
         try:
             try:

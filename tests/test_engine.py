@@ -250,3 +250,20 @@ def test_stop_interrupts_a_long_prompt_evaluation(starter_models):
         _, again = collect(worker, GenerationRequest("The sky is", greedy(entry, max_tokens=3),
                                                      raw=True))
     assert isinstance(again, Finished) and again.result.answer_tokens == 3
+
+
+def test_stop_while_loading_cancels_without_waiting_for_the_load(starter_models):
+    entry = starter_models["base"]
+    with ModelWorker(entry) as worker:
+        worker.start()
+        threading.Timer(0.05, worker.stop).start()
+        started = time.perf_counter()
+        events = list(worker.generate(GenerationRequest("Hi", greedy(entry, max_tokens=3))))
+        waited = time.perf_counter() - started
+        assert isinstance(events[-1], Finished)
+        assert events[-1].result.finish_reason == "cancelled"
+        assert not any(isinstance(e, PromptSent) for e in events)  # never sent
+        assert waited < 0.3
+        # the model went on loading; the next prompt runs normally
+        _, again = collect(worker, GenerationRequest("Hi", greedy(entry, max_tokens=3)))
+    assert isinstance(again, Finished) and again.result.answer_tokens > 0

@@ -17,11 +17,7 @@ from desktop_app.engine import (
     Failed,
     Finished,
     GenerationRequest,
-    Loaded,
-    Loading,
     ModelWorker,
-    PaneResult,
-    PromptSent,
 )
 
 
@@ -37,7 +33,6 @@ class GenerationRun:
         self.request = request
         self.events: deque[Any] = deque()
         self._stop = threading.Event()
-        self._prompt_sent = False
         self.thread = threading.Thread(target=self._run, name=f"pane-{worker.entry.id}",
                                        daemon=True)
 
@@ -56,10 +51,6 @@ class GenerationRun:
         except Exception:
             pass
 
-    def _cancelled_result(self) -> PaneResult:
-        entry = self.worker.entry
-        return PaneResult(model=entry.id, role=entry.role, finish_reason="cancelled")
-
     def _run(self) -> None:
         stream = None
         try:
@@ -69,12 +60,7 @@ class GenerationRun:
                 if isinstance(event, Finished | Failed):
                     break
                 if self._stop.is_set():
-                    if isinstance(event, Loading | Loaded):
-                        # Stopped before the prompt went out: don't send it at all.
-                        self.events.append(Finished(result=self._cancelled_result()))
-                        break
-                    if isinstance(event, PromptSent):
-                        self.worker.stop()  # generate() cleared the flag when it began
+                    self.worker.stop()  # covers a stop that raced generate()'s start
         except Exception as exc:  # every failure becomes data for the pane
             self.events.append(Failed(message=f"Internal error: {exc}", kind="error"))
         finally:
