@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 SNAPSHOT_TIMEOUT_S = 300
 
@@ -60,7 +62,8 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
                       file=sys.stderr)
                 return 1
 
-    window = MainWindow(catalog, models=models, remember=not snapshot,
+    probe = os.environ.get("TRIPTYCH_STARTUP_PROBE")  # set by `triptych bench`
+    window = MainWindow(catalog, models=models, remember=not snapshot and not probe,
                         presentation=presentation)
     if snapshot:
         window.resize(1600, 900)
@@ -75,6 +78,8 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
     if not snapshot:
         if prompt:
             QTimer.singleShot(0, window.send_all)
+        if probe:
+            _install_startup_probe(app, window, probe)
         code = app.exec()
         window.shutdown()
         return int(code)
@@ -114,6 +119,29 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
     if code != 0:
         print(f"triptych: {_one_line(str(outcome['message']))}", file=sys.stderr)
     return code
+
+
+def _install_startup_probe(app: Any, window: Any, probe: str) -> None:
+    """Print ``STARTUP <unix time>`` when the window is shown (``window``) or the first
+    token is on screen (``token``), then quit: `triptych bench` times launches with it."""
+    from PySide6.QtCore import QTimer
+
+    def reached() -> bool:
+        if probe == "window":
+            return bool(window.isVisible())
+        return any(pane.turns and (pane.turns[-1].answer_raw or pane.turns[-1].thinking.text())
+                   for pane in window.panes)
+
+    def check() -> None:
+        if reached():
+            timer.stop()
+            print(f"STARTUP {time.time():.4f}", flush=True)
+            app.quit()
+
+    timer = QTimer(window)
+    timer.setInterval(2)
+    timer.timeout.connect(check)
+    timer.start()
 
 
 def main() -> int:  # pragma: no cover - convenience for `python -m desktop_app.ui.app`

@@ -88,6 +88,7 @@ class StreamTextView(QPlainTextEdit):
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
                                      | Qt.TextInteractionFlag.TextSelectableByKeyboard)
         self._max_height = max_height
+        self._raw: list[str] = []
         self._follow = True
         self.verticalScrollBar().valueChanged.connect(self._on_scroll)
         self.verticalScrollBar().rangeChanged.connect(self._on_range)
@@ -100,15 +101,33 @@ class StreamTextView(QPlainTextEdit):
         if self._follow:
             self.verticalScrollBar().setValue(maximum)
 
+    # Qt lays out a paragraph as a whole, so appending to one ever-growing paragraph costs
+    # O(its length). Past this many characters the display starts a new paragraph at the
+    # next blank, which keeps every append O(1); raw_text() keeps the exact text.
+    LONG_PARAGRAPH = 1200
+
     def append_text(self, text: str) -> None:
-        cursor = QTextCursor(self.document())
+        self._raw.append(text)
+        document = self.document()
+        if "\n" not in text and document.lastBlock().length() + len(text) > self.LONG_PARAGRAPH:
+            blank = next((i for i, ch in enumerate(text) if ch in " \t"), -1)
+            if blank != -1:
+                text = text[:blank] + "\n" + text[blank + 1:]
+        cursor = QTextCursor(document)
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertText(text)
         self._fit_height()
 
     def set_text(self, text: str) -> None:
+        self._raw = [text]
         self.setPlainText(text)
         self._fit_height()
+
+    def raw_text(self) -> str:
+        """Exactly the text appended (the display may break very long paragraphs)."""
+        joined = "".join(self._raw)
+        self._raw = [joined]
+        return joined
 
     def _fit_height(self) -> None:
         # Grow with short content up to max_height, then scroll inside.
@@ -206,7 +225,7 @@ class ThinkingSection(CollapsibleSection):
         self.user_touched = True
 
     def text(self) -> str:
-        return self.view.toPlainText()
+        return self.view.raw_text()
 
     def append(self, text: str) -> None:
         self.view.append_text(text)

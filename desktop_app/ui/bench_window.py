@@ -1,0 +1,104 @@
+"""Window figures for ``triptych bench``: GUI-thread stalls and append cost.
+
+Run in its own offscreen process by :func:`desktop_app.bench.bench_window`, so the
+benchmark's own process never loads Qt.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+APPEND_CHECKPOINTS = (1_000, 5_000, 10_000, 20_000)
+
+
+def _app() -> Any:
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance() or QApplication(["triptych-bench"])
+
+
+def measure_streaming(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
+    """Three panes stream at once; a 5 ms timer on the GUI thread records every gap."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from desktop_app.catalog import load_catalog
+    from desktop_app.ui.main_window import MainWindow
+
+    app = _app()
+    window = MainWindow(load_catalog(), models=model_ids, remember=False)
+    window.resize(1600, 900)
+    for pane in window.panes:
+        pane.set_overrides(max_tokens=n_tokens, temperature=0.8)
+    window.prompt.setPlainText("Write a short essay about rivers and mountains.")
+    window.show()
+    app.processEvents()
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    loop = QEventLoop()
+    window.allFinished.connect(lambda _ok: loop.quit())
+    QTimer.singleShot(300_000, loop.quit)
+    started = time.perf_counter()
+    timer.start()
+    window.send_all()
+    loop.exec()
+    timer.stop()
+    wall = time.perf_counter() - started
+    tokens = sum(pane.turns[-1].result.answer_tokens + pane.turns[-1].result.thinking_tokens
+                 for pane in window.panes if pane.turns and pane.turns[-1].result)
+    window.shutdown()
+    window.close()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    return {
+        "panes": model_ids,
+        "tokens_streamed": tokens,
+        "wall_s": round(wall, 3),
+        "longest_stall_ms": round(max(gaps) * 1000, 1) if gaps else None,
+        "mean_frame_interval_ms": round(statistics.mean(gaps) * 1000, 2) if gaps else None,
+        "timer_interval_ms": 5,
+    }
+
+
+def measure_append_cost(samples: int = 40) -> dict[str, float]:
+    """Median µs to append one token (and repaint) as a thinking section grows."""
+    from desktop_app.catalog import load_catalog
+    from desktop_app.ui.pane import Pane, PaneConfig
+
+    app = _app()
+    catalog = load_catalog()
+    pane = Pane(catalog, PaneConfig(model_id=next(iter(catalog)).id))
+    pane.resize(500, 800)
+    pane.show()
+    turn = pane.add_turn("bench")
+    turn.thinking.start_live()
+    size = 0
+    costs: dict[str, float] = {}
+    for checkpoint in APPEND_CHECKPOINTS:
+        while size < checkpoint:
+            turn.thinking.append("word " * 500)
+            size += 500
+        app.processEvents()
+        times = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            turn.thinking.append("word ")
+            app.processEvents()
+            times.append(time.perf_counter() - started)
+        size += samples
+        costs[str(checkpoint)] = round(statistics.median(times) * 1e6, 1)
+    pane.shutdown()
+    pane.close()
+    return costs
+
+
+def measure_window(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
+    """Every window figure as one dict (see ``desktop_app.bench``)."""
+    figures = measure_streaming(model_ids, n_tokens)
+    costs = measure_append_cost()
+    figures["append_cost_us"] = costs
+    first, last = costs[str(APPEND_CHECKPOINTS[0])], costs[str(APPEND_CHECKPOINTS[-1])]
+    figures["append_cost_growth"] = round(last / first, 2) if first else None
+    return figures

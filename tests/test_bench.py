@@ -1,0 +1,40 @@
+"""`triptych bench` runs end to end on a tiny budget (figures are not asserted: not a timed test)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
+    done = subprocess.run(
+        [sys.executable, "-m", "desktop_app", "bench", "--json", "--tokens", "6", "--repeats", "1"],
+        capture_output=True, text=True, timeout=600, env=os.environ.copy())
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["single_pane_ratio"] > 0 and report["comparison_ratio"] > 0
+    assert report["machine"]["physical_cores"] >= 1 and report["machine"]["cpu"]
+    single = report["single_pane"]
+    assert single["engine_tokens_per_s"] > 0 and single["bare_tokens_per_s"] > 0
+    comparison = report["comparison"]
+    assert len(comparison["panes"]) == 3 and all(p["ttft_s"] > 0 for p in comparison["panes"])
+    assert len(comparison["alone"]) == 3
+    window = report["window"]
+    assert "error" not in window, window
+    assert window["longest_stall_ms"] > 0 and window["mean_frame_interval_ms"] > 0
+    assert set(window["append_cost_us"]) == {"1000", "5000", "10000", "20000"}
+    startup = report["startup"]
+    assert 0 < startup["launch_to_window_s"] < startup["launch_to_first_token_s"]
+    memory = report["memory"]
+    assert memory["app_peak_rss_mb"] > 0 and memory["worker_peak_rss_mb"]
+
+
+def test_bench_rejects_a_silly_budget():
+    done = subprocess.run([sys.executable, "-m", "desktop_app", "bench", "--tokens", "1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--tokens must be at least 2" in done.stderr
