@@ -181,3 +181,28 @@ def test_snapshot_mode(qtbot, starter_models, tmp_path, capsys):
     code = run_app(models=["qwen3-0.6b"], prompt="hi", screenshot=str(tmp_path / "x.png"))
     err = capsys.readouterr().err
     assert code == 1 and len(err.strip().splitlines()) == 1 and "not downloaded" in err
+
+
+def test_snapshot_without_models_shows_the_default_panes(qtbot, starter_models, tmp_path,
+                                                         monkeypatch):
+    """No --models: the window's own three panes; a reasoning model that is not
+    downloaded shows its state and is not waited for (it was not asked for by name)."""
+    from desktop_app.ui import main_window
+    from desktop_app.ui.app import run_app
+
+    seen: list[tuple[str, str, str]] = []
+    original = main_window.MainWindow.shutdown
+
+    def record(self, *args, **kwargs):
+        if not seen:
+            seen.extend((p.entry.role, p.model_state(), p.status.text()) for p in self.panes)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(main_window.MainWindow, "shutdown", record)
+    shot = tmp_path / "three.png"
+    assert run_app(prompt="Say hello.", max_tokens=4, screenshot=str(shot)) == 0
+    assert shot.stat().st_size > 10_000
+    assert [role for role, _, _ in seen] == ["base", "instruct", "reasoning"]
+    reasoning = seen[2]
+    if reasoning[1] != "ready":
+        assert reasoning[2] == "Not downloaded"

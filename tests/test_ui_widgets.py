@@ -343,3 +343,141 @@ def test_real_verifier_and_practice_sets(pane, qtbot):
              for j in range(picker.tree.topLevelItem(i).childCount())}
     if sets:
         assert kinds & {"✓", "o"}
+
+
+# ---------------------------------------------------------------- QA fixes (window polish)
+
+
+def test_zoom_and_presentation_enlarge_the_panes_text(qtbot):
+    """Qt carries a font change only one level into style-sheeted widgets (every pane has
+    a style sheet), so zoom once grew the top bar and the prompt but not the answers."""
+    from desktop_app.ui.main_window import PRESENTATION_ZOOM, MainWindow
+
+    window = MainWindow(load_catalog(), models=[INSTRUCT_ID], remember=False)
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        pane = window.panes[0]
+        turn = finished_turn(pane, "What is 2+2?", "It is **4**.")
+        base = window.base_point_size
+        widgets = {"answer": turn.answer, "prompt bubble": turn.user_label,
+                   "picker": pane.picker, "status": pane.status,
+                   "copy button": turn.copy_answer_button}
+        before = {name: w.font().pointSizeF() for name, w in widgets.items()}
+        metrics_before = turn.metrics.font().pointSizeF()
+        window.set_zoom(2.0)
+        for name, widget in widgets.items():
+            assert widget.font().pointSizeF() == pytest.approx(2 * base), name
+            assert widget.font().pointSizeF() > before[name], name
+        # smaller text keeps its ratio
+        assert turn.metrics.font().pointSizeF() == pytest.approx(2 * metrics_before)
+        assert pane.badge.font().pointSizeF() < pane.picker.font().pointSizeF()
+        # a turn added after zooming starts at the zoomed size
+        later = finished_turn(pane, "again", "Still 4.")
+        assert later.answer.font().pointSizeF() == pytest.approx(2 * base)
+        window.set_zoom(1.0)
+        window.set_presentation(True)
+        assert turn.answer.font().pointSizeF() == pytest.approx(PRESENTATION_ZOOM * base)
+        window.set_presentation(False)
+        assert turn.answer.font().pointSizeF() == pytest.approx(base)
+    finally:
+        window.shutdown()
+
+
+def test_unfolded_thinking_shows_every_line_from_the_top(pane, qtbot):
+    """The thinking view's height was computed from blocks not yet laid out, so an
+    unfolded thought showed its last lines only, behind a scroll bar."""
+    sentence = "Sunlight scatters off air molecules, and blue scatters the most. "
+    turn = start_fake_turn(pane, "Why is the sky blue?", [
+        PromptSent(text="q", n_tokens=1, starts_in_thinking=True, seed=1),
+        *thinking_deltas(1, sentence * 6),
+        Delta(thinking="", answer="Rayleigh scattering.", thinking_tokens=60,
+              answer_tokens=3, elapsed_s=1.0),
+        Finished(result=PaneResult(model=INSTRUCT_ID, role="reasoning",
+                                   answer="Rayleigh scattering.", thinking=sentence * 6,
+                                   thinking_tokens=60, answer_tokens=3, thinking_s=0.4,
+                                   finish_reason="stop")),
+        RunDone(),
+    ])
+    pane._pump()
+    assert not turn.thinking.expanded
+    assert turn.thinking.header.text() == "Thought for <1 s · 60 tokens"  # not "0 s"
+    turn.thinking.header.click()
+    qtbot.wait(20)
+    view = turn.thinking.view
+    assert view.isVisible()
+    assert view.document().lineCount() > 3  # wrapped over several lines ...
+    assert view.verticalScrollBar().maximum() == 0  # ... and all of them are shown
+    assert view.height() >= view.content_height()
+
+
+def test_load_failure_offers_the_model_manager(pane, qtbot):
+    from desktop_app.engine import Failed
+
+    turn = start_fake_turn(pane, "hello", [
+        Failed(message="broken.gguf is not a GGUF model file.", kind="load",
+               result=PaneResult(model=INSTRUCT_ID, role="instruct")),
+        RunDone(),
+    ])
+    with qtbot.waitSignal(pane.runFinished, timeout=2000):
+        pane._pump()
+    assert turn.error_box.isVisibleTo(pane)
+    assert turn.retry_button.isVisibleTo(pane) and turn.manager_button.isVisibleTo(pane)
+    assert turn.metrics.text() == ""  # no "0 tokens before the failure"
+    assert pane.status.text() == "Failed"
+
+
+def test_pane_footer_and_banner_for_a_model_not_downloaded(qtbot):
+    catalog = load_catalog()
+    from desktop_app.catalog import availability
+
+    missing = next((e for e in catalog if e.role == "reasoning"
+                    and availability(e) == "not-downloaded"), None)
+    if missing is None:
+        pytest.skip("every reasoning model is downloaded here")
+    widget = Pane(catalog, PaneConfig(model_id=missing.id))
+    qtbot.addWidget(widget)
+    assert widget.status.text() == "Not downloaded"
+    text = widget.banner_label.text()
+    assert "not downloaded yet" in text and f"triptych models pull {missing.id}" in text
+    assert text.count("not downloaded") == 1  # said once, not twice
+    widget.shutdown()
+
+
+def test_settings_defaults_button_and_copy_code_only_with_code(pane, qtbot):
+    pane.settings_button.setChecked(True)
+    assert pane.settings_box.isVisible()
+    default_tokens = pane.max_tokens.value()
+    pane.set_overrides(max_tokens=77, temperature=1.3, seed=5)
+    assert pane.config.max_tokens == 77
+    pane.defaults_button.click()
+    assert (pane.config.max_tokens, pane.config.temperature, pane.config.seed) == (None, None, None)
+    assert pane.max_tokens.value() == default_tokens and pane.seed.value() == -1
+    prose = finished_turn(pane, "hi", "Hello there.")
+    assert not prose.copy_code_button.isVisibleTo(pane)
+    code = finished_turn(pane, "code", "```python\nprint(1)\n```")
+    assert code.copy_code_button.isVisibleTo(pane) and code.copy_code_button.isEnabled()
+
+
+def test_dark_palette_uses_readable_tints(qtbot):
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_app.ui import theme
+    from desktop_app.ui.pane import format_verdict_html
+
+    previous = QApplication.palette()
+    dark = QPalette(previous)
+    dark.setColor(QPalette.ColorRole.Window, QColor("#1E1E1E"))
+    dark.setColor(QPalette.ColorRole.Base, QColor("#161616"))
+    QApplication.setPalette(dark)
+    try:
+        if not theme.is_dark():
+            pytest.skip("the platform's colour scheme overrides the palette here")
+        window_bg = QColor("#1E1E1E")
+        for color in (theme.ok_color(), theme.fail_color(), theme.warn_color(), theme.muted_fg()):
+            assert QColor(color).lightness() - window_bg.lightness() > 90, color
+        assert theme.ok_color() in format_verdict_html(FakeVerdict("pass"))
+        assert "#3D3214" in theme.notice_style()  # the offline strip is dark too
+    finally:
+        QApplication.setPalette(previous)

@@ -54,10 +54,12 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
                       file=sys.stderr)
                 return 1
         if not models:
+            # The window's default panes (base, instruct, reasoning), as a user sees them: a
+            # pane whose model is not downloaded shows that state and is not waited for,
+            # since it was not asked for by name. At least one pane must be able to run.
             from desktop_app.catalog import default_model_ids
 
-            models = default_model_ids(catalog)
-            if not models:
+            if not default_model_ids(catalog):
                 print("triptych: no model is downloaded; run 'triptych models pull ...'",
                       file=sys.stderr)
                 return 1

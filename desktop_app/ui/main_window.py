@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QObject, Qt, Signal
-from PySide6.QtGui import QFont, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -108,8 +108,10 @@ class MainWindow(QMainWindow):
         self.add_pane_button.setToolTip("Add a pane (up to four)")
         self.add_pane_button.clicked.connect(lambda: self.add_pane())
         self.export_button = QToolButton()
-        self.export_button.setText("Export")
+        self.export_button.setText("Export ▾")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        # the style's own menu arrow is drawn over the text; the ▾ in the label replaces it
+        self.export_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0; }")
         export_menu = QMenu(self.export_button)
         export_menu.addAction("As Markdown…", self.export_markdown_dialog)
         export_menu.addAction("As HTML (handout)…", self.export_html_dialog)
@@ -126,9 +128,7 @@ class MainWindow(QMainWindow):
 
         self.fit_banner = QLabel()
         self.fit_banner.setWordWrap(True)
-        self.fit_banner.setStyleSheet(
-            f"QLabel {{ background: {theme.WARN_COLOR}; color: white; border-radius: 6px;"
-            " padding: 4px 8px; }")
+        self.fit_banner.setStyleSheet(f"QLabel {{ {theme.notice_style()} }}")
         self.fit_banner.hide()
         root.addWidget(self.fit_banner)
         self._fit_bridge = _Bridge(self)
@@ -477,13 +477,12 @@ class MainWindow(QMainWindow):
 
     def apply_zoom(self) -> None:
         size = self.base_point_size * self.zoom
-        font = QFont(self.font())
-        font.setPointSizeF(size)
-        central = self.centralWidget()
-        if central is not None:
-            central.setFont(font)
         for pane in self.panes:
             pane.set_point_size(size)
+        central = self.centralWidget()
+        if central is not None:
+            # explicit sizes: Qt does not carry a parent's font into styled widgets
+            theme.apply_point_size(central, size)
         self.prompt.setFixedHeight(int(84 * max(1.0, self.zoom)))
 
     def set_presentation(self, on: bool) -> None:

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from desktop_app import catalog as cat
 from desktop_app import download as dl
 from desktop_app.catalog import Catalog, FileSource, HubSource, ModelEntry, PackageSource
+from desktop_app.ui import theme
 
 COLUMNS = ("Name", "Role", "Family", "Size", "Quantization", "Licence", "State")
 STATE_COLUMN = COLUMNS.index("State")
@@ -181,10 +182,7 @@ class ModelManagerDialog(QDialog):
         layout = QVBoxLayout(self)
         self.banner = QLabel()
         self.banner.setWordWrap(True)
-        self.banner.setStyleSheet(
-            "QLabel { background: #fff3cd; color: #664d03; border: 1px solid #ffe69c;"
-            " border-radius: 4px; padding: 6px; }"
-        )
+        self.banner.setStyleSheet(f"QLabel {{ {theme.notice_style()} }}")
         self.banner.hide()
         layout.addWidget(self.banner)
 
@@ -562,7 +560,7 @@ class ModelManagerDialog(QDialog):
 
     def _error(self, message: str) -> None:
         self.last_error = message
-        self.status.setText(f"<span style='color:#b02a37'>{_escape(message)}</span>")
+        self.status.setText(f"<span style='color:{theme.fail_color()}'>{_escape(message)}</span>")
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Cancel everything and wait (briefly) for the worker threads to end."""

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFormLayout,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -195,7 +195,7 @@ class TurnWidget(QFrame):
 
         self.error_box = QFrame()
         self.error_box.setStyleSheet(
-            f"QFrame {{ border: 1px solid {theme.FAIL_COLOR}; border-radius: 6px; }}"
+            f"QFrame {{ border: 1px solid {theme.fail_color()}; border-radius: 6px; }}"
             " QLabel { border: none; }")
         err = QVBoxLayout(self.error_box)
         self.error_label = QLabel()
@@ -216,7 +216,8 @@ class TurnWidget(QFrame):
 
         self.metrics = QLabel()
         self.metrics.setWordWrap(True)
-        self.metrics.setStyleSheet(f"color: {theme.muted_fg()}; font-size: 9pt;")
+        self.metrics.setStyleSheet(f"color: {theme.muted_fg()};")
+        theme.set_font_scale(self.metrics, 0.9)
         self.metrics.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.metrics)
 
@@ -276,7 +277,9 @@ class TurnWidget(QFrame):
         doc = self.answer.document()
         doc.setMarkdown(self.answer_raw)
         style_code_blocks(doc, point_size)
-        self.copy_code_button.setEnabled(bool(code_blocks(self.answer_raw)))
+        has_code = bool(code_blocks(self.answer_raw))
+        self.copy_code_button.setEnabled(has_code)
+        self.copy_code_button.setVisible(has_code)  # only offered when there is code
 
     def finish(self, result: PaneResult, point_size: float | None = None) -> None:
         self.done = True
@@ -298,13 +301,15 @@ class TurnWidget(QFrame):
         prefix = {"oom": "Out of memory", "crash": "Worker crashed", "load": "Could not load",
                   "missing": "Model not available"}.get(failed.kind, "Error")
         self.error_label.setText(f"<b>{prefix}.</b> {_escape(failed.message)}")
-        self.manager_button.setVisible(missing)
+        # a missing or unloadable (corrupt, truncated) file is fixed in the model manager
+        self.manager_button.setVisible(missing or failed.kind == "load")
         self.retry_button.setVisible(True)
         self.error_box.show()
         if self.answer_raw:
             self.render_markdown(point_size)
-        if failed.result is not None:
-            self.metrics.setText(f"{failed.result.answer_tokens:,} tokens before the failure")
+        produced = (failed.result.answer_tokens + failed.result.thinking_tokens
+                    if failed.result is not None else 0)
+        self.metrics.setText(f"{produced:,} tokens before the failure" if produced else "")
 
     # -- actions
 
@@ -349,20 +354,22 @@ def _escape(text: Any) -> str:
     return html.escape(str(text))
 
 
-VERDICT_STYLE = {
-    "pass": ("✓", "Correct", theme.OK_COLOR),
-    "fail": ("✗", "Wrong", theme.FAIL_COLOR),
-    "error": ("✗", "Error while running", theme.FAIL_COLOR),
-    "timeout": ("⏱", "Timed out", theme.FAIL_COLOR),
-    "no-answer": ("?", "No answer found", theme.WARN_COLOR),
-    "ran": ("▶", "Ran, nothing to check against", "#4A5568"),
+VERDICT_STYLE = {  # colour: a theme function, so dark mode gets its lighter variant
+    "pass": ("✓", "Correct", theme.ok_color),
+    "fail": ("✗", "Wrong", theme.fail_color),
+    "error": ("✗", "Error while running", theme.fail_color),
+    "timeout": ("⏱", "Timed out", theme.fail_color),
+    "no-answer": ("?", "No answer found", theme.warn_color),
+    "ran": ("▶", "Ran, nothing to check against", theme.muted_fg),
 }
 
 
 def format_verdict_html(verdict: Any) -> str:
     kind = getattr(verdict, "verdict", "error")
-    mark, label, color = VERDICT_STYLE.get(kind, ("?", str(kind), "#4A5568"))
-    parts = [f"<span style='color:{color}; font-weight:600; font-size:12pt'>{mark} {label}</span>"]
+    mark, label, color_of = VERDICT_STYLE.get(kind, ("?", str(kind), theme.muted_fg))
+    # the size is relative, so the verdict grows with zoom and presentation mode
+    parts = [f"<span style='color:{color_of()}; font-weight:600; font-size:large'>"
+             f"{mark} {label}</span>"]
     if getattr(verdict, "low_confidence", False):
         parts.append(" <i>(low confidence)</i>")
     details = []
@@ -445,10 +452,10 @@ class Pane(QFrame):
         # settings row
         self.settings_box = QFrame()
         self.settings_box.setFrameShape(QFrame.Shape.StyledPanel)
-        form = QFormLayout(self.settings_box)
-        form.setContentsMargins(8, 6, 8, 6)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        row = QHBoxLayout()
+        grid = QGridLayout(self.settings_box)
+        grid.setContentsMargins(8, 6, 8, 6)
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(4)
         self.temperature = QDoubleSpinBox()
         self.temperature.setRange(0.0, 2.0)
         self.temperature.setSingleStep(0.1)
@@ -456,28 +463,43 @@ class Pane(QFrame):
         self.max_tokens = QSpinBox()
         self.max_tokens.setRange(1, 32768)
         self.max_tokens.setSingleStep(64)
-        row.addWidget(QLabel("Temp"))
-        row.addWidget(self.temperature)
-        row.addWidget(QLabel("Max tokens"))
-        row.addWidget(self.max_tokens)
-        form.addRow(row)
-        row2 = QHBoxLayout()
         self.seed = QSpinBox()
         self.seed.setRange(-1, 2**31 - 1)
         self.seed.setSpecialValueText("random")
         self.thinking_box = QCheckBox("Thinking")
         self.thinking_box.setToolTip("Let the reasoning model think before it answers")
         self.show_prompt_box = QCheckBox("Show prompt sent")
-        row2.addWidget(QLabel("Seed"))
-        row2.addWidget(self.seed)
-        row2.addWidget(self.thinking_box)
-        row2.addWidget(self.show_prompt_box)
-        row2.addStretch(1)
-        form.addRow(row2)
         self.system_prompt = QLineEdit()
         self.system_prompt.setPlaceholderText("System prompt (model default)")
         self.system_label = QLabel("System")
-        form.addRow(self.system_label, self.system_prompt)
+        self.defaults_button = QToolButton()
+        self.defaults_button.setText("Defaults")
+        self.defaults_button.setToolTip("Back to this model's default settings")
+        self.defaults_button.clicked.connect(self.reset_settings)
+        checks = QHBoxLayout()
+        checks.setContentsMargins(0, 0, 0, 0)
+        checks.addWidget(self.thinking_box)
+        checks.addWidget(self.show_prompt_box)
+        checks.addStretch(1)
+        checks.addWidget(self.defaults_button)
+        # short labels: three panes side by side at presentation sizes leave little room
+        temp_label, tokens_label, seed_label = QLabel("Temp"), QLabel("Max tok."), QLabel("Seed")
+        temp_label.setToolTip("Temperature: 0 always picks the likeliest token")
+        tokens_label.setToolTip("Maximum number of tokens to generate")
+        for label, buddy in ((temp_label, self.temperature), (tokens_label, self.max_tokens),
+                             (seed_label, self.seed), (self.system_label, self.system_prompt)):
+            label.setBuddy(buddy)
+        grid.addWidget(temp_label, 0, 0)
+        grid.addWidget(self.temperature, 0, 1)
+        grid.addWidget(tokens_label, 0, 2)
+        grid.addWidget(self.max_tokens, 0, 3)
+        grid.addWidget(seed_label, 1, 0)
+        grid.addWidget(self.seed, 1, 1)
+        grid.addWidget(self.system_label, 2, 0)
+        grid.addWidget(self.system_prompt, 2, 1, 1, 3)
+        grid.addLayout(checks, 3, 0, 1, 4)  # a row of its own: fits at presentation sizes
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
         self.settings_box.hide()
         self.settings_button.toggled.connect(self.settings_box.setVisible)
         outer.addWidget(self.settings_box)
@@ -667,6 +689,12 @@ class Pane(QFrame):
                 turn.prompt_section.set_expanded(cfg.show_prompt)
         self.configChanged.emit()
 
+    def reset_settings(self) -> None:
+        """Back to the catalog's defaults for this model (the model choice stays)."""
+        self.config = PaneConfig(model_id=self.config.model_id)
+        self._apply_entry(initial=False)
+        self.configChanged.emit()
+
     def set_overrides(self, *, max_tokens: int | None = None, temperature: float | None = None,
                       seed: int | None = None) -> None:
         """Set settings from code (snapshot mode, tests)."""
@@ -687,14 +715,26 @@ class Pane(QFrame):
             self.banner_button.hide()
             self.banner.show()
         elif state != "ready":
+            if state == "not-downloaded":
+                size = entry.size
+                size_text = f" ({_format_size(size)})" if size else ""
+                title = f"<b>{_escape(entry.name)}</b> is not downloaded yet{size_text}."
+                detail = ("Download it in the model manager, or run "
+                          f"<code>triptych models pull {_escape(entry.id)}</code>.")
+            else:
+                title = f"<b>{_escape(entry.name)}</b> can't run yet."
+                detail = _escape(missing_message(entry, state))
             self.banner_label.setText(
-                f"<b>{_escape(entry.name)}</b> is not downloaded yet.<br>"
-                f"<span style='color:{theme.muted_fg()}'>{_escape(missing_message(entry, state))}"
-                "</span>")
+                f"{title}<br><span style='color:{theme.muted_fg()}'>{detail}</span>")
             self.banner_button.show()
             self.banner.show()
         else:
             self.banner.hide()
+        if not self.running:  # the footer says what the pane can do, not "Ready"
+            if state != "ready":
+                self.status.setText(_STATE_STATUS.get(state, "Not available"))
+            elif self.status.text() in _STATE_STATUS.values():
+                self.status.setText("Ready")
         self._update_empty()
 
     def _update_empty(self) -> None:
@@ -946,12 +986,12 @@ class Pane(QFrame):
 
     def _set_turn_font(self, turn: TurnWidget) -> None:
         if self.point_size:
-            mono = theme.mono_font(self.point_size)
-            turn.prompt_view.setFont(mono)
-            turn.verify_output.setFont(mono)
+            theme.apply_point_size(turn, self.point_size)
 
     def set_point_size(self, point_size: float) -> None:
+        """Zoom: every widget of the pane (answers, headers, buttons) at ``point_size``."""
         self.point_size = point_size
+        theme.apply_point_size(self, point_size)
         for turn in self.turns:
             self._set_turn_font(turn)
             if turn.done and turn.answer_raw:
@@ -1030,6 +1070,22 @@ class _ErrorVerdict:
     isolation: str = ""
     low_confidence: bool = False
     kind: str = ""
+
+
+_STATE_STATUS = {
+    "unknown": "Unknown model",
+    "not-downloaded": "Not downloaded",
+    "damaged": "Damaged file",
+    "needs-package": "Needs its package",
+    "missing-file": "File missing",
+}
+
+
+def _format_size(num_bytes: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if num_bytes >= scale:
+            return f"{num_bytes / scale:.1f} {unit}"
+    return f"{num_bytes:.0f} B"
 
 
 def _safe_ready(entry: ModelEntry) -> bool:

@@ -28,8 +28,8 @@ def problem_badge(problem: Any) -> tuple[str, str]:
     """Badge text and colour: verifiable problems say how they're checked."""
     kind = str(getattr(problem, "kind", "") or "")
     if getattr(problem, "verifiable", False):
-        return (f"✓ checkable · {kind}" if kind else "✓ checkable", theme.OK_COLOR)
-    return ("open · no single answer", "#718096")
+        return (f"✓ checkable · {kind}" if kind else "✓ checkable", theme.ok_color())
+    return ("open · no single answer", theme.muted_fg())
 
 
 class PracticePicker(QDialog):
@@ -60,7 +60,7 @@ class PracticePicker(QDialog):
         layout.addWidget(splitter, 1)
         self.error_label = QLabel(error or "")
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(f"color: {theme.FAIL_COLOR};")
+        self.error_label.setStyleSheet(f"color: {theme.fail_color()};")
         self.error_label.setVisible(bool(error))
         layout.addWidget(self.error_label)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok

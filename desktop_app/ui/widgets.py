@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QTextCursor, QTextOption
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QLabel,
     QPlainTextEdit,
@@ -26,6 +27,7 @@ class RoleBadge(QLabel):
     def __init__(self, role: str = "", parent: QWidget | None = None):
         super().__init__(parent)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        theme.set_font_scale(self, 0.9)
         self.set_role(role)
 
     def set_role(self, role: str) -> None:
@@ -33,7 +35,7 @@ class RoleBadge(QLabel):
         self.setText(theme.ROLE_LABELS.get(role, role.upper() or "—"))
         self.setStyleSheet(
             f"QLabel {{ background: {theme.role_color(role)}; color: white; border-radius: 8px;"
-            " padding: 2px 8px; font-weight: 600; font-size: 9pt; }"
+            " padding: 2px 8px; font-weight: 600; }"
         )
         self.setToolTip({
             "base": "Base model: pretrained only. It continues documents.",
@@ -129,25 +131,47 @@ class StreamTextView(QPlainTextEdit):
         self._raw = [joined]
         return joined
 
+    def max_view_height(self) -> int:
+        """``max_height`` at the app's font size, scaled with the zoom."""
+        base = QApplication.font().pointSizeF()
+        size = self.font().pointSizeF()
+        scale = size / base if base > 0 and size > 0 else 1.0
+        return int(self._max_height * max(1.0, scale))
+
+    def content_height(self) -> int:
+        """Pixel height of the wrapped text (blocks are laid out on demand)."""
+        document = self.document()
+        block = document.begin()
+        height = 0.0
+        while block.isValid():
+            height += self.blockBoundingRect(block).height()
+            block = block.next()
+        return math.ceil(height + 2 * document.documentMargin())
+
     def _fit_height(self) -> None:
         # Grow with short content up to max_height, then scroll inside.
-        lines = self.document().blockCount()
-        if lines > 30:
-            wanted = self._max_height
+        cap = self.max_view_height()
+        chrome = max(0, self.height() - self.viewport().height())
+        if self.document().blockCount() > 30:
+            wanted = cap
         else:
-            line_h = self.fontMetrics().lineSpacing()
-            layout_lines = sum(
-                max(1, self.document().findBlockByNumber(i).layout().lineCount())
-                for i in range(lines)
-            )
-            wanted = min(self._max_height, layout_lines * line_h + 12)
-        wanted = max(wanted, self.fontMetrics().lineSpacing() + 12)
+            wanted = min(cap, self.content_height() + chrome)
+        wanted = max(wanted, self.fontMetrics().lineSpacing() + chrome + 4)
         if self.height() != wanted or self.minimumHeight() != wanted:
             self.setFixedHeight(wanted)
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
         if self.document().blockCount() <= 30:
+            self._fit_height()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._fit_height()  # text that arrived while folded was measured at another width
+
+    def changeEvent(self, event) -> None:  # noqa: N802
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
             self._fit_height()
 
 
@@ -166,9 +190,14 @@ class CollapsibleSection(QWidget):
         self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.header.setAutoRaise(True)
         self.header.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.header.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.header.setStyleSheet("QToolButton { text-align: left; padding: 2px 4px; "
-                                  f"color: {theme.muted_fg()}; }}")
+        # Ignored: a long title is clipped rather than widening the pane's transcript past
+        # its viewport (which happens at presentation-mode font sizes)
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        # checked = expanded: no sunken "pressed" look, just the arrow turning
+        self.header.setStyleSheet(
+            f"QToolButton {{ text-align: left; padding: 2px 4px; color: {theme.muted_fg()};"
+            " border: none; background: transparent; }"
+            f" QToolButton:hover {{ background: {theme.subtle_bg()}; border-radius: 4px; }}")
         self.header.toggled.connect(self._on_toggled)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -198,7 +227,12 @@ class CollapsibleSection(QWidget):
 
 def thinking_header(live: bool, seconds: float | None, tokens: int) -> str:
     """``Thinking… 5 s · 120 tokens`` while live, ``Thought for 14 s · 812 tokens`` after."""
-    secs = f"{seconds:.0f} s" if seconds is not None else "—"
+    if seconds is None:
+        secs = "—"
+    elif seconds < 1:
+        secs = "<1 s"  # "0 s" reads as "did not think"
+    else:
+        secs = f"{seconds:.0f} s"
     toks = f"{tokens:,} token{'s' if tokens != 1 else ''}"
     if live:
         return f"Thinking… {secs} · {toks}"
@@ -220,9 +254,14 @@ class ThinkingSection(CollapsibleSection):
         self.tokens = 0
         self.user_touched = False
         self.header.clicked.connect(self._touched)
+        self.toggled.connect(self._on_unfold)
 
     def _touched(self) -> None:
         self.user_touched = True
+
+    def _on_unfold(self, expanded: bool) -> None:
+        if expanded and not self.live:  # finished thinking is read from its start
+            self.view.verticalScrollBar().setValue(0)
 
     def text(self) -> str:
         return self.view.raw_text()
