@@ -304,8 +304,11 @@ def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
     report["comparison"] = comparison
     report["window"] = bench_window(entries[:3], max(n_tokens, 64)) if window else None
     report["startup"] = bench_startup(entries[0].id) if startup else None
+    window_figures = report["window"] or {}
     report["memory"] = {
-        "app_peak_rss_mb": round(_peak_rss_mb() or 0, 1),
+        # the window app's own process (from the window run), else this headless one
+        "app_peak_rss_mb": window_figures.get("app_peak_rss_mb") or round(_peak_rss_mb() or 0, 1),
+        "bench_process_peak_rss_mb": round(_peak_rss_mb() or 0, 1),
         "worker_peak_rss_mb": {pane["model"]: pane["worker_peak_rss_mb"]
                                for pane in comparison["panes"] if pane},
     }
@@ -352,9 +355,51 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_markdown(report: dict[str, Any]) -> str:
+    """The README's figures table for a report (``triptych bench --markdown``)."""
+    machine, single, comparison = report["machine"], report["single_pane"], report["comparison"]
+    window = report.get("window") or {}
+    startup = report.get("startup") or {}
+    memory = report["memory"]
+    ttfts = ", ".join(f"{p['model']} {p['ttft_s']} s" for p in comparison["panes"] if p)
+    rows = [
+        "| measure | Triptych | baseline | ratio | target |",
+        "|---|---|---|---|---|",
+        f"| one pane, decode tokens/s ({single['model']}, {single['threads']} threads) | "
+        f"{single['engine_tokens_per_s']} | {single['bare_tokens_per_s']} (bare llama-cpp-python "
+        f"loop) | **{report['single_pane_ratio']}** | ≥ 0.95 |",
+        f"| three panes ({', '.join(comparison['models'])}), wall s until all finish | "
+        f"{comparison['wall_s']} | {comparison['sum_alone_s']} (each alone, best thread count, "
+        f"summed) | **{report['comparison_ratio']}** | ≤ 1.0 |",
+        f"| time to first token in each pane of the comparison | {ttfts} | | | |",
+    ]
+    if window and "error" not in window:
+        costs = " / ".join(str(v) for v in window["append_cost_us"].values())
+        rows += [
+            f"| GUI thread while three panes stream: longest stall / mean interval of a 5 ms "
+            f"timer | {window['longest_stall_ms']} ms / {window['mean_frame_interval_ms']} ms "
+            f"| | | stall < 100 ms |",
+            f"| appending one token to thinking at 1k / 5k / 10k / 20k tokens | {costs} µs | | "
+            f"{window['append_cost_growth']} (20k vs 1k) | flat |",
+        ]
+    if startup:
+        rows.append(f"| start-up: launch to window shown / to first token | "
+                    f"{startup.get('launch_to_window_s')} s / "
+                    f"{startup.get('launch_to_first_token_s')} s | | | |")
+    workers = ", ".join(f"{k} {v} MB" for k, v in memory["worker_peak_rss_mb"].items())
+    rows.append(f"| peak memory: window app / each worker | {memory['app_peak_rss_mb']} MB / "
+                f"{workers} | | | |")
+    head = (f"On {machine['cpu']}, {machine['physical_cores']} cores, {machine['memory_gb']} GB, "
+            f"{machine['os']}, Python {machine['python']}, llama-cpp-python "
+            f"{machine['llama_cpp_python']}, {single['tokens']} tokens per generation, medians "
+            f"of {single['runs']} runs:")
+    return head + "\n\n" + "\n".join(rows)
+
+
 def add_bench_parser(subparsers: Any) -> None:
     bench = subparsers.add_parser("bench", help="measure Triptych against bare llama.cpp")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--markdown", action="store_true", help="print the README's table")
     bench.add_argument("--models", help="comma-separated model ids (default: the ready ones)")
     bench.add_argument("--tokens", type=int, default=128, help="tokens per generation")
     bench.add_argument("--repeats", type=int, default=3, help="single-pane runs per side")
@@ -375,5 +420,8 @@ def run_bench(args: argparse.Namespace) -> int:
     except (CatalogError, ValueError, RuntimeError) as exc:
         print(f"triptych: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_markdown(report) if args.markdown else format_table(report))
     return 0

@@ -38,3 +38,16 @@ def test_bench_rejects_a_silly_budget():
     done = subprocess.run([sys.executable, "-m", "desktop_app", "bench", "--tokens", "1"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--tokens must be at least 2" in done.stderr
+
+
+def test_readme_figures_are_the_latest_bench_report():
+    from pathlib import Path
+
+    from desktop_app.bench import format_markdown
+
+    root = Path(__file__).resolve().parent.parent
+    report = json.loads((root / "docs" / "bench-latest.json").read_text(encoding="utf-8"))
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- bench:start -->\n", 1)[1].split("\n<!-- bench:end -->", 1)[0]
+    assert block == format_markdown(report)
+    assert report["single_pane_ratio"] and report["comparison_ratio"]

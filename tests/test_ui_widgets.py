@@ -481,3 +481,33 @@ def test_dark_palette_uses_readable_tints(qtbot):
         assert "#3D3214" in theme.notice_style()  # the offline strip is dark too
     finally:
         QApplication.setPalette(previous)
+
+
+def test_base_pane_wrapping_can_be_edited_or_turned_off(qtbot):
+    catalog = load_catalog()
+    base = Pane(catalog, PaneConfig(model_id=BASE_ID))
+    qtbot.addWidget(base)
+    base.settings_button.setChecked(True)
+    assert base.wrapping.isVisibleTo(base) and base.raw_box.isVisibleTo(base)
+    default = catalog.get(BASE_ID).prompt.document_template
+    assert base.wrapping.toPlainText() == default
+    request = base.request_for("Why?")
+    assert request.document_template is None and not request.raw
+
+    base.wrapping.setPlainText("Q: {question}\nA:")
+    assert base.request_for("Why?").document_template == "Q: {question}\nA:"
+    base.wrapping.setPlainText("no placeholder here")
+    assert base.wrapping_hint.isVisibleTo(base)  # one clear sentence, last valid one kept
+    assert base.request_for("Why?").document_template == "Q: {question}\nA:"
+    base.raw_box.setChecked(True)
+    assert base.request_for("Once upon a time").raw and not base.wrapping.isEnabled()
+    assert PaneConfig.from_dict(base.config.to_dict()).raw  # remembered with the settings
+    base.reset_settings()
+    assert not base.raw_box.isChecked() and base.wrapping.toPlainText() == default
+
+    chat = Pane(catalog, PaneConfig(model_id=INSTRUCT_ID))
+    qtbot.addWidget(chat)
+    chat.settings_button.setChecked(True)
+    assert not chat.wrapping.isVisibleTo(chat) and not chat.raw_box.isVisibleTo(chat)
+    base.shutdown()
+    chat.shutdown()

@@ -101,4 +101,8 @@ def measure_window(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
     figures["append_cost_us"] = costs
     first, last = costs[str(APPEND_CHECKPOINTS[0])], costs[str(APPEND_CHECKPOINTS[-1])]
     figures["append_cost_growth"] = round(last / first, 2) if first else None
+    from desktop_app.worker import peak_rss_mb
+
+    peak = peak_rss_mb()  # this process is the whole window app: three panes, one turn each
+    figures["app_peak_rss_mb"] = round(peak, 1) if peak is not None else None
     return figures

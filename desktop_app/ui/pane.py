@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -74,6 +75,8 @@ class PaneConfig:
     system_prompt: str | None = None
     thinking: bool = True
     show_prompt: bool | None = None
+    document_template: str | None = None  # base models: the wrapping, with {question}
+    raw: bool = False  # base models: send the prompt as typed, unwrapped
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -498,6 +501,25 @@ class Pane(QFrame):
         grid.addWidget(self.system_label, 2, 0)
         grid.addWidget(self.system_prompt, 2, 1, 1, 3)
         grid.addLayout(checks, 3, 0, 1, 4)  # a row of its own: fits at presentation sizes
+        # base models: the document the question is wrapped in, editable, or none at all
+        self.wrapping_label = QLabel("Wrapping")
+        self.wrapping_label.setToolTip(
+            "The document a base model continues; {question} is replaced by your prompt")
+        self.wrapping = QPlainTextEdit()
+        self.wrapping.setTabChangesFocus(True)
+        self.wrapping.setFixedHeight(self.wrapping.fontMetrics().lineSpacing() * 4 + 12)
+        self.wrapping_label.setBuddy(self.wrapping)
+        self.raw_box = QCheckBox("Send raw text (no wrapping)")
+        self.raw_box.setToolTip("The base model continues exactly what you typed")
+        self.wrapping_hint = QLabel("The wrapping must contain {question}; "
+                                    "the last valid one is used.")
+        self.wrapping_hint.setWordWrap(True)
+        self.wrapping_hint.setStyleSheet(f"color: {theme.fail_color()};")
+        self.wrapping_hint.hide()
+        grid.addWidget(self.wrapping_label, 4, 0, Qt.AlignmentFlag.AlignTop)
+        grid.addWidget(self.wrapping, 4, 1, 1, 3)
+        grid.addWidget(self.raw_box, 5, 1, 1, 3)
+        grid.addWidget(self.wrapping_hint, 6, 1, 1, 3)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
         self.settings_box.hide()
@@ -568,7 +590,9 @@ class Pane(QFrame):
                                (self.seed, self.seed.valueChanged),
                                (self.thinking_box, self.thinking_box.toggled),
                                (self.show_prompt_box, self.show_prompt_box.toggled),
-                               (self.system_prompt, self.system_prompt.editingFinished)):
+                               (self.system_prompt, self.system_prompt.editingFinished),
+                               (self.wrapping, self.wrapping.textChanged),
+                               (self.raw_box, self.raw_box.toggled)):
             signal.connect(self._read_settings)
         self._apply_entry(initial=True)
 
@@ -643,7 +667,7 @@ class Pane(QFrame):
         self.badge.set_role(role)
         self.set_active(False)
         widgets = (self.temperature, self.max_tokens, self.seed, self.thinking_box,
-                   self.show_prompt_box, self.system_prompt)
+                   self.show_prompt_box, self.system_prompt, self.wrapping, self.raw_box)
         for widget in widgets:
             widget.blockSignals(True)
         if entry is not None:
@@ -666,6 +690,13 @@ class Pane(QFrame):
                 f"System prompt (default: {entry.prompt.system_prompt or 'none'})")
             show = cfg.show_prompt if cfg.show_prompt is not None else entry.role == "base"
             self.show_prompt_box.setChecked(bool(show))
+            document = entry.prompt.style == "document"
+            for widget in (self.wrapping_label, self.wrapping, self.raw_box):
+                widget.setVisible(document)
+            self.wrapping.setPlainText(cfg.document_template or entry.prompt.document_template)
+            self.raw_box.setChecked(bool(cfg.raw) and document)
+            self.wrapping.setEnabled(not self.raw_box.isChecked())
+            self.wrapping_hint.hide()
         for widget in widgets:
             widget.blockSignals(False)
         self._update_state_banner()
@@ -684,6 +715,15 @@ class Pane(QFrame):
         cfg.thinking = self.thinking_box.isChecked() if entry.prompt.supports_thinking else True
         cfg.show_prompt = self.show_prompt_box.isChecked()
         cfg.system_prompt = self.system_prompt.text() or None
+        if entry.prompt.style == "document":
+            cfg.raw = self.raw_box.isChecked()
+            self.wrapping.setEnabled(not cfg.raw)
+            template = self.wrapping.toPlainText()
+            valid = "{question}" in template
+            self.wrapping_hint.setVisible(not valid and not cfg.raw)
+            if valid:
+                cfg.document_template = (None if template == entry.prompt.document_template
+                                         else template)
         for turn in self.turns:
             if not turn.prompt_section.isHidden():
                 turn.prompt_section.set_expanded(cfg.show_prompt)
@@ -760,9 +800,12 @@ class Pane(QFrame):
         sampling = Sampling.for_entry(entry, temperature=cfg.temperature,
                                       max_tokens=cfg.max_tokens, seed=cfg.seed)
         system = cfg.system_prompt if entry.prompt.style == "chat" else None
+        document = entry.prompt.style == "document"
         return GenerationRequest(prompt=prompt, sampling=sampling, history=tuple(self.history),
                                  system_prompt=system or None,
-                                 thinking=cfg.thinking if entry.prompt.supports_thinking else True)
+                                 thinking=cfg.thinking if entry.prompt.supports_thinking else True,
+                                 raw=bool(cfg.raw) and document,
+                                 document_template=cfg.document_template if document else None)
 
     # ---------------------------------------------------------------- running
 
