@@ -691,8 +691,8 @@ class Pane(QFrame):
             show = cfg.show_prompt if cfg.show_prompt is not None else entry.role == "base"
             self.show_prompt_box.setChecked(bool(show))
             document = entry.prompt.style == "document"
-            for widget in (self.wrapping_label, self.wrapping, self.raw_box):
-                widget.setVisible(document)
+            for document_widget in (self.wrapping_label, self.wrapping, self.raw_box):
+                document_widget.setVisible(document)
             self.wrapping.setPlainText(cfg.document_template or entry.prompt.document_template)
             self.raw_box.setChecked(bool(cfg.raw) and document)
             self.wrapping.setEnabled(not self.raw_box.isChecked())
