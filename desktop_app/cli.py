@@ -108,19 +108,6 @@ class _TerminalPrinter:
         self.out.flush()
 
 
-def _metrics_line(result: Any) -> str:
-    parts = []
-    if result.ttft_s is not None:
-        parts.append(f"first token {result.ttft_s:.2f} s")
-    if result.tokens_per_s is not None:
-        parts.append(f"{result.tokens_per_s:.1f} tok/s")
-    if result.thinking_tokens:
-        parts.append(f"thinking {result.thinking_tokens} tok")
-    parts.append(f"answer {result.answer_tokens} tok")
-    parts.append(f"finish: {result.finish_reason}")
-    return " · ".join(parts)
-
-
 def run_compare(args: argparse.Namespace) -> int:
     """Stream every pane's answer to the terminal (or JSON lines)."""
     from desktop_app.engine import (
@@ -180,7 +167,7 @@ def run_compare(args: argparse.Namespace) -> int:
                     results[pane] = event.result
                     if not args.json:
                         printer.flush(pane)
-                        print(f"{printer.labels[pane]}   ({_metrics_line(event.result)})",
+                        print(f"{printer.labels[pane]}   ({event.result.metrics_line()})",
                               file=sys.stderr)
                 elif isinstance(event, Failed):
                     results[pane] = event.result or PaneResult(

@@ -140,6 +140,22 @@ class PaneResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def metrics_line(self) -> str:
+        """``TTFT 0.23 s · 58.3 tok/s · thinking 812 / answer 120 tokens · finish: stop``."""
+        parts = []
+        if self.ttft_s is not None:
+            parts.append(f"TTFT {self.ttft_s:.2f} s")
+        if self.tokens_per_s is not None:
+            parts.append(f"{self.tokens_per_s:.1f} tok/s")
+        if self.thinking_tokens:
+            parts.append(f"thinking {self.thinking_tokens:,} / answer {self.answer_tokens:,} tokens")
+        else:
+            parts.append(f"{self.answer_tokens:,} tokens")
+        if self.load_s is not None:
+            parts.append(f"load {self.load_s:.1f} s")
+        parts.append(f"finish: {self.finish_reason}")
+        return " · ".join(parts)
+
 
 @dataclass(frozen=True)
 class Finished:

@@ -15,6 +15,8 @@ import pytest  # noqa: E402
 
 from desktop_app.catalog import assembled_path, ensure_local, load_catalog  # noqa: E402
 
+pytest_plugins = ("tests.hub_fixtures",)  # the local Hub server fixtures
+
 BASE_ID = "gemma3-270m-base"
 INSTRUCT_ID = "smollm2-135m-instruct"
 

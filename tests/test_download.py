@@ -14,7 +14,6 @@ import pytest
 
 from desktop_app import catalog as cat
 from desktop_app import download
-from tests import hub_fixtures
 from tests.hub_fixtures import (
     MiB,
     hub_model_toml,
@@ -22,10 +21,6 @@ from tests.hub_fixtures import (
     write_user_catalog,
 )
 from tests.hub_server import FakeHub, HubFile
-
-fake_hub = hub_fixtures.fake_hub  # fixture
-hub_env = hub_fixtures.hub_env  # fixture
-tiny_gguf = hub_fixtures.tiny_gguf  # fixture
 
 REPO = "acme/tiny-GGUF"
 FILE = "tiny-Q8_0.gguf"

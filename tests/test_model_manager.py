@@ -16,7 +16,6 @@ pytest.importorskip("pytestqt")
 from desktop_app import catalog as cat  # noqa: E402
 from desktop_app import download  # noqa: E402
 from desktop_app.ui.model_manager import COLUMNS, ModelManagerDialog  # noqa: E402
-from tests import hub_fixtures  # noqa: E402
 from tests.hub_fixtures import (  # noqa: E402
     MiB,
     hub_model_toml,
@@ -24,10 +23,6 @@ from tests.hub_fixtures import (  # noqa: E402
     write_user_catalog,
 )
 from tests.hub_server import FakeHub, HubFile  # noqa: E402
-
-fake_hub = hub_fixtures.fake_hub  # fixture
-hub_env = hub_fixtures.hub_env  # fixture
-tiny_gguf = hub_fixtures.tiny_gguf  # fixture
 
 REPO = "acme/tiny-GGUF"
 

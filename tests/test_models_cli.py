@@ -15,7 +15,6 @@ import pytest
 
 from desktop_app import catalog as cat
 from desktop_app import models_cli
-from tests import hub_fixtures
 from tests.hub_fixtures import (
     MiB,
     hub_model_toml,
@@ -24,10 +23,6 @@ from tests.hub_fixtures import (
     write_user_catalog,
 )
 from tests.hub_server import FakeHub
-
-fake_hub = hub_fixtures.fake_hub  # fixture
-hub_env = hub_fixtures.hub_env  # fixture
-tiny_gguf = hub_fixtures.tiny_gguf  # fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 REPO = "acme/tiny-GGUF"

@@ -31,13 +31,8 @@ import psutil
 import pytest
 
 from desktop_app import __version__
-from tests import hub_fixtures
 from tests.hub_fixtures import hub_model_toml, write_user_catalog
 from tests.hub_server import FakeHub
-
-fake_hub = hub_fixtures.fake_hub  # fixture
-hub_env = hub_fixtures.hub_env  # fixture
-tiny_gguf = hub_fixtures.tiny_gguf  # fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"

@@ -94,23 +94,6 @@ class PaneConfig:
         return config
 
 
-def format_metrics(result: PaneResult) -> str:
-    """``TTFT 0.23 s · 58.3 tok/s · thinking 812 / answer 120 tokens · finish: stop``."""
-    parts = []
-    if result.ttft_s is not None:
-        parts.append(f"TTFT {result.ttft_s:.2f} s")
-    if result.tokens_per_s is not None:
-        parts.append(f"{result.tokens_per_s:.1f} tok/s")
-    if result.thinking_tokens:
-        parts.append(f"thinking {result.thinking_tokens:,} / answer {result.answer_tokens:,} tokens")
-    else:
-        parts.append(f"{result.answer_tokens:,} tokens")
-    if result.load_s is not None:
-        parts.append(f"load {result.load_s:.1f} s")
-    parts.append(f"finish: {result.finish_reason}")
-    return " · ".join(parts)
-
-
 def role_dot(role: str, ready: bool, size: int = 12) -> QIcon:
     pix = QPixmap(size, size)
     pix.fill(Qt.GlobalColor.transparent)
@@ -291,7 +274,7 @@ class TurnWidget(QFrame):
         if result.answer and result.answer != self.answer_raw:
             self.answer_raw = result.answer  # the collector's copy is authoritative
         self.render_markdown(point_size)
-        self.metrics.setText(format_metrics(result))
+        self.metrics.setText(result.metrics_line())
         self.action_bar.show()
         if not self.answer_raw.strip():
             note = {"cancelled": "(stopped)", "length": "(no answer before the token limit)"}
@@ -1074,7 +1057,7 @@ class Pane(QFrame):
                 "thinking": turn.thinking.text(),
                 "thinking_header": turn.thinking.header.text() if (not turn.thinking.isHidden()) else "",
                 "answer": turn.answer_raw,
-                "metrics": format_metrics(result) if result else "",
+                "metrics": result.metrics_line() if result else "",
                 "error": turn.failed.message if turn.failed else None,
                 "verdict": getattr(turn.verdict, "verdict", None),
             })
