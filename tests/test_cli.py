@@ -99,3 +99,27 @@ def test_corrupt_gguf_in_user_catalog_is_one_line(tmp_path, starter_models):
     errors = [line for line in done.stderr.splitlines() if line.startswith("triptych:")]
     assert errors == [
         "triptych: broken: broken.gguf is not a GGUF model file (it does not start with 'GGUF')."]
+
+
+def test_window_without_a_display_is_one_sentence(starter_models):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    done = subprocess.run([sys.executable, "-m", "desktop_app"], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "triptych: no display found (DISPLAY / WAYLAND_DISPLAY unset); use 'triptych compare "
+        "PROMPT' in a terminal, or --screenshot to render offscreen."]
+
+
+@pytest.mark.slow
+def test_snapshot_needs_no_display(starter_models, tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    shot = tmp_path / "shot.png"
+    done = subprocess.run([sys.executable, "-m", "desktop_app", "--prompt", "Say hi.",
+                           "--models", "smollm2-135m-instruct", "--max-tokens", "4",
+                           "--screenshot", str(shot)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert shot.stat().st_size > 10_000

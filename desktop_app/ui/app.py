@@ -21,6 +21,13 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
     """Open the Triptych window. With ``screenshot``, run ``prompt`` in every pane, wait
     for all of them, save a PNG of the window and return 0 (1 with a one-line message on
     stderr if a pane failed or the run timed out)."""
+    if not _display_available():
+        if screenshot is None:
+            print("triptych: no display found (DISPLAY / WAYLAND_DISPLAY unset); use "
+                  "'triptych compare PROMPT' in a terminal, or --screenshot to render offscreen.",
+                  file=sys.stderr)
+            return 1
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a snapshot needs no screen
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -121,6 +128,13 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
     if code != 0:
         print(f"triptych: {_one_line(str(outcome['message']))}", file=sys.stderr)
     return code
+
+
+def _display_available() -> bool:
+    """False on a Linux/BSD machine with no X11 or Wayland display and no Qt platform set."""
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _install_startup_probe(app: Any, window: Any, probe: str) -> None:
