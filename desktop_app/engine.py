@@ -431,6 +431,7 @@ class ModelWorker:
             yield Finished(result=collector.result)
             return
         self.set_threads(self.budget.acquire(self))
+        ended = False
         try:
             try:
                 self.connection.send(("generate", request))
@@ -440,17 +441,44 @@ class ModelWorker:
                 message = self._receive()
                 collector.add(message)
                 if isinstance(message, Failed):
+                    ended = True
                     if message.kind in ("crash", "oom"):
                         self._load_failure = message  # this process is gone
                     yield replace(message, result=collector.fail(message.message))
                     return
-                if isinstance(message, Finished) and self._loaded is not None:
-                    message.result.load_s = self._loaded.load_s
+                if isinstance(message, Finished):
+                    ended = True
+                    if self._loaded is not None:
+                        message.result.load_s = self._loaded.load_s
                 yield message
                 if isinstance(message, Finished):
                     return
         finally:
             self.budget.release(self)
+            if not ended:
+                self._abandon_generation()
+
+    def _abandon_generation(self, timeout: float = 5.0) -> None:
+        """The caller stopped reading mid-stream: stop the model and drain what it still
+        sends, so the next generation does not read this one's leftovers."""
+        self._stop_event.set()
+        deadline = time.monotonic() + timeout
+        conn = self._conn
+        try:
+            while conn is not None and time.monotonic() < deadline:
+                if not conn.poll(max(0.0, deadline - time.monotonic())):
+                    break
+                message = conn.recv()
+                if isinstance(message, Finished | Failed):
+                    return
+        except (EOFError, OSError):
+            pass
+        # No end in sight (or the process died): this worker cannot be trusted any more.
+        self._load_failure = Failed(message="The model's worker stopped responding; retry.",
+                                    kind="crash")
+        proc = self._process
+        if proc is not None and proc.is_alive():
+            proc.kill()
 
 
 class ResultCollector:

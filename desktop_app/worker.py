@@ -314,7 +314,8 @@ def _redirect_native_stderr(entry: ModelEntry) -> None:
     try:
         log_dir = paths.data_dir() / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(log_dir / f"worker-{entry.id}.log", "ab", buffering=0)  # noqa: SIM115
+        # one log per model, rewritten at each start so it never grows without bound
+        log = open(log_dir / f"worker-{entry.id}.log", "wb", buffering=0)  # noqa: SIM115
         os.dup2(log.fileno(), 2)
     except OSError:
         pass

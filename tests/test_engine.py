@@ -267,3 +267,39 @@ def test_stop_while_loading_cancels_without_waiting_for_the_load(starter_models)
         # the model went on loading; the next prompt runs normally
         _, again = collect(worker, GenerationRequest("Hi", greedy(entry, max_tokens=3)))
     assert isinstance(again, Finished) and again.result.answer_tokens > 0
+
+
+def test_abandoned_stream_leaves_nothing_for_the_next_generation(starter_models):
+    entry = starter_models["instruct"]
+    with ModelWorker(entry) as worker:
+        stream = worker.generate(GenerationRequest(
+            "Write a long story about a lighthouse.", greedy(entry, max_tokens=400)))
+        for event in stream:
+            if isinstance(event, Delta) and event.answer_tokens >= 3:
+                break
+        stream.close()  # the caller walks away mid-stream
+        events, last = collect(worker, GenerationRequest("Say yes.", greedy(entry, max_tokens=5)))
+    sent = [e for e in events if isinstance(e, PromptSent)]
+    assert len(sent) == 1 and "Say yes." in sent[0].text
+    assert isinstance(last, Finished) and last.result.answer_tokens <= 5
+
+
+def test_two_workers_assemble_the_base_starter_at_once(tmp_path, monkeypatch):
+    from desktop_app.catalog import assembled_path, load_catalog
+
+    monkeypatch.setenv("TRIPTYCH_HOME", str(tmp_path / "fresh-home"))
+    entry = load_catalog().get("gemma3-270m-base")
+    assert not assembled_path(entry).exists()
+    workers = [ModelWorker(entry), ModelWorker(entry)]
+    requests = [GenerationRequest("Hi", greedy(entry, max_tokens=2))] * 2
+    outcome = []
+    try:
+        for _pane, event in run_comparison(workers, requests):
+            if isinstance(event, Finished | Failed):
+                outcome.append(event)
+    finally:
+        for worker in workers:
+            worker.close()
+    assert all(isinstance(event, Finished) for event in outcome), outcome
+    leftovers = list(assembled_path(entry).parent.glob("*.partial"))
+    assert assembled_path(entry).stat().st_size == entry.source.size and not leftovers
