@@ -511,3 +511,228 @@ def test_base_pane_wrapping_can_be_edited_or_turned_off(qtbot):
     assert not chat.wrapping.isVisibleTo(chat) and not chat.raw_box.isVisibleTo(chat)
     base.shutdown()
     chat.shutdown()
+
+
+# ------------------------------------------------------------------ light/dark, live
+
+
+def _deferred_deletes() -> None:
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def _switch_scheme(dark: bool, light_palette) -> None:
+    """What the OS does when the user flips light/dark: the scheme (Qt 6.8+, where the
+    platform honours it) and the application palette change."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    hints = QApplication.styleHints()
+    if dark:
+        palette = QPalette(light_palette)
+        for role, color in ((QPalette.ColorRole.Window, "#1E1E1E"),
+                            (QPalette.ColorRole.Base, "#161616"),
+                            (QPalette.ColorRole.WindowText, "#E8E8E8"),
+                            (QPalette.ColorRole.Text, "#E8E8E8"),
+                            (QPalette.ColorRole.ButtonText, "#E8E8E8")):
+            palette.setColor(role, QColor(color))
+        if hasattr(hints, "setColorScheme"):
+            hints.setColorScheme(Qt.ColorScheme.Dark)
+        QApplication.setPalette(palette)
+    else:
+        if hasattr(hints, "unsetColorScheme"):
+            hints.unsetColorScheme()
+        QApplication.setPalette(light_palette)
+
+
+def test_tints_follow_the_os_light_dark_switch_live(qtbot, monkeypatch, caplog):
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_app.ui import theme
+    from desktop_app.ui.main_window import MainWindow
+
+    fake_verify_module(monkeypatch)
+    light_palette = QApplication.palette()
+    if theme.is_dark():
+        pytest.skip("the desktop is dark already")
+    window = MainWindow(load_catalog(), models=[INSTRUCT_ID, BASE_ID], remember=False)
+    qtbot.addWidget(window)
+    window.show()
+    pane, other = window.panes
+    answer = "Here:\n\n```python\nprint(4)\n```\n"
+    turn = finished_turn(pane, "code", answer)
+    turn.show_verdict(FakeVerdict("pass", expected="4", got="4"))
+    other_turn = finished_turn(other, "again", answer)
+    window.set_active(0, highlight=True)  # its frame is role-coloured in light and dark alike
+
+    def code_bg(t: TurnWidget) -> str:
+        text = t.answer.toPlainText()
+        block = t.answer.document().findBlock(text.index("print"))
+        return block.blockFormat().background().color().name().upper()
+
+    light = {"status": pane.status.styleSheet(), "user": turn.user_label.styleSheet(),
+             "thinking": turn.thinking.view.styleSheet(), "code": code_bg(turn),
+             "verdict": turn.verify_label.text()}
+    assert "#5A6270" in light["status"] and "#F1F3F6" in light["user"]
+    assert light["code"] == QColor("#F4F5F7").name().upper()
+    assert theme.OK_COLOR in light["verdict"]
+    registered = theme.registered_count()
+    try:
+        _switch_scheme(True, light_palette)
+        if not theme.is_dark():
+            pytest.skip("the platform's colour scheme overrides the palette here")
+        # nothing rebuilt: the same widgets, re-tinted on the next event-loop pass
+        qtbot.waitUntil(lambda: "#A0A8B8" in pane.status.styleSheet(), timeout=2000)
+        assert "#2A2F3A" in turn.user_label.styleSheet()
+        assert "#2A2F3A" in turn.thinking.view.styleSheet()
+        assert "#A0A8B8" in turn.prompt_section.header.styleSheet()
+        assert code_bg(turn) == QColor("#1E222A").name().upper()
+        assert turn.answer_raw == answer and "print(4)" in turn.answer.toPlainText()
+        assert "#68D391" in turn.verify_label.text()  # the verdict's lighter green
+        assert "#3A4150" in other.styleSheet()  # the pane frame
+        assert code_bg(other_turn) == QColor("#1E222A").name().upper()
+        # Qt's own colours reach widgets under a style sheet (re-applied, even unchanged)
+        text = QPalette.ColorRole.Text
+        assert turn.answer.palette().color(text) == QColor("#E8E8E8")
+        assert window.export_button.palette().color(QPalette.ColorRole.ButtonText) != \
+            light_palette.color(QPalette.ColorRole.ButtonText)
+
+        # a removed pane (deleted) neither breaks nor stays in the refresh
+        window.remove_pane(other)
+        del other, other_turn
+        _deferred_deletes()
+        assert theme.registered_count() < registered
+        _switch_scheme(False, light_palette)
+        qtbot.waitUntil(lambda: "#5A6270" in pane.status.styleSheet(), timeout=2000)
+        assert turn.user_label.styleSheet() == light["user"]
+        assert turn.thinking.view.styleSheet() == light["thinking"]
+        assert code_bg(turn) == light["code"]
+        assert turn.verify_label.text() == light["verdict"]
+        assert "theme refresh failed" not in caplog.text
+    finally:
+        _switch_scheme(False, light_palette)
+        window.shutdown()
+
+
+def test_rich_text_replaced_since_is_not_brought_back(qtbot):
+    from PySide6.QtWidgets import QLabel
+
+    from desktop_app.ui import theme
+
+    label = QLabel()
+    qtbot.addWidget(label)
+    theme.rich_text(label, lambda: f"<span style='color:{theme.fail_color()}'>boom</span>")
+    assert theme.FAIL_COLOR in label.text() or "#FC8181" in label.text()
+    theme.refresh(force=True)
+    assert "boom" in label.text()
+    label.setText("Downloaded.")
+    theme.refresh(force=True)
+    assert label.text() == "Downloaded."
+
+
+# ------------------------------------------------------------------ threads and slots
+
+
+def test_background_results_for_a_deleted_widget_are_dropped(qtbot):
+    from PySide6.QtWidgets import QLabel
+
+    from desktop_app.ui.runner import GuiPost
+
+    delivered: list[str] = []
+    alive, doomed = QLabel(), QLabel()
+    qtbot.addWidget(alive)
+    post_alive, post_doomed = GuiPost(alive), GuiPost(doomed)
+    doomed.deleteLater()
+    _deferred_deletes()
+
+    def work() -> None:  # a worker thread holding no widget, only the posts
+        post_doomed(lambda label, text: delivered.append("doomed:" + text), "late")
+        post_alive(lambda label, text: (label.setText(text), delivered.append(text)), "ok")
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    qtbot.waitUntil(lambda: delivered == ["ok"], timeout=2000)
+    assert alive.text() == "ok"
+
+
+def test_a_bug_while_showing_a_reply_fails_the_turn_not_the_app(pane, qtbot, monkeypatch):
+    def broken(self, result, point_size=None):
+        raise ValueError("bad format")
+
+    monkeypatch.setattr(TurnWidget, "finish", broken)
+    turn = start_fake_turn(pane, "hi", [
+        Delta(thinking="", answer="Hello", thinking_tokens=0, answer_tokens=1, elapsed_s=0.1),
+        Finished(result=PaneResult(model=INSTRUCT_ID, role="instruct", answer="Hello",
+                                   answer_tokens=1, finish_reason="stop")),
+        RunDone(),
+    ])
+    pane.timer.start()
+    with qtbot.waitSignal(pane.runFinished, timeout=2000) as blocker:
+        pane._pump()
+    assert blocker.args == [pane, False]
+    assert pane.run is None and not pane.timer.isActive() and pane.picker.isEnabled()
+    assert turn.error_box.isVisibleTo(pane) and "bad format" in turn.error_label.text()
+    assert pane.status.text() == "Failed"
+
+
+def test_export_to_an_unwritable_place_says_so(qtbot, tmp_path):
+    from desktop_app.ui.main_window import MainWindow
+
+    window = MainWindow(load_catalog(), models=[INSTRUCT_ID], remember=False)
+    qtbot.addWidget(window)
+    try:
+        missing = tmp_path / "no-such-folder" / "out.md"
+        assert window._export_to(str(missing), window.export_markdown) is False
+        assert "Could not save" in window.statusBar().currentMessage()
+        good = tmp_path / "out.html"
+        assert window._export_to(str(good), window.export_html) and good.exists()
+    finally:
+        window.shutdown()
+
+
+def test_dialogs_are_deleted_after_use(qtbot, monkeypatch):
+    from PySide6.QtWidgets import QDialog
+
+    from desktop_app.ui.main_window import MainWindow
+    from desktop_app.ui.practice import PracticePicker
+
+    fake_verify_module(monkeypatch)
+    monkeypatch.setattr(PracticePicker, "exec", lambda self: 0)
+    window = MainWindow(load_catalog(), models=[INSTRUCT_ID], remember=False)
+    qtbot.addWidget(window)
+    try:
+        for _ in range(3):
+            window.open_practice()
+        _deferred_deletes()
+        assert window.findChildren(QDialog) == []
+    finally:
+        window.shutdown()
+
+
+def test_closing_the_model_manager_does_not_wait_for_slow_work(qtbot, monkeypatch):
+    import time
+
+    from desktop_app import download
+    from desktop_app.ui.model_manager import CLOSE_WAIT_MS, ModelManagerDialog
+
+    release = threading.Event()
+
+    def slow_probe(timeout: float = 3.0) -> bool:  # a Hub that does not answer
+        release.wait(10)
+        return False
+
+    monkeypatch.setattr(download, "is_offline", lambda: False)
+    monkeypatch.setattr(download, "hub_reachable", slow_probe)
+    dialog = ModelManagerDialog(load_catalog())
+    qtbot.addWidget(dialog)
+    started = time.monotonic()
+    dialog.done(0)
+    assert time.monotonic() - started < CLOSE_WAIT_MS / 1000 + 0.5
+    dialog.deleteLater()
+    _deferred_deletes()
+    release.set()  # the probe ends now and reports to a dialog that is gone
+    qtbot.wait(100)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QObject, Qt, Signal
+from PySide6.QtCore import QByteArray, QEvent, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -30,7 +31,7 @@ from desktop_app.catalog import ROLES, Catalog, availability, default_model_ids,
 from desktop_app.ui import export, theme
 from desktop_app.ui.pane import Pane, PaneConfig
 from desktop_app.ui.practice import PracticePicker, load_sets, problem_badge
-from desktop_app.ui.runner import close_in_background, wait_for_closing
+from desktop_app.ui.runner import GuiPost, close_in_background, wait_for_closing
 from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
 
 MAX_PANES = 4
@@ -111,7 +112,8 @@ class MainWindow(QMainWindow):
         self.export_button.setText("Export ▾")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         # the style's own menu arrow is drawn over the text; the ▾ in the label replaces it
-        self.export_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0; }")
+        theme.style(self.export_button,
+                    lambda: "QToolButton::menu-indicator { image: none; width: 0; }")
         export_menu = QMenu(self.export_button)
         export_menu.addAction("As Markdown…", self.export_markdown_dialog)
         export_menu.addAction("As HTML (handout)…", self.export_html_dialog)
@@ -128,11 +130,12 @@ class MainWindow(QMainWindow):
 
         self.fit_banner = QLabel()
         self.fit_banner.setWordWrap(True)
-        self.fit_banner.setStyleSheet(f"QLabel {{ {theme.notice_style()} }}")
+        theme.style(self.fit_banner, lambda: f"QLabel {{ {theme.notice_style()} }}")
         self.fit_banner.hide()
         root.addWidget(self.fit_banner)
-        self._fit_bridge = _Bridge(self)
-        self._fit_bridge.done.connect(self._show_fit)
+        # results of background work come back through this (never a signal on self from
+        # a thread: the window may be gone by the time the thread ends)
+        self._post: GuiPost[MainWindow] = GuiPost(self)
         self._fit_thread: threading.Thread | None = None
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -161,13 +164,12 @@ class MainWindow(QMainWindow):
 
         # status bar: sandbox isolation, stated plainly
         self.isolation_label = QLabel("Verify sandbox: checking…")
-        self.isolation_label.setStyleSheet(f"color: {theme.muted_fg()};")
+        theme.style(self.isolation_label, lambda: f"color: {theme.muted_fg()};")
         self.isolation_label.setSizePolicy(QSizePolicy.Policy.Ignored,
                                            QSizePolicy.Policy.Preferred)
-        self._isolation_bridge = _Bridge(self)
-        self._isolation_bridge.done.connect(self._show_isolation)
+        post = self._post
         self._isolation_thread = threading.Thread(
-            target=lambda: self._isolation_bridge.done.emit(self._isolation_text()),
+            target=lambda: post(MainWindow._show_isolation, _isolation_text()),
             name="isolation-summary", daemon=True)
         self._isolation_thread.start()
         self.statusBar().addPermanentWidget(self.isolation_label, 1)
@@ -255,14 +257,6 @@ class MainWindow(QMainWindow):
     def _show_isolation(self, text: str) -> None:
         self.isolation_label.setText(text)
         self.isolation_label.setToolTip(text)
-
-    def _isolation_text(self) -> str:
-        try:
-            from desktop_app.verify import isolation_summary
-
-            return f"Verify sandbox: {isolation_summary()}"
-        except Exception:
-            return "Verify sandbox: not available in this build"
 
     # ------------------------------------------------------------------ panes
 
@@ -388,15 +382,15 @@ class MainWindow(QMainWindow):
             return
         pairs = [(p.entry, None) for p in self.panes if p.entry is not None and p.ready]
         catalog = self.catalog
-        bridge = self._fit_bridge
+        post = self._post
 
-        def work() -> None:
+        def work() -> None:  # reads GGUF headers: off the GUI thread
             try:
                 report = fit_check(pairs, catalog=catalog)
                 message = report.warning or ""
             except Exception:
                 message = ""
-            bridge.done.emit(message)
+            post(MainWindow._show_fit, message)
 
         self._fit_thread = threading.Thread(target=work, name="fit-check", daemon=True)
         self._fit_thread.start()
@@ -410,8 +404,11 @@ class MainWindow(QMainWindow):
     def open_practice(self) -> None:
         sets, error = load_sets()
         dialog = PracticePicker(sets, self, error=error)
-        if dialog.exec() and dialog.selected is not None:
-            self.use_problem(dialog.selected)
+        try:
+            if dialog.exec() and dialog.selected is not None:
+                self.use_problem(dialog.selected)
+        finally:
+            dialog.deleteLater()  # a child of the window: it would live as long as it
 
     def use_problem(self, problem: Any) -> None:
         """Fill the prompt with a practice problem; Verify then checks against it."""
@@ -425,11 +422,11 @@ class MainWindow(QMainWindow):
         if problem is None:
             self.problem_label.setText("")
             return
-        text, color = problem_badge(problem)
+        text = problem_badge(problem)[0]
         title = getattr(problem, "title", "") or getattr(problem, "id", "")
-        self.problem_label.setText(
+        theme.rich_text(self.problem_label, lambda: (
             f"&nbsp;Practice: <b>{_html(title)}</b> "
-            f"<span style='color:{color}'>{_html(text)}</span>")
+            f"<span style='color:{problem_badge(problem)[1]}'>{_html(text)}</span>"))
 
     def _prompt_edited(self) -> None:
         if self.problem is not None:
@@ -448,12 +445,16 @@ class MainWindow(QMainWindow):
                 "The model manager is not available in this build.\n\n"
                 "Download a model from the command line:\n  triptych models pull MODEL_ID")
             return
+        dialog = None
         try:
             dialog = ModelManagerDialog(self.catalog, self)
             dialog.modelsChanged.connect(self.reload_catalog)
             dialog.exec()
         except Exception as exc:
             QMessageBox.warning(self, "Model manager", f"The model manager failed: {exc}")
+        finally:
+            if dialog is not None:
+                dialog.deleteLater()
         self.reload_catalog()
 
     def reload_catalog(self) -> None:
@@ -528,15 +529,25 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Export as Markdown", "comparison.md",
                                               "Markdown (*.md)")
         if path:
-            self.export_markdown(path)
-            self.statusBar().showMessage(f"Saved {path}", 4000)
+            self._export_to(path, self.export_markdown)
 
     def export_html_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export as HTML", "comparison.html",
                                               "HTML (*.html)")
         if path:
-            self.export_html(path)
-            self.statusBar().showMessage(f"Saved {path}", 4000)
+            self._export_to(path, self.export_html)
+
+    def _export_to(self, path: str, write: Any) -> bool:
+        """Write an export; a failure (read-only folder, full disk) is said in the status
+        bar, never raised into Qt."""
+        try:
+            write(path)
+        except (OSError, ValueError) as exc:
+            message = f"Could not save {path}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+            self.statusBar().showMessage(message, 10000)
+            return False
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+        return True
 
     # ------------------------------------------------------------------ persistence
 
@@ -557,25 +568,28 @@ class MainWindow(QMainWindow):
             save_settings(self.current_settings())
 
     def shutdown(self, timeout: float = 4.0) -> bool:
-        """Stop every pane and close every worker process (in parallel, bounded)."""
+        """Stop every pane and close every worker process: in parallel, off the GUI
+        thread, and waited for at most ``timeout`` seconds in all; True if all ended."""
+        deadline = time.monotonic() + timeout
         if self._closed:
             return wait_for_closing(timeout)
         self._closed = True
-        threads = []
         for pane in self.panes:
-            worker = pane.shutdown()
-            if worker is not None:
-                thread = threading.Thread(target=_close_quietly, args=(worker,), daemon=True)
-                thread.start()
-                threads.append(thread)
+            close_in_background(pane.shutdown())
+        helpers = [self._isolation_thread]
         if self._fit_thread is not None:
-            threads.append(self._fit_thread)
-        threads.append(self._isolation_thread)
+            helpers.append(self._fit_thread)
         for pane in self.panes:
-            threads.extend(pane.background_threads())
-        for thread in threads:
-            thread.join(timeout)
-        return wait_for_closing(timeout)
+            helpers.extend(pane.background_threads())
+        for thread in helpers:  # their results are dropped safely if they outlive us
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return wait_for_closing(max(0.0, deadline - time.monotonic()))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange,
+                            QEvent.Type.ThemeChange):
+            theme.schedule_refresh()  # light/dark may have switched (coalesced, cheap)
 
     def closeEvent(self, event) -> None:  # noqa: N802
         try:
@@ -585,15 +599,14 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-class _Bridge(QObject):
-    done = Signal(object)
-
-
-def _close_quietly(worker: Any) -> None:
+def _isolation_text() -> str:
+    """The status-bar sentence on the Verify sandbox (the first call runs a sandbox)."""
     try:
-        worker.close(2.0)
+        from desktop_app.verify import isolation_summary
+
+        return f"Verify sandbox: {isolation_summary()}"
     except Exception:
-        pass
+        return "Verify sandbox: not available in this build"
 
 
 def _ready(entry: Any) -> bool:

@@ -109,6 +109,10 @@ class CodeHighlighter(QSyntaxHighlighter):
             (QRegularExpression(r"(#|//).*$"), comment),
         ]
 
+    def retheme(self) -> None:
+        """Colours for the current light/dark scheme (the next highlight uses them)."""
+        self._build()
+
     def highlightBlock(self, text: str) -> None:  # noqa: N802 (Qt API)
         if not is_code_block(self.currentBlock().blockFormat()):
             return

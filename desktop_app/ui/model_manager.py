@@ -8,12 +8,12 @@ download or verification runs at a time; the others wait as ``queued``.
 
 from __future__ import annotations
 
-import contextlib
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -41,7 +41,9 @@ from desktop_app import catalog as cat
 from desktop_app import download as dl
 from desktop_app.catalog import Catalog, FileSource, HubSource, ModelEntry, PackageSource
 from desktop_app.ui import theme
+from desktop_app.ui.runner import GuiPost
 
+CLOSE_WAIT_MS = 300  # closing the window waits this long for cancelled work, then lets go
 COLUMNS = ("Name", "Role", "Family", "Size", "Quantization", "Licence", "State")
 STATE_COLUMN = COLUMNS.index("State")
 _STATE_LABELS = {
@@ -53,29 +55,25 @@ _STATE_LABELS = {
 }
 
 
-class _Task(QObject):
+class _Task:
     """Runs ``fn(task)`` in a worker thread; ``fn`` may call ``task.report(value)``.
 
-    Results travel as closures through the queued ``deliver`` signal and run on the
-    GUI thread (connected to :meth:`ModelManagerDialog._run_delivered`). A plain
+    The thread holds no Qt object: outcomes go through a :class:`GuiPost` to
+    :meth:`ModelManagerDialog._task_event` on the GUI thread, which looks up this task's
+    callbacks there (and finds nobody if the dialog has been deleted meanwhile). A plain
     Python thread rather than a QThread, so that it can be joined and leaves no
     foreign-thread bookkeeping behind.
     """
 
-    deliver = Signal(object)
     _count = 0
 
-    def __init__(self, fn: Callable[[_Task], Any], on_success: Callable[[Any], Any],
-                 on_failure: Callable[[str, bool], Any], on_progress: Callable[[Any], Any] | None,
-                 parent: QObject | None = None):
-        super().__init__(parent)
+    def __init__(self, fn: Callable[[_Task], Any], post: GuiPost[ModelManagerDialog]):
         self._fn = fn
-        self._on_success = on_success
-        self._on_failure = on_failure
-        self._on_progress = on_progress
+        self._post = post
         self.cancel = threading.Event()
         _Task._count += 1
-        self._thread = threading.Thread(target=self._run, name=f"triptych-models-{_Task._count}",
+        self.id = _Task._count
+        self._thread = threading.Thread(target=self._run, name=f"triptych-models-{self.id}",
                                         daemon=True)
 
     def start(self) -> None:
@@ -90,31 +88,25 @@ class _Task(QObject):
     def isFinished(self) -> bool:  # noqa: N802 - QThread-like name
         return self._thread.ident is not None and not self._thread.is_alive()
 
-    def _emit(self, callback: Callable[[], Any]) -> None:
-        # RuntimeError: the window was destroyed meanwhile, so there is nobody to tell.
-        with contextlib.suppress(RuntimeError):
-            self.deliver.emit(callback)
-
     def report(self, value: object) -> None:
-        if self._on_progress is not None:
-            callback = self._on_progress
-            self._emit(lambda: callback(value))
+        self._post(ModelManagerDialog._task_event, self.id, "progress", value)
 
     def _run(self) -> None:
         try:
             result = self._fn(self)
         except dl.DownloadCancelled as exc:
-            message, cancelled = str(exc), True
+            outcome: tuple[Any, ...] = ("failure", str(exc), True)
         except dl.DownloadError as exc:
-            message, cancelled = str(exc), False
+            outcome = ("failure", str(exc), False)
         except Exception as exc:  # noqa: BLE001 - a worker must never take the app down
-            message, cancelled = f"{type(exc).__name__}: {exc}", False
+            outcome = ("failure", f"{type(exc).__name__}: {exc}", False)
         else:
-            on_success = self._on_success
-            self._emit(lambda: on_success(result))
-            return
-        on_failure = self._on_failure
-        self._emit(lambda: on_failure(message, cancelled))
+            outcome = ("success", result)
+        self._post(ModelManagerDialog._task_event, self.id, *outcome)
+
+
+_Callbacks = tuple[Callable[[Any], Any], Callable[[str, bool], Any],
+                   Callable[[Any], Any] | None]
 
 
 class HubFilePicker(QDialog):
@@ -178,11 +170,13 @@ class ModelManagerDialog(QDialog):
         self._current: tuple[str, str, _Task] | None = None
         self._live: dict[str, str] = {}  # model id -> state text while queued / running
         self._tasks: set[_Task] = set()
+        self._callbacks: dict[int, _Callbacks] = {}  # task id -> what to call, GUI side
+        self._post: GuiPost[ModelManagerDialog] = GuiPost(self)
 
         layout = QVBoxLayout(self)
         self.banner = QLabel()
         self.banner.setWordWrap(True)
-        self.banner.setStyleSheet(f"QLabel {{ {theme.notice_style()} }}")
+        theme.style(self.banner, lambda: f"QLabel {{ {theme.notice_style()} }}")
         self.banner.hide()
         layout.addWidget(self.banner)
 
@@ -537,15 +531,33 @@ class ModelManagerDialog(QDialog):
                on_failure: Callable[[str, bool], Any] | None = None,
                on_progress: Callable[[Any], Any] | None = None) -> _Task:
         self._tasks = {t for t in self._tasks if not t.isFinished()}
-        task = _Task(fn, on_success, on_failure or (lambda message, _cancelled: self._error(message)),
-                     on_progress, self)
-        task.deliver.connect(self._run_delivered, Qt.ConnectionType.QueuedConnection)
+        task = _Task(fn, self._post)
+        self._callbacks[task.id] = (
+            on_success, on_failure or (lambda message, _cancelled: self._error(message)),
+            on_progress)
         self._tasks.add(task)
         task.start()
         return task
 
-    def _run_delivered(self, callback: Callable[[], Any]) -> None:
-        callback()
+    def _task_event(self, task_id: int, kind: str, *args: Any) -> None:
+        """A task's progress or outcome, on the GUI thread. A failure in handling it is
+        shown in the status line, never raised into Qt."""
+        callbacks = self._callbacks.get(task_id)
+        if callbacks is None:
+            return  # shut down meanwhile
+        on_success, on_failure, on_progress = callbacks
+        try:
+            if kind == "progress":
+                if on_progress is not None:
+                    on_progress(*args)
+                return
+            del self._callbacks[task_id]
+            if kind == "success":
+                on_success(*args)
+            else:
+                on_failure(*args)
+        except Exception as exc:  # noqa: BLE001
+            self._error(f"Internal error: {type(exc).__name__}: {exc}")
 
     def _probed(self, reachable: object) -> None:
         if not reachable and not self.offline:
@@ -560,27 +572,31 @@ class ModelManagerDialog(QDialog):
 
     def _error(self, message: str) -> None:
         self.last_error = message
-        self.status.setText(f"<span style='color:{theme.fail_color()}'>{_escape(message)}</span>")
+        theme.rich_text(self.status, lambda: (
+            f"<span style='color:{theme.fail_color()}'>{_escape(message)}</span>"))
 
-    def shutdown(self, timeout_ms: int = 5000) -> None:
-        """Cancel everything and wait (briefly) for the worker threads to end."""
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Cancel everything and wait, ``timeout_ms`` at most in all, for the worker
+        threads to end; True if they all did. A thread that outlives this (a download
+        stuck on a dead connection ends at its read timeout) finds nobody to report to."""
         self._queue.clear()
-        for task in list(self._tasks):
+        for task in self._tasks:
             task.cancel.set()
+        deadline = time.monotonic() + timeout_ms / 1000
         for task in list(self._tasks):
-            # A download stuck on a dead connection ends at its read timeout; its daemon
-            # thread then finds nobody to report to.
-            task.wait(timeout_ms)
-        self._tasks.clear()
+            task.wait(max(0, int((deadline - time.monotonic()) * 1000)))
+        self._tasks = {t for t in self._tasks if not t.isFinished()}
+        self._callbacks.clear()
         self._current = None
         self._live.clear()
+        return not self._tasks
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt name
-        self.shutdown()
+        self.shutdown(CLOSE_WAIT_MS)
         super().closeEvent(event)
 
     def done(self, result: int) -> None:
-        self.shutdown()
+        self.shutdown(CLOSE_WAIT_MS)  # the GUI thread: wait briefly, never for a download
         super().done(result)
 
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -52,7 +52,7 @@ from desktop_app.engine import (
 from desktop_app.prompting import Turn
 from desktop_app.ui import theme
 from desktop_app.ui.markdown import CodeHighlighter, code_blocks, style_code_blocks
-from desktop_app.ui.runner import GenerationRun, RunDone, close_in_background
+from desktop_app.ui.runner import GenerationRun, GuiPost, RunDone, close_in_background
 from desktop_app.ui.widgets import (
     AutoHeightTextBrowser,
     CollapsibleSection,
@@ -114,10 +114,6 @@ def role_dot(role: str, ready: bool, size: int = 12) -> QIcon:
     return QIcon(pix)
 
 
-class _VerifyBridge(QObject):
-    done = Signal(object)
-
-
 class TurnWidget(QFrame):
     """One prompt and the model's reply in a pane."""
 
@@ -146,8 +142,8 @@ class TurnWidget(QFrame):
         self.user_label.setWordWrap(True)
         self.user_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.user_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.user_label.setStyleSheet(
-            f"QLabel {{ background: {theme.subtle_bg()}; border-radius: 6px; padding: 6px 8px; }}")
+        theme.style(self.user_label, lambda: (
+            f"QLabel {{ background: {theme.subtle_bg()}; border-radius: 6px; padding: 6px 8px; }}"))
         layout.addWidget(self.user_label)
 
         self.loading = QWidget()
@@ -158,7 +154,7 @@ class TurnWidget(QFrame):
         self.loading_bar.setMaximumHeight(6)
         self.loading_bar.setTextVisible(False)
         self.loading_label = QLabel("Starting…")
-        self.loading_label.setStyleSheet(f"color: {theme.muted_fg()};")
+        theme.style(self.loading_label, _muted)
         row.addWidget(self.loading_label)
         row.addWidget(self.loading_bar, 1)
         layout.addWidget(self.loading)
@@ -180,9 +176,9 @@ class TurnWidget(QFrame):
         layout.addWidget(self.answer)
 
         self.error_box = QFrame()
-        self.error_box.setStyleSheet(
+        theme.style(self.error_box, lambda: (
             f"QFrame {{ border: 1px solid {theme.fail_color()}; border-radius: 6px; }}"
-            " QLabel { border: none; }")
+            " QLabel { border: none; }"))
         err = QVBoxLayout(self.error_box)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -202,7 +198,7 @@ class TurnWidget(QFrame):
 
         self.metrics = QLabel()
         self.metrics.setWordWrap(True)
-        self.metrics.setStyleSheet(f"color: {theme.muted_fg()};")
+        theme.style(self.metrics, _muted)
         theme.set_font_scale(self.metrics, 0.9)
         self.metrics.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.metrics)
@@ -239,6 +235,7 @@ class TurnWidget(QFrame):
         self.verify_section = CollapsibleSection("Output (stdout / stderr)", self.verify_output)
         self.verify_section.hide()
         layout.addWidget(self.verify_section)
+        theme.on_change(self, "document", TurnWidget.retheme)
 
     # -- streaming
 
@@ -266,6 +263,13 @@ class TurnWidget(QFrame):
         has_code = bool(code_blocks(self.answer_raw))
         self.copy_code_button.setEnabled(has_code)
         self.copy_code_button.setVisible(has_code)  # only offered when there is code
+
+    def retheme(self) -> None:
+        """Light/dark switched: the code colours live in the rendered document, so the
+        finished answer is rendered again from its raw text."""
+        self.highlighter.retheme()
+        if self.done and self.answer_raw.strip():
+            self.render_markdown(self._code_pt)
 
     def finish(self, result: PaneResult, point_size: float | None = None) -> None:
         self.done = True
@@ -315,12 +319,13 @@ class TurnWidget(QFrame):
             action = menu.addAction(f"Block {index} {lang}: {first}")
             action.triggered.connect(lambda _=False, c=code: QGuiApplication.clipboard().setText(c))
         menu.exec(self.copy_code_button.mapToGlobal(self.copy_code_button.rect().bottomLeft()))
+        menu.deleteLater()  # a child of the turn: one per click would pile up
 
     def show_verdict(self, verdict: Any) -> None:
         self.verdict = verdict
         self.verify_button.setEnabled(True)
         self.verify_button.setText("Verify again")
-        self.verify_label.setText(format_verdict_html(verdict))
+        theme.rich_text(self.verify_label, lambda: format_verdict_html(verdict))
         self.verify_label.show()
         output = ""
         stdout = getattr(verdict, "stdout", "") or ""
@@ -332,6 +337,18 @@ class TurnWidget(QFrame):
         self.verify_output.set_text(output)
         self.verify_section.setVisible(bool(output))
         self.verify_label.setToolTip(str(getattr(verdict, "isolation", "") or ""))
+
+
+def _muted() -> str:
+    return f"color: {theme.muted_fg()};"
+
+
+def _pane_frame(role: str, active: bool) -> str:
+    """Role colour along the top; an active pane is framed in it all round."""
+    color = theme.role_color(role)
+    side = color if active else theme.border_color()
+    return (f"QFrame#pane {{ background: palette(base); border: 1px solid {side};"
+            f" border-top: 4px solid {color}; border-radius: 6px; }}")
 
 
 def _escape(text: Any) -> str:
@@ -497,7 +514,7 @@ class Pane(QFrame):
         self.wrapping_hint = QLabel("The wrapping must contain {question}; "
                                     "the last valid one is used.")
         self.wrapping_hint.setWordWrap(True)
-        self.wrapping_hint.setStyleSheet(f"color: {theme.fail_color()};")
+        theme.style(self.wrapping_hint, lambda: f"color: {theme.fail_color()};")
         self.wrapping_hint.hide()
         grid.addWidget(self.wrapping_label, 4, 0, Qt.AlignmentFlag.AlignTop)
         grid.addWidget(self.wrapping, 4, 1, 1, 3)
@@ -511,7 +528,8 @@ class Pane(QFrame):
 
         # not-downloaded banner (a state, not an error)
         self.banner = QFrame()
-        self.banner.setStyleSheet(f"QFrame {{ background: {theme.subtle_bg()}; border-radius: 6px; }}")
+        theme.style(self.banner, lambda: (
+            f"QFrame {{ background: {theme.subtle_bg()}; border-radius: 6px; }}"))
         banner_layout = QVBoxLayout(self.banner)
         self.banner_label = QLabel()
         self.banner_label.setWordWrap(True)
@@ -527,8 +545,9 @@ class Pane(QFrame):
         self.scroll_area.setWidgetResizable(True)
         self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll_area.setStyleSheet("QScrollArea { background: transparent; }"
-                                  " QScrollArea > QWidget > QWidget { background: transparent; }")
+        theme.style(self.scroll_area, lambda: (
+            "QScrollArea { background: transparent; }"
+            " QScrollArea > QWidget > QWidget { background: transparent; }"))
         self.transcript = QWidget()
         self.transcript_layout = QVBoxLayout(self.transcript)
         self.transcript_layout.setContentsMargins(0, 0, 4, 0)
@@ -536,7 +555,7 @@ class Pane(QFrame):
         self.empty_label = QLabel()
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setStyleSheet(f"color: {theme.muted_fg()}; padding: 24px;")
+        theme.style(self.empty_label, lambda: f"color: {theme.muted_fg()}; padding: 24px;")
         self.transcript_layout.insertWidget(0, self.empty_label)
         self.scroll_area.setWidget(self.transcript)
         self._follow = True
@@ -548,7 +567,7 @@ class Pane(QFrame):
         # footer
         footer = QHBoxLayout()
         self.status = QLabel("Ready")
-        self.status.setStyleSheet(f"color: {theme.muted_fg()};")
+        theme.style(self.status, _muted)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
@@ -562,9 +581,6 @@ class Pane(QFrame):
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
         self.timer.timeout.connect(self._pump)
-
-        self._verify_bridge = _VerifyBridge(self)
-        self._verify_bridge.done.connect(self._on_verified)
 
         self.populate_picker()
         self.picker.currentIndexChanged.connect(self._on_pick)
@@ -747,8 +763,8 @@ class Pane(QFrame):
             else:
                 title = f"<b>{_escape(entry.name)}</b> can't run yet."
                 detail = _escape(missing_message(entry, state))
-            self.banner_label.setText(
-                f"{title}<br><span style='color:{theme.muted_fg()}'>{detail}</span>")
+            theme.rich_text(self.banner_label, lambda: (
+                f"{title}<br><span style='color:{theme.muted_fg()}'>{detail}</span>"))
             self.banner_button.show()
             self.banner.show()
         else:
@@ -802,9 +818,15 @@ class Pane(QFrame):
             return False
         turn = self.add_turn(prompt, problem)
         self._follow = True
-        if self.worker is None:
-            self.worker = ModelWorker(entry)
-        self.run = GenerationRun(self.worker, self.request_for(prompt))
+        try:
+            if self.worker is None:
+                self.worker = ModelWorker(entry)
+            self.run = GenerationRun(self.worker, self.request_for(prompt))
+        except Exception as exc:  # noqa: BLE001 - e.g. no semaphores in a sandbox
+            turn.fail(Failed(message=f"Could not start the model: {exc}", kind="error"),
+                      missing=False)
+            self.status.setText("Failed")
+            return False
         self._gen_started = None
         self._last_delta = None
         self._answer_started = False
@@ -867,7 +889,37 @@ class Pane(QFrame):
         self._update_empty()
 
     def _pump(self) -> None:
-        """Drain the run's events: one widget update per frame, whatever the token rate."""
+        """Drain the run's events: one widget update per frame, whatever the token rate.
+
+        A bug in showing an event must not leave the pane "Generating…" forever, nor
+        raise into Qt: it ends the turn as failed, with the error in the pane."""
+        try:
+            self._drain()
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error(exc)
+
+    def _internal_error(self, exc: Exception) -> None:
+        run, self.run = self.run, None
+        self.timer.stop()
+        if run is not None:
+            run.stop()
+        # the worker may still be streaming the abandoned run: start afresh next time
+        close_in_background(self.worker)
+        self.worker = None
+        self.stop_button.setEnabled(False)
+        self.picker.setEnabled(True)
+        self.status.setText("Failed")
+        turn = self.turn
+        if turn is not None and not turn.done:
+            failed = Failed(message=f"Internal error while showing the reply: "
+                                    f"{type(exc).__name__}: {exc}", kind="error")
+            try:
+                turn.fail(failed, missing=False)
+            except Exception:  # noqa: BLE001 - the footer already says it failed
+                pass
+            self.runFinished.emit(self, False)
+
+    def _drain(self) -> None:
         run = self.run
         if run is None:
             self.timer.stop()
@@ -981,22 +1033,18 @@ class Pane(QFrame):
         turn.verify_button.setEnabled(False)
         turn.verify_button.setText("Verifying…")
         answer, problem = turn.answer_raw, turn.problem
+        post = GuiPost(turn)  # the thread holds no widget: the turn may be cleared meanwhile
 
         def work() -> None:
             try:
                 verdict = verify_reply(answer, problem)
             except Exception as exc:
                 verdict = _ErrorVerdict(reason=f"The checker failed: {exc}")  # type: ignore[assignment]
-            self._verify_bridge.done.emit((turn, verdict))
+            post(TurnWidget.show_verdict, verdict)
 
         thread = threading.Thread(target=work, name="verify", daemon=True)
         self._verify_threads = [t for t in self._verify_threads if t.is_alive()] + [thread]
         thread.start()
-
-    def _on_verified(self, payload: Any) -> None:
-        turn, verdict = payload
-        if turn in self.turns:
-            turn.show_verdict(verdict)
 
     # ---------------------------------------------------------------- view
 
@@ -1037,12 +1085,8 @@ class Pane(QFrame):
 
     def set_active(self, active: bool) -> None:
         """Role colour along the top; the keyboard-focused pane gets a role-coloured frame."""
-        color = theme.role_color(self.entry.role if self.entry else "")
-        side = color if active else theme.border_color()
-        self.setStyleSheet(
-            f"QFrame#pane {{ background: palette(base); border: 1px solid {side};"
-            f" border-top: 4px solid {color};"
-            " border-radius: 6px; }")
+        role = self.entry.role if self.entry else ""
+        theme.style(self, lambda: _pane_frame(role, active))
 
     # ---------------------------------------------------------------- export/teardown
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
+    QTreeWidgetItemIterator,
     QVBoxLayout,
     QWidget,
 )
@@ -60,7 +61,7 @@ class PracticePicker(QDialog):
         layout.addWidget(splitter, 1)
         self.error_label = QLabel(error or "")
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(f"color: {theme.fail_color()};")
+        theme.style(self.error_label, lambda: f"color: {theme.fail_color()};")
         self.error_label.setVisible(bool(error))
         layout.addWidget(self.error_label)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
@@ -72,6 +73,7 @@ class PracticePicker(QDialog):
         self.tree.currentItemChanged.connect(self._preview)
         self.tree.itemDoubleClicked.connect(lambda *_: self._accept())
         self.set_sets(sets or [])
+        theme.on_change(self, "badges", PracticePicker._recolor)
 
     def set_sets(self, sets: list[Any]) -> None:
         self.tree.clear()
@@ -94,6 +96,15 @@ class PracticePicker(QDialog):
             parent.setExpanded(True)
         if first is not None:
             self.tree.setCurrentItem(first)
+
+    def _recolor(self) -> None:
+        """Badge colours for the current light/dark scheme."""
+        items = QTreeWidgetItemIterator(self.tree)
+        while (item := items.value()) is not None:
+            problem = item.data(0, PROBLEM_ROLE)
+            if problem is not None:
+                item.setForeground(1, QBrush(QColor(problem_badge(problem)[1])))
+            items += 1
 
     def _preview(self, item: QTreeWidgetItem | None, _previous: Any = None) -> None:
         problem = item.data(0, PROBLEM_ROLE) if item else None

@@ -9,9 +9,15 @@ raises into Qt, and nothing blocking ever runs on the GUI thread.
 
 from __future__ import annotations
 
+import logging
 import threading
+import weakref
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
 
 from desktop_app.engine import (
     Failed,
@@ -70,6 +76,70 @@ class GenerationRun:
                 except Exception:
                     pass
             self.events.append(RunDone())
+
+
+# ------------------------------------------------------------------ results to the GUI
+
+_log = logging.getLogger(__name__)
+_Owner = TypeVar("_Owner", bound=QObject)
+
+
+class _Dispatcher(QObject):
+    """One parentless object in the GUI thread, alive for the whole process: worker
+    threads only ever emit on it, never on a widget that may be deleted meanwhile."""
+
+    call = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.call.connect(self._run, Qt.ConnectionType.QueuedConnection)
+
+    def _run(self, deliver: Callable[[], Any]) -> None:
+        try:
+            deliver()
+        except Exception:  # noqa: BLE001 - never raise into Qt's event loop
+            _log.exception("a background result could not be shown")
+
+
+_dispatcher: _Dispatcher | None = None
+
+
+def _get_dispatcher() -> _Dispatcher:
+    global _dispatcher
+    if _dispatcher is None or not shiboken6.isValid(_dispatcher):
+        _dispatcher = _Dispatcher()
+        app = QCoreApplication.instance()
+        if app is not None and _dispatcher.thread() is not app.thread():
+            _dispatcher.moveToThread(app.thread())
+    return _dispatcher
+
+
+class GuiPost(Generic[_Owner]):
+    """Hand results from a worker thread to a Qt object on the GUI thread, safely.
+
+    Create it on the GUI thread; from any thread, ``post(fn, *args)`` runs
+    ``fn(owner, *args)`` on the GUI thread, or nothing if ``owner`` has been deleted by
+    then. The owner is held only weakly and ``fn`` should be an unbound function
+    (``Pane._show``), so a worker thread never holds the last reference to a Qt object,
+    whose C++ side would then be destroyed on the wrong thread.
+    """
+
+    def __init__(self, owner: _Owner):
+        self._owner = weakref.ref(owner)
+        self._dispatcher = _get_dispatcher()
+
+    def __call__(self, fn: Callable[..., Any], *args: Any) -> None:
+        ref = self._owner
+
+        def deliver() -> None:
+            owner = ref()
+            if owner is not None and shiboken6.isValid(owner):
+                fn(owner, *args)
+
+        try:
+            self._dispatcher.call.emit(deliver)
+        except RuntimeError:  # the application has already been torn down
+            pass
 
 
 # ------------------------------------------------------------------ closing workers

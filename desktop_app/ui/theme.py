@@ -1,10 +1,25 @@
-"""Colours, fonts and the app icon, shared by every widget."""
+"""Colours, fonts and the app icon, shared by every widget.
+
+Light or dark follows the OS *live*: a widget tinted with :func:`style` (style sheets),
+:func:`rich_text` (a label's HTML) or :func:`on_change` (anything else, e.g. a re-rendered
+Markdown document) is updated again whenever the colour scheme or the application palette
+switches between light and dark. The registry holds widgets weakly and skips deleted ones,
+so a removed pane neither leaks nor breaks the refresh.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import shiboken6
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QGuiApplication, QIcon, QPalette
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLabel, QWidget
+
+_log = logging.getLogger(__name__)
 
 ROLE_COLORS = {
     "base": "#B7791F",       # amber: pretraining only
@@ -69,6 +84,122 @@ def notice_style() -> str:
                 " border-radius: 4px; padding: 6px;")
     return ("background: #FFF3CD; color: #664D03; border: 1px solid #FFE69C;"
             " border-radius: 4px; padding: 6px;")
+
+
+# ------------------------------------------------------------------ following the OS
+
+_W = TypeVar("_W", bound=QObject)
+
+# owner -> {what: update(owner)}; weak on the owner (a Python wrapper), so nothing here
+# keeps a widget alive. An update must not hold its owner strongly (it receives it).
+_registry: weakref.WeakKeyDictionary[QObject, dict[str, Callable[[Any], None]]] = (
+    weakref.WeakKeyDictionary())
+_applied_dark: bool | None = None
+_watcher: _SchemeWatcher | None = None
+
+
+class _SchemeWatcher(QObject):
+    """Lives as a child of the application; coalesces scheme and palette changes into one
+    :func:`refresh` on the next event-loop pass."""
+
+    def __init__(self, app: QGuiApplication):
+        super().__init__(app)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._fire)
+        app.styleHints().colorSchemeChanged.connect(self.schedule)
+        app.paletteChanged.connect(self.schedule)  # platforms without a colour scheme
+
+    def schedule(self, *_: object) -> None:
+        self._timer.start()
+
+    def _fire(self) -> None:
+        refresh()
+
+
+def _ensure_watcher() -> None:
+    global _watcher, _applied_dark
+    app = QGuiApplication.instance()
+    if app is None:
+        return
+    if _watcher is None or not shiboken6.isValid(_watcher):
+        _watcher = _SchemeWatcher(app)  # type: ignore[arg-type]
+        _applied_dark = is_dark()
+
+
+def schedule_refresh() -> None:
+    """Ask for a :func:`refresh` soon (palette-change events call this)."""
+    _ensure_watcher()
+    if _watcher is not None:
+        _watcher.schedule()
+
+
+def on_change(owner: _W, what: str, update: Callable[[_W], Any]) -> None:
+    """Call ``update(owner)`` now, and again whenever light/dark switches, for as long
+    as ``owner`` lives. ``what`` names the slot: a later call with the same name replaces
+    it. ``update`` gets the owner as its argument and must not capture it (an unbound
+    method such as ``TurnWidget.retheme`` or a lambda over plain values), or the owner
+    would never be freed."""
+    _ensure_watcher()
+    _registry.setdefault(owner, {})[what] = update
+    update(owner)
+
+
+def style(widget: QWidget, sheet: Callable[[], str]) -> None:
+    """Set ``widget``'s style sheet to ``sheet()`` now and again on every light/dark
+    switch. ``sheet`` reads the theme colours (``lambda: f"color: {muted_fg()};"``).
+
+    Use it for constant sheets too: Qt resolves the palette of a style-sheeted widget
+    and its children when the sheet is applied, so a sheet is set again on every switch
+    (even an unchanged one) for the new palette to reach that part of the window."""
+    def apply(target: QWidget) -> None:
+        target.setStyleSheet(sheet())
+
+    on_change(widget, "styleSheet", apply)
+
+
+def rich_text(label: QLabel, html: Callable[[], str]) -> None:
+    """Show ``html()`` in ``label`` and re-colour it on a light/dark switch, unless the
+    label's text has since been replaced by other code."""
+    shown = [html()]
+    label.setText(shown[0])
+
+    def apply(target: QLabel) -> None:
+        if target.text() == shown[0]:
+            shown[0] = html()
+            target.setText(shown[0])
+
+    _registry.setdefault(label, {})["text"] = apply
+    _ensure_watcher()
+
+
+def refresh(*, force: bool = False) -> int:
+    """Re-apply every registered tint if light/dark changed since the last time (or with
+    ``force``); returns how many updates ran. Deleted widgets are skipped and dropped;
+    an update that raises is logged and the others still run."""
+    global _applied_dark
+    dark = is_dark()
+    if not force and dark == _applied_dark:
+        return 0
+    _applied_dark = dark
+    ran = 0
+    for owner, updates in list(_registry.items()):
+        if not shiboken6.isValid(owner):
+            _registry.pop(owner, None)
+            continue
+        for update in list(updates.values()):
+            try:
+                update(owner)
+                ran += 1
+            except Exception:  # noqa: BLE001 - one widget must not stop the rest
+                _log.exception("theme refresh failed for %r", type(owner).__name__)
+    return ran
+
+
+def registered_count() -> int:
+    """Live widgets with a tint registered (tests use it to check nothing leaks)."""
+    return sum(1 for owner in list(_registry.keys()) if shiboken6.isValid(owner))
 
 
 FONT_SCALE_PROPERTY = "triptychFontScale"

@@ -33,10 +33,9 @@ class RoleBadge(QLabel):
     def set_role(self, role: str) -> None:
         self.role = role
         self.setText(theme.ROLE_LABELS.get(role, role.upper() or "—"))
-        self.setStyleSheet(
+        theme.style(self, lambda: (
             f"QLabel {{ background: {theme.role_color(role)}; color: white; border-radius: 8px;"
-            " padding: 2px 8px; font-weight: 600; }"
-        )
+            " padding: 2px 8px; font-weight: 600; }"))
         self.setToolTip({
             "base": "Base model: pretrained only. It continues documents.",
             "instruct": "Instruct model: fine-tuned to answer as an assistant.",
@@ -56,7 +55,7 @@ class AutoHeightTextBrowser(QTextBrowser):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         self.viewport().setAutoFillBackground(False)
-        self.setStyleSheet("QTextBrowser { background: transparent; }")
+        theme.style(self, lambda: "QTextBrowser { background: transparent; }")
         self.document().setDocumentMargin(2)
         self.document().documentLayout().documentSizeChanged.connect(self._fit)
         self._fit()
@@ -194,10 +193,10 @@ class CollapsibleSection(QWidget):
         # its viewport (which happens at presentation-mode font sizes)
         self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         # checked = expanded: no sunken "pressed" look, just the arrow turning
-        self.header.setStyleSheet(
+        theme.style(self.header, lambda: (
             f"QToolButton {{ text-align: left; padding: 2px 4px; color: {theme.muted_fg()};"
             " border: none; background: transparent; }"
-            f" QToolButton:hover {{ background: {theme.subtle_bg()}; border-radius: 4px; }}")
+            f" QToolButton:hover {{ background: {theme.subtle_bg()}; border-radius: 4px; }}"))
         self.header.toggled.connect(self._on_toggled)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -245,10 +244,9 @@ class ThinkingSection(CollapsibleSection):
     def __init__(self, parent: QWidget | None = None):
         self.view = StreamTextView(max_height=280)
         super().__init__("Thinking…", self.view, parent, expanded=True)
-        self.view.setStyleSheet(
+        theme.style(self.view, lambda: (
             f"QPlainTextEdit {{ background: {theme.subtle_bg()}; color: {theme.muted_fg()};"
-            f" border-left: 3px solid {theme.role_color('reasoning')}; padding: 4px; }}"
-        )
+            f" border-left: 3px solid {theme.role_color('reasoning')}; padding: 4px; }}"))
         self.live = False
         self.seconds: float | None = None
         self.tokens = 0
