@@ -149,7 +149,8 @@ class MainWindow(QMainWindow):
         self.prompt.setFixedHeight(84)
         self.prompt.textChanged.connect(self._prompt_edited)
         buttons = QVBoxLayout()
-        self.send_button = QPushButton("Send  ⌃↵")
+        shortcut = QKeySequence("Ctrl+Return").toString(QKeySequence.SequenceFormat.NativeText)
+        self.send_button = QPushButton(f"Send  ({shortcut})")  # ⌘↩ on macOS
         self.send_button.setDefault(True)
         self.send_button.clicked.connect(self.send_all)
         self.stop_all_button = QPushButton("Stop all")
