@@ -75,12 +75,6 @@ def machine_description() -> dict[str, Any]:
     }
 
 
-def _peak_rss_mb() -> float | None:
-    from desktop_app.worker import peak_rss_mb
-
-    return peak_rss_mb()
-
-
 # ------------------------------------------------------------------- bare llama-cpp-python
 
 
@@ -304,11 +298,14 @@ def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
     report["comparison"] = comparison
     report["window"] = bench_window(entries[:3], max(n_tokens, 64)) if window else None
     report["startup"] = bench_startup(entries[0].id) if startup else None
+    from desktop_app.worker import peak_rss_mb
+
     window_figures = report["window"] or {}
+    own_peak = round(peak_rss_mb() or 0, 1)
     report["memory"] = {
         # the window app's own process (from the window run), else this headless one
-        "app_peak_rss_mb": window_figures.get("app_peak_rss_mb") or round(_peak_rss_mb() or 0, 1),
-        "bench_process_peak_rss_mb": round(_peak_rss_mb() or 0, 1),
+        "app_peak_rss_mb": window_figures.get("app_peak_rss_mb") or own_peak,
+        "bench_process_peak_rss_mb": own_peak,
         "worker_peak_rss_mb": {pane["model"]: pane["worker_peak_rss_mb"]
                                for pane in comparison["panes"] if pane},
     }

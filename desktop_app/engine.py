@@ -551,7 +551,3 @@ def run_comparison(
         ready = wait(list(by_conn), timeout=0.5)
         ready_indexes = [by_conn[conn] for conn in ready]  # type: ignore[index]
         # A dead process makes its pipe readable (EOF), so crashes surface here too.
-
-
-def now() -> float:
-    return time.perf_counter()
