@@ -20,6 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -192,6 +193,15 @@ def physical_cores() -> int:
         allowed = os.sched_getaffinity(0)
     except AttributeError:
         allowed = set(range(os.cpu_count() or 1))
+    found = _linux_cores(allowed)
+    if found is None and sys.platform == "darwin":
+        found = _macos_cores()
+    if found is None and sys.platform == "win32":
+        found = _windows_cores()
+    return max(1, found if found else len(allowed))
+
+
+def _linux_cores(allowed: set[int]) -> int | None:
     cores: set[tuple[str, str]] = set()
     for cpu in allowed:
         base = f"/sys/devices/system/cpu/cpu{cpu}/topology/"
@@ -199,20 +209,58 @@ def physical_cores() -> int:
             with open(base + "core_id") as core, open(base + "physical_package_id") as pkg:
                 cores.add((pkg.read().strip(), core.read().strip()))
         except OSError:
-            cores = set()
-            break
-    if cores:
-        return len(cores)
-    if hasattr(os, "sysconf") and os.uname().sysname == "Darwin":
-        try:
-            import subprocess
+            return None
+    return len(cores) or None
 
-            out = subprocess.run(["sysctl", "-n", "hw.physicalcpu"], capture_output=True,
-                                 text=True, timeout=2)
-            return max(1, int(out.stdout.strip()))
-        except (OSError, ValueError, subprocess.SubprocessError):
-            pass
-    return max(1, len(allowed))
+
+def _macos_cores() -> int | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["sysctl", "-n", "hw.physicalcpu"], capture_output=True,
+                             text=True, timeout=2)
+        return int(out.stdout.strip())
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+RELATION_PROCESSOR_CORE = 0
+
+
+def count_core_records(buffer: bytes) -> int:
+    """Cores in a Windows ``SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX`` buffer.
+
+    Each record starts with ``Relationship`` (uint32) and ``Size`` (uint32); one record
+    with ``RelationProcessorCore`` per physical core.
+    """
+    import struct
+
+    count = offset = 0
+    while offset + 8 <= len(buffer):
+        relationship, size = struct.unpack_from("<II", buffer, offset)
+        if size <= 0:
+            break
+        count += relationship == RELATION_PROCESSOR_CORE
+        offset += size
+    return count
+
+
+def _windows_cores() -> int | None:
+    """Physical cores from GetLogicalProcessorInformationEx (hyper-threads not counted)."""
+    try:
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        length = ctypes.c_uint32(0)
+        kernel32.GetLogicalProcessorInformationEx(RELATION_PROCESSOR_CORE, None,
+                                                  ctypes.byref(length))
+        buffer = ctypes.create_string_buffer(length.value)
+        if not kernel32.GetLogicalProcessorInformationEx(RELATION_PROCESSOR_CORE, buffer,
+                                                         ctypes.byref(length)):
+            return None
+        return count_core_records(buffer.raw[: length.value]) or None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 class ThreadBudget:

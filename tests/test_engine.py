@@ -303,3 +303,18 @@ def test_two_workers_assemble_the_base_starter_at_once(tmp_path, monkeypatch):
     assert all(isinstance(event, Finished) for event in outcome), outcome
     leftovers = list(assembled_path(entry).parent.glob("*.partial"))
     assert assembled_path(entry).stat().st_size == entry.source.size and not leftovers
+
+
+def test_core_counting_reads_windows_processor_records():
+    import struct
+
+    from desktop_app.engine import count_core_records
+
+    def record(relationship: int, size: int = 48) -> bytes:
+        return struct.pack("<II", relationship, size) + bytes(size - 8)
+
+    # 2 cores (RelationProcessorCore = 0) among cache (2) and package (3) records
+    buffer = record(0) + record(2, 32) + record(0) + record(3, 80)
+    assert count_core_records(buffer) == 2
+    assert count_core_records(b"") == 0
+    assert count_core_records(struct.pack("<II", 0, 0)) == 0  # a zero size ends the walk
