@@ -10,11 +10,12 @@ No Qt here, and no psutil: available memory comes from the OS directly.
 from __future__ import annotations
 
 import ctypes
+import functools
 import io
 import struct
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -93,11 +94,15 @@ class _Reader:
         raise GGUFError(f"unknown metadata type {kind}")
 
 
-def read_gguf_metadata(path: str | Path, keys: Iterable[str] | None = None) -> dict[str, Any]:
+def read_gguf_metadata(path: str | Path, keys: Iterable[str] | None = None,
+                       enough: Callable[[dict[str, Any], str], bool] | None = None,
+                       ) -> dict[str, Any]:
     """The key/value metadata of a GGUF file (large arrays such as the vocabulary skipped).
 
-    ``keys`` limits which values are decoded (others are skipped cheaply). Raises
-    :class:`GGUFError` if the file is not GGUF v2/v3 or its header is truncated.
+    ``keys`` limits which values are decoded (others are skipped cheaply). ``enough(found,
+    next_key)`` may end the walk early: skipping a 262k-entry vocabulary is pure Python
+    work that would hold the GIL for a quarter of a second. Raises :class:`GGUFError` if
+    the file is not GGUF v2/v3 or its header is truncated.
     """
     wanted = set(keys) if keys is not None else None
     with open(path, "rb", buffering=1024 * 1024) as handle:
@@ -114,6 +119,8 @@ def read_gguf_metadata(path: str | Path, keys: Iterable[str] | None = None) -> d
         out: dict[str, Any] = {"GGUF.version": version, "GGUF.tensor_count": tensor_count}
         for _ in range(kv_count):
             key = reader.string()
+            if enough is not None and enough(out, key):
+                break
             kind = reader.unpack("<I")
             keep = wanted is None or key in wanted or key == "general.architecture"
             value = reader.value(kind, keep)
@@ -151,9 +158,25 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
+_SHAPE_KEYS = ("block_count", "embedding_length", "attention.head_count")
+
+
+def _shape_found(found: dict[str, Any], next_key: str) -> bool:
+    """Stop at the tokenizer section once the architecture's sizes have been read."""
+    arch = found.get("general.architecture")
+    return (next_key.startswith("tokenizer.") and isinstance(arch, str)
+            and all(f"{arch}.{name}" in found for name in _SHAPE_KEYS))
+
+
 def read_shape(path: str | Path) -> ModelShape:
-    """The model's shape from its GGUF header."""
-    meta = read_gguf_metadata(path, keys=None)
+    """The model's shape from its GGUF header (cached per file, size and mtime)."""
+    stat = Path(path).stat()
+    return _read_shape_cached(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_shape_cached(path: str, size: int, mtime_ns: int) -> ModelShape:
+    meta = read_gguf_metadata(path, keys=None, enough=_shape_found)
     arch = meta.get("general.architecture")
     if not isinstance(arch, str):
         raise GGUFError("the header has no general.architecture")

@@ -307,6 +307,18 @@ def run_generation(
     yield Finished(result=result)
 
 
+WORKER_NICENESS = 5
+
+
+def _yield_to_the_window() -> None:
+    """Run below the app's priority: with every core busy generating, the GUI thread
+    still gets the CPU the moment it needs it (the models' total throughput is the same)."""
+    try:
+        os.nice(WORKER_NICENESS)
+    except (AttributeError, OSError):  # Windows has no nice(); never fatal
+        pass
+
+
 def _redirect_native_stderr(entry: ModelEntry) -> None:
     """Send llama.cpp's own console chatter to a per-model log file, not the user's terminal."""
     from desktop_app import paths
@@ -325,6 +337,7 @@ def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntr
     """Process entry point: load the model, then serve generate requests until shutdown."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
     _redirect_native_stderr(entry)
+    _yield_to_the_window()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         conn.send(Loading(entry.id, "preparing the model file"))

@@ -113,3 +113,18 @@ def test_linux_meminfo_parsing(tmp_path: Path) -> None:
     assert fit._linux_available(str(meminfo)) == 8000000 * 1024
     meminfo.write_text("MemTotal: 100 kB\nMemFree: 10 kB\nCached: 5 kB\nBuffers: 1 kB\n")
     assert fit._linux_available(str(meminfo)) == 16 * 1024
+
+
+def test_shape_reading_stops_before_the_vocabulary(smollm2_gguf: Path) -> None:
+    """Skipping a vocabulary is pure-Python work that would hold the GIL against the window."""
+    seen: list[str] = []
+
+    def spy(found: dict, next_key: str) -> bool:
+        seen.append(next_key)
+        return fit._shape_found(found, next_key)
+
+    meta = fit.read_gguf_metadata(smollm2_gguf, enough=spy)
+    assert "llama.block_count" in meta and "llama.attention.head_count" in meta
+    assert seen[-1].startswith("tokenizer.") and "tokenizer.ggml.tokens" not in seen
+    full = fit.read_gguf_metadata(smollm2_gguf)
+    assert "tokenizer.ggml.model" in full  # the unbounded walk still reads everything
