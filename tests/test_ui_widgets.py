@@ -18,6 +18,7 @@ from desktop_app.engine import Delta, Finished, PaneResult, PromptSent  # noqa: 
 from desktop_app.ui.markdown import code_blocks  # noqa: E402
 from desktop_app.ui.pane import Pane, PaneConfig, TurnWidget  # noqa: F401  # noqa: E402
 from desktop_app.ui.runner import RunDone  # noqa: E402
+from desktop_app.verify.checker import Verdict  # noqa: E402
 
 INSTRUCT_ID = "smollm2-135m-instruct"
 BASE_ID = "gemma3-270m-base"
@@ -141,20 +142,6 @@ def test_markdown_code_blocks_and_copy(pane, qtbot):
 
 
 @dataclass
-class FakeVerdict:
-    verdict: str
-    expected: Any = None
-    got: Any = None
-    stdout: str = ""
-    stderr: str = ""
-    duration_s: float = 0.05
-    reason: str = ""
-    isolation: str = "test sandbox"
-    low_confidence: bool = False
-    kind: str = "math"
-
-
-@dataclass
 class FakeProblem:
     id: str
     title: str
@@ -174,14 +161,15 @@ class FakeSet:
 def fake_verify_module(monkeypatch) -> types.ModuleType:
     module = types.ModuleType("desktop_app.verify")
 
-    def verify_reply(reply_text: str, problem: Any = None) -> FakeVerdict:
+    def verify_reply(reply_text: str, problem: Any = None) -> Verdict:
         if problem is None:
-            return FakeVerdict("ran", stdout="4\n", kind="code", reason="no expected answer")
+            return Verdict("ran", stdout="4\n", kind="code", reason="no expected answer")
         got = "4" if "4" in reply_text else "5"
-        return FakeVerdict("pass" if got == str(problem.answer) else "fail",
+        return Verdict("pass" if got == str(problem.answer) else "fail",
                            expected=str(problem.answer), got=got, reason="compared numbers")
 
     module.verify_reply = verify_reply
+    module.Verdict = Verdict
     module.isolation_summary = lambda: "separate process, no network, 5 s limit"
     module.load_practice_sets = lambda: [FakeSet("Arithmetic", [
         FakeProblem("add", "Two plus two", "What is 2 + 2?", "math", 4, None, True),
@@ -219,6 +207,16 @@ def test_verify_button_shows_verdict(pane, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: free.verdict is not None, timeout=3000)
     assert "Ran, nothing to check against" in free.verify_label.text()
     assert free.verify_section.isVisibleTo(free) and "4" in free.verify_output.toPlainText()
+
+    def broken_checker(reply_text: str, problem: Any = None) -> Verdict:
+        raise RuntimeError("boom")
+
+    module.verify_reply = broken_checker
+    failing = finished_turn(pane, "print four", "```python\nprint(4)\n```")
+    failing.verify_button.click()
+    qtbot.waitUntil(lambda: failing.verdict is not None, timeout=3000)
+    assert failing.verdict.verdict == "error"
+    assert "The checker failed: boom" in failing.verify_label.text()
 
 
 def test_practice_picker_and_isolation_line(qtbot, monkeypatch):
@@ -477,7 +475,7 @@ def test_dark_palette_uses_readable_tints(qtbot):
         window_bg = QColor("#1E1E1E")
         for color in (theme.ok_color(), theme.fail_color(), theme.warn_color(), theme.muted_fg()):
             assert QColor(color).lightness() - window_bg.lightness() > 90, color
-        assert theme.ok_color() in format_verdict_html(FakeVerdict("pass"))
+        assert theme.ok_color() in format_verdict_html(Verdict("pass"))
         assert "#3D3214" in theme.notice_style()  # the offline strip is dark too
     finally:
         QApplication.setPalette(previous)
@@ -564,7 +562,7 @@ def test_tints_follow_the_os_light_dark_switch_live(qtbot, monkeypatch, caplog):
     pane, other = window.panes
     answer = "Here:\n\n```python\nprint(4)\n```\n"
     turn = finished_turn(pane, "code", answer)
-    turn.show_verdict(FakeVerdict("pass", expected="4", got="4"))
+    turn.show_verdict(Verdict("pass", expected="4", got="4"))
     other_turn = finished_turn(other, "again", answer)
     window.set_active(0, highlight=True)  # its frame is role-coloured in light and dark alike
 

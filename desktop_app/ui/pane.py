@@ -1025,7 +1025,7 @@ class Pane(QFrame):
 
     def verify(self, turn: TurnWidget) -> None:
         try:
-            from desktop_app.verify import verify_reply
+            from desktop_app.verify import Verdict, verify_reply
         except Exception as exc:
             turn.verify_label.setText(f"Verification is not available: {_escape(exc)}")
             turn.verify_label.show()
@@ -1039,7 +1039,7 @@ class Pane(QFrame):
             try:
                 verdict = verify_reply(answer, problem)
             except Exception as exc:
-                verdict = _ErrorVerdict(reason=f"The checker failed: {exc}")  # type: ignore[assignment]
+                verdict = Verdict(verdict="error", reason=f"The checker failed: {exc}")
             post(TurnWidget.show_verdict, verdict)
 
         thread = threading.Thread(target=work, name="verify", daemon=True)
@@ -1126,20 +1126,6 @@ class Pane(QFrame):
             self.run.stop()
         worker, self.worker = self.worker, None
         return worker
-
-
-@dataclass
-class _ErrorVerdict:
-    reason: str
-    verdict: str = "error"
-    expected: Any = None
-    got: Any = None
-    stdout: str = ""
-    stderr: str = ""
-    duration_s: float | None = None
-    isolation: str = ""
-    low_confidence: bool = False
-    kind: str = ""
 
 
 _STATE_STATUS = {
