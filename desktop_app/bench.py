@@ -109,7 +109,7 @@ def _bare_decode(path: str, n_ctx: int, threads: int, prompt: str, n_tokens: int
 
 
 def _fixed_request(entry: Any, n_tokens: int, raw: bool) -> Any:
-    from desktop_app.engine import GenerationRequest, Sampling
+    from desktop_app.protocol import GenerationRequest, Sampling
 
     return GenerationRequest(
         prompt=BENCH_PROMPT,
@@ -121,7 +121,7 @@ def _fixed_request(entry: Any, n_tokens: int, raw: bool) -> Any:
 
 
 def _finish(events: Any) -> Any:
-    from desktop_app.engine import Failed, Finished
+    from desktop_app.protocol import Failed, Finished
 
     for event in events:
         if isinstance(event, Finished):
@@ -166,7 +166,8 @@ def bench_single_pane(entry: Any, n_tokens: int, repeats: int, threads: int) -> 
 
 def bench_comparison(entries: list[Any], n_tokens: int, cores: int) -> dict[str, Any]:
     """Three panes at once vs the sum of each model alone at its best thread count."""
-    from desktop_app.engine import Finished, ModelWorker, ThreadBudget, run_comparison
+    from desktop_app.engine import ModelWorker, ThreadBudget, run_comparison
+    from desktop_app.protocol import Finished
 
     requests = [_fixed_request(entry, n_tokens, raw=False) for entry in entries]
     alone: list[dict[str, Any]] = []

@@ -110,17 +110,16 @@ class _TerminalPrinter:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Stream every pane's answer to the terminal (or JSON lines)."""
-    from desktop_app.engine import (
+    from desktop_app.engine import ModelWorker, run_comparison
+    from desktop_app.protocol import (
         Delta,
         Failed,
         Finished,
         GenerationRequest,
+        GenerationResult,
         Loading,
-        ModelWorker,
-        PaneResult,
         Sampling,
         event_to_dict,
-        run_comparison,
     )
 
     prompt = args.prompt if args.prompt != "-" else sys.stdin.read()
@@ -144,7 +143,7 @@ def run_compare(args: argparse.Namespace) -> int:
         )
         for entry in entries
     ]
-    results: dict[int, PaneResult] = {}
+    results: dict[int, GenerationResult] = {}
     printer = _TerminalPrinter([f"[{entry.id}]" for entry in entries], out)
     try:
         try:
@@ -170,7 +169,7 @@ def run_compare(args: argparse.Namespace) -> int:
                         print(f"{printer.labels[pane]}   ({event.result.metrics_line()})",
                               file=sys.stderr)
                 elif isinstance(event, Failed):
-                    results[pane] = event.result or PaneResult(
+                    results[pane] = event.result or GenerationResult(
                         model=entry.id, role=entry.role, error=event.message)
                     if not args.json:
                         printer.flush(pane)
@@ -184,7 +183,7 @@ def run_compare(args: argparse.Namespace) -> int:
             worker.close()
     if args.json:
         for pane, entry in enumerate(entries):
-            result = results.get(pane) or PaneResult(model=entry.id, role=entry.role,
+            result = results.get(pane) or GenerationResult(model=entry.id, role=entry.role,
                                                      error="Did not finish.")
             summary = {"type": "summary", "pane": pane, **result.to_dict()}
             out.write(json.dumps(summary) + "\n")

@@ -24,165 +24,25 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from desktop_app.catalog import ModelEntry
-from desktop_app.prompting import Turn
-
-# ---------------------------------------------------------------------------- requests
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Sampling settings for one generation. ``seed=None`` picks a random seed."""
-
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    max_tokens: int = 512
-    seed: int | None = None
-
-    @classmethod
-    def for_entry(cls, entry: ModelEntry, **overrides: Any) -> Sampling:
-        """The catalog's defaults for this model, with any non-None overrides applied."""
-        values: dict[str, Any] = {k: v for k, v in entry.sampling.items() if k in cls.__dataclass_fields__}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """One prompt for one pane.
-
-    ``raw`` sends ``prompt`` to a base model exactly as typed; ``document_template``
-    replaces the catalog's wrapping (must contain ``{question}``).
-    """
-
-    prompt: str
-    sampling: Sampling = field(default_factory=Sampling)
-    history: tuple[Turn, ...] = ()
-    system_prompt: str | None = None
-    thinking: bool = True
-    raw: bool = False
-    document_template: str | None = None
-    stop: tuple[str, ...] = ()
-    ignore_eos: bool = False  # benchmarks: always generate max_tokens
-
-
-# ------------------------------------------------------------------------------ events
-
-
-@dataclass(frozen=True)
-class Loading:
-    """The worker is preparing the model (``detail`` says what it is doing)."""
-
-    model_id: str
-    detail: str = "loading model"
-
-
-@dataclass(frozen=True)
-class Loaded:
-    model_id: str
-    load_s: float
-    n_ctx: int
-    n_threads: int
-    model_path: str
-    has_chat_template: bool
-
-
-@dataclass(frozen=True)
-class PromptSent:
-    """The exact text the model received, and whether it starts inside thinking."""
-
-    text: str
-    n_tokens: int
-    starts_in_thinking: bool
-    seed: int
-
-
-@dataclass(frozen=True)
-class Delta:
-    """New text, already split; token counts are running totals for this generation."""
-
-    thinking: str
-    answer: str
-    thinking_tokens: int
-    answer_tokens: int
-    elapsed_s: float
-
-
-@dataclass
-class PaneResult:
-    """Everything about one finished (or failed) generation — the CLI's JSON summary."""
-
-    model: str
-    role: str
-    prompt_sent: str = ""
-    thinking: str = ""
-    answer: str = ""
-    thinking_tokens: int = 0
-    answer_tokens: int = 0
-    prompt_tokens: int = 0
-    ttft_s: float | None = None
-    tokens_per_s: float | None = None
-    thinking_s: float | None = None
-    load_s: float | None = None
-    total_s: float | None = None
-    finish_reason: str = "error"
-    error: str | None = None
-    thinking_unterminated: bool = False
-    seed: int | None = None
-    peak_rss_mb: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def metrics_line(self) -> str:
-        """``TTFT 0.23 s · 58.3 tok/s · thinking 812 / answer 120 tokens · finish: stop``."""
-        parts = []
-        if self.ttft_s is not None:
-            parts.append(f"TTFT {self.ttft_s:.2f} s")
-        if self.tokens_per_s is not None:
-            parts.append(f"{self.tokens_per_s:.1f} tok/s")
-        if self.thinking_tokens:
-            parts.append(f"thinking {self.thinking_tokens:,} / answer {self.answer_tokens:,} tokens")
-        else:
-            parts.append(f"{self.answer_tokens:,} tokens")
-        if self.load_s is not None:
-            parts.append(f"load {self.load_s:.1f} s")
-        parts.append(f"finish: {self.finish_reason}")
-        return " · ".join(parts)
-
-
-@dataclass(frozen=True)
-class Finished:
-    """The generation ended: ``finish_reason`` is stop, length or cancelled."""
-
-    result: PaneResult
-
-
-@dataclass(frozen=True)
-class Failed:
-    """This pane failed; ``kind`` is missing, load, crash, oom or error."""
-
-    message: str
-    kind: str
-    result: PaneResult | None = None
-
-
-Event = Loading | Loaded | PromptSent | Delta | Finished | Failed
-
-
-def event_to_dict(event: Event) -> dict[str, Any]:
-    """A JSON-ready dict with a ``type`` key, for ``--json`` output."""
-    data = asdict(event)
-    data["type"] = type(event).__name__.lower()
-    return data
-
+from desktop_app.protocol import (
+    Event,
+    Failed,
+    FailureKind,
+    Finished,
+    FinishReason,
+    Generate,
+    GenerationRequest,
+    GenerationResult,
+    Loaded,
+    PromptSent,
+    Delta,
+    Shutdown,
+)
 
 # ------------------------------------------------------------------------------ threads
 
@@ -311,7 +171,7 @@ def default_budget() -> ThreadBudget:
 # ------------------------------------------------------------------------------ worker
 
 
-def _describe_exit(exitcode: int | None) -> tuple[str, str]:
+def _describe_exit(exitcode: int | None) -> tuple[FailureKind, str]:
     if exitcode is not None and exitcode < 0:
         signum = -exitcode
         try:
@@ -319,10 +179,10 @@ def _describe_exit(exitcode: int | None) -> tuple[str, str]:
         except ValueError:
             name = f"signal {signum}"
         if signum == getattr(signal, "SIGKILL", 9):
-            return ("crash", f"The model's worker process was killed ({name}); it may have "
+            return (FailureKind.CRASH, f"The model's worker process was killed ({name}); it may have "
                              "run out of memory. Retry, or pick a smaller model.")
-        return ("crash", f"The model's worker process crashed ({name}).")
-    return ("crash", f"The model's worker process ended unexpectedly (exit code {exitcode}).")
+        return (FailureKind.CRASH, f"The model's worker process crashed ({name}).")
+    return (FailureKind.CRASH, f"The model's worker process ended unexpectedly (exit code {exitcode}).")
 
 
 class ModelWorker:
@@ -394,7 +254,7 @@ class ModelWorker:
         proc, conn = self._process, self._conn
         if conn is not None:
             try:
-                conn.send(("shutdown",))
+                conn.send(Shutdown())
             except (OSError, EOFError, BrokenPipeError):
                 pass
         if proc is not None:
@@ -475,14 +335,14 @@ class ModelWorker:
                 return
             yield event
         if self._stop_event.is_set():  # stopped before the prompt went out: don't send it
-            collector.result.finish_reason = "cancelled"
+            collector.result.finish_reason = FinishReason.CANCELLED
             yield Finished(result=collector.result)
             return
         self.set_threads(self.budget.acquire(self))
         ended = False
         try:
             try:
-                self.connection.send(("generate", request))
+                self.connection.send(Generate(request))
             except (OSError, BrokenPipeError):
                 pass  # the receive below reports how the process died
             while True:
@@ -490,7 +350,7 @@ class ModelWorker:
                 collector.add(message)
                 if isinstance(message, Failed):
                     ended = True
-                    if message.kind in ("crash", "oom"):
+                    if message.kind.process_gone:
                         self._load_failure = message  # this process is gone
                     yield replace(message, result=collector.fail(message.message))
                     return
@@ -523,7 +383,7 @@ class ModelWorker:
             pass
         # No end in sight (or the process died): this worker cannot be trusted any more.
         self._load_failure = Failed(message="The model's worker stopped responding; retry.",
-                                    kind="crash")
+                                    kind=FailureKind.CRASH)
         proc = self._process
         if proc is not None and proc.is_alive():
             proc.kill()
@@ -533,7 +393,7 @@ class ResultCollector:
     """Accumulates a generation's events so a crash still reports what was produced."""
 
     def __init__(self, entry: ModelEntry):
-        self.result = PaneResult(model=entry.id, role=entry.role)
+        self.result = GenerationResult(model=entry.id, role=entry.role)
 
     def add(self, event: Any) -> None:
         result = self.result
@@ -549,9 +409,9 @@ class ResultCollector:
             result.thinking_tokens = event.thinking_tokens
             result.answer_tokens = event.answer_tokens
 
-    def fail(self, message: str) -> PaneResult:
+    def fail(self, message: str) -> GenerationResult:
         self.result.error = message
-        self.result.finish_reason = "error"
+        self.result.finish_reason = FinishReason.ERROR
         return self.result
 
 

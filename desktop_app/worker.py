@@ -18,16 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.catalog import CatalogError, ModelEntry, ensure_local
-from desktop_app.engine import (
+from desktop_app.protocol import (
     Delta,
     Event,
     Failed,
+    FailureKind,
     Finished,
+    FinishReason,
+    Generate,
     GenerationRequest,
+    GenerationResult,
     Loaded,
     Loading,
-    PaneResult,
     PromptSent,
+    Shutdown,
 )
 from desktop_app.prompting import PromptError, build_prompt
 from desktop_app.thinking import THINKING, ThinkingSplitter
@@ -167,7 +171,7 @@ def run_generation(
     import llama_cpp
 
     started = time.perf_counter()
-    result = PaneResult(model=entry.id, role=entry.role)
+    result = GenerationResult(model=entry.id, role=entry.role)
     try:
         built = build_prompt(
             entry,
@@ -184,7 +188,7 @@ def run_generation(
         )
     except PromptError as exc:
         result.error = str(exc)
-        yield Failed(message=str(exc), kind="error", result=result)
+        yield Failed(message=str(exc), kind=FailureKind.ERROR, result=result)
         return
     to_tokenize = built.text
     bos_text = _token_text(llm, llm.token_bos())
@@ -196,7 +200,7 @@ def run_generation(
         message = (f"The prompt is {len(tokens)} tokens, more than {entry.name}'s context "
                    f"of {n_ctx}; shorten it or clear the conversation.")
         result.error = message
-        yield Failed(message=message, kind="error", result=result)
+        yield Failed(message=message, kind=FailureKind.ERROR, result=result)
         return
     sampling = request.sampling
     seed = sampling.seed if sampling.seed is not None else random.randrange(2**31)
@@ -221,7 +225,7 @@ def run_generation(
     first_token_at: float | None = None
     last_token_at = started
     thinking_closed_at: float | None = None
-    finish_reason = "length"
+    finish_reason = FinishReason.LENGTH
 
     def emit(segments: list[tuple[str, str]]) -> tuple[str, str]:
         thinking = "".join(text for kind, text in segments if kind == THINKING)
@@ -231,7 +235,7 @@ def run_generation(
         return thinking, answer
 
     if should_stop():
-        finish_reason = "cancelled"
+        finish_reason = FinishReason.CANCELLED
     else:
         abort_guard = _PrefillAbort(llm, should_stop)
         stream = llm.generate(
@@ -250,7 +254,7 @@ def run_generation(
                     first_token_at = now
                     abort_guard.disarm()  # from here on the per-token check is enough
                 if not request.ignore_eos and llama_cpp.llama_vocab_is_eog(vocab, token):
-                    finish_reason = "stop"
+                    finish_reason = FinishReason.STOP
                     break
                 generated += 1
                 last_token_at = now
@@ -268,13 +272,13 @@ def run_generation(
                 yield Delta(thinking=thinking, answer=answer, thinking_tokens=thinking_tokens,
                             answer_tokens=answer_tokens, elapsed_s=now - started)
                 if stopped:
-                    finish_reason = "stop"
+                    finish_reason = FinishReason.STOP
                     break
                 if should_stop():
-                    finish_reason = "cancelled"
+                    finish_reason = FinishReason.CANCELLED
                     break
                 if generated >= budget:
-                    finish_reason = "length"
+                    finish_reason = FinishReason.LENGTH
                     break
                 if threads is not None:
                     wanted = threads()
@@ -285,7 +289,7 @@ def run_generation(
             stream.close()
             abort_guard.disarm()
         if abort_guard.aborted:
-            finish_reason = "cancelled"
+            finish_reason = FinishReason.CANCELLED
     tail = decoder.decode(b"", final=True) + stopper.flush()
     segments = (splitter.feed(tail) if tail else []) + splitter.finish()
     thinking, answer = emit(segments)
@@ -344,17 +348,17 @@ def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntr
         try:
             path = ensure_local(entry)
         except CatalogError as exc:
-            conn.send(Failed(message=str(exc), kind="missing"))
+            conn.send(Failed(message=str(exc), kind=FailureKind.MISSING))
             return
         conn.send(Loading(entry.id, f"loading {path.name}"))
         started = time.perf_counter()
         try:
             llm = load_model(path, entry, max(1, int(threads_value.value)))
         except MemoryError:
-            conn.send(Failed(message=f"Not enough memory to load {entry.name}.", kind="oom"))
+            conn.send(Failed(message=f"Not enough memory to load {entry.name}.", kind=FailureKind.OOM))
             return
         except Exception as exc:  # report every load failure as data
-            conn.send(Failed(message=str(exc) or type(exc).__name__, kind="load"))
+            conn.send(Failed(message=str(exc) or type(exc).__name__, kind=FailureKind.LOAD))
             return
         conn.send(Loaded(model_id=entry.id, load_s=time.perf_counter() - started,
                          n_ctx=llm.n_ctx(), n_threads=int(threads_value.value),
@@ -365,21 +369,21 @@ def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntr
                 message = conn.recv()
             except (EOFError, OSError):
                 return
-            if message[0] == "shutdown":
+            if isinstance(message, Shutdown):
                 return
-            if message[0] != "generate":
+            if not isinstance(message, Generate):
                 continue
-            request: GenerationRequest = message[1]
+            request: GenerationRequest = message.request
             try:
                 for event in run_generation(llm, entry, request, should_stop=stop_event.is_set,
                                             threads=lambda: max(1, int(threads_value.value))):
                     conn.send(event)
             except MemoryError:
                 conn.send(Failed(message=f"{entry.name} ran out of memory while generating.",
-                                 kind="oom"))
+                                 kind=FailureKind.OOM))
             except (BrokenPipeError, EOFError):
                 return
             except Exception as exc:
-                conn.send(Failed(message=f"Generation failed: {exc}", kind="error"))
+                conn.send(Failed(message=f"Generation failed: {exc}", kind=FailureKind.ERROR))
     except (BrokenPipeError, EOFError, OSError):
         return  # the app went away

@@ -10,18 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.engine import (
+from desktop_app.engine import ModelWorker, ThreadBudget, physical_cores, run_comparison
+from desktop_app.protocol import (
     Delta,
     Failed,
     Finished,
     GenerationRequest,
     Loaded,
-    ModelWorker,
     PromptSent,
     Sampling,
-    ThreadBudget,
-    physical_cores,
-    run_comparison,
 )
 from desktop_app.prompting import Turn
 from tests.scripted_gguf import scripted_entry, write_scripted_gguf

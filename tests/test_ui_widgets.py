@@ -14,7 +14,8 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from desktop_app.catalog import load_catalog  # noqa: E402
-from desktop_app.engine import Delta, Finished, PaneResult, PromptSent  # noqa: E402
+from desktop_app.engine import PromptSent  # noqa: E402
+from desktop_app.protocol import Delta, Finished, GenerationResult
 from desktop_app.ui.markdown import code_blocks  # noqa: E402
 from desktop_app.ui.pane import Pane, PaneConfig, TurnWidget  # noqa: F401  # noqa: E402
 from desktop_app.ui.runner import RunDone  # noqa: E402
@@ -71,7 +72,7 @@ def test_thinking_is_live_then_folds_then_unfolds(pane, qtbot):
     answer = "Yes, **17** is prime."
     pane.run.events.extend([
         Delta(thinking="", answer=answer, thinking_tokens=50, answer_tokens=6, elapsed_s=1.0),
-        Finished(result=PaneResult(model=INSTRUCT_ID, role="reasoning", answer=answer,
+        Finished(result=GenerationResult(model=INSTRUCT_ID, role="reasoning", answer=answer,
                                    thinking="hmm " * 50, thinking_tokens=50, answer_tokens=6,
                                    thinking_s=14.2, ttft_s=0.1, tokens_per_s=40.0,
                                    finish_reason="stop")),
@@ -123,7 +124,7 @@ def test_markdown_code_blocks_and_copy(pane, qtbot):
     assert code_blocks(answer) == [("python", "print(2 + 2)"), ("", "ls")]
     turn = start_fake_turn(pane, "code please", [
         Delta(thinking="", answer=answer, thinking_tokens=0, answer_tokens=9, elapsed_s=0.2),
-        Finished(result=PaneResult(model=INSTRUCT_ID, role="instruct", answer=answer,
+        Finished(result=GenerationResult(model=INSTRUCT_ID, role="instruct", answer=answer,
                                    answer_tokens=9, finish_reason="stop")),
         RunDone(),
     ])
@@ -182,7 +183,7 @@ def fake_verify_module(monkeypatch) -> types.ModuleType:
 def finished_turn(pane: Pane, prompt: str, answer: str, problem: Any = None) -> TurnWidget:
     turn = start_fake_turn(pane, prompt, [
         Delta(thinking="", answer=answer, thinking_tokens=0, answer_tokens=3, elapsed_s=0.1),
-        Finished(result=PaneResult(model=INSTRUCT_ID, role="instruct", answer=answer,
+        Finished(result=GenerationResult(model=INSTRUCT_ID, role="instruct", answer=answer,
                                    answer_tokens=3, finish_reason="stop")),
         RunDone(),
     ])
@@ -391,7 +392,7 @@ def test_unfolded_thinking_shows_every_line_from_the_top(pane, qtbot):
         *thinking_deltas(1, sentence * 6),
         Delta(thinking="", answer="Rayleigh scattering.", thinking_tokens=60,
               answer_tokens=3, elapsed_s=1.0),
-        Finished(result=PaneResult(model=INSTRUCT_ID, role="reasoning",
+        Finished(result=GenerationResult(model=INSTRUCT_ID, role="reasoning",
                                    answer="Rayleigh scattering.", thinking=sentence * 6,
                                    thinking_tokens=60, answer_tokens=3, thinking_s=0.4,
                                    finish_reason="stop")),
@@ -410,11 +411,11 @@ def test_unfolded_thinking_shows_every_line_from_the_top(pane, qtbot):
 
 
 def test_load_failure_offers_the_model_manager(pane, qtbot):
-    from desktop_app.engine import Failed
+    from desktop_app.protocol import Failed
 
     turn = start_fake_turn(pane, "hello", [
         Failed(message="broken.gguf is not a GGUF model file.", kind="load",
-               result=PaneResult(model=INSTRUCT_ID, role="instruct")),
+               result=GenerationResult(model=INSTRUCT_ID, role="instruct")),
         RunDone(),
     ])
     with qtbot.waitSignal(pane.runFinished, timeout=2000):
@@ -664,7 +665,7 @@ def test_a_bug_while_showing_a_reply_fails_the_turn_not_the_app(pane, qtbot, mon
     monkeypatch.setattr(TurnWidget, "finish", broken)
     turn = start_fake_turn(pane, "hi", [
         Delta(thinking="", answer="Hello", thinking_tokens=0, answer_tokens=1, elapsed_s=0.1),
-        Finished(result=PaneResult(model=INSTRUCT_ID, role="instruct", answer="Hello",
+        Finished(result=GenerationResult(model=INSTRUCT_ID, role="instruct", answer="Hello",
                                    answer_tokens=1, finish_reason="stop")),
         RunDone(),
     ])

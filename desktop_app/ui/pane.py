@@ -37,15 +37,15 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.catalog import Catalog, ModelEntry, availability, missing_message
-from desktop_app.engine import (
+from desktop_app.engine import ModelWorker
+from desktop_app.protocol import (
     Delta,
     Failed,
     Finished,
     GenerationRequest,
+    GenerationResult,
     Loaded,
     Loading,
-    ModelWorker,
-    PaneResult,
     PromptSent,
     Sampling,
 )
@@ -128,7 +128,7 @@ class TurnWidget(QFrame):
         self.entry = entry
         self.problem = problem
         self.answer_raw = ""
-        self.result: PaneResult | None = None
+        self.result: GenerationResult | None = None
         self.failed: Failed | None = None
         self.done = False
         self.verdict: Any = None
@@ -271,7 +271,7 @@ class TurnWidget(QFrame):
         if self.done and self.answer_raw.strip():
             self.render_markdown(self._code_pt)
 
-    def finish(self, result: PaneResult, point_size: float | None = None) -> None:
+    def finish(self, result: GenerationResult, point_size: float | None = None) -> None:
         self.done = True
         self.result = result
         self.hide_loading()
@@ -971,7 +971,7 @@ class Pane(QFrame):
             total = delta.thinking_tokens + delta.answer_tokens
             self.status.setText(f"Generating… {total:,} tokens · {delta.elapsed_s:.1f} s")
 
-    def _fold_thinking(self, turn: TurnWidget, result: PaneResult | None = None) -> None:
+    def _fold_thinking(self, turn: TurnWidget, result: GenerationResult | None = None) -> None:
         delta = self._last_delta
         tokens = (result.thinking_tokens if result is not None
                   else (delta.thinking_tokens if delta else turn.thinking.tokens))

@@ -19,12 +19,8 @@ from typing import Any, Generic, TypeVar
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
 
-from desktop_app.engine import (
-    Failed,
-    Finished,
-    GenerationRequest,
-    ModelWorker,
-)
+from desktop_app.engine import ModelWorker
+from desktop_app.protocol import Failed, Finished, GenerationRequest
 
 
 class RunDone:
