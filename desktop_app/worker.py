@@ -34,7 +34,7 @@ from desktop_app.protocol import (
     Shutdown,
 )
 from desktop_app.prompting import PromptError, build_prompt
-from desktop_app.thinking import THINKING, ThinkingSplitter
+from desktop_app.text.thinking import THINKING, ThinkingSplitter
 
 GGUF_MAGIC = b"GGUF"
 

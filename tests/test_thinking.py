@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from desktop_app.thinking import (
+from desktop_app.text.thinking import (
     ANSWER,
     GPT_OSS_CHANNELS,
     THINKING,
