@@ -2,18 +2,33 @@
 
 Base models get a *document* to continue (the user's question wrapped as a Q&A page),
 with stop sequences so they do not run on into the next question they invent.
-Instruct and reasoning models get their GGUF chat template, rendered here with the
-same Jinja2 conventions llama.cpp uses, so template flags like ``enable_thinking``
-reach the template and the exact text sent can be shown to the user.
+Instruct and reasoning models get their GGUF chat template, rendered by
+llama-cpp-python's own ``Jinja2ChatFormatter`` (see :mod:`desktop_app.chat_template`),
+so a prompt shown here is byte for byte the one llama-cpp-python and transformers
+would build.
+
+Only what templates do not do is ours: the document wrapping, noticing a template that
+pre-fills ``<think>``, turning thinking on and off in the way each format allows, and
+folding the system text into the first user turn for templates without a system role.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from desktop_app.catalog import ModelEntry
+from desktop_app.chat_template import (
+    TemplateBroken,
+    TemplateRefused,
+    mentions,
+    render_template,
+)
+
+# The empty thinking block a model sees when thinking is off (Qwen3's own form).
+EMPTY_THINKING = "<think>\n\n</think>\n\n"
+REASONING_EFFORTS = ("low", "medium", "high")
 
 
 @dataclass(frozen=True)
@@ -26,15 +41,68 @@ class Turn:
 
 @dataclass(frozen=True)
 class BuiltPrompt:
-    """The exact text to send and how to read what comes back."""
+    """The exact text to send and how to read what comes back.
+
+    ``notes`` are sentences for the user about what was done to make the prompt fit the
+    template (system text folded, thinking that cannot be turned off, ...).
+    """
 
     text: str
     stop: tuple[str, ...]
     starts_in_thinking: bool
+    notes: tuple[str, ...] = ()
 
 
 class PromptError(Exception):
     """The prompt could not be built (e.g. a broken chat template)."""
+
+
+class ThinkingSwitch(StrEnum):
+    """How thinking is turned on and off for one model and template."""
+
+    NONE = "none"  # not a reasoning model: nothing to switch
+    TEMPLATE_FLAG = "template-flag"  # the template reads a flag such as enable_thinking
+    EMPTY_BLOCK = "empty-block"  # we close thinking with an empty <think></think>
+    REASONING_EFFORT = "reasoning-effort"  # harmony channels: low/medium/high, never off
+    ALWAYS = "always"  # the format has no way to turn thinking off
+
+
+THINKING_SWITCH_LABELS: dict[ThinkingSwitch, str] = {
+    ThinkingSwitch.NONE: "this model does not think",
+    ThinkingSwitch.TEMPLATE_FLAG: "the chat template's own switch",
+    ThinkingSwitch.EMPTY_BLOCK: "an empty thinking block written for the model",
+    ThinkingSwitch.REASONING_EFFORT: "reasoning effort (this model always thinks; off means low)",
+    ThinkingSwitch.ALWAYS: "none: this model always thinks",
+}
+
+
+@dataclass(frozen=True)
+class ThinkingControl:
+    """The switch for a model and its template, and the flag it sets (if any)."""
+
+    switch: ThinkingSwitch
+    flag: str | None = None
+
+    @property
+    def label(self) -> str:
+        return THINKING_SWITCH_LABELS[self.switch]
+
+
+def thinking_control(entry: ModelEntry, template: str | None) -> ThinkingControl:
+    """How this model's thinking is switched: decided once, used by prompt and window."""
+    fmt = entry.prompt.thinking
+    if fmt == "none":
+        return ThinkingControl(ThinkingSwitch.NONE)
+    if fmt == "gpt-oss-channels":
+        if template and mentions(template, "reasoning_effort"):
+            return ThinkingControl(ThinkingSwitch.REASONING_EFFORT, "reasoning_effort")
+        return ThinkingControl(ThinkingSwitch.ALWAYS)
+    flag = entry.prompt.thinking_toggle_flag
+    if flag is None and template and mentions(template, "enable_thinking"):
+        flag = "enable_thinking"
+    if flag:
+        return ThinkingControl(ThinkingSwitch.TEMPLATE_FLAG, flag)
+    return ThinkingControl(ThinkingSwitch.EMPTY_BLOCK)
 
 
 def fill_document(template: str, question: str) -> str:
@@ -62,40 +130,11 @@ def build_document_prompt(
     return text + "\n\n" + fill_document(block, question)
 
 
-def render_chat_template(
-    template: str,
-    messages: list[dict[str, str]],
-    *,
-    bos_token: str = "",
-    eos_token: str = "",
-    flags: dict[str, Any] | None = None,
-) -> str:
-    """Render a Hugging Face-style Jinja2 chat template, sandboxed, as llama.cpp does."""
-    import jinja2
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    def raise_exception(message: str) -> None:
-        raise PromptError(f"The model's chat template refused the conversation: {message}")
-
-    def strftime_now(fmt: str) -> str:
-        return datetime.now().strftime(fmt)
-
-    env = ImmutableSandboxedEnvironment(
-        loader=jinja2.BaseLoader(), trim_blocks=True, lstrip_blocks=True
-    )
-    env.globals.update(raise_exception=raise_exception, strftime_now=strftime_now)
-    try:
-        return env.from_string(template).render(
-            messages=messages,
-            bos_token=bos_token,
-            eos_token=eos_token,
-            add_generation_prompt=True,
-            **(flags or {}),
-        )
-    except PromptError:
-        raise
-    except Exception as exc:  # a template is code from the model file: report, never crash
-        raise PromptError(f"The model's chat template could not be rendered: {exc}") from exc
+def _prompt_error(exc: TemplateRefused | TemplateBroken) -> PromptError:
+    """One sentence for the user about a template that failed."""
+    if isinstance(exc, TemplateRefused):
+        return PromptError(f"The model's chat template refused the conversation: {exc}")
+    return PromptError(f"The model's chat template could not be rendered: {exc}")
 
 
 FALLBACK_CHATML = (
@@ -103,6 +142,62 @@ FALLBACK_CHATML = (
     "{{ message['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+SYSTEM_FOLDED_NOTE = ("This chat template has no system role, so the system text was put "
+                      "at the start of the first user message.")
+
+
+def _messages(system: str | None, history: tuple[Turn, ...], question: str,
+              *, fold_system: bool = False) -> list[dict[str, str]]:
+    """The conversation as chat messages; ``fold_system`` puts the system text in turn one."""
+    messages: list[dict[str, str]] = []
+    if system and not fold_system:
+        messages.append({"role": "system", "content": system})
+    for turn in history:
+        messages.append({"role": "user", "content": turn.user})
+        messages.append({"role": "assistant", "content": turn.assistant})
+    messages.append({"role": "user", "content": question})
+    if system and fold_system:
+        messages[0] = {"role": "user", "content": f"{system}\n\n{messages[0]['content']}"}
+    return messages
+
+
+def _render_conversation(template: str, system: str | None, history: tuple[Turn, ...],
+                         question: str, *, bos_token: str, eos_token: str,
+                         flags: dict[str, Any]) -> tuple[str, list[str]]:
+    """Render, folding the system text into the first user turn if the template refuses it."""
+    def render(fold: bool) -> str:
+        return render_template(template, _messages(system, history, question, fold_system=fold),
+                               bos_token=bos_token, eos_token=eos_token, flags=flags)
+
+    try:
+        try:
+            return render(False), []
+        except TemplateRefused:
+            if not system:
+                raise
+            try:
+                return render(True), [SYSTEM_FOLDED_NOTE]
+            except (TemplateRefused, TemplateBroken):
+                pass
+            raise  # the fold did not help: report the template's own complaint
+    except (TemplateRefused, TemplateBroken) as exc:
+        raise _prompt_error(exc) from exc
+
+
+def _open_think_tail(text: str) -> str | None:
+    """If the prompt ends inside an opened ``<think>``, the blanks after it; else None."""
+    start = text.rfind("<think>")
+    if start == -1:
+        return None
+    tail = text[start + len("<think>"):]
+    return tail if not tail.strip() else None
+
+
+def _close_thinking(text: str, tail: str) -> str:
+    """Close a pre-filled ``<think>`` so the prompt ends in an empty thinking block."""
+    pad = "\n\n"[len(tail):] if "\n\n".startswith(tail) else ""
+    return text + pad + "</think>\n\n"
 
 
 def build_chat_prompt(
@@ -115,40 +210,48 @@ def build_chat_prompt(
     history: tuple[Turn, ...] = (),
     system_prompt: str | None = None,
     thinking: bool = True,
+    reasoning_effort: str | None = None,
 ) -> BuiltPrompt:
     """Render an instruct/reasoning model's chat template for this conversation."""
-    messages: list[dict[str, str]] = []
+    template = chat_template or FALLBACK_CHATML
     system = system_prompt if system_prompt is not None else entry.prompt.system_prompt
-    if system:
-        messages.append({"role": "system", "content": system})
-    for turn in history:
-        messages.append({"role": "user", "content": turn.user})
-        messages.append({"role": "assistant", "content": turn.assistant})
-    messages.append({"role": "user", "content": question})
+    control = thinking_control(entry, template)
     flags = dict(entry.prompt.template_flags)
-    supports_thinking = entry.prompt.supports_thinking
-    if supports_thinking and entry.prompt.thinking_toggle_flag:
-        flags[entry.prompt.thinking_toggle_flag] = thinking
-    text = render_chat_template(
-        chat_template or FALLBACK_CHATML,
-        messages,
-        bos_token=bos_token,
-        eos_token=eos_token,
-        flags=flags,
-    )
+    notes: list[str] = []
+    if control.switch == ThinkingSwitch.TEMPLATE_FLAG and control.flag:
+        flags[control.flag] = thinking
+    elif control.switch == ThinkingSwitch.REASONING_EFFORT:
+        if reasoning_effort is not None and reasoning_effort not in REASONING_EFFORTS:
+            raise PromptError(f"Reasoning effort must be low, medium or high, "
+                              f"not '{reasoning_effort}'.")
+        if not thinking:
+            flags["reasoning_effort"] = "low"
+            notes.append("This model always thinks; with thinking off it is asked for "
+                         "low reasoning effort.")
+        elif reasoning_effort is not None:
+            flags["reasoning_effort"] = reasoning_effort
+    elif control.switch == ThinkingSwitch.ALWAYS and not thinking:
+        notes.append("This model always thinks: its format has no way to turn thinking off.")
+    text, fold_notes = _render_conversation(template, system, history, question,
+                                            bos_token=bos_token, eos_token=eos_token,
+                                            flags=flags)
+    notes[:0] = fold_notes
     starts_in_thinking = False
-    if supports_thinking:
-        tail = text.rstrip()
-        if tail.endswith("</think>"):
-            starts_in_thinking = False  # the template closed thinking (thinking off)
-        elif tail.endswith("<think>"):
+    if control.switch in (ThinkingSwitch.TEMPLATE_FLAG, ThinkingSwitch.EMPTY_BLOCK):
+        open_tail = _open_think_tail(text)
+        if open_tail is not None and thinking:
             starts_in_thinking = True  # the template pre-filled the opening tag
-        elif not thinking and not entry.prompt.thinking_toggle_flag:
-            text += "<think>\n\n</think>\n\n"  # no switch in the template: close it for it
+        elif open_tail is not None:
+            text = _close_thinking(text, open_tail)  # pre-filled, but thinking is off
+        elif text.rstrip().endswith("</think>"):
+            pass  # the template closed thinking itself (thinking off)
+        elif not thinking and control.switch == ThinkingSwitch.EMPTY_BLOCK:
+            text += EMPTY_THINKING  # no switch in the template: close it for it
         elif thinking and entry.prompt.thinking_prefilled:
             text += "<think>\n"
             starts_in_thinking = True
-    return BuiltPrompt(text=text, stop=(), starts_in_thinking=starts_in_thinking)
+    return BuiltPrompt(text=text, stop=(), starts_in_thinking=starts_in_thinking,
+                       notes=tuple(notes))
 
 
 def build_prompt(
@@ -164,6 +267,7 @@ def build_prompt(
     raw: bool = False,
     document_template: str | None = None,
     extra_stop: tuple[str, ...] = (),
+    reasoning_effort: str | None = None,
 ) -> BuiltPrompt:
     """The prompt for any model: document wrapping, raw text, or chat template."""
     if raw:
@@ -185,7 +289,9 @@ def build_prompt(
         history=history,
         system_prompt=system_prompt,
         thinking=thinking,
+        reasoning_effort=reasoning_effort,
     )
     if extra_stop:
-        built = BuiltPrompt(built.text, built.stop + extra_stop, built.starts_in_thinking)
+        built = BuiltPrompt(built.text, built.stop + extra_stop, built.starts_in_thinking,
+                            built.notes)
     return built

@@ -61,3 +61,106 @@ def test_broken_template_is_a_sentence(tmp_path):
         build_prompt(entry, "hi", chat_template="{% for %}")
     with pytest.raises(PromptError, match="refused"):
         build_prompt(entry, "hi", chat_template="{{ raise_exception('no system role') }}")
+
+
+# Small templates written for these tests, each using one feature real templates rely on.
+R1_PREFILLED = (
+    "{{ bos_token }}{% for m in messages %}{% if m.role == 'user' %}<|User|>{{ m.content }}"
+    "{% else %}<|Assistant|>{{ m.content }}<|eos|>{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|Assistant|><think>\n{% endif %}"
+)
+HARMONY_LIKE = (
+    "<|start|>system<|message|>Reasoning: {{ reasoning_effort | default('medium') }}<|end|>"
+    "{% for m in messages %}<|start|>{{ m.role }}<|message|>{{ m.content }}<|end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|start|>assistant{% endif %}"
+)
+NO_SYSTEM_ROLE = (
+    "{% for m in messages %}{% if m.role == 'system' %}"
+    "{{ raise_exception('System role not supported') }}{% endif %}"
+    "<turn>{{ m.role }}\n{{ m.content }}</turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<turn>model\n{% endif %}"
+)
+
+
+def _chat_entry(thinking: str = "think-tags", **prompt: object):
+    from desktop_app.catalog import FileSource, ModelEntry, PromptStyle
+
+    return ModelEntry(id="t", name="T", role="reasoning" if thinking != "none" else "instruct",
+                      family="test", source=FileSource(path="t.gguf"),
+                      prompt=PromptStyle(style="chat", thinking=thinking, **prompt))  # type: ignore[arg-type]
+
+
+def test_templates_render_in_the_transformers_environment():
+    template = (
+        "{% for m in messages %}{% if loop.index > 1 %}{% break %}{% endif %}"
+        "{% generation %}{{ m | tojson }}{% endgeneration %}{% endfor %}"
+    )
+    built = build_prompt(_chat_entry("none"), "<b>&'", chat_template=template)
+    assert built.text == '{"role": "user", "content": "<b>&\'"}'  # tojson: not HTML-escaped
+
+
+def test_thinking_off_closes_a_prefilled_think_block():
+    entry = _chat_entry()
+    on = build_prompt(entry, "hi", chat_template=R1_PREFILLED, bos_token="<s>")
+    off = build_prompt(entry, "hi", chat_template=R1_PREFILLED, bos_token="<s>", thinking=False)
+    assert on.text == "<s><|User|>hi<|Assistant|><think>\n" and on.starts_in_thinking
+    assert off.text == "<s><|User|>hi<|Assistant|><think>\n\n</think>\n\n"
+    assert not off.starts_in_thinking
+
+
+def test_enable_thinking_is_found_in_the_template_without_a_catalog_flag():
+    from desktop_app.prompting import ThinkingSwitch, thinking_control
+
+    entry = _chat_entry()
+    assert thinking_control(entry, QWEN3_LIKE).switch == ThinkingSwitch.TEMPLATE_FLAG
+    off = build_prompt(entry, "hi", chat_template=QWEN3_LIKE, thinking=False)
+    assert off.text.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    # A namespace attribute of the same name is not the template's switch.
+    own = "{% set ns = namespace(enable_thinking=true) %}" + R1_PREFILLED
+    assert thinking_control(entry, own).switch == ThinkingSwitch.EMPTY_BLOCK
+
+
+def test_harmony_thinking_off_lowers_reasoning_effort_and_writes_no_think_tags():
+    import pytest
+
+    from desktop_app.prompting import PromptError, ThinkingSwitch, thinking_control
+
+    entry = _chat_entry("gpt-oss-channels")
+    assert thinking_control(entry, HARMONY_LIKE).switch == ThinkingSwitch.REASONING_EFFORT
+    on = build_prompt(entry, "hi", chat_template=HARMONY_LIKE)
+    off = build_prompt(entry, "hi", chat_template=HARMONY_LIKE, thinking=False)
+    high = build_prompt(entry, "hi", chat_template=HARMONY_LIKE, reasoning_effort="high")
+    assert "Reasoning: medium" in on.text and not on.notes
+    assert "Reasoning: low" in off.text and off.text.endswith("<|start|>assistant")
+    assert "<think>" not in off.text and "always thinks" in off.notes[0]
+    assert "Reasoning: high" in high.text
+    with pytest.raises(PromptError, match="low, medium or high"):
+        build_prompt(entry, "hi", chat_template=HARMONY_LIKE, reasoning_effort="max")
+    fixed = "{% for m in messages %}{{ m.content }}{% endfor %}<|start|>assistant"
+    assert thinking_control(entry, fixed).switch == ThinkingSwitch.ALWAYS
+    always = build_prompt(entry, "hi", chat_template=fixed, thinking=False)
+    assert always.text == "hi<|start|>assistant" and "always thinks" in always.notes[0]
+
+
+def test_system_text_is_folded_into_the_first_user_turn_when_the_template_has_no_role():
+    import pytest
+
+    from desktop_app.prompting import PromptError
+
+    entry = _chat_entry("none")
+    built = build_prompt(entry, "hi", chat_template=NO_SYSTEM_ROLE, system_prompt="Be brief.",
+                         history=(Turn("first", "one"),))
+    assert built.text == ("<turn>user\nBe brief.\n\nfirst</turn>\n<turn>assistant\none</turn>\n"
+                          "<turn>user\nhi</turn>\n<turn>model\n")
+    assert "no system role" in built.notes[0]
+    plain = build_prompt(entry, "hi", chat_template=NO_SYSTEM_ROLE)
+    assert plain.text == "<turn>user\nhi</turn>\n<turn>model\n" and not plain.notes
+    with pytest.raises(PromptError, match="refused the conversation: no"):
+        build_prompt(entry, "hi", system_prompt="x",
+                     chat_template="{{ raise_exception('no') }}")
+
+
+def test_every_thinking_switch_has_a_label():
+    from desktop_app.prompting import THINKING_SWITCH_LABELS, ThinkingSwitch
+
+    assert set(THINKING_SWITCH_LABELS) == set(ThinkingSwitch)
