@@ -278,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_bench_parser(commands)
+    from desktop_app.prompt_cli import add_prompt_parser
+    add_prompt_parser(commands)
     return parser
 
 
@@ -303,6 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from desktop_app.verify.cli import run_verify
 
             return int(run_verify(args))
+        if args.command == "prompt":
+            from desktop_app.prompt_cli import run_prompt
+            return run_prompt(args)
         if args.command == "bench":
             from desktop_app.bench import run_bench
 
