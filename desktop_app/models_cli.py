@@ -16,6 +16,7 @@ from typing import Any
 
 from desktop_app import catalog as cat
 from desktop_app import download
+from desktop_app.text.units import format_bytes
 
 EXIT_ERROR = 1
 EXIT_CANCELLED = 130
@@ -101,7 +102,7 @@ def _pull(args: argparse.Namespace) -> int:
         terminal.done()
         kept = download.partial_bytes(entry)
         message = (f"The download of '{entry.id}' was interrupted; "
-                   f"{download.format_size(kept)} kept, run the same command to resume.")
+                   f"{format_bytes(kept)} kept, run the same command to resume.")
         if as_json:
             print(json.dumps({"event": "cancelled", "model": entry.id, "kept": kept}), flush=True)
         print(message, file=sys.stderr, flush=True)

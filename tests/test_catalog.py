@@ -110,3 +110,127 @@ def test_cli_reports_bad_user_catalog_without_traceback():
     states = {row["id"]: row["state"] for row in listing["models"]}
     assert states["smollm2-135m-instruct"] == "ready"
     assert states["qwen3-0.6b"] == "not-downloaded"
+
+
+# ------------------------------------------------------------------ user catalog edits
+
+HAND_WRITTEN = """# My models: keep this note.
+
+[[model]]
+id = 'literal'  # single-quoted id
+role = "base"
+source = { path = "/nonexistent/a.gguf" }
+
+[[model]]
+id = "noted"  # a note after the id
+role = "instruct"
+[model.source]
+path = "/nonexistent/b.gguf"  # keep me too
+
+[[model]]
+id = "kept"
+role = "reasoning"
+[model.source]
+path = "/nonexistent/c.gguf"
+# the end"""
+
+
+def test_remove_finds_single_quoted_and_commented_ids_and_keeps_the_rest():
+    from desktop_app import user_catalog
+
+    target = write(paths.user_catalog_path(), HAND_WRITTEN)
+    assert user_catalog.remove_model("literal") is True
+    assert user_catalog.remove_model("noted") is True
+    assert user_catalog.remove_model("noted") is False  # already gone
+    assert user_catalog.remove_model("gemma3-270m-base") is False  # shipped, not the user's
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith("# My models: keep this note.\n")
+    assert "literal" not in text and "noted" not in text and "keep me too" not in text
+    assert 'id = "kept"' in text and "# the end" in text
+    assert user_catalog.model_ids() == ["kept"]
+    assert load_catalog().problems == []
+
+    assert user_catalog.remove_model("kept") is True
+    text = target.read_text(encoding="utf-8")
+    assert "model" not in text.replace("My models", "")  # no leftover "model = []"
+    assert text.startswith("# My models: keep this note.")
+
+
+def test_add_keeps_comments_and_style_and_reads_back():
+    from desktop_app import user_catalog
+
+    target = write(paths.user_catalog_path(), HAND_WRITTEN)
+    user_catalog.add_model(
+        {"id": "new", "name": 'Quote " and \\ backslash', "role": "base", "license": ""},
+        {"repo": "acme/new-GGUF", "filename": "new-Q4_K_M.gguf", "size": 123, "sha256": None},
+    )
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith(HAND_WRITTEN)  # everything before is byte-for-byte the same
+    catalog = load_catalog()
+    assert catalog.problems == []
+    new = catalog.get("new")
+    assert new.name == 'Quote " and \\ backslash' and new.license == "unknown"
+    assert isinstance(new.source, HubSource) and new.source.size == 123
+    assert new.source.sha256 is None
+    assert [e for e in ("literal", "noted", "kept", "new") if e in catalog] == [
+        "literal", "noted", "kept", "new"]
+
+
+def test_first_add_creates_the_file_with_its_header():
+    from desktop_app import user_catalog
+
+    target = paths.user_catalog_path()
+    assert not target.exists()
+    user_catalog.add_model({"id": "a", "role": "base"}, {"path": "/nonexistent/a.gguf"})
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith("# Your own models.") and "[[model]]" in text
+    assert user_catalog.model_ids() == ["a"]
+
+
+def test_invalid_toml_is_never_rewritten():
+    from desktop_app import user_catalog
+
+    broken = "[[model]]\nid = 'x'\nthis is = = not toml\n"
+    target = write(paths.user_catalog_path(), broken)
+    with pytest.raises(CatalogError, match=r"is not valid TOML .*fix it by hand"):
+        user_catalog.add_model({"id": "a", "role": "base"}, {"path": "/x.gguf"})
+    with pytest.raises(CatalogError, match="is not valid TOML"):
+        user_catalog.remove_model("x")
+    assert target.read_text(encoding="utf-8") == broken
+    write(target, "model = 1\n")
+    with pytest.raises(CatalogError, match=r"must use \[\[model\]\] tables\.$"):
+        user_catalog.add_model({"id": "a", "role": "base"}, {"path": "/x.gguf"})
+
+
+def test_a_failed_write_leaves_the_old_catalog_whole(monkeypatch):
+    import os
+
+    from desktop_app import user_catalog
+
+    target = write(paths.user_catalog_path(), HAND_WRITTEN)
+    target.chmod(0o640)
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch, pytest.raises(OSError, match="No space left"):
+        patch.setattr(os, "fsync", disk_full)
+        user_catalog.remove_model("kept")
+    assert target.read_text(encoding="utf-8") == HAND_WRITTEN
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]  # no temp left
+
+    assert user_catalog.remove_model("kept") is True
+    assert target.stat().st_mode & 0o777 == 0o640  # the user's permissions are kept
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+
+
+def test_availability_is_an_enum_with_one_label_each():
+    from desktop_app.catalog import AVAILABILITY_LABELS, Availability
+
+    assert set(AVAILABILITY_LABELS) == set(Availability)
+    assert [a.value for a in Availability] == [
+        "ready", "not-downloaded", "damaged", "needs-package", "missing-file"]
+    assert Availability.NOT_DOWNLOADED.label == "not downloaded"
+    assert json.dumps({"state": Availability.READY}) == '{"state": "ready"}'
+    entry = load_catalog().get("smollm2-135m-instruct")
+    assert availability(entry) is Availability.READY

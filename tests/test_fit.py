@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from desktop_app import catalog as cat
-from desktop_app import fit
+from desktop_app import fit, gguf
 from tests.hub_fixtures import MiB, make_gguf
 
 
@@ -23,7 +23,7 @@ def _file_entry(model_id: str, path: Path, *, role: str = "instruct", family: st
 def test_reads_gguf_header(tmp_path: Path) -> None:
     path = make_gguf(tmp_path / "m.gguf", n_layers=3, n_embd=96, n_head=6, n_head_kv=2,
                      n_ctx=4096, pad_bytes=1024)
-    meta = fit.read_gguf_metadata(path)
+    meta = gguf.read_metadata(path)
     assert meta["general.architecture"] == "llama" and meta["llama.block_count"] == 3
     shape = fit.read_shape(path)
     assert (shape.n_layers, shape.n_embd, shape.n_head, shape.n_head_kv) == (3, 96, 6, 2)
@@ -33,12 +33,8 @@ def test_reads_gguf_header(tmp_path: Path) -> None:
     assert shape.kv_bytes(1000) == 2 * 3 * 1000 * 2 * 16 * 2
 
 
-def test_reads_a_real_gguf_quickly(smollm2_gguf: Path) -> None:
-    import time
-
-    start = time.monotonic()
+def test_reads_a_real_gguf(smollm2_gguf: Path) -> None:
     shape = fit.read_shape(smollm2_gguf)
-    assert time.monotonic() - start < 1.0
     assert (shape.architecture, shape.n_layers, shape.n_head_kv) == ("llama", 30, 3)
 
 
@@ -46,7 +42,7 @@ def test_reads_a_real_gguf_quickly(smollm2_gguf: Path) -> None:
 def test_bad_headers_raise(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "bad.gguf"
     path.write_bytes(content)
-    with pytest.raises(fit.GGUFError):
+    with pytest.raises(gguf.GGUFError):
         fit.read_shape(path)
 
 
@@ -103,16 +99,10 @@ def test_unknown_memory_never_warns(tmp_path: Path) -> None:
 
 
 def test_available_memory_on_this_machine() -> None:
+    import psutil
+
     value = fit.available_memory()
-    assert value is None or value > 0
-
-
-def test_linux_meminfo_parsing(tmp_path: Path) -> None:
-    meminfo = tmp_path / "meminfo"
-    meminfo.write_text("MemTotal:       16000000 kB\nMemFree:  1000 kB\nMemAvailable:    8000000 kB\n")
-    assert fit._linux_available(str(meminfo)) == 8000000 * 1024
-    meminfo.write_text("MemTotal: 100 kB\nMemFree: 10 kB\nCached: 5 kB\nBuffers: 1 kB\n")
-    assert fit._linux_available(str(meminfo)) == 16 * 1024
+    assert value is not None and 0 < value <= psutil.virtual_memory().total
 
 
 def test_shape_reading_stops_before_the_vocabulary(smollm2_gguf: Path) -> None:
@@ -123,8 +113,35 @@ def test_shape_reading_stops_before_the_vocabulary(smollm2_gguf: Path) -> None:
         seen.append(next_key)
         return fit._shape_found(found, next_key)
 
-    meta = fit.read_gguf_metadata(smollm2_gguf, enough=spy)
+    meta = gguf.read_metadata(smollm2_gguf, enough=spy)
     assert "llama.block_count" in meta and "llama.attention.head_count" in meta
     assert seen[-1].startswith("tokenizer.") and "tokenizer.ggml.tokens" not in seen
-    full = fit.read_gguf_metadata(smollm2_gguf)
+    full = gguf.read_metadata(smollm2_gguf)
     assert "tokenizer.ggml.model" in full  # the unbounded walk still reads everything
+
+
+def test_gguf_magic_check(tmp_path: Path) -> None:
+    good = make_gguf(tmp_path / "good.gguf", pad_bytes=16)
+    bad = tmp_path / "notes.gguf"
+    bad.write_bytes(b"GGML" + b"\0" * 32)
+    assert gguf.has_magic(good) and not gguf.has_magic(bad)
+    assert not gguf.has_magic(tmp_path / "absent.gguf")
+    gguf.check_magic(good)
+    with pytest.raises(gguf.GGUFError, match=r"^notes.gguf is not a GGUF model file"):
+        gguf.check_magic(bad)
+    with pytest.raises(ValueError, match=r"^Cannot read the model file .*absent.gguf: .*\.$"):
+        gguf.check_magic(tmp_path / "absent.gguf")
+
+
+def test_wanted_keys_only_and_long_arrays_skipped(smollm2_gguf: Path) -> None:
+    meta = gguf.read_metadata(smollm2_gguf, keys={"llama.block_count"})
+    assert set(meta) == {"GGUF.version", "GGUF.tensor_count", "general.architecture",
+                         "llama.block_count"}
+    full = gguf.read_metadata(smollm2_gguf)
+    assert "tokenizer.ggml.tokens" not in full  # 49k entries: skipped, never decoded
+
+
+def test_warning_amounts_use_one_size_format(tmp_path: Path) -> None:
+    entry = _file_entry("m", make_gguf(tmp_path / "m.gguf", pad_bytes=MiB))
+    report = fit.fit_check([(entry, 512)], catalog=[entry], available=2 * 10**6)
+    assert "but only 2.0 MB is available" in (report.warning or "")

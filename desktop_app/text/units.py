@@ -1,7 +1,7 @@
 """Byte sizes and durations as people read them, one convention everywhere.
 
 Sizes use decimal (SI) units, as disk vendors, download pages and the Hub do: a file the
-Hub lists as 4.68 GB shows as "4.7 GB" here, never as "4.4 GB" in one window and
+Hub lists as 4.68 GB shows as "4.7 GB" everywhere, never as "4.4 GB" in one window and
 "4681 MB" in another.
 """
 
@@ -9,25 +9,25 @@ from __future__ import annotations
 
 import math
 
-# (unit, bytes, decimals), largest first.
-_UNITS = (("TB", 1e12, 1), ("GB", 1e9, 1), ("MB", 1e6, 0), ("kB", 1e3, 0), ("B", 1, 0))
+_UNITS = (("B", 1), ("kB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12))
 
 
 def format_bytes(n: float) -> str:
-    """``512 B``, ``12 kB``, ``253 MB``, ``1.2 GB``, ``14.0 GB``, ``1.5 TB``.
+    """``512 B``, ``1.5 kB``, ``6.3 MB``, ``253 MB``, ``1.2 GB``, ``14 GB``, ``1.5 TB``.
 
-    Below a gigabyte the whole number is precise enough; from a gigabyte on, one decimal.
-    Rounding never shows ``1000 MB``: that is ``1.0 GB``.
+    Two or three significant digits, like ``ls -h``: one decimal below ten, whole
+    numbers above. Rounding never shows ``1000 MB``: that is ``1.0 GB``.
     """
     if isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n):
         raise ValueError(f"not a byte count: {n!r}")
     if n < 0:
         return "-" + format_bytes(-n)
-    index = next((i for i, (_, scale, _) in enumerate(_UNITS) if n >= scale), len(_UNITS) - 1)
-    unit, scale, decimals = _UNITS[index]
-    if round(n / scale, decimals) >= 1000 and index > 0:  # 999.96 MB shows as 1.0 GB
-        unit, scale, decimals = _UNITS[index - 1]
-    return f"{n / scale:.{decimals}f} {unit}"
+    for unit, scale in _UNITS:
+        value = n / scale
+        text = f"{value:.1f}" if value < 9.95 and unit != "B" else f"{value:.0f}"
+        if float(text) < 1000 or unit == _UNITS[-1][0]:
+            return f"{text} {unit}"
+    raise AssertionError("unreachable")  # the last unit always returns
 
 
 def format_duration(seconds: float) -> str:

@@ -1,0 +1,216 @@
+"""Talking to the Hugging Face Hub: where it is, whether it may be used, what a repo
+holds, and every Hub failure as one sentence.
+
+No Qt here. The endpoint, token and offline switch are read from the environment when a
+call is made (not at import), so ``HF_ENDPOINT``, ``HF_TOKEN`` and ``HF_HUB_OFFLINE`` set
+by a test or the settings apply at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+from desktop_app import catalog as cat
+from desktop_app.catalog import HubSource, ModelEntry
+
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+class DownloadError(Exception):
+    """Something the user must know about getting a model file, phrased as one sentence."""
+
+
+class DownloadCancelled(DownloadError):
+    """The user cancelled; whatever was downloaded is kept for the next pull."""
+
+
+class HubFile(NamedTuple):
+    """A GGUF file in a Hub repo, as listed by :func:`list_repo_ggufs`."""
+
+    filename: str
+    size: int | None
+    sha256: str | None
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def hub_endpoint() -> str:
+    """The Hub to talk to: ``HF_ENDPOINT`` as set now, else huggingface_hub's default."""
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def is_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` is set (now, or when huggingface_hub was imported)."""
+    from huggingface_hub import constants
+
+    env = os.environ.get("HF_HUB_OFFLINE")
+    if env is not None:
+        return _truthy(env) or constants.is_offline_mode()
+    return constants.is_offline_mode()
+
+
+def _token_available(token: str | None) -> bool:
+    if token:
+        return True
+    try:
+        from huggingface_hub import get_token
+
+        return get_token() is not None
+    except Exception:  # pragma: no cover - defensive
+        return False
+
+
+# ------------------------------------------------------------------------ errors
+
+
+def _network_error_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module_name in ("httpx2", "httpx"):
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            continue
+        types.extend(
+            getattr(module, name)
+            for name in ("TransportError", "TimeoutException", "NetworkError")
+            if hasattr(module, name)
+        )
+    return tuple(types)
+
+
+def explain(exc: BaseException, entry: ModelEntry, token: str | None) -> DownloadError:
+    """Turn whatever huggingface_hub raised while fetching *entry* into one sentence."""
+    from huggingface_hub import errors
+
+    source = entry.source
+    assert isinstance(source, HubSource)
+    where = f"{source.repo}"
+    model = f"'{entry.id}'"
+    if isinstance(exc, DownloadError):
+        return exc
+    if isinstance(exc, errors.OfflineModeIsEnabled):
+        return DownloadError(
+            f"Cannot download {model}: Hugging Face Hub access is switched off (HF_HUB_OFFLINE is set)."
+        )
+    if isinstance(exc, errors.GatedRepoError):
+        url = f"{hub_endpoint()}/{source.repo}"
+        if _token_available(token):
+            return DownloadError(
+                f"Cannot download {model}: {where} is a gated repository and your Hugging Face token "
+                f"has not been granted access; accept its terms at {url} and try again."
+            )
+        return DownloadError(
+            f"Cannot download {model}: {where} is a gated repository; accept its terms at {url} "
+            f"and set HF_TOKEN (or run 'hf auth login') to a token that has access."
+        )
+    if isinstance(exc, errors.RepositoryNotFoundError):
+        if _token_available(token):
+            return DownloadError(
+                f"Cannot download {model}: the repository {where} does not exist or your "
+                f"Hugging Face token cannot see it."
+            )
+        return DownloadError(
+            f"Cannot download {model}: the repository {where} does not exist, or it is private "
+            f"or gated and needs HF_TOKEN to be set."
+        )
+    if isinstance(exc, errors.RevisionNotFoundError):
+        return DownloadError(
+            f"Cannot download {model}: {where} has no revision '{source.revision}'."
+        )
+    if isinstance(exc, errors.RemoteEntryNotFoundError | errors.EntryNotFoundError):
+        return DownloadError(
+            f"Cannot download {model}: {where} has no file '{source.filename}' "
+            f"(revision '{source.revision}')."
+        )
+    if isinstance(exc, errors.HfHubHTTPError):
+        status = exc.response.status_code if exc.response is not None else None
+        if status == 401:
+            return DownloadError(
+                f"Cannot download {model}: the Hub rejected your Hugging Face token (HF_TOKEN); "
+                f"check that it is valid."
+            )
+        if status == 403:
+            return DownloadError(
+                f"Cannot download {model}: the Hub refused access to {where}; "
+                f"check that your token has read permission."
+            )
+        if status == 416:
+            return DownloadError(
+                f"Cannot download {model}: the Hub refused to resume the partial download; "
+                f"run the pull again to start over."
+            )
+        return DownloadError(f"Cannot download {model}: the Hub answered with HTTP error {status}.")
+    if isinstance(exc, _network_error_types()):
+        return DownloadError(
+            f"Cannot download {model}: the Hugging Face Hub ({hub_endpoint()}) cannot be reached; "
+            f"check your network connection (whatever was downloaded is kept for next time)."
+        )
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return DownloadError(f"Cannot download {model}: the disk is full.")
+    if isinstance(exc, OSError) and "Consistency check failed" in str(exc):
+        return DownloadError(
+            f"Cannot download {model}: the connection ended before the whole file arrived; "
+            f"run the pull again to resume."
+        )
+    if isinstance(exc, OSError) and exc.strerror:
+        return DownloadError(f"Cannot download {model}: {exc.strerror}.")
+    return DownloadError(f"Cannot download {model}: {type(exc).__name__}: {exc}".rstrip(".") + ".")
+
+
+_QUANT = re.compile(r"(?i)(?:^|[-_.])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|BF16|F32)(?=[-_.]|$)")
+
+
+def guess_quantization(filename: str) -> str:
+    """``model-Q4_K_M.gguf`` -> ``Q4_K_M``."""
+    match = _QUANT.search(Path(filename).stem)
+    return match.group(1).upper() if match else ""
+
+
+def list_repo_ggufs(repo_id: str, revision: str = "main", *, token: str | None = None) -> list[HubFile]:
+    """The GGUF files of a Hub repo with their sizes and LFS SHA-256, largest last."""
+    from huggingface_hub import HfApi
+
+    if is_offline():
+        raise DownloadError(
+            "Cannot list the files of a Hub repository: Hugging Face Hub access is switched off "
+            "(HF_HUB_OFFLINE is set)."
+        )
+    if repo_id.count("/") != 1:
+        raise DownloadError(f"'{repo_id}' is not a Hub repository id (it should look like owner/name).")
+    fake = ModelEntry(id=repo_id, name=repo_id, role="base", family="",
+                      source=HubSource(repo=repo_id, filename="*.gguf", revision=revision),
+                      prompt=cat.PromptStyle(style="document"))
+    try:
+        info = HfApi(endpoint=hub_endpoint()).model_info(
+            repo_id, revision=revision, files_metadata=True, token=token
+        )
+    except Exception as exc:  # noqa: BLE001
+        error = explain(exc, fake, token)
+        raise DownloadError(str(error).replace(f"Cannot download '{repo_id}'", f"Cannot list {repo_id}")) from exc
+    files = [
+        HubFile(s.rfilename, s.size, s.lfs.sha256 if s.lfs else None)
+        for s in (info.siblings or [])
+        if s.rfilename.lower().endswith(".gguf")
+    ]
+    return sorted(files, key=lambda f: (f.size or 0, f.filename))
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hub answers at all (any HTTP status counts). Blocking: call off the GUI thread."""
+    if is_offline():
+        return False
+    try:
+        from huggingface_hub.utils import get_session
+
+        get_session().head(f"{hub_endpoint()}/api/models", timeout=timeout)
+    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+        return False
+    return True

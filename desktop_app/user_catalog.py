@@ -1,0 +1,246 @@
+"""Changing the user's own ``models.toml``: add a model, remove a model, nothing else.
+
+The file is the user's: they may have written it by hand, with comments, single-quoted
+strings, inline tables or notes after values. So it is read, modified and written with
+tomlkit, which keeps all of that, instead of being searched with regular expressions
+(which missed ``id = 'x'`` and ``id = "x"  # note``). Every write goes to a temporary
+file in the same folder and then ``os.replace``: a crash or a full disk leaves either the
+old catalog or the new one, never half of one. A file that is not valid TOML is never
+rewritten (that would lose what the user wrote); the caller gets one sentence instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.items import AoT
+from tomlkit.toml_document import TOMLDocument
+
+from desktop_app import catalog as cat
+from desktop_app import paths
+from desktop_app.gguf import has_magic
+from desktop_app.hub import SHA256_HEX, DownloadError, guess_quantization
+
+HEADER = (
+    "Your own models. Triptych adds [[model]] tables here when you import a file or\n"
+    "add a model from the Hugging Face Hub; you may edit it by hand."
+)
+
+
+def _read(path: Path) -> TOMLDocument:
+    if not path.exists():
+        doc = tomlkit.document()
+        for line in HEADER.splitlines():
+            doc.add(tomlkit.comment(line))
+        return doc
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "it is not UTF-8 text"
+        raise cat.CatalogError(f"Cannot read your catalog {path}: {reason}.") from None
+    if text and not text.endswith("\n"):
+        text += "\n"  # tomlkit glues an appended table onto a last line without one
+    try:
+        doc = tomlkit.parse(text)
+    except Exception as exc:  # noqa: BLE001 - tomlkit's parse errors have no common base
+        raise cat.CatalogError(
+            f"Your catalog {path} is not valid TOML ({exc}); fix it by hand before "
+            f"Triptych changes it."
+        ) from None
+    models = doc.get("model")
+    if models is not None and not isinstance(models, AoT):
+        raise cat.CatalogError(f"Your catalog {path} must use [[model]] tables.")
+    return doc
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace *path* with *text* so that readers see the old file or the new one, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp makes the file owner-only: keep the old file's mode, or a normal one.
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+        with contextlib.suppress(OSError):
+            os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _write(path: Path, doc: TOMLDocument) -> None:
+    text = tomlkit.dumps(doc)
+    tomllib.loads(text)  # never write what the catalog loader could not read back
+    write_atomically(path, text)
+
+
+def _ids(models: AoT) -> list[str | None]:
+    return [str(t.get("id")).strip() if isinstance(t.get("id"), str) else None
+            for t in models]
+
+
+def model_ids(path: Path | None = None) -> list[str]:
+    """The ids of the ``[[model]]`` tables in the user catalog, in file order."""
+    doc = _read(path or paths.user_catalog_path())
+    models = doc.get("model")
+    return [i for i in _ids(models) if i] if isinstance(models, AoT) else []
+
+
+def add_model(fields: Mapping[str, Any], source: Mapping[str, Any],
+              path: Path | None = None) -> Path:
+    """Append one ``[[model]]`` table (``fields`` plus a ``[model.source]`` table).
+
+    Empty values (``None``, ``""``) are left out. Returns the catalog's path.
+    """
+    target = path or paths.user_catalog_path()
+    doc = _read(target)
+    table = tomlkit.table()
+    for key, value in fields.items():
+        if value not in (None, ""):
+            table.add(key, value)
+    source_table = tomlkit.table()
+    for key, value in source.items():
+        if value is not None:
+            source_table.add(key, value)
+    table.add("source", source_table)
+    models = doc.get("model")
+    if isinstance(models, AoT):
+        models.append(table)
+    else:
+        if len(doc.body):
+            doc.add(tomlkit.nl())
+        doc.add("model", tomlkit.aot())
+        doc["model"].append(table)
+    _write(target, doc)
+    return target
+
+
+def remove_model(model_id: str, path: Path | None = None) -> bool:
+    """Drop the ``[[model]]`` table whose id is *model_id*; False if there is none.
+
+    Comments and blank lines inside that table go with it; everything else is kept.
+    """
+    target = path or paths.user_catalog_path()
+    if not target.exists():
+        return False
+    doc = _read(target)
+    models = doc.get("model")
+    if not isinstance(models, AoT):
+        return False
+    ids = _ids(models)
+    if model_id not in ids:
+        return False
+    for index in reversed([i for i, found in enumerate(ids) if found == model_id]):
+        del models[index]
+    if len(models) == 0:
+        del doc["model"]  # an empty array of tables would be written as "model = []"
+    _write(target, doc)
+    return True
+
+
+# ------------------------------------------------------------------- adding models
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower()
+    return slug or "model"
+
+
+def unique_id(base: str) -> str:
+    """*base* as a catalog id (``My Model`` -> ``my-model``), numbered if already taken."""
+    base = _slug(base)
+    existing = set(cat.load_catalog().entries)
+    with contextlib.suppress(cat.CatalogError):  # a broken file is reported when written
+        existing |= set(model_ids())
+    candidate, n = base, 2
+    while candidate in existing:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+def _reload_entry(model_id: str) -> cat.ModelEntry:
+    catalog = cat.load_catalog()
+    if model_id not in catalog:
+        problems = " ".join(p for p in catalog.problems if model_id in p)
+        raise DownloadError(problems or f"Could not add '{model_id}' to {paths.user_catalog_path()}.")
+    return catalog.get(model_id)
+
+
+def _check_role(role: str) -> None:
+    if role not in cat.ROLES:
+        raise DownloadError(f"Role '{role}' is not one of {', '.join(cat.ROLES)}.")
+
+
+def _add(fields: Mapping[str, Any], source: Mapping[str, Any]) -> cat.ModelEntry:
+    try:
+        add_model(fields, source)
+    except cat.CatalogError as exc:
+        raise DownloadError(str(exc)) from None
+    return _reload_entry(str(fields["id"]))
+
+
+def import_model(path: str | os.PathLike[str], role: str, name: str | None = None) -> cat.ModelEntry:
+    """Add a GGUF file on this computer to the user catalog (the file is not copied)."""
+    file = Path(path).expanduser()
+    _check_role(role)
+    if not file.is_file():
+        raise DownloadError(f"Cannot import {file}: there is no such file.")
+    if not has_magic(file):
+        raise DownloadError(f"Cannot import {file}: it is not a GGUF model file.")
+    file = file.resolve()
+    model_id = unique_id(name or file.stem)
+    fields = {
+        "id": model_id,
+        "name": name or file.stem,
+        "role": role,
+        "quantization": guess_quantization(file.name),
+        "license": "unknown",
+        "description": f"Imported from {file}.",
+    }
+    entry = _add(fields, {"path": str(file), "size": file.stat().st_size})
+    cat.write_state(model_id)
+    return entry
+
+
+def add_hub_model(
+    repo_id: str,
+    filename: str,
+    role: str,
+    *,
+    name: str | None = None,
+    revision: str = "main",
+    size: int | None = None,
+    sha256: str | None = None,
+) -> cat.ModelEntry:
+    """Add a Hub GGUF file to the user catalog (not downloaded yet)."""
+    _check_role(role)
+    if repo_id.count("/") != 1:
+        raise DownloadError(f"'{repo_id}' is not a Hub repository id (it should look like owner/name).")
+    label = name or f"{repo_id.split('/')[1]} {guess_quantization(filename)}".strip()
+    model_id = unique_id(name or Path(filename).stem)
+    fields = {
+        "id": model_id,
+        "name": label,
+        "role": role,
+        "family": repo_id.split("/")[1],
+        "quantization": guess_quantization(filename),
+        "license": "unknown",
+        "description": f"Added from the Hugging Face Hub: {repo_id}/{filename}.",
+    }
+    source = {"repo": repo_id, "filename": filename, "revision": revision,
+              "size": size if size and size > 0 else None,
+              "sha256": sha256 if sha256 and SHA256_HEX.fullmatch(sha256) else None}
+    return _add(fields, source)
