@@ -38,7 +38,7 @@ _BARE_MODEL: Any = None
 
 def machine_description() -> dict[str, Any]:
     """What this machine is: enough to compare figures between runs."""
-    from desktop_app.engine import physical_cores
+    from desktop_app.cores import physical_cores
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -134,7 +134,8 @@ def _finish(events: Any) -> Any:
 def bench_single_pane(entry: Any, n_tokens: int, repeats: int, threads: int) -> dict[str, Any]:
     """Engine vs bare llama-cpp-python decode speed, alternating runs, medians compared."""
     from desktop_app.catalog import ensure_local
-    from desktop_app.engine import ModelWorker, ThreadBudget
+    from desktop_app.cores import ThreadBudget
+    from desktop_app.engine import ModelWorker
 
     path = str(ensure_local(entry))
     engine_rates: list[float] = []
@@ -166,7 +167,8 @@ def bench_single_pane(entry: Any, n_tokens: int, repeats: int, threads: int) -> 
 
 def bench_comparison(entries: list[Any], n_tokens: int, cores: int) -> dict[str, Any]:
     """Three panes at once vs the sum of each model alone at its best thread count."""
-    from desktop_app.engine import ModelWorker, ThreadBudget, run_comparison
+    from desktop_app.cores import ThreadBudget
+    from desktop_app.engine import ModelWorker, run_comparison
     from desktop_app.protocol import Finished
 
     requests = [_fixed_request(entry, n_tokens, raw=False) for entry in entries]
@@ -286,7 +288,7 @@ def _choose_models(ids: list[str] | None) -> list[Any]:
 def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
                    window: bool = True, startup: bool = True) -> dict[str, Any]:
     """Run every measurement; return one JSON-ready dict."""
-    from desktop_app.engine import physical_cores
+    from desktop_app.cores import physical_cores
 
     entries = _choose_models(ids)
     cores = physical_cores()
@@ -299,7 +301,7 @@ def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
     report["comparison"] = comparison
     report["window"] = bench_window(entries[:3], max(n_tokens, 64)) if window else None
     report["startup"] = bench_startup(entries[0].id) if startup else None
-    from desktop_app.worker import peak_rss_mb
+    from desktop_app.worker_process import peak_rss_mb
 
     window_figures = report["window"] or {}
     own_peak = round(peak_rss_mb() or 0, 1)

@@ -10,7 +10,7 @@ messages into events:
 it in a thread per pane, the CLI multiplexes several workers with :func:`run_comparison`.
 ``stop()`` is safe from any thread and ends the stream within a token.
 
-Cores are shared: :class:`ThreadBudget` splits the physical cores among the panes that
+Cores are shared: ``cores.ThreadBudget`` splits the free cores among the panes that
 are generating at the same moment and re-balances as they finish, so a comparison is
 not slower than running its models one after another.
 """
@@ -18,9 +18,7 @@ not slower than running its models one after another.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -29,7 +27,9 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from desktop_app.catalog import ModelEntry
+from desktop_app.cores import ThreadBudget, default_budget
 from desktop_app.protocol import (
+    Delta,
     Event,
     Failed,
     FailureKind,
@@ -40,133 +40,8 @@ from desktop_app.protocol import (
     GenerationResult,
     Loaded,
     PromptSent,
-    Delta,
     Shutdown,
 )
-
-# ------------------------------------------------------------------------------ threads
-
-
-def physical_cores() -> int:
-    """Physical cores available to this process (not hyper-threads)."""
-    try:
-        allowed = os.sched_getaffinity(0)
-    except AttributeError:
-        allowed = set(range(os.cpu_count() or 1))
-    found = _linux_cores(allowed)
-    if found is None and sys.platform == "darwin":
-        found = _macos_cores()
-    if found is None and sys.platform == "win32":
-        found = _windows_cores()
-    return max(1, found if found else len(allowed))
-
-
-def _linux_cores(allowed: set[int]) -> int | None:
-    cores: set[tuple[str, str]] = set()
-    for cpu in allowed:
-        base = f"/sys/devices/system/cpu/cpu{cpu}/topology/"
-        try:
-            with open(base + "core_id") as core, open(base + "physical_package_id") as pkg:
-                cores.add((pkg.read().strip(), core.read().strip()))
-        except OSError:
-            return None
-    return len(cores) or None
-
-
-def _macos_cores() -> int | None:
-    import subprocess
-
-    try:
-        out = subprocess.run(["sysctl", "-n", "hw.physicalcpu"], capture_output=True,
-                             text=True, timeout=2)
-        return int(out.stdout.strip())
-    except (OSError, ValueError, subprocess.SubprocessError):
-        return None
-
-
-RELATION_PROCESSOR_CORE = 0
-
-
-def count_core_records(buffer: bytes) -> int:
-    """Cores in a Windows ``SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX`` buffer.
-
-    Each record starts with ``Relationship`` (uint32) and ``Size`` (uint32); one record
-    with ``RelationProcessorCore`` per physical core.
-    """
-    import struct
-
-    count = offset = 0
-    while offset + 8 <= len(buffer):
-        relationship, size = struct.unpack_from("<II", buffer, offset)
-        if size <= 0:
-            break
-        count += relationship == RELATION_PROCESSOR_CORE
-        offset += size
-    return count
-
-
-def _windows_cores() -> int | None:
-    """Physical cores from GetLogicalProcessorInformationEx (hyper-threads not counted)."""
-    try:
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-        length = ctypes.c_uint32(0)
-        kernel32.GetLogicalProcessorInformationEx(RELATION_PROCESSOR_CORE, None,
-                                                  ctypes.byref(length))
-        buffer = ctypes.create_string_buffer(length.value)
-        if not kernel32.GetLogicalProcessorInformationEx(RELATION_PROCESSOR_CORE, buffer,
-                                                         ctypes.byref(length)):
-            return None
-        return count_core_records(buffer.raw[: length.value]) or None
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-class ThreadBudget:
-    """Shares the physical cores among the workers generating right now.
-
-    Each active worker gets ``cores // active`` threads (at least one); when a pane
-    finishes, the others get its cores back mid-generation.
-    """
-
-    def __init__(self, cores: int | None = None):
-        self.cores = cores or physical_cores()
-        self._lock = threading.Lock()
-        self._active: list[ModelWorker] = []
-
-    def share(self, active: int) -> int:
-        return max(1, self.cores // max(1, active))
-
-    def acquire(self, worker: ModelWorker) -> int:
-        with self._lock:
-            if worker not in self._active:
-                self._active.append(worker)
-            self._rebalance()
-            return self.share(len(self._active))
-
-    def release(self, worker: ModelWorker) -> None:
-        with self._lock:
-            if worker in self._active:
-                self._active.remove(worker)
-            self._rebalance()
-
-    def _rebalance(self) -> None:
-        threads = self.share(len(self._active))
-        for active in self._active:
-            active.set_threads(threads)
-
-
-_DEFAULT_BUDGET: ThreadBudget | None = None
-
-
-def default_budget() -> ThreadBudget:
-    """The process-wide budget all panes share."""
-    global _DEFAULT_BUDGET
-    if _DEFAULT_BUDGET is None:
-        _DEFAULT_BUDGET = ThreadBudget()
-    return _DEFAULT_BUDGET
-
 
 # ------------------------------------------------------------------------------ worker
 
@@ -224,7 +99,7 @@ class ModelWorker:
         with self._lock:
             if self._process is not None:
                 return
-            from desktop_app.worker import worker_main
+            from desktop_app.worker_process import worker_main
 
             parent_conn, child_conn = self._ctx.Pipe(duplex=True)
             self._process = self._ctx.Process(

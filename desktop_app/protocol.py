@@ -165,6 +165,7 @@ class Delta:
     thinking_tokens: int
     answer_tokens: int
     elapsed_s: float
+    sequence: int = 0  # which sequence of a GenerateMany (0 for a single generation)
 
 
 @dataclass
@@ -179,6 +180,7 @@ class GenerationResult:
     thinking_tokens: int = 0
     answer_tokens: int = 0
     prompt_tokens: int = 0
+    prompt_cached: int = 0  # of prompt_tokens, how many the KV cache already held
     ttft_s: float | None = None
     tokens_per_s: float | None = None
     thinking_s: float | None = None
@@ -215,6 +217,7 @@ class Finished:
     """The generation ended; ``result.finish_reason`` says why."""
 
     result: GenerationResult
+    sequence: int = 0  # which sequence of a GenerateMany ended (0 for a single generation)
 
 
 @dataclass(frozen=True)

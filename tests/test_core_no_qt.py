@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 CORE = ["desktop_app.paths", "desktop_app.catalog", "desktop_app.text.thinking",
-        "desktop_app.prompting", "desktop_app.engine", "desktop_app.worker", "desktop_app.cli"]
+        "desktop_app.prompting", "desktop_app.protocol", "desktop_app.cores", "desktop_app.engine",
+        "desktop_app.worker_process", "desktop_app.backends.llama", "desktop_app.cli"]
 OPTIONAL_CORE = ["desktop_app.download", "desktop_app.fit", "desktop_app.models_cli",
                  "desktop_app.verify", "desktop_app.verify.cli", "desktop_app.bench"]
 

@@ -47,8 +47,7 @@ def measure_streaming(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
     loop.exec()
     timer.stop()
     wall = time.perf_counter() - started
-    tokens = sum(pane.turns[-1].result.answer_tokens + pane.turns[-1].result.thinking_tokens
-                 for pane in window.panes if pane.turns and pane.turns[-1].result)
+    tokens = sum(turn.tokens for pane in window.panes for turn in pane.session.turns)
     window.shutdown()
     window.close()
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
@@ -65,14 +64,18 @@ def measure_streaming(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
 def measure_append_cost(samples: int = 40) -> dict[str, float]:
     """Median µs to append one token (and repaint) as a thinking section grows."""
     from desktop_app.catalog import load_catalog
+    from desktop_app.conversation import Turn
     from desktop_app.ui.pane import Pane, PaneConfig
+    from desktop_app.ui.turn import TurnWidget
 
     app = _app()
     catalog = load_catalog()
-    pane = Pane(catalog, PaneConfig(model_id=next(iter(catalog)).id))
+    entry = next(iter(catalog))
+    pane = Pane(catalog, PaneConfig(model_id=entry.id))
     pane.resize(500, 800)
     pane.show()
-    turn = pane.add_turn("bench")
+    turn = TurnWidget(Turn(prompt="bench"), entry)
+    pane.transcript_layout.insertWidget(0, turn)
     turn.thinking.start_live()
     size = 0
     costs: dict[str, float] = {}
@@ -101,7 +104,7 @@ def measure_window(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
     figures["append_cost_us"] = costs
     first, last = costs[str(APPEND_CHECKPOINTS[0])], costs[str(APPEND_CHECKPOINTS[-1])]
     figures["append_cost_growth"] = round(last / first, 2) if first else None
-    from desktop_app.worker import peak_rss_mb
+    from desktop_app.worker_process import peak_rss_mb
 
     peak = peak_rss_mb()  # this process is the whole window app: three panes, one turn each
     figures["app_peak_rss_mb"] = round(peak, 1) if peak is not None else None

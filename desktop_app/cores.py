@@ -1,0 +1,247 @@
+"""How many cores a model may use right now, and how the panes share them.
+
+Oversubscribing is the one thing that makes local inference collapse: llama.cpp's worker
+threads wait for each other at every graph barrier, so a single thread that the OS
+preempts (for a browser tab, a recorder, another pane) stalls them all. Everything here
+exists to keep ``threads of all panes <= cores actually free``:
+
+- :func:`physical_cores` — the physical cores this process may run on (psutil; affinity);
+- :func:`free_cores` — those minus what *other* processes are using right now;
+- :class:`ThreadBudget` — splits the free cores among the panes generating at once and
+  re-balances as they start and finish.
+
+The worker process then adapts within its share (see ``backends.llama.ThreadTuner``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Protocol
+
+import psutil
+
+
+def physical_cores() -> int:
+    """Physical cores (not hyper-threads) among the CPUs this process may run on."""
+    logical = psutil.cpu_count(logical=True) or os.cpu_count() or 1
+    physical = psutil.cpu_count(logical=False) or logical
+    allowed = _allowed_cpus()
+    if allowed is None or allowed >= logical:
+        return max(1, physical)
+    # restricted by affinity: assume the allowed CPUs are as hyper-threaded as the machine
+    return max(1, round(allowed * physical / logical))
+
+
+def _allowed_cpus() -> int | None:
+    try:
+        return len(psutil.Process().cpu_affinity() or [])
+    except (AttributeError, psutil.Error, OSError):  # macOS has no affinity API
+        return None
+
+
+class _LoadSampler:
+    """CPU time used by processes other than ours, in cores, between two readings.
+
+    Reading twice within a few seconds reuses the previous reading as the start of the
+    window, so asking often costs nothing; otherwise it samples for ``window`` seconds.
+    """
+
+    def __init__(self, window: float = 0.1, reuse_for: float = 5.0):
+        self.window = window
+        self.reuse_for = reuse_for
+        self._lock = threading.Lock()
+        self._last: tuple[float, float, float] | None = None  # (wall, busy, ours)
+
+    @staticmethod
+    def _reading() -> tuple[float, float, float]:
+        times = psutil.cpu_times()
+        busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
+        return time.monotonic(), busy, _our_cpu_seconds()
+
+    def others_busy(self) -> float:
+        with self._lock:
+            now = self._reading()
+            start = self._last
+            if start is None or now[0] - start[0] > self.reuse_for or now[0] - start[0] < 0.05:
+                start = now
+                time.sleep(self.window)
+                now = self._reading()
+            self._last = now
+        wall = now[0] - start[0]
+        if wall <= 0:
+            return 0.0
+        others = (now[1] - start[1]) - (now[2] - start[2])
+        return max(0.0, others / wall)
+
+
+def _our_cpu_seconds() -> float:
+    """CPU seconds of this process and every process it started (the model workers)."""
+    total = 0.0
+    try:
+        me = psutil.Process()
+        family = [me, *me.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    for process in family:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
+_SAMPLER = _LoadSampler()
+
+
+def free_cores(cores: int | None = None) -> int:
+    """Physical cores not kept busy by other programs right now (at least one).
+
+    A core counts as taken when another process used more than 60 % of one over the
+    sampled window; our own model processes are not "other".
+    """
+    total = cores or physical_cores()
+    taken = int(_SAMPLER.others_busy() + 0.4)
+    return max(1, total - taken)
+
+
+class ThreadUser(Protocol):
+    """Anything that runs threads on the budget (a ModelWorker)."""
+
+    def set_threads(self, n_threads: int) -> None: ...
+
+
+class ThreadBudget:
+    """Shares the free cores among the workers generating right now.
+
+    Each active worker gets ``free // active`` threads (at least one); when a pane
+    finishes, the others get its cores back mid-generation. With ``measure_load`` the
+    free cores are re-counted (other programs' load) each time a pane starts; a fixed
+    budget (``cores=N`` given, as the benchmark and tests use) counts exactly N.
+    """
+
+    def __init__(self, cores: int | None = None, *, measure_load: bool | None = None):
+        self.cores = cores or physical_cores()
+        self.measure_load = cores is None if measure_load is None else measure_load
+        self.available = self.cores
+        self._lock = threading.Lock()
+        self._active: list[ThreadUser] = []
+
+    def share(self, active: int) -> int:
+        return max(1, self.available // max(1, active))
+
+    def acquire(self, worker: ThreadUser) -> int:
+        if self.measure_load:
+            # Outside the lock: sampling may sleep a tenth of a second.
+            self.available = free_cores(self.cores)
+        with self._lock:
+            if worker not in self._active:
+                self._active.append(worker)
+            self._rebalance()
+            return self.share(len(self._active))
+
+    def release(self, worker: ThreadUser) -> None:
+        with self._lock:
+            if worker in self._active:
+                self._active.remove(worker)
+            self._rebalance()
+
+    def _rebalance(self) -> None:
+        threads = self.share(len(self._active))
+        for active in self._active:
+            active.set_threads(threads)
+
+
+_DEFAULT_BUDGET: ThreadBudget | None = None
+
+
+def default_budget() -> ThreadBudget:
+    """The process-wide budget all panes share."""
+    global _DEFAULT_BUDGET
+    if _DEFAULT_BUDGET is None:
+        _DEFAULT_BUDGET = ThreadBudget()
+    return _DEFAULT_BUDGET
+
+
+class ThreadTuner:
+    """Finds the fastest thread count within a ceiling from measured per-token time.
+
+    A generation starts at the ceiling (its share of the budget). After a short window
+    the tuner tries one thread fewer and keeps whichever was faster per token; every
+    ``recheck_s`` it probes a neighbour again, since other programs come and go. Under
+    contention fewer threads often win: llama.cpp's threads wait for each other, so one
+    preempted thread stalls every token.
+    """
+
+    def __init__(self, ceiling: int, *, window_tokens: int = 8, window_s: float = 0.3,
+                 recheck_s: float = 4.0, margin: float = 0.03):
+        self.window_tokens = window_tokens
+        self.window_s = window_s
+        self.recheck_s = recheck_s
+        self.margin = margin
+        self.ceiling = max(1, ceiling)
+        self.threads = self.ceiling
+        self._per_token: dict[int, float] = {}
+        self._probe_from: int | None = None  # the count a probe will be compared against
+        self._held_since: float | None = None
+        self._window_start: float | None = None
+        self._window_tokens = 0
+        self._probe_up = False
+
+    def set_ceiling(self, ceiling: int) -> int:
+        """The budget changed (a pane started or finished): start again from the new share."""
+        ceiling = max(1, ceiling)
+        if ceiling != self.ceiling:
+            self.ceiling = self.threads = ceiling
+            self._per_token.clear()
+            self._probe_from = None
+            self._held_since = None
+            self._window_start = None
+        return self.threads
+
+    def observe(self, now: float) -> int:
+        """Call once per generated token; returns the thread count to use from now on."""
+        if self._window_start is None:
+            self._window_start, self._window_tokens = now, 0
+            return self.threads
+        self._window_tokens += 1
+        elapsed = now - self._window_start
+        if self._held_since is not None:  # holding the best count until the next re-check
+            if now - self._held_since < self.recheck_s:
+                self._window_start, self._window_tokens = now, 0
+                return self.threads
+            self._held_since = None
+            self._per_token.clear()
+            self._window_start, self._window_tokens = now, 0
+            return self.threads
+        if self._window_tokens < self.window_tokens and not (
+                elapsed >= self.window_s and self._window_tokens >= 2):
+            return self.threads
+        self._per_token[self.threads] = elapsed / self._window_tokens
+        self._window_start, self._window_tokens = now, 0
+        return self._next(now)
+
+    def _next(self, now: float) -> int:
+        if self._probe_from is None:  # the current count is measured: probe a neighbour
+            neighbour = self.threads + 1 if self._probe_up else self.threads - 1
+            self._probe_up = not self._probe_up
+            if not 1 <= neighbour <= self.ceiling:
+                neighbour = self.threads - 1 if neighbour > self.ceiling else self.threads + 1
+            if not 1 <= neighbour <= self.ceiling:
+                self._held_since = now
+                return self.threads
+            self._probe_from, self.threads = self.threads, neighbour
+            return self.threads
+        before, probe = self._probe_from, self.threads
+        self._probe_from = None
+        if self._per_token[probe] < self._per_token[before] * (1 - self.margin):
+            if probe < before and probe > 1:  # fewer was better: keep going down
+                self._probe_from, self.threads = probe, probe - 1
+                return self.threads
+            self._held_since = now
+            return self.threads
+        self.threads = before
+        self._held_since = now
+        return self.threads

@@ -1,0 +1,353 @@
+"""The model process: loads one GGUF and turns commands into events.
+
+:func:`worker_main` is the process entry point (spawned by ``engine.ModelWorker``): it
+receives :class:`~desktop_app.protocol.Generate` / ``Shutdown`` commands and sends events
+back. :func:`run_generation` is one generation as a plain generator of events: prompt
+building, the backend's token stream, UTF-8 reassembly, stop sequences, the thinking
+split and the figures. It imports only the protocol, its backend and the text helpers.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from desktop_app.catalog import CatalogError, ModelEntry, ensure_local
+from desktop_app.cores import ThreadTuner
+from desktop_app.prompting import BuiltPrompt, PromptError, build_prompt
+from desktop_app.protocol import (
+    Delta,
+    Event,
+    Failed,
+    FailureKind,
+    Finished,
+    FinishReason,
+    Generate,
+    GenerationRequest,
+    GenerationResult,
+    Loaded,
+    Loading,
+    PromptSent,
+    Shutdown,
+)
+from desktop_app.text.thinking import THINKING, ThinkingSplitter
+
+if TYPE_CHECKING:  # the backend loads llama.cpp: only the model process imports it
+    from desktop_app.backends.llama import LlamaModel
+
+
+class StopMatcher:
+    """Finds stop sequences in streamed text, holding back only a possible partial match."""
+
+    def __init__(self, stops: tuple[str, ...]):
+        self.stops = tuple(s for s in stops if s)
+        self._held = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """Return ``(text safe to show, stopped)``."""
+        if not self.stops:
+            return text, False
+        buffer = self._held + text
+        first = -1
+        for stop in self.stops:
+            index = buffer.find(stop)
+            if index != -1 and (first == -1 or index < first):
+                first = index
+        if first != -1:
+            self._held = ""
+            return buffer[:first], True
+        hold = 0
+        for stop in self.stops:
+            for size in range(min(len(stop) - 1, len(buffer)), hold, -1):
+                if buffer.endswith(stop[:size]):
+                    hold = size
+                    break
+        self._held = buffer[len(buffer) - hold:] if hold else ""
+        return (buffer[: len(buffer) - hold] if hold else buffer), False
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return held
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory in MB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def prompt_tokens(model: LlamaModel, built: BuiltPrompt) -> list[int]:
+    """Tokens of a built prompt; a BOS the template wrote is not doubled by the tokenizer."""
+    text = built.text
+    bos = model.bos_text
+    if bos and model.adds_bos and text.startswith(bos):
+        text = text[len(bos):]
+    return model.tokenize(text)
+
+
+class _Reply:
+    """Turns one sequence's tokens into split, stop-checked Delta events and its result."""
+
+    def __init__(self, entry: ModelEntry, request: GenerationRequest, built: BuiltPrompt,
+                 model: LlamaModel, started: float, sequence: int = 0):
+        fmt = entry.prompt.thinking if entry.prompt.supports_thinking and not request.raw else "none"
+        self.model = model
+        self.special = fmt == "gpt-oss-channels"
+        self.splitter = ThinkingSplitter(fmt, prefilled=built.starts_in_thinking)
+        self.stopper = StopMatcher(built.stop)
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.ignore_eos = request.ignore_eos
+        self.sequence = sequence
+        self.started = started
+        self.result = GenerationResult(model=entry.id, role=entry.role)
+        self.thinking_tokens = self.answer_tokens = self.generated = 0
+        self.first_token_at: float | None = None
+        self.last_token_at = started
+        self.thinking_closed_at: float | None = None
+        self.finish_reason = FinishReason.LENGTH
+
+    def _emit(self, segments: list[tuple[str, str]]) -> tuple[str, str]:
+        thinking = "".join(text for kind, text in segments if kind == THINKING)
+        answer = "".join(text for kind, text in segments if kind != THINKING)
+        self.result.thinking += thinking
+        self.result.answer += answer
+        return thinking, answer
+
+    def add(self, token: int, now: float) -> tuple[Delta | None, bool]:
+        """One sampled token: its Delta (None at end of generation) and whether it ended."""
+        if self.first_token_at is None:
+            self.first_token_at = now
+        if not self.ignore_eos and self.model.is_eog(token):
+            self.finish_reason = FinishReason.STOP
+            return None, True
+        self.generated += 1
+        self.last_token_at = now
+        splitter = self.splitter
+        was_thinking = splitter.in_thinking
+        shown, stopped = self.stopper.feed(self.decoder.decode(self.model.piece(token, self.special)))
+        segments = splitter.feed(shown) if shown else []
+        if was_thinking or splitter.in_thinking:
+            self.thinking_tokens += 1
+        else:
+            self.answer_tokens += 1
+        if was_thinking and not splitter.in_thinking and self.thinking_closed_at is None:
+            self.thinking_closed_at = now
+        thinking, answer = self._emit(segments)
+        if stopped:
+            self.finish_reason = FinishReason.STOP
+        return Delta(thinking=thinking, answer=answer, thinking_tokens=self.thinking_tokens,
+                     answer_tokens=self.answer_tokens, elapsed_s=now - self.started,
+                     sequence=self.sequence), stopped
+
+    def finish(self, reason: FinishReason | None = None) -> Iterator[Event]:
+        """The held-back tail (if any) and the Finished event."""
+        if reason is not None:
+            self.finish_reason = reason
+        tail = self.decoder.decode(b"", final=True) + self.stopper.flush()
+        segments = (self.splitter.feed(tail) if tail else []) + self.splitter.finish()
+        thinking, answer = self._emit(segments)
+        now = time.perf_counter()
+        if thinking or answer:
+            yield Delta(thinking=thinking, answer=answer, thinking_tokens=self.thinking_tokens,
+                        answer_tokens=self.answer_tokens, elapsed_s=now - self.started,
+                        sequence=self.sequence)
+        result = self.result
+        result.thinking_tokens, result.answer_tokens = self.thinking_tokens, self.answer_tokens
+        result.finish_reason = self.finish_reason
+        result.total_s = now - self.started
+        first, last = self.first_token_at, self.last_token_at
+        if first is not None:
+            result.ttft_s = first - self.started
+            if self.generated > 1 and last > first:
+                result.tokens_per_s = (self.generated - 1) / (last - first)
+        if self.splitter.saw_thinking:
+            result.thinking_s = (self.thinking_closed_at or last) - (first or self.started)
+        result.thinking_unterminated = self.splitter.in_thinking
+        result.peak_rss_mb = peak_rss_mb()
+        yield Finished(result=result, sequence=self.sequence)
+
+
+def _prepare(model: LlamaModel, entry: ModelEntry, request: GenerationRequest,
+             result: GenerationResult) -> tuple[BuiltPrompt, list[int]] | Failed:
+    """The prompt text and tokens, or a Failed event saying in one sentence why not."""
+    try:
+        built = build_prompt(
+            entry,
+            request.prompt,
+            chat_template=model.chat_template,
+            bos_token=model.bos_text,
+            eos_token=model.eos_text,
+            history=request.history,
+            system_prompt=request.system_prompt,
+            thinking=request.thinking,
+            raw=request.raw,
+            document_template=request.document_template,
+            extra_stop=request.stop,
+        )
+    except PromptError as exc:
+        result.error = str(exc)
+        return Failed(message=str(exc), kind=FailureKind.ERROR, result=result)
+    tokens = prompt_tokens(model, built)
+    if len(tokens) >= model.n_ctx - 1:
+        message = (f"The prompt is {len(tokens)} tokens, more than {entry.name}'s context "
+                   f"of {model.n_ctx}; shorten it or clear the conversation.")
+        result.error = message
+        return Failed(message=message, kind=FailureKind.ERROR, result=result)
+    return built, tokens
+
+
+def run_generation(
+    model: LlamaModel,
+    entry: ModelEntry,
+    request: GenerationRequest,
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    threads: Callable[[], int] | None = None,
+) -> Iterator[Event]:
+    """Generate for one request, yielding PromptSent, Delta events and Finished (or Failed).
+
+    ``threads`` returns the pane's current share of the cores (re-read every token); the
+    tuner then picks the fastest count within it from measured per-token time.
+    """
+    from desktop_app.backends.llama import DecodeEnd
+
+    started = time.perf_counter()
+    prepared = _prepare(model, entry, request, GenerationResult(model=entry.id, role=entry.role))
+    if isinstance(prepared, Failed):
+        yield prepared
+        return
+    built, tokens = prepared
+    sampling = request.sampling
+    seed = sampling.seed if sampling.seed is not None else random.randrange(2**31)
+    reply = _Reply(entry, request, built, model, started)
+    reply.result.prompt_sent, reply.result.prompt_tokens, reply.result.seed = (
+        built.text, len(tokens), seed)
+    yield PromptSent(text=built.text, n_tokens=len(tokens),
+                     starts_in_thinking=built.starts_in_thinking, seed=seed)
+    if should_stop():
+        yield from reply.finish(FinishReason.CANCELLED)
+        return
+    tuner = ThreadTuner(threads()) if threads is not None else None
+    if tuner is not None:  # before the prompt is evaluated: prefill uses the share too
+        model.set_threads(tuner.threads)
+    sampler = model.sampler(sampling, seed)
+    stream = model.stream(tokens, sampler, min(sampling.max_tokens, model.n_ctx - len(tokens)),
+                          should_stop)
+    try:
+        for token in stream:
+            now = time.perf_counter()
+            delta, ended = reply.add(token, now)
+            if delta is not None:
+                yield delta
+            if ended:
+                break
+            if should_stop():
+                reply.finish_reason = FinishReason.CANCELLED
+                break
+            if tuner is not None:
+                assert threads is not None
+                tuner.set_ceiling(threads())
+                model.set_threads(tuner.observe(now))
+    finally:
+        sampler.close()
+    reply.result.prompt_cached = len(tokens) - stream.evaluated if stream.evaluated else 0
+    if stream.ended is DecodeEnd.ABORTED:
+        reply.finish_reason = FinishReason.CANCELLED
+    elif stream.ended is DecodeEnd.CONTEXT_FULL:
+        reply.finish_reason = FinishReason.LENGTH
+    yield from reply.finish()
+
+
+WORKER_NICENESS = 5
+
+
+def _yield_to_the_window() -> None:
+    """Run below the app's priority: with every core busy generating, the GUI thread
+    still gets the CPU the moment it needs it (the models' total throughput is the same)."""
+    try:
+        os.nice(WORKER_NICENESS)
+    except (AttributeError, OSError):  # Windows has no nice(); never fatal
+        pass
+
+
+def _redirect_native_stderr(entry: ModelEntry) -> None:
+    """Send llama.cpp's own console chatter to a per-model log file, not the user's terminal."""
+    from desktop_app import paths
+
+    try:
+        log_dir = paths.data_dir() / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        # one log per model, rewritten at each start so it never grows without bound
+        log = open(log_dir / f"worker-{entry.id}.log", "wb", buffering=0)  # noqa: SIM115
+        os.dup2(log.fileno(), 2)
+    except OSError:
+        pass
+
+
+def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntry) -> None:
+    """Process entry point: load the model, then serve commands until Shutdown."""
+    from desktop_app.backends.llama import LlamaModel
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
+    _redirect_native_stderr(entry)
+    _yield_to_the_window()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        conn.send(Loading(entry.id, "preparing the model file"))
+        try:
+            path = ensure_local(entry)
+        except CatalogError as exc:
+            conn.send(Failed(message=str(exc), kind=FailureKind.MISSING))
+            return
+        conn.send(Loading(entry.id, f"loading {path.name}"))
+        started = time.perf_counter()
+        n_threads = max(1, int(threads_value.value))
+        try:
+            model = LlamaModel(path, n_ctx=entry.context_length, n_threads=n_threads)
+        except MemoryError:
+            conn.send(Failed(message=f"Not enough memory to load {entry.name}.", kind=FailureKind.OOM))
+            return
+        except Exception as exc:  # report every load failure as data
+            conn.send(Failed(message=str(exc) or type(exc).__name__, kind=FailureKind.LOAD))
+            return
+        conn.send(Loaded(model_id=entry.id, load_s=time.perf_counter() - started,
+                         n_ctx=model.n_ctx, n_threads=n_threads, model_path=str(path),
+                         has_chat_template=model.chat_template is not None))
+        _serve(conn, stop_event, threads_value, entry, model)
+    except (BrokenPipeError, EOFError, OSError):
+        return  # the app went away
+
+
+def _serve(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntry,
+           model: LlamaModel) -> None:
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if isinstance(message, Shutdown):
+            return
+        if not isinstance(message, Generate):
+            continue
+        try:
+            for event in run_generation(model, entry, message.request,
+                                        should_stop=stop_event.is_set,
+                                        threads=lambda: max(1, int(threads_value.value))):
+                conn.send(event)
+        except MemoryError:
+            conn.send(Failed(message=f"{entry.name} ran out of memory while generating.",
+                             kind=FailureKind.OOM))
+        except (BrokenPipeError, EOFError):
+            return
+        except Exception as exc:
+            conn.send(Failed(message=f"Generation failed: {exc}", kind=FailureKind.ERROR))
