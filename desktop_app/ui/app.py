@@ -145,8 +145,8 @@ def _install_startup_probe(app: Any, window: Any, probe: str) -> None:
     def reached() -> bool:
         if probe == "window":
             return bool(window.isVisible())
-        return any(pane.turns and (pane.turns[-1].answer_raw or pane.turns[-1].thinking.text())
-                   for pane in window.panes)
+        return any(turn.answer or turn.thinking
+                   for pane in window.panes for turn in pane.session.turns[-1:])
 
     def check() -> None:
         if reached():

@@ -1,4 +1,8 @@
-"""Export a comparison (prompt, each pane's thinking, answer, metrics) for handouts."""
+"""Export a comparison (prompt, each pane's thinking, answer, metrics) for handouts.
+
+Reads the panes' conversation data (:meth:`desktop_app.conversation.PaneSession.export`),
+never the text of labels on screen.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,12 @@ from typing import Any
 
 from desktop_app.ui import theme
 from desktop_app.ui.markdown import markdown_to_html_fragment
+from desktop_app.ui.widgets import thinking_header
+
+
+def _thinking_summary(turn: dict[str, Any]) -> str:
+    """The fold's header, from the turn's data (``Thought for 14 s · 812 tokens``)."""
+    return thinking_header(False, turn.get("thinking_s"), int(turn.get("thinking_tokens") or 0))
 
 
 def to_markdown(panes: list[dict[str, Any]], title: str = "Triptych comparison") -> str:
@@ -22,7 +32,7 @@ def to_markdown(panes: list[dict[str, Any]], title: str = "Triptych comparison")
                 lines += ["<details><summary>Document the base model received</summary>", "",
                           "```text", turn["prompt_sent"], "```", "", "</details>", ""]
             if turn.get("thinking"):
-                summary = turn.get("thinking_header") or "Thinking"
+                summary = _thinking_summary(turn)
                 lines += [f"<details><summary>{html.escape(summary)}</summary>", "",
                           _quote(turn["thinking"]), "", "</details>", ""]
             lines += ["**Answer:**", "", turn["answer"].strip() or "_(empty)_", ""]
@@ -87,7 +97,7 @@ def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison") -> 
                 parts.append("<details><summary>Document the base model received</summary>"
                              f"<pre>{html.escape(turn['prompt_sent'])}</pre></details>")
             if turn.get("thinking"):
-                summary = turn.get("thinking_header") or "Thinking"
+                summary = _thinking_summary(turn)
                 parts.append(f"<details><summary>{html.escape(summary)}</summary>"
                              f"<div class='thinking'>{html.escape(turn['thinking'])}</div>"
                              "</details>")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,18 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.catalog import ROLES, Catalog, availability, default_model_ids, load_catalog
+from desktop_app.conversation import (
+    PaneConfig,
+    WorkerFactory,
+    close_in_background,
+    wait_for_closing,
+)
+from desktop_app.text import escape
 from desktop_app.ui import export, theme
-from desktop_app.ui.pane import Pane, PaneConfig
+from desktop_app.ui.pane import Pane
 from desktop_app.ui.practice import PracticePicker, load_sets, problem_badge
-from desktop_app.ui.runner import GuiPost, close_in_background, wait_for_closing
 from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
+from desktop_app.ui.tasks import Task, run_task, wait_for_tasks
 
 MAX_PANES = 4
 PRESENTATION_ZOOM = 1.6
@@ -67,9 +73,12 @@ class MainWindow(QMainWindow):
     allFinished = Signal(bool)   # every pane that started has finished; True if none failed
 
     def __init__(self, catalog: Catalog | None = None, *, models: list[str] | None = None,
-                 remember: bool = True, presentation: bool = False):
+                 remember: bool = True, presentation: bool = False,
+                 worker_factory: WorkerFactory | None = None):
         super().__init__()
         self.catalog = catalog if catalog is not None else load_catalog()
+        self.worker_factory = worker_factory  # None: real model processes
+        self._tasks: list[Task] = []
         self.remember = remember
         self.settings = load_settings() if remember else WindowSettings()
         self.panes: list[Pane] = []
@@ -133,11 +142,6 @@ class MainWindow(QMainWindow):
         theme.style(self.fit_banner, lambda: f"QLabel {{ {theme.notice_style()} }}")
         self.fit_banner.hide()
         root.addWidget(self.fit_banner)
-        # results of background work come back through this (never a signal on self from
-        # a thread: the window may be gone by the time the thread ends)
-        self._post: GuiPost[MainWindow] = GuiPost(self)
-        self._fit_thread: threading.Thread | None = None
-
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setHandleWidth(8)
@@ -168,11 +172,7 @@ class MainWindow(QMainWindow):
         theme.style(self.isolation_label, lambda: f"color: {theme.muted_fg()};")
         self.isolation_label.setSizePolicy(QSizePolicy.Policy.Ignored,
                                            QSizePolicy.Policy.Preferred)
-        post = self._post
-        self._isolation_thread = threading.Thread(
-            target=lambda: post(MainWindow._show_isolation, _isolation_text()),
-            name="isolation-summary", daemon=True)
-        self._isolation_thread.start()
+        self._run(lambda _task: _isolation_text(), self._show_isolation, "isolation-summary")
         self.statusBar().addPermanentWidget(self.isolation_label, 1)
         self.statusBar().setSizeGripEnabled(True)
 
@@ -269,7 +269,7 @@ class MainWindow(QMainWindow):
             ready = [e.id for e in self.catalog if _ready(e)]
             pick = next((m for m in ready if m not in used), ready[0] if ready else "")
             config = PaneConfig(model_id=pick)
-        pane = Pane(self.catalog, config)
+        pane = Pane(self.catalog, config, worker_factory=self.worker_factory)
         pane.runFinished.connect(self._on_pane_finished)
         pane.removeRequested.connect(self.remove_pane)
         pane.openManagerRequested.connect(self.open_model_manager)
@@ -363,8 +363,8 @@ class MainWindow(QMainWindow):
     def _on_pane_finished(self, pane: Pane, ok: bool) -> None:
         if not ok:
             index = self.panes.index(pane) + 1 if pane in self.panes else 0
-            turn = pane.turn
-            message = turn.failed.message if turn and turn.failed else "failed"
+            turn = pane.session.turns[-1] if pane.session.turns else None
+            message = turn.failure.message if turn and turn.failure else "failed"
             self.failures.append(f"pane {index} ({pane.config.model_id}): {message}")
         self.pending.discard(pane)
         self._check_all_done()
@@ -383,18 +383,19 @@ class MainWindow(QMainWindow):
             return
         pairs = [(p.entry, None) for p in self.panes if p.entry is not None and p.ready]
         catalog = self.catalog
-        post = self._post
 
-        def work() -> None:  # reads GGUF headers: off the GUI thread
+        def work(_task: Task) -> str:  # reads GGUF headers: off the GUI thread
             try:
-                report = fit_check(pairs, catalog=catalog)
-                message = report.warning or ""
-            except Exception:
-                message = ""
-            post(MainWindow._show_fit, message)
+                return fit_check(pairs, catalog=catalog).warning or ""
+            except Exception:  # noqa: BLE001 - a warning that can't be computed is none
+                return ""
 
-        self._fit_thread = threading.Thread(target=work, name="fit-check", daemon=True)
-        self._fit_thread.start()
+        self._run(work, self._show_fit, "fit-check")
+
+    def _run(self, work: Any, shown: Any, name: str) -> None:
+        """Background work whose result is shown in the window (dropped if it is gone)."""
+        task = run_task(self, work, on_success=shown, name=name)
+        self._tasks = [t for t in self._tasks if t.running] + [task]
 
     def _show_fit(self, message: str) -> None:
         self.fit_banner.setText(f"⚠ {message}" if message else "")
@@ -577,13 +578,12 @@ class MainWindow(QMainWindow):
         self._closed = True
         for pane in self.panes:
             close_in_background(pane.shutdown())
-        helpers = [self._isolation_thread]
-        if self._fit_thread is not None:
-            helpers.append(self._fit_thread)
+        helpers = [t.thread for t in self._tasks if t.thread is not None]
         for pane in self.panes:
             helpers.extend(pane.background_threads())
         for thread in helpers:  # their results are dropped safely if they outlive us
             thread.join(max(0.0, deadline - time.monotonic()))
+        wait_for_tasks(self._tasks, max(0.0, deadline - time.monotonic()))
         return wait_for_closing(max(0.0, deadline - time.monotonic()))
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
@@ -618,9 +618,7 @@ def _ready(entry: Any) -> bool:
 
 
 def _html(text: Any) -> str:
-    import html
-
-    return html.escape(str(text))
+    return escape.html(str(text))
 
 
 def copy_to_clipboard(text: str) -> None:

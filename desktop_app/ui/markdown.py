@@ -1,12 +1,12 @@
-"""Markdown helpers: code-block extraction, a small syntax highlighter, code styling.
+"""Markdown display helpers: a small syntax highlighter and code-block styling.
 
 While a reply streams it is shown as plain text; when the turn ends it is rendered once
 with ``QTextDocument.setMarkdown`` and its code blocks get a monospace, tinted format.
+Which fenced blocks a reply has is :mod:`desktop_app.text.fences`' job (one parser for
+"Copy code", Verify and export).
 """
 
 from __future__ import annotations
-
-import re
 
 from PySide6.QtCore import QRegularExpression
 from PySide6.QtGui import (
@@ -21,21 +21,6 @@ from PySide6.QtGui import (
 )
 
 from desktop_app.ui import theme
-
-_FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([^\n`]*)\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)",
-                    re.S | re.M)
-
-
-def code_blocks(text: str) -> list[tuple[str, str]]:
-    """Fenced code blocks in a Markdown reply as ``(language, code)`` pairs."""
-    blocks = []
-    for match in _FENCE.finditer(text):
-        lang = match.group(2).strip().split()[0] if match.group(2).strip() else ""
-        code = match.group(3)
-        if code.endswith("\n"):
-            code = code[:-1]
-        blocks.append((lang, code))
-    return blocks
 
 
 def is_code_block(block_format: QTextBlockFormat) -> bool:

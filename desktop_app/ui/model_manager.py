@@ -1,14 +1,13 @@
 """The model manager window: what is here, download (queued), cancel, verify, remove, add.
 
-Every slow step (download, hashing, listing a Hub repo, probing the network) runs in a
-:class:`_Task` thread that calls the core functions of :mod:`desktop_app.download`;
-results come back through queued signals, so the GUI thread never blocks. One
+Every slow step (download, hashing, listing a Hub repo, probing the network) runs as a
+background task (:func:`desktop_app.ui.tasks.run_task`) that calls the core functions of
+:mod:`desktop_app.download`; results come back on the GUI thread, which never blocks. One
 download or verification runs at a time; the others wait as ``queued``.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,7 +40,7 @@ from desktop_app import catalog as cat
 from desktop_app import download as dl
 from desktop_app.catalog import Catalog, FileSource, HubSource, ModelEntry, PackageSource
 from desktop_app.ui import theme
-from desktop_app.ui.runner import GuiPost
+from desktop_app.ui.tasks import Task, run_task
 
 CLOSE_WAIT_MS = 300  # closing the window waits this long for cancelled work, then lets go
 COLUMNS = ("Name", "Role", "Family", "Size", "Quantization", "Licence", "State")
@@ -53,60 +52,6 @@ _STATE_LABELS = {
     "needs-package": "needs its package",
     "missing-file": "file missing",
 }
-
-
-class _Task:
-    """Runs ``fn(task)`` in a worker thread; ``fn`` may call ``task.report(value)``.
-
-    The thread holds no Qt object: outcomes go through a :class:`GuiPost` to
-    :meth:`ModelManagerDialog._task_event` on the GUI thread, which looks up this task's
-    callbacks there (and finds nobody if the dialog has been deleted meanwhile). A plain
-    Python thread rather than a QThread, so that it can be joined and leaves no
-    foreign-thread bookkeeping behind.
-    """
-
-    _count = 0
-
-    def __init__(self, fn: Callable[[_Task], Any], post: GuiPost[ModelManagerDialog]):
-        self._fn = fn
-        self._post = post
-        self.cancel = threading.Event()
-        _Task._count += 1
-        self.id = _Task._count
-        self._thread = threading.Thread(target=self._run, name=f"triptych-models-{self.id}",
-                                        daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def wait(self, timeout_ms: int) -> bool:
-        """Join the thread; True if it has ended."""
-        if self._thread.ident is not None:
-            self._thread.join(timeout_ms / 1000)
-        return not self._thread.is_alive()
-
-    def isFinished(self) -> bool:  # noqa: N802 - QThread-like name
-        return self._thread.ident is not None and not self._thread.is_alive()
-
-    def report(self, value: object) -> None:
-        self._post(ModelManagerDialog._task_event, self.id, "progress", value)
-
-    def _run(self) -> None:
-        try:
-            result = self._fn(self)
-        except dl.DownloadCancelled as exc:
-            outcome: tuple[Any, ...] = ("failure", str(exc), True)
-        except dl.DownloadError as exc:
-            outcome = ("failure", str(exc), False)
-        except Exception as exc:  # noqa: BLE001 - a worker must never take the app down
-            outcome = ("failure", f"{type(exc).__name__}: {exc}", False)
-        else:
-            outcome = ("success", result)
-        self._post(ModelManagerDialog._task_event, self.id, *outcome)
-
-
-_Callbacks = tuple[Callable[[Any], Any], Callable[[str, bool], Any],
-                   Callable[[Any], Any] | None]
 
 
 class HubFilePicker(QDialog):
@@ -167,11 +112,9 @@ class ModelManagerDialog(QDialog):
         self.offline = dl.is_offline()
         self.hub_picker: HubFilePicker | None = None
         self._queue: list[tuple[str, str]] = []  # (kind, model id), kind "pull" | "verify"
-        self._current: tuple[str, str, _Task] | None = None
+        self._current: tuple[str, str, Task] | None = None
         self._live: dict[str, str] = {}  # model id -> state text while queued / running
-        self._tasks: set[_Task] = set()
-        self._callbacks: dict[int, _Callbacks] = {}  # task id -> what to call, GUI side
-        self._post: GuiPost[ModelManagerDialog] = GuiPost(self)
+        self._tasks: set[Task] = set()
 
         layout = QVBoxLayout(self)
         self.banner = QLabel()
@@ -341,7 +284,7 @@ class ModelManagerDialog(QDialog):
     def cancel(self, model_id: str | None = None) -> None:
         """Cancel a queued or running job (the running download keeps its partial file)."""
         if self._current is not None and model_id in (None, self._current[1]):
-            self._current[2].cancel.set()
+            self._current[2].cancel()
             self._live[self._current[1]] = "cancelling…"
             self._set_state_cell(self._current[1])
             return
@@ -364,10 +307,10 @@ class ModelManagerDialog(QDialog):
         kind, model_id = self._queue.pop(0)
         entry = self.catalog.get(model_id)
 
-        def work(task: _Task) -> Any:
+        def work(task: Task) -> Any:
             if kind == "pull":
-                return dl.pull(entry, progress=task.report, cancel=task.cancel)
-            return dl.verify(entry, progress=task.report, cancel=task.cancel)
+                return dl.pull(entry, progress=task.report, cancel=task.cancelled)
+            return dl.verify(entry, progress=task.report, cancel=task.cancelled)
 
         task = self._start(work, lambda result: self._job_done(kind, model_id, result),
                            lambda message, cancelled: self._job_failed(kind, model_id, message, cancelled),
@@ -380,7 +323,7 @@ class ModelManagerDialog(QDialog):
         self.status.setText(f"{'Downloading' if kind == 'pull' else 'Verifying'} {entry.name}…")
 
     def _job_progress(self, progress: dl.DownloadProgress) -> None:
-        if self._current is None or self._current[2].cancel.is_set():
+        if self._current is None or self._current[2].cancelled.is_set():
             return
         text = progress.describe()
         self._live[progress.model_id] = text
@@ -527,37 +470,35 @@ class ModelManagerDialog(QDialog):
 
     # ------------------------------------------------------------------ plumbing
 
-    def _start(self, fn: Callable[[_Task], Any], on_success: Callable[[Any], Any],
+    def _start(self, fn: Callable[[Task], Any], on_success: Callable[[Any], Any],
                on_failure: Callable[[str, bool], Any] | None = None,
-               on_progress: Callable[[Any], Any] | None = None) -> _Task:
-        self._tasks = {t for t in self._tasks if not t.isFinished()}
-        task = _Task(fn, self._post)
-        self._callbacks[task.id] = (
-            on_success, on_failure or (lambda message, _cancelled: self._error(message)),
-            on_progress)
-        self._tasks.add(task)
-        task.start()
-        return task
+               on_progress: Callable[[Any], Any] | None = None) -> Task:
+        """Run ``fn`` in the background; ``on_failure(message, cancelled)``. A failure in
+        handling an outcome is shown in the status line, never raised into Qt."""
+        failed = on_failure or (lambda message, _cancelled: self._error(message))
 
-    def _task_event(self, task_id: int, kind: str, *args: Any) -> None:
-        """A task's progress or outcome, on the GUI thread. A failure in handling it is
-        shown in the status line, never raised into Qt."""
-        callbacks = self._callbacks.get(task_id)
-        if callbacks is None:
-            return  # shut down meanwhile
-        on_success, on_failure, on_progress = callbacks
-        try:
-            if kind == "progress":
-                if on_progress is not None:
-                    on_progress(*args)
-                return
-            del self._callbacks[task_id]
-            if kind == "success":
-                on_success(*args)
-            else:
-                on_failure(*args)
-        except Exception as exc:  # noqa: BLE001
-            self._error(f"Internal error: {type(exc).__name__}: {exc}")
+        def guarded(callback: Callable[..., Any]) -> Callable[..., None]:
+            def call(*args: Any) -> None:
+                try:
+                    callback(*args)
+                except Exception as exc:  # noqa: BLE001
+                    self._error(f"Internal error: {type(exc).__name__}: {exc}")
+            return call
+
+        def failure(exc: BaseException) -> None:
+            if isinstance(exc, dl.DownloadCancelled):
+                failed(str(exc), True)
+            elif isinstance(exc, dl.DownloadError):
+                failed(str(exc), False)
+            else:  # a worker must never take the app down
+                failed(f"{type(exc).__name__}: {exc}", False)
+
+        self._tasks = {t for t in self._tasks if t.running}
+        task = run_task(self, fn, on_success=guarded(on_success), on_failure=guarded(failure),
+                        on_progress=guarded(on_progress) if on_progress else None,
+                        name="models")
+        self._tasks.add(task)
+        return task
 
     def _probed(self, reachable: object) -> None:
         if not reachable and not self.offline:
@@ -581,12 +522,12 @@ class ModelManagerDialog(QDialog):
         stuck on a dead connection ends at its read timeout) finds nobody to report to."""
         self._queue.clear()
         for task in self._tasks:
-            task.cancel.set()
+            task.cancel()
+            task.detach()
         deadline = time.monotonic() + timeout_ms / 1000
         for task in list(self._tasks):
-            task.wait(max(0, int((deadline - time.monotonic()) * 1000)))
-        self._tasks = {t for t in self._tasks if not t.isFinished()}
-        self._callbacks.clear()
+            task.wait(max(0.0, deadline - time.monotonic()))
+        self._tasks = {t for t in self._tasks if t.running}
         self._current = None
         self._live.clear()
         return not self._tasks
@@ -601,4 +542,6 @@ class ModelManagerDialog(QDialog):
 
 
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    import html
+
+    return html.escape(text)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.text.units import format_duration
 from desktop_app.ui import theme
 
 
@@ -226,12 +227,7 @@ class CollapsibleSection(QWidget):
 
 def thinking_header(live: bool, seconds: float | None, tokens: int) -> str:
     """``Thinking… 5 s · 120 tokens`` while live, ``Thought for 14 s · 812 tokens`` after."""
-    if seconds is None:
-        secs = "—"
-    elif seconds < 1:
-        secs = "<1 s"  # "0 s" reads as "did not think"
-    else:
-        secs = f"{seconds:.0f} s"
+    secs = "—" if seconds is None else format_duration(seconds)  # never "0 s": "<1 s"
     toks = f"{tokens:,} token{'s' if tokens != 1 else ''}"
     if live:
         return f"Thinking… {secs} · {toks}"

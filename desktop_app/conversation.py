@@ -1,0 +1,613 @@
+"""One pane's conversation as plain data: turns, their history, and the session that runs them.
+
+The window, export, Verify and the CLI all read this; none of them keeps its own copy of
+what a model said. A :class:`PaneSession` owns its model-process handle (made by a
+factory: :class:`~desktop_app.engine.ModelWorker` in the app, a scripted fake in tests),
+builds each :class:`~desktop_app.protocol.GenerationRequest` from the history and the
+pane's settings, runs the blocking event stream on a plain thread that only appends to a
+deque, and applies the events to the current :class:`Turn` when the owner calls
+:meth:`PaneSession.poll` (the window does so once per frame). So the answer is
+accumulated once, here, and thinking time is read from one clock: the model process's.
+
+No Qt in this module (a static check in the test suite keeps it so).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from desktop_app.catalog import Catalog, ModelEntry, availability
+from desktop_app.prompting import Turn as Exchange
+from desktop_app.protocol import (
+    FAILURE_LABELS,
+    Delta,
+    Event,
+    Failed,
+    FailureKind,
+    Finished,
+    FinishReason,
+    GenerationRequest,
+    GenerationResult,
+    Loaded,
+    Loading,
+    PromptSent,
+    Sampling,
+)
+
+# ------------------------------------------------------------------------------ settings
+
+
+@dataclass
+class PaneConfig:
+    """A pane's remembered settings (``None`` means the catalog's default)."""
+
+    model_id: str = ""
+    temperature: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    system_prompt: str | None = None
+    thinking: bool = True
+    show_prompt: bool | None = None
+    document_template: str | None = None  # base models: the wrapping, with {question}
+    raw: bool = False  # base models: send the prompt as typed, unwrapped
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PaneConfig:
+        """Settings read back from disk; unknown keys and a non-dict are ignored."""
+        if not isinstance(data, dict):
+            return cls()
+        config = cls()
+        for key in cls.__dataclass_fields__:
+            if key in data:
+                setattr(config, key, data[key])
+        if not isinstance(config.model_id, str):
+            config.model_id = ""
+        return config
+
+
+# ------------------------------------------------------------------------------- turns
+
+
+class TurnState(StrEnum):
+    """Where one turn is; the pane's footer and the turn's view follow it."""
+
+    STARTING = "starting"  # sent; the model process is starting or loading
+    THINKING = "thinking"  # the reply so far is thinking
+    ANSWERING = "answering"  # the answer is streaming
+    DONE = "done"  # Finished arrived (``result.finish_reason`` says how)
+    FAILED = "failed"  # Failed arrived, or the turn could not start
+
+
+TURN_STATE_LABELS: dict[TurnState, str] = {
+    TurnState.STARTING: "Loading…",
+    TurnState.THINKING: "Thinking…",
+    TurnState.ANSWERING: "Generating…",
+    TurnState.DONE: "Done",
+    TurnState.FAILED: "Failed",
+}
+
+
+@dataclass
+class Turn:
+    """One prompt and the model's reply, as data (the widgets only draw it)."""
+
+    prompt: str
+    problem: Any = None  # a practice problem: Verify checks against its key
+    prompt_sent: str = ""
+    thinking: str = ""
+    answer: str = ""
+    result: GenerationResult | None = None
+    failure: Failed | None = None
+    verdict: Any = None
+    state: TurnState = TurnState.STARTING
+    loading_detail: str = "starting"
+    loaded: Loaded | None = None
+    thinking_tokens: int = 0
+    answer_tokens: int = 0
+    elapsed_s: float = 0.0  # the model process's clock since the generation started
+    thinking_s: float | None = None  # how long it thought (same clock)
+    has_thinking: bool = False  # the reply has (or starts in) a thinking part
+
+    @property
+    def done(self) -> bool:
+        return self.state in (TurnState.DONE, TurnState.FAILED)
+
+    @property
+    def thinking_live(self) -> bool:
+        return self.state == TurnState.THINKING
+
+    @property
+    def tokens(self) -> int:
+        return self.thinking_tokens + self.answer_tokens
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        return self.result.finish_reason if self.result is not None else None
+
+    @property
+    def failure_label(self) -> str:
+        """``Out of memory``, ``Could not load the model``… (empty unless failed)."""
+        if self.failure is None:
+            return ""
+        return FAILURE_LABELS.get(FailureKind(self.failure.kind), "Failed")
+
+    def counts_as_history(self) -> bool:
+        """Whether a follow-up question sees this exchange (a failed turn is left out)."""
+        return (self.state == TurnState.DONE and self.result is not None
+                and self.result.finish_reason != FinishReason.ERROR
+                and bool(self.answer.strip() or self.thinking))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The turn for export: what was asked, sent, thought and answered, and its verdict."""
+        result = self.result
+        return {
+            "prompt": self.prompt,
+            "prompt_sent": self.prompt_sent,
+            "thinking": self.thinking,
+            "thinking_s": self.thinking_s,
+            "thinking_tokens": self.thinking_tokens,
+            "thinking_unterminated": bool(result and result.thinking_unterminated),
+            "answer": self.answer,
+            "answer_tokens": self.answer_tokens,
+            "finish_reason": str(result.finish_reason) if result else None,
+            "metrics": result.metrics_line() if result else "",
+            "error": self.failure.message if self.failure else None,
+            "verdict": getattr(self.verdict, "verdict", None),
+        }
+
+
+@dataclass
+class Conversation:
+    """A pane's turns in order; the history a new request carries is derived from them."""
+
+    turns: list[Turn] = field(default_factory=list)
+
+    def add(self, prompt: str, problem: Any = None) -> Turn:
+        turn = Turn(prompt=prompt, problem=problem)
+        self.turns.append(turn)
+        return turn
+
+    def remove(self, turn: Turn) -> None:
+        if turn in self.turns:
+            self.turns.remove(turn)
+
+    def clear(self) -> None:
+        self.turns.clear()
+
+    @property
+    def current(self) -> Turn | None:
+        return self.turns[-1] if self.turns else None
+
+    def history(self, before: Turn | None = None) -> tuple[Exchange, ...]:
+        """The earlier exchanges a request for ``before`` (default: a new turn) carries."""
+        turns = self.turns
+        if before is not None and before in turns:
+            turns = turns[: turns.index(before)]
+        return tuple(Exchange(user=t.prompt, assistant=t.answer)
+                     for t in turns if t.counts_as_history())
+
+
+# ------------------------------------------------------------------------- the process
+
+
+class WorkerHandle(Protocol):
+    """What a session needs of a model process (``ModelWorker``'s public surface)."""
+
+    entry: ModelEntry
+
+    @property
+    def alive(self) -> bool: ...
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def loaded(self) -> Loaded | None: ...
+
+    def start(self) -> None: ...
+
+    def generate(self, request: GenerationRequest) -> Any: ...
+
+    def stop(self) -> None: ...
+
+    def close(self, timeout: float = 2.0) -> None: ...
+
+
+WorkerFactory = Callable[[ModelEntry], WorkerHandle]
+
+
+def default_worker_factory(entry: ModelEntry) -> WorkerHandle:
+    """A real model process (imported here so the fake-engine tests never load it)."""
+    from desktop_app.engine import ModelWorker
+
+    return ModelWorker(entry)
+
+
+class RunEnded:
+    """Appended after the stream's last event: the generation thread has ended."""
+
+
+class GenerationRun:
+    """One generation on one worker, on a plain thread that only appends to :attr:`events`.
+
+    Every exception becomes a :class:`Failed` event, so a bug in the engine never leaves a
+    pane "Generating…"; the stream is always closed so an abandoned one is drained."""
+
+    def __init__(self, worker: WorkerHandle, request: GenerationRequest):
+        self.worker = worker
+        self.request = request
+        self.events: deque[Event | RunEnded] = deque()
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"pane-{worker.entry.id}",
+                                       daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Cooperative stop: returns at once; the stream ends within a token."""
+        self._stop.set()
+        try:
+            self.worker.stop()
+        except Exception:  # noqa: BLE001 - a dead worker is stopped already
+            pass
+
+    def _run(self) -> None:
+        stream = None
+        try:
+            stream = self.worker.generate(self.request)
+            for event in stream:
+                self.events.append(event)
+                if isinstance(event, Finished | Failed):
+                    break
+                if self._stop.is_set():
+                    self.worker.stop()  # a stop that raced generate()'s start
+        except Exception as exc:  # noqa: BLE001 - every failure becomes data for the pane
+            self.events.append(Failed(message=f"Internal error: {exc}", kind=FailureKind.ERROR))
+        finally:
+            if stream is not None and hasattr(stream, "close"):
+                try:
+                    stream.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            self.events.append(RunEnded())
+
+
+_closing: list[threading.Thread] = []
+_closing_lock = threading.Lock()
+
+
+def close_in_background(worker: WorkerHandle | None, timeout: float = 2.0) -> None:
+    """Close a worker (joins its process) without blocking the caller."""
+    if worker is None:
+        return
+
+    def close() -> None:
+        try:
+            worker.close(timeout)
+        except Exception:  # noqa: BLE001 - it is going away either way
+            pass
+
+    thread = threading.Thread(target=close, name=f"close-{worker.entry.id}", daemon=True)
+    with _closing_lock:
+        _closing[:] = [t for t in _closing if t.is_alive()]
+        _closing.append(thread)
+    thread.start()
+
+
+def wait_for_closing(timeout: float = 5.0) -> bool:
+    """Wait (bounded) for background closes to finish; True if all did."""
+    deadline = time.monotonic() + timeout
+    with _closing_lock:
+        threads = list(_closing)
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    with _closing_lock:
+        _closing[:] = [t for t in _closing if t.is_alive()]
+        return not _closing
+
+
+# ----------------------------------------------------------------------------- session
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """Text that arrived since the last poll, merged (one append per view per frame)."""
+
+    thinking: str
+    answer: str
+    delta: Delta  # the last one: running token counts and the process's clock
+
+
+Step = Streamed | Loading | Loaded | PromptSent | Finished | Failed
+
+
+class PaneSession:
+    """One pane: its model and settings, its conversation, and its model process."""
+
+    def __init__(self, catalog: Catalog, config: PaneConfig | None = None, *,
+                 worker_factory: WorkerFactory | None = None):
+        self.catalog = catalog
+        self.config = config or PaneConfig()
+        self.conversation = Conversation()
+        self.worker_factory: WorkerFactory = worker_factory or default_worker_factory
+        self.worker: WorkerHandle | None = None
+        self.run: GenerationRun | None = None
+        self.turn: Turn | None = None  # the turn the running generation fills
+        self.closing = False
+
+    # -- model and settings
+
+    @property
+    def entry(self) -> ModelEntry | None:
+        return self.catalog.entries.get(self.config.model_id)
+
+    @property
+    def turns(self) -> list[Turn]:
+        return self.conversation.turns
+
+    @property
+    def running(self) -> bool:
+        return self.run is not None
+
+    def model_state(self) -> str:
+        """The model's availability (``ready``, ``not-downloaded``…; ``unknown`` if not in
+        the catalog). A check that fails counts as not downloaded."""
+        entry = self.entry
+        if entry is None:
+            return "unknown"
+        try:
+            return str(availability(entry))
+        except Exception:  # noqa: BLE001 - e.g. an unreadable models folder
+            return "not-downloaded"
+
+    @property
+    def ready(self) -> bool:
+        return self.model_state() == "ready"
+
+    def set_model(self, model_id: str) -> None:
+        """Another model: the old process is closed and the settings are its defaults."""
+        if self.running:
+            self.stop()
+        self.close_worker()
+        self.config = PaneConfig(model_id=model_id)
+
+    def set_catalog(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def sampling(self) -> Sampling:
+        """The sampling the next request uses: the catalog's defaults, then the settings."""
+        entry = self.entry
+        assert entry is not None
+        cfg = self.config
+        return Sampling.for_entry(entry, temperature=cfg.temperature,
+                                  max_tokens=cfg.max_tokens, seed=cfg.seed)
+
+    def request_for(self, prompt: str, before: Turn | None = None) -> GenerationRequest:
+        """The request for ``prompt``: the history before ``before`` and the settings."""
+        entry = self.entry
+        assert entry is not None
+        cfg = self.config
+        system = cfg.system_prompt if entry.prompt.style == "chat" else None
+        document = entry.prompt.style == "document"
+        return GenerationRequest(
+            prompt=prompt, sampling=self.sampling(),
+            history=self.conversation.history(before),
+            system_prompt=system or None,
+            thinking=cfg.thinking if entry.prompt.supports_thinking else True,
+            raw=bool(cfg.raw) and document,
+            document_template=cfg.document_template if document else None)
+
+    # -- running
+
+    def send(self, prompt: str, problem: Any = None) -> Turn | None:
+        """Start a turn; None if the pane can't (busy, closing, empty, model not ready).
+
+        A turn that could not start (no process could be made) is returned failed."""
+        entry = self.entry
+        if (self.running or self.closing or not prompt.strip() or entry is None
+                or not self.ready):
+            return None
+        turn = self.conversation.add(prompt, problem)
+        self.turn = turn
+        try:
+            if self.worker is None:
+                self.worker = self.worker_factory(entry)
+            self.run = GenerationRun(self.worker, self.request_for(prompt, before=turn))
+        except Exception as exc:  # noqa: BLE001 - e.g. no semaphores in a sandbox
+            self.run = None
+            self._fail(turn, Failed(message=f"Could not start the model: {exc}",
+                                    kind=FailureKind.ERROR))
+            return turn
+        turn.loading_detail = "sending the prompt" if self.worker.loaded else "starting"
+        self.run.start()
+        return turn
+
+    def stop(self) -> None:
+        if self.run is not None:
+            self.run.stop()
+
+    def poll(self) -> tuple[list[Step], bool]:
+        """Apply the events that arrived to the current turn (call it on one thread).
+
+        Returns what changed, in order, with consecutive Deltas merged, and whether the
+        generation has ended (the session is then idle again)."""
+        run = self.run
+        if run is None:
+            return [], True
+        steps: list[Step] = []
+        thinking: list[str] = []
+        answer: list[str] = []
+        last: Delta | None = None
+        ended = False
+
+        def flush() -> None:
+            nonlocal thinking, answer, last
+            if last is not None:
+                steps.append(Streamed("".join(thinking), "".join(answer), last))
+            thinking, answer, last = [], [], None
+
+        while run.events:
+            event = run.events.popleft()
+            if isinstance(event, Delta):
+                self._apply_delta(event)
+                thinking.append(event.thinking)
+                answer.append(event.answer)
+                last = event
+                continue
+            flush()
+            if isinstance(event, RunEnded):
+                ended = True
+                break
+            self._apply(event)
+            steps.append(event)
+        flush()
+        if ended:
+            self.run = None
+            if self.turn is not None and not self.turn.done:  # ended without an end event
+                self._fail(self.turn, Failed(message="The generation ended without a result.",
+                                             kind=FailureKind.ERROR))
+        return steps, ended
+
+    def _apply_delta(self, delta: Delta) -> None:
+        turn = self.turn
+        if turn is None:
+            return
+        if delta.thinking:
+            turn.thinking += delta.thinking
+            turn.has_thinking = True
+            if turn.state != TurnState.ANSWERING:
+                turn.state = TurnState.THINKING
+        if delta.answer:
+            if turn.state == TurnState.THINKING:
+                turn.thinking_s = delta.elapsed_s  # thinking is over: the process's clock
+            turn.answer += delta.answer
+            turn.state = TurnState.ANSWERING
+        elif turn.state == TurnState.THINKING:
+            turn.thinking_s = delta.elapsed_s
+        turn.thinking_tokens = delta.thinking_tokens
+        turn.answer_tokens = delta.answer_tokens
+        turn.elapsed_s = delta.elapsed_s
+
+    def _apply(self, event: Event) -> None:
+        turn = self.turn
+        if turn is None:
+            return
+        if isinstance(event, Loading):
+            turn.loading_detail = event.detail
+        elif isinstance(event, Loaded):
+            turn.loaded = event
+            turn.loading_detail = "sending the prompt"
+        elif isinstance(event, PromptSent):
+            turn.prompt_sent = event.text
+            if event.starts_in_thinking:
+                turn.has_thinking = True
+                turn.state = TurnState.THINKING
+                turn.thinking_s = 0.0
+            else:
+                turn.state = TurnState.ANSWERING
+        elif isinstance(event, Finished):
+            result = event.result
+            turn.result = result
+            if result.thinking_s is not None:
+                turn.thinking_s = result.thinking_s  # the process's own measure, exact
+            turn.thinking_tokens = result.thinking_tokens or turn.thinking_tokens
+            turn.answer_tokens = result.answer_tokens or turn.answer_tokens
+            turn.state = TurnState.DONE
+        elif isinstance(event, Failed):
+            self._fail(turn, event)
+
+    def _fail(self, turn: Turn, failed: Failed) -> None:
+        turn.failure = failed
+        if failed.result is not None:
+            turn.result = failed.result
+        turn.state = TurnState.FAILED
+        worker = self.worker
+        if FailureKind(failed.kind) in (FailureKind.CRASH, FailureKind.OOM, FailureKind.LOAD,
+                                        FailureKind.MISSING) or not (worker and worker.alive):
+            self.close_worker()  # the next send starts a fresh process
+
+    def abandon(self, reason: str) -> None:
+        """Showing the reply broke: end the run, start afresh next time, fail the turn."""
+        run, self.run = self.run, None
+        if run is not None:
+            run.stop()
+        self.close_worker()  # it may still be streaming the abandoned run
+        turn = self.turn
+        if turn is not None and turn.failure is None:  # even if its Finished had arrived
+            turn.failure = Failed(message=reason, kind=FailureKind.ERROR)
+            turn.state = TurnState.FAILED
+
+    def retry(self, turn: Turn) -> Turn | None:
+        """Drop ``turn`` and send its prompt again (a fresh process if the old one died)."""
+        if self.running:
+            return None
+        self.conversation.remove(turn)
+        if self.turn is turn:
+            self.turn = None
+        worker = self.worker
+        if worker is not None and (worker.loaded is None or not worker.alive):
+            self.close_worker()
+        return self.send(turn.prompt, turn.problem)
+
+    def remove(self, turn: Turn) -> None:
+        self.conversation.remove(turn)
+        if self.turn is turn:
+            self.turn = None
+
+    def clear(self) -> bool:
+        """Forget the conversation; while generating, only stop (False)."""
+        if self.running:
+            self.stop()
+            return False
+        self.conversation.clear()
+        self.turn = None
+        return True
+
+    # -- verify
+
+    def verify(self, turn: Turn) -> Any:
+        """Check the turn's answer in the sandbox (blocking: call it off the GUI thread)."""
+        from desktop_app.verify import Verdict, verify_reply
+
+        try:
+            return verify_reply(turn.answer, turn.problem)
+        except Exception as exc:  # noqa: BLE001 - the checker's own bug is a verdict too
+            return Verdict(verdict="error", reason=f"The checker failed: {exc}")
+
+    # -- export and teardown
+
+    def export(self) -> dict[str, Any]:
+        """The pane for export: model, role and every turn as data."""
+        entry = self.entry
+        return {
+            "model": entry.name if entry else self.config.model_id,
+            "model_id": self.config.model_id,
+            "role": entry.role if entry else "",
+            "turns": [turn.to_dict() for turn in self.turns],
+        }
+
+    def close_worker(self) -> None:
+        worker, self.worker = self.worker, None
+        close_in_background(worker)
+
+    def background_threads(self) -> list[threading.Thread]:
+        run = self.run
+        return [run.thread] if run is not None and run.thread.is_alive() else []
+
+    def shutdown(self) -> WorkerHandle | None:
+        """Stop generating and hand back the worker for the caller to close."""
+        self.closing = True
+        if self.run is not None:
+            self.run.stop()
+        worker, self.worker = self.worker, None
+        return worker

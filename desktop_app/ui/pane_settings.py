@@ -1,0 +1,187 @@
+"""A pane's settings form: sampling, system prompt, thinking, and a base model's wrapping.
+
+It edits a :class:`desktop_app.conversation.PaneConfig` and nothing else: ``load`` fills
+the fields from the config (the catalog's defaults where the config says ``None``),
+``store`` writes what the user changed back into it (a value equal to the default is
+stored as ``None``, so a later change of the catalog's default still applies).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
+
+from desktop_app.catalog import ModelEntry
+from desktop_app.conversation import PaneConfig
+from desktop_app.protocol import Sampling
+from desktop_app.ui import theme
+
+
+class PaneSettingsForm(QFrame):
+    """The fields under a pane's ⚙ button. ``changed`` fires on every edit by the user."""
+
+    changed = Signal()
+    defaultsRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(8, 6, 8, 6)
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(4)
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(0.0, 2.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setDecimals(2)
+        self.max_tokens = QSpinBox()
+        self.max_tokens.setRange(1, 32768)
+        self.max_tokens.setSingleStep(64)
+        self.seed = QSpinBox()
+        self.seed.setRange(-1, 2**31 - 1)
+        self.seed.setSpecialValueText("random")
+        self.thinking_box = QCheckBox("Thinking")
+        self.thinking_box.setToolTip("Let the reasoning model think before it answers")
+        self.show_prompt_box = QCheckBox("Show prompt sent")
+        self.system_prompt = QLineEdit()
+        self.system_prompt.setPlaceholderText("System prompt (model default)")
+        self.system_label = QLabel("System")
+        self.defaults_button = QToolButton()
+        self.defaults_button.setText("Defaults")
+        self.defaults_button.setToolTip("Back to this model's default settings")
+        self.defaults_button.clicked.connect(self.defaultsRequested)
+        checks = QHBoxLayout()
+        checks.setContentsMargins(0, 0, 0, 0)
+        checks.addWidget(self.thinking_box)
+        checks.addWidget(self.show_prompt_box)
+        checks.addStretch(1)
+        checks.addWidget(self.defaults_button)
+        # short labels: three panes side by side at presentation sizes leave little room
+        temp_label, tokens_label, seed_label = QLabel("Temp"), QLabel("Max tok."), QLabel("Seed")
+        temp_label.setToolTip("Temperature: 0 always picks the likeliest token")
+        tokens_label.setToolTip("Maximum number of tokens to generate")
+        for label, buddy in ((temp_label, self.temperature), (tokens_label, self.max_tokens),
+                             (seed_label, self.seed), (self.system_label, self.system_prompt)):
+            label.setBuddy(buddy)
+        grid.addWidget(temp_label, 0, 0)
+        grid.addWidget(self.temperature, 0, 1)
+        grid.addWidget(tokens_label, 0, 2)
+        grid.addWidget(self.max_tokens, 0, 3)
+        grid.addWidget(seed_label, 1, 0)
+        grid.addWidget(self.seed, 1, 1)
+        grid.addWidget(self.system_label, 2, 0)
+        grid.addWidget(self.system_prompt, 2, 1, 1, 3)
+        grid.addLayout(checks, 3, 0, 1, 4)  # a row of its own: fits at presentation sizes
+        # base models: the document the question is wrapped in, editable, or none at all
+        self.wrapping_label = QLabel("Wrapping")
+        self.wrapping_label.setToolTip(
+            "The document a base model continues; {question} is replaced by your prompt")
+        self.wrapping = QPlainTextEdit()
+        self.wrapping.setTabChangesFocus(True)
+        self.wrapping.setFixedHeight(self.wrapping.fontMetrics().lineSpacing() * 4 + 12)
+        self.wrapping_label.setBuddy(self.wrapping)
+        self.raw_box = QCheckBox("Send raw text (no wrapping)")
+        self.raw_box.setToolTip("The base model continues exactly what you typed")
+        self.wrapping_hint = QLabel("The wrapping must contain {question}; "
+                                    "the last valid one is used.")
+        self.wrapping_hint.setWordWrap(True)
+        theme.style(self.wrapping_hint, lambda: f"color: {theme.fail_color()};")
+        self.wrapping_hint.hide()
+        grid.addWidget(self.wrapping_label, 4, 0, Qt.AlignmentFlag.AlignTop)
+        grid.addWidget(self.wrapping, 4, 1, 1, 3)
+        grid.addWidget(self.raw_box, 5, 1, 1, 3)
+        grid.addWidget(self.wrapping_hint, 6, 1, 1, 3)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        for signal in (self.temperature.valueChanged, self.max_tokens.valueChanged,
+                       self.seed.valueChanged, self.thinking_box.toggled,
+                       self.show_prompt_box.toggled, self.system_prompt.editingFinished,
+                       self.wrapping.textChanged, self.raw_box.toggled):
+            signal.connect(self.changed)
+
+    def _fields(self) -> tuple[QWidget, ...]:
+        return (self.temperature, self.max_tokens, self.seed, self.thinking_box,
+                self.show_prompt_box, self.system_prompt, self.wrapping, self.raw_box)
+
+    def load(self, entry: ModelEntry | None, config: PaneConfig) -> None:
+        """Show ``config`` for ``entry`` (no ``changed`` signal)."""
+        fields = self._fields()
+        for field in fields:
+            field.blockSignals(True)
+        try:
+            if entry is not None:
+                self._load(entry, config)
+        finally:
+            for field in fields:
+                field.blockSignals(False)
+
+    def _load(self, entry: ModelEntry, cfg: PaneConfig) -> None:
+        sampling = Sampling.for_entry(entry)
+        self.temperature.setValue(cfg.temperature if cfg.temperature is not None
+                                  else sampling.temperature)
+        self.max_tokens.setValue(int(cfg.max_tokens if cfg.max_tokens is not None
+                                     else sampling.max_tokens))
+        self.seed.setValue(cfg.seed if cfg.seed is not None else -1)
+        supports = entry.prompt.supports_thinking
+        self.thinking_box.setEnabled(supports)
+        self.thinking_box.setChecked(bool(cfg.thinking) if supports else False)
+        self.thinking_box.setVisible(supports)
+        chat = entry.prompt.style == "chat"
+        self.system_prompt.setVisible(chat)
+        self.system_label.setVisible(chat)
+        self.system_prompt.setText(cfg.system_prompt or "")
+        self.system_prompt.setPlaceholderText(
+            f"System prompt (default: {entry.prompt.system_prompt or 'none'})")
+        show = cfg.show_prompt if cfg.show_prompt is not None else entry.role == "base"
+        self.show_prompt_box.setChecked(bool(show))
+        document = entry.prompt.style == "document"
+        for document_widget in (self.wrapping_label, self.wrapping, self.raw_box):
+            document_widget.setVisible(document)
+        self.wrapping.setPlainText(cfg.document_template or entry.prompt.document_template)
+        self.raw_box.setChecked(bool(cfg.raw) and document)
+        self.wrapping.setEnabled(not self.raw_box.isChecked())
+        self.wrapping_hint.hide()
+
+    def store(self, entry: ModelEntry, cfg: PaneConfig) -> None:
+        """Write the fields into ``cfg``; a wrapping without ``{question}`` is not taken
+        (the hint says so and the last valid one stays)."""
+        sampling = Sampling.for_entry(entry)
+        temp = round(self.temperature.value(), 2)
+        cfg.temperature = None if abs(temp - sampling.temperature) < 1e-9 else temp
+        tokens = self.max_tokens.value()
+        cfg.max_tokens = None if tokens == sampling.max_tokens else tokens
+        cfg.seed = None if self.seed.value() < 0 else self.seed.value()
+        cfg.thinking = self.thinking_box.isChecked() if entry.prompt.supports_thinking else True
+        cfg.show_prompt = self.show_prompt_box.isChecked()
+        cfg.system_prompt = self.system_prompt.text() or None
+        if entry.prompt.style == "document":
+            cfg.raw = self.raw_box.isChecked()
+            self.wrapping.setEnabled(not cfg.raw)
+            template = self.wrapping.toPlainText()
+            valid = "{question}" in template
+            self.wrapping_hint.setVisible(not valid and not cfg.raw)
+            if valid:
+                cfg.document_template = (None if template == entry.prompt.document_template
+                                         else template)
+
+    def set_values(self, *, max_tokens: int | None = None, temperature: float | None = None,
+                   seed: int | None = None) -> None:
+        """Set fields from code (snapshot mode, tests); ``changed`` fires as for the user."""
+        if max_tokens is not None:
+            self.max_tokens.setValue(max_tokens)
+        if temperature is not None:
+            self.temperature.setValue(temperature)
+        if seed is not None:
+            self.seed.setValue(seed)

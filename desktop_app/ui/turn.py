@@ -1,0 +1,370 @@
+"""One turn on screen: the prompt, the loading line, the thinking fold, the answer, the
+metrics, the actions (copy, Verify) and the verdict.
+
+It draws a :class:`desktop_app.conversation.Turn` and keeps no text of its own: the
+streamed pieces are appended to the views as they arrive (never re-rendered), and the
+answer is rendered as Markdown once, from the turn's data, when the turn ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.catalog import ModelEntry
+from desktop_app.conversation import Turn
+from desktop_app.protocol import FailureKind, FinishReason, GenerationResult
+from desktop_app.text import escape
+from desktop_app.text.fences import CodeBlock, code_blocks
+from desktop_app.ui import theme
+from desktop_app.ui.markdown import CodeHighlighter, style_code_blocks
+from desktop_app.ui.widgets import (
+    AutoHeightTextBrowser,
+    CollapsibleSection,
+    StreamTextView,
+    ThinkingSection,
+)
+
+EMPTY_ANSWER_NOTES = {  # what an empty answer says, by why the reply ended
+    FinishReason.CANCELLED: "(stopped)",
+    FinishReason.LENGTH: "(no answer before the token limit)",
+}
+
+
+def muted() -> str:
+    return f"color: {theme.muted_fg()};"
+
+
+class TurnWidget(QFrame):
+    """Draws one :class:`~desktop_app.conversation.Turn` (``self.data``)."""
+
+    retryRequested = Signal()
+    openManagerRequested = Signal()
+    verifyRequested = Signal()
+
+    def __init__(self, data: Turn, entry: ModelEntry, *, show_prompt: bool = False,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.data = data
+        self.entry = entry
+        self._code_pt: float | None = None
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 8)
+        layout.setSpacing(4)
+
+        self.user_label = QLabel(data.prompt)
+        self.user_label.setWordWrap(True)
+        self.user_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.user_label.setTextFormat(Qt.TextFormat.PlainText)
+        theme.style(self.user_label, lambda: (
+            f"QLabel {{ background: {theme.subtle_bg()}; border-radius: 6px; padding: 6px 8px; }}"))
+        layout.addWidget(self.user_label)
+
+        self.loading = QWidget()
+        row = QHBoxLayout(self.loading)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.loading_bar = QProgressBar()
+        self.loading_bar.setRange(0, 0)
+        self.loading_bar.setMaximumHeight(6)
+        self.loading_bar.setTextVisible(False)
+        self.loading_label = QLabel("Starting…")
+        theme.style(self.loading_label, muted)
+        row.addWidget(self.loading_label)
+        row.addWidget(self.loading_bar, 1)
+        layout.addWidget(self.loading)
+
+        self.prompt_view = StreamTextView(max_height=200)
+        self.prompt_view.setFont(theme.mono_font())
+        title = ("What the base model received (the document it continues)"
+                 if entry.role == "base" else "Exact text sent to the model")
+        self.prompt_section = CollapsibleSection(title, self.prompt_view, expanded=show_prompt)
+        self.prompt_section.hide()
+        layout.addWidget(self.prompt_section)
+
+        self.thinking = ThinkingSection()
+        self.thinking.hide()
+        layout.addWidget(self.thinking)
+
+        self.answer = AutoHeightTextBrowser()
+        self.highlighter = CodeHighlighter(self.answer.document())
+        layout.addWidget(self.answer)
+
+        self._build_error_box(layout)
+
+        self.metrics = QLabel()
+        self.metrics.setWordWrap(True)
+        theme.style(self.metrics, muted)
+        theme.set_font_scale(self.metrics, 0.9)
+        self.metrics.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.metrics)
+
+        self._build_actions(layout)
+        theme.on_change(self, "document", TurnWidget.retheme)
+
+    def _build_error_box(self, layout: QVBoxLayout) -> None:
+        self.error_box = QFrame()
+        theme.style(self.error_box, lambda: (
+            f"QFrame {{ border: 1px solid {theme.fail_color()}; border-radius: 6px; }}"
+            " QLabel { border: none; }"))
+        err = QVBoxLayout(self.error_box)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        err.addWidget(self.error_label)
+        err_buttons = QHBoxLayout()
+        self.retry_button = QPushButton("Retry")
+        self.retry_button.clicked.connect(self.retryRequested)
+        self.manager_button = QPushButton("Open model manager")
+        self.manager_button.clicked.connect(self.openManagerRequested)
+        err_buttons.addWidget(self.retry_button)
+        err_buttons.addWidget(self.manager_button)
+        err_buttons.addStretch(1)
+        err.addLayout(err_buttons)
+        self.error_box.hide()
+        layout.addWidget(self.error_box)
+
+    def _build_actions(self, layout: QVBoxLayout) -> None:
+        self.action_bar = QWidget()
+        actions = QHBoxLayout(self.action_bar)
+        actions.setContentsMargins(0, 0, 0, 0)
+        self.copy_answer_button = QToolButton()
+        self.copy_answer_button.setText("Copy answer")
+        self.copy_answer_button.clicked.connect(self.copy_answer)
+        self.copy_code_button = QToolButton()
+        self.copy_code_button.setText("Copy code")
+        self.copy_code_button.clicked.connect(self.copy_code)
+        self.verify_button = QToolButton()
+        self.verify_button.setText("Verify")
+        self.verify_button.setToolTip("Check this answer: run its code or compare its number "
+                                      "with the practice problem's answer, in a sandbox.")
+        self.verify_button.clicked.connect(self.verifyRequested)
+        for button in (self.copy_answer_button, self.copy_code_button, self.verify_button):
+            button.setAutoRaise(True)
+            actions.addWidget(button)
+        actions.addStretch(1)
+        self.action_bar.hide()
+        layout.addWidget(self.action_bar)
+
+        self.verify_label = QLabel()
+        self.verify_label.setWordWrap(True)
+        self.verify_label.setTextFormat(Qt.TextFormat.RichText)
+        self.verify_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.verify_label.hide()
+        layout.addWidget(self.verify_label)
+        self.verify_output = StreamTextView(max_height=160)
+        self.verify_output.setFont(theme.mono_font())
+        self.verify_section = CollapsibleSection("Output (stdout / stderr)", self.verify_output)
+        self.verify_section.hide()
+        layout.addWidget(self.verify_section)
+
+    # -- the data, read through (tests and the window ask the widget)
+
+    @property
+    def prompt(self) -> str:
+        return self.data.prompt
+
+    @property
+    def problem(self) -> Any:
+        return self.data.problem
+
+    @property
+    def answer_raw(self) -> str:
+        return self.data.answer
+
+    @property
+    def result(self) -> GenerationResult | None:
+        return self.data.result
+
+    @property
+    def failed(self) -> Any:
+        return self.data.failure
+
+    @property
+    def verdict(self) -> Any:
+        return self.data.verdict
+
+    @property
+    def done(self) -> bool:
+        return self.data.done
+
+    # -- streaming
+
+    def show_loading(self, detail: str) -> None:
+        self.loading_label.setText(detail[:1].upper() + detail[1:] + "…")
+        self.loading.show()
+
+    def hide_loading(self) -> None:
+        self.loading.hide()
+
+    def show_prompt_sent(self) -> None:
+        self.prompt_view.set_text(self.data.prompt_sent)
+        self.prompt_section.show()
+
+    def append(self, thinking: str, answer: str) -> None:
+        """Append one frame's worth of streamed text (the turn's data has it already)."""
+        if thinking:
+            if not self.thinking.live:
+                self.thinking.start_live()
+            self.thinking.append(thinking)
+        if answer:
+            self.answer.append_text(answer)
+
+    def show_thinking_stats(self) -> None:
+        """The thinking header from the turn's data: live, or folded (``collapse``)."""
+        data = self.data
+        if self.thinking.live:
+            self.thinking.set_stats(data.thinking_s, data.thinking_tokens)
+
+    def fold_thinking(self, *, collapse: bool) -> None:
+        data = self.data
+        self.thinking.fold(data.thinking_s, data.thinking_tokens, collapse=collapse)
+
+    def render_markdown(self, point_size: float | None = None) -> None:
+        """Render the finished answer as Markdown, once, from the turn's data."""
+        self._code_pt = point_size
+        doc = self.answer.document()
+        doc.setMarkdown(self.data.answer)
+        style_code_blocks(doc, point_size)
+        has_code = bool(code_blocks(self.data.answer))
+        self.copy_code_button.setEnabled(has_code)
+        self.copy_code_button.setVisible(has_code)  # only offered when there is code
+
+    def retheme(self) -> None:
+        """Light/dark switched: the code colours live in the rendered document, so the
+        finished answer is rendered again from the turn's text."""
+        self.highlighter.retheme()
+        if self.data.done and self.data.answer.strip():
+            self.render_markdown(self._code_pt)
+
+    def show_finished(self, point_size: float | None = None) -> None:
+        result = self.data.result
+        self.hide_loading()
+        self.render_markdown(point_size)
+        self.metrics.setText(result.metrics_line() if result else "")
+        self.action_bar.show()
+        if not self.data.answer.strip():
+            reason = result.finish_reason if result else None
+            self.answer.setPlainText(EMPTY_ANSWER_NOTES.get(reason, "(empty answer)")
+                                     if reason is not None else "(empty answer)")
+
+    def show_failed(self, point_size: float | None = None) -> None:
+        failed = self.data.failure
+        assert failed is not None
+        self.hide_loading()
+        kind = FailureKind(failed.kind)
+        self.error_label.setText(f"<b>{escape.html(FAILURE_TITLES[kind])}.</b> "
+                                 f"{escape.html(failed.message)}")
+        # a missing or unloadable (corrupt, truncated) file is fixed in the model manager
+        self.manager_button.setVisible(kind in (FailureKind.MISSING, FailureKind.LOAD))
+        self.retry_button.setVisible(True)
+        self.error_box.show()
+        if self.data.answer:
+            self.render_markdown(point_size)
+        produced = self.data.tokens
+        self.metrics.setText(f"{produced:,} tokens before the failure" if produced else "")
+
+    # -- actions
+
+    def copy_answer(self) -> None:
+        QGuiApplication.clipboard().setText(self.data.answer)
+
+    def copy_code(self) -> None:
+        """Copy a fenced block, exactly as Verify would run it (one parser for both)."""
+        blocks = code_blocks(self.data.answer)
+        if not blocks:
+            return
+        if len(blocks) == 1:
+            QGuiApplication.clipboard().setText(blocks[0].code)
+            return
+        menu = QMenu(self)
+        for index, block in enumerate(blocks, 1):
+            action = menu.addAction(_block_title(index, block))
+            action.triggered.connect(
+                lambda _=False, c=block.code: QGuiApplication.clipboard().setText(c))
+        menu.exec(self.copy_code_button.mapToGlobal(self.copy_code_button.rect().bottomLeft()))
+        menu.deleteLater()  # a child of the turn: one per click would pile up
+
+    def show_verifying(self) -> None:
+        self.verify_button.setEnabled(False)
+        self.verify_button.setText("Verifying…")
+
+    def show_verdict(self) -> None:
+        verdict = self.data.verdict
+        self.verify_button.setEnabled(True)
+        self.verify_button.setText("Verify again")
+        theme.rich_text(self.verify_label, lambda: format_verdict_html(verdict))
+        self.verify_label.show()
+        output = ""
+        stdout = getattr(verdict, "stdout", "") or ""
+        stderr = getattr(verdict, "stderr", "") or ""
+        if stdout:
+            output += stdout
+        if stderr:
+            output += ("\n" if output and not output.endswith("\n") else "") + "[stderr]\n" + stderr
+        self.verify_output.set_text(output)
+        self.verify_section.setVisible(bool(output))
+        self.verify_label.setToolTip(str(getattr(verdict, "isolation", "") or ""))
+
+
+FAILURE_TITLES: dict[FailureKind, str] = {  # the bold start of a failed turn's message
+    FailureKind.OOM: "Out of memory",
+    FailureKind.CRASH: "Worker crashed",
+    FailureKind.LOAD: "Could not load",
+    FailureKind.MISSING: "Model not available",
+    FailureKind.ERROR: "Error",
+}
+
+
+def _block_title(index: int, block: CodeBlock) -> str:
+    first = block.code.strip().splitlines()[0][:40] if block.code.strip() else ""
+    return f"Block {index} {block.language}: {first}"
+
+
+VERDICT_STYLE = {  # colour: a theme function, so dark mode gets its lighter variant
+    "pass": ("✓", "Correct", theme.ok_color),
+    "fail": ("✗", "Wrong", theme.fail_color),
+    "error": ("✗", "Error while running", theme.fail_color),
+    "timeout": ("⏱", "Timed out", theme.fail_color),
+    "no-answer": ("?", "No answer found", theme.warn_color),
+    "ran": ("▶", "Ran, nothing to check against", theme.muted_fg),
+}
+
+
+def format_verdict_html(verdict: Any) -> str:
+    kind = str(getattr(verdict, "verdict", "error"))
+    mark, label, color_of = VERDICT_STYLE.get(kind, ("?", kind, theme.muted_fg))
+    # the size is relative, so the verdict grows with zoom and presentation mode
+    parts = [f"<span style='color:{color_of()}; font-weight:600; font-size:large'>"
+             f"{mark} {label}</span>"]
+    if getattr(verdict, "low_confidence", False):
+        parts.append(" <i>(low confidence)</i>")
+    details = []
+    expected = getattr(verdict, "expected", None)
+    got = getattr(verdict, "got", None)
+    if expected not in (None, ""):
+        details.append(f"expected <code>{escape.html(str(expected))}</code>")
+    if got not in (None, ""):
+        details.append(f"got <code>{escape.html(str(got))}</code>")
+    duration = getattr(verdict, "duration_s", None)
+    if isinstance(duration, int | float):
+        details.append(f"{duration:.2f} s")
+    if details:
+        parts.append("<br>" + " · ".join(details))
+    reason = getattr(verdict, "reason", "")
+    if reason:
+        parts.append(f"<br><span style='color:{theme.muted_fg()}'>{escape.html(str(reason))}</span>")
+    return "".join(parts)

@@ -1,0 +1,166 @@
+"""The conversation core without Qt: turns, history, requests, events applied once."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from desktop_app.conversation import PaneConfig, PaneSession, TurnState
+from desktop_app.protocol import Delta, Failed, FailureKind, Finished, FinishReason, PromptSent
+from tests.fake_engine import WAIT_FOR_STOP, FakeEngine, answer_script, fake_catalog
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    return fake_catalog(tmp_path / "models")
+
+
+def role_id(catalog, role: str) -> str:
+    return next(e.id for e in catalog if e.role == role)
+
+
+def run_to_end(session: PaneSession, timeout: float = 10.0) -> list:
+    """Poll as the window's frame timer does, until the generation has ended."""
+    steps: list = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new, ended = session.poll()
+        steps.extend(new)
+        if ended:
+            return steps
+        time.sleep(0.005)
+    raise AssertionError("the generation did not end")
+
+
+def test_a_reply_is_accumulated_once_and_becomes_history(catalog):
+    engine = FakeEngine(answer_script("Paris is the capital.", chunk=3))
+    session = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "instruct")),
+                          worker_factory=engine.worker)
+    turn = session.send("Capital of France?")
+    assert turn is not None and turn.state == TurnState.STARTING and session.running
+    assert session.send("again?") is None  # busy
+    run_to_end(session)
+    assert turn.state == TurnState.DONE and turn.done and not session.running
+    assert turn.answer == "Paris is the capital."
+    assert turn.result is not None and turn.result.finish_reason == FinishReason.STOP
+    assert turn.prompt_sent == "<prompt>" and turn.answer_tokens == 7
+
+    follow = session.send("And Italy?")
+    run_to_end(session)
+    request = engine.workers[0].requests[1]
+    assert [(h.user, h.assistant) for h in request.history] == [
+        ("Capital of France?", "Paris is the capital.")]
+    assert follow is not None and follow.state == TurnState.DONE
+    assert len(engine.workers) == 1  # the process is reused
+    data = session.export()
+    assert [t["prompt"] for t in data["turns"]] == ["Capital of France?", "And Italy?"]
+    assert data["turns"][0]["answer"] == "Paris is the capital."
+    assert session.clear() and session.turns == []
+    assert session.conversation.history() == ()
+    session.close_worker()
+
+
+def test_deltas_between_polls_are_merged_and_thinking_is_timed_by_the_process(catalog):
+    script = [PromptSent(text="<think>", n_tokens=2, starts_in_thinking=True, seed=3),
+              *[Delta(thinking="hmm ", answer="", thinking_tokens=i + 1, answer_tokens=0,
+                      elapsed_s=0.1 * (i + 1)) for i in range(20)],
+              Delta(thinking="", answer="Yes.", thinking_tokens=20, answer_tokens=1,
+                    elapsed_s=2.5),
+              WAIT_FOR_STOP]
+    engine = FakeEngine(script)
+    session = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "reasoning")),
+                          worker_factory=engine.worker)
+    turn = session.send("Is 17 prime?")
+    assert turn is not None
+    deadline = time.monotonic() + 5
+    streamed = []
+    while turn.answer != "Yes." and time.monotonic() < deadline:
+        steps, _ = session.poll()
+        streamed += [s for s in steps if type(s).__name__ == "Streamed"]
+        time.sleep(0.01)
+    assert turn.thinking == "hmm " * 20 and turn.answer == "Yes."
+    assert "".join(s.thinking for s in streamed) == turn.thinking  # every piece once
+    assert len(streamed) < 22  # merged per poll, not one step per Delta
+    assert turn.state == TurnState.ANSWERING and turn.has_thinking
+    assert turn.thinking_s == pytest.approx(2.5)  # ended when the answer began: its clock
+    session.stop()
+    run_to_end(session)
+    assert turn.result is not None and turn.result.finish_reason == FinishReason.CANCELLED
+    assert turn.answer == "Yes."
+    session.close_worker()
+
+
+def test_a_crash_fails_the_turn_and_the_next_send_gets_a_fresh_process(catalog):
+    engine = FakeEngine([PromptSent(text="p", n_tokens=1, starts_in_thinking=False, seed=1),
+                         Delta(thinking="", answer="par", thinking_tokens=0, answer_tokens=1,
+                               elapsed_s=0.1),
+                         Failed(message="The model's worker process was killed (SIGKILL).",
+                                kind=FailureKind.CRASH)])
+    session = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "base")),
+                          worker_factory=engine.worker)
+    turn = session.send("Tell me a story.")
+    run_to_end(session)
+    assert turn is not None and turn.state == TurnState.FAILED
+    assert turn.failure_label == "Model process crashed" and "killed" in turn.failure.message
+    assert turn.answer == "par" and session.worker is None
+    assert session.conversation.history() == ()  # a failed turn is not history
+    engine.default = answer_script("Once upon a time.")
+    again = session.retry(turn)
+    run_to_end(session)
+    assert again is not None and again.answer == "Once upon a time."
+    assert session.turns == [again] and len(engine.workers) == 2
+    session.close_worker()
+
+
+def test_requests_follow_the_settings(catalog):
+    base_id = role_id(catalog, "base")
+    session = PaneSession(catalog, PaneConfig(model_id=base_id, max_tokens=33, seed=4,
+                                              document_template="Q: {question}\nA:"))
+    request = session.request_for("Why?")
+    assert request.sampling.max_tokens == 33 and request.sampling.seed == 4
+    assert request.document_template == "Q: {question}\nA:" and not request.raw
+    assert request.system_prompt is None
+    session.config.raw = True
+    assert session.request_for("Once upon").raw
+    chat = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "instruct"),
+                                           system_prompt="Be brief.", raw=True))
+    chat_request = chat.request_for("hi")
+    assert chat_request.system_prompt == "Be brief." and not chat_request.raw
+    assert chat_request.document_template is None
+    assert PaneConfig.from_dict(session.config.to_dict()) == session.config
+    assert PaneConfig.from_dict("junk") == PaneConfig()
+
+
+def test_a_model_that_is_not_ready_does_not_start(catalog, tmp_path):
+    missing = PaneSession(catalog, PaneConfig(model_id="no-such-model"))
+    assert missing.model_state() == "unknown" and missing.send("hi") is None
+    entry_id = role_id(catalog, "instruct")
+    (tmp_path / "models" / f"{entry_id}.gguf").unlink()
+    gone = PaneSession(catalog, PaneConfig(model_id=entry_id))
+    assert gone.model_state() == "missing-file" and gone.send("hi") is None
+
+
+def test_a_worker_that_cannot_be_made_fails_the_turn(catalog):
+    def factory(entry):
+        raise OSError("no semaphores here")
+
+    session = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "instruct")),
+                          worker_factory=factory)
+    turn = session.send("hi")
+    assert turn is not None and turn.state == TurnState.FAILED and not session.running
+    assert "no semaphores here" in turn.failure.message
+
+
+def test_finished_result_is_the_process_summary(catalog):
+    script = answer_script("4", thinking="two and two", thinking_s=14.2)
+    engine = FakeEngine(script)
+    session = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "reasoning")),
+                          worker_factory=engine.worker)
+    turn = session.send("2+2?")
+    steps = run_to_end(session)
+    assert any(isinstance(s, Finished) for s in steps)
+    assert turn is not None and turn.thinking_s == pytest.approx(14.2)
+    assert turn.thinking == "two and two" and turn.answer == "4"
+    assert turn.to_dict()["thinking_s"] == pytest.approx(14.2)
+    session.close_worker()
