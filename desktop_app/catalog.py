@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Iterable
@@ -22,10 +23,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from desktop_app import paths
+from desktop_app.text.thinking import FORMATS
 
 ROLES = ("base", "instruct", "reasoning")
 Role = Literal["base", "instruct", "reasoning"]
-THINKING_FORMATS = ("none", "think-tags")
+# The splitter's own table names: a format the splitter knows is a format the catalog accepts.
+THINKING_FORMATS = tuple(FORMATS)
+COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
 
 DEFAULT_DOCUMENT_TEMPLATE = (
     "The following is a page from a question-and-answer website. Each question is "
@@ -50,15 +54,27 @@ class CatalogError(Exception):
 
 @dataclass(frozen=True)
 class HubSource:
-    """A GGUF file on the Hugging Face Hub."""
+    """A GGUF file on the Hugging Face Hub.
+
+    ``revision`` should be a commit (40 hex digits): files on the Hub are re-uploaded
+    under the same name, and a catalog that follows ``main`` turns a user's pull into
+    "damaged" the day that happens. A branch name still works, for the user's own
+    entries. ``provenance`` says where the revision, size and sha256 came from.
+    """
 
     repo: str
     filename: str
     revision: str = "main"
     size: int | None = None
     sha256: str | None = None
+    provenance: str = ""
 
     kind: str = field(default="hub", init=False)
+
+    @property
+    def pinned(self) -> bool:
+        """True when ``revision`` names a commit rather than a branch."""
+        return COMMIT_HASH.fullmatch(self.revision) is not None
 
     def describe(self) -> str:
         return f"{self.repo}/{self.filename}"
@@ -162,6 +178,8 @@ class ModelEntry:
             "context_length": self.context_length,
             "size": self.size,
             "source": self.source.describe(),
+            "source_kind": self.source.kind,
+            "revision": self.source.revision if isinstance(self.source, HubSource) else None,
             "starter": self.starter,
             "thinking": self.prompt.thinking,
         }
@@ -223,12 +241,21 @@ def _parse_source(table: Any, where: str) -> Source:
         repo = _require(table, "repo", where, str)
         if repo.count("/") != 1:
             raise CatalogError(f"{where}: source repo '{repo}' must look like 'owner/name'.")
+        revision = table.get("revision", "main")
+        if not isinstance(revision, str) or not revision.strip() or any(c.isspace() for c in revision):
+            raise CatalogError(f"{where}: source revision must be a commit hash or a branch name.")
+        if re.fullmatch(r"[0-9a-fA-F]{7,39}", revision):
+            raise CatalogError(
+                f"{where}: source revision '{revision}' looks like a shortened commit; "
+                f"write all 40 hexadecimal digits."
+            )
         return HubSource(
             repo=repo,
             filename=_require(table, "filename", where, str),
-            revision=str(table.get("revision", "main")),
+            revision=revision.lower() if COMMIT_HASH.fullmatch(revision.lower()) else revision,
             size=size,
             sha256=sha.lower() if sha else None,
+            provenance=str(table.get("provenance", "")),
         )
     if "package" in table:
         return PackageSource(

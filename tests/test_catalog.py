@@ -52,6 +52,41 @@ def test_shipped_catalog_is_clean_and_has_trios():
     assert reasoning and all(entry.prompt.supports_thinking for entry in reasoning)
 
 
+def test_shipped_hub_entries_are_pinned_or_say_why_not():
+    catalog = load_catalog([paths.bundled_catalog_path()])
+    hub = [entry for entry in catalog if isinstance(entry.source, HubSource)]
+    assert len(hub) >= 10
+    for entry in hub:
+        source = entry.source
+        assert isinstance(source, HubSource)
+        assert source.provenance, f"{entry.id}: say where revision, size and sha256 come from"
+        if not source.pinned:
+            assert source.revision == "main" and "no citable revision" in source.provenance, entry.id
+    pinned = {e.id: e.source.revision for e in hub if isinstance(e.source, HubSource) and e.source.pinned}
+    # The three the issue names, as public records pin them.
+    assert pinned["qwen3-0.6b"].startswith("23749fef")
+    assert pinned["qwen3-4b"].startswith("bc640142")
+    assert pinned["qwen2.5-7b-instruct"].startswith("8911e8a4")
+    gpt_oss = catalog.get("gpt-oss-20b")
+    assert gpt_oss.prompt.thinking == "gpt-oss-channels" and gpt_oss.ram_class == "16GB"
+    listed = gpt_oss.to_dict()
+    assert listed["revision"] == "ef9b12f2ff56c69cf32153a02784e7a3c88bf524"
+    assert listed["source_kind"] == "hub" and listed["source"].startswith("ggml-org/gpt-oss-20b-GGUF/")
+
+
+def test_revision_is_normalised_and_branches_still_work(tmp_path):
+    upper = "23749FEFCC72300E3A2AD315E1317431B06B590A"
+    text = GOOD.replace('path = "/nonexistent/tiny.gguf"',
+                        f'repo = "a/b"\nfilename = "a.gguf"\nrevision = "{upper}"')
+    text += GOOD.replace('id = "tiny"', 'id = "branch"').replace(
+        'path = "/nonexistent/tiny.gguf"', 'repo = "a/b"\nfilename = "a.gguf"\nrevision = "v2-release"')
+    catalog = load_catalog([write(tmp_path / "models.toml", text)])
+    assert catalog.problems == []
+    tiny, branch = catalog.get("tiny").source, catalog.get("branch").source
+    assert isinstance(tiny, HubSource) and tiny.revision == upper.lower() and tiny.pinned
+    assert isinstance(branch, HubSource) and branch.revision == "v2-release" and not branch.pinned
+
+
 def test_starters_resolve_to_package_files_without_importing_them():
     catalog = load_catalog()
     starters = [entry for entry in catalog if entry.starter]
@@ -73,6 +108,13 @@ def test_starters_resolve_to_package_files_without_importing_them():
     (GOOD.replace('path = "/nonexistent/tiny.gguf"', 'repo = "noslash"\nfilename="a.gguf"'),
      "must look like 'owner/name'"),
     (GOOD.replace('[model.source]', 'context_length = 5\n[model.source]'), "context_length"),
+    (GOOD.replace('path = "/nonexistent/tiny.gguf"',
+                  'repo = "a/b"\nfilename = "a.gguf"\nrevision = "23749fef"'),
+     "revision '23749fef' looks like a shortened commit; write all 40 hexadecimal digits."),
+    (GOOD.replace('path = "/nonexistent/tiny.gguf"', 'repo = "a/b"\nfilename = "a.gguf"\nrevision = ""'),
+     "source revision must be a commit hash or a branch name."),
+    (GOOD.replace('family = "Test"', 'family = "Test"\n[model.prompt]\nthinking = "tags"'),
+     "thinking format 'tags' is not one of think-tags, gpt-oss-channels, none."),
     (GOOD.replace('[model.source]\npath = "/nonexistent/tiny.gguf"', ''), "source"),
 ])
 def test_bad_catalog_is_one_sentence_naming_file_and_entry(tmp_path, text, message):
