@@ -119,7 +119,8 @@ def write_user_catalog(text: str) -> Path:
 
 def hub_model_toml(model_id: str, repo: str, filename: str, *, role: str = "instruct",
                    sha256: str | None = None, size: int | None = None,
-                   quantization: str = "Q8_0", family: str = "Tiny") -> str:
+                   quantization: str = "Q8_0", family: str = "Tiny",
+                   revision: str | None = None) -> str:
     lines = [
         "[[model]]",
         f'id = "{model_id}"',
@@ -136,4 +137,6 @@ def hub_model_toml(model_id: str, repo: str, filename: str, *, role: str = "inst
         lines.append(f'sha256 = "{sha256}"')
     if size:
         lines.append(f"size = {size}")
+    if revision:
+        lines.append(f'revision = "{revision}"')
     return "\n".join(lines) + "\n\n"

@@ -22,6 +22,10 @@ CDN ``GET|HEAD /repos/{owner}/{name}/{sha256}?X-Amz-...``
     The bytes, with ``Accept-Ranges: bytes``; ``Range: bytes=a-[b]`` gives ``206`` with
     ``Content-Range: bytes a-b/total``; an unsatisfiable range gives ``416``.
 
+A repo has a history: :meth:`FakeHub.push` uploads new bytes under the same names as a
+new commit and moves ``main``, and every earlier commit still serves its own files, as
+the Hub does (the reason catalog entries pin a revision).
+
 Knobs: ``drop_after`` (cut the next CDN body after N bytes), ``throttle`` (bytes per
 second on CDN bodies), per-file ``served`` bytes (differ from the advertised SHA-256)
 and ``advertised_size``. Every request is recorded in ``requests``.
@@ -71,10 +75,19 @@ class HubFile:
 @dataclass
 class HubRepo:
     repo_id: str
-    files: dict[str, HubFile]
-    commit: str
+    files: dict[str, HubFile]  # at main
+    commit: str  # main
     gated: bool = False
     granted_tokens: set[str] = field(default_factory=set)
+    history: dict[str, dict[str, HubFile]] = field(default_factory=dict)  # commit -> files
+
+    def at(self, revision: str) -> tuple[str, dict[str, HubFile]] | None:
+        """(commit, files) at a branch name or full commit hash, None if there is none."""
+        if revision == "main":
+            return self.commit, self.files
+        if revision in self.history:
+            return revision, self.history[revision]
+        return None
 
 
 @dataclass
@@ -218,27 +231,28 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._error(404, None, "Not found")
 
-    def _repo_at(self, repo_id: str, revision: str) -> HubRepo | None:
+    def _repo_at(self, repo_id: str, revision: str) -> tuple[str, dict[str, HubFile]] | None:
         repo = self.server.hub.repos.get(repo_id)
         if not self._check_access(repo, repo_id):
             return None
         assert repo is not None
-        if revision not in ("main", repo.commit):
+        found = repo.at(revision)
+        if found is None:
             self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
-            return None
-        return repo
+        return found
 
     def _resolve(self, repo_id: str, revision: str, filename: str) -> None:
-        repo = self._repo_at(repo_id, revision)
-        if repo is None:
+        found = self._repo_at(repo_id, revision)
+        if found is None:
             return
-        file = repo.files.get(filename)
+        commit, files = found
+        file = files.get(filename)
         if file is None:
             self._error(404, "EntryNotFound", f"{filename} does not exist on \"{revision}\"",
-                        {"X-Repo-Commit": repo.commit})
+                        {"X-Repo-Commit": commit})
             return
         common = {
-            "X-Repo-Commit": repo.commit,
+            "X-Repo-Commit": commit,
             "ETag": f'"{git_blob_sha1(file.data)}"',
             "Accept-Ranges": "bytes",
             "Vary": "Origin, Accept-Encoding",
@@ -261,9 +275,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, {**common, "Content-Type": "application/octet-stream"}, file.data)
 
-    def _siblings(self, repo: HubRepo, blobs: bool) -> list[dict[str, Any]]:
+    def _siblings(self, files: dict[str, HubFile], blobs: bool) -> list[dict[str, Any]]:
         out = []
-        for name, file in repo.files.items():
+        for name, file in files.items():
             item: dict[str, Any] = {"rfilename": name}
             if blobs:
                 item["size"] = file.size
@@ -280,29 +294,35 @@ class _Handler(BaseHTTPRequestHandler):
             if self._token() is not None and self._token() not in self.server.hub.valid_tokens:
                 self._error(401, None, "Invalid credentials in Authorization header")
                 return
-        else:
-            repo = self._repo_at(repo_id, revision)
-            if repo is None:
+            found = repo.at(revision)
+            if found is None:
+                self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
                 return
+        else:
+            found = self._repo_at(repo_id, revision)
+            if found is None:
+                return
+            repo = self.server.hub.repos[repo_id]
+        commit, files = found
         body = {
             "_id": "0" * 24,
             "id": repo_id,
             "modelId": repo_id,
-            "sha": repo.commit,
+            "sha": commit,
             "private": False,
             "gated": "manual" if repo.gated else False,
             "disabled": False,
             "tags": ["gguf"],
-            "siblings": self._siblings(repo, blobs),
+            "siblings": self._siblings(files, blobs),
         }
         self._send(200, {"Content-Type": "application/json"}, json.dumps(body).encode())
 
     def _tree(self, repo_id: str, revision: str) -> None:
-        repo = self._repo_at(repo_id, revision)
-        if repo is None:
+        found = self._repo_at(repo_id, revision)
+        if found is None:
             return
         entries = []
-        for name, file in repo.files.items():
+        for name, file in found[1].items():
             item: dict[str, Any] = {"type": "file", "oid": git_blob_sha1(file.data),
                                     "size": file.size, "path": name}
             if file.lfs:
@@ -319,7 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
         repo = hub.repos.get(match.group(1)) if match else None
         file = None
         if repo is not None and match is not None:
-            file = next((f for f in repo.files.values() if f.sha256 == match.group(2)), None)
+            every = [f for files in repo.history.values() for f in files.values()]
+            file = next((f for f in every if f.sha256 == match.group(2)), None)
         if file is None:
             self._send(404, {"Content-Type": "application/xml"}, b"<Error><Code>NoSuchKey</Code></Error>")
             return
@@ -400,15 +421,30 @@ class FakeHub:
     def add_repo(self, repo_id: str, files: dict[str, bytes | HubFile], *, gated: bool = False,
                  granted_tokens: set[str] | None = None) -> HubRepo:
         commit = hashlib.sha1(repo_id.encode()).hexdigest()
+        snapshot = {k: v if isinstance(v, HubFile) else HubFile(v) for k, v in files.items()}
         repo = HubRepo(
             repo_id=repo_id,
-            files={k: v if isinstance(v, HubFile) else HubFile(v) for k, v in files.items()},
+            files=snapshot,
             commit=commit,
             gated=gated,
             granted_tokens=set(granted_tokens or ()),
+            history={commit: snapshot},
         )
         self.repos[repo_id] = repo
         return repo
+
+    def push(self, repo_id: str, files: dict[str, bytes | HubFile]) -> str:
+        """Upload *files* (new or replacing same-named ones) as a new commit; main moves.
+
+        Returns the new commit. Earlier commits keep serving their own bytes.
+        """
+        repo = self.repos[repo_id]
+        snapshot = dict(repo.files)
+        snapshot.update({k: v if isinstance(v, HubFile) else HubFile(v) for k, v in files.items()})
+        commit = hashlib.sha1(f"{repo_id}@{len(repo.history)}".encode()).hexdigest()
+        repo.history[commit] = snapshot
+        repo.files, repo.commit = snapshot, commit
+        return commit
 
     def start(self) -> FakeHub:
         self._stopping.clear()

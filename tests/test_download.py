@@ -70,6 +70,42 @@ def test_full_download_then_verify(fake_hub: FakeHub, tiny_repo: bytes, tmp_path
     assert len(fake_hub.downloads()) == before
 
 
+def test_pinned_revision_gets_its_own_bytes_after_a_reupload(
+    fake_hub: FakeHub, hub_env, tiny_gguf: bytes, tmp_path: Path
+) -> None:
+    """The file is re-uploaded under the same name: a pinned entry still gets the bytes
+    its sha256 names; an entry following main gets the new bytes and calls them damaged."""
+    original = fake_hub.add_repo(REPO, {FILE: tiny_gguf}).commit
+    reuploaded = make_gguf(tmp_path / "v2.gguf", pad_bytes=MiB + 7).read_bytes()
+    head = fake_hub.push(REPO, {FILE: reuploaded})
+    assert head != original
+    sha = hashlib.sha256(tiny_gguf).hexdigest()
+    write_user_catalog(hub_model_toml("pinned", REPO, FILE, sha256=sha, revision=original)
+                       + hub_model_toml("follows-main", REPO, FILE, sha256=sha))
+
+    pinned = _entry("pinned")
+    path = download.pull(pinned)
+    assert path.read_bytes() == tiny_gguf
+    assert path.parent.name == original  # snapshots/<pinned commit>/<file>
+    assert cat.hub_cached_path(pinned.source) == path and cat.availability(pinned) == "ready"
+    asked = [r.path for r in fake_hub.requests if r.method == "HEAD"]
+    assert asked and set(asked) == {f"/{REPO}/resolve/{original}/{FILE}"}  # never main
+
+    with pytest.raises(download.DownloadError, match="damaged"):
+        download.pull(_entry("follows-main"))
+    assert cat.availability(_entry("follows-main")) == "damaged"
+    assert path.read_bytes() == tiny_gguf  # the pinned copy is untouched
+    assert cat.availability(pinned) == "ready"
+
+
+def test_unknown_pinned_revision_is_one_sentence(fake_hub: FakeHub, hub_env, tiny_gguf: bytes) -> None:
+    fake_hub.add_repo(REPO, {FILE: tiny_gguf})
+    write_user_catalog(hub_model_toml("gone", REPO, FILE, revision="0" * 40))
+    with pytest.raises(download.DownloadError) as info:
+        download.pull(_entry("gone"))
+    assert str(info.value) == f"Cannot download 'gone': {REPO} has no revision '{'0' * 40}'."
+
+
 def test_cancel_leaves_partial_then_resume_fetches_only_the_rest(
     fake_hub: FakeHub, tiny_repo: bytes
 ) -> None:
