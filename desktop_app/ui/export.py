@@ -6,10 +6,10 @@ never the text of labels on screen.
 
 from __future__ import annotations
 
-import html
 from datetime import datetime
 from typing import Any
 
+from desktop_app.text.escape import html as escape_html
 from desktop_app.ui import theme
 from desktop_app.ui.markdown import markdown_to_html_fragment
 from desktop_app.ui.widgets import thinking_header
@@ -33,7 +33,7 @@ def to_markdown(panes: list[dict[str, Any]], title: str = "Triptych comparison")
                           "```text", turn["prompt_sent"], "```", "", "</details>", ""]
             if turn.get("thinking"):
                 summary = _thinking_summary(turn)
-                lines += [f"<details><summary>{html.escape(summary)}</summary>", "",
+                lines += [f"<details><summary>{escape_html(summary)}</summary>", "",
                           _quote(turn["thinking"]), "", "</details>", ""]
             lines += ["**Answer:**", "", turn["answer"].strip() or "_(empty)_", ""]
             if turn.get("error"):
@@ -78,10 +78,10 @@ def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison") -> 
     """A self-contained HTML page (inline CSS, no scripts, no external files)."""
     parts = [
         "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title>",
+        f"<title>{escape_html(title)}</title>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<style>{CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
+        f"<h1>{escape_html(title)}</h1>",
         f"<p class='date'>{datetime.now():%Y-%m-%d %H:%M}</p>",
         "<div class='grid'>",
     ]
@@ -89,25 +89,25 @@ def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison") -> 
         color = theme.role_color(pane["role"])
         parts.append(f"<section class='pane' style='border-top-color:{color}'>")
         parts.append(f"<span class='badge' style='background:{color}'>"
-                     f"{html.escape(pane['role'].upper())}</span>"
-                     f"<span class='model'>{html.escape(pane['model'])}</span>")
+                     f"{escape_html(pane['role'].upper())}</span>"
+                     f"<span class='model'>{escape_html(pane['model'])}</span>")
         for turn in pane["turns"]:
-            parts.append(f"<p class='prompt'>{html.escape(turn['prompt'])}</p>")
+            parts.append(f"<p class='prompt'>{escape_html(turn['prompt'])}</p>")
             if pane["role"] == "base" and turn.get("prompt_sent"):
                 parts.append("<details><summary>Document the base model received</summary>"
-                             f"<pre>{html.escape(turn['prompt_sent'])}</pre></details>")
+                             f"<pre>{escape_html(turn['prompt_sent'])}</pre></details>")
             if turn.get("thinking"):
                 summary = _thinking_summary(turn)
-                parts.append(f"<details><summary>{html.escape(summary)}</summary>"
-                             f"<div class='thinking'>{html.escape(turn['thinking'])}</div>"
+                parts.append(f"<details><summary>{escape_html(summary)}</summary>"
+                             f"<div class='thinking'>{escape_html(turn['thinking'])}</div>"
                              "</details>")
             parts.append(f"<div class='answer'>{markdown_to_html_fragment(turn['answer'])}</div>")
             if turn.get("error"):
-                parts.append(f"<p class='error'>{html.escape(turn['error'])}</p>")
+                parts.append(f"<p class='error'>{escape_html(turn['error'])}</p>")
             if turn.get("metrics"):
-                parts.append(f"<p class='metrics'>{html.escape(turn['metrics'])}</p>")
+                parts.append(f"<p class='metrics'>{escape_html(turn['metrics'])}</p>")
             if turn.get("verdict"):
-                parts.append(f"<p class='metrics'>Verified: {html.escape(turn['verdict'])}</p>")
+                parts.append(f"<p class='metrics'>Verified: {escape_html(turn['verdict'])}</p>")
         parts.append("</section>")
     parts += ["</div>", "</body></html>"]
     return "\n".join(parts)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.catalog import Catalog, ModelEntry, availability, missing_message
 from desktop_app.conversation import (
+    TURN_STATE_LABELS,
     PaneConfig,
     PaneSession,
     Step,
@@ -392,8 +393,7 @@ class Pane(QFrame):
             return False
         self.turn = widget
         widget.show_loading(data.loading_detail)
-        self.status.setText("Generating…" if data.loading_detail == "sending the prompt"
-                            else "Loading…")
+        self.status.setText(TURN_STATE_LABELS[data.state])
         self.stop_button.setEnabled(True)
         self.picker.setEnabled(False)
         self.timer.start()
@@ -487,7 +487,7 @@ class Pane(QFrame):
         elif isinstance(step, PromptSent):
             widget.hide_loading()
             widget.show_prompt_sent()
-            self.status.setText("Generating…")
+            self.status.setText(TURN_STATE_LABELS[data.state])
             if step.starts_in_thinking:
                 widget.thinking.start_live()
         elif isinstance(step, Finished):
