@@ -15,13 +15,13 @@ turned off) go to standard error; the prompt alone goes to standard output.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from desktop_app import gguf
 from desktop_app.catalog import FileSource, ModelEntry, PromptStyle
 from desktop_app.prompting import (
     REASONING_EFFORTS,
@@ -36,6 +36,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TEMPLATE_KEY = "tokenizer.chat_template"
 BOS_KEY, EOS_KEY = "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"
 TOKENS_KEY = "tokenizer.ggml.tokens"
+GGUF_STRING = 8  # the header's type code for a string
 
 
 class PromptUsageError(Exception):
@@ -71,26 +72,17 @@ def add_prompt_parser(subparsers: Any) -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------ GGUF header
 
 
-def _header_module() -> Any:
-    """The module holding the hand-written GGUF header reader (gguf.py, or fit.py before it)."""
-    try:
-        return importlib.import_module("desktop_app.gguf")
-    except ImportError:
-        return importlib.import_module("desktop_app.fit")
-
-
 def _token_texts(path: Path, ids: set[int]) -> dict[int, str]:
     """The vocabulary strings for a few token ids, read from the header's token list.
 
     The header reader skips the vocabulary (it can hold 262k strings), so this walks to
     it once and decodes only the wanted entries, with the same reader primitives.
     """
-    module = _header_module()
     found: dict[int, str] = {}
     if not ids:
         return found
     with open(path, "rb", buffering=1024 * 1024) as handle:
-        reader = module._Reader(handle)
+        reader = gguf._Reader(handle)
         reader.read(4)  # magic: checked by the metadata read before this
         reader.unpack("<I")  # version
         reader.unpack("<Q")  # tensor count
@@ -100,7 +92,8 @@ def _token_texts(path: Path, ids: set[int]) -> dict[int, str]:
             if key != TOKENS_KEY:
                 reader.value(kind, False)
                 continue
-            reader.unpack("<I")  # item kind: string
+            if reader.unpack("<I") != GGUF_STRING:
+                break  # not a list of strings: no texts to give
             count = reader.unpack("<Q")
             for index in range(min(count, max(ids) + 1)):
                 if index in ids:
@@ -113,13 +106,11 @@ def _token_texts(path: Path, ids: set[int]) -> dict[int, str]:
 
 def read_model_prompting(path: Path) -> tuple[str | None, str, str]:
     """The chat template and the BOS and EOS token texts from a GGUF file's header."""
-    module = _header_module()
-    reader = getattr(module, "read_metadata", None) or module.read_gguf_metadata
     try:
-        meta = reader(path, keys=[TEMPLATE_KEY, BOS_KEY, EOS_KEY])
+        meta = gguf.read_metadata(path, keys=[TEMPLATE_KEY, BOS_KEY, EOS_KEY])
         ids = {meta[key] for key in (BOS_KEY, EOS_KEY) if isinstance(meta.get(key), int)}
         texts = _token_texts(path, ids)
-    except (OSError, module.GGUFError) as exc:
+    except (OSError, gguf.GGUFError) as exc:
         raise PromptFailed(f"Cannot read the header of {path.name}: {exc}.") from None
     template = meta.get(TEMPLATE_KEY)
     bos, eos = (texts.get(meta.get(key, -1), "") for key in (BOS_KEY, EOS_KEY))

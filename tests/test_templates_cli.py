@@ -157,3 +157,32 @@ def test_header_reading_matches_llama_cpp_on_a_real_vocabulary(smollm2_gguf):
         assert eos == llm._model.token_get_text(llm.token_eos())
     finally:
         llm.close()
+
+
+@pytest.mark.slow
+def test_prompt_is_what_the_model_process_sends(capsys, tmp_path):
+    """`triptych prompt` and `compare --json`'s prompt_sent come from the same code."""
+    r1_like = ("{{ bos_token }}{% for m in messages %}{% if m.role == 'user' %}<|user|>"
+               "{{ m.content }}<|end|>{% elif m.role == 'assistant' %}<|assistant|>{{ m.content }}"
+               "<|end|>{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|><think>\n"
+               "{% endif %}")
+    gguf = write_scripted_gguf(tmp_path / "r1.gguf", "Fine.", chat_template=r1_like)
+    _user_catalog(f"""
+[[model]]
+id = "scripted-r1"
+name = "Scripted R1"
+role = "reasoning"
+family = "test"
+[model.source]
+path = {json.dumps(str(gguf))}
+""")
+    for thinking in ([], ["--no-thinking"]):
+        code, shown, err = run(capsys, "--model", "scripted-r1", *thinking, "hi")
+        assert code == 0, err
+        code = main(["compare", "hi", "--models", "scripted-r1", "--json", "--max-tokens", "2",
+                     *thinking])
+        out, err = capsys.readouterr()
+        summary = [json.loads(line) for line in out.splitlines()][-1]
+        assert code == 0, err
+        assert summary["prompt_sent"] == shown
+    assert shown == "<s><|user|>hi<|end|><|assistant|><think>\n\n</think>\n\n"
