@@ -57,6 +57,10 @@ def test_practice_picker_and_isolation_line(qtbot):
     picker.tree.setCurrentItem(items[checkable.id])
     picker._accept()
     assert picker.selected.id == checkable.id
+    loading = PracticePicker()  # as the window opens it: the sets arrive in the background
+    qtbot.addWidget(loading)
+    qtbot.waitUntil(lambda: loading.tree.topLevelItemCount() == len(sets), timeout=5000)
+    assert loading.tree.currentItem() is not None and loading.error_label.isHidden()
 
     window = MainWindow(load_catalog(), models=[INSTRUCT_ID], remember=False)
     qtbot.addWidget(window)

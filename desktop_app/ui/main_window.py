@@ -36,7 +36,7 @@ from desktop_app.conversation import (
 from desktop_app.text import escape
 from desktop_app.ui import export, theme
 from desktop_app.ui.pane import Pane
-from desktop_app.ui.practice import PracticePicker, load_sets, problem_badge
+from desktop_app.ui.practice import PracticePicker, problem_badge
 from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
 from desktop_app.ui.tasks import Task, run_task, wait_for_tasks
 
@@ -404,8 +404,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ practice & models
 
     def open_practice(self) -> None:
-        sets, error = load_sets()
-        dialog = PracticePicker(sets, self, error=error)
+        dialog = PracticePicker(None, self)  # the sets load in the background
         try:
             if dialog.exec() and dialog.selected is not None:
                 self.use_problem(dialog.selected)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.ui import theme
+from desktop_app.ui.tasks import run_task
 
 PROBLEM_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -34,7 +35,9 @@ def problem_badge(problem: Any) -> tuple[str, str]:
 
 
 class PracticePicker(QDialog):
-    """Pick a practice problem; ``selected`` holds it after ``exec()`` returns Accepted."""
+    """Pick a practice problem; ``selected`` holds it after ``exec()`` returns Accepted.
+
+    Without ``sets`` the dialog opens at once and loads them in the background."""
 
     def __init__(self, sets: list[Any] | None = None, parent: QWidget | None = None,
                  error: str | None = None):
@@ -74,6 +77,15 @@ class PracticePicker(QDialog):
         self.tree.itemDoubleClicked.connect(lambda *_: self._accept())
         self.set_sets(sets or [])
         theme.on_change(self, "badges", PracticePicker._recolor)
+        if sets is None and error is None:
+            self.loading = run_task(self, lambda _task: load_sets(), on_success=self._loaded,
+                                    name="practice-sets")
+
+    def _loaded(self, loaded: tuple[list[Any], str | None]) -> None:
+        sets, error = loaded
+        self.set_sets(sets)
+        self.error_label.setText(error or "")
+        self.error_label.setVisible(bool(error))
 
     def set_sets(self, sets: list[Any]) -> None:
         self.tree.clear()
