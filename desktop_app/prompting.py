@@ -97,11 +97,11 @@ def thinking_control(entry: ModelEntry, template: str | None) -> ThinkingControl
         if template and mentions(template, "reasoning_effort"):
             return ThinkingControl(ThinkingSwitch.REASONING_EFFORT, "reasoning_effort")
         return ThinkingControl(ThinkingSwitch.ALWAYS)
-    flag = entry.prompt.thinking_toggle_flag
-    if flag is None and template and mentions(template, "enable_thinking"):
-        flag = "enable_thinking"
-    if flag:
-        return ThinkingControl(ThinkingSwitch.TEMPLATE_FLAG, flag)
+    # The catalog's flag, else the usual one; used only if this template really reads it
+    # (a GGUF may carry an older template than the one the catalog entry was written for).
+    for flag in (entry.prompt.thinking_toggle_flag, "enable_thinking"):
+        if flag and template and mentions(template, flag):
+            return ThinkingControl(ThinkingSwitch.TEMPLATE_FLAG, flag)
     return ThinkingControl(ThinkingSwitch.EMPTY_BLOCK)
 
 

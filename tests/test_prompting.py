@@ -164,3 +164,9 @@ def test_every_thinking_switch_has_a_label():
     from desktop_app.prompting import THINKING_SWITCH_LABELS, ThinkingSwitch
 
     assert set(THINKING_SWITCH_LABELS) == set(ThinkingSwitch)
+
+
+def test_a_catalog_flag_the_template_does_not_read_falls_back_to_the_empty_block(tmp_path):
+    entry = scripted_entry(tmp_path / "x.gguf", toggle_flag="enable_thinking")
+    off = build_prompt(entry, "hi", chat_template=REASONING_TEMPLATE, thinking=False)
+    assert off.text == "<|user|>hi<|end|><|assistant|><think>\n\n</think>\n\n"
