@@ -46,7 +46,11 @@ def _extract_templates(sdist: Path, target: Path) -> None:
                     source = archive.extractfile(member)
                     assert source is not None
                     (partial / Path(name).name).write_bytes(source.read())
-        partial.rename(target)
+        try:
+            partial.rename(target)
+        except OSError:
+            if not target.is_dir():  # another test run extracted it first: fine
+                raise
     finally:
         shutil.rmtree(partial, ignore_errors=True)
 
