@@ -2,14 +2,15 @@
 
 The public API (no Qt anywhere; call :func:`verify_reply` from a worker thread)::
 
-    from desktop_app.verify import verify_reply, Verdict, isolation_summary, \\
+    from desktop_app.verify import verify_reply, Verdict, VerdictState, isolation_summary, \\
         load_practice_sets, Problem
 
     verdict = verify_reply(reply_text, problem, expect=None, tests=None, timeout_s=5.0)
-    verdict.verdict   # pass | fail | error | timeout | no-answer | ran
+    verdict.verdict   # a VerdictState: pass | fail | error | timeout | no-answer | ran
 """
 
-from desktop_app.verify.checker import TestFormatError, Verdict, build_test_plan, verify_reply
+from desktop_app.verify.checker import verify_reply
+from desktop_app.verify.judge import TestFormatError, build_test_plan
 from desktop_app.verify.practice import (
     PracticeError,
     PracticeSet,
@@ -18,8 +19,10 @@ from desktop_app.verify.practice import (
     load_practice_sets,
 )
 from desktop_app.verify.sandbox import Limits, Protections, detect_protections, isolation_summary
+from desktop_app.verify.verdict import VERDICT_LABELS, Verdict, VerdictState
 
 __all__ = [
+    "VERDICT_LABELS",
     "Limits",
     "PracticeError",
     "PracticeSet",
@@ -27,6 +30,7 @@ __all__ = [
     "Protections",
     "TestFormatError",
     "Verdict",
+    "VerdictState",
     "build_test_plan",
     "detect_protections",
     "find_problem",

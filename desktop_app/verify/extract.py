@@ -13,8 +13,12 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from desktop_app.text.fences import CodeBlock, code_blocks
+from desktop_app.text.thinking import split_reply
+
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
+MAX_PARSE_CHARS = 200_000  # longer text is not parsed here to see if it is Python
 
 # ------------------------------------------------------------------------- thinking
 
@@ -29,70 +33,37 @@ class Visible:
 
 
 def strip_thinking(reply: str) -> Visible:
-    """Remove thinking.
+    """Remove thinking, with the engine's own splitter (:func:`split_reply`).
 
-    Everything up to and including the last ``</think>`` is dropped (this also covers a
-    template that pre-filled the opening tag). A ``<think>`` that never closed means the
-    model is still thinking: there is no answer yet.
+    A template may pre-fill ``<think>``, so a reply that closes thinking without opening
+    it is split as pre-filled. After a closed thinking block, the answer is what follows
+    the last ``</think>``; an answer that merely mentions ``<think>`` is still an answer.
+    A reply whose thinking never closed has no answer yet.
     """
     lower = reply.lower()
-    close = lower.rfind(THINK_CLOSE)
-    if close >= 0:
-        rest = reply[close + len(THINK_CLOSE):]
-        if THINK_OPEN in rest.lower():  # thinking reopened and never closed
-            return Visible("", still_thinking=True, had_thinking=True)
-        return Visible(rest.strip(), had_thinking=True)
-    if THINK_OPEN in lower:
+    close = lower.find(THINK_CLOSE)
+    prefilled = close >= 0 and THINK_OPEN not in lower[:close]
+    thinking, answer, unterminated = split_reply(reply, prefilled=prefilled)
+    opened = lower.lstrip().startswith(THINK_OPEN)
+    if unterminated or (opened and THINK_CLOSE not in lower):
         return Visible("", still_thinking=True, had_thinking=True)
-    return Visible(reply.strip())
+    had = bool(thinking) or prefilled or opened
+    last = answer.lower().rfind(THINK_CLOSE)
+    if last >= 0:  # thinking reopened inside the answer, and closed again
+        answer = answer[last + len(THINK_CLOSE):]
+        had = True
+    return Visible(answer.strip(), had_thinking=had)
 
 
 # ---------------------------------------------------------------------- code blocks
 
 _PY_LANGS = {"python", "py", "python3", "py3", "ipython", "python3.11", "pycon"}
-_FENCE_OPEN = re.compile(r"^[ \t]{0,3}(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n]*)$")
-
-
-@dataclass(frozen=True)
-class CodeBlock:
-    code: str
-    language: str  # "python" or "" (unlabelled)
-    closed: bool = True
-
-
-def _closing_fence(fence: str) -> re.Pattern[str]:
-    return re.compile(r"^[ \t]{0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t]*$")
-
-
-def _fenced_blocks(text: str) -> list[CodeBlock]:
-    blocks: list[CodeBlock] = []
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        match = _FENCE_OPEN.match(lines[i])
-        if not match or (match.group("fence")[0] == "`" and "`" in match.group("info")):
-            i += 1
-            continue
-        fence = match.group("fence")
-        info = match.group("info").strip().strip("{}").lstrip(".").split()
-        language = info[0].lower() if info else ""
-        body: list[str] = []
-        i += 1
-        closed = False
-        close_re = _closing_fence(fence)
-        while i < len(lines):
-            if close_re.match(lines[i]):
-                closed = True
-                i += 1
-                break
-            body.append(lines[i])
-            i += 1
-        blocks.append(CodeBlock("\n".join(body).strip("\n") + "\n", language, closed))
-    return blocks
 
 
 def looks_like_python(source: str) -> bool:
     """True if *source* parses as Python and does more than state a constant."""
+    if len(source) > MAX_PARSE_CHARS:
+        return False
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
@@ -114,32 +85,39 @@ def _strip_repl_prompts(code: str) -> str:
 
 
 def extract_code(text: str) -> CodeBlock | None:
-    """The last Python code block: fenced ```python (or py, python3…), or an unlabelled
-    fence whose content parses as Python. ``text`` should already be free of thinking."""
+    """The last Python code block of the whole answer, by CommonMark's rules (one parser
+    for the app: :func:`desktop_app.text.fences.code_blocks`): fenced ```python (or py,
+    python3…), or an unlabelled fence whose content parses as Python. Nothing inside an
+    HTML comment counts. The block may be unclosed (``closed=False``): callers decide
+    whether to run it (Verify does not). *text* should already be free of thinking."""
     found = None
-    for block in _fenced_blocks(text):
+    for block in code_blocks(text):
         if block.language in _PY_LANGS:
             code = _strip_repl_prompts(block.code) if block.language == "pycon" else block.code
-            found = CodeBlock(code, "python", block.closed)
+            found = CodeBlock(block.info, "python", code, block.closed)
         elif block.language == "" and looks_like_python(block.code):
-            found = CodeBlock(block.code, "", block.closed)
+            found = block
     return found
 
 
+_FENCE_LINE = re.compile(r"^[ \t]{0,3}(?:`{3,}|~{3,})[^\n]*$", re.MULTILINE)
+
+
 def remove_code_blocks(text: str) -> str:
-    """*text* without fenced blocks (so their digits don't pass for an answer)."""
-    out, in_fence, fence = [], False, ""
-    for line in text.split("\n"):
-        match = _FENCE_OPEN.match(line)
-        if not in_fence and match:
-            in_fence, fence = True, match.group("fence")
+    """*text* without its fenced blocks (so their digits don't pass for an answer): the
+    blocks :func:`code_blocks` finds are cut out in order, then the fence lines."""
+    out: list[str] = []
+    cursor = 0
+    for block in code_blocks(text):
+        if not block.code:
             continue
-        if in_fence:
-            if _closing_fence(fence).match(line):
-                in_fence = False
+        at = text.find(block.code, cursor)
+        if at < 0:
             continue
-        out.append(line)
-    return "\n".join(out)
+        out.append(text[cursor:at])
+        cursor = at + len(block.code)
+    out.append(text[cursor:])
+    return _FENCE_LINE.sub("", "".join(out))
 
 
 # -------------------------------------------------------------------------- numbers

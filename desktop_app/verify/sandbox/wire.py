@@ -1,0 +1,65 @@
+"""Reading what the sandbox sends: every byte is hostile.
+
+One answer is one line of JSON. Before it is parsed the line's size is bounded (by the
+reader) and its nesting is measured without recursion; after parsing it must be an
+object. Values inside it are decoded by :func:`.child.codec.decode`, which is iterative,
+budgeted and refuses hash-collision floods. Anything else is :class:`Hostile`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from desktop_app.verify.sandbox.child.codec import MAX_DEPTH, MAX_NODES, Malformed, decode
+
+MAX_LINE_BYTES = 4 * 1024 * 1024
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+class Hostile(ValueError):  # noqa: N818 - reads better at the raise sites
+    """The sandbox sent something our own harness never would."""
+
+
+def _check_nesting(line: bytes) -> None:
+    brackets = _STRING.sub(b"", line).translate(None, _NOT_BRACKETS)
+    if len(brackets) > 4 * MAX_NODES:
+        raise Hostile("too many values in one answer")
+    if len(brackets) <= 2 * (MAX_DEPTH + 4):
+        return
+    depth = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        if depth > MAX_DEPTH * 2 + 8:
+            raise Hostile("values nested too deeply")
+
+
+def parse_line(line: bytes) -> dict[str, Any]:
+    """One answer line as a dict, or :class:`Hostile`."""
+    if len(line) > MAX_LINE_BYTES:
+        raise Hostile("an answer larger than 4 MB")
+    _check_nesting(line)
+    try:
+        message = json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise Hostile("an answer that is not valid JSON") from exc
+    if type(message) is not dict:
+        raise Hostile("an answer that is not a JSON object")
+    return message
+
+
+def value(data: object) -> Any:
+    """Decode one plain-data value, or :class:`Hostile`."""
+    try:
+        return decode(data)
+    except (Malformed, RecursionError, MemoryError, OverflowError, TypeError) as exc:
+        raise Hostile(f"a malformed value ({exc})") from exc
+
+
+def text(data: object, limit: int = 500) -> str:
+    """A short string field, or :class:`Hostile`."""
+    if type(data) is not str:
+        raise Hostile("a field of the wrong type")
+    return data[:limit]
