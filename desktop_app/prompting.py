@@ -143,6 +143,8 @@ FALLBACK_CHATML = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
+EMPTY_BLOCK_NOTE = ("This chat template has no thinking switch, so an empty thinking block "
+                    "was written for the model; it usually answers directly.")
 SYSTEM_FOLDED_NOTE = ("This chat template has no system role, so the system text was put "
                       "at the start of the first user message.")
 
@@ -243,10 +245,12 @@ def build_chat_prompt(
             starts_in_thinking = True  # the template pre-filled the opening tag
         elif open_tail is not None:
             text = _close_thinking(text, open_tail)  # pre-filled, but thinking is off
+            notes.append(EMPTY_BLOCK_NOTE)
         elif text.rstrip().endswith("</think>"):
             pass  # the template closed thinking itself (thinking off)
         elif not thinking and control.switch == ThinkingSwitch.EMPTY_BLOCK:
             text += EMPTY_THINKING  # no switch in the template: close it for it
+            notes.append(EMPTY_BLOCK_NOTE)
         elif thinking and entry.prompt.thinking_prefilled:
             text += "<think>\n"
             starts_in_thinking = True

@@ -105,7 +105,7 @@ def test_thinking_off_closes_a_prefilled_think_block():
     off = build_prompt(entry, "hi", chat_template=R1_PREFILLED, bos_token="<s>", thinking=False)
     assert on.text == "<s><|User|>hi<|Assistant|><think>\n" and on.starts_in_thinking
     assert off.text == "<s><|User|>hi<|Assistant|><think>\n\n</think>\n\n"
-    assert not off.starts_in_thinking
+    assert not off.starts_in_thinking and "no thinking switch" in off.notes[0] and not on.notes
 
 
 def test_enable_thinking_is_found_in_the_template_without_a_catalog_flag():
