@@ -19,7 +19,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from desktop_app import gguf
 from desktop_app.catalog import FileSource, ModelEntry, PromptStyle
@@ -66,7 +66,14 @@ def add_prompt_parser(subparsers: Any) -> argparse.ArgumentParser:
                              'or chat messages [{"role": ..., "content": ...}, ...]')
     parser.add_argument("--json", action="store_true",
                         help="one JSON object: prompt, stop, notes, thinking switch")
+    parser.error = _usage_error  # type: ignore[method-assign]
     return parser
+
+
+def _usage_error(message: str) -> NoReturn:
+    """argparse's complaints as one line (its default adds the whole usage text)."""
+    print(f"triptych: {message} (see 'triptych prompt --help').", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
 
 
 # ------------------------------------------------------------------------ GGUF header

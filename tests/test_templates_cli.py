@@ -186,3 +186,11 @@ path = {json.dumps(str(gguf))}
         assert code == 0, err
         assert summary["prompt_sent"] == shown
     assert shown == "<s><|user|>hi<|end|><|assistant|><think>\n\n</think>\n\n"
+
+
+def test_argparse_mistakes_are_one_line_too(capsys, qwen_template):
+    with pytest.raises(SystemExit) as exited:
+        main(["prompt", "--template", str(qwen_template)])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("triptych: ") and "question" in err
