@@ -131,10 +131,19 @@ thinking = "think-tags"
     assert out == "<|user|>hi<|end|><|assistant|>"
 
 
-def test_model_not_downloaded_says_what_to_do(capsys):
-    code, out, err = run(capsys, "--model", "qwen3-4b", "hi")
+def test_model_file_missing_says_what_to_do(capsys, tmp_path):
+    _user_catalog(f"""
+[[model]]
+id = "gone"
+name = "Gone"
+role = "instruct"
+family = "test"
+[model.source]
+path = {json.dumps(str(tmp_path / "gone.gguf"))}
+""")
+    code, out, err = run(capsys, "--model", "gone", "hi")
     assert code == 1 and out == "" and err.count("\n") == 1
-    assert "triptych models pull qwen3-4b" in err and "--template" in err
+    assert "gone.gguf, which does not exist" in err and "--template FILE.jinja" in err
 
 
 def test_base_model_shows_its_document(capsys):
