@@ -53,8 +53,18 @@ class CatalogError(Exception):
 
 
 @dataclass(frozen=True)
+class HubPart:
+    """Another file of a split GGUF (``-00002-of-00003.gguf``), checked like the first."""
+
+    filename: str
+    size: int | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class HubSource:
-    """A GGUF file on the Hugging Face Hub.
+    """A GGUF file on the Hugging Face Hub (the first file, for a split GGUF: ``parts``
+    lists the others, which llama.cpp loads from beside it).
 
     ``revision`` should be a commit (40 hex digits): files on the Hub are re-uploaded
     under the same name, and a catalog that follows ``main`` turns a user's pull into
@@ -68,8 +78,14 @@ class HubSource:
     size: int | None = None
     sha256: str | None = None
     provenance: str = ""
+    parts: tuple[HubPart, ...] = ()
 
     kind: str = field(default="hub", init=False)
+
+    def part_sources(self) -> list[HubSource]:
+        """Each further part as a source of its own (same repo and revision)."""
+        return [HubSource(self.repo, part.filename, self.revision, part.size, part.sha256)
+                for part in self.parts]
 
     @property
     def pinned(self) -> bool:
@@ -163,6 +179,10 @@ class ModelEntry:
 
     @property
     def size(self) -> int | None:
+        """Bytes on disk, all parts of a split GGUF together (None if any is unknown)."""
+        if isinstance(self.source, HubSource) and self.source.parts:
+            sizes = [self.source.size, *(part.size for part in self.source.parts)]
+            return None if None in sizes else sum(s for s in sizes if s)
         return self.source.size
 
     def to_dict(self) -> dict[str, Any]:
@@ -228,6 +248,21 @@ def _require(table: dict[str, Any], key: str, where: str, kind: type | tuple[typ
     return value
 
 
+def _parse_parts(tables: Any, where: str) -> tuple[HubPart, ...]:
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise CatalogError(f"{where}: source parts must be [[model.source.parts]] tables.")
+    parts = []
+    for table in tables:
+        filename = _require(table, "filename", f"{where}: a source part", str)
+        size, sha = table.get("size"), table.get("sha256")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
+            raise CatalogError(f"{where}: part {filename} size must be a positive whole number.")
+        if sha is not None and (not isinstance(sha, str) or len(sha) != 64):
+            raise CatalogError(f"{where}: part {filename} sha256 must be 64 hexadecimal characters.")
+        parts.append(HubPart(filename, size, sha.lower() if sha else None))
+    return tuple(parts)
+
+
 def _parse_source(table: Any, where: str) -> Source:
     if not isinstance(table, dict):
         raise CatalogError(f"{where} is missing its [model.source] table.")
@@ -256,6 +291,7 @@ def _parse_source(table: Any, where: str) -> Source:
             size=size,
             sha256=sha.lower() if sha else None,
             provenance=str(table.get("provenance", "")),
+            parts=_parse_parts(table.get("parts", []), where),
         )
     if "package" in table:
         return PackageSource(
@@ -496,6 +532,8 @@ def local_path(entry: ModelEntry) -> Path | None:
                 return path
             return None
         return package_file(source)
+    if any(hub_cached_path(part) is None for part in source.part_sources()):
+        return None  # a split GGUF loads only with every part beside the first
     state = read_states().get(entry.id, {})
     recorded = state.get("path")
     if recorded and Path(recorded).exists():

@@ -29,6 +29,7 @@ How a pull works (the same requests ``hf_hub_download`` makes):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -273,7 +274,7 @@ def _already_here(entry: ModelEntry, report: ProgressCallback | None,
         return None
     if state.get("state") == Availability.READY and state.get("sha256"):
         return path
-    if verify(entry, progress=report, cancel=cancel):
+    if _verify_file(entry, report, cancel):
         return path
     return None
 
@@ -320,7 +321,27 @@ def pull(
                 f"from the Hub; import the file again."
             )
         raise DownloadError(cat.missing_message(entry, state))
+    # A split GGUF: the further parts first, so the first file, which llama.cpp opens,
+    # is recorded ready only when everything beside it is there.
+    for part in _parts(entry):
+        _pull_file(part, progress, cancel, token)
+    return _pull_file(entry, progress, cancel, token)
 
+
+def _parts(entry: ModelEntry) -> list[ModelEntry]:
+    """A split GGUF's further parts, each an entry of its own (own state, own checksum)."""
+    source = entry.source
+    if not isinstance(source, HubSource) or not source.parts:
+        return []
+    count = len(source.parts) + 1
+    return [dataclasses.replace(entry, id=f"{entry.id} (part {number} of {count})", source=part)
+            for number, part in enumerate(source.part_sources(), start=2)]
+
+
+def _pull_file(entry: ModelEntry, progress: ProgressCallback | None,
+               cancel: threading.Event | None, token: str | None) -> Path:
+    source = entry.source
+    assert isinstance(source, HubSource)
     here = _already_here(entry, progress, cancel)
     if here is not None:
         return here
@@ -478,11 +499,21 @@ def verify(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> bool:
-    """Hash the local file and compare with the known checksum; record ready/damaged.
+    """Hash the local file (every part of a split GGUF) and compare with the known
+    checksum; record ready/damaged.
 
     With no known checksum the file's GGUF header is checked and its SHA-256 recorded.
     Raises :class:`DownloadError` if there is no local file to check.
     """
+    parts = _parts(entry)
+    if any(cat.local_path(part) is None for part in parts):
+        raise DownloadError(cat.missing_message(entry, Availability.NOT_DOWNLOADED))
+    results = [_verify_file(part, progress, cancel) for part in parts]
+    return all([*results, _verify_file(entry, progress, cancel)])
+
+
+def _verify_file(entry: ModelEntry, progress: ProgressCallback | None,
+                 cancel: threading.Event | None) -> bool:
     path = cat.local_path(entry)
     if path is None:
         state = cat.availability(entry)
@@ -499,6 +530,7 @@ def verify(
     else:
         _record(entry, state=Availability.DAMAGED, sha256=digest, expected_sha256=expected, **keep)
     return ok
+
 
 def remove(entry: ModelEntry) -> list[Path]:
     """Delete a model's downloaded file (and any partial download); return what was deleted.
@@ -529,6 +561,20 @@ def remove(entry: ModelEntry) -> list[Path]:
             )
         cat.write_state(entry.id)
         return removed
+    had_state = bool(state) or any(cat.read_states().get(part.id) for part in _parts(entry))
+    for part in _parts(entry):
+        removed += _remove_hub_file(part)
+    removed += _remove_hub_file(entry)
+    if not removed and not had_state:
+        raise DownloadError(f"Model '{entry.id}' is not downloaded; there is nothing to remove.")
+    return removed
+
+
+def _remove_hub_file(entry: ModelEntry) -> list[Path]:
+    source = entry.source
+    assert isinstance(source, HubSource)
+    removed: list[Path] = []
+    state = cat.read_states().get(entry.id, {})
     partial = state.get("partial")
     if partial and Path(partial).exists():
         Path(partial).unlink()
@@ -546,8 +592,6 @@ def remove(entry: ModelEntry) -> list[Path]:
             blob.unlink()
             removed.append(blob)
     cat.write_state(entry.id)
-    if not removed and not state:
-        raise DownloadError(f"Model '{entry.id}' is not downloaded; there is nothing to remove.")
     return removed
 
 

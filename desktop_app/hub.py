@@ -165,7 +165,9 @@ def explain(exc: BaseException, entry: ModelEntry, token: str | None) -> Downloa
     return DownloadError(f"Cannot download {model}: {type(exc).__name__}: {exc}".rstrip(".") + ".")
 
 
-_QUANT = re.compile(r"(?i)(?:^|[-_.])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|BF16|F32)(?=[-_.]|$)")
+_QUANT = re.compile(
+    r"(?i)(?:^|[-_.])((?:UD-)?(?:I?Q\d(?:_[A-Z0-9]+)*)|F16|BF16|F32|MXFP4(?:_MOE)?)(?=[-_.]|$)"
+)
 
 
 def guess_quantization(filename: str) -> str:
@@ -174,8 +176,17 @@ def guess_quantization(filename: str) -> str:
     return match.group(1).upper() if match else ""
 
 
-def list_repo_ggufs(repo_id: str, revision: str = "main", *, token: str | None = None) -> list[HubFile]:
-    """The GGUF files of a Hub repo with their sizes and LFS SHA-256, largest last."""
+class RepoListing(NamedTuple):
+    """A repo's GGUF files at one commit."""
+
+    repo: str
+    commit: str  # the 40-hex commit the listing was taken at
+    files: list[HubFile]
+
+
+def list_repo(repo_id: str, revision: str = "main", *, token: str | None = None) -> RepoListing:
+    """The GGUF files of a Hub repo with sizes and LFS SHA-256 (largest last), and the
+    commit *revision* resolved to, so that what is added can be pinned to it."""
     from huggingface_hub import HfApi
 
     if is_offline():
@@ -200,7 +211,114 @@ def list_repo_ggufs(repo_id: str, revision: str = "main", *, token: str | None =
         for s in (info.siblings or [])
         if s.rfilename.lower().endswith(".gguf")
     ]
-    return sorted(files, key=lambda f: (f.size or 0, f.filename))
+    commit = info.sha if isinstance(info.sha, str) and cat.COMMIT_HASH.fullmatch(info.sha) else revision
+    return RepoListing(repo_id, commit, sorted(files, key=lambda f: (f.size or 0, f.filename)))
+
+
+def list_repo_ggufs(repo_id: str, revision: str = "main", *, token: str | None = None) -> list[HubFile]:
+    """The GGUF files of a Hub repo with their sizes and LFS SHA-256, largest last."""
+    return list_repo(repo_id, revision, token=token).files
+
+
+# ------------------------------------------------------- ORG/REPO:QUANT references
+
+_REFERENCE = re.compile(
+    r"(?:(?:https?://)?(?:www\.)?(?:hf\.co|huggingface\.co)/)?"
+    r"(?P<repo>[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*)"
+    r"(?::(?P<quant>[A-Za-z0-9._-]+))?/?"
+)
+_SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
+
+
+def parse_reference(text: str) -> tuple[str, str | None] | None:
+    """``ORG/REPO:QUANT`` or ``hf.co/ORG/REPO:QUANT`` (the form llama.cpp's ``-hf`` and
+    Ollama use) as ``(repo, quant or None)``; None when *text* is not such a reference."""
+    match = _REFERENCE.fullmatch(text.strip())
+    if match is None:
+        return None
+    return match.group("repo"), match.group("quant")
+
+
+class GGUFChoice(NamedTuple):
+    """One model in a repo: a single GGUF file, or the parts of a split one in order."""
+
+    label: str  # its quantization, e.g. "Q4_K_M", else the file name
+    parts: tuple[HubFile, ...]
+
+    @property
+    def size(self) -> int | None:
+        sizes = [part.size for part in self.parts]
+        return None if any(size is None for size in sizes) else sum(s for s in sizes if s)
+
+
+def model_stem(filename: str) -> str:
+    """``Q8_0/m-Q8_0-00001-of-00002.gguf`` -> ``m-Q8_0``: a model's name without folder,
+    split numbering or extension."""
+    name = Path(filename).name
+    split = _SPLIT.search(name)
+    return name[: split.start()] if split else name.removesuffix(".gguf").removesuffix(".GGUF")
+
+
+def _is_projector(filename: str) -> bool:
+    """Vision projectors ship beside the model as GGUFs too; they are not models."""
+    return Path(filename).name.lower().startswith("mmproj")
+
+
+def gguf_choices(files: list[HubFile]) -> list[GGUFChoice]:
+    """The repo's models: split parts (``-00001-of-00003.gguf``) grouped, projectors left out.
+
+    A split model whose parts are not all listed is left out (it could not be loaded).
+    """
+    groups: dict[str, dict[int, HubFile]] = {}
+    expected: dict[str, int] = {}
+    for file in files:
+        if _is_projector(file.filename):
+            continue
+        split = _SPLIT.search(file.filename)
+        key = file.filename[: split.start()] if split else file.filename
+        groups.setdefault(key, {})[int(split.group(1)) if split else 1] = file
+        expected[key] = int(split.group(2)) if split else 1
+    choices = []
+    for key, parts in groups.items():
+        if sorted(parts) != list(range(1, expected[key] + 1)):
+            continue
+        label = guess_quantization(Path(key).name + ".gguf") or guess_quantization(
+            Path(key).parent.name + ".gguf") or Path(key).name.removesuffix(".gguf")
+        choices.append(GGUFChoice(label, tuple(parts[i] for i in sorted(parts))))
+    return sorted(choices, key=lambda c: (c.size or 0, c.label))
+
+
+def _mentions(filename: str, quant: str) -> bool:
+    stem = filename.lower().removesuffix(".gguf")
+    return re.search(r"(?:^|[-_./])" + re.escape(quant.lower()) + r"(?:$|[-_./])", stem) is not None
+
+
+def pick_quantization(repo: str, choices: list[GGUFChoice], quant: str | None) -> GGUFChoice:
+    """The choice whose quantization is *quant* (case-insensitive); one sentence otherwise.
+
+    An exact label wins; else a file name that carries *quant* as a whole word
+    (``UD-Q4_K_XL``, ``MXFP4``). Without *quant* a repo with a single model needs none.
+    """
+    if not choices:
+        raise DownloadError(f"{repo} has no GGUF model files.")
+    labels = ", ".join(dict.fromkeys(c.label for c in choices))
+    if quant is None:
+        if len(choices) == 1:
+            return choices[0]
+        raise DownloadError(
+            f"{repo} has several quantizations; name one, e.g. {repo}:{choices[0].label} "
+            f"(available: {labels})."
+        )
+    exact = [c for c in choices if c.label.lower() == quant.lower()]
+    found = exact or [c for c in choices if any(_mentions(p.filename, quant) for p in c.parts)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise DownloadError(f"{repo} has no {quant} file; its quantizations are: {labels}.")
+    names = ", ".join(c.parts[0].filename for c in found)
+    raise DownloadError(
+        f"'{quant}' matches several files in {repo} ({names}); name the quantization exactly."
+    )
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:

@@ -1,4 +1,4 @@
-"""``triptych models pull | rm | import | verify``.
+"""``triptych models pull | rm | import | verify`` (``pull`` also takes ``ORG/REPO:QUANT``).
 
 :func:`add_models_commands` adds the sub-commands to the ``models`` sub-parsers of the
 main CLI; each sets ``models_action`` so :func:`run_models_command` can dispatch.
@@ -15,7 +15,8 @@ import threading
 from typing import Any
 
 from desktop_app import catalog as cat
-from desktop_app import download
+from desktop_app import download, user_catalog
+from desktop_app.hub import parse_reference
 from desktop_app.text.units import format_bytes
 
 EXIT_ERROR = 1
@@ -25,11 +26,18 @@ EXIT_CANCELLED = 130
 def add_models_commands(models_subparsers: Any) -> None:
     """Add ``pull``, ``rm``, ``import`` and ``verify`` to an argparse sub-parsers object."""
     pull = models_subparsers.add_parser(
-        "pull", help="download a catalog model from the Hugging Face Hub and verify it",
+        "pull", help="download a catalog model, or any GGUF repo on the Hub, and verify it",
         description="Download a model (resuming any interrupted download) and check its "
-                    "SHA-256. Honours HF_ENDPOINT, HF_HOME, HF_TOKEN and HF_HUB_OFFLINE.",
+                    "SHA-256. ID is a catalog id, or ORG/REPO:QUANT (also hf.co/ORG/REPO:QUANT) "
+                    "for any GGUF repo on the Hugging Face Hub: it is added to your catalog, "
+                    "pinned to the repo's current commit, then downloaded. "
+                    "Honours HF_ENDPOINT, HF_HOME, HF_TOKEN and HF_HUB_OFFLINE.",
     )
-    pull.add_argument("model_id", metavar="ID", help="catalog id (see 'triptych models list')")
+    pull.add_argument("model_id", metavar="ID",
+                      help="catalog id (see 'triptych models list') or ORG/REPO:QUANT")
+    pull.add_argument("--role", choices=cat.ROLES, default=None,
+                      help="the pane a Hub repo's model goes in (needed for ORG/REPO:QUANT)")
+    pull.add_argument("--name", default=None, help="display name for a model added from the Hub")
     pull.add_argument("--json", action="store_true",
                       help="print JSON lines: progress events, then a final result")
     pull.set_defaults(models_action="pull")
@@ -81,11 +89,34 @@ class _TerminalProgress:
             sys.stderr.flush()
 
 
+def _entry_to_pull(args: argparse.Namespace, as_json: bool) -> cat.ModelEntry:
+    """The catalog entry *args* names; an ``ORG/REPO:QUANT`` reference is added first."""
+    catalog = cat.load_catalog()
+    if args.model_id in catalog or parse_reference(args.model_id) is None:
+        return catalog.get(args.model_id)
+    role = getattr(args, "role", None)
+    if role is None:
+        raise download.DownloadError(
+            f"Pulling {args.model_id} from the Hub needs --role (base, instruct or reasoning).")
+    entry = user_catalog.add_hub_reference(args.model_id, role, name=getattr(args, "name", None))
+    source = entry.source
+    assert isinstance(source, cat.HubSource)
+    if as_json:
+        print(json.dumps({"event": "added", "model": entry.id, "repo": source.repo,
+                          "filename": source.filename, "revision": source.revision,
+                          "parts": 1 + len(source.parts)}), flush=True)
+    else:
+        parts = f" in {1 + len(source.parts)} parts" if source.parts else ""
+        print(f"Added {entry.id} ({entry.role}): {source.repo}/{source.filename}{parts} "
+              f"at {source.revision[:12]}.", flush=True)
+    return entry
+
+
 def _pull(args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
     try:
-        entry = _entry(args.model_id)
-    except cat.CatalogError as exc:
+        entry = _entry_to_pull(args, as_json)
+    except (cat.CatalogError, download.DownloadError) as exc:
         return _error(str(exc), as_json)
     cancel = threading.Event()
     terminal = _TerminalProgress()

@@ -16,7 +16,7 @@ import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,16 @@ from tomlkit.toml_document import TOMLDocument
 from desktop_app import catalog as cat
 from desktop_app import paths
 from desktop_app.gguf import has_magic
-from desktop_app.hub import SHA256_HEX, DownloadError, guess_quantization
+from desktop_app.hub import (
+    SHA256_HEX,
+    DownloadError,
+    gguf_choices,
+    guess_quantization,
+    list_repo,
+    model_stem,
+    parse_reference,
+    pick_quantization,
+)
 
 HEADER = (
     "Your own models. Triptych adds [[model]] tables here when you import a file or\n"
@@ -103,7 +112,8 @@ def add_model(fields: Mapping[str, Any], source: Mapping[str, Any],
               path: Path | None = None) -> Path:
     """Append one ``[[model]]`` table (``fields`` plus a ``[model.source]`` table).
 
-    Empty values (``None``, ``""``) are left out. Returns the catalog's path.
+    Empty values (``None``, ``""``) are left out; a list of mappings in ``source``
+    becomes an array of tables (``[[model.source.parts]]``). Returns the catalog's path.
     """
     target = path or paths.user_catalog_path()
     doc = _read(target)
@@ -113,7 +123,12 @@ def add_model(fields: Mapping[str, Any], source: Mapping[str, Any],
             table.add(key, value)
     source_table = tomlkit.table()
     for key, value in source.items():
-        if value is not None:
+        if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            tables = tomlkit.aot()  # e.g. [[model.source.parts]]
+            for item in value:
+                tables.append(tomlkit.item({k: v for k, v in item.items() if v is not None}))
+            source_table.add(key, tables)
+        elif value is not None and value != []:
             source_table.add(key, value)
     table.add("source", source_table)
     models = doc.get("model")
@@ -224,13 +239,16 @@ def add_hub_model(
     revision: str = "main",
     size: int | None = None,
     sha256: str | None = None,
+    parts: Sequence[cat.HubPart] = (),
+    provenance: str = "",
 ) -> cat.ModelEntry:
-    """Add a Hub GGUF file to the user catalog (not downloaded yet)."""
+    """Add a Hub GGUF file (and the further parts of a split one) to the user catalog,
+    not downloaded yet."""
     _check_role(role)
     if repo_id.count("/") != 1:
         raise DownloadError(f"'{repo_id}' is not a Hub repository id (it should look like owner/name).")
     label = name or f"{repo_id.split('/')[1]} {guess_quantization(filename)}".strip()
-    model_id = unique_id(name or Path(filename).stem)
+    model_id = unique_id(name or model_stem(filename))
     fields = {
         "id": model_id,
         "name": label,
@@ -241,6 +259,47 @@ def add_hub_model(
         "description": f"Added from the Hugging Face Hub: {repo_id}/{filename}.",
     }
     source = {"repo": repo_id, "filename": filename, "revision": revision,
-              "size": size if size and size > 0 else None,
-              "sha256": sha256 if sha256 and SHA256_HEX.fullmatch(sha256) else None}
+              "size": _size(size), "sha256": _sha(sha256), "provenance": provenance or None,
+              "parts": [{"filename": p.filename, "size": _size(p.size), "sha256": _sha(p.sha256)}
+                        for p in parts]}
     return _add(fields, source)
+
+
+def _size(size: int | None) -> int | None:
+    return size if size and size > 0 else None
+
+
+def _sha(sha256: str | None) -> str | None:
+    return sha256 if sha256 and SHA256_HEX.fullmatch(sha256) else None
+
+
+def add_hub_reference(reference: str, role: str, *, name: str | None = None,
+                      token: str | None = None) -> cat.ModelEntry:
+    """Add the GGUF that ``ORG/REPO:QUANT`` (or ``hf.co/ORG/REPO:QUANT``) names, pinned to
+    the commit the Hub lists now, with the Hub's LFS sha256 for every part.
+
+    An entry for the same file at the same commit is reused rather than added twice.
+    Lists the repo over the network: call it off the GUI thread.
+    """
+    parsed = parse_reference(reference)
+    if parsed is None:
+        raise DownloadError(
+            f"'{reference}' is not a Hub model; write it as ORG/REPO:QUANT "
+            f"(or hf.co/ORG/REPO:QUANT)."
+        )
+    _check_role(role)
+    repo, quant = parsed
+    listing = list_repo(repo, token=token)
+    choice = pick_quantization(repo, gguf_choices(listing.files), quant)
+    first, *rest = choice.parts
+    for entry in cat.load_catalog():
+        source = entry.source
+        if (isinstance(source, cat.HubSource) and source.repo == repo
+                and source.filename == first.filename and source.revision == listing.commit):
+            return entry
+    return add_hub_model(
+        repo, first.filename, role, name=name, revision=listing.commit, size=first.size,
+        sha256=first.sha256, parts=[cat.HubPart(p.filename, p.size, p.sha256) for p in rest],
+        provenance=f"added from {repo}:{choice.label}; revision, sizes and sha256 as the "
+                   f"Hub listed them",
+    )

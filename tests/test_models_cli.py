@@ -159,3 +159,128 @@ def test_add_models_commands_plugs_into_a_parser() -> None:
     assert args.models_action == "pull" and args.json and args.model_id == "x"
     args = parser.parse_args(["models", "import", "f.gguf", "--role", "base"])
     assert args.models_action == "import" and args.name is None
+
+
+# ------------------------------------------------------------- pull ORG/REPO:QUANT
+
+QUANTS = "acme/quants-GGUF"
+
+
+@pytest.fixture
+def quant_repo(fake_hub: FakeHub, hub_env, tiny_gguf: bytes, tmp_path: Path) -> dict[str, bytes]:
+    """A repo with two single-file quantizations, a split one in a folder, and a projector."""
+    q4 = make_gguf(tmp_path / "q4.gguf", pad_bytes=MiB).read_bytes()
+    whole = make_gguf(tmp_path / "q8.gguf", pad_bytes=3 * MiB).read_bytes()
+    third = len(whole) // 3
+    files = {
+        "Quants-Q4_K_M.gguf": q4,
+        "Quants-Q4_K_S.gguf": q4[:-64] + b"\0" * 64,
+        "Quants-Q8_0.gguf": tiny_gguf,
+        "BF16/Quants-BF16-00001-of-00003.gguf": whole[:third],
+        "BF16/Quants-BF16-00002-of-00003.gguf": whole[third:2 * third],
+        "BF16/Quants-BF16-00003-of-00003.gguf": whole[2 * third:],
+        "mmproj-Quants-F16.gguf": b"GGUF projector",
+    }
+    fake_hub.add_repo(QUANTS, files)
+    return files
+
+
+def test_pull_repo_by_quantization_pins_the_commit(
+    hub_env, quant_repo: dict[str, bytes], fake_hub: FakeHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert models_cli.main(["pull", f"{QUANTS}:q4_k_m", "--role", "reasoning"]) == 0
+    out = capsys.readouterr().out
+    entry = next(e for e in cat.load_catalog() if e.origin.endswith("models.toml")
+                 and isinstance(e.source, cat.HubSource) and e.source.repo == QUANTS)
+    source = entry.source
+    assert isinstance(source, cat.HubSource)
+    commit = fake_hub.repos[QUANTS].commit
+    assert (source.filename, source.revision, entry.role) == ("Quants-Q4_K_M.gguf", commit, "reasoning")
+    assert source.sha256 == hashlib.sha256(quant_repo["Quants-Q4_K_M.gguf"]).hexdigest()
+    assert source.size == len(quant_repo["Quants-Q4_K_M.gguf"]) and entry.quantization == "Q4_K_M"
+    assert f"Added {entry.id} (reasoning)" in out and f"{entry.id} is ready" in out
+    assert cat.local_path(entry).read_bytes() == quant_repo["Quants-Q4_K_M.gguf"]  # type: ignore[union-attr]
+    assert cat.read_states()[entry.id]["verified"] is True
+
+    # The same reference again (hf.co form, other case) reuses the entry: no duplicate.
+    assert models_cli.main(["pull", f"hf.co/{QUANTS}:Q4_K_M", "--role", "reasoning"]) == 0
+    capsys.readouterr()
+    same = [e for e in cat.load_catalog() if isinstance(e.source, cat.HubSource) and e.source.repo == QUANTS]
+    assert [e.id for e in same] == [entry.id]
+
+
+def test_pull_reference_errors_are_one_sentence(
+    hub_env, quant_repo: dict[str, bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cases = {
+        (f"{QUANTS}:Q2_K", "--role", "base"):
+            f"error: {QUANTS} has no Q2_K file; its quantizations are: Q4_K_M, Q4_K_S, BF16, Q8_0.\n",
+        (f"{QUANTS}:q4_k", "--role", "base"):
+            f"error: 'q4_k' matches several files in {QUANTS} (Quants-Q4_K_M.gguf, "
+            "Quants-Q4_K_S.gguf); name the quantization exactly.\n",
+        (QUANTS, "--role", "base"):
+            f"error: {QUANTS} has several quantizations; name one, e.g. {QUANTS}:Q4_K_M "
+            "(available: Q4_K_M, Q4_K_S, BF16, Q8_0).\n",
+        (f"{QUANTS}:Q8_0",):
+            f"error: Pulling {QUANTS}:Q8_0 from the Hub needs --role (base, instruct or reasoning).\n",
+        ("acme/nothing:Q4_K_M", "--role", "base"):
+            None,
+    }
+    for args, expected in cases.items():
+        assert models_cli.main(["pull", *args]) == 1, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        if expected is None:
+            assert err.startswith("error: Cannot list acme/nothing:") and "does not exist" in err
+        else:
+            assert err == expected
+    assert not [e for e in cat.load_catalog() if isinstance(e.source, cat.HubSource)
+                and e.source.repo == QUANTS]  # nothing was added by a failed pull
+
+
+def test_pull_split_gguf_fetches_every_part(
+    hub_env, quant_repo: dict[str, bytes], fake_hub: FakeHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert models_cli.main(["pull", f"{QUANTS}:bf16", "--role", "base", "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    added, done = events[0], events[-1]
+    assert added["event"] == "added" and added["parts"] == 3
+    assert added["filename"] == "BF16/Quants-BF16-00001-of-00003.gguf"
+    assert done["event"] == "done"
+    entry = cat.load_catalog().get(added["model"])
+    assert entry.id == "quants-bf16" and entry.size == sum(
+        len(quant_repo[f"BF16/Quants-BF16-0000{i}-of-00003.gguf"]) for i in (1, 2, 3))
+    first = cat.local_path(entry)
+    assert first is not None and first.name == "Quants-BF16-00001-of-00003.gguf"
+    # llama.cpp finds the other parts beside the first one.
+    for i in (1, 2, 3):
+        name = f"Quants-BF16-0000{i}-of-00003.gguf"
+        assert (first.parent / name).read_bytes() == quant_repo[f"BF16/{name}"]
+    assert len(fake_hub.downloads()) == 3
+    assert cat.availability(entry) == "ready"
+
+    # Damage one part: verify says so; rm deletes every part.
+    part2 = (first.parent / "Quants-BF16-00002-of-00003.gguf").resolve()
+    part2.chmod(0o644)
+    part2.write_bytes(b"GGUF" + b"\0" * 10)
+    assert models_cli.main(["verify", entry.id]) == 1
+    assert "damaged" in capsys.readouterr().err
+    assert models_cli.main(["rm", entry.id]) == 0
+    capsys.readouterr()
+    assert not any((first.parent / f"Quants-BF16-0000{i}-of-00003.gguf").exists() for i in (1, 2, 3))
+    assert cat.availability(entry) == "not-downloaded"
+
+
+def test_models_list_shows_source_and_revision(hub_env, quant_repo: dict[str, bytes],
+                                               fake_hub: FakeHub) -> None:
+    assert models_cli.main(["pull", f"{QUANTS}:Q8_0", "--role", "instruct"]) == 0
+    listed = subprocess.run([sys.executable, "-m", "desktop_app", "models", "list", "--json"],
+                            cwd=ROOT, env=subprocess_env(hub_env), capture_output=True, text=True,
+                            timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["id"]: row for row in json.loads(listed.stdout)["models"]}
+    assert rows["quants-q8_0"]["revision"] == fake_hub.repos[QUANTS].commit
+    assert rows["quants-q8_0"]["source"] == f"{QUANTS}/Quants-Q8_0.gguf"
+    assert rows["qwen3-0.6b"]["revision"] == "23749fefcc72300e3a2ad315e1317431b06b590a"
+    assert rows["smollm2-135m-instruct"]["source_kind"] == "package"
+    assert rows["smollm2-135m-instruct"]["revision"] is None
