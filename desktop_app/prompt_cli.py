@@ -215,9 +215,6 @@ def prompt_for(args: argparse.Namespace) -> tuple[ModelEntry, str | None, BuiltP
     built = build_prompt(entry, question, chat_template=template, bos_token=bos, eos_token=eos,
                          history=history, system_prompt=args.system,
                          thinking=not args.no_thinking, reasoning_effort=args.reasoning_effort)
-    if entry.prompt.style == "chat" and template is None:
-        built = BuiltPrompt(built.text, built.stop, built.starts_in_thinking, built.notes + (
-            "The model file has no chat template; a plain ChatML layout was used.",))
     return entry, template, built
 
 

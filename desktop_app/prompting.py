@@ -238,6 +238,8 @@ def build_chat_prompt(
                                             bos_token=bos_token, eos_token=eos_token,
                                             flags=flags)
     notes[:0] = fold_notes
+    if chat_template is None:
+        notes.insert(0, "The model file has no chat template; a plain ChatML layout was used.")
     starts_in_thinking = False
     if control.switch in (ThinkingSwitch.TEMPLATE_FLAG, ThinkingSwitch.EMPTY_BLOCK):
         open_tail = _open_think_tail(text)

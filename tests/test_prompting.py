@@ -170,3 +170,9 @@ def test_a_catalog_flag_the_template_does_not_read_falls_back_to_the_empty_block
     entry = scripted_entry(tmp_path / "x.gguf", toggle_flag="enable_thinking")
     off = build_prompt(entry, "hi", chat_template=REASONING_TEMPLATE, thinking=False)
     assert off.text == "<|user|>hi<|end|><|assistant|><think>\n\n</think>\n\n"
+
+
+def test_a_model_without_a_template_gets_chatml_and_a_note():
+    built = build_prompt(_chat_entry("none"), "hi")
+    assert built.text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    assert "no chat template" in built.notes[0]
