@@ -57,6 +57,19 @@ def _model_list(value: str | None) -> list[str] | None:
 # ----------------------------------------------------------------------------- compare
 
 
+def parse_gpu_layers(value: str) -> int | None:
+    """``auto`` -> None (every layer on a GPU build), else a non-negative layer count."""
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        layers = int(value)
+    except ValueError:
+        raise UsageError(f"--gpu-layers must be auto, 0 or a number of layers, not {value!r}.") from None
+    if layers < 0:
+        raise UsageError("--gpu-layers cannot be negative.")
+    return layers
+
+
 def resolve_models(ids: list[str] | None) -> list[Any]:
     """Catalog entries for the given ids (or the defaults), or a UsageError."""
     from desktop_app.catalog import CatalogError, default_model_ids, load_catalog
@@ -131,7 +144,8 @@ def run_compare(args: argparse.Namespace) -> int:
         raise UsageError("--temperature cannot be negative.")
     entries = resolve_models(_model_list(args.models))
     out = sys.stdout
-    workers = [ModelWorker(entry) for entry in entries]
+    gpu_layers = parse_gpu_layers(args.gpu_layers)
+    workers = [ModelWorker(entry, gpu_layers=gpu_layers) for entry in entries]
     requests = [
         GenerationRequest(
             prompt=prompt,
@@ -253,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--raw", action="store_true",
                          help="send the prompt to base models as-is, without the document wrapping")
     compare.add_argument("--json", action="store_true", help="one JSON object per event")
+    compare.add_argument("--gpu-layers", default="auto", metavar="auto|0|N",
+                         help="layers to offload to a GPU: auto (all, when llama.cpp was built "
+                              "with a GPU backend), 0 (CPU only) or a number")
 
     models = commands.add_parser("models", help="list, download, import and check models")
     model_commands = models.add_subparsers(dest="models_command", metavar="ACTION")

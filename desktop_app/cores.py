@@ -168,27 +168,30 @@ def default_budget() -> ThreadBudget:
 class ThreadTuner:
     """Finds the fastest thread count within a ceiling from measured per-token time.
 
-    A generation starts at the ceiling (its share of the budget). After a short window
-    the tuner tries one thread fewer and keeps whichever was faster per token; every
-    ``recheck_s`` it probes a neighbour again, since other programs come and go. Under
-    contention fewer threads often win: llama.cpp's threads wait for each other, so one
-    preempted thread stalls every token.
+    A generation starts at the ceiling (its share of the free cores). After a short
+    window the tuner tries one thread fewer and keeps whichever was faster per token
+    (going further down while that keeps winning); then it holds, and every
+    ``recheck_s`` probes one thread more, since other programs come and go. A probe
+    that loses doubles the wait before the next (up to ``max_recheck_s``): under
+    contention a thread too many can cost 50x per token, because llama.cpp's threads
+    wait for each other and one preempted thread stalls every token.
     """
 
-    def __init__(self, ceiling: int, *, window_tokens: int = 8, window_s: float = 0.3,
-                 recheck_s: float = 4.0, margin: float = 0.03):
+    def __init__(self, ceiling: int, *, window_tokens: int = 8, window_s: float = 0.25,
+                 recheck_s: float = 3.0, max_recheck_s: float = 24.0, margin: float = 0.03):
         self.window_tokens = window_tokens
         self.window_s = window_s
-        self.recheck_s = recheck_s
+        self.base_recheck_s = self.recheck_s = recheck_s
+        self.max_recheck_s = max_recheck_s
         self.margin = margin
         self.ceiling = max(1, ceiling)
         self.threads = self.ceiling
         self._per_token: dict[int, float] = {}
-        self._probe_from: int | None = None  # the count a probe will be compared against
+        self._probe_from: int | None = None  # the count the running probe is compared with
         self._held_since: float | None = None
         self._window_start: float | None = None
         self._window_tokens = 0
-        self._probe_up = False
+        self._explored = False  # the first probe goes down; later re-checks go up
 
     def set_ceiling(self, ceiling: int) -> int:
         """The budget changed (a pane started or finished): start again from the new share."""
@@ -196,52 +199,53 @@ class ThreadTuner:
         if ceiling != self.ceiling:
             self.ceiling = self.threads = ceiling
             self._per_token.clear()
-            self._probe_from = None
-            self._held_since = None
-            self._window_start = None
+            self._probe_from = self._held_since = self._window_start = None
+            self.recheck_s = self.base_recheck_s
+            self._explored = False
         return self.threads
 
     def observe(self, now: float) -> int:
         """Call once per generated token; returns the thread count to use from now on."""
+        if self._held_since is not None:
+            if now - self._held_since < self.recheck_s:
+                return self.threads
+            self._held_since = None  # time to re-check: measure the current count afresh
+            self._window_start = None
         if self._window_start is None:
             self._window_start, self._window_tokens = now, 0
             return self.threads
         self._window_tokens += 1
         elapsed = now - self._window_start
-        if self._held_since is not None:  # holding the best count until the next re-check
-            if now - self._held_since < self.recheck_s:
-                self._window_start, self._window_tokens = now, 0
-                return self.threads
-            self._held_since = None
-            self._per_token.clear()
-            self._window_start, self._window_tokens = now, 0
-            return self.threads
-        if self._window_tokens < self.window_tokens and not (
-                elapsed >= self.window_s and self._window_tokens >= 2):
+        if self._window_tokens < self.window_tokens and elapsed < self.window_s:
             return self.threads
         self._per_token[self.threads] = elapsed / self._window_tokens
         self._window_start, self._window_tokens = now, 0
-        return self._next(now)
+        return self._decide(now)
 
-    def _next(self, now: float) -> int:
+    def _decide(self, now: float) -> int:
+        current = self.threads
         if self._probe_from is None:  # the current count is measured: probe a neighbour
-            neighbour = self.threads + 1 if self._probe_up else self.threads - 1
-            self._probe_up = not self._probe_up
+            neighbour = current - 1 if not self._explored or current >= self.ceiling else current + 1
+            self._explored = True
             if not 1 <= neighbour <= self.ceiling:
-                neighbour = self.threads - 1 if neighbour > self.ceiling else self.threads + 1
-            if not 1 <= neighbour <= self.ceiling:
-                self._held_since = now
-                return self.threads
-            self._probe_from, self.threads = self.threads, neighbour
+                return self._hold(now)
+            self._probe_from, self.threads = current, neighbour
             return self.threads
-        before, probe = self._probe_from, self.threads
+        before = self._probe_from
         self._probe_from = None
-        if self._per_token[probe] < self._per_token[before] * (1 - self.margin):
-            if probe < before and probe > 1:  # fewer was better: keep going down
-                self._probe_from, self.threads = probe, probe - 1
+        if self._per_token[current] < self._per_token[before] * (1 - self.margin):
+            self.recheck_s = self.base_recheck_s
+            step = current - before  # the direction that won: keep going while in range
+            if 1 <= current + step <= self.ceiling:
+                self._probe_from, self.threads = current, current + step
                 return self.threads
-            self._held_since = now
-            return self.threads
+            return self._hold(now)
         self.threads = before
+        if current > before:  # one more thread lost: wait longer before trying again
+            self.recheck_s = min(self.max_recheck_s, self.recheck_s * 2)
+        return self._hold(now)
+
+    def _hold(self, now: float) -> int:
         self._held_since = now
+        self._per_token.clear()
         return self.threads

@@ -64,8 +64,10 @@ class ModelWorker:
     """One model in its own process. Create, :meth:`start`, :meth:`generate`, :meth:`close`."""
 
     def __init__(self, entry: ModelEntry, *, n_threads: int | None = None,
-                 budget: ThreadBudget | None = None):
+                 budget: ThreadBudget | None = None, gpu_layers: int | None = None):
+        """``gpu_layers``: None = auto (all layers on a GPU build), 0 = CPU only, N layers."""
         self.entry = entry
+        self.gpu_layers = gpu_layers
         self.budget = budget or default_budget()
         self._initial_threads = n_threads or self.budget.cores
         self._fixed_threads = n_threads
@@ -104,7 +106,7 @@ class ModelWorker:
             parent_conn, child_conn = self._ctx.Pipe(duplex=True)
             self._process = self._ctx.Process(
                 target=worker_main,
-                args=(child_conn, self._stop_event, self._threads, self.entry),
+                args=(child_conn, self._stop_event, self._threads, self.entry, self.gpu_layers),
                 name=f"triptych-{self.entry.id}",
                 daemon=True,
             )

@@ -144,6 +144,8 @@ class Loaded:
     n_threads: int
     model_path: str
     has_chat_template: bool
+    placement: str = ""  # where it runs: "CPU · 2 threads" or "Metal · 29/29 layers"
+    gpu_layers: int = 0  # layers offloaded to a GPU (0: CPU only)
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,7 @@ class GenerationResult:
     thinking_unterminated: bool = False
     seed: int | None = None
     peak_rss_mb: float | None = None
+    placement: str | None = None  # "CPU · 2 threads" (threads at the end) or "Metal · 29/29 layers"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -208,6 +211,8 @@ class GenerationResult:
             parts.append(f"{self.answer_tokens:,} tokens")
         if self.load_s is not None:
             parts.append(f"load {self.load_s:.1f} s")
+        if self.placement:
+            parts.append(self.placement)
         parts.append(f"finish: {self.finish_reason}")
         return " · ".join(parts)
 

@@ -174,6 +174,7 @@ class _Reply:
             result.thinking_s = (self.thinking_closed_at or last) - (first or self.started)
         result.thinking_unterminated = self.splitter.in_thinking
         result.peak_rss_mb = peak_rss_mb()
+        result.placement = self.model.placement.describe(self.model.n_threads)
         yield Finished(result=result, sequence=self.sequence)
 
 
@@ -294,8 +295,13 @@ def _redirect_native_stderr(entry: ModelEntry) -> None:
         pass
 
 
-def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntry) -> None:
-    """Process entry point: load the model, then serve commands until Shutdown."""
+def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntry,
+                gpu_layers: int | None = None) -> None:
+    """Process entry point: load the model, then serve commands until Shutdown.
+
+    ``gpu_layers``: None offloads every layer when the build can (auto), 0 keeps the
+    model on the CPU, N offloads N layers.
+    """
     from desktop_app.backends.llama import LlamaModel
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
@@ -313,7 +319,8 @@ def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntr
         started = time.perf_counter()
         n_threads = max(1, int(threads_value.value))
         try:
-            model = LlamaModel(path, n_ctx=entry.context_length, n_threads=n_threads)
+            model = LlamaModel(path, n_ctx=entry.context_length, n_threads=n_threads,
+                               gpu_layers=gpu_layers)
         except MemoryError:
             conn.send(Failed(message=f"Not enough memory to load {entry.name}.", kind=FailureKind.OOM))
             return
@@ -322,7 +329,9 @@ def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntr
             return
         conn.send(Loaded(model_id=entry.id, load_s=time.perf_counter() - started,
                          n_ctx=model.n_ctx, n_threads=n_threads, model_path=str(path),
-                         has_chat_template=model.chat_template is not None))
+                         has_chat_template=model.chat_template is not None,
+                         placement=model.placement.describe(n_threads),
+                         gpu_layers=model.placement.gpu_layers))
         _serve(conn, stop_event, threads_value, entry, model)
     except (BrokenPipeError, EOFError, OSError):
         return  # the app went away

@@ -31,6 +31,8 @@ def test_version():
     (("compare", "hi", "--models", ","), "--models needs at least one model id"),
     (("compare", "hi", "--max-tokens", "0"), "--max-tokens must be at least 1"),
     (("--screenshot", "x.png"), "--screenshot needs --prompt"),
+    (("compare", "hi", "--gpu-layers", "lots"), "--gpu-layers must be auto, 0 or a number"),
+    (("compare", "hi", "--gpu-layers", "-3"), "--gpu-layers cannot be negative"),
 ])
 def test_usage_mistakes_are_one_line_and_exit_2(args, message):
     done = triptych(*args)
@@ -61,6 +63,21 @@ def test_compare_json_streams_events_and_ends_with_summaries(starter_models):
     assert instruct["role"] == "instruct" and "<|im_start|>user" in instruct["prompt_sent"]
     types = {r["type"] for r in records}
     assert {"loading", "loaded", "promptsent", "delta", "finished", "summary"} <= types
+    loaded = [r for r in records if r["type"] == "loaded"]
+    assert all(r["placement"].startswith(("CPU · ", "Metal · ", "CUDA · ", "Vulkan · "))
+               for r in loaded)
+    assert all(s["placement"] for s in summaries)  # where each pane ran
+
+
+@pytest.mark.slow
+def test_compare_cpu_only_says_so(starter_models):
+    done = triptych("compare", "Hi", "--json", "--max-tokens", "2", "--gpu-layers", "0",
+                    "--models", "smollm2-135m-instruct")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    loaded = next(r for r in records if r["type"] == "loaded")
+    assert loaded["gpu_layers"] == 0 and loaded["placement"].startswith("CPU · ")
+    assert records[-1]["placement"].startswith("CPU · ")
 
 
 @pytest.mark.slow

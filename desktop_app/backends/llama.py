@@ -111,6 +111,13 @@ def resolve_gpu_layers(requested: int | None, n_layers: int, offload: bool) -> i
     return min(requested, n_layers)
 
 
+def gpu_layers_param(requested: int | None, offload: bool) -> int:
+    """The ``n_gpu_layers`` we hand llama.cpp: 0 on a CPU-only build, "all" for auto."""
+    if not offload:
+        return 0
+    return ALL_LAYERS if requested is None or requested < 0 else requested
+
+
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     """Length of the longest common prefix of two token lists."""
     n = 0
@@ -184,8 +191,7 @@ class LlamaModel:
         lc = llama_cpp
         offload = bool(lc.llama_supports_gpu_offload())
         model_params = lc.llama_model_default_params()
-        model_params.n_gpu_layers = (0 if not offload else ALL_LAYERS if gpu_layers is None
-                                     or gpu_layers < 0 else gpu_layers)
+        model_params.n_gpu_layers = gpu_layers_param(gpu_layers, offload)
         model = lc.llama_model_load_from_file(str(path).encode("utf-8"), model_params)
         if not model:
             raise ValueError(f"llama.cpp could not load {path.name}: the file is damaged or not "

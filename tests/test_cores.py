@@ -1,0 +1,116 @@
+"""Core counting, the shared thread budget and the per-generation thread tuner."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from desktop_app.cores import ThreadBudget, ThreadTuner, free_cores, physical_cores
+
+
+class Clock:
+    """Feeds a tuner tokens whose duration depends on the thread count it chose."""
+
+    def __init__(self, tuner: ThreadTuner, per_token: dict[int, float]):
+        self.tuner, self.per_token, self.now = tuner, per_token, 0.0
+        self.history: list[int] = []
+
+    def run(self, seconds: float) -> None:
+        end = self.now + seconds
+        while self.now < end:
+            self.now += self.per_token[self.tuner.threads]
+            self.history.append(self.tuner.observe(self.now))
+
+
+def test_physical_cores_is_within_what_the_os_reports():
+    assert 1 <= physical_cores() <= (psutil.cpu_count(logical=True) or 1)
+
+
+def test_tuner_drops_a_thread_when_fewer_are_faster():
+    tuner = ThreadTuner(2)
+    clock = Clock(tuner, {1: 0.012, 2: 0.5})  # the 2-thread collapse under contention
+    clock.run(2.0)
+    assert tuner.threads == 1
+    assert clock.history.count(2) < 10  # the slow count was left after a short window
+
+
+def test_tuner_keeps_all_threads_when_they_are_faster():
+    tuner = ThreadTuner(4)
+    clock = Clock(tuner, {1: 0.04, 2: 0.022, 3: 0.016, 4: 0.012})
+    clock.run(10.0)
+    assert tuner.threads == 4
+    assert clock.history.count(4) > 0.9 * len(clock.history)  # brief probes of 3 only
+
+
+def test_tuner_walks_down_while_fewer_keeps_winning():
+    tuner = ThreadTuner(4)
+    Clock(tuner, {1: 0.1, 2: 0.01, 3: 0.05, 4: 0.2}).run(3.0)
+    assert tuner.threads == 2
+
+
+def test_tuner_rechecks_and_backs_off_after_a_losing_probe():
+    tuner = ThreadTuner(2, recheck_s=1.0)
+    clock = Clock(tuner, {1: 0.01, 2: 0.3})
+    clock.run(30.0)
+    assert tuner.threads == 1
+    assert tuner.recheck_s > 1.0  # probing 2 lost, so it waits longer each time
+    slow = clock.history.count(2)
+    assert 0 < slow < len(clock.history) * 0.05
+
+
+def test_tuner_goes_back_up_when_the_other_program_stops():
+    tuner = ThreadTuner(2, recheck_s=1.0)
+    clock = Clock(tuner, {1: 0.01, 2: 0.3})
+    clock.run(3.0)
+    assert tuner.threads == 1
+    clock.per_token = {1: 0.01, 2: 0.006}  # the other program ended
+    clock.run(10.0)
+    assert tuner.threads == 2
+
+
+def test_tuner_restarts_from_a_new_ceiling():
+    tuner = ThreadTuner(4)
+    assert tuner.set_ceiling(2) == 2 and tuner.threads == 2
+
+
+def test_budget_shares_and_rebalances():
+    class Pane:
+        threads = 0
+
+        def set_threads(self, n: int) -> None:
+            self.threads = n
+
+    budget = ThreadBudget(cores=4)
+    a, b = Pane(), Pane()
+    assert budget.acquire(a) == 4
+    assert budget.acquire(b) == 2 and a.threads == 2
+    budget.release(b)
+    assert a.threads == 4
+    budget.release(a)
+
+
+@pytest.fixture
+def busy_stranger():
+    """A process that keeps one core busy and is not ours (its parent exits at once)."""
+    launcher = subprocess.run(
+        [sys.executable, "-c",
+         "import subprocess, sys\n"
+         "p = subprocess.Popen([sys.executable, '-c', 'while True: pass'],"
+         " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)\n"
+         "print(p.pid)"],
+        capture_output=True, text=True, timeout=30, check=True)
+    stranger = psutil.Process(int(launcher.stdout.strip()))
+    try:
+        yield stranger
+    finally:
+        stranger.kill()
+        stranger.wait(10)
+
+
+def test_free_cores_leaves_out_a_core_another_program_keeps_busy(busy_stranger):
+    total = physical_cores()
+    assert free_cores(total) <= max(1, total - 1)
+    assert free_cores(total) >= 1
