@@ -46,7 +46,7 @@ def test_full_download_then_verify(fake_hub: FakeHub, tiny_repo: bytes, tmp_path
     assert path.read_bytes() == tiny_repo
     # In the normal Hugging Face cache, where huggingface_hub itself finds it.
     assert path.is_relative_to(tmp_path / "hf" / "hub")
-    assert cat.hub_cached_path(entry.source) == path
+    assert isinstance(entry.source, cat.HubSource) and cat.hub_cached_path(entry.source) == path
     assert cat.availability(entry) == "ready"
     state = cat.read_states()["tiny"]
     assert state["state"] == "ready" and state["verified"] is True
@@ -87,7 +87,8 @@ def test_pinned_revision_gets_its_own_bytes_after_a_reupload(
     path = download.pull(pinned)
     assert path.read_bytes() == tiny_gguf
     assert path.parent.name == original  # snapshots/<pinned commit>/<file>
-    assert cat.hub_cached_path(pinned.source) == path and cat.availability(pinned) == "ready"
+    assert isinstance(pinned.source, cat.HubSource) and cat.hub_cached_path(pinned.source) == path
+    assert cat.availability(pinned) == "ready"
     asked = [r.path for r in fake_hub.requests if r.method == "HEAD"]
     assert asked and set(asked) == {f"/{REPO}/resolve/{original}/{FILE}"}  # never main
 

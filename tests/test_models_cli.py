@@ -22,7 +22,7 @@ from tests.hub_fixtures import (
     subprocess_env,
     write_user_catalog,
 )
-from tests.hub_server import FakeHub
+from tests.hub_server import FakeHub, HubFile
 
 ROOT = Path(__file__).resolve().parent.parent
 REPO = "acme/tiny-GGUF"
@@ -172,7 +172,7 @@ def quant_repo(fake_hub: FakeHub, hub_env, tiny_gguf: bytes, tmp_path: Path) -> 
     q4 = make_gguf(tmp_path / "q4.gguf", pad_bytes=MiB).read_bytes()
     whole = make_gguf(tmp_path / "q8.gguf", pad_bytes=3 * MiB).read_bytes()
     third = len(whole) // 3
-    files = {
+    files: dict[str, bytes | HubFile] = {
         "Quants-Q4_K_M.gguf": q4,
         "Quants-Q4_K_S.gguf": q4[:-64] + b"\0" * 64,
         "Quants-Q8_0.gguf": tiny_gguf,
@@ -182,7 +182,7 @@ def quant_repo(fake_hub: FakeHub, hub_env, tiny_gguf: bytes, tmp_path: Path) -> 
         "mmproj-Quants-F16.gguf": b"GGUF projector",
     }
     fake_hub.add_repo(QUANTS, files)
-    return files
+    return {name: data for name, data in files.items() if isinstance(data, bytes)}
 
 
 def test_pull_repo_by_quantization_pins_the_commit(
