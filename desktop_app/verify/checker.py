@@ -92,8 +92,6 @@ def _broken_verdict(run: RunResult, expected: str, base: dict[str, Any]) -> Verd
     broken = run.broken
     if broken is None:
         return None
-    if broken.kind == "timeout":
-        return None  # reported by _run_failure
     if broken.kind == "output":
         return Verdict(_S.ERROR, expected=expected, reason=broken.reason, **base)
     if broken.kind == "ended":
@@ -149,19 +147,22 @@ def _code_verdict(code: CodeBlock, tests: str, entry_point: str | None,
     base = _base(run, "code")
     total = len(plan.asserts)
     expected = f"all {total} tests pass"
-    failure = _run_failure(run, timeout_s)
-    if failure:
+    if run.error or run.timed_out:
+        failure = _run_failure(run, timeout_s)
+        assert failure is not None
         return Verdict(failure[0], reason=failure[1], expected=expected, **base)
+    # Once the tests have their answers, how the process ended does not matter (it is
+    # killed if it does not leave when told); before that, an early end is an error.
     broken = _broken_verdict(run, expected, base)
     if broken is not None:
         return broken
     outcome = run.judged
     if not isinstance(outcome, TestOutcome):
         return Verdict(_S.ERROR, expected=expected, reason="The tests did not run.", **base)
-    if outcome.syntax_error:
+    if outcome.syntax_error is not None:
         return Verdict(_S.ERROR, expected=expected,
                        reason=f"The code does not parse: {outcome.syntax_error}.", **base)
-    if outcome.shape_error:
+    if outcome.shape_error is not None:
         return Verdict(_S.ERROR, expected=expected,
                        reason="This test shape cannot be checked safely: "
                        f"{outcome.shape_error}.", **base)

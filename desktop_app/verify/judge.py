@@ -518,7 +518,7 @@ class _Judge:
         if syntax is not None:
             if type(syntax) is not list or len(syntax) != 2:
                 raise self._hostile("an answer of the wrong shape")
-            message, line = text(syntax[0], 300), syntax[1]
+            message, line = text(syntax[0], 300) or "invalid syntax", syntax[1]
             where = f" (line {line})" if type(line) is int and line > 0 else ""
             return TestOutcome([], False, syntax_error=f"{message}{where}")
         load_error = None

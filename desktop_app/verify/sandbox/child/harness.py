@@ -167,7 +167,9 @@ class _Server:
             loaded["syntax"] = [str(exc.msg)[:300], exc.lineno if type(exc.lineno) is int else 0]
             compiled = None
         except BaseException as exc:  # noqa: BLE001 - e.g. a parser MemoryError
-            loaded["syntax"] = [describe_exception(exc)[2], 0]
+            _, name, message = describe_exception(exc)
+            loaded["syntax"] = [f"{name}: {message}" if message else
+                                f"{name} (nested too deeply to compile)", 0]
             compiled = None
         if compiled is not None:
             try:

@@ -1,0 +1,276 @@
+"""A wrong solution must never pass: hostile replies by class (issue 18).
+
+Each reply here is wrong (or tries to read the key) and uses one trick to make the
+checker say "pass". The design keeps the key out of the model's process: the tests, their
+expected values and every comparison run in the parent; the sandbox only computes the
+reply's outputs for inputs it is sent. Every case must end in fail or error (never pass)
+and leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+
+import pytest
+
+from desktop_app.verify import Problem, find_problem, verify_reply
+
+TIMEOUT = 3.0
+
+# Finds the answer pipe from inside the sandbox, as an attacker would: a FIFO opened for
+# writing, among the fds the harness keeps.
+FIND_ANSWER_FD = textwrap.dedent("""\
+    import os, fcntl, stat
+    def _answer_fd():
+        for fd in range(3, 256):
+            try:
+                mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+                if mode == os.O_WRONLY and stat.S_ISFIFO(os.fstat(fd).st_mode):
+                    return fd
+            except OSError:
+                pass
+        return None
+    """)
+
+
+def _verify(code: str, tests: str, **kw: object):
+    verdict = verify_reply(f"```python\n{code}\n```", tests=tests, timeout_s=TIMEOUT, **kw)
+    assert verdict.verdict != "pass", verdict.reason
+    return verdict
+
+
+# ------------------------------------------------------------ builtin shadowing
+
+
+@pytest.mark.parametrize("shadow, tests", [
+    ("abs = lambda *a: 0", "assert abs(square(1.5) - 2.25) < 1e-9\n"),
+    ("round = lambda *a, **k: 2.25", "assert round(square(1.5), 2) == 2.25\n"),
+    ("sorted = lambda *a, **k: [1, 4, 9]", "assert sorted(squares([3, 1, 2])) == [1, 4, 9]\n"),
+    ("int = lambda *a: 4", "assert int(square(2)) == 4\n"),
+    ("len = lambda *a: 3", "assert len(squares([1, 2, 3])) == 3\n"),
+])
+def test_builtin_shadowing_does_not_reach_the_tests(shadow: str, tests: str):
+    code = f"{shadow}\ndef square(x):\n    return 0\ndef squares(xs):\n    return []\n"
+    assert _verify(code, tests).verdict == "fail"
+
+
+def test_a_module_name_defined_by_the_reply_is_an_error_not_a_pass():
+    code = ("class math:\n    isclose = staticmethod(lambda *a, **k: True)\n"
+            "def square(x):\n    return 0\n")
+    verdict = _verify(code, "assert math.isclose(square(1.5), 2.25)\n")
+    assert verdict.verdict == "error"
+    assert "cannot be checked safely" in verdict.reason
+
+
+def test_a_real_module_imported_by_the_reply_is_shared_with_the_tests():
+    code = "import math\ndef square(x):\n    return x * x\n"
+    verdict = verify_reply(f"```python\n{code}```",
+                           tests="assert math.isclose(square(1.5), 2.25)\n", timeout_s=TIMEOUT)
+    assert verdict.verdict == "pass", verdict.reason
+
+
+# -------------------------------------------------- shared globals, frames, probes
+
+TABLE_TESTS = ("CASES = [(1, 31337), (2, 27182)]\n"
+               "for x, want in CASES:\n    assert f(x) == want\n")
+
+
+@pytest.mark.parametrize("body", [
+    "return globals()['want']",
+    "import sys\n    return sys._getframe(1).f_locals['want']",
+    "import sys\n    f = sys._getframe()\n    while f:\n        if 'want' in f.f_locals:\n"
+    "            return f.f_locals['want']\n        f = f.f_back\n    return 0",
+    "import gc\n    for o in gc.get_objects():\n        if type(o) is dict and 'want' in o:\n"
+    "            return o['want']\n    return 0",
+    "import sys\n    for m in list(sys.modules.values()):\n"
+    "        w = getattr(m, 'CASES', None)\n        if w:\n            return dict(w)[x]\n    return 0",
+])
+def test_answer_tables_never_reach_the_reply(body: str):
+    assert _verify(f"def f(x):\n    {body}\n", TABLE_TESTS).verdict == "fail"
+
+
+def test_check_functions_locals_cannot_be_walked():
+    tests = ("def check(candidate):\n    secret = 424242\n    assert candidate(1) == secret\n")
+    code = ("import sys, gc\ndef solve(x):\n    for o in gc.get_objects():\n"
+            "        if type(o) is dict and 'secret' in o:\n            return o['secret']\n"
+            "    f = sys._getframe()\n    while f:\n        if 'secret' in f.f_locals:\n"
+            "            return f.f_locals['secret']\n        f = f.f_back\n    return 0\n")
+    assert _verify(code, tests, problem=None).verdict == "fail"
+
+
+def test_a_checking_helper_runs_with_the_tests_not_the_reply():
+    tests = ("def check_eq(got, want):\n    assert got == want\n"
+             "check_eq(f(2), 4)\ncheck_eq(f(3), 9)\n")
+    code = ("def f(x):\n    g = globals()\n    for k in list(g):\n        if 'probe' in k or 'check' in k:\n"
+            "            g[k] = lambda *a, **kw: True\n    return 0\n"
+            "__triptych_probe__ = lambda pid, fn: 4\n__triptych_assert__ = lambda *a: None\n")
+    assert _verify(code, tests).verdict == "fail"
+
+
+def test_a_function_handed_to_the_reply_is_an_error_not_a_pass():
+    tests = "assert apply(lambda x: x + 1, 1) == 2\n"
+    verdict = _verify("def apply(f, x):\n    return 2\n", tests)
+    assert verdict.verdict == "error" and "cannot be checked safely" in verdict.reason
+
+
+def test_stop_iteration_cannot_cut_a_map_short():
+    tests = "assert all(map(is_even, [2, 4, 5]))\n"
+    code = "def is_even(n):\n    raise StopIteration\n"
+    assert _verify(code, tests).verdict == "fail"
+
+
+# ----------------------------------------------------------- reading the keys
+
+
+def test_practice_keys_and_the_app_are_not_readable():
+    problem = find_problem("code-add")
+    code = textwrap.dedent("""\
+        import os, sys
+        found = []
+        for root in ['/work', '/root', '/home', os.path.expanduser('~')] + sys.path:
+            for top, dirs, files in os.walk(root):
+                for name in files:
+                    if name in ('code.toml', 'practice.py'):
+                        found.append(os.path.join(top, name))
+                if len(found) > 3:
+                    break
+        try:
+            from desktop_app.verify import find_problem
+            found.append('imported')
+        except ImportError:
+            pass
+        print('FOUND', found)
+        def add(a, b):
+            return 0
+        """)
+    verdict = verify_reply(f"```python\n{code}```", problem, timeout_s=TIMEOUT)
+    assert verdict.verdict == "fail", verdict.reason
+    assert "FOUND []" in verdict.stdout, verdict.stdout
+
+
+def test_site_packages_and_the_source_tree_are_not_readable():
+    import desktop_app
+
+    app_file = os.path.abspath(desktop_app.__file__)
+    code = textwrap.dedent(f"""\
+        import os, site
+        for path in [{app_file!r}]:
+            try:
+                open(path).read()
+                print('READ', path)
+            except OSError as exc:
+                print('refused', type(exc).__name__)
+        """)
+    verdict = verify_reply(f"```python\n{code}```", timeout_s=TIMEOUT)
+    assert "READ" not in verdict.stdout and "refused" in verdict.stdout, verdict.stdout
+
+
+# ------------------------------------------------------------- forged answers
+
+
+def test_forged_answers_written_ahead_are_not_trusted():
+    code = FIND_ANSWER_FD + textwrap.dedent("""\
+        fd = _answer_fd()
+        if fd is not None:
+            for _ in range(50):
+                os.write(fd, b'{"v": 5}\\n')
+        def add(a, b):
+            return 0
+        """)
+    verdict = _verify(code, "assert add(2, 3) == 5\nassert add(1, 4) == 5\n")
+    assert verdict.verdict in ("fail", "error")
+
+
+def test_a_complete_fake_conversation_does_not_pass():
+    # The reply answers every request itself with the value the test wants: it cannot
+    # know that value, the tests never send it.
+    code = FIND_ANSWER_FD + textwrap.dedent("""\
+        import json
+        def add(a, b):
+            fd = _answer_fd()
+            os.write(fd, json.dumps({"v": a * b}).encode() + b'\\n')
+            return a * b
+        """)
+    assert _verify(code, "assert add(2, 3) == 5\n").verdict in ("fail", "error")
+
+
+# -------------------------------------------------- truncation and hidden blocks
+
+
+def test_the_final_block_is_checked_however_long_the_reply():
+    right = "```python\ndef add(a, b):\n    return a + b\n```\n"
+    wrong = "```python\ndef add(a, b):\n    return a - b\n```\n"
+    reply = right + ("Some thoughts. " * 40_000) + "\nOn second thought:\n" + wrong
+    verdict = verify_reply(reply, tests="assert add(2, 3) == 5\n", timeout_s=TIMEOUT)
+    assert verdict.verdict == "fail", verdict.reason
+
+
+def test_an_unclosed_block_is_not_run():
+    reply = "```python\ndef add(a, b):\n    return a + b\n```\nBetter:\n```python\ndef add(a, b):\n    ret"
+    verdict = verify_reply(reply, tests="assert add(2, 3) == 5\n", timeout_s=TIMEOUT)
+    assert verdict.verdict == "no-answer" and "never ends" in verdict.reason
+
+
+def test_a_block_inside_an_html_comment_is_not_run():
+    reply = ("```python\ndef add(a, b):\n    return a - b\n```\n"
+             "<!--\n```python\ndef add(a, b):\n    return a + b\n```\n-->\n")
+    verdict = verify_reply(reply, tests="assert add(2, 3) == 5\n", timeout_s=TIMEOUT)
+    assert verdict.verdict == "fail", verdict.reason
+
+
+def test_math_answer_comes_from_the_program_not_our_truncation_note():
+    reply = "```python\nprint('7' * 100_000)\n```"
+    for expect in ("64", "65536", "100000"):
+        verdict = verify_reply(reply, expect=expect, timeout_s=TIMEOUT)
+        assert verdict.verdict != "pass", verdict.reason
+
+
+# ------------------------------------------------- tests that use randomness
+
+
+def test_random_inputs_reach_both_sides_unchanged():
+    tests = textwrap.dedent("""\
+        import random
+        def check(candidate):
+            for _ in range(100):
+                x, y = random.randint(0, 1000), random.randint(0, 1000)
+                assert candidate(x, y) == x + y
+        """)
+    reply = "```python\ndef add(x: int, y: int):\n    return x + y\n```"
+    problem = Problem(id="he53", title="add", prompt="", kind="code", tests=tests,
+                      entry_point="add")
+    verdict = verify_reply(reply, problem, timeout_s=TIMEOUT)
+    assert verdict.verdict == "pass", verdict.reason
+    wrong = verify_reply("```python\ndef add(x, y):\n    return x + y + (x > 990)\n```",
+                         problem, timeout_s=TIMEOUT)
+    # Wrong for about 1 % of draws: 100 draws catch it nearly always; never an error.
+    assert wrong.verdict in ("pass", "fail")
+    assert verify_reply("```python\ndef add(x, y):\n    return x - y\n```", problem,
+                        timeout_s=TIMEOUT).verdict == "fail"
+
+
+def test_generators_and_objects_are_checked_through_plain_data():
+    code = textwrap.dedent("""\
+        def evens(n):
+            for i in range(n):
+                if i % 2 == 0:
+                    yield i
+        class Counter:
+            def __init__(self):
+                self.n = 0
+            def bump(self):
+                self.n += 1
+                return self.n
+            def __len__(self):
+                return self.n
+        """)
+    tests = ("assert list(evens(7)) == [0, 2, 4, 6]\nc = Counter()\nc.bump()\n"
+             "assert c.bump() == 2\nassert len(c) == 2\nassert c.n == 2\n"
+             "assert list(map(lambda v: v * 2, evens(3))) == [0, 4]\n")
+    verdict = verify_reply(f"```python\n{code}```", tests=tests, timeout_s=TIMEOUT)
+    assert verdict.verdict == "pass", verdict.reason
+    lying = code.replace("return self.n\n        def __len__", "return 2\n        def __eq__(self, o):\n"
+                         "            return True\n        def __len__")
+    tests_eq = "c = Counter()\nassert c == 5\n"
+    assert _verify(lying, tests_eq).verdict == "fail"
