@@ -2,21 +2,32 @@
 
 Reads a reply (Markdown; thinking allowed), checks it and prints a verdict. The exit
 status is 0 for every verdict, including fail, error and timeout; it is non-zero only when
-the command itself is misused (missing file, both --expect and --tests, …). No Qt.
+the command itself is misused (missing file, both --expect and --tests, …). Never a
+traceback: misuse is one sentence on stderr, any verdict is printed whole. Every text the
+model's code produced arrives escaped (``Verdict.escaped``). No Qt.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from desktop_app.text.escape import visible_controls
+
+if TYPE_CHECKING:  # the verify stack is imported only when the command runs
+    from desktop_app.verify.practice import Problem
+    from desktop_app.verify.verdict import Verdict
 
 USAGE_EXIT = 2
 
 
-def add_verify_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001
+def add_verify_parser(
+        subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Add the ``verify`` subcommand to an argparse sub-parsers object."""
     parser = subparsers.add_parser(
         "verify",
@@ -57,34 +68,26 @@ def _read(path: str, what: str) -> str:
         raise _Usage(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
 
 
-def run_verify(args: argparse.Namespace) -> int:
-    """Run ``triptych verify`` for parsed *args*; returns the exit status."""
-    from desktop_app.verify import find_problem, verify_reply
-    from desktop_app.verify.practice import Problem
+def _load(args: argparse.Namespace) -> tuple[str, str | None, Problem | None]:
+    from desktop_app.verify import Problem, find_problem
 
-    try:
-        if args.timeout <= 0 or args.timeout > 600:
-            raise _Usage("--timeout must be between 0 and 600 seconds")
-        reply = _read(args.file, "reply file")
-        tests = _read(args.tests, "tests file") if args.tests else None
-        problem = None
-        if args.problem:
-            try:
-                problem = find_problem(args.problem)
-            except KeyError:
-                raise _Usage(f"no practice problem with id {args.problem!r}") from None
-        elif tests is not None and args.entry_point:
-            problem = Problem(id="cli", title="cli", prompt="", kind="code", tests=tests,
-                              entry_point=args.entry_point)
-    except _Usage as exc:
-        print(f"triptych verify: error: {exc}", file=sys.stderr)
-        return USAGE_EXIT
+    if args.timeout <= 0 or args.timeout > 600:
+        raise _Usage("--timeout must be between 0 and 600 seconds")
+    reply = _read(args.file, "reply file")
+    tests = _read(args.tests, "tests file") if args.tests else None
+    problem = None
+    if args.problem:
+        try:
+            problem = find_problem(args.problem)
+        except KeyError:
+            raise _Usage(f"no practice problem with id {args.problem!r}") from None
+    elif tests is not None and args.entry_point:
+        problem = Problem(id="cli", title="cli", prompt="", kind="code", tests=tests,
+                          entry_point=args.entry_point)
+    return reply, tests, problem
 
-    verdict = verify_reply(reply, problem, expect=args.expect, tests=tests,
-                           timeout_s=args.timeout)
-    if args.json:
-        print(json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False))
-        return 0
+
+def _print_human(verdict: Verdict) -> None:
     print(f"{verdict.symbol} {verdict.verdict.upper()}: {verdict.reason}")
     if verdict.low_confidence:
         print("  (low confidence)")
@@ -102,6 +105,29 @@ def run_verify(args: argparse.Namespace) -> int:
             for line in text.rstrip().splitlines():
                 print(f"  {line}")
     print(f"  isolation: {verdict.isolation}")
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Run ``triptych verify`` for parsed *args*; returns the exit status."""
+    from desktop_app.verify import verify_reply
+
+    for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show a character
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    try:
+        reply, tests, problem = _load(args)
+    except _Usage as exc:
+        print(f"triptych verify: error: {visible_controls(str(exc))}", file=sys.stderr)
+        return USAGE_EXIT
+    except Exception as exc:  # noqa: BLE001 - e.g. a malformed practice file: one sentence
+        print(f"triptych verify: error: {visible_controls(str(exc))[:300]}", file=sys.stderr)
+        return USAGE_EXIT
+    verdict = verify_reply(reply, problem, expect=args.expect, tests=tests,
+                           timeout_s=args.timeout)
+    if args.json:
+        print(json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_human(verdict)
     return 0
 
 

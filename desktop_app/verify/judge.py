@@ -273,7 +273,7 @@ class Remote:
 
     __slots__ = ("_judge", "_handle", "_type", "_callable")
 
-    def __init__(self, judge: _Judge, handle: int, type_name: str, is_callable: bool):
+    def __init__(self, judge: _Judge, handle: int, type_name: str, is_callable: bool) -> None:
         object.__setattr__(self, "_judge", judge)
         object.__setattr__(self, "_handle", handle)
         object.__setattr__(self, "_type", type_name)
@@ -366,7 +366,7 @@ class TestOutcome:
 
 
 class _Judge:
-    def __init__(self, plan: TestPlan, session: Session):
+    def __init__(self, plan: TestPlan, session: Session) -> None:
         self.plan = plan
         self.session = session
         self.results: list[AssertResult] = []

@@ -206,7 +206,7 @@ def stop_tree(proc: subprocess.Popen, uid: int | None) -> None:
 class Reader(threading.Thread):
     """Drains one pipe: keeps the first *cap* bytes, counts the rest."""
 
-    def __init__(self, fd: int, cap: int, name: str, runaway: threading.Event | None = None):
+    def __init__(self, fd: int, cap: int, name: str, runaway: threading.Event | None = None) -> None:
         super().__init__(name=f"sandbox-{name}", daemon=True)
         self.fd = fd
         self.cap = cap

@@ -51,7 +51,7 @@ class SandboxBroken(BaseException):  # noqa: N818 - not an error the test progra
     """The run cannot answer any more: it timed out, ended, flooded its output or sent
     something malformed. A BaseException, so ``except Exception`` in a test cannot hide it."""
 
-    def __init__(self, kind: str, reason: str):
+    def __init__(self, kind: str, reason: str) -> None:
         super().__init__(reason)
         self.kind = kind  # timeout | ended | output | hostile
         self.reason = reason
@@ -211,7 +211,7 @@ def hidden_dirs(python: str, tmpdir: str) -> list[str]:
 class _LineReader(threading.Thread):
     """Splits the answer pipe into lines, each bounded; hands them over through a queue."""
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int) -> None:
         super().__init__(name="sandbox-answers", daemon=True)
         self.fd = fd
         self.lines: queue.Queue[bytes | Hostile | None] = queue.Queue()
@@ -253,7 +253,7 @@ class _LineReader(threading.Thread):
 class _Writer(threading.Thread):
     """Writes requests to the child's stdin; a child that stops reading blocks only this."""
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int) -> None:
         super().__init__(name="sandbox-requests", daemon=True)
         self.fd = fd
         self.pending: queue.Queue[bytes | None] = queue.Queue()
@@ -278,7 +278,7 @@ class Session:
     """Questions to the sandboxed code and its answers, in order, within the deadline."""
 
     def __init__(self, writer: _Writer, reader: _LineReader, deadline: float,
-                 runaway: threading.Event):
+                 runaway: threading.Event) -> None:
         self._writer = writer
         self._reader = reader
         self.deadline = deadline

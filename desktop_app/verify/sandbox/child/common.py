@@ -10,7 +10,7 @@ from typing import Any
 class Status:
     """Line-delimited JSON to the parent; each line < PIPE_BUF, so writes are atomic."""
 
-    def __init__(self, fd: int | None):
+    def __init__(self, fd: int | None) -> None:
         self.fd = fd
 
     def send(self, message: dict[str, Any]) -> None:

@@ -64,7 +64,7 @@ def run_main(cfg: dict[str, Any]) -> None:
 class _Server:
     """Answers the parent's requests about the loaded code."""
 
-    def __init__(self, request_fd: int, result_fd: int):
+    def __init__(self, request_fd: int, result_fd: int) -> None:
         self.request_fd = request_fd
         self.result_fd = result_fd
         self.buffer = b""
