@@ -274,3 +274,27 @@ def test_generators_and_objects_are_checked_through_plain_data():
                          "            return True\n        def __len__")
     tests_eq = "c = Counter()\nassert c == 5\n"
     assert _verify(lying, tests_eq).verdict == "fail"
+
+
+def test_the_tests_file_on_disk_is_not_readable(tmp_path, capsys):
+    import json
+
+    from desktop_app.verify.cli import main
+
+    tests = tmp_path / "tests.py"
+    tests.write_text("assert add(2, 3) == 31337\n")
+    os.chmod(tmp_path, 0o755)
+    os.chmod(tests, 0o644)
+    code = textwrap.dedent(f"""\
+        import re
+        def add(a, b):
+            try:
+                text = open({str(tests)!r}).read()
+            except OSError:
+                return 0
+            return int(re.findall(r'== (\\d+)', text)[0])
+        """)
+    reply = tmp_path / "reply.md"
+    reply.write_text(f"```python\n{code}```")
+    assert main([str(reply), "--tests", str(tests), "--json", "--timeout", str(TIMEOUT)]) == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == "fail"

@@ -299,3 +299,25 @@ def test_remove_tree_handles_depth_without_recursion(tmp_path: Path):
     assert remove_tree(str(root))
     assert not root.exists() and Path("/etc/passwd").exists()
     assert stat.S_ISDIR(os.stat(tmp_path).st_mode)
+
+
+@needs_linux
+@pytest.mark.skipif(not PROTECTIONS.hidden, reason="no mount namespace to hide paths with")
+def test_secret_files_and_app_dirs_are_covered_even_without_landlock(tmp_path: Path):
+    # Landlock already refuses these reads here; the mount view must cover them too, for
+    # machines without Landlock. stat() is not a read, so it shows what is underneath.
+    import desktop_app
+
+    secret = tmp_path / "tests.py"
+    secret.write_text("assert add(2, 3) == 31337\n")
+    package = os.path.dirname(os.path.abspath(desktop_app.__file__))
+    code = textwrap.dedent(f"""\
+        import os
+        print('size', os.stat({str(secret)!r}).st_size)
+        try:
+            print('app', os.stat({package!r}).st_dev != os.stat('/').st_dev)
+        except FileNotFoundError:
+            print('app True')  # the whole source tree is covered
+        """)
+    result = run_code(code, limits=Limits(timeout_s=TIMEOUT), secret_paths=[str(secret)])
+    assert "size 0" in result.stdout and "app True" in result.stdout, result.stdout + result.stderr

@@ -11,6 +11,7 @@ closes is not run. Every text in the verdict is escaped for terminals, windows a
 from __future__ import annotations
 
 import signal
+from collections.abc import Sequence
 from typing import Any
 
 from desktop_app.verify.extract import (
@@ -73,8 +74,9 @@ def _base(run: RunResult, kind: str) -> dict[str, Any]:
                 isolation=_isolation(run), kind=kind)
 
 
-def _run_verdict(code: CodeBlock, timeout_s: float, kind: str, note: str) -> Verdict:
-    run = run_code(code.code, limits=Limits(timeout_s=timeout_s))
+def _run_verdict(code: CodeBlock, timeout_s: float, kind: str, note: str,
+                 secrets: Sequence[str]) -> Verdict:
+    run = run_code(code.code, limits=Limits(timeout_s=timeout_s), secret_paths=secrets)
     base = _base(run, kind)
     got = _last_line(run.program_stdout) or None
     failure = _run_failure(run, timeout_s)
@@ -138,12 +140,13 @@ def _outcome_verdict(outcome: TestOutcome, plan_entry: str | None, total: int,
 
 
 def _code_verdict(code: CodeBlock, tests: str, entry_point: str | None,
-                  timeout_s: float) -> Verdict:
+                  timeout_s: float, secrets: Sequence[str]) -> Verdict:
     try:
         plan = build_test_plan(tests, code.code, entry_point)
     except TestFormatError as exc:
         return Verdict(_S.ERROR, kind="code", reason=f"The tests could not be prepared: {exc}.")
-    run = run_code(code.code, limits=Limits(timeout_s=timeout_s), judge=judge_with(plan))
+    run = run_code(code.code, limits=Limits(timeout_s=timeout_s), judge=judge_with(plan),
+                   secret_paths=secrets)
     base = _base(run, "code")
     total = len(plan.asserts)
     expected = f"all {total} tests pass"
@@ -169,14 +172,15 @@ def _code_verdict(code: CodeBlock, tests: str, entry_point: str | None,
     return _outcome_verdict(outcome, plan.entry_point, total, base)
 
 
-def _math_verdict(text: str, expected: str, timeout_s: float) -> Verdict:
+def _math_verdict(text: str, expected: str, timeout_s: float,
+                  secrets: Sequence[str]) -> Verdict:
     answer = extract_answer(text)
     run: RunResult | None = None
     note = ""
     if answer is None or answer.low_confidence:
         code = extract_code(text)
         if code is not None and code.closed and len(code.code) <= MAX_CODE_CHARS:
-            run = run_code(code.code, limits=Limits(timeout_s=timeout_s))
+            run = run_code(code.code, limits=Limits(timeout_s=timeout_s), secret_paths=secrets)
             # The program's own output, never a note of ours: a cut-off output has no
             # known last line.
             line = _last_line(run.program_stdout)
@@ -230,7 +234,7 @@ def _unrunnable(code: CodeBlock) -> str | None:
 
 
 def _verify(reply_text: str, problem: Problem | None, expect: str | None, tests: str | None,
-            timeout_s: float) -> Verdict:
+            timeout_s: float, secrets: Sequence[str]) -> Verdict:
     kind = problem.kind if problem is not None else None
     if tests is None and problem is not None and problem.kind == "code":
         tests = problem.tests
@@ -263,9 +267,10 @@ def _verify(reply_text: str, problem: Problem | None, expect: str | None, tests:
         if why_not:
             return Verdict(_S.NO_ANSWER if not code.closed else _S.ERROR, kind="code",
                            expected="code that passes the tests", reason=why_not)
-        return _code_verdict(code, tests, getattr(problem, "entry_point", None), timeout_s)
+        return _code_verdict(code, tests, getattr(problem, "entry_point", None), timeout_s,
+                             secrets)
     if expect is not None:
-        return _math_verdict(text, expect, timeout_s)
+        return _math_verdict(text, expect, timeout_s, secrets)
 
     code = _find_code(text)
     unverifiable = problem is not None and not problem.verifiable
@@ -276,7 +281,8 @@ def _verify(reply_text: str, problem: Problem | None, expect: str | None, tests:
                            kind=kind or "code", reason=why_not)
         note = ("This prompt is unverifiable: there is no ground truth."
                 if unverifiable else "Free prompt: no answer key or tests.")
-        return _run_verdict(code, timeout_s, "code" if problem is None else (kind or "open"), note)
+        return _run_verdict(code, timeout_s, "code" if problem is None else (kind or "open"),
+                            note, secrets)
     answer = extract_answer(text)
     if unverifiable:
         reason = ("Unverifiable: this prompt has no ground truth to check against "
@@ -297,6 +303,7 @@ def verify_reply(
     expect: str | None = None,
     tests: str | None = None,
     timeout_s: float = 5.0,
+    secret_paths: Sequence[str] = (),
 ) -> Verdict:
     """Check one reply. Blocks while model code runs (up to *timeout_s* plus ~1 s):
     call it from a worker thread, never the GUI thread.
@@ -307,11 +314,15 @@ def verify_reply(
     * an unverifiable problem or a free prompt: run the code if there is any
       (verdict ``ran``), else ``no-answer``.
 
+    *secret_paths*: files the model's code must not read (a tests file on disk), on top
+    of what the sandbox always hides (site-packages, the app and its practice sets, home
+    directories), where the OS allows it.
+
     Always returns a verdict (an unexpected failure is an ``error`` verdict with one
     sentence), with every text escaped for terminals, windows and JSON.
     """
     try:
-        verdict = _verify(reply_text, problem, expect, tests, timeout_s)
+        verdict = _verify(reply_text, problem, expect, tests, timeout_s, tuple(secret_paths))
     except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
         verdict = Verdict(_S.ERROR, reason=f"Verify failed unexpectedly: {type(exc).__name__}: "
                           f"{str(exc)[:300]}")

@@ -122,8 +122,9 @@ def run_verify(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - e.g. a malformed practice file: one sentence
         print(f"triptych verify: error: {visible_controls(str(exc))[:300]}", file=sys.stderr)
         return USAGE_EXIT
+    secrets = [args.tests] if args.tests and args.tests != "-" else []
     verdict = verify_reply(reply, problem, expect=args.expect, tests=tests,
-                           timeout_s=args.timeout)
+                           timeout_s=args.timeout, secret_paths=secrets)
     if args.json:
         print(json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False))
     else:

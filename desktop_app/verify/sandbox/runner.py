@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,12 +139,21 @@ def _allowed_env(tmpdir: str) -> dict[str, str]:
     return env
 
 
-def _macos_profile(tmpdir: str) -> str:
-    real = os.path.realpath(tmpdir).replace('"', "")
+def _sbpl_string(path: str) -> str:
+    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _macos_profile(tmpdir: str, hidden: list[str]) -> str:
+    """sandbox-exec: no network, writes (and chmod, utime, xattrs) only in the temp dir,
+    no reads of *hidden* (site-packages, the app, homes, secret files)."""
+    real = _sbpl_string(os.path.realpath(tmpdir))
+    deny_reads = "".join(
+        f"(deny file-read* ({'subpath' if os.path.isdir(p) else 'literal'} {_sbpl_string(p)}))"
+        for p in hidden)
     return (
         "(version 1)(allow default)(deny network*)"
         "(deny file-write*)"
-        f'(allow file-write* (subpath "{real}") (literal "/dev/null"))'
+        f'(allow file-write* (subpath {real}) (literal "/dev/null"))' + deny_reads
     )
 
 
@@ -354,6 +363,7 @@ def run_code(
     namespaces: bool = True,
     private_uid_for_root: bool = True,
     judge: Callable[[Session], Any] | None = None,
+    secret_paths: Sequence[str] = (),
 ) -> RunResult:
     """Run *code* in the sandbox and return what happened.
 
@@ -371,6 +381,11 @@ def run_code(
     except OSError as exc:
         return _failed(f"The sandbox's own files are missing: {exc}")
     tmpdir = tempfile.mkdtemp(prefix="triptych-verify-")
+    hidden: list[str] = []
+    if sys.platform.startswith("linux") or sys.platform == "darwin":
+        hidden = hidden_dirs(python, tmpdir)
+        hidden += [os.path.realpath(p) for p in secret_paths
+                   if os.path.exists(p) and os.path.realpath(p) not in hidden]
     uid = private_uid(python) if private_uid_for_root else None
     sandbox_exec = sys.platform == "darwin" and shutil.which("sandbox-exec") is not None
     pipes: list[int] = []
@@ -396,7 +411,7 @@ def run_code(
             "uid": uid,
             "gid": uid,
             "sandbox_exec": sandbox_exec,
-            "hide": hidden_dirs(python, tmpdir) if sys.platform.startswith("linux") else [],
+            "hide": hidden,
             "limits": {
                 "memory_mb": limits.memory_mb,
                 "cpu_s": int(limits.timeout_s) + 2,
@@ -407,7 +422,7 @@ def run_code(
         }
         cmd = [python, "-I", "-X", "utf8", os.path.join(boot, "start.py")]
         if sandbox_exec:
-            cmd = ["sandbox-exec", "-p", _macos_profile(tmpdir), *cmd]
+            cmd = ["sandbox-exec", "-p", _macos_profile(tmpdir, hidden), *cmd]
         popen_kw: dict[str, Any] = {}
         status_r = result_r = None
         if os.name == "posix":
