@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from desktop_app.catalog import Catalog, ModelEntry, availability
+from desktop_app.catalog import Availability, Catalog, ModelEntry, availability
 from desktop_app.prompting import Turn as Exchange
 from desktop_app.protocol import (
     FAILURE_LABELS,
@@ -359,20 +359,20 @@ class PaneSession:
     def running(self) -> bool:
         return self.run is not None
 
-    def model_state(self) -> str:
-        """The model's availability (``ready``, ``not-downloaded``…; ``unknown`` if not in
-        the catalog). A check that fails counts as not downloaded."""
+    def model_state(self) -> Availability | None:
+        """Whether the model can run now; None if it is not in the catalog. A check that
+        fails counts as not downloaded."""
         entry = self.entry
         if entry is None:
-            return "unknown"
+            return None
         try:
-            return str(availability(entry))
+            return availability(entry)
         except Exception:  # noqa: BLE001 - e.g. an unreadable models folder
-            return "not-downloaded"
+            return Availability.NOT_DOWNLOADED
 
     @property
     def ready(self) -> bool:
-        return self.model_state() == "ready"
+        return self.model_state() == Availability.READY
 
     def set_model(self, model_id: str) -> None:
         """Another model: the old process is closed and the settings are its defaults."""

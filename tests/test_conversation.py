@@ -134,7 +134,7 @@ def test_requests_follow_the_settings(catalog):
 
 def test_a_model_that_is_not_ready_does_not_start(catalog, tmp_path):
     missing = PaneSession(catalog, PaneConfig(model_id="no-such-model"))
-    assert missing.model_state() == "unknown" and missing.send("hi") is None
+    assert missing.model_state() is None and missing.send("hi") is None
     entry_id = role_id(catalog, "instruct")
     (tmp_path / "models" / f"{entry_id}.gguf").unlink()
     gone = PaneSession(catalog, PaneConfig(model_id=entry_id))

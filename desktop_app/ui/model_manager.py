@@ -39,19 +39,14 @@ from PySide6.QtWidgets import (
 from desktop_app import catalog as cat
 from desktop_app import download as dl
 from desktop_app.catalog import Catalog, FileSource, HubSource, ModelEntry, PackageSource
+from desktop_app.text import escape
+from desktop_app.text.units import format_bytes
 from desktop_app.ui import theme
 from desktop_app.ui.tasks import Task, run_task
 
 CLOSE_WAIT_MS = 300  # closing the window waits this long for cancelled work, then lets go
 COLUMNS = ("Name", "Role", "Family", "Size", "Quantization", "Licence", "State")
 STATE_COLUMN = COLUMNS.index("State")
-_STATE_LABELS = {
-    "ready": "ready",
-    "not-downloaded": "not downloaded",
-    "damaged": "damaged",
-    "needs-package": "needs its package",
-    "missing-file": "file missing",
-}
 
 
 class HubFilePicker(QDialog):
@@ -66,7 +61,8 @@ class HubFilePicker(QDialog):
         layout.addWidget(QLabel(f"GGUF files in <b>{repo_id}</b>:"))
         self.file_list = QListWidget()
         for file in files:
-            item = QListWidgetItem(f"{file.filename}    {dl.format_size(file.size)}")
+            size = format_bytes(file.size) if file.size is not None else "unknown size"
+            item = QListWidgetItem(f"{file.filename}    {size}")
             item.setData(Qt.ItemDataRole.UserRole, file)
             self.file_list.addItem(item)
         if files:
@@ -186,7 +182,7 @@ class ModelManagerDialog(QDialog):
             row = self.table.rowCount()
             self.table.insertRow(row)
             size = entry.size or cat.read_states().get(entry.id, {}).get("size")
-            values = (entry.name, entry.role, entry.family, dl.format_size(size) if size else "—",
+            values = (entry.name, entry.role, entry.family, format_bytes(size) if size else "—",
                       entry.quantization or "—", entry.license, self.state_text(entry.id))
             for column, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
@@ -219,11 +215,11 @@ class ModelManagerDialog(QDialog):
         if entry is None:
             return ""
         state = cat.availability(entry)
-        text = _STATE_LABELS.get(state, state)
+        text = state.label
         if state == "not-downloaded":
             kept = dl.partial_bytes(entry)
             if kept:
-                text += f" ({dl.format_size(kept)} kept, will resume)"
+                text += f" ({format_bytes(kept)} kept, will resume)"
         return text
 
     def select_model(self, model_id: str) -> None:
@@ -360,7 +356,7 @@ class ModelManagerDialog(QDialog):
         if cancelled:
             kept = dl.partial_bytes(self.catalog.get(model_id))
             self.status.setText(
-                f"Cancelled {model_id}; {dl.format_size(kept)} kept, Download resumes it."
+                f"Cancelled {model_id}; {format_bytes(kept)} kept, Download resumes it."
                 if kept else f"Cancelled {model_id}."
             )
         else:
@@ -514,7 +510,7 @@ class ModelManagerDialog(QDialog):
     def _error(self, message: str) -> None:
         self.last_error = message
         theme.rich_text(self.status, lambda: (
-            f"<span style='color:{theme.fail_color()}'>{_escape(message)}</span>"))
+            f"<span style='color:{theme.fail_color()}'>{escape.html(message)}</span>"))
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Cancel everything and wait, ``timeout_ms`` at most in all, for the worker
@@ -539,9 +535,3 @@ class ModelManagerDialog(QDialog):
     def done(self, result: int) -> None:
         self.shutdown(CLOSE_WAIT_MS)  # the GUI thread: wait briefly, never for a download
         super().done(result)
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)

@@ -28,7 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.catalog import Catalog, ModelEntry, availability, missing_message
+from desktop_app.catalog import (
+    Availability,
+    Catalog,
+    ModelEntry,
+    availability,
+    missing_message,
+)
 from desktop_app.conversation import (
     TURN_STATE_LABELS,
     PaneConfig,
@@ -69,13 +75,14 @@ ROLE_HINTS = {  # what an empty pane says about its model
     "reasoning": "A reasoning model thinks first, then answers.",
 }
 
-_STATE_STATUS = {
-    "unknown": "Unknown model",
-    "not-downloaded": "Not downloaded",
-    "damaged": "Damaged file",
-    "needs-package": "Needs its package",
-    "missing-file": "File missing",
-}
+UNKNOWN_MODEL = "Unknown model"  # the footer of a pane whose model left the catalog
+
+
+def _state_status(state: Availability | None) -> str:
+    """The footer of a pane whose model can't run: ``Not downloaded``, ``File missing``…"""
+    if state is None:
+        return UNKNOWN_MODEL
+    return state.label[:1].upper() + state.label[1:]
 
 
 def role_dot(role: str, ready: bool, size: int = 12) -> QIcon:
@@ -255,7 +262,7 @@ class Pane(QFrame):
     def running(self) -> bool:
         return self.session.running
 
-    def model_state(self) -> str:
+    def model_state(self) -> Availability | None:
         return self.session.model_state()
 
     @property
@@ -266,8 +273,9 @@ class Pane(QFrame):
         self.picker.blockSignals(True)
         self.picker.clear()
         for entry in self.catalog:
-            ready = _safe_ready(entry)
-            text = entry.name + ("" if ready else "  · not downloaded")
+            state = _safe_state(entry)
+            ready = state == Availability.READY
+            text = entry.name + ("" if ready else f"  · {state.label}")
             self.picker.addItem(role_dot(entry.role, ready), text, entry.id)
             index = self.picker.count() - 1
             tip = f"{entry.role} · {entry.params} {entry.quantization}\n{entry.description}".strip()
@@ -338,9 +346,9 @@ class Pane(QFrame):
                 "Pick another model.")
             self.banner_button.hide()
             self.banner.show()
-        elif state != "ready":
+        elif state is not None and state != Availability.READY:
             name = escape.html(entry.name)
-            if state == "not-downloaded":
+            if state == Availability.NOT_DOWNLOADED:
                 size_text = f" ({format_bytes(entry.size)})" if entry.size else ""
                 title = f"<b>{name}</b> is not downloaded yet{size_text}."
                 detail = ("Download it in the model manager, or run "
@@ -355,9 +363,9 @@ class Pane(QFrame):
         else:
             self.banner.hide()
         if not self.running:  # the footer says what the pane can do, not "Ready"
-            if state != "ready":
-                self.status.setText(_STATE_STATUS.get(state, "Not available"))
-            elif self.status.text() in _STATE_STATUS.values():
+            if state != Availability.READY:
+                self.status.setText(_state_status(state))
+            elif self.status.text() in _NOT_READY_STATUSES:
                 self.status.setText("Ready")
         self._update_empty()
 
@@ -597,8 +605,12 @@ def _checker_failed(exc: BaseException) -> Any:
     return Verdict(verdict="error", reason=f"The checker failed: {exc}")
 
 
-def _safe_ready(entry: ModelEntry) -> bool:
+def _safe_state(entry: ModelEntry) -> Availability:
     try:
-        return availability(entry) == "ready"
+        return availability(entry)
     except Exception:  # noqa: BLE001 - an unreadable state file: not ready
-        return False
+        return Availability.NOT_DOWNLOADED
+
+
+_NOT_READY_STATUSES = {_state_status(None)} | {
+    _state_status(state) for state in Availability if state != Availability.READY}
