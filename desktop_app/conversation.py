@@ -161,7 +161,7 @@ class Turn:
             "finish_reason": str(result.finish_reason) if result else None,
             "metrics": result.metrics_line() if result else "",
             "error": self.failure.message if self.failure else None,
-            "verdict": getattr(self.verdict, "verdict", None),
+            "verdict": (str(self.verdict.verdict) if self.verdict is not None else None),
         }
 
 
@@ -577,12 +577,12 @@ class PaneSession:
 
     def verify(self, turn: Turn) -> Any:
         """Check the turn's answer in the sandbox (blocking: call it off the GUI thread)."""
-        from desktop_app.verify import Verdict, verify_reply
+        from desktop_app.verify import Verdict, VerdictState, verify_reply
 
         try:
             return verify_reply(turn.answer, turn.problem)
         except Exception as exc:  # noqa: BLE001 - the checker's own bug is a verdict too
-            return Verdict(verdict="error", reason=f"The checker failed: {exc}")
+            return Verdict(verdict=VerdictState.ERROR, reason=f"The checker failed: {exc}")
 
     # -- export and teardown
 

@@ -25,7 +25,8 @@ from desktop_app.protocol import (  # noqa: E402
 from desktop_app.text.fences import code_blocks  # noqa: E402
 from desktop_app.ui.markdown import is_code_block  # noqa: E402
 from desktop_app.ui.pane import Pane  # noqa: E402
-from desktop_app.ui.turn import TurnWidget  # noqa: E402
+from desktop_app.ui.turn import TurnWidget, verdict_title  # noqa: E402
+from desktop_app.verify import VerdictState  # noqa: E402
 from tests.fake_engine import answer_script, send_and_wait  # noqa: E402
 
 
@@ -166,14 +167,16 @@ def test_verify_button_shows_verdict(pane, qtbot, engine, monkeypatch):
     turn.verify_button.click()
     qtbot.waitUntil(lambda: turn.verdict is not None, timeout=20_000)
     text = turn.verify_label.text()
-    assert "✓" in text and "Correct" in text and f"expected <code>{problem.answer}</code>" in text
+    assert verdict_title(VerdictState.PASS) in text  # "✓ Passed", Verify's own label
+    assert f"expected <code>{problem.answer}</code>" in text
     assert f"got <code>{problem.answer}</code>" in text
     assert pane.export_data()["turns"][-1]["verdict"] == "pass"
 
     free = finished_turn(qtbot, pane, engine, "print four", "```python\nprint(4)\n```")
     free.verify_button.click()
     qtbot.waitUntil(lambda: free.verdict is not None, timeout=20_000)
-    assert "Ran, nothing to check against" in free.verify_label.text()
+    assert verdict_title(VerdictState.RAN) in free.verify_label.text()
+    assert "nothing to check against" in free.verify_label.text()
     assert free.verify_section.isVisibleTo(free) and "4" in free.verify_output.toPlainText()
 
     import desktop_app.verify

@@ -600,9 +600,9 @@ class Pane(QFrame):
 
 
 def _checker_failed(exc: BaseException) -> Any:
-    from desktop_app.verify import Verdict
+    from desktop_app.verify import Verdict, VerdictState
 
-    return Verdict(verdict="error", reason=f"The checker failed: {exc}")
+    return Verdict(verdict=VerdictState.ERROR, reason=f"The checker failed: {exc}")
 
 
 def _safe_state(entry: ModelEntry) -> Availability:

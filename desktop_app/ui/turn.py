@@ -8,6 +8,7 @@ answer is rendered as Markdown once, from the turn's data, when the turn ends.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -37,6 +38,7 @@ from desktop_app.ui.widgets import (
     StreamTextView,
     ThinkingSection,
 )
+from desktop_app.verify.verdict import VERDICT_LABELS, VerdictState
 
 EMPTY_ANSWER_NOTES = {  # what an empty answer says, by why the reply ended
     FinishReason.CANCELLED: "(stopped)",
@@ -334,22 +336,30 @@ def _block_title(index: int, block: CodeBlock) -> str:
     return f"Block {index} {block.language}: {first}"
 
 
-VERDICT_STYLE = {  # colour: a theme function, so dark mode gets its lighter variant
-    "pass": ("✓", "Correct", theme.ok_color),
-    "fail": ("✗", "Wrong", theme.fail_color),
-    "error": ("✗", "Error while running", theme.fail_color),
-    "timeout": ("⏱", "Timed out", theme.fail_color),
-    "no-answer": ("?", "No answer found", theme.warn_color),
-    "ran": ("▶", "Ran, nothing to check against", theme.muted_fg),
+VERDICT_COLORS: dict[VerdictState, Callable[[], str]] = {  # a theme function: dark mode
+    VerdictState.PASS: theme.ok_color,                        # gets its lighter variant
+    VerdictState.FAIL: theme.fail_color,
+    VerdictState.ERROR: theme.fail_color,
+    VerdictState.TIMEOUT: theme.fail_color,
+    VerdictState.NO_ANSWER: theme.warn_color,
+    VerdictState.RAN: theme.muted_fg,
 }
 
 
+def verdict_title(state: VerdictState) -> str:
+    """``✓ Passed``: the verdict's symbol and label from Verify's one table."""
+    symbol, label = VERDICT_LABELS[state]
+    return f"{symbol} {label[:1].upper()}{label[1:]}"
+
+
 def format_verdict_html(verdict: Any) -> str:
-    kind = str(getattr(verdict, "verdict", "error"))
-    mark, label, color_of = VERDICT_STYLE.get(kind, ("?", kind, theme.muted_fg))
+    try:
+        state = VerdictState(getattr(verdict, "verdict", VerdictState.ERROR))
+    except ValueError:
+        state = VerdictState.ERROR
     # the size is relative, so the verdict grows with zoom and presentation mode
-    parts = [f"<span style='color:{color_of()}; font-weight:600; font-size:large'>"
-             f"{mark} {label}</span>"]
+    parts = [f"<span style='color:{VERDICT_COLORS[state]()}; font-weight:600;"
+             f" font-size:large'>{escape.html(verdict_title(state))}</span>"]
     if getattr(verdict, "low_confidence", False):
         parts.append(" <i>(low confidence)</i>")
     details = []
