@@ -13,10 +13,24 @@ from typing import Any
 APPEND_CHECKPOINTS = (1_000, 5_000, 10_000, 20_000)
 
 
+_APP: Any = None  # held for the process's life: Qt must outlive every widget
+
+
 def _app() -> Any:
+    global _APP
     from PySide6.QtWidgets import QApplication
 
-    return QApplication.instance() or QApplication(["triptych-bench"])
+    _APP = QApplication.instance() or QApplication(["triptych-bench"])
+    return _APP
+
+
+def _dispose(widget: Any) -> None:
+    """Delete a widget now, on this thread, while the application still exists."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    widget.close()
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def measure_streaming(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
@@ -49,7 +63,7 @@ def measure_streaming(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
     wall = time.perf_counter() - started
     tokens = sum(turn.tokens for pane in window.panes for turn in pane.session.turns)
     window.shutdown()
-    window.close()
+    _dispose(window)
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     return {
         "panes": model_ids,
@@ -93,7 +107,7 @@ def measure_append_cost(samples: int = 40) -> dict[str, float]:
         size += samples
         costs[str(checkpoint)] = round(statistics.median(times) * 1e6, 1)
     pane.shutdown()
-    pane.close()
+    _dispose(pane)
     return costs
 
 
