@@ -408,3 +408,38 @@ def test_closing_the_model_manager_does_not_wait_for_slow_work(qtbot, monkeypatc
     _deferred_deletes()
     release.set()  # the probe ends now and reports to a dialog that is gone
     qtbot.wait(100)
+
+
+# ------------------------------------------------------------------ a round, on the fake engine
+
+
+def test_a_round_in_three_panes_with_one_crash(qtbot, fake_models, engine, tmp_path):
+    from desktop_app.protocol import PromptSent
+    from tests.fake_engine import WAIT_FOR_STOP
+
+    window = fake_window(qtbot, fake_models, engine, roles=("base", "instruct", "reasoning"))
+    window.show()
+    base, instruct, reasoning = window.panes
+    engine.scripts[base.config.model_id] = answer_script("Paris.")
+    engine.scripts[reasoning.config.model_id] = answer_script(
+        "Paris.", thinking="The capital of France is Paris.", thinking_s=2.0)
+    engine.scripts[instruct.config.model_id] = [
+        PromptSent(text="p", n_tokens=1, starts_in_thinking=False, seed=1), WAIT_FOR_STOP]
+    try:
+        window.prompt.setPlainText("What is the capital of France?")
+        with qtbot.waitSignal(window.allFinished, timeout=10_000) as round_over:
+            assert window.send_all() == 3
+            qtbot.waitUntil(lambda: base.turns[-1].done and reasoning.turns[-1].done,
+                            timeout=5000)
+            assert instruct.running  # still waiting on its model
+            engine.workers[1].kill()  # its process dies
+        assert round_over.args == [False]
+        assert len(window.failures) == 1 and instruct.config.model_id in window.failures[0]
+        assert instruct.turns[-1].error_box.isVisibleTo(instruct)
+        assert reasoning.turns[-1].thinking.header.text() == "Thought for 2 s · 8 tokens"
+        markdown = window.export_markdown(tmp_path / "round.md").read_text()
+        assert markdown.count("**Answer:**\n\nParis.") == 2
+        assert "The capital of France is Paris." in markdown
+        assert "killed" in markdown  # the failed pane says why
+    finally:
+        assert window.shutdown()
