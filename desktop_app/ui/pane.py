@@ -396,8 +396,7 @@ class Pane(QFrame):
         self._follow = True
         if data.state == TurnState.FAILED:  # no model process could be made
             widget.show_failed(self.point_size)
-            self.status.setText(FAILURE_LABELS[FailureKind(data.failure.kind)]
-                                if data.failure else "Failed")
+            self.status.setText(_failure_status(data))
             return False
         self.turn = widget
         widget.show_loading(data.loading_detail)
@@ -510,8 +509,7 @@ class Pane(QFrame):
         if widget.thinking.live:
             self._fold_thinking(widget)
         widget.show_failed(self.point_size)
-        failure = widget.data.failure
-        self.status.setText(FAILURE_LABELS[FailureKind(failure.kind)] if failure else "Failed")
+        self.status.setText(_failure_status(widget.data))
 
     def _fold_thinking(self, widget: TurnWidget) -> None:
         collapse = not self.expand_thinking_all and not widget.thinking.user_touched
@@ -597,6 +595,11 @@ class Pane(QFrame):
         """Stop generating and hand back the worker for the caller to close."""
         self.timer.stop()
         return self.session.shutdown()
+
+
+def _failure_status(data: Turn) -> str:
+    kind = FailureKind(data.failure.kind) if data.failure else FailureKind.ERROR
+    return FAILURE_LABELS[kind]
 
 
 def _checker_failed(exc: BaseException) -> Any:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.catalog import ModelEntry
 from desktop_app.conversation import Turn
-from desktop_app.protocol import FailureKind, FinishReason, GenerationResult
+from desktop_app.protocol import FAILURE_LABELS, FailureKind, FinishReason, GenerationResult
 from desktop_app.text import escape
 from desktop_app.text.fences import CodeBlock, code_blocks
 from desktop_app.ui import theme
@@ -268,7 +268,7 @@ class TurnWidget(QFrame):
         assert failed is not None
         self.hide_loading()
         kind = FailureKind(failed.kind)
-        self.error_label.setText(f"<b>{escape.html(FAILURE_TITLES[kind])}.</b> "
+        self.error_label.setText(f"<b>{escape.html(FAILURE_LABELS[kind])}.</b> "
                                  f"{escape.html(failed.message)}")
         # a missing or unloadable (corrupt, truncated) file is fixed in the model manager
         self.manager_button.setVisible(kind in (FailureKind.MISSING, FailureKind.LOAD))
@@ -320,15 +320,6 @@ class TurnWidget(QFrame):
         self.verify_output.set_text(output)
         self.verify_section.setVisible(bool(output))
         self.verify_label.setToolTip(str(getattr(verdict, "isolation", "") or ""))
-
-
-FAILURE_TITLES: dict[FailureKind, str] = {  # the bold start of a failed turn's message
-    FailureKind.OOM: "Out of memory",
-    FailureKind.CRASH: "Worker crashed",
-    FailureKind.LOAD: "Could not load",
-    FailureKind.MISSING: "Model not available",
-    FailureKind.ERROR: "Error",
-}
 
 
 def _block_title(index: int, block: CodeBlock) -> str:
