@@ -266,6 +266,18 @@ class ModelWorker:
             proc.kill()
 
 
+def open_worker(entry: ModelEntry, **settings: Any) -> Any:
+    """The worker for *entry*: a :class:`ModelWorker` process, or for a model on a server a
+    ``backends.remote.RemoteWorker`` (same surface, same events; no process)."""
+    from desktop_app.catalog import RemoteSource
+
+    if isinstance(entry.source, RemoteSource):
+        from desktop_app.backends.remote import RemoteWorker
+
+        return RemoteWorker(entry, **settings)
+    return ModelWorker(entry, **settings)
+
+
 class ResultCollector:
     """Accumulates a generation's events so a crash still reports what was produced."""
 
