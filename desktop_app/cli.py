@@ -123,7 +123,7 @@ class _TerminalPrinter:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Stream every pane's answer to the terminal (or JSON lines)."""
-    from desktop_app.engine import ModelWorker, run_comparison
+    from desktop_app.engine import open_worker, run_comparison
     from desktop_app.protocol import (
         Delta,
         Failed,
@@ -145,7 +145,7 @@ def run_compare(args: argparse.Namespace) -> int:
     entries = resolve_models(_model_list(args.models))
     out = sys.stdout
     gpu_layers = parse_gpu_layers(args.gpu_layers)
-    workers = [ModelWorker(entry, gpu_layers=gpu_layers) for entry in entries]
+    workers = [open_worker(entry, gpu_layers=gpu_layers) for entry in entries]
     requests = [
         GenerationRequest(
             prompt=prompt,

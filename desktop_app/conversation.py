@@ -226,10 +226,11 @@ WorkerFactory = Callable[[ModelEntry], WorkerHandle]
 
 
 def default_worker_factory(entry: ModelEntry) -> WorkerHandle:
-    """A real model process (imported here so the fake-engine tests never load it)."""
-    from desktop_app.engine import ModelWorker
+    """A real model process, or a served model's client (imported here so the fake-engine
+    tests never load it)."""
+    from desktop_app.engine import open_worker
 
-    return ModelWorker(entry)
+    return open_worker(entry)
 
 
 class RunEnded:

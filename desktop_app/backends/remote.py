@@ -1,0 +1,620 @@
+"""A model an OpenAI-compatible server serves, in a pane like a local one.
+
+:class:`RemoteWorker` has :class:`~desktop_app.engine.ModelWorker`'s public surface and
+yields exactly its events (Loading, Loaded, PromptSent, Delta*, Finished or Failed, with a
+:class:`~desktop_app.protocol.GenerationResult`). Instruct and reasoning models stream
+``/chat/completions``; base models stream ``/completions`` with the same document wrapping
+a local base model gets (``prompting.build_prompt``), so the prompt shown is the prompt sent.
+
+Thinking arrives as ``delta.reasoning_content`` (vLLM, SGLang, DeepSeek), ``delta.reasoning``
+(newer servers) or ``<think>`` tags inside the content (llama-server without a reasoning
+parser, Ollama); all of it goes through :class:`~desktop_app.text.thinking.ThinkingSplitter`
+and is counted as the local worker counts it: one streamed piece, one token, unless the
+server reports ``usage``.
+
+The HTTP client is httpx2 (huggingface-hub's own client, so nothing new to install); each
+generation runs on a thread of its own that sends events down a pipe, which is what
+``engine.run_comparison`` waits on. ``stop()`` shuts the socket down, which wakes a read
+blocked on a silent server at once, and the pane still gets a ``Finished`` (stopped) with
+everything received so far.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import random
+import socket
+import threading
+import time
+from collections.abc import Generator, Iterator
+from multiprocessing.connection import Connection
+from typing import Any
+
+import httpx2
+
+from desktop_app import servers
+from desktop_app.catalog import ModelEntry, RemoteSource
+from desktop_app.prompting import BuiltPrompt, PromptError, build_prompt
+from desktop_app.protocol import (
+    Delta,
+    Event,
+    Failed,
+    FailureKind,
+    Finished,
+    FinishReason,
+    GenerationRequest,
+    GenerationResult,
+    Loaded,
+    Loading,
+    PromptSent,
+    is_final,
+)
+from desktop_app.servers import ServerError, ServerProblem
+from desktop_app.text.escape import visible_controls
+from desktop_app.text.thinking import THINKING, ThinkingSplitter
+
+CONNECT_TIMEOUT_S = 10.0
+# Longest silence accepted mid-answer (a big model on a busy server may take a while
+# to evaluate a long prompt before its first token).
+READ_TIMEOUT_S = 300.0
+MAX_RETRY_AFTER_S = 60.0  # a 429's Retry-After is honoured once, up to this long
+END_JOIN_S = 5.0
+
+FINISH_REASONS = {"stop": FinishReason.STOP, "length": FinishReason.LENGTH,
+                  "eos": FinishReason.STOP, "content_filter": FinishReason.STOP,
+                  "tool_calls": FinishReason.STOP, "function_call": FinishReason.STOP}
+
+
+class _Cancelled(Exception):
+    """Stop was pressed (raised inside the request thread)."""
+
+
+# ------------------------------------------------------------------------ requests
+
+
+def chat_messages(request: GenerationRequest, entry: ModelEntry) -> list[dict[str, str]]:
+    """The conversation as chat messages: system, earlier turns, the new question."""
+    messages = []
+    system = request.system_prompt or entry.prompt.system_prompt
+    if system:
+        messages.append({"role": "system", "content": system})
+    for turn in request.history:
+        messages.append({"role": "user", "content": turn.user})
+        messages.append({"role": "assistant", "content": turn.assistant})
+    messages.append({"role": "user", "content": request.prompt})
+    return messages
+
+
+def shown_messages(messages: list[dict[str, str]]) -> str:
+    """The messages as the prompt panel shows them (the server applies its own template)."""
+    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
+
+
+def request_body(entry: ModelEntry, request: GenerationRequest, seed: int
+                 ) -> tuple[str, dict[str, Any], BuiltPrompt]:
+    """The path, JSON body and shown prompt for one generation.
+
+    Raises PromptError (one sentence) for a document wrapping without ``{question}``."""
+    source = entry.source
+    assert isinstance(source, RemoteSource)
+    sampling = request.sampling
+    body: dict[str, Any] = {
+        "model": source.model,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": sampling.max_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "seed": seed,
+        # not in OpenAI's own API, understood by llama-server, vLLM, SGLang and Ollama
+        "top_k": sampling.top_k,
+        "min_p": sampling.min_p,
+        "repeat_penalty": sampling.repeat_penalty,  # llama.cpp's name
+        "repetition_penalty": sampling.repeat_penalty,  # vLLM's and SGLang's
+    }
+    if request.ignore_eos:
+        body["ignore_eos"] = True
+    if entry.prompt.style == "document" or request.raw:
+        built = build_prompt(entry, request.prompt, history=request.history, raw=request.raw,
+                             document_template=request.document_template,
+                             extra_stop=request.stop)
+        body["prompt"] = built.text
+        path = "/completions"
+    else:
+        messages = chat_messages(request, entry)
+        prefilled = entry.prompt.supports_thinking and entry.prompt.thinking_prefilled
+        built = BuiltPrompt(text=shown_messages(messages),
+                            stop=tuple(entry.prompt.stop) + tuple(request.stop),
+                            starts_in_thinking=prefilled and request.thinking)
+        body["messages"] = messages
+        flags = dict(entry.prompt.template_flags)
+        if entry.prompt.supports_thinking and not request.thinking:
+            flags[entry.prompt.thinking_toggle_flag or "enable_thinking"] = False
+        if flags:
+            body["chat_template_kwargs"] = flags
+        path = "/chat/completions"
+    if built.stop:
+        body["stop"] = list(built.stop)
+    return path, body, built
+
+
+# --------------------------------------------------------------------------- reply
+
+
+class RemoteReply:
+    """Turns streamed pieces into split Delta events and the generation's result."""
+
+    def __init__(self, entry: ModelEntry, request: GenerationRequest, started: float,
+                 prefilled: bool):
+        fmt = entry.prompt.thinking if entry.prompt.supports_thinking and not request.raw else "none"
+        self.splitter = ThinkingSplitter(fmt, prefilled=prefilled)
+        self.started = started
+        self.result = GenerationResult(model=entry.id, role=entry.role)
+        self.thinking_tokens = self.answer_tokens = 0
+        self.first_at: float | None = None
+        self.last_at = started
+        self.thinking_closed_at: float | None = None
+        self.saw_reasoning_field = False
+        self.finish_reason: FinishReason | None = None
+        self.usage: dict[str, Any] | None = None
+
+    @property
+    def generated(self) -> int:
+        return self.thinking_tokens + self.answer_tokens
+
+    def _delta(self, thinking: str, answer: str, now: float) -> Delta | None:
+        self.result.thinking += thinking
+        self.result.answer += answer
+        if not thinking and not answer:
+            return None
+        return Delta(thinking=thinking, answer=answer, thinking_tokens=self.thinking_tokens,
+                     answer_tokens=self.answer_tokens, elapsed_s=now - self.started)
+
+    def _arrived(self, now: float) -> None:
+        if self.first_at is None:
+            self.first_at = now
+        self.last_at = now
+
+    def reasoning(self, text: str, now: float) -> Delta | None:
+        """Thinking the server separated itself (``reasoning_content`` / ``reasoning``)."""
+        self._arrived(now)
+        self.saw_reasoning_field = True
+        self.thinking_tokens += 1
+        return self._delta(text, "", now)
+
+    def content(self, text: str, now: float) -> Delta | None:
+        """Answer text, which may still carry ``<think>`` tags."""
+        self._arrived(now)
+        splitter = self.splitter
+        was_thinking = splitter.in_thinking
+        if self.saw_reasoning_field and self.thinking_closed_at is None:
+            self.thinking_closed_at = now  # the first content after separated thinking
+        segments = splitter.feed(text)
+        if was_thinking or splitter.in_thinking:
+            self.thinking_tokens += 1
+        else:
+            self.answer_tokens += 1
+        if was_thinking and not splitter.in_thinking and self.thinking_closed_at is None:
+            self.thinking_closed_at = now
+        return self._emit(segments, now)
+
+    def _emit(self, segments: list[tuple[str, str]], now: float) -> Delta | None:
+        thinking = "".join(text for kind, text in segments if kind == THINKING)
+        answer = "".join(text for kind, text in segments if kind != THINKING)
+        return self._delta(thinking, answer, now)
+
+    def flush(self) -> Delta | None:
+        """What the splitter still held back."""
+        return self._emit(self.splitter.finish(), time.perf_counter())
+
+    def _apply_usage(self) -> None:
+        usage = self.usage or {}
+        result = self.result
+        prompt_tokens = usage.get("prompt_tokens")
+        if isinstance(prompt_tokens, int):
+            result.prompt_tokens = prompt_tokens
+        details = usage.get("prompt_tokens_details")
+        if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int):
+            result.prompt_cached = details["cached_tokens"]
+        completion = usage.get("completion_tokens")
+        if isinstance(completion, int) and completion >= 0:
+            done = usage.get("completion_tokens_details")
+            reasoning = done.get("reasoning_tokens") if isinstance(done, dict) else None
+            if isinstance(reasoning, int) and 0 <= reasoning <= completion:
+                self.thinking_tokens = reasoning
+            self.thinking_tokens = min(self.thinking_tokens, completion)
+            self.answer_tokens = completion - self.thinking_tokens
+
+    def finish(self, reason: FinishReason, error: str | None = None) -> GenerationResult:
+        """Fill in the figures: from ``usage`` where the server sent it, else as counted."""
+        self._apply_usage()
+        result = self.result
+        now = time.perf_counter()
+        result.thinking_tokens, result.answer_tokens = self.thinking_tokens, self.answer_tokens
+        result.finish_reason = FinishReason.ERROR if error else reason
+        result.error = error
+        result.total_s = now - self.started
+        first, last = self.first_at, self.last_at
+        if first is not None:
+            result.ttft_s = first - self.started
+            if self.generated > 1 and last > first:
+                result.tokens_per_s = (self.generated - 1) / (last - first)
+        if self.splitter.saw_thinking or self.saw_reasoning_field:
+            result.thinking_s = (self.thinking_closed_at or last) - (first or self.started)
+        result.thinking_unterminated = self.splitter.in_thinking
+        return result
+
+
+# -------------------------------------------------------------------------- worker
+
+
+class _Call:
+    """One generation's request: its stop flag and the socket stop() shuts down."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self.stopped_at = 0.0
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def stop(self) -> None:
+        if not self.stopped.is_set():
+            self.stopped_at = time.monotonic()
+        self.stopped.set()
+        with self._lock:
+            sock = self._socket
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked on this socket
+            except OSError:
+                pass  # already closed
+
+    def register(self, response: httpx2.Response | None) -> None:
+        stream = response.extensions.get("network_stream") if response is not None else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        with self._lock:
+            self._socket = sock if isinstance(sock, socket.socket) else None
+        if self.stopped.is_set() and response is not None:
+            self.stop()  # a stop that came while connecting
+
+
+class RemoteWorker:
+    """A pane's handle on a served model: ``ModelWorker``'s surface, no process.
+
+    ``n_threads``, ``budget`` and ``gpu_layers`` are accepted and ignored: the server
+    decides where the model runs.
+    """
+
+    def __init__(self, entry: ModelEntry, **_local_settings: Any):
+        if not isinstance(entry.source, RemoteSource):
+            raise ValueError(f"'{entry.id}' is not a model on a server.")
+        self.entry = entry
+        self.source: RemoteSource = entry.source
+        self._call = _Call()
+        self._closed = False
+        self._loaded: Loaded | None = None
+        self._conn: Connection | None = None
+        self._threads: list[threading.Thread] = []
+        self._client: httpx2.Client | None = None
+        self._client_lock = threading.Lock()
+
+    # -- ModelWorker's surface
+
+    @property
+    def pid(self) -> int | None:
+        return None  # nothing runs here
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed
+
+    @property
+    def loaded(self) -> Loaded | None:
+        return self._loaded
+
+    def start(self) -> None:
+        """Nothing to load; the first request connects."""
+
+    def set_threads(self, n_threads: int) -> None:
+        """The server's threads are the server's."""
+
+    def wait_loaded(self, abandon: Any = None) -> Iterator[Event]:
+        return iter(())
+
+    @property
+    def connection(self) -> Connection:
+        """The end ``run_comparison`` waits on: readable when an event is ready."""
+        assert self._conn is not None, "generate() first"
+        return self._conn
+
+    def stop(self) -> None:
+        """Stop the current generation (any thread, returns at once)."""
+        self._call.stop()
+
+    def close(self, timeout: float = 2.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.stop()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+
+    def __enter__(self) -> RemoteWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def generate(self, request: GenerationRequest) -> Generator[Event, None, None]:
+        """Stream one generation's events. Blocking; run it off the GUI thread.
+
+        After stop(), a request still waiting for the server's first byte is not waited
+        for: the pane gets its Finished (stopped) within half a second regardless."""
+        call = self._call = _Call()
+        reader, writer = multiprocessing.Pipe(duplex=False)
+        self._conn = reader
+        thread = threading.Thread(target=self._run, args=(request, writer, call),
+                                  name=f"remote-{self.entry.id}", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        seen = _Seen(self.entry)
+        ended = False
+        try:
+            while not ended:
+                if not reader.poll(0.1):
+                    if call.stopped.is_set() and time.monotonic() - call.stopped_at > 0.5:
+                        ended = True
+                        yield Finished(result=seen.cancelled())
+                    continue
+                try:
+                    event = reader.recv()
+                except (EOFError, OSError):
+                    ended = True
+                    yield seen.failed("The request to the server ended without a final word.")
+                    return
+                seen.add(event)
+                ended = is_final(event)
+                yield event
+        finally:
+            if not ended:
+                call.stop()  # the caller stopped reading: end the request
+            thread.join(0.5)
+            reader.close()
+
+    # -- the request thread
+
+    def _http(self) -> httpx2.Client:
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx2.Client(timeout=httpx2.Timeout(
+                    READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
+            return self._client
+
+    def _run(self, request: GenerationRequest, writer: Connection, call: _Call) -> None:
+        """Send every event of one generation down *writer*, the last one final."""
+        try:
+            for event in self._events(request, call):
+                writer.send(event)
+        except (OSError, EOFError):
+            pass  # the pane stopped listening
+        except Exception as exc:  # noqa: BLE001 - every failure is data for the pane
+            result = GenerationResult(model=self.entry.id, role=self.entry.role, error=str(exc))
+            try:
+                writer.send(Failed(message=f"Internal error talking to the server: {exc}",
+                                   kind=FailureKind.ERROR, result=result))
+            except (OSError, EOFError):
+                pass
+        finally:
+            writer.close()
+
+    def _events(self, request: GenerationRequest, call: _Call) -> Iterator[Event]:
+        entry, source = self.entry, self.source
+        started = time.perf_counter()
+        seed = request.sampling.seed if request.sampling.seed is not None else random.randrange(2**31)
+        try:
+            path, body, built = request_body(entry, request, seed)
+        except PromptError as exc:
+            result = GenerationResult(model=entry.id, role=entry.role, error=str(exc))
+            yield Failed(message=str(exc), kind=FailureKind.ERROR, result=result)
+            return
+        host = servers.host_of(source.endpoint)
+        if self._loaded is None:
+            yield Loading(entry.id, f"connecting to {host}")
+        reply = RemoteReply(entry, request, started, built.starts_in_thinking)
+        reply.result.prompt_sent, reply.result.seed = built.text, seed
+        reply.result.placement = f"{host} (remote)"
+        try:
+            with self._open(path, body, call) as response:
+                if self._loaded is None:
+                    self._loaded = Loaded(
+                        model_id=entry.id, load_s=time.perf_counter() - started,
+                        n_ctx=entry.context_length, n_threads=0, model_path=source.describe(),
+                        has_chat_template=entry.prompt.style == "chat",
+                        placement=f"{host} (remote)")
+                    yield self._loaded
+                yield PromptSent(text=built.text, n_tokens=0,
+                                 starts_in_thinking=built.starts_in_thinking, seed=seed)
+                yield from self._stream(response, reply, call)
+        except _Cancelled:
+            yield from self._end(reply, FinishReason.CANCELLED)
+        except ServerError as exc:
+            if call.stopped.is_set():
+                yield from self._end(reply, FinishReason.CANCELLED)
+                return
+            message = str(exc)
+            if reply.generated and exc.problem != ServerProblem.CUT:
+                message = f"{message} The answer is cut."
+            tail = reply.flush()
+            if tail is not None:
+                yield tail
+            yield Failed(message=message, kind=FailureKind.ERROR,
+                         result=reply.finish(FinishReason.ERROR, message))
+        finally:
+            call.register(None)
+
+    def _end(self, reply: RemoteReply, reason: FinishReason) -> Iterator[Event]:
+        tail = reply.flush()
+        if tail is not None:
+            yield tail
+        yield Finished(result=reply.finish(reason))
+
+    def _open(self, path: str, body: dict[str, Any], call: _Call) -> _Opened:
+        """The streaming response, its socket registered for stop(); a 429 is retried once
+        after its Retry-After. Raises ServerError or _Cancelled."""
+        source = self.source
+        key = servers.api_key(source.endpoint, source.api_key_env)
+        for attempt in (1, 2):
+            if call.stopped.is_set():
+                raise _Cancelled
+            context = self._http().stream("POST", source.endpoint + path, json=body,
+                                          headers=servers.auth_headers(key))
+            try:
+                response = context.__enter__()
+            except httpx2.HTTPError as exc:
+                if call.stopped.is_set():
+                    raise _Cancelled from None
+                raise servers.transport_error(exc, source.endpoint) from None
+            call.register(response)
+            if response.status_code == 200:
+                return _Opened(context, response)
+            try:
+                error = servers.status_error(response, source.endpoint, model=source.model,
+                                             key_env=source.api_key_env, had_key=bool(key))
+            finally:
+                _close(context)
+            if error.problem != ServerProblem.RATE_LIMITED:
+                raise error
+            wait = min(error.retry_after if error.retry_after is not None else 1.0,
+                       MAX_RETRY_AFTER_S)
+            if attempt == 2:
+                raise ServerError(ServerProblem.RATE_LIMITED,
+                                  f"{str(error).rstrip('.')}; Triptych already waited "
+                                  f"{wait:.0f} s and tried once more.")
+            if call.stopped.wait(wait):
+                raise _Cancelled
+        raise AssertionError("unreachable")
+
+    def _stream(self, response: httpx2.Response, reply: RemoteReply,
+                call: _Call) -> Iterator[Event]:
+        """Delta events from the server-sent events, then Finished (or a ServerError)."""
+        endpoint = self.source.endpoint
+        done = False
+        try:
+            for line in response.iter_lines():
+                if call.stopped.is_set():
+                    raise _Cancelled
+                if not line.startswith("data:"):
+                    continue  # blank separators, ": keep-alive" comments, "event:" lines
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    done = True
+                    break
+                yield from self._chunk(data, reply)
+        except httpx2.HTTPError as exc:
+            if call.stopped.is_set():
+                raise _Cancelled from None
+            raise servers.transport_error(exc, endpoint, streaming=True) from None
+        if call.stopped.is_set():
+            raise _Cancelled
+        if not done and reply.finish_reason is None:
+            raise ServerError(ServerProblem.CUT, f"The server at {servers.host_of(endpoint)} "
+                                                 f"ended the stream before the answer was done; "
+                                                 f"the partial answer is kept.")
+        yield from self._end(reply, reply.finish_reason or FinishReason.STOP)
+
+    def _chunk(self, data: str, reply: RemoteReply) -> Iterator[Event]:
+        host = servers.host_of(self.source.endpoint)
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise ServerError(ServerProblem.BAD_REPLY,
+                              f"The server at {host} sent a malformed chunk "
+                              f"({visible_controls(data[:60])!r}).") from None
+        if not isinstance(chunk, dict):
+            raise ServerError(ServerProblem.BAD_REPLY,
+                              f"The server at {host} sent a chunk that is not a JSON object.")
+        if "error" in chunk:
+            error = chunk["error"]
+            said = error.get("message", error) if isinstance(error, dict) else error
+            raise ServerError(ServerProblem.SERVER_ERROR,
+                              f"The server at {host} reported an error mid-answer: "
+                              f"{visible_controls(str(said))[:200]}.")
+        if isinstance(chunk.get("usage"), dict):
+            reply.usage = chunk["usage"]
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            raise ServerError(ServerProblem.BAD_REPLY,
+                              f"The server at {host} sent a chunk without 'choices'.")
+        for choice in choices[:1]:
+            if not isinstance(choice, dict):
+                raise ServerError(ServerProblem.BAD_REPLY,
+                                  f"The server at {host} sent a malformed choice.")
+            now = time.perf_counter()
+            delta = choice.get("delta")
+            if isinstance(delta, dict):  # chat
+                thought = delta.get("reasoning_content") or delta.get("reasoning")
+                if isinstance(thought, str) and thought:
+                    event = reply.reasoning(thought, now)
+                    if event is not None:
+                        yield event
+                text = delta.get("content")
+            else:  # completions
+                text = choice.get("text")
+            if isinstance(text, str) and text:
+                event = reply.content(text, now)
+                if event is not None:
+                    yield event
+            reason = choice.get("finish_reason")
+            if isinstance(reason, str) and reason:
+                reply.finish_reason = FINISH_REASONS.get(reason, FinishReason.STOP)
+
+
+def _close(context: Any) -> None:
+    try:
+        context.__exit__(None, None, None)
+    except httpx2.HTTPError:
+        pass
+
+
+class _Opened:
+    """A streaming response whose context is closed on leaving the ``with`` block."""
+
+    def __init__(self, context: Any, response: httpx2.Response):
+        self.context = context
+        self.response = response
+
+    def __enter__(self) -> httpx2.Response:
+        return self.response
+
+    def __exit__(self, *exc: object) -> None:
+        _close(self.context)
+
+
+class _Seen:
+    """What the pane has been sent so far, for a stop that does not wait for the server."""
+
+    def __init__(self, entry: ModelEntry):
+        self.result = GenerationResult(model=entry.id, role=entry.role)
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, PromptSent):
+            self.result.prompt_sent, self.result.seed = event.text, event.seed
+        elif isinstance(event, Delta):
+            self.result.thinking += event.thinking
+            self.result.answer += event.answer
+            self.result.thinking_tokens = event.thinking_tokens
+            self.result.answer_tokens = event.answer_tokens
+
+    def cancelled(self) -> GenerationResult:
+        self.result.finish_reason = FinishReason.CANCELLED
+        return self.result
+
+    def failed(self, message: str) -> Failed:
+        self.result.error = message
+        self.result.finish_reason = FinishReason.ERROR
+        return Failed(message=message, kind=FailureKind.ERROR, result=self.result)

@@ -1,0 +1,280 @@
+"""Remote panes against a small local OpenAI-compatible endpoint (tests/openai_stub_server.py):
+the protocol variants a real llama.cpp server does not produce. Real HTTP, real sockets."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from desktop_app import servers
+from desktop_app.backends.remote import RemoteWorker
+from desktop_app.catalog import Availability, ModelEntry, availability, parse_entry
+from desktop_app.engine import open_worker, run_comparison
+from desktop_app.prompting import Turn
+from desktop_app.protocol import (
+    Delta,
+    Event,
+    Failed,
+    Finished,
+    FinishReason,
+    GenerationRequest,
+    Loaded,
+    Loading,
+    PromptSent,
+    Sampling,
+)
+from tests.openai_stub_server import ANSWER, StubServer
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def stub() -> Iterator[StubServer]:
+    with StubServer() as server:
+        yield server
+    servers.wait_for_checks()
+    servers.forget()
+
+
+@pytest.fixture
+def keyed_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubServer]:
+    monkeypatch.delenv("STUB_KEY", raising=False)
+    with StubServer(api_key="sesame") as server:
+        yield server
+    servers.wait_for_checks()
+    servers.forget()
+
+
+def remote_entry(endpoint: str, model: str, role: str = "reasoning", **extra: Any) -> ModelEntry:
+    source = {"endpoint": endpoint, "model": model, **extra.pop("source", {})}
+    table = {"id": f"remote-{model}", "role": role, "source": source, **extra}
+    return parse_entry(table, "test", 0)
+
+
+def run(entry: ModelEntry, request: GenerationRequest | None = None) -> list[Event]:
+    with RemoteWorker(entry) as worker:
+        return list(worker.generate(request or GenerationRequest(prompt="What is 2+2?")))
+
+
+def final(events: list[Event]) -> Finished | Failed:
+    last = events[-1]
+    assert isinstance(last, Finished | Failed)
+    return last
+
+
+def text_of(events: list[Event], kind: str) -> str:
+    return "".join(getattr(e, kind) for e in events if isinstance(e, Delta))
+
+
+# ------------------------------------------------------------------- thinking
+
+
+@pytest.mark.parametrize("model", ["reasoning-content", "reasoning", "think-tags"])
+def test_thinking_arrives_split_from_the_answer(stub: StubServer, model: str):
+    events = run(remote_entry(stub.url, model))
+    kinds = [type(e) for e in events]
+    assert kinds[:3] == [Loading, Loaded, PromptSent]
+    end = final(events)
+    assert isinstance(end, Finished)
+    result = end.result
+    assert result.thinking == "Two and two make four."
+    assert result.answer == "The answer is 4."
+    assert text_of(events, "thinking") == result.thinking
+    assert text_of(events, "answer") == result.answer
+    # one streamed piece, one token, counted as the local worker counts them (the piece
+    # that opens <think> is still counted as answer, the one that closes it as thinking)
+    expected = {"think-tags": (6, 4)}.get(model, (3, 3))
+    assert (result.thinking_tokens, result.answer_tokens) == expected
+    assert result.finish_reason == FinishReason.STOP
+    assert result.ttft_s is not None and result.thinking_s is not None
+    assert result.placement and "(remote)" in result.placement
+
+
+def test_think_tags_stay_in_the_answer_of_a_model_that_does_not_think(stub: StubServer):
+    events = run(remote_entry(stub.url, "think-tags", role="instruct"))
+    result = final(events).result
+    assert result is not None
+    assert result.thinking == "" and result.answer.startswith("<think>")
+
+
+def test_usage_from_the_server_replaces_the_count(stub: StubServer):
+    result = final(run(remote_entry(stub.url, "usage", role="instruct"))).result
+    assert result is not None
+    assert (result.prompt_tokens, result.prompt_cached, result.answer_tokens) == (17, 9, 5)
+
+
+# ------------------------------------------------------------------- requests
+
+
+def test_sampling_seed_stop_and_history_are_sent(stub: StubServer):
+    entry = remote_entry(stub.url, "plain", role="reasoning")
+    request = GenerationRequest(
+        prompt="And 3+3?", sampling=Sampling(temperature=0.2, top_p=0.5, top_k=7, min_p=0.1,
+                                             repeat_penalty=1.3, max_tokens=33, seed=1234),
+        history=(Turn("What is 2+2?", "4"),), system_prompt="Be brief.", thinking=False,
+        stop=("END",))
+    events = run(entry, request)
+    body = stub.requests[-1]
+    assert body["model"] == "plain" and body["stream"] is True
+    assert (body["temperature"], body["top_p"], body["top_k"], body["min_p"]) == (0.2, 0.5, 7, 0.1)
+    assert body["repeat_penalty"] == 1.3 and body["max_tokens"] == 33 and body["seed"] == 1234
+    assert body["stop"] == ["END"]
+    assert body["chat_template_kwargs"] == {"enable_thinking": False}
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user"]
+    assert body["messages"][-1]["content"] == "And 3+3?"
+    sent = next(e for e in events if isinstance(e, PromptSent))
+    assert sent.seed == 1234 and "And 3+3?" in sent.text and "[system]" in sent.text
+
+
+def test_a_base_model_gets_the_document_wrapping_on_completions(stub: StubServer):
+    entry = remote_entry(stub.url, "plain", role="base")
+    events = run(entry, GenerationRequest(prompt="What is 2+2?"))
+    body = stub.requests[-1]
+    assert "messages" not in body
+    assert body["prompt"].endswith("Question: What is 2+2?\nAnswer:")
+    assert body["stop"] == list(entry.prompt.stop)
+    sent = next(e for e in events if isinstance(e, PromptSent))
+    assert sent.text == body["prompt"]
+    assert final(events).result.answer == "".join(ANSWER)  # type: ignore[union-attr]
+
+
+def test_no_seed_given_means_a_random_one_that_is_reported(stub: StubServer):
+    events = run(remote_entry(stub.url, "plain", role="instruct"))
+    sent = next(e for e in events if isinstance(e, PromptSent))
+    assert stub.requests[-1]["seed"] == sent.seed
+
+
+# --------------------------------------------------------------------- errors
+
+
+def test_unreachable_server_is_one_sentence(stub: StubServer):
+    port = stub.url.rsplit(":", 1)[1].split("/")[0]
+    stub.stop()  # nothing listens there any more
+    end = final(run(remote_entry(f"http://127.0.0.1:{port}/v1", "plain")))
+    assert isinstance(end, Failed)
+    assert end.message.startswith("Cannot reach the server at 127.0.0.1:") and "\n" not in end.message
+    assert end.result is not None and end.result.error == end.message
+
+
+def test_tls_failure_is_named(stub: StubServer):
+    end = final(run(remote_entry(stub.url.replace("http://", "https://"), "plain")))
+    assert isinstance(end, Failed)
+    assert "secure connection" in end.message
+
+
+def test_a_refused_key_names_the_variable(keyed_stub: StubServer,
+                                          monkeypatch: pytest.MonkeyPatch):
+    entry = remote_entry(keyed_stub.url, "plain", source={"api_key_env": "STUB_KEY"})
+    monkeypatch.setenv("STUB_KEY", "wrong")
+    end = final(run(entry))
+    assert isinstance(end, Failed)
+    assert "HTTP 401" in end.message and "STUB_KEY" in end.message
+    monkeypatch.setenv("STUB_KEY", "sesame")
+    end = final(run(entry))
+    assert isinstance(end, Finished) and end.result.answer == "The answer is 4."
+    assert keyed_stub.headers[-1]["Authorization"] == "Bearer sesame"
+
+
+def test_unknown_model_is_404(stub: StubServer):
+    end = final(run(remote_entry(stub.url, "no-such-model")))
+    assert isinstance(end, Failed)
+    assert "does not know the model 'no-such-model'" in end.message
+
+
+def test_server_error_is_reported_with_its_words(stub: StubServer):
+    end = final(run(remote_entry(stub.url, "broken")))
+    assert isinstance(end, Failed)
+    assert "HTTP 503" in end.message and "the GPU fell over" in end.message
+
+
+def test_429_is_retried_once_after_retry_after(stub: StubServer):
+    end = final(run(remote_entry(stub.url, "busy-once")))
+    assert isinstance(end, Finished) and end.result.answer == "The answer is 4."
+    assert len(stub.requests) == 2
+
+
+def test_429_twice_says_it_already_waited(stub: StubServer):
+    end = final(run(remote_entry(stub.url, "busy")))
+    assert isinstance(end, Failed)
+    assert "HTTP 429" in end.message and "tried once more" in end.message
+    assert len(stub.requests) == 2
+
+
+def test_a_cut_stream_keeps_the_partial_answer(stub: StubServer):
+    events = run(remote_entry(stub.url, "cut", role="instruct"))
+    end = final(events)
+    assert isinstance(end, Failed) and end.result is not None
+    assert end.result.answer == "The answer is "
+    assert "partial answer is kept" in end.message
+    assert end.result.finish_reason == FinishReason.ERROR
+
+
+def test_a_malformed_chunk_is_one_sentence_and_keeps_what_came(stub: StubServer):
+    end = final(run(remote_entry(stub.url, "malformed", role="instruct")))
+    assert isinstance(end, Failed) and end.result is not None
+    assert "malformed chunk" in end.message and end.result.answer == "The answer "
+
+
+# ----------------------------------------------------------------------- stop
+
+
+def _stop_after_first_delta(worker: RemoteWorker, request: GenerationRequest) -> list[Event]:
+    events: list[Event] = []
+    for event in worker.generate(request):
+        events.append(event)
+        if isinstance(event, Delta) and len(events) and sum(
+                isinstance(e, Delta) for e in events) == 1:
+            threading.Timer(0.05, worker.stop).start()
+    return events
+
+
+@pytest.mark.parametrize("model", ["slow", "silent"])
+def test_stop_ends_the_stream_and_keeps_the_text(stub: StubServer, model: str):
+    entry = remote_entry(stub.url, model, role="instruct")
+    with RemoteWorker(entry) as worker:
+        started = time.monotonic()
+        events = _stop_after_first_delta(worker, GenerationRequest(prompt="go"))
+        waited = time.monotonic() - started
+        end = final(events)
+        assert isinstance(end, Finished), end
+        assert end.result.finish_reason == FinishReason.CANCELLED
+        assert end.result.answer  # what arrived before the stop is kept
+        assert waited < 20  # a silent server does not hold the pane (a hang bound, not a speed)
+        assert worker.alive
+
+
+def test_remote_pane_beside_a_failing_one_in_run_comparison(stub: StubServer):
+    entries = [remote_entry(stub.url, "reasoning-content"), remote_entry(stub.url, "broken")]
+    workers = [open_worker(entry) for entry in entries]
+    try:
+        ends: dict[int, Event] = {}
+        for pane, event in run_comparison(workers, [GenerationRequest(prompt="2+2?")] * 2):
+            if isinstance(event, Finished | Failed):
+                ends[pane] = event
+    finally:
+        for worker in workers:
+            worker.close()
+    assert isinstance(ends[0], Finished) and ends[0].result.answer == "The answer is 4."
+    assert isinstance(ends[1], Failed) and "HTTP 503" in ends[1].message
+
+
+# -------------------------------------------------------------- availability
+
+
+def test_availability_never_waits_and_follows_the_server(stub: StubServer):
+    entry = remote_entry(stub.url, "plain")
+    assert availability(entry) == Availability.CHECKING  # asked in the background
+    assert servers.wait_for_checks()
+    assert availability(entry) == Availability.READY
+    missing = remote_entry(stub.url, "not-listed")
+    assert availability(missing) == Availability.NOT_SERVED
+
+
+def test_availability_of_a_refused_key(keyed_stub: StubServer):
+    entry = remote_entry(keyed_stub.url, "plain", source={"api_key_env": "STUB_KEY"})
+    servers.check(entry.source.endpoint, "STUB_KEY")  # type: ignore[union-attr]
+    assert availability(entry) == Availability.KEY_REFUSED
