@@ -1,0 +1,197 @@
+"""Remote panes against a real OpenAI-compatible server: llama-cpp-python's own
+``llama_cpp.server`` on 127.0.0.1 serving the SmolLM2 starter GGUF, started and stopped
+by a fixture for each test."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from desktop_app import paths, servers
+from desktop_app.backends.remote import RemoteWorker
+from desktop_app.catalog import Availability, ModelEntry, availability, load_catalog
+from desktop_app.protocol import (
+    Delta,
+    Event,
+    Finished,
+    FinishReason,
+    GenerationRequest,
+    PromptSent,
+    Sampling,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+SERVED_NAME = "smollm2"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def llama_server(smollm2_gguf: Path, tmp_path: Path) -> Iterator[str]:
+    """``python -m llama_cpp.server`` serving SmolLM2 as 'smollm2'; yields its /v1 address."""
+    port = _free_port()
+    log = (tmp_path / "llama-server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf),
+         "--model_alias", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port),
+         "--n_ctx", "2048", "--n_threads", "1"],
+        stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, (tmp_path / "llama-server.log").read_text()[-2000:]
+            try:
+                if httpx2.get(endpoint + "/models", timeout=2).status_code == 200:
+                    break
+            except httpx2.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "llama_cpp.server did not start"
+            time.sleep(0.5)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        log.close()
+        servers.wait_for_checks()
+        servers.forget()
+
+
+def write_remote_catalog(endpoint: str) -> None:
+    paths.user_catalog_path().write_text(f"""
+[[model]]
+id = "remote-smollm2"
+name = "SmolLM2 on a server"
+role = "instruct"
+[model.source]
+endpoint = "{endpoint}"
+model = "{SERVED_NAME}"
+
+[[model]]
+id = "remote-smollm2-base"
+name = "SmolLM2 on a server, as a base model"
+role = "base"
+[model.source]
+endpoint = "{endpoint}"
+model = "{SERVED_NAME}"
+""", encoding="utf-8")
+
+
+def entries(endpoint: str) -> tuple[ModelEntry, ModelEntry]:
+    write_remote_catalog(endpoint)
+    catalog = load_catalog()
+    assert catalog.problems == []
+    return catalog.get("remote-smollm2"), catalog.get("remote-smollm2-base")
+
+
+def greedy(max_tokens: int = 24) -> Sampling:
+    return Sampling(temperature=0.0, max_tokens=max_tokens, seed=7)
+
+
+def test_chat_streams_like_a_local_pane(llama_server: str):
+    chat, _ = entries(llama_server)
+    with RemoteWorker(chat) as worker:
+        events = list(worker.generate(GenerationRequest(prompt="What is the capital of France?",
+                                                        sampling=greedy())))
+    end = events[-1]
+    assert isinstance(end, Finished), end
+    deltas = [e for e in events if isinstance(e, Delta)]
+    assert len(deltas) > 1  # streamed, not one block
+    result = end.result
+    assert result.answer.strip() and result.answer == "".join(d.answer for d in deltas)
+    assert result.answer_tokens == deltas[-1].answer_tokens > 1
+    assert result.finish_reason in (FinishReason.STOP, FinishReason.LENGTH)
+    assert result.ttft_s is not None and result.tokens_per_s is not None
+    assert "What is the capital of France?" in result.prompt_sent
+
+
+def test_base_model_completion_with_the_document_wrapping(llama_server: str):
+    _, base = entries(llama_server)
+    with RemoteWorker(base) as worker:
+        events = list(worker.generate(GenerationRequest(prompt="What is 2+2?",
+                                                        sampling=greedy(48))))
+    sent = next(e for e in events if isinstance(e, PromptSent))
+    assert sent.text.startswith(base.prompt.document_template.split("{question}")[0])
+    assert sent.text.endswith("Question: What is 2+2?\nAnswer:")
+    end = events[-1]
+    assert isinstance(end, Finished), end
+    assert end.result.answer.strip()
+    assert "\nQuestion:" not in end.result.answer  # the stop sequences went to the server
+
+
+def test_stop_mid_answer_then_the_next_request_works(llama_server: str):
+    chat, _ = entries(llama_server)
+    with RemoteWorker(chat) as worker:
+        events: list[Event] = []
+        request = GenerationRequest(prompt="Write a long story about a dragon.",
+                                    sampling=Sampling(temperature=0.7, max_tokens=1500, seed=3))
+        for event in worker.generate(request):
+            events.append(event)
+            if isinstance(event, Delta) and sum(isinstance(e, Delta) for e in events) == 3:
+                threading.Thread(target=worker.stop).start()
+        end = events[-1]
+        assert isinstance(end, Finished), end
+        assert end.result.finish_reason == FinishReason.CANCELLED
+        assert end.result.answer and end.result.answer_tokens < 1500
+        again = list(worker.generate(GenerationRequest(prompt="Say hi.", sampling=greedy(4))))
+        assert isinstance(again[-1], Finished), again[-1]
+
+
+def test_availability_from_the_real_server(llama_server: str):
+    chat, _ = entries(llama_server)
+    assert availability(chat) in (Availability.CHECKING, Availability.READY)
+    assert servers.wait_for_checks()
+    assert availability(chat) == Availability.READY
+    assert servers.list_models(llama_server) == [SERVED_NAME]
+
+
+def _compare(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "desktop_app", "compare", *args],
+                          capture_output=True, text=True, timeout=240, cwd=ROOT,
+                          env={**os.environ})
+
+
+def test_compare_runs_a_remote_pane_beside_a_local_one(llama_server: str, starter_models):
+    write_remote_catalog(llama_server)
+    done = _compare("Name a colour.", "--json", "--temperature", "0", "--max-tokens", "8",
+                    "--models", "smollm2-135m-instruct,remote-smollm2")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    summaries = {r["model"]: r for r in records if r["type"] == "summary"}
+    assert set(summaries) == {"smollm2-135m-instruct", "remote-smollm2"}
+    for summary in summaries.values():
+        assert summary["error"] is None and summary["answer"].strip()
+    assert "(remote)" in summaries["remote-smollm2"]["placement"]
+    # same model, same greedy settings, same chat template: the same words
+    assert summaries["remote-smollm2"]["answer"] == summaries["smollm2-135m-instruct"]["answer"]
+
+
+def test_compare_exits_1_when_the_server_is_gone_and_the_local_pane_still_answers(
+        starter_models):
+    write_remote_catalog(f"http://127.0.0.1:{_free_port()}/v1")
+    done = _compare("Name a colour.", "--max-tokens", "4",
+                    "--models", "smollm2-135m-instruct,remote-smollm2")
+    assert done.returncode == 1
+    assert "remote-smollm2: Cannot reach the server at 127.0.0.1" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "[smollm2-135m-instruct]" in done.stdout
