@@ -22,7 +22,13 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from desktop_app.catalog import Availability, Catalog, ModelEntry, availability
+from desktop_app.catalog import (
+    Availability,
+    Catalog,
+    ModelEntry,
+    availability,
+    missing_message,
+)
 from desktop_app.prompting import Turn as Exchange
 from desktop_app.protocol import (
     FAILURE_LABELS,
@@ -39,6 +45,7 @@ from desktop_app.protocol import (
     PromptSent,
     Sampling,
 )
+from desktop_app.text.units import format_duration
 
 # ------------------------------------------------------------------------------ settings
 
@@ -116,6 +123,8 @@ class Turn:
     elapsed_s: float = 0.0  # the model process's clock since the generation started
     thinking_s: float | None = None  # how long it thought (same clock)
     has_thinking: bool = False  # the reply has (or starts in) a thinking part
+    started_at: float = 0.0  # time.monotonic() when sent: the window's clock between tokens
+    max_tokens: int = 0  # the token limit it was sent with (Continue doubles it)
 
     @property
     def done(self) -> bool:
@@ -132,6 +141,46 @@ class Turn:
     @property
     def finish_reason(self) -> FinishReason | None:
         return self.result.finish_reason if self.result is not None else None
+
+    @property
+    def still_thinking(self) -> bool:
+        """The reply ended inside its thinking (token limit, Stop, no ``</think>``): the
+        model never got to its answer, so the thinking is not "done"."""
+        result = self.result
+        if result is None or not self.has_thinking:
+            return False
+        return result.thinking_unterminated or (
+            not self.answer.strip() and result.finish_reason in (FinishReason.LENGTH,
+                                                                  FinishReason.CANCELLED))
+
+    @property
+    def cut_off(self) -> bool:
+        """The token limit ended the reply: Continue can extend it."""
+        return self.state == TurnState.DONE and self.finish_reason == FinishReason.LENGTH
+
+    def elapsed_now(self, now: float | None = None) -> float:
+        """Seconds since the turn started, ticking between slow tokens: the window's clock,
+        never less than the model process's last figure (which replaces it at the end)."""
+        if self.done or not self.started_at:
+            return self.elapsed_s
+        return max(self.elapsed_s, (now if now is not None else time.monotonic())
+                   - self.started_at)
+
+    def thinking_header(self, *, live: bool = False, now: float | None = None) -> str:
+        """The thinking fold's header for this turn (see :func:`thinking_header`)."""
+        seconds = self.thinking_s
+        if live and self.state == TurnState.THINKING:
+            seconds = self.elapsed_now(now)
+        return thinking_header(live, seconds, self.thinking_tokens,
+                               still_thinking=self.still_thinking,
+                               finish_reason=self.finish_reason)
+
+    def reply_for_verify(self) -> str:
+        """What Verify reads: the answer, or, if the reply ended still thinking, the open
+        thinking block, so Verify says "still thinking" rather than checking nothing."""
+        if self.still_thinking:
+            return "<think>\n" + self.thinking
+        return self.answer
 
     @property
     def failure_label(self) -> str:
@@ -161,8 +210,37 @@ class Turn:
             "finish_reason": str(result.finish_reason) if result else None,
             "metrics": result.metrics_line() if result else "",
             "error": self.failure.message if self.failure else None,
+            "still_thinking": self.still_thinking,
             "verdict": (str(self.verdict.verdict) if self.verdict is not None else None),
+            "verdict_detail": _verdict_detail(self.verdict),
         }
+
+
+def _verdict_detail(verdict: Any) -> dict[str, str] | None:
+    """A verdict's expected/got/reason as plain strings, for export."""
+    if verdict is None:
+        return None
+    return {key: str(getattr(verdict, key, "") or "")
+            for key in ("expected", "got", "reason")}
+
+
+def thinking_header(live: bool, seconds: float | None, tokens: int, *,
+                    still_thinking: bool = False,
+                    finish_reason: FinishReason | str | None = None) -> str:
+    """``Thinking… 5 s · 120 tokens`` while live, ``Thought for 14 s · 812 tokens`` after,
+    and, when the reply ended before the thinking did, says so: ``Still thinking when the
+    token limit was reached · 812 tokens``. One wording for the window and the export."""
+    secs = "—" if seconds is None else format_duration(seconds)  # never "0 s": "<1 s"
+    toks = f"{tokens:,} token{'s' if tokens != 1 else ''}"
+    if live:
+        return f"Thinking… {secs} · {toks}"
+    if still_thinking:
+        if finish_reason == FinishReason.LENGTH:
+            return f"Still thinking when the token limit was reached · {toks}"
+        if finish_reason == FinishReason.CANCELLED:
+            return f"Stopped while still thinking · {toks}"
+        return f"Still thinking when the reply ended (no </think>) · {toks}"
+    return f"Thought for {secs} · {toks}"
 
 
 @dataclass
@@ -385,15 +463,19 @@ class PaneSession:
     def set_catalog(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
-    def sampling(self) -> Sampling:
-        """The sampling the next request uses: the catalog's defaults, then the settings."""
+    def sampling(self, *, max_tokens: int | None = None, seed: int | None = None) -> Sampling:
+        """The sampling the next request uses: the catalog's defaults, then the settings,
+        then ``max_tokens``/``seed`` if given (Continue)."""
         entry = self.entry
         assert entry is not None
         cfg = self.config
         return Sampling.for_entry(entry, temperature=cfg.temperature,
-                                  max_tokens=cfg.max_tokens, seed=cfg.seed)
+                                  max_tokens=max_tokens or cfg.max_tokens,
+                                  seed=seed if seed is not None else cfg.seed)
 
-    def request_for(self, prompt: str, before: Turn | None = None) -> GenerationRequest:
+    def request_for(self, prompt: str, before: Turn | None = None, *,
+                    max_tokens: int | None = None, seed: int | None = None
+                    ) -> GenerationRequest:
         """The request for ``prompt``: the history before ``before`` and the settings."""
         entry = self.entry
         assert entry is not None
@@ -401,7 +483,7 @@ class PaneSession:
         system = cfg.system_prompt if entry.prompt.style == "chat" else None
         document = entry.prompt.style == "document"
         return GenerationRequest(
-            prompt=prompt, sampling=self.sampling(),
+            prompt=prompt, sampling=self.sampling(max_tokens=max_tokens, seed=seed),
             history=self.conversation.history(before),
             system_prompt=system or None,
             thinking=cfg.thinking if entry.prompt.supports_thinking else True,
@@ -410,7 +492,8 @@ class PaneSession:
 
     # -- running
 
-    def send(self, prompt: str, problem: Any = None) -> Turn | None:
+    def send(self, prompt: str, problem: Any = None, *, max_tokens: int | None = None,
+             seed: int | None = None) -> Turn | None:
         """Start a turn; None if the pane can't (busy, closing, empty, model not ready).
 
         A turn that could not start (no process could be made) is returned failed."""
@@ -419,11 +502,14 @@ class PaneSession:
                 or not self.ready):
             return None
         turn = self.conversation.add(prompt, problem)
+        turn.started_at = time.monotonic()
         self.turn = turn
         try:
             if self.worker is None:
                 self.worker = self.worker_factory(entry)
-            self.run = GenerationRun(self.worker, self.request_for(prompt, before=turn))
+            request = self.request_for(prompt, before=turn, max_tokens=max_tokens, seed=seed)
+            turn.max_tokens = request.sampling.max_tokens
+            self.run = GenerationRun(self.worker, request)
         except Exception as exc:  # noqa: BLE001 - e.g. no semaphores in a sandbox
             self.run = None
             self._fail(turn, Failed(message=f"Could not start the model: {exc}",
@@ -548,7 +634,8 @@ class PaneSession:
             turn.failure = Failed(message=reason, kind=FailureKind.ERROR)
             turn.state = TurnState.FAILED
 
-    def retry(self, turn: Turn) -> Turn | None:
+    def retry(self, turn: Turn, *, max_tokens: int | None = None,
+              seed: int | None = None) -> Turn | None:
         """Drop ``turn`` and send its prompt again (a fresh process if the old one died)."""
         if self.running:
             return None
@@ -558,21 +645,39 @@ class PaneSession:
         worker = self.worker
         if worker is not None and (worker.loaded is None or not worker.alive):
             self.close_worker()
-        return self.send(turn.prompt, turn.problem)
+        return self.send(turn.prompt, turn.problem, max_tokens=max_tokens, seed=seed)
+
+    def extend(self, turn: Turn) -> Turn | None:
+        """Continue a reply the token limit cut off: the same prompt, seed and settings
+        with twice the limit, so the reply is written again as far as it went (the prompt
+        is in the KV cache already) and carries on. The engine clamps the limit to the
+        model's context."""
+        seed = turn.result.seed if turn.result is not None else None
+        limit = max(turn.max_tokens, turn.tokens, 1) * 2
+        return self.retry(turn, max_tokens=limit, seed=seed)
 
     def remove(self, turn: Turn) -> None:
         self.conversation.remove(turn)
         if self.turn is turn:
             self.turn = None
 
-    def clear(self) -> bool:
-        """Forget the conversation; while generating, only stop (False)."""
+    def clear(self) -> None:
+        """Forget the conversation; while generating, stop too (the run's last events
+        land on no turn, and the next send waits for it to end)."""
         if self.running:
             self.stop()
-            return False
         self.conversation.clear()
         self.turn = None
-        return True
+
+    def restore(self, turns: list[Turn]) -> None:
+        """Put back a removed pane's turns (undo); a turn cut short by the removal is
+        marked stopped."""
+        for turn in turns:
+            if not turn.done:
+                turn.failure = Failed(message="Stopped when the pane was removed.",
+                                      kind=FailureKind.ERROR)
+                turn.state = TurnState.FAILED
+            self.conversation.turns.append(turn)
 
     # -- verify
 
@@ -581,7 +686,7 @@ class PaneSession:
         from desktop_app.verify import Verdict, VerdictState, verify_reply
 
         try:
-            return verify_reply(turn.answer, turn.problem)
+            return verify_reply(turn.reply_for_verify(), turn.problem)
         except Exception as exc:  # noqa: BLE001 - the checker's own bug is a verdict too
             return Verdict(verdict=VerdictState.ERROR, reason=f"The checker failed: {exc}")
 
@@ -590,10 +695,17 @@ class PaneSession:
     def export(self) -> dict[str, Any]:
         """The pane for export: model, role and every turn as data."""
         entry = self.entry
+        state = self.model_state()
+        missing = ""
+        if entry is None:
+            missing = f"The model '{self.config.model_id}' is not in the catalog."
+        elif state != Availability.READY and state is not None:
+            missing = missing_message(entry, state)
         return {
             "model": entry.name if entry else self.config.model_id,
             "model_id": self.config.model_id,
             "role": entry.role if entry else "",
+            "missing": missing,  # why the pane could not run, if it could not
             "turns": [turn.to_dict() for turn in self.turns],
         }
 

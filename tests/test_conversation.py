@@ -56,7 +56,8 @@ def test_a_reply_is_accumulated_once_and_becomes_history(catalog):
     data = session.export()
     assert [t["prompt"] for t in data["turns"]] == ["Capital of France?", "And Italy?"]
     assert data["turns"][0]["answer"] == "Paris is the capital."
-    assert session.clear() and session.turns == []
+    session.clear()
+    assert session.turns == []
     assert session.conversation.history() == ()
     session.close_worker()
 

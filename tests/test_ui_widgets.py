@@ -238,7 +238,7 @@ def test_tints_follow_the_os_light_dark_switch_live(qtbot, fake_models, engine, 
     light_palette = QApplication.palette()
     if theme.is_dark():
         pytest.skip("the desktop is dark already")
-    window = fake_window(qtbot, fake_models, engine, roles=("instruct", "base"))
+    window = fake_window(qtbot, fake_models, engine, roles=("instruct", "reasoning"))
     window.show()
     pane, other = window.panes
     answer = "Here:\n\n```python\nprint(4)\n```\n"

@@ -1,53 +1,174 @@
 """Export a comparison (prompt, each pane's thinking, answer, metrics) for handouts.
 
 Reads the panes' conversation data (:meth:`desktop_app.conversation.PaneSession.export`),
-never the text of labels on screen.
+never the text of labels on screen. What a model wrote cannot change the handout's own
+structure: in Markdown, prompts, thinking and errors are quoted literally (every Markdown
+character escaped), a chat answer is quoted with its raw HTML escaped, and a base model's
+exact continuation sits in a fence longer than any backtick run in it; in HTML, answers go
+through the window's renderer (:func:`desktop_app.ui.markdown.render_html`: raw HTML as
+text, no ``javascript:`` links) and the page has no scripts.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
+from markdown_it import MarkdownIt
+
+from desktop_app.conversation import thinking_header
 from desktop_app.text.escape import html as escape_html
 from desktop_app.ui import theme
-from desktop_app.ui.markdown import markdown_to_html_fragment
-from desktop_app.ui.widgets import thinking_header
+from desktop_app.ui.markdown import render_html
+from desktop_app.verify.verdict import VERDICT_LABELS, VerdictState
 
 
 def _thinking_summary(turn: dict[str, Any]) -> str:
     """The fold's header, from the turn's data (``Thought for 14 s · 812 tokens``)."""
-    return thinking_header(False, turn.get("thinking_s"), int(turn.get("thinking_tokens") or 0))
+    return thinking_header(False, turn.get("thinking_s"), int(turn.get("thinking_tokens") or 0),
+                           still_thinking=bool(turn.get("still_thinking")),
+                           finish_reason=turn.get("finish_reason"))
+
+
+def pane_title(pane: dict[str, Any]) -> str:
+    """``Qwen3 0.6B (thinking) · reasoning``: the role once, even if the name has it."""
+    name, role = str(pane.get("model") or ""), str(pane.get("role") or "")
+    if not role or role.lower() in name.lower():
+        return name
+    return f"{name} · {role}"
+
+
+def verdict_line(turn: dict[str, Any]) -> str:
+    """``✓ Passed · expected 20 · got 20``, from Verify's one label table ('' if none)."""
+    raw = turn.get("verdict")
+    if not raw:
+        return ""
+    try:
+        symbol, label = VERDICT_LABELS[VerdictState(raw)]
+    except ValueError:
+        symbol, label = "?", str(raw)
+    parts = [f"{symbol} {label[:1].upper()}{label[1:]}"]
+    detail = turn.get("verdict_detail") or {}
+    if detail.get("expected"):
+        parts.append(f"expected {detail['expected']}")
+    if detail.get("got"):
+        parts.append(f"got {detail['got']}")
+    if detail.get("reason"):
+        parts.append(str(detail["reason"]))
+    return " · ".join(parts)
+
+
+# ------------------------------------------------------------------------------ Markdown
+
+_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<&~|])")  # emphasis, code, links, HTML, tables
+_LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+(?=[.)]))")  # headings, quotes, lists
+_CODE_SPAN = re.compile(r"(`+)(?:.+?)(?<!`)\1(?!`)", re.DOTALL)
+
+
+def _literal(text: str) -> str:
+    """Text shown exactly as written: the Markdown characters that could make structure
+    (headings, lists, HTML, emphasis, code) escaped, and every line break kept."""
+    def one(line: str) -> str:
+        line = _INLINE_SPECIAL.sub(r"\\\1", line)
+        match = _LINE_START.match(line)
+        if match and match.group(2).isdigit():  # "1." would start a list: escape the dot
+            end = match.end()
+            return line[:end] + "\\" + line[end:]
+        return _LINE_START.sub(r"\1\\\2", line)
+    lines = [one(line) if line.strip() else "" for line in text.strip().splitlines()]
+    # a backslash at the end of a line is a hard break (none before a blank line: there
+    # it would show as a backslash)
+    return "\n".join(line + "\\" if line and i + 1 < len(lines) and lines[i + 1] else line
+                     for i, line in enumerate(lines))
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in text.splitlines())
+
+
+def _fence(text: str, info: str = "text") -> list[str]:
+    """``text`` verbatim in a fence longer than any backtick run inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{info}", text.rstrip("\n"), fence]
+
+
+HEADING_SHIFT = 3  # an answer's "# Title" becomes a level-4 heading, under the pane's
+
+
+def _contained(markdown: str) -> str:
+    """A chat answer's Markdown that cannot break the export around it: every ``<``
+    outside code escaped, so the model's raw HTML (``</details>``, ``<script>``) shows as
+    text, as in the window; its headings moved below the export's own."""
+    lines = markdown.splitlines()
+    code_lines: set[int] = set()
+    tokens = MarkdownIt("commonmark").parse(markdown)
+    for token in tokens:
+        if token.type in ("fence", "code_block") and token.map:
+            code_lines.update(range(*token.map))
+        elif token.type == "heading_open" and token.map:
+            level = min(6, int(token.tag[1:]) + HEADING_SHIFT)
+            start, end = token.map
+            if token.markup.startswith("#"):  # ATX: "# Title"
+                lines[start] = re.sub(r"^(\s*)#+", r"\g<1>" + "#" * level, lines[start],
+                                      count=1)
+            else:  # setext: "Title" over "====="
+                text = " ".join(line.strip() for line in lines[start:end - 1])
+                lines[start] = "#" * level + " " + text
+                for index in range(start + 1, end):
+                    lines[index] = ""
+
+    def outside_spans(line: str) -> str:
+        out, last = [], 0
+        for match in _CODE_SPAN.finditer(line):
+            out.append(line[last:match.start()].replace("<", "\\<"))
+            out.append(match.group(0))
+            last = match.end()
+        out.append(line[last:].replace("<", "\\<"))
+        return "".join(out)
+
+    return "\n".join(line if i in code_lines else outside_spans(line)
+                     for i, line in enumerate(lines))
 
 
 def to_markdown(panes: list[dict[str, Any]], title: str = "Triptych comparison") -> str:
     lines = [f"# {title}", "", f"_{datetime.now():%Y-%m-%d %H:%M}_", ""]
     for number, pane in enumerate(panes, 1):
-        lines += [f"## {number}. {pane['model']} ({pane['role']})", ""]
-        if not pane["turns"]:
+        lines += [f"## {number}. {_literal(pane_title(pane))}", ""]
+        if pane.get("missing"):
+            lines += [f"_Not run: {_literal(pane['missing'])}_", ""]
+        elif not pane["turns"]:
             lines += ["_(no output)_", ""]
+        base = pane["role"] == "base"
         for turn in pane["turns"]:
-            lines += ["**Prompt:**", "", _quote(turn["prompt"]), ""]
-            if pane["role"] == "base" and turn.get("prompt_sent"):
+            lines += ["**Prompt:**", "", _quote(_literal(turn["prompt"])), ""]
+            if base and turn.get("prompt_sent"):
                 lines += ["<details><summary>Document the base model received</summary>", "",
-                          "```text", turn["prompt_sent"], "```", "", "</details>", ""]
+                          *_fence(turn["prompt_sent"]), "", "</details>", ""]
             if turn.get("thinking"):
                 summary = _thinking_summary(turn)
                 lines += [f"<details><summary>{escape_html(summary)}</summary>", "",
-                          _quote(turn["thinking"]), "", "</details>", ""]
-            lines += ["**Answer:**", "", turn["answer"].strip() or "_(empty)_", ""]
+                          _quote(_literal(turn["thinking"])), "", "</details>", ""]
+            answer = turn["answer"]
+            lines += ["**Answer:**", ""]
+            if not answer.strip():
+                lines += ["_(empty)_", ""]
+            elif base:  # the exact continuation, not Markdown
+                lines += [_literal(answer), ""]
+            else:
+                lines += [_contained(answer.strip()), ""]
             if turn.get("error"):
-                lines += [f"> **Error:** {turn['error']}", ""]
+                lines += [f"> **Error:** {_literal(turn['error'])}", ""]
             if turn.get("metrics"):
-                lines += [f"_{turn['metrics']}_", ""]
-            if turn.get("verdict"):
-                lines += [f"Verified: **{turn['verdict']}**", ""]
+                lines += [f"_{_literal(turn['metrics'])}_", ""]
+            verdict = verdict_line(turn)
+            if verdict:
+                lines += [f"Verify: **{_literal(verdict)}**", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _quote(text: str) -> str:
-    return "\n".join("> " + line if line else ">" for line in text.strip().splitlines())
-
+# ---------------------------------------------------------------------------------- HTML
 
 CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 24px;
@@ -65,8 +186,10 @@ details { margin: 8px 0; } summary { cursor: pointer; color: #5a6270; }
 pre, code { font-family: ui-monospace, 'SF Mono', Menlo, Consolas, monospace; }
 pre { background: #f4f5f7; padding: 8px; border-radius: 6px; overflow-x: auto;
       white-space: pre-wrap; }
+pre.continuation { background: none; border-left: 3px solid #d5dae1; border-radius: 0; }
 .metrics { color: #718096; font-size: 12px; margin-top: 8px; }
-.error { color: #c53030; }
+.verdict { font-weight: 600; } .verdict.pass { color: #2f855a; } .verdict.fail { color: #c53030; }
+.error, .missing { color: #c53030; }
 @media (prefers-color-scheme: dark) {
   body { background: #1a1d23; color: #e2e8f0; } .pane { border-color: #3a4150; }
   .prompt, pre { background: #2a2f3a; } .thinking, summary { color: #a0a8b8; }
@@ -74,10 +197,21 @@ pre { background: #f4f5f7; padding: 8px; border-radius: 6px; overflow-x: auto;
 """
 
 
+def _verdict_class(turn: dict[str, Any]) -> str:
+    raw = turn.get("verdict")
+    if raw == VerdictState.PASS:
+        return "verdict pass"
+    if raw in (VerdictState.FAIL, VerdictState.ERROR, VerdictState.TIMEOUT):
+        return "verdict fail"
+    return "verdict"
+
+
 def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison") -> str:
     """A self-contained HTML page (inline CSS, no scripts, no external files)."""
     parts = [
         "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'; img-src data:\">",
         f"<title>{escape_html(title)}</title>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<style>{CSS}</style></head><body>",
@@ -87,13 +221,16 @@ def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison") -> 
     ]
     for pane in panes:
         color = theme.role_color(pane["role"])
+        base = pane["role"] == "base"
         parts.append(f"<section class='pane' style='border-top-color:{color}'>")
         parts.append(f"<span class='badge' style='background:{color}'>"
-                     f"{escape_html(pane['role'].upper())}</span>"
+                     f"{escape_html((pane['role'] or '?').upper())}</span>"
                      f"<span class='model'>{escape_html(pane['model'])}</span>")
+        if pane.get("missing"):
+            parts.append(f"<p class='missing'>Not run: {escape_html(pane['missing'])}</p>")
         for turn in pane["turns"]:
             parts.append(f"<p class='prompt'>{escape_html(turn['prompt'])}</p>")
-            if pane["role"] == "base" and turn.get("prompt_sent"):
+            if base and turn.get("prompt_sent"):
                 parts.append("<details><summary>Document the base model received</summary>"
                              f"<pre>{escape_html(turn['prompt_sent'])}</pre></details>")
             if turn.get("thinking"):
@@ -101,13 +238,19 @@ def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison") -> 
                 parts.append(f"<details><summary>{escape_html(summary)}</summary>"
                              f"<div class='thinking'>{escape_html(turn['thinking'])}</div>"
                              "</details>")
-            parts.append(f"<div class='answer'>{markdown_to_html_fragment(turn['answer'])}</div>")
+            if base:
+                answer = f"<pre class='continuation'>{escape_html(turn['answer'])}</pre>"
+            else:
+                answer = render_html(turn["answer"])
+            parts.append(f"<div class='answer'>{answer}</div>")
             if turn.get("error"):
                 parts.append(f"<p class='error'>{escape_html(turn['error'])}</p>")
             if turn.get("metrics"):
                 parts.append(f"<p class='metrics'>{escape_html(turn['metrics'])}</p>")
-            if turn.get("verdict"):
-                parts.append(f"<p class='metrics'>Verified: {escape_html(turn['verdict'])}</p>")
+            verdict = verdict_line(turn)
+            if verdict:
+                parts.append(f"<p class='{_verdict_class(turn)}'>Verify: "
+                             f"{escape_html(verdict)}</p>")
         parts.append("</section>")
     parts += ["</div>", "</body></html>"]
     return "\n".join(parts)

@@ -1,13 +1,19 @@
-"""Markdown display helpers: a small syntax highlighter and code-block styling.
+"""Markdown display helpers: one renderer, a small syntax highlighter, code-block styling.
 
 While a reply streams it is shown as plain text; when the turn ends it is rendered once
-with ``QTextDocument.setMarkdown`` and its code blocks get a monospace, tinted format.
-Which fenced blocks a reply has is :mod:`desktop_app.text.fences`' job (one parser for
-"Copy code", Verify and export).
+with :func:`render_html` and its code blocks get a monospace, tinted format. The same
+HTML goes into the export, so the window and the handout agree. What the model wrote is
+kept: raw HTML in a reply is shown as text (``<em>`` is not italics, ``<script>`` does
+not vanish), a single newline stays a line break, and unsafe link targets
+(``javascript:``) are not made links. Which fenced blocks a reply has is
+:mod:`desktop_app.text.fences`' job (one parser for "Copy code", Verify and export).
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from markdown_it import MarkdownIt
 from PySide6.QtCore import QRegularExpression
 from PySide6.QtGui import (
     QColor,
@@ -23,8 +29,24 @@ from PySide6.QtGui import (
 from desktop_app.ui import theme
 
 
+@lru_cache(maxsize=1)
+def _markdown() -> MarkdownIt:
+    # html off: raw HTML is text; breaks on: a model's line breaks are kept
+    return MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(
+        ["table", "strikethrough"])
+
+
+def render_html(text: str) -> str:
+    """A reply's Markdown as an HTML fragment: raw HTML escaped, hard line breaks kept,
+    ``javascript:``-style links left as text, one ``<pre>`` per code block."""
+    html = _markdown().render(text)
+    return html.replace("\n</code></pre>", "</code></pre>").strip()  # no empty last lines
+
+
 def is_code_block(block_format: QTextBlockFormat) -> bool:
-    return (block_format.hasProperty(QTextFormat.Property.BlockCodeFence)
+    """A line of a code block (a ``<pre>`` from :func:`render_html`, or Qt's own fence)."""
+    return (block_format.nonBreakableLines()
+            or block_format.hasProperty(QTextFormat.Property.BlockCodeFence)
             or block_format.hasProperty(QTextFormat.Property.BlockCodeLanguage))
 
 
@@ -106,16 +128,3 @@ class CodeHighlighter(QSyntaxHighlighter):
             while it.hasNext():
                 match = it.next()
                 self.setFormat(match.capturedStart(), match.capturedLength(), fmt)
-
-
-def markdown_to_html_fragment(text: str) -> str:
-    """Render Markdown to an HTML body fragment (for the HTML export)."""
-    doc = QTextDocument()
-    doc.setMarkdown(text)
-    html = doc.toHtml()
-    start = html.find("<body")
-    if start != -1:
-        start = html.find(">", start) + 1
-        end = html.rfind("</body>")
-        html = html[start:end if end != -1 else None]
-    return html.strip()

@@ -58,7 +58,7 @@ from desktop_app.protocol import (
     PromptSent,
 )
 from desktop_app.text import escape
-from desktop_app.text.units import format_bytes
+from desktop_app.text.units import format_bytes, format_duration
 from desktop_app.ui import theme
 from desktop_app.ui.pane_settings import PaneSettingsForm
 from desktop_app.ui.tasks import Task, run_task
@@ -107,11 +107,12 @@ def role_dot(role: str, ready: bool, size: int = 12) -> QIcon:
 
 
 def _pane_frame(role: str, active: bool) -> str:
-    """Role colour along the top; an active pane is framed in it all round."""
+    """Role colour along the top; the active pane is framed in it all round, thickly
+    enough to see from the back of a room."""
     color = theme.role_color(role)
-    side = color if active else theme.border_color()
-    return (f"QFrame#pane {{ background: palette(base); border: 1px solid {side};"
-            f" border-top: 4px solid {color}; border-radius: 6px; }}")
+    side = f"3px solid {color}" if active else f"1px solid {theme.border_color()}"
+    return (f"QFrame#pane {{ background: palette(base); border: {side};"
+            f" border-top: {6 if active else 4}px solid {color}; border-radius: 6px; }}")
 
 
 def _finish_status(step: Finished) -> str:
@@ -412,6 +413,7 @@ class Pane(QFrame):
         widget = TurnWidget(data, self.entry, show_prompt=bool(self.settings_box.show_prompt_box
                                                                 .isChecked()))
         widget.retryRequested.connect(lambda w=widget: self.retry(w))
+        widget.continueRequested.connect(lambda w=widget: self.extend(w))
         widget.openManagerRequested.connect(self.openManagerRequested)
         widget.verifyRequested.connect(lambda w=widget: self.verify(w))
         if self.point_size:
@@ -434,6 +436,34 @@ class Pane(QFrame):
         self._update_state_banner()
         self._started(self.session.retry(widget.data))
 
+    def extend(self, widget: TurnWidget) -> None:
+        """Continue a reply the token limit cut off (twice the limit, same seed)."""
+        if self.running or not widget.data.cut_off:
+            return
+        self._remove_turn_widget(widget)
+        self._update_state_banner()
+        self._started(self.session.extend(widget.data))
+
+    def restore(self, turns: list[Turn]) -> None:
+        """Show turns taken from a removed pane (undo), as they ended."""
+        self.session.restore(turns)
+        for data in turns:
+            widget = self._add_turn_widget(data)
+            if data.prompt_sent:
+                widget.show_prompt_sent()
+            if data.thinking:
+                widget.thinking.start_live()
+                widget.append(data.thinking, "")
+                self._fold_thinking(widget)
+            if data.answer:
+                widget.answer.append_text(data.answer)
+            if data.state == TurnState.FAILED:
+                widget.show_failed(self.point_size)
+            else:
+                widget.show_finished(self.point_size)
+            if data.verdict is not None:
+                widget.show_verdict()
+
     def _remove_turn_widget(self, widget: TurnWidget) -> None:
         if widget in self.turns:
             self.turns.remove(widget)
@@ -443,12 +473,13 @@ class Pane(QFrame):
             self.turn = None
 
     def clear(self) -> None:
-        if not self.session.clear():  # generating: Clear only stops
-            self.status.setText("Stopping…")
-            return
+        """Forget the conversation; while generating, stop it too (the run's last events
+        are dropped; the window still hears that the pane's round ended)."""
+        running = self.running
+        self.session.clear()
         for widget in list(self.turns):
             self._remove_turn_widget(widget)
-        self.status.setText("Ready")
+        self.status.setText("Stopping…" if running else "Ready")
         self._update_state_banner()
 
     def _on_frame(self) -> None:
@@ -465,26 +496,44 @@ class Pane(QFrame):
         if widget is not None and not self.session.closing:
             for step in steps:
                 self._show_step(widget, step)
+            if not ended:
+                self._tick(widget)
         if ended:
             self.timer.stop()
             self.stop_button.setEnabled(False)
             self.picker.setEnabled(True)
             self.turn = None
-            if widget is not None and not self.session.closing:
-                if widget.data.state == TurnState.FAILED and widget.error_box.isHidden():
-                    self._show_failure(widget)  # ended without a Failed event
-                self.runFinished.emit(self, widget.data.state == TurnState.DONE)
+            if self.session.closing:
+                return
+            if widget is None:  # cleared while generating: the round ended all the same
+                self.status.setText("Ready")
+                self._update_state_banner()
+                self.runFinished.emit(self, True)
+                return
+            if widget.data.state == TurnState.FAILED and widget.error_box.isHidden():
+                self._show_failure(widget)  # ended without a Failed event
+            self.runFinished.emit(self, widget.data.state == TurnState.DONE)
+
+    def _tick(self, widget: TurnWidget) -> None:
+        """The footer's clock and the live thinking header move between slow tokens: the
+        window's clock since the turn started (the model's figure replaces it at the end)."""
+        data = widget.data
+        if data.state not in (TurnState.THINKING, TurnState.ANSWERING):
+            return
+        text = (f"{TURN_STATE_LABELS[data.state]} {data.tokens:,} tokens · "
+                f"{format_duration(data.elapsed_now())}")
+        if self.status.text() != text:
+            self.status.setText(text)
+        widget.show_thinking_stats()
 
     def _show_step(self, widget: TurnWidget, step: Step) -> None:
         data = widget.data
         if isinstance(step, Streamed):
             if step.thinking and widget.thinking.isHidden():
-                widget.thinking.start_live()
+                widget.thinking.start_live(data.thinking_header(live=True))
             if step.answer and widget.thinking.live:
                 self._fold_thinking(widget)
             widget.append(step.thinking, step.answer)
-            widget.show_thinking_stats()
-            self.status.setText(f"Generating… {data.tokens:,} tokens · {step.delta.elapsed_s:.1f} s")
         elif isinstance(step, Loading):
             widget.show_loading(step.detail)
             self.status.setText("Loading model…")
@@ -496,7 +545,7 @@ class Pane(QFrame):
             widget.show_prompt_sent()
             self.status.setText(TURN_STATE_LABELS[data.state])
             if step.starts_in_thinking:
-                widget.thinking.start_live()
+                widget.thinking.start_live(data.thinking_header(live=True))
         elif isinstance(step, Finished):
             if not widget.thinking.isHidden() and (widget.thinking.live or data.thinking_s):
                 self._fold_thinking(widget)

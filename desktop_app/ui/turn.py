@@ -31,7 +31,7 @@ from desktop_app.protocol import FAILURE_LABELS, FailureKind, FinishReason, Gene
 from desktop_app.text import escape
 from desktop_app.text.fences import CodeBlock, code_blocks
 from desktop_app.ui import theme
-from desktop_app.ui.markdown import CodeHighlighter, style_code_blocks
+from desktop_app.ui.markdown import CodeHighlighter, render_html, style_code_blocks
 from desktop_app.ui.widgets import (
     AutoHeightTextBrowser,
     CollapsibleSection,
@@ -54,6 +54,7 @@ class TurnWidget(QFrame):
     """Draws one :class:`~desktop_app.conversation.Turn` (``self.data``)."""
 
     retryRequested = Signal()
+    continueRequested = Signal()
     openManagerRequested = Signal()
     verifyRequested = Signal()
 
@@ -103,6 +104,11 @@ class TurnWidget(QFrame):
 
         self.answer = AutoHeightTextBrowser()
         self.highlighter = CodeHighlighter(self.answer.document())
+        self.plain_answer = entry.prompt.style == "document"
+        if self.plain_answer:  # a base model's exact continuation of the document above
+            self.answer.setFont(theme.mono_font())
+            self.answer.setToolTip("The base model's exact continuation of the document "
+                                   "it received")
         layout.addWidget(self.answer)
 
         self._build_error_box(layout)
@@ -154,7 +160,15 @@ class TurnWidget(QFrame):
         self.verify_button.setToolTip("Check this answer: run its code or compare its number "
                                       "with the practice problem's answer, in a sandbox.")
         self.verify_button.clicked.connect(self.verifyRequested)
-        for button in (self.copy_answer_button, self.copy_code_button, self.verify_button):
+        self.continue_button = QToolButton()
+        self.continue_button.setText("Continue")
+        self.continue_button.setToolTip(
+            "The token limit cut this reply off: run it again with twice the limit and the "
+            "same seed, so it is written again as far as it went and carries on.")
+        self.continue_button.clicked.connect(self.continueRequested)
+        self.continue_button.hide()
+        for button in (self.continue_button, self.copy_answer_button, self.copy_code_button,
+                       self.verify_button):
             button.setAutoRaise(True)
             actions.addWidget(button)
         actions.addStretch(1)
@@ -220,27 +234,31 @@ class TurnWidget(QFrame):
         """Append one frame's worth of streamed text (the turn's data has it already)."""
         if thinking:
             if not self.thinking.live:
-                self.thinking.start_live()
+                self.thinking.start_live(self.data.thinking_header(live=True))
             self.thinking.append(thinking)
         if answer:
             self.answer.append_text(answer)
 
-    def show_thinking_stats(self) -> None:
-        """The thinking header from the turn's data: live, or folded (``collapse``)."""
-        data = self.data
+    def show_thinking_stats(self, now: float | None = None) -> None:
+        """The live thinking header from the turn's data (its clock ticks between tokens)."""
         if self.thinking.live:
-            self.thinking.set_stats(data.thinking_s, data.thinking_tokens)
+            self.thinking.set_title(self.data.thinking_header(live=True, now=now))
 
     def fold_thinking(self, *, collapse: bool) -> None:
-        data = self.data
-        self.thinking.fold(data.thinking_s, data.thinking_tokens, collapse=collapse)
+        self.thinking.fold(self.data.thinking_header(), collapse=collapse)
 
     def render_markdown(self, point_size: float | None = None) -> None:
-        """Render the finished answer as Markdown, once, from the turn's data."""
+        """Show the finished answer, once, from the turn's data: a base model's as the
+        exact plain text it wrote; a chat model's as Markdown (its line breaks kept, raw
+        HTML shown as text)."""
         self._code_pt = point_size
         doc = self.answer.document()
-        doc.setMarkdown(self.data.answer)
-        style_code_blocks(doc, point_size)
+        if self.plain_answer:
+            self.answer.setPlainText(self.data.answer)
+            self.answer.setFont(theme.mono_font(point_size))
+        else:
+            doc.setHtml(render_html(self.data.answer))
+            style_code_blocks(doc, point_size)
         has_code = bool(code_blocks(self.data.answer))
         self.copy_code_button.setEnabled(has_code)
         self.copy_code_button.setVisible(has_code)  # only offered when there is code
@@ -257,6 +275,7 @@ class TurnWidget(QFrame):
         self.hide_loading()
         self.render_markdown(point_size)
         self.metrics.setText(result.metrics_line() if result else "")
+        self.continue_button.setVisible(self.data.cut_off)
         self.action_bar.show()
         if not self.data.answer.strip():
             reason = result.finish_reason if result else None

@@ -18,8 +18,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.text.units import format_duration
+from desktop_app.conversation import thinking_header
 from desktop_app.ui import theme
+
+__all__ = ["AutoHeightTextBrowser", "CollapsibleSection", "RoleBadge", "StreamTextView",
+           "ThinkingSection", "thinking_header"]
 
 
 class RoleBadge(QLabel):
@@ -225,15 +228,6 @@ class CollapsibleSection(QWidget):
             self.toggled.emit(expanded)
 
 
-def thinking_header(live: bool, seconds: float | None, tokens: int) -> str:
-    """``Thinking… 5 s · 120 tokens`` while live, ``Thought for 14 s · 812 tokens`` after."""
-    secs = "—" if seconds is None else format_duration(seconds)  # never "0 s": "<1 s"
-    toks = f"{tokens:,} token{'s' if tokens != 1 else ''}"
-    if live:
-        return f"Thinking… {secs} · {toks}"
-    return f"Thought for {secs} · {toks}"
-
-
 class ThinkingSection(CollapsibleSection):
     """A reasoning model's thinking: open and live while it thinks, folded after."""
 
@@ -243,9 +237,14 @@ class ThinkingSection(CollapsibleSection):
         theme.style(self.view, lambda: (
             f"QPlainTextEdit {{ background: {theme.subtle_bg()}; color: {theme.muted_fg()};"
             f" border-left: 3px solid {theme.role_color('reasoning')}; padding: 4px; }}"))
+        # the reasoning pane's main feature: a header in the role's colour, not a grey line
+        theme.style(self.header, lambda: (
+            f"QToolButton {{ text-align: left; padding: 4px 6px; font-weight: 600;"
+            f" color: {theme.role_color('reasoning')}; background: {theme.subtle_bg()};"
+            f" border: none; border-left: 3px solid {theme.role_color('reasoning')};"
+            " border-radius: 0; }"
+            f" QToolButton:hover {{ background: {theme.border_color()}; }}"))
         self.live = False
-        self.seconds: float | None = None
-        self.tokens = 0
         self.user_touched = False
         self.header.clicked.connect(self._touched)
         self.toggled.connect(self._on_unfold)
@@ -263,19 +262,17 @@ class ThinkingSection(CollapsibleSection):
     def append(self, text: str) -> None:
         self.view.append_text(text)
 
-    def set_stats(self, seconds: float | None, tokens: int) -> None:
-        self.seconds, self.tokens = seconds, tokens
-        self.set_title(thinking_header(self.live, seconds, tokens))
-
-    def start_live(self) -> None:
+    def start_live(self, header: str = "Thinking…") -> None:
         self.live = True
         self.show()
         self.set_expanded(True)
-        self.set_title(thinking_header(True, self.seconds, self.tokens))
+        self.set_title(header)
 
-    def fold(self, seconds: float | None, tokens: int, *, collapse: bool = True) -> None:
-        """Thinking is over: show the summary header and fold (unless the user opened it)."""
+    def fold(self, header: str, *, collapse: bool = True) -> None:
+        """Thinking is over: show the summary header (the turn's
+        :meth:`~desktop_app.conversation.Turn.thinking_header`) and fold, unless the user
+        opened it."""
         self.live = False
-        self.set_stats(seconds, tokens)
+        self.set_title(header)
         if collapse:
             self.set_expanded(False)
