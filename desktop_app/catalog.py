@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import threading
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -654,6 +655,19 @@ def availability(entry: ModelEntry) -> Availability:
     if isinstance(source, FileSource):
         return Availability.READY if local_path(entry) else Availability.MISSING_FILE
     return Availability.READY if local_path(entry) else Availability.NOT_DOWNLOADED
+
+
+def check_servers(entries: Iterable[ModelEntry]) -> None:
+    """Ask every server these entries name, all at once, and wait for the answers (the
+    command line, which may wait; the window relies on the background checks)."""
+    asked = {(e.source.endpoint, e.source.api_key_env) for e in entries
+             if isinstance(e.source, RemoteSource)}
+    threads = [threading.Thread(target=servers.check, args=key, name="server-check")
+               for key in sorted(asked, key=str)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def missing_message(entry: ModelEntry, state: Availability | str) -> str:

@@ -212,9 +212,10 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_models_list(args: argparse.Namespace) -> int:
     """Print the catalog: role, size, and whether each model is here."""
     from desktop_app import paths
-    from desktop_app.catalog import availability, load_catalog, local_path
+    from desktop_app.catalog import availability, check_servers, load_catalog, local_path
 
     catalog = load_catalog()
+    check_servers(catalog)  # models on servers: ask now, so their state is an answer
     rows = []
     for entry in catalog:
         state = availability(entry)

@@ -126,8 +126,11 @@ class Estimate:
 
 
 def estimate(entry: ModelEntry, n_ctx: int | None = None, path: Path | None = None) -> Estimate:
-    """Estimate the memory ``entry`` needs at context ``n_ctx`` (default: the catalog's)."""
+    """Estimate the memory ``entry`` needs at context ``n_ctx`` (default: the catalog's).
+    A model on a server needs none here."""
     n_ctx = n_ctx or entry.context_length
+    if isinstance(entry.source, cat.RemoteSource):
+        return Estimate(entry, n_ctx, 0, 0, 0, True)
     if path is None:
         try:
             path = cat.local_path(entry)

@@ -1,4 +1,5 @@
-"""``triptych models pull | rm | import | verify`` (``pull`` also takes ``ORG/REPO:QUANT``).
+"""``triptych models pull | rm | import | verify | add-server`` (``pull`` also takes
+``ORG/REPO:QUANT``; ``add-server`` adds models an OpenAI-compatible server serves).
 
 :func:`add_models_commands` adds the sub-commands to the ``models`` sub-parsers of the
 main CLI; each sets ``models_action`` so :func:`run_models_command` can dispatch.
@@ -15,7 +16,7 @@ import threading
 from typing import Any
 
 from desktop_app import catalog as cat
-from desktop_app import download, user_catalog
+from desktop_app import download, servers, user_catalog
 from desktop_app.hub import parse_reference
 from desktop_app.text.units import format_bytes
 
@@ -24,7 +25,8 @@ EXIT_CANCELLED = 130
 
 
 def add_models_commands(models_subparsers: Any) -> None:
-    """Add ``pull``, ``rm``, ``import`` and ``verify`` to an argparse sub-parsers object."""
+    """Add ``pull``, ``rm``, ``import``, ``verify`` and ``add-server`` to an argparse
+    sub-parsers object."""
     pull = models_subparsers.add_parser(
         "pull", help="download a catalog model, or any GGUF repo on the Hub, and verify it",
         description="Download a model (resuming any interrupted download) and check its "
@@ -55,6 +57,24 @@ def add_models_commands(models_subparsers: Any) -> None:
     verify = models_subparsers.add_parser("verify", help="check a model's file against its SHA-256")
     verify.add_argument("model_id", metavar="ID")
     verify.set_defaults(models_action="verify")
+
+    server = models_subparsers.add_parser(
+        "add-server", help="list the models an OpenAI-compatible server serves, and add some",
+        description="Ask a server (vLLM, SGLang, llama-server, Ollama, LM Studio...) which "
+                    "models it serves; with --add, put them in your catalog so they run in "
+                    "panes like local models. The key is never written to the catalog: name "
+                    "the environment variable that holds it with --key-env, or store it in "
+                    "the OS keychain with --ask-key.")
+    server.add_argument("url", metavar="URL", help="the server's address, e.g. http://host:8000/v1")
+    server.add_argument("--add", action="append", default=[], metavar="MODEL=ROLE",
+                        help="add this served model in this role (base, instruct or "
+                             "reasoning); repeat for more")
+    server.add_argument("--key-env", default=None, metavar="VAR",
+                        help="the environment variable that holds the server's key")
+    server.add_argument("--ask-key", action="store_true",
+                        help="type the key (not echoed); it is stored in the OS keychain")
+    server.add_argument("--json", action="store_true")
+    server.set_defaults(models_action="add-server")
 
 
 def _error(message: str, as_json: bool = False) -> int:
@@ -157,6 +177,11 @@ def _pull(args: argparse.Namespace) -> int:
 def _rm(args: argparse.Namespace) -> int:
     try:
         entry = _entry(args.model_id)
+        if isinstance(entry.source, cat.RemoteSource):
+            if not user_catalog.remove_model(entry.id):
+                return _error(f"'{entry.id}' is in the shipped catalog; it cannot be removed.")
+            print(f"Removed {entry.id} from your catalog (the server is untouched).")
+            return 0
         removed = download.remove(entry)
     except (cat.CatalogError, download.DownloadError) as exc:
         return _error(str(exc))
@@ -196,14 +221,63 @@ def _verify(args: argparse.Namespace) -> int:
     return _error(cat.missing_message(entry, "damaged"))
 
 
-_ACTIONS = {"pull": _pull, "rm": _rm, "import": _import, "verify": _verify}
+def _picks(values: list[str], served: list[str]) -> list[tuple[str, str]]:
+    picks = []
+    for value in values:
+        model, sep, role = value.rpartition("=")
+        if not sep or not model or role not in cat.ROLES:
+            raise download.DownloadError(
+                f"--add {value!r}: write it as MODEL=ROLE, ROLE one of {', '.join(cat.ROLES)}.")
+        if model not in served:
+            raise download.DownloadError(
+                f"The server does not serve '{model}'; it serves: {', '.join(served) or 'nothing'}.")
+        picks.append((model, role))
+    return picks
+
+
+def _add_server(args: argparse.Namespace) -> int:
+    as_json = bool(args.json)
+    try:
+        endpoint = servers.normalize_endpoint(args.url)
+    except ValueError as exc:
+        return _error(str(exc), as_json)
+    if args.ask_key:
+        import getpass
+
+        typed = getpass.getpass(f"Key for {servers.host_of(endpoint)} (not shown): ").strip()
+        if typed:
+            try:
+                servers.store_key(endpoint, typed)
+            except ValueError as exc:
+                return _error(str(exc), as_json)
+    key = servers.api_key(endpoint, args.key_env)
+    try:
+        served = servers.list_models(endpoint, key, key_env=args.key_env)
+        entries = user_catalog.add_remote_models(endpoint, _picks(args.add, served),
+                                                 key_env=args.key_env)
+    except (servers.ServerError, download.DownloadError) as exc:
+        return _error(str(exc), as_json)
+    if as_json:
+        print(json.dumps({"endpoint": endpoint, "served": served,
+                          "added": [entry.id for entry in entries]}))
+        return 0
+    print(f"{servers.host_of(endpoint)} serves: {', '.join(served) or 'no models'}.")
+    for entry in entries:
+        print(f"Added {entry.id} ({entry.role}): {entry.source.describe()}.")
+    if not args.add and served:
+        print(f"Add one with: triptych models add-server {endpoint} --add {served[0]}=instruct")
+    return 0
+
+
+_ACTIONS = {"pull": _pull, "rm": _rm, "import": _import, "verify": _verify,
+            "add-server": _add_server}
 
 
 def run_models_command(args: argparse.Namespace) -> int:
     """Run the sub-command chosen by :func:`add_models_commands`; return the exit status."""
     action = _ACTIONS.get(getattr(args, "models_action", None) or "")
     if action is None:
-        return _error("Choose a models command: pull, rm, import or verify.")
+        return _error("Choose a models command: pull, rm, import, verify or add-server.")
     try:
         return action(args)
     except KeyboardInterrupt:

@@ -25,7 +25,7 @@ from tomlkit.items import AoT
 from tomlkit.toml_document import TOMLDocument
 
 from desktop_app import catalog as cat
-from desktop_app import paths
+from desktop_app import paths, servers
 from desktop_app.gguf import has_magic
 from desktop_app.hub import (
     SHA256_HEX,
@@ -303,3 +303,51 @@ def add_hub_reference(reference: str, role: str, *, name: str | None = None,
         provenance=f"added from {repo}:{choice.label}; revision, sizes and sha256 as the "
                    f"Hub listed them",
     )
+
+
+# ------------------------------------------------------------------ models on servers
+
+
+def add_remote_models(endpoint: str, picks: Sequence[tuple[str, str]], *,
+                      key_env: str | None = None,
+                      path: Path | None = None) -> list[cat.ModelEntry]:
+    """Add models an OpenAI-compatible server serves: one entry per ``(model, role)``.
+
+    A model already in the catalog for this endpoint and role is reused, not added twice.
+    No key is written here: ``key_env`` names the environment variable that holds it (a
+    key typed in the window goes to the OS keychain, see :func:`servers.store_key`).
+    """
+    try:
+        endpoint = servers.normalize_endpoint(endpoint)
+    except ValueError as exc:
+        raise DownloadError(str(exc)) from None
+    if key_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
+        raise DownloadError(f"'{key_env}' is not the name of an environment variable.")
+    added: list[cat.ModelEntry] = []
+    host = servers.host_of(endpoint)
+    for model, role in picks:
+        _check_role(role)
+        existing = next((entry for entry in cat.load_catalog()
+                         if isinstance(entry.source, cat.RemoteSource)
+                         and entry.source.endpoint == endpoint and entry.source.model == model
+                         and entry.role == role), None)
+        if existing is not None:
+            added.append(existing)
+            continue
+        short = model.rstrip("/").rsplit("/", 1)[-1].removesuffix(".gguf")
+        fields = {
+            "id": unique_id(f"{short}-{host.split(':')[0]}"),
+            "name": f"{short} on {host}",
+            "role": role,
+            "family": short,
+            "license": "unknown",
+            "description": f"Served by {endpoint}.",
+        }
+        source = {"endpoint": endpoint, "model": model, "api_key_env": key_env}
+        try:
+            add_model(fields, source, path)
+        except cat.CatalogError as exc:
+            raise DownloadError(str(exc)) from None
+        added.append(_reload_entry(str(fields["id"])) if path is None else
+                     cat.load_catalog([path]).get(str(fields["id"])))
+    return added

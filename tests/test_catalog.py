@@ -271,8 +271,63 @@ def test_availability_is_an_enum_with_one_label_each():
 
     assert set(AVAILABILITY_LABELS) == set(Availability)
     assert [a.value for a in Availability] == [
-        "ready", "not-downloaded", "damaged", "needs-package", "missing-file"]
+        "ready", "not-downloaded", "damaged", "needs-package", "missing-file",
+        "checking", "unreachable", "key-refused", "not-served"]  # the last four: servers
     assert Availability.NOT_DOWNLOADED.label == "not downloaded"
     assert json.dumps({"state": Availability.READY}) == '{"state": "ready"}'
     entry = load_catalog().get("smollm2-135m-instruct")
     assert availability(entry) is Availability.READY
+
+
+# ------------------------------------------------------------------ models on servers
+
+REMOTE = """
+[[model]]
+id = "served"
+role = "reasoning"
+[model.source]
+endpoint = "{endpoint}"
+model = "Qwen/Qwen3-8B"
+{extra}
+"""
+
+
+def _remote(tmp_path: Path, endpoint: str = "http://gpu-box:8000/v1", extra: str = ""):
+    path = write(tmp_path / "models.toml", REMOTE.format(endpoint=endpoint, extra=extra))
+    return load_catalog([path])
+
+
+def test_remote_source_is_parsed(tmp_path: Path):
+    from desktop_app.catalog import RemoteSource
+
+    catalog = _remote(tmp_path, extra='api_key_env = "GPU_BOX_KEY"')
+    assert catalog.problems == []
+    entry = catalog.get("served")
+    assert entry.source == RemoteSource("http://gpu-box:8000/v1", "Qwen/Qwen3-8B", "GPU_BOX_KEY")
+    assert entry.size is None and local_path(entry) is None
+    data = entry.to_dict()
+    assert data["source_kind"] == "remote" and data["endpoint"] == "http://gpu-box:8000/v1"
+
+
+@pytest.mark.parametrize(("given", "stored"), [
+    ("gpu-box:8000", "http://gpu-box:8000/v1"),
+    ("http://gpu-box:8000/", "http://gpu-box:8000/v1"),
+    ("https://api.example.org/openai/v1/", "https://api.example.org/openai/v1"),
+])
+def test_remote_endpoint_is_normalised(tmp_path: Path, given: str, stored: str):
+    entry = _remote(tmp_path, endpoint=given).get("served")
+    assert entry.source.endpoint == stored  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("endpoint", "extra", "problem"), [
+    ("ftp://gpu-box/v1", "", "is not an http:// or https:// address"),
+    ("http://gpu-box:port/v1", "", "port that is not a number"),
+    ("http://gpu-box:8000/v1", 'api_key = "sk-123"', "never write a key into the catalog"),
+    ("http://gpu-box:8000/v1", 'api_key_env = "not a name"', "api_key_env must be the name"),
+])
+def test_remote_source_mistakes_are_one_sentence(tmp_path: Path, endpoint: str, extra: str,
+                                                 problem: str):
+    catalog = _remote(tmp_path, endpoint=endpoint, extra=extra)
+    assert "served" not in catalog
+    assert len(catalog.problems) == 1 and problem in catalog.problems[0]
+    assert "sk-123" not in catalog.problems[0]

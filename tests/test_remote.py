@@ -3,12 +3,16 @@ the protocol variants a real llama.cpp server does not produce. Real HTTP, real 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import keyring
 import pytest
+from keyring.backend import KeyringBackend
+from keyring.backends.fail import Keyring as FailKeyring
 
 from desktop_app import servers
 from desktop_app.backends.remote import RemoteWorker
@@ -278,3 +282,106 @@ def test_availability_of_a_refused_key(keyed_stub: StubServer):
     entry = remote_entry(keyed_stub.url, "plain", source={"api_key_env": "STUB_KEY"})
     servers.check(entry.source.endpoint, "STUB_KEY")  # type: ignore[union-attr]
     assert availability(entry) == Availability.KEY_REFUSED
+
+
+def test_a_remote_pane_needs_no_local_memory():
+    from desktop_app import fit
+
+    entry = remote_entry("http://127.0.0.1:9/v1", "big-70b")
+    report = fit.fit_check([(entry, 32768)], catalog=[entry], available=1024)
+    assert report.needed == 0 and report.fits and report.warning is None
+
+
+# ------------------------------------------------------- adding a server's models
+
+
+def test_add_server_lists_then_adds_models_without_a_key_in_the_file(
+        keyed_stub: StubServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]):
+    from desktop_app import models_cli, paths
+    from desktop_app.catalog import RemoteSource, load_catalog
+
+    assert models_cli.main(["add-server", keyed_stub.url, "--key-env", "STUB_KEY"]) == 1
+    assert "refused the request (HTTP 401)" in capsys.readouterr().err
+    monkeypatch.setenv("STUB_KEY", "sesame")
+    assert models_cli.main(["add-server", keyed_stub.url, "--key-env", "STUB_KEY"]) == 0
+    assert "serves: reasoning-content, reasoning" in capsys.readouterr().out
+    assert models_cli.main(["add-server", keyed_stub.url, "--key-env", "STUB_KEY", "--json",
+                            "--add", "reasoning-content=reasoning", "--add", "plain=base"]) == 0
+    added = json.loads(capsys.readouterr().out)["added"]
+    catalog = load_catalog()
+    entries = [catalog.get(model_id) for model_id in added]
+    assert [(e.role, e.source.model) for e in entries] == [  # type: ignore[union-attr]
+        ("reasoning", "reasoning-content"), ("base", "plain")]
+    assert all(isinstance(e.source, RemoteSource) and e.source.api_key_env == "STUB_KEY"
+               for e in entries)
+    assert "sesame" not in paths.user_catalog_path().read_text()
+    # adding the same again reuses the entries
+    assert models_cli.main(["add-server", keyed_stub.url, "--key-env", "STUB_KEY", "--json",
+                            "--add", "plain=base"]) == 0
+    assert json.loads(capsys.readouterr().out)["added"] == [added[1]]
+    # the added base model runs on /completions with the key from the variable
+    end = final(run(entries[1]))
+    assert isinstance(end, Finished) and end.result.answer == "The answer is 4."
+    assert models_cli.main(["rm", added[0]]) == 0
+    assert added[0] not in load_catalog()
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["ftp://x"], "is not an http:// or https:// address"),
+    (["{url}", "--add", "plain"], "write it as MODEL=ROLE"),
+    (["{url}", "--add", "nope=base"], "does not serve 'nope'"),
+    (["{url}", "--key-env", "1X", "--add", "plain=base"], "not the name of an environment"),
+])
+def test_add_server_mistakes_are_one_sentence(stub: StubServer, args: list[str], said: str,
+                                              capsys: pytest.CaptureFixture[str]):
+    from desktop_app import models_cli
+
+    assert models_cli.main(["add-server", *[a.format(url=stub.url) for a in args]]) == 1
+    err = capsys.readouterr().err
+    assert said in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring backend in memory (keyring's own plugin interface), so the test never
+    touches the keychain of the machine it runs on."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.saved.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.saved[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.saved.pop((service, username), None)
+
+
+@pytest.fixture
+def keychain() -> Iterator[None]:
+    previous = keyring.get_keyring()
+    yield
+    keyring.set_keyring(previous)
+
+
+def test_a_typed_key_lives_in_the_keychain_and_is_used(keyed_stub: StubServer, keychain: None):
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory)
+    servers.store_key(keyed_stub.url, "sesame")
+    assert memory.saved == {("triptych", keyed_stub.url): "sesame"}
+    entry = remote_entry(keyed_stub.url, "plain")
+    end = final(run(entry))
+    assert isinstance(end, Finished), end
+    assert servers.check(keyed_stub.url).answered
+
+
+def test_no_keychain_is_one_sentence(keychain: None):
+    keyring.set_keyring(FailKeyring())
+    with pytest.raises(ValueError, match="No OS keychain is available here"):
+        servers.store_key("http://127.0.0.1:9/v1", "sesame")
+    assert servers.stored_key("http://127.0.0.1:9/v1") is None
