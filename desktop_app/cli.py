@@ -254,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", metavar="PATH.png",
                         help="snapshot mode: run --prompt, save a PNG of the window, exit")
     parser.add_argument("--presentation", action="store_true", help="large fonts for projectors")
+    parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1024x768 (snapshot mode)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     compare = commands.add_parser("compare", help="run one prompt on every model, in the terminal")
@@ -338,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return int(run_app(models=_model_list(args.models), prompt=args.prompt,
                            max_tokens=args.max_tokens, screenshot=args.screenshot,
-                           presentation=args.presentation))
+                           presentation=args.presentation, size=args.size))
     except UsageError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

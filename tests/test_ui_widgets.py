@@ -67,6 +67,9 @@ def test_practice_picker_and_isolation_line(qtbot):
     try:
         qtbot.waitUntil(lambda: "checking" not in window.isolation_label.text(), timeout=20_000)
         assert window.isolation_label.text().startswith("Verify sandbox: ")
+        # a short badge: the status bar keeps room for messages; the sentence is the tooltip
+        assert len(window.isolation_label.text()) < 30
+        assert len(window.isolation_label.toolTip()) > len(window.isolation_label.text())
         window.use_problem(picker.selected)
         assert window.prompt.toPlainText() == checkable.prompt
         assert checkable.title in window.problem_label.text()

@@ -9,6 +9,19 @@ from pathlib import Path
 from typing import Any, cast
 
 SNAPSHOT_TIMEOUT_S = 300
+SNAPSHOT_SIZE = (1600, 900)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``1024x768`` → (1024, 768); ValueError with one sentence otherwise."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        width, height = (int(part) for part in parts)
+    except ValueError:
+        raise ValueError(f"--size must be WIDTHxHEIGHT, like 1024x768, not '{text}'.") from None
+    if not (320 <= width <= 8192 and 240 <= height <= 8192):
+        raise ValueError(f"--size {text} is out of range (320x240 to 8192x8192).")
+    return width, height
 
 
 def _one_line(text: str) -> str:
@@ -17,10 +30,17 @@ def _one_line(text: str) -> str:
 
 def run_app(*, models: list[str] | None = None, prompt: str | None = None,
             max_tokens: int | None = None, screenshot: str | None = None,
-            presentation: bool = False, timeout_s: float = SNAPSHOT_TIMEOUT_S) -> int:
+            presentation: bool = False, size: str | None = None,
+            timeout_s: float = SNAPSHOT_TIMEOUT_S) -> int:
     """Open the Triptych window. With ``screenshot``, run ``prompt`` in every pane, wait
     for all of them, save a PNG of the window and return 0 (1 with a one-line message on
-    stderr if a pane failed or the run timed out)."""
+    stderr if a pane failed or the run timed out). ``size`` (``WxH``) sizes the window,
+    so a snapshot shows what a projector at that resolution would."""
+    try:
+        window_size = parse_size(size) if size else None
+    except ValueError as exc:
+        print(f"triptych: {exc}", file=sys.stderr)
+        return 1
     if not _display_available():
         if screenshot is None:
             print("triptych: no display found (DISPLAY / WAYLAND_DISPLAY unset); use "
@@ -74,8 +94,11 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
     probe = os.environ.get("TRIPTYCH_STARTUP_PROBE")  # set by `triptych bench`
     window = MainWindow(catalog, models=models, remember=not snapshot and not probe,
                         presentation=presentation)
+    if window_size is not None:
+        window.resize(*window_size)
+    elif snapshot:
+        window.resize(*SNAPSHOT_SIZE)
     if snapshot:
-        window.resize(1600, 900)
         window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, False)
     if max_tokens is not None:
         for pane in window.panes:
@@ -169,10 +192,12 @@ def main() -> int:  # pragma: no cover - convenience for `python -m desktop_app.
     parser.add_argument("--max-tokens", type=int)
     parser.add_argument("--screenshot")
     parser.add_argument("--presentation", action="store_true")
+    parser.add_argument("--size")
     args = parser.parse_args()
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     return run_app(models=models, prompt=args.prompt, max_tokens=args.max_tokens,
-                   screenshot=args.screenshot, presentation=args.presentation)
+                   screenshot=args.screenshot, presentation=args.presentation,
+                   size=args.size)
 
 
 if __name__ == "__main__":

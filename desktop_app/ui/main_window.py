@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from desktop_app.catalog import ROLES, Catalog, availability, default_model_ids, load_catalog
 from desktop_app.conversation import (
     PaneConfig,
+    Turn,
     WorkerFactory,
     close_in_background,
     wait_for_closing,
@@ -42,6 +43,7 @@ from desktop_app.ui.tasks import Task, run_task, wait_for_tasks
 
 MAX_PANES = 4
 PRESENTATION_ZOOM = 1.6
+OFFER_MS = 12_000  # how long "Undo" / "Open folder" stay in the status bar
 
 
 def default_pane_configs(catalog: Catalog) -> list[PaneConfig]:
@@ -167,14 +169,24 @@ class MainWindow(QMainWindow):
         prompt_row.addLayout(buttons)
         root.addLayout(prompt_row)
 
-        # status bar: sandbox isolation, stated plainly
+        # status bar: a short sandbox badge (the full sentence is its tooltip), so that
+        # transient messages ("Saved …") have the room; an offer button (Undo, Open folder)
         self.isolation_label = QLabel("Verify sandbox: checking…")
         theme.style(self.isolation_label, lambda: f"color: {theme.muted_fg()};")
-        self.isolation_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+        self.isolation_label.setSizePolicy(QSizePolicy.Policy.Maximum,
                                            QSizePolicy.Policy.Preferred)
         self._run(lambda _task: _isolation_text(), self._show_isolation, "isolation-summary")
-        self.statusBar().addPermanentWidget(self.isolation_label, 1)
+        self.offer_button = QToolButton()
+        self.offer_button.hide()
+        self._offer_action: Any = None
+        self.offer_button.clicked.connect(self._take_offer)
+        self._offer_timer = QTimer(self)
+        self._offer_timer.setSingleShot(True)
+        self._offer_timer.timeout.connect(self.offer_button.hide)
+        self.statusBar().addPermanentWidget(self.offer_button)
+        self.statusBar().addPermanentWidget(self.isolation_label)
         self.statusBar().setSizeGripEnabled(True)
+        self.removed: list[tuple[int, PaneConfig, list[Turn]]] = []  # for Undo
 
         # panes
         if models:
@@ -244,6 +256,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction("&Next pane", QKeySequence("F6"), self.next_pane)
         view_menu.addAction("&Add pane", QKeySequence("Ctrl+Shift+N"), lambda: self.add_pane())
+        view_menu.addAction("&Undo remove pane", QKeySequence("Ctrl+Shift+Z"), self.undo_remove)
 
         models_menu = bar.addMenu("&Models")
         models_menu.addAction("&Model manager…", QKeySequence("Ctrl+M"), self.open_model_manager)
@@ -256,18 +269,34 @@ class MainWindow(QMainWindow):
             shortcut.activated.connect(slot)
 
     def _show_isolation(self, text: str) -> None:
-        self.isolation_label.setText(text)
+        self.isolation_label.setText(isolation_badge(text))
         self.isolation_label.setToolTip(text)
+
+    def offer(self, message: str, label: str, action: Any) -> None:
+        """A status-bar message with one button (Undo, Open folder) for a while."""
+        self.statusBar().showMessage(message, OFFER_MS)
+        self._offer_action = action
+        self.offer_button.setText(label)
+        self.offer_button.show()
+        self._offer_timer.start(OFFER_MS)
+
+    def _take_offer(self) -> None:
+        action, self._offer_action = self._offer_action, None
+        self.offer_button.hide()
+        self.statusBar().clearMessage()
+        if action is not None:
+            action()
 
     # ------------------------------------------------------------------ panes
 
     def add_pane(self, config: PaneConfig | None = None) -> Pane | None:
         if len(self.panes) >= MAX_PANES:
             return None
-        if config is None:
-            used = {p.config.model_id for p in self.panes}
-            ready = [e.id for e in self.catalog if _ready(e)]
-            pick = next((m for m in ready if m not in used), ready[0] if ready else "")
+        if config is None:  # the active pane's model: to compare two settings of it
+            if self.panes:
+                pick = self.panes[self.active_index % len(self.panes)].config.model_id
+            else:
+                pick = next((e.id for e in self.catalog if _ready(e)), "")
             config = PaneConfig(model_id=pick)
         pane = Pane(self.catalog, config, worker_factory=self.worker_factory)
         pane.runFinished.connect(self._on_pane_finished)
@@ -287,9 +316,12 @@ class MainWindow(QMainWindow):
         return pane
 
     def remove_pane(self, pane: Pane) -> None:
+        """Remove a pane; its settings and conversation are kept for Undo."""
         if len(self.panes) <= 1 or pane not in self.panes:
             return
+        index = self.panes.index(pane)
         close_in_background(pane.shutdown())
+        self.removed.append((index, pane.config, list(pane.session.turns)))
         self.pending.discard(pane)
         self.panes.remove(pane)
         pane.setParent(None)
@@ -297,6 +329,25 @@ class MainWindow(QMainWindow):
         self._update_pane_buttons()
         self.set_active(min(self.active_index, len(self.panes) - 1))
         self._check_all_done()
+        name = pane.entry.name if pane.entry else pane.config.model_id
+        self.offer(f"Removed pane {index + 1} ({name})", "Undo", self.undo_remove)
+
+    def undo_remove(self) -> Pane | None:
+        """Bring back the last removed pane, where it was, with its conversation."""
+        if not self.removed or len(self.panes) >= MAX_PANES:
+            return None
+        index, config, turns = self.removed.pop()
+        pane = self.add_pane(config)
+        if pane is None:
+            return None
+        pane.restore(turns)
+        index = min(index, len(self.panes) - 1)
+        self.panes.remove(pane)
+        self.panes.insert(index, pane)
+        self.splitter.insertWidget(index, pane)
+        self.splitter.setSizes([1000] * len(self.panes))
+        self.set_active(index, highlight=True)
+        return pane
 
     def _update_pane_buttons(self) -> None:
         self.add_pane_button.setEnabled(len(self.panes) < MAX_PANES)
@@ -547,7 +598,9 @@ class MainWindow(QMainWindow):
             message = f"Could not save {path}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
             self.statusBar().showMessage(message, 10000)
             return False
-        self.statusBar().showMessage(f"Saved {path}", 4000)
+        folder = Path(path).resolve().parent
+        self.offer(f"Saved {path}", "Open folder",
+                   lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))))
         return True
 
     # ------------------------------------------------------------------ persistence
@@ -597,6 +650,15 @@ class MainWindow(QMainWindow):
         finally:
             self.shutdown()
         super().closeEvent(event)
+
+
+def isolation_badge(sentence: str) -> str:
+    """The status bar's few words for the sandbox sentence (which becomes the tooltip)."""
+    if "not available" in sentence:
+        return "Verify sandbox: unavailable"
+    if "NOT active" in sentence:
+        return "Verify sandbox: partial"
+    return "Verify sandbox: on"
 
 
 def _isolation_text() -> str:
