@@ -451,7 +451,9 @@ class PaneSession:
 
     @property
     def ready(self) -> bool:
-        return self.model_state() == Availability.READY
+        """Runnable now. A model on a server whose answer has not come back yet counts:
+        the request itself then says, in one sentence, if the server does not answer."""
+        return self.model_state() in (Availability.READY, Availability.CHECKING)
 
     def set_model(self, model_id: str) -> None:
         """Another model: the old process is closed and the settings are its defaults."""

@@ -38,10 +38,19 @@ from PySide6.QtWidgets import (
 
 from desktop_app import catalog as cat
 from desktop_app import download as dl
-from desktop_app.catalog import Catalog, FileSource, HubSource, ModelEntry, PackageSource
+from desktop_app import user_catalog
+from desktop_app.catalog import (
+    Catalog,
+    FileSource,
+    HubSource,
+    ModelEntry,
+    PackageSource,
+    RemoteSource,
+)
 from desktop_app.text import escape
 from desktop_app.text.units import format_bytes
 from desktop_app.ui import theme
+from desktop_app.ui.add_server import AddServerDialog, ServerWatch
 from desktop_app.ui.tasks import Task, run_task
 
 CLOSE_WAIT_MS = 300  # closing the window waits this long for cancelled work, then lets go
@@ -147,12 +156,14 @@ class ModelManagerDialog(QDialog):
         self.remove_button = QPushButton("Remove")
         self.verify_button = QPushButton("Verify")
         self.add_hub_button = QPushButton("Add from Hub…")
+        self.add_server_button = QPushButton("Add server…")
         self.import_button = QPushButton("Import file…")
         self.close_button = QPushButton("Close")
         for button in (self.download_button, self.cancel_button, self.remove_button, self.verify_button):
             row.addWidget(button)
         row.addStretch(1)
-        for button in (self.add_hub_button, self.import_button, self.close_button):
+        for button in (self.add_hub_button, self.add_server_button, self.import_button,
+                       self.close_button):
             row.addWidget(button)
         layout.addLayout(row)
         self.download_button.clicked.connect(lambda: self._on_selected(self.download))
@@ -160,6 +171,10 @@ class ModelManagerDialog(QDialog):
         self.remove_button.clicked.connect(lambda: self._on_selected(self._confirm_remove))
         self.verify_button.clicked.connect(lambda: self._on_selected(self.verify))
         self.add_hub_button.clicked.connect(self._ask_hub_repo)
+        self.add_server_button.clicked.connect(self.ask_server)
+        self.server_dialog: AddServerDialog | None = None
+        self.server_watch = ServerWatch(self)  # a server's answer refreshes its models' state
+        self.server_watch.answered.connect(lambda _endpoint: self.refresh())
         self.import_button.clicked.connect(self._ask_import)
         self.close_button.clicked.connect(self.close)
 
@@ -248,11 +263,12 @@ class ModelManagerDialog(QDialog):
         self.cancel_button.setEnabled(busy)
         self.remove_button.setEnabled(bool(entry) and not busy and (
             (is_hub and (state == "ready" or dl.partial_bytes(entry) > 0))  # type: ignore[arg-type]
-            or isinstance(entry.source, FileSource)  # type: ignore[union-attr]
+            or isinstance(entry.source, FileSource | RemoteSource)  # type: ignore[union-attr]
             or (isinstance(entry.source, PackageSource) and entry.source.assemble  # type: ignore[union-attr]
                 and cat.assembled_path(entry).exists())  # type: ignore[arg-type]
         ))
-        self.verify_button.setEnabled(bool(entry) and not busy and state in ("ready", "damaged"))
+        self.verify_button.setEnabled(bool(entry) and not busy and state in ("ready", "damaged")
+                                      and not isinstance(entry.source, RemoteSource))  # type: ignore[union-attr]
         self.add_hub_button.setEnabled(not self.offline)
 
     # ------------------------------------------------------------------ queue
@@ -370,7 +386,9 @@ class ModelManagerDialog(QDialog):
     def _confirm_remove(self, model_id: str) -> None:
         entry = self.catalog.get(model_id)
         what = ("remove it from your catalog (the file stays where it is)"
-                if isinstance(entry.source, FileSource) else "delete its downloaded file")
+                if isinstance(entry.source, FileSource) else
+                "remove it from your catalog (the server is untouched)"
+                if isinstance(entry.source, RemoteSource) else "delete its downloaded file")
         answer = QMessageBox.question(self, "Remove model", f"Remove {entry.name}? This will {what}.")
         if answer == QMessageBox.StandardButton.Yes:
             self.remove_model(model_id)
@@ -382,11 +400,16 @@ class ModelManagerDialog(QDialog):
             return False
         entry = self.catalog.get(model_id)
         try:
-            dl.remove(entry)
+            if isinstance(entry.source, RemoteSource):
+                if not user_catalog.remove_model(entry.id):
+                    raise dl.DownloadError(f"'{entry.id}' is listed in {entry.origin}; edit "
+                                           f"that catalog to remove it.")
+            else:
+                dl.remove(entry)
         except (dl.DownloadError, OSError) as exc:
             self._error(str(exc))
             return False
-        if isinstance(entry.source, FileSource):
+        if isinstance(entry.source, FileSource | RemoteSource):
             self.reload_catalog()
         else:
             self.refresh()
@@ -464,6 +487,22 @@ class ModelManagerDialog(QDialog):
         self.status.setText(f"Added {entry.name}; press Download to get it.")
         self.modelsChanged.emit()
 
+    def ask_server(self) -> AddServerDialog:
+        """Open :class:`AddServerDialog`; what it adds lands in the table."""
+        self.server_dialog = AddServerDialog(self)
+        self.server_dialog.accepted.connect(self._server_models_added)
+        self.server_dialog.open()
+        return self.server_dialog
+
+    def _server_models_added(self) -> None:
+        added = self.server_dialog.added if self.server_dialog else []
+        if not added:
+            return
+        self.reload_catalog()
+        self.select_model(added[0].id)
+        self.status.setText(f"Added {', '.join(entry.name for entry in added)}.")
+        self.modelsChanged.emit()
+
     # ------------------------------------------------------------------ plumbing
 
     def _start(self, fn: Callable[[Task], Any], on_success: Callable[[Any], Any],
@@ -517,6 +556,7 @@ class ModelManagerDialog(QDialog):
         threads to end; True if they all did. A thread that outlives this (a download
         stuck on a dead connection ends at its read timeout) finds nobody to report to."""
         self._queue.clear()
+        self.server_watch.close()
         for task in self._tasks:
             task.cancel()
             task.detach()

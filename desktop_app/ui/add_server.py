@@ -1,0 +1,226 @@
+"""“Add server…”: an OpenAI-compatible server's models into the catalog, each in a role.
+
+The address (and a key, if the server wants one) → ``GET /models`` in the background →
+a row per served model with a checkbox and a role → catalog entries through
+:func:`desktop_app.user_catalog.add_remote_models`. A key typed here goes to the OS
+keychain (:func:`desktop_app.servers.store_key`), never into ``models.toml``; a key
+variable names an environment variable instead. The GUI thread never waits on the server.
+
+:class:`ServerWatch` brings the background reachability checks' answers to the GUI thread,
+so a window can refresh what it shows about models on servers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app import catalog as cat
+from desktop_app import servers, user_catalog
+from desktop_app.download import DownloadError
+from desktop_app.text import escape
+from desktop_app.ui import theme
+from desktop_app.ui.tasks import Task, run_task
+
+_REASONING_HINTS = ("r1", "think", "reason", "qwq", "qwen3", "gpt-oss", "magistral", "phi-4-mini-r")
+
+
+def guess_role(model: str) -> str:
+    """A first guess for the role picker from the served name (the user can change it)."""
+    name = model.lower()
+    if "base" in name or name.endswith("-pt") or "-pt-" in name:
+        return "base"
+    if any(hint in name for hint in _REASONING_HINTS):
+        return "reasoning"
+    return "instruct"
+
+
+class AddServerDialog(QDialog):
+    """Ask a server for its models, pick some and their roles, add them to the catalog.
+
+    ``added`` is the list of entries made when the dialog is accepted."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Add models from a server")
+        self.resize(620, 420)
+        self.added: list[cat.ModelEntry] = []
+        self.endpoint: str | None = None
+        self._task: Task | None = None
+
+        layout = QVBoxLayout(self)
+        intro = QLabel("An OpenAI-compatible server: vLLM, SGLang, llama-server, Ollama, "
+                       "LM Studio… Its models run in panes like local ones.")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        form = QFormLayout()
+        self.url_edit = QLineEdit()
+        self.url_edit.setPlaceholderText("http://localhost:8080/v1")
+        self.key_edit = QLineEdit()
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key_edit.setPlaceholderText("(none) — kept in the OS keychain, never in a file")
+        self.key_env_edit = QLineEdit()
+        self.key_env_edit.setPlaceholderText("(optional) environment variable holding the key")
+        form.addRow("Address:", self.url_edit)
+        form.addRow("Key:", self.key_edit)
+        form.addRow("Key variable:", self.key_env_edit)
+        layout.addLayout(form)
+        self.connect_button = QPushButton("Ask the server")
+        self.connect_button.clicked.connect(self.ask)
+        self.url_edit.returnPressed.connect(self.ask)
+        layout.addWidget(self.connect_button, 0, Qt.AlignmentFlag.AlignLeft)
+
+        self.table = QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["Served model", "Role"])
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        layout.addWidget(self.table, 1)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.status)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        self.add_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.add_button.setText("Add to my models")
+        self.add_button.setEnabled(False)
+        buttons.accepted.connect(self.add_selected)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    # -- asking
+
+    def _key_env(self) -> str | None:
+        return self.key_env_edit.text().strip() or None
+
+    def ask(self) -> None:
+        """List the server's models in the background."""
+        try:
+            endpoint = servers.normalize_endpoint(self.url_edit.text())
+        except ValueError as exc:
+            self._error(str(exc))
+            return
+        key = self.key_edit.text().strip() or servers.api_key(endpoint, self._key_env())
+        key_env = self._key_env()
+        self.endpoint = endpoint
+        self.connect_button.setEnabled(False)
+        self.add_button.setEnabled(False)
+        self.table.setRowCount(0)
+        self.status.setText(f"Asking {servers.host_of(endpoint)} for its models…")
+        self._task = run_task(
+            self, lambda task: servers.list_models(endpoint, key, key_env=key_env),
+            on_success=lambda models: self._listed(endpoint, models),
+            on_failure=self._failed, name="add-server")
+
+    def _failed(self, exc: BaseException) -> None:
+        self.connect_button.setEnabled(True)
+        self._error(str(exc) if isinstance(exc, servers.ServerError)
+                    else f"{type(exc).__name__}: {exc}")
+
+    def _listed(self, endpoint: str, models: list[str]) -> None:
+        self.connect_button.setEnabled(True)
+        if endpoint != self.endpoint:
+            return  # an older answer
+        for model in models:
+            row = self.table.rowCount()
+            self.table.insertRow(row)
+            check = QCheckBox(model)
+            check.setChecked(len(models) == 1)
+            check.toggled.connect(self._update_add_button)
+            role = QComboBox()
+            role.addItems(list(cat.ROLES))
+            role.setCurrentText(guess_role(model))
+            self.table.setCellWidget(row, 0, check)
+            self.table.setCellWidget(row, 1, role)
+        count = len(models)
+        self.status.setText(f"{servers.host_of(endpoint)} answers and serves {count} "
+                            f"model{'s' if count != 1 else ''}; tick the ones to add."
+                            if count else f"{servers.host_of(endpoint)} answers but serves "
+                                          f"no models.")
+        self._update_add_button()
+
+    def picks(self) -> list[tuple[str, str]]:
+        """``(served model, role)`` for every ticked row."""
+        chosen = []
+        for row in range(self.table.rowCount()):
+            check, role = self.table.cellWidget(row, 0), self.table.cellWidget(row, 1)
+            if isinstance(check, QCheckBox) and isinstance(role, QComboBox) and check.isChecked():
+                chosen.append((check.text(), role.currentText()))
+        return chosen
+
+    def _update_add_button(self, *_args: Any) -> None:
+        self.add_button.setEnabled(bool(self.picks()))
+
+    # -- adding
+
+    def add_selected(self) -> None:
+        """Store a typed key in the keychain, write the entries, close. Quick: GUI thread."""
+        endpoint, picks = self.endpoint, self.picks()
+        if endpoint is None or not picks:
+            return
+        key = self.key_edit.text().strip()
+        if key:
+            try:
+                servers.store_key(endpoint, key)
+            except ValueError as exc:
+                self._error(str(exc))
+                return
+        try:
+            self.added = user_catalog.add_remote_models(endpoint, picks, key_env=self._key_env())
+        except DownloadError as exc:
+            self._error(str(exc))
+            return
+        servers.forget(endpoint)  # ask again, with the key that is now stored
+        self.accept()
+
+    def _error(self, message: str) -> None:
+        theme.rich_text(self.status, lambda: (
+            f"<span style='color:{theme.fail_color()}'>{escape.html(message)}</span>"))
+
+    def shutdown(self) -> None:
+        if self._task is not None:
+            self._task.detach()
+            self._task.wait(1.0)
+
+    def done(self, result: int) -> None:
+        self.shutdown()
+        super().done(result)
+
+
+class ServerWatch(QObject):
+    """Emits ``answered(endpoint)`` on the GUI thread when a server check comes back.
+
+    Listens until :meth:`close` (call it when its owner closes)."""
+
+    answered = Signal(str)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._listening = True
+        servers.add_listener(self._heard)
+
+    def _heard(self, endpoint: str) -> None:
+        """On the checking thread: the signal is queued to the GUI thread."""
+        if self._listening:
+            self.answered.emit(endpoint)
+
+    def close(self) -> None:
+        self._listening = False
+        servers.remove_listener(self._heard)
