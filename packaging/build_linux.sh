@@ -2,18 +2,23 @@
 # Build the standalone Triptych app for Linux: a one-folder bundle and a tarball
 # (and an AppImage when appimagetool is on PATH).
 #
-#   packaging/build_linux.sh [--starter-models] [--dist DIR] [--work DIR]
-#                            [--python PY] [--portable] [--appimage] [--no-tarball]
+#   packaging/build_linux.sh [--starter-models] [--native] [--dist DIR] [--work DIR]
+#                            [--python PY] [--appimage] [--no-tarball]
 #
 #   --starter-models  bundle the two offline starter models (~350 MB more): no network needed
+#   --native          bundle the llama.cpp of PY's environment as it is: pip compiles it for
+#                     this machine's CPU only, so keep such a bundle for yourself
 #   --dist DIR        where the bundle and tarball go            (default: build/dist)
 #   --work DIR        PyInstaller's scratch folder               (default: build/pyinstaller)
-#   --python PY       the Python whose packages are bundled      (default: $PYTHON, .venv, python3)
-#   --portable        build in a fresh venv (build/venv-portable) whose llama.cpp is compiled
-#                     for any x86-64 CPU with AVX2 (GGML_NATIVE=OFF), not just this machine's:
-#                     use it for installers you hand out. ~10 min more the first time.
+#   --python PY       the Python that runs the build; with --native, whose packages are bundled
+#                                                                (default: $PYTHON, .venv, python3)
 #   --appimage        also make Triptych-<version>-<arch>.AppImage (needs appimagetool on PATH)
 #   --no-tarball      stop after the one-folder bundle
+#
+# Default: llama.cpp with run-time CPU dispatch (packaging/bundle_venv.py): one library of
+# CPU kernels per CPU generation, the best one loaded at start, so the bundle runs, at full
+# speed, on every x86-64 laptop. It is compiled once (~30 min on 2 cores), cached under
+# build/wheels/, and bundled from the venv build/venv-bundle.
 #
 # Result: DIST/triptych/triptych (run it), DIST/triptych-<version>-linux-<arch>[-starter].tar.gz,
 # DIST/triptych.build-info.json (what was built from which sources).
@@ -25,7 +30,7 @@ STARTERS=0
 DIST="$ROOT/build/dist"
 WORK="$ROOT/build/pyinstaller"
 PY="${PYTHON:-}"
-PORTABLE=0
+NATIVE=0
 APPIMAGE=0
 TARBALL=1
 
@@ -35,10 +40,11 @@ while [ $# -gt 0 ]; do
         --dist) DIST="$2"; shift ;;
         --work) WORK="$2"; shift ;;
         --python) PY="$2"; shift ;;
-        --portable) PORTABLE=1 ;;
+        --native) NATIVE=1 ;;
+        --portable) ;;  # what every build now is (kept for old command lines)
         --appimage) APPIMAGE=1 ;;
         --no-tarball) TARBALL=0 ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build_linux.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -51,19 +57,9 @@ if [ -z "$PY" ]; then
     if [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"; else PY="python3"; fi
 fi
 
-if [ "$PORTABLE" = 1 ]; then
-    VENV="$ROOT/build/venv-portable"
-    if [ ! -x "$VENV/bin/python" ]; then
-        "$PY" -m venv "$VENV"
-    fi
-    # --no-cache-dir: pip's wheel cache would hand back a llama-cpp-python compiled with
-    # -march=native (the default for a source build) whatever CMAKE_ARGS says.
-    if ! "$VENV/bin/python" -c "import llama_cpp, PyInstaller" 2>/dev/null; then
-        CMAKE_ARGS="-DGGML_NATIVE=OFF ${CMAKE_ARGS:-}" "$VENV/bin/python" -m pip install \
-            --no-cache-dir "llama-cpp-python>=0.3.8"
-    fi
-    "$VENV/bin/python" -m pip install -q "$ROOT[starter]" pyinstaller
-    PY="$VENV/bin/python"
+if [ "$NATIVE" = 0 ]; then
+    # The venv with llama.cpp for every CPU; its path is bundle_venv.py's last line.
+    PY="$("$PY" "$HERE/bundle_venv.py" | tail -n 1)"
 fi
 
 if ! "$PY" -c "import PyInstaller" 2>/dev/null; then
@@ -82,8 +78,8 @@ import pathlib, sys, llama_cpp
 for cfg in pathlib.Path(llama_cpp.__file__).resolve().parents[1].glob("lib/cmake/ggml/ggml-config.cmake"):
     if 'set(GGML_NATIVE "ON")' in cfg.read_text():
         print("build_linux.sh: warning: this llama.cpp was compiled for this machine's CPU "
-              "(GGML_NATIVE=ON); the bundle may not run on older CPUs. Use --portable for "
-              "installers you hand out.", file=sys.stderr)
+              "(GGML_NATIVE=ON); the bundle may not run on older CPUs. Leave out --native "
+              "for installers you hand out.", file=sys.stderr)
 EOF
 
 VERSION="$("$PY" -c "import sys; sys.path.insert(0, '$ROOT'); from desktop_app import __version__; print(__version__)")"
@@ -142,7 +138,7 @@ import json, sys
 sys.path.insert(0, "$HERE")
 from source_stamp import stamp
 out, starters, version, seconds, tarball = sys.argv[1:6]
-json.dump({"version": version, "starter_models": starters == "1",
+json.dump({"version": version, "starter_models": starters == "1", "native": "$NATIVE" == "1",
            "source_stamp": stamp(starters == "1"), "build_seconds": int(seconds),
            "python": sys.version.split()[0], "tarball": tarball or None},
           open(out, "w"), indent=2)

@@ -4,15 +4,19 @@
 # build_linux.sh, which is smoke-tested by tests/test_packaging.py.
 #
 #   packaging/build_macos.sh [--starter-models] [--dmg] [--dist DIR] [--work DIR]
-#                            [--python PY] [--portable]
+#                            [--python PY] [--native]
 #
 #   --starter-models  bundle the two offline starter models (~350 MB more): no network needed
 #   --dmg             also make Triptych-<version>-macos-<arch>[-starter].dmg (hdiutil)
 #   --dist DIR        output folder                             (default: build/dist)
 #   --work DIR        PyInstaller's scratch folder              (default: build/pyinstaller)
-#   --python PY       the Python whose packages are bundled     (default: $PYTHON, .venv, python3)
-#   --portable        build in a fresh venv whose llama.cpp is compiled without -mcpu=native
-#                     (GGML_NATIVE=OFF; Metal stays on), so an M1 runs what an M3 built.
+#   --python PY       the Python that runs the build; with --native, whose packages are
+#                     bundled                                   (default: $PYTHON, .venv, python3)
+#   --native          bundle PY's own llama.cpp as it is (compiled for this Mac's CPU only)
+#
+# Default: llama.cpp compiled once without -mcpu=native (GGML_NATIVE=OFF; Metal on, its
+# shaders embedded), so an M1 runs what an M3 built; cached under build/wheels/ and bundled
+# from the venv build/venv-bundle (packaging/bundle_venv.py).
 #
 # Signing: set TRIPTYCH_CODESIGN_IDENTITY="Developer ID Application: ..." to sign with your
 # certificate (otherwise PyInstaller signs ad hoc, which runs on the building Mac and, after
@@ -29,7 +33,7 @@ DMG=0
 DIST="$ROOT/build/dist"
 WORK="$ROOT/build/pyinstaller"
 PY="${PYTHON:-}"
-PORTABLE=0
+NATIVE=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -38,8 +42,9 @@ while [ $# -gt 0 ]; do
         --dist) DIST="$2"; shift ;;
         --work) WORK="$2"; shift ;;
         --python) PY="$2"; shift ;;
-        --portable) PORTABLE=1 ;;
-        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --native) NATIVE=1 ;;
+        --portable) ;;  # what every build now is (kept for old command lines)
+        -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build_macos.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -52,15 +57,8 @@ if [ -z "$PY" ]; then
     if [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"; else PY="python3"; fi
 fi
 
-if [ "$PORTABLE" = 1 ]; then
-    VENV="$ROOT/build/venv-portable"
-    [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-    if ! "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null; then
-        CMAKE_ARGS="-DGGML_NATIVE=OFF ${CMAKE_ARGS:-}" "$VENV/bin/python" -m pip install \
-            --no-cache-dir "llama-cpp-python>=0.3.8"
-    fi
-    "$VENV/bin/python" -m pip install -q "$ROOT[starter]"
-    PY="$VENV/bin/python"
+if [ "$NATIVE" = 0 ]; then
+    PY="$("$PY" "$HERE/bundle_venv.py" | tail -n 1)"
 fi
 
 # PyInstaller builds the app; Pillow turns resources/icon.png into the .icns (build time only).
@@ -101,7 +99,7 @@ import json, sys
 sys.path.insert(0, "$HERE")
 from source_stamp import stamp
 out, starters, version, seconds = sys.argv[1:5]
-json.dump({"version": version, "starter_models": starters == "1",
+json.dump({"version": version, "starter_models": starters == "1", "native": "$NATIVE" == "1",
            "source_stamp": stamp(starters == "1"), "build_seconds": int(seconds),
            "python": sys.version.split()[0]}, open(out, "w"), indent=2)
 EOF

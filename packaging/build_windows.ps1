@@ -4,23 +4,28 @@
 # build_linux.sh, which is smoke-tested by tests/test_packaging.py.
 #
 #   powershell -ExecutionPolicy Bypass -File packaging\build_windows.ps1 `
-#       [-StarterModels] [-Installer] [-Dist DIR] [-Work DIR] [-Python PY] [-Portable]
+#       [-StarterModels] [-Installer] [-Dist DIR] [-Work DIR] [-Python PY] [-Native]
 #
 #   -StarterModels  bundle the two offline starter models (~350 MB more): no network needed
 #   -Installer      also compile packaging\triptych.iss with Inno Setup 6 (ISCC.exe on PATH
 #                   or in its default folder) into Triptych-<version>-windows-x64[-starter]-setup.exe
 #   -Dist DIR       output folder                         (default: build\dist)
 #   -Work DIR       PyInstaller's scratch folder          (default: build\pyinstaller)
-#   -Python PY      the Python whose packages are bundled (default: .venv\Scripts\python.exe, python)
-#   -Portable       build in a fresh venv whose llama.cpp is compiled for any AVX2 CPU
-#                   (GGML_NATIVE=OFF); needs the Visual Studio Build Tools and CMake.
+#   -Python PY      the Python that runs the build; with -Native, whose packages are bundled
+#                   (default: .venv\Scripts\python.exe, python)
+#   -Native         bundle PY's own llama.cpp as it is (compiled for this PC's CPU only)
+#
+# Default: llama.cpp with run-time CPU dispatch (packaging\bundle_venv.py): one DLL of CPU
+# kernels per CPU generation, the best loaded at start; compiled once (needs the Visual
+# Studio Build Tools and CMake), cached under build\wheels\, bundled from build\venv-bundle.
 param(
     [switch]$StarterModels,
     [switch]$Installer,
     [string]$Dist = "",
     [string]$Work = "",
     [string]$Python = "",
-    [switch]$Portable
+    [switch]$Native,
+    [switch]$Portable  # what every build now is (kept for old command lines)
 )
 $ErrorActionPreference = "Stop"
 $Here = Split-Path -Parent $MyInvocation.MyCommand.Path
@@ -42,17 +47,10 @@ function Invoke-Checked {
     if ($LASTEXITCODE -ne 0) { throw "$Exe $($Arguments -join ' ') failed ($LASTEXITCODE)" }
 }
 
-if ($Portable) {
-    $venv = Join-Path $Root "build\venv-portable"
-    if (-not (Test-Path "$venv\Scripts\python.exe")) { Invoke-Checked $Python @("-m", "venv", $venv) }
-    $Python = "$venv\Scripts\python.exe"
-    & $Python -c "import llama_cpp" 2>$null
-    if ($LASTEXITCODE -ne 0) {
-        # --no-cache-dir: pip's wheel cache would hand back a CPU-specific build.
-        $env:CMAKE_ARGS = "-DGGML_NATIVE=OFF $env:CMAKE_ARGS"
-        Invoke-Checked $Python @("-m", "pip", "install", "--no-cache-dir", "llama-cpp-python>=0.3.8")
-    }
-    Invoke-Checked $Python @("-m", "pip", "install", "-q", "$Root[starter]")
+if (-not $Native) {
+    # The venv with llama.cpp for every CPU; its path is bundle_venv.py's last line.
+    $Python = (& $Python (Join-Path $Here "bundle_venv.py") | Select-Object -Last 1).Trim()
+    if ($LASTEXITCODE -ne 0) { throw "bundle_venv.py failed ($LASTEXITCODE)" }
 }
 
 # PyInstaller builds the app; Pillow turns resources\icon.png into the .ico (build time only).
@@ -97,7 +95,7 @@ if ($Installer) {
 $seconds = [int]((Get-Date) - $started).TotalSeconds
 $starterFlag = if ($StarterModels) { "--starter-models" } else { "" }
 $stamp = (& $Python (Join-Path $Here "source_stamp.py") $starterFlag).Trim()
-@{ version = $Version; starter_models = [bool]$StarterModels; source_stamp = $stamp;
+@{ version = $Version; starter_models = [bool]$StarterModels; native = [bool]$Native; source_stamp = $stamp;
    build_seconds = $seconds } | ConvertTo-Json | Set-Content (Join-Path $Dist "triptych.build-info.json")
 $size = "{0:N0} MB" -f ((Get-ChildItem -Recurse $App | Measure-Object -Property Length -Sum).Sum / 1MB)
 Write-Host "Built $App ($size) in $seconds s"

