@@ -385,3 +385,58 @@ def test_no_keychain_is_one_sentence(keychain: None):
     with pytest.raises(ValueError, match="No OS keychain is available here"):
         servers.store_key("http://127.0.0.1:9/v1", "sesame")
     assert servers.stored_key("http://127.0.0.1:9/v1") is None
+
+
+def test_generate_many_sends_one_request_per_seed(stub: StubServer):
+    entry = remote_entry(stub.url, "reasoning-content")
+    with RemoteWorker(entry) as worker:
+        events = list(worker.generate_many(GenerationRequest(prompt="2+2?"), [11, 22, None]))
+    assert sum(isinstance(e, PromptSent) for e in events) == 1
+    assert sum(isinstance(e, Loaded) for e in events) == 1
+    ends = {e.sequence: e.result for e in events if isinstance(e, Finished)}
+    assert sorted(ends) == [0, 1, 2]
+    assert all(r.answer == "The answer is 4." and r.thinking for r in ends.values())
+    assert (ends[0].seed, ends[1].seed) == (11, 22) and ends[2].seed is not None
+    assert sorted(body["seed"] for body in stub.requests) == sorted(r.seed for r in ends.values())
+    for sequence in range(3):
+        answer = "".join(e.answer for e in events
+                         if isinstance(e, Delta) and e.sequence == sequence)
+        assert answer == "The answer is 4."
+
+
+def test_generate_many_stops_every_sequence(stub: StubServer):
+    entry = remote_entry(stub.url, "slow", role="instruct")
+    with RemoteWorker(entry) as worker:
+        events: list[Event] = []
+        for event in worker.generate_many(GenerationRequest(prompt="go"), [1, 2]):
+            events.append(event)
+            if isinstance(event, Delta) and sum(isinstance(e, Delta) for e in events) == 4:
+                threading.Timer(0.05, worker.stop).start()
+    ends = [e for e in events if isinstance(e, Finished)]
+    assert sorted(e.sequence for e in ends) == [0, 1]
+    assert all(e.result.finish_reason == FinishReason.CANCELLED for e in ends)
+
+
+def test_models_list_asks_the_servers_first(stub: StubServer, capsys: pytest.CaptureFixture[str]):
+    from desktop_app import cli, paths
+
+    paths.user_catalog_path().write_text(f"""
+[[model]]
+id = "served"
+role = "instruct"
+[model.source]
+endpoint = "{stub.url}"
+model = "plain"
+
+[[model]]
+id = "gone"
+role = "instruct"
+[model.source]
+endpoint = "{stub.url}"
+model = "retired"
+""", encoding="utf-8")
+    assert cli.main(["models", "list", "--json"]) == 0
+    rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)["models"]}
+    assert rows["served"]["state"] == "ready" and rows["served"]["source_kind"] == "remote"
+    assert rows["gone"]["state"] == "not-served"
+    assert rows["served"]["endpoint"] == stub.url

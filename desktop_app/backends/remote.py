@@ -27,7 +27,8 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -48,7 +49,6 @@ from desktop_app.protocol import (
     Loaded,
     Loading,
     PromptSent,
-    is_final,
 )
 from desktop_app.servers import ServerError, ServerProblem
 from desktop_app.text.escape import visible_controls
@@ -291,7 +291,7 @@ class RemoteWorker:
             raise ValueError(f"'{entry.id}' is not a model on a server.")
         self.entry = entry
         self.source: RemoteSource = entry.source
-        self._call = _Call()
+        self._calls: list[_Call] = []
         self._closed = False
         self._loaded: Loaded | None = None
         self._conn: Connection | None = None
@@ -330,7 +330,8 @@ class RemoteWorker:
 
     def stop(self) -> None:
         """Stop the current generation (any thread, returns at once)."""
-        self._call.stop()
+        for call in self._calls:
+            call.stop()
 
     def close(self, timeout: float = 2.0) -> None:
         if self._closed:
@@ -355,35 +356,67 @@ class RemoteWorker:
 
         After stop(), a request still waiting for the server's first byte is not waited
         for: the pane gets its Finished (stopped) within half a second regardless."""
-        call = self._call = _Call()
+        yield from self._generate([request])
+
+    def generate_many(self, request: GenerationRequest,
+                      seeds: Sequence[int | None]) -> Generator[Event, None, None]:
+        """``len(seeds)`` sequences from one prompt, as ``ModelWorker.generate_many``: one
+        PromptSent, Deltas and one Finished per sequence (tagged), a Failed ends them all.
+
+        One request per seed, in parallel: the ``n`` parameter would give every sequence
+        the same seed, and not every server honours it while streaming."""
+        requests = [replace(request, sampling=replace(
+            request.sampling, seed=seed if seed is not None else random.randrange(2**31)))
+            for seed in seeds] or [request]
+        yield from self._generate(requests)
+
+    def _generate(self, requests: list[GenerationRequest]) -> Generator[Event, None, None]:
+        calls = self._calls = [_Call() for _ in requests]
         reader, writer = multiprocessing.Pipe(duplex=False)
         self._conn = reader
-        thread = threading.Thread(target=self._run, args=(request, writer, call),
-                                  name=f"remote-{self.entry.id}", daemon=True)
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
-        seen = _Seen(self.entry)
+        sender = _Sender(writer, len(requests))
+        threads = [threading.Thread(target=self._run, args=(request, sender, call, index),
+                                    name=f"remote-{self.entry.id}-{index}", daemon=True)
+                   for index, (request, call) in enumerate(zip(requests, calls))]
+        self._threads = [t for t in self._threads if t.is_alive()] + threads
+        for thread in threads:
+            thread.start()
+        seen = [_Seen(self.entry) for _ in requests]
+        finished: set[int] = set()
+        shown: set[type] = set()  # Loading, Loaded and PromptSent are shown once
         ended = False
         try:
             while not ended:
                 if not reader.poll(0.1):
-                    if call.stopped.is_set() and time.monotonic() - call.stopped_at > 0.5:
-                        ended = True
-                        yield Finished(result=seen.cancelled())
+                    stopped = calls[0].stopped
+                    if stopped.is_set() and time.monotonic() - calls[0].stopped_at > 0.5:
+                        ended = True  # a server that does not let go is not waited for
+                        for index in sorted(set(range(len(requests))) - finished):
+                            yield Finished(result=seen[index].cancelled(), sequence=index)
                     continue
                 try:
-                    event = reader.recv()
+                    index, event = reader.recv()
                 except (EOFError, OSError):
                     ended = True
-                    yield seen.failed("The request to the server ended without a final word.")
+                    yield seen[0].failed("The request to the server ended without a final word.")
                     return
-                seen.add(event)
-                ended = is_final(event)
+                seen[index].add(event)
+                if isinstance(event, Loading | Loaded | PromptSent):
+                    if type(event) in shown:
+                        continue
+                    shown.add(type(event))
+                elif isinstance(event, Failed):
+                    ended = True  # one failed sequence ends them all
+                elif isinstance(event, Finished):
+                    finished.add(index)
+                    ended = len(finished) == len(requests)
                 yield event
         finally:
-            if not ended:
-                call.stop()  # the caller stopped reading: end the request
-            thread.join(0.5)
+            if not ended or len(finished) < len(requests):
+                for call in calls:
+                    call.stop()  # the caller stopped reading, or one sequence failed
+            for thread in threads:
+                thread.join(0.5)
             reader.close()
 
     # -- the request thread
@@ -395,22 +428,26 @@ class RemoteWorker:
                     READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
             return self._client
 
-    def _run(self, request: GenerationRequest, writer: Connection, call: _Call) -> None:
-        """Send every event of one generation down *writer*, the last one final."""
+    def _run(self, request: GenerationRequest, sender: _Sender, call: _Call,
+             sequence: int) -> None:
+        """Send every event of one generation to *sender*, the last one final."""
         try:
             for event in self._events(request, call):
-                writer.send(event)
+                if isinstance(event, Delta | Finished) and sequence:
+                    event = replace(event, sequence=sequence)
+                sender.send(sequence, event)
         except (OSError, EOFError):
             pass  # the pane stopped listening
         except Exception as exc:  # noqa: BLE001 - every failure is data for the pane
             result = GenerationResult(model=self.entry.id, role=self.entry.role, error=str(exc))
             try:
-                writer.send(Failed(message=f"Internal error talking to the server: {exc}",
-                                   kind=FailureKind.ERROR, result=result))
+                sender.send(sequence, Failed(message=f"Internal error talking to the server: "
+                                                     f"{exc}", kind=FailureKind.ERROR,
+                                             result=result))
             except (OSError, EOFError):
                 pass
         finally:
-            writer.close()
+            sender.done()
 
     def _events(self, request: GenerationRequest, call: _Call) -> Iterator[Event]:
         entry, source = self.entry, self.source
@@ -593,6 +630,26 @@ class _Opened:
 
     def __exit__(self, *exc: object) -> None:
         _close(self.context)
+
+
+class _Sender:
+    """The request threads' shared end of the pipe: one message at a time, closed after
+    the last thread is done (the reader then sees the end)."""
+
+    def __init__(self, writer: Connection, senders: int):
+        self._writer = writer
+        self._left = senders
+        self._lock = threading.Lock()
+
+    def send(self, sequence: int, event: Event) -> None:
+        with self._lock:
+            self._writer.send((sequence, event))
+
+    def done(self) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left == 0:
+                self._writer.close()
 
 
 class _Seen:
