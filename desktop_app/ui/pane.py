@@ -18,6 +18,7 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -145,7 +146,7 @@ class Pane(QFrame):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(8, 8, 8, 8)
         outer.setSpacing(6)
-        outer.addLayout(self._build_header())
+        outer.addWidget(self._build_header())
         self.settings_box = PaneSettingsForm()
         self.settings_box.hide()
         self.settings_box.changed.connect(self._read_settings)
@@ -164,9 +165,17 @@ class Pane(QFrame):
         self.picker.currentIndexChanged.connect(self._on_pick)
         self._apply_entry()
 
-    def _build_header(self) -> QHBoxLayout:
-        header = QHBoxLayout()
+    def _build_header(self) -> QWidget:
+        """Badge, model picker, ⚙ and ✕ on one row; in a narrow pane (three panes on a
+        projector) the picker gets a row of its own rather than shrinking to "Gemm"."""
+        self.header = QWidget()
+        self.header_grid = QGridLayout(self.header)
+        self.header_grid.setContentsMargins(0, 0, 0, 0)
+        self.header_grid.setHorizontalSpacing(6)
+        self.header_grid.setVerticalSpacing(4)
+        self.header_narrow: bool | None = None
         self.badge = RoleBadge()
+        self.badge.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.picker = QComboBox()
         self.picker.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.picker.setMinimumContentsLength(12)
@@ -182,11 +191,38 @@ class Pane(QFrame):
         self.remove_button.setToolTip("Remove this pane")
         self.remove_button.setAutoRaise(True)
         self.remove_button.clicked.connect(lambda: self.removeRequested.emit(self))
-        header.addWidget(self.badge)
-        header.addWidget(self.picker, 1)
-        header.addWidget(self.settings_button)
-        header.addWidget(self.remove_button)
-        return header
+        self._arrange_header(narrow=False)
+        return self.header
+
+    def _arrange_header(self, *, narrow: bool) -> None:
+        if narrow == self.header_narrow:
+            return
+        self.header_narrow = narrow
+        grid = self.header_grid
+        for widget in (self.badge, self.picker, self.settings_button, self.remove_button):
+            grid.removeWidget(widget)
+        grid.addWidget(self.badge, 0, 0, Qt.AlignmentFlag.AlignLeft)
+        if narrow:
+            grid.addWidget(self.settings_button, 0, 2)
+            grid.addWidget(self.remove_button, 0, 3)
+            grid.addWidget(self.picker, 1, 0, 1, 4)
+            grid.setColumnStretch(1, 1)
+        else:
+            grid.addWidget(self.picker, 0, 1)
+            grid.addWidget(self.settings_button, 0, 2)
+            grid.addWidget(self.remove_button, 0, 3)
+            grid.setColumnStretch(1, 1)
+
+    def _fit_header(self) -> None:
+        name_width = self.picker.fontMetrics().horizontalAdvance(self.picker.currentText())
+        needed = (self.badge.sizeHint().width() + name_width + 60  # the dot and the arrow
+                  + self.settings_button.sizeHint().width()
+                  + self.remove_button.sizeHint().width() + 3 * 6)
+        self._arrange_header(narrow=needed > self.header.width())
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit_header()
 
     def _build_banner(self) -> QFrame:
         """The not-downloaded banner (a state, not an error)."""
@@ -230,6 +266,9 @@ class Pane(QFrame):
     def _build_footer(self) -> QHBoxLayout:
         footer = QHBoxLayout()
         self.status = QLabel("Ready")
+        self.status.setWordWrap(True)  # "Token limit reached" on two lines, not cut
+        self.status.setMinimumWidth(1)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         theme.style(self.status, muted)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
@@ -288,6 +327,7 @@ class Pane(QFrame):
         self.picker.setCurrentIndex(max(index, 0))
         if index < 0 and self.picker.count():
             self.config.model_id = self.picker.currentData()
+        self.picker.setToolTip(self.picker.currentText())  # the full name, if elided
         self.picker.blockSignals(False)
 
     def set_catalog(self, catalog: Catalog) -> None:
@@ -306,6 +346,7 @@ class Pane(QFrame):
         if model_id == self.config.model_id:
             return
         self.session.set_model(model_id)
+        self.picker.setToolTip(self.picker.currentText())
         self._apply_entry()
         self.configChanged.emit()
 
@@ -607,6 +648,7 @@ class Pane(QFrame):
         """Zoom: every widget of the pane (answers, headers, buttons) at ``point_size``."""
         self.point_size = point_size
         theme.apply_point_size(self, point_size)
+        self._fit_header()
         for widget in self.turns:
             theme.apply_point_size(widget, point_size)
             if widget.data.done and widget.data.answer:

@@ -62,14 +62,15 @@ class PaneSettingsForm(QFrame):
         self.defaults_button.setText("Defaults")
         self.defaults_button.setToolTip("Back to this model's default settings")
         self.defaults_button.clicked.connect(self.defaultsRequested)
-        checks = QHBoxLayout()
+        checks = QHBoxLayout()  # "Thinking" and "Defaults": fits a narrow pane
         checks.setContentsMargins(0, 0, 0, 0)
         checks.addWidget(self.thinking_box)
-        checks.addWidget(self.show_prompt_box)
         checks.addStretch(1)
         checks.addWidget(self.defaults_button)
-        # short labels: three panes side by side at presentation sizes leave little room
-        temp_label, tokens_label, seed_label = QLabel("Temp"), QLabel("Max tok."), QLabel("Seed")
+        # one field per row, full labels: three panes side by side at presentation sizes
+        # leave room for a label and a field, not for two of each ("Max tol")
+        temp_label = QLabel("Temperature")
+        tokens_label, seed_label = QLabel("Max tokens"), QLabel("Seed")
         temp_label.setToolTip("Temperature: 0 always picks the likeliest token")
         tokens_label.setToolTip("Maximum number of tokens to generate")
         for label, buddy in ((temp_label, self.temperature), (tokens_label, self.max_tokens),
@@ -77,13 +78,14 @@ class PaneSettingsForm(QFrame):
             label.setBuddy(buddy)
         grid.addWidget(temp_label, 0, 0)
         grid.addWidget(self.temperature, 0, 1)
-        grid.addWidget(tokens_label, 0, 2)
-        grid.addWidget(self.max_tokens, 0, 3)
-        grid.addWidget(seed_label, 1, 0)
-        grid.addWidget(self.seed, 1, 1)
-        grid.addWidget(self.system_label, 2, 0)
-        grid.addWidget(self.system_prompt, 2, 1, 1, 3)
-        grid.addLayout(checks, 3, 0, 1, 4)  # a row of its own: fits at presentation sizes
+        grid.addWidget(tokens_label, 1, 0)
+        grid.addWidget(self.max_tokens, 1, 1)
+        grid.addWidget(seed_label, 2, 0)
+        grid.addWidget(self.seed, 2, 1)
+        grid.addWidget(self.system_label, 3, 0)
+        grid.addWidget(self.system_prompt, 3, 1)
+        grid.addLayout(checks, 4, 0, 1, 2)
+        grid.addWidget(self.show_prompt_box, 5, 0, 1, 2)
         # base models: the document the question is wrapped in, editable, or none at all
         self.wrapping_label = QLabel("Wrapping")
         self.wrapping_label.setToolTip(
@@ -99,12 +101,11 @@ class PaneSettingsForm(QFrame):
         self.wrapping_hint.setWordWrap(True)
         theme.style(self.wrapping_hint, lambda: f"color: {theme.fail_color()};")
         self.wrapping_hint.hide()
-        grid.addWidget(self.wrapping_label, 4, 0, Qt.AlignmentFlag.AlignTop)
-        grid.addWidget(self.wrapping, 4, 1, 1, 3)
-        grid.addWidget(self.raw_box, 5, 1, 1, 3)
-        grid.addWidget(self.wrapping_hint, 6, 1, 1, 3)
+        grid.addWidget(self.wrapping_label, 6, 0, Qt.AlignmentFlag.AlignTop)
+        grid.addWidget(self.wrapping, 6, 1)
+        grid.addWidget(self.raw_box, 7, 0, 1, 2)
+        grid.addWidget(self.wrapping_hint, 8, 0, 1, 2)
         grid.setColumnStretch(1, 1)
-        grid.setColumnStretch(3, 1)
         for signal in (self.temperature.valueChanged, self.max_tokens.valueChanged,
                        self.seed.valueChanged, self.thinking_box.toggled,
                        self.show_prompt_box.toggled, self.system_prompt.editingFinished,

@@ -35,6 +35,7 @@ from desktop_app.ui.markdown import CodeHighlighter, render_html, style_code_blo
 from desktop_app.ui.widgets import (
     AutoHeightTextBrowser,
     CollapsibleSection,
+    FlowLayout,
     StreamTextView,
     ThinkingSection,
 )
@@ -147,8 +148,7 @@ class TurnWidget(QFrame):
 
     def _build_actions(self, layout: QVBoxLayout) -> None:
         self.action_bar = QWidget()
-        actions = QHBoxLayout(self.action_bar)
-        actions.setContentsMargins(0, 0, 0, 0)
+        actions = FlowLayout(self.action_bar)  # wraps in a narrow pane at projector sizes
         self.copy_answer_button = QToolButton()
         self.copy_answer_button.setText("Copy answer")
         self.copy_answer_button.clicked.connect(self.copy_answer)
@@ -171,7 +171,6 @@ class TurnWidget(QFrame):
                        self.verify_button):
             button.setAutoRaise(True)
             actions.addWidget(button)
-        actions.addStretch(1)
         self.action_bar.hide()
         layout.addWidget(self.action_bar)
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
-from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QTextCursor, QTextOption
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
     QLabel,
+    QLayout,
+    QLayoutItem,
     QPlainTextEdit,
     QSizePolicy,
     QTextBrowser,
@@ -21,8 +25,102 @@ from PySide6.QtWidgets import (
 from desktop_app.conversation import thinking_header
 from desktop_app.ui import theme
 
-__all__ = ["AutoHeightTextBrowser", "CollapsibleSection", "RoleBadge", "StreamTextView",
-           "ThinkingSection", "thinking_header"]
+__all__ = ["AutoHeightTextBrowser", "CollapsibleSection", "FlowLayout", "RoleBadge",
+           "StreamTextView", "ThinkingSection", "thinking_header", "wrap_title"]
+
+
+class FlowLayout(QLayout):
+    """Left to right, wrapping onto the next line when the row is full: a row of
+    buttons that fits a narrow pane at presentation sizes instead of being cut off."""
+
+    def __init__(self, parent: QWidget | None = None, spacing: int = 4):
+        super().__init__(parent)
+        self._items: list[QLayoutItem] = []
+        self.setContentsMargins(0, 0, 0, 0)
+        self.setSpacing(spacing)
+
+    def addItem(self, item: QLayoutItem) -> None:  # noqa: N802 (Qt API)
+        self._items.append(item)
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, index: int) -> QLayoutItem | None:  # noqa: N802
+        return self._items[index] if 0 <= index < len(self._items) else None
+
+    def takeAt(self, index: int) -> QLayoutItem | None:  # noqa: N802
+        return self._items.pop(index) if 0 <= index < len(self._items) else None
+
+    def expandingDirections(self) -> Qt.Orientation:  # noqa: N802
+        return Qt.Orientation(0)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802
+        return self._arrange(QRect(0, 0, width, 0), move=False)
+
+    def setGeometry(self, rect: QRect) -> None:  # noqa: N802
+        super().setGeometry(rect)
+        self._arrange(rect, move=True)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        width = sum(item.sizeHint().width() + self.spacing() for item in self._visible())
+        height = max((item.sizeHint().height() for item in self._visible()), default=0)
+        return QSize(width, height)
+
+    def minimumSize(self) -> QSize:  # noqa: N802
+        size = QSize()
+        for item in self._visible():
+            size = size.expandedTo(item.minimumSize())
+        margins = self.contentsMargins()
+        return size + QSize(margins.left() + margins.right(), margins.top() + margins.bottom())
+
+    def _visible(self) -> list[QLayoutItem]:
+        return [item for item in self._items
+                if (widget := item.widget()) is None or not widget.isHidden()]
+
+    def _arrange(self, rect: QRect, *, move: bool) -> int:
+        x, y, line_height = rect.x(), rect.y(), 0
+        for item in self._visible():
+            hint = item.sizeHint()
+            if x + hint.width() > rect.right() + 1 and line_height > 0:
+                x, y = rect.x(), y + line_height + self.spacing()
+                line_height = 0
+            if move:
+                item.setGeometry(QRect(QPoint(x, y), hint))
+            x += hint.width() + self.spacing()
+            line_height = max(line_height, hint.height())
+        return y + line_height - rect.y()
+
+
+def wrap_title(title: str, fits: Callable[[str], bool]) -> str:
+    """``title`` with line breaks at its `` · `` separators (then at spaces) where a line
+    would not fit, so a narrow header shows all its words instead of eliding them."""
+    if fits(title):
+        return title
+    lines: list[str] = []
+    current = ""
+    for part in title.split(" · "):
+        candidate = f"{current} · {part}" if current else part
+        if current and not fits(candidate):
+            lines.append(current)
+            current = part
+        else:
+            current = candidate
+    lines.append(current)
+    result: list[str] = []
+    for line in lines:  # a part that alone is too long breaks at spaces
+        words, current = line.split(" "), ""
+        for word in words:
+            candidate = f"{current} {word}" if current else word
+            if current and not fits(candidate):
+                result.append(current)
+                current = word
+            else:
+                current = candidate
+        result.append(current)
+    return "\n".join(result)
 
 
 class RoleBadge(QLabel):
@@ -215,7 +313,31 @@ class CollapsibleSection(QWidget):
         return self.header.isChecked()
 
     def set_title(self, title: str) -> None:
-        self.header.setText(title)
+        self._title = title
+        self._fit_title()
+
+    @property
+    def title(self) -> str:
+        return self._title
+
+    def _fit_title(self) -> None:
+        """The title on as many lines as the width needs (a narrow pane, a big font)."""
+        room = self.width() - 40  # the arrow and padding
+        metrics = self.header.fontMetrics()
+        text = self._title if room <= 0 or not self.isVisible() else wrap_title(
+            self._title, lambda line: metrics.horizontalAdvance(line) <= room)
+        if self.header.text() != text:
+            self.header.setText(text)
+            self.header.setToolTip(self._title if text != self._title else "")
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit_title()
+
+    def changeEvent(self, event: Any) -> None:  # noqa: N802
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._fit_title()
 
     def set_expanded(self, expanded: bool) -> None:
         if self.header.isChecked() != expanded:
