@@ -51,7 +51,13 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from desktop_app.catalog import CatalogError, availability, load_catalog, missing_message
+    from desktop_app.catalog import (
+        CatalogError,
+        availability,
+        check_servers,
+        load_catalog,
+        missing_message,
+    )
     from desktop_app.ui import theme
     from desktop_app.ui.main_window import MainWindow
 
@@ -74,6 +80,7 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
         if not prompt:
             print("triptych: --screenshot needs --prompt TEXT", file=sys.stderr)
             return 1
+        check_servers(catalog.get(model_id) for model_id in models or [])  # may wait: no window yet
         for model_id in models or []:
             state = availability(catalog.get(model_id))
             if state != "ready":
