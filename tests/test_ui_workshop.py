@@ -286,9 +286,9 @@ def test_html_handout_in_a_real_browser(qtbot, fake_models, engine, tmp_path):
     try:
         run_round(qtbot, window)
         instruct = window.panes[1].turns[-1]
-        from desktop_app.verify import Verdict
+        from desktop_app.verify import Verdict, VerdictState
 
-        instruct.data.verdict = Verdict("pass", expected="20", got="20")
+        instruct.data.verdict = Verdict(VerdictState.PASS, expected="20", got="20")
         path = window.export_html(tmp_path / "handout.html")
     finally:
         window.shutdown()
