@@ -12,8 +12,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-MODELS = ("reasoning-content", "reasoning", "think-tags", "plain", "busy", "busy-once",
-          "broken", "cut", "malformed", "slow", "silent", "usage")
+MODELS = ("reasoning-content", "reasoning", "think-tags", "prefilled", "plain", "busy",
+          "busy-once", "broken", "cut", "malformed", "slow", "silent", "usage")
 
 THOUGHT = ["Two ", "and two ", "make four."]
 ANSWER = ["The answer ", "is ", "4."]
@@ -166,6 +166,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream_think_tags(self, chat: bool) -> None:
         for text in ["<thi", "nk>", *THOUGHT, "</th", "ink>\n\n", *ANSWER]:
+            self._piece(chat, content=text)
+        self._done(chat)
+
+    def _stream_prefilled(self, chat: bool) -> None:
+        """A template that opened <think> itself: the model only closes it."""
+        for text in [*THOUGHT, "</think>\n\n", *ANSWER]:
             self._piece(chat, content=text)
         self._done(chat)
 

@@ -98,6 +98,18 @@ def test_thinking_arrives_split_from_the_answer(stub: StubServer, model: str):
     assert result.placement and "(remote)" in result.placement
 
 
+@pytest.mark.parametrize("model", ["prefilled", "reasoning-content"])
+def test_a_template_that_opens_thinking_itself(stub: StubServer, model: str):
+    """R1-style templates write <think> for the model: without a reasoning parser the
+    content starts inside thinking; with one, thinking arrives apart and content is answer."""
+    entry = remote_entry(stub.url, model, prompt={"thinking_prefilled": True})
+    events = run(entry)
+    assert next(e for e in events if isinstance(e, PromptSent)).starts_in_thinking
+    result = final(events).result
+    assert result is not None
+    assert (result.thinking, result.answer) == ("Two and two make four.", "The answer is 4.")
+
+
 def test_think_tags_stay_in_the_answer_of_a_model_that_does_not_think(stub: StubServer):
     events = run(remote_entry(stub.url, "think-tags", role="instruct"))
     result = final(events).result

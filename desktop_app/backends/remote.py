@@ -179,6 +179,10 @@ class RemoteReply:
     def reasoning(self, text: str, now: float) -> Delta | None:
         """Thinking the server separated itself (``reasoning_content`` / ``reasoning``)."""
         self._arrived(now)
+        if not self.saw_reasoning_field and self.splitter.in_thinking and not self.answer_tokens:
+            # The catalog says the template opens <think>, but this server's reasoning
+            # parser takes the thinking out: the content that follows is the answer.
+            self.splitter = ThinkingSplitter(self.splitter.format)
         self.saw_reasoning_field = True
         self.thinking_tokens += 1
         return self._delta(text, "", now)
