@@ -36,6 +36,7 @@ from desktop_app.protocol import (
     Finished,
     FinishReason,
     Generate,
+    GenerateMany,
     GenerationRequest,
     GenerationResult,
     Loaded,
@@ -204,48 +205,70 @@ class ModelWorker:
 
     def generate(self, request: GenerationRequest) -> Generator[Event, None, None]:
         """Stream one generation's events. Blocking; run it off the GUI thread."""
-        collector = ResultCollector(self.entry)
+        yield from self._run(Generate(request), 1)
+
+    def generate_many(self, request: GenerationRequest,
+                      seeds: Sequence[int | None]) -> Generator[Event, None, None]:
+        """Sample ``len(seeds)`` sequences from one prompt at once (its KV cache shared).
+
+        Deltas and Finished events carry their ``sequence`` index; the stream ends after
+        every sequence's Finished, or at the first Failed. ``stop()`` ends them all.
+        """
+        yield from self._run(GenerateMany(request, tuple(seeds)), max(1, len(seeds)))
+
+    def _run(self, command: Generate | GenerateMany, finals: int) -> Generator[Event, None, None]:
+        collectors: dict[int, ResultCollector] = {}
+
+        def collector(sequence: int = 0) -> ResultCollector:
+            return collectors.setdefault(sequence, ResultCollector(self.entry))
+
         self._stop_event.clear()  # a stop from here on, even while loading, counts
         for event in self.wait_loaded(abandon=self._stop_event.is_set):
             if isinstance(event, Failed):
-                yield replace(event, result=collector.fail(event.message))
+                yield replace(event, result=collector().fail(event.message))
                 return
             yield event
         if self._stop_event.is_set():  # stopped before the prompt went out: don't send it
-            collector.result.finish_reason = FinishReason.CANCELLED
-            yield Finished(result=collector.result)
+            for sequence in range(finals):
+                collector(sequence).result.finish_reason = FinishReason.CANCELLED
+                yield Finished(result=collector(sequence).result, sequence=sequence)
             return
         self.set_threads(self.budget.acquire(self))
-        ended = False
+        remaining = finals
         try:
             try:
-                self.connection.send(Generate(request))
+                self.connection.send(command)
             except (OSError, BrokenPipeError):
                 pass  # the receive below reports how the process died
             while True:
                 message = self._receive()
-                collector.add(message)
+                sequence = getattr(message, "sequence", 0)
+                if isinstance(message, PromptSent):
+                    for index in range(finals):
+                        collector(index).add(message)
+                else:
+                    collector(sequence).add(message)
                 if isinstance(message, Failed):
-                    ended = True
+                    remaining = 0
                     if message.kind.process_gone:
                         self._load_failure = message  # this process is gone
-                    yield replace(message, result=collector.fail(message.message))
+                    yield replace(message, result=collector().fail(message.message))
                     return
                 if isinstance(message, Finished):
-                    ended = True
+                    remaining -= 1
                     if self._loaded is not None:
                         message.result.load_s = self._loaded.load_s
                 yield message
-                if isinstance(message, Finished):
+                if remaining == 0:
                     return
         finally:
             self.budget.release(self)
-            if not ended:
-                self._abandon_generation()
+            if remaining:
+                self._abandon_generation(remaining)
 
-    def _abandon_generation(self, timeout: float = 5.0) -> None:
+    def _abandon_generation(self, finals: int = 1, timeout: float = 5.0) -> None:
         """The caller stopped reading mid-stream: stop the model and drain what it still
-        sends, so the next generation does not read this one's leftovers."""
+        sends (up to ``finals`` ends), so the next generation does not read leftovers."""
         self._stop_event.set()
         deadline = time.monotonic() + timeout
         conn = self._conn
@@ -254,8 +277,12 @@ class ModelWorker:
                 if not conn.poll(max(0.0, deadline - time.monotonic())):
                     break
                 message = conn.recv()
-                if isinstance(message, Finished | Failed):
+                if isinstance(message, Failed):
                     return
+                if isinstance(message, Finished):
+                    finals -= 1
+                    if finals <= 0:
+                        return
         except (EOFError, OSError):
             pass
         # No end in sight (or the process died): this worker cannot be trusted any more.

@@ -118,11 +118,24 @@ class Generate:
 
 
 @dataclass(frozen=True)
+class GenerateMany:
+    """Parent → child: ``len(seeds)`` sequences from one prompt at once.
+
+    The prompt is evaluated once and its KV cache shared; each sequence has its own
+    sampler and seed (None: a random one), streams Deltas tagged with its index and
+    ends with its own Finished. Stop ends them all.
+    """
+
+    request: GenerationRequest
+    seeds: tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """Parent → child: exit the process."""
 
 
-Command = Generate | Shutdown
+Command = Generate | GenerateMany | Shutdown
 
 
 # ------------------------------------------------------------------------------ events

@@ -29,6 +29,7 @@ from desktop_app.protocol import (
     Finished,
     FinishReason,
     Generate,
+    GenerateMany,
     GenerationRequest,
     GenerationResult,
     Loaded,
@@ -269,6 +270,84 @@ def run_generation(
     yield from reply.finish()
 
 
+def run_many(
+    model: LlamaModel,
+    entry: ModelEntry,
+    request: GenerationRequest,
+    seeds: tuple[int | None, ...],
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    threads: Callable[[], int] | None = None,
+) -> Iterator[Event]:
+    """Sample ``len(seeds)`` sequences from one prompt at once (see ``GenerateMany``).
+
+    Yields one PromptSent (with the first sequence's seed), Deltas tagged with their
+    sequence, and one Finished per sequence as each ends; a Failed ends them all.
+    """
+    from desktop_app.backends.llama import DecodeEnd
+
+    started = time.perf_counter()
+    if not 1 <= len(seeds) <= model.n_sequences:
+        message = f"Between 1 and {model.n_sequences} sequences can be sampled at once."
+        yield Failed(message=message, kind=FailureKind.ERROR,
+                     result=GenerationResult(model=entry.id, role=entry.role, error=message))
+        return
+    prepared = _prepare(model, entry, request, GenerationResult(model=entry.id, role=entry.role))
+    if isinstance(prepared, Failed):
+        yield prepared
+        return
+    built, tokens = prepared
+    chosen = [seed if seed is not None else random.randrange(2**31) for seed in seeds]
+    replies = [_Reply(entry, request, built, model, started, sequence=index)
+               for index in range(len(chosen))]
+    for reply, seed in zip(replies, chosen):
+        reply.result.prompt_sent, reply.result.prompt_tokens, reply.result.seed = (
+            built.text, len(tokens), seed)
+    yield PromptSent(text=built.text, n_tokens=len(tokens),
+                     starts_in_thinking=built.starts_in_thinking, seed=chosen[0])
+    if should_stop():
+        for reply in replies:
+            yield from reply.finish(FinishReason.CANCELLED)
+        return
+    tuner = ThreadTuner(threads()) if threads is not None else None
+    if tuner is not None:
+        model.set_threads(tuner.threads)
+    samplers = [model.sampler(request.sampling, seed) for seed in chosen]
+    room = (model.n_ctx - len(tokens)) // len(chosen)  # the sequences share the context
+    stream = model.many(tokens, samplers, min(request.sampling.max_tokens, room), should_stop)
+    live = set(range(len(replies)))
+    cancelled = False
+    try:
+        for sequence, token in stream:
+            now = time.perf_counter()
+            reply = replies[sequence]
+            delta, ended = reply.add(token, now)
+            if delta is not None:
+                yield delta
+            if ended:
+                stream.finish(sequence)
+                live.discard(sequence)
+                reply.result.prompt_cached = len(tokens) - stream.evaluated
+                yield from reply.finish()
+                if not live:
+                    break
+            if should_stop():
+                cancelled = True
+                break
+            if tuner is not None and sequence == max(live, default=sequence):
+                assert threads is not None
+                tuner.set_ceiling(threads())
+                model.set_threads(tuner.observe(now))  # once per step of every sequence
+    finally:
+        for sampler in samplers:
+            sampler.close()
+    reason = (FinishReason.CANCELLED if cancelled or stream.ended is DecodeEnd.ABORTED
+              else FinishReason.LENGTH)
+    for sequence in sorted(live):
+        replies[sequence].result.prompt_cached = len(tokens) - stream.evaluated if stream.evaluated else 0
+        yield from replies[sequence].finish(reason)
+
+
 WORKER_NICENESS = 5
 
 
@@ -346,12 +425,19 @@ def _serve(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntry,
             return
         if isinstance(message, Shutdown):
             return
-        if not isinstance(message, Generate):
+        def threads() -> int:
+            return max(1, int(threads_value.value))
+
+        if isinstance(message, Generate):
+            events = run_generation(model, entry, message.request, should_stop=stop_event.is_set,
+                                    threads=threads)
+        elif isinstance(message, GenerateMany):
+            events = run_many(model, entry, message.request, message.seeds,
+                              should_stop=stop_event.is_set, threads=threads)
+        else:
             continue
         try:
-            for event in run_generation(model, entry, message.request,
-                                        should_stop=stop_event.is_set,
-                                        threads=lambda: max(1, int(threads_value.value))):
+            for event in events:
                 conn.send(event)
         except MemoryError:
             conn.send(Failed(message=f"{entry.name} ran out of memory while generating.",

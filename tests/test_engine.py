@@ -390,3 +390,46 @@ def test_follow_up_turn_evaluates_only_the_new_tokens(starter_models):
     assert first.prompt_cached == 0
     new_tokens = second.prompt_tokens - second.prompt_cached
     assert 0 < new_tokens < second.prompt_tokens - first.prompt_tokens + 8
+
+
+def test_many_sequences_share_a_prompt_each_with_its_own_seed(starter_models):
+    entry = starter_models["instruct"]
+    sampling = Sampling.for_entry(entry, temperature=0.9, top_k=100, top_p=1.0, min_p=0.0,
+                                  max_tokens=20)
+    request = GenerationRequest("Invent a name for a cat.", sampling)
+    seeds = (5, 6, 7, 8)
+    with ModelWorker(entry, n_threads=1) as worker:
+        events = list(worker.generate_many(request, seeds))
+        again = list(worker.generate_many(request, seeds))
+        single = list(worker.generate(GenerationRequest("Say yes.", greedy(entry, max_tokens=3))))
+        too_many = list(worker.generate_many(request, range(9)))
+    finished = {e.sequence: e.result for e in events if isinstance(e, Finished)}
+    assert sorted(finished) == [0, 1, 2, 3]
+    assert [finished[i].seed for i in range(4)] == list(seeds)
+    for sequence, result in finished.items():
+        streamed = "".join(e.answer for e in events
+                           if isinstance(e, Delta) and e.sequence == sequence)
+        assert streamed == result.answer and result.answer_tokens > 0
+        assert result.prompt_tokens > 0 and result.finish_reason in ("stop", "length")
+    assert len({result.answer for result in finished.values()}) > 1  # different seeds, texts
+    assert sum(isinstance(e, PromptSent) for e in events) == 1  # one prompt, evaluated once
+    repeated = {e.sequence: e.result.answer for e in again if isinstance(e, Finished)}
+    assert repeated == {i: finished[i].answer for i in range(4)}  # seeds reproduce
+    assert isinstance(single[-1], Finished) and single[-1].result.answer_tokens > 0
+    assert isinstance(too_many[-1], Failed) and "sequences" in too_many[-1].message
+
+
+def test_stop_ends_every_sequence(starter_models):
+    entry = starter_models["instruct"]
+    request = GenerationRequest("Write a long story about a ship.",
+                                Sampling.for_entry(entry, temperature=0.8, max_tokens=2000))
+    with ModelWorker(entry) as worker:
+        finished = []
+        for event in worker.generate_many(request, (1, 2, 3)):
+            if isinstance(event, Delta) and event.answer_tokens >= 5:
+                worker.stop()
+            if isinstance(event, Finished):
+                finished.append(event)
+    assert sorted(e.sequence for e in finished) == [0, 1, 2]
+    assert all(e.result.finish_reason in ("cancelled", "stop") for e in finished)
+    assert any(e.result.finish_reason == "cancelled" for e in finished)
