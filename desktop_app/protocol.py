@@ -105,6 +105,7 @@ class GenerationRequest:
     document_template: str | None = None
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False  # benchmarks: always generate max_tokens
+    top_logprobs: int = 0  # > 0: each Delta carries the k most likely tokens (off: free)
 
 
 # ---------------------------------------------------------------------------- commands
@@ -172,6 +173,19 @@ class PromptSent:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """How likely the model found a generated token, and the alternatives it weighed.
+
+    Log-probabilities are of the model's own distribution (before temperature, top-k and
+    the other samplers), so they mean the same whatever the sampling settings.
+    """
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...]  # the k most likely tokens, most likely first
+
+
+@dataclass(frozen=True)
 class Delta:
     """New text, already split; token counts are running totals for this generation."""
 
@@ -181,6 +195,7 @@ class Delta:
     answer_tokens: int
     elapsed_s: float
     sequence: int = 0  # which sequence of a GenerateMany (0 for a single generation)
+    logprob: TokenLogprob | None = None  # with GenerationRequest.top_logprobs > 0
 
 
 @dataclass

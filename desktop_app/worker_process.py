@@ -36,6 +36,7 @@ from desktop_app.protocol import (
     Loading,
     PromptSent,
     Shutdown,
+    TokenLogprob,
 )
 from desktop_app.text.thinking import THINKING, ThinkingSplitter
 
@@ -124,7 +125,8 @@ class _Reply:
         self.result.answer += answer
         return thinking, answer
 
-    def add(self, token: int, now: float) -> tuple[Delta | None, bool]:
+    def add(self, token: int, now: float,
+            logprob: TokenLogprob | None = None) -> tuple[Delta | None, bool]:
         """One sampled token: its Delta (None at end of generation) and whether it ended."""
         if self.first_token_at is None:
             self.first_token_at = now
@@ -148,7 +150,7 @@ class _Reply:
             self.finish_reason = FinishReason.STOP
         return Delta(thinking=thinking, answer=answer, thinking_tokens=self.thinking_tokens,
                      answer_tokens=self.answer_tokens, elapsed_s=now - self.started,
-                     sequence=self.sequence), stopped
+                     sequence=self.sequence, logprob=logprob), stopped
 
     def finish(self, reason: FinishReason | None = None) -> Iterator[Event]:
         """The held-back tail (if any) and the Finished event."""
@@ -245,10 +247,12 @@ def run_generation(
     sampler = model.sampler(sampling, seed)
     stream = model.stream(tokens, sampler, min(sampling.max_tokens, model.n_ctx - len(tokens)),
                           should_stop)
+    stream.top_k_logprobs = max(0, request.top_logprobs)
     try:
         for token in stream:
             now = time.perf_counter()
-            delta, ended = reply.add(token, now)
+            logprob = _token_logprob(model, token, stream.last_logprobs, reply.special)
+            delta, ended = reply.add(token, now, logprob)
             if delta is not None:
                 yield delta
             if ended:
@@ -268,6 +272,18 @@ def run_generation(
     elif stream.ended is DecodeEnd.CONTEXT_FULL:
         reply.finish_reason = FinishReason.LENGTH
     yield from reply.finish()
+
+
+def _token_logprob(model: LlamaModel, token: int, top: Any, special: bool) -> TokenLogprob | None:
+    """The protocol's form of the backend's top-k figures (None when not asked for)."""
+    if top is None:
+        return None
+
+    def text(t: int) -> str:
+        return model.piece(t, special).decode("utf-8", "replace")
+
+    return TokenLogprob(token=text(token), logprob=top.chosen_logprob,
+                        top=tuple((text(t), p) for t, p in zip(top.tokens, top.logprobs)))
 
 
 def run_many(

@@ -433,3 +433,25 @@ def test_stop_ends_every_sequence(starter_models):
     assert sorted(e.sequence for e in finished) == [0, 1, 2]
     assert all(e.result.finish_reason in ("cancelled", "stop") for e in finished)
     assert any(e.result.finish_reason == "cancelled" for e in finished)
+
+
+def test_top_logprobs_come_with_each_token_when_asked(starter_models):
+    import math
+
+    entry = starter_models["instruct"]
+    plain = Sampling.for_entry(entry, temperature=0.0, repeat_penalty=1.0, max_tokens=8)
+    with ModelWorker(entry, n_threads=1) as worker:
+        asked = list(worker.generate(GenerationRequest("Name a colour.", plain, top_logprobs=5)))
+        default = list(worker.generate(GenerationRequest("Name a colour.", plain)))
+    deltas = [e for e in asked if isinstance(e, Delta) and e.logprob is not None]
+    assert len(deltas) >= 1
+    for delta in deltas:
+        top = delta.logprob.top
+        assert len(top) == 5
+        values = [p for _, p in top]
+        assert values == sorted(values, reverse=True) and all(p <= 0 for p in values)
+        assert sum(math.exp(p) for p in values) <= 1.0001
+        assert delta.logprob.token == top[0][0]  # greedy picks the most likely token
+        assert math.isclose(delta.logprob.logprob, top[0][1], abs_tol=1e-4)
+    assert all(e.logprob is None for e in default if isinstance(e, Delta))
+    assert asked[-1].result.answer == default[-1].result.answer

@@ -50,3 +50,4 @@ def test_top_logprobs_are_a_normalised_log_softmax():
     expected = logits - np.log(np.exp(logits.astype(np.float64)).sum())
     assert np.allclose(top.logprobs, expected[[1, 3, 2]])
     assert top_logprobs(logits, 50).tokens[0] == 1  # k larger than the vocabulary
+    assert np.isclose(top_logprobs(logits, 1, chosen=4).chosen_logprob, expected[4])

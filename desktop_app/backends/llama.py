@@ -130,21 +130,25 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 @dataclass(frozen=True)
 class TopLogprobs:
-    """The ``k`` most likely next tokens under the model (before sampling), with log-probs."""
+    """The ``k`` most likely next tokens under the model (before sampling), with log-probs,
+    and the log-prob of the token actually chosen."""
 
     tokens: tuple[int, ...]
     logprobs: tuple[float, ...]
+    chosen_logprob: float
 
 
-def top_logprobs(logits: np.ndarray, k: int) -> TopLogprobs:
-    """Top-``k`` log-probabilities of one logits row, vectorised (no per-token Python loop)."""
+def top_logprobs(logits: np.ndarray, k: int, chosen: int | None = None) -> TopLogprobs:
+    """Top-``k`` log-probabilities of one logits row: numpy over the row (a few vectorised
+    passes over the vocabulary, no Python loop), then ``k`` Python steps."""
     k = max(1, min(k, logits.shape[0]))
     top = np.argpartition(logits, -k)[-k:]
     top = top[np.argsort(logits[top])[::-1]]
     peak = float(logits[top[0]])
     log_total = peak + float(np.log(np.exp(logits - peak, dtype=np.float64).sum()))
+    chosen_logprob = float(logits[chosen]) - log_total if chosen is not None else 0.0
     return TopLogprobs(tuple(int(t) for t in top),
-                       tuple(float(logits[t]) - log_total for t in top))
+                       tuple(float(logits[t]) - log_total for t in top), chosen_logprob)
 
 
 class SamplerChain:
@@ -420,9 +424,9 @@ class TokenStream:
         sample = self.sampler.sample
         decode = model.decode_next
         for produced in range(self.max_new):
-            if self.top_k_logprobs:
-                self.last_logprobs = top_logprobs(model.logits(-1), self.top_k_logprobs)
             token = sample(ctx, -1)
+            if self.top_k_logprobs:  # the logits row is intact until the next decode
+                self.last_logprobs = top_logprobs(model.logits(-1), self.top_k_logprobs, token)
             yield token
             if produced + 1 >= self.max_new:
                 return
