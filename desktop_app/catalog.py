@@ -653,8 +653,20 @@ def availability(entry: ModelEntry) -> Availability:
             return Availability.READY
         return Availability.NEEDS_PACKAGE
     if isinstance(source, FileSource):
-        return Availability.READY if local_path(entry) else Availability.MISSING_FILE
+        path = local_path(entry)
+        if path is None:
+            return Availability.MISSING_FILE
+        if source.size is not None and _file_size(path) != source.size:
+            return Availability.DAMAGED  # truncated or replaced since it was imported
+        return Availability.READY
     return Availability.READY if local_path(entry) else Availability.NOT_DOWNLOADED
+
+
+def _file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 def check_servers(entries: Iterable[ModelEntry]) -> None:
@@ -672,6 +684,11 @@ def check_servers(entries: Iterable[ModelEntry]) -> None:
 
 def missing_message(entry: ModelEntry, state: Availability | str) -> str:
     """One sentence telling the user why a model cannot run and what to do."""
+    if state == Availability.DAMAGED and isinstance(entry.source, FileSource):
+        return (
+            f"Model '{entry.id}' is damaged: its file ({entry.source.path}) is not the one "
+            "imported (its size or checksum changed). Restore the file, or import it again."
+        )
     if state == Availability.DAMAGED:
         return (
             f"Model '{entry.id}' is damaged (its checksum did not match); "

@@ -26,7 +26,7 @@ from tomlkit.toml_document import TOMLDocument
 
 from desktop_app import catalog as cat
 from desktop_app import paths, servers
-from desktop_app.gguf import has_magic
+from desktop_app.gguf import GGUFError, has_magic, read_metadata
 from desktop_app.hub import (
     SHA256_HEX,
     DownloadError,
@@ -207,14 +207,23 @@ def _add(fields: Mapping[str, Any], source: Mapping[str, Any]) -> cat.ModelEntry
     return _reload_entry(str(fields["id"]))
 
 
-def import_model(path: str | os.PathLike[str], role: str, name: str | None = None) -> cat.ModelEntry:
-    """Add a GGUF file on this computer to the user catalog (the file is not copied)."""
+def import_model(path: str | os.PathLike[str], role: str, name: str | None = None, *,
+                 sha256: str | None = None) -> cat.ModelEntry:
+    """Add a GGUF file on this computer to the user catalog (the file is not copied).
+
+    Its GGUF header is read whole first (a file with the magic and junk after it is
+    refused); its size, and ``sha256`` if the caller hashed it, are recorded, so a file
+    truncated or replaced later is not shown as ready (size) or passes no Verify (hash)."""
     file = Path(path).expanduser()
     _check_role(role)
     if not file.is_file():
         raise DownloadError(f"Cannot import {file}: there is no such file.")
     if not has_magic(file):
         raise DownloadError(f"Cannot import {file}: it is not a GGUF model file.")
+    try:
+        read_metadata(file, keys=())
+    except (GGUFError, OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DownloadError(f"Cannot import {file}: its GGUF header is damaged ({exc}).") from None
     file = file.resolve()
     model_id = unique_id(name or file.stem)
     fields = {
@@ -225,7 +234,10 @@ def import_model(path: str | os.PathLike[str], role: str, name: str | None = Non
         "license": "unknown",
         "description": f"Imported from {file}.",
     }
-    entry = _add(fields, {"path": str(file), "size": file.stat().st_size})
+    source: dict[str, Any] = {"path": str(file), "size": file.stat().st_size}
+    if sha256:
+        source["sha256"] = sha256.lower()
+    entry = _add(fields, source)
     cat.write_state(model_id)
     return entry
 

@@ -166,11 +166,45 @@ def test_add_from_hub_unknown_repo(qtbot, fake_hub: FakeHub, manager: ModelManag
 
 def test_import_file(qtbot, manager: ModelManagerDialog, tmp_path: Path) -> None:
     path = make_gguf(tmp_path / "local-Q6_K.gguf", pad_bytes=2048)
-    entry = manager.import_file(str(path), "reasoning", "Local")
+    manager.import_file(str(path), "reasoning", "Local")  # hashed off the GUI thread
+    qtbot.waitUntil(lambda: manager.imported is not None, timeout=10_000)
+    entry = manager.imported
     assert entry is not None and _cell(manager, entry.id, "State") == "ready"
     assert _cell(manager, entry.id, "Role") == "reasoning"
-    assert manager.import_file(str(tmp_path / "absent.gguf"), "base") is None
+    manager.import_file(str(tmp_path / "absent.gguf"), "base")
+    qtbot.waitUntil(lambda: manager.last_error is not None, timeout=10_000)
     assert "no such file" in (manager.last_error or "")
+
+
+def test_a_damaged_imported_model_is_not_shown_ready(qtbot, manager: ModelManagerDialog,
+                                                     tmp_path: Path) -> None:
+    """GGUF magic with junk after it is refused at import; a file truncated after import
+    is not ready (its size changed), and one replaced at the same size fails Verify."""
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    manager.import_file(str(junk), "base")
+    qtbot.waitUntil(lambda: manager.last_error is not None, timeout=10_000)
+    assert "header" in (manager.last_error or "") and manager.imported is None
+
+    path = make_gguf(tmp_path / "mine-Q4_0.gguf", pad_bytes=4096)
+    manager.import_file(str(path), "base", "Mine")
+    qtbot.waitUntil(lambda: manager.imported is not None, timeout=10_000)
+    entry = cat.load_catalog().get(manager.imported.id)
+    assert isinstance(entry.source, cat.FileSource)
+    assert entry.source.size == path.stat().st_size and entry.source.sha256
+    assert cat.availability(entry) == "ready"
+
+    original = path.read_bytes()
+    path.write_bytes(original[:-100])  # truncated
+    assert cat.availability(entry) == "damaged"
+    assert "not the one imported" in cat.missing_message(entry, cat.availability(entry))
+    manager.refresh()
+    assert _cell(manager, entry.id, "State") == "damaged"
+
+    path.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))  # same size, other bytes
+    assert cat.availability(entry) == "ready"  # the cheap check cannot see it...
+    assert download.verify(entry) is False  # ...the hash on Verify does
+    assert cat.availability(entry) == "damaged"
 
 
 def test_offline_banner_and_no_downloads(qtbot, two_models: bytes, fake_hub: FakeHub,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -47,6 +48,7 @@ from desktop_app.catalog import (
     PackageSource,
     RemoteSource,
 )
+from desktop_app.gguf import has_magic
 from desktop_app.text import escape
 from desktop_app.text.units import format_bytes
 from desktop_app.ui import theme
@@ -114,6 +116,7 @@ class ModelManagerDialog(QDialog):
         self.resize(900, 460)
         self.catalog = catalog if catalog is not None else cat.load_catalog()
         self.last_error: str | None = None
+        self.imported: ModelEntry | None = None  # the last file imported
         self.offline = dl.is_offline()
         self.hub_picker: HubFilePicker | None = None
         self._queue: list[tuple[str, str]] = []  # (kind, model id), kind "pull" | "verify"
@@ -429,17 +432,29 @@ class ModelManagerDialog(QDialog):
         if ok:
             self.import_file(path, role)
 
-    def import_file(self, path: str, role: str, name: str | None = None) -> ModelEntry | None:
-        try:
-            entry = dl.import_model(path, role, name)
-        except (dl.DownloadError, OSError) as exc:
-            self._error(str(exc))
-            return None
+    def import_file(self, path: str, role: str, name: str | None = None) -> Task:
+        """Import a GGUF file in the background: it is hashed (seconds for a big file),
+        then its header is read and its size and hash recorded, so a file damaged later is
+        not shown as ready (size, checked on every look) and fails Verify (hash)."""
+        file = Path(path).expanduser()
+
+        def work(task: Task) -> ModelEntry:
+            if not file.is_file():
+                raise dl.DownloadError(f"Cannot import {file}: there is no such file.")
+            if not has_magic(file):  # before hashing: a wrong file is said at once
+                raise dl.DownloadError(f"Cannot import {file}: it is not a GGUF model file.")
+            digest = dl.sha256_file(file, cancel=task.cancelled)
+            return dl.import_model(file, role, name, sha256=digest)
+
+        self.status.setText(f"Importing {file.name}: checking and hashing it…")
+        return self._start(work, self._imported)
+
+    def _imported(self, entry: ModelEntry) -> None:
         self.reload_catalog()
         self.select_model(entry.id)
         self.status.setText(f"Imported {entry.name} as a {entry.role} model.")
+        self.imported = entry
         self.modelsChanged.emit()
-        return entry
 
     def _ask_hub_repo(self) -> None:
         repo_id, ok = QInputDialog.getText(self, "Add from the Hugging Face Hub",
