@@ -13,10 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MODELS = ("reasoning-content", "reasoning", "think-tags", "prefilled", "plain", "busy",
-          "busy-once", "broken", "cut", "malformed", "slow", "silent", "usage")
+          "busy-once", "broken", "cut", "malformed", "slow", "silent", "hang", "usage")
 
 THOUGHT = ["Two ", "and two ", "make four."]
 ANSWER = ["The answer ", "is ", "4."]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client hanging up mid-stream (Stop) is what the tests do on purpose."""
 
 
 class StubServer:
@@ -28,7 +33,7 @@ class StubServer:
         self.headers: list[dict[str, str]] = []
         self.closing = threading.Event()
         self.busy_count = 0
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = False
         self._httpd.block_on_close = True  # server_close() joins every handler thread
         self._httpd.stub = self  # type: ignore[attr-defined]
@@ -107,6 +112,10 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model")
         if model not in MODELS:
             self._json(404, {"error": {"message": f"The model `{model}` does not exist."}})
+            return
+        if model == "hang":  # not even the response headers until the server stops
+            self.stub.closing.wait(30)
+            self.close_connection = True
             return
         if model == "broken":
             self._json(503, {"error": {"message": "the GPU fell over"}})

@@ -263,6 +263,21 @@ def test_stop_ends_the_stream_and_keeps_the_text(stub: StubServer, model: str):
         assert worker.alive
 
 
+def test_stop_before_the_server_answers_at_all(stub: StubServer):
+    """The request thread is woken too (the leak check fails a test that leaves it)."""
+    with RemoteWorker(remote_entry(stub.url, "hang")) as worker:
+        events: list[Event] = []
+        for event in worker.generate(GenerationRequest(prompt="go")):
+            events.append(event)
+            if isinstance(event, Loading):
+                threading.Timer(0.2, worker.stop).start()
+        end = final(events)
+        assert isinstance(end, Finished) and end.result.finish_reason == FinishReason.CANCELLED
+        for thread in worker._threads:
+            thread.join(10)
+            assert not thread.is_alive()
+
+
 def test_remote_pane_beside_a_failing_one_in_run_comparison(stub: StubServer):
     entries = [remote_entry(stub.url, "reasoning-content"), remote_entry(stub.url, "broken")]
     workers = [open_worker(entry) for entry in entries]

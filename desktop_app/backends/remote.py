@@ -15,8 +15,8 @@ server reports ``usage``.
 The HTTP client is httpx2 (huggingface-hub's own client, so nothing new to install); each
 generation runs on a thread of its own that sends events down a pipe, which is what
 ``engine.run_comparison`` waits on. ``stop()`` shuts the socket down, which wakes a read
-blocked on a silent server at once, and the pane still gets a ``Finished`` (stopped) with
-everything received so far.
+blocked on a silent server at once (even one still waiting for the response headers), and
+the pane still gets a ``Finished`` (stopped) with everything received so far.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ CONNECT_TIMEOUT_S = 10.0
 # to evaluate a long prompt before its first token).
 READ_TIMEOUT_S = 300.0
 MAX_RETRY_AFTER_S = 60.0  # a 429's Retry-After is honoured once, up to this long
-END_JOIN_S = 5.0
 
 FINISH_REASONS = {"stop": FinishReason.STOP, "length": FinishReason.LENGTH,
                   "eos": FinishReason.STOP, "content_filter": FinishReason.STOP,
@@ -274,13 +273,21 @@ class _Call:
             except OSError:
                 pass  # already closed
 
-    def register(self, response: httpx2.Response | None) -> None:
-        stream = response.extensions.get("network_stream") if response is not None else None
-        sock = stream.get_extra_info("socket") if stream is not None else None
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: the socket is known from the moment it connects, so a
+        stop also wakes a request still waiting for the server's first byte."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                with self._lock:
+                    self._socket = sock
+                if self.stopped.is_set():
+                    self.stop()  # a stop that came while connecting
+
+    def forget_socket(self) -> None:
         with self._lock:
-            self._socket = sock if isinstance(sock, socket.socket) else None
-        if self.stopped.is_set() and response is not None:
-            self.stop()  # a stop that came while connecting
+            self._socket = None
 
 
 class RemoteWorker:
@@ -428,8 +435,11 @@ class RemoteWorker:
     def _http(self) -> httpx2.Client:
         with self._client_lock:
             if self._client is None:
-                self._client = httpx2.Client(timeout=httpx2.Timeout(
-                    READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
+                # A fresh connection per request: its socket is then seen connecting (see
+                # _Call.trace); a pooled one would be reused unseen.
+                self._client = httpx2.Client(
+                    timeout=httpx2.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+                    limits=httpx2.Limits(max_keepalive_connections=0))
             return self._client
 
     def _run(self, request: GenerationRequest, sender: _Sender, call: _Call,
@@ -496,7 +506,7 @@ class RemoteWorker:
             yield Failed(message=message, kind=FailureKind.ERROR,
                          result=reply.finish(FinishReason.ERROR, message))
         finally:
-            call.register(None)
+            call.forget_socket()
 
     def _end(self, reply: RemoteReply, reason: FinishReason) -> Iterator[Event]:
         tail = reply.flush()
@@ -513,14 +523,14 @@ class RemoteWorker:
             if call.stopped.is_set():
                 raise _Cancelled
             context = self._http().stream("POST", source.endpoint + path, json=body,
-                                          headers=servers.auth_headers(key))
+                                          headers=servers.auth_headers(key),
+                                          extensions={"trace": call.trace})
             try:
                 response = context.__enter__()
             except httpx2.HTTPError as exc:
                 if call.stopped.is_set():
                     raise _Cancelled from None
                 raise servers.transport_error(exc, source.endpoint) from None
-            call.register(response)
             if response.status_code == 200:
                 return _Opened(context, response)
             try:
