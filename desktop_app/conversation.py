@@ -656,6 +656,8 @@ class PaneSession:
         model's context."""
         seed = turn.result.seed if turn.result is not None else None
         limit = max(turn.max_tokens, turn.tokens, 1) * 2
+        if self.entry is not None:
+            limit = min(limit, self.entry.context_length)
         return self.retry(turn, max_tokens=limit, seed=seed)
 
     def remove(self, turn: Turn) -> None:

@@ -120,6 +120,7 @@ def test_thinking_cut_off_by_the_limit_says_so_and_verify_hears_it(qtbot, fake_m
     workshop_scripts(engine, fake_models)
     window = three_panes(qtbot, fake_models, engine)
     try:
+        window.panes[2].set_overrides(max_tokens=256)  # below the context: Continue can help
         run_round(qtbot, window)
         pane = window.panes[2]
         turn = pane.turns[-1]
@@ -140,9 +141,11 @@ def test_continue_reruns_with_twice_the_limit_and_the_same_seed(qtbot, fake_mode
     workshop_scripts(engine, fake_models)
     window = three_panes(qtbot, fake_models, engine)
     try:
+        window.panes[2].set_overrides(max_tokens=256)
         run_round(qtbot, window)
         pane = window.panes[2]
         limit = engine.workers[-1].requests[-1].sampling.max_tokens
+        assert limit == 256
         engine.scripts[pane.config.model_id] = answer_script("20", thinking="Half of 40.")
         with qtbot.waitSignal(pane.runFinished, timeout=10_000):
             pane.turns[-1].continue_button.click()
@@ -152,6 +155,15 @@ def test_continue_reruns_with_twice_the_limit_and_the_same_seed(qtbot, fake_mode
         assert not pane.turns[-1].continue_button.isVisible()
     finally:
         window.shutdown()
+
+
+def test_reasoning_models_default_to_a_limit_thinking_fits_in(fake_models):
+    """A limit below the context cuts a reasoning model's thinking off (issue 15)."""
+    from desktop_app.catalog import load_catalog
+
+    for entry in load_catalog():
+        if entry.role == "reasoning":
+            assert entry.sampling["max_tokens"] >= min(8192, entry.context_length), entry.id
 
 
 def test_clear_while_generating_stops_and_clears(qtbot, fake_models, engine):

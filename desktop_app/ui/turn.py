@@ -274,7 +274,9 @@ class TurnWidget(QFrame):
         self.hide_loading()
         self.render_markdown(point_size)
         self.metrics.setText(result.metrics_line() if result else "")
-        self.continue_button.setVisible(self.data.cut_off)
+        # a limit below the context can be raised; at the context's end there is no room
+        self.continue_button.setVisible(self.data.cut_off
+                                        and self.data.max_tokens < self.entry.context_length)
         self.action_bar.show()
         if not self.data.answer.strip():
             reason = result.finish_reason if result else None
