@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
@@ -49,19 +48,6 @@ class ServerProblem(StrEnum):
     REJECTED = "rejected"  # another 4xx
     BAD_REPLY = "bad-reply"  # not the JSON or stream an OpenAI-compatible server sends
     CUT = "cut"  # the stream ended before the answer did
-
-
-PROBLEM_LABELS: dict[ServerProblem, str] = {
-    ServerProblem.UNREACHABLE: "server not answering",
-    ServerProblem.TLS: "TLS failure",
-    ServerProblem.AUTH: "key refused",
-    ServerProblem.NOT_FOUND: "not served",
-    ServerProblem.RATE_LIMITED: "server busy",
-    ServerProblem.SERVER_ERROR: "server error",
-    ServerProblem.REJECTED: "request rejected",
-    ServerProblem.BAD_REPLY: "not an OpenAI-compatible reply",
-    ServerProblem.CUT: "answer cut",
-}
 
 
 class ServerError(Exception):
@@ -372,19 +358,3 @@ def remove_listener(listener: Callable[[str], None]) -> None:
     with _lock:
         if listener in _listeners:
             _listeners.remove(listener)
-
-
-def summary(answer: ServerAnswer | None) -> str:
-    """``answers · 3 models`` / ``key refused`` / ``checking…`` for the model manager."""
-    if answer is None:
-        return "checking…"
-    if answer.error is not None:
-        return PROBLEM_LABELS[answer.error.problem]
-    count = len(answer.models)
-    return f"answers · {count} model{'s' if count != 1 else ''}"
-
-
-def as_json(answer: ServerAnswer) -> dict[str, Any]:
-    return {"answered": answer.answered, "models": list(answer.models),
-            "problem": answer.error.problem.value if answer.error else None,
-            "message": str(answer.error) if answer.error else None}

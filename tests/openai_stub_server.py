@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MODELS = ("reasoning-content", "reasoning", "think-tags", "prefilled", "plain", "busy",
-          "busy-once", "broken", "cut", "malformed", "slow", "silent", "hang", "usage")
+          "busy-once", "broken", "forbidden", "cut", "malformed", "slow", "silent", "hang",
+          "usage")
 
 THOUGHT = ["Two ", "and two ", "make four."]
 ANSWER = ["The answer ", "is ", "4."]
@@ -116,6 +117,9 @@ class _Handler(BaseHTTPRequestHandler):
         if model == "hang":  # not even the response headers until the server stops
             self.stub.closing.wait(30)
             self.close_connection = True
+            return
+        if model == "forbidden":
+            self._json(403, {"error": {"message": "this key may not use this model"}})
             return
         if model == "broken":
             self._json(503, {"error": {"message": "the GPU fell over"}})

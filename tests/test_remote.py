@@ -195,6 +195,13 @@ def test_a_refused_key_names_the_variable(keyed_stub: StubServer,
     assert keyed_stub.headers[-1]["Authorization"] == "Bearer sesame"
 
 
+def test_a_forbidden_model_names_the_variable(stub: StubServer, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("STUB_KEY", "sesame")
+    end = final(run(remote_entry(stub.url, "forbidden", source={"api_key_env": "STUB_KEY"})))
+    assert isinstance(end, Failed)
+    assert "HTTP 403" in end.message and "STUB_KEY" in end.message
+
+
 def test_unknown_model_is_404(stub: StubServer):
     end = final(run(remote_entry(stub.url, "no-such-model")))
     assert isinstance(end, Failed)
