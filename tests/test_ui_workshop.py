@@ -318,3 +318,21 @@ def test_html_handout_in_a_real_browser(qtbot, fake_models, engine, tmp_path):
     assert "<pre class=\"continuation\">40\nAnswer: 20</pre>" in dom
     assert "✓ Passed · expected 20 · got 20" in dom
     assert "Still thinking when the token limit was reached · 5 tokens" in dom
+
+
+def test_marking_the_active_pane_keeps_the_zoomed_text(qtbot, fake_models, engine):
+    """Setting the active pane's frame re-applies a style sheet; text inside it used to
+    shrink back to the system size (Copy answer / Verify at 9 pt in presentation mode)."""
+    workshop_scripts(engine, fake_models)
+    window = three_panes(qtbot, fake_models, engine, presentation=True, size=(1024, 768))
+    try:
+        run_round(qtbot, window)
+        button = window.panes[0].turns[-1].copy_answer_button
+        zoomed = button.font().pointSizeF()
+        assert zoomed > window.base_point_size
+        window.set_active(1, highlight=True)
+        window.set_active(0, highlight=True)
+        qtbot.wait(50)  # the re-polish happens on the event loop
+        assert button.font().pointSizeF() == zoomed
+    finally:
+        window.shutdown()

@@ -553,7 +553,14 @@ class Pane(QFrame):
                 return
             if widget.data.state == TurnState.FAILED and widget.error_box.isHidden():
                 self._show_failure(widget)  # ended without a Failed event
+            if self._follow:  # the metrics and actions appear below what was followed
+                QTimer.singleShot(0, self._scroll_to_end)
             self.runFinished.emit(self, widget.data.state == TurnState.DONE)
+
+    def _scroll_to_end(self) -> None:
+        if self._follow:
+            bar = self.scroll_area.verticalScrollBar()
+            bar.setValue(bar.maximum())
 
     def _tick(self, widget: TurnWidget) -> None:
         """The footer's clock and the live thinking header move between slow tokens: the

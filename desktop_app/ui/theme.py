@@ -241,7 +241,10 @@ def apply_point_size(root: QWidget, point_size: float) -> None:
             continue  # popups and menus keep the system size
         size = point_size * font_scale(widget)
         font = QFont(widget.font())
-        if abs(font.pointSizeF() - size) > 0.01:
+        # set even when the inherited size is right: a size only inherited is lost when a
+        # style sheet above is set again (the active pane's frame), and text shrinks back
+        if abs(font.pointSizeF() - size) > 0.01 or not widget.testAttribute(
+                Qt.WidgetAttribute.WA_SetFont):
             font.setPointSizeF(size)
             widget.setFont(font)
 
