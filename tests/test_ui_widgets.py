@@ -272,6 +272,7 @@ def test_tints_follow_the_os_light_dark_switch_live(qtbot, fake_models, engine, 
         assert "#2A2F3A" in turn.user_label.styleSheet()
         assert "#2A2F3A" in turn.thinking.view.styleSheet()
         assert "#A0A8B8" in turn.prompt_section.header.styleSheet()
+        assert "#B794F4" in turn.thinking.header.styleSheet()  # the fold header, readable
         assert code_bg(turn) == QColor("#1E222A").name().upper()
         assert turn.answer_raw == answer and "print(4)" in turn.answer.toPlainText()
         assert "#68D391" in turn.verify_label.text()  # the verdict's lighter green

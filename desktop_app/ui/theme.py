@@ -37,6 +37,17 @@ def role_color(role: str) -> str:
     return ROLE_COLORS.get(role, "#718096")
 
 
+ROLE_TEXT_COLORS_DARK = {"base": "#F6AD55", "instruct": "#90CDF4", "reasoning": "#B794F4"}
+
+
+def role_text_color(role: str) -> str:
+    """The role's colour for text: a lighter tint in dark mode, where the badge colour
+    itself is too dark to read on a dark background."""
+    if is_dark():
+        return ROLE_TEXT_COLORS_DARK.get(role, "#A0AEC0")
+    return role_color(role)
+
+
 def is_dark() -> bool:
     """True when the OS (or the palette) is in dark mode."""
     app = QGuiApplication.instance()

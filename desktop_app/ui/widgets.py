@@ -362,7 +362,7 @@ class ThinkingSection(CollapsibleSection):
         # the reasoning pane's main feature: a header in the role's colour, not a grey line
         theme.style(self.header, lambda: (
             f"QToolButton {{ text-align: left; padding: 4px 6px; font-weight: 600;"
-            f" color: {theme.role_color('reasoning')}; background: {theme.subtle_bg()};"
+            f" color: {theme.role_text_color('reasoning')}; background: {theme.subtle_bg()};"
             f" border: none; border-left: 3px solid {theme.role_color('reasoning')};"
             " border-radius: 0; }"
             f" QToolButton:hover {{ background: {theme.border_color()}; }}"))
