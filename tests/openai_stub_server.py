@@ -14,7 +14,7 @@ from typing import Any
 
 MODELS = ("reasoning-content", "reasoning", "think-tags", "prefilled", "plain", "busy",
           "busy-once", "broken", "forbidden", "cut", "malformed", "slow", "silent", "hang",
-          "usage")
+          "usage", "logprobs")
 
 THOUGHT = ["Two ", "and two ", "make four."]
 ANSWER = ["The answer ", "is ", "4."]
@@ -186,6 +186,24 @@ class _Handler(BaseHTTPRequestHandler):
         """A template that opened <think> itself: the model only closes it."""
         for text in [*THOUGHT, "</think>\n\n", *ANSWER]:
             self._piece(chat, content=text)
+        self._done(chat)
+
+    def _stream_logprobs(self, chat: bool) -> None:
+        """Each piece with its log-probability and two alternatives, in each API's form."""
+        for index, text in enumerate(ANSWER):
+            chosen, other = -0.25 * (index + 1), -2.0
+            if chat:
+                logprobs: dict[str, Any] = {"content": [{
+                    "token": text, "logprob": chosen, "bytes": None,
+                    "top_logprobs": [{"token": text, "logprob": chosen},
+                                     {"token": "other", "logprob": other}]}]}
+                choice: dict[str, Any] = {"index": 0, "delta": {"content": text},
+                                          "logprobs": logprobs, "finish_reason": None}
+            else:
+                logprobs = {"tokens": [text], "token_logprobs": [chosen], "text_offset": [0],
+                            "top_logprobs": [{"other": other, text: chosen}]}
+                choice = {"index": 0, "text": text, "logprobs": logprobs, "finish_reason": None}
+            self._event({"object": "chunk", "choices": [choice]})
         self._done(chat)
 
     def _stream_usage(self, chat: bool) -> None:

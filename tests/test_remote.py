@@ -123,6 +123,22 @@ def test_usage_from_the_server_replaces_the_count(stub: StubServer):
     assert (result.prompt_tokens, result.prompt_cached, result.answer_tokens) == (17, 9, 5)
 
 
+@pytest.mark.parametrize("role", ["instruct", "base"])
+def test_token_logprobs_in_either_api_form(stub: StubServer, role: str):
+    events = run(remote_entry(stub.url, "logprobs", role=role),
+                 GenerationRequest(prompt="2+2?", top_logprobs=2))
+    body = stub.requests[-1]
+    if role == "base":
+        assert body["logprobs"] == 2 and "top_logprobs" not in body
+    else:
+        assert body["logprobs"] is True and body["top_logprobs"] == 2
+    figures = [e.logprob for e in events if isinstance(e, Delta) and e.logprob]
+    assert [(f.token, f.logprob) for f in figures] == [
+        (text, -0.25 * (i + 1)) for i, text in enumerate(ANSWER)]
+    for figure in figures:  # most likely first, whichever order the server used
+        assert [t for t, _ in figure.top] == [figure.token, "other"]
+
+
 # ------------------------------------------------------------------- requests
 
 
@@ -162,6 +178,7 @@ def test_no_seed_given_means_a_random_one_that_is_reported(stub: StubServer):
     events = run(remote_entry(stub.url, "plain", role="instruct"))
     sent = next(e for e in events if isinstance(e, PromptSent))
     assert stub.requests[-1]["seed"] == sent.seed
+    assert "logprobs" not in stub.requests[-1]  # nothing asked, nothing computed
 
 
 # --------------------------------------------------------------------- errors

@@ -50,7 +50,7 @@ def llama_server(smollm2_gguf: Path, tmp_path: Path) -> Iterator[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf),
          "--model_alias", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "2048", "--n_threads", "1"],
+         "--n_ctx", "2048", "--n_threads", "1", "--logits_all", "true"],  # logprobs need it
         stdout=log, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}/v1"
     try:
@@ -125,6 +125,26 @@ def test_chat_streams_like_a_local_pane(llama_server: str):
     assert "What is the capital of France?" in result.prompt_sent
 
 
+def test_token_logprobs_match_the_local_model(llama_server: str, starter_models):
+    """The same GGUF, greedy, in a local process and on the server: the same tokens with
+    the same log-probabilities and alternatives, through both APIs' logprobs forms."""
+    from desktop_app.engine import ModelWorker
+
+    chat, _ = entries(llama_server)
+    request = GenerationRequest(prompt="Name a colour.", sampling=greedy(5), top_logprobs=3)
+    with RemoteWorker(chat) as remote:
+        served = [e for e in remote.generate(request) if isinstance(e, Delta) and e.logprob]
+    with ModelWorker(starter_models["instruct"]) as local:  # type: ignore[arg-type]
+        here = [e for e in local.generate(request) if isinstance(e, Delta) and e.logprob]
+    assert len(served) >= 3 and len(here) >= 3
+    for mine, theirs in zip(here, served):
+        assert mine.logprob is not None and theirs.logprob is not None
+        assert theirs.logprob.token == mine.logprob.token
+        assert abs(theirs.logprob.logprob - mine.logprob.logprob) < 0.05
+        assert len(theirs.logprob.top) == 3
+        assert [t for t, _ in theirs.logprob.top][:1] == [t for t, _ in mine.logprob.top][:1]
+
+
 def test_base_model_completion_with_the_document_wrapping(llama_server: str):
     _, base = entries(llama_server)
     with RemoteWorker(base) as worker:
@@ -132,6 +152,7 @@ def test_base_model_completion_with_the_document_wrapping(llama_server: str):
                                                         sampling=greedy(48))))
     sent = next(e for e in events if isinstance(e, PromptSent))
     assert sent.text.startswith(base.prompt.document_template.split("{question}")[0])
+    assert all(e.logprob is None for e in events if isinstance(e, Delta))  # not asked for
     assert sent.text.endswith("Question: What is 2+2?\nAnswer:")
     end = events[-1]
     assert isinstance(end, Finished), end

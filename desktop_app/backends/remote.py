@@ -49,6 +49,7 @@ from desktop_app.protocol import (
     Loaded,
     Loading,
     PromptSent,
+    TokenLogprob,
 )
 from desktop_app.servers import ServerError, ServerProblem
 from desktop_app.text.escape import visible_controls
@@ -59,6 +60,7 @@ CONNECT_TIMEOUT_S = 10.0
 # to evaluate a long prompt before its first token).
 READ_TIMEOUT_S = 300.0
 MAX_RETRY_AFTER_S = 60.0  # a 429's Retry-After is honoured once, up to this long
+MAX_TOP_LOGPROBS = 20  # the most alternatives OpenAI's API (and vLLM by default) give
 
 FINISH_REASONS = {"stop": FinishReason.STOP, "length": FinishReason.LENGTH,
                   "eos": FinishReason.STOP, "content_filter": FinishReason.STOP,
@@ -114,11 +116,14 @@ def request_body(entry: ModelEntry, request: GenerationRequest, seed: int
     }
     if request.ignore_eos:
         body["ignore_eos"] = True
+    top_k = min(max(0, request.top_logprobs), MAX_TOP_LOGPROBS)
     if entry.prompt.style == "document" or request.raw:
         built = build_prompt(entry, request.prompt, history=request.history, raw=request.raw,
                              document_template=request.document_template,
                              extra_stop=request.stop)
         body["prompt"] = built.text
+        if top_k:
+            body["logprobs"] = top_k  # the completions API's form: how many alternatives
         path = "/completions"
     else:
         messages = chat_messages(request, entry)
@@ -127,6 +132,8 @@ def request_body(entry: ModelEntry, request: GenerationRequest, seed: int
                             stop=tuple(entry.prompt.stop) + tuple(request.stop),
                             starts_in_thinking=prefilled and request.thinking)
         body["messages"] = messages
+        if top_k:
+            body["logprobs"], body["top_logprobs"] = True, top_k
         flags = dict(entry.prompt.template_flags)
         if entry.prompt.supports_thinking and not request.thinking:
             flags[entry.prompt.thinking_toggle_flag or "enable_thinking"] = False
@@ -138,7 +145,39 @@ def request_body(entry: ModelEntry, request: GenerationRequest, seed: int
     return path, body, built
 
 
+def chunk_logprob(choice: dict[str, Any]) -> TokenLogprob | None:
+    """The first token's log-probability and alternatives in a streamed choice, in either
+    API's form (chat: ``logprobs.content[]``; completions: ``tokens`` / ``top_logprobs``).
+    A server streams one token per chunk; should a chunk hold more, the first is kept."""
+    data = choice.get("logprobs")
+    if not isinstance(data, dict):
+        return None
+    content = data.get("content")
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        first = content[0]
+        top = [(str(t.get("token", "")), float(t["logprob"]))
+               for t in first.get("top_logprobs") or [] if isinstance(t, dict)
+               and isinstance(t.get("logprob"), int | float)]
+        if isinstance(first.get("logprob"), int | float):
+            return TokenLogprob(str(first.get("token", "")), float(first["logprob"]), tuple(top))
+        return None
+    tokens, chosen = data.get("tokens"), data.get("token_logprobs")
+    if isinstance(tokens, list) and tokens and isinstance(chosen, list) and chosen \
+            and isinstance(chosen[0], int | float):
+        alternatives = data.get("top_logprobs")
+        first_top = alternatives[0] if isinstance(alternatives, list) and alternatives else {}
+        top = sorted(((str(t), float(p)) for t, p in (first_top or {}).items()
+                      if isinstance(p, int | float)), key=lambda item: -item[1])
+        return TokenLogprob(str(tokens[0]), float(chosen[0]), tuple(top))
+    return None
+
+
 # --------------------------------------------------------------------------- reply
+
+
+def _joined(segments: list[tuple[str, str]]) -> tuple[str, str]:
+    return ("".join(text for kind, text in segments if kind == THINKING),
+            "".join(text for kind, text in segments if kind != THINKING))
 
 
 class RemoteReply:
@@ -162,20 +201,22 @@ class RemoteReply:
     def generated(self) -> int:
         return self.thinking_tokens + self.answer_tokens
 
-    def _delta(self, thinking: str, answer: str, now: float) -> Delta | None:
+    def _delta(self, thinking: str, answer: str, now: float,
+               logprob: TokenLogprob | None = None) -> Delta:
+        """One Delta per streamed piece, as the local worker sends one per token (its text
+        may be empty while the splitter holds back what could become a tag)."""
         self.result.thinking += thinking
         self.result.answer += answer
-        if not thinking and not answer:
-            return None
         return Delta(thinking=thinking, answer=answer, thinking_tokens=self.thinking_tokens,
-                     answer_tokens=self.answer_tokens, elapsed_s=now - self.started)
+                     answer_tokens=self.answer_tokens, elapsed_s=now - self.started,
+                     logprob=logprob)
 
     def _arrived(self, now: float) -> None:
         if self.first_at is None:
             self.first_at = now
         self.last_at = now
 
-    def reasoning(self, text: str, now: float) -> Delta | None:
+    def reasoning(self, text: str, now: float, logprob: TokenLogprob | None = None) -> Delta:
         """Thinking the server separated itself (``reasoning_content`` / ``reasoning``)."""
         self._arrived(now)
         if not self.saw_reasoning_field and self.splitter.in_thinking and not self.answer_tokens:
@@ -184,9 +225,9 @@ class RemoteReply:
             self.splitter = ThinkingSplitter(self.splitter.format)
         self.saw_reasoning_field = True
         self.thinking_tokens += 1
-        return self._delta(text, "", now)
+        return self._delta(text, "", now, logprob)
 
-    def content(self, text: str, now: float) -> Delta | None:
+    def content(self, text: str, now: float, logprob: TokenLogprob | None = None) -> Delta:
         """Answer text, which may still carry ``<think>`` tags."""
         self._arrived(now)
         splitter = self.splitter
@@ -200,16 +241,15 @@ class RemoteReply:
             self.answer_tokens += 1
         if was_thinking and not splitter.in_thinking and self.thinking_closed_at is None:
             self.thinking_closed_at = now
-        return self._emit(segments, now)
-
-    def _emit(self, segments: list[tuple[str, str]], now: float) -> Delta | None:
-        thinking = "".join(text for kind, text in segments if kind == THINKING)
-        answer = "".join(text for kind, text in segments if kind != THINKING)
-        return self._delta(thinking, answer, now)
+        thinking, answer = _joined(segments)
+        return self._delta(thinking, answer, now, logprob)
 
     def flush(self) -> Delta | None:
-        """What the splitter still held back."""
-        return self._emit(self.splitter.finish(), time.perf_counter())
+        """What the splitter still held back (None if nothing)."""
+        thinking, answer = _joined(self.splitter.finish())
+        if not thinking and not answer:
+            return None
+        return self._delta(thinking, answer, time.perf_counter())
 
     def _apply_usage(self) -> None:
         usage = self.usage or {}
@@ -606,20 +646,18 @@ class RemoteWorker:
                 raise ServerError(ServerProblem.BAD_REPLY,
                                   f"The server at {host} sent a malformed choice.")
             now = time.perf_counter()
+            logprob = chunk_logprob(choice)
             delta = choice.get("delta")
             if isinstance(delta, dict):  # chat
                 thought = delta.get("reasoning_content") or delta.get("reasoning")
                 if isinstance(thought, str) and thought:
-                    event = reply.reasoning(thought, now)
-                    if event is not None:
-                        yield event
+                    yield reply.reasoning(thought, now, logprob)
+                    logprob = None
                 text = delta.get("content")
             else:  # completions
                 text = choice.get("text")
             if isinstance(text, str) and text:
-                event = reply.content(text, now)
-                if event is not None:
-                    yield event
+                yield reply.content(text, now, logprob)
             reason = choice.get("finish_reason")
             if isinstance(reason, str) and reason:
                 reply.finish_reason = FINISH_REASONS.get(reason, FinishReason.STOP)
