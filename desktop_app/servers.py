@@ -11,7 +11,8 @@ Keys come from the environment variable an entry names (``api_key_env``), else f
 keychain (:mod:`keyring`) under the endpoint's address; never from ``models.toml``.
 
 Every failure is a :class:`ServerError`: a :class:`ServerProblem` and one sentence. The
-remote backend uses the same sentences for its requests. Imports nothing of ours.
+remote backend uses the same sentences for its requests. Imports nothing of ours but
+``text.escape`` (a server's own words are shown with their control characters escaped).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
+
+from desktop_app.text.escape import visible_controls
 
 KEYRING_SERVICE = "triptych"
 CHECK_TIMEOUT_S = 5.0
@@ -155,7 +158,7 @@ def _detail(response: httpx2.Response) -> str:
             error = error.get("message", error)
         if error:
             body = error if isinstance(error, str) else json.dumps(error)
-    text = " ".join(body.split())
+    text = visible_controls(" ".join(body.split()))
     return text[:DETAIL_CHARS] + ("…" if len(text) > DETAIL_CHARS else "")
 
 
@@ -230,7 +233,7 @@ def transport_error(exc: httpx2.HTTPError, endpoint: str, *, streaming: bool = F
 
 
 def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = visible_controls(" ".join(str(exc).split())) or type(exc).__name__
     return text[:DETAIL_CHARS]
 
 

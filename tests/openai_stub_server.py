@@ -14,7 +14,7 @@ from typing import Any
 
 MODELS = ("reasoning-content", "reasoning", "think-tags", "prefilled", "plain", "busy",
           "busy-once", "broken", "forbidden", "cut", "malformed", "slow", "silent", "hang",
-          "usage", "logprobs")
+          "usage", "logprobs", "hostile")
 
 THOUGHT = ["Two ", "and two ", "make four."]
 ANSWER = ["The answer ", "is ", "4."]
@@ -120,6 +120,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if model == "forbidden":
             self._json(403, {"error": {"message": "this key may not use this model"}})
+            return
+        if model == "hostile":  # a server whose error text would repaint a terminal
+            self._json(500, {"error": {"message": "\x1b[2J\u202eevil\nsecond line"}})
             return
         if model == "broken":
             self._json(503, {"error": {"message": "the GPU fell over"}})

@@ -231,6 +231,13 @@ def test_server_error_is_reported_with_its_words(stub: StubServer):
     assert "HTTP 503" in end.message and "the GPU fell over" in end.message
 
 
+def test_a_servers_control_characters_are_shown_escaped(stub: StubServer):
+    end = final(run(remote_entry(stub.url, "hostile")))
+    assert isinstance(end, Failed)
+    assert "\x1b" not in end.message and "\u202e" not in end.message and "\n" not in end.message
+    assert "\\x1b[2J" in end.message and "evil second line" in end.message
+
+
 def test_429_is_retried_once_after_retry_after(stub: StubServer):
     end = final(run(remote_entry(stub.url, "busy-once")))
     assert isinstance(end, Finished) and end.result.answer == "The answer is 4."
