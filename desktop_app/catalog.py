@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from desktop_app import paths, servers
+from desktop_app.text.escape import visible_controls
 from desktop_app.text.thinking import FORMATS
 
 ROLES = ("base", "instruct", "reasoning")
@@ -721,7 +722,7 @@ def _remote_message(entry: ModelEntry, source: RemoteSource, state: Availability
         return f"Triptych is asking the server at {host} whether it serves '{source.model}'."
     answer = servers.cached_answer(source.endpoint, source.api_key_env)
     if state == Availability.NOT_SERVED and answer is not None and answer.error is None:
-        listed = ", ".join(answer.models[:6]) or "none"
+        listed = visible_controls(", ".join(answer.models[:6])) or "none"
         return (f"The server at {host} does not serve '{source.model}' (it lists: {listed}); "
                 f"fix the model name of '{entry.id}' in your catalog.")
     if answer is not None and answer.error is not None:
