@@ -18,6 +18,7 @@ from typing import Any
 from desktop_app import catalog as cat
 from desktop_app import download, servers, user_catalog
 from desktop_app.hub import parse_reference
+from desktop_app.text.escape import visible_controls
 from desktop_app.text.units import format_bytes
 
 EXIT_ERROR = 1
@@ -230,7 +231,8 @@ def _picks(values: list[str], served: list[str]) -> list[tuple[str, str]]:
                 f"--add {value!r}: write it as MODEL=ROLE, ROLE one of {', '.join(cat.ROLES)}.")
         if model not in served:
             raise download.DownloadError(
-                f"The server does not serve '{model}'; it serves: {', '.join(served) or 'nothing'}.")
+                f"The server does not serve '{visible_controls(model)}'; it serves: "
+                f"{visible_controls(', '.join(served)) or 'nothing'}.")
         picks.append((model, role))
     return picks
 
@@ -261,7 +263,7 @@ def _add_server(args: argparse.Namespace) -> int:
         print(json.dumps({"endpoint": endpoint, "served": served,
                           "added": [entry.id for entry in entries]}))
         return 0
-    print(f"{servers.host_of(endpoint)} serves: {', '.join(served) or 'no models'}.")
+    print(f"{servers.host_of(endpoint)} serves: {visible_controls(', '.join(served)) or 'no models'}.")
     for entry in entries:
         print(f"Added {entry.id} ({entry.role}): {entry.source.describe()}.")
     if not args.add and served:
