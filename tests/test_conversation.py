@@ -165,3 +165,61 @@ def test_finished_result_is_the_process_summary(catalog):
     assert turn.thinking == "two and two" and turn.answer == "4"
     assert turn.to_dict()["thinking_s"] == pytest.approx(14.2)
     session.close_worker()
+
+
+def test_clear_while_generating_stops_and_forgets(catalog):
+    engine = FakeEngine([PromptSent(text="p", n_tokens=1, starts_in_thinking=False, seed=1),
+                         Delta(thinking="", answer="Once", thinking_tokens=0, answer_tokens=1,
+                               elapsed_s=0.01), WAIT_FOR_STOP])
+    session = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "instruct")),
+                          worker_factory=engine.worker)
+    assert session.send("Tell a story") is not None
+    session.clear()
+    assert session.turns == [] and session.turn is None
+    run_to_end(session)  # the stopped run drains onto no turn
+    assert session.turns == [] and not session.running
+    session.close_worker()
+
+
+def test_thinking_states_and_what_verify_reads(catalog):
+    from desktop_app.conversation import thinking_header
+
+    engine = FakeEngine(answer_script("", thinking="Forty halved is",
+                                      finish_reason=FinishReason.LENGTH))
+    session = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "reasoning")),
+                          worker_factory=engine.worker)
+    turn = session.send("Half of 40?")
+    assert turn is not None
+    run_to_end(session)
+    assert turn.still_thinking and turn.cut_off
+    assert turn.thinking_header().startswith("Still thinking when the token limit was reached")
+    assert turn.reply_for_verify() == "<think>\nForty halved is"  # an open thinking block
+    verdict = session.verify(turn)
+    assert "still thinking" in verdict.reason.lower()
+    assert thinking_header(False, 3.0, 1, still_thinking=True,
+                           finish_reason=FinishReason.CANCELLED) == \
+        "Stopped while still thinking · 1 token"
+    assert thinking_header(False, 3.0, 2) == "Thought for 3 s · 2 tokens"
+
+    engine.default = answer_script("20", thinking="Forty halved.")
+    done = session.send("Again?")
+    assert done is not None
+    run_to_end(session)
+    assert not done.still_thinking and done.reply_for_verify() == "20"
+    session.close_worker()
+
+
+def test_restored_turns_come_back_and_an_unfinished_one_is_marked(catalog):
+    from desktop_app.conversation import Turn
+    from desktop_app.protocol import GenerationResult
+
+    session = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "instruct")))
+    finished = Turn(prompt="q", answer="a", state=TurnState.DONE,
+                    result=GenerationResult(model="", role="", answer="a",
+                                            finish_reason=FinishReason.STOP))
+    cut = Turn(prompt="q2", answer="par", state=TurnState.ANSWERING)
+    session.restore([finished, cut])
+    assert session.turns == [finished, cut]
+    assert cut.state == TurnState.FAILED and "removed" in (cut.failure.message if cut.failure
+                                                          else "")
+    assert [(h.user, h.assistant) for h in session.conversation.history()] == [("q", "a")]
