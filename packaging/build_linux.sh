@@ -92,18 +92,39 @@ rm -rf "$DIST/triptych"
     --distpath "$DIST" --workpath "$WORK" "$HERE/triptych.spec"
 
 APP="$DIST/triptych"
+# ctypes opens libX.so and the libraries link to libX.so.0: one file under both names.
+for lib in "$APP/_internal/llama_cpp/lib/"lib*.so; do
+    if [ -f "$lib.0" ] && [ ! -L "$lib" ] && cmp -s "$lib" "$lib.0"; then
+        ln -sf "$(basename "$lib").0" "$lib"
+    fi
+done
+# Some Pythons (python.org / pyenv builds) ship libpython and their extension modules with
+# debug information: ~20 MB nobody running the app needs. Wheels' vendored libraries
+# (*.libs/) are left alone: rewriting those can break them.
+if command -v strip >/dev/null 2>&1 && command -v readelf >/dev/null 2>&1; then
+    find "$APP/_internal" -type f -name "*.so*" -not -path "*.libs/*" | while read -r so; do
+        if readelf -S "$so" 2>/dev/null | grep -q '\.debug_info'; then strip --strip-debug "$so"; fi
+    done
+fi
 # Desktop integration files travel inside the folder.
 cp "$HERE/triptych.desktop" "$APP/triptych.desktop"
 cp "$ROOT/resources/icon.png" "$APP/triptych.png"
 cat > "$APP/install-desktop-entry.sh" <<'EOF'
 #!/bin/sh
-# Add Triptych to the applications menu of the current user (no root needed).
+# Add Triptych to the applications menu of the current user (no root needed);
+# --remove takes it out again (your settings and models stay where they are).
 here="$(cd "$(dirname "$0")" && pwd)"
 apps="${XDG_DATA_HOME:-$HOME/.local/share}/applications"
 icons="${XDG_DATA_HOME:-$HOME/.local/share}/icons/hicolor/256x256/apps"
+if [ "${1:-}" = "--remove" ]; then
+    rm -f "$apps/triptych.desktop" "$icons/triptych.png"
+    echo "Triptych removed from the applications menu."
+    exit 0
+fi
 mkdir -p "$apps" "$icons"
 cp "$here/triptych.png" "$icons/triptych.png"
 sed "s|^Exec=.*|Exec=\"$here/triptych\"|" "$here/triptych.desktop" > "$apps/triptych.desktop"
+command -v update-desktop-database >/dev/null 2>&1 && update-desktop-database "$apps" || true
 echo "Triptych added to the applications menu ($apps/triptych.desktop)."
 EOF
 chmod +x "$APP/install-desktop-entry.sh"
