@@ -336,3 +336,31 @@ def test_marking_the_active_pane_keeps_the_zoomed_text(qtbot, fake_models, engin
         assert button.font().pointSizeF() == zoomed
     finally:
         window.shutdown()
+
+
+def test_snapshot_size_is_checked_in_one_sentence(capsys):
+    from desktop_app.ui.app import parse_size, run_app
+
+    assert parse_size("1024x768") == (1024, 768) and parse_size("1280×720") == (1280, 720)
+    assert run_app(prompt="x", screenshot="never.png", size="big") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["triptych: --size must be WIDTHxHEIGHT, like 1024x768, not 'big'."]
+
+
+@pytest.mark.slow
+def test_presentation_snapshot_at_a_projector_size(starter_models, tmp_path):
+    """Snapshot mode with a real model, at 1024x768 in presentation mode."""
+    import os
+    import sys
+
+    from PySide6.QtGui import QImage
+
+    shot = tmp_path / "projector.png"
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    done = subprocess.run([sys.executable, "-m", "desktop_app", "--prompt", "Say hi.",
+                           "--models", "smollm2-135m-instruct", "--max-tokens", "4",
+                           "--presentation", "--size", "1024x768", "--screenshot", str(shot)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    image = QImage(str(shot))
+    assert (image.width(), image.height()) == (1024, 768)
