@@ -225,6 +225,174 @@ def bench_comparison(entries: list[Any], n_tokens: int, cores: int) -> dict[str,
     }
 
 
+# ------------------------------------------------------------ engine: issue 11 figures
+
+
+def _median_rate(worker: Any, request: Any, repeats: int) -> float:
+    rates = [_finish(worker.generate(request)).tokens_per_s or 0.0 for _ in range(repeats)]
+    return float(statistics.median(rates))
+
+
+def bench_prompt_reuse(entry: Any, n_tokens: int) -> dict[str, Any]:
+    """Time to first token of a conversation's third turn (cache reused) against the same
+    question asked fresh, and against the third turn with nothing cached."""
+    from desktop_app.engine import ModelWorker
+    from desktop_app.prompting import Turn
+    from desktop_app.protocol import GenerationRequest, Sampling
+
+    sampling = Sampling(temperature=0.0, max_tokens=max(2, min(n_tokens, 48)), seed=0)
+    questions = ["Explain in detail why the sky is blue.", "And why are sunsets red?",
+                 "Summarise both answers in one sentence."]
+    figures: dict[str, Any] = {"model": entry.id}
+    with ModelWorker(entry) as worker:
+        history: tuple[Turn, ...] = ()
+        for question in questions:
+            result = _finish(worker.generate(GenerationRequest(question, sampling,
+                                                               history=history)))
+            history = (*history, Turn(question, result.answer))
+        figures["turn3_ttft_s"] = round(result.ttft_s or 0, 4)
+        figures["turn3_prompt_tokens"] = result.prompt_tokens
+        figures["turn3_prompt_cached"] = result.prompt_cached
+        fresh = _finish(worker.generate(GenerationRequest(questions[-1], sampling)))
+        figures["fresh_ttft_s"] = round(fresh.ttft_s or 0, 4)
+        figures["fresh_prompt_tokens"] = fresh.prompt_tokens
+    with ModelWorker(entry) as cold:  # nothing cached: the whole conversation evaluated
+        result = _finish(cold.generate(GenerationRequest(questions[-1], sampling,
+                                                         history=history[:-1])))
+        figures["turn3_uncached_ttft_s"] = round(result.ttft_s or 0, 4)
+    fresh_ttft = figures["fresh_ttft_s"]
+    figures["ratio"] = round(figures["turn3_ttft_s"] / fresh_ttft, 3) if fresh_ttft else None
+    return figures
+
+
+def bench_many_sequences(entry: Any, n_tokens: int, counts: tuple[int, ...] = (1, 4, 8)
+                         ) -> dict[str, Any]:
+    """Total tokens/s of N sequences sampled from one prompt at once, against one."""
+    from desktop_app.engine import ModelWorker
+    from desktop_app.protocol import Finished, GenerationRequest, Sampling
+
+    request = GenerationRequest(BENCH_PROMPT, Sampling(temperature=0.8, max_tokens=n_tokens),
+                                raw=True, ignore_eos=True)
+    totals: dict[str, float] = {}
+    with ModelWorker(entry) as worker:
+        _finish(worker.generate(request))  # warm up
+        for count in counts:
+            started = time.perf_counter()
+            results = [event.result for event in worker.generate_many(request, range(count))
+                       if isinstance(event, Finished)]
+            if len(results) != count:
+                raise RuntimeError("a sequence failed during the N-sequence benchmark")
+            generated = sum(r.answer_tokens + r.thinking_tokens for r in results)
+            first = min(started + (r.ttft_s or 0) for r in results)
+            wall = time.perf_counter() - first
+            totals[str(count)] = round(generated / wall, 2) if wall > 0 else 0.0
+    one = totals.get("1") or 0.0
+    best = str(max(counts))
+    return {"model": entry.id, "tokens_per_sequence": n_tokens, "total_tokens_per_s": totals,
+            "ratio": round(totals[best] / one, 3) if one else None, "sequences": int(best)}
+
+
+def _start_stranger() -> int:
+    """Start a process that keeps one core busy and is not ours (another program, to the
+    thread budget); return its pid. The caller kills it."""
+    launcher = subprocess.run(
+        [sys.executable, "-c",
+         "import subprocess, sys\n"
+         "p = subprocess.Popen([sys.executable, '-c', 'while True: pass'],"
+         " stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,"
+         " start_new_session=True)\n"
+         "print(p.pid)"],
+        capture_output=True, text=True, timeout=60, check=True)
+    return int(launcher.stdout.strip())
+
+
+def _stop_stranger(pid: int) -> None:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        process.kill()
+        process.wait(10)
+    except psutil.Error:
+        pass
+
+
+def native_llama_bench(binary: str, model_path: str, threads: int, n_tokens: int,
+                       repeats: int = 3) -> float | None:
+    """Decode tokens/s that llama.cpp's own ``llama-bench`` measures (tg test)."""
+    try:
+        done = subprocess.run(
+            [binary, "-m", model_path, "-t", str(threads), "-p", "0", "-n", str(n_tokens),
+             "-r", str(repeats), "-o", "json"],
+            capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    try:
+        rows = json.loads(done.stdout)
+        return float(rows[0]["avg_ts"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def find_llama_bench(path: str | None) -> str | None:
+    """``--llama-bench PATH``, else ``llama-bench`` on PATH, else None."""
+    import shutil
+
+    if path:
+        return path if os.access(path, os.X_OK) else None
+    return shutil.which("llama-bench")
+
+
+def bench_native(entry: Any, binary: str, n_tokens: int, threads: int, repeats: int,
+                 engine_rate: float) -> dict[str, Any]:
+    """The engine's single-pane decode rate against native llama.cpp at the same threads."""
+    from desktop_app.catalog import ensure_local
+
+    native = native_llama_bench(binary, str(ensure_local(entry)), threads, n_tokens, repeats)
+    return {"model": entry.id, "threads": threads, "native_tokens_per_s": native,
+            "engine_tokens_per_s": round(engine_rate, 2),
+            "ratio": round(engine_rate / native, 3) if native else None}
+
+
+def bench_contention(entry: Any, n_tokens: int, repeats: int, cores: int,
+                     llama_bench: str | None) -> dict[str, Any]:
+    """One pane while another program keeps a core busy, against the best thread count of
+    the baseline (native llama-bench when given, else a bare llama-cpp-python loop)."""
+    from desktop_app.catalog import ensure_local
+    from desktop_app.cores import ThreadBudget
+    from desktop_app.engine import ModelWorker
+
+    path = str(ensure_local(entry))
+    request = _fixed_request(entry, n_tokens, raw=True)
+    stranger = _start_stranger()
+    try:
+        time.sleep(0.5)
+        with ModelWorker(entry, budget=ThreadBudget()) as worker:  # the app's own budget
+            _finish(worker.generate(request))
+            engine = _median_rate(worker, request, repeats)
+        baseline: dict[str, float | None] = {}
+        for threads in range(1, cores + 1):
+            if llama_bench:
+                baseline[str(threads)] = native_llama_bench(llama_bench, path, threads, n_tokens,
+                                                            repeats)
+            else:
+                with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
+                                         initializer=_quiet_native_stderr) as pool:
+                    rates = [pool.submit(_bare_decode, path, entry.context_length, threads,
+                                         BENCH_PROMPT, n_tokens).result()
+                             for _ in range(repeats + 1)][1:]
+                baseline[str(threads)] = round(statistics.median(rates), 2)
+    finally:
+        _stop_stranger(stranger)
+    best = max((rate for rate in baseline.values() if rate), default=None)
+    return {"model": entry.id, "busy_processes": 1, "busy_pid": stranger,
+            "baseline": "native llama-bench" if llama_bench else "bare llama-cpp-python loop",
+            "engine_tokens_per_s": round(engine, 2), "baseline_tokens_per_s": baseline,
+            "ratio": round(engine / best, 3) if best else None}
+
+
 def bench_startup(model_id: str) -> dict[str, Any]:
     """Launch to window shown, and launch to first token, each in a fresh process."""
     env = dict(os.environ)
@@ -286,7 +454,8 @@ def _choose_models(ids: list[str] | None) -> list[Any]:
 
 
 def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
-                   window: bool = True, startup: bool = True) -> dict[str, Any]:
+                   window: bool = True, startup: bool = True, contention: bool = False,
+                   llama_bench: str | None = None) -> dict[str, Any]:
     """Run every measurement; return one JSON-ready dict."""
     from desktop_app.cores import physical_cores
 
@@ -299,6 +468,14 @@ def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
     report["comparison_ratio"] = comparison["ratio"]
     report["single_pane"] = single
     report["comparison"] = comparison
+    report["prompt_reuse"] = bench_prompt_reuse(entries[0], n_tokens)
+    report["many_sequences"] = bench_many_sequences(entries[0], n_tokens)
+    if llama_bench:
+        report["native"] = bench_native(entries[0], llama_bench, n_tokens, cores, repeats,
+                                        single["engine_tokens_per_s"])
+    if contention:
+        report["contention"] = bench_contention(entries[0], n_tokens, repeats, cores,
+                                                llama_bench)
     report["window"] = bench_window(entries[:3], max(n_tokens, 64)) if window else None
     report["startup"] = bench_startup(entries[0].id) if startup else None
     from desktop_app.worker_process import peak_rss_mb
@@ -334,6 +511,7 @@ def format_table(report: dict[str, Any]) -> str:
         if pane:
             lines.append(f"  {pane['model']:42} ttft {pane['ttft_s']} s · "
                          f"{pane['tokens_per_s']} tok/s")
+    lines += _engine_lines(report)
     window = report.get("window") or {}
     if window and "error" not in window:
         lines.append(f"{'GUI longest stall ms / mean frame ms':44} "
@@ -355,6 +533,64 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _engine_lines(report: dict[str, Any]) -> list[str]:
+    """Table lines for the engine figures (absent from reports made before they existed)."""
+    lines = []
+    native = report.get("native")
+    if native:
+        lines.append(f"{'1 pane vs native llama-bench tok/s':44} "
+                     f"{native['engine_tokens_per_s']!s:>12} {native['native_tokens_per_s']!s:>12} "
+                     f"{native['ratio']!s:>8}")
+    reuse = report.get("prompt_reuse")
+    if reuse:
+        lines.append(f"{'turn 3 TTFT s vs same text fresh':44} {reuse['turn3_ttft_s']!s:>12} "
+                     f"{reuse['fresh_ttft_s']!s:>12} {reuse['ratio']!s:>8}")
+    many = report.get("many_sequences")
+    if many:
+        totals = many["total_tokens_per_s"]
+        lines.append(f"{str(many['sequences']) + ' sequences total tok/s vs one':44} "
+                     f"{totals[str(many['sequences'])]!s:>12} {totals.get('1')!s:>12} "
+                     f"{many['ratio']!s:>8}")
+    contention = report.get("contention")
+    if contention:
+        best = max((v for v in contention["baseline_tokens_per_s"].values() if v), default=None)
+        lines.append(f"{'1 pane with a core kept busy, tok/s':44} "
+                     f"{contention['engine_tokens_per_s']!s:>12} {best!s:>12} "
+                     f"{contention['ratio']!s:>8}")
+    return lines
+
+
+def _engine_rows(report: dict[str, Any]) -> list[str]:
+    """README rows for the engine figures (absent from reports made before they existed)."""
+    rows = []
+    native = report.get("native")
+    if native:
+        rows.append(f"| one pane, decode tokens/s ({native['model']}, {native['threads']} threads) "
+                    f"| {native['engine_tokens_per_s']} | {native['native_tokens_per_s']} (native "
+                    f"llama-bench) | **{native['ratio']}** | ≥ 0.95 |")
+    contention = report.get("contention")
+    if contention:
+        rates = contention["baseline_tokens_per_s"]
+        best = max((v for v in rates.values() if v), default=None)
+        rows.append(f"| one pane while another process keeps a core busy, tokens/s | "
+                    f"{contention['engine_tokens_per_s']} | {best} ({contention['baseline']}, best "
+                    f"of {len(rates)} thread counts) | **{contention['ratio']}** | ≥ 0.8 |")
+    reuse = report.get("prompt_reuse")
+    if reuse:
+        rows.append(f"| time to first token of turn 3 ({reuse['turn3_prompt_cached']} of "
+                    f"{reuse['turn3_prompt_tokens']} prompt tokens cached) | {reuse['turn3_ttft_s']} s "
+                    f"| {reuse['fresh_ttft_s']} s (the same question asked fresh; "
+                    f"{reuse['turn3_uncached_ttft_s']} s with nothing cached) | **{reuse['ratio']}** "
+                    f"| ≤ 1.2 |")
+    many = report.get("many_sequences")
+    if many:
+        totals = many["total_tokens_per_s"]
+        rows.append(f"| {many['sequences']} sequences from one prompt, total tokens/s | "
+                    f"{totals[str(many['sequences'])]} | {totals.get('1')} (one sequence) | "
+                    f"**{many['ratio']}** | ≥ 1.6 |")
+    return rows
+
+
 def format_markdown(report: dict[str, Any]) -> str:
     """The README's figures table for a report (``triptych bench --markdown``)."""
     machine, single, comparison = report["machine"], report["single_pane"], report["comparison"]
@@ -372,6 +608,7 @@ def format_markdown(report: dict[str, Any]) -> str:
         f"{comparison['wall_s']} | {comparison['sum_alone_s']} (each alone, best thread count, "
         f"summed) | **{report['comparison_ratio']}** | ≤ 1.0 |",
         f"| time to first token in each pane of the comparison | {ttfts} | | | |",
+        *_engine_rows(report),
     ]
     if window and "error" not in window:
         costs = " / ".join(str(v) for v in window["append_cost_us"].values())
@@ -405,6 +642,11 @@ def add_bench_parser(subparsers: Any) -> None:
     bench.add_argument("--repeats", type=int, default=3, help="single-pane runs per side")
     bench.add_argument("--no-window", action="store_true", help="skip the window figures")
     bench.add_argument("--no-startup", action="store_true", help="skip the start-up figures")
+    bench.add_argument("--contention", action="store_true",
+                       help="also measure one pane while a busy process takes a core")
+    bench.add_argument("--llama-bench", metavar="PATH",
+                       help="native llama-bench binary for the ratio to llama.cpp "
+                            "(default: llama-bench on PATH, if any)")
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -414,9 +656,14 @@ def run_bench(args: argparse.Namespace) -> int:
         print("triptych: --tokens must be at least 2 and --repeats at least 1.", file=sys.stderr)
         return 2
     ids = [part.strip() for part in args.models.split(",")] if args.models else None
+    llama_bench = find_llama_bench(args.llama_bench)
+    if args.llama_bench and llama_bench is None:
+        print(f"triptych: {args.llama_bench} is not an executable llama-bench.", file=sys.stderr)
+        return 2
     try:
         report = run_benchmarks(ids, args.tokens, args.repeats, window=not args.no_window,
-                                startup=not args.no_startup)
+                                startup=not args.no_startup, contention=args.contention,
+                                llama_bench=llama_bench)
     except (CatalogError, ValueError, RuntimeError) as exc:
         print(f"triptych: {exc}", file=sys.stderr)
         return 1

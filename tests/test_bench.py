@@ -32,6 +32,33 @@ def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
     assert 0 < startup["launch_to_window_s"] < startup["launch_to_first_token_s"]
     memory = report["memory"]
     assert memory["app_peak_rss_mb"] > 0 and memory["worker_peak_rss_mb"]
+    reuse = report["prompt_reuse"]
+    assert 0 < reuse["turn3_prompt_cached"] < reuse["turn3_prompt_tokens"]
+    assert reuse["turn3_ttft_s"] > 0 and reuse["fresh_ttft_s"] > 0 and reuse["ratio"] > 0
+    many = report["many_sequences"]
+    assert set(many["total_tokens_per_s"]) == {"1", "4", "8"} and many["ratio"] > 0
+
+
+@pytest.mark.slow
+def test_bench_contention_starts_and_ends_its_busy_process(starter_models):
+    done = subprocess.run(
+        [sys.executable, "-m", "desktop_app", "bench", "--json", "--tokens", "4", "--repeats", "1",
+         "--no-window", "--no-startup", "--contention", "--models", "smollm2-135m-instruct"],
+        capture_output=True, text=True, timeout=600, env=os.environ.copy())
+    assert done.returncode == 0, done.stderr
+    contention = json.loads(done.stdout)["contention"]
+    assert contention["engine_tokens_per_s"] > 0 and contention["ratio"] > 0
+    assert contention["baseline"] == "bare llama-cpp-python loop" or "native" in contention["baseline"]
+    import psutil
+
+    gone = not psutil.pid_exists(contention["busy_pid"])
+    assert gone or psutil.Process(contention["busy_pid"]).status() == psutil.STATUS_ZOMBIE
+
+
+def test_bench_names_a_missing_llama_bench_in_one_sentence(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "desktop_app", "bench", "--llama-bench",
+                           str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "is not an executable llama-bench" in done.stderr
 
 
 def test_bench_rejects_a_silly_budget():
