@@ -321,3 +321,21 @@ def test_secret_files_and_app_dirs_are_covered_even_without_landlock(tmp_path: P
         """)
     result = run_code(code, limits=Limits(timeout_s=TIMEOUT), secret_paths=[str(secret)])
     assert "size 0" in result.stdout and "app True" in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("reply", [
+    "\\boxed{" * 120_000,            # every group unclosed: was quadratic
+    "\\frac{" * 150_000,
+    "\\frac{" * 3000 + "1}{2}" * 3000,  # nesting deeper than any answer
+    "1," * 450_000,
+    "#### 1\n" * 100_000,
+    "{" * 900_000,
+    "x" * 2_000_000,                # over the reply limit: an error, not a stall
+], ids=["boxed", "frac", "nested-frac", "digits", "gsm8k-lines", "braces", "huge"])
+def test_hostile_reply_text_is_read_in_bounded_time(reply: str):
+    for kw in ({"expect": "5"}, {"tests": "assert f(1) == 1\n"}, {}):
+        started = time.monotonic()
+        verdict = verify_reply(reply, timeout_s=TIMEOUT, **kw)  # type: ignore[arg-type]
+        assert time.monotonic() - started < 60, "a hang, not a speed requirement"
+        assert verdict.verdict in ("fail", "no-answer", "error")
+        json.dumps(verdict.to_dict())

@@ -270,7 +270,8 @@ def test_forged_pass_signals_do_not_pass(code: str, verdict: str):
 
 
 def test_harness_record_forgery_is_rejected():
-    # Writing well-formed records without the per-run nonce is noticed and not trusted.
+    # Well-formed answers written to every fd are at most the reply's own outputs (the
+    # tests never reach the sandbox), and answers out of turn make the run an error.
     code = ("import os, json\n"
             "for fd in range(3, 20):\n    try:\n"
             "        os.write(fd, b'{\"p\": 0, \"k\": 1, \"v\": 5}\\n')\n"

@@ -30,7 +30,7 @@ from desktop_app.verify.practice import Problem
 from desktop_app.verify.sandbox import Limits, RunResult, run_code
 from desktop_app.verify.verdict import Verdict, VerdictState
 
-MAX_REPLY_CHARS = 4_000_000  # a reply longer than this is not read at all
+MAX_REPLY_CHARS = 1_000_000  # a reply longer than this is not read at all (~250k tokens)
 MAX_CODE_CHARS = 200_000  # the chosen block must be at most this long to be run
 _S = VerdictState
 
@@ -246,8 +246,8 @@ def _verify(reply_text: str, problem: Problem | None, expect: str | None, tests:
         kind = "math"
     if len(reply_text) > MAX_REPLY_CHARS:
         return Verdict(_S.ERROR, kind=kind or "open",
-                       reason=f"The reply is {len(reply_text) // 1_000_000} MB long; "
-                       f"replies over {MAX_REPLY_CHARS // 1_000_000} MB are not checked.")
+                       reason=f"The reply is {len(reply_text) / 1e6:.1f} MB long; replies "
+                       f"over {MAX_REPLY_CHARS // 1_000_000} MB are not checked.")
 
     visible = strip_thinking(reply_text)
     if visible.still_thinking:

@@ -8,6 +8,7 @@ six decimals) are compared with a tolerance. No Qt, no I/O.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -84,6 +85,12 @@ def _strip_repl_prompts(code: str) -> str:
     return code
 
 
+@functools.lru_cache(maxsize=4)
+def _blocks(text: str) -> tuple[CodeBlock, ...]:
+    """The reply's code blocks, parsed once per text (extraction asks several times)."""
+    return tuple(code_blocks(text))
+
+
 def extract_code(text: str) -> CodeBlock | None:
     """The last Python code block of the whole answer, by CommonMark's rules (one parser
     for the app: :func:`desktop_app.text.fences.code_blocks`): fenced ```python (or py,
@@ -91,7 +98,7 @@ def extract_code(text: str) -> CodeBlock | None:
     HTML comment counts. The block may be unclosed (``closed=False``): callers decide
     whether to run it (Verify does not). *text* should already be free of thinking."""
     found = None
-    for block in code_blocks(text):
+    for block in _blocks(text):
         if block.language in _PY_LANGS:
             code = _strip_repl_prompts(block.code) if block.language == "pycon" else block.code
             found = CodeBlock(block.info, "python", code, block.closed)
@@ -108,7 +115,7 @@ def remove_code_blocks(text: str) -> str:
     blocks :func:`code_blocks` finds are cut out in order, then the fence lines."""
     out: list[str] = []
     cursor = 0
-    for block in code_blocks(text):
+    for block in _blocks(text):
         if not block.code:
             continue
         at = text.find(block.code, cursor)
@@ -147,6 +154,9 @@ _NUMBER_RE = re.compile(
 )
 _FULL_NUMBER_RE = re.compile(r"^\s*" + _NUMBER_RE.pattern + r"\s*\.?\s*$")
 _FLOAT_DECIMALS = 6
+_TAIL_CHARS = 100_000  # the last number of a long reply is looked for here first
+_MAX_FRAC_DEPTH = 20
+_MAX_ANSWER_CHARS = 10_000  # a final answer is read from at most this much text
 
 
 def _to_number(match: re.Match) -> Number | None:
@@ -202,8 +212,17 @@ def first_number(text: str) -> Number | None:
 
 
 def last_number(text: str) -> Number | None:
-    numbers = [n for n in (_to_number(m) for m in _NUMBER_RE.finditer(clean_latex(text))) if n]
-    return numbers[-1] if numbers else None
+    """The last number in *text*. Only the tail is cleaned and scanned when it holds a
+    number (the last one is there); the whole text otherwise. Linear either way."""
+    for window in ((text[-_TAIL_CHARS:], text) if len(text) > _TAIL_CHARS else (text,)):
+        matches = list(_NUMBER_RE.finditer(clean_latex(window)))
+        for match in reversed(matches):
+            if window is not text and match.start() == 0:
+                break  # may be the end of a number cut by the window: read it whole
+            number = _to_number(match)
+            if number is not None:
+                return number
+    return None
 
 
 def numbers_equal(a: Number, b: Number) -> bool:
@@ -224,27 +243,39 @@ def numbers_equal(a: Number, b: Number) -> bool:
 # ---------------------------------------------------------------------------- LaTeX
 
 
-def _braced(text: str, start: int) -> tuple[str, int] | None:
+def _brace_pairs(text: str) -> dict[int, int]:
+    """Index of every ``{`` that closes -> index of its ``}`` (escaped braces skipped), in
+    one pass: matching each group by scanning would be quadratic on ``\\boxed{`` × n."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    for match in re.finditer(r"\\?[{}]", text):
+        token = match.group()
+        if len(token) == 2:
+            continue
+        if token == "{":
+            stack.append(match.start())
+        elif stack:
+            pairs[stack.pop()] = match.start()
+    return pairs
+
+
+def _braced(text: str, start: int, pairs: dict[int, int] | None = None
+            ) -> tuple[str, int] | None:
     """Content of the ``{…}`` group opening at *start* (nested braces), and the index after it."""
     if start >= len(text) or text[start] != "{":
         return None
-    depth = 0
-    for i in range(start, len(text)):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
-            continue
-        if ch == "{" and (i == 0 or text[i - 1] != "\\"):
-            depth += 1
-        elif ch == "}" and (i == 0 or text[i - 1] != "\\"):
-            depth -= 1
-            if depth == 0:
-                return text[start + 1:i], i + 1
-    return None
+    end = (pairs if pairs is not None else _brace_pairs(text)).get(start)
+    if end is None:
+        return None
+    return text[start + 1:end], end + 1
 
 
-def _replace_frac(text: str) -> str:
+def _replace_frac(text: str, depth: int = 0) -> str:
+    if depth > _MAX_FRAC_DEPTH or "frac" not in text:
+        return text
     out, i = [], 0
     pattern = re.compile(r"\\[dt]?frac")
+    pairs = _brace_pairs(text)
     while True:
         match = pattern.search(text, i)
         if not match:
@@ -254,7 +285,7 @@ def _replace_frac(text: str) -> str:
         j = match.end()
         while j < len(text) and text[j] == " ":
             j += 1
-        num = _braced(text, j)
+        num = _braced(text, j, pairs)
         if num is None and j < len(text) and text[j].isdigit():
             num = (text[j], j + 1)  # \frac12
         if num is None:
@@ -264,14 +295,14 @@ def _replace_frac(text: str) -> str:
         k = num[1]
         while k < len(text) and text[k] == " ":
             k += 1
-        den = _braced(text, k)
+        den = _braced(text, k, pairs)
         if den is None and k < len(text) and text[k].isdigit():
             den = (text[k], k + 1)
         if den is None:
             out.append(match.group(0))
             i = match.end()
             continue
-        out.append(f"({_replace_frac(num[0])})/({_replace_frac(den[0])})")
+        out.append(f"({_replace_frac(num[0], depth + 1)})/({_replace_frac(den[0], depth + 1)})")
         i = den[1]
 
 
@@ -308,12 +339,12 @@ class FinalAnswer:
 
 
 def _last_boxed(text: str) -> str | None:
-    found = None
-    for match in re.finditer(r"\\(?:boxed|fbox)\s*", text):
-        group = _braced(text, match.end())
+    pairs = _brace_pairs(text) if "box" in text else {}
+    for match in reversed(list(re.finditer(r"\\(?:boxed|fbox)\s*", text))):
+        group = _braced(text, match.end(), pairs)
         if group is not None:
-            found = group[0]
-    return found
+            return group[0]
+    return None
 
 
 _GSM8K_RE = re.compile(r"^[ \t>*]*####\s*(.+?)\s*$", re.M)
@@ -354,7 +385,7 @@ def extract_answer(text: str) -> FinalAnswer | None:
 
 
 def _answer(raw: str, source: str) -> FinalAnswer:
-    raw = raw.strip()
+    raw = raw.strip()[:_MAX_ANSWER_CHARS]
     number = parse_number(raw) or first_number(raw)
     return FinalAnswer(clean_latex(raw), source, number)
 

@@ -386,6 +386,10 @@ def run_code(
         hidden = hidden_dirs(python, tmpdir)
         hidden += [os.path.realpath(p) for p in secret_paths
                    if os.path.exists(p) and os.path.realpath(p) not in hidden]
+    if sys.platform == "darwin" and any(_within(python, h) for h in hidden):
+        # sandbox-exec checks reads from the start: a venv's interpreter inside a hidden
+        # source tree would not even start. Its real binary is outside.
+        python = os.path.realpath(python)
     uid = private_uid(python) if private_uid_for_root else None
     sandbox_exec = sys.platform == "darwin" and shutil.which("sandbox-exec") is not None
     pipes: list[int] = []
