@@ -94,7 +94,7 @@ def prompt_tokens(model: LlamaModel, built: BuiltPrompt) -> list[int]:
     bos = model.bos_text
     if bos and model.adds_bos and text.startswith(bos):
         text = text[len(bos):]
-    return model.tokenize(text)
+    return model.tokenize_continuing(text)
 
 
 class _Reply:

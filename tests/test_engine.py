@@ -455,3 +455,26 @@ def test_top_logprobs_come_with_each_token_when_asked(starter_models):
         assert math.isclose(delta.logprob.logprob, top[0][1], abs_tol=1e-4)
     assert all(e.logprob is None for e in default if isinstance(e, Delta))
     assert asked[-1].result.answer == default[-1].result.answer
+
+
+def test_a_reply_put_back_into_the_prompt_keeps_its_generated_tokens(starter_models):
+    """Re-tokenizing an answer often splits it differently from how it was generated;
+    the cache is still reused through the answer, not only up to it."""
+    from desktop_app.backends.llama import LlamaModel
+    from desktop_app.catalog import ensure_local
+
+    entry = starter_models["instruct"]
+    model = LlamaModel(ensure_local(entry), n_ctx=entry.context_length, n_threads=1)
+    try:
+        history: tuple[Turn, ...] = ()
+        results = []
+        for question in ("Explain in detail why the sky is blue.", "And why are sunsets red?",
+                         "Summarise both answers in one sentence."):
+            request = GenerationRequest(question, greedy(entry, max_tokens=40), history=history)
+            results.append(_run_in_process(model, entry, request))
+            history = (*history, Turn(question, results[-1].answer))
+    finally:
+        model.close()
+    for before, after in zip(results, results[1:]):
+        # everything up to the end of the previous answer came from the cache
+        assert after.prompt_cached >= before.prompt_tokens + before.answer_tokens - 1

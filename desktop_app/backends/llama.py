@@ -262,19 +262,53 @@ class LlamaModel:
     def adds_bos(self) -> bool:
         return bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
 
-    def tokenize(self, text: str) -> list[int]:
+    def tokenize(self, text: str | bytes, add_special: bool = True) -> list[int]:
         """Tokens of ``text``, special tokens parsed, BOS added when the model wants one."""
-        data = text.encode("utf-8")
+        data = text.encode("utf-8") if isinstance(text, str) else text
         capacity = len(data) + 8
         buffer = (llama_cpp.llama_token * capacity)()
-        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, capacity, True, True)
+        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, capacity, add_special,
+                                     True)
         if n < 0:
             capacity = -n
             buffer = (llama_cpp.llama_token * capacity)()
-            n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, capacity, True, True)
+            n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, capacity,
+                                         add_special, True)
             if n < 0:
                 raise LlamaError("The prompt could not be tokenized.")
         return list(buffer[:n])
+
+    def tokenize_continuing(self, text: str) -> list[int]:
+        """Tokens of ``text`` that keep the cached tokens whose text it starts with.
+
+        An answer put back into the next turn's prompt often tokenizes differently from
+        how the model generated it ("Sun" + "sets" against "S" + "unsets"), which would end
+        the reusable cache at the start of every answer. The text is the same, so the
+        tokens the model generated are kept and only the text after them is tokenized.
+        """
+        tokens = self.tokenize(text)
+        cached = self._cached
+        same = common_prefix(cached, tokens)
+        if same == 0 or same >= len(cached):
+            return tokens
+        data = text.encode("utf-8")
+        first = 1 if self.adds_bos and tokens[0] == llama_cpp.llama_vocab_bos(self._vocab) else 0
+        prefix = b"".join(self.piece(token, True) for token in tokens[first:same])
+        if not data.startswith(prefix):  # pieces do not spell the text (e.g. a space prefix)
+            return tokens
+        position, end = len(prefix), same
+        while end < len(cached):
+            piece = self.piece(cached[end], True)
+            if not piece or not data.startswith(piece, position):
+                break
+            position += len(piece)
+            end += 1
+        while end > same and position < len(data) and data[position] & 0xC0 == 0x80:
+            end -= 1  # never split a UTF-8 character between the two tokenizations
+            position -= len(self.piece(cached[end], True))
+        if end == same:
+            return tokens
+        return list(cached[:end]) + self.tokenize(data[position:], add_special=False)
 
     def piece(self, token: int, special: bool = False) -> bytes:
         """The bytes of one token (a UTF-8 character may span several tokens)."""
