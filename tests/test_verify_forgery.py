@@ -298,3 +298,22 @@ def test_the_tests_file_on_disk_is_not_readable(tmp_path, capsys):
     reply.write_text(f"```python\n{code}```")
     assert main([str(reply), "--tests", str(tests), "--json", "--timeout", str(TIMEOUT)]) == 0
     assert json.loads(capsys.readouterr().out)["verdict"] == "fail"
+
+
+@pytest.mark.parametrize("module", ["unittest.__main__", "antigravity", "this", "numpy",
+                                    "os;import sys"])
+def test_the_sandbox_cannot_make_the_app_import_a_module(module: str):
+    import json
+    import sys
+
+    forged = json.dumps({"loaded": True, "error": None}) + "\n" + json.dumps(
+        {"names": {"add": {"h": 0, "t": "module", "c": False, "m": module}}}) + "\n"
+    code = FIND_ANSWER_FD + textwrap.dedent(f"""\
+        os.write(_answer_fd(), {forged.encode()!r})
+        def add(a, b):
+            return a + b
+        """)
+    before = set(sys.modules)
+    verdict = _verify(code, "assert add(2, 3) == 5\n")
+    assert verdict.verdict == "error"
+    assert module not in sys.modules or module in before

@@ -40,7 +40,7 @@ _BUILTIN_NAMES = frozenset(dir(builtins))
 _STDLIB = frozenset(sys.stdlib_module_names)
 _UNSAFE_MODULES = frozenset({"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo",
                              "webbrowser", "pydoc", "ensurepip", "venv", "lib2to3", "site",
-                             "__main__", "pdb", "code", "pty", "tty"})
+                             "__main__", "pdb", "code", "pty", "tty", "test", "unittest"})
 # Exceptions the reply's code may raise *here* (rebuilt by type name). Not StopIteration and
 # friends: raised out of a call inside map() or a generator they would end the iteration
 # early and make a test see fewer results than there were.
@@ -478,8 +478,12 @@ class _Judge:
         """A module the reply imported and the tests use: the real one, imported here."""
         if type(module) is not str or not module:
             raise self._hostile("an answer of the wrong shape")
-        top = module.split(".")[0]
-        if top not in _STDLIB or top in _UNSAFE_MODULES or not re.fullmatch(r"[\w.]+", module):
+        parts = module.split(".")
+        top = parts[0]
+        # The name comes from the sandbox: import only public standard-library modules
+        # (no `__main__` modules, which run code when imported).
+        if top not in _STDLIB or top in _UNSAFE_MODULES or not all(
+                re.fullmatch(r"[A-Za-z]\w*", part) for part in parts):
             raise self._shape(
                 f"the tests use `{name}`, which the reply takes from the module {module[:80]!r}; "
                 "only standard-library modules can be shared with the tests")
@@ -540,6 +544,8 @@ class _Judge:
             return TestOutcome(self.results, False, shape_error=str(exc), load_error=load_error)
         except ProbeFailed as exc:
             completed, problem = False, f"the test program stopped: {exc}"
+        except SystemExit as exc:  # the test file's own exit(), not the app's
+            completed, problem = False, f"the test program called exit({exc.code!r})"
         except Exception as exc:  # noqa: BLE001
             completed = False
             problem = f"the test program stopped: {type(exc).__name__}: {_clip(str(exc))}"
