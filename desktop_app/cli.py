@@ -134,6 +134,7 @@ def run_compare(args: argparse.Namespace) -> int:
         Sampling,
         event_to_dict,
     )
+    from desktop_app.tokens import token_record
 
     prompt = args.prompt if args.prompt != "-" else sys.stdin.read()
     if not prompt.strip():
@@ -142,6 +143,8 @@ def run_compare(args: argparse.Namespace) -> int:
         raise UsageError("--max-tokens must be at least 1.")
     if args.temperature is not None and args.temperature < 0:
         raise UsageError("--temperature cannot be negative.")
+    if not 0 <= args.top_logprobs <= 20:
+        raise UsageError("--top-logprobs must be between 0 and 20.")
     entries = resolve_models(_model_list(args.models))
     out = sys.stdout
     gpu_layers = parse_gpu_layers(args.gpu_layers)
@@ -154,18 +157,28 @@ def run_compare(args: argparse.Namespace) -> int:
             system_prompt=args.system,
             thinking=not args.no_thinking,
             raw=args.raw and entry.role == "base",
+            top_logprobs=args.top_logprobs,
         )
         for entry in entries
     ]
     results: dict[int, GenerationResult] = {}
+    tokens: dict[int, list[dict[str, Any]]] = {pane: [] for pane in range(len(entries))}
     printer = _TerminalPrinter([f"[{entry.id}]" for entry in entries], out)
     try:
         try:
             for pane, event in run_comparison(workers, requests):
                 entry = entries[pane]
+                token = (token_record(event.logprob) if isinstance(event, Delta)
+                         and event.logprob is not None else None)
+                if token is not None:
+                    tokens[pane].append(token)
                 if args.json:
                     record = event_to_dict(event)
                     record.pop("result", None)
+                    if isinstance(event, Delta):  # the token in the summary's form
+                        record.pop("logprob", None)
+                        if token is not None:
+                            record["token"] = token
                     record.update(pane=pane, model=entry.id)
                     out.write(json.dumps(record) + "\n")
                     out.flush()
@@ -200,6 +213,8 @@ def run_compare(args: argparse.Namespace) -> int:
             result = results.get(pane) or GenerationResult(model=entry.id, role=entry.role,
                                                      error="Did not finish.")
             summary = {"type": "summary", "pane": pane, **result.to_dict()}
+            if args.top_logprobs:
+                summary["tokens"] = tokens[pane]
             out.write(json.dumps(summary) + "\n")
         out.flush()
     failed = any(results.get(pane) is None or results[pane].error for pane in range(len(entries)))
@@ -269,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--raw", action="store_true",
                          help="send the prompt to base models as-is, without the document wrapping")
     compare.add_argument("--json", action="store_true", help="one JSON object per event")
+    compare.add_argument("--top-logprobs", type=int, default=0, metavar="K",
+                         help="with --json: each token's K most likely alternatives, in the "
+                              "delta events and the summary's 'tokens'")
     compare.add_argument("--gpu-layers", default="auto", metavar="auto|0|N",
                          help="layers to offload to a GPU: auto (all, when llama.cpp was built "
                               "with a GPU backend), 0 (CPU only) or a number")
@@ -299,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
         add_bench_parser(commands)
     from desktop_app.prompt_cli import add_prompt_parser
     add_prompt_parser(commands)
+    from desktop_app.rollouts_cli import add_rollouts_parser
+    add_rollouts_parser(commands)
     return parser
 
 
@@ -327,6 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "prompt":
             from desktop_app.prompt_cli import run_prompt
             return run_prompt(args)
+        if args.command == "rollouts":
+            from desktop_app.rollouts_cli import run_rollouts
+            return run_rollouts(args)
         if args.command == "bench":
             from desktop_app.bench import run_bench
 

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -46,6 +46,14 @@ from desktop_app.protocol import (
     Sampling,
 )
 from desktop_app.text.units import format_duration
+from desktop_app.tokens import (
+    TOP_K,
+    Branches,
+    BranchSplitter,
+    TokenStep,
+    continuation_prompt,
+    tokens_export,
+)
 
 # ------------------------------------------------------------------------------ settings
 
@@ -63,6 +71,7 @@ class PaneConfig:
     show_prompt: bool | None = None
     document_template: str | None = None  # base models: the wrapping, with {question}
     raw: bool = False  # base models: send the prompt as typed, unwrapped
+    probabilities: bool = False  # ask for each token's top-k alternatives (off: free)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,6 +134,13 @@ class Turn:
     has_thinking: bool = False  # the reply has (or starts in) a thinking part
     started_at: float = 0.0  # time.monotonic() when sent: the window's clock between tokens
     max_tokens: int = 0  # the token limit it was sent with (Continue doubles it)
+    probabilities: bool = False  # it was sent asking for token probabilities
+    token_steps: list[TokenStep] = field(default_factory=list)  # with probabilities
+    reply_prompt: str = ""  # the prompt the first reply continued (branches extend it)
+    starts_in_thinking: bool = False  # that prompt ends inside thinking
+    thinking_format: str = "none"  # how the reply is split (the model's, unless raw)
+    branched_at: tuple[int, str] | None = None  # (token index, chosen text) of this branch
+    branches: Branches = field(default_factory=lambda: Branches([]))  # the fields: one
 
     @property
     def done(self) -> bool:
@@ -213,6 +229,7 @@ class Turn:
             "still_thinking": self.still_thinking,
             "verdict": (str(self.verdict.verdict) if self.verdict is not None else None),
             "verdict_detail": _verdict_detail(self.verdict),
+            **tokens_export(self.token_steps, self.branches, self.branched_at),
         }
 
 
@@ -405,6 +422,7 @@ class Streamed:
     thinking: str
     answer: str
     delta: Delta  # the last one: running token counts and the process's clock
+    tokens: tuple[TokenStep, ...] = ()  # the tokens' probabilities, when asked for
 
 
 Step = Streamed | Loading | Loaded | PromptSent | Finished | Failed
@@ -423,6 +441,7 @@ class PaneSession:
         self.run: GenerationRun | None = None
         self.turn: Turn | None = None  # the turn the running generation fills
         self.closing = False
+        self.branch_split: BranchSplitter | None = None  # set while a branch runs
 
     # -- model and settings
 
@@ -490,7 +509,8 @@ class PaneSession:
             system_prompt=system or None,
             thinking=cfg.thinking if entry.prompt.supports_thinking else True,
             raw=bool(cfg.raw) and document,
-            document_template=cfg.document_template if document else None)
+            document_template=cfg.document_template if document else None,
+            top_logprobs=TOP_K if cfg.probabilities else 0)
 
     # -- running
 
@@ -505,12 +525,22 @@ class PaneSession:
             return None
         turn = self.conversation.add(prompt, problem)
         turn.started_at = time.monotonic()
+        return self._start(turn, lambda: self.request_for(prompt, before=turn,
+                                                          max_tokens=max_tokens, seed=seed))
+
+    def _start(self, turn: Turn, make_request: Callable[[], GenerationRequest]) -> Turn:
+        entry = self.entry
+        assert entry is not None
         self.turn = turn
         try:
             if self.worker is None:
                 self.worker = self.worker_factory(entry)
-            request = self.request_for(prompt, before=turn, max_tokens=max_tokens, seed=seed)
+            request = make_request()
             turn.max_tokens = request.sampling.max_tokens
+            turn.probabilities = request.top_logprobs > 0
+            if self.branch_split is None:
+                thinks = entry.prompt.supports_thinking and not request.raw
+                turn.thinking_format = entry.prompt.thinking if thinks else "none"
             self.run = GenerationRun(self.worker, request)
         except Exception as exc:  # noqa: BLE001 - e.g. no semaphores in a sandbox
             self.run = None
@@ -520,6 +550,31 @@ class PaneSession:
         turn.loading_detail = "sending the prompt" if self.worker.loaded else "starting"
         self.run.start()
         return turn
+
+    def branch(self, turn: Turn, index: int, chosen: str) -> Turn | None:
+        """Continue ``turn`` from its token ``index`` with ``chosen`` instead, as a new
+        branch (the one shown stays). The model receives, raw, exactly the prompt it had,
+        the reply's tokens before ``index`` and ``chosen``. None if it can't (busy, the
+        turn not done or without token figures, an empty token)."""
+        entry = self.entry
+        if (self.running or self.closing or entry is None or not self.ready or not turn.done
+                or turn not in self.turns or not chosen
+                or not 0 <= index < len(turn.token_steps)):
+            return None
+        prompt = continuation_prompt(turn.reply_prompt, turn.token_steps, index, chosen)
+        limit = max(1, (turn.max_tokens or index + 1) - index - 1)
+        stops = (tuple(entry.prompt.stop) if entry.prompt.style == "document"
+                 and turn.reply_prompt != turn.prompt else ())
+        turn.branches.begin(turn, index, chosen, TurnState.STARTING)
+        self.branch_split = BranchSplitter.starting(turn)
+        base = self.request_for(turn.prompt, before=turn, max_tokens=limit)
+        return self._start(turn, lambda: replace(
+            base, prompt=prompt, raw=True, history=(), system_prompt=None,
+            document_template=None, stop=stops, top_logprobs=TOP_K))
+
+    def show_branch(self, turn: Turn, index: int) -> bool:
+        """Show another branch of a turn (not while that turn is generating)."""
+        return turn.done and turn.branches.switch(turn, index)
 
     def stop(self) -> None:
         if self.run is not None:
@@ -536,21 +591,24 @@ class PaneSession:
         steps: list[Step] = []
         thinking: list[str] = []
         answer: list[str] = []
+        tokens: list[TokenStep] = []
         last: Delta | None = None
         ended = False
 
         def flush() -> None:
-            nonlocal thinking, answer, last
+            nonlocal thinking, answer, tokens, last
             if last is not None:
-                steps.append(Streamed("".join(thinking), "".join(answer), last))
-            thinking, answer, last = [], [], None
+                steps.append(Streamed("".join(thinking), "".join(answer), last, tuple(tokens)))
+            thinking, answer, tokens, last = [], [], [], None
 
         while run.events:
             event = run.events.popleft()
             if isinstance(event, Delta):
-                self._apply_delta(event)
-                thinking.append(event.thinking)
-                answer.append(event.answer)
+                shown_thinking, shown_answer, token = self._apply_delta(event)
+                thinking.append(shown_thinking)
+                answer.append(shown_answer)
+                if token is not None:
+                    tokens.append(token)
                 last = event
                 continue
             flush()
@@ -562,30 +620,46 @@ class PaneSession:
         flush()
         if ended:
             self.run = None
+            self.branch_split = None
             if self.turn is not None and not self.turn.done:  # ended without an end event
                 self._fail(self.turn, Failed(message="The generation ended without a result.",
                                              kind=FailureKind.ERROR))
         return steps, ended
 
-    def _apply_delta(self, delta: Delta) -> None:
+    def _apply_delta(self, delta: Delta) -> tuple[str, str, TokenStep | None]:
+        """Apply one Delta; returns the thinking and answer text it added and its token."""
         turn = self.turn
         if turn is None:
-            return
-        if delta.thinking:
-            turn.thinking += delta.thinking
+            return "", "", None
+        thinking, answer = delta.thinking, delta.answer
+        thinking_tokens, answer_tokens = delta.thinking_tokens, delta.answer_tokens
+        token_thinking = thinking_tokens > turn.thinking_tokens
+        split = self.branch_split
+        if split is not None:  # a raw continuation: split it as the original reply was
+            thinking, answer, token_thinking, new = split.feed_delta(
+                thinking + answer, delta.thinking_tokens + delta.answer_tokens)
+            thinking_tokens = turn.thinking_tokens + (new if token_thinking else 0)
+            answer_tokens = turn.answer_tokens + (0 if token_thinking else new)
+        if thinking:
+            turn.thinking += thinking
             turn.has_thinking = True
             if turn.state != TurnState.ANSWERING:
                 turn.state = TurnState.THINKING
-        if delta.answer:
+        if answer:
             if turn.state == TurnState.THINKING:
                 turn.thinking_s = delta.elapsed_s  # thinking is over: the process's clock
-            turn.answer += delta.answer
+            turn.answer += answer
             turn.state = TurnState.ANSWERING
         elif turn.state == TurnState.THINKING:
             turn.thinking_s = delta.elapsed_s
-        turn.thinking_tokens = delta.thinking_tokens
-        turn.answer_tokens = delta.answer_tokens
+        turn.thinking_tokens = thinking_tokens
+        turn.answer_tokens = answer_tokens
         turn.elapsed_s = delta.elapsed_s
+        token = None
+        if delta.logprob is not None:
+            token = TokenStep(delta.logprob, thinking=token_thinking)
+            turn.token_steps.append(token)
+        return thinking, answer, token
 
     def _apply(self, event: Event) -> None:
         turn = self.turn
@@ -598,6 +672,11 @@ class PaneSession:
             turn.loading_detail = "sending the prompt"
         elif isinstance(event, PromptSent):
             turn.prompt_sent = event.text
+            if self.branch_split is not None:  # the reply so far decides where it is
+                turn.state = (TurnState.THINKING if self.branch_split.in_thinking
+                              else TurnState.ANSWERING)
+                return
+            turn.reply_prompt, turn.starts_in_thinking = event.text, event.starts_in_thinking
             if event.starts_in_thinking:
                 turn.has_thinking = True
                 turn.state = TurnState.THINKING
@@ -606,6 +685,8 @@ class PaneSession:
                 turn.state = TurnState.ANSWERING
         elif isinstance(event, Finished):
             result = event.result
+            if self.branch_split is not None:
+                result = self.branch_split.whole_result(turn, result)
             turn.result = result
             if result.thinking_s is not None:
                 turn.thinking_s = result.thinking_s  # the process's own measure, exact

@@ -1,0 +1,237 @@
+"""Token probabilities as data: what the window tints, the CLI prints and branching reads.
+
+The engine attaches a :class:`~desktop_app.protocol.TokenLogprob` to each Delta when a
+request asks for ``top_logprobs``; this module turns those into the records the CLI and
+export write (``{text, logprob, top: [{text, logprob}]}``), the probability bands the
+window tints by, and the exact text a branch is sent as: the prompt the model received,
+the reply's tokens up to the branch point and the chosen token, continued raw, so the
+model carries on from precisely there.
+
+No Qt in this module.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from desktop_app.protocol import TokenLogprob
+from desktop_app.text.thinking import THINKING, ThinkingSplitter
+
+TOP_K = 5  # alternatives asked for when a pane shows probabilities
+
+# Probability bands, most likely first: the window tints a token by the band it falls in
+# (a calm scale: a likely token is barely tinted, an unlikely one stands out).
+BAND_FLOORS: tuple[float, ...] = (0.9, 0.6, 0.3, 0.1, 0.0)
+BAND_LABELS: tuple[str, ...] = ("90% or more", "60–90%", "30–60%", "10–30%", "under 10%")
+
+NOT_OFFERED = "Token probabilities: not offered by this server."
+NOT_RECORDED = "Token probabilities: none were recorded for this reply."
+
+
+def probability(logprob: float) -> float:
+    """exp(logprob), clamped to [0, 1] (a rounding error never makes it 1.0000001)."""
+    return min(1.0, max(0.0, math.exp(logprob))) if logprob > -745 else 0.0
+
+
+def band(logprob: float) -> int:
+    """Index into :data:`BAND_FLOORS` for a token of this log-probability."""
+    p = probability(logprob)
+    for index, floor in enumerate(BAND_FLOORS):
+        if p >= floor:
+            return index
+    return len(BAND_FLOORS) - 1
+
+
+def percent(logprob: float) -> str:
+    """``93%``, ``4.2%``, ``<0.1%``: readable at a glance, exact enough to compare."""
+    p = probability(logprob) * 100
+    if p >= 9.95:
+        return f"{p:.0f}%"
+    if p >= 0.1:
+        return f"{p:.1f}%"
+    return "<0.1%"
+
+
+def shown_token(text: str) -> str:
+    """A token's text as a list shows it: spaces and line breaks made visible."""
+    if text == "":
+        return "(end of text)"
+    return (text.replace("\n", "↵").replace("\t", "⇥").replace(" ", "·")
+            .replace("\r", "\\r"))
+
+
+def token_record(logprob: TokenLogprob) -> dict[str, Any]:
+    """The CLI's and export's form of one generated token."""
+    return {"text": logprob.token, "logprob": logprob.logprob,
+            "top": [{"text": text, "logprob": lp} for text, lp in logprob.top]}
+
+
+@dataclass(frozen=True)
+class TokenStep:
+    """One generated token of a reply: its figures and whether it was thinking."""
+
+    logprob: TokenLogprob
+    thinking: bool = False
+
+    @property
+    def text(self) -> str:
+        return self.logprob.token
+
+    @property
+    def band(self) -> int:
+        return band(self.logprob.logprob)
+
+    def alternatives(self) -> list[tuple[str, float, bool]]:
+        """``(text, logprob, chosen)`` for the top-k, most likely first; the chosen token
+        is added at the end if it was not among them (sampling can pick an outsider)."""
+        rows = [(text, lp, text == self.text) for text, lp in self.logprob.top]
+        if not any(chosen for _, _, chosen in rows):
+            rows.append((self.text, self.logprob.logprob, True))
+        return rows
+
+    def describe(self) -> str:
+        """A tooltip: the token, its probability, and the alternatives it was weighed against."""
+        lines = [f"{shown_token(self.text)}  {percent(self.logprob.logprob)}"
+                 + ("  (thinking)" if self.thinking else "")]
+        for text, lp, chosen in self.alternatives():
+            lines.append(f"{'▸' if chosen else '  '} {shown_token(text)}  {percent(lp)}")
+        return "\n".join(lines)
+
+
+def chosen_step(step: TokenStep, text: str) -> TokenStep:
+    """The step a branch starts with: ``text`` picked instead, with its own probability."""
+    logprob = next((lp for t, lp in step.logprob.top if t == text), step.logprob.logprob)
+    return TokenStep(TokenLogprob(token=text, logprob=logprob, top=step.logprob.top),
+                     thinking=step.thinking)
+
+
+def continuation_prompt(prompt_sent: str, steps: list[TokenStep], index: int,
+                        chosen: str) -> str:
+    """The exact text a branch sends: the prompt the model received, the reply's tokens
+    before ``index`` and the chosen token (the model then continues it, unwrapped)."""
+    return prompt_sent + "".join(step.text for step in steps[:index]) + chosen
+
+
+class BranchSplitter:
+    """Splits a branch's raw continuation into thinking and answer as the original reply
+    was split: the engine sees a raw prompt (no thinking format), so the split is ours.
+    It also counts the continuation's tokens as thinking or answer."""
+
+    def __init__(self, fmt: str, *, starts_in_thinking: bool):
+        self.splitter = ThinkingSplitter(fmt, prefilled=starts_in_thinking)
+        self.counted = 0  # tokens of the continuation counted so far
+
+    @classmethod
+    def starting(cls, turn: Any) -> BranchSplitter:
+        """The splitter for a branch just begun (see :meth:`Branches.begin`): the reply's
+        tokens so far are split and counted into the turn."""
+        split = cls(turn.thinking_format, starts_in_thinking=turn.starts_in_thinking)
+        turn.thinking, turn.answer = split.feed("".join(s.text for s in turn.token_steps))
+        turn.has_thinking = turn.starts_in_thinking or bool(turn.thinking)
+        turn.thinking_tokens = sum(1 for s in turn.token_steps if s.thinking)
+        turn.answer_tokens = len(turn.token_steps) - turn.thinking_tokens
+        return split
+
+    @property
+    def in_thinking(self) -> bool:
+        return self.splitter.in_thinking
+
+    def feed(self, text: str) -> tuple[str, str]:
+        return self._join(self.splitter.feed(text)) if text else ("", "")
+
+    def feed_delta(self, text: str, total_tokens: int) -> tuple[str, str, bool, int]:
+        """One Delta of the continuation: ``(thinking, answer, token was thinking, new
+        tokens)``; a token that closes the thinking counts as thinking, as the engine's."""
+        was_thinking = self.in_thinking
+        thinking, answer = self.feed(text)
+        new, self.counted = total_tokens - self.counted, total_tokens
+        return thinking, answer, was_thinking or self.in_thinking, new
+
+    def finish(self) -> tuple[str, str]:
+        return self._join(self.splitter.finish())
+
+    def whole_result(self, turn: Any, result: Any) -> Any:
+        """A branch's result reads as the whole reply: the text before the branch point
+        too, split as the original was (the engine saw one raw continuation)."""
+        thinking, answer = self.finish()
+        turn.thinking += thinking
+        turn.answer += answer
+        return replace(result, thinking=turn.thinking, answer=turn.answer,
+                       thinking_tokens=turn.thinking_tokens, answer_tokens=turn.answer_tokens,
+                       thinking_unterminated=self.in_thinking, thinking_s=None)
+
+    @staticmethod
+    def _join(segments: list[tuple[str, str]]) -> tuple[str, str]:
+        thinking = "".join(text for kind, text in segments if kind == THINKING)
+        answer = "".join(text for kind, text in segments if kind != THINKING)
+        return thinking, answer
+
+
+BRANCH_FIELDS = ("prompt_sent", "thinking", "answer", "result", "failure", "verdict", "state",
+                 "thinking_tokens", "answer_tokens", "elapsed_s", "thinking_s", "has_thinking",
+                 "max_tokens", "token_steps", "branched_at")
+
+
+@dataclass
+class Branches:
+    """A turn's branches: each a snapshot of the turn's reply fields (:data:`BRANCH_FIELDS`);
+    the turn's own fields are the branch shown, so everything that reads a turn (window,
+    export, Verify, history) reads the branch shown without knowing about branches."""
+
+    items: list[dict[str, Any]]
+    index: int = 0
+
+    @property
+    def count(self) -> int:
+        return max(1, len(self.items))
+
+    @staticmethod
+    def snapshot(turn: Any) -> dict[str, Any]:
+        return {name: getattr(turn, name) for name in BRANCH_FIELDS}
+
+    def keep(self, turn: Any) -> None:
+        """Store the branch shown (the first call makes it branch 1)."""
+        if not self.items:
+            self.items = [self.snapshot(turn)]
+        else:
+            self.items[self.index] = self.snapshot(turn)
+
+    def switch(self, turn: Any, index: int) -> bool:
+        if not self.items or not 0 <= index < len(self.items):
+            return False
+        self.keep(turn)
+        for name, value in self.items[index].items():
+            setattr(turn, name, value)
+        self.index = index
+        return True
+
+    def begin(self, turn: Any, index: int, chosen: str, starting_state: Any) -> None:
+        """Keep the branch shown and make the turn a new one, shown last: the tokens before
+        ``index``, then ``chosen`` (:meth:`BranchSplitter.starting` splits their text)."""
+        self.keep(turn)
+        turn.token_steps = (turn.token_steps[:index]
+                            + [chosen_step(turn.token_steps[index], chosen)])
+        turn.branched_at = (index, chosen)
+        turn.result = turn.failure = turn.verdict = turn.thinking_s = None
+        turn.state = starting_state
+        turn.thinking = turn.answer = ""
+        turn.elapsed_s = 0.0
+        turn.started_at = time.monotonic()
+        self.items.append(self.snapshot(turn))
+        self.index = len(self.items) - 1
+
+
+def tokens_export(steps: list[TokenStep], branches: Branches,
+                  branched_at: tuple[int, str] | None) -> dict[str, Any]:
+    """Export's token figures and which branch is shown (only the keys that apply)."""
+    data: dict[str, Any] = {}
+    if steps:
+        data["tokens"] = [token_record(step.logprob) for step in steps]
+    if branches.count > 1:
+        data["branch"] = {"shown": branches.index + 1, "of": branches.count,
+                          "from_token": branched_at[0] if branched_at else None,
+                          "chosen": branched_at[1] if branched_at else None}
+    return data
