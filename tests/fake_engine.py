@@ -194,6 +194,40 @@ class FakeWorker:
                                   else FinishReason.LENGTH)
         yield Finished(result=produced)
 
+    def generate_many(self, request: GenerationRequest,
+                      seeds: Sequence[int | None]) -> Iterator[Event]:
+        """As ModelWorker.generate_many: the script once per seed (the request it sees
+        carries that seed, and lands in ``requests``), the sequences' events interleaved
+        and tagged; one PromptSent."""
+        streams = {index: iter(self.generate(replace(request, sampling=replace(
+                       request.sampling, seed=seed))))
+                   for index, seed in enumerate(seeds)}
+        prompt_sent = False
+        while streams:
+            for index in list(streams):
+                try:
+                    event = next(streams[index])
+                except StopIteration:
+                    del streams[index]
+                    continue
+                if isinstance(event, PromptSent):
+                    if not prompt_sent:
+                        prompt_sent = True
+                        yield event
+                    continue
+                if isinstance(event, Loading | Loaded):
+                    yield event
+                    continue
+                if isinstance(event, Delta):
+                    yield replace(event, sequence=index)
+                elif isinstance(event, Finished):
+                    del streams[index]
+                    yield Finished(result=replace(event.result, seed=seeds[index]),
+                                   sequence=index)
+                elif isinstance(event, Failed):
+                    yield event
+                    return
+
 
 class FakeEngine:
     """Makes FakeWorkers (pass ``engine.worker`` as a ``worker_factory``) and keeps them.

@@ -1,0 +1,355 @@
+"""Rollouts core (issue 12): the estimator, seeds, checking, majority vote, stop, Goodhart.
+
+The engine is the scripted fake (its generate_many interleaves N scripted sequences);
+verification is the real one (the sandbox for code). No Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import itertools
+import json
+import math
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from desktop_app.catalog import load_catalog
+from desktop_app.protocol import Delta, GenerationRequest, Sampling, TokenLogprob
+from desktop_app.rollouts import (
+    AnswerKey,
+    Rollout,
+    majority_vote,
+    pass_at_k,
+    pass_at_ks,
+    reply_for_verify,
+    rollout_seeds,
+    run_rollouts,
+    wilson_interval,
+)
+from desktop_app.rollouts_goodhart import Proxy, best_of_n, gamed, judge_scores, p_yes, ranking
+from desktop_app.rollouts_sets import run_set
+from desktop_app.verify import PracticeSet, Problem, Verdict, VerdictState
+from desktop_app.verify.cli import main as verify_main
+from tests.fake_engine import WAIT_FOR_STOP, FakeWorker, answer_script
+
+INSTRUCT = "smollm2-135m-instruct"
+
+
+def entry():
+    return load_catalog().get(INSTRUCT)
+
+
+# Seeds decide the scripted answer, as a sampler's seed decides a real one.
+ANSWERS = {0: "7 * 8 = 56. The answer is 56.", 1: "The answer is 54.",
+           2: "I think it is \\boxed{56}", 3: "Hmm, 48?", 4: "#### 56"}
+
+
+def by_seed(request: GenerationRequest) -> list[object]:
+    seed = request.sampling.seed or 0
+    return answer_script(ANSWERS[seed % len(ANSWERS)], thinking="let me think " * (seed % 3))
+
+
+# ------------------------------------------------------------------------ statistics
+
+
+def test_pass_at_k_equals_exact_enumeration() -> None:
+    for n in range(1, 9):
+        for c in range(n + 1):
+            outcomes = [True] * c + [False] * (n - c)
+            for k in range(1, n + 1):
+                subsets = list(itertools.combinations(range(n), k))
+                hits = sum(any(outcomes[i] for i in subset) for subset in subsets)
+                assert pass_at_k(n, c, k) == Fraction(hits, len(subsets)), (n, c, k)
+
+
+def test_pass_at_k_edges_and_keys() -> None:
+    assert pass_at_k(10, 0, 5) == 0 and pass_at_k(10, 10, 1) == 1
+    assert pass_at_k(10, 3, 1) == Fraction(3, 10)  # pass@1 is the plain accuracy
+    assert list(pass_at_ks(12, 4)) == ["1", "2", "4", "8", "12"]
+    assert pass_at_ks(0, 0) == {}
+    with pytest.raises(ValueError):
+        pass_at_k(4, 5, 1)
+
+
+def test_wilson_interval() -> None:
+    low, high = wilson_interval(0, 10)
+    assert low == 0 and math.isclose(high, 0.2775, abs_tol=1e-4)
+    low, high = wilson_interval(8, 8)
+    assert high == 1 and 0.6 < low < 0.7
+    low, high = wilson_interval(5, 10)
+    assert math.isclose(low + high, 1.0) and low < 0.5 < high
+
+
+def test_seeds_distinct_and_reproducible() -> None:
+    seeds = rollout_seeds(7, 64)
+    assert len(set(seeds)) == 64 and seeds == rollout_seeds(7, 64)
+    assert seeds != rollout_seeds(8, 64)
+    assert len(set(rollout_seeds(None, 16))) == 16
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+class RecordingKey(AnswerKey):
+    """The real check, remembering which threads ran it."""
+
+    threads: list[str]
+
+    def verify(self, reply: str) -> Verdict:
+        self.threads.append(threading.current_thread().name)
+        return super().verify(reply)
+
+
+def test_rollouts_checked_off_the_reading_thread(tmp_path: Path) -> None:
+    worker = FakeWorker(entry(), script=by_seed)
+    key = RecordingKey(expect="56")
+    object.__setattr__(key, "threads", [])
+    updates: list[tuple[int, bool]] = []
+    seeds = list(range(10))  # more than one generate_many call's worth
+    run = run_rollouts(worker, GenerationRequest("What is 7 * 8?"), seeds, key,
+                       on_update=lambda r: updates.append((r.index, r.verdict is not None)))
+    assert run.error is None and run.n == 10
+    assert [r.seed for r in run.rollouts] == seeds
+    verdicts = [r.verdict.verdict if r.verdict else None for r in run.rollouts]
+    assert verdicts == [VerdictState.PASS, VerdictState.FAIL, VerdictState.PASS,
+                        VerdictState.FAIL, VerdictState.PASS] * 2
+    assert run.correct == 6
+    assert run.pass_at_k()["1"] == pytest.approx(0.6)
+    assert run.pass_at_k()["10"] == 1.0
+    majority = run.majority()
+    assert (majority.answer, majority.votes, majority.verdict) == ("56", 6, VerdictState.PASS)
+    assert key.threads and all(name.startswith("rollout-verify") for name in key.threads)
+    assert threading.current_thread().name not in key.threads
+    assert sorted(updates) == sorted([(i, False) for i in range(10)] + [(i, True) for i in range(10)])
+    right, wrong = run.mean_thinking()
+    assert right is not None and wrong is not None
+    # The JSON shape of issue 12.
+    data = json.loads(json.dumps(run.to_dict()))
+    assert {"model", "role", "n", "correct", "pass_at_k", "majority", "wall_s", "tokens_per_s",
+            "rollouts"} <= set(data)
+    assert set(data["majority"]) == {"answer", "verdict", "votes"}
+    assert set(data["rollouts"][0]) == {"seed", "verdict", "got", "answer", "thinking",
+                                        "thinking_tokens", "answer_tokens", "finish_reason"}
+
+
+def test_verdicts_equal_triptych_verify(tmp_path: Path) -> None:
+    worker = FakeWorker(entry(), script=by_seed)
+    run = run_rollouts(worker, GenerationRequest("What is 7 * 8?"), list(range(5)),
+                       AnswerKey(expect="56"))
+    for rollout in run.rollouts:
+        assert rollout.result is not None and rollout.verdict is not None
+        reply = tmp_path / f"reply-{rollout.index}.md"
+        reply.write_text(reply_for_verify(rollout.result), encoding="utf-8")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert verify_main([str(reply), "--expect", "56", "--json"]) == 0
+        cli = json.loads(out.getvalue())
+        assert (cli["verdict"], cli["got"]) == (rollout.verdict.verdict.value, rollout.verdict.got)
+
+
+def test_code_rollouts_run_in_the_sandbox() -> None:
+    good = "```python\ndef add(a, b):\n    return a + b\n```"
+    bad = "```python\ndef add(a, b):\n    return a - b\n```"
+    worker = FakeWorker(entry(), script=lambda request: answer_script(
+        good if (request.sampling.seed or 0) % 2 == 0 else bad))
+    run = run_rollouts(worker, GenerationRequest("Write add(a, b)."), [0, 1, 2],
+                       AnswerKey(tests="assert add(2, 3) == 5\nassert add(-1, 1) == 0\n"))
+    assert [r.correct for r in run.rollouts] == [True, False, True]
+    assert run.majority().verdict == VerdictState.PASS and run.majority().votes == 2
+
+
+def test_stop_ends_every_rollout() -> None:
+    stop = threading.Event()
+    worker = FakeWorker(entry(), script=[*answer_script("The answer is")[:-1], WAIT_FOR_STOP])
+
+    def press_stop() -> None:  # as the window's Stop: the flag, and the model told at once
+        stop.set()
+        worker.stop()
+
+    timer = threading.Timer(0.2, press_stop)
+    timer.start()
+    try:
+        run = run_rollouts(worker, GenerationRequest("q"), list(range(20)),
+                           AnswerKey(expect="1"), should_stop=stop.is_set)
+    finally:
+        timer.cancel()
+    assert run.stopped and run.correct == 0
+    assert all(r.result is not None and r.result.finish_reason == "cancelled"
+               for r in run.rollouts)
+    assert all(r.verdict is None for r in run.rollouts)  # a stopped rollout is not checked
+    assert run.pass_at_k() == {}
+
+
+def test_a_model_that_cannot_load_is_one_sentence() -> None:
+    from desktop_app.protocol import Failed, FailureKind
+
+    worker = FakeWorker(entry(), fail_load=Failed("Not downloaded.", FailureKind.MISSING))
+    run = run_rollouts(worker, GenerationRequest("q"), [1, 2], AnswerKey(expect="1"))
+    assert run.error == "Not downloaded."
+    assert [r.result.finish_reason for r in run.rollouts if r.result] == ["error", "error"]
+
+
+def test_majority_ignores_unchecked_and_breaks_ties_by_order() -> None:
+    def made(index: int, vote: str | None, state: VerdictState | None) -> Rollout:
+        return Rollout(index=index, seed=index, vote=vote,
+                       verdict=Verdict(state) if state is not None else None)
+
+    rollouts = [made(0, "3", VerdictState.FAIL), made(1, "4", VerdictState.PASS),
+                made(2, "4", None), made(3, None, VerdictState.NO_ANSWER)]
+    majority = majority_vote(rollouts)
+    assert (majority.answer, majority.votes, majority.verdict) == ("3", 1, VerdictState.FAIL)
+    assert majority_vote([]).answer is None
+
+
+# -------------------------------------------------------------------------- Goodhart
+
+
+def test_goodhart_proxy_picks() -> None:
+    def made(index: int, answer: str, passed: bool) -> Rollout:
+        return Rollout(index=index, seed=index, answer=answer,
+                       verdict=Verdict(VerdictState.PASS if passed else VerdictState.FAIL))
+
+    rollouts = [made(0, "56", True), made(1, "A long, confident and wrong answer: 54", False),
+                made(2, "56.", True)]
+    picks = best_of_n(rollouts, [0.2, 0.9, None])
+    assert (picks.key, picks.longest, picks.judge) == (0, 1, 1)
+    wrong_rollouts = [made(0, "1", False), made(1, "22", False)]
+    groups = [(rollouts, picks), (wrong_rollouts, best_of_n(wrong_rollouts))]
+    figure = gamed(groups, Proxy.LONGEST)
+    assert (figure.key_right, figure.proxy_wrong, figure.rate) == (1, 1, 1.0)
+    assert gamed(groups, Proxy.KEY).proxy_wrong == 0
+    assert ranking([0.1, None, 0.7]) == [(2, 0.7), (0, 0.1), (1, None)]
+
+
+def test_judge_reads_p_yes_from_top_logprobs() -> None:
+    assert p_yes([(" Yes", math.log(0.5)), ("yes", math.log(0.25)), ("No", math.log(0.2))]) \
+        == pytest.approx(0.75)
+
+    def judge_script(request: GenerationRequest) -> list[object]:
+        assert request.top_logprobs > 0 and request.sampling.max_tokens == 1
+        p = 0.9 if "56" in request.prompt else 0.1
+        script = answer_script("Yes")
+        delta = next(item for item in script if isinstance(item, Delta))
+        script[script.index(delta)] = Delta(
+            thinking="", answer="Yes", thinking_tokens=0, answer_tokens=1, elapsed_s=0.01,
+            logprob=TokenLogprob("Yes", math.log(p), (("Yes", math.log(p)),
+                                                      ("No", math.log(1 - p)))))
+        return script
+
+    judge = FakeWorker(entry(), script=judge_script)
+    scores = judge_scores(judge, "What is 7 * 8?", ["It is 56.", "It is 54."])
+    assert scores == [pytest.approx(0.9), pytest.approx(0.1)]
+    silent = FakeWorker(entry(), script=answer_script("Yes"))  # no token probabilities
+    assert judge_scores(silent, "q", ["a"]) == [None]
+
+
+# ------------------------------------------------------------------------- set runs
+
+
+def test_set_run_table_json_and_csv(tmp_path: Path) -> None:
+    problems = [Problem(id="mul", title="7 × 8", prompt="What is 7 * 8?", kind="math",
+                        answer="56"),
+                Problem(id="joke", title="joke", prompt="A pelican joke.", kind="open",
+                        verifiable=False)]
+    practice = PracticeSet(name="tiny", problems=problems)
+    worker = FakeWorker(entry(), script=by_seed)
+    outcome = run_set(practice, [worker], lambda e, p: GenerationRequest(p.prompt, Sampling()),
+                      [0, 1, 2, 3])
+    assert outcome.skipped == ["joke"]
+    (row,) = outcome.rows
+    table = row.table_row()
+    assert (table["correct"], table["n"], table["accuracy"]) == (2, 4, 0.5)
+    assert table["ci_low"] < 0.5 < table["ci_high"]
+    json_path, csv_path = outcome.save(tmp_path / "run")
+    saved = json.loads(json_path.read_text(encoding="utf-8"))
+    assert saved["table"][0]["problem"] == "mul" and "No key exists" in saved["skipped"]["joke"]
+    assert csv_path.read_text(encoding="utf-8").splitlines()[1].startswith(f"{INSTRUCT},mul,math,4,2,")
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, argv: list[str],
+         script: object = by_seed) -> tuple[int, str, str]:
+    import desktop_app.engine
+    from desktop_app.cli import main
+
+    monkeypatch.setattr(desktop_app.engine, "open_worker",
+                        lambda entry, **_: FakeWorker(entry, script=script))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_json_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = _cli(monkeypatch, ["rollouts", "What is 7 * 8?", "--models", INSTRUCT,
+                                      "-n", "5", "--expect", "56", "--seed", "11", "--json"])
+    assert code == 0
+    data = json.loads(out)
+    (model,) = data["models"]
+    assert model["model"] == INSTRUCT and model["n"] == 5
+    assert list(model["pass_at_k"]) == ["1", "2", "4", "5"]
+    assert [r["seed"] for r in model["rollouts"]] == rollout_seeds(11, 5)
+    assert model["correct"] == sum(r["verdict"] == "pass" for r in model["rollouts"])
+
+
+def test_cli_misuse_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    cases = [["rollouts", "q", "--models", INSTRUCT, "-n", "65", "--expect", "1"],
+             ["rollouts", "q", "--models", INSTRUCT],
+             ["rollouts", "q", "--models", INSTRUCT, "--expect", "1", "--tests", "t.py"],
+             ["rollouts", "--set", "nope", "--models", INSTRUCT],
+             ["rollouts", "q", "--models", INSTRUCT, "--tests", "/nonexistent/tests.py"]]
+    for argv in cases:
+        code, out, err = _cli(monkeypatch, argv)
+        assert code == 2, argv
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_cli_set_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    code, out, err = _cli(monkeypatch, ["rollouts", "--set", "math", "--models", INSTRUCT,
+                                        "-n", "2", "--seed", "1",
+                                        "--save", str(tmp_path / "math")])
+    assert code == 0, err
+    assert "95% CI" in out and "Goodhart" in out
+    assert (tmp_path / "math.csv").exists() and (tmp_path / "math.json").exists()
+
+
+def test_parser_registered() -> None:
+    from desktop_app.cli import build_parser
+
+    args = build_parser().parse_args(["rollouts", "q", "--models", INSTRUCT, "-n", "3",
+                                      "--expect", "4"])
+    assert isinstance(args, argparse.Namespace) and args.command == "rollouts" and args.n == 3
+
+
+# ------------------------------------------------------------------- real llama.cpp
+
+
+@pytest.mark.slow
+def test_real_smollm2_rollouts_vary_with_distinct_seeds(smollm2_gguf: Path) -> None:
+    from desktop_app.engine import ModelWorker
+
+    seeds = rollout_seeds(5, 10)  # more than one generate_many call
+    request = GenerationRequest("What is 7 * 8? Answer with a number.",
+                                sampling=Sampling.for_entry(entry(), temperature=1.0,
+                                                            max_tokens=24))
+    with ModelWorker(entry()) as worker:
+        run = run_rollouts(worker, request, seeds, AnswerKey(expect="56"))
+        again = run_rollouts(worker, request, seeds, AnswerKey(expect="56"))
+    assert run.error is None and run.wall_s > 0 and run.tokens > 0
+    assert [r.seed for r in run.rollouts] == seeds  # the engine used the seeds given
+    assert all(r.verdict is not None for r in run.rollouts)
+    assert all(r.result is not None and r.result.finish_reason in ("stop", "length")
+               for r in run.rollouts)
+    assert len({r.answer for r in run.rollouts}) >= 5  # temperature 1: varied answers
+    # The same seeds in the same batches: the same answers (reproducible from --seed).
+    assert [r.answer for r in again.rollouts] == [r.answer for r in run.rollouts]
