@@ -408,9 +408,13 @@ class _Judge:
         try:
             return encode(arg, refs=ref)
         except Unencodable as exc:
+            what = str(exc)
+            what = (f"a {what}" if what.startswith("value ")
+                    else f"an object of type {what}")
             raise self._shape(
-                f"it hands {exc} to the reply's code, and only plain data (numbers, strings, "
-                "lists, tuples, dicts, sets) can go into the sandbox") from None
+                f"it hands {what} to the reply's code, and only plain data (numbers, "
+                "strings, lists, tuples, dicts, sets; at most 200,000 values) can go into "
+                "the sandbox") from None
 
     def ask(self, op: str, handle: int, **fields: Any) -> Any:
         return self.materialise(self.session.request({"op": op, "h": handle, **fields}))
