@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,6 @@ class RunResult:
     judged: Any = None  # what the judge returned
     broken: SandboxBroken | None = None
     leftovers: bool = False  # the temp dir could not be removed completely
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def crashed(self) -> bool:
@@ -293,7 +292,6 @@ class Session:
         self.deadline = deadline
         self._runaway = runaway
         self.broken: SandboxBroken | None = None
-        self.requests = 0
         self.loaded: dict[str, Any] | None = None
 
     def _break(self, kind: str, reason: str) -> SandboxBroken:
@@ -339,7 +337,6 @@ class Session:
         if self.broken is not None:
             raise self.broken
         self.start()
-        self.requests += 1
         self._writer.pending.put((json.dumps(message) + "\n").encode("utf-8"))
         return self._receive()
 
