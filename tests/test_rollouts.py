@@ -15,6 +15,7 @@ import math
 import threading
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -275,7 +276,7 @@ def test_set_run_table_json_and_csv(tmp_path: Path) -> None:
 
 
 def _cli(monkeypatch: pytest.MonkeyPatch, argv: list[str],
-         script: object = by_seed) -> tuple[int, str, str]:
+         script: Any = by_seed) -> tuple[int, str, str]:
     import desktop_app.engine
     from desktop_app.cli import main
 

@@ -275,7 +275,11 @@ class Pane(QFrame):
         self.stop_button.clicked.connect(self.stop)
         self.clear_button = QPushButton("Clear")
         self.clear_button.clicked.connect(self.clear)
+        self.rollouts_button = QPushButton("Rollouts ×N")
+        self.rollouts_button.setToolTip("Sample many answers to the last prompt; check each")
+        self.rollouts_button.clicked.connect(self.open_rollouts)
         footer.addWidget(self.status, 1)
+        footer.addWidget(self.rollouts_button)
         footer.addWidget(self.stop_button)
         footer.addWidget(self.clear_button)
         return footer
@@ -689,9 +693,16 @@ class Pane(QFrame):
         threads += [t.thread for t in self._verify_tasks if t.running and t.thread]
         return threads
 
+    def open_rollouts(self) -> Any:
+        from desktop_app.ui.rollouts import open_rollouts  # issue 12's window
+
+        return open_rollouts(self)
+
     def shutdown(self) -> WorkerHandle | None:
         """Stop generating and hand back the worker for the caller to close."""
         self.timer.stop()
+        if (rollouts := getattr(self, "rollouts_view", None)) is not None:
+            rollouts.shutdown()
         return self.session.shutdown()
 
 

@@ -1,0 +1,402 @@
+"""The Rollouts window: N answers of one model to one prompt, each checked as it finishes.
+
+Opened from a pane ("Rollouts ×N…") with that pane's model, settings and last prompt (and
+its practice problem's key, if any). A grid of chips fills in as rollouts finish and are
+checked (✓/✗…; click one to read that rollout, thinking included), with the live figures
+(pass@1, pass@k, majority vote, thinking tokens of correct vs wrong rollouts, time) and a
+pass@k chart that exports as PNG or SVG.
+
+The rollouts run in :func:`desktop_app.rollouts.run_rollouts` on a ``run_task`` thread (the
+checks in its pool), in a model process of the window's own, so the pane keeps working;
+results reach only a live window. Stop ends every rollout of the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.catalog import ModelEntry
+from desktop_app.protocol import FINISH_LABELS, GenerationRequest, Loaded, Loading
+from desktop_app.rollouts import (
+    MAX_ROLLOUTS,
+    AnswerKey,
+    Rollout,
+    RolloutRun,
+    rollout_seeds,
+    run_rollouts,
+)
+from desktop_app.text.escape import visible_controls
+from desktop_app.text.units import format_duration
+from desktop_app.ui import theme
+from desktop_app.ui.rollouts_chart import PassAtKChart
+from desktop_app.ui.tasks import Task, run_task
+from desktop_app.verify import VERDICT_LABELS, VerdictState
+
+CHIP_COLUMNS = 8
+DEFAULT_ROLLOUTS = 8
+PENDING, SAMPLED = "·", "…"  # not finished yet / finished, being checked
+
+
+def _chip_colour(state: VerdictState | None) -> str:
+    if state == VerdictState.PASS:
+        return theme.ok_color()
+    if state in (VerdictState.FAIL, VerdictState.ERROR, VerdictState.TIMEOUT):
+        return theme.fail_color()
+    return theme.muted_fg()
+
+
+class RolloutsView(QWidget):
+    """One model, one prompt, N rollouts; a window of its own, parented to its pane."""
+
+    runFinished = Signal(object)  # the RolloutRun (stopped or failed ones too)
+
+    def __init__(self, entry: ModelEntry, make_worker: Any, request: GenerationRequest,
+                 problem: Any = None, parent: QWidget | None = None):
+        super().__init__(parent, Qt.WindowType.Window)
+        self.entry = entry
+        self.make_worker = make_worker
+        self.request = request
+        self.problem = problem
+        self.worker: Any = None
+        self.task: Task | None = None
+        self.rollouts: list[Rollout] = []
+        self.last_run: RolloutRun | None = None
+        self.selected: int | None = None
+        self._started = 0.0
+        self._load_note = ""
+        self.setWindowTitle(f"Rollouts — {entry.name}")
+        self.resize(900, 680)
+
+        layout = QVBoxLayout(self)
+        title = QLabel(f"<b>{visible_controls(entry.name)}</b>: many answers to one prompt, "
+                       "each checked against the answer key")
+        title.setTextFormat(Qt.TextFormat.RichText)
+        title.setWordWrap(True)
+        layout.addWidget(title)
+        self.prompt_edit = QPlainTextEdit(request.prompt)
+        self.prompt_edit.setPlaceholderText("The prompt every rollout answers")
+        self.prompt_edit.setMaximumHeight(64)
+        layout.addWidget(self.prompt_edit)
+
+        controls = QHBoxLayout()
+        self.key_edit = QLineEdit()
+        if problem is not None and getattr(problem, "answer", None) is not None:
+            self.key_edit.setText(problem.answer)
+        self.key_edit.setPlaceholderText("Expected answer (the key), e.g. 56")
+        if problem is not None and problem.kind == "code":
+            self.key_edit.setText(f"the tests of practice problem {problem.id}")
+            self.key_edit.setReadOnly(True)
+        self.count = QSpinBox()
+        self.count.setRange(1, MAX_ROLLOUTS)
+        self.count.setValue(DEFAULT_ROLLOUTS)
+        self.count.setPrefix("×")
+        self.count.setToolTip(f"Rollouts to sample, 1 to {MAX_ROLLOUTS}")
+        self.run_button = QPushButton("Run")
+        self.run_button.clicked.connect(self.run)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        self.export_button = QPushButton("Export chart…")
+        self.export_button.clicked.connect(self._export_dialog)
+        controls.addWidget(QLabel("Key:"))
+        controls.addWidget(self.key_edit, 1)
+        controls.addWidget(self.count)
+        controls.addWidget(self.run_button)
+        controls.addWidget(self.stop_button)
+        controls.addWidget(self.export_button)
+        layout.addLayout(controls)
+
+        self.chips_box = QWidget()
+        self.chips = QGridLayout(self.chips_box)
+        self.chips.setSpacing(4)
+        self.chips.setContentsMargins(0, 0, 0, 0)
+        self.chips.setColumnStretch(CHIP_COLUMNS, 1)  # chips packed to the left
+        self.chip_buttons: list[QToolButton] = []
+        layout.addWidget(self.chips_box)
+
+        self.figures = QLabel("Press Run to sample the rollouts.")
+        self.figures.setWordWrap(True)
+        self.figures.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.figures)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.detail = QTextBrowser()
+        self.detail.setPlaceholderText("Click a chip to read that rollout.")
+        self.chart = PassAtKChart()
+        split.addWidget(self.detail)
+        split.addWidget(self.chart)
+        split.setSizes([520, 380])
+        layout.addWidget(split, 1)
+
+    # ------------------------------------------------------------------------ running
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None
+
+    def answer_key(self) -> AnswerKey | None:
+        """The key typed (an expected value) or the practice problem's; None: no key."""
+        typed = self.key_edit.text().strip()
+        problem = self.problem
+        if problem is not None and (problem.kind == "code" or typed == (problem.answer or "")):
+            return AnswerKey(problem=problem) if problem.verifiable else None
+        return AnswerKey(expect=typed) if typed else None
+
+    def run(self) -> bool:
+        """Start N rollouts; False (with a sentence on screen) if they cannot start."""
+        if self.running:
+            return False
+        prompt = self.prompt_edit.toPlainText().strip()
+        key = self.answer_key()
+        if not prompt:
+            self.figures.setText("Type a prompt first.")
+            return False
+        if key is None:
+            self.figures.setText("Rollouts need an answer key: type the expected answer.")
+            return False
+        n = self.count.value()
+        seeds = rollout_seeds(None, n)
+        self.rollouts = [Rollout(index=i, seed=seed) for i, seed in enumerate(seeds)]
+        self.last_run = None
+        self.selected = None
+        self.detail.clear()
+        self._build_chips()
+        if self.worker is None:
+            self.worker = self.make_worker(self.entry)
+        worker = self.worker
+        request = dataclasses.replace(self.request, prompt=prompt)
+        self._started = time.monotonic()
+        self._load_note = ""
+
+        def work(task: Task) -> RolloutRun:
+            def on_event(event: Any) -> None:
+                if isinstance(event, Loading | Loaded):
+                    task.report(event)
+
+            return run_rollouts(worker, request, seeds, key,
+                                on_update=lambda rollout: task.report(dataclasses.replace(rollout)),
+                                on_event=on_event, should_stop=task.cancelled.is_set)
+
+        self.task = run_task(self, work, on_success=self._finished, on_failure=self._failed,
+                             on_progress=self._progress, name="rollouts")
+        self.run_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.count.setEnabled(False)
+        self._show_figures()
+        return True
+
+    def stop(self) -> None:
+        """End every rollout of the run (the model is told at once; returns at once)."""
+        if self.task is not None:
+            self.task.cancel()
+        if self.worker is not None:
+            self.worker.stop()
+
+    def _progress(self, value: Any) -> None:
+        if isinstance(value, Loading):
+            self._load_note = value.detail
+        elif isinstance(value, Loaded):
+            self._load_note = ""
+        elif isinstance(value, Rollout) and value.index < len(self.rollouts):
+            current = self.rollouts[value.index]
+            if current.verdict is not None and value.verdict is None:
+                return  # a late "finished" after its verdict: keep the verdict
+            self.rollouts[value.index] = value
+            self._update_chip(value.index)
+            if self.selected == value.index:
+                self._show_rollout(value.index)
+        self._show_figures()
+
+    def _finished(self, run: RolloutRun) -> None:
+        self.task = None
+        self.last_run = run
+        self.rollouts = list(run.rollouts)
+        for index in range(len(self.rollouts)):
+            self._update_chip(index)
+        self._controls_idle()
+        self._show_figures()
+        self.runFinished.emit(run)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.task = None
+        self._controls_idle()
+        self.figures.setText(visible_controls(f"The rollouts failed: {exc}")[:300])
+        self.runFinished.emit(None)
+
+    def _controls_idle(self) -> None:
+        self.run_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self.count.setEnabled(True)
+
+    # --------------------------------------------------------------------------- view
+
+    def _build_chips(self) -> None:
+        for button in self.chip_buttons:
+            self.chips.removeWidget(button)
+            button.deleteLater()
+        self.chip_buttons = []
+        for index in range(len(self.rollouts)):
+            button = QToolButton()
+            button.setFixedSize(34, 28)
+            button.setAutoRaise(False)
+            button.clicked.connect(lambda _checked=False, i=index: self._show_rollout(i))
+            self.chips.addWidget(button, index // CHIP_COLUMNS, index % CHIP_COLUMNS)
+            self.chip_buttons.append(button)
+            self._update_chip(index)
+
+    def chip_text(self, index: int) -> str:
+        rollout = self.rollouts[index]
+        if rollout.verdict is not None:
+            return VERDICT_LABELS[rollout.verdict.verdict][0]
+        if rollout.result is not None:
+            return SAMPLED if rollout.result.finish_reason != "cancelled" else "■"
+        return PENDING
+
+    def _update_chip(self, index: int) -> None:
+        if index >= len(self.chip_buttons):
+            return
+        rollout = self.rollouts[index]
+        button = self.chip_buttons[index]
+        button.setText(self.chip_text(index))
+        state = rollout.verdict.verdict if rollout.verdict is not None else None
+        edge = f"border: 2px solid {theme.border_color()};" if index == self.selected else ""
+        button.setStyleSheet(f"QToolButton {{ color: {_chip_colour(state)}; font-weight: bold; "
+                             f"font-size: 15px; {edge} }}")
+        if rollout.verdict is not None:
+            tip = f"Rollout {index + 1}: {rollout.verdict.label}"
+            if rollout.verdict.got:
+                tip += f" (got {rollout.verdict.got})"
+        elif rollout.result is not None:
+            tip = f"Rollout {index + 1}: {FINISH_LABELS[rollout.result.finish_reason]}"
+        else:
+            tip = f"Rollout {index + 1}: not finished"
+        button.setToolTip(f"{tip} · seed {rollout.seed}")
+
+    def _show_rollout(self, index: int) -> None:
+        """The rollout in the detail pane: verdict, thinking, answer (plain text)."""
+        previous, self.selected = self.selected, index
+        if previous is not None and previous != index:
+            self._update_chip(previous)
+        self._update_chip(index)
+        rollout = self.rollouts[index]
+        lines = [f"Rollout {index + 1} of {len(self.rollouts)} · seed {rollout.seed}"]
+        if rollout.verdict is not None:
+            lines.append(f"{rollout.verdict.symbol} {rollout.verdict.label}: "
+                         f"{rollout.verdict.reason}")
+        if rollout.result is not None:
+            lines.append(f"{rollout.thinking_tokens} thinking + {rollout.answer_tokens} answer "
+                         f"tokens · {FINISH_LABELS[rollout.result.finish_reason]}")
+        if rollout.thinking:
+            lines += ["", "── thinking ──", rollout.thinking.strip()]
+        lines += ["", "── answer ──", rollout.answer.strip() or "(nothing yet)"]
+        self.detail.setPlainText(visible_controls("\n".join(lines)))
+
+    def current_run(self) -> RolloutRun:
+        """The figures' source: the finished run, or one made of what has arrived."""
+        if self.last_run is not None:
+            return self.last_run
+        return RolloutRun(model=self.entry.id, role=self.entry.role, rollouts=self.rollouts)
+
+    def figures_text(self) -> str:
+        run = self.current_run()
+        if not run.rollouts:
+            return "Press Run to sample the rollouts."
+        checked = len(run.checked)
+        parts = [f"{run.correct} correct of {checked} checked ({run.n} rollouts)"]
+        passes = run.pass_at_k()
+        parts += [f"pass@{k} {value:.2f}" for k, value in passes.items()]
+        majority = run.majority()
+        parts[-1] += "\n"  # the figures of the key on one line, the rest below
+        if majority.answer is not None and majority.verdict is not None:
+            parts.append(f"majority {visible_controls(majority.answer)[:30]} "
+                         f"({majority.votes} votes) {VERDICT_LABELS[majority.verdict][0]}")
+        right, wrong = run.mean_thinking()
+        if any(r.thinking_tokens for r in run.rollouts):
+            show = (lambda v: "–" if v is None else f"{v:.0f}")  # noqa: E731
+            parts.append(f"thinking tokens: correct {show(right)}, wrong {show(wrong)}")
+        if self.last_run is not None:
+            parts.append(f"{format_duration(run.wall_s)} without loading")
+            if run.tokens_per_s:
+                parts.append(f"{run.tokens_per_s:.1f} tok/s")
+            if run.error:
+                parts.append(visible_controls(run.error))
+            elif run.stopped:
+                parts.append("stopped")
+        else:
+            parts.append(self._load_note or f"{format_duration(time.monotonic() - self._started)}")
+        return " · ".join(parts).replace("\n · ", "\n")
+
+    def _show_figures(self) -> None:
+        self.figures.setText(self.figures_text())
+        run = self.current_run()
+        self.chart.set_points([(int(k), value) for k, value in run.pass_at_k().items()])
+
+    def _export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the pass@k chart", "pass-at-k.png",
+                                              "PNG image (*.png);;SVG image (*.svg)")
+        if path:
+            try:
+                self.chart.export(path)
+            except OSError as exc:
+                self.figures.setText(visible_controls(f"Could not export: {exc}"))
+
+    # ------------------------------------------------------------------------ closing
+
+    def shutdown(self) -> None:
+        """Stop the run and close this window's model process without waiting for it."""
+        from desktop_app.conversation import close_in_background
+
+        self.stop()
+        if self.task is not None:
+            self.task.detach()
+            self.task = None
+        worker, self.worker = self.worker, None
+        close_in_background(worker)
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802
+        self.shutdown()
+        super().closeEvent(event)
+
+
+def open_rollouts(pane: Any) -> RolloutsView | None:
+    """The pane's Rollouts window (made on first use) for its model and last prompt."""
+    entry = pane.entry
+    if entry is None:
+        return None
+    existing = getattr(pane, "rollouts_view", None)
+    if isinstance(existing, RolloutsView) and existing.entry.id == entry.id:
+        existing.show()
+        existing.raise_()
+        return existing
+    if isinstance(existing, RolloutsView):
+        existing.close()
+    session = pane.session
+    turns = session.turns
+    last = turns[-1] if turns else None
+    prompt = last.prompt if last is not None else ""
+    request = dataclasses.replace(session.request_for(prompt or " "), prompt=prompt, history=(),
+                                  top_logprobs=0)
+    view = RolloutsView(entry, session.worker_factory, request,
+                        problem=last.problem if last is not None else None, parent=pane)
+    pane.rollouts_view = view
+    view.show()
+    return view

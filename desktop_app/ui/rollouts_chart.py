@@ -1,0 +1,187 @@
+"""Charts for rollouts, drawn with QPainter: pass@k against k, accuracy with its interval.
+
+Why QPainter and not a plotting library: these are two small charts of at most a few dozen
+points, redrawn as rollouts finish. QPainter is already here (no install: QtCharts is in
+PySide6-Addons, pyqtgraph and matplotlib are further downloads, matplotlib tens of MB),
+draws in well under a millisecond, follows the app's palette in light and dark mode, and
+the same paint code writes the SVG (QSvgGenerator) and the PNG export.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from desktop_app.ui import theme
+
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 42, 12, 24, 34
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of an accuracy chart: a label, the accuracy and its interval."""
+
+    label: str
+    value: float
+    low: float
+    high: float
+
+
+class Chart(QWidget):
+    """A titled chart with a 0–1 y axis; subclasses draw the data in :meth:`draw_data`."""
+
+    def __init__(self, title: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.title = title
+        self.setMinimumSize(240, 160)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(360, 220)
+
+    def paintEvent(self, _event: Any) -> None:  # noqa: N802
+        painter = QPainter(self)
+        try:
+            self.render_to(painter, QRectF(self.rect()))
+        finally:
+            painter.end()
+
+    def render_to(self, painter: QPainter, area: QRectF) -> None:
+        """Draw the whole chart into ``area`` (the widget, a PNG or an SVG)."""
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        foreground = QColor(theme.muted_fg())
+        font = QFont(self.font())
+        painter.setFont(font)
+        painter.setPen(QPen(self.palette().text().color()))
+        painter.drawText(QRectF(area.left(), area.top() + 2, area.width(), MARGIN_TOP - 4),
+                         Qt.AlignmentFlag.AlignCenter, self.title)
+        plot = QRectF(area.left() + MARGIN_LEFT, area.top() + MARGIN_TOP,
+                      max(10.0, area.width() - MARGIN_LEFT - MARGIN_RIGHT),
+                      max(10.0, area.height() - MARGIN_TOP - MARGIN_BOTTOM))
+        painter.setPen(QPen(foreground, 1))
+        for step in range(5):  # y grid: 0, 0.25, … 1
+            y = plot.bottom() - plot.height() * step / 4
+            painter.setPen(QPen(QColor(theme.border_color()), 1, Qt.PenStyle.DotLine))
+            painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
+            painter.setPen(QPen(foreground))
+            painter.drawText(QRectF(area.left(), y - 8, MARGIN_LEFT - 6, 16),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                             f"{step / 4:g}")
+        painter.drawLine(plot.bottomLeft(), plot.bottomRight())
+        painter.drawLine(plot.bottomLeft(), plot.topLeft())
+        self.draw_data(painter, plot, foreground)
+
+    def draw_data(self, painter: QPainter, plot: QRectF, foreground: QColor) -> None:
+        raise NotImplementedError
+
+    def export(self, path: str | Path, size: QSize | None = None) -> Path:
+        """Save as SVG (by the suffix .svg) or PNG; returns the path written."""
+        target = Path(path)
+        size = size or QSize(max(self.width(), 480), max(self.height(), 300))
+        if target.suffix.lower() == ".svg":
+            from PySide6.QtSvg import QSvgGenerator
+
+            generator = QSvgGenerator()
+            generator.setFileName(str(target))
+            generator.setSize(size)
+            generator.setViewBox(QRectF(0, 0, size.width(), size.height()))
+            generator.setTitle(self.title)
+            painter = QPainter(generator)
+        else:
+            image = QImage(size, QImage.Format.Format_ARGB32)
+            image.fill(self.palette().window().color())
+            painter = QPainter(image)
+        try:
+            self.render_to(painter, QRectF(0, 0, size.width(), size.height()))
+        finally:
+            painter.end()
+        if target.suffix.lower() != ".svg" and not image.save(str(target), b"PNG"):
+            raise OSError(f"could not write {target}")
+        return target
+
+
+class PassAtKChart(Chart):
+    """pass@k for k = 1 … n on a log₂ axis: how fast "one of k is right" climbs."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("pass@k", parent)
+        self.points: list[tuple[int, float]] = []
+
+    def set_points(self, points: Sequence[tuple[int, float]]) -> None:
+        self.points = list(points)
+        self.update()
+
+    def draw_data(self, painter: QPainter, plot: QRectF, foreground: QColor) -> None:
+        if not self.points:
+            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, "no rollout checked yet")
+            return
+        top = max(k for k, _ in self.points)
+        span = math.log2(top) if top > 1 else 1.0
+
+        def at(k: int, value: float) -> QPointF:
+            x = plot.left() + (math.log2(k) / span if top > 1 else 0.5) * plot.width()
+            return QPointF(x, plot.bottom() - value * plot.height())
+
+        painter.setPen(QPen(foreground))
+        for k, _ in self.points:  # x ticks: the k values
+            point = at(k, 0)
+            painter.drawText(QRectF(point.x() - 16, plot.bottom() + 4, 32, 14),
+                             Qt.AlignmentFlag.AlignCenter, str(k))
+        painter.drawText(QRectF(plot.left(), plot.bottom() + 16, plot.width(), 16),
+                         Qt.AlignmentFlag.AlignCenter, "k (rollouts drawn)")
+        colour = QColor(theme.ok_color())
+        path = QPainterPath(at(*self.points[0]))
+        for k, value in self.points[1:]:
+            path.lineTo(at(k, value))
+        painter.setPen(QPen(colour, 2))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(path)
+        painter.setBrush(colour)
+        for k, value in self.points:
+            painter.drawEllipse(at(k, value), 3.5, 3.5)
+
+
+class AccuracyChart(Chart):
+    """Accuracy per row (model × problem, or per thinking budget) with 95 % whiskers."""
+
+    def __init__(self, title: str = "accuracy (95% Wilson interval)",
+                 parent: QWidget | None = None):
+        super().__init__(title, parent)
+        self.bars: list[Bar] = []
+
+    def set_bars(self, bars: Sequence[Bar]) -> None:
+        self.bars = list(bars)
+        self.update()
+
+    def draw_data(self, painter: QPainter, plot: QRectF, foreground: QColor) -> None:
+        if not self.bars:
+            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, "no result yet")
+            return
+        slot = plot.width() / len(self.bars)
+        width = max(2.0, slot * 0.6)
+        fill = QColor(theme.ok_color())
+        fill.setAlpha(170)
+        for index, bar in enumerate(self.bars):
+            centre = plot.left() + slot * (index + 0.5)
+            top = plot.bottom() - bar.value * plot.height()
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(fill)
+            painter.drawRect(QRectF(centre - width / 2, top, width, plot.bottom() - top))
+            painter.setPen(QPen(foreground, 1.5))
+            low = plot.bottom() - bar.low * plot.height()
+            high = plot.bottom() - bar.high * plot.height()
+            painter.drawLine(QPointF(centre, low), QPointF(centre, high))
+            for y in (low, high):
+                painter.drawLine(QPointF(centre - width / 4, y), QPointF(centre + width / 4, y))
+            if slot >= 28:
+                painter.drawText(QRectF(centre - slot / 2, plot.bottom() + 4, slot, 28),
+                                 Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                                 painter.fontMetrics().elidedText(
+                                     bar.label, Qt.TextElideMode.ElideMiddle, int(slot) - 2))

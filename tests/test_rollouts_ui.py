@@ -1,0 +1,125 @@
+"""The Rollouts window (issue 12) on the scripted engine and a real Qt event loop: chips
+fill in as rollouts are checked, a click shows a rollout with its thinking, Stop ends them
+all, the pass@k chart exports, and the window is looked at at 1024×768."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from desktop_app.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
+from desktop_app.protocol import GenerationRequest  # noqa: E402
+from desktop_app.ui.pane import Pane  # noqa: E402
+from desktop_app.ui.rollouts import PENDING, RolloutsView  # noqa: E402
+from desktop_app.ui.rollouts_chart import AccuracyChart, Bar  # noqa: E402
+from desktop_app.ui.tasks import wait_for_tasks  # noqa: E402
+from desktop_app.verify import Problem  # noqa: E402
+from tests.fake_engine import WAIT_FOR_STOP, answer_script, send_and_wait  # noqa: E402
+
+PROBLEM = Problem(id="math-mul-7-8", title="7 × 8", prompt="What is 7 * 8?", kind="math",
+                  answer="56")
+
+
+def by_seed(request: GenerationRequest) -> list[object]:
+    right = (request.sampling.seed or 0) % 3 != 0
+    return answer_script("The answer is 56." if right else "The answer is 54.",
+                         thinking="seven eights… " * 3, delay=0.002)
+
+
+@pytest.fixture
+def pane(qtbot, fake_models, engine):
+    reasoning = next(e.id for e in fake_models if e.role == "reasoning")
+    widget = Pane(fake_models, PaneConfig(model_id=reasoning), worker_factory=engine.worker)
+    qtbot.addWidget(widget)
+    widget.resize(520, 700)
+    widget.show()
+    yield widget
+    close_in_background(widget.shutdown())
+    assert wait_for_tasks(timeout=10)
+    assert wait_for_closing()
+
+
+def test_rollouts_from_a_pane_fill_the_grid(qtbot, pane, engine, tmp_path: Path) -> None:
+    engine.default = answer_script("The answer is 56.", thinking="seven eights")
+    send_and_wait(qtbot, pane, PROBLEM.prompt, PROBLEM)
+    engine.default = by_seed
+    view = pane.open_rollouts()
+    assert isinstance(view, RolloutsView)
+    assert view.prompt_edit.toPlainText() == PROBLEM.prompt and view.key_edit.text() == "56"
+    view.count.setValue(12)
+    with qtbot.waitSignal(view.runFinished, timeout=30_000) as finished:
+        assert view.run()
+        assert view.chip_text(0) == PENDING  # nothing blocks: the grid shows at once
+    run = finished.args[0]
+    assert run.n == 12 and run.error is None
+    expected = [(r.seed % 3 != 0) for r in run.rollouts]
+    assert [r.correct for r in run.rollouts] == expected
+    assert [view.chip_text(i) for i in range(12)] == ["✓" if ok else "✗" for ok in expected]
+    figures = view.figures_text()
+    assert f"{sum(expected)} correct of 12 checked" in figures and "pass@12" in figures
+    assert "majority 56" in figures or "majority 54" in figures
+    # The pane's own worker was not used: it stayed free for the pane.
+    assert len(engine.workers) == 2
+    # Click a chip: that rollout, thinking included.
+    view.chip_buttons[1].click()
+    shown = view.detail.toPlainText()
+    assert "Rollout 2 of 12" in shown and "seven eights" in shown and "The answer is" in shown
+    view.resize(1024, 768)
+    qtbot.wait(50)
+    assert view.grab().save(str(tmp_path / "rollouts-1024x768.png"))
+    if (shots := os.environ.get("ROLLOUTS_SCREENSHOT_DIR")):  # to look at it
+        view.grab().save(str(Path(shots) / "rollouts-1024x768.png"))
+        view.chart.export(Path(shots) / "pass-at-k.svg")
+    for name in ("chart.png", "chart.svg"):
+        path = view.chart.export(tmp_path / name)
+        assert path.stat().st_size > 500
+    assert "<svg" in (tmp_path / "chart.svg").read_text(encoding="utf-8")
+
+
+def test_stop_ends_every_rollout_and_the_key_is_required(qtbot, pane, engine) -> None:
+    engine.default = [*answer_script("The answer is")[:-1], WAIT_FOR_STOP]
+    view = pane.open_rollouts()
+    assert view is not None
+    assert not view.run()  # no prompt yet
+    view.prompt_edit.setPlainText("What is 7 * 8?")
+    assert not view.run() and "answer key" in view.figures.text()
+    view.key_edit.setText("56")
+    view.count.setValue(20)
+    with qtbot.waitSignal(view.runFinished, timeout=10_000) as finished:
+        assert view.run()
+        qtbot.wait(100)
+        view.stop()
+    run = finished.args[0]
+    assert run.stopped and all(r.result.finish_reason == "cancelled" for r in run.rollouts)
+    assert view.run_button.isEnabled() and not view.stop_button.isEnabled()
+    assert "stopped" in view.figures_text()
+
+
+def test_results_reach_only_a_live_window(qtbot, pane, engine) -> None:
+    gate = threading.Event()
+    engine.default = [gate, *answer_script("The answer is 56.")]
+    view = pane.open_rollouts()
+    assert view is not None
+    view.prompt_edit.setPlainText("What is 7 * 8?")
+    view.key_edit.setText("56")
+    assert view.run()
+    task = view.task
+    view.close()  # Stop, the run detached, its model closed in the background
+    gate.set()
+    assert task is not None and task.wait(10)
+    qtbot.wait(50)
+    assert view.last_run is None
+
+
+def test_accuracy_chart_exports(qtbot, tmp_path: Path) -> None:
+    chart = AccuracyChart()
+    qtbot.addWidget(chart)
+    chart.set_bars([Bar("smollm2 · 7×8", 0.5, 0.2, 0.8), Bar("qwen3 · 7×8", 1.0, 0.68, 1.0)])
+    chart.resize(400, 260)
+    assert chart.export(tmp_path / "accuracy.png").stat().st_size > 500
+    assert chart.export(tmp_path / "accuracy.svg").stat().st_size > 500
