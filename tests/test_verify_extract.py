@@ -269,3 +269,13 @@ def test_free_prompt_code_runs_with_nothing_to_check():
     assert result.verdict == "ran" and result.got == "45"
     assert "nothing to check against" in result.reason
     assert result.isolation.startswith("Separate Python process")
+
+
+def test_an_answer_that_mentions_think_is_still_an_answer():
+    # After a closed thinking block, a mention of the tag is part of the answer.
+    reply = "<think>7*8</think>Reasoning models wrap thoughts in <think> tags. The answer is 56."
+    assert verify_reply(reply, expect="56").verdict == "pass"
+    # The window hands over the answer the engine already split off: not parsed again.
+    answer = "Reasoning models wrap thoughts in <think> tags. The answer is 56."
+    assert verify_reply(answer, expect="56", answer_only=True).verdict == "pass"
+    assert verify_reply(answer, expect="56").verdict == "no-answer"  # raw: thinking opened

@@ -17,6 +17,7 @@ from typing import Any
 from desktop_app.verify.extract import (
     CodeBlock,
     FinalAnswer,
+    Visible,
     compare_answers,
     extract_answer,
     extract_code,
@@ -234,7 +235,7 @@ def _unrunnable(code: CodeBlock) -> str | None:
 
 
 def _verify(reply_text: str, problem: Problem | None, expect: str | None, tests: str | None,
-            timeout_s: float, secrets: Sequence[str]) -> Verdict:
+            timeout_s: float, secrets: Sequence[str], answer_only: bool) -> Verdict:
     kind = problem.kind if problem is not None else None
     if tests is None and problem is not None and problem.kind == "code":
         tests = problem.tests
@@ -249,7 +250,7 @@ def _verify(reply_text: str, problem: Problem | None, expect: str | None, tests:
                        reason=f"The reply is {len(reply_text) / 1e6:.1f} MB long; replies "
                        f"over {MAX_REPLY_CHARS // 1_000_000} MB are not checked.")
 
-    visible = strip_thinking(reply_text)
+    visible = Visible(reply_text.strip()) if answer_only else strip_thinking(reply_text)
     if visible.still_thinking:
         return Verdict(_S.NO_ANSWER, expected=expect if kind == "math" else None,
                        kind=kind or "open",
@@ -304,6 +305,7 @@ def verify_reply(
     tests: str | None = None,
     timeout_s: float = 5.0,
     secret_paths: Sequence[str] = (),
+    answer_only: bool = False,
 ) -> Verdict:
     """Check one reply. Blocks while model code runs (up to *timeout_s* plus ~1 s):
     call it from a worker thread, never the GUI thread.
@@ -314,6 +316,11 @@ def verify_reply(
     * an unverifiable problem or a free prompt: run the code if there is any
       (verdict ``ran``), else ``no-answer``.
 
+    *answer_only*: *reply_text* is only the answer, already split from the thinking by
+    the engine (as the window holds it), so it is not parsed for ``<think>`` again: an
+    answer that mentions ``<think>`` is still an answer. Otherwise the whole reply is
+    split with the engine's own splitter first.
+
     *secret_paths*: files the model's code must not read (a tests file on disk), on top
     of what the sandbox always hides (site-packages, the app and its practice sets, home
     directories), where the OS allows it.
@@ -322,7 +329,8 @@ def verify_reply(
     sentence), with every text escaped for terminals, windows and JSON.
     """
     try:
-        verdict = _verify(reply_text, problem, expect, tests, timeout_s, tuple(secret_paths))
+        verdict = _verify(reply_text, problem, expect, tests, timeout_s, tuple(secret_paths),
+                          answer_only)
     except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
         verdict = Verdict(_S.ERROR, reason=f"Verify failed unexpectedly: {type(exc).__name__}: "
                           f"{str(exc)[:300]}")
