@@ -46,14 +46,7 @@ from desktop_app.protocol import (
     Sampling,
 )
 from desktop_app.text.units import format_duration
-from desktop_app.tokens import (
-    TOP_K,
-    Branches,
-    BranchSplitter,
-    TokenStep,
-    continuation_prompt,
-    tokens_export,
-)
+from desktop_app.tokens import TOP_K, Branches, BranchSplitter, TokenStep, tokens_export
 
 # ------------------------------------------------------------------------------ settings
 
@@ -552,29 +545,21 @@ class PaneSession:
         return turn
 
     def branch(self, turn: Turn, index: int, chosen: str) -> Turn | None:
-        """Continue ``turn`` from its token ``index`` with ``chosen`` instead, as a new
-        branch (the one shown stays). The model receives, raw, exactly the prompt it had,
-        the reply's tokens before ``index`` and ``chosen``. None if it can't (busy, the
-        turn not done or without token figures, an empty token)."""
+        """Continue ``turn`` from its token ``index`` with ``chosen`` instead, as a new branch
+        sent raw (see :func:`~desktop_app.tokens.continuation_prompt`); None if it can't."""
         entry = self.entry
         if (self.running or self.closing or entry is None or not self.ready or not turn.done
-                or turn not in self.turns or not chosen
-                or not 0 <= index < len(turn.token_steps)):
+                or turn not in self.turns or not chosen or not 0 <= index < len(turn.token_steps)):
             return None
-        prompt = continuation_prompt(turn.reply_prompt, turn.token_steps, index, chosen)
         limit = max(1, (turn.max_tokens or index + 1) - index - 1)
         stops = (tuple(entry.prompt.stop) if entry.prompt.style == "document"
                  and turn.reply_prompt != turn.prompt else ())
-        turn.branches.begin(turn, index, chosen, TurnState.STARTING)
+        prompt = turn.branches.begin(turn, index, chosen, TurnState.STARTING)
         self.branch_split = BranchSplitter.starting(turn)
         base = self.request_for(turn.prompt, before=turn, max_tokens=limit)
         return self._start(turn, lambda: replace(
             base, prompt=prompt, raw=True, history=(), system_prompt=None,
             document_template=None, stop=stops, top_logprobs=TOP_K))
-
-    def show_branch(self, turn: Turn, index: int) -> bool:
-        """Show another branch of a turn (not while that turn is generating)."""
-        return turn.done and turn.branches.switch(turn, index)
 
     def stop(self) -> None:
         if self.run is not None:
@@ -607,8 +592,7 @@ class PaneSession:
                 shown_thinking, shown_answer, token = self._apply_delta(event)
                 thinking.append(shown_thinking)
                 answer.append(shown_answer)
-                if token is not None:
-                    tokens.append(token)
+                tokens.extend([token] if token is not None else [])
                 last = event
                 continue
             flush()

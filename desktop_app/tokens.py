@@ -208,9 +208,11 @@ class Branches:
         self.index = index
         return True
 
-    def begin(self, turn: Any, index: int, chosen: str, starting_state: Any) -> None:
+    def begin(self, turn: Any, index: int, chosen: str, starting_state: Any) -> str:
         """Keep the branch shown and make the turn a new one, shown last: the tokens before
-        ``index``, then ``chosen`` (:meth:`BranchSplitter.starting` splits their text)."""
+        ``index``, then ``chosen`` (:meth:`BranchSplitter.starting` splits their text).
+        Returns the exact text to send (:func:`continuation_prompt`)."""
+        prompt = continuation_prompt(turn.reply_prompt, turn.token_steps, index, chosen)
         self.keep(turn)
         turn.token_steps = (turn.token_steps[:index]
                             + [chosen_step(turn.token_steps[index], chosen)])
@@ -222,6 +224,7 @@ class Branches:
         turn.started_at = time.monotonic()
         self.items.append(self.snapshot(turn))
         self.index = len(self.items) - 1
+        return prompt
 
 
 def tokens_export(steps: list[TokenStep], branches: Branches,

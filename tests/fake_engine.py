@@ -40,6 +40,7 @@ from desktop_app.protocol import (
     Loaded,
     Loading,
     PromptSent,
+    TokenLogprob,
 )
 
 WAIT_FOR_STOP = object()
@@ -78,6 +79,31 @@ def answer_script(answer: str, *, thinking: str = "", chunk: int = 4,
         thinking_s=thinking_s if thinking_s is not None else (0.5 if thinking else None),
         finish_reason=finish_reason)))
     return items
+
+
+def token_script(texts: list[str], *, thinking: int = 0, figures: bool = True
+                 ) -> Callable[[GenerationRequest], list[Any]]:
+    """One Delta per token, with its figures when the request asks for them (the chosen
+    token at -0.2, an alternative "alt"); the first ``thinking`` tokens are thinking. A
+    raw request (a branch) gets its prompt back as sent, unsplit, as the engine does."""
+    def script(request: GenerationRequest) -> list[Any]:
+        items: list[Any] = [PromptSent(text=request.prompt if request.raw else "<p>", n_tokens=3,
+                                  starts_in_thinking=thinking > 0 and not request.raw, seed=1)]
+        for index, text in enumerate(texts):
+            is_thinking = index < thinking and not request.raw
+            top = ((text, -0.2), ("alt", -1.9)) if request.top_logprobs and figures else ()
+            shown = "" if text == "</think>" and not request.raw else text  # the engine splits
+            items.append(Delta(thinking=shown if is_thinking else "",
+                               answer="" if is_thinking else shown,
+                               thinking_tokens=min(index + 1, thinking) if not request.raw else 0,
+                               answer_tokens=max(0, index + 1 - (0 if request.raw else thinking)),
+                               elapsed_s=0.01 * index,
+                               logprob=TokenLogprob(text, -0.2, top)
+                               if request.top_logprobs and figures else None))
+        items.append(Finished(result=GenerationResult(model="", role="",
+                                                      finish_reason=FinishReason.STOP)))
+        return items
+    return script
 
 
 class FakeWorker:

@@ -11,14 +11,7 @@ import time
 import pytest
 
 from desktop_app.conversation import PaneConfig, PaneSession, TurnState, wait_for_closing
-from desktop_app.protocol import (
-    Delta,
-    Finished,
-    FinishReason,
-    GenerationResult,
-    PromptSent,
-    TokenLogprob,
-)
+from desktop_app.protocol import Delta, TokenLogprob
 from desktop_app.tokens import (
     TOP_K,
     TokenStep,
@@ -28,7 +21,7 @@ from desktop_app.tokens import (
     shown_token,
     token_record,
 )
-from tests.fake_engine import FakeEngine, fake_catalog
+from tests.fake_engine import FakeEngine, fake_catalog, token_script
 from tests.test_cli import triptych
 
 # ------------------------------------------------------------------------------ figures
@@ -59,28 +52,6 @@ def test_record_and_alternatives_keep_the_chosen_token():
 # ------------------------------------------------------------------- session, fake engine
 
 
-def _token_script(texts: list[str], *, thinking: int = 0):
-    """One Delta per token with its figures; the first ``thinking`` tokens are thinking."""
-    def script(request):
-        items: list = [PromptSent(text=request.prompt if request.raw else "<p>", n_tokens=3,
-                                  starts_in_thinking=thinking > 0 and not request.raw, seed=1)]
-        for index, text in enumerate(texts):
-            is_thinking = index < thinking and not request.raw
-            top = ((text, -0.2), ("alt", -1.9)) if request.top_logprobs else ()
-            shown = "" if text == "</think>" and not request.raw else text  # the engine splits
-            items.append(Delta(thinking=shown if is_thinking else "",
-                               answer="" if is_thinking else shown,
-                               thinking_tokens=min(index + 1, thinking) if not request.raw else 0,
-                               answer_tokens=max(0, index + 1 - (0 if request.raw else thinking)),
-                               elapsed_s=0.01 * index,
-                               logprob=TokenLogprob(text, -0.2, top) if request.top_logprobs
-                               else None))
-        items.append(Finished(result=GenerationResult(model="", role="",
-                                                      finish_reason=FinishReason.STOP)))
-        return items
-    return script
-
-
 def _run(session: PaneSession, turn) -> None:
     deadline = time.monotonic() + 10
     while session.running and time.monotonic() < deadline:
@@ -105,7 +76,7 @@ def session(tmp_path):
 
 def test_probabilities_off_asks_for_none(session):
     session.config.probabilities = False
-    session.engine.default = _token_script(["Hi", "."])
+    session.engine.default = token_script(["Hi", "."])
     turn = session.send("Hello")
     _run(session, turn)
     assert session.engine.workers[0].requests[0].top_logprobs == 0
@@ -113,14 +84,14 @@ def test_probabilities_off_asks_for_none(session):
 
 
 def test_branch_sends_the_exact_continuation_and_keeps_the_original(session):
-    session.engine.default = _token_script(["The", " sky", " is", " blue", "."])
+    session.engine.default = token_script(["The", " sky", " is", " blue", "."])
     turn = session.send("Colour of the sky?")
     _run(session, turn)
     assert session.engine.workers[0].requests[0].top_logprobs == TOP_K
     assert [s.text for s in turn.token_steps] == ["The", " sky", " is", " blue", "."]
     assert turn.answer == "The sky is blue." and turn.branches.count == 1
 
-    session.engine.default = _token_script([" today", "."])
+    session.engine.default = token_script([" today", "."])
     branched = session.branch(turn, 3, "alt")
     assert branched is turn
     _run(session, turn)
@@ -135,10 +106,10 @@ def test_branch_sends_the_exact_continuation_and_keeps_the_original(session):
         "shown": 2, "of": 2, "from_token": 3, "chosen": "alt"}
     assert [t["text"] for t in exported["tokens"]][-2:] == [" today", "."]
 
-    assert session.show_branch(turn, 0)
+    assert turn.branches.switch(turn, 0)
     assert turn.answer == "The sky is blue." and turn.to_dict()["branch"]["shown"] == 1
-    assert session.show_branch(turn, 1) and turn.answer == "The sky isalt today."
-    assert not session.show_branch(turn, 2)
+    assert turn.branches.switch(turn, 1) and turn.answer == "The sky isalt today."
+    assert not turn.branches.switch(turn, 2)
     assert session.branch(turn, 99, "x") is None and session.branch(turn, 0, "") is None
 
 
@@ -146,12 +117,12 @@ def test_branch_inside_thinking_is_split_as_the_original(session, tmp_path):
     reasoning = next(e for e in session.catalog if e.role == "reasoning")
     session.set_model(reasoning.id)
     session.config.probabilities = True
-    session.engine.default = _token_script(["Let", " me", " see", "</think>", "Yes"], thinking=4)
+    session.engine.default = token_script(["Let", " me", " see", "</think>", "Yes"], thinking=4)
     turn = session.send("Is it?")
     _run(session, turn)
     assert turn.thinking.strip() == "Let me see" and turn.answer.strip() == "Yes"
     assert [s.thinking for s in turn.token_steps] == [True, True, True, True, False]
-    session.engine.default = _token_script([" hmm", "</think>", "No"])
+    session.engine.default = token_script([" hmm", "</think>", "No"])
     session.branch(turn, 1, " we")
     _run(session, turn)
     assert turn.thinking.strip() == "Let we hmm" and turn.answer.strip() == "No"
@@ -249,7 +220,7 @@ def test_branch_on_a_real_model_continues_from_the_chosen_token(starter_models):
         assert turn.prompt_sent.endswith(prefix)  # sent raw: the prompt, then the prefix
         assert turn.token_steps[1].text == chosen
         assert len(turn.token_steps) > 2  # it went on from there
-        session.show_branch(turn, 0)
+        turn.branches.switch(turn, 0)
         assert turn.answer == original
     finally:
         if (worker := session.shutdown()) is not None:

@@ -461,6 +461,8 @@ class Pane(QFrame):
         widget.continueRequested.connect(lambda w=widget: self.extend(w))
         widget.openManagerRequested.connect(self.openManagerRequested)
         widget.verifyRequested.connect(lambda w=widget: self.verify(w))
+        widget.branchRequested.connect(lambda i, t, w=widget: self.branch(w, i, t))
+        widget.branchShown.connect(lambda i, w=widget: self.show_branch(w, i))
         if self.point_size:
             theme.apply_point_size(widget, self.point_size)
         self.transcript_layout.insertWidget(self.transcript_layout.count() - 1, widget)
@@ -489,6 +491,27 @@ class Pane(QFrame):
         self._update_state_banner()
         self._started(self.session.extend(widget.data))
 
+    def branch(self, widget: TurnWidget, index: int, chosen: str) -> bool:
+        """Continue a turn from its token ``index`` with ``chosen`` instead (a new branch
+        of that turn; the others stay, a click away)."""
+        if self.session.branch(widget.data, index, chosen) is None:
+            return False
+        widget.show_branch_started()
+        if widget.data.state == TurnState.FAILED:
+            widget.show_failed(self.point_size)
+            self.status.setText(_failure_status(widget.data))
+            return False
+        self.turn = widget
+        self.status.setText(TURN_STATE_LABELS[widget.data.state])
+        self.stop_button.setEnabled(True)
+        self.picker.setEnabled(False)
+        self.timer.start()
+        return True
+
+    def show_branch(self, widget: TurnWidget, index: int) -> None:
+        if widget.data.done and widget.data.branches.switch(widget.data, index):
+            widget.show_branch(self.point_size)
+
     def restore(self, turns: list[Turn]) -> None:
         """Show turns taken from a removed pane (undo), as they ended."""
         self.session.restore(turns)
@@ -496,11 +519,12 @@ class Pane(QFrame):
             widget = self._add_turn_widget(data)
             if data.prompt_sent:
                 widget.show_prompt_sent()
-            if data.thinking:
+            widget.append_tokens(data.token_steps)
+            if data.thinking and not widget.token_mode:
                 widget.thinking.start_live()
                 widget.append(data.thinking, "")
                 self._fold_thinking(widget)
-            if data.answer:
+            if data.answer and not widget.token_mode:
                 widget.answer.append_text(data.answer)
             if data.state == TurnState.FAILED:
                 widget.show_failed(self.point_size)
@@ -580,6 +604,11 @@ class Pane(QFrame):
 
     def _show_step(self, widget: TurnWidget, step: Step) -> None:
         data = widget.data
+        if isinstance(step, Streamed) and widget.token_mode:
+            if step.tokens or data.token_steps or not (step.thinking or step.answer):
+                widget.append_tokens(step.tokens)
+                return
+            widget.leave_token_mode()  # no figures came with the text
         if isinstance(step, Streamed):
             if step.thinking and widget.thinking.isHidden():
                 widget.thinking.start_live(data.thinking_header(live=True))
@@ -596,7 +625,7 @@ class Pane(QFrame):
             widget.hide_loading()
             widget.show_prompt_sent()
             self.status.setText(TURN_STATE_LABELS[data.state])
-            if step.starts_in_thinking:
+            if step.starts_in_thinking and not widget.token_mode:
                 widget.thinking.start_live(data.thinking_header(live=True))
         elif isinstance(step, Finished):
             if not widget.thinking.isHidden() and (widget.thinking.live or data.thinking_s):

@@ -55,6 +55,10 @@ class PaneSettingsForm(QFrame):
         self.thinking_box = QCheckBox("Thinking")
         self.thinking_box.setToolTip("Let the reasoning model think before it answers")
         self.show_prompt_box = QCheckBox("Show prompt sent")
+        self.probabilities_box = QCheckBox("Probabilities")
+        self.probabilities_box.setToolTip(
+            "Tint each generated token by its probability; hover it for the alternatives "
+            "the model weighed, click it to continue from another one (new replies)")
         self.system_prompt = QLineEdit()
         self.system_prompt.setPlaceholderText("System prompt (model default)")
         self.system_label = QLabel("System")
@@ -85,7 +89,12 @@ class PaneSettingsForm(QFrame):
         grid.addWidget(self.system_label, 3, 0)
         grid.addWidget(self.system_prompt, 3, 1)
         grid.addLayout(checks, 4, 0, 1, 2)
-        grid.addWidget(self.show_prompt_box, 5, 0, 1, 2)
+        views = QHBoxLayout()  # two short checkboxes: one row, even in a narrow pane
+        views.setContentsMargins(0, 0, 0, 0)
+        views.addWidget(self.show_prompt_box)
+        views.addWidget(self.probabilities_box)
+        views.addStretch(1)
+        grid.addLayout(views, 5, 0, 1, 2)
         # base models: the document the question is wrapped in, editable, or none at all
         self.wrapping_label = QLabel("Wrapping")
         self.wrapping_label.setToolTip(
@@ -109,12 +118,14 @@ class PaneSettingsForm(QFrame):
         for signal in (self.temperature.valueChanged, self.max_tokens.valueChanged,
                        self.seed.valueChanged, self.thinking_box.toggled,
                        self.show_prompt_box.toggled, self.system_prompt.editingFinished,
-                       self.wrapping.textChanged, self.raw_box.toggled):
+                       self.wrapping.textChanged, self.raw_box.toggled,
+                       self.probabilities_box.toggled):
             signal.connect(self.changed)
 
     def _fields(self) -> tuple[QWidget, ...]:
         return (self.temperature, self.max_tokens, self.seed, self.thinking_box,
-                self.show_prompt_box, self.system_prompt, self.wrapping, self.raw_box)
+                self.show_prompt_box, self.system_prompt, self.wrapping, self.raw_box,
+                self.probabilities_box)
 
     def load(self, entry: ModelEntry | None, config: PaneConfig) -> None:
         """Show ``config`` for ``entry`` (no ``changed`` signal)."""
@@ -147,6 +158,7 @@ class PaneSettingsForm(QFrame):
             f"System prompt (default: {entry.prompt.system_prompt or 'none'})")
         show = cfg.show_prompt if cfg.show_prompt is not None else entry.role == "base"
         self.show_prompt_box.setChecked(bool(show))
+        self.probabilities_box.setChecked(bool(cfg.probabilities))
         document = entry.prompt.style == "document"
         for document_widget in (self.wrapping_label, self.wrapping, self.raw_box):
             document_widget.setVisible(document)
@@ -166,6 +178,7 @@ class PaneSettingsForm(QFrame):
         cfg.seed = None if self.seed.value() < 0 else self.seed.value()
         cfg.thinking = self.thinking_box.isChecked() if entry.prompt.supports_thinking else True
         cfg.show_prompt = self.show_prompt_box.isChecked()
+        cfg.probabilities = self.probabilities_box.isChecked()
         cfg.system_prompt = self.system_prompt.text() or None
         if entry.prompt.style == "document":
             cfg.raw = self.raw_box.isChecked()

@@ -8,10 +8,10 @@ answer is rendered as Markdown once, from the turn's data, when the turn ends.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
@@ -26,12 +26,14 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.catalog import ModelEntry
-from desktop_app.conversation import Turn
+from desktop_app.conversation import Turn, TurnState
 from desktop_app.protocol import FAILURE_LABELS, FailureKind, FinishReason, GenerationResult
 from desktop_app.text import escape
 from desktop_app.text.fences import CodeBlock, code_blocks
+from desktop_app.tokens import NOT_OFFERED, NOT_RECORDED, TokenStep
 from desktop_app.ui import theme
 from desktop_app.ui.markdown import CodeHighlighter, render_html, style_code_blocks
+from desktop_app.ui.probabilities import TokenView, alternatives_menu, legend_label
 from desktop_app.ui.widgets import (
     AutoHeightTextBrowser,
     CollapsibleSection,
@@ -58,6 +60,8 @@ class TurnWidget(QFrame):
     continueRequested = Signal()
     openManagerRequested = Signal()
     verifyRequested = Signal()
+    branchRequested = Signal(int, str)  # (token index, the token to continue from instead)
+    branchShown = Signal(int)  # show branch n (0-based)
 
     def __init__(self, data: Turn, entry: ModelEntry, *, show_prompt: bool = False,
                  parent: QWidget | None = None):
@@ -111,6 +115,7 @@ class TurnWidget(QFrame):
             self.answer.setToolTip("The base model's exact continuation of the document "
                                    "it received")
         layout.addWidget(self.answer)
+        self._build_tokens(layout)
 
         self._build_error_box(layout)
 
@@ -123,6 +128,27 @@ class TurnWidget(QFrame):
 
         self._build_actions(layout)
         theme.on_change(self, "document", TurnWidget.retheme)
+
+    def _build_tokens(self, layout: QVBoxLayout) -> None:
+        """With probabilities, the reply is drawn token by token (thinking in italics)
+        in place of the thinking fold and the answer."""
+        self.token_mode = self.data.probabilities
+        self.token_view = TokenView()
+        if self.plain_answer:
+            self.token_view.setFont(theme.mono_font())
+        self.token_view.tokenClicked.connect(self._token_clicked)
+        self.token_legend = legend_label()
+        self.token_note = QLabel()
+        self.token_note.setWordWrap(True)
+        theme.style(self.token_note, muted)
+        self.token_note.hide()
+        for widget in (self.token_view, self.token_legend, self.token_note):
+            layout.addWidget(widget)
+        if self.token_mode:
+            self.answer.hide()
+        else:
+            self.token_view.hide()
+            self.token_legend.hide()
 
     def _build_error_box(self, layout: QVBoxLayout) -> None:
         self.error_box = QFrame()
@@ -167,10 +193,25 @@ class TurnWidget(QFrame):
             "same seed, so it is written again as far as it went and carries on.")
         self.continue_button.clicked.connect(self.continueRequested)
         self.continue_button.hide()
-        for button in (self.continue_button, self.copy_answer_button, self.copy_code_button,
-                       self.verify_button):
+        self.branch_prev = QToolButton()
+        self.branch_prev.setText("‹")
+        self.branch_prev.setToolTip("The previous branch of this reply")
+        self.branch_prev.clicked.connect(lambda: self.branchShown.emit(
+            self.data.branches.index - 1))
+        self.branch_label = QLabel()
+        self.branch_next = QToolButton()
+        self.branch_next.setText("›")
+        self.branch_next.setToolTip("The next branch of this reply")
+        self.branch_next.clicked.connect(lambda: self.branchShown.emit(
+            self.data.branches.index + 1))
+        for button in (self.branch_prev, self.branch_next, self.continue_button,
+                       self.copy_answer_button, self.copy_code_button, self.verify_button):
             button.setAutoRaise(True)
-            actions.addWidget(button)
+        for widget in (self.branch_prev, self.branch_label, self.branch_next,
+                       self.continue_button, self.copy_answer_button, self.copy_code_button,
+                       self.verify_button):
+            actions.addWidget(widget)
+        self._show_branch_bar()
         self.action_bar.hide()
         layout.addWidget(self.action_bar)
 
@@ -238,6 +279,62 @@ class TurnWidget(QFrame):
         if answer:
             self.answer.append_text(answer)
 
+    def append_tokens(self, steps: Sequence[TokenStep]) -> None:
+        """Append one frame's tokens to the token view (with probabilities on)."""
+        if self.token_mode:
+            self.token_view.append_steps(steps)
+
+    def _token_clicked(self, index: int, where: QPoint) -> None:
+        step = self.data.token_steps[index] if index < len(self.data.token_steps) else None
+        if step is None:
+            return
+        menu = alternatives_menu(self, step, can_branch=self.data.done)
+        picked = menu.exec(where)
+        menu.deleteLater()
+        if picked is not None and isinstance(picked.data(), str) and picked.data():
+            self.branchRequested.emit(index, picked.data())
+
+    def _show_branch_bar(self) -> None:
+        branches = self.data.branches
+        several = branches.count > 1
+        for widget in (self.branch_prev, self.branch_label, self.branch_next):
+            widget.setVisible(several)
+        self.branch_label.setText(f"{branches.index + 1}/{branches.count}")
+        self.branch_label.setToolTip(self._branch_tip())
+        self.branch_prev.setEnabled(self.data.done and branches.index > 0)
+        self.branch_next.setEnabled(self.data.done and branches.index < branches.count - 1)
+
+    def _branch_tip(self) -> str:
+        at = self.data.branched_at
+        if at is None:
+            return "The reply as first generated"
+        return f"Continued from token {at[0] + 1} with {at[1]!r} instead"
+
+    def show_branch_started(self) -> None:
+        """A new branch runs in this turn: its tokens so far, no metrics or actions yet."""
+        self.token_view.set_steps(self.data.token_steps)
+        for widget in (self.action_bar, self.error_box, self.verify_label, self.verify_section,
+                       self.token_note):
+            widget.hide()
+        self.metrics.setText("")
+        self.show_loading(self.data.loading_detail)
+
+    def show_branch(self, point_size: float | None = None) -> None:
+        """Another branch is shown: draw it from the turn's data."""
+        self.token_view.set_steps(self.data.token_steps)
+        self.show_prompt_sent()
+        self.error_box.hide()
+        if self.data.state == TurnState.FAILED:
+            self.show_failed(point_size)
+        else:
+            self.show_finished(point_size)
+        if self.data.verdict is not None:
+            self.show_verdict()
+        else:
+            self.verify_label.hide()
+            self.verify_section.hide()
+            self.verify_button.setText("Verify")
+
     def show_thinking_stats(self, now: float | None = None) -> None:
         """The live thinking header from the turn's data (its clock ticks between tokens)."""
         if self.thinking.live:
@@ -278,6 +375,8 @@ class TurnWidget(QFrame):
         self.continue_button.setVisible(self.data.cut_off
                                         and self.data.max_tokens < self.entry.context_length)
         self.action_bar.show()
+        self._show_token_note()
+        self._show_branch_bar()
         if not self.data.answer.strip():
             reason = result.finish_reason if result else None
             self.answer.setPlainText(EMPTY_ANSWER_NOTES.get(reason, "(empty answer)")
@@ -298,6 +397,25 @@ class TurnWidget(QFrame):
             self.render_markdown(point_size)
         produced = self.data.tokens
         self.metrics.setText(f"{produced:,} tokens before the failure" if produced else "")
+        self._show_branch_bar()
+        if self.data.branches.count > 1:
+            self.action_bar.show()  # the way back to the other branches
+
+    def leave_token_mode(self) -> None:
+        """Text came without token figures (a server that does not offer them): show the
+        reply as without probabilities, and say why."""
+        self.token_mode = False
+        self.token_view.hide()
+        self.token_legend.hide()
+        self.answer.show()
+        remote = getattr(self.entry.source, "kind", "") == "remote"
+        self.token_note.setText(NOT_OFFERED if remote else NOT_RECORDED)
+        self.token_note.show()
+
+    def _show_token_note(self) -> None:
+        """With probabilities asked for but none came (a server that does not offer them)."""
+        if self.token_mode and not self.data.token_steps and self.data.tokens > 0:
+            self.leave_token_mode()
 
     # -- actions
 

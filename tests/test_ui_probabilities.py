@@ -1,0 +1,127 @@
+"""Token probabilities in a pane, on the real Qt event loop and the scripted engine: the
+toggle, tinted tokens streamed by appending, alternatives, branching and the ‹ 1/2 › bar."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QPoint  # noqa: E402
+from PySide6.QtGui import QTextCursor  # noqa: E402
+
+from desktop_app.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
+from desktop_app.tokens import NOT_RECORDED, TokenStep  # noqa: E402
+from desktop_app.ui.pane import Pane  # noqa: E402
+from desktop_app.ui.probabilities import (  # noqa: E402
+    INDEX_PROPERTY,
+    TokenView,
+    alternatives_menu,
+    band_color,
+)
+from tests.fake_engine import send_and_wait, token_script  # noqa: E402
+from tests.test_ui_pane import role_id  # noqa: E402
+
+
+@pytest.fixture
+def pane(qtbot, fake_models, engine):
+    widget = Pane(fake_models, PaneConfig(model_id=role_id(fake_models, "instruct")),
+                  worker_factory=engine.worker)
+    qtbot.addWidget(widget)
+    widget.resize(520, 700)
+    widget.show()
+    yield widget
+    close_in_background(widget.shutdown())
+    assert wait_for_closing()
+
+
+def _formats(view: TokenView) -> list[tuple[int, str]]:
+    """(token index, text) of each character run in the view."""
+    runs = []
+    block = view.document().begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            runs.append((fragment.charFormat().property(INDEX_PROPERTY), fragment.text()))
+            it += 1
+        block = block.next()
+    return runs
+
+
+def test_toggle_is_off_by_default_and_the_settings_turn_it_on(pane):
+    assert not pane.config.probabilities
+    assert pane.request_for("Hi").top_logprobs == 0
+    pane.settings_box.probabilities_box.setChecked(True)
+    assert pane.config.probabilities and pane.request_for("Hi").top_logprobs > 0
+    pane.settings_box.probabilities_box.setChecked(False)
+    assert not pane.config.probabilities
+
+
+def test_tokens_stream_tinted_and_branch(qtbot, pane, engine):
+    pane.settings_box.probabilities_box.setChecked(True)
+    engine.default = token_script(["The", " sky", " is", " blue", "."])
+    widget = send_and_wait(qtbot, pane, "Colour?")
+    view = widget.token_view
+    assert widget.token_mode and view.isVisible() and widget.answer.isHidden()
+    assert [t for _, t in _formats(view)] == ["The", " sky", " is", " blue", "."]
+    assert [i for i, _ in _formats(view)] == [0, 1, 2, 3, 4]
+    assert widget.token_legend.isVisible()
+    step = widget.data.token_steps[3]
+    menu = alternatives_menu(widget, step, can_branch=True)
+    offered = [a.data() for a in menu.actions() if a.isEnabled()]
+    assert offered == ["alt"]  # the chosen token is listed, not offered
+    menu.deleteLater()
+    assert widget.branch_label.isHidden()
+
+    engine.default = token_script([" today", "."])
+    with qtbot.waitSignal(pane.runFinished, timeout=10_000):
+        assert pane.branch(widget, 3, "alt")
+    assert [t for _, t in _formats(view)] == ["The", " sky", " is", "alt", " today", "."]
+    assert widget.branch_label.isVisible() and widget.branch_label.text() == "2/2"
+    assert widget.branch_prev.isEnabled() and not widget.branch_next.isEnabled()
+    assert pane.export_data()["turns"][0]["answer"] == "The sky isalt today."
+
+    widget.branch_prev.click()
+    assert widget.branch_label.text() == "1/2"
+    assert "".join(t for _, t in _formats(view)) == "The sky is blue."
+    assert pane.export_data()["turns"][0]["answer"] == "The sky is blue."
+    assert pane.export_data()["turns"][0]["branch"]["shown"] == 1
+    widget.branch_next.click()
+    assert widget.branch_label.text() == "2/2"
+
+
+def test_a_click_on_a_token_names_it(qtbot):
+    from PySide6.QtCore import Qt
+
+    from desktop_app.protocol import TokenLogprob
+
+    view = TokenView()
+    qtbot.addWidget(view)
+    view.resize(400, 100)
+    view.show()
+    view.append_steps([TokenStep(TokenLogprob(text, -0.1, ((text, -0.1),)))
+                       for text in ("alpha", " beta", " gamma")])
+    cursor = QTextCursor(view.document())
+    cursor.setPosition(len("alpha") + 2)  # inside " beta"
+    where = view.cursorRect(cursor).center()
+    assert view.index_at(where) == 1
+    assert view.index_at(QPoint(390, 90)) == -1  # below the text
+    with qtbot.waitSignal(view.tokenClicked, timeout=2000) as clicked:
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    assert clicked.args[0] == 1
+
+
+def test_text_without_figures_says_so_and_shows_the_reply(qtbot, pane, engine):
+    pane.settings_box.probabilities_box.setChecked(True)
+    engine.default = token_script(["No", " figures"], figures=False)
+    widget = send_and_wait(qtbot, pane, "Go")
+    assert not widget.token_mode and widget.answer.isVisible()
+    assert widget.token_note.isVisible() and widget.token_note.text() == NOT_RECORDED
+    assert "No figures" in widget.answer.toPlainText()
+
+
+def test_tints_are_calm_for_likely_tokens_in_light_and_dark():
+    assert band_color(0).alpha() == 0
+    assert [band_color(b).alpha() for b in range(5)] == sorted(band_color(b).alpha()
+                                                               for b in range(5))
