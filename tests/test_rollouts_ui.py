@@ -123,3 +123,40 @@ def test_accuracy_chart_exports(qtbot, tmp_path: Path) -> None:
     chart.resize(400, 260)
     assert chart.export(tmp_path / "accuracy.png").stat().st_size > 500
     assert chart.export(tmp_path / "accuracy.svg").stat().st_size > 500
+
+
+def test_set_run_window_from_the_main_window(qtbot, fake_models, engine, tmp_path: Path) -> None:
+    import json
+
+    from desktop_app.ui.main_window import MainWindow
+    from desktop_app.verify import PracticeSet
+
+    ids = [e.id for e in fake_models if e.role in ("instruct", "reasoning")]
+    window = MainWindow(fake_models, models=ids, remember=False, worker_factory=engine.worker)
+    qtbot.addWidget(window)
+    window.show()
+    engine.default = by_seed
+    view = window.open_set_runs()
+    try:
+        open_problem = Problem(id="joke", title="joke", prompt="A pelican joke.", kind="open",
+                               verifiable=False)
+        view.use_sets([PracticeSet(name="tiny", problems=[PROBLEM, open_problem])])
+        view.count.setValue(3)
+        with qtbot.waitSignal(view.runFinished, timeout=30_000) as finished:
+            assert view.run()
+        outcome = finished.args[0]
+        assert [row.run.model for row in outcome.rows] == ids and outcome.skipped == ["joke"]
+        assert view.table.rowCount() == 2 and len(view.chart.bars) == 2
+        assert view.table.item(0, 1).text() == PROBLEM.id
+        assert "Goodhart" in view.status.text()
+        json_path, csv_path = view.save(tmp_path / "tiny")
+        assert json.loads(json_path.read_text(encoding="utf-8"))["set"] == "tiny"
+        assert csv_path.read_text(encoding="utf-8").startswith("model,problem,")
+        view.resize(1024, 768)
+        if (shots := os.environ.get("ROLLOUTS_SCREENSHOT_DIR")):
+            view.grab().save(str(Path(shots) / "set-run-1024x768.png"))
+        assert all(not worker.alive for worker in engine.workers[-2:])  # its models closed
+    finally:
+        view.close()
+        window.shutdown()
+    assert wait_for_tasks(timeout=10)

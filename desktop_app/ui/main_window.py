@@ -236,6 +236,7 @@ class MainWindow(QMainWindow):
         run_menu.addAction("Stop active pane", QKeySequence("Ctrl+."), self.stop_active)
         run_menu.addAction("&Clear all", QKeySequence("Ctrl+L"), self.clear_all)
         run_menu.addAction("&Practice problems…", QKeySequence("Ctrl+P"), self.open_practice)
+        run_menu.addAction("Rollouts on a practice &set…", self.open_set_runs)
 
         view_menu = bar.addMenu("&View")
         self.thinking_action = view_menu.addAction("Expand all &thinking")
@@ -487,6 +488,11 @@ class MainWindow(QMainWindow):
             if not same:
                 self.problem = None
                 self._show_problem()
+
+    def open_set_runs(self) -> Any:
+        from desktop_app.ui.rollouts_sets import open_set_runs  # issue 12
+
+        return open_set_runs(self)
 
     def open_model_manager(self) -> None:
         try:

@@ -82,8 +82,10 @@ class Chart(QWidget):
         raise NotImplementedError
 
     def export(self, path: str | Path, size: QSize | None = None) -> Path:
-        """Save as SVG (by the suffix .svg) or PNG; returns the path written."""
+        """Save as SVG (suffix .svg) or PNG (any other name gets .png); returns the path."""
         target = Path(path)
+        if target.suffix.lower() not in (".svg", ".png"):
+            target = target.with_name(target.name + ".png")
         size = size or QSize(max(self.width(), 480), max(self.height(), 300))
         if target.suffix.lower() == ".svg":
             from PySide6.QtSvg import QSvgGenerator
@@ -102,7 +104,7 @@ class Chart(QWidget):
             self.render_to(painter, QRectF(0, 0, size.width(), size.height()))
         finally:
             painter.end()
-        if target.suffix.lower() != ".svg" and not image.save(str(target), b"PNG"):
+        if target.suffix.lower() != ".svg" and not image.save(str(target)):
             raise OSError(f"could not write {target}")
         return target
 
@@ -165,7 +167,7 @@ class AccuracyChart(Chart):
             painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, "no result yet")
             return
         slot = plot.width() / len(self.bars)
-        width = max(2.0, slot * 0.6)
+        width = max(2.0, min(slot * 0.6, 72.0))
         fill = QColor(theme.ok_color())
         fill.setAlpha(170)
         for index, bar in enumerate(self.bars):

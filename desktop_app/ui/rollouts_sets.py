@@ -1,0 +1,251 @@
+"""The practice-set run window: a set × the window's models × N rollouts, as a table.
+
+Each row is one model on one problem: correct of N, accuracy and its 95 % Wilson interval,
+and whether best-of-N by the longest answer picked a correct one (Goodhart); a bar chart
+shows the accuracies with their intervals. The run saves as JSON and CSV (the same files as
+``triptych rollouts --set NAME --save``) and the chart as PNG or SVG.
+
+The run is :func:`desktop_app.rollouts_sets.run_set` on a ``run_task`` thread, with model
+processes of its own that the thread closes when it ends; rows reach only a live window.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.catalog import ModelEntry
+from desktop_app.protocol import GenerationRequest, Sampling
+from desktop_app.rollouts import MAX_ROLLOUTS, rollout_seeds
+from desktop_app.rollouts_goodhart import Proxy
+from desktop_app.rollouts_sets import SetRow, SetRun, run_set
+from desktop_app.text.escape import visible_controls
+from desktop_app.ui.rollouts_chart import AccuracyChart, Bar
+from desktop_app.ui.tasks import Task, run_task
+from desktop_app.verify import PracticeSet, load_practice_sets
+
+COLUMNS = ("Model", "Problem", "Correct", "Accuracy", "95% interval", "Longest pick")
+DEFAULT_SET_ROLLOUTS = 4
+
+
+def _stop_all(workers: list[Any], task: list[Task]) -> None:
+    """When the window goes: cancel its run and stop its models (the run's thread closes them)."""
+    for item in task:
+        item.cancel()
+    for worker in workers:
+        worker.stop()
+
+
+class SetRunView(QWidget):
+    """A window: pick a set and N, run it on the given models, read the table."""
+
+    runFinished = Signal(object)  # the SetRun
+
+    def __init__(self, entries: Sequence[ModelEntry], make_worker: Any,
+                 sets: Sequence[PracticeSet] | None = None, parent: QWidget | None = None):
+        super().__init__(parent, Qt.WindowType.Window)
+        self.entries = list(entries)
+        self.make_worker = make_worker
+        self.sets = list(sets) if sets is not None else load_practice_sets()
+        self.task: Task | None = None
+        self.rows: list[SetRow] = []
+        self.outcome: SetRun | None = None
+        self._workers: list[Any] = []
+        self._task_box: list[Task] = []
+        self._stopped = False
+        self.destroyed.connect(functools.partial(_stop_all, self._workers, self._task_box))
+        self.setWindowTitle("Rollouts on a practice set")
+        self.resize(960, 640)
+
+        layout = QVBoxLayout(self)
+        names = ", ".join(visible_controls(entry.name) for entry in self.entries)
+        intro = QLabel(f"Every checkable problem × {names or 'no model'} × N rollouts.")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        controls = QHBoxLayout()
+        self.set_picker = QComboBox()
+        self.use_sets(self.sets)
+        self.count = QSpinBox()
+        self.count.setRange(1, MAX_ROLLOUTS)
+        self.count.setValue(DEFAULT_SET_ROLLOUTS)
+        self.count.setPrefix("×")
+        self.run_button = QPushButton("Run")
+        self.run_button.clicked.connect(self.run)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        self.save_button = QPushButton("Save JSON + CSV…")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self._save_dialog)
+        self.export_button = QPushButton("Export chart…")
+        self.export_button.clicked.connect(self._export_dialog)
+        for widget in (self.set_picker, self.count, self.run_button, self.stop_button,
+                       self.save_button, self.export_button):
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        layout.addLayout(controls)
+        self.status = QLabel("Pick a set and press Run.")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        split = QSplitter(Qt.Orientation.Vertical)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.chart = AccuracyChart()
+        split.addWidget(self.table)
+        split.addWidget(self.chart)
+        split.setSizes([360, 240])
+        layout.addWidget(split, 1)
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None
+
+    def use_sets(self, sets: Sequence[PracticeSet]) -> None:
+        """The sets to offer (default: the shipped ones)."""
+        self.sets = list(sets)
+        self.set_picker.clear()
+        for practice_set in self.sets:
+            self.set_picker.addItem(practice_set.name)
+
+    def run(self) -> bool:
+        if self.running or not self.entries or not self.sets:
+            return False
+        practice_set = self.sets[self.set_picker.currentIndex()]
+        seeds = rollout_seeds(None, self.count.value())
+        self.rows = []
+        self.outcome = None
+        self._stopped = False
+        self.table.setRowCount(0)
+        self.chart.set_bars([])
+        workers = [self.make_worker(entry) for entry in self.entries]
+        self._workers[:] = workers
+
+        def request_for(entry: ModelEntry, problem: Any) -> GenerationRequest:
+            return GenerationRequest(problem.prompt, sampling=Sampling.for_entry(entry))
+
+        def work(task: Task) -> SetRun:
+            try:
+                return run_set(practice_set, workers, request_for, seeds,
+                               should_stop=task.cancelled.is_set, on_row=task.report)
+            finally:
+                for worker in workers:
+                    worker.close()
+
+        self.task = run_task(self, work, on_success=self._finished, on_failure=self._failed,
+                             on_progress=self._add_row, name="set-run")
+        self._task_box[:] = [self.task]
+        self.run_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.save_button.setEnabled(False)
+        self.status.setText(f"Running {practice_set.name}: {len(seeds)} rollouts per model and "
+                            "problem…")
+        return True
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self._stopped = True
+            self.task.cancel()
+        for worker in self._workers:
+            worker.stop()
+
+    def _add_row(self, row: SetRow) -> None:
+        self.rows.append(row)
+        table = row.table_row()
+        picked = table["pick_longest_correct"]
+        cells = [row.run.model, row.problem.id, f"{row.run.correct}/{row.run.n}",
+                 "–" if table["accuracy"] is None else f"{table['accuracy']:.2f}",
+                 f"[{table['ci_low']:.2f}, {table['ci_high']:.2f}]",
+                 "–" if picked is None else ("✓" if picked else "✗")]
+        if row.run.error:
+            cells[-1] = visible_controls(row.run.error)[:120]
+        index = self.table.rowCount()
+        self.table.insertRow(index)
+        for column, text in enumerate(cells):
+            self.table.setItem(index, column, QTableWidgetItem(visible_controls(text)))
+        self.table.resizeColumnsToContents()
+        self.chart.set_bars([Bar(f"{r.run.model} · {r.problem.id}", t["accuracy"] or 0.0,
+                                 t["ci_low"], t["ci_high"])
+                             for r, t in ((r, r.table_row()) for r in self.rows)])
+
+    def _finished(self, outcome: SetRun) -> None:
+        self.task = None
+        self.outcome = outcome
+        self._idle()
+        figures = [f"{model}: {figure.describe()}"
+                   for model, figure in outcome.gamed(Proxy.LONGEST).items()]
+        done = "stopped" if self._stopped else "done"
+        self.status.setText(f"{outcome.set_name}: {done}. Goodhart — "
+                            + ("; ".join(figures) or "nothing to compare") + ".")
+        self.save_button.setEnabled(bool(outcome.rows))
+        self.runFinished.emit(outcome)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.task = None
+        self._idle()
+        self.status.setText(visible_controls(f"The set run failed: {exc}")[:300])
+        self.runFinished.emit(None)
+
+    def _idle(self) -> None:
+        self.run_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+
+    def save(self, basename: str | Path) -> tuple[Path, Path] | None:
+        if self.outcome is None:
+            return None
+        return self.outcome.save(basename)
+
+    def _save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the set run (JSON and CSV)", "set-run")
+        if path:
+            try:
+                written = self.save(Path(path).with_suffix(""))
+            except OSError as exc:
+                self.status.setText(visible_controls(f"Could not save: {exc}"))
+                return
+            if written:
+                self.status.setText(f"Saved {written[0].name} and {written[1].name}.")
+
+    def _export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the accuracy chart", "accuracy.png",
+                                              "PNG image (*.png);;SVG image (*.svg)")
+        if path:
+            try:
+                self.chart.export(path)
+            except OSError as exc:
+                self.status.setText(visible_controls(f"Could not export: {exc}"))
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802
+        self.stop()
+        super().closeEvent(event)
+
+
+def open_set_runs(window: Any) -> SetRunView:
+    """The set-run window for a main window's panes' models (one per distinct model)."""
+    from desktop_app.conversation import default_worker_factory
+
+    entries: list[ModelEntry] = []
+    for pane in window.panes:
+        if pane.entry is not None and pane.entry.id not in {e.id for e in entries}:
+            entries.append(pane.entry)
+    view = SetRunView(entries, window.worker_factory or default_worker_factory, parent=window)
+    view.show()
+    return view
