@@ -14,10 +14,22 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
-from desktop_app.protocol import TokenLogprob
+from desktop_app.catalog import ModelEntry
+from desktop_app.protocol import (
+    Delta,
+    Event,
+    Failed,
+    Finished,
+    GenerationRequest,
+    PromptSent,
+    Sampling,
+    TokenLogprob,
+)
 from desktop_app.text.thinking import THINKING, ThinkingSplitter
 
 TOP_K = 5  # alternatives asked for when a pane shows probabilities
@@ -238,3 +250,68 @@ def tokens_export(steps: list[TokenStep], branches: Branches,
                           "from_token": branched_at[0] if branched_at else None,
                           "chosen": branched_at[1] if branched_at else None}
     return data
+
+
+# ------------------------------------------------------------------ next-token explorer
+
+
+class Wrapping(StrEnum):
+    """How the explorer hands a model the typed text."""
+
+    AS_TYPED = "as-typed"  # the text itself, a document to continue (raw)
+    AS_QUESTION = "as-question"  # the model's own wrapping: chat template or document page
+
+
+WRAPPING_LABELS: dict[Wrapping, str] = {
+    Wrapping.AS_TYPED: "As typed (a document to continue)",
+    Wrapping.AS_QUESTION: "As a question (each model's own wrapping)",
+}
+
+
+def wrapping_note(entry: ModelEntry, wrapping: Wrapping, *, stepped: bool) -> str:
+    """What the model was given, in words: which template wrapped the text, if any."""
+    if wrapping == Wrapping.AS_TYPED:
+        note = "The text as typed, no template"
+    elif entry.prompt.style == "chat":
+        note = f"Wrapped in {entry.name}'s chat template as a user message"
+        if entry.prompt.supports_thinking:
+            note += ", thinking on"
+    else:
+        note = "Wrapped in the Q&A document page (Settings ▸ Wrapping)"
+    return note + (", then the chosen tokens." if stepped else ".")
+
+
+def next_token_request(context: str, *, wrap: bool, k: int = TOP_K) -> GenerationRequest:
+    """One step of the explorer: the model's distribution for the next token after
+    ``context`` (sent raw unless ``wrap``: the first step of "as a question"). Greedy,
+    no penalties, end of text allowed through, so the figures are the model's own."""
+    return GenerationRequest(prompt=context, raw=not wrap, top_logprobs=k, ignore_eos=True,
+                             sampling=Sampling(temperature=0.0, repeat_penalty=1.0,
+                                               max_tokens=1, seed=0))
+
+
+@dataclass(frozen=True)
+class NextToken:
+    """One model's next-token distribution: the exact text it saw and its top-k."""
+
+    prompt_sent: str = ""
+    top: tuple[tuple[str, float], ...] = ()
+    error: str = ""
+
+
+def read_next_token(events: Iterable[Event]) -> NextToken:
+    """Drain one explorer request's events (blocking: off the GUI thread)."""
+    prompt_sent, top = "", None
+    for event in events:
+        if isinstance(event, PromptSent):
+            prompt_sent = event.text
+        elif isinstance(event, Delta) and event.logprob is not None and top is None:
+            top = event.logprob.top
+        elif isinstance(event, Failed):
+            return NextToken(prompt_sent, (), event.message)
+        elif isinstance(event, Finished):
+            break
+    if top is None:
+        return NextToken(prompt_sent, (), "No token probabilities came back (not offered "
+                                          "by this server, or the context is full).")
+    return NextToken(prompt_sent, top)

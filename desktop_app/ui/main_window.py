@@ -36,6 +36,7 @@ from desktop_app.conversation import (
 )
 from desktop_app.text import escape
 from desktop_app.ui import export, theme
+from desktop_app.ui.explorer import open_explorer
 from desktop_app.ui.pane import Pane
 from desktop_app.ui.practice import PracticePicker, problem_badge
 from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
@@ -261,6 +262,7 @@ class MainWindow(QMainWindow):
 
         models_menu = bar.addMenu("&Models")
         models_menu.addAction("&Model manager…", QKeySequence("Ctrl+M"), self.open_model_manager)
+        models_menu.addAction("Next-token &explorer…", lambda: open_explorer(self))  # issue 14
 
         # extra keys that menus can't hold twice
         for keys, slot in (("Ctrl+Enter", self.send_all), ("Ctrl++", lambda: self.zoom_by(1.1)),

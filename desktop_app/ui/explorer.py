@@ -1,0 +1,276 @@
+"""The next-token explorer: type a text, see what each pane's model would say next, side by
+side, and walk forward one token at a time.
+
+Each column asks its own model process (made by the panes' worker factory, closed with
+the dialog) for one greedy token with its top-k alternatives; the request runs as a task
+off the GUI thread. A click on an alternative appends that token to every column's text,
+so the models stay comparable; "Greedy step" lets each model append its own top token.
+"As a question" wraps the text once, in each model's own template (the column says
+which); every later step continues that exact text raw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.catalog import ModelEntry
+from desktop_app.conversation import WorkerHandle, close_in_background
+from desktop_app.tokens import (
+    WRAPPING_LABELS,
+    NextToken,
+    Wrapping,
+    next_token_request,
+    percent,
+    read_next_token,
+    shown_token,
+    wrapping_note,
+)
+from desktop_app.ui import theme
+from desktop_app.ui.tasks import Task, run_task
+
+BAR_WIDTH = 24  # characters of the probability bar at 100%
+
+
+class ExplorerColumn(QWidget):
+    """One model: what it was given, and its next-token distribution."""
+
+    def __init__(self, entry: ModelEntry, worker_factory: Callable[[ModelEntry], WorkerHandle],
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.entry = entry
+        self.worker_factory = worker_factory
+        self.worker: WorkerHandle | None = None
+        self.context: str | None = None  # the exact text the model was last given
+        self.added = ""  # the tokens appended since the typed text
+        self.result: NextToken | None = None
+        self.task: Task | None = None
+        self.pending = False  # a request is out; its answer has not been shown yet
+        self.on_pick: Callable[[str], None] = lambda _text: None
+        self.on_done: Callable[[], None] = lambda: None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.title = QLabel(f"<b>{entry.name}</b>")
+        theme.style(self.title, lambda: f"color: {theme.role_text_color(entry.role)};")
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        theme.style(self.note, lambda: f"color: {theme.muted_fg()};")
+        self.text_view = QLabel()
+        self.text_view.setWordWrap(True)
+        self.text_view.setTextFormat(Qt.TextFormat.PlainText)
+        self.text_view.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.tokens = QListWidget()
+        self.tokens.setFont(theme.mono_font())
+        self.tokens.itemActivated.connect(self._picked)
+        self.tokens.itemClicked.connect(self._picked)
+        for widget in (self.title, self.note, self.text_view):
+            layout.addWidget(widget)
+        layout.addWidget(self.tokens, 1)
+
+    @property
+    def busy(self) -> bool:
+        return self.pending
+
+    def ask(self, text: str, wrapping: Wrapping) -> None:
+        """Start over from a typed text."""
+        self.context, self.added = None, ""
+        wrap = wrapping == Wrapping.AS_QUESTION
+        self.note.setText(wrapping_note(self.entry, wrapping, stepped=False))
+        self._run(text, wrap=wrap)
+
+    def extend(self, token: str, wrapping: Wrapping) -> None:
+        """Append a token to what this model was given and ask again (raw from now on)."""
+        if self.context is None:
+            return
+        self.added += token
+        self.note.setText(wrapping_note(self.entry, wrapping, stepped=True))
+        self._run(self.context + token, wrap=False)
+
+    def _run(self, context: str, *, wrap: bool) -> None:
+        self.tokens.clear()
+        self.tokens.addItem("Asking the model…")
+        self.text_view.setText(self.added and f"… {self.added}")
+        request = next_token_request(context, wrap=wrap)
+        try:
+            if self.worker is None:
+                self.worker = self.worker_factory(self.entry)
+        except Exception as exc:  # noqa: BLE001 - e.g. no semaphores in a sandbox
+            self._show(NextToken(error=f"Could not start the model: {exc}"))
+            return
+        worker = self.worker
+        self.pending = True
+
+        def work(_task: Task) -> NextToken:  # loading the model, then one token
+            return read_next_token(worker.generate(request))
+
+        self.task = run_task(self, work, on_success=self._show,
+                             on_failure=lambda exc: self._show(NextToken(error=str(exc))),
+                             name="explorer")
+
+    def _show(self, result: NextToken) -> None:
+        self.pending = False
+        self.result = result
+        self.tokens.clear()
+        if result.error:
+            self.tokens.addItem(result.error)
+            self.on_done()
+            return
+        self.context = result.prompt_sent
+        for text, logprob in result.top:
+            bar = "█" * max(1, round(math.exp(logprob) * BAR_WIDTH))
+            item = QListWidgetItem(f"{shown_token(text):<14} {percent(logprob):>6}  {bar}")
+            item.setData(Qt.ItemDataRole.UserRole, text)
+            item.setToolTip(f"log-probability {logprob:.3f}")
+            if text == "":
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+            self.tokens.addItem(item)
+        self.on_done()
+
+    def top_token(self) -> str | None:
+        result = self.result
+        if result is None or result.error or not result.top or result.top[0][0] == "":
+            return None
+        return result.top[0][0]
+
+    def _picked(self, item: QListWidgetItem) -> None:
+        text = item.data(Qt.ItemDataRole.UserRole)
+        if isinstance(text, str) and text:
+            self.on_pick(text)
+
+    def close_worker(self) -> None:
+        worker, self.worker = self.worker, None
+        close_in_background(worker)
+
+
+class NextTokenExplorer(QDialog):
+    """The panes' models side by side on one text: their next-token distributions."""
+
+    def __init__(self, entries: Sequence[ModelEntry],
+                 worker_factory: Callable[[ModelEntry], WorkerHandle],
+                 parent: QWidget | None = None, *, text: str = ""):
+        super().__init__(parent)
+        self.setWindowTitle("Next-token explorer")
+        self.resize(900, 560)
+        layout = QVBoxLayout(self)
+        hint = QLabel("Each model gives a probability to every possible next token. Type a "
+                      "text, then step forward: greedily (each model its own top token) or "
+                      "by clicking a token (added for every model).")
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
+        self.text = QPlainTextEdit(text)
+        self.text.setPlaceholderText("The capital of France is")
+        self.text.setFixedHeight(self.text.fontMetrics().lineSpacing() * 3 + 14)
+        layout.addWidget(self.text)
+        row = QHBoxLayout()
+        self.wrapping = QComboBox()
+        for wrapping, label in WRAPPING_LABELS.items():
+            self.wrapping.addItem(label, wrapping)
+        self.ask_button = QPushButton("Show next tokens")
+        self.ask_button.setDefault(True)
+        self.ask_button.clicked.connect(self.ask)
+        self.step_button = QPushButton("Greedy step")
+        self.step_button.setToolTip("Each model appends its own most likely token")
+        self.step_button.clicked.connect(self.greedy_step)
+        self.step_button.setEnabled(False)
+        row.addWidget(self.wrapping)
+        row.addStretch(1)
+        row.addWidget(self.ask_button)
+        row.addWidget(self.step_button)
+        layout.addLayout(row)
+        columns = QHBoxLayout()
+        self.columns: list[ExplorerColumn] = []
+        for entry in entries:
+            column = ExplorerColumn(entry, worker_factory)
+            column.on_pick = self.pick
+            column.on_done = self._update_buttons
+            self.columns.append(column)
+            columns.addWidget(column, 1)
+        layout.addLayout(columns, 1)
+        self.empty = QLabel("No pane has a model that is ready.")
+        self.empty.setVisible(not self.columns)
+        layout.addWidget(self.empty)
+
+    @property
+    def current_wrapping(self) -> Wrapping:
+        return Wrapping(self.wrapping.currentData())
+
+    @property
+    def busy(self) -> bool:
+        return any(column.busy for column in self.columns)
+
+    def ask(self) -> None:
+        text = self.text.toPlainText()
+        if not text or self.busy:
+            return
+        for column in self.columns:
+            column.ask(text, self.current_wrapping)
+        self._update_buttons()
+
+    def pick(self, token: str) -> None:
+        """A clicked token continues every model's text."""
+        if self.busy:
+            return
+        for column in self.columns:
+            column.extend(token, self.current_wrapping)
+        self._update_buttons()
+
+    def greedy_step(self) -> None:
+        if self.busy:
+            return
+        for column in self.columns:
+            token = column.top_token()
+            if token is not None:
+                column.extend(token, self.current_wrapping)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        busy = self.busy
+        self.ask_button.setEnabled(not busy)
+        self.wrapping.setEnabled(not busy)
+        self.step_button.setEnabled(not busy and any(c.top_token() for c in self.columns))
+
+    def background_tasks(self) -> list[Task]:
+        return [c.task for c in self.columns if c.task is not None and c.task.running]
+
+    def done(self, result: int) -> None:  # closing, by any means: the processes go too
+        for column in self.columns:
+            if column.worker is not None:
+                column.worker.stop()
+            column.close_worker()
+        super().done(result)
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802
+        for column in self.columns:
+            column.close_worker()
+        super().closeEvent(event)
+
+
+def open_explorer(window: Any) -> NextTokenExplorer:
+    """Open the explorer on the models of ``window``'s panes (each once, ready ones only);
+    it closes its model processes when it closes."""
+    from desktop_app.conversation import default_worker_factory
+
+    entries: dict[str, ModelEntry] = {}
+    for pane in window.panes:
+        if pane.entry is not None and pane.ready:
+            entries.setdefault(pane.entry.id, pane.entry)
+    factory = window.worker_factory or default_worker_factory
+    dialog = NextTokenExplorer(list(entries.values()), factory, window)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.show()
+    return dialog
