@@ -234,3 +234,36 @@ def _run_real(session: PaneSession, turn) -> None:
         session.poll()
         time.sleep(0.02)
     assert turn.done
+
+
+@pytest.mark.slow
+def test_explorer_steps_follow_the_model_greedily(starter_models):
+    """The explorer's first step wraps the question in the chat template; stepping on
+    with the top token walks the same path as a greedy generation of the same prompt."""
+    from desktop_app.catalog import load_catalog
+    from desktop_app.engine import ModelWorker
+    from desktop_app.protocol import GenerationRequest, Sampling
+    from desktop_app.tokens import next_token_request, read_next_token
+
+    entry = load_catalog().entries["smollm2-135m-instruct"]
+    worker = ModelWorker(entry, n_threads=1)
+    try:
+        worker.start()
+        greedy = GenerationRequest(prompt="Name a colour.", top_logprobs=3,
+                                   sampling=Sampling(temperature=0.0, repeat_penalty=1.0,
+                                                     max_tokens=4, seed=1))
+        path = [e.logprob.token for e in worker.generate(greedy)
+                if isinstance(e, Delta) and e.logprob is not None]
+        step = read_next_token(worker.generate(next_token_request("Name a colour.", wrap=True)))
+        assert not step.error and "Name a colour." in step.prompt_sent
+        assert step.prompt_sent != "Name a colour."  # the chat template wrapped it
+        walked = []
+        for _ in range(len(path)):
+            assert sum(math.exp(lp) for _, lp in step.top) <= 1 + 1e-6
+            walked.append(step.top[0][0])
+            step = read_next_token(worker.generate(
+                next_token_request(step.prompt_sent + step.top[0][0], wrap=False)))
+            assert not step.error
+    finally:
+        worker.close()
+    assert walked == path
