@@ -14,6 +14,7 @@ pytest.importorskip("pytestqt")
 
 from desktop_app.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
 from desktop_app.protocol import GenerationRequest  # noqa: E402
+from desktop_app.rollouts import rollout_seeds  # noqa: E402
 from desktop_app.ui.pane import Pane  # noqa: E402
 from desktop_app.ui.rollouts import PENDING, RolloutsView  # noqa: E402
 from desktop_app.ui.rollouts_chart import AccuracyChart, Bar  # noqa: E402
@@ -87,7 +88,6 @@ def test_stop_ends_every_rollout_and_the_key_is_required(qtbot, pane, engine) ->
     assert view is not None
     assert not view.run()  # no prompt yet
     view.prompt_edit.setPlainText("What is 7 * 8?")
-    assert not view.run() and "answer key" in view.figures.text()
     view.key_edit.setText("56")
     view.count.setValue(20)
     with qtbot.waitSignal(view.runFinished, timeout=10_000) as finished:
@@ -114,6 +114,73 @@ def test_results_reach_only_a_live_window(qtbot, pane, engine) -> None:
     assert task is not None and task.wait(10)
     qtbot.wait(50)
     assert view.last_run is None
+
+
+def judge_prefers(text: str):
+    """A judge whose P("yes") is high for answers containing ``text``."""
+    import math
+
+    from desktop_app.protocol import Delta, TokenLogprob
+
+    def script(request: GenerationRequest) -> list[object]:
+        p = 0.9 if text in request.prompt.split("Proposed answer:")[-1] else 0.2
+        items = answer_script("Yes")
+        delta = next(item for item in items if isinstance(item, Delta))
+        items[items.index(delta)] = Delta(
+            thinking="", answer="Yes", thinking_tokens=0, answer_tokens=1, elapsed_s=0.01,
+            logprob=TokenLogprob("Yes", math.log(p), (("Yes", math.log(p)),
+                                                      ("No", math.log(1 - p)))))
+        return items
+    return script
+
+
+def test_goodhart_judge_and_longest_against_the_key(qtbot, pane, engine, fake_models) -> None:
+    instruct = next(e.id for e in fake_models if e.role == "instruct")
+    engine.scripts[instruct] = judge_prefers("54")  # a judge fooled by the wrong answer
+    engine.default = lambda request: answer_script(
+        "The answer is 56." if (request.sampling.seed or 0) % 2 else
+        "After a long and careful look, the answer is 54.")
+    view = pane.open_rollouts()
+    assert view is not None and [j.id for j in view.judges] == [instruct]
+    view.prompt_edit.setPlainText("What is 7 * 8?")
+    view.key_edit.setText("56")
+    view.count.setValue(6)
+    view.seed = 1
+    assert {seed % 2 for seed in rollout_seeds(1, 6)} == {0, 1}  # both kinds of answer
+    with qtbot.waitSignal(view.runFinished, timeout=30_000):
+        assert view.run()
+    text = view.goodhart.text()
+    assert "by the answer key: rollout" in text and "by the longest answer: rollout" in text
+    assert "Goodhart: the longest answer picked a wrong answer" in text
+    assert view.judge_button.isEnabled()
+    assert view.judge()
+    qtbot.waitUntil(lambda: view.judge_task is None, timeout=20_000)
+    assert view.scores is not None and len(view.scores) == 6
+    assert "Goodhart: the judge's P(\"yes\") picked a wrong answer" in view.goodhart.text()
+
+
+def test_no_key_shows_the_judges_ranking(qtbot, pane, engine, fake_models) -> None:
+    instruct = next(e.id for e in fake_models if e.role == "instruct")
+    engine.scripts[instruct] = judge_prefers("pouch")
+    engine.default = lambda request: answer_script(
+        "Why did the pelican get the bill? Its pouch." if (request.sampling.seed or 0) % 2
+        else "Pelicans are birds.")
+    joke = Problem(id="pelican-joke", title="joke", prompt="Write a funny joke about pelicans.",
+                   kind="open", verifiable=False)
+    send_and_wait(qtbot, pane, joke.prompt, joke)
+    view = pane.open_rollouts()
+    assert view is not None and view.answer_key() is None
+    view.count.setValue(4)
+    view.seed = 1
+    with qtbot.waitSignal(view.runFinished, timeout=30_000):
+        assert view.run()
+    assert "No key exists" in view.figures_text() and "pass@" not in view.figures_text()
+    assert view.judge()
+    qtbot.waitUntil(lambda: view.judge_task is None, timeout=20_000)
+    text = view.goodhart.text()
+    assert text.startswith("No key exists") and "Judge's ranking: " in text
+    first = int(text.split("Judge's ranking: ")[1].split(" ")[0]) - 1
+    assert "pouch" in view.rollouts[first].answer
 
 
 def test_accuracy_chart_exports(qtbot, tmp_path: Path) -> None:

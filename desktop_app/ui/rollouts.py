@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QGridLayout,
     QHBoxLayout,
@@ -39,10 +41,19 @@ from desktop_app.protocol import FINISH_LABELS, GenerationRequest, Loaded, Loadi
 from desktop_app.rollouts import (
     MAX_ROLLOUTS,
     AnswerKey,
+    Majority,
     Rollout,
     RolloutRun,
     rollout_seeds,
     run_rollouts,
+)
+from desktop_app.rollouts_goodhart import (
+    NO_KEY,
+    PROXY_LABELS,
+    Proxy,
+    best_of_n,
+    judge_scores,
+    ranking,
 )
 from desktop_app.text.escape import visible_controls
 from desktop_app.text.units import format_duration
@@ -70,9 +81,13 @@ class RolloutsView(QWidget):
     runFinished = Signal(object)  # the RolloutRun (stopped or failed ones too)
 
     def __init__(self, entry: ModelEntry, make_worker: Any, request: GenerationRequest,
-                 problem: Any = None, parent: QWidget | None = None):
+                 problem: Any = None, parent: QWidget | None = None, *,
+                 judges: Sequence[ModelEntry] = ()):
         super().__init__(parent, Qt.WindowType.Window)
         self.entry = entry
+        self.judges = list(judges)
+        self.judge_task: Task | None = None
+        self.scores: list[float | None] | None = None
         self.make_worker = make_worker
         self.request = request
         self.problem = problem
@@ -81,6 +96,8 @@ class RolloutsView(QWidget):
         self.rollouts: list[Rollout] = []
         self.last_run: RolloutRun | None = None
         self.selected: int | None = None
+        self.key: AnswerKey | None = None
+        self.seed: int | None = None  # None: fresh seeds each run; a number: the same ones
         self._started = 0.0
         self._load_note = ""
         self.setWindowTitle(f"Rollouts — {entry.name}")
@@ -138,6 +155,24 @@ class RolloutsView(QWidget):
         self.figures.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.figures)
 
+        goodhart = QHBoxLayout()
+        self.goodhart = QLabel("")
+        self.goodhart.setWordWrap(True)
+        self.judge_picker = QComboBox()
+        for judge in self.judges:
+            self.judge_picker.addItem(f"Judge: {judge.name}", judge.id)
+        self.judge_button = QPushButton("Score with the judge")
+        self.judge_button.setToolTip("Ask a chat model whether each answer is correct; its "
+                                     "probability of \"yes\" ranks them (a learned proxy)")
+        self.judge_button.setEnabled(False)
+        self.judge_button.clicked.connect(self.judge)
+        goodhart.addWidget(self.goodhart, 1)
+        goodhart.addWidget(self.judge_picker)
+        goodhart.addWidget(self.judge_button)
+        self.judge_picker.setVisible(bool(self.judges))
+        self.judge_button.setVisible(bool(self.judges))
+        layout.addLayout(goodhart)
+
         split = QSplitter(Qt.Orientation.Horizontal)
         self.detail = QTextBrowser()
         self.detail.setPlaceholderText("Click a chip to read that rollout.")
@@ -170,13 +205,14 @@ class RolloutsView(QWidget):
         if not prompt:
             self.figures.setText("Type a prompt first.")
             return False
-        if key is None:
-            self.figures.setText("Rollouts need an answer key: type the expected answer.")
-            return False
         n = self.count.value()
-        seeds = rollout_seeds(None, n)
+        seeds = rollout_seeds(self.seed, n)
         self.rollouts = [Rollout(index=i, seed=seed) for i, seed in enumerate(seeds)]
         self.last_run = None
+        self.scores = None
+        self.key = key
+        self.goodhart.setText("")
+        self.judge_button.setEnabled(False)
         self.selected = None
         self.detail.clear()
         self._build_chips()
@@ -192,7 +228,7 @@ class RolloutsView(QWidget):
                 if isinstance(event, Loading | Loaded):
                     task.report(event)
 
-            return run_rollouts(worker, request, seeds, key,
+            return run_rollouts(worker, request, seeds, key or AnswerKey(problem=self.problem),
                                 on_update=lambda rollout: task.report(dataclasses.replace(rollout)),
                                 on_event=on_event, should_stop=task.cancelled.is_set)
 
@@ -234,6 +270,8 @@ class RolloutsView(QWidget):
             self._update_chip(index)
         self._controls_idle()
         self._show_figures()
+        self._show_goodhart()
+        self.judge_button.setEnabled(bool(self.judges) and run.error is None)
         self.runFinished.emit(run)
 
     def _failed(self, exc: BaseException) -> None:
@@ -321,10 +359,15 @@ class RolloutsView(QWidget):
         if not run.rollouts:
             return "Press Run to sample the rollouts."
         checked = len(run.checked)
-        parts = [f"{run.correct} correct of {checked} checked ({run.n} rollouts)"]
-        passes = run.pass_at_k()
+        if self.key is None:
+            parts = [f"{sum(r.finished for r in run.rollouts)} of {run.n} rollouts sampled. "
+                     f"{NO_KEY}"]
+            passes: dict[str, float] = {}
+        else:
+            parts = [f"{run.correct} correct of {checked} checked ({run.n} rollouts)"]
+            passes = run.pass_at_k()
         parts += [f"pass@{k} {value:.2f}" for k, value in passes.items()]
-        majority = run.majority()
+        majority = run.majority() if self.key is not None else Majority(None, 0, None)
         parts[-1] += "\n"  # the figures of the key on one line, the rest below
         if majority.answer is not None and majority.verdict is not None:
             parts.append(f"majority {visible_controls(majority.answer)[:30]} "
@@ -348,7 +391,82 @@ class RolloutsView(QWidget):
     def _show_figures(self) -> None:
         self.figures.setText(self.figures_text())
         run = self.current_run()
-        self.chart.set_points([(int(k), value) for k, value in run.pass_at_k().items()])
+        passes = run.pass_at_k() if self.key is not None else {}
+        self.chart.set_points([(int(k), value) for k, value in passes.items()])
+
+    # ----------------------------------------------------------------------- Goodhart
+
+    def goodhart_text(self) -> str:
+        """Best of N by the key, by the longest answer and by the judge, side by side."""
+        rollouts = self.rollouts
+        if not rollouts:
+            return ""
+        picks = best_of_n(rollouts, self.scores)
+
+        def described(proxy: Proxy) -> str:
+            index = picks.pick(proxy)
+            if index is None:
+                return f"by {PROXY_LABELS[proxy]}: nothing to pick"
+            mark = "" if self.key is None else (" ✓" if rollouts[index].correct else " ✗")
+            return f"by {PROXY_LABELS[proxy]}: rollout {index + 1}{mark}"
+
+        if self.key is None:
+            parts = [NO_KEY]
+            if self.scores is not None:
+                order = ranking(self.scores)
+                parts.append("Judge's ranking: " + ", ".join(
+                    f"{index + 1} ({score:.2f})" if score is not None else f"{index + 1} (–)"
+                    for index, score in order[:8]))
+            return " ".join(parts)
+        proxies = [Proxy.KEY, Proxy.LONGEST] + ([Proxy.JUDGE] if self.scores is not None else [])
+        text = "Best of N " + " · ".join(described(proxy) for proxy in proxies)
+        key_pick = picks.key
+        for proxy in proxies[1:]:
+            chosen = picks.pick(proxy)
+            if key_pick is not None and chosen is not None and not rollouts[chosen].correct:
+                text += f". Goodhart: {PROXY_LABELS[proxy]} picked a wrong answer although a " \
+                        "right one was there"
+        return text
+
+    def _show_goodhart(self) -> None:
+        self.goodhart.setText(self.goodhart_text())
+
+    def judge(self) -> bool:
+        """Score every rollout with the chosen judge model (off the GUI thread)."""
+        if self.judge_task is not None or self.running or not self.rollouts or not self.judges:
+            return False
+        judge_entry = self.judges[max(0, self.judge_picker.currentIndex())]
+        question = self.prompt_edit.toPlainText().strip()
+        answers = [r.answer for r in self.rollouts]
+        make_worker = self.make_worker
+
+        def work(task: Task) -> list[float | None]:
+            worker = make_worker(judge_entry)
+            try:
+                return judge_scores(worker, question, answers, task.cancelled.is_set)
+            finally:
+                worker.close()
+
+        def done(scores: list[float | None]) -> None:
+            self.judge_task = None
+            self.judge_button.setEnabled(True)
+            self.scores = scores
+            if all(score is None for score in scores):
+                self.goodhart.setText(f"{judge_entry.name} gave no token probabilities to "
+                                      "score with.")
+                return
+            self._show_goodhart()
+
+        def failed(exc: BaseException) -> None:
+            self.judge_task = None
+            self.judge_button.setEnabled(True)
+            self.goodhart.setText(visible_controls(f"The judge failed: {exc}")[:300])
+
+        self.judge_task = run_task(self, work, on_success=done, on_failure=failed,
+                                   name="rollouts-judge")
+        self.judge_button.setEnabled(False)
+        self.goodhart.setText(f"{judge_entry.name} is scoring {len(answers)} answers…")
+        return True
 
     def _export_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export the pass@k chart", "pass-at-k.png",
@@ -366,9 +484,11 @@ class RolloutsView(QWidget):
         from desktop_app.conversation import close_in_background
 
         self.stop()
-        if self.task is not None:
-            self.task.detach()
-            self.task = None
+        for task in (self.task, self.judge_task):
+            if task is not None:
+                task.cancel()
+                task.detach()
+        self.task = self.judge_task = None
         worker, self.worker = self.worker, None
         close_in_background(worker)
 
@@ -395,8 +515,13 @@ def open_rollouts(pane: Any) -> RolloutsView | None:
     prompt = last.prompt if last is not None else ""
     request = dataclasses.replace(session.request_for(prompt or " "), prompt=prompt, history=(),
                                   top_logprobs=0)
+    from desktop_app.catalog import Availability, availability
+
+    judges = [candidate for candidate in pane.catalog
+              if candidate.role == "instruct" and availability(candidate) == Availability.READY]
     view = RolloutsView(entry, session.worker_factory, request,
-                        problem=last.problem if last is not None else None, parent=pane)
+                        problem=last.problem if last is not None else None, parent=pane,
+                        judges=judges)
     pane.rollouts_view = view
     view.show()
     return view
