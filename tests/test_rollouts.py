@@ -354,3 +354,22 @@ def test_real_smollm2_rollouts_vary_with_distinct_seeds(smollm2_gguf: Path) -> N
     assert len({r.answer for r in run.rollouts}) >= 5  # temperature 1: varied answers
     # The same seeds in the same batches: the same answers (reproducible from --seed).
     assert [r.answer for r in again.rollouts] == [r.answer for r in run.rollouts]
+
+
+@pytest.mark.slow
+def test_cli_json_with_real_smollm2(smollm2_gguf: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "desktop_app", "rollouts", "What is 15 + 27?", "--models",
+         INSTRUCT, "-n", "3", "--expect", "42", "--temperature", "1", "--seed", "9",
+         "--max-tokens", "24", "--json"],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (model,) = json.loads(done.stdout)["models"]
+    assert model["n"] == 3 and model["wall_s"] > 0 and model["tokens_per_s"] > 0
+    assert [r["seed"] for r in model["rollouts"]] == rollout_seeds(9, 3)
+    assert all(r["verdict"] in {"pass", "fail", "no-answer"} for r in model["rollouts"])
+    assert model["correct"] == sum(r["verdict"] == "pass" for r in model["rollouts"])
+    assert model["pass_at_k"]["1"] == pytest.approx(model["correct"] / 3)
