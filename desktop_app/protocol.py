@@ -106,6 +106,9 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False  # benchmarks: always generate max_tokens
     top_logprobs: int = 0  # > 0: each Delta carries the k most likely tokens (off: free)
+    # Budget forcing: after this many thinking tokens the thinking is closed and the model
+    # answers (None: no cap; ignored by models that do not think).
+    thinking_budget: int | None = None
 
 
 # ---------------------------------------------------------------------------- commands

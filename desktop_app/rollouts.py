@@ -74,6 +74,29 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def parse_budgets(text: str) -> list[int | None]:
+    """``0,64,256,unlimited`` -> [0, 64, 256, None]; a ValueError names a bad value."""
+    budgets: list[int | None] = []
+    for part in (piece.strip().casefold() for piece in text.split(",")):
+        if part in ("unlimited", "none", "inf"):
+            budgets.append(None)
+            continue
+        if not part.isdigit():
+            raise ValueError(f"a thinking budget is a number of tokens or 'unlimited', not {part!r}")
+        budgets.append(int(part))
+    if not budgets:
+        raise ValueError("give at least one thinking budget")
+    return budgets
+
+
+def budget_applies(entry: Any) -> bool:
+    """Whether a thinking budget means anything for this model (it thinks)."""
+    return bool(entry.prompt.supports_thinking)
+
+
+BUDGET_DOES_NOT_APPLY = "does not think, so the thinking budget does not apply"
+
+
 def rollout_seeds(seed: int | None, n: int) -> list[int]:
     """N distinct seeds: the same for the same ``seed``, fresh ones for None."""
     source = random.Random(seed) if seed is not None else random.SystemRandom()
@@ -223,6 +246,7 @@ class RolloutRun:
     rollouts: list[Rollout]
     kind: str = "math"
     wall_s: float = 0.0  # generation time, model loading excluded
+    thinking_budget: int | None = None  # thinking capped at this many tokens (None: no cap)
     error: str | None = None
     stopped: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -266,6 +290,7 @@ class RolloutRun:
         return {
             "model": self.model,
             "role": self.role,
+            "thinking_budget": self.thinking_budget,
             "n": self.n,
             "correct": self.correct,
             "pass_at_k": self.pass_at_k(),
@@ -306,6 +331,7 @@ def run_rollouts(
     if not 1 <= len(seeds) <= MAX_ROLLOUTS:
         raise ValueError(f"Between 1 and {MAX_ROLLOUTS} rollouts can be run at once.")
     run = RolloutRun(model=entry.id, role=entry.role, kind=key.kind,
+                     thinking_budget=request.thinking_budget,
                      rollouts=[Rollout(index=i, seed=seed) for i, seed in enumerate(seeds)])
     notify = on_update or (lambda rollout: None)
     for event in worker.wait_loaded(abandon=should_stop):

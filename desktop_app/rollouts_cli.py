@@ -1,10 +1,11 @@
 """``triptych rollouts``: N answers per model to one prompt, each checked against a key.
 
     triptych rollouts PROMPT --models IDS -n N (--expect VALUE | --tests FILE)
-        [--max-tokens M] [--temperature T] [--seed S] [--json]
+        [--max-tokens M] [--temperature T] [--seed S] [--thinking-budget B[,B...]] [--json]
     triptych rollouts --set NAME --models IDS -n N [--save BASENAME] [--judge ID] [--json]
 
-One PROMPT prints per model: the ✓/✗ of every rollout, pass@1 … pass@N, the majority
+One PROMPT prints per model (and per thinking budget: thinking capped at B tokens, then
+closed so the model answers): the ✓/✗ of every rollout, pass@1 … pass@N, the majority
 vote and its verdict, thinking tokens of correct vs wrong rollouts, time and tokens/s.
 ``--set`` runs every verifiable problem of a practice set and prints accuracy with a 95 %
 Wilson interval per model and problem (``--save`` writes it as JSON and CSV), and how
@@ -54,6 +55,9 @@ def add_rollouts_parser(subparsers: Any) -> argparse.ArgumentParser:
                              "to differ)")
     parser.add_argument("--seed", type=int, metavar="S",
                         help="makes the N seeds (distinct) and so the rollouts reproducible")
+    parser.add_argument("--thinking-budget", metavar="B[,B...]",
+                        help="cap thinking at B tokens, then make the model answer; several "
+                             "budgets (e.g. 0,64,256,unlimited) sweep them")
     parser.add_argument("--judge", metavar="ID",
                         help="with --set: a chat model that scores each answer by P(\"yes\")")
     parser.add_argument("--save", metavar="BASENAME",
@@ -80,6 +84,15 @@ def _check_args(args: argparse.Namespace) -> None:
         raise RolloutsUsageError("--max-tokens must be at least 1.")
     if args.temperature is not None and args.temperature < 0:
         raise RolloutsUsageError("--temperature cannot be negative.")
+    if args.thinking_budget is not None:
+        from desktop_app.rollouts import parse_budgets
+
+        try:
+            args.budgets = parse_budgets(args.thinking_budget)
+        except ValueError as exc:
+            raise RolloutsUsageError(f"--thinking-budget: {exc}.") from None
+    else:
+        args.budgets = [None]
     if args.set is None:
         if args.prompt is None:
             raise RolloutsUsageError("Give a PROMPT, or --set NAME for a practice set.")
@@ -89,6 +102,8 @@ def _check_args(args: argparse.Namespace) -> None:
             raise RolloutsUsageError("--save and --judge go with --set.")
     elif args.prompt is not None:
         raise RolloutsUsageError("Give either a PROMPT or --set NAME, not both.")
+    elif len(args.budgets) > 1:
+        raise RolloutsUsageError("A practice set runs with one --thinking-budget at a time.")
 
 
 def _entries(ids_text: str) -> list[Any]:
@@ -165,6 +180,17 @@ def _summary_line(run: Any) -> str:
     return " · ".join(figures)
 
 
+def _print_sweep(runs: list[Any]) -> None:
+    """Accuracy against thinking tokens per budget: "more thinking, higher accuracy"?"""
+    print("MODEL  BUDGET  MEAN THINKING TOKENS  ACCURACY")
+    for run in runs:
+        tokens = [r.thinking_tokens for r in run.rollouts]
+        mean = sum(tokens) / len(tokens) if tokens else 0.0
+        budget = "unlimited" if run.thinking_budget is None else str(run.thinking_budget)
+        accuracy = run.correct / run.n if run.n else 0.0
+        print(f"{run.model}  {budget}  {mean:.0f}  {accuracy:.2f} ({run.correct}/{run.n})")
+
+
 # --------------------------------------------------------------------------------- run
 
 
@@ -192,35 +218,54 @@ run_rollouts = run_rollouts_command  # the name cli.py dispatches to
 
 
 def _run_prompt(args: argparse.Namespace, prompt: str, key: Any, entries: list[Any]) -> int:
+    from dataclasses import replace
+
     from desktop_app.engine import open_worker
-    from desktop_app.rollouts import rollout_seeds, run_rollouts
+    from desktop_app.rollouts import (
+        BUDGET_DOES_NOT_APPLY,
+        budget_applies,
+        rollout_seeds,
+        run_rollouts,
+    )
 
     seeds = rollout_seeds(args.seed, args.n)
     runs = []
     for entry in entries:
+        budgets = args.budgets
+        if budgets != [None] and not budget_applies(entry):
+            print(f"triptych: {entry.id} {BUDGET_DOES_NOT_APPLY}.", file=sys.stderr)
+            budgets = [None]
         worker = open_worker(entry)
         try:
-            if not args.json:
-                print(f"[{entry.id}] {args.n} rollouts…", file=sys.stderr)
-            run = run_rollouts(worker, _request(entry, prompt, args), seeds, key)
+            for budget in budgets:
+                label = entry.id if budget is None or budgets == [None] else \
+                    f"{entry.id} · budget {budget}"
+                if not args.json:
+                    print(f"[{label}] {args.n} rollouts…", file=sys.stderr)
+                request = replace(_request(entry, prompt, args), thinking_budget=budget)
+                run = run_rollouts(worker, request, seeds, key)
+                runs.append(run)
+                if run.error:
+                    print(f"triptych: {entry.id}: {visible_controls(run.error)}", file=sys.stderr)
+                    break
+                if not args.json:
+                    print(f"[{label}] {_chips(run)}")
+                    print(f"[{label}] {_summary_line(run)}")
         except KeyboardInterrupt:
             worker.stop()
             print("triptych: stopped.", file=sys.stderr)
             return 130
         finally:
             worker.close()
-        runs.append(run)
-        if run.error:
-            print(f"triptych: {entry.id}: {visible_controls(run.error)}", file=sys.stderr)
-        elif not args.json:
-            print(f"[{entry.id}] {_chips(run)}")
-            print(f"[{entry.id}] {_summary_line(run)}")
+    if not args.json and args.budgets != [None]:
+        _print_sweep(runs)
     if args.json:
         print(json.dumps({
             "prompt": prompt,
             "key": {"expect": key.expect, "tests": args.tests},
             "seed": args.seed,
             "n": args.n,
+            "thinking_budgets": args.budgets,
             "models": [run.to_dict() for run in runs],
         }, ensure_ascii=False, indent=2))
     return EXIT_FAILED if any(run.error for run in runs) else EXIT_OK
@@ -228,8 +273,10 @@ def _run_prompt(args: argparse.Namespace, prompt: str, key: Any, entries: list[A
 
 def _run_set(args: argparse.Namespace, practice_set: Any, entries: list[Any]) -> int:
     """``triptych rollouts --set NAME``; returns the exit status."""
+    from dataclasses import replace
+
     from desktop_app.engine import open_worker
-    from desktop_app.rollouts import rollout_seeds
+    from desktop_app.rollouts import budget_applies, rollout_seeds
     from desktop_app.rollouts_goodhart import NO_KEY, Proxy
     from desktop_app.rollouts_sets import SetRow, format_table, run_set
 
@@ -245,7 +292,10 @@ def _run_set(args: argparse.Namespace, practice_set: Any, entries: list[Any]) ->
 
     try:
         outcome = run_set(practice_set, workers,
-                          lambda entry, problem: _request(entry, problem.prompt, args), seeds,
+                          lambda entry, problem: replace(
+                              _request(entry, problem.prompt, args),
+                              thinking_budget=args.budgets[0] if budget_applies(entry) else None),
+                          seeds,
                           judge=judge, on_row=show, seed=args.seed)
     except KeyboardInterrupt:
         print("triptych: stopped.", file=sys.stderr)

@@ -97,6 +97,15 @@ def prompt_tokens(model: LlamaModel, built: BuiltPrompt) -> list[int]:
     return model.tokenize_continuing(text)
 
 
+# What ends the thinking when its budget is spent, per thinking format (budget forcing).
+# Think tags: the closing tag alone; the model writes its own blank line after it, as it
+# was trained to. gpt-oss: end the analysis message and open the final channel.
+THINKING_CLOSE = {
+    "think-tags": "</think>",
+    "gpt-oss-channels": "<|end|><|start|>assistant<|channel|>final<|message|>",
+}
+
+
 class _Reply:
     """Turns one sequence's tokens into split, stop-checked Delta events and its result."""
 
@@ -117,6 +126,22 @@ class _Reply:
         self.last_token_at = started
         self.thinking_closed_at: float | None = None
         self.finish_reason = FinishReason.LENGTH
+        self.budget = request.thinking_budget if fmt in THINKING_CLOSE else None
+        self.close_text = THINKING_CLOSE.get(fmt, "")
+        self.budget_forced = False
+        # thinking tokens counted when the thinking opened (its tag is not part of the budget)
+        self.thinking_opened: int | None = 0 if self.splitter.in_thinking else None
+
+    def over_budget(self) -> bool:
+        """Still thinking with the thinking budget spent: time to close it (once)."""
+        if self.budget is None or self.budget_forced or not self.splitter.in_thinking:
+            return False
+        return self.thinking_tokens - (self.thinking_opened or 0) >= self.budget
+
+    def close_thinking(self) -> list[int]:
+        """The tokens that end the thinking, so that the model writes its answer next."""
+        self.budget_forced = True
+        return self.model.tokenize(self.close_text, add_special=False)
 
     def _emit(self, segments: list[tuple[str, str]]) -> tuple[str, str]:
         thinking = "".join(text for kind, text in segments if kind == THINKING)
@@ -145,6 +170,8 @@ class _Reply:
             self.answer_tokens += 1
         if was_thinking and not splitter.in_thinking and self.thinking_closed_at is None:
             self.thinking_closed_at = now
+        if not was_thinking and splitter.in_thinking and self.thinking_opened is None:
+            self.thinking_opened = self.thinking_tokens
         thinking, answer = self._emit(segments)
         if stopped:
             self.finish_reason = FinishReason.STOP
@@ -248,6 +275,8 @@ def run_generation(
     stream = model.stream(tokens, sampler, min(sampling.max_tokens, model.n_ctx - len(tokens)),
                           should_stop)
     stream.top_k_logprobs = max(0, request.top_logprobs)
+    if reply.over_budget():  # a budget of 0 with a template that opens the thinking
+        stream.forced.extend(reply.close_thinking())
     try:
         for token in stream:
             now = time.perf_counter()
@@ -257,6 +286,8 @@ def run_generation(
                 yield delta
             if ended:
                 break
+            if reply.over_budget():
+                stream.forced.extend(reply.close_thinking())
             if should_stop():
                 reply.finish_reason = FinishReason.CANCELLED
                 break
@@ -331,6 +362,9 @@ def run_many(
     samplers = [model.sampler(request.sampling, seed) for seed in chosen]
     room = (model.n_ctx - len(tokens)) // len(chosen)  # the sequences share the context
     stream = model.many(tokens, samplers, min(request.sampling.max_tokens, room), should_stop)
+    for index, reply in enumerate(replies):  # a budget of 0 with a pre-filled <think>
+        if reply.over_budget():
+            stream.forced[index] = reply.close_thinking()
     live = set(range(len(replies)))
     cancelled = False
     try:
@@ -340,6 +374,8 @@ def run_many(
             delta, ended = reply.add(token, now)
             if delta is not None:
                 yield delta
+            if not ended and reply.over_budget():
+                stream.forced.setdefault(sequence, []).extend(reply.close_thinking())
             if ended:
                 stream.finish(sequence)
                 live.discard(sequence)

@@ -176,6 +176,10 @@ class SamplerChain:
     def sample(self, ctx: Any, index: int) -> int:
         return int(llama_cpp.llama_sampler_sample(self._chain, ctx, index))
 
+    def accept(self, token: int) -> None:
+        """Record a token that was forced, not sampled, for the repetition penalty."""
+        llama_cpp.llama_sampler_accept(self._chain, token)
+
     def close(self) -> None:
         if self._chain is not None:
             llama_cpp.llama_sampler_free(self._chain)  # frees the samplers it holds
@@ -447,6 +451,7 @@ class TokenStream:
         self.evaluated = 0
         self.top_k_logprobs = 0  # > 0: fill ``last_logprobs`` for every sampled token
         self.last_logprobs: TopLogprobs | None = None
+        self.forced: list[int] = []  # tokens to emit next instead of sampling (budget forcing)
 
     def __iter__(self) -> Iterator[int]:
         model, ctx = self.model, self.model._ctx
@@ -458,9 +463,15 @@ class TokenStream:
         sample = self.sampler.sample
         decode = model.decode_next
         for produced in range(self.max_new):
-            token = sample(ctx, -1)
-            if self.top_k_logprobs:  # the logits row is intact until the next decode
-                self.last_logprobs = top_logprobs(model.logits(-1), self.top_k_logprobs, token)
+            if self.forced:  # budget forcing: a token the caller chose
+                token = self.forced.pop(0)
+                self.sampler.accept(token)
+                self.last_logprobs = None
+            else:
+                token = sample(ctx, -1)
+                if self.top_k_logprobs:  # the logits row is intact until the next decode
+                    self.last_logprobs = top_logprobs(model.logits(-1), self.top_k_logprobs,
+                                                      token)
             yield token
             if produced + 1 >= self.max_new:
                 return
@@ -491,9 +502,19 @@ class ManyStream:
         self.ended: DecodeEnd | None = None
         self.evaluated = 0
         self._live = set(range(len(samplers)))
+        self.forced: dict[int, list[int]] = {}  # per sequence: tokens to emit next (budget)
 
     def finish(self, sequence: int) -> None:
         self._live.discard(sequence)
+
+    def _next(self, sequence: int, row: int) -> int:
+        """The sequence's next token: a forced one (budget forcing), else a sampled one."""
+        queue = self.forced.get(sequence)
+        if queue:
+            token = queue.pop(0)
+            self.samplers[sequence].accept(token)
+            return token
+        return self.samplers[sequence].sample(self.model._ctx, row)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         lc, model = llama_cpp, self.model
@@ -513,7 +534,7 @@ class ManyStream:
             position = len(self.tokens)
             rows = {sequence: -1 for sequence in range(n)}  # logits row: the prompt's last
             for produced in range(self.max_new):
-                sampled = [(sequence, self.samplers[sequence].sample(model._ctx, rows[sequence]))
+                sampled = [(sequence, self._next(sequence, rows[sequence]))
                            for sequence in sorted(self._live)]
                 for sequence, token in sampled:
                     yield sequence, token

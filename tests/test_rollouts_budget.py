@@ -1,0 +1,73 @@
+"""Thinking budget (budget forcing, issue 12) on a scripted reasoning GGUF and real llama.cpp:
+thinking is capped at B tokens, then closed, and the model's answer follows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from desktop_app.engine import ModelWorker
+from desktop_app.protocol import GenerationRequest, Sampling
+from desktop_app.rollouts import AnswerKey, budget_applies, parse_budgets, run_rollouts
+from tests.scripted_gguf import scripted_entry, write_scripted_gguf
+
+THOUGHTS = "One two three four five six seven eight nine ten eleven twelve."
+SCRIPT = f"<think>{THOUGHTS}</think>\n\nThe answer is 4."
+
+
+def test_parse_budgets() -> None:
+    assert parse_budgets("0, 64,256,unlimited") == [0, 64, 256, None]
+    for bad in ("", "-1", "lots", "1,,2"):
+        with pytest.raises(ValueError):
+            parse_budgets(bad)
+
+
+def _request(entry, budget: int | None) -> GenerationRequest:
+    return GenerationRequest("What is 2+2?", Sampling.for_entry(entry, max_tokens=64),
+                             thinking_budget=budget)
+
+
+@pytest.mark.slow
+def test_budget_caps_thinking_then_the_answer_follows(tmp_path: Path) -> None:
+    entry = scripted_entry(write_scripted_gguf(tmp_path / "reasoner.gguf", SCRIPT))
+    assert budget_applies(entry)
+    with ModelWorker(entry) as worker:
+        runs = {budget: run_rollouts(worker, _request(entry, budget), [1, 2], AnswerKey(expect="4"))
+                for budget in (None, 3, 0)}
+    full = runs[None].rollouts[0]
+    assert full.thinking == THOUGHTS and full.answer == "The answer is 4."
+    for budget in (3, 0):
+        for rollout in runs[budget].rollouts:
+            assert rollout.result is not None and rollout.result.finish_reason == "stop"
+            assert not rollout.result.thinking_unterminated
+            assert rollout.answer == "The answer is 4." and rollout.correct
+            # B thinking tokens, plus the opening tag and the forced closing one
+            assert rollout.thinking_tokens <= budget + 2
+            assert len(rollout.thinking.split()) <= budget
+    assert runs[3].rollouts[0].thinking == "One two three"
+    assert runs[0].rollouts[0].thinking == ""
+    assert runs[3].to_dict()["thinking_budget"] == 3
+
+
+@pytest.mark.slow
+def test_budget_with_a_template_that_opens_thinking(tmp_path: Path) -> None:
+    path = write_scripted_gguf(tmp_path / "r1.gguf", SCRIPT.removeprefix("<think>"),
+                               start_after="<think>")
+    entry = scripted_entry(path, prefill=True)
+    with ModelWorker(entry) as worker:
+        run = run_rollouts(worker, _request(entry, 0), [5], AnswerKey(expect="4"))
+        capped = run_rollouts(worker, _request(entry, 2), [5], AnswerKey(expect="4"))
+    assert run.rollouts[0].thinking == "" and run.rollouts[0].answer == "The answer is 4."
+    assert capped.rollouts[0].thinking == "One two"
+    assert capped.rollouts[0].answer == "The answer is 4."
+
+
+@pytest.mark.slow
+def test_budget_does_not_apply_to_a_model_that_does_not_think(tmp_path: Path) -> None:
+    entry = scripted_entry(write_scripted_gguf(tmp_path / "plain.gguf", "The answer is 4."),
+                           role="instruct")
+    assert not budget_applies(entry)
+    with ModelWorker(entry) as worker:
+        run = run_rollouts(worker, _request(entry, 0), [1], AnswerKey(expect="4"))
+    assert run.rollouts[0].answer == "The answer is 4." and run.correct == 1
