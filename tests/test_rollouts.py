@@ -373,3 +373,33 @@ def test_cli_json_with_real_smollm2(smollm2_gguf: Path) -> None:
     assert all(r["verdict"] in {"pass", "fail", "no-answer"} for r in model["rollouts"])
     assert model["correct"] == sum(r["verdict"] == "pass" for r in model["rollouts"])
     assert model["pass_at_k"]["1"] == pytest.approx(model["correct"] / 3)
+
+
+def test_cli_thinking_budget_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    reasoner = next(e.id for e in load_catalog() if e.role == "reasoning")
+    code, out, err = _cli(monkeypatch, ["rollouts", "What is 7 * 8?", "--models",
+                                        f"{INSTRUCT},{reasoner}", "-n", "2", "--expect", "56",
+                                        "--thinking-budget", "0,unlimited", "--json"])
+    assert code == 0, err
+    assert f"{INSTRUCT} does not think, so the thinking budget does not apply" in err
+    data = json.loads(out)
+    assert data["thinking_budgets"] == [0, None]
+    assert [(m["model"], m["thinking_budget"]) for m in data["models"]] == [
+        (INSTRUCT, None), (reasoner, 0), (reasoner, None)]
+    code, out, err = _cli(monkeypatch, ["rollouts", "q", "--models", INSTRUCT, "--expect", "1",
+                                        "--thinking-budget", "lots"])
+    assert code == 2 and "--thinking-budget" in err
+
+
+def test_budget_reaches_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[GenerationRequest] = []
+
+    def record(request: GenerationRequest) -> list[object]:
+        seen.append(request)
+        return by_seed(request)
+
+    reasoner = next(e.id for e in load_catalog() if e.role == "reasoning")
+    code, _, err = _cli(monkeypatch, ["rollouts", "q", "--models", reasoner, "-n", "1",
+                                      "--expect", "56", "--thinking-budget", "64"], record)
+    assert code == 0, err
+    assert [request.thinking_budget for request in seen] == [64]
