@@ -171,10 +171,12 @@ class ThreadTuner:
     A generation starts at the ceiling (its share of the free cores). After a short
     window the tuner tries one thread fewer and keeps whichever was faster per token
     (going further down while that keeps winning); then it holds, and every
-    ``recheck_s`` probes one thread more, since other programs come and go. A probe
-    that loses doubles the wait before the next (up to ``max_recheck_s``): under
-    contention a thread too many can cost 50x per token, because llama.cpp's threads
-    wait for each other and one preempted thread stalls every token.
+    ``recheck_s`` probes a neighbour again (one more thread, or one fewer at the
+    ceiling), since other programs come and go. A probe that loses doubles the wait
+    before the next (up to ``max_recheck_s``): under contention a thread too many can
+    cost 10x per token (measured: SmolLM2 on 2 cores with one busy process, 2 threads
+    3.6-10 tok/s, 1 thread 41-55), because llama.cpp's threads wait for each other at
+    every barrier and one preempted thread stalls every token.
     """
 
     def __init__(self, ceiling: int, *, window_tokens: int = 8, window_s: float = 0.25,
@@ -240,9 +242,8 @@ class ThreadTuner:
                 self._probe_from, self.threads = current, current + step
                 return self.threads
             return self._hold(now)
-        self.threads = before
-        if current > before:  # one more thread lost: wait longer before trying again
-            self.recheck_s = min(self.max_recheck_s, self.recheck_s * 2)
+        self.threads = before  # the probe lost: wait longer before the next one
+        self.recheck_s = min(self.max_recheck_s, self.recheck_s * 2)
         return self._hold(now)
 
     def _hold(self, now: float) -> int:

@@ -405,7 +405,14 @@ WORKER_NICENESS = 5
 
 def _yield_to_the_window() -> None:
     """Run below the app's priority: with every core busy generating, the GUI thread
-    still gets the CPU the moment it needs it (the models' total throughput is the same)."""
+    still gets the CPU the moment it needs it.
+
+    Reconsidered for issue 11 with one core kept busy by another process: once the
+    thread count fits the free cores, nice 5 against nice 0 made no difference beyond
+    run-to-run noise (1 thread: 36-55 tok/s either way; the collapse came from the
+    second thread), while three streaming panes stalled the GUI thread 45-108 ms at
+    nice 0 against 20-33 ms at nice 5 (and 2). So the worker stays at nice 5.
+    """
     try:
         os.nice(WORKER_NICENESS)
     except (AttributeError, OSError):  # Windows has no nice(); never fatal
