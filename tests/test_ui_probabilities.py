@@ -125,3 +125,29 @@ def test_tints_are_calm_for_likely_tokens_in_light_and_dark():
     assert band_color(0).alpha() == 0
     assert [band_color(b).alpha() for b in range(5)] == sorted(band_color(b).alpha()
                                                                for b in range(5))
+
+
+def test_a_server_without_figures_is_named(qtbot, fake_models, engine):
+    """A served model whose server sends no logprobs: the reply shows as usual, and the
+    pane says the server does not offer them (the scripted engine stands in for it)."""
+    from dataclasses import replace
+
+    from desktop_app.catalog import Catalog, RemoteSource
+    from desktop_app.tokens import NOT_OFFERED
+
+    instruct = next(e for e in fake_models if e.role == "instruct")
+    served = replace(instruct, id="served", source=RemoteSource(
+        endpoint="http://127.0.0.1:9/v1", model="served"))
+    pane = Pane(Catalog(entries={"served": served}),
+                PaneConfig(model_id="served", probabilities=True), worker_factory=engine.worker)
+    qtbot.addWidget(pane)
+    pane.show()
+    try:
+        engine.default = token_script(["Served", " text"], figures=False)
+        widget = send_and_wait(qtbot, pane, "Go")
+        assert engine.workers[-1].requests[0].top_logprobs > 0  # it was asked for
+        assert widget.token_note.text() == NOT_OFFERED and widget.token_note.isVisible()
+        assert "Served text" in widget.answer.toPlainText()
+    finally:
+        close_in_background(pane.shutdown())
+        assert wait_for_closing()
