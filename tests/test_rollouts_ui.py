@@ -227,3 +227,48 @@ def test_set_run_window_from_the_main_window(qtbot, fake_models, engine, tmp_pat
         view.close()
         window.shutdown()
     assert wait_for_tasks(timeout=10)
+
+
+def test_thinking_budget_sweep_in_the_window(qtbot, pane, engine, tmp_path: Path) -> None:
+    def thinks_within_budget(request: GenerationRequest) -> list[object]:
+        # a stand-in for the engine's budget forcing: more budget, more thinking, right more often
+        budget = request.thinking_budget
+        thoughts = 8 if budget is None else min(budget, 8)
+        right = thoughts >= 4 or (request.sampling.seed or 0) % 3 == 0
+        return answer_script("The answer is 56." if right else "The answer is 54.",
+                             thinking="hmm " * thoughts, chunk=4)
+
+    engine.default = thinks_within_budget
+    view = pane.open_rollouts()
+    assert view is not None and view.budget_edit.isEnabled()
+    view.prompt_edit.setPlainText("What is 7 * 8?")
+    view.key_edit.setText("56")
+    view.budget_edit.setText("lots")
+    assert not view.run() and "Thinking budget" in view.figures.text()
+    view.budget_edit.setText("0,2,unlimited")
+    view.count.setValue(4)
+    view.seed = 3
+    with qtbot.waitSignal(view.runFinished, timeout=30_000) as finished:
+        assert view.run()
+    assert finished.args[0].thinking_budget is None
+    assert [run.thinking_budget for run in view.sweep_runs] == [0, 2, None]
+    bars = view.sweep_chart.bars
+    assert [bar.label.split(" · ")[0] for bar in bars] == ["B=0", "B=2", "unlimited"]
+    assert bars[-1].value == 1.0 and bars[0].value <= bars[-1].value
+    assert [request.thinking_budget for request in engine.workers[-1].requests] == \
+        [0] * 4 + [2] * 4 + [None] * 4
+    if (shots := os.environ.get("ROLLOUTS_SCREENSHOT_DIR")):
+        view.resize(1024, 768)
+        qtbot.wait(50)
+        view.grab().save(str(Path(shots) / "budget-sweep-1024x768.png"))
+
+
+def test_budget_does_not_apply_to_a_model_that_does_not_think(qtbot, fake_models, engine) -> None:
+    instruct = next(e.id for e in fake_models if e.role == "instruct")
+    widget = Pane(fake_models, PaneConfig(model_id=instruct), worker_factory=engine.worker)
+    qtbot.addWidget(widget)
+    view = widget.open_rollouts()
+    assert view is not None and not view.budget_edit.isEnabled()
+    assert "the thinking budget does not apply" in view.budget_edit.toolTip()
+    close_in_background(widget.shutdown())
+    assert wait_for_closing()

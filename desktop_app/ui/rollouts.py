@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -39,13 +40,17 @@ from PySide6.QtWidgets import (
 from desktop_app.catalog import ModelEntry
 from desktop_app.protocol import FINISH_LABELS, GenerationRequest, Loaded, Loading
 from desktop_app.rollouts import (
+    BUDGET_DOES_NOT_APPLY,
     MAX_ROLLOUTS,
     AnswerKey,
     Majority,
     Rollout,
     RolloutRun,
+    budget_applies,
+    parse_budgets,
     rollout_seeds,
     run_rollouts,
+    wilson_interval,
 )
 from desktop_app.rollouts_goodhart import (
     NO_KEY,
@@ -58,7 +63,7 @@ from desktop_app.rollouts_goodhart import (
 from desktop_app.text.escape import visible_controls
 from desktop_app.text.units import format_duration
 from desktop_app.ui import theme
-from desktop_app.ui.rollouts_chart import PassAtKChart
+from desktop_app.ui.rollouts_chart import AccuracyChart, Bar, PassAtKChart
 from desktop_app.ui.tasks import Task, run_task
 from desktop_app.verify import VERDICT_LABELS, VerdictState
 
@@ -134,8 +139,19 @@ class RolloutsView(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.export_button = QPushButton("Export chart…")
         self.export_button.clicked.connect(self._export_dialog)
+        self.budget_edit = QLineEdit()
+        self.budget_edit.setMaximumWidth(190)
+        if budget_applies(entry):
+            self.budget_edit.setPlaceholderText("Thinking budget: unlimited")
+            self.budget_edit.setToolTip("Cap the thinking at B tokens, then make the model "
+                                        "answer; several (0,64,256,unlimited) sweep them")
+        else:
+            self.budget_edit.setPlaceholderText("No thinking budget")
+            self.budget_edit.setToolTip(f"{entry.name} {BUDGET_DOES_NOT_APPLY}.")
+            self.budget_edit.setEnabled(False)
         controls.addWidget(QLabel("Key:"))
         controls.addWidget(self.key_edit, 1)
+        controls.addWidget(self.budget_edit)
         controls.addWidget(self.count)
         controls.addWidget(self.run_button)
         controls.addWidget(self.stop_button)
@@ -173,12 +189,17 @@ class RolloutsView(QWidget):
         self.judge_button.setVisible(bool(self.judges))
         layout.addLayout(goodhart)
 
-        split = QSplitter(Qt.Orientation.Horizontal)
+        split = self.split = QSplitter(Qt.Orientation.Horizontal)
         self.detail = QTextBrowser()
         self.detail.setPlaceholderText("Click a chip to read that rollout.")
         self.chart = PassAtKChart()
+        self.sweep_chart = AccuracyChart("accuracy by thinking budget")
+        self.sweep_chart.hide()
+        self.sweep_runs: list[RolloutRun] = []
+        self._sweeping = False
         split.addWidget(self.detail)
         split.addWidget(self.chart)
+        split.addWidget(self.sweep_chart)
         split.setSizes([520, 380])
         layout.addWidget(split, 1)
 
@@ -205,9 +226,22 @@ class RolloutsView(QWidget):
         if not prompt:
             self.figures.setText("Type a prompt first.")
             return False
+        try:
+            budgets = parse_budgets(self.budget_edit.text()) \
+                if self.budget_edit.isEnabled() and self.budget_edit.text().strip() else [None]
+        except ValueError as exc:
+            self.figures.setText(f"Thinking budget: {exc}.")
+            return False
         n = self.count.value()
         seeds = rollout_seeds(self.seed, n)
         self.rollouts = [Rollout(index=i, seed=seed) for i, seed in enumerate(seeds)]
+        self.sweep_runs = []
+        self.sweep_chart.set_bars([])
+        self._sweeping = len(budgets) > 1
+        self.sweep_chart.setVisible(self._sweeping)
+        width = max(300, self.split.width())
+        self.split.setSizes([width * 2 // 5, width * 3 // 10, width * 3 // 10] if self._sweeping
+                            else [width * 3 // 5, width * 2 // 5, 0])
         self.last_run = None
         self.scores = None
         self.key = key
@@ -223,20 +257,32 @@ class RolloutsView(QWidget):
         self._started = time.monotonic()
         self._load_note = ""
 
+        checked_by = key or AnswerKey(problem=self.problem)
+
         def work(task: Task) -> RolloutRun:
             def on_event(event: Any) -> None:
                 if isinstance(event, Loading | Loaded):
                     task.report(event)
 
-            return run_rollouts(worker, request, seeds, key or AnswerKey(problem=self.problem),
-                                on_update=lambda rollout: task.report(dataclasses.replace(rollout)),
-                                on_event=on_event, should_stop=task.cancelled.is_set)
+            run: RolloutRun | None = None
+            for budget in budgets:  # one run, or a sweep of thinking budgets in turn
+                if run is not None:
+                    task.report(run)  # a finished step of the sweep
+                    if run.stopped or run.error:
+                        break
+                run = run_rollouts(worker, dataclasses.replace(request, thinking_budget=budget),
+                                   seeds, checked_by, should_stop=task.cancelled.is_set,
+                                   on_update=lambda r: task.report(dataclasses.replace(r)),
+                                   on_event=on_event)
+            assert run is not None
+            return run
 
         self.task = run_task(self, work, on_success=self._finished, on_failure=self._failed,
                              on_progress=self._progress, name="rollouts")
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.count.setEnabled(False)
+        self.budget_edit.setReadOnly(True)
         self._show_figures()
         return True
 
@@ -252,6 +298,11 @@ class RolloutsView(QWidget):
             self._load_note = value.detail
         elif isinstance(value, Loaded):
             self._load_note = ""
+        elif isinstance(value, RolloutRun):  # one budget of a sweep is done: the next starts
+            self._add_sweep_step(value)
+            self.rollouts = [Rollout(index=r.index, seed=r.seed) for r in value.rollouts]
+            for index in range(len(self.rollouts)):
+                self._update_chip(index)
         elif isinstance(value, Rollout) and value.index < len(self.rollouts):
             current = self.rollouts[value.index]
             if current.verdict is not None and value.verdict is None:
@@ -262,8 +313,22 @@ class RolloutsView(QWidget):
                 self._show_rollout(value.index)
         self._show_figures()
 
+    def _add_sweep_step(self, run: RolloutRun) -> None:
+        if not self._sweeping:
+            return
+        self.sweep_runs.append(run)
+        bars = []
+        for step in self.sweep_runs:
+            low, high = wilson_interval(step.correct, step.n)
+            tokens = sum(r.thinking_tokens for r in step.rollouts) / max(1, step.n)
+            budget = "unlimited" if step.thinking_budget is None else f"B={step.thinking_budget}"
+            bars.append(Bar(f"{budget} · {tokens:.0f} tok", step.correct / max(1, step.n),
+                            low, high))
+        self.sweep_chart.set_bars(bars)
+
     def _finished(self, run: RolloutRun) -> None:
         self.task = None
+        self._add_sweep_step(run)
         self.last_run = run
         self.rollouts = list(run.rollouts)
         for index in range(len(self.rollouts)):
@@ -284,6 +349,7 @@ class RolloutsView(QWidget):
         self.run_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.count.setEnabled(True)
+        self.budget_edit.setReadOnly(False)
 
     # --------------------------------------------------------------------------- view
 
@@ -376,6 +442,8 @@ class RolloutsView(QWidget):
         if any(r.thinking_tokens for r in run.rollouts):
             show = (lambda v: "–" if v is None else f"{v:.0f}")  # noqa: E731
             parts.append(f"thinking tokens: correct {show(right)}, wrong {show(wrong)}")
+        if run.thinking_budget is not None:
+            parts.append(f"thinking budget {run.thinking_budget}")
         if self.last_run is not None:
             parts.append(f"{format_duration(run.wall_s)} without loading")
             if run.tokens_per_s:
@@ -473,9 +541,15 @@ class RolloutsView(QWidget):
                                               "PNG image (*.png);;SVG image (*.svg)")
         if path:
             try:
-                self.chart.export(path)
+                written = [self.chart.export(path)]
+                if self._sweeping and self.sweep_runs:  # the sweep's chart next to it
+                    target = Path(path)
+                    written.append(self.sweep_chart.export(
+                        target.with_name(f"{target.stem}-budgets{target.suffix}")))
             except OSError as exc:
                 self.figures.setText(visible_controls(f"Could not export: {exc}"))
+                return
+            self.figures.setText("Saved " + " and ".join(item.name for item in written) + ".")
 
     # ------------------------------------------------------------------------ closing
 
