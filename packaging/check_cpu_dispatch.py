@@ -9,9 +9,12 @@ generates a few tokens, then reports which CPU-kernel library ggml picked.
     python packaging/check_cpu_dispatch.py build/dist/triptych/triptych [--cpu Haswell ...]
 
 ``--cpu host`` runs without emulation. Needs qemu-user (Debian/Ubuntu: apt-get install
-qemu-user). The probe stays below numpy (llama_cpp's low-level bindings only): numpy 2.4
-itself needs SSE4.2, so the app as a whole does too, but llama.cpp's part is checked down
-to the x86-64 baseline (``-cpu qemu64``).
+qemu-user). The probe stays below numpy (llama_cpp's low-level bindings only).
+
+The app as a whole needs SSE4.2 (x86-64-v2: Nehalem, 2008, or newer): PySide6's Qt and
+numpy 2.4 are compiled for it, and the frozen binary loads Qt at start. llama.cpp's part is
+checked further down, on the x86-64 baseline (``-cpu qemu64``): there the probe runs in the
+Python running this script, on the bundle's llama.cpp libraries (``LLAMA_CPP_LIB_PATH``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ EXPECTED_VARIANT = {
     "Nehalem": "sse42",  # 2008: SSE4.2, no AVX
     "Haswell": "haswell",  # 2013: AVX2, FMA, F16C, BMI2; no AVX-512
 }
+# CPUs below the frozen app's own floor (Qt, numpy): llama.cpp alone is checked there.
+BELOW_APP_FLOOR = {"qemu64"}
 RUN_TIMEOUT_S = 900  # emulation is slow, and a hung probe must still end
 
 # Runs inside the frozen app. Importing the package ``llama_cpp`` would import numpy; its
@@ -42,6 +47,10 @@ package = types.ModuleType("llama_cpp")
 package.__path__ = list(found.submodule_search_locations)
 sys.modules["llama_cpp"] = package
 import llama_cpp.llama_cpp as L
+if not getattr(sys, "frozen", False):  # the frozen app's runtime hook does this itself
+    load_all = L._lib.ggml_backend_load_all_from_path
+    load_all.argtypes, load_all.restype = [ctypes.c_char_p], None
+    load_all(L._base_path.as_posix().encode())
 
 L.llama_backend_init()
 model = L.llama_model_load_from_file(sys.argv[1].encode(), L.llama_model_default_params())
@@ -62,7 +71,8 @@ for _ in range(int(sys.argv[2])):
     if L.llama_vocab_is_eog(vocab, token):
         break
     text = ctypes.create_string_buffer(64)
-    pieces.append(text.raw[:L.llama_token_to_piece(vocab, token, text, 64, 0, False)])
+    size = L.llama_token_to_piece(vocab, token, text, 64, 0, False)
+    pieces.append(text.raw[:size])
     step = (L.llama_token * 1)(token)
     batch = L.llama_batch_get_one(step, 1)
 maps = open("/proc/self/maps", encoding="utf-8", errors="replace").read()
@@ -104,13 +114,25 @@ def bundled_model(app: Path) -> Path:
 def run_probe(app: Path, cpu: str, model: Path, tokens: int = 6,
               timeout: float = RUN_TIMEOUT_S) -> Outcome:
     """Run the probe in the frozen app on CPU model ``cpu`` (``host``: no emulation)."""
-    command = [str(app), "-c", PROBE, str(model), str(tokens)]
+    app = app.absolute()
+    command = [str(app), "-c", PROBE, str(model.absolute()), str(tokens)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "LD_", "_PYI"))}
+    if cpu in BELOW_APP_FLOOR:
+        command[0] = sys.executable  # needs llama_cpp installed (any version's bindings)
+        env["LLAMA_CPP_LIB_PATH"] = str(app.parent / "_internal" / "llama_cpp" / "lib")
+    elif cpu != "host":
+        # PyInstaller's Linux bootloader sets up its environment and then exec()s itself,
+        # which would leave the emulator and run natively. Handing it that environment
+        # up front (what its second start sees) keeps the one process under emulation.
+        # The variant check below would catch a probe that escaped all the same.
+        internal = str(app.parent / "_internal")
+        env.update(_PYI_ARCHIVE_FILE=str(app), _PYI_PARENT_PROCESS_LEVEL="1",
+                   _PYI_APPLICATION_HOME_DIR=internal, LD_LIBRARY_PATH=internal)
     if cpu != "host":
         emulator = qemu()
         if emulator is None:
             raise SystemExit("qemu-x86_64 is not installed (apt-get install qemu-user)")
         command = [emulator, "-cpu", cpu, *command]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "LD_"))}
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
                           cwd=app.resolve().parent)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

@@ -457,6 +457,20 @@ def test_top_logprobs_come_with_each_token_when_asked(starter_models):
     assert asked[-1].result.answer == default[-1].result.answer
 
 
+
+def test_each_of_many_sequences_can_carry_logprobs(starter_models):
+    entry = starter_models["instruct"]
+    sampling = Sampling.for_entry(entry, temperature=0.9, max_tokens=6)
+    with ModelWorker(entry, n_threads=1) as worker:
+        events = list(worker.generate_many(
+            GenerationRequest("Name a colour.", sampling, top_logprobs=3), (1, 2)))
+    for sequence in (0, 1):
+        deltas = [e for e in events if isinstance(e, Delta) and e.sequence == sequence
+                  and e.logprob is not None]  # (a held-back tail at the end has none)
+        assert deltas and all(len(e.logprob.top) == 3 for e in deltas)
+        assert all(e.logprob.logprob <= e.logprob.top[0][1] + 1e-4 for e in deltas)
+
+
 def test_a_reply_put_back_into_the_prompt_keeps_its_generated_tokens(starter_models):
     """Re-tokenizing an answer often splits it differently from how it was generated;
     the cache is still reused through the answer, not only up to it."""
