@@ -46,7 +46,7 @@ from desktop_app.protocol import (
     Sampling,
 )
 from desktop_app.text.units import format_duration
-from desktop_app.tokens import TOP_K, Branches, BranchSplitter, TokenStep, tokens_export
+from desktop_app.tokens import TOP_K, Branches, BranchSplitter, TokenStep, can_branch, tokens_export
 
 # ------------------------------------------------------------------------------ settings
 
@@ -548,8 +548,8 @@ class PaneSession:
         """Continue ``turn`` from its token ``index`` with ``chosen`` instead, as a new branch
         sent raw (see :func:`~desktop_app.tokens.continuation_prompt`); None if it can't."""
         entry = self.entry
-        if (self.running or self.closing or entry is None or not self.ready or not turn.done
-                or turn not in self.turns or not chosen or not 0 <= index < len(turn.token_steps)):
+        if (self.running or self.closing or entry is None or not self.ready
+                or turn not in self.turns or not can_branch(entry, turn, index, chosen)):
             return None
         limit = max(1, (turn.max_tokens or index + 1) - index - 1)
         stops = (tuple(entry.prompt.stop) if entry.prompt.style == "document"

@@ -120,6 +120,23 @@ def chosen_step(step: TokenStep, text: str) -> TokenStep:
                      thinking=step.thinking)
 
 
+NO_EXACT_PROMPT = ("A server's chat API applies its own template and does not show the "
+                   "exact text, so it can't be continued token by token.")
+
+
+def exact_prompt_known(entry: ModelEntry) -> bool:
+    """Whether the prompt shown as sent is exactly what the model read: not so for a
+    server's chat API (it applies its own template). Continuing from a token needs it."""
+    return not (getattr(entry.source, "kind", "") == "remote" and entry.prompt.style == "chat")
+
+
+def can_branch(entry: ModelEntry, turn: Any, index: int, chosen: str) -> bool:
+    """A finished turn can continue from its token ``index`` with a non-empty ``chosen``
+    when the exact prompt it was sent is known."""
+    return (turn.done and bool(chosen) and 0 <= index < len(turn.token_steps)
+            and exact_prompt_known(entry))
+
+
 def continuation_prompt(prompt_sent: str, steps: list[TokenStep], index: int,
                         chosen: str) -> str:
     """The exact text a branch sends: the prompt the model received, the reply's tokens

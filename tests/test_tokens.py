@@ -267,3 +267,31 @@ def test_explorer_steps_follow_the_model_greedily(starter_models):
     finally:
         worker.close()
     assert walked == path
+
+
+def test_a_served_chat_model_is_not_branched(tmp_path, monkeypatch):
+    """A server's chat API applies its own template: the exact text is unknown, so a
+    branch (which sends it raw) is refused rather than sent wrong."""
+    from dataclasses import replace
+
+    from desktop_app import conversation
+    from desktop_app.catalog import Availability, Catalog, RemoteSource
+
+    # the server is never asked: the scripted engine stands in for it
+    monkeypatch.setattr(conversation, "availability", lambda _entry: Availability.READY)
+    instruct = next(e for e in fake_catalog(tmp_path) if e.role == "instruct")
+    served = replace(instruct, id="served", source=RemoteSource(
+        endpoint="http://127.0.0.1:9/v1", model="served"))
+    engine = FakeEngine(default=token_script(["A", " b"]))
+    session = PaneSession(Catalog(entries={"served": served}),
+                          PaneConfig(model_id="served", probabilities=True),
+                          worker_factory=engine.worker)
+    try:
+        turn = session.send("Hi")
+        _run(session, turn)
+        assert len(turn.token_steps) == 2
+        assert session.branch(turn, 1, "alt") is None and turn.branches.count == 1
+    finally:
+        if (worker := session.shutdown()) is not None:
+            worker.close()
+        assert wait_for_closing()

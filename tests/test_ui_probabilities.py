@@ -127,14 +127,17 @@ def test_tints_are_calm_for_likely_tokens_in_light_and_dark():
                                                                for b in range(5))
 
 
-def test_a_server_without_figures_is_named(qtbot, fake_models, engine):
+def test_a_server_without_figures_is_named(qtbot, fake_models, engine, monkeypatch):
     """A served model whose server sends no logprobs: the reply shows as usual, and the
     pane says the server does not offer them (the scripted engine stands in for it)."""
     from dataclasses import replace
 
-    from desktop_app.catalog import Catalog, RemoteSource
+    from desktop_app import conversation
+    from desktop_app.catalog import Availability, Catalog, RemoteSource
     from desktop_app.tokens import NOT_OFFERED
 
+    # the server is never asked: the scripted engine stands in for it
+    monkeypatch.setattr(conversation, "availability", lambda _entry: Availability.READY)
     instruct = next(e for e in fake_models if e.role == "instruct")
     served = replace(instruct, id="served", source=RemoteSource(
         endpoint="http://127.0.0.1:9/v1", model="served"))

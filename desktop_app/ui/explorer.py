@@ -32,9 +32,11 @@ from PySide6.QtWidgets import (
 from desktop_app.catalog import ModelEntry
 from desktop_app.conversation import WorkerHandle, close_in_background
 from desktop_app.tokens import (
+    NO_EXACT_PROMPT,
     WRAPPING_LABELS,
     NextToken,
     Wrapping,
+    exact_prompt_known,
     next_token_request,
     percent,
     read_next_token,
@@ -90,12 +92,17 @@ class ExplorerColumn(QWidget):
         """Start over from a typed text."""
         self.context, self.added = None, ""
         wrap = wrapping == Wrapping.AS_QUESTION
-        self.note.setText(wrapping_note(self.entry, wrapping, stepped=False))
+        note = wrapping_note(self.entry, wrapping, stepped=False)
+        self.note.setText(note if self.can_step(wrapping) else f"{note} {NO_EXACT_PROMPT}")
         self._run(text, wrap=wrap)
+
+    def can_step(self, wrapping: Wrapping) -> bool:
+        """Stepping sends the exact text so far, raw: a server's chat API never shows it."""
+        return wrapping == Wrapping.AS_TYPED or exact_prompt_known(self.entry)
 
     def extend(self, token: str, wrapping: Wrapping) -> None:
         """Append a token to what this model was given and ask again (raw from now on)."""
-        if self.context is None:
+        if self.context is None or not self.can_step(wrapping):
             return
         self.added += token
         self.note.setText(wrapping_note(self.entry, wrapping, stepped=True))

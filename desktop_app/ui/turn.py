@@ -30,7 +30,13 @@ from desktop_app.conversation import Turn, TurnState
 from desktop_app.protocol import FAILURE_LABELS, FailureKind, FinishReason, GenerationResult
 from desktop_app.text import escape
 from desktop_app.text.fences import CodeBlock, code_blocks
-from desktop_app.tokens import NOT_OFFERED, NOT_RECORDED, TokenStep
+from desktop_app.tokens import (
+    NO_EXACT_PROMPT,
+    NOT_OFFERED,
+    NOT_RECORDED,
+    TokenStep,
+    exact_prompt_known,
+)
 from desktop_app.ui import theme
 from desktop_app.ui.markdown import CodeHighlighter, render_html, style_code_blocks
 from desktop_app.ui.probabilities import TokenView, alternatives_menu, legend_label
@@ -288,7 +294,11 @@ class TurnWidget(QFrame):
         step = self.data.token_steps[index] if index < len(self.data.token_steps) else None
         if step is None:
             return
-        menu = alternatives_menu(self, step, can_branch=self.data.done)
+        exact = exact_prompt_known(self.entry)
+        menu = alternatives_menu(self, step, can_branch=self.data.done and exact)
+        if not exact:
+            menu.addSeparator()
+            menu.addAction(NO_EXACT_PROMPT).setEnabled(False)
         picked = menu.exec(where)
         menu.deleteLater()
         if picked is not None and isinstance(picked.data(), str) and picked.data():
