@@ -93,7 +93,7 @@ def test_stop_ends_every_rollout_and_the_key_is_required(qtbot, pane, engine) ->
     with qtbot.waitSignal(view.runFinished, timeout=10_000) as finished:
         assert view.run()
         qtbot.wait(100)
-        view.stop()
+        pane.stop()  # the pane's Stop ends its rollouts
     run = finished.args[0]
     assert run.stopped and all(r.result.finish_reason == "cancelled" for r in run.rollouts)
     assert view.run_button.isEnabled() and not view.stop_button.isEnabled()

@@ -475,6 +475,8 @@ class Pane(QFrame):
         if self.running:
             self.session.stop()
             self.status.setText("Stopping…")
+        if (rollouts := getattr(self, "rollouts_view", None)) is not None:
+            rollouts.stop()  # Stop (and Esc, Stop all) ends the pane's rollouts too
 
     def retry(self, widget: TurnWidget) -> None:
         if self.running:
