@@ -120,6 +120,20 @@ def chosen_step(step: TokenStep, text: str) -> TokenStep:
                      thinking=step.thinking)
 
 
+def stop_cut_index(steps: list[TokenStep], answer: str, thinking_format: str) -> int | None:
+    """The first token past the reply's end: a stop sequence (a base model's next
+    "Question:") is generated, then cut from the answer; the window shows those tokens
+    struck through. None when nothing was cut (or the reply has a thinking part)."""
+    if thinking_format != "none":
+        return None
+    offset = 0
+    for index, step in enumerate(steps):
+        if offset >= len(answer) and step.text:
+            return index if "".join(s.text for s in steps).startswith(answer) else None
+        offset += len(step.text)
+    return None
+
+
 NO_EXACT_PROMPT = ("A server's chat API applies its own template and does not show the "
                    "exact text, so it can't be continued token by token.")
 

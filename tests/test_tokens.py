@@ -19,6 +19,7 @@ from desktop_app.tokens import (
     continuation_prompt,
     percent,
     shown_token,
+    stop_cut_index,
     token_record,
 )
 from tests.fake_engine import FakeEngine, fake_catalog, token_script
@@ -295,3 +296,11 @@ def test_a_served_chat_model_is_not_branched(tmp_path, monkeypatch):
         if (worker := session.shutdown()) is not None:
             worker.close()
         assert wait_for_closing()
+
+
+def test_tokens_cut_by_a_stop_sequence_are_found():
+    steps = [TokenStep(TokenLogprob(t, -0.1, ())) for t in (" Paris", ".", "\n", "Question", ":")]
+    assert stop_cut_index(steps, " Paris.", "none") == 2
+    assert stop_cut_index(steps, " Paris.\nQuestion:", "none") is None
+    assert stop_cut_index(steps, " Paris.", "think-tags") is None
+    assert stop_cut_index(steps, "something else", "none") is None

@@ -154,3 +154,34 @@ def test_a_server_without_figures_is_named(qtbot, fake_models, engine, monkeypat
     finally:
         close_in_background(pane.shutdown())
         assert wait_for_closing()
+
+
+def test_tokens_past_a_stop_sequence_are_struck_through(qtbot, pane, engine):
+    from desktop_app.protocol import Finished, FinishReason, GenerationResult
+
+    pane.settings_box.probabilities_box.setChecked(True)
+    script = token_script([" Paris", ".", "\n", "Question"])
+
+    def cut(request):  # the engine held "\nQuestion" back: the answer ends before it
+        items = script(request)
+        for index, item in enumerate(items):
+            if hasattr(item, "answer") and item.answer in ("\n", "Question"):
+                items[index] = type(item)(**{**item.__dict__, "answer": ""})
+        items[-1] = Finished(result=GenerationResult(model="", role="",
+                                                     finish_reason=FinishReason.STOP))
+        return items
+
+    engine.default = cut
+    widget = send_and_wait(qtbot, pane, "Capital?")
+    assert widget.data.answer == " Paris."
+    view = widget.token_view
+    assert view.struck_from == 2
+    def struck_at(position: int) -> bool:
+        cursor = QTextCursor(view.document())
+        cursor.setPosition(position)  # the format of the character before it
+        return cursor.charFormat().fontStrikeOut()
+
+    assert not struck_at(len(" Paris."))
+    assert struck_at(len(" Paris.\nQuestion"))
+    view.redraw()  # a theme change draws it again, struck through still
+    assert view.struck_from == 2 and struck_at(len(" Paris.\nQuestion"))

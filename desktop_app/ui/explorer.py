@@ -278,6 +278,9 @@ def open_explorer(window: Any) -> NextTokenExplorer:
             entries.setdefault(pane.entry.id, pane.entry)
     factory = window.worker_factory or default_worker_factory
     dialog = NextTokenExplorer(list(entries.values()), factory, window)
+    sizes = [pane.point_size for pane in window.panes if pane.point_size]
+    if sizes:  # zoom and presentation mode reach the explorer too
+        theme.apply_point_size(dialog, sizes[0])
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.show()
     return dialog

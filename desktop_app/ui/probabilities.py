@@ -54,16 +54,20 @@ class TokenView(AutoHeightTextBrowser):
         self.viewport().setMouseTracking(True)
         self.setOpenLinks(False)
         self._hovered = -1
+        self.struck_from: int | None = None
         theme.on_change(self, "document", TokenView.redraw)
 
     def set_steps(self, steps: Sequence[TokenStep]) -> None:
         """Draw these tokens afresh (a branch switched, the theme changed)."""
         self.steps = []
+        self.struck_from = None
         self.document().clear()
         self.append_steps(steps)
 
     def redraw(self) -> None:
+        struck = self.struck_from
         self.set_steps(list(self.steps))
+        self.strike_from(struck)
 
     def append_steps(self, steps: Sequence[TokenStep]) -> None:
         """Add tokens at the end (one frame's worth while streaming)."""
@@ -81,6 +85,20 @@ class TokenView(AutoHeightTextBrowser):
                 fmt.setForeground(muted)
             self.steps.append(step)
             cursor.insertText(step.text, fmt)
+
+    def strike_from(self, index: int | None) -> None:
+        """Strike through the tokens from ``index`` on (cut by a stop sequence)."""
+        if index is None or not 0 <= index < len(self.steps):
+            return
+        self.struck_from = index
+        start = sum(len(step.text) for step in self.steps[:index])
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(start)
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        fmt = QTextCharFormat()
+        fmt.setFontStrikeOut(True)
+        fmt.setForeground(QColor(theme.muted_fg()))
+        cursor.mergeCharFormat(fmt)
 
     def index_at(self, pos: QPoint) -> int:
         """The token under a viewport position, or -1."""

@@ -36,6 +36,7 @@ from desktop_app.tokens import (
     NOT_RECORDED,
     TokenStep,
     exact_prompt_known,
+    stop_cut_index,
 )
 from desktop_app.ui import theme
 from desktop_app.ui.markdown import CodeHighlighter, render_html, style_code_blocks
@@ -426,6 +427,9 @@ class TurnWidget(QFrame):
         """With probabilities asked for but none came (a server that does not offer them)."""
         if self.token_mode and not self.data.token_steps and self.data.tokens > 0:
             self.leave_token_mode()
+        elif self.token_mode:
+            self.token_view.strike_from(stop_cut_index(
+                self.data.token_steps, self.data.answer, self.data.thinking_format))
 
     # -- actions
 
