@@ -49,7 +49,7 @@ def add_rollouts_parser(subparsers: Any) -> argparse.ArgumentParser:
     key.add_argument("--tests", metavar="FILE", help="a Python file of assert statements")
     key.add_argument("--set", metavar="NAME",
                      help="a practice set (file name such as 'math', or its title)")
-    parser.add_argument("--max-tokens", type=int, metavar="M")
+    parser.add_argument("--max-tokens", type=int, metavar="M", help="token limit per rollout")
     parser.add_argument("--temperature", type=float, metavar="T",
                         help="sampling temperature (default: the model's; rollouts need > 0 "
                              "to differ)")
