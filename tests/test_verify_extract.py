@@ -3,6 +3,8 @@ and the split-execution test plans (which must keep expected values out of the c
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from desktop_app.verify import Problem, TestFormatError, build_test_plan, verify_reply
@@ -10,6 +12,7 @@ from desktop_app.verify.extract import (
     compare_answers,
     extract_answer,
     extract_code,
+    looks_like_bare_code,
     numbers_equal,
     parse_number,
     strip_thinking,
@@ -279,3 +282,29 @@ def test_an_answer_that_mentions_think_is_still_an_answer():
     answer = "Reasoning models wrap thoughts in <think> tags. The answer is 56."
     assert verify_reply(answer, expect="56", answer_only=True).verdict == "pass"
     assert verify_reply(answer, expect="56").verdict == "no-answer"  # raw: thinking opened
+
+
+# Issue 15 item 5: outside a fence, prose that happens to parse is not a program.
+
+
+@pytest.mark.parametrize("text", ["40\nAnswer: 20", "Answer: 20", "Total: 40\nAnswer: 20",
+                                  "42", "hello world"])
+def test_prose_that_parses_is_not_bare_code(text):
+    if text != "hello world":
+        ast.parse(text)  # valid Python, yet not a program
+    assert not looks_like_bare_code(text)
+
+
+@pytest.mark.parametrize("text", ["def add(a, b):\n    return a + b", "print(2 + 2)",
+                                  "import math\nprint(math.pi)", "x = 5\nprint(x)"])
+def test_real_code_without_a_fence_is_code(text):
+    assert looks_like_bare_code(text)
+
+
+def test_verify_reads_prose_as_an_answer_not_a_program():
+    free = verify_reply("40\nAnswer: 20")
+    assert free.verdict == "no-answer" and "reads 20" in free.reason
+    code = verify_reply("40\nAnswer: 20", tests="assert add(1, 2) == 3\n")
+    assert code.verdict == "no-answer" and "No Python code found" in code.reason
+    program = verify_reply("def add(a, b):\n    return a + b\n", tests="assert add(1, 2) == 3\n")
+    assert program.verdict == "pass", program.reason

@@ -22,7 +22,7 @@ from desktop_app.verify.extract import (
     extract_answer,
     extract_code,
     last_number,
-    looks_like_python,
+    looks_like_bare_code,
     parse_number,
     strip_thinking,
 )
@@ -218,7 +218,7 @@ def _math_verdict(text: str, expected: str, timeout_s: float,
 
 def _find_code(text: str) -> CodeBlock | None:
     code = extract_code(text)
-    if code is None and looks_like_python(text):
+    if code is None and looks_like_bare_code(text):
         code = CodeBlock("", "", text if text.endswith("\n") else text + "\n", True)
     return code
 

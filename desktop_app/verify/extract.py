@@ -77,6 +77,28 @@ def looks_like_python(source: str) -> bool:
     return False
 
 
+_REAL_CODE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom,
+              ast.For, ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith, ast.Try,
+              ast.Return, ast.Assign, ast.AugAssign, ast.Lambda)
+
+
+def looks_like_bare_code(source: str) -> bool:
+    """True if text with no code fence is a program, not prose that happens to parse.
+
+    ``"40\\nAnswer: 20"`` parses as Python (a number, then an annotation) but is an answer:
+    outside a fence, code must define, import, loop, branch, assign or call something, and
+    hold no annotation of a constant with no value (``Answer: 20``): no program writes one."""
+    if not looks_like_python(source):
+        return False
+    tree = ast.parse(source)
+    if any(isinstance(node, ast.AnnAssign) and node.value is None
+           and isinstance(node.annotation, ast.Constant) for node in ast.walk(tree)):
+        return False  # "Answer: 20", "Total: 40": prose with a colon
+    return any(isinstance(node, _REAL_CODE) for node in ast.walk(tree)) \
+        or any(isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+               for node in tree.body)
+
+
 def _strip_repl_prompts(code: str) -> str:
     lines = code.splitlines()
     if lines and lines[0].startswith(">>> "):
@@ -406,7 +428,12 @@ class Comparison:
 
 
 def compare_answers(expected: str, got: FinalAnswer) -> Comparison:
-    """Compare an answer key with a final answer: numbers as numbers, text as text."""
+    """Compare an answer key with a final answer: numbers as numbers, text as text;
+    tuples, intervals and lists (``[-2, 7)``, ``1, 3``) element by element, brackets too."""
+    if _is_several(expected):
+        equal = normalize_text_answer(expected) == normalize_text_answer(got.text) \
+            or math_equal(expected, got.text)
+        return Comparison(equal, expected.strip(), got.text)
     want = parse_number(expected) or (first_number(expected) if _mostly_numeric(expected) else None)
     if want is not None:
         if got.number is None:
@@ -416,8 +443,129 @@ def compare_answers(expected: str, got: FinalAnswer) -> Comparison:
             and want.value != got.number.value else ""
         return Comparison(equal, str(want), str(got.number), note)
     equal = normalize_text_answer(expected) == normalize_text_answer(got.text)
-    return Comparison(equal, expected.strip(), got.text)
+    note = ""
+    if not equal and math_equal(expected, got.text):
+        equal, note = True, "the same value written differently"
+    return Comparison(equal, expected.strip(), got.text, note)
+
+
+def _is_several(text: str) -> bool:
+    """True for a tuple, interval or list of values (not ``1,000``)."""
+    canonical = canonical_math(text)
+    return "," in canonical and not re.fullmatch(r"[-+$]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", canonical)
 
 
 def _mostly_numeric(text: str) -> bool:
     return bool(re.search(r"\d", text)) and len(re.sub(r"[\d\s.,/$%-]", "", clean_latex(text))) <= 3
+
+
+# ------------------------------------------------------------- LaTeX math answers
+# MATH-style answers are LaTeX expressions: \frac{\pi}{2}, 3\sqrt{13}, (3, \frac{\pi}{2}),
+# [-2, 7). Two answers are equal when their canonical strings are, or when both are
+# expressions (or tuples/intervals of them, with the same brackets) of numbers, square
+# roots and π that evaluate to the same values. Nothing is ever exec'd: a small AST walk.
+
+_UNITLESS = re.compile(r"\\(?:text|mbox|mathrm)\s*\{\s*(?:units?|cm|m|inches|feet|degrees)\s*\}")
+
+
+def canonical_math(text: str) -> str:
+    """A LaTeX answer in one spelling: ``\\dfrac``/``\\frac``/``a/b``, ``\\sqrt2``/``√2``,
+    ``π``/``\\pi``, spaces, ``\\left``, degrees and ``x =`` prefixes all read alike."""
+    s = text.strip()
+    s = s.replace("π", "\\pi").replace("∞", "\\infty").replace("−", "-")
+    s = re.sub(r"√\s*(\d+|[a-z])", r"\\sqrt{\1}", s)
+    s = re.sub(r"√\s*\{", r"\\sqrt{", s)
+    s = re.sub(r"\\[dt]frac", r"\\frac", s)
+    s = re.sub(r"\\sqrt\s*(\d)", r"\\sqrt{\1}", s)
+    s = s.replace("\\displaystyle", "")
+    s = _UNITLESS.sub("", s)
+    s = re.sub(r"\^\s*\{?\\circ\}?|°", "", s)
+    s = clean_latex(s)
+    s = re.sub(r"\\sqrt\s*\{([^{}]*)\}", r"sqrt(\1)", s)
+    s = s.replace("\\pi", "pi").replace("\\infty", "inf").replace("\\%", "").replace("%", "")
+    s = re.sub(r"\\leq?(?![a-z])", "<=", s)
+    s = re.sub(r"\\geq?(?![a-z])", ">=", s)
+    s = re.sub(r"\s+", "", s)
+    s = re.sub(r"^[a-zA-Z]=(?!=)", "", s)  # "x=5" reads as "5"
+    s = s.rstrip(".")
+    while s.startswith("{") and s.endswith("}") and _braced(s, 0) == (s[1:-1], len(s)):
+        s = s[1:-1]
+    s = re.sub(r"\(([\w.]+)\)/\(([\w.]+)\)", r"\1/\2", s)
+    return s
+
+
+_EVAL_NAMES = {"pi": math.pi, "inf": math.inf}
+_MAX_POWER = 100
+
+
+def _evaluate(node: ast.AST) -> float:
+    """The value of a numeric expression tree (numbers, + - * / **, sqrt, pi); ValueError
+    for anything else."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+            and not isinstance(node.value, bool):
+        return float(node.value)
+    if isinstance(node, ast.Name) and node.id in _EVAL_NAMES:
+        return _EVAL_NAMES[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _evaluate(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and node.func.id == "sqrt" and len(node.args) == 1 and not node.keywords:
+        return math.sqrt(_evaluate(node.args[0]))
+    if isinstance(node, ast.BinOp):
+        left, right = _evaluate(node.left), _evaluate(node.right)
+        if isinstance(node.op, ast.Add):
+            return left + right
+        if isinstance(node.op, ast.Sub):
+            return left - right
+        if isinstance(node.op, ast.Mult):
+            return left * right
+        if isinstance(node.op, ast.Div):
+            return left / right
+        if isinstance(node.op, ast.Pow) and abs(right) <= _MAX_POWER and abs(left) < 1e50:
+            return float(left ** right)
+    raise ValueError("not a numeric expression")
+
+
+def _as_python(expression: str) -> str:
+    """Implicit multiplication and ``^`` made explicit: ``3sqrt(13)`` -> ``3*sqrt(13)``."""
+    s = expression.replace("^", "**").replace("{", "(").replace("}", ")")
+    s = re.sub(r"(?<=[\d)])\s*(?=[a-z(])", "*", s)
+    s = re.sub(r"(?<=pi|nf)\s*(?=[\d(a-z])", "*", s)
+    return s.replace("sqrt*(", "sqrt(")
+
+
+def _values(canonical: str) -> tuple[str, list[float]] | None:
+    """(brackets, values) of an expression, tuple or interval; None if not numeric."""
+    if len(canonical) > 200 or not canonical:
+        return None
+    brackets = ""
+    body = canonical
+    if body[0] in "([" and body[-1] in ")]" and "," in body:
+        brackets, body = body[0] + body[-1], body[1:-1]
+    parts = body.split(",")
+    values = []
+    for part in parts:
+        try:
+            tree = ast.parse(_as_python(part), mode="eval")
+            values.append(_evaluate(tree.body))
+        except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError,
+                MemoryError):
+            return None
+    return brackets, values
+
+
+def math_equal(expected: str, got: str) -> bool:
+    """True when two LaTeX answers say the same thing (see :func:`canonical_math`)."""
+    if len(expected) > _MAX_ANSWER_CHARS or len(got) > _MAX_ANSWER_CHARS:
+        return False
+    a, b = canonical_math(expected), canonical_math(got)
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    va, vb = _values(a), _values(b)
+    if va is None or vb is None or va[0] != vb[0] or len(va[1]) != len(vb[1]):
+        return False
+    return all(x == y or math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+               for x, y in zip(va[1], vb[1], strict=True))

@@ -26,50 +26,24 @@ Each file is one set::
     kind = "open"                 # unverifiable: no answer key, no tests
     prompt = "Write a funny joke about pelicans."
 
+A file with ``format = "gsm8k"`` (or math500, humaneval, mbpp) is instead the manifest
+of a benchmark subset whose problems are in a JSONL file beside it
+(:mod:`desktop_app.verify.benchmarks`); the whole benchmark is listed too when it is on
+this computer (pulled from the Hub, or shipped by a package).
+
 No Qt, no network.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
-KINDS = ("math", "code", "open")
+from desktop_app.verify.benchmarks import full_set_file, load_benchmark_manifest, load_full_set
+from desktop_app.verify.problems import KINDS, PracticeError, PracticeSet, Problem
 
-
-class PracticeError(ValueError):
-    """A practice file is malformed."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One practice problem. ``verifiable`` is False for prompts with no ground truth."""
-
-    id: str
-    title: str
-    prompt: str
-    kind: str  # math | code | open
-    answer: str | None = None
-    tests: str | None = None
-    verifiable: bool = True
-    entry_point: str | None = None
-    set_name: str = ""
-    notes: str = ""
-
-
-@dataclass(frozen=True)
-class PracticeSet:
-    name: str
-    problems: list[Problem] = field(default_factory=list)
-    description: str = ""
-    path: str = ""
-
-    def get(self, problem_id: str) -> Problem:
-        for problem in self.problems:
-            if problem.id == problem_id:
-                return problem
-        raise KeyError(problem_id)
+__all__ = ["KINDS", "PracticeError", "PracticeSet", "Problem", "find_problem", "find_set",
+           "load_practice_file", "load_practice_sets", "practice_dir"]
 
 
 def practice_dir() -> Path:
@@ -96,6 +70,8 @@ def load_practice_file(path: Path) -> PracticeSet:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise PracticeError(f"{path.name}: {exc}") from exc
+    if "format" in data:
+        return load_benchmark_manifest(path, data)
     name = _text(data.get("name"), path.name, "name") or path.stem
     default_kind = data.get("kind", "math")
     problems = []
@@ -132,15 +108,42 @@ def load_practice_file(path: Path) -> PracticeSet:
         ))
     return PracticeSet(name=name, problems=problems,
                        description=_text(data.get("description"), path.name, "description") or "",
-                       path=str(path))
+                       path=str(path), key=path.stem)
 
 
-def load_practice_sets(directory: Path | None = None) -> list[PracticeSet]:
-    """Every practice set shipped with the app (sorted by file name)."""
+def load_practice_sets(directory: Path | None = None, *, full: bool = True) -> list[PracticeSet]:
+    """Every practice set shipped with the app (sorted by file name), each benchmark subset
+    followed by its whole benchmark when that is on this computer (*full*). A full set
+    that cannot be read (a pulled Parquet file without pyarrow) is left out: the subset
+    still works, and ``triptych practice pull`` says why."""
     folder = directory or practice_dir()
     if not folder.is_dir():
         return []
-    return [load_practice_file(path) for path in sorted(folder.glob("*.toml"))]
+    sets: list[PracticeSet] = []
+    for path in sorted(folder.glob("*.toml")):
+        practice_set = load_practice_file(path)
+        sets.append(practice_set)
+        if full and practice_set.hub_repo:
+            whole = full_set_file(practice_set)
+            if whole is not None:
+                try:
+                    sets.append(load_full_set(practice_set, whole))
+                except PracticeError:
+                    pass
+    return sets
+
+
+def find_set(name: str, sets: list[PracticeSet] | None = None) -> PracticeSet:
+    """A set by its key or file name ('gsm8k-mini', 'gsm8k') or its title (any case)."""
+    wanted = name.strip().casefold()
+    candidates = sets if sets is not None else load_practice_sets()
+    for practice_set in candidates:
+        names = {practice_set.key.casefold(), Path(practice_set.path).stem.casefold(),
+                 practice_set.name.casefold()}
+        if wanted in names:
+            return practice_set
+    known = ", ".join(s.key or s.name for s in candidates)
+    raise PracticeError(f"No practice set called {name!r}; there are: {known}.")
 
 
 def find_problem(problem_id: str, sets: list[PracticeSet] | None = None) -> Problem:
