@@ -124,12 +124,17 @@ def stop_cut_index(steps: list[TokenStep], answer: str, thinking_format: str) ->
     """The first token past the reply's end: a stop sequence (a base model's next
     "Question:") is generated, then cut from the answer; the window shows those tokens
     struck through. None when nothing was cut (or the reply has a thinking part)."""
-    if thinking_format != "none":
+    if thinking_format != "none" or not answer.strip():
+        return None
+    joined = "".join(step.text for step in steps)
+    start = joined.find(answer.strip())  # the answer may have lost its outer blanks
+    end = start + len(answer.strip())
+    if start < 0 or not joined[end:].strip():
         return None
     offset = 0
     for index, step in enumerate(steps):
-        if offset >= len(answer) and step.text:
-            return index if "".join(s.text for s in steps).startswith(answer) else None
+        if offset >= end:
+            return index
         offset += len(step.text)
     return None
 

@@ -304,3 +304,5 @@ def test_tokens_cut_by_a_stop_sequence_are_found():
     assert stop_cut_index(steps, " Paris.\nQuestion:", "none") is None
     assert stop_cut_index(steps, " Paris.", "think-tags") is None
     assert stop_cut_index(steps, "something else", "none") is None
+    assert stop_cut_index(steps, "Paris.", "none") == 2  # the answer lost its leading blank
+    assert stop_cut_index(steps[:3], "Paris.", "none") is None  # only a blank was dropped
