@@ -253,10 +253,13 @@ def bench_prompt_reuse(entry: Any, n_tokens: int) -> dict[str, Any]:
         figures["turn3_ttft_s"] = round(result.ttft_s or 0, 4)
         figures["turn3_prompt_tokens"] = result.prompt_tokens
         figures["turn3_prompt_cached"] = result.prompt_cached
-        fresh = _finish(worker.generate(GenerationRequest(questions[-1], sampling)))
+    # Each in a new model process, so that nothing is cached: the question alone, and
+    # the whole conversation.
+    with ModelWorker(entry) as cold:
+        fresh = _finish(cold.generate(GenerationRequest(questions[-1], sampling)))
         figures["fresh_ttft_s"] = round(fresh.ttft_s or 0, 4)
         figures["fresh_prompt_tokens"] = fresh.prompt_tokens
-    with ModelWorker(entry) as cold:  # nothing cached: the whole conversation evaluated
+    with ModelWorker(entry) as cold:
         result = _finish(cold.generate(GenerationRequest(questions[-1], sampling,
                                                          history=history[:-1])))
         figures["turn3_uncached_ttft_s"] = round(result.ttft_s or 0, 4)

@@ -1,8 +1,8 @@
 """The wire protocol between the app and a model process — plain data both sides import.
 
-Commands go parent → child (:class:`Generate`, :class:`Shutdown`; stopping is a shared
-flag, not a message, because a busy child reads no messages mid-generation). Events go
-child → parent, in this order::
+Commands go parent → child (:class:`Generate`, :class:`GenerateMany`, :class:`Shutdown`;
+stopping is a shared flag, not a message, because a busy child reads no messages
+mid-generation). Events go child → parent, in this order::
 
     Loading -> Loaded -> PromptSent -> Delta* -> Finished      (or Failed at any point)
 

@@ -362,6 +362,7 @@ def run_many(
     samplers = [model.sampler(request.sampling, seed) for seed in chosen]
     room = (model.n_ctx - len(tokens)) // len(chosen)  # the sequences share the context
     stream = model.many(tokens, samplers, min(request.sampling.max_tokens, room), should_stop)
+    stream.top_k_logprobs = max(0, request.top_logprobs)
     for index, reply in enumerate(replies):  # a budget of 0 with a pre-filled <think>
         if reply.over_budget():
             stream.forced[index] = reply.close_thinking()
@@ -371,7 +372,9 @@ def run_many(
         for sequence, token in stream:
             now = time.perf_counter()
             reply = replies[sequence]
-            delta, ended = reply.add(token, now)
+            logprob = _token_logprob(model, token, stream.last_logprobs.get(sequence),
+                                     reply.special)
+            delta, ended = reply.add(token, now, logprob)
             if delta is not None:
                 yield delta
             if not ended and reply.over_budget():

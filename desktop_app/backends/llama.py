@@ -27,9 +27,9 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
+from desktop_app.gguf import check_magic
 from desktop_app.protocol import Sampling
 
-GGUF_MAGIC = b"GGUF"
 MAX_SEQUENCES = 8  # sequences one context can sample at once (GenerateMany)
 PENALTY_LAST_N = 64  # tokens the repetition penalty looks back over (as llama-cpp-python)
 ALL_LAYERS = 0x7FFFFFFF  # "offload every layer" for llama.cpp
@@ -48,17 +48,6 @@ class DecodeEnd(StrEnum):
 
 class LlamaError(RuntimeError):
     """llama.cpp failed in a way a sentence can describe."""
-
-
-def check_gguf(path: Path) -> None:
-    """Raise ValueError with a clear sentence if the file is not a GGUF model."""
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(4)
-    except OSError as exc:
-        raise ValueError(f"Cannot read the model file {path}: {exc.strerror or exc}.") from None
-    if magic != GGUF_MAGIC:
-        raise ValueError(f"{path.name} is not a GGUF model file (it does not start with 'GGUF').")
 
 
 def supports_gpu_offload() -> bool:
@@ -194,7 +183,7 @@ class LlamaModel:
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, gpu_layers: int | None = None,
                  n_sequences: int = MAX_SEQUENCES):
-        check_gguf(path)
+        check_magic(path)  # a sentence for a file that is not a GGUF, before llama.cpp sees it
         _init_backend()
         lc = llama_cpp
         offload = bool(lc.llama_supports_gpu_offload())
@@ -501,6 +490,8 @@ class ManyStream:
         self.should_stop = should_stop
         self.ended: DecodeEnd | None = None
         self.evaluated = 0
+        self.top_k_logprobs = 0  # > 0: fill ``last_logprobs[sequence]`` for sampled tokens
+        self.last_logprobs: dict[int, TopLogprobs] = {}
         self._live = set(range(len(samplers)))
         self.forced: dict[int, list[int]] = {}  # per sequence: tokens to emit next (budget)
 
@@ -513,8 +504,13 @@ class ManyStream:
         if queue:
             token = queue.pop(0)
             self.samplers[sequence].accept(token)
+            self.last_logprobs.pop(sequence, None)
             return token
-        return self.samplers[sequence].sample(self.model._ctx, row)
+        token = self.samplers[sequence].sample(self.model._ctx, row)
+        if self.top_k_logprobs:  # every row is intact until the next decode
+            self.last_logprobs[sequence] = top_logprobs(self.model.logits(row),
+                                                        self.top_k_logprobs, token)
+        return token
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         lc, model = llama_cpp, self.model
