@@ -319,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_prompt_parser(commands)
     from desktop_app.rollouts_cli import add_rollouts_parser
     add_rollouts_parser(commands)
+    from desktop_app.practice_cli import add_practice_parser
+    add_practice_parser(commands)
     return parser
 
 
@@ -350,6 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "rollouts":
             from desktop_app.rollouts_cli import run_rollouts
             return run_rollouts(args)
+        if args.command == "practice":
+            from desktop_app.practice_cli import run_practice
+            return run_practice(args)
         if args.command == "bench":
             from desktop_app.bench import run_bench
 

@@ -14,6 +14,8 @@ huggingface_hub actually makes (see desktop_app/download.py), the way the Hub do
     a gated or missing repo, 403 for a token not granted access to a gated repo, 401
     ``Invalid credentials in Authorization header`` for an unknown token, 404 for a
     missing file or revision.
+``HEAD|GET /datasets/{owner}/{name}/resolve/{revision}/{path}``
+    The same, for a dataset repo added as ``add_repo("datasets/{owner}/{name}", ...)``.
 ``GET /api/models/{owner}/{name}[/revision/{revision}][?blobs=true]``
     ``model_info`` JSON with ``siblings`` (size, blobId and lfs sha256 with blobs=true).
 ``GET /api/models/{owner}/{name}/tree/{revision}``
@@ -225,6 +227,10 @@ class _Handler(BaseHTTPRequestHandler):
         if match and self.command == "GET":
             self._tree(match.group(1), match.group(2))
             return
+        match = re.fullmatch(r"/datasets/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
+        if match:  # a dataset repo: added as add_repo("datasets/owner/name", ...)
+            self._resolve("datasets/" + match.group(1), match.group(2), match.group(3))
+            return
         match = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
         if match:
             self._resolve(match.group(1), match.group(2), match.group(3))
@@ -335,7 +341,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _cdn(self) -> None:
         hub = self.server.hub
         path = unquote(urlsplit(self.path).path)
-        match = re.fullmatch(r"/repos/([^/]+/[^/]+)/([0-9a-f]{64})", path)
+        match = re.fullmatch(r"/repos/((?:datasets/)?[^/]+/[^/]+)/([0-9a-f]{64})", path)
         repo = hub.repos.get(match.group(1)) if match else None
         file = None
         if repo is not None and match is not None:

@@ -111,9 +111,8 @@ def test_different_latex_answers_fail(key: str, got: str):
 def _code_verdicts(problems: list, wrong: bool) -> list[tuple[str, str, str]]:
     def check(problem):
         code = problem.solution
-        if wrong:
-            code = code.replace("return", "return None and", 1) if "return" in code \
-                else code + "\n    return None\n"
+        if wrong:  # the same function, redefined to return nothing
+            code += f"\n\n\ndef {problem.entry_point}(*args, **kwargs):\n    return None\n"
         verdict = verify_reply(f"```python\n{code}\n```", problem, timeout_s=20)
         return problem.id, verdict.verdict.value, verdict.reason
 
