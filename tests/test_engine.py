@@ -457,7 +457,6 @@ def test_top_logprobs_come_with_each_token_when_asked(starter_models):
     assert asked[-1].result.answer == default[-1].result.answer
 
 
-
 def test_each_of_many_sequences_can_carry_logprobs(starter_models):
     entry = starter_models["instruct"]
     sampling = Sampling.for_entry(entry, temperature=0.9, max_tokens=6)
