@@ -103,8 +103,12 @@ done
 # (*.libs/) are left alone: rewriting those can break them.
 if command -v strip >/dev/null 2>&1 && command -v readelf >/dev/null 2>&1; then
     find "$APP/_internal" -type f -name "*.so*" -not -path "*.libs/*" | while read -r so; do
-        if readelf -S "$so" 2>/dev/null | grep -q '\.debug_info'; then strip --strip-debug "$so"; fi
+        if [ "$(readelf -S "$so" 2>/dev/null | grep -c '\.debug_info')" != 0 ]; then
+            strip --strip-debug "$so"
+        fi
     done
+    # llama.cpp's libraries, built by bundle_venv.py, keep only the symbols they export.
+    find "$APP/_internal/llama_cpp/lib" -type f -name "lib*.so*" -exec strip --strip-unneeded {} +
 fi
 # Desktop integration files travel inside the folder.
 cp "$HERE/triptych.desktop" "$APP/triptych.desktop"
