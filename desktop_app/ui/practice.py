@@ -1,4 +1,9 @@
-"""The practice-problem picker: verifiable math/code problems and open ones."""
+"""The practice-problem picker: verifiable math/code problems and open ones.
+
+Benchmark sets hold hundreds of problems, so the picker has a search box (title, id and
+prompt) and filters by set and, where a set grades its problems, by level. The sets load
+on a worker thread (:func:`run_task`); the dialog opens at once.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,13 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QSplitter,
     QTreeWidget,
@@ -24,6 +32,8 @@ from desktop_app.ui import theme
 from desktop_app.ui.tasks import run_task
 
 PROBLEM_ROLE = Qt.ItemDataRole.UserRole + 1
+ALL_SETS = "All sets"
+ALL_LEVELS = "All levels"
 
 
 def problem_badge(problem: Any) -> tuple[str, str]:
@@ -51,11 +61,26 @@ class PracticePicker(QDialog):
                        "right answer — compare the panes yourself.")
         intro.setWordWrap(True)
         layout.addWidget(intro)
+        filters = QHBoxLayout()
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search problems (title, id or text)")
+        self.search.setClearButtonEnabled(True)
+        self.set_filter = QComboBox()
+        self.set_filter.setToolTip("Show one practice set")
+        self.level_filter = QComboBox()
+        self.level_filter.setToolTip("Difficulty, for sets that grade their problems (MATH-500)")
+        self.count_label = QLabel("")
+        filters.addWidget(self.search, 1)
+        filters.addWidget(self.set_filter)
+        filters.addWidget(self.level_filter)
+        filters.addWidget(self.count_label)
+        layout.addLayout(filters)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["Problem", "Check"])
+        self.tree.setHeaderLabels(["Problem", "Check", "Level"])
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.header().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.preview = QPlainTextEdit()
         self.preview.setReadOnly(True)
         splitter.addWidget(self.tree)
@@ -75,6 +100,9 @@ class PracticePicker(QDialog):
         layout.addWidget(buttons)
         self.tree.currentItemChanged.connect(self._preview)
         self.tree.itemDoubleClicked.connect(lambda *_: self._accept())
+        self.search.textChanged.connect(lambda _text: self.apply_filters())
+        self.set_filter.currentIndexChanged.connect(lambda _index: self._set_chosen())
+        self.level_filter.currentIndexChanged.connect(lambda _index: self.apply_filters())
         self.set_sets(sets or [])
         theme.on_change(self, "badges", PracticePicker._recolor)
         if sets is None and error is None:
@@ -89,25 +117,100 @@ class PracticePicker(QDialog):
 
     def set_sets(self, sets: list[Any]) -> None:
         self.tree.clear()
+        self.sets = list(sets)
+        self._groups: list[tuple[QTreeWidgetItem, list[QTreeWidgetItem]]] = []
         first = None
         for practice_set in sets:
-            parent = QTreeWidgetItem([str(getattr(practice_set, "name", "Practice"))])
+            title = str(getattr(practice_set, "name", "Practice"))
+            count = len(getattr(practice_set, "problems", []))
+            parent = QTreeWidgetItem([f"{title}  ({count})"])
             parent.setFlags(parent.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             font = parent.font(0)
             font.setBold(True)
             parent.setFont(0, font)
+            licence = str(getattr(practice_set, "licence", "") or "")
+            source = str(getattr(practice_set, "attribution", "") or "")
+            if licence:
+                parent.setToolTip(0, f"{source}\nLicence: {licence}".strip())
             self.tree.addTopLevelItem(parent)
+            children: list[QTreeWidgetItem] = []
+            self._groups.append((parent, children))
             for problem in getattr(practice_set, "problems", []):
                 text, color = problem_badge(problem)
-                item = QTreeWidgetItem([str(getattr(problem, "title", "") or problem.id), text])
+                level = str(getattr(problem, "level", "") or "")
+                item = QTreeWidgetItem([str(getattr(problem, "title", "") or problem.id), text,
+                                        level])
                 item.setData(0, PROBLEM_ROLE, problem)
                 item.setForeground(1, QBrush(QColor(color)))
-                item.setToolTip(0, str(getattr(problem, "prompt", "")))
+                item.setToolTip(0, str(getattr(problem, "prompt", ""))[:2000])
                 parent.addChild(item)
+                children.append(item)
                 first = first or item
-            parent.setExpanded(True)
+            parent.setExpanded(len(sets) < 4 or count <= 60)
+        self._fill_filters()
         if first is not None:
             self.tree.setCurrentItem(first)
+        self.apply_filters()
+
+    def _fill_filters(self) -> None:
+        self.set_filter.blockSignals(True)
+        self.set_filter.clear()
+        self.set_filter.addItem(ALL_SETS)
+        for practice_set in self.sets:
+            self.set_filter.addItem(str(getattr(practice_set, "name", "Practice")))
+        self.set_filter.blockSignals(False)
+        self._fill_levels()
+
+    def _chosen_sets(self) -> list[Any]:
+        index = self.set_filter.currentIndex()
+        return self.sets if index <= 0 else [self.sets[index - 1]]
+
+    def _fill_levels(self) -> None:
+        levels = sorted({str(getattr(p, "level", "") or "") for s in self._chosen_sets()
+                         for p in getattr(s, "problems", [])} - {""})
+        self.level_filter.blockSignals(True)
+        self.level_filter.clear()
+        self.level_filter.addItem(ALL_LEVELS)
+        self.level_filter.addItems(levels)
+        self.level_filter.blockSignals(False)
+        self.level_filter.setEnabled(bool(levels))
+
+    def _set_chosen(self) -> None:
+        self._fill_levels()
+        self.apply_filters()
+
+    def apply_filters(self) -> None:
+        """Hide problems that don't match the search, set and level; count the rest."""
+        words = self.search.text().casefold().split()
+        chosen = self.set_filter.currentIndex() - 1
+        level = self.level_filter.currentText() if self.level_filter.currentIndex() > 0 else ""
+        shown = total = 0
+        for index, (parent, children) in enumerate(self._groups):
+            visible_children = 0
+            for child in children:
+                problem = child.data(0, PROBLEM_ROLE)
+                total += 1
+                haystack = " ".join((str(problem.id), str(getattr(problem, "title", "")),
+                                     str(getattr(problem, "prompt", "")))).casefold()
+                match = (chosen < 0 or chosen == index) \
+                    and (not level or getattr(problem, "level", "") == level) \
+                    and all(word in haystack for word in words)
+                child.setHidden(not match)
+                visible_children += match
+            parent.setHidden(visible_children == 0)
+            if visible_children and (words or level or chosen >= 0):
+                parent.setExpanded(True)
+            shown += visible_children
+        self.count_label.setText(f"{shown} of {total}")
+        current = self.tree.currentItem()
+        if current is None or current.isHidden():
+            first = next((child for parent, children in self._groups if not parent.isHidden()
+                          for child in children if not child.isHidden()), None)
+            if first is not None:
+                self.tree.setCurrentItem(first)
+            else:
+                self.tree.clearSelection()
+                self.preview.setPlainText("")
 
     def _recolor(self) -> None:
         """Badge colours for the current light/dark scheme."""
@@ -124,7 +227,7 @@ class PracticePicker(QDialog):
 
     def _accept(self) -> None:
         item = self.tree.currentItem()
-        problem = item.data(0, PROBLEM_ROLE) if item else None
+        problem = item.data(0, PROBLEM_ROLE) if item is not None and not item.isHidden() else None
         if problem is None:
             return
         self.selected = problem
