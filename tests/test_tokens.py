@@ -306,3 +306,10 @@ def test_tokens_cut_by_a_stop_sequence_are_found():
     assert stop_cut_index(steps, "something else", "none") is None
     assert stop_cut_index(steps, "Paris.", "none") == 2  # the answer lost its leading blank
     assert stop_cut_index(steps[:3], "Paris.", "none") is None  # only a blank was dropped
+
+
+@pytest.mark.parametrize("value", ["-1", "21"])
+def test_top_logprobs_out_of_range_is_one_sentence(value):
+    done = triptych("compare", "hi", "--json", "--top-logprobs", value)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == "triptych: --top-logprobs must be between 0 and 20."
