@@ -91,7 +91,7 @@ def test_math500_answers_are_not_confused_with_each_other(problem):
     ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, π/2)"),
     ("[-2, 7)", "\\left[ -2,7 \\right)"), ("(-\\infty, 3]", "(-∞, 3]"),
     ("90^\\circ", "90"), ("\\text{Evelyn}", "Evelyn"), ("p - q", "p-q"),
-    ("\\frac{\\sqrt{3}}{2}", "\\frac{1}{2}\\sqrt{3}"),
+    ("\\frac{\\sqrt{3}}{2}", "\\frac{1}{2}\\sqrt{3}"), ("15\\mbox{ cm}^2", "15"),
 ])
 def test_latex_answers_in_other_spellings_pass(key: str, got: str):
     problem_reply = f"So the answer is $\\boxed{{{got}}}$."
@@ -102,6 +102,7 @@ def test_latex_answers_in_other_spellings_pass(key: str, got: str):
 @pytest.mark.parametrize(("key", "got"), [
     ("[-2, 7)", "(-2, 7)"), ("\\pi", "3.14"), ("\\frac{14}{3}", "\\frac{3}{14}"),
     ("3\\sqrt{13}", "13\\sqrt{3}"), ("(3, \\frac{\\pi}{2})", "(3, \\pi)"), ("p - q", "q - p"),
+    ("15\\mbox{ cm}^2", "225"),
 ])
 def test_different_latex_answers_fail(key: str, got: str):
     found = extract_answer(f"\\boxed{{{got}}}")

@@ -465,7 +465,8 @@ def _mostly_numeric(text: str) -> bool:
 # expressions (or tuples/intervals of them, with the same brackets) of numbers, square
 # roots and π that evaluate to the same values. Nothing is ever exec'd: a small AST walk.
 
-_UNITLESS = re.compile(r"\\(?:text|mbox|mathrm)\s*\{\s*(?:units?|cm|m|inches|feet|degrees)\s*\}")
+_UNITLESS = re.compile(r"\\(?:text|mbox|mathrm)\s*\{\s*(?:units?|cm|m|inches|feet|degrees)\s*\}"
+                       r"(?:\^\s*\{?\d\}?)?")  # a unit, squared or cubed too
 
 
 def canonical_math(text: str) -> str:
