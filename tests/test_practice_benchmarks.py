@@ -162,3 +162,25 @@ def test_gsm8k_answer_line():
     (problem,) = problems_from_records(
         "gsm8k", [{"question": "q", "answer": "x\n#### 7"}], "s", "w")
     assert problem.id == "gsm8k-test-0" and problem.answer == "7" and problem.set_name == "s"
+
+
+def test_verify_grades_model_written_gsm8k_solutions_like_openai():
+    """OpenAI's grade-school-math repository (MIT) publishes four models' solutions to
+    each test problem with its own verdict (``is_correct``); for the 50 problems of
+    gsm8k-mini (tests/practice_gsm8k_model_solutions.jsonl, 200 solutions), Verify's
+    verdict must be the same for every one: right and wrong answers alike."""
+    subset = find_set("gsm8k-mini")
+    data = Path(__file__).with_name("practice_gsm8k_model_solutions.jsonl")
+    graded = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    disagreements, counts = [], {True: 0, False: 0}
+    for record in graded:
+        problem = subset.get(record["id"])
+        for model, run in record.items():
+            if model == "id":
+                continue
+            verdict = verify_reply(run["solution"], problem)
+            counts[run["is_correct"]] += 1
+            if (verdict.verdict.value == "pass") != run["is_correct"]:
+                disagreements.append((record["id"], model, verdict.reason))
+    assert counts[True] > 20 and counts[False] > 20  # both kinds are checked
+    assert disagreements == []
