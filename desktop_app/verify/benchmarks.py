@@ -16,6 +16,7 @@ import importlib.util
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,7 @@ def problems_from_records(kind: str, records: list[dict[str, Any]], set_name: st
         except (KeyError, TypeError, AttributeError, PracticeError) as exc:
             raise PracticeError(f"{where} record {index + 1} is not a {kind} record "
                                 f"({type(exc).__name__}: {exc})") from exc
-        problems.append(Problem(**{**problem.__dict__, "set_name": set_name}))
+        problems.append(replace(problem, set_name=set_name))
     return problems
 
 
