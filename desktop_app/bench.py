@@ -91,7 +91,7 @@ def _bare_decode(path: str, n_ctx: int, threads: int, prompt: str, n_tokens: int
 
     if _BARE_MODEL is None or _BARE_MODEL.model_path != path:
         _BARE_MODEL = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads,
-                            n_threads_batch=threads, verbose=False)
+                            n_threads_batch=threads, flash_attn=True, verbose=False)
     llm = _BARE_MODEL
     tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
     first = last = 0.0

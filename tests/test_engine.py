@@ -336,7 +336,7 @@ def test_greedy_text_matches_llama_cpp_pythons_own_api(starter_models, threads):
     finally:
         model.close()
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=entry.context_length, n_threads=threads,
-                          n_threads_batch=threads, verbose=False)
+                          n_threads_batch=threads, flash_attn=True, verbose=False)
     try:
         theirs = b""
         for count, token in enumerate(llm.generate(
