@@ -90,6 +90,14 @@ def test_tokens_stream_tinted_and_branch(qtbot, pane, engine):
     widget.branch_next.click()
     assert widget.branch_label.text() == "2/2"
 
+    from desktop_app.ui.export import to_html, to_markdown
+
+    markdown = to_markdown([pane.export_data()])  # export writes the branch shown
+    assert "The sky isalt today." in markdown and "The sky is blue." not in markdown
+    widget.branch_prev.click()
+    html = to_html([pane.export_data()])
+    assert "The sky is blue." in html and "isalt" not in html
+
 
 def test_a_click_on_a_token_names_it(qtbot):
     from PySide6.QtCore import Qt
@@ -185,3 +193,39 @@ def test_tokens_past_a_stop_sequence_are_struck_through(qtbot, pane, engine):
     assert struck_at(len(" Paris.\nQuestion"))
     view.redraw()  # a theme change draws it again, struck through still
     assert view.struck_from == 2 and struck_at(len(" Paris.\nQuestion"))
+
+
+def test_clicking_a_token_and_picking_an_alternative_branches(qtbot, pane, engine, monkeypatch):
+    from PySide6.QtCore import Qt
+
+    from desktop_app.ui import turn as turn_module
+
+    pane.settings_box.probabilities_box.setChecked(True)
+    engine.default = token_script(["One", " two", " three"])
+    widget = send_and_wait(qtbot, pane, "Count")
+    offered = []
+
+    class PickAlt:
+        """The real menu, with the user picking "alt" instead of a blocking exec()."""
+
+        def __init__(self, menu):
+            self.menu = menu
+
+        def exec(self, *_args):
+            offered.extend(a.data() for a in self.menu.actions() if a.isEnabled())
+            return next(a for a in self.menu.actions() if a.data() == "alt")
+
+        def deleteLater(self):  # noqa: N802
+            self.menu.deleteLater()
+
+    monkeypatch.setattr(turn_module, "alternatives_menu", lambda parent, step, can_branch:
+                        PickAlt(alternatives_menu(parent, step, can_branch=can_branch)))
+    engine.default = token_script([" four"])
+    view = widget.token_view
+    cursor = QTextCursor(view.document())
+    cursor.setPosition(len("One t"))  # inside " two"
+    with qtbot.waitSignal(pane.runFinished, timeout=10_000):
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                         pos=view.cursorRect(cursor).center())
+    assert offered == ["alt"]
+    assert widget.data.answer == "Onealt four" and widget.branch_label.text() == "2/2"
