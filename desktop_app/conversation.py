@@ -755,7 +755,10 @@ class PaneSession:
         from desktop_app.verify import Verdict, VerdictState, verify_reply
 
         try:
-            return verify_reply(turn.reply_for_verify(), turn.problem)
+            # The engine already split thinking from the answer: Verify must not re-parse an
+            # answer that merely mentions <think>, unless the reply ended still thinking.
+            return verify_reply(turn.reply_for_verify(), turn.problem,
+                                answer_only=not turn.still_thinking)
         except Exception as exc:  # noqa: BLE001 - the checker's own bug is a verdict too
             return Verdict(verdict=VerdictState.ERROR, reason=f"The checker failed: {exc}")
 

@@ -223,3 +223,20 @@ def test_restored_turns_come_back_and_an_unfinished_one_is_marked(catalog):
     assert cut.state == TurnState.FAILED and "removed" in (cut.failure.message if cut.failure
                                                           else "")
     assert [(h.user, h.assistant) for h in session.conversation.history()] == [("q", "a")]
+
+
+def test_an_answer_that_mentions_think_is_still_an_answer(catalog):
+    """The engine already split the reply: Verify judges the answer, not a re-parse of it."""
+    from desktop_app.verify import VerdictState, find_problem
+
+    problem = find_problem("math-mul-7-8")
+    engine = FakeEngine(answer_script("A <think> tag opens a model's thinking. The answer is 56.",
+                                      thinking="Seven eights."))
+    session = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "reasoning")),
+                          worker_factory=engine.worker)
+    turn = session.send(problem.prompt, problem)
+    assert turn is not None
+    run_to_end(session)
+    assert not turn.still_thinking
+    assert session.verify(turn).verdict == VerdictState.PASS
+    session.close_worker()

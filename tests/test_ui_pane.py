@@ -181,7 +181,7 @@ def test_verify_button_shows_verdict(pane, qtbot, engine, monkeypatch):
 
     import desktop_app.verify
 
-    def broken_checker(reply_text, problem=None):
+    def broken_checker(reply_text, problem=None, **options):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(desktop_app.verify, "verify_reply", broken_checker)
