@@ -272,3 +272,25 @@ def test_budget_does_not_apply_to_a_model_that_does_not_think(qtbot, fake_models
     assert "the thinking budget does not apply" in view.budget_edit.toolTip()
     close_in_background(widget.shutdown())
     assert wait_for_closing()
+
+
+def test_set_run_window_loads_its_sets_off_the_gui_thread(qtbot, monkeypatch) -> None:
+    import desktop_app.verify
+    from desktop_app.ui.rollouts_sets import SetRunView
+    from desktop_app.verify import PracticeSet
+
+    loaded_on: list[threading.Thread] = []
+
+    def load_practice_sets() -> list[PracticeSet]:
+        loaded_on.append(threading.current_thread())
+        return [PracticeSet(name="tiny", problems=[PROBLEM])]
+
+    monkeypatch.setattr(desktop_app.verify, "load_practice_sets", load_practice_sets)
+    view = SetRunView([], make_worker=None)
+    qtbot.addWidget(view)
+    assert "Loading" in view.status.text() and not view.run_button.isEnabled()
+    qtbot.waitUntil(lambda: view.set_picker.count() == 1, timeout=10_000)
+    assert loaded_on and loaded_on[0] is not threading.main_thread()
+    assert view.set_picker.itemText(0) == "tiny" and view.run_button.isEnabled()
+    assert view.status.text() == "Pick a set and press Run."
+    assert wait_for_tasks(timeout=10)

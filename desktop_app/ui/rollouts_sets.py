@@ -37,9 +37,10 @@ from desktop_app.rollouts import MAX_ROLLOUTS, rollout_seeds
 from desktop_app.rollouts_goodhart import Proxy
 from desktop_app.rollouts_sets import SetRow, SetRun, run_set
 from desktop_app.text.escape import visible_controls
+from desktop_app.ui.practice import load_sets
 from desktop_app.ui.rollouts_chart import AccuracyChart, Bar
 from desktop_app.ui.tasks import Task, run_task
-from desktop_app.verify import PracticeSet, load_practice_sets
+from desktop_app.verify import PracticeSet
 
 COLUMNS = ("Model", "Problem", "Correct", "Accuracy", "95% interval", "Longest pick")
 DEFAULT_SET_ROLLOUTS = 4
@@ -63,8 +64,9 @@ class SetRunView(QWidget):
         super().__init__(parent, Qt.WindowType.Window)
         self.entries = list(entries)
         self.make_worker = make_worker
-        self.sets = list(sets) if sets is not None else load_practice_sets()
+        self.sets = list(sets) if sets is not None else []
         self.task: Task | None = None
+        self.loading: Task | None = None
         self.rows: list[SetRow] = []
         self.outcome: SetRun | None = None
         self._workers: list[Any] = []
@@ -81,7 +83,6 @@ class SetRunView(QWidget):
         layout.addWidget(intro)
         controls = QHBoxLayout()
         self.set_picker = QComboBox()
-        self.use_sets(self.sets)
         self.count = QSpinBox()
         self.count.setRange(1, MAX_ROLLOUTS)
         self.count.setValue(DEFAULT_SET_ROLLOUTS)
@@ -101,7 +102,8 @@ class SetRunView(QWidget):
             controls.addWidget(widget)
         controls.addStretch(1)
         layout.addLayout(controls)
-        self.status = QLabel("Pick a set and press Run.")
+        self.status = QLabel("Pick a set and press Run." if sets is not None
+                             else "Loading the practice sets…")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         split = QSplitter(Qt.Orientation.Vertical)
@@ -114,13 +116,31 @@ class SetRunView(QWidget):
         split.addWidget(self.chart)
         split.setSizes([360, 240])
         layout.addWidget(split, 1)
+        self.use_sets(self.sets)
+        if sets is None:  # reading HumanEval and the Hub cache takes a while: not on this thread
+            self.run_button.setEnabled(False)
+            self.loading = run_task(self, lambda _task: load_sets(), on_success=self._loaded,
+                                    name="set-run-sets")
+
+    def _loaded(self, loaded: tuple[list[PracticeSet], str | None]) -> None:
+        sets, error = loaded
+        self.loading = None
+        self.use_sets(sets)
+        if not self.running:
+            self.status.setText(visible_controls(error) if error else "Pick a set and press Run.")
 
     @property
     def running(self) -> bool:
         return self.task is not None
 
     def use_sets(self, sets: Sequence[PracticeSet]) -> None:
-        """The sets to offer (default: the shipped ones)."""
+        """The sets to offer (default: the shipped ones, loaded in the background)."""
+        if self.loading is not None:  # sets given now win over the ones still loading
+            self.loading.detach()
+            self.loading = None
+            if not self.running:
+                self.status.setText("Pick a set and press Run.")
+        self.run_button.setEnabled(not self.running)
         self.sets = list(sets)
         self.set_picker.clear()
         for practice_set in self.sets:
