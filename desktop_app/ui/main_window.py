@@ -36,6 +36,7 @@ from desktop_app.conversation import (
 )
 from desktop_app.text import escape
 from desktop_app.ui import export, theme
+from desktop_app.ui.add_server import ServerWatch
 from desktop_app.ui.explorer import open_explorer
 from desktop_app.ui.pane import Pane
 from desktop_app.ui.practice import PracticePicker, problem_badge
@@ -189,15 +190,24 @@ class MainWindow(QMainWindow):
         self.statusBar().setSizeGripEnabled(True)
         self.removed: list[tuple[int, PaneConfig, list[Turn]]] = []  # for Undo
 
-        # panes
+        # panes; a server's answer redraws its models' panes, and a default that was only
+        # a stand-in (nothing of its role ready yet) gives way to a remote model that answers
+        self.server_watch = ServerWatch(self)
+        self.server_watch.answered.connect(self._server_answered)
+        self._stand_ins: dict[Pane, str] = {}
+        ready: set[str] = set()
         if models:
             configs = [PaneConfig(model_id=m) for m in models[:MAX_PANES]]
         elif self.settings.panes:
             configs = [PaneConfig.from_dict(p) for p in self.settings.panes]
         else:
             configs = default_pane_configs(self.catalog)
+            ready = set(default_model_ids(self.catalog))
         for config in configs or [PaneConfig()]:
-            self.add_pane(config)
+            pane = self.add_pane(config)
+            if not models and not self.settings.panes and pane is not None \
+                    and config.model_id not in ready:
+                self._stand_ins[pane] = config.model_id
 
         self._build_menus_and_shortcuts()
         self.sync_scroll = bool(self.settings.sync_scroll)
@@ -318,11 +328,29 @@ class MainWindow(QMainWindow):
         self._update_pane_buttons()
         return pane
 
+    def _server_answered(self, _endpoint: str) -> None:
+        """A server check came back: panes show the new state; an untouched stand-in
+        default takes the first model of its role that is ready now."""
+        ready = default_model_ids(self.catalog)
+        for pane in list(self.panes):
+            stand_in = self._stand_ins.get(pane)
+            entry = pane.entry
+            if stand_in is not None and (pane.config.model_id != stand_in or pane.turns):
+                del self._stand_ins[pane]  # the user has chosen or used it: theirs now
+            elif stand_in is not None and entry is not None and not pane.running:
+                better = next((mid for mid in ready
+                               if self.catalog.entries[mid].role == entry.role), None)
+                if better is not None:
+                    del self._stand_ins[pane]
+                    pane.set_model(better)
+            pane.refresh_state()
+
     def remove_pane(self, pane: Pane) -> None:
         """Remove a pane; its settings and conversation are kept for Undo."""
         if len(self.panes) <= 1 or pane not in self.panes:
             return
         index = self.panes.index(pane)
+        self._stand_ins.pop(pane, None)
         close_in_background(pane.shutdown())
         self.removed.append((index, pane.config, list(pane.session.turns)))
         self.pending.discard(pane)
@@ -636,6 +664,8 @@ class MainWindow(QMainWindow):
         if self._closed:
             return wait_for_closing(timeout)
         self._closed = True
+        self.server_watch.close()
+        self._stand_ins.clear()
         for pane in self.panes:
             close_in_background(pane.shutdown())
         helpers = [t.thread for t in self._tasks if t.thread is not None]

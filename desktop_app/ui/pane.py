@@ -340,6 +340,11 @@ class Pane(QFrame):
         self.populate_picker()
         self._apply_entry()
 
+    def refresh_state(self) -> None:
+        """A server answered (or a file changed): redraw the picker's states and the banner."""
+        self.populate_picker()
+        self._update_state_banner()
+
     def set_model(self, model_id: str) -> None:
         index = self.picker.findData(model_id)
         if index >= 0:
