@@ -13,10 +13,12 @@ import argparse
 import json
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from desktop_app import catalog as cat
 from desktop_app import download, servers, user_catalog
+from desktop_app.gguf import has_magic
 from desktop_app.hub import parse_reference
 from desktop_app.text.escape import visible_controls
 from desktop_app.text.units import format_bytes
@@ -197,13 +199,27 @@ def _rm(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     try:
-        entry = download.import_model(args.path, args.role, args.name)
+        entry = download.import_model(args.path, args.role, args.name,
+                                      sha256=_import_digest(args.path))
     except download.DownloadError as exc:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"Cannot import {args.path}: {exc.strerror or exc}.")
     print(f"Imported {entry.id} ({entry.role}) from {entry.source.describe()}.")
     return 0
+
+
+def _import_digest(path: str) -> str | None:
+    """The SHA-256 of a GGUF file about to be imported (the command line may wait), so
+    that ``models verify`` later tells a same-size replacement from the file imported.
+    None when it is not a GGUF file: :func:`import_model` then says what is wrong."""
+    file = Path(path).expanduser()
+    if not file.is_file() or not has_magic(file):
+        return None
+    if sys.stderr.isatty():
+        print(f"Computing the SHA-256 of {visible_controls(file.name)} "
+              f"({format_bytes(file.stat().st_size)})…", file=sys.stderr)
+    return download.sha256_file(file)
 
 
 def _verify(args: argparse.Namespace) -> int:

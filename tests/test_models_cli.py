@@ -136,6 +136,22 @@ def test_import_verify_rm_in_process(hub_env, tmp_path: Path, capsys: pytest.Cap
     assert "no such file" in capsys.readouterr().err
 
 
+def test_import_records_the_sha256_so_verify_sees_a_same_size_change(
+        hub_env, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = make_gguf(tmp_path / "mine.gguf", pad_bytes=4096)
+    assert models_cli.main(["import", str(path), "--role", "base"]) == 0
+    source = cat.load_catalog().get("mine").source
+    assert source.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert models_cli.main(["verify", "mine"]) == 0
+    assert "matches its SHA-256" in capsys.readouterr().out
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # the same size, one byte of padding changed
+    path.write_bytes(bytes(data))
+    assert cat.availability(cat.load_catalog().get("mine")) == "ready"  # size alone can't tell
+    assert models_cli.main(["verify", "mine"]) == 1
+    assert "damaged" in capsys.readouterr().err
+
+
 def test_verify_reports_damage(hub_env, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = make_gguf(tmp_path / "m.gguf", pad_bytes=4096)
     write_user_catalog(
