@@ -294,3 +294,47 @@ def test_set_run_window_loads_its_sets_off_the_gui_thread(qtbot, monkeypatch) ->
     assert view.set_picker.itemText(0) == "tiny" and view.run_button.isEnabled()
     assert view.status.text() == "Pick a set and press Run."
     assert wait_for_tasks(timeout=10)
+
+
+def test_the_export_carries_the_panes_rollouts_table_escaped(qtbot, pane, engine) -> None:
+    from markdown_it import MarkdownIt
+
+    from desktop_app.ui.export import to_html, to_markdown
+
+    engine.default = answer_script("The answer is 56.", thinking="seven eights")
+    send_and_wait(qtbot, pane, "What is 7 * 8? <script>alert(1)</script>")
+    assert "rollouts" not in pane.export_data()  # no run yet: no table
+    engine.default = by_seed
+    view = pane.open_rollouts()
+    view.key_edit.setText("56")
+    view.count.setValue(6)
+    view.seed = 3
+    with qtbot.waitSignal(view.runFinished, timeout=30_000) as finished:
+        assert view.run()
+    run = finished.args[0]
+    data = pane.export_data()
+    assert data["rollouts"]["n"] == 6 and data["rollouts"]["prompt"].startswith("What is 7 * 8?")
+    # what a model wrote reaches the table: it must stay one cell of one row
+    data["rollouts"]["rollouts"][0]["got"] = "5 | 4 <script>alert(2)</script>\n# heading"
+
+    markdown = to_markdown([data])
+    rows = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| Seed | Verdict | Got | Thinking tokens |" and len(rows) == 7
+    assert [row.split(" | ")[0].lstrip("| ") for row in rows[1:]] == \
+        [str(r.seed) for r in run.rollouts]
+    assert f"{run.correct}/6 correct · pass@1 " in markdown and "pass@6 " in markdown
+    assert f"Majority vote: {run.majority().answer} ({run.majority().votes} votes)" in markdown
+    parsed = MarkdownIt("commonmark").enable("table").parse(markdown)
+    cells = [t for t in parsed if t.type == "td_open"]
+    assert len(cells) == 6 * 4  # no cell split by the '|', no row ended by the newline
+    assert not [t for t in parsed if t.type in ("html_block", "html_inline")
+                and "script" in t.content]
+    assert not [t for t in parsed if t.type == "heading_open" and t.tag == "h1"][1:]
+
+    page = to_html([data])
+    if (shots := os.environ.get("ROLLOUTS_SCREENSHOT_DIR")):
+        (Path(shots) / "export.md").write_text(markdown, encoding="utf-8")
+        (Path(shots) / "export.html").write_text(page, encoding="utf-8")
+    assert page.count("<tr>") == 7 and "<script>" not in page
+    assert "5 | 4 &lt;script&gt;alert(2)&lt;/script&gt; # heading" in page
+    assert f"Rollouts ×6 · {run.model}" in page

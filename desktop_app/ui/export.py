@@ -39,16 +39,23 @@ def pane_title(pane: dict[str, Any]) -> str:
     return f"{name} · {role}"
 
 
-def verdict_line(turn: dict[str, Any]) -> str:
-    """``✓ Passed · expected 20 · got 20``, from Verify's one label table ('' if none)."""
-    raw = turn.get("verdict")
+def verdict_label(raw: Any) -> str:
+    """``✓ Passed``, from Verify's one label table ('' if not checked)."""
     if not raw:
         return ""
     try:
         symbol, label = VERDICT_LABELS[VerdictState(raw)]
     except ValueError:
         symbol, label = "?", str(raw)
-    parts = [f"{symbol} {label[:1].upper()}{label[1:]}"]
+    return f"{symbol} {label[:1].upper()}{label[1:]}"
+
+
+def verdict_line(turn: dict[str, Any]) -> str:
+    """``✓ Passed · expected 20 · got 20``, from Verify's one label table ('' if none)."""
+    raw = turn.get("verdict")
+    if not raw:
+        return ""
+    parts = [verdict_label(raw)]
     detail = turn.get("verdict_detail") or {}
     if detail.get("expected"):
         parts.append(f"expected {detail['expected']}")
@@ -59,7 +66,63 @@ def verdict_line(turn: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+ROLLOUT_COLUMNS = ("Seed", "Verdict", "Got", "Thinking tokens")
+
+
+def _one_line(value: Any) -> str:
+    return " ".join(str(value).split()) if value is not None else ""
+
+
+def rollouts_heading(run: dict[str, Any]) -> str:
+    """``Rollouts ×8 · Qwen3 0.6B · thinking budget 256``."""
+    parts = [f"Rollouts ×{run.get('n', 0)}", _one_line(run.get("model"))]
+    if run.get("thinking_budget") is not None:
+        parts.append(f"thinking budget {run['thinking_budget']}")
+    return " · ".join(part for part in parts if part)
+
+
+def rollouts_figures(run: dict[str, Any]) -> list[str]:
+    """The run's figures, one line each: correct of N with pass@k, the majority vote,
+    and an error or a stop (plain text, escaped by each format)."""
+    lines = []
+    pass_at = run.get("pass_at_k") or {}
+    scores = " · ".join(f"pass@{k} {float(v):.2f}" for k, v in pass_at.items())
+    checked = any(r.get("verdict") for r in run.get("rollouts") or [])
+    if checked:
+        lines.append(f"{run.get('correct', 0)}/{run.get('n', 0)} correct"
+                     + (f" · {scores}" if scores else ""))
+    else:
+        lines.append("Not checked (no answer key)")
+    majority = run.get("majority") or {}
+    if majority.get("answer") is not None:
+        verdict = verdict_label(majority.get("verdict"))
+        lines.append(f"Majority vote: {_one_line(majority['answer'])} "
+                     f"({majority.get('votes', 0)} votes)" + (f" · {verdict}" if verdict else ""))
+    if run.get("error"):
+        lines.append(f"Error: {_one_line(run['error'])}")
+    return lines
+
+
+def rollout_cells(rollout: dict[str, Any]) -> list[str]:
+    """A table row: seed, verdict, got, thinking tokens (plain text, one line each)."""
+    tokens = rollout.get("thinking_tokens")
+    return [_one_line(rollout.get("seed")), verdict_label(rollout.get("verdict")) or "–",
+            _one_line(rollout.get("got")) or "–", "" if tokens is None else str(tokens)]
+
+
 # ------------------------------------------------------------------------------ Markdown
+
+
+def _markdown_rollouts(run: dict[str, Any]) -> list[str]:
+    lines = [f"### {_literal(rollouts_heading(run))}", ""]
+    if run.get("prompt"):
+        lines += [_quote(_literal(run["prompt"])), ""]
+    lines += [_literal(line) + "  " for line in rollouts_figures(run)]
+    lines += ["", "| " + " | ".join(ROLLOUT_COLUMNS) + " |", "|---:|---|---|---:|"]
+    for rollout in run.get("rollouts") or []:
+        lines.append("| " + " | ".join(_literal(cell) if cell else " "
+                                       for cell in rollout_cells(rollout)) + " |")
+    return [*lines, ""]
 
 _INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<&~|])")  # emphasis, code, links, HTML, tables
 _LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+(?=[.)]))")  # headings, quotes, lists
@@ -165,6 +228,8 @@ def to_markdown(panes: list[dict[str, Any]], title: str = "Triptych comparison")
             verdict = verdict_line(turn)
             if verdict:
                 lines += [f"Verify: **{_literal(verdict)}**", ""]
+        if pane.get("rollouts"):
+            lines += _markdown_rollouts(pane["rollouts"])
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -190,6 +255,9 @@ pre.continuation { background: none; border-left: 3px solid #d5dae1; border-radi
 .metrics { color: #718096; font-size: 12px; margin-top: 8px; }
 .verdict { font-weight: 600; } .verdict.pass { color: #2f855a; } .verdict.fail { color: #c53030; }
 .error, .missing { color: #c53030; }
+.rollouts h3 { font-size: 15px; margin: 16px 0 4px; }
+.rollouts table { border-collapse: collapse; font-size: 12px; }
+.rollouts th, .rollouts td { border-bottom: 1px solid #d5dae1; padding: 2px 8px; text-align: left; }
 @media (prefers-color-scheme: dark) {
   body { background: #1a1d23; color: #e2e8f0; } .pane { border-color: #3a4150; }
   .prompt, pre { background: #2a2f3a; } .thinking, summary { color: #a0a8b8; }
@@ -204,6 +272,20 @@ def _verdict_class(turn: dict[str, Any]) -> str:
     if raw in (VerdictState.FAIL, VerdictState.ERROR, VerdictState.TIMEOUT):
         return "verdict fail"
     return "verdict"
+
+
+def _html_rollouts(run: dict[str, Any]) -> str:
+    parts = [f"<section class='rollouts'><h3>{escape_html(rollouts_heading(run))}</h3>"]
+    if run.get("prompt"):
+        parts.append(f"<p class='prompt'>{escape_html(run['prompt'])}</p>")
+    parts += [f"<p class='metrics'>{escape_html(line)}</p>" for line in rollouts_figures(run)]
+    parts.append("<table><tr>" + "".join(f"<th>{escape_html(name)}</th>"
+                                         for name in ROLLOUT_COLUMNS) + "</tr>")
+    for rollout in run.get("rollouts") or []:
+        parts.append("<tr>" + "".join(f"<td>{escape_html(cell)}</td>"
+                                      for cell in rollout_cells(rollout)) + "</tr>")
+    parts.append("</table></section>")
+    return "".join(parts)
 
 
 def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison") -> str:
@@ -251,6 +333,8 @@ def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison") -> 
             if verdict:
                 parts.append(f"<p class='{_verdict_class(turn)}'>Verify: "
                              f"{escape_html(verdict)}</p>")
+        if pane.get("rollouts"):
+            parts.append(_html_rollouts(pane["rollouts"]))
         parts.append("</section>")
     parts += ["</div>", "</body></html>"]
     return "\n".join(parts)

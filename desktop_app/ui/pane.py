@@ -721,8 +721,14 @@ class Pane(QFrame):
     # ---------------------------------------------------------------- export/teardown
 
     def export_data(self) -> dict[str, Any]:
-        """The conversation as data (export reads this, never the labels on screen)."""
-        return self.session.export()
+        """The conversation as data (export reads this, never the labels on screen),
+        with the pane's last rollouts run if it has one."""
+        data = self.session.export()
+        rollouts = getattr(self, "rollouts_view", None)
+        run = rollouts.export_data() if rollouts is not None else None
+        if run is not None:
+            data["rollouts"] = run
+        return data
 
     def background_threads(self) -> list[threading.Thread]:
         threads = self.session.background_threads()

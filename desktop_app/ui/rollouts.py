@@ -100,6 +100,7 @@ class RolloutsView(QWidget):
         self.task: Task | None = None
         self.rollouts: list[Rollout] = []
         self.last_run: RolloutRun | None = None
+        self.last_prompt = ""  # the prompt of the run under way or last finished
         self.selected: int | None = None
         self.key: AnswerKey | None = None
         self.seed: int | None = None  # None: fresh seeds each run; a number: the same ones
@@ -203,6 +204,12 @@ class RolloutsView(QWidget):
         split.setSizes([520, 380])
         layout.addWidget(split, 1)
 
+    def export_data(self) -> dict[str, Any] | None:
+        """The last finished run for the comparison's export (None: no run yet)."""
+        if self.last_run is None:
+            return None
+        return {**self.last_run.to_dict(), "prompt": self.last_prompt}
+
     # ------------------------------------------------------------------------ running
 
     @property
@@ -233,6 +240,7 @@ class RolloutsView(QWidget):
             self.figures.setText(f"Thinking budget: {exc}.")
             return False
         n = self.count.value()
+        self.last_prompt = prompt
         seeds = rollout_seeds(self.seed, n)
         self.rollouts = [Rollout(index=i, seed=seed) for i, seed in enumerate(seeds)]
         self.sweep_runs = []
