@@ -131,6 +131,7 @@ def run_compare(args: argparse.Namespace) -> int:
         GenerationRequest,
         GenerationResult,
         Loading,
+        PromptSent,
         Sampling,
         event_to_dict,
     )
@@ -184,6 +185,9 @@ def run_compare(args: argparse.Namespace) -> int:
                     out.flush()
                 elif isinstance(event, Loading) and event.detail.startswith("loading"):
                     print(f"{printer.labels[pane]}   ({event.detail})", file=sys.stderr)
+                elif isinstance(event, PromptSent):
+                    for note in event.notes:  # how the prompt was adapted to this model
+                        print(f"{printer.labels[pane]}   (note: {note})", file=sys.stderr)
                 elif isinstance(event, Delta):
                     if event.thinking:
                         printer.add(pane, "thinking", event.thinking)

@@ -317,6 +317,7 @@ class ResultCollector:
             result.load_s = event.load_s
         elif isinstance(event, PromptSent):
             result.prompt_sent = event.text
+            result.prompt_notes = event.notes
             result.prompt_tokens = event.n_tokens
             result.seed = event.seed
         elif isinstance(event, Delta):

@@ -167,12 +167,18 @@ class Loaded:
 
 @dataclass(frozen=True)
 class PromptSent:
-    """The exact text the model received, and whether it starts inside thinking."""
+    """The exact text the model received, and whether it starts inside thinking.
+
+    ``notes`` say what was done to make the prompt fit the model (a system text folded into
+    the first user turn, a fallback layout, thinking that cannot be turned off), so the
+    window and ``compare`` can tell the user instead of leaving it silent.
+    """
 
     text: str
     n_tokens: int
     starts_in_thinking: bool
     seed: int
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,7 @@ class GenerationResult:
     model: str
     role: str
     prompt_sent: str = ""
+    prompt_notes: tuple[str, ...] = ()  # PromptSent.notes: how the prompt was adapted
     thinking: str = ""
     answer: str = ""
     thinking_tokens: int = 0

@@ -263,8 +263,9 @@ def run_generation(
     reply = _Reply(entry, request, built, model, started)
     reply.result.prompt_sent, reply.result.prompt_tokens, reply.result.seed = (
         built.text, len(tokens), seed)
+    reply.result.prompt_notes = built.notes
     yield PromptSent(text=built.text, n_tokens=len(tokens),
-                     starts_in_thinking=built.starts_in_thinking, seed=seed)
+                     starts_in_thinking=built.starts_in_thinking, seed=seed, notes=built.notes)
     if should_stop():
         yield from reply.finish(FinishReason.CANCELLED)
         return
@@ -350,8 +351,10 @@ def run_many(
     for reply, seed in zip(replies, chosen):
         reply.result.prompt_sent, reply.result.prompt_tokens, reply.result.seed = (
             built.text, len(tokens), seed)
+        reply.result.prompt_notes = built.notes
     yield PromptSent(text=built.text, n_tokens=len(tokens),
-                     starts_in_thinking=built.starts_in_thinking, seed=chosen[0])
+                     starts_in_thinking=built.starts_in_thinking, seed=chosen[0],
+                     notes=built.notes)
     if should_stop():
         for reply in replies:
             yield from reply.finish(FinishReason.CANCELLED)

@@ -140,3 +140,25 @@ def test_snapshot_needs_no_display(starter_models, tmp_path):
                           capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_compare_says_how_the_prompt_was_adapted(starter_models):
+    """A chat model whose file has no chat template gets ChatML, and compare says so:
+    in the JSON promptsent event, the summary, and the text output."""
+    from desktop_app import paths
+    from desktop_app.catalog import local_path
+
+    model_file = local_path(starter_models["base"])  # this GGUF carries no chat template
+    paths.user_catalog_path().write_text(
+        f'[[model]]\nid = "templateless"\nrole = "instruct"\n[model.source]\npath = "{model_file}"\n')
+    note = "The model file has no chat template; a plain ChatML layout was used."
+    done = triptych("compare", "Hi", "--json", "--max-tokens", "2", "--models", "templateless")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    sent = next(r for r in records if r["type"] == "promptsent")
+    assert sent["notes"] == [note] and "<|im_start|>user" in sent["text"]
+    assert records[-1]["type"] == "summary" and records[-1]["prompt_notes"] == [note]
+    done = triptych("compare", "Hi", "--max-tokens", "2", "--models", "templateless")
+    assert done.returncode == 0, done.stderr
+    assert f"[templateless]   (note: {note})" in done.stderr.splitlines()

@@ -518,6 +518,7 @@ class RemoteWorker:
             yield Loading(entry.id, f"connecting to {host}")
         reply = RemoteReply(entry, request, started, built.starts_in_thinking)
         reply.result.prompt_sent, reply.result.seed = built.text, seed
+        reply.result.prompt_notes = built.notes
         reply.result.placement = f"{host} (remote)"
         try:
             with self._open(path, body, call) as response:
@@ -529,7 +530,8 @@ class RemoteWorker:
                         placement=f"{host} (remote)")
                     yield self._loaded
                 yield PromptSent(text=built.text, n_tokens=0,
-                                 starts_in_thinking=built.starts_in_thinking, seed=seed)
+                                 starts_in_thinking=built.starts_in_thinking, seed=seed,
+                                 notes=built.notes)
                 yield from self._stream(response, reply, call)
         except _Cancelled:
             yield from self._end(reply, FinishReason.CANCELLED)
@@ -713,6 +715,7 @@ class _Seen:
     def add(self, event: Event) -> None:
         if isinstance(event, PromptSent):
             self.result.prompt_sent, self.result.seed = event.text, event.seed
+            self.result.prompt_notes = event.notes
         elif isinstance(event, Delta):
             self.result.thinking += event.thinking
             self.result.answer += event.answer
