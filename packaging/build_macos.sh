@@ -15,7 +15,7 @@
 #   --native          bundle PY's own llama.cpp as it is (compiled for this Mac's CPU only)
 #
 # Default: llama.cpp compiled once without -mcpu=native (GGML_NATIVE=OFF; Metal on, its
-# shaders embedded), so an M1 runs what an M3 built; cached under build/wheels/ and bundled
+# shaders embedded), so an M1 runs what an M3 built; cached in the user cache and bundled
 # from the venv build/venv-bundle (packaging/bundle_venv.py).
 #
 # Signing: set TRIPTYCH_CODESIGN_IDENTITY="Developer ID Application: ..." to sign with your

@@ -11,7 +11,8 @@ instruction". For bundles this builds llama.cpp the way llama.cpp's own releases
 * macOS: ``GGML_NATIVE=OFF`` (every Apple Silicon Mac runs it), Metal stays on.
 
 The wheel is compiled once (slow: ~14 CPU variants), at the lowest priority, and kept in
-``build/wheels/<key>/``, so later builds and the tests reuse it. Prints, as its last line,
+the user's cache (``~/.cache/triptych/wheels/<key>/`` on Linux, or ``$TRIPTYCH_WHEEL_CACHE``),
+so later builds, the tests and fresh clones of the repository reuse it. Prints, as its last line,
 the Python to run PyInstaller with.
 
     python packaging/bundle_venv.py [--venv DIR] [--wheel-only]
@@ -113,10 +114,21 @@ def prepare_venv(folder: Path, wheel: Path) -> Path:
     return python
 
 
+def default_wheels() -> Path:
+    """Per user, not per checkout: the compile takes half an hour on two cores, and a fresh
+    clone (CI, a second work tree) should not pay for it again."""
+    configured = os.environ.get("TRIPTYCH_WHEEL_CACHE")
+    if configured:
+        return Path(configured)
+    from platformdirs import user_cache_path
+
+    return user_cache_path("triptych") / "wheels"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--venv", type=Path, default=ROOT / "build" / "venv-bundle")
-    parser.add_argument("--wheels", type=Path, default=ROOT / "build" / "wheels")
+    parser.add_argument("--wheels", type=Path, default=default_wheels())
     parser.add_argument("--wheel-only", action="store_true",
                         help="compile (or find) the wheel and print its path")
     options = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
 The build (PyInstaller, starter models bundled) takes about half a minute here, plus, the
 first time only, compiling llama.cpp with every CPU variant (packaging/bundle_venv.py:
-~30 min on 2 cores, then cached under build/wheels/). It is skipped only when PyInstaller
+~30 min on 2 cores, then cached in the user cache, ~/.cache/triptych/wheels/). It is skipped only when PyInstaller
 is not installed (it is in the ``test`` extra). An existing bundle under build/dist/ is
 reused while its sources fingerprint still matches (packaging/source_stamp.py) and it was
 not built with --native, so a fresh ``packaging/build_linux.sh --starter-models`` saves
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"
 BASE_ID = "gemma3-270m-base"
 INSTRUCT_ID = "smollm2-135m-instruct"
-COMPILE_TIMEOUT_S = 5400  # llama.cpp with all CPU variants, when build/wheels/ has none yet
+COMPILE_TIMEOUT_S = 5400  # llama.cpp with all CPU variants, when the wheel cache has none yet
 PYINSTALLER_TIMEOUT_S = 900
 BUILD_TIMEOUT_S = PYINSTALLER_TIMEOUT_S + COMPILE_TIMEOUT_S
 RUN_TIMEOUT_S = 240
@@ -94,7 +94,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("frozen")
     env = {**os.environ, "PYTHON": sys.executable}
     started = time.monotonic()
-    compiled = subprocess.run(  # once per machine: a no-op while build/wheels/ has the wheel
+    compiled = subprocess.run(  # once per machine: a no-op while the wheel cache has the wheel
         [sys.executable, str(PACKAGING / "bundle_venv.py"), "--wheel-only"],
         cwd=ROOT, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
     )
