@@ -277,3 +277,55 @@ def fit_check(
         if len(report.suggestions) >= 2:
             break
     return report
+
+
+# ------------------------------------------------------------------ rollouts
+
+# The parent process has no tokenizer: a prompt's tokens are guessed generously (English
+# runs about 4 bytes a token) plus a chat template's role markers and system text.
+PROMPT_BYTES_PER_TOKEN = 3
+TEMPLATE_TOKENS = 64
+
+
+def prompt_tokens_guess(prompt: str) -> int:
+    """About how many tokens ``prompt`` takes once templated (rather more than fewer)."""
+    return len(prompt.encode("utf-8")) // PROMPT_BYTES_PER_TOKEN + TEMPLATE_TOKENS
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """How N rollouts of one prompt share a model's context.
+
+    The engine samples up to ``most_at_once`` sequences in one context whose KV cache is
+    unified: the memory is that of the context whatever N is (the fit check above counts
+    it), but the sequences split its cells, each getting (context − prompt) / N tokens. So
+    N answers of ``max_tokens`` fit together only if N × max_tokens fits beside the prompt;
+    otherwise fewer run at once (``at_once``), each with its full ``max_tokens``."""
+
+    rollouts: int
+    at_once: int
+    room: int  # tokens each answer has
+    message: str | None = None
+
+
+def plan_rollouts(entry: ModelEntry, prompt: str, max_tokens: int, rollouts: int,
+                  most_at_once: int) -> RolloutPlan:
+    """How many of ``rollouts`` to sample at once so none is cut short by the context."""
+    wanted = max(1, min(rollouts, most_at_once))
+    if isinstance(entry.source, cat.RemoteSource):  # the server's own context and batching
+        return RolloutPlan(rollouts, wanted, max_tokens)
+    n_ctx = entry.context_length
+    free = max(1, n_ctx - prompt_tokens_guess(prompt))
+    at_once = max(1, min(wanted, free // max(1, max_tokens)))
+    room = min(max_tokens, free // at_once)
+    message = None
+    if room < max_tokens:
+        message = (f"The prompt leaves about {free} tokens of the context of '{entry.id}' "
+                   f"({n_ctx} tokens): each answer stops after about {room} tokens, not {max_tokens}. "
+                   "Lower the answer's maximum, shorten the prompt or raise the context length.")
+    elif at_once < wanted:
+        message = (f"The context of '{entry.id}' ({n_ctx} tokens) holds {at_once} answer"
+                   f"{'s' if at_once != 1 else ''} of up to {max_tokens} tokens beside the "
+                   f"prompt, not {wanted}: the {rollouts} rollouts run {at_once} at a time so "
+                   "none is cut short (a longer context or a lower maximum runs more at once).")
+    return RolloutPlan(rollouts, at_once, room, message)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from desktop_app.fit import RolloutPlan, plan_rollouts
 from desktop_app.protocol import (
     Delta,
     Failed,
@@ -308,6 +309,12 @@ class RolloutRun:
 Listener = Callable[[Rollout], None]
 
 
+def rollout_plan(entry: Any, request: GenerationRequest, rollouts: int) -> RolloutPlan:
+    """How many of ``rollouts`` the engine samples at once for this request (and why)."""
+    return plan_rollouts(entry, request.prompt, request.sampling.max_tokens, rollouts,
+                         SEQUENCES_PER_CALL)
+
+
 def run_rollouts(
     worker: Any,
     request: GenerationRequest,
@@ -317,8 +324,12 @@ def run_rollouts(
     on_update: Listener | None = None,
     on_event: Callable[[Any], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    at_once: int | None = None,
 ) -> RolloutRun:
     """Sample ``len(seeds)`` answers with ``worker.generate_many`` and check each.
+
+    ``at_once`` sequences per call (default: as many as the context holds with
+    ``max_tokens`` each, see :func:`desktop_app.fit.plan_rollouts`).
 
     Blocking: call it off the GUI thread. Checks run in a pool of at most
     :data:`VERIFY_THREADS` threads as each rollout finishes, while the model keeps
@@ -334,6 +345,7 @@ def run_rollouts(
                      thinking_budget=request.thinking_budget,
                      rollouts=[Rollout(index=i, seed=seed) for i, seed in enumerate(seeds)])
     notify = on_update or (lambda rollout: None)
+    per_call = at_once or rollout_plan(entry, request, len(seeds)).at_once
     for event in worker.wait_loaded(abandon=should_stop):
         if on_event is not None:
             on_event(event)
@@ -344,11 +356,11 @@ def run_rollouts(
     with ThreadPoolExecutor(max_workers=VERIFY_THREADS,
                             thread_name_prefix=f"rollout-verify-{entry.id}") as pool:
         started = time.perf_counter()
-        for offset in range(0, len(seeds), SEQUENCES_PER_CALL):
+        for offset in range(0, len(seeds), per_call):
             if should_stop():
                 run.stopped = True
                 break
-            batch = run.rollouts[offset:offset + SEQUENCES_PER_CALL]
+            batch = run.rollouts[offset:offset + per_call]
             stream = worker.generate_many(request, [r.seed for r in batch])
             try:
                 for event in stream:

@@ -224,6 +224,7 @@ def _run_prompt(args: argparse.Namespace, prompt: str, key: Any, entries: list[A
     from desktop_app.rollouts import (
         BUDGET_DOES_NOT_APPLY,
         budget_applies,
+        rollout_plan,
         rollout_seeds,
         run_rollouts,
     )
@@ -243,7 +244,10 @@ def _run_prompt(args: argparse.Namespace, prompt: str, key: Any, entries: list[A
                 if not args.json:
                     print(f"[{label}] {args.n} rollouts…", file=sys.stderr)
                 request = replace(_request(entry, prompt, args), thinking_budget=budget)
-                run = run_rollouts(worker, request, seeds, key)
+                plan = rollout_plan(entry, request, len(seeds))
+                if plan.message:
+                    print(f"triptych: {visible_controls(plan.message)}", file=sys.stderr)
+                run = run_rollouts(worker, request, seeds, key, at_once=plan.at_once)
                 runs.append(run)
                 if run.error:
                     print(f"triptych: {entry.id}: {visible_controls(run.error)}", file=sys.stderr)

@@ -403,3 +403,67 @@ def test_budget_reaches_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
                                       "--expect", "56", "--thinking-budget", "64"], record)
     assert code == 0, err
     assert [request.thinking_budget for request in seen] == [64]
+
+
+# ----------------------------------------------------------- context shared by sequences
+
+
+def test_plan_runs_fewer_at_once_when_the_context_cannot_hold_every_answer() -> None:
+    from dataclasses import replace
+
+    from desktop_app.catalog import RemoteSource
+    from desktop_app.fit import plan_rollouts, prompt_tokens_guess
+
+    small = replace(entry(), context_length=2048)
+    prompt = "What is 7 * 8?"
+    free = 2048 - prompt_tokens_guess(prompt)
+    roomy = plan_rollouts(small, prompt, 128, 8, most_at_once=8)
+    assert (roomy.at_once, roomy.room, roomy.message) == (8, 128, None)
+    tight = plan_rollouts(small, prompt, 512, 8, most_at_once=8)
+    assert tight.at_once == free // 512 == 3 and tight.room == 512
+    assert tight.message is not None and "run 3 at a time" in tight.message
+    too_long = plan_rollouts(small, prompt, 4096, 8, most_at_once=8)
+    assert too_long.at_once == 1 and too_long.room == free
+    assert too_long.message is not None and f"about {free} tokens" in too_long.message
+    assert plan_rollouts(small, "x" * 9000, 128, 1, most_at_once=8).room < 128
+    remote = replace(small, source=RemoteSource(endpoint="http://127.0.0.1:9/v1", model="m"))
+    assert plan_rollouts(remote, prompt, 4096, 8, most_at_once=8).message is None
+
+
+class _CallSizes(FakeWorker):
+    """A FakeWorker that notes how many sequences each generate_many call samples."""
+
+    calls: list[int]
+
+    def generate_many(self, request, seeds):  # type: ignore[no-untyped-def]
+        self.calls.append(len(seeds))
+        return super().generate_many(request, seeds)
+
+
+def test_rollouts_never_share_a_context_too_small_for_their_answers() -> None:
+    from dataclasses import replace
+
+    from desktop_app.fit import prompt_tokens_guess
+
+    small = replace(entry(), context_length=2048)
+    worker = _CallSizes(small, script=by_seed)
+    worker.calls = []
+    request = GenerationRequest("What is 7 * 8?", sampling=Sampling(max_tokens=600))
+    run = run_rollouts(worker, request, list(range(8)), AnswerKey(expect="56"))
+    per_call = (2048 - prompt_tokens_guess(request.prompt)) // 600
+    assert per_call == 3 and worker.calls == [3, 3, 2]  # not one call of 8 × 245 tokens
+    assert run.n == 8 and run.error is None and [r.seed for r in run.rollouts] == list(range(8))
+    worker.calls = []
+    run_rollouts(worker, replace(request, sampling=Sampling(max_tokens=100)), list(range(10)),
+                 AnswerKey(expect="56"))
+    assert worker.calls == [8, 2]  # room for all: the engine's most at once
+
+
+def test_cli_says_when_rollouts_run_fewer_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, err = _cli(monkeypatch, ["rollouts", "What is 7 * 8?", "--models", INSTRUCT,
+                                        "-n", "6", "--expect", "56", "--max-tokens", "1000"])
+    assert code == 0, err
+    assert "the 6 rollouts run 1 at a time" in err and err.count("triptych:") == 1
+    code, _, err = _cli(monkeypatch, ["rollouts", "What is 7 * 8?", "--models", INSTRUCT,
+                                      "-n", "2", "--expect", "56", "--max-tokens", "100"])
+    assert code == 0 and "at a time" not in err

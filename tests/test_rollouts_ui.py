@@ -338,3 +338,27 @@ def test_the_export_carries_the_panes_rollouts_table_escaped(qtbot, pane, engine
     assert page.count("<tr>") == 7 and "<script>" not in page
     assert "5 | 4 &lt;script&gt;alert(2)&lt;/script&gt; # heading" in page
     assert f"Rollouts ×6 · {run.model}" in page
+
+
+def test_the_window_says_when_the_context_runs_fewer_at_once(qtbot, pane, engine) -> None:
+    import dataclasses
+
+    engine.default = by_seed
+    view = pane.open_rollouts()
+    view.prompt_edit.setPlainText("What is 7 * 8?")
+    view.key_edit.setText("56")
+    view.request = dataclasses.replace(view.request, sampling=dataclasses.replace(
+        view.request.sampling, max_tokens=pane.entry.context_length // 3))
+    view.count.setValue(8)
+    with qtbot.waitSignal(view.runFinished, timeout=30_000) as finished:
+        assert view.run()
+    assert finished.args[0].n == 8
+    assert "the 8 rollouts run 2 at a time" in view.figures.text()
+    if (shots := os.environ.get("ROLLOUTS_SCREENSHOT_DIR")):
+        view.resize(1024, 768)
+        view.grab().save(str(Path(shots) / "rollouts-fewer-at-once.png"))
+    view.request = dataclasses.replace(view.request, sampling=dataclasses.replace(
+        view.request.sampling, max_tokens=64))
+    with qtbot.waitSignal(view.runFinished, timeout=30_000):
+        assert view.run()
+    assert "at a time" not in view.figures.text()

@@ -48,6 +48,7 @@ from desktop_app.rollouts import (
     RolloutRun,
     budget_applies,
     parse_budgets,
+    rollout_plan,
     rollout_seeds,
     run_rollouts,
     wilson_interval,
@@ -101,6 +102,7 @@ class RolloutsView(QWidget):
         self.rollouts: list[Rollout] = []
         self.last_run: RolloutRun | None = None
         self.last_prompt = ""  # the prompt of the run under way or last finished
+        self.plan_note = ""  # why fewer rollouts run at once than asked, if they do
         self.selected: int | None = None
         self.key: AnswerKey | None = None
         self.seed: int | None = None  # None: fresh seeds each run; a number: the same ones
@@ -262,6 +264,8 @@ class RolloutsView(QWidget):
             self.worker = self.make_worker(self.entry)
         worker = self.worker
         request = dataclasses.replace(self.request, prompt=prompt)
+        plan = rollout_plan(self.entry, request, n)  # answers the context can hold at once
+        self.plan_note = plan.message or ""
         self._started = time.monotonic()
         self._load_note = ""
 
@@ -281,7 +285,7 @@ class RolloutsView(QWidget):
                 run = run_rollouts(worker, dataclasses.replace(request, thinking_budget=budget),
                                    seeds, checked_by, should_stop=task.cancelled.is_set,
                                    on_update=lambda r: task.report(dataclasses.replace(r)),
-                                   on_event=on_event)
+                                   on_event=on_event, at_once=plan.at_once)
             assert run is not None
             return run
 
@@ -462,7 +466,8 @@ class RolloutsView(QWidget):
                 parts.append("stopped")
         else:
             parts.append(self._load_note or f"{format_duration(time.monotonic() - self._started)}")
-        return " · ".join(parts).replace("\n · ", "\n")
+        text = " · ".join(parts).replace("\n · ", "\n")
+        return f"{text}\n{visible_controls(self.plan_note)}" if self.plan_note else text
 
     def _show_figures(self) -> None:
         self.figures.setText(self.figures_text())
