@@ -34,15 +34,13 @@ def _fail(message: str, code: int = EXIT_USAGE) -> int:
     return code
 
 
-def _human_size(size: int | None) -> str:
-    if not size:
-        return "?"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
+def _short_revision(revision: str | None) -> str:
+    """A commit as git abbreviates it (the JSON has it whole); a branch name as is."""
+    from desktop_app.catalog import COMMIT_HASH
+
+    if revision is None:
+        return "-"
+    return revision[:12] if COMMIT_HASH.fullmatch(revision) else revision
 
 
 def _model_list(value: str | None) -> list[str] | None:
@@ -232,6 +230,8 @@ def run_models_list(args: argparse.Namespace) -> int:
     """Print the catalog: role, size, and whether each model is here."""
     from desktop_app import paths
     from desktop_app.catalog import availability, check_servers, load_catalog, local_path
+    from desktop_app.text.escape import visible_controls
+    from desktop_app.text.units import format_bytes
 
     catalog = load_catalog()
     check_servers(catalog)  # models on servers: ask now, so their state is an answer
@@ -248,11 +248,24 @@ def run_models_list(args: argparse.Namespace) -> int:
             "models": rows,
         }, indent=2))
     else:
-        id_width = max([len(row["id"]) for row in rows] + [2])
-        print(f"{'ID'.ljust(id_width)}  {'ROLE':9}  {'SIZE':>8}  {'STATE':15}  NAME")
-        for row in rows:
-            print(f"{row['id'].ljust(id_width)}  {row['role']:9}  {_human_size(row['size']):>8}  "
-                  f"{row['state']:15}  {row['name']}")
+        columns = {"ID": "id", "ROLE": "role", "SIZE": "size", "STATE": "state",
+                   "REVISION": "revision", "NAME": "name", "SOURCE": "source"}
+        cells = [{"id": row["id"], "role": row["role"],
+                  "size": format_bytes(row["size"]) if row["size"] else "?",
+                  "state": str(row["state"]), "revision": _short_revision(row["revision"]),
+                  "name": visible_controls(row["name"]),  # user catalogs name them freely
+                  "source": visible_controls(row["source"])} for row in rows]
+        widths = {key: max([len(header)] + [len(cell[key]) for cell in cells])
+                  for header, key in columns.items()}
+
+        def line(values: dict[str, str]) -> str:
+            parts = [values[key].rjust(widths[key]) if key == "size"
+                     else values[key].ljust(widths[key]) for key in columns.values()]
+            return "  ".join(parts).rstrip()
+
+        print(line({key: header for header, key in columns.items()}))
+        for cell in cells:
+            print(line(cell))
         for problem in catalog.problems:
             print(f"triptych: warning: {problem}", file=sys.stderr)
     return EXIT_OK

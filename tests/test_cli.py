@@ -162,3 +162,19 @@ def test_compare_says_how_the_prompt_was_adapted(starter_models):
     done = triptych("compare", "Hi", "--max-tokens", "2", "--models", "templateless")
     assert done.returncode == 0, done.stderr
     assert f"[templateless]   (note: {note})" in done.stderr.splitlines()
+
+
+def test_models_list_shows_source_and_revision(triptych_home):
+    """The text listing has the JSON's source and revision (a commit abbreviated)."""
+    from desktop_app.catalog import HubSource, load_catalog
+
+    done = triptych("models", "list")
+    assert done.returncode == 0, done.stderr
+    header, *lines = done.stdout.splitlines()
+    assert header.split() == ["ID", "ROLE", "SIZE", "STATE", "REVISION", "NAME", "SOURCE"]
+    hub = next(entry for entry in load_catalog() if isinstance(entry.source, HubSource)
+               and len(entry.source.revision) == 40)
+    line = next(line for line in lines if line.startswith(hub.id + " "))
+    assert f"  {hub.source.revision[:12]}  " in line and hub.source.revision not in line
+    assert line.endswith(hub.source.describe())
+    assert "Traceback" not in done.stderr
