@@ -59,6 +59,19 @@ class _Reader:
     def __init__(self, handle: BinaryIO):
         self.handle = handle
 
+    def preamble(self) -> tuple[int, int, int]:
+        """Check the magic and version; the version, tensor count and key/value count."""
+        if self.read(len(MAGIC)) != MAGIC:
+            raise GGUFError("not a GGUF file (bad magic)")
+        version = self.unpack("<I")
+        if version not in (2, 3):
+            raise GGUFError(f"unsupported GGUF version {version}")
+        tensor_count = self.unpack("<Q")
+        kv_count = self.unpack("<Q")
+        if kv_count > 1_000_000 or tensor_count > 10_000_000:
+            raise GGUFError("the header counts are not plausible")
+        return version, tensor_count, kv_count
+
     def read(self, n: int) -> bytes:
         data = self.handle.read(n)
         if len(data) != n:
@@ -119,15 +132,7 @@ def read_metadata(path: str | Path, keys: Iterable[str] | None = None,
     wanted = set(keys) if keys is not None else None
     with open(path, "rb", buffering=1024 * 1024) as handle:
         reader = _Reader(handle)
-        if reader.read(len(MAGIC)) != MAGIC:
-            raise GGUFError("not a GGUF file (bad magic)")
-        version = reader.unpack("<I")
-        if version not in (2, 3):
-            raise GGUFError(f"unsupported GGUF version {version}")
-        tensor_count = reader.unpack("<Q")
-        kv_count = reader.unpack("<Q")
-        if kv_count > 1_000_000 or tensor_count > 10_000_000:
-            raise GGUFError("the header counts are not plausible")
+        version, tensor_count, kv_count = reader.preamble()
         out: dict[str, Any] = {"GGUF.version": version, "GGUF.tensor_count": tensor_count}
         for _ in range(kv_count):
             key = reader.string()
@@ -139,3 +144,39 @@ def read_metadata(path: str | Path, keys: Iterable[str] | None = None,
             if keep and value is not None:
                 out[key] = value
         return out
+
+
+TOKENS_KEY = "tokenizer.ggml.tokens"
+
+
+def token_texts(path: str | Path, ids: Iterable[int]) -> dict[int, str]:
+    """The vocabulary strings of a few token ids (the BOS and EOS texts, say).
+
+    :func:`read_metadata` skips the vocabulary (it can hold 262k strings); this walks to
+    it once and decodes only the wanted entries. Ids past the vocabulary are left out;
+    a file whose vocabulary is not a list of strings gives ``{}``. Raises
+    :class:`GGUFError` like :func:`read_metadata`.
+    """
+    wanted = set(ids)
+    found: dict[int, str] = {}
+    if not wanted:
+        return found
+    with open(path, "rb", buffering=1024 * 1024) as handle:
+        reader = _Reader(handle)
+        _, _, kv_count = reader.preamble()
+        for _ in range(kv_count):
+            key = reader.string()
+            kind = reader.unpack("<I")
+            if key != TOKENS_KEY:
+                reader.value(kind, False)
+                continue
+            if kind != _ARRAY or reader.unpack("<I") != _STRING:
+                break  # not a list of strings: no texts to give
+            count = reader.unpack("<Q")
+            for index in range(min(count, max(wanted) + 1)):
+                if index in wanted:
+                    found[index] = reader.string()
+                else:
+                    reader.skip_string()
+            break
+    return found

@@ -35,8 +35,6 @@ from desktop_app.prompting import (
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TEMPLATE_KEY = "tokenizer.chat_template"
 BOS_KEY, EOS_KEY = "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"
-TOKENS_KEY = "tokenizer.ggml.tokens"
-GGUF_STRING = 8  # the header's type code for a string
 
 
 class PromptUsageError(Exception):
@@ -79,44 +77,12 @@ def _usage_error(message: str) -> NoReturn:
 # ------------------------------------------------------------------------ GGUF header
 
 
-def _token_texts(path: Path, ids: set[int]) -> dict[int, str]:
-    """The vocabulary strings for a few token ids, read from the header's token list.
-
-    The header reader skips the vocabulary (it can hold 262k strings), so this walks to
-    it once and decodes only the wanted entries, with the same reader primitives.
-    """
-    found: dict[int, str] = {}
-    if not ids:
-        return found
-    with open(path, "rb", buffering=1024 * 1024) as handle:
-        reader = gguf._Reader(handle)
-        reader.read(4)  # magic: checked by the metadata read before this
-        reader.unpack("<I")  # version
-        reader.unpack("<Q")  # tensor count
-        for _ in range(reader.unpack("<Q")):
-            key = reader.string()
-            kind = reader.unpack("<I")
-            if key != TOKENS_KEY:
-                reader.value(kind, False)
-                continue
-            if reader.unpack("<I") != GGUF_STRING:
-                break  # not a list of strings: no texts to give
-            count = reader.unpack("<Q")
-            for index in range(min(count, max(ids) + 1)):
-                if index in ids:
-                    found[index] = reader.string()
-                else:
-                    reader.skip_string()
-            break
-    return found
-
-
 def read_model_prompting(path: Path) -> tuple[str | None, str, str]:
     """The chat template and the BOS and EOS token texts from a GGUF file's header."""
     try:
         meta = gguf.read_metadata(path, keys=[TEMPLATE_KEY, BOS_KEY, EOS_KEY])
         ids = {meta[key] for key in (BOS_KEY, EOS_KEY) if isinstance(meta.get(key), int)}
-        texts = _token_texts(path, ids)
+        texts = gguf.token_texts(path, ids)
     except (OSError, gguf.GGUFError) as exc:
         raise PromptFailed(f"Cannot read the header of {path.name}: {exc}.") from None
     template = meta.get(TEMPLATE_KEY)

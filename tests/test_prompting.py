@@ -176,3 +176,20 @@ def test_a_model_without_a_template_gets_chatml_and_a_note():
     built = build_prompt(_chat_entry("none"), "hi")
     assert built.text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     assert "no chat template" in built.notes[0]
+
+
+def test_token_texts_reads_only_the_wanted_vocabulary_entries(tmp_path):
+    """The BOS/EOS texts for ``triptych prompt`` come from the public header reader."""
+    import pytest
+
+    from desktop_app import gguf
+    from tests.scripted_gguf import SPECIALS, write_scripted_gguf
+
+    path = write_scripted_gguf(tmp_path / "vocab.gguf", "<think>ok</think>done")
+    bos, eos, end = (SPECIALS.index(token) for token in ("<s>", "</s>", "<|end|>"))
+    assert gguf.token_texts(path, [bos, eos, end, 10**6]) == {
+        bos: "<s>", eos: "</s>", end: "<|end|>"}  # an id past the vocabulary is left out
+    assert gguf.token_texts(path, []) == {}
+    (tmp_path / "not.gguf").write_bytes(b"nothing like a model")
+    with pytest.raises(gguf.GGUFError, match="bad magic"):
+        gguf.token_texts(tmp_path / "not.gguf", [1])
