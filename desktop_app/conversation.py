@@ -221,17 +221,10 @@ class Turn:
             "error": self.failure.message if self.failure else None,
             "still_thinking": self.still_thinking,
             "verdict": (str(self.verdict.verdict) if self.verdict is not None else None),
-            "verdict_detail": _verdict_detail(self.verdict),
+            "verdict_detail": None if self.verdict is None else {  # as plain strings
+                key: str(getattr(self.verdict, key, "") or "") for key in ("expected", "got", "reason")},
             **tokens_export(self.token_steps, self.branches, self.branched_at),
         }
-
-
-def _verdict_detail(verdict: Any) -> dict[str, str] | None:
-    """A verdict's expected/got/reason as plain strings, for export."""
-    if verdict is None:
-        return None
-    return {key: str(getattr(verdict, key, "") or "")
-            for key in ("expected", "got", "reason")}
 
 
 def thinking_header(live: bool, seconds: float | None, tokens: int, *,
@@ -544,19 +537,21 @@ class PaneSession:
         self.run.start()
         return turn
 
-    def branch(self, turn: Turn, index: int, chosen: str) -> Turn | None:
+    def branch(self, turn: Turn, index: int, chosen: str, *, again: int | None = None,
+               seed: int | None = None) -> Turn | None:
         """Continue ``turn`` from its token ``index`` with ``chosen`` instead, as a new branch
-        sent raw (see :func:`~desktop_app.tokens.continuation_prompt`); None if it can't."""
+        sent raw (see :func:`~desktop_app.tokens.continuation_prompt`); None if it can't.
+        ``again``: the branch shown runs again in its place, with this token limit."""
         entry = self.entry
         if (self.running or self.closing or entry is None or not self.ready
                 or turn not in self.turns or not can_branch(entry, turn, index, chosen)):
             return None
-        limit = max(1, (turn.max_tokens or index + 1) - index - 1)
+        limit = again or max(1, (turn.max_tokens or index + 1) - index - 1)
         stops = (tuple(entry.prompt.stop) if entry.prompt.style == "document"
                  and turn.reply_prompt != turn.prompt else ())
-        prompt = turn.branches.begin(turn, index, chosen, TurnState.STARTING)
+        prompt = turn.branches.begin(turn, index, chosen, TurnState.STARTING, again=bool(again))
         self.branch_split = BranchSplitter.starting(turn)
-        base = self.request_for(turn.prompt, before=turn, max_tokens=limit)
+        base = self.request_for(turn.prompt, before=turn, max_tokens=limit, seed=seed)
         return self._start(turn, lambda: replace(
             base, prompt=prompt, raw=True, history=(), system_prompt=None,
             document_template=None, stop=stops, top_logprobs=TOP_K))
@@ -703,16 +698,21 @@ class PaneSession:
 
     def retry(self, turn: Turn, *, max_tokens: int | None = None,
               seed: int | None = None) -> Turn | None:
-        """Drop ``turn`` and send its prompt again (a fresh process if the old one died)."""
+        """Send ``turn``'s prompt again (a fresh process if the old one died), or run the
+        branch shown again from its token; the turn's other branches stay either way."""
         if self.running:
             return None
-        self.conversation.remove(turn)
-        if self.turn is turn:
-            self.turn = None
         worker = self.worker
         if worker is not None and (worker.loaded is None or not worker.alive):
             self.close_worker()
-        return self.send(turn.prompt, turn.problem, max_tokens=max_tokens, seed=seed)
+        if turn.branched_at is not None and turn in self.turns:
+            return self.branch(turn, *turn.branched_at, again=max_tokens or turn.max_tokens,
+                               seed=seed)
+        self.remove(turn)
+        new = self.send(turn.prompt, turn.problem, max_tokens=max_tokens, seed=seed)
+        if new is not None and turn.branches.count > 1:
+            new.branches = turn.branches  # the new reply is the branch shown
+        return new
 
     def extend(self, turn: Turn) -> Turn | None:
         """Continue a reply the token limit cut off: the same prompt, seed and settings

@@ -256,9 +256,11 @@ class Branches:
         self.index = index
         return True
 
-    def begin(self, turn: Any, index: int, chosen: str, starting_state: Any) -> str:
-        """Keep the branch shown and make the turn a new one, shown last: the tokens before
-        ``index``, then ``chosen`` (:meth:`BranchSplitter.starting` splits their text).
+    def begin(self, turn: Any, index: int, chosen: str, starting_state: Any, *,
+              again: bool = False) -> str:
+        """Keep the branch shown and make the turn a new one, shown last (``again``: the
+        branch shown, run again in its place): the tokens before ``index``, then ``chosen``
+        (:meth:`BranchSplitter.starting` splits their text).
         Returns the exact text to send (:func:`continuation_prompt`)."""
         prompt = continuation_prompt(turn.reply_prompt, turn.token_steps, index, chosen)
         self.keep(turn)
@@ -270,6 +272,9 @@ class Branches:
         turn.thinking = turn.answer = ""
         turn.elapsed_s = 0.0
         turn.started_at = time.monotonic()
+        if again:
+            self.items[self.index] = self.snapshot(turn)
+            return prompt
         self.items.append(self.snapshot(turn))
         self.index = len(self.items) - 1
         return prompt

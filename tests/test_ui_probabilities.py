@@ -3,6 +3,9 @@ toggle, tinted tokens streamed by appending, alternatives, branching and the ‹
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("pytestqt")
@@ -229,3 +232,66 @@ def test_clicking_a_token_and_picking_an_alternative_branches(qtbot, pane, engin
                          pos=view.cursorRect(cursor).center())
     assert offered == ["alt"]
     assert widget.data.answer == "Onealt four" and widget.branch_label.text() == "2/2"
+
+
+def _cut(script):
+    """The script, ended by the token limit (so Continue applies)."""
+    from dataclasses import replace
+
+    from desktop_app.protocol import Finished, FinishReason
+
+    def cut(request):
+        items = script(request)
+        items[-1] = Finished(result=replace(items[-1].result, finish_reason=FinishReason.LENGTH))
+        return items
+    return cut
+
+
+def _shown(view: TokenView) -> str:
+    return "".join(t for _, t in _formats(view))
+
+
+def test_retry_and_continue_keep_the_other_branches(qtbot, pane, engine):
+    pane.settings_box.probabilities_box.setChecked(True)
+    engine.default = token_script(["The", " sky", " is", " blue", "."])
+    widget = send_and_wait(qtbot, pane, "Colour?")
+    engine.default = token_script([" today", "."])
+    with qtbot.waitSignal(pane.runFinished, timeout=10_000):
+        assert pane.branch(widget, 3, "alt")
+    assert widget.branch_label.text() == "2/2"
+
+    # Retry on branch 2: it runs again from its token, in its place; branch 1 stays.
+    engine.default = _cut(token_script([" again"]))
+    with qtbot.waitSignal(pane.runFinished, timeout=10_000):
+        pane.retry(widget)
+    assert pane.turns == [widget] and widget.branch_label.text() == "2/2"
+    assert _shown(widget.token_view) == "The sky isalt again"
+    request = engine.workers[-1].requests[-1]
+    assert request.raw and request.prompt.endswith("The sky isalt")  # the branch's own prompt
+
+    # Continue on the cut branch 2: the same branch again, twice the limit, same seed.
+    limit = widget.data.max_tokens
+    engine.default = token_script([" again", " and more."])
+    with qtbot.waitSignal(pane.runFinished, timeout=10_000):
+        pane.extend(widget)
+    assert engine.workers[-1].requests[-1].sampling.max_tokens >= 2 * limit
+    assert _shown(widget.token_view) == "The sky isalt again and more."
+    assert widget.branch_label.text() == "2/2"
+    widget.branch_prev.click()
+    assert _shown(widget.token_view) == "The sky is blue."
+
+    # Retry on branch 1, the first reply: a new turn, whose branch 2 is still a click away.
+    engine.default = token_script(["Grey", "."])
+    with qtbot.waitSignal(pane.runFinished, timeout=10_000):
+        pane.retry(widget)
+    retried = pane.turns[-1]
+    assert retried is not widget and len(pane.turns) == 1
+    assert _shown(retried.token_view) == "Grey." and retried.branch_label.text() == "1/2"
+    if (shots := os.environ.get("PROBABILITIES_SCREENSHOT_DIR")):
+        pane.grab().save(str(Path(shots) / "retried-branch-1.png"))
+    retried.branch_next.click()
+    assert _shown(retried.token_view) == "The sky isalt again and more."
+    retried.branch_prev.click()
+    assert _shown(retried.token_view) == "Grey."
+    assert pane.export_data()["turns"][0]["branch"] == {"shown": 1, "of": 2, "from_token": None,
+                                                        "chosen": None}

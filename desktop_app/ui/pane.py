@@ -11,6 +11,7 @@ The answer is rendered as Markdown once, when its turn ends.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -484,25 +485,33 @@ class Pane(QFrame):
             rollouts.stop()  # Stop (and Esc, Stop all) ends the pane's rollouts too
 
     def retry(self, widget: TurnWidget) -> None:
-        if self.running:
-            return
-        self._remove_turn_widget(widget)
-        self._update_state_banner()
-        self._started(self.session.retry(widget.data))
+        if not self.running:
+            self._again(widget, self.session.retry)
 
     def extend(self, widget: TurnWidget) -> None:
         """Continue a reply the token limit cut off (twice the limit, same seed)."""
-        if self.running or not widget.data.cut_off:
+        if not self.running and widget.data.cut_off:
+            self._again(widget, self.session.extend)
+
+    def _again(self, widget: TurnWidget, run_again: Callable[[Turn], Turn | None]) -> None:
+        """Retry or Continue: a branch shown runs again in its own turn; a first reply is
+        replaced by a new turn. The turn's other branches stay switchable either way."""
+        if widget.data.branched_at is not None:
+            if run_again(widget.data) is not None:
+                self._branch_started(widget)
             return
         self._remove_turn_widget(widget)
         self._update_state_banner()
-        self._started(self.session.extend(widget.data))
+        self._started(run_again(widget.data))
 
     def branch(self, widget: TurnWidget, index: int, chosen: str) -> bool:
         """Continue a turn from its token ``index`` with ``chosen`` instead (a new branch
         of that turn; the others stay, a click away)."""
         if self.session.branch(widget.data, index, chosen) is None:
             return False
+        return self._branch_started(widget)
+
+    def _branch_started(self, widget: TurnWidget) -> bool:
         widget.show_branch_started()
         if widget.data.state == TurnState.FAILED:
             widget.show_failed(self.point_size)
