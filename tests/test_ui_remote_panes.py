@@ -79,3 +79,37 @@ def test_a_stand_in_default_gives_way_to_a_remote_model_that_answers(
         assert remote not in others  # only the stand-in moved
     finally:
         window.shutdown()
+
+
+def test_asking_a_server_reads_the_keychain_off_the_gui_thread(qtbot) -> None:
+    import threading
+
+    import keyring
+
+    from desktop_app.ui.add_server import AddServerDialog
+    from tests.test_remote import MemoryKeyring
+
+    class Watched(MemoryKeyring):
+        threads: list[threading.Thread] = []
+
+        def get_password(self, service: str, username: str) -> str | None:
+            self.threads.append(threading.current_thread())
+            return super().get_password(service, username)
+
+    previous = keyring.get_keyring()
+    watched = Watched()
+    keyring.set_keyring(watched)
+    try:
+        with StubServer() as stub:
+            dialog = AddServerDialog()
+            qtbot.addWidget(dialog)
+            dialog.url_edit.setText(stub.url)
+            dialog.connect_button.click()
+            qtbot.waitUntil(lambda: dialog.connect_button.isEnabled(), timeout=10_000)
+            assert dialog.table.rowCount() > 0
+            dialog.shutdown()
+        assert watched.threads and threading.main_thread() not in watched.threads
+    finally:
+        keyring.set_keyring(previous)
+        servers.wait_for_checks()
+        servers.forget()

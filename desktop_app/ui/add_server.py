@@ -117,15 +117,15 @@ class AddServerDialog(QDialog):
         except ValueError as exc:
             self._error(str(exc))
             return
-        key = self.key_edit.text().strip() or servers.api_key(endpoint, self._key_env())
-        key_env = self._key_env()
+        typed, key_env = self.key_edit.text().strip(), self._key_env()
         self.endpoint = endpoint
         self.connect_button.setEnabled(False)
         self.add_button.setEnabled(False)
         self.table.setRowCount(0)
         self.status.setText(f"Asking {servers.host_of(endpoint)} for its models…")
         self._task = run_task(
-            self, lambda task: servers.list_models(endpoint, key, key_env=key_env),
+            self, lambda task: servers.list_models(  # the keychain may wait: not on this thread
+                endpoint, typed or servers.api_key(endpoint, key_env), key_env=key_env),
             on_success=lambda models: self._listed(endpoint, models),
             on_failure=self._failed, name="add-server")
 
