@@ -50,7 +50,9 @@ def llama_server(smollm2_gguf: Path, tmp_path: Path) -> Iterator[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf),
          "--model_alias", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "2048", "--n_threads", "1", "--logits_all", "true"],  # logprobs need it
+         "--n_ctx", "2048", "--n_threads", "1",
+         "--logits_all", "true",  # logprobs need it
+         "--flash_attn", "true"],  # as the local engine: the same arithmetic, the same tokens
         stdout=log, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}/v1"
     try:
@@ -134,7 +136,8 @@ def test_token_logprobs_match_the_local_model(llama_server: str, starter_models)
     request = GenerationRequest(prompt="Name a colour.", sampling=greedy(5), top_logprobs=3)
     with RemoteWorker(chat) as remote:
         served = [e for e in remote.generate(request) if isinstance(e, Delta) and e.logprob]
-    with ModelWorker(starter_models["instruct"]) as local:  # type: ignore[arg-type]
+    # one thread, as the server: greedy text depends on the thread count (float sums)
+    with ModelWorker(starter_models["instruct"], n_threads=1) as local:  # type: ignore[arg-type]
         here = [e for e in local.generate(request) if isinstance(e, Delta) and e.logprob]
     assert len(served) >= 3 and len(here) >= 3
     for mine, theirs in zip(here, served):
@@ -203,8 +206,9 @@ def test_compare_runs_a_remote_pane_beside_a_local_one(llama_server: str, starte
     for summary in summaries.values():
         assert summary["error"] is None and summary["answer"].strip()
     assert "(remote)" in summaries["remote-smollm2"]["placement"]
-    # same model, same greedy settings, same chat template: the same words
-    assert summaries["remote-smollm2"]["answer"] == summaries["smollm2-135m-instruct"]["answer"]
+    # Token-for-token parity with the local model is checked with both sides on one thread
+    # (test_token_logprobs_match_the_local_model): here the local pane's thread count follows
+    # the machine's load, and greedy text depends on it.
 
 
 def test_compare_exits_1_when_the_server_is_gone_and_the_local_pane_still_answers(
