@@ -22,13 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from desktop_app.catalog import (
-    Availability,
-    Catalog,
-    ModelEntry,
-    availability,
-    missing_message,
-)
+from desktop_app.catalog import Availability, Catalog, ModelEntry, availability, missing_message
 from desktop_app.prompting import Turn as Exchange
 from desktop_app.protocol import (
     FAILURE_LABELS,
@@ -112,6 +106,7 @@ class Turn:
     prompt: str
     problem: Any = None  # a practice problem: Verify checks against its key
     prompt_sent: str = ""
+    prompt_notes: tuple[str, ...] = ()  # how the prompt was adapted to the model
     thinking: str = ""
     answer: str = ""
     result: GenerationResult | None = None
@@ -209,7 +204,7 @@ class Turn:
         result = self.result
         return {
             "prompt": self.prompt,
-            "prompt_sent": self.prompt_sent,
+            "prompt_sent": self.prompt_sent, "prompt_notes": list(self.prompt_notes),
             "thinking": self.thinking,
             "thinking_s": self.thinking_s,
             "thinking_tokens": self.thinking_tokens,
@@ -656,6 +651,7 @@ class PaneSession:
                               else TurnState.ANSWERING)
                 return
             turn.reply_prompt, turn.starts_in_thinking = event.text, event.starts_in_thinking
+            turn.prompt_notes = event.notes  # a branch's raw continuation keeps them
             if event.starts_in_thinking:
                 turn.has_thinking = True
                 turn.state = TurnState.THINKING

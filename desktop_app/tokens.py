@@ -338,21 +338,23 @@ class NextToken:
     prompt_sent: str = ""
     top: tuple[tuple[str, float], ...] = ()
     error: str = ""
+    notes: tuple[str, ...] = ()  # how the prompt was adapted to the model (PromptSent)
 
 
 def read_next_token(events: Iterable[Event]) -> NextToken:
     """Drain one explorer request's events (blocking: off the GUI thread)."""
     prompt_sent, top = "", None
+    notes: tuple[str, ...] = ()
     for event in events:
         if isinstance(event, PromptSent):
-            prompt_sent = event.text
+            prompt_sent, notes = event.text, event.notes
         elif isinstance(event, Delta) and event.logprob is not None and top is None:
             top = event.logprob.top
         elif isinstance(event, Failed):
-            return NextToken(prompt_sent, (), event.message)
+            return NextToken(prompt_sent, (), event.message, notes)
         elif isinstance(event, Finished):
             break
     if top is None:
         return NextToken(prompt_sent, (), "No token probabilities came back (not offered "
-                                          "by this server, or the context is full).")
-    return NextToken(prompt_sent, top)
+                                          "by this server, or the context is full).", notes)
+    return NextToken(prompt_sent, top, notes=notes)

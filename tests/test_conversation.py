@@ -240,3 +240,42 @@ def test_an_answer_that_mentions_think_is_still_an_answer(catalog):
     assert not turn.still_thinking
     assert session.verify(turn).verdict == VerdictState.PASS
     session.close_worker()
+
+
+NOTES = ("System text folded into the first user turn: this template has no system role.",
+         "This model always thinks: its format has no way to turn thinking off.")
+
+
+def test_prompt_notes_are_kept_on_the_turn_and_exported(catalog):
+    """How the prompt was adapted (PromptSent.notes) is part of the turn, not dropped."""
+    script = [PromptSent(text="<p>", n_tokens=1, starts_in_thinking=False, seed=1, notes=NOTES),
+              *answer_script("Yes.")[1:]]
+    session = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "instruct")),
+                          worker_factory=FakeEngine(script).worker)
+    turn = session.send("Well?")
+    run_to_end(session)
+    assert turn is not None and turn.state == TurnState.DONE
+    assert turn.prompt_notes == NOTES
+    assert session.export()["turns"][0]["prompt_notes"] == list(NOTES)
+    plain = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "instruct")),
+                        worker_factory=FakeEngine(answer_script("Yes.")).worker)
+    other = plain.send("Well?")
+    run_to_end(plain)
+    assert other is not None and other.prompt_notes == ()
+    assert plain.export()["turns"][0]["prompt_notes"] == []
+    session.close_worker()
+    plain.close_worker()
+
+
+def test_the_explorer_reading_keeps_the_prompt_notes():
+    from desktop_app.protocol import GenerationResult, TokenLogprob
+    from desktop_app.tokens import read_next_token
+
+    events = [PromptSent(text="<p>", n_tokens=1, starts_in_thinking=False, seed=0, notes=NOTES),
+              Delta(thinking="", answer="A", thinking_tokens=0, answer_tokens=1, elapsed_s=0.0,
+                    logprob=TokenLogprob("A", -0.1, (("A", -0.1), ("B", -2.0)))),
+              Finished(result=GenerationResult(model="", role=""))]
+    got = read_next_token(events)
+    assert got.prompt_sent == "<p>" and got.notes == NOTES and got.top[0] == ("A", -0.1)
+    failed = read_next_token([events[0], Failed(message="boom", kind=FailureKind.ERROR)])
+    assert failed.error == "boom" and failed.notes == NOTES

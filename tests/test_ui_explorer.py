@@ -107,3 +107,19 @@ def test_closing_closes_the_model_processes(qtbot, explorer, engine):
     explorer.close()
     assert wait_for_closing()
     assert not any(w.alive for w in workers)
+
+
+def test_a_column_names_how_the_prompt_was_adapted(qtbot, explorer, engine):
+    note = "The model file has no chat template; a plain ChatML layout was used."
+
+    def noted(request):
+        first, *rest = next_token_script(request)
+        return [PromptSent(text=first.text, n_tokens=3, starts_in_thinking=False, seed=0,
+                           notes=(note,)), *rest]
+
+    engine.default = noted
+    explorer.ask()
+    _wait_idle(qtbot, explorer)
+    for column in explorer.columns:
+        assert column.result is not None and column.result.notes == (note,)
+        assert column.note.text().endswith(note)

@@ -368,3 +368,26 @@ def test_export_reads_the_conversation(pane, qtbot, engine):
     page = export.to_html(data)
     assert page.startswith("<!DOCTYPE html>") and "<style>" in page
     assert "print(4)" in page and "src=" not in page and "<script" not in page
+
+
+def test_prompt_notes_show_under_the_prompt_sent_and_in_the_export(pane, qtbot, engine):
+    """How the prompt was adapted to the model: one muted line each, kept in the export."""
+    from desktop_app.ui import export
+
+    notes = ("System text folded into the first user turn: this template has no system role.",
+             "The model file has no chat template; a plain ChatML layout was used.")
+    engine.default = [PromptSent(text="<p>", n_tokens=1, starts_in_thinking=False, seed=1,
+                                 notes=notes), *answer_script("Fine.")[1:]]
+    turn = send_and_wait(qtbot, pane, "Hello?")
+    assert turn.prompt_notes.isVisibleTo(pane)
+    assert turn.prompt_notes.text().splitlines() == list(notes)
+    layout = turn.layout()
+    assert layout.indexOf(turn.prompt_notes) == layout.indexOf(turn.prompt_section) + 1
+    data = [pane.export_data()]
+    markdown, page = export.to_markdown(data), export.to_html(data)
+    for note in notes:
+        assert f"<p class='note'>{note}</p>" in page
+    assert "_System text folded into the first user turn: this template has no system role._" \
+        in markdown
+    plain = finished_turn(qtbot, pane, engine, "Again?", "Sure.")  # no notes: no line
+    assert not plain.prompt_notes.isVisibleTo(pane) and plain.prompt_notes.text() == ""

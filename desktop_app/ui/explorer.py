@@ -138,6 +138,8 @@ class ExplorerColumn(QWidget):
             self.on_done()
             return
         self.context = result.prompt_sent
+        if result.notes:  # how the prompt was adapted to this model, once per question
+            self.note.setText(" ".join((self.note.text(), *result.notes)))
         for text, logprob in result.top:
             bar = "█" * max(1, round(math.exp(logprob) * BAR_WIDTH))
             item = QListWidgetItem(f"{shown_token(text):<14} {percent(logprob):>6}  {bar}")

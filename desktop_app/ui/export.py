@@ -209,6 +209,8 @@ def to_markdown(panes: list[dict[str, Any]], title: str = "Triptych comparison")
             if base and turn.get("prompt_sent"):
                 lines += ["<details><summary>Document the base model received</summary>", "",
                           *_fence(turn["prompt_sent"]), "", "</details>", ""]
+            for note in turn.get("prompt_notes") or ():  # how the prompt was adapted
+                lines += [f"_{_literal(note)}_", ""]
             if turn.get("thinking"):
                 summary = _thinking_summary(turn)
                 lines += [f"<details><summary>{escape_html(summary)}</summary>", "",
@@ -253,6 +255,7 @@ pre { background: #f4f5f7; padding: 8px; border-radius: 6px; overflow-x: auto;
       white-space: pre-wrap; }
 pre.continuation { background: none; border-left: 3px solid #d5dae1; border-radius: 0; }
 .metrics { color: #718096; font-size: 12px; margin-top: 8px; }
+.note { color: #718096; font-size: 12px; margin: 4px 0; }
 .verdict { font-weight: 600; } .verdict.pass { color: #2f855a; } .verdict.fail { color: #c53030; }
 .error, .missing { color: #c53030; }
 .rollouts h3 { font-size: 15px; margin: 16px 0 4px; }
@@ -315,6 +318,8 @@ def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison") -> 
             if base and turn.get("prompt_sent"):
                 parts.append("<details><summary>Document the base model received</summary>"
                              f"<pre>{escape_html(turn['prompt_sent'])}</pre></details>")
+            for note in turn.get("prompt_notes") or ():
+                parts.append(f"<p class='note'>{escape_html(note)}</p>")
             if turn.get("thinking"):
                 summary = _thinking_summary(turn)
                 parts.append(f"<details><summary>{escape_html(summary)}</summary>"

@@ -109,6 +109,14 @@ class TurnWidget(QFrame):
         self.prompt_section = CollapsibleSection(title, self.prompt_view, expanded=show_prompt)
         self.prompt_section.hide()
         layout.addWidget(self.prompt_section)
+        self.prompt_notes = QLabel()  # how the prompt was adapted: one muted line each
+        self.prompt_notes.setWordWrap(True)
+        self.prompt_notes.setTextFormat(Qt.TextFormat.PlainText)
+        self.prompt_notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        theme.style(self.prompt_notes, muted)
+        theme.set_font_scale(self.prompt_notes, 0.9)
+        self.prompt_notes.hide()
+        layout.addWidget(self.prompt_notes)
 
         self.thinking = ThinkingSection()
         self.thinking.hide()
@@ -276,6 +284,9 @@ class TurnWidget(QFrame):
     def show_prompt_sent(self) -> None:
         self.prompt_view.set_text(self.data.prompt_sent)
         self.prompt_section.show()
+        notes = self.data.prompt_notes
+        self.prompt_notes.setText("\n".join(notes))
+        self.prompt_notes.setVisible(bool(notes))
 
     def append(self, thinking: str, answer: str) -> None:
         """Append one frame's worth of streamed text (the turn's data has it already)."""
