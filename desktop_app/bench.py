@@ -295,6 +295,28 @@ def bench_many_sequences(entry: Any, n_tokens: int, counts: tuple[int, ...] = (1
             "ratio": round(totals[best] / one, 3) if one else None, "sequences": int(best)}
 
 
+def bench_logprobs(entry: Any, n_tokens: int, repeats: int, threads: int, k: int = 5
+                   ) -> dict[str, Any]:
+    """Decode speed with each token's top-k log-probabilities against without, on one model
+    process, alternating runs (the first round of each warms up and is discarded)."""
+    from dataclasses import replace
+
+    from desktop_app.cores import ThreadBudget
+    from desktop_app.engine import ModelWorker
+
+    plain = _fixed_request(entry, n_tokens, raw=True)
+    with_k = replace(plain, top_logprobs=k)
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    with ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads)) as worker:
+        for _ in range(repeats + 1):
+            for key, request in (("off", plain), ("on", with_k)):
+                rates[key].append(_finish(worker.generate(request)).tokens_per_s or 0.0)
+    off = statistics.median(rates["off"][1:])
+    on = statistics.median(rates["on"][1:])
+    return {"model": entry.id, "k": k, "threads": threads, "off_tokens_per_s": round(off, 2),
+            "on_tokens_per_s": round(on, 2), "ratio": round(on / off, 3) if off else None}
+
+
 def _start_stranger() -> int:
     """Start a process that keeps one core busy and is not ours (another program, to the
     thread budget); return its pid. The caller kills it."""
@@ -473,6 +495,7 @@ def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
     report["comparison"] = comparison
     report["prompt_reuse"] = bench_prompt_reuse(entries[0], n_tokens)
     report["many_sequences"] = bench_many_sequences(entries[0], n_tokens)
+    report["logprobs"] = bench_logprobs(entries[0], n_tokens, repeats, cores)
     if llama_bench:
         report["native"] = bench_native(entries[0], llama_bench, n_tokens, cores, repeats,
                                         single["engine_tokens_per_s"])
@@ -554,6 +577,11 @@ def _engine_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"{str(many['sequences']) + ' sequences total tok/s vs one':44} "
                      f"{totals[str(many['sequences'])]!s:>12} {totals.get('1')!s:>12} "
                      f"{many['ratio']!s:>8}")
+    logprobs = report.get("logprobs")
+    if logprobs:
+        lines.append(f"{'decode tok/s with top-' + str(logprobs['k']) + ' log-probs vs without':44} "
+                     f"{logprobs['on_tokens_per_s']!s:>12} {logprobs['off_tokens_per_s']!s:>12} "
+                     f"{logprobs['ratio']!s:>8}")
     contention = report.get("contention")
     if contention:
         best = max((v for v in contention["baseline_tokens_per_s"].values() if v), default=None)
@@ -591,6 +619,11 @@ def _engine_rows(report: dict[str, Any]) -> list[str]:
         rows.append(f"| {many['sequences']} sequences from one prompt, total tokens/s | "
                     f"{totals[str(many['sequences'])]} | {totals.get('1')} (one sequence) | "
                     f"**{many['ratio']}** | ≥ 1.6 |")
+    logprobs = report.get("logprobs")
+    if logprobs:
+        rows.append(f"| decode tokens/s with each token's top-{logprobs['k']} log-probabilities "
+                    f"| {logprobs['on_tokens_per_s']} | {logprobs['off_tokens_per_s']} (without) "
+                    f"| **{logprobs['ratio']}** | ≥ 0.8 |")
     return rows
 
 
