@@ -356,7 +356,7 @@ def native_llama_bench(binary: str, model_path: str, threads: int, n_tokens: int
         return None
     try:
         rows = json.loads(done.stdout)
-        return float(rows[0]["avg_ts"])
+        return round(float(rows[0]["avg_ts"]), 2)
     except (ValueError, KeyError, IndexError, TypeError):
         return None
 
