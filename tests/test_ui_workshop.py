@@ -90,6 +90,11 @@ def test_three_panes_fit_a_projector_in_presentation_mode(qtbot, fake_models, en
                 if button.isVisible():
                     assert visible_right_edge(button) <= right, button.text()
                     assert button.width() >= button.sizeHint().width()
+            status = pane.status  # "Token limit reached" whole, not cut to its first letter
+            assert status.width() >= status.fontMetrics().horizontalAdvance(status.text()), \
+                status.text()
+            for button in (pane.rollouts_button, pane.stop_button, pane.clear_button):
+                assert button.width() >= button.sizeHint().width(), button.text()
             form = pane.settings_box
             for label in form.findChildren(type(pane.status)):
                 if label.isVisible() and label.buddy() is not None:

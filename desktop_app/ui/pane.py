@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
@@ -156,7 +155,7 @@ class Pane(QFrame):
         outer.addWidget(self.settings_box)
         outer.addWidget(self._build_banner())
         outer.addWidget(self._build_transcript(), 1)
-        outer.addLayout(self._build_footer())
+        outer.addWidget(self._build_footer())
 
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
@@ -224,6 +223,7 @@ class Pane(QFrame):
     def resizeEvent(self, event: Any) -> None:  # noqa: N802
         super().resizeEvent(event)
         self._fit_header()
+        self._fit_footer()
 
     def _build_banner(self) -> QFrame:
         """The not-downloaded banner (a state, not an error)."""
@@ -264,8 +264,12 @@ class Pane(QFrame):
         bar.rangeChanged.connect(self._on_range)
         return self.scroll_area
 
-    def _build_footer(self) -> QHBoxLayout:
-        footer = QHBoxLayout()
+    def _build_footer(self) -> QWidget:
+        """Status and buttons on one row; a narrow pane gives the status its own row."""
+        self.footer = QWidget()
+        self.footer_grid = QGridLayout(self.footer)
+        self.footer_grid.setContentsMargins(0, 0, 0, 0)
+        self.footer_narrow: bool | None = None
         self.status = QLabel("Ready")
         self.status.setWordWrap(True)  # "Token limit reached" on two lines, not cut
         self.status.setMinimumWidth(1)
@@ -279,11 +283,27 @@ class Pane(QFrame):
         self.rollouts_button = QPushButton("Rollouts ×N")
         self.rollouts_button.setToolTip("Sample many answers to the last prompt; check each")
         self.rollouts_button.clicked.connect(self.open_rollouts)
-        footer.addWidget(self.status, 1)
-        footer.addWidget(self.rollouts_button)
-        footer.addWidget(self.stop_button)
-        footer.addWidget(self.clear_button)
-        return footer
+        self._arrange_footer(narrow=False)
+        return self.footer
+
+    def _arrange_footer(self, *, narrow: bool) -> None:
+        if narrow == self.footer_narrow:
+            return
+        self.footer_narrow = narrow
+        grid = self.footer_grid
+        buttons = (self.rollouts_button, self.stop_button, self.clear_button)
+        for widget in (self.status, *buttons):
+            grid.removeWidget(widget)
+        grid.addWidget(self.status, 0, 0, 1, 4 if narrow else 1)
+        for column, button in enumerate(buttons, start=1):
+            grid.addWidget(button, int(narrow), column)
+        grid.setColumnStretch(0, 1)
+
+    def _fit_footer(self) -> None:
+        """Narrow when the buttons leave less room than the longest usual status needs."""
+        needed = self.status.fontMetrics().horizontalAdvance("Token limit reached") + 12 + sum(
+            b.sizeHint().width() + 6 for b in (self.rollouts_button, self.stop_button, self.clear_button))
+        self._arrange_footer(narrow=needed > self.footer.width())
 
     # ---------------------------------------------------------------- model & settings
 
@@ -705,6 +725,7 @@ class Pane(QFrame):
         self.point_size = point_size
         theme.apply_point_size(self, point_size)
         self._fit_header()
+        self._fit_footer()
         for widget in self.turns:
             theme.apply_point_size(widget, point_size)
             if widget.data.done and widget.data.answer:
