@@ -154,6 +154,19 @@ def test_garbage_flood_is_an_error_quickly():
     assert verdict.verdict == "error"
 
 
+def test_newline_flood_is_an_error_quickly():
+    """Millions of empty lines: splitting them must stay linear in what arrives."""
+    code = FIND_ANSWER_FD + textwrap.dedent("""\
+        def add(a, b):
+            fd = _answer_fd()
+            chunk = b'\\n' * 1_000_000
+            while True:
+                os.write(fd, chunk)
+        """)
+    verdict = _check(code)
+    assert verdict.verdict == "error"
+
+
 def test_lone_surrogates_and_controls_in_messages_stay_printable(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     code = ("def add(a, b):\n    raise ValueError('bad \\ud800 \\x1b[2J \\u202e \\x9b')\n"

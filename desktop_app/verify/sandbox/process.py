@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 RUNAWAY_FACTOR = 16  # a stream this many times over its cap stops the run
@@ -203,6 +204,28 @@ def stop_tree(proc: subprocess.Popen, uid: int | None) -> None:
 # ---------------------------------------------------------------------------- readers
 
 
+def pipe_chunks(fd: int, stop: threading.Event, size: int) -> Iterator[bytes]:
+    """What a pipe delivers, chunk by chunk, until end of file or a read error; on POSIX it
+    also ends when *stop* is set while nothing is waiting (a grandchild may hold the pipe
+    open forever)."""
+    import select
+
+    while True:
+        if os.name == "posix":
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if not ready:
+                if stop.is_set():
+                    return
+                continue
+        try:
+            chunk = os.read(fd, size)
+        except OSError:
+            return
+        if not chunk:
+            return
+        yield chunk
+
+
 class Reader(threading.Thread):
     """Drains one pipe: keeps the first *cap* bytes, counts the rest."""
 
@@ -216,22 +239,8 @@ class Reader(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        import select
-
         try:
-            while True:
-                if os.name == "posix":
-                    ready, _, _ = select.select([self.fd], [], [], 0.05)
-                    if not ready:
-                        if self.stop.is_set():
-                            return
-                        continue
-                try:
-                    chunk = os.read(self.fd, 65536)
-                except OSError:
-                    return
-                if not chunk:
-                    return
+            for chunk in pipe_chunks(self.fd, self.stop, 65536):
                 self.total += len(chunk)
                 room = self.cap - len(self.kept)
                 if room > 0:

@@ -28,6 +28,7 @@ from desktop_app.verify.sandbox.process import (
     Reader,
     exited_unreaped,
     kill_uid,
+    pipe_chunks,
     private_uid,
     remove_tree,
     stop_tree,
@@ -229,30 +230,15 @@ class _LineReader(threading.Thread):
         buffer = b""
         total = 0
         try:
-            while True:
-                if os.name == "posix":
-                    import select
-
-                    ready, _, _ = select.select([self.fd], [], [], 0.05)
-                    if not ready:
-                        if self.stop.is_set():
-                            return
-                        continue
-                try:
-                    chunk = os.read(self.fd, 1 << 20)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    self.lines.put(None)
-                    return
+            for chunk in pipe_chunks(self.fd, self.stop, 1 << 20):
                 total += len(chunk)
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
+                *lines, buffer = (buffer + chunk).split(b"\n")  # one pass: linear in the input
+                for line in lines:
                     self.lines.put(line)
                 if len(buffer) > MAX_LINE_BYTES or total > _ANSWERS_TOTAL_CAP:
                     self.lines.put(Hostile("more data than any answer needs"))
                     return
+            self.lines.put(None)  # end of file (or a read error): no more answers
         finally:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
