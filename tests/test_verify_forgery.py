@@ -15,23 +15,9 @@ import textwrap
 import pytest
 
 from desktop_app.verify import Problem, find_problem, verify_reply
+from tests.sandbox_attacks import FIND_ANSWER_FD
 
 TIMEOUT = 3.0
-
-# Finds the answer pipe from inside the sandbox, as an attacker would: a FIFO opened for
-# writing, among the fds the harness keeps.
-FIND_ANSWER_FD = textwrap.dedent("""\
-    import os, fcntl, stat
-    def _answer_fd():
-        for fd in range(3, 256):
-            try:
-                mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
-                if mode == os.O_WRONLY and stat.S_ISFIFO(os.fstat(fd).st_mode):
-                    return fd
-            except OSError:
-                pass
-        return None
-    """)
 
 
 def _verify(code: str, tests: str, **kw: object):

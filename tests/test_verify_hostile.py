@@ -24,24 +24,12 @@ from desktop_app.verify.sandbox import Limits, run_code
 from desktop_app.verify.sandbox.child.codec import Malformed, decode, encode
 from desktop_app.verify.sandbox.process import remove_tree
 from desktop_app.verify.sandbox.wire import Hostile, parse_line
+from tests.sandbox_attacks import FIND_ANSWER_FD
 
 TIMEOUT = 3.0
 BOUND = TIMEOUT + 10.0  # a hung check fails the test; this is not a speed requirement
 PROTECTIONS = detect_protections()
 needs_linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
-
-FIND_ANSWER_FD = textwrap.dedent("""\
-    import os, fcntl, stat
-    def _answer_fd():
-        for fd in range(3, 256):
-            try:
-                mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
-                if mode == os.O_WRONLY and stat.S_ISFIFO(os.fstat(fd).st_mode):
-                    return fd
-            except OSError:
-                pass
-        return None
-    """)
 
 
 def _answering(line_expr: str) -> str:
@@ -142,24 +130,15 @@ def test_malformed_answers_are_an_error(answer: bytes):
     assert "sandbox sent" in verdict.reason
 
 
-def test_garbage_flood_is_an_error_quickly():
-    code = FIND_ANSWER_FD + textwrap.dedent("""\
+@pytest.mark.parametrize("chunk", [
+    "b'garbage' * 100_000",  # one endless line
+    "b'\\n' * 1_000_000",  # millions of empty lines: splitting stays linear
+], ids=["garbage", "newlines"])
+def test_output_flood_is_an_error_quickly(chunk: str):
+    code = FIND_ANSWER_FD + textwrap.dedent(f"""\
         def add(a, b):
             fd = _answer_fd()
-            chunk = b'garbage' * 100_000
-            while True:
-                os.write(fd, chunk)
-        """)
-    verdict = _check(code)
-    assert verdict.verdict == "error"
-
-
-def test_newline_flood_is_an_error_quickly():
-    """Millions of empty lines: splitting them must stay linear in what arrives."""
-    code = FIND_ANSWER_FD + textwrap.dedent("""\
-        def add(a, b):
-            fd = _answer_fd()
-            chunk = b'\\n' * 1_000_000
+            chunk = {chunk}
             while True:
                 os.write(fd, chunk)
         """)
