@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-import re
 import sys
 import threading
 import tomllib
@@ -24,6 +23,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from desktop_app import paths, servers
+from desktop_app.catalog_sources import COMMIT_HASH as COMMIT_HASH
+from desktop_app.catalog_sources import CatalogError as CatalogError
+from desktop_app.catalog_sources import FileSource as FileSource
+from desktop_app.catalog_sources import HubPart as HubPart
+from desktop_app.catalog_sources import HubSource as HubSource
+from desktop_app.catalog_sources import PackageSource as PackageSource
+from desktop_app.catalog_sources import RemoteSource as RemoteSource
+from desktop_app.catalog_sources import Source as Source
+from desktop_app.catalog_sources import parse_source, require
 from desktop_app.text.escape import visible_controls
 from desktop_app.text.thinking import FORMATS
 
@@ -31,7 +39,6 @@ ROLES = ("base", "instruct", "reasoning")
 Role = Literal["base", "instruct", "reasoning"]
 # The splitter's own table names: a format the splitter knows is a format the catalog accepts.
 THINKING_FORMATS = tuple(FORMATS)
-COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
 
 DEFAULT_DOCUMENT_TEMPLATE = (
     "The following is a page from a question-and-answer website. Each question is "
@@ -49,110 +56,6 @@ DEFAULT_SAMPLING: dict[str, float | int] = {
     "max_tokens": 512,
 }
 
-
-class CatalogError(Exception):
-    """A catalog problem, phrased as one sentence for the user."""
-
-
-@dataclass(frozen=True)
-class HubPart:
-    """Another file of a split GGUF (``-00002-of-00003.gguf``), checked like the first."""
-
-    filename: str
-    size: int | None = None
-    sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class HubSource:
-    """A GGUF file on the Hugging Face Hub (the first file, for a split GGUF: ``parts``
-    lists the others, which llama.cpp loads from beside it).
-
-    ``revision`` should be a commit (40 hex digits): files on the Hub are re-uploaded
-    under the same name, and a catalog that follows ``main`` turns a user's pull into
-    "damaged" the day that happens. A branch name still works, for the user's own
-    entries. ``provenance`` says where the revision, size and sha256 came from.
-    """
-
-    repo: str
-    filename: str
-    revision: str = "main"
-    size: int | None = None
-    sha256: str | None = None
-    provenance: str = ""
-    parts: tuple[HubPart, ...] = ()
-
-    kind: str = field(default="hub", init=False)
-
-    def part_sources(self) -> list[HubSource]:
-        """Each further part as a source of its own (same repo and revision)."""
-        return [HubSource(self.repo, part.filename, self.revision, part.size, part.sha256)
-                for part in self.parts]
-
-    @property
-    def pinned(self) -> bool:
-        """True when ``revision`` names a commit rather than a branch."""
-        return COMMIT_HASH.fullmatch(self.revision) is not None
-
-    def describe(self) -> str:
-        return f"{self.repo}/{self.filename}"
-
-
-@dataclass(frozen=True)
-class PackageSource:
-    """A GGUF file shipped inside a Python package (the offline starter models).
-
-    ``assemble`` names a package whose ``assemble(output_path)`` rebuilds the file from
-    chunks; otherwise ``file`` is the file's name inside the installed distribution,
-    found with :mod:`importlib.metadata` without importing the package.
-    """
-
-    package: str
-    file: str | None = None
-    assemble: bool = False
-    size: int | None = None
-    sha256: str | None = None
-
-    kind: str = field(default="package", init=False)
-
-    def describe(self) -> str:
-        return f"PyPI package {self.package}"
-
-
-@dataclass(frozen=True)
-class FileSource:
-    """A GGUF file already on this computer (imported by the user)."""
-
-    path: str
-    size: int | None = None
-    sha256: str | None = None
-
-    kind: str = field(default="file", init=False)
-
-    def describe(self) -> str:
-        return self.path
-
-
-@dataclass(frozen=True)
-class RemoteSource:
-    """A model an OpenAI-compatible server serves (vLLM, SGLang, llama-server, Ollama,
-    LM Studio): ``endpoint`` is its base address (``http://host:8000/v1``), ``model`` the
-    name the server lists, ``api_key_env`` the environment variable holding its key (a key
-    typed in the window is in the OS keychain instead). Nothing is downloaded."""
-
-    endpoint: str
-    model: str
-    api_key_env: str | None = None
-
-    kind: str = field(default="remote", init=False)
-    size: None = field(default=None, init=False)  # no file here
-    sha256: None = field(default=None, init=False)
-
-    def describe(self) -> str:
-        return f"{self.model} at {self.endpoint}"
-
-
-Source = HubSource | PackageSource | FileSource | RemoteSource
 
 
 @dataclass(frozen=True)
@@ -261,94 +164,6 @@ class Catalog:
 # ---------------------------------------------------------------------------- parsing
 
 
-def _require(table: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...]) -> Any:
-    if key not in table:
-        raise CatalogError(f"{where} is missing the field '{key}'.")
-    value = table[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise CatalogError(f"{where}: field '{key}' has the wrong type ({type(value).__name__}).")
-    return value
-
-
-def _parse_parts(tables: Any, where: str) -> tuple[HubPart, ...]:
-    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise CatalogError(f"{where}: source parts must be [[model.source.parts]] tables.")
-    parts = []
-    for table in tables:
-        filename = _require(table, "filename", f"{where}: a source part", str)
-        size, sha = table.get("size"), table.get("sha256")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
-            raise CatalogError(f"{where}: part {filename} size must be a positive whole number.")
-        if sha is not None and (not isinstance(sha, str) or len(sha) != 64):
-            raise CatalogError(f"{where}: part {filename} sha256 must be 64 hexadecimal characters.")
-        parts.append(HubPart(filename, size, sha.lower() if sha else None))
-    return tuple(parts)
-
-
-def _parse_source(table: Any, where: str) -> Source:
-    if not isinstance(table, dict):
-        raise CatalogError(f"{where} is missing its [model.source] table.")
-    size = table.get("size")
-    sha = table.get("sha256")
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
-        raise CatalogError(f"{where}: source size must be a positive whole number of bytes.")
-    if sha is not None and (not isinstance(sha, str) or len(sha) != 64):
-        raise CatalogError(f"{where}: source sha256 must be 64 hexadecimal characters.")
-    if "repo" in table:
-        repo = _require(table, "repo", where, str)
-        if repo.count("/") != 1:
-            raise CatalogError(f"{where}: source repo '{repo}' must look like 'owner/name'.")
-        revision = table.get("revision", "main")
-        if not isinstance(revision, str) or not revision.strip() or any(c.isspace() for c in revision):
-            raise CatalogError(f"{where}: source revision must be a commit hash or a branch name.")
-        if re.fullmatch(r"[0-9a-fA-F]{7,39}", revision):
-            raise CatalogError(
-                f"{where}: source revision '{revision}' looks like a shortened commit; "
-                f"write all 40 hexadecimal digits."
-            )
-        return HubSource(
-            repo=repo,
-            filename=_require(table, "filename", where, str),
-            revision=revision.lower() if COMMIT_HASH.fullmatch(revision.lower()) else revision,
-            size=size,
-            sha256=sha.lower() if sha else None,
-            provenance=str(table.get("provenance", "")),
-            parts=_parse_parts(table.get("parts", []), where),
-        )
-    if "package" in table:
-        return PackageSource(
-            package=_require(table, "package", where, str),
-            file=table.get("file"),
-            assemble=bool(table.get("assemble", False)),
-            size=size,
-            sha256=sha.lower() if sha else None,
-        )
-    if "path" in table:
-        return FileSource(path=_require(table, "path", where, str), size=size, sha256=sha)
-    if "endpoint" in table:
-        return _parse_remote(table, where)
-    raise CatalogError(
-        f"{where}: source needs 'repo' + 'filename', 'package', 'path' or 'endpoint' + 'model'.")
-
-
-def _parse_remote(table: dict[str, Any], where: str) -> RemoteSource:
-    if "api_key" in table:
-        raise CatalogError(f"{where}: never write a key into the catalog; put it in an "
-                           f"environment variable and name that variable with 'api_key_env'.")
-    try:
-        endpoint = servers.normalize_endpoint(_require(table, "endpoint", where, str))
-    except ValueError as exc:
-        raise CatalogError(f"{where}: source endpoint: {exc}") from None
-    model = _require(table, "model", where, str).strip()
-    if not model:
-        raise CatalogError(f"{where}: source model must name a model the server serves.")
-    key_env = table.get("api_key_env")
-    if key_env is not None and (not isinstance(key_env, str)
-                                or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env)):
-        raise CatalogError(f"{where}: api_key_env must be the name of an environment variable.")
-    return RemoteSource(endpoint=endpoint, model=model, api_key_env=key_env)
-
-
 def _parse_prompt(table: Any, role: str, where: str) -> PromptStyle:
     table = table if isinstance(table, dict) else {}
     style = table.get("style", "document" if role == "base" else "chat")
@@ -384,10 +199,10 @@ def parse_entry(table: dict[str, Any], origin: str, index: int) -> ModelEntry:
     """Turn one ``[[model]]`` table into a :class:`ModelEntry` or raise CatalogError."""
     label = f"'{table['id']}'" if isinstance(table.get("id"), str) else f"number {index + 1}"
     where = f"{origin}: model {label}"
-    model_id = _require(table, "id", where, str).strip()
+    model_id = require(table, "id", where, str).strip()
     if not model_id or any(ch.isspace() or ch == "," for ch in model_id):
         raise CatalogError(f"{where}: id must be non-empty with no spaces or commas.")
-    role = _require(table, "role", where, str)
+    role = require(table, "role", where, str)
     if role not in ROLES:
         raise CatalogError(
             f"{where}: unknown role '{role}' (expected one of: {', '.join(ROLES)})."
@@ -410,7 +225,7 @@ def parse_entry(table: dict[str, Any], origin: str, index: int) -> ModelEntry:
         name=str(table.get("name", model_id)),
         role=role,
         family=str(table.get("family", "")),
-        source=_parse_source(table.get("source"), where),
+        source=parse_source(table.get("source"), where),
         prompt=_parse_prompt(table.get("prompt"), role, where),
         context_length=context_length,
         sampling=sampling,
