@@ -17,7 +17,7 @@ import sys
 import threading
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +32,7 @@ from desktop_app.catalog_sources import PackageSource as PackageSource
 from desktop_app.catalog_sources import RemoteSource as RemoteSource
 from desktop_app.catalog_sources import Source as Source
 from desktop_app.catalog_sources import parse_source, require
+from desktop_app.devices import AUTO, GpuLayers, gpu_layers_text, parse_gpu_layers
 from desktop_app.text.escape import visible_controls
 from desktop_app.text.thinking import FORMATS
 
@@ -100,6 +101,7 @@ class ModelEntry:
     starter: bool = False
     ram_class: str = ""
     origin: str = ""
+    gpu_layers: GpuLayers = None  # None: auto (every layer on a GPU when there is one), 0: CPU only
 
     @property
     def size(self) -> int | None:
@@ -127,6 +129,7 @@ class ModelEntry:
             "endpoint": self.source.endpoint if isinstance(self.source, RemoteSource) else None,
             "starter": self.starter,
             "thinking": self.prompt.thinking,
+            "gpu_layers": gpu_layers_text(self.gpu_layers),
         }
 
 
@@ -236,10 +239,51 @@ def parse_entry(table: dict[str, Any], origin: str, index: int) -> ModelEntry:
         starter=bool(table.get("starter", False)),
         ram_class=str(table.get("ram_class", "")),
         origin=origin,
+        gpu_layers=_parse_gpu_layers(table.get("gpu_layers", AUTO), where),
     )
 
 
-def _read_tables(path: Path) -> list[Any]:
+def _parse_gpu_layers(value: object, where: str) -> GpuLayers:
+    try:
+        return parse_gpu_layers(value)
+    except ValueError as exc:
+        raise CatalogError(f"{where}: gpu_layers {exc}.") from None
+
+
+MODEL_SETTINGS = "model_settings"  # [model_settings.ID]: settings for a model defined elsewhere
+_SETTINGS_FIELDS = ("gpu_layers",)
+
+
+def _apply_settings(catalog: Catalog, settings: Any, path: Path) -> None:
+    """``[model_settings.ID]`` tables: the user's settings for a model another file defines
+    (a ``[[model]]`` with the same id would replace the whole entry). Bad ones are problems."""
+    if not isinstance(settings, dict):
+        catalog.problems.append(f"{path}: {MODEL_SETTINGS} must be a table of [{MODEL_SETTINGS}.ID] tables.")
+        return
+    for model_id, table in settings.items():
+        where = f"{path}: [{MODEL_SETTINGS}.{model_id}]"
+        entry = catalog.entries.get(model_id)
+        if entry is None:
+            catalog.problems.append(f"{where} names a model that is not in the catalog; it is ignored.")
+            continue
+        if not isinstance(table, dict):
+            catalog.problems.append(f"{where} must be a table.")
+            continue
+        try:
+            unknown = sorted(set(table) - set(_SETTINGS_FIELDS))
+            if unknown:
+                raise CatalogError(f"{where}: unknown setting '{unknown[0]}' (known: "
+                                   f"{', '.join(_SETTINGS_FIELDS)}).")
+            if "gpu_layers" in table:
+                entry = replace(entry, gpu_layers=_parse_gpu_layers(table["gpu_layers"], where))
+        except CatalogError as exc:
+            catalog.problems.append(str(exc))
+            continue
+        catalog.entries[model_id] = entry
+
+
+def _read_tables(path: Path) -> tuple[list[Any], Any]:
+    """The file's ``[[model]]`` tables and its ``[model_settings]`` (None if it has none)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -253,7 +297,7 @@ def _read_tables(path: Path) -> list[Any]:
     models = data.get("model", [])
     if not isinstance(models, list):
         raise CatalogError(f"The catalog {path} must use [[model]] tables.")
-    return models
+    return models, data.get(MODEL_SETTINGS)
 
 
 def load_catalog(files: Iterable[Path] | None = None) -> Catalog:
@@ -266,7 +310,7 @@ def load_catalog(files: Iterable[Path] | None = None) -> Catalog:
         if not path.exists():
             continue
         try:
-            tables = _read_tables(path)
+            tables, settings = _read_tables(path)
         except CatalogError as exc:
             catalog.problems.append(str(exc))
             continue
@@ -287,6 +331,8 @@ def load_catalog(files: Iterable[Path] | None = None) -> Catalog:
                 continue
             seen.add(entry.id)
             catalog.entries[entry.id] = entry  # a later file overrides an earlier one
+        if settings is not None:
+            _apply_settings(catalog, settings, path)
     return catalog
 
 

@@ -1,4 +1,5 @@
-"""Changing the user's own ``models.toml``: add a model, remove a model, nothing else.
+"""Changing the user's own ``models.toml``: add a model, remove a model, set a model's GPU
+offload, nothing else.
 
 The file is the user's: they may have written it by hand, with comments, single-quoted
 strings, inline tables or notes after values. So it is read, modified and written with
@@ -21,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from tomlkit.items import AoT
+from tomlkit.items import AoT, Table
 from tomlkit.toml_document import TOMLDocument
 
 from desktop_app import catalog as cat
 from desktop_app import paths, servers
+from desktop_app.devices import GpuLayers, gpu_layers_text
 from desktop_app.gguf import GGUFError, has_magic, read_metadata
 from desktop_app.hub import (
     SHA256_HEX,
@@ -164,6 +166,39 @@ def remove_model(model_id: str, path: Path | None = None) -> bool:
         del doc["model"]  # an empty array of tables would be written as "model = []"
     _write(target, doc)
     return True
+
+
+def set_gpu_layers(model_id: str, setting: GpuLayers, path: Path | None = None) -> Path:
+    """Save a model's GPU offload setting (None: auto, 0: CPU only, N layers).
+
+    On the model's own ``[[model]]`` table when this file defines it; otherwise (a shipped
+    model) in ``[model_settings.ID]``, since a ``[[model]]`` with its id would replace the
+    whole entry. The value is written even when it is the default, so the file says what
+    the user chose. Returns the catalog's path."""
+    target = path or paths.user_catalog_path()
+    doc = _read(target)
+    value: str | int = gpu_layers_text(setting) if setting is None else setting
+    models = doc.get("model")
+    if isinstance(models, AoT) and model_id in _ids(models):
+        models[_ids(models).index(model_id)]["gpu_layers"] = value
+        _write(target, doc)
+        return target
+    settings = doc.get(cat.MODEL_SETTINGS)
+    if settings is None:
+        settings = tomlkit.table(is_super_table=True)
+        doc.add(cat.MODEL_SETTINGS, settings)
+    elif not isinstance(settings, Table):
+        raise cat.CatalogError(f"Your catalog {target}: {cat.MODEL_SETTINGS} must be a table.")
+    table = settings.get(model_id)
+    if table is None:
+        table = tomlkit.table()
+        settings.add(model_id, table)
+    elif not isinstance(table, Table):
+        raise cat.CatalogError(
+            f"Your catalog {target}: [{cat.MODEL_SETTINGS}.{model_id}] must be a table.")
+    table["gpu_layers"] = value
+    _write(target, doc)
+    return target
 
 
 # ------------------------------------------------------------------- adding models

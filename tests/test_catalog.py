@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -331,3 +332,96 @@ def test_remote_source_mistakes_are_one_sentence(tmp_path: Path, endpoint: str, 
     assert "served" not in catalog
     assert len(catalog.problems) == 1 and problem in catalog.problems[0]
     assert "sk-123" not in catalog.problems[0]
+
+
+# ------------------------------------------------------------------ GPU offload per model
+
+
+@pytest.mark.parametrize("written, setting", [
+    (None, None), ('"auto"', None), ("0", 0), ("12", 12), ('"12"', 12),
+])
+def test_gpu_layers_field(tmp_path: Path, written: str | None, setting: int | None):
+    line = "" if written is None else f"gpu_layers = {written}\n"
+    text = GOOD.replace('family = "Test"\n', f'family = "Test"\n{line}')
+    catalog = load_catalog([write(tmp_path / "models.toml", text)])
+    assert catalog.problems == []
+    entry = catalog.get("tiny")
+    assert entry.gpu_layers == setting
+    assert entry.to_dict()["gpu_layers"] == ("auto" if setting is None else str(setting))
+
+
+@pytest.mark.parametrize("written", ["-1", '"all"', "true", "1.5", '"cpu"', "[4]"])
+def test_bad_gpu_layers_is_one_sentence_and_the_rest_loads(tmp_path: Path, written: str):
+    text = GOOD.replace('family = "Test"\n', f'family = "Test"\ngpu_layers = {written}\n')
+    text += GOOD.replace('"tiny"', '"other"')
+    catalog = load_catalog([write(tmp_path / "models.toml", text)])
+    assert list(catalog.entries) == ["other"]
+    [problem] = catalog.problems
+    assert problem.startswith(f"{tmp_path / 'models.toml'}: model 'tiny': gpu_layers must be ")
+    assert "\n" not in problem and problem.endswith(".")
+
+
+def test_shipped_entries_default_to_auto():
+    catalog = load_catalog([paths.bundled_catalog_path()])
+    assert {entry.gpu_layers for entry in catalog} == {None}
+
+
+def test_model_settings_set_a_shipped_model_without_replacing_it(tmp_path: Path):
+    shipped = load_catalog([paths.bundled_catalog_path()])
+    user = write(tmp_path / "user.toml", """
+[model_settings.gemma3-270m-base]
+gpu_layers = 0
+[model_settings."qwen3-0.6b"]
+gpu_layers = 20
+""")
+    catalog = load_catalog([paths.bundled_catalog_path(), user])
+    assert catalog.problems == []
+    gemma = catalog.get("gemma3-270m-base")
+    assert gemma.gpu_layers == 0 and catalog.get("qwen3-0.6b").gpu_layers == 20
+    # everything else about the entry is the shipped one
+    assert gemma == dataclasses.replace(shipped.get("gemma3-270m-base"), gpu_layers=0)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[model_settings.nonesuch]\ngpu_layers = 0\n",
+     "[model_settings.nonesuch] names a model that is not in the catalog; it is ignored."),
+    ("[model_settings.tiny]\ngpu_layers = -3\n",
+     "[model_settings.tiny]: gpu_layers must be \"auto\", 0 (CPU only) or a number of layers, "
+     "not -3."),
+    ("[model_settings.tiny]\nthreads = 2\n",
+     "[model_settings.tiny]: unknown setting 'threads' (known: gpu_layers)."),
+    ("model_settings = 3\n", "model_settings must be a table of [model_settings.ID] tables."),
+])
+def test_bad_model_settings_are_one_sentence(tmp_path: Path, text: str, message: str):
+    shipped = write(tmp_path / "a.toml", GOOD)
+    user = write(tmp_path / "b.toml", text)
+    catalog = load_catalog([shipped, user])
+    assert catalog.problems == [f"{user}: {message}"]
+    assert catalog.get("tiny").gpu_layers is None  # the entry itself still loads
+
+
+def test_gpu_layers_saved_in_the_user_catalog_and_read_back(tmp_path: Path):
+    from desktop_app import user_catalog
+
+    path = write(tmp_path / "user.toml", "# my notes\n" + GOOD.replace(
+        'id = "tiny"', "id = 'tiny'  # keep this"))
+    shipped = paths.bundled_catalog_path()
+    user_catalog.set_gpu_layers("tiny", 0, path)  # defined here: on its own table
+    user_catalog.set_gpu_layers("gemma3-270m-base", 12, path)  # shipped: a settings table
+    user_catalog.set_gpu_layers("gemma3-270m-base", None, path)  # changed again: one table
+    user_catalog.set_gpu_layers("smollm2-135m-instruct", 0, path)
+    text = path.read_text()
+    assert "# my notes" in text and "id = 'tiny'  # keep this" in text
+    assert text.count("[model_settings.gemma3-270m-base]") == 1
+    catalog = load_catalog([shipped, path])
+    assert catalog.problems == []
+    assert catalog.get("tiny").gpu_layers == 0
+    assert catalog.get("gemma3-270m-base").gpu_layers is None
+    assert catalog.get("smollm2-135m-instruct").gpu_layers == 0
+    assert catalog.get("gemma3-270m-base").source == load_catalog([shipped]).get(
+        "gemma3-270m-base").source
+    # a model added afterwards still lands among the [[model]] tables and everything reads
+    user_catalog.add_model({"id": "later", "role": "base"}, {"path": "/later.gguf"}, path)
+    catalog = load_catalog([shipped, path])
+    assert catalog.problems == [] and "later" in catalog
+    assert catalog.get("smollm2-135m-instruct").gpu_layers == 0
