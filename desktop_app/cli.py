@@ -57,15 +57,12 @@ def _model_list(value: str | None) -> list[str] | None:
 
 def parse_gpu_layers(value: str) -> int | None:
     """``auto`` -> None (every layer on a GPU build), else a non-negative layer count."""
-    if value.strip().lower() == "auto":
-        return None
+    from desktop_app.devices import parse_gpu_layers as parse
+
     try:
-        layers = int(value)
-    except ValueError:
-        raise UsageError(f"--gpu-layers must be auto, 0 or a number of layers, not {value!r}.") from None
-    if layers < 0:
-        raise UsageError("--gpu-layers cannot be negative.")
-    return layers
+        return parse(value)
+    except ValueError as exc:
+        raise UsageError(f"--gpu-layers {exc}.") from None
 
 
 def resolve_models(ids: list[str] | None) -> list[Any]:
@@ -146,8 +143,8 @@ def run_compare(args: argparse.Namespace) -> int:
         raise UsageError("--top-logprobs must be between 0 and 20.")
     entries = resolve_models(_model_list(args.models))
     out = sys.stdout
-    gpu_layers = parse_gpu_layers(args.gpu_layers)
-    workers = [open_worker(entry, gpu_layers=gpu_layers) for entry in entries]
+    given = {} if args.gpu_layers is None else {"gpu_layers": parse_gpu_layers(args.gpu_layers)}
+    workers = [open_worker(entry, **given) for entry in entries]  # else each model's setting
     requests = [
         GenerationRequest(
             prompt=prompt,
@@ -304,9 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--top-logprobs", type=int, default=0, metavar="K",
                          help="with --json: each token's K most likely alternatives, in the "
                               "delta events and the summary's 'tokens'")
-    compare.add_argument("--gpu-layers", default="auto", metavar="auto|0|N",
+    compare.add_argument("--gpu-layers", metavar="auto|0|N",
                          help="layers to offload to a GPU: auto (all, when llama.cpp was built "
-                              "with a GPU backend), 0 (CPU only) or a number")
+                              "with a GPU backend), 0 (CPU only) or a number; default: each "
+                              "model's gpu_layers in the catalog (auto)")
 
     models = commands.add_parser("models", help="list, download, import and check models")
     model_commands = models.add_subparsers(dest="models_command", metavar="ACTION")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import platform
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -39,15 +40,17 @@ def parse_gpu_layers(value: object) -> GpuLayers:
 
     Raises ValueError with the reason as a sentence fragment the caller prefixes with
     where the value came from."""
+    number = value
     if isinstance(value, str):
         text = value.strip().lower()
         if text == AUTO:
             return None
-        if text.isdigit():
-            return int(text)
-    elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise ValueError(f"must be \"auto\", 0 (CPU only) or a number of layers, not {value!r}")
+        number = int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else None
+    if isinstance(number, int) and not isinstance(number, bool):
+        if number < 0:
+            raise ValueError("cannot be negative")
+        return number
+    raise ValueError(f"must be auto, 0 or a number of layers, not {value!r}")
 
 
 def gpu_layers_text(setting: GpuLayers) -> str:

@@ -23,11 +23,13 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import replace
+from enum import Enum
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from desktop_app.catalog import ModelEntry
 from desktop_app.cores import ThreadBudget, default_budget
+from desktop_app.devices import GpuLayers
 from desktop_app.protocol import (
     Delta,
     Event,
@@ -61,14 +63,23 @@ def _describe_exit(exitcode: int | None) -> tuple[FailureKind, str]:
     return (FailureKind.CRASH, f"The model's worker process ended unexpectedly (exit code {exitcode}).")
 
 
+class FromCatalog(Enum):
+    """A setting not given to :class:`ModelWorker`: the model's catalog entry decides."""
+
+    SETTING = "the catalog's setting"
+
+
 class ModelWorker:
     """One model in its own process. Create, :meth:`start`, :meth:`generate`, :meth:`close`."""
 
     def __init__(self, entry: ModelEntry, *, n_threads: int | None = None,
-                 budget: ThreadBudget | None = None, gpu_layers: int | None = None):
-        """``gpu_layers``: None = auto (all layers on a GPU build), 0 = CPU only, N layers."""
+                 budget: ThreadBudget | None = None,
+                 gpu_layers: GpuLayers | FromCatalog = FromCatalog.SETTING):
+        """``gpu_layers``: the entry's catalog setting unless given (the command line's
+        ``--gpu-layers``): None = auto (all layers on a GPU build), 0 = CPU only, N layers."""
         self.entry = entry
-        self.gpu_layers = gpu_layers
+        self.gpu_layers: GpuLayers = (entry.gpu_layers if isinstance(gpu_layers, FromCatalog)
+                                      else gpu_layers)
         self.budget = budget or default_budget()
         self._initial_threads = n_threads or self.budget.cores
         self._fixed_threads = n_threads

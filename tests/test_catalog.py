@@ -357,7 +357,7 @@ def test_bad_gpu_layers_is_one_sentence_and_the_rest_loads(tmp_path: Path, writt
     catalog = load_catalog([write(tmp_path / "models.toml", text)])
     assert list(catalog.entries) == ["other"]
     [problem] = catalog.problems
-    assert problem.startswith(f"{tmp_path / 'models.toml'}: model 'tiny': gpu_layers must be ")
+    assert problem.startswith(f"{tmp_path / 'models.toml'}: model 'tiny': gpu_layers ")
     assert "\n" not in problem and problem.endswith(".")
 
 
@@ -386,8 +386,9 @@ gpu_layers = 20
     ("[model_settings.nonesuch]\ngpu_layers = 0\n",
      "[model_settings.nonesuch] names a model that is not in the catalog; it is ignored."),
     ("[model_settings.tiny]\ngpu_layers = -3\n",
-     "[model_settings.tiny]: gpu_layers must be \"auto\", 0 (CPU only) or a number of layers, "
-     "not -3."),
+     "[model_settings.tiny]: gpu_layers cannot be negative."),
+    ("[model_settings.tiny]\ngpu_layers = \"most\"\n",
+     "[model_settings.tiny]: gpu_layers must be auto, 0 or a number of layers, not 'most'."),
     ("[model_settings.tiny]\nthreads = 2\n",
      "[model_settings.tiny]: unknown setting 'threads' (known: gpu_layers)."),
     ("model_settings = 3\n", "model_settings must be a table of [model_settings.ID] tables."),

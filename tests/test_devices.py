@@ -4,7 +4,9 @@ say exactly that, and a probe that crashes or hangs must become "no GPU informat
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import resource
 import signal
 import time
@@ -13,6 +15,8 @@ import pytest
 
 from desktop_app import devices
 from desktop_app.devices import Device, DeviceKind, DeviceReport
+from desktop_app.engine import ModelWorker, open_worker
+from desktop_app.protocol import Finished, GenerationRequest, Loaded, Sampling
 
 
 def _crash() -> DeviceReport:
@@ -84,9 +88,15 @@ def test_gpu_layers_parse(value, setting) -> None:
     assert devices.parse_gpu_layers(value) == setting
 
 
-@pytest.mark.parametrize("value", [-1, "-1", "all", "", 1.5, True, None, [1]])
+@pytest.mark.parametrize("value", ["all", "", 1.5, True, None, [1], "1e3"])
 def test_bad_gpu_layers_are_refused(value) -> None:
-    with pytest.raises(ValueError, match="must be \"auto\", 0 \\(CPU only\\) or a number"):
+    with pytest.raises(ValueError, match=f"^must be auto, 0 or a number of layers, not {re.escape(repr(value))}$"):
+        devices.parse_gpu_layers(value)
+
+
+@pytest.mark.parametrize("value", [-1, "-1", " -12 "])
+def test_negative_gpu_layers_are_refused(value) -> None:
+    with pytest.raises(ValueError, match="^cannot be negative$"):
         devices.parse_gpu_layers(value)
 
 
@@ -99,3 +109,30 @@ def test_gpu_layers_in_words_and_per_model() -> None:
     assert devices.offloaded_layers(99, 30) == 30
     assert devices.offloaded_layers(0, None) == 0
     assert devices.offloaded_layers(None, None) is None
+
+
+# ------------------------------------------------------------- the setting reaches the worker
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("setting", [None, 0, 5])
+def test_the_catalog_setting_reaches_a_real_worker(starter_models, setting) -> None:
+    """A model's gpu_layers travels with its entry into the worker process; on this
+    CPU-only build every setting falls back to the CPU and says so."""
+    entry = dataclasses.replace(starter_models["instruct"], gpu_layers=setting)
+    request = GenerationRequest("Hi", Sampling.for_entry(entry, temperature=0, max_tokens=2))
+    with open_worker(entry, n_threads=1) as worker:
+        assert worker.gpu_layers == setting
+        events = list(worker.generate(request))
+    loaded = next(e for e in events if isinstance(e, Loaded))
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+    assert (loaded.placement, loaded.gpu_layers) == ("CPU · 1 thread", 0)
+    assert finished.result.placement == "CPU · 1 thread"
+
+
+def test_an_explicit_setting_wins_over_the_catalog(starter_models) -> None:
+    entry = dataclasses.replace(starter_models["instruct"], gpu_layers=0)
+    assert ModelWorker(entry).gpu_layers == 0  # never started: no process to close
+    assert ModelWorker(entry, gpu_layers=None).gpu_layers is None  # --gpu-layers auto
+    assert open_worker(entry, gpu_layers=12).gpu_layers == 12
