@@ -5,13 +5,19 @@ cache for the chosen context (f16 keys and values for every layer) + a fixed
 overhead for the worker process and llama.cpp's compute buffers. The shape numbers
 come from the GGUF header (:mod:`desktop_app.gguf`; no model is loaded) and the
 available memory from psutil. No Qt here.
+
+With a GPU (:mod:`desktop_app.devices`), the layers a model's ``gpu_layers`` setting
+offloads take their share of its weights and KV cache, plus GPU compute buffers, out of
+GPU memory and the rest out of RAM. A GPU that shares the computer's RAM (an integrated
+GPU, Apple Silicon) takes all of it out of RAM too, and its own share must also fit what
+the driver lets the GPU use. Without a GPU everything is in RAM, as before.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +25,7 @@ import psutil
 
 from desktop_app import catalog as cat
 from desktop_app.catalog import ModelEntry
+from desktop_app.devices import Device, DeviceKind, offloaded_layers, probe
 from desktop_app.gguf import GGUFError, read_metadata
 from desktop_app.text.units import format_bytes
 
@@ -30,6 +37,8 @@ KV_BYTES_PER_VALUE = 2  # f16 cache
 _KV_GUESS_DIVISOR = 25_000
 # Leave this much of the available memory for the app and the system.
 HEADROOM = 0.9
+# Per model with layers on a GPU: its compute buffers and the driver's context there.
+GPU_OVERHEAD_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -119,18 +128,49 @@ class Estimate:
     kv_bytes: int
     overhead_bytes: int
     exact: bool  # True when read from the downloaded file's header
+    n_layers: int | None = None  # from the header; None when not downloaded
+    gpu_layers: int | None = 0  # layers on a GPU; None: all of an unknown number
+
+    @property
+    def gpu_share(self) -> float:
+        """The part of the weights and KV cache that lives on the GPU."""
+        if self.gpu_layers == 0:
+            return 0.0
+        if self.gpu_layers is None or not self.n_layers:
+            return 1.0
+        return min(1.0, self.gpu_layers / self.n_layers)
 
     @property
     def total(self) -> int:
-        return self.file_bytes + self.kv_bytes + self.overhead_bytes
+        gpu_overhead = GPU_OVERHEAD_BYTES if self.gpu_share else 0
+        return self.file_bytes + self.kv_bytes + self.overhead_bytes + gpu_overhead
+
+    @property
+    def gpu_bytes(self) -> int:
+        """What the offloaded layers need in GPU memory (0 on the CPU)."""
+        if not self.gpu_share:
+            return 0
+        return round((self.file_bytes + self.kv_bytes) * self.gpu_share) + GPU_OVERHEAD_BYTES
+
+    @property
+    def ram_bytes(self) -> int:
+        """What stays in RAM when the GPU has memory of its own."""
+        return self.total - self.gpu_bytes
 
 
-def estimate(entry: ModelEntry, n_ctx: int | None = None, path: Path | None = None) -> Estimate:
-    """Estimate the memory ``entry`` needs at context ``n_ctx`` (default: the catalog's).
-    A model on a server needs none here."""
+def estimate(entry: ModelEntry, n_ctx: int | None = None, path: Path | None = None, *,
+             gpu: bool = False) -> Estimate:
+    """Estimate the memory ``entry`` needs at context ``n_ctx`` (default: the catalog's),
+    with its ``gpu_layers`` setting when ``gpu`` (there is a GPU to offload to). A model on
+    a server needs none here."""
     n_ctx = n_ctx or entry.context_length
     if isinstance(entry.source, cat.RemoteSource):
         return Estimate(entry, n_ctx, 0, 0, 0, True)
+
+    def placed(found: Estimate) -> Estimate:
+        layers = offloaded_layers(entry.gpu_layers, found.n_layers) if gpu else 0
+        return replace(found, gpu_layers=layers)
+
     if path is None:
         try:
             path = cat.local_path(entry)
@@ -141,11 +181,12 @@ def estimate(entry: ModelEntry, n_ctx: int | None = None, path: Path | None = No
         try:
             file_bytes = path.stat().st_size
             shape = read_shape(path)
-            return Estimate(entry, n_ctx, file_bytes, shape.kv_bytes(n_ctx), OVERHEAD_BYTES, True)
+            return placed(Estimate(entry, n_ctx, file_bytes, shape.kv_bytes(n_ctx),
+                                   OVERHEAD_BYTES, True, shape.n_layers))
         except (OSError, GGUFError):
             pass
     kv_guess = int(n_ctx * file_bytes / _KV_GUESS_DIVISOR)
-    return Estimate(entry, n_ctx, file_bytes, kv_guess, OVERHEAD_BYTES, False)
+    return placed(Estimate(entry, n_ctx, file_bytes, kv_guess, OVERHEAD_BYTES, False))
 
 
 # ------------------------------------------------------------------ memory
@@ -159,6 +200,25 @@ def available_memory() -> int | None:
         return int(psutil.virtual_memory().available)
     except Exception:  # noqa: BLE001 - never fail a comparison over this
         return None
+
+
+@dataclass(frozen=True)
+class GpuMemory:
+    """The GPU memory models are offloaded to: llama.cpp spreads the layers over every
+    discrete GPU, or, when there is none, over the integrated ones."""
+
+    name: str
+    free: int
+    unified: bool  # the computer's RAM (integrated GPU, Apple Silicon)
+
+    @classmethod
+    def of(cls, devices: Sequence[Device]) -> GpuMemory | None:
+        gpus = ([d for d in devices if d.kind == DeviceKind.GPU]
+                or [d for d in devices if d.kind == DeviceKind.INTEGRATED])
+        if not gpus:
+            return None
+        name = (gpus[0].description or gpus[0].name) if len(gpus) == 1 else f"{len(gpus)} GPUs"
+        return cls(name, sum(d.free for d in gpus), all(d.unified for d in gpus))
 
 
 # -------------------------------------------------------------------- fit check
@@ -181,33 +241,63 @@ class Suggestion:
 
 @dataclass
 class FitReport:
+    """``available``: RAM; ``gpu``: the GPU memory layers go to (None: no GPU, all in RAM)."""
+
     estimates: list[Estimate]
     available: int | None
     suggestions: list[Suggestion] = field(default_factory=list)
+    gpu: GpuMemory | None = None
+
+    def _in_ram(self, e: Estimate) -> int:
+        return e.total if self.gpu is None or self.gpu.unified else e.ram_bytes
 
     @property
     def needed(self) -> int:
-        return sum(e.total for e in self.estimates)
+        """RAM needed (on a unified-memory machine, the GPU's share included)."""
+        return sum(self._in_ram(e) for e in self.estimates)
+
+    @property
+    def gpu_needed(self) -> int:
+        return sum(e.gpu_bytes for e in self.estimates)
 
     @property
     def budget(self) -> int | None:
         return None if self.available is None else int(self.available * HEADROOM)
 
     @property
-    def fits(self) -> bool:
+    def ram_fits(self) -> bool:
         return self.budget is None or self.needed <= self.budget
 
     @property
+    def gpu_fits(self) -> bool:
+        return self.gpu is None or self.gpu_needed <= int(self.gpu.free * HEADROOM)
+
+    @property
+    def fits(self) -> bool:
+        return self.ram_fits and self.gpu_fits
+
+    @property
     def warning(self) -> str | None:
-        """One paragraph for the user, or None when everything fits (or RAM is unknown)."""
+        """One paragraph for the user naming the memory that is short, or None when
+        everything fits (or RAM is unknown)."""
         if self.fits:
             return None
-        parts = ", ".join(f"'{e.entry.id}' {_amount(e.total)}" for e in self.estimates)
-        text = (
-            f"These models need about {_amount(self.needed)} of memory together ({parts}), "
-            f"but only {_amount(self.available)} is available, so the computer may slow to a "
-            f"crawl or a pane may fail to load."
-        )
+        sentences = []
+        if not self.ram_fits:
+            parts = ", ".join(f"'{e.entry.id}' {_amount(self._in_ram(e))}" for e in self.estimates)
+            sentences.append(
+                f"These models need about {_amount(self.needed)} of memory together ({parts}), "
+                f"but only {_amount(self.available)} is available, so the computer may slow to "
+                f"a crawl or a pane may fail to load.")
+        if not self.gpu_fits and self.gpu is not None:
+            parts = ", ".join(f"'{e.entry.id}' {_amount(e.gpu_bytes)}" for e in self.estimates
+                              if e.gpu_bytes)
+            sentences.append(
+                f"{'They' if sentences else 'These models'} need about "
+                f"{_amount(self.gpu_needed)} of GPU memory ({parts}), but only "
+                f"{_amount(self.gpu.free)} of it is free on {self.gpu.name}, so a pane may "
+                f"fail to load.")
+        text = " ".join(sentences)
         if self.suggestions:
             text += " To fit, " + self.suggestions[0].describe()
             if len(self.suggestions) > 1:
@@ -215,17 +305,23 @@ class FitReport:
             text += "."
         else:
             text += " Choose smaller models, a shorter context, or fewer panes."
+        if not self.gpu_fits:
+            text += " Or put fewer layers on the GPU (GPU offload, in a pane's settings)."
         text += " Closing other applications also frees memory."
         return text
 
     def to_dict(self) -> dict[str, Any]:
+        gpu = self.gpu
         return {
             "fits": self.fits,
             "needed": self.needed,
             "available": self.available,
+            "gpu": None if gpu is None else {"name": gpu.name, "free": gpu.free,
+                                             "unified": gpu.unified, "needed": self.gpu_needed},
             "models": [
                 {"id": e.entry.id, "n_ctx": e.n_ctx, "bytes": e.total, "file": e.file_bytes,
-                 "kv_cache": e.kv_bytes, "exact": e.exact}
+                 "kv_cache": e.kv_bytes, "exact": e.exact, "gpu_layers": e.gpu_layers,
+                 "gpu_bytes": e.gpu_bytes}
                 for e in self.estimates
             ],
             "suggestions": [{"replace": s.replace.id, "instead": s.instead.id} for s in self.suggestions],
@@ -242,32 +338,41 @@ def fit_check(
     *,
     catalog: cat.Catalog | Iterable[ModelEntry] | None = None,
     available: int | None = None,
+    devices: Sequence[Device] | None = None,
 ) -> FitReport:
     """Estimate each (entry, n_ctx) and, if they do not fit, suggest swaps that would.
 
-    A suggestion replaces one pane's model with a smaller catalog model of the same
-    role (same family first, i.e. a smaller quantization; then the largest that fits).
+    ``devices``: the computer's devices (default: :func:`desktop_app.devices.probe`, which
+    blocks the first time: call this off the GUI thread). A suggestion replaces one pane's
+    model with a smaller catalog model of the same role (same family first, i.e. a smaller
+    quantization; then the largest that fits).
     """
-    estimates = [estimate(entry, n_ctx) for entry, n_ctx in entries_with_ctx]
-    report = FitReport(estimates, available if available is not None else available_memory())
-    if report.fits or report.budget is None:
+    if devices is None:
+        local = any(not isinstance(e.source, cat.RemoteSource) for e, _ in entries_with_ctx)
+        devices = probe().gpus if local else ()
+    gpu = GpuMemory.of(devices)
+    estimates = [estimate(entry, n_ctx, gpu=gpu is not None) for entry, n_ctx in entries_with_ctx]
+    report = FitReport(estimates, available if available is not None else available_memory(),
+                       gpu=gpu)
+    if report.fits or (report.budget is None and gpu is None):
         return report
     pool = list(catalog) if catalog is not None else list(cat.load_catalog())
     chosen = {e.entry.id for e in estimates}
-    budget = report.budget
     for current in sorted(estimates, key=lambda e: e.total, reverse=True):
-        others = report.needed - current.total
+        others = [e for e in estimates if e is not current]
         options: list[tuple[tuple[int, int], Suggestion]] = []
         for candidate in pool:
             if candidate.role != current.entry.role or candidate.id in chosen:
                 continue
-            guess = estimate(candidate, current.n_ctx)
+            guess = estimate(candidate, current.n_ctx, gpu=gpu is not None)
             if not guess.exact and current.exact and candidate.family and \
                     candidate.family == current.entry.family:
-                # Same architecture: the KV cache does not depend on the quantization.
-                guess = Estimate(candidate, current.n_ctx, guess.file_bytes, current.kv_bytes,
-                                 guess.overhead_bytes, False)
-            if guess.file_bytes <= 0 or guess.total >= current.total or others + guess.total > budget:
+                # Same architecture: the KV cache and layer count do not depend on the quantization.
+                layers = offloaded_layers(candidate.gpu_layers, current.n_layers) if gpu else 0
+                guess = replace(guess, kv_bytes=current.kv_bytes, n_layers=current.n_layers,
+                                gpu_layers=layers)
+            swapped = FitReport([*others, guess], report.available, gpu=gpu)
+            if guess.file_bytes <= 0 or guess.total >= current.total or not swapped.fits:
                 continue
             same_family = bool(candidate.family) and candidate.family == current.entry.family
             options.append(((0 if same_family else 1, -guess.total),

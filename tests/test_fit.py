@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from desktop_app import catalog as cat
 from desktop_app import fit, gguf
+from desktop_app.devices import Device, DeviceKind
+from desktop_app.text.units import format_bytes
 from tests.hub_fixtures import MiB, make_gguf
 
 
@@ -145,3 +148,119 @@ def test_warning_amounts_use_one_size_format(tmp_path: Path) -> None:
     entry = _file_entry("m", make_gguf(tmp_path / "m.gguf", pad_bytes=MiB))
     report = fit.fit_check([(entry, 512)], catalog=[entry], available=2 * 10**6)
     assert "but only 2.0 MB is available" in (report.warning or "")
+
+
+# ------------------------------------------------------------------ GPU memory
+
+GB = 10**9
+CPU = Device("CPU", "AMD Ryzen 7", DeviceKind.CPU, 32 * GB, 32 * GB)
+RTX_4090 = Device("CUDA0", "NVIDIA GeForce RTX 4090", DeviceKind.GPU, 24 * GB, 24 * GB)
+RTX_4060 = Device("CUDA0", "NVIDIA GeForce RTX 4060", DeviceKind.GPU, 8 * GB, 8 * GB)
+APPLE_M2 = Device("MTL0", "Apple M2", DeviceKind.GPU, 11 * GB, 11 * GB, unified=True)
+IRIS = Device("Vulkan0", "Intel Iris Xe", DeviceKind.INTEGRATED, 8 * GB, 16 * GB, unified=True)
+
+
+def _hub_entry(model_id: str, size: int, *, family: str = "Big", gpu_layers: int | None = None,
+               quant: str = "Q8_0") -> cat.ModelEntry:
+    """A model not downloaded: its size is the catalog's, its shape guessed."""
+    table = {"id": model_id, "role": "instruct", "family": family, "quantization": quant,
+             "source": {"repo": "org/repo", "filename": f"{model_id}.gguf", "size": size}}
+    if gpu_layers is not None:
+        table["gpu_layers"] = gpu_layers
+    return cat.parse_entry(table, "test", 0)
+
+
+def test_offloaded_layers_take_their_share_from_gpu_memory(tmp_path: Path) -> None:
+    path = make_gguf(tmp_path / "m.gguf", n_layers=4, pad_bytes=4 * MiB)
+    entry = _file_entry("m", path)
+    on_cpu = fit.estimate(entry, 1024)
+    assert (on_cpu.gpu_layers, on_cpu.gpu_bytes, on_cpu.ram_bytes) == (0, 0, on_cpu.total)
+    auto = fit.estimate(entry, 1024, gpu=True)
+    assert (auto.n_layers, auto.gpu_layers) == (4, 4)
+    weights_and_cache = auto.file_bytes + auto.kv_bytes
+    assert auto.gpu_bytes == weights_and_cache + fit.GPU_OVERHEAD_BYTES
+    assert auto.ram_bytes == fit.OVERHEAD_BYTES  # the process; the weights went to the GPU
+    half = fit.estimate(dataclasses.replace(entry, gpu_layers=2), 1024, gpu=True)
+    assert half.gpu_layers == 2
+    assert half.gpu_bytes == round(weights_and_cache / 2) + fit.GPU_OVERHEAD_BYTES
+    assert half.ram_bytes + half.gpu_bytes == half.total == auto.total
+    cpu_only = fit.estimate(dataclasses.replace(entry, gpu_layers=0), 1024, gpu=True)
+    assert cpu_only.gpu_bytes == 0 and cpu_only.total == on_cpu.total
+
+
+def test_a_24_gb_gpu_holds_what_ram_cannot() -> None:
+    big = _hub_entry("big", 12 * GB)
+    in_ram = fit.fit_check([(big, 2048)], catalog=[big], available=4 * GB, devices=[CPU])
+    assert in_ram.gpu is None and not in_ram.fits  # no GPU: exactly the RAM check of before
+    assert in_ram.warning is not None and "of memory together" in in_ram.warning
+    on_gpu = fit.fit_check([(big, 2048)], catalog=[big], available=4 * GB,
+                           devices=[CPU, RTX_4090])
+    assert on_gpu.gpu == fit.GpuMemory("NVIDIA GeForce RTX 4090", 24 * GB, unified=False)
+    assert on_gpu.fits and on_gpu.warning is None
+    assert on_gpu.needed == fit.OVERHEAD_BYTES  # RAM: the worker process only
+    assert on_gpu.gpu_needed > 12 * GB
+    shown = on_gpu.to_dict()
+    assert shown["gpu"]["needed"] == on_gpu.gpu_needed and shown["models"][0]["gpu_layers"] is None
+
+
+def test_an_8_gb_gpu_is_too_small_and_the_warning_says_gpu_memory() -> None:
+    big = _hub_entry("big", 12 * GB)
+    report = fit.fit_check([(big, 2048)], catalog=[big], available=64 * GB,
+                           devices=[CPU, RTX_4060])
+    assert report.ram_fits and not report.gpu_fits and not report.fits
+    needed = format_bytes(report.gpu_needed)
+    assert report.warning == (
+        f"These models need about {needed} of GPU memory ('big' {needed}), but only 8.0 GB of "
+        "it is free on NVIDIA GeForce RTX 4060, so a pane may fail to load. Choose smaller "
+        "models, a shorter context, or fewer panes. Or put fewer layers on the GPU (GPU "
+        "offload, in a pane's settings). Closing other applications also frees memory.")
+    # the same model set to the CPU only needs no GPU memory, and RAM has room
+    cpu_only = _hub_entry("big", 12 * GB, gpu_layers=0)
+    assert fit.fit_check([(cpu_only, 2048)], catalog=[cpu_only], available=64 * GB,
+                         devices=[CPU, RTX_4060]).fits
+
+
+def test_a_smaller_quantization_that_fits_the_gpu_is_suggested() -> None:
+    big = _hub_entry("big-q8", 12 * GB)
+    small = _hub_entry("big-q4", 6 * GB, quant="Q4_K_M")
+    report = fit.fit_check([(big, 2048)], catalog=[big, small], available=64 * GB,
+                           devices=[CPU, RTX_4060])
+    assert [s.instead.id for s in report.suggestions] == ["big-q4"]
+    assert "To fit, use a smaller quantization, 'big-q4'" in (report.warning or "")
+
+
+def test_unified_memory_counts_the_gpu_share_in_ram_too() -> None:
+    big = _hub_entry("big", 8 * GB)
+    roomy = fit.fit_check([(big, 2048)], catalog=[big], available=20 * GB,
+                          devices=[CPU, APPLE_M2])
+    assert roomy.gpu is not None and roomy.gpu.unified and roomy.fits
+    assert roomy.needed == roomy.estimates[0].total  # all of it comes out of RAM
+    assert roomy.gpu_needed == roomy.estimates[0].gpu_bytes > 8 * GB
+    tight = fit.fit_check([(big, 2048)], catalog=[big], available=8 * GB,
+                          devices=[CPU, APPLE_M2])
+    assert not tight.ram_fits and tight.gpu_fits  # the GPU may use 11 GB; RAM has 8 free
+    assert tight.warning is not None and "but only 8.0 GB is available" in tight.warning
+    assert "GPU memory" not in tight.warning
+    huge = _hub_entry("huge", 14 * GB)
+    both = fit.fit_check([(huge, 2048)], catalog=[huge], available=8 * GB,
+                         devices=[CPU, APPLE_M2])
+    assert not both.ram_fits and not both.gpu_fits
+    assert "of memory together" in (both.warning or "")
+    assert "They need about" in (both.warning or "") and "free on Apple M2" in (both.warning or "")
+
+
+def test_integrated_gpus_are_used_only_without_a_discrete_one() -> None:
+    assert fit.GpuMemory.of([CPU, IRIS]) == fit.GpuMemory("Intel Iris Xe", 8 * GB, unified=True)
+    assert fit.GpuMemory.of([CPU, IRIS, RTX_4060]) == fit.GpuMemory(
+        "NVIDIA GeForce RTX 4060", 8 * GB, unified=False)
+    assert fit.GpuMemory.of([CPU, RTX_4060, RTX_4090]) == fit.GpuMemory(
+        "2 GPUs", 32 * GB, unified=False)
+    assert fit.GpuMemory.of([CPU]) is None
+
+
+def test_this_machine_is_checked_as_before(tmp_path: Path) -> None:
+    """No GPU here: the probe's answer leaves the fit check exactly RAM-only."""
+    entry = _file_entry("m", make_gguf(tmp_path / "m.gguf", pad_bytes=MiB))
+    probed = fit.fit_check([(entry, 512)], catalog=[entry], available=2 * 10**6)
+    plain = fit.fit_check([(entry, 512)], catalog=[entry], available=2 * 10**6, devices=[])
+    assert probed.gpu is None and probed.to_dict() == plain.to_dict()
