@@ -1,7 +1,8 @@
 """Window figures for ``triptych bench``: GUI-thread stalls and append cost.
 
-Run in its own offscreen process by :func:`desktop_app.bench.bench_window`, so the
-benchmark's own process never loads Qt.
+Each ``measure_*`` runs in its own offscreen process (:mod:`desktop_app.bench.app`), so
+the benchmark's own process never loads Qt. A stall is the longest gap between ticks of a
+5 ms timer on the GUI thread: whatever held the thread that long held every repaint too.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ import time
 from typing import Any
 
 APPEND_CHECKPOINTS = (1_000, 5_000, 10_000, 20_000)
+TIMER_INTERVAL_MS = 5
+# A question every model answers with a number, so each rollout is checked against a key.
+ROLLOUTS_PROMPT = "What is 7 * 8? Answer with the number."
+ROLLOUTS_KEY = "56"
 
 
 _APP: Any = None  # held for the process's life: Qt must outlive every widget
@@ -33,6 +38,27 @@ def _dispose(widget: Any) -> None:
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
+class _StallClock:
+    """Records every tick of a 5 ms timer on the GUI thread while it runs."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(TIMER_INTERVAL_MS)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+
+    def figures(self) -> dict[str, Any]:
+        gaps = [b - a for a, b in zip(self.ticks, self.ticks[1:])]
+        return {
+            "longest_stall_ms": round(max(gaps) * 1000, 1) if gaps else None,
+            "mean_frame_interval_ms": round(statistics.mean(gaps) * 1000, 2) if gaps else None,
+            "timer_interval_ms": TIMER_INTERVAL_MS,
+            "timer_ticks": len(self.ticks),
+        }
+
+
 def measure_streaming(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
     """Three panes stream at once; a 5 ms timer on the GUI thread records every gap."""
     from PySide6.QtCore import QEventLoop, QTimer
@@ -48,30 +74,87 @@ def measure_streaming(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
     window.prompt.setPlainText("Write a short essay about rivers and mountains.")
     window.show()
     app.processEvents()
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    clock = _StallClock()
     loop = QEventLoop()
     window.allFinished.connect(lambda _ok: loop.quit())
     QTimer.singleShot(300_000, loop.quit)
     started = time.perf_counter()
-    timer.start()
+    clock.timer.start()
     window.send_all()
     loop.exec()
-    timer.stop()
+    clock.timer.stop()
     wall = time.perf_counter() - started
     tokens = sum(turn.tokens for pane in window.panes for turn in pane.session.turns)
     window.shutdown()
     _dispose(window)
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    return {"panes": model_ids, "tokens_streamed": tokens, "wall_s": round(wall, 3),
+            **clock.figures()}
+
+
+def measure_rollouts(model_ids: list[str], n_tokens: int, rollouts: int) -> dict[str, Any]:
+    """Each pane opens its Rollouts window and samples ``rollouts`` answers, all panes at
+    once, each answer checked against the key as it finishes (the rollouts issue's cost
+    case: 3 panes × 16); a 5 ms timer on the GUI thread records every gap meanwhile.
+
+    Timed from the three Run presses until the last run has finished (its model loading
+    included: the window must not wait on that either)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from desktop_app.catalog import load_catalog
+    from desktop_app.conversation import wait_for_closing
+    from desktop_app.ui.main_window import MainWindow
+
+    app = _app()
+    window = MainWindow(load_catalog(), models=model_ids, remember=False)
+    window.resize(1600, 900)
+    window.show()
+    views = []
+    for pane in window.panes:
+        pane.set_overrides(max_tokens=n_tokens, temperature=0.8)
+        view = pane.open_rollouts()
+        if view is None:
+            raise RuntimeError(f"pane {pane.config.model_id} has no model to run rollouts on")
+        view.prompt_edit.setPlainText(ROLLOUTS_PROMPT)
+        view.key_edit.setText(ROLLOUTS_KEY)
+        view.count.setValue(rollouts)
+        views.append(view)
+    app.processEvents()
+    runs: list[Any] = []
+    loop = QEventLoop()
+
+    def finished(run: Any) -> None:
+        runs.append(run)
+        if len(runs) == len(views):
+            loop.quit()
+
+    for view in views:
+        view.runFinished.connect(finished)
+    clock = _StallClock()
+    QTimer.singleShot(600_000, loop.quit)
+    started = time.perf_counter()
+    clock.timer.start()
+    for view in views:
+        if not view.run():
+            raise RuntimeError(f"the rollouts did not start: {view.figures.text()}")
+    loop.exec()
+    clock.timer.stop()
+    wall = time.perf_counter() - started
+    window.shutdown()  # closes every pane's Rollouts window and its model process
+    _dispose(window)
+    wait_for_closing()
+    if len(runs) < len(views) or any(run is None or run.error for run in runs):
+        failed = [run.error for run in runs if run is not None and run.error]
+        raise RuntimeError(failed[0] if failed else "a rollouts run failed or never finished")
     return {
         "panes": model_ids,
-        "tokens_streamed": tokens,
+        "rollouts_per_pane": rollouts,
+        "tokens_per_rollout": n_tokens,
+        "rollouts_finished": sum(r.finished for run in runs for r in run.rollouts),
+        "rollouts_checked": sum(len(run.checked) for run in runs),
+        "tokens_generated": sum(run.tokens for run in runs),
+        "generation_wall_s": [round(run.wall_s, 3) for run in runs],
         "wall_s": round(wall, 3),
-        "longest_stall_ms": round(max(gaps) * 1000, 1) if gaps else None,
-        "mean_frame_interval_ms": round(statistics.mean(gaps) * 1000, 2) if gaps else None,
-        "timer_interval_ms": 5,
+        **clock.figures(),
     }
 
 

@@ -1,0 +1,365 @@
+"""The engine's figures for ``triptych bench``: decode speed, a comparison, prompt reuse,
+N sequences, log-probabilities, contention, and native llama.cpp.
+
+Each figure is a ratio against a baseline run in the same process tree, on this machine,
+in the same invocation: a plain llama-cpp-python loop in a process of its own, the same
+model alone, the same text fresh, or llama.cpp's own ``llama-bench`` when one is given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any
+
+BENCH_PROMPT = "Explain, step by step, why the sky is blue and why sunsets are red."
+_BARE_MODEL: Any = None  # the baseline process's model, kept between its runs
+
+# ------------------------------------------------------------------- bare llama-cpp-python
+
+
+def _quiet_native_stderr() -> None:
+    """Baseline process initializer: llama.cpp's console chatter would garble the table."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+
+
+def _bare_decode(path: str, n_ctx: int, threads: int, prompt: str, n_tokens: int) -> float:
+    """Decode tokens/s of a plain llama-cpp-python loop (runs in a baseline process)."""
+    global _BARE_MODEL
+    from llama_cpp import Llama
+
+    if _BARE_MODEL is None or _BARE_MODEL.model_path != path:
+        _BARE_MODEL = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads,
+                            n_threads_batch=threads, flash_attn=True, verbose=False)
+    llm = _BARE_MODEL
+    tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+    first = last = 0.0
+    count = 0
+    for token in llm.generate(tokens, temp=0.0, repeat_penalty=1.0, reset=True):
+        llm.detokenize([token])
+        now = time.perf_counter()
+        if count == 0:
+            first = now
+        last = now
+        count += 1
+        if count >= n_tokens:
+            break
+    return (count - 1) / (last - first) if count > 1 and last > first else 0.0
+
+
+def _fixed_request(entry: Any, n_tokens: int, raw: bool) -> Any:
+    from desktop_app.protocol import GenerationRequest, Sampling
+
+    return GenerationRequest(
+        prompt=BENCH_PROMPT,
+        sampling=Sampling(temperature=0.0, repeat_penalty=1.0, top_k=40, top_p=1.0, min_p=0.0,
+                          max_tokens=n_tokens, seed=0),
+        raw=raw,
+        ignore_eos=True,
+    )
+
+
+def _finish(events: Any) -> Any:
+    from desktop_app.protocol import Failed, Finished
+
+    for event in events:
+        if isinstance(event, Finished):
+            return event.result
+        if isinstance(event, Failed):
+            raise RuntimeError(event.message)
+    raise RuntimeError("the generation ended without a result")
+
+
+def bench_single_pane(entry: Any, n_tokens: int, repeats: int, threads: int) -> dict[str, Any]:
+    """Engine vs bare llama-cpp-python decode speed, alternating runs, medians compared."""
+    from desktop_app.catalog import ensure_local
+    from desktop_app.cores import ThreadBudget
+    from desktop_app.engine import ModelWorker
+
+    path = str(ensure_local(entry))
+    engine_rates: list[float] = []
+    bare_rates: list[float] = []
+    worker = ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads))
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
+                                 initializer=_quiet_native_stderr) as baseline:
+            for _ in range(repeats + 1):  # the first round warms both up and is discarded
+                bare = baseline.submit(_bare_decode, path, entry.context_length, threads,
+                                       BENCH_PROMPT, n_tokens).result()
+                result = _finish(worker.generate(_fixed_request(entry, n_tokens, raw=True)))
+                bare_rates.append(bare)
+                engine_rates.append(result.tokens_per_s or 0.0)
+    finally:
+        worker.close()
+    engine = statistics.median(engine_rates[1:])
+    bare = statistics.median(bare_rates[1:])
+    return {
+        "model": entry.id,
+        "threads": threads,
+        "tokens": n_tokens,
+        "engine_tokens_per_s": round(engine, 2),
+        "bare_tokens_per_s": round(bare, 2),
+        "ratio": round(engine / bare, 3) if bare else None,
+        "runs": repeats,
+    }
+
+
+def bench_comparison(entries: list[Any], n_tokens: int, cores: int) -> dict[str, Any]:
+    """Three panes at once vs the sum of each model alone at its best thread count."""
+    from desktop_app.cores import ThreadBudget
+    from desktop_app.engine import ModelWorker, run_comparison
+    from desktop_app.protocol import Finished
+
+    requests = [_fixed_request(entry, n_tokens, raw=False) for entry in entries]
+    alone: list[dict[str, Any]] = []
+    for entry, request in zip(entries, requests):
+        best: dict[str, Any] | None = None
+        for threads in sorted({1, max(1, cores // 2), cores}):
+            worker = ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads))
+            try:
+                list(worker.wait_loaded())
+                started = time.perf_counter()
+                result = _finish(worker.generate(request))
+                wall = time.perf_counter() - started
+            finally:
+                worker.close()
+            if best is None or wall < best["wall_s"]:
+                best = {"model": entry.id, "threads": threads, "wall_s": round(wall, 3),
+                        "ttft_s": round(result.ttft_s or 0, 3)}
+        assert best is not None
+        alone.append(best)
+
+    budget = ThreadBudget(cores=cores)
+    workers = [ModelWorker(entry, budget=budget) for entry in entries]
+    panes: list[dict[str, Any]] = [{} for _ in entries]
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            list(worker.wait_loaded())
+        started = time.perf_counter()
+        for index, event in run_comparison(workers, requests):
+            if isinstance(event, Finished):
+                result = event.result
+                panes[index] = {
+                    "model": result.model,
+                    "ttft_s": round(result.ttft_s or 0, 3),
+                    "tokens_per_s": round(result.tokens_per_s or 0, 2),
+                    "done_after_s": round(time.perf_counter() - started, 3),
+                    "worker_peak_rss_mb": round(result.peak_rss_mb or 0, 1),
+                }
+        wall = time.perf_counter() - started
+    finally:
+        for worker in workers:
+            worker.close()
+    sum_alone = sum(item["wall_s"] for item in alone)
+    return {
+        "models": [entry.id for entry in entries],
+        "tokens_per_pane": n_tokens,
+        "wall_s": round(wall, 3),
+        "sum_alone_s": round(sum_alone, 3),
+        "ratio": round(wall / sum_alone, 3) if sum_alone else None,
+        "alone": alone,
+        "panes": panes,
+    }
+
+
+# ------------------------------------------------------------ engine: issue 11 figures
+
+
+def _median_rate(worker: Any, request: Any, repeats: int) -> float:
+    rates = [_finish(worker.generate(request)).tokens_per_s or 0.0 for _ in range(repeats)]
+    return float(statistics.median(rates))
+
+
+def bench_prompt_reuse(entry: Any, n_tokens: int) -> dict[str, Any]:
+    """Time to first token of a conversation's third turn (cache reused) against the same
+    question asked fresh, and against the third turn with nothing cached."""
+    from desktop_app.engine import ModelWorker
+    from desktop_app.prompting import Turn
+    from desktop_app.protocol import GenerationRequest, Sampling
+
+    sampling = Sampling(temperature=0.0, max_tokens=max(2, min(n_tokens, 48)), seed=0)
+    questions = ["Explain in detail why the sky is blue.", "And why are sunsets red?",
+                 "Summarise both answers in one sentence."]
+    figures: dict[str, Any] = {"model": entry.id}
+    with ModelWorker(entry) as worker:
+        history: tuple[Turn, ...] = ()
+        for question in questions:
+            result = _finish(worker.generate(GenerationRequest(question, sampling,
+                                                               history=history)))
+            history = (*history, Turn(question, result.answer))
+        figures["turn3_ttft_s"] = round(result.ttft_s or 0, 4)
+        figures["turn3_prompt_tokens"] = result.prompt_tokens
+        figures["turn3_prompt_cached"] = result.prompt_cached
+    # Each in a new model process, so that nothing is cached: the question alone, and
+    # the whole conversation.
+    with ModelWorker(entry) as cold:
+        fresh = _finish(cold.generate(GenerationRequest(questions[-1], sampling)))
+        figures["fresh_ttft_s"] = round(fresh.ttft_s or 0, 4)
+        figures["fresh_prompt_tokens"] = fresh.prompt_tokens
+    with ModelWorker(entry) as cold:
+        result = _finish(cold.generate(GenerationRequest(questions[-1], sampling,
+                                                         history=history[:-1])))
+        figures["turn3_uncached_ttft_s"] = round(result.ttft_s or 0, 4)
+    fresh_ttft = figures["fresh_ttft_s"]
+    figures["ratio"] = round(figures["turn3_ttft_s"] / fresh_ttft, 3) if fresh_ttft else None
+    return figures
+
+
+def bench_many_sequences(entry: Any, n_tokens: int, counts: tuple[int, ...] = (1, 4, 8)
+                         ) -> dict[str, Any]:
+    """Total tokens/s of N sequences sampled from one prompt at once, against one."""
+    from desktop_app.engine import ModelWorker
+    from desktop_app.protocol import Finished, GenerationRequest, Sampling
+
+    request = GenerationRequest(BENCH_PROMPT, Sampling(temperature=0.8, max_tokens=n_tokens),
+                                raw=True, ignore_eos=True)
+    totals: dict[str, float] = {}
+    with ModelWorker(entry) as worker:
+        _finish(worker.generate(request))  # warm up
+        for count in counts:
+            started = time.perf_counter()
+            results = [event.result for event in worker.generate_many(request, range(count))
+                       if isinstance(event, Finished)]
+            if len(results) != count:
+                raise RuntimeError("a sequence failed during the N-sequence benchmark")
+            generated = sum(r.answer_tokens + r.thinking_tokens for r in results)
+            first = min(started + (r.ttft_s or 0) for r in results)
+            wall = time.perf_counter() - first
+            totals[str(count)] = round(generated / wall, 2) if wall > 0 else 0.0
+    one = totals.get("1") or 0.0
+    best = str(max(counts))
+    return {"model": entry.id, "tokens_per_sequence": n_tokens, "total_tokens_per_s": totals,
+            "ratio": round(totals[best] / one, 3) if one else None, "sequences": int(best)}
+
+
+def bench_logprobs(entry: Any, n_tokens: int, repeats: int, threads: int, k: int = 5
+                   ) -> dict[str, Any]:
+    """Decode speed with each token's top-k log-probabilities against without, on one model
+    process, alternating runs (the first round of each warms up and is discarded)."""
+    from dataclasses import replace
+
+    from desktop_app.cores import ThreadBudget
+    from desktop_app.engine import ModelWorker
+
+    plain = _fixed_request(entry, n_tokens, raw=True)
+    with_k = replace(plain, top_logprobs=k)
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    with ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads)) as worker:
+        for _ in range(repeats + 1):
+            for key, request in (("off", plain), ("on", with_k)):
+                rates[key].append(_finish(worker.generate(request)).tokens_per_s or 0.0)
+    off = statistics.median(rates["off"][1:])
+    on = statistics.median(rates["on"][1:])
+    return {"model": entry.id, "k": k, "threads": threads, "off_tokens_per_s": round(off, 2),
+            "on_tokens_per_s": round(on, 2), "ratio": round(on / off, 3) if off else None}
+
+
+def _start_stranger() -> int:
+    """Start a process that keeps one core busy and is not ours (another program, to the
+    thread budget); return its pid. The caller kills it."""
+    launcher = subprocess.run(
+        [sys.executable, "-c",
+         "import subprocess, sys\n"
+         "p = subprocess.Popen([sys.executable, '-c', 'while True: pass'],"
+         " stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,"
+         " start_new_session=True)\n"
+         "print(p.pid)"],
+        capture_output=True, text=True, timeout=60, check=True)
+    return int(launcher.stdout.strip())
+
+
+def _stop_stranger(pid: int) -> None:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        process.kill()
+        process.wait(10)
+    except psutil.Error:
+        pass
+
+
+def native_llama_bench(binary: str, model_path: str, threads: int, n_tokens: int,
+                       repeats: int = 3) -> float | None:
+    """Decode tokens/s that llama.cpp's own ``llama-bench`` measures (tg test)."""
+    try:
+        done = subprocess.run(
+            [binary, "-m", model_path, "-t", str(threads), "-p", "0", "-n", str(n_tokens),
+             "-r", str(repeats), "-o", "json"],
+            capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    try:
+        rows = json.loads(done.stdout)
+        return round(float(rows[0]["avg_ts"]), 2)
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def find_llama_bench(path: str | None) -> str | None:
+    """``--llama-bench PATH``, else ``llama-bench`` on PATH, else None."""
+    import shutil
+
+    if path:
+        return path if os.access(path, os.X_OK) else None
+    return shutil.which("llama-bench")
+
+
+def bench_native(entry: Any, binary: str, n_tokens: int, threads: int, repeats: int,
+                 engine_rate: float) -> dict[str, Any]:
+    """The engine's single-pane decode rate against native llama.cpp at the same threads."""
+    from desktop_app.catalog import ensure_local
+
+    native = native_llama_bench(binary, str(ensure_local(entry)), threads, n_tokens, repeats)
+    return {"model": entry.id, "threads": threads, "native_tokens_per_s": native,
+            "engine_tokens_per_s": round(engine_rate, 2),
+            "ratio": round(engine_rate / native, 3) if native else None}
+
+
+def bench_contention(entry: Any, n_tokens: int, repeats: int, cores: int,
+                     llama_bench: str | None) -> dict[str, Any]:
+    """One pane while another program keeps a core busy, against the best thread count of
+    the baseline (native llama-bench when given, else a bare llama-cpp-python loop)."""
+    from desktop_app.catalog import ensure_local
+    from desktop_app.cores import ThreadBudget
+    from desktop_app.engine import ModelWorker
+
+    path = str(ensure_local(entry))
+    request = _fixed_request(entry, n_tokens, raw=True)
+    stranger = _start_stranger()
+    try:
+        time.sleep(0.5)
+        with ModelWorker(entry, budget=ThreadBudget()) as worker:  # the app's own budget
+            _finish(worker.generate(request))
+            engine = _median_rate(worker, request, repeats)
+        baseline: dict[str, float | None] = {}
+        for threads in range(1, cores + 1):
+            if llama_bench:
+                baseline[str(threads)] = native_llama_bench(llama_bench, path, threads, n_tokens,
+                                                            repeats)
+            else:
+                with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
+                                         initializer=_quiet_native_stderr) as pool:
+                    rates = [pool.submit(_bare_decode, path, entry.context_length, threads,
+                                         BENCH_PROMPT, n_tokens).result()
+                             for _ in range(repeats + 1)][1:]
+                baseline[str(threads)] = round(statistics.median(rates), 2)
+    finally:
+        _stop_stranger(stranger)
+    best = max((rate for rate in baseline.values() if rate), default=None)
+    return {"model": entry.id, "busy_processes": 1, "busy_pid": stranger,
+            "baseline": "native llama-bench" if llama_bench else "bare llama-cpp-python loop",
+            "engine_tokens_per_s": round(engine, 2), "baseline_tokens_per_s": baseline,
+            "ratio": round(engine / best, 3) if best else None}
+
