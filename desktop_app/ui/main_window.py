@@ -329,6 +329,7 @@ class MainWindow(QMainWindow):
         pane.runFinished.connect(self._on_pane_finished)
         pane.removeRequested.connect(self.remove_pane)
         pane.openManagerRequested.connect(self.open_model_manager)
+        pane.settings_box.offloadSaved.connect(self._offload_saved)
         pane.activated.connect(lambda p: self.set_active(self.panes.index(p), highlight=True)
                                if p in self.panes else None)
         pane.scroll_area.verticalScrollBar().valueChanged.connect(
@@ -582,6 +583,14 @@ class MainWindow(QMainWindow):
         self.catalog = load_catalog()
         for pane in self.panes:
             pane.set_catalog(self.catalog)
+
+    def _offload_saved(self, model_id: str) -> None:
+        """A model's GPU offload was saved in the user's catalog: every pane reads it, and
+        idle panes on that model start a fresh process with it at their next question."""
+        self.reload_catalog()
+        for pane in self.panes:
+            if pane.config.model_id == model_id and not pane.running:
+                pane.session.close_worker()
 
     # ------------------------------------------------------------------ view
 

@@ -1,16 +1,22 @@
-"""A pane's settings form: sampling, system prompt, thinking, and a base model's wrapping.
+"""A pane's settings form: sampling, system prompt, thinking, a base model's wrapping, and
+the model's GPU offload.
 
-It edits a :class:`desktop_app.conversation.PaneConfig` and nothing else: ``load`` fills
-the fields from the config (the catalog's defaults where the config says ``None``),
-``store`` writes what the user changed back into it (a value equal to the default is
-stored as ``None``, so a later change of the catalog's default still applies).
+It edits a :class:`desktop_app.conversation.PaneConfig`: ``load`` fills the fields from the
+config (the catalog's defaults where the config says ``None``), ``store`` writes what the
+user changed back into it (a value equal to the default is stored as ``None``, so a later
+change of the catalog's default still applies). GPU offload is the exception: it belongs to
+the model, not the pane, so :class:`OffloadChoice` saves it in the user's catalog.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFrame,
     QGridLayout,
@@ -23,10 +29,149 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.catalog import ModelEntry
+from desktop_app import devices
+from desktop_app.catalog import ModelEntry, RemoteSource
 from desktop_app.conversation import PaneConfig
+from desktop_app.devices import DeviceReport, GpuLayers
 from desktop_app.protocol import Sampling
 from desktop_app.ui import theme
+from desktop_app.ui.tasks import Task, run_task
+
+SAVE_DELAY_MS = 600  # a burst of spin-box clicks is saved once
+
+
+class OffloadChoice(QWidget):
+    """GPU offload for the pane's model: Auto / CPU only / N layers.
+
+    A model setting, saved in the user's catalog off the GUI thread; ``saved(model_id)``
+    then tells the window, which reloads the catalog so every pane sees it. The model's
+    process reads it when it starts. Whether this build can offload at all comes from the
+    device probe (a child process, run once per session, never on the GUI thread); until it
+    answers, and on a CPU-only build, the choice is disabled with a sentence saying why."""
+
+    saved = Signal(str)
+
+    AUTO, CPU, LAYERS = "auto", "cpu", "layers"
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.entry: ModelEntry | None = None
+        self.report: DeviceReport | None = None
+        self.probe_task: Task | None = None
+        self.save_task: Task | None = None
+        self.mode = QComboBox()
+        for label, mode in (("Auto", self.AUTO), ("CPU only", self.CPU),
+                            ("Layers on GPU", self.LAYERS)):
+            self.mode.addItem(label, mode)
+        self.mode.setToolTip("Auto puts every layer on the GPU when there is one")
+        self.layers = QSpinBox()
+        self.layers.setRange(1, 999)
+        self.layers.setToolTip("How many of the model's layers go on the GPU (the rest stay "
+                               "on the CPU)")
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        theme.style(self.note, lambda: f"color: {theme.muted_fg()};")
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.mode, 1)
+        row.addWidget(self.layers)
+        column = QGridLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setVerticalSpacing(2)
+        column.addLayout(row, 0, 0)
+        column.addWidget(self.note, 1, 0)
+        self.save_timer = QTimer(self)
+        self.save_timer.setSingleShot(True)
+        self.save_timer.setInterval(SAVE_DELAY_MS)
+        self.save_timer.timeout.connect(self._save)
+        self.mode.currentIndexChanged.connect(self._edited)
+        self.layers.valueChanged.connect(self._edited)
+        self.set_report(devices.cached())
+
+    # -- what the form shows
+
+    def load(self, entry: ModelEntry | None) -> None:
+        """Show ``entry``'s setting (no save); hidden for a model on a server."""
+        self.save_timer.stop()
+        self.entry = entry
+        local = entry is not None and not isinstance(entry.source, RemoteSource)
+        self.setVisible(local)
+        if entry is not None:
+            self._show(entry.gpu_layers)
+
+    def setting(self) -> GpuLayers:
+        mode = self.mode.currentData()
+        if mode == self.AUTO:
+            return None
+        return 0 if mode == self.CPU else self.layers.value()
+
+    def _show(self, setting: GpuLayers) -> None:
+        for widget in (self.mode, self.layers):
+            widget.blockSignals(True)
+        try:
+            mode = self.AUTO if setting is None else self.CPU if setting == 0 else self.LAYERS
+            self.mode.setCurrentIndex(self.mode.findData(mode))
+            if setting:
+                self.layers.setValue(setting)
+            self.layers.setVisible(mode == self.LAYERS)
+        finally:
+            for widget in (self.mode, self.layers):
+                widget.blockSignals(False)
+
+    def set_report(self, report: DeviceReport | None) -> None:
+        """What the device probe found (None: not asked yet)."""
+        self.report = report
+        usable = report is not None and (report.gpu_offload or report.problem is not None)
+        self.mode.setEnabled(usable)
+        self.layers.setEnabled(usable)
+        applies = "A change applies the next time this model starts."
+        if report is None:
+            text = "Asking this computer about its GPU…"
+        elif report.problem is not None:
+            text = f"{report.describe()} The setting is still given to llama.cpp. {applies}"
+        elif not report.gpu_offload:
+            text = devices.NO_OFFLOAD
+        elif not report.gpus:
+            text = f"This llama.cpp build can offload, but it found no GPU. {applies}"
+        else:
+            text = f"On {report.describe()}. {applies}"
+        self.note.setText(text)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802
+        """Ask about the GPU the first time the settings are opened (once per session)."""
+        super().showEvent(event)
+        if self.report is None and self.probe_task is None:
+            self.probe_task = run_task(self, lambda _task: devices.probe(),
+                                       on_success=self.set_report, name="devices")
+
+    # -- saving
+
+    def _edited(self) -> None:
+        self.layers.setVisible(self.mode.currentData() == self.LAYERS)
+        self.save_timer.start()
+
+    def _save(self) -> None:
+        entry, setting = self.entry, self.setting()
+        if entry is None or setting == entry.gpu_layers:
+            return
+        self.entry = replace(entry, gpu_layers=setting)  # what the file will say
+
+        def work(_task: Task) -> str:
+            from desktop_app import user_catalog
+
+            user_catalog.set_gpu_layers(entry.id, setting)
+            return entry.id
+
+        self.save_task = run_task(self, work, on_success=self.saved.emit,
+                                  on_failure=lambda exc: self._not_saved(entry, exc),
+                                  name="save-gpu-offload")
+
+    def _not_saved(self, entry: ModelEntry, exc: BaseException) -> None:
+        """The catalog could not be written (one sentence): show what is in force."""
+        if self.entry is not None and self.entry.id == entry.id:
+            self.entry = entry
+            self._show(entry.gpu_layers)
+        self.note.setText(str(exc))
 
 
 class PaneSettingsForm(QFrame):
@@ -114,6 +259,12 @@ class PaneSettingsForm(QFrame):
         grid.addWidget(self.wrapping, 6, 1)
         grid.addWidget(self.raw_box, 7, 0, 1, 2)
         grid.addWidget(self.wrapping_hint, 8, 0, 1, 2)
+        self.offload_label = QLabel("GPU offload")
+        self.offload = OffloadChoice()
+        self.offload_label.setBuddy(self.offload.mode)
+        grid.addWidget(self.offload_label, 9, 0, Qt.AlignmentFlag.AlignTop)
+        grid.addWidget(self.offload, 9, 1)
+        self.offloadSaved = self.offload.saved  # the window reloads the catalog on it
         grid.setColumnStretch(1, 1)
         for signal in (self.temperature.valueChanged, self.max_tokens.valueChanged,
                        self.seed.valueChanged, self.thinking_box.toggled,
@@ -135,6 +286,8 @@ class PaneSettingsForm(QFrame):
         try:
             if entry is not None:
                 self._load(entry, config)
+            self.offload.load(entry)
+            self.offload_label.setVisible(self.offload.isVisibleTo(self))
         finally:
             for field in fields:
                 field.blockSignals(False)
