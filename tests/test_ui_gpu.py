@@ -5,6 +5,7 @@ sentence, on this CPU-only llama.cpp build (found by the real device probe)."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import pytest
 
@@ -96,6 +97,21 @@ def test_saved_in_the_user_catalog_and_read_back(qtbot, fake_models, engine) -> 
             choice.mode.setCurrentIndex(choice.mode.findData(choice.CPU))
         assert load_catalog().get(model_id).gpu_layers == 0
         assert choice.mode.currentText() == "CPU only" and not choice.layers.isVisible()
+
+        # a pane that is answering keeps its process until the answer is done
+        gate = threading.Event()
+        script = answer_script("Slowly.")
+        engine.default = [script[0], gate, *script[1:]]
+        assert pane.send("Slow")
+        answering = pane.worker
+        assert answering is not None and pane.running
+        with qtbot.waitSignal(choice.saved, timeout=10_000):
+            choice.mode.setCurrentIndex(choice.mode.findData(choice.AUTO))
+        assert pane.worker is answering and pane.running
+        with qtbot.waitSignal(pane.runFinished, timeout=10_000):
+            gate.set()
+        assert pane.worker is None and load_catalog().get(model_id).gpu_layers is None
+        qtbot.waitUntil(lambda: not answering.alive, timeout=5_000)
     finally:
         window.shutdown()
         assert wait_for_closing()

@@ -586,11 +586,20 @@ class MainWindow(QMainWindow):
 
     def _offload_saved(self, model_id: str) -> None:
         """A model's GPU offload was saved in the user's catalog: every pane reads it, and
-        idle panes on that model start a fresh process with it at their next question."""
+        panes on that model start a fresh process with it at their next question (a pane
+        that is answering keeps its process until the answer is done)."""
         self.reload_catalog()
         for pane in self.panes:
-            if pane.config.model_id == model_id and not pane.running:
+            if pane.config.model_id != model_id:
+                continue
+            if pane.running:
+                pane.runFinished.connect(self._restart_idle, Qt.ConnectionType.SingleShotConnection)
+            else:
                 pane.session.close_worker()
+
+    def _restart_idle(self, pane: Pane, _ok: bool) -> None:
+        if not pane.running:
+            pane.session.close_worker()
 
     # ------------------------------------------------------------------ view
 
