@@ -32,7 +32,7 @@ from desktop_app.catalog_sources import PackageSource as PackageSource
 from desktop_app.catalog_sources import RemoteSource as RemoteSource
 from desktop_app.catalog_sources import Source as Source
 from desktop_app.catalog_sources import parse_source, require
-from desktop_app.devices import AUTO, GpuLayers, gpu_layers_text, parse_gpu_layers
+from desktop_app.devices import AUTO, GpuLayers, parse_gpu_layers
 from desktop_app.text.escape import visible_controls
 from desktop_app.text.thinking import FORMATS
 
@@ -129,7 +129,7 @@ class ModelEntry:
             "endpoint": self.source.endpoint if isinstance(self.source, RemoteSource) else None,
             "starter": self.starter,
             "thinking": self.prompt.thinking,
-            "gpu_layers": gpu_layers_text(self.gpu_layers),
+            "gpu_layers": AUTO if self.gpu_layers is None else self.gpu_layers,  # as in TOML
         }
 
 

@@ -347,7 +347,7 @@ def test_gpu_layers_field(tmp_path: Path, written: str | None, setting: int | No
     assert catalog.problems == []
     entry = catalog.get("tiny")
     assert entry.gpu_layers == setting
-    assert entry.to_dict()["gpu_layers"] == ("auto" if setting is None else str(setting))
+    assert entry.to_dict()["gpu_layers"] == ("auto" if setting is None else setting)
 
 
 @pytest.mark.parametrize("written", ["-1", '"all"', "true", "1.5", '"cpu"', "[4]"])
