@@ -18,6 +18,7 @@ only while the prompt is evaluated: it runs between graph nodes) and is recognis
 from __future__ import annotations
 
 import ctypes
+import functools
 import re
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -142,6 +143,22 @@ def top_logprobs(logits: np.ndarray, k: int, chosen: int | None = None) -> TopLo
                        tuple(float(logits[t]) - log_total for t in top), chosen_logprob)
 
 
+@functools.lru_cache(maxsize=MAX_SEQUENCES)
+def _row_at(address: int, n_vocab: int) -> np.ndarray:
+    return np.ctypeslib.as_array((ctypes.c_float * n_vocab).from_address(address))
+
+
+def logits_row(pointer: Any, n_vocab: int) -> np.ndarray:
+    """A numpy view of one logits row. llama.cpp writes each decode's logits into the same
+    buffer, so the view for an address is made once (a new view costs more than the draw).
+    The cache holds views only: a stale one is never read, because the address is always
+    the one llama.cpp just returned."""
+    address = ctypes.cast(pointer, ctypes.c_void_p).value
+    if not address:
+        raise LlamaError("llama.cpp returned no logits for this output.")
+    return _row_at(address, n_vocab)
+
+
 _CANDIDATE = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
 assert _CANDIDATE.itemsize == ctypes.sizeof(llama_cpp.llama_token_data)
 
@@ -187,9 +204,7 @@ class SamplerChain:
 
     def sample(self, ctx: Any, index: int) -> int:
         """The next token from output ``index`` of the last decode (and remember it)."""
-        row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, index),
-                                    shape=(self.n_vocab,))
-        return self.draw(row)
+        return self.draw(logits_row(llama_cpp.llama_get_logits_ith(ctx, index), self.n_vocab))
 
     def draw(self, row: np.ndarray) -> int:
         """The next token for one logits row (restored before returning), remembered for
@@ -480,8 +495,7 @@ class LlamaModel:
 
     def logits(self, index: int = -1) -> np.ndarray:
         """The logits row of output ``index`` of the last decode (a view, valid until the next)."""
-        pointer = llama_cpp.llama_get_logits_ith(self._ctx, index)
-        return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+        return logits_row(llama_cpp.llama_get_logits_ith(self._ctx, index), self.n_vocab)
 
     def stream(self, tokens: Sequence[int], sampler: SamplerChain, max_new: int,
                should_stop: Callable[[], bool]) -> TokenStream:
