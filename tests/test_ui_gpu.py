@@ -134,3 +134,23 @@ def test_a_catalog_that_cannot_be_written_is_one_sentence(qtbot, fake_models, en
     assert user.read_text(encoding="utf-8") == "[[model]\nbroken"  # never rewritten
     close_in_background(pane.shutdown())
     assert wait_for_closing()
+
+
+def test_a_change_is_saved_even_if_the_pane_switches_model_at_once(qtbot, fake_models,
+                                                                  engine) -> None:
+    model_id = instruct_id(fake_models)
+    other = next(e.id for e in fake_models if e.role == "base")
+    pane = Pane(fake_models, PaneConfig(model_id=model_id), worker_factory=engine.worker)
+    qtbot.addWidget(pane)
+    choice = pane.settings_box.offload
+    choice.set_report(WITH_A_GPU)
+    with qtbot.waitSignal(choice.saved, timeout=10_000) as saved:
+        choice.mode.setCurrentIndex(choice.mode.findData(choice.CPU))
+        pane.set_model(other)  # before the pause that batches edits has passed
+        assert choice.entry is not None and choice.entry.id == other
+        assert choice.mode.currentText() == "Auto"  # the other model's own setting
+    assert saved.args == [model_id]
+    assert load_catalog().get(model_id).gpu_layers == 0
+    assert load_catalog().get(other).gpu_layers is None
+    close_in_background(pane.shutdown())
+    assert wait_for_closing()

@@ -91,8 +91,11 @@ class OffloadChoice(QWidget):
     # -- what the form shows
 
     def load(self, entry: ModelEntry | None) -> None:
-        """Show ``entry``'s setting (no save); hidden for a model on a server."""
-        self.save_timer.stop()
+        """Show ``entry``'s setting; hidden for a model on a server. A change still waiting
+        to be saved (the pane switched models at once) is saved for the model it was for."""
+        if self.save_timer.isActive():
+            self.save_timer.stop()
+            self._save()
         self.entry = entry
         local = entry is not None and not isinstance(entry.source, RemoteSource)
         self.setVisible(local)
