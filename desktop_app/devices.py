@@ -244,6 +244,8 @@ def probe_in_child(target: Callable[[], DeviceReport] = list_devices,
     except (EOFError, OSError):
         process.join(2.0)
         return DeviceReport(problem=f"the device probe crashed (exit code {process.exitcode}).")
+    except Exception as exc:  # noqa: BLE001 - an answer that cannot be unpickled
+        return DeviceReport(problem=f"the device probe's answer could not be read ({exc}).")
     finally:
         parent.close()
         if answered and process.is_alive():

@@ -70,6 +70,7 @@ class OffloadChoice(QWidget):
                                "on the CPU)")
         self.note = QLabel()
         self.note.setWordWrap(True)
+        self.note.setTextFormat(Qt.TextFormat.PlainText)  # a driver's device name is not markup
         theme.style(self.note, lambda: f"color: {theme.muted_fg()};")
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
