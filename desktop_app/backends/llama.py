@@ -30,6 +30,7 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
+from desktop_app.devices import offloaded_layers
 from desktop_app.gguf import check_magic
 from desktop_app.protocol import Sampling
 
@@ -98,9 +99,8 @@ def resolve_gpu_layers(requested: int | None, n_layers: int, offload: bool) -> i
     """Layers to offload: ``None`` means auto (all of them when the build can), 0 is CPU only."""
     if not offload:
         return 0
-    if requested is None or requested < 0:
-        return n_layers
-    return min(requested, n_layers)
+    return offloaded_layers(None if requested is None or requested < 0 else requested,
+                            n_layers) or 0
 
 
 def gpu_layers_param(requested: int | None, offload: bool) -> int:
