@@ -1,4 +1,7 @@
-"""`triptych bench` runs end to end on a tiny budget (figures are not asserted: not a timed test)."""
+"""`triptych bench` runs end to end on a tiny budget, and its two tables render one row list.
+
+No figure is held to a speed (this is not a timed test): each must be a real measurement,
+positive and consistent with the parts it was computed from."""
 
 from __future__ import annotations
 
@@ -6,49 +9,168 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+from desktop_app.bench import format_markdown, format_table
+from desktop_app.bench.report import report_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKENS = 6
+MODEL = "smollm2-135m-instruct"
+
+
+def _ratio_of(ratio: float, numerator: float, denominator: float) -> None:
+    """A reported ratio is its two reported parts divided (up to their rounding)."""
+    assert numerator > 0 and denominator > 0 and ratio > 0
+    assert ratio == pytest.approx(numerator / denominator, rel=0.02, abs=0.002)
+
+
+def _stall_figures(figures: dict[str, Any]) -> None:
+    """A 5 ms timer ticked through the run: its longest gap is at least the mean, and the
+    gaps fit in the run's wall time."""
+    assert "error" not in figures, figures
+    ticks, mean, longest = (figures["timer_ticks"], figures["mean_frame_interval_ms"],
+                            figures["longest_stall_ms"])
+    assert ticks > 1 and 0 < mean <= longest
+    assert mean * (ticks - 1) / 1000 <= figures["wall_s"] + 0.05
 
 
 @pytest.mark.slow
 def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
     """One run for every figure, the contention one included (each bench run loads models in
-    several processes: one run keeps the suite short)."""
+    several processes: one run keeps the suite short). The smallest model in every pane, and
+    one thread: with another program keeping a core busy, figures pinned to two threads
+    crawl, and the report's shape is the same."""
     done = subprocess.run(
-        [sys.executable, "-m", "desktop_app", "bench", "--json", "--tokens", "6", "--repeats", "1",
-         "--contention"],
+        [sys.executable, "-m", "desktop_app", "bench", "--json", "--tokens", str(TOKENS),
+         "--repeats", "1", "--threads", "1", "--contention", "--models", MODEL],
         capture_output=True, text=True, timeout=600, env=os.environ.copy())
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["single_pane_ratio"] > 0 and report["comparison_ratio"] > 0
     assert report["machine"]["physical_cores"] >= 1 and report["machine"]["cpu"]
+
     single = report["single_pane"]
-    assert single["engine_tokens_per_s"] > 0 and single["bare_tokens_per_s"] > 0
+    assert single["threads"] == 1 and single["tokens"] == TOKENS
+    _ratio_of(single["ratio"], single["engine_tokens_per_s"], single["bare_tokens_per_s"])
+    assert report["single_pane_ratio"] == single["ratio"]
+
     comparison = report["comparison"]
-    assert len(comparison["panes"]) == 3 and all(p["ttft_s"] > 0 for p in comparison["panes"])
-    assert len(comparison["alone"]) == 3
-    window = report["window"]
-    assert "error" not in window, window
-    assert window["longest_stall_ms"] > 0 and window["mean_frame_interval_ms"] > 0
-    assert set(window["append_cost_us"]) == {"1000", "5000", "10000", "20000"}
-    startup = report["startup"]
-    assert 0 < startup["launch_to_window_s"] < startup["launch_to_first_token_s"]
-    memory = report["memory"]
-    assert memory["app_peak_rss_mb"] > 0 and memory["worker_peak_rss_mb"]
+    assert comparison["models"] == [MODEL] * 3
+    assert len(comparison["panes"]) == 3 and len(comparison["alone"]) == 3
+    assert [p["model"] for p in comparison["panes"]] == comparison["models"]
+    assert [a["model"] for a in comparison["alone"]] == comparison["models"]
+    assert all(p["ttft_s"] > 0 and 0 < p["done_after_s"] <= comparison["wall_s"]
+               for p in comparison["panes"])
+    assert comparison["sum_alone_s"] == pytest.approx(
+        sum(a["wall_s"] for a in comparison["alone"]), abs=0.005)
+    _ratio_of(comparison["ratio"], comparison["wall_s"], comparison["sum_alone_s"])
+    assert report["comparison_ratio"] == comparison["ratio"]
+
     reuse = report["prompt_reuse"]
     assert 0 < reuse["turn3_prompt_cached"] < reuse["turn3_prompt_tokens"]
-    assert reuse["turn3_ttft_s"] > 0 and reuse["fresh_ttft_s"] > 0 and reuse["ratio"] > 0
+    _ratio_of(reuse["ratio"], reuse["turn3_ttft_s"], reuse["fresh_ttft_s"])
+    assert reuse["turn3_uncached_ttft_s"] > 0
+
     many = report["many_sequences"]
-    assert set(many["total_tokens_per_s"]) == {"1", "4", "8"} and many["ratio"] > 0
+    totals = many["total_tokens_per_s"]
+    assert set(totals) == {"1", "4", "8"} and many["sequences"] == 8
+    _ratio_of(many["ratio"], totals["8"], totals["1"])
+
     logprobs = report["logprobs"]
-    assert logprobs["k"] == 5 and logprobs["on_tokens_per_s"] > 0 and logprobs["ratio"] > 0
+    assert logprobs["k"] == 5
+    _ratio_of(logprobs["ratio"], logprobs["on_tokens_per_s"], logprobs["off_tokens_per_s"])
+
     contention = report["contention"]
-    assert contention["engine_tokens_per_s"] > 0 and contention["ratio"] > 0
+    assert set(contention["baseline_tokens_per_s"]) == {"1"}  # one thread count: --threads 1
+    _ratio_of(contention["ratio"], contention["engine_tokens_per_s"],
+              contention["baseline_tokens_per_s"]["1"])
     assert contention["baseline"] == "bare llama-cpp-python loop" or "native" in contention["baseline"]
     import psutil  # the busy process the bench started is gone (or an unreaped zombie)
 
     gone = not psutil.pid_exists(contention["busy_pid"])
     assert gone or psutil.Process(contention["busy_pid"]).status() == psutil.STATUS_ZOMBIE
+
+    window = report["window"]
+    _stall_figures(window)
+    assert window["panes"] == comparison["models"]
+    assert 0 < window["tokens_streamed"] <= 3 * TOKENS  # the window follows --tokens
+    assert set(window["append_cost_us"]) == {"1000", "5000", "10000", "20000"}
+    assert all(cost > 0 for cost in window["append_cost_us"].values())
+
+    rollouts = report["rollouts_window"]
+    _stall_figures(rollouts)
+    assert rollouts["panes"] == comparison["models"] and rollouts["target_ms"] == 50
+    assert rollouts["rollouts_per_pane"] == 16 and rollouts["tokens_per_rollout"] == TOKENS
+    # every rollout of the three windows finished and was checked against the key
+    assert rollouts["rollouts_finished"] == rollouts["rollouts_checked"] == 3 * 16
+    assert 0 < rollouts["tokens_generated"] <= 3 * 16 * TOKENS
+    assert all(0 < wall <= rollouts["wall_s"] for wall in rollouts["generation_wall_s"])
+
+    startup = report["startup"]
+    assert 0 < startup["launch_to_window_s"] < startup["launch_to_first_token_s"]
+    memory = report["memory"]
+    assert memory["app_peak_rss_mb"] == window["app_peak_rss_mb"] > 0
+    assert set(memory["worker_peak_rss_mb"]) == set(comparison["models"])
+    assert all(mb > 0 for mb in memory["worker_peak_rss_mb"].values())
+
+    # Both renderings show every figure of this report, the rollouts stall with its target.
+    measures = [row.measure for row in report_rows(report)]
+    assert len(measures) == 12 + ("native" in report)  # with a llama-bench on PATH
+    markdown, table = format_markdown(report), format_table(report)
+    assert all(measure in markdown and measure in table for measure in measures)
+    assert "stall ≤ 50 ms" in markdown and "stall ≤ 50 ms" in table
+
+
+def _latest() -> dict[str, Any]:
+    return dict(json.loads((ROOT / "docs" / "bench-latest.json").read_text(encoding="utf-8")))
+
+
+def test_readme_figures_are_the_latest_bench_report():
+    report = _latest()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- bench:start -->\n", 1)[1].split("\n<!-- bench:end -->", 1)[0]
+    assert block == format_markdown(report)
+    assert report["single_pane_ratio"] and report["comparison_ratio"]
+
+
+def test_both_renderings_are_the_same_rows():
+    """The terminal's table and the README's Markdown show the same measures, figures,
+    baselines, ratios and targets, in the same order."""
+    report = _latest()
+    report["rollouts_window"] = {
+        "panes": ["a", "b", "c"], "rollouts_per_pane": 16, "tokens_per_rollout": 32,
+        "target_ms": 50, "longest_stall_ms": 21.5, "mean_frame_interval_ms": 5.1}
+    rows = report_rows(report)
+    markdown = format_markdown(report).splitlines()[4:]  # after the head and table header
+    table = format_table(report)
+    assert len(markdown) == len(rows)
+    position = 0
+    for row, line in zip(rows, markdown):
+        assert line.startswith(f"| {row.measure} | {row.triptych} |")
+        assert (f"**{row.ratio}**" if row.headline else row.ratio) in line
+        for text in (row.measure, row.triptych, row.baseline, row.ratio, row.target):
+            found = table.find(text, position)
+            assert found >= 0, text
+        position = table.find(row.measure, position) + len(row.measure)
+    assert ("| GUI thread while 3 Rollouts windows each sample 16 answers (at most 32 tokens "
+            "each): longest stall / mean interval of a 5 ms timer | 21.5 ms / 5.1 ms | | | "
+            "stall ≤ 50 ms |") in markdown
+
+
+def test_a_section_missing_or_failed_is_left_out_or_named():
+    report = _latest()
+    del report["contention"], report["native"]
+    report["window"] = {"error": "the window benchmark failed: no display"}
+    rows = report_rows(report)
+    measures = [row.measure for row in rows]
+    assert not any("core busy" in row.measure or "native" in row.baseline for row in rows)
+    failed = [row for row in rows if row.triptych == "the window benchmark failed: no display"]
+    assert [row.measure for row in failed] == ["GUI thread while three panes stream"]
+    assert not any(m.startswith("appending one token") for m in measures)
+    assert "the window benchmark failed: no display" in format_table(report)
 
 
 def test_bench_names_a_missing_llama_bench_in_one_sentence(tmp_path):
@@ -57,20 +179,12 @@ def test_bench_names_a_missing_llama_bench_in_one_sentence(tmp_path):
     assert done.returncode == 2 and "is not an executable llama-bench" in done.stderr
 
 
-def test_bench_rejects_a_silly_budget():
-    done = subprocess.run([sys.executable, "-m", "desktop_app", "bench", "--tokens", "1"],
+@pytest.mark.parametrize("args, sentence", [
+    (["--tokens", "1"], "--tokens must be at least 2"),
+    (["--repeats", "0"], "--repeats at least 1"),
+    (["--threads", "0"], "--threads must be at least 1"),
+])
+def test_bench_rejects_a_silly_budget(args, sentence):
+    done = subprocess.run([sys.executable, "-m", "desktop_app", "bench", *args],
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and "--tokens must be at least 2" in done.stderr
-
-
-def test_readme_figures_are_the_latest_bench_report():
-    from pathlib import Path
-
-    from desktop_app.bench import format_markdown
-
-    root = Path(__file__).resolve().parent.parent
-    report = json.loads((root / "docs" / "bench-latest.json").read_text(encoding="utf-8"))
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    block = readme.split("<!-- bench:start -->\n", 1)[1].split("\n<!-- bench:end -->", 1)[0]
-    assert block == format_markdown(report)
-    assert report["single_pane_ratio"] and report["comparison_ratio"]
+    assert done.returncode == 2 and sentence in done.stderr and "Traceback" not in done.stderr

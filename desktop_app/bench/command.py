@@ -95,12 +95,14 @@ def _choose_models(ids: list[str] | None) -> list[Any]:
 
 def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
                    window: bool = True, startup: bool = True, contention: bool = False,
-                   llama_bench: str | None = None, rollouts: bool = True) -> dict[str, Any]:
-    """Run every measurement; return one JSON-ready dict."""
+                   llama_bench: str | None = None, rollouts: bool = True,
+                   threads: int | None = None) -> dict[str, Any]:
+    """Run every measurement on ``threads`` cores (default: every physical core); return
+    one JSON-ready dict."""
     from desktop_app.cores import physical_cores
 
     entries = _choose_models(ids)
-    cores = physical_cores()
+    cores = threads or physical_cores()
     report: dict[str, Any] = {"machine": machine_description()}
     single = bench_single_pane(entries[0], n_tokens, repeats, cores)
     comparison = bench_comparison(entries[:3], n_tokens, cores)
@@ -108,8 +110,8 @@ def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
     report["comparison_ratio"] = comparison["ratio"]
     report["single_pane"] = single
     report["comparison"] = comparison
-    report["prompt_reuse"] = bench_prompt_reuse(entries[0], n_tokens)
-    report["many_sequences"] = bench_many_sequences(entries[0], n_tokens)
+    report["prompt_reuse"] = bench_prompt_reuse(entries[0], n_tokens, cores)
+    report["many_sequences"] = bench_many_sequences(entries[0], n_tokens, cores)
     report["logprobs"] = bench_logprobs(entries[0], n_tokens, repeats, cores)
     if llama_bench:
         report["native"] = bench_native(entries[0], llama_bench, n_tokens, cores, repeats,
@@ -144,6 +146,9 @@ def add_bench_parser(subparsers: Any) -> None:
     bench.add_argument("--tokens", type=int, default=128,
                        help=f"tokens per generation ({ROLLOUT_TOKENS} at most per rollout)")
     bench.add_argument("--repeats", type=int, default=3, help="single-pane runs per side")
+    bench.add_argument("--threads", type=int, metavar="N",
+                       help="cores the engine's figures use (default: every physical core; "
+                            "the window's figures run the app as it is)")
     bench.add_argument("--no-window", action="store_true",
                        help="skip the window figures (streaming, rollouts, append cost)")
     bench.add_argument("--no-rollouts", action="store_true",
@@ -162,6 +167,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.tokens < 2 or args.repeats < 1:
         print("triptych: --tokens must be at least 2 and --repeats at least 1.", file=sys.stderr)
         return 2
+    if args.threads is not None and args.threads < 1:
+        print("triptych: --threads must be at least 1.", file=sys.stderr)
+        return 2
     ids = [part.strip() for part in args.models.split(",")] if args.models else None
     llama_bench = find_llama_bench(args.llama_bench)
     if args.llama_bench and llama_bench is None:
@@ -170,7 +178,8 @@ def run_bench(args: argparse.Namespace) -> int:
     try:
         report = run_benchmarks(ids, args.tokens, args.repeats, window=not args.no_window,
                                 startup=not args.no_startup, contention=args.contention,
-                                llama_bench=llama_bench, rollouts=not args.no_rollouts)
+                                llama_bench=llama_bench, rollouts=not args.no_rollouts,
+                                threads=args.threads)
     except (CatalogError, ValueError, RuntimeError) as exc:
         print(f"triptych: {exc}", file=sys.stderr)
         return 1

@@ -118,8 +118,10 @@ def bench_comparison(entries: list[Any], n_tokens: int, cores: int) -> dict[str,
     from desktop_app.protocol import Finished
 
     requests = [_fixed_request(entry, n_tokens, raw=False) for entry in entries]
-    alone: list[dict[str, Any]] = []
+    alone_by_model: dict[str, dict[str, Any]] = {}  # a model in two panes is timed once
     for entry, request in zip(entries, requests):
+        if entry.id in alone_by_model:
+            continue
         best: dict[str, Any] | None = None
         for threads in sorted({1, max(1, cores // 2), cores}):
             worker = ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads))
@@ -134,7 +136,8 @@ def bench_comparison(entries: list[Any], n_tokens: int, cores: int) -> dict[str,
                 best = {"model": entry.id, "threads": threads, "wall_s": round(wall, 3),
                         "ttft_s": round(result.ttft_s or 0, 3)}
         assert best is not None
-        alone.append(best)
+        alone_by_model[entry.id] = best
+    alone = [alone_by_model[entry.id] for entry in entries]
 
     budget = ThreadBudget(cores=cores)
     workers = [ModelWorker(entry, budget=budget) for entry in entries]
@@ -179,7 +182,14 @@ def _median_rate(worker: Any, request: Any, repeats: int) -> float:
     return float(statistics.median(rates))
 
 
-def bench_prompt_reuse(entry: Any, n_tokens: int) -> dict[str, Any]:
+def _shared_budget(cores: int) -> Any:
+    """A budget like the app's (other programs' load measured) over the cores benchmarked."""
+    from desktop_app.cores import ThreadBudget
+
+    return ThreadBudget(cores, measure_load=True)
+
+
+def bench_prompt_reuse(entry: Any, n_tokens: int, cores: int) -> dict[str, Any]:
     """Time to first token of a conversation's third turn (cache reused) against the same
     question asked fresh, and against the third turn with nothing cached."""
     from desktop_app.engine import ModelWorker
@@ -190,7 +200,7 @@ def bench_prompt_reuse(entry: Any, n_tokens: int) -> dict[str, Any]:
     questions = ["Explain in detail why the sky is blue.", "And why are sunsets red?",
                  "Summarise both answers in one sentence."]
     figures: dict[str, Any] = {"model": entry.id}
-    with ModelWorker(entry) as worker:
+    with ModelWorker(entry, budget=_shared_budget(cores)) as worker:
         history: tuple[Turn, ...] = ()
         for question in questions:
             result = _finish(worker.generate(GenerationRequest(question, sampling,
@@ -201,11 +211,11 @@ def bench_prompt_reuse(entry: Any, n_tokens: int) -> dict[str, Any]:
         figures["turn3_prompt_cached"] = result.prompt_cached
     # Each in a new model process, so that nothing is cached: the question alone, and
     # the whole conversation.
-    with ModelWorker(entry) as cold:
+    with ModelWorker(entry, budget=_shared_budget(cores)) as cold:
         fresh = _finish(cold.generate(GenerationRequest(questions[-1], sampling)))
         figures["fresh_ttft_s"] = round(fresh.ttft_s or 0, 4)
         figures["fresh_prompt_tokens"] = fresh.prompt_tokens
-    with ModelWorker(entry) as cold:
+    with ModelWorker(entry, budget=_shared_budget(cores)) as cold:
         result = _finish(cold.generate(GenerationRequest(questions[-1], sampling,
                                                          history=history[:-1])))
         figures["turn3_uncached_ttft_s"] = round(result.ttft_s or 0, 4)
@@ -214,8 +224,8 @@ def bench_prompt_reuse(entry: Any, n_tokens: int) -> dict[str, Any]:
     return figures
 
 
-def bench_many_sequences(entry: Any, n_tokens: int, counts: tuple[int, ...] = (1, 4, 8)
-                         ) -> dict[str, Any]:
+def bench_many_sequences(entry: Any, n_tokens: int, cores: int,
+                         counts: tuple[int, ...] = (1, 4, 8)) -> dict[str, Any]:
     """Total tokens/s of N sequences sampled from one prompt at once, against one."""
     from desktop_app.engine import ModelWorker
     from desktop_app.protocol import Finished, GenerationRequest, Sampling
@@ -223,7 +233,7 @@ def bench_many_sequences(entry: Any, n_tokens: int, counts: tuple[int, ...] = (1
     request = GenerationRequest(BENCH_PROMPT, Sampling(temperature=0.8, max_tokens=n_tokens),
                                 raw=True, ignore_eos=True)
     totals: dict[str, float] = {}
-    with ModelWorker(entry) as worker:
+    with ModelWorker(entry, budget=_shared_budget(cores)) as worker:
         _finish(worker.generate(request))  # warm up
         for count in counts:
             started = time.perf_counter()
@@ -332,7 +342,6 @@ def bench_contention(entry: Any, n_tokens: int, repeats: int, cores: int,
     """One pane while another program keeps a core busy, against the best thread count of
     the baseline (native llama-bench when given, else a bare llama-cpp-python loop)."""
     from desktop_app.catalog import ensure_local
-    from desktop_app.cores import ThreadBudget
     from desktop_app.engine import ModelWorker
 
     path = str(ensure_local(entry))
@@ -340,7 +349,7 @@ def bench_contention(entry: Any, n_tokens: int, repeats: int, cores: int,
     stranger = _start_stranger()
     try:
         time.sleep(0.5)
-        with ModelWorker(entry, budget=ThreadBudget()) as worker:  # the app's own budget
+        with ModelWorker(entry, budget=_shared_budget(cores)) as worker:
             _finish(worker.generate(request))
             engine = _median_rate(worker, request, repeats)
         baseline: dict[str, float | None] = {}
