@@ -38,6 +38,11 @@ def _stall_figures(figures: dict[str, Any]) -> None:
     assert mean * (ticks - 1) / 1000 <= figures["wall_s"] + 0.05
 
 
+def _within_one_thread(placement: str) -> bool:
+    """Where a run ended with a ceiling of one thread: one CPU thread, or a GPU."""
+    return placement == "CPU · 1 thread" or not placement.startswith("CPU")
+
+
 @pytest.mark.slow
 def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
     """One run for every figure, the contention one included (each bench run loads models in
@@ -54,6 +59,7 @@ def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
 
     single = report["single_pane"]
     assert single["threads"] == 1 and single["tokens"] == TOKENS
+    assert len(single["engine_ended_on"]) == 1 and _within_one_thread(single["engine_ended_on"][0])
     _ratio_of(single["ratio"], single["engine_tokens_per_s"], single["bare_tokens_per_s"])
     assert report["single_pane_ratio"] == single["ratio"]
 
@@ -62,6 +68,7 @@ def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
     assert len(comparison["panes"]) == 3 and len(comparison["alone"]) == 3
     assert [p["model"] for p in comparison["panes"]] == comparison["models"]
     assert [a["model"] for a in comparison["alone"]] == comparison["models"]
+    assert all(a["threads"] == 1 and _within_one_thread(a["ended_on"]) for a in comparison["alone"])
     assert all(p["ttft_s"] > 0 and 0 < p["done_after_s"] <= comparison["wall_s"]
                for p in comparison["panes"])
     assert comparison["sum_alone_s"] == pytest.approx(

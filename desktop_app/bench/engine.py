@@ -86,6 +86,7 @@ def bench_single_pane(entry: Any, n_tokens: int, repeats: int, threads: int) -> 
     path = str(ensure_local(entry))
     engine_rates: list[float] = []
     bare_rates: list[float] = []
+    placements: list[str | None] = []
     worker = ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads))
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
@@ -96,6 +97,7 @@ def bench_single_pane(entry: Any, n_tokens: int, repeats: int, threads: int) -> 
                 result = _finish(worker.generate(_fixed_request(entry, n_tokens, raw=True)))
                 bare_rates.append(bare)
                 engine_rates.append(result.tokens_per_s or 0.0)
+                placements.append(result.placement)
     finally:
         worker.close()
     engine = statistics.median(engine_rates[1:])
@@ -108,6 +110,9 @@ def bench_single_pane(entry: Any, n_tokens: int, repeats: int, threads: int) -> 
         "bare_tokens_per_s": round(bare, 2),
         "ratio": round(engine / bare, 3) if bare else None,
         "runs": repeats,
+        # ``threads`` is a ceiling: within it the engine's tuner keeps the faster count, so
+        # under load a run can end on fewer (e.g. "CPU · 1 thread"); the bare loop cannot.
+        "engine_ended_on": placements[1:],
     }
 
 
@@ -134,7 +139,7 @@ def bench_comparison(entries: list[Any], n_tokens: int, cores: int) -> dict[str,
                 worker.close()
             if best is None or wall < best["wall_s"]:
                 best = {"model": entry.id, "threads": threads, "wall_s": round(wall, 3),
-                        "ttft_s": round(result.ttft_s or 0, 3)}
+                        "ttft_s": round(result.ttft_s or 0, 3), "ended_on": result.placement}
         assert best is not None
         alone_by_model[entry.id] = best
     alone = [alone_by_model[entry.id] for entry in entries]
@@ -157,6 +162,7 @@ def bench_comparison(entries: list[Any], n_tokens: int, cores: int) -> dict[str,
                     "tokens_per_s": round(result.tokens_per_s or 0, 2),
                     "done_after_s": round(time.perf_counter() - started, 3),
                     "worker_peak_rss_mb": round(result.peak_rss_mb or 0, 1),
+                    "ended_on": result.placement,
                 }
         wall = time.perf_counter() - started
     finally:
