@@ -108,51 +108,55 @@ def measure_rollouts(model_ids: list[str], n_tokens: int, rollouts: int) -> dict
     window = MainWindow(load_catalog(), models=model_ids, remember=False)
     window.resize(1600, 900)
     window.show()
-    views = []
-    for pane in window.panes:
-        pane.set_overrides(max_tokens=n_tokens, temperature=0.8)
-        view = pane.open_rollouts()
-        if view is None:
-            raise RuntimeError(f"pane {pane.config.model_id} has no model to run rollouts on")
-        view.prompt_edit.setPlainText(ROLLOUTS_PROMPT)
-        view.key_edit.setText(ROLLOUTS_KEY)
-        view.count.setValue(rollouts)
-        views.append(view)
-    app.processEvents()
-    runs: list[Any] = []
+    runs: dict[int, Any] = {}  # pane index -> its finished RolloutRun (None: it failed)
     loop = QEventLoop()
-
-    def finished(run: Any) -> None:
-        runs.append(run)
-        if len(runs) == len(views):
-            loop.quit()
-
-    for view in views:
-        view.runFinished.connect(finished)
     clock = _StallClock()
-    QTimer.singleShot(600_000, loop.quit)
-    started = time.perf_counter()
-    clock.timer.start()
-    for view in views:
-        if not view.run():
-            raise RuntimeError(f"the rollouts did not start: {view.figures.text()}")
-    loop.exec()
-    clock.timer.stop()
-    wall = time.perf_counter() - started
-    window.shutdown()  # closes every pane's Rollouts window and its model process
-    _dispose(window)
-    wait_for_closing()
-    if len(runs) < len(views) or any(run is None or run.error for run in runs):
-        failed = [run.error for run in runs if run is not None and run.error]
+    views: list[Any] = []
+
+    def on_finished(index: int) -> Any:
+        def finished(run: Any) -> None:
+            runs[index] = run
+            if len(runs) == len(views):
+                loop.quit()
+        return finished
+
+    try:
+        for pane in window.panes:
+            pane.set_overrides(max_tokens=n_tokens, temperature=0.8)
+            view = pane.open_rollouts()
+            if view is None:
+                raise RuntimeError(f"{pane.config.model_id} is not in the catalog")
+            view.prompt_edit.setPlainText(ROLLOUTS_PROMPT)
+            view.key_edit.setText(ROLLOUTS_KEY)
+            view.count.setValue(rollouts)
+            view.runFinished.connect(on_finished(len(views)))
+            views.append(view)
+        app.processEvents()
+        QTimer.singleShot(300_000, loop.quit)
+        started = time.perf_counter()
+        clock.timer.start()
+        for view in views:
+            if not view.run():
+                raise RuntimeError(f"the rollouts did not start: {view.figures.text()}")
+        loop.exec()
+        clock.timer.stop()
+        wall = time.perf_counter() - started
+    finally:
+        window.shutdown()  # closes every pane's Rollouts window and its model process
+        _dispose(window)
+        wait_for_closing()
+    finished: list[Any] = [runs.get(index) for index in range(len(views))]
+    if not all(run is not None and run.error is None for run in finished):
+        failed = [run.error for run in finished if run is not None and run.error]
         raise RuntimeError(failed[0] if failed else "a rollouts run failed or never finished")
     return {
         "panes": model_ids,
         "rollouts_per_pane": rollouts,
         "tokens_per_rollout": n_tokens,
-        "rollouts_finished": sum(r.finished for run in runs for r in run.rollouts),
-        "rollouts_checked": sum(len(run.checked) for run in runs),
-        "tokens_generated": sum(run.tokens for run in runs),
-        "generation_wall_s": [round(run.wall_s, 3) for run in runs],
+        "rollouts_finished": sum(r.finished for run in finished for r in run.rollouts),
+        "rollouts_checked": sum(len(run.checked) for run in finished),
+        "tokens_generated": sum(run.tokens for run in finished),
+        "generation_wall_s": [round(run.wall_s, 3) for run in finished],
         "wall_s": round(wall, 3),
         **clock.figures(),
     }
