@@ -21,6 +21,7 @@ from typing import Any
 BENCH_PROMPT = "Explain, step by step, why the sky is blue and why sunsets are red."
 _BARE_MODEL: Any = None  # the baseline process's model, kept between its runs
 
+
 # ------------------------------------------------------------------- bare llama-cpp-python
 
 
