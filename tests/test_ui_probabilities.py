@@ -1,9 +1,11 @@
 """Token probabilities in a pane, on the real Qt event loop and the scripted engine: the
-toggle, tinted tokens streamed by appending, alternatives, branching and the ‹ 1/2 › bar."""
+toggle, tinted tokens streamed by appending, alternatives, branching and the ‹ 1/2 › bar;
+a reasoning reply's thinking tokens in the thinking fold, its answer's below it."""
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,9 +14,20 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPoint  # noqa: E402
 from PySide6.QtGui import QTextCursor  # noqa: E402
+from PySide6.QtWidgets import QToolTip  # noqa: E402
 
 from desktop_app.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
+from desktop_app.protocol import (  # noqa: E402
+    Delta,
+    Finished,
+    FinishReason,
+    GenerationResult,
+    PromptSent,
+    TokenLogprob,
+)
+from desktop_app.text.thinking import THINKING, ThinkingSplitter  # noqa: E402
 from desktop_app.tokens import NOT_RECORDED, TokenStep  # noqa: E402
+from desktop_app.ui import turn as turn_module  # noqa: E402
 from desktop_app.ui.pane import Pane  # noqa: E402
 from desktop_app.ui.probabilities import (  # noqa: E402
     INDEX_PROPERTY,
@@ -248,7 +261,10 @@ def _cut(script):
 
 
 def _shown(view: TokenView) -> str:
-    return "".join(t for _, t in _formats(view))
+    """The text the view shows (line breaks included), which is its tokens' text."""
+    shown = view.toPlainText()
+    assert shown == view.text()
+    return shown
 
 
 def test_retry_and_continue_keep_the_other_branches(qtbot, pane, engine):
@@ -295,3 +311,308 @@ def test_retry_and_continue_keep_the_other_branches(qtbot, pane, engine):
     assert _shown(retried.token_view) == "Grey."
     assert pane.export_data()["turns"][0]["branch"] == {"shown": 1, "of": 2, "from_token": None,
                                                         "chosen": None}
+
+
+# ------------------------------------------------------------ a reasoning reply, folded
+
+
+def reasoning_script(texts: list[str], *, prefilled: bool, gate: threading.Event | None = None,
+                     gate_at: int = 0, logprobs: tuple[float, ...] = (-0.2,)):
+    """A reasoning model's reply one token per Delta, split and counted as the engine does
+    it (the one thinking splitter, a token that opens or closes the thinking counted as
+    thinking), with each token's figures when asked for: the chosen token at -0.2, an
+    alternative "alt". A raw request (a branch) is continued unsplit, as token_script does.
+    ``gate``: the stream waits there, before token ``gate_at``, until the test opens it;
+    ``logprobs``: the chosen tokens' log-probabilities, in turn."""
+    def script(request):
+        raw = request.raw
+        splitter = ThinkingSplitter("none" if raw else "think-tags",
+                                    prefilled=prefilled and not raw)
+        items: list = [PromptSent(text=request.prompt if raw else "<p><think>", n_tokens=3,
+                                  starts_in_thinking=prefilled and not raw, seed=1)]
+        counts = [0, 0]  # thinking, answer
+        thinking, answer = [], []
+        for index, text in enumerate(texts):
+            if gate is not None and index == gate_at:
+                items.append(gate)
+            was = splitter.in_thinking
+            segments = [("answer", text)] if raw else splitter.feed(text)
+            counts[0 if was or splitter.in_thinking else 1] += 1
+            shown_thinking = "".join(t for kind, t in segments if kind == THINKING)
+            shown_answer = "".join(t for kind, t in segments if kind != THINKING)
+            thinking.append(shown_thinking)
+            answer.append(shown_answer)
+            chosen = logprobs[index % len(logprobs)]
+            figures = (TokenLogprob(text, chosen, ((text, chosen), ("alt", -1.9)))
+                       if request.top_logprobs else None)
+            items.append(Delta(thinking=shown_thinking, answer=shown_answer,
+                               thinking_tokens=counts[0], answer_tokens=counts[1],
+                               elapsed_s=0.01 * index, logprob=figures))
+        items.append(Finished(result=GenerationResult(
+            model="", role="", thinking="".join(thinking), answer="".join(answer),
+            thinking_tokens=counts[0], answer_tokens=counts[1],
+            thinking_s=0.5 if counts[0] else None, finish_reason=FinishReason.STOP)))
+        return items
+    return script
+
+
+THOUGHT = ["Let", " me", " think", ".", "</think>", "\n\n", "Four", "."]
+
+
+@pytest.fixture
+def reasoning_pane(qtbot, fake_models, engine):
+    widget = Pane(fake_models, PaneConfig(model_id=role_id(fake_models, "reasoning"),
+                                          probabilities=True),
+                  worker_factory=engine.worker)
+    qtbot.addWidget(widget)
+    widget.resize(520, 700)
+    widget.show()
+    yield widget
+    close_in_background(widget.shutdown())
+    assert wait_for_closing()
+
+
+def test_thinking_tokens_fold_and_the_answer_holds_only_the_answer(qtbot, reasoning_pane,
+                                                                    engine):
+    engine.default = reasoning_script(THOUGHT, prefilled=True)
+    widget = send_and_wait(qtbot, reasoning_pane, "Two plus two?")
+    fold = widget.thinking
+    assert widget.token_mode and widget.data.thinking == "Let me think."
+    assert widget.data.answer == "Four."
+    # the fold: the same section, header and control as without probabilities
+    assert fold.isVisible() and fold.title.startswith("Thought for ")
+    assert fold.title == widget.data.thinking_header()
+    assert not fold.expanded and not fold.body.isVisible()
+    assert fold.showing_tokens and fold.view.isHidden()
+    # its tokens: the thinking, its closing tag, the blanks the split drops
+    assert _shown(widget.thinking_token_view) == "Let me think.</think>\n\n"
+    assert [i for i, _ in _formats(widget.thinking_token_view)] == [0, 1, 2, 3, 4]  # + "\n\n"
+    # the answer area holds only the answer's tokens, with their places in the reply
+    assert _shown(widget.token_view) == "Four."
+    assert [i for i, _ in _formats(widget.token_view)] == [6, 7]
+    assert widget.answer.isHidden() and widget.token_view.isVisible()
+    assert widget.token_legend.isVisible()
+
+    fold.header.click()  # unfold: the tinted thinking, read from its start
+    assert fold.expanded and widget.thinking_token_view.isVisible()
+    assert widget.thinking_token_view.verticalScrollBar().value() == 0
+    fold.header.click()
+    assert not fold.expanded and not widget.thinking_token_view.isVisible()
+    reasoning_pane.set_thinking_expanded(True)  # Ctrl+T, the window-wide toggle
+    assert fold.expanded
+    reasoning_pane.set_thinking_expanded(False)
+    assert not fold.expanded
+
+
+def test_tokens_in_the_fold_have_tooltips_and_alternatives(qtbot, reasoning_pane, engine,
+                                                            monkeypatch):
+    from PySide6.QtCore import Qt
+
+    engine.default = reasoning_script(THOUGHT, prefilled=True)
+    widget = send_and_wait(qtbot, reasoning_pane, "Two plus two?")
+    widget.thinking.header.click()
+    view = widget.thinking_token_view
+    cursor = QTextCursor(view.document())
+    cursor.setPosition(len("Let m"))  # inside " me"
+    where = view.cursorRect(cursor).center()
+    assert view.index_at(where) == 1
+    step = view.step(1)
+    assert step is widget.data.token_steps[1] and step.thinking
+    assert step.describe().splitlines()[0].endswith("(thinking)")
+    assert "alt" in step.describe()
+
+    shown = []
+    monkeypatch.setattr(QToolTip, "showText", lambda _pos, text, *_: shown.append(text))
+    qtbot.mouseMove(view.viewport(), where)
+    qtbot.waitUntil(lambda: bool(shown), timeout=2000)
+    assert shown[-1] == step.describe()
+
+    offered = []
+
+    class Pick:
+        """The real menu; the user reads it and closes it (exec() would block)."""
+
+        def __init__(self, menu):
+            self.menu = menu
+
+        def exec(self, *_args):
+            offered.extend(a.data() for a in self.menu.actions() if a.isEnabled())
+
+        def deleteLater(self):  # noqa: N802
+            self.menu.deleteLater()
+
+    monkeypatch.setattr(turn_module, "alternatives_menu", lambda parent, step, can_branch:
+                        Pick(alternatives_menu(parent, step, can_branch=can_branch)))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    assert offered == ["alt"]  # a thinking token can be branched from too
+
+
+def test_thinking_tokens_stream_into_the_open_fold_then_it_folds(qtbot, reasoning_pane,
+                                                                  engine, monkeypatch):
+    gate = threading.Event()
+    engine.default = reasoning_script(THOUGHT, prefilled=True, gate=gate, gate_at=6)
+    assert reasoning_pane.send("Two plus two?")
+    redrawn = []
+    monkeypatch.setattr(TokenView, "set_steps", lambda self, *a: redrawn.append(self))
+    widget = reasoning_pane.turns[-1]
+    view = widget.thinking_token_view
+    qtbot.waitUntil(lambda: len(view.steps) == 6, timeout=5000)
+    fold = widget.thinking
+    assert fold.live and fold.expanded and fold.title.startswith("Thinking… ")
+    assert view.isVisible() and _shown(view) == "Let me think.</think>\n\n"
+    assert widget.token_view.steps == []
+    with qtbot.waitSignal(reasoning_pane.runFinished, timeout=10_000):
+        gate.set()
+    assert not fold.live and not fold.expanded and fold.title.startswith("Thought for ")
+    assert _shown(widget.token_view) == "Four."
+    assert redrawn == []  # appended as they came, never drawn again
+
+
+def test_a_thinking_tag_token_without_a_prefilled_template_goes_in_the_fold(
+        qtbot, reasoning_pane, engine):
+    engine.default = reasoning_script(["\n", "<think>", "Hmm", ".", "</think>", "\n\n",
+                                       "Yes", "."], prefilled=False)
+    widget = send_and_wait(qtbot, reasoning_pane, "Sure?")
+    assert widget.data.thinking == "Hmm." and widget.data.answer == "Yes."
+    assert _shown(widget.thinking_token_view) == "\n<think>Hmm.</think>\n\n"
+    assert _shown(widget.token_view) == "Yes."
+    assert widget.thinking.isVisible() and not widget.thinking.expanded
+
+
+def test_a_reply_without_thinking_has_no_fold(qtbot, reasoning_pane, engine):
+    engine.default = reasoning_script(["Just", " this", "."], prefilled=False)
+    widget = send_and_wait(qtbot, reasoning_pane, "Quick?")
+    assert widget.thinking.isHidden() and widget.thinking_token_view.steps == []
+    assert _shown(widget.token_view) == "Just this."
+
+
+def test_switching_probabilities_redraws_a_finished_turn_both_ways(qtbot, reasoning_pane,
+                                                                    engine):
+    engine.default = reasoning_script(THOUGHT, prefilled=True)
+    widget = send_and_wait(qtbot, reasoning_pane, "Two plus two?")
+    header = widget.thinking.title
+    box = reasoning_pane.settings_box.probabilities_box
+    widget.thinking.header.click()  # the reader opened the fold: it stays open
+
+    box.setChecked(False)
+    assert not widget.token_mode
+    assert widget.thinking.text() == "Let me think." and widget.thinking.view.isVisible()
+    assert widget.thinking_token_view.isHidden() and widget.thinking.expanded
+    assert widget.thinking.title == header
+    assert widget.answer.isVisible() and widget.answer.toPlainText() == "Four."
+    assert widget.token_view.isHidden() and widget.token_legend.isHidden()
+    assert widget.token_note.isHidden()
+
+    box.setChecked(True)
+    assert widget.token_mode and widget.answer.isHidden()
+    assert _shown(widget.thinking_token_view) == "Let me think.</think>\n\n"
+    assert widget.thinking_token_view.isVisible() and widget.thinking.view.isHidden()
+    assert _shown(widget.token_view) == "Four." and widget.token_legend.isVisible()
+    assert widget.thinking.title == header and widget.thinking.expanded
+
+    # a reply sent with probabilities off has no figures: shown as text, and it says so
+    box.setChecked(False)
+    second = send_and_wait(qtbot, reasoning_pane, "Again?")
+    assert not second.token_mode and second.data.token_steps == []
+    box.setChecked(True)
+    assert not second.token_mode and second.answer.toPlainText() == "Four."
+    assert second.token_note.isVisible() and second.token_note.text() == NOT_RECORDED
+    assert widget.token_mode  # the first one is tinted again
+    box.setChecked(False)
+    assert second.token_note.isHidden()
+
+
+def test_switching_probabilities_while_a_turn_runs_applies_when_it_ends(
+        qtbot, reasoning_pane, engine):
+    gate = threading.Event()
+    engine.default = reasoning_script(THOUGHT, prefilled=True, gate=gate, gate_at=6)
+    assert reasoning_pane.send("Two plus two?")
+    widget = reasoning_pane.turns[-1]
+    qtbot.waitUntil(lambda: len(widget.thinking_token_view.steps) == 6, timeout=5000)
+    reasoning_pane.settings_box.probabilities_box.setChecked(False)
+    assert widget.token_mode  # it keeps streaming as it began
+    with qtbot.waitSignal(reasoning_pane.runFinished, timeout=10_000):
+        gate.set()
+    assert not widget.token_mode and widget.thinking.text() == "Let me think."
+    assert widget.answer.isVisible() and widget.answer.toPlainText() == "Four."
+
+
+def test_branching_from_a_thinking_token_continues_the_thinking(qtbot, reasoning_pane,
+                                                                engine):
+    engine.default = reasoning_script(THOUGHT, prefilled=True)
+    widget = send_and_wait(qtbot, reasoning_pane, "Two plus two?")
+    engine.default = reasoning_script([" again", "</think>", "\n\n", "Five", "."],
+                                      prefilled=True)
+    with qtbot.waitSignal(reasoning_pane.runFinished, timeout=10_000):
+        assert reasoning_pane.branch(widget, 1, "alt")
+    assert widget.data.thinking == "Letalt again" and widget.data.answer == "Five."
+    assert _shown(widget.thinking_token_view) == "Letalt again</think>\n\n"
+    assert _shown(widget.token_view) == "Five."
+    assert widget.thinking.isVisible() and not widget.thinking.live
+    assert widget.thinking.title == widget.data.thinking_header()
+    assert widget.branch_label.text() == "2/2"
+    widget.branch_prev.click()
+    assert _shown(widget.thinking_token_view) == "Let me think.</think>\n\n"
+    assert _shown(widget.token_view) == "Four."
+
+
+def test_a_branch_from_a_thinking_token_thinks_live_in_the_fold(qtbot, reasoning_pane,
+                                                                engine):
+    engine.default = reasoning_script(THOUGHT, prefilled=True)
+    widget = send_and_wait(qtbot, reasoning_pane, "Two plus two?")
+    gate = threading.Event()
+    engine.default = reasoning_script([" again", "</think>", "Five", "."], prefilled=True,
+                                      gate=gate, gate_at=1)
+    assert reasoning_pane.branch(widget, 2, "alt")
+    qtbot.waitUntil(lambda: _shown(widget.thinking_token_view) == "Let mealt again",
+                    timeout=5000)
+    assert widget.thinking.live and widget.thinking.expanded
+    assert widget.token_view.steps == []
+    with qtbot.waitSignal(reasoning_pane.runFinished, timeout=10_000):
+        gate.set()
+    assert not widget.thinking.live and not widget.thinking.expanded
+    assert _shown(widget.token_view) == "Five."
+
+
+@pytest.mark.parametrize("presentation", [False, True])
+def test_snapshots_of_a_folded_reasoning_reply_with_probabilities(
+        qtbot, fake_models, engine, presentation, tmp_path):
+    """The window with probabilities on in the reasoning pane, fold closed and open, at
+    the normal size and at a projector's 1024x768 in presentation mode (the PNGs go to
+    PROBABILITIES_SCREENSHOT_DIR when it is set, to look at)."""
+    from desktop_app.ui.main_window import MainWindow
+
+    ids = {entry.role: entry.id for entry in fake_models}
+    engine.scripts[ids["reasoning"]] = reasoning_script(
+        ["Half", " of", " 40", " is", " 20", ".", " Check", ":", " 20", " +", " 20", " =",
+         " 40", ".", "</think>", "\n\n", "**", "20", "**", "."], prefilled=True,
+        logprobs=(-0.01, -0.05, -0.4, -0.02, -1.5, -0.01, -2.8, -0.9))
+    window = MainWindow(fake_models, models=[ids["base"], ids["instruct"], ids["reasoning"]],
+                        remember=False, presentation=presentation, worker_factory=engine.worker)
+    qtbot.addWidget(window)
+    window.resize(*((1024, 768) if presentation else (1600, 900)))
+    window.show()
+    shots = Path(os.environ.get("PROBABILITIES_SCREENSHOT_DIR") or tmp_path)
+    try:
+        pane = window.panes[2]
+        pane.settings_box.probabilities_box.setChecked(True)
+        window.prompt.setPlainText("What is half of 40?")
+        with qtbot.waitSignal(window.allFinished, timeout=10_000):
+            assert window.send_all() == len(window.panes)
+        turn = pane.turns[-1]
+        name = "presentation-1024x768" if presentation else "normal"
+        qtbot.wait(50)  # one layout pass
+        window.grab().save(str(shots / f"fold-closed-{name}.png"))
+        assert turn.thinking.isVisible() and not turn.thinking.expanded
+        right = pane.scroll_area.viewport().mapTo(window, pane.scroll_area.viewport()
+                                                  .rect().topRight()).x()
+        for view in (turn.token_view, turn.thinking.header):
+            assert view.mapTo(window, view.rect().topRight()).x() <= right
+        turn.thinking.header.click()
+        qtbot.wait(50)
+        window.grab().save(str(shots / f"fold-open-{name}.png"))
+        view = turn.thinking_token_view
+        assert view.isVisible() and view.mapTo(window, view.rect().topRight()).x() <= right
+        assert _shown(view).startswith("Half of 40") and _shown(turn.token_view) == "**20**."
+    finally:
+        window.shutdown()

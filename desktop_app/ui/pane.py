@@ -395,6 +395,7 @@ class Pane(QFrame):
         for turn in self.turns:
             if not turn.prompt_section.isHidden():
                 turn.prompt_section.set_expanded(bool(self.config.show_prompt))
+            turn.show_probabilities(bool(self.config.probabilities))
         self.configChanged.emit()
 
     def reset_settings(self) -> None:
@@ -546,28 +547,16 @@ class Pane(QFrame):
 
     def show_branch(self, widget: TurnWidget, index: int) -> None:
         if widget.data.done and widget.data.branches.switch(widget.data, index):
-            widget.show_branch(self.point_size)
+            widget.show_data(self.point_size)
 
     def restore(self, turns: list[Turn]) -> None:
         """Show turns taken from a removed pane (undo), as they ended."""
         self.session.restore(turns)
         for data in turns:
             widget = self._add_turn_widget(data)
-            if data.prompt_sent:
-                widget.show_prompt_sent()
-            widget.append_tokens(data.token_steps)
-            if data.thinking and not widget.token_mode:
-                widget.thinking.start_live()
-                widget.append(data.thinking, "")
+            widget.show_data(self.point_size)  # as it ended, then folded as the pane folds
+            if not widget.thinking.isHidden():
                 self._fold_thinking(widget)
-            if data.answer and not widget.token_mode:
-                widget.answer.append_text(data.answer)
-            if data.state == TurnState.FAILED:
-                widget.show_failed(self.point_size)
-            else:
-                widget.show_finished(self.point_size)
-            if data.verdict is not None:
-                widget.show_verdict()
 
     def _remove_turn_widget(self, widget: TurnWidget) -> None:
         if widget in self.turns:
@@ -640,17 +629,12 @@ class Pane(QFrame):
 
     def _show_step(self, widget: TurnWidget, step: Step) -> None:
         data = widget.data
-        if isinstance(step, Streamed) and widget.token_mode:
-            if step.tokens or data.token_steps or not (step.thinking or step.answer):
-                widget.append_tokens(step.tokens)
-                return
-            widget.leave_token_mode()  # no figures came with the text
         if isinstance(step, Streamed):
             if step.thinking and widget.thinking.isHidden():
                 widget.thinking.start_live(data.thinking_header(live=True))
             if step.answer and widget.thinking.live:
                 self._fold_thinking(widget)
-            widget.append(step.thinking, step.answer)
+            widget.append(step.thinking, step.answer, step.tokens)
         elif isinstance(step, Loading):
             widget.show_loading(step.detail)
             self.status.setText("Loading model…")
@@ -661,7 +645,7 @@ class Pane(QFrame):
             widget.hide_loading()
             widget.show_prompt_sent()
             self.status.setText(TURN_STATE_LABELS[data.state])
-            if step.starts_in_thinking and not widget.token_mode:
+            if step.starts_in_thinking:
                 widget.thinking.start_live(data.thinking_header(live=True))
         elif isinstance(step, Finished):
             if not widget.thinking.isHidden() and (widget.thinking.live or data.thinking_s):

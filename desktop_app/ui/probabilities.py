@@ -1,15 +1,18 @@
 """Token probabilities on screen: a reply drawn token by token, each tinted by how likely
 the model found it, with its alternatives on hover and a menu to branch from any of them.
 
-Streaming stays flat: each frame's new tokens are inserted at the end of the document
-(one cursor, one char format per token); nothing already drawn is touched. The tint is
-one warm hue at rising strength, translucent so it reads on light and dark backgrounds
-alike, and a likely token is left untinted so a confident reply looks calm.
+A reasoning reply's tokens go where its text goes: the thinking's into the thinking fold,
+the answer's in place of the answer (:class:`TokenRouter`). Streaming stays flat: each
+frame's new tokens are inserted at the end of their view's document (one cursor, one
+char format per token); nothing already drawn is touched. The tint is one warm hue at
+rising strength, translucent so it reads on light and dark backgrounds alike, and a
+likely token is left untinted so a confident reply looks calm.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import Enum
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
@@ -17,6 +20,7 @@ from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QLabel, QMenu, QToolTip, QWidget
 
 from desktop_app.text import escape
+from desktop_app.text.thinking import ThinkingSplitter
 from desktop_app.tokens import BAND_FLOORS, BAND_LABELS, TokenStep, percent, shown_token
 from desktop_app.ui import theme
 from desktop_app.ui.widgets import AutoHeightTextBrowser
@@ -42,14 +46,71 @@ def legend_html() -> str:
     return (f"<span style='color:{theme.muted_fg()}'>Probability: </span>" + " ".join(cells))
 
 
+class Side(Enum):
+    """Where a token of the reply is drawn."""
+
+    FOLD = "fold"  # the thinking fold
+    ANSWER = "answer"  # in place of the answer
+
+
+class TokenRouter:
+    """Sends each token of a reply to the thinking fold or to the answer, in order, as the
+    reply's text was split: a token the engine counted as thinking goes to the fold (its
+    ``<think>`` and ``</think>`` too), a token that shows answer text goes to the answer.
+    What shows no text at all (blanks the split drops, the markup between thinking and
+    answer) goes with the token before it, or, at the start, with the next one.
+
+    Whether a token shows text is the thinking splitter's answer (the one that split the
+    reply), fed the tokens' own text from the same starting state."""
+
+    def __init__(self, thinking_format: str, *, starts_in_thinking: bool):
+        self.splitter = ThinkingSplitter(thinking_format, prefilled=starts_in_thinking)
+        self.side: Side | None = None  # where the last token went
+        self.held: list[int] = []  # tokens at the start that show no text yet
+        self.routed = 0  # tokens seen so far
+
+    def route(self, steps: Sequence[TokenStep]) -> list[tuple[Side, int]]:
+        """``(side, token index)`` for the next tokens of the reply (held ones included
+        once their side is known)."""
+        out: list[tuple[Side, int]] = []
+        for step in steps:
+            index, self.routed = self.routed, self.routed + 1
+            shows_text = bool(self.splitter.feed(step.text))
+            if step.thinking:
+                side = Side.FOLD
+            elif shows_text:
+                side = Side.ANSWER
+            elif self.side is None:
+                self.held.append(index)
+                continue
+            else:
+                side = self.side
+            out.extend((side, held) for held in self.held)
+            out.append((side, index))
+            self.held, self.side = [], side
+        return out
+
+    def finish(self) -> list[tuple[Side, int]]:
+        """The reply ended: tokens still held (it showed no text at all) go to the answer."""
+        out = [(self.side or Side.ANSWER, index) for index in self.held]
+        self.held = []
+        return out
+
+
 class TokenView(AutoHeightTextBrowser):
-    """A reply's tokens, tinted; hover shows the alternatives, a click offers a branch."""
+    """Tokens of a reply, tinted; hover shows the alternatives, a click offers a branch.
 
-    tokenClicked = Signal(int, QPoint)  # (token index, where: global position)
+    A view may hold part of a reply (the thinking fold, the answer): each token keeps its
+    index in the whole reply, which is what :attr:`tokenClicked` and :meth:`index_at`
+    give and :meth:`strike_from` takes."""
 
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.steps: list[TokenStep] = []
+    tokenClicked = Signal(int, QPoint)  # (token index in the reply, where: global position)
+
+    def __init__(self, parent: QWidget | None = None, *, max_height: int | None = None):
+        super().__init__(parent, max_height=max_height)
+        self.steps: list[TokenStep] = []  # as drawn
+        self.indices: list[int] = []  # each drawn token's index in the reply
+        self._drawn: dict[int, int] = {}  # index in the reply -> position drawn
         self.setMouseTracking(True)
         self.viewport().setMouseTracking(True)
         self.setOpenLinks(False)
@@ -57,41 +118,56 @@ class TokenView(AutoHeightTextBrowser):
         self.struck_from: int | None = None
         theme.on_change(self, "document", TokenView.redraw)
 
-    def set_steps(self, steps: Sequence[TokenStep]) -> None:
+    def set_steps(self, steps: Sequence[TokenStep], indices: Sequence[int] | None = None
+                  ) -> None:
         """Draw these tokens afresh (a branch switched, the theme changed)."""
-        self.steps = []
+        self.steps, self.indices, self._drawn = [], [], {}
         self.struck_from = None
         self.document().clear()
-        self.append_steps(steps)
+        self.append_steps(steps, indices)
 
     def redraw(self) -> None:
         struck = self.struck_from
-        self.set_steps(list(self.steps))
+        self.set_steps(list(self.steps), list(self.indices))
         self.strike_from(struck)
 
-    def append_steps(self, steps: Sequence[TokenStep]) -> None:
-        """Add tokens at the end (one frame's worth while streaming)."""
+    def append_steps(self, steps: Sequence[TokenStep], indices: Sequence[int] | None = None
+                     ) -> None:
+        """Add tokens at the end (one frame's worth while streaming); ``indices``: their
+        places in the reply (by default, right after the last one drawn)."""
         if not steps:
             return
+        if indices is None:
+            first = self.indices[-1] + 1 if self.indices else 0
+            indices = range(first, first + len(steps))
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
-        muted = QColor(theme.muted_fg())
-        for step in steps:
+        for step, index in zip(steps, indices, strict=True):
             fmt = QTextCharFormat()
             fmt.setBackground(band_color(step.band))
-            fmt.setProperty(INDEX_PROPERTY, len(self.steps))
-            if step.thinking:
-                fmt.setFontItalic(True)
-                fmt.setForeground(muted)
+            fmt.setProperty(INDEX_PROPERTY, index)
+            self._drawn[index] = len(self.steps)
             self.steps.append(step)
+            self.indices.append(index)
             cursor.insertText(step.text, fmt)
 
+    def step(self, index: int) -> TokenStep | None:
+        """The token drawn here with this index in the reply (None if not drawn here)."""
+        position = self._drawn.get(index)
+        return None if position is None else self.steps[position]
+
+    def text(self) -> str:
+        """The drawn tokens' text, exactly."""
+        return "".join(step.text for step in self.steps)
+
     def strike_from(self, index: int | None) -> None:
-        """Strike through the tokens from ``index`` on (cut by a stop sequence)."""
-        if index is None or not 0 <= index < len(self.steps):
+        """Strike through the tokens from reply index ``index`` on (cut by a stop sequence)."""
+        position = next((p for p, i in enumerate(self.indices) if index is not None
+                         and i >= index), None)
+        if position is None:
             return
         self.struck_from = index
-        start = sum(len(step.text) for step in self.steps[:index])
+        start = sum(len(step.text) for step in self.steps[:position])
         cursor = QTextCursor(self.document())
         cursor.setPosition(start)
         cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
@@ -110,15 +186,15 @@ class TokenView(AutoHeightTextBrowser):
         cursor = QTextCursor(self.document())
         cursor.setPosition(hit + 1)
         value = cursor.charFormat().property(INDEX_PROPERTY)
-        return value if isinstance(value, int) and 0 <= value < len(self.steps) else -1
+        return value if isinstance(value, int) and value in self._drawn else -1
 
     def mouseMoveEvent(self, event: Any) -> None:  # noqa: N802
         index = self.index_at(event.position().toPoint())
         if index != self._hovered:
             self._hovered = index
-            if index >= 0:
-                QToolTip.showText(event.globalPosition().toPoint(),
-                                  self.steps[index].describe(), self)
+            step = self.step(index)
+            if step is not None:
+                QToolTip.showText(event.globalPosition().toPoint(), step.describe(), self)
             else:
                 QToolTip.hideText()
         super().mouseMoveEvent(event)

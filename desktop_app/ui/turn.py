@@ -3,7 +3,8 @@ metrics, the actions (copy, Verify) and the verdict.
 
 It draws a :class:`desktop_app.conversation.Turn` and keeps no text of its own: the
 streamed pieces are appended to the views as they arrive (never re-rendered), and the
-answer is rendered as Markdown once, from the turn's data, when the turn ends.
+answer is rendered as Markdown once, from the turn's data, when the turn ends. With token
+probabilities the same fold and answer hold tinted tokens instead of text.
 """
 
 from __future__ import annotations
@@ -40,7 +41,13 @@ from desktop_app.tokens import (
 )
 from desktop_app.ui import theme
 from desktop_app.ui.markdown import CodeHighlighter, render_html, style_code_blocks
-from desktop_app.ui.probabilities import TokenView, alternatives_menu, legend_label
+from desktop_app.ui.probabilities import (
+    Side,
+    TokenRouter,
+    TokenView,
+    alternatives_menu,
+    legend_label,
+)
 from desktop_app.ui.widgets import (
     AutoHeightTextBrowser,
     CollapsibleSection,
@@ -118,7 +125,8 @@ class TurnWidget(QFrame):
         self.prompt_notes.hide()
         layout.addWidget(self.prompt_notes)
 
-        self.thinking = ThinkingSection()
+        self.thinking_token_view = TokenView(max_height=ThinkingSection.THINKING_HEIGHT)
+        self.thinking = ThinkingSection(token_view=self.thinking_token_view)
         self.thinking.hide()
         layout.addWidget(self.thinking)
 
@@ -145,13 +153,16 @@ class TurnWidget(QFrame):
         theme.on_change(self, "document", TurnWidget.retheme)
 
     def _build_tokens(self, layout: QVBoxLayout) -> None:
-        """With probabilities, the reply is drawn token by token (thinking in italics)
-        in place of the thinking fold and the answer."""
-        self.token_mode = self.data.probabilities
+        """With probabilities, the reply is drawn token by token: the thinking's tokens in
+        the thinking fold, the answer's in place of the answer (``token_view``)."""
+        self.token_mode = self.data.probabilities  # drawn as tokens now
+        self.probabilities_wanted = self.data.probabilities  # the pane's toggle
         self.token_view = TokenView()
         if self.plain_answer:
             self.token_view.setFont(theme.mono_font())
-        self.token_view.tokenClicked.connect(self._token_clicked)
+        self.router: TokenRouter | None = None  # made when the reply's start is known
+        for view in (self.token_view, self.thinking_token_view):
+            view.tokenClicked.connect(self._token_clicked)
         self.token_legend = legend_label()
         self.token_note = QLabel()
         self.token_note.setWordWrap(True)
@@ -159,11 +170,22 @@ class TurnWidget(QFrame):
         self.token_note.hide()
         for widget in (self.token_view, self.token_legend, self.token_note):
             layout.addWidget(widget)
-        if self.token_mode:
-            self.answer.hide()
-        else:
-            self.token_view.hide()
-            self.token_legend.hide()
+        self._show_mode()
+
+    def _route(self, steps: Sequence[TokenStep]) -> list[tuple[Side, int]]:
+        """Where the reply's next tokens go (the reply has begun: its start is known)."""
+        if self.router is None:
+            self.router = TokenRouter(self.data.thinking_format,
+                                      starts_in_thinking=self.data.starts_in_thinking)
+        return self.router.route(steps)
+
+    def _show_mode(self) -> None:
+        """Show the views of the current mode: tinted tokens, or text."""
+        tokens = self.token_mode
+        self.answer.setVisible(not tokens)
+        self.token_view.setVisible(tokens)
+        self.token_legend.setVisible(tokens)
+        self.thinking.show_tokens(tokens)
 
     def _build_error_box(self, layout: QVBoxLayout) -> None:
         self.error_box = QFrame()
@@ -288,8 +310,15 @@ class TurnWidget(QFrame):
         self.prompt_notes.setText("\n".join(notes))
         self.prompt_notes.setVisible(bool(notes))
 
-    def append(self, thinking: str, answer: str) -> None:
-        """Append one frame's worth of streamed text (the turn's data has it already)."""
+    def append(self, thinking: str, answer: str, tokens: Sequence[TokenStep] = ()) -> None:
+        """Append one frame's worth of streamed text, or, with probabilities, its tokens
+        (the turn's data has them already)."""
+        if self.token_mode:
+            if tokens or self.data.token_steps or not (thinking or answer):
+                self._place(self._route(tokens))
+                return
+            self.leave_token_mode()  # text came without figures: drawn as text from here
+            return
         if thinking:
             if not self.thinking.live:
                 self.thinking.start_live(self.data.thinking_header(live=True))
@@ -297,10 +326,42 @@ class TurnWidget(QFrame):
         if answer:
             self.answer.append_text(answer)
 
-    def append_tokens(self, steps: Sequence[TokenStep]) -> None:
-        """Append one frame's tokens to the token view (with probabilities on)."""
+    def _place(self, routed: list[tuple[Side, int]]) -> None:
+        """Append routed tokens to their views: one insertion per view."""
+        steps = self.data.token_steps
+        for side, view in ((Side.FOLD, self.thinking_token_view),
+                           (Side.ANSWER, self.token_view)):
+            indices = [index for where, index in routed if where is side]
+            view.append_steps([steps[index] for index in indices], indices)
+
+    def _draw_reply(self) -> None:
+        """Draw the reply shown from the turn's data, in the current mode (another branch,
+        probabilities switched, a restored turn); the fold keeps its state."""
+        self._show_mode()
+        data = self.data
         if self.token_mode:
-            self.token_view.append_steps(steps)
+            self.router = None
+            routed = self._route(data.token_steps)
+            if data.done and self.router is not None:
+                routed += self.router.finish()
+            for side, view in ((Side.FOLD, self.thinking_token_view),
+                               (Side.ANSWER, self.token_view)):
+                indices = [index for where, index in routed if where is side]
+                view.set_steps([data.token_steps[index] for index in indices], indices)
+        else:
+            self.thinking.view.set_text(data.thinking)
+            self.answer.setPlainText(data.answer)  # a finished one is rendered after
+        if not self._has_thinking():
+            self.thinking.hide()
+        elif self.thinking.isHidden() and data.done:
+            self.thinking.fold(data.thinking_header())
+            self.thinking.show()
+
+    def _has_thinking(self) -> bool:
+        """Whether the fold has something to show in the current mode."""
+        if self.token_mode:
+            return bool(self.thinking_token_view.steps)
+        return bool(self.data.thinking)
 
     def _token_clicked(self, index: int, where: QPoint) -> None:
         step = self.data.token_steps[index] if index < len(self.data.token_steps) else None
@@ -333,18 +394,27 @@ class TurnWidget(QFrame):
         return f"Continued from token {at[0] + 1} with {at[1]!r} instead"
 
     def show_branch_started(self) -> None:
-        """A new branch runs in this turn: its tokens so far, no metrics or actions yet."""
-        self.token_view.set_steps(self.data.token_steps)
+        """A new branch runs in this turn: its tokens so far, no metrics or actions yet;
+        the fold live again if it continues from a thinking token."""
+        self._draw_reply()
+        steps = self.data.token_steps
+        if self._has_thinking():
+            if steps and steps[-1].thinking:
+                self.thinking.start_live(self.data.thinking_header(live=True))
+            else:
+                self.thinking.fold(self.data.thinking_header(), collapse=False)
         for widget in (self.action_bar, self.error_box, self.verify_label, self.verify_section,
                        self.token_note):
             widget.hide()
         self.metrics.setText("")
         self.show_loading(self.data.loading_detail)
 
-    def show_branch(self, point_size: float | None = None) -> None:
-        """Another branch is shown: draw it from the turn's data."""
-        self.token_view.set_steps(self.data.token_steps)
-        self.show_prompt_sent()
+    def show_data(self, point_size: float | None = None) -> None:
+        """Draw the whole turn from its data, as it ended: another branch is shown, the
+        probabilities were switched, or the turn was restored."""
+        self._draw_reply()
+        if self.data.prompt_sent:
+            self.show_prompt_sent()
         self.error_box.hide()
         if self.data.state == TurnState.FAILED:
             self.show_failed(point_size)
@@ -403,6 +473,10 @@ class TurnWidget(QFrame):
             reason = result.finish_reason if result else None
             self.answer.setPlainText(EMPTY_ANSWER_NOTES.get(reason, "(empty answer)")
                                      if reason is not None else "(empty answer)")
+            if self.token_mode and not self.token_view.steps:  # the note, not an empty box
+                self.token_view.hide()
+                self.answer.show()
+        self._apply_probabilities()
 
     def show_failed(self, point_size: float | None = None) -> None:
         failed = self.data.failure
@@ -419,28 +493,58 @@ class TurnWidget(QFrame):
             self.render_markdown(point_size)
         produced = self.data.tokens
         self.metrics.setText(f"{produced:,} tokens before the failure" if produced else "")
+        self._show_token_note()
         self._show_branch_bar()
         if self.data.branches.count > 1:
             self.action_bar.show()  # the way back to the other branches
+        self._apply_probabilities()
 
     def leave_token_mode(self) -> None:
         """Text came without token figures (a server that does not offer them): show the
-        reply as without probabilities, and say why."""
+        reply as text, and say why."""
         self.token_mode = False
-        self.token_view.hide()
-        self.token_legend.hide()
-        self.answer.show()
+        self._draw_reply()
+        self._show_no_figures_note()
+
+    def _show_no_figures_note(self) -> None:
         remote = getattr(self.entry.source, "kind", "") == "remote"
         self.token_note.setText(NOT_OFFERED if remote else NOT_RECORDED)
         self.token_note.show()
 
     def _show_token_note(self) -> None:
-        """With probabilities asked for but none came (a server that does not offer them)."""
+        """The reply has ended: tokens still held find their view, those past a stop
+        sequence are struck through; with probabilities asked for and none came, say so."""
         if self.token_mode and not self.data.token_steps and self.data.tokens > 0:
             self.leave_token_mode()
         elif self.token_mode:
+            self._place(self.router.finish() if self.router is not None else [])
+            if not self._has_thinking():
+                self.thinking.hide()
+            elif self.thinking.isHidden():  # only markup in the fold (<think></think>)
+                self.thinking.fold(self.data.thinking_header())
+                self.thinking.show()
             self.token_view.strike_from(stop_cut_index(
                 self.data.token_steps, self.data.answer, self.data.thinking_format))
+
+    def show_probabilities(self, on: bool) -> None:
+        """The pane's Probabilities toggle: a finished turn is drawn again, as tinted
+        tokens (if it has their figures) or as text; a running one when it ends."""
+        if on != self.probabilities_wanted:
+            self.probabilities_wanted = on
+            if self.data.done:
+                self._apply_probabilities()
+
+    def _apply_probabilities(self) -> None:
+        """Draw the ended turn as the toggle asks, unless it is drawn so already: as
+        tokens if it has their figures, else as text (saying none were recorded)."""
+        wanted, figures = self.probabilities_wanted, bool(self.data.token_steps)
+        if wanted and not figures and self.data.tokens > 0:
+            self._show_no_figures_note()
+        else:
+            self.token_note.hide()
+        if self.token_mode != (wanted and figures):
+            self.token_mode = wanted and figures
+            self.show_data(self._code_pt)
 
     # -- actions
 

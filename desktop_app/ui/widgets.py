@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QTextCursor, QTextOption
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
     QApplication,
     QFrame,
     QLabel,
@@ -26,7 +27,32 @@ from desktop_app.conversation import thinking_header
 from desktop_app.ui import theme
 
 __all__ = ["AutoHeightTextBrowser", "CollapsibleSection", "FlowLayout", "RoleBadge",
-           "StreamTextView", "ThinkingSection", "thinking_header", "wrap_title"]
+           "StreamTextView", "ThinkingSection", "follow_end", "thinking_header", "wrap_title"]
+
+
+def follow_end(view: QAbstractScrollArea) -> None:
+    """Keep a scrolling view at its end while the reader is there (a live stream), and
+    leave it where it is once they scroll up to read."""
+    bar = view.verticalScrollBar()
+    following = [True]
+
+    def scrolled(value: int) -> None:
+        following[0] = value >= bar.maximum() - 2
+
+    def grew(_minimum: int, maximum: int) -> None:
+        if following[0]:
+            bar.setValue(maximum)
+
+    bar.valueChanged.connect(scrolled)
+    bar.rangeChanged.connect(grew)
+
+
+def scaled_height(widget: QWidget, height: int) -> int:
+    """``height`` (pixels at the app's font size) scaled with the widget's zoom."""
+    base = QApplication.font().pointSizeF()
+    size = widget.font().pointSizeF()
+    scale = size / base if base > 0 and size > 0 else 1.0
+    return int(height * max(1.0, scale))
 
 
 class FlowLayout(QLayout):
@@ -146,12 +172,19 @@ class RoleBadge(QLabel):
 
 
 class AutoHeightTextBrowser(QTextBrowser):
-    """A read-only rich-text view as tall as its document (the pane scrolls, not it)."""
+    """A read-only rich-text view as tall as its document (the pane scrolls, not it), or,
+    given ``max_height``, up to that height and then scrolling inside, following the end
+    while the reader is there (a live stream in a fold)."""
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, *, max_height: int | None = None):
         super().__init__(parent)
+        self._max_height = max_height
         self.setOpenExternalLinks(True)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+                                        if max_height is None
+                                        else Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        if max_height is not None:
+            follow_end(self)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -164,6 +197,8 @@ class AutoHeightTextBrowser(QTextBrowser):
 
     def _fit(self, *_: object) -> None:
         height = math.ceil(self.document().size().height()) + 2 * self.frameWidth() + 2
+        if self._max_height is not None:
+            height = min(height, scaled_height(self, self._max_height))
         if height != self.height():
             self.setFixedHeight(max(height, 18))
 
@@ -192,17 +227,7 @@ class StreamTextView(QPlainTextEdit):
                                      | Qt.TextInteractionFlag.TextSelectableByKeyboard)
         self._max_height = max_height
         self._raw: list[str] = []
-        self._follow = True
-        self.verticalScrollBar().valueChanged.connect(self._on_scroll)
-        self.verticalScrollBar().rangeChanged.connect(self._on_range)
-
-    def _on_scroll(self, value: int) -> None:
-        bar = self.verticalScrollBar()
-        self._follow = value >= bar.maximum() - 2
-
-    def _on_range(self, _min: int, maximum: int) -> None:
-        if self._follow:
-            self.verticalScrollBar().setValue(maximum)
+        follow_end(self)
 
     # Qt lays out a paragraph as a whole, so appending to one ever-growing paragraph costs
     # O(its length). Past this many characters the display starts a new paragraph at the
@@ -234,10 +259,7 @@ class StreamTextView(QPlainTextEdit):
 
     def max_view_height(self) -> int:
         """``max_height`` at the app's font size, scaled with the zoom."""
-        base = QApplication.font().pointSizeF()
-        size = self.font().pointSizeF()
-        scale = size / base if base > 0 and size > 0 else 1.0
-        return int(self._max_height * max(1.0, scale))
+        return scaled_height(self, self._max_height)
 
     def content_height(self) -> int:
         """Pixel height of the wrapped text (blocks are laid out on demand)."""
@@ -351,14 +373,34 @@ class CollapsibleSection(QWidget):
 
 
 class ThinkingSection(CollapsibleSection):
-    """A reasoning model's thinking: open and live while it thinks, folded after."""
+    """A reasoning model's thinking: open and live while it thinks, folded after.
 
-    def __init__(self, parent: QWidget | None = None):
-        self.view = StreamTextView(max_height=280)
-        super().__init__("Thinking…", self.view, parent, expanded=True)
+    The fold holds the thinking as plain text (``view``) or, with token probabilities
+    on, as tinted tokens (``token_view``, given by the caller): one fold, one header and
+    one fold control either way; :meth:`show_tokens` picks the body."""
+
+    THINKING_HEIGHT = 280  # pixels at the app's font size, then it scrolls inside
+
+    def __init__(self, parent: QWidget | None = None, *,
+                 token_view: AutoHeightTextBrowser | None = None):
+        self.view = StreamTextView(max_height=self.THINKING_HEIGHT)
+        self.token_view = token_view
+        body = QWidget()
+        stack = QVBoxLayout(body)
+        stack.setContentsMargins(0, 0, 0, 0)
+        stack.setSpacing(0)
+        stack.addWidget(self.view)
+        if token_view is not None:
+            stack.addWidget(token_view)
+            token_view.hide()
+        super().__init__("Thinking…", body, parent, expanded=True)
         theme.style(self.view, lambda: (
             f"QPlainTextEdit {{ background: {theme.subtle_bg()}; color: {theme.muted_fg()};"
             f" border-left: 3px solid {theme.role_color('reasoning')}; padding: 4px; }}"))
+        if token_view is not None:
+            theme.style(token_view, lambda: (
+                f"QTextBrowser {{ background: {theme.subtle_bg()}; color: {theme.muted_fg()};"
+                f" border-left: 3px solid {theme.role_color('reasoning')}; padding: 4px; }}"))
         # the reasoning pane's main feature: a header in the role's colour, not a grey line
         theme.style(self.header, lambda: (
             f"QToolButton {{ text-align: left; padding: 4px 6px; font-weight: 600;"
@@ -371,12 +413,25 @@ class ThinkingSection(CollapsibleSection):
         self.header.clicked.connect(self._touched)
         self.toggled.connect(self._on_unfold)
 
+    @property
+    def showing_tokens(self) -> bool:
+        return self.token_view is not None and not self.token_view.isHidden()
+
+    def show_tokens(self, tokens: bool) -> None:
+        """Show the thinking as tinted tokens, or as plain text (the fold stays as it is)."""
+        if self.token_view is None:
+            return
+        self.token_view.setVisible(tokens)
+        self.view.setVisible(not tokens)
+
     def _touched(self) -> None:
         self.user_touched = True
 
     def _on_unfold(self, expanded: bool) -> None:
         if expanded and not self.live:  # finished thinking is read from its start
-            self.view.verticalScrollBar().setValue(0)
+            shown = self.token_view if self.showing_tokens else self.view
+            assert shown is not None
+            shown.verticalScrollBar().setValue(0)
 
     def text(self) -> str:
         return self.view.raw_text()
