@@ -114,8 +114,7 @@ def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
     report["many_sequences"] = bench_many_sequences(entries[0], n_tokens, cores)
     report["logprobs"] = bench_logprobs(entries[0], n_tokens, repeats, cores)
     if llama_bench:
-        report["native"] = bench_native(entries[0], llama_bench, n_tokens, cores, repeats,
-                                        single["engine_tokens_per_s"])
+        report["native"] = bench_native(entries[:2], llama_bench, n_tokens, cores, repeats)
     if contention:
         report["contention"] = bench_contention(entries[0], n_tokens, repeats, cores,
                                                 llama_bench)

@@ -333,15 +333,44 @@ def find_llama_bench(path: str | None) -> str | None:
     return shutil.which("llama-bench")
 
 
-def bench_native(entry: Any, binary: str, n_tokens: int, threads: int, repeats: int,
-                 engine_rate: float) -> dict[str, Any]:
-    """The engine's single-pane decode rate against native llama.cpp at the same threads."""
+def bench_native(entries: list[Any], binary: str, n_tokens: int, threads: int,
+                 repeats: int) -> dict[str, Any]:
+    """The engine's single-pane decode rate against native llama.cpp at the same threads,
+    for each distinct model. Native and engine runs alternate (one llama-bench repetition,
+    then one generation) and medians are compared, so a noisy neighbour hits both alike;
+    the first round warms both up and is discarded. The engine samples every token with
+    the catalog's settings; llama-bench only decodes."""
     from desktop_app.catalog import ensure_local
+    from desktop_app.cores import ThreadBudget
+    from desktop_app.engine import ModelWorker
 
-    native = native_llama_bench(binary, str(ensure_local(entry)), threads, n_tokens, repeats)
-    return {"model": entry.id, "threads": threads, "native_tokens_per_s": native,
-            "engine_tokens_per_s": round(engine_rate, 2),
-            "ratio": round(engine_rate / native, 3) if native else None}
+    models: list[dict[str, Any]] = []
+    for entry in {e.id: e for e in entries}.values():
+        path = str(ensure_local(entry))
+        native_rates: list[float] = []
+        engine_rates: list[float] = []
+        placements: list[str | None] = []
+        with ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads)) as worker:
+            for _ in range(repeats + 1):
+                native = native_llama_bench(binary, path, threads, n_tokens, 1)
+                if native is None:
+                    break
+                result = _finish(worker.generate(_fixed_request(entry, n_tokens, raw=True)))
+                native_rates.append(native)
+                engine_rates.append(result.tokens_per_s or 0.0)
+                placements.append(result.placement)
+        if len(native_rates) < 2:
+            models.append({"model": entry.id, "threads": threads, "native_tokens_per_s": None,
+                           "engine_tokens_per_s": None, "ratio": None})
+            continue
+        native = statistics.median(native_rates[1:])
+        engine = statistics.median(engine_rates[1:])
+        models.append({"model": entry.id, "threads": threads,
+                       "native_tokens_per_s": round(native, 2),
+                       "engine_tokens_per_s": round(engine, 2),
+                       "ratio": round(engine / native, 3), "runs": len(native_rates) - 1,
+                       "engine_ended_on": placements[1:]})
+    return {**models[0], "models": models}
 
 
 def bench_contention(entry: Any, n_tokens: int, repeats: int, cores: int,
