@@ -53,6 +53,9 @@ class Side(Enum):
     ANSWER = "answer"  # in place of the answer
 
 
+Placed = tuple[Side, int, str]  # where a token goes, its index in the reply, its text shown
+
+
 class TokenRouter:
     """Sends each token of a reply to the thinking fold or to the answer, in order, as the
     reply's text was split: a token the engine counted as thinking goes to the fold (its
@@ -61,38 +64,48 @@ class TokenRouter:
     answer) goes with the token before it, or, at the start, with the next one.
 
     Whether a token shows text is the thinking splitter's answer (the one that split the
-    reply), fed the tokens' own text from the same starting state."""
+    reply), fed the tokens' own text from the same starting state. In a reply that can
+    think, the blanks the split drops are not drawn either (the line breaks after
+    ``</think>``, before the answer's first word), so the fold ends where the thinking
+    does and the answer starts at its text; a reply that cannot think is drawn exactly."""
 
     def __init__(self, thinking_format: str, *, starts_in_thinking: bool):
         self.splitter = ThinkingSplitter(thinking_format, prefilled=starts_in_thinking)
+        self.exact = self.splitter.format.name == "none"
         self.side: Side | None = None  # where the last token went
-        self.held: list[int] = []  # tokens at the start that show no text yet
+        self.held: list[tuple[int, str]] = []  # tokens at the start that show no text yet
         self.routed = 0  # tokens seen so far
+        self.answer_begun = False
 
-    def route(self, steps: Sequence[TokenStep]) -> list[tuple[Side, int]]:
-        """``(side, token index)`` for the next tokens of the reply (held ones included
-        once their side is known)."""
-        out: list[tuple[Side, int]] = []
+    def route(self, steps: Sequence[TokenStep]) -> list[Placed]:
+        """Where the next tokens of the reply go (held ones included once their side is
+        known)."""
+        out: list[Placed] = []
         for step in steps:
             index, self.routed = self.routed, self.routed + 1
             shows_text = bool(self.splitter.feed(step.text))
+            shown = step.text
             if step.thinking:
                 side = Side.FOLD
             elif shows_text:
                 side = Side.ANSWER
-            elif self.side is None:
-                self.held.append(index)
-                continue
+                if not self.answer_begun and not self.exact:
+                    shown = shown.lstrip()
+                self.answer_begun = True
             else:
+                shown = shown if self.exact else shown.strip()
+                if self.side is None:
+                    self.held.append((index, shown))
+                    continue
                 side = self.side
-            out.extend((side, held) for held in self.held)
-            out.append((side, index))
+            out.extend((side, held, text) for held, text in self.held)
+            out.append((side, index, shown))
             self.held, self.side = [], side
         return out
 
-    def finish(self) -> list[tuple[Side, int]]:
+    def finish(self) -> list[Placed]:
         """The reply ended: tokens still held (it showed no text at all) go to the answer."""
-        out = [(self.side or Side.ANSWER, index) for index in self.held]
+        out = [(self.side or Side.ANSWER, index, text) for index, text in self.held]
         self.held = []
         return out
 
@@ -110,6 +123,7 @@ class TokenView(AutoHeightTextBrowser):
         super().__init__(parent, max_height=max_height)
         self.steps: list[TokenStep] = []  # as drawn
         self.indices: list[int] = []  # each drawn token's index in the reply
+        self.shown: list[str] = []  # each drawn token's text as drawn
         self._drawn: dict[int, int] = {}  # index in the reply -> position drawn
         self.setMouseTracking(True)
         self.viewport().setMouseTracking(True)
@@ -118,47 +132,46 @@ class TokenView(AutoHeightTextBrowser):
         self.struck_from: int | None = None
         theme.on_change(self, "document", TokenView.redraw)
 
-    def set_steps(self, steps: Sequence[TokenStep], indices: Sequence[int] | None = None
-                  ) -> None:
+    def set_steps(self, steps: Sequence[TokenStep], indices: Sequence[int] | None = None,
+                  shown: Sequence[str] | None = None) -> None:
         """Draw these tokens afresh (a branch switched, the theme changed)."""
-        self.steps, self.indices, self._drawn = [], [], {}
+        self.steps, self.indices, self.shown, self._drawn = [], [], [], {}
         self.struck_from = None
         self.document().clear()
-        self.append_steps(steps, indices)
+        self.append_steps(steps, indices, shown)
 
     def redraw(self) -> None:
         struck = self.struck_from
-        self.set_steps(list(self.steps), list(self.indices))
+        self.set_steps(list(self.steps), list(self.indices), list(self.shown))
         self.strike_from(struck)
 
-    def append_steps(self, steps: Sequence[TokenStep], indices: Sequence[int] | None = None
-                     ) -> None:
-        """Add tokens at the end (one frame's worth while streaming); ``indices``: their
-        places in the reply (by default, right after the last one drawn)."""
+    def append_steps(self, steps: Sequence[TokenStep], indices: Sequence[int] | None = None,
+                     shown: Sequence[str] | None = None) -> None:
+        """Add tokens at the end (one frame's worth while streaming). ``indices``: their
+        places in the reply (by default, right after the last one drawn); ``shown``: the
+        text drawn for each (by default, the token's own)."""
         if not steps:
             return
         if indices is None:
             first = self.indices[-1] + 1 if self.indices else 0
             indices = range(first, first + len(steps))
+        texts = shown if shown is not None else [step.text for step in steps]
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
-        for step, index in zip(steps, indices, strict=True):
+        for step, index, text in zip(steps, indices, texts, strict=True):
             fmt = QTextCharFormat()
             fmt.setBackground(band_color(step.band))
             fmt.setProperty(INDEX_PROPERTY, index)
             self._drawn[index] = len(self.steps)
             self.steps.append(step)
             self.indices.append(index)
-            cursor.insertText(step.text, fmt)
+            self.shown.append(text)
+            cursor.insertText(text, fmt)
 
     def step(self, index: int) -> TokenStep | None:
         """The token drawn here with this index in the reply (None if not drawn here)."""
         position = self._drawn.get(index)
         return None if position is None else self.steps[position]
-
-    def text(self) -> str:
-        """The drawn tokens' text, exactly."""
-        return "".join(step.text for step in self.steps)
 
     def strike_from(self, index: int | None) -> None:
         """Strike through the tokens from reply index ``index`` on (cut by a stop sequence)."""
@@ -167,7 +180,7 @@ class TokenView(AutoHeightTextBrowser):
         if position is None:
             return
         self.struck_from = index
-        start = sum(len(step.text) for step in self.steps[:position])
+        start = sum(len(text) for text in self.shown[:position])
         cursor = QTextCursor(self.document())
         cursor.setPosition(start)
         cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)

@@ -42,6 +42,7 @@ from desktop_app.tokens import (
 from desktop_app.ui import theme
 from desktop_app.ui.markdown import CodeHighlighter, render_html, style_code_blocks
 from desktop_app.ui.probabilities import (
+    Placed,
     Side,
     TokenRouter,
     TokenView,
@@ -172,7 +173,7 @@ class TurnWidget(QFrame):
             layout.addWidget(widget)
         self._show_mode()
 
-    def _route(self, steps: Sequence[TokenStep]) -> list[tuple[Side, int]]:
+    def _route(self, steps: Sequence[TokenStep]) -> list[Placed]:
         """Where the reply's next tokens go (the reply has begun: its start is known)."""
         if self.router is None:
             self.router = TokenRouter(self.data.thinking_format,
@@ -326,13 +327,16 @@ class TurnWidget(QFrame):
         if answer:
             self.answer.append_text(answer)
 
-    def _place(self, routed: list[tuple[Side, int]]) -> None:
-        """Append routed tokens to their views: one insertion per view."""
+    def _place(self, routed: list[Placed], *, afresh: bool = False) -> None:
+        """Append routed tokens to their views, one insertion per view (``afresh``: the
+        views are drawn again with only these)."""
         steps = self.data.token_steps
         for side, view in ((Side.FOLD, self.thinking_token_view),
                            (Side.ANSWER, self.token_view)):
-            indices = [index for where, index in routed if where is side]
-            view.append_steps([steps[index] for index in indices], indices)
+            placed = [(index, text) for where, index, text in routed if where is side]
+            draw = view.set_steps if afresh else view.append_steps
+            draw([steps[index] for index, _ in placed], [index for index, _ in placed],
+                 [text for _, text in placed])
 
     def _draw_reply(self) -> None:
         """Draw the reply shown from the turn's data, in the current mode (another branch,
@@ -344,10 +348,7 @@ class TurnWidget(QFrame):
             routed = self._route(data.token_steps)
             if data.done and self.router is not None:
                 routed += self.router.finish()
-            for side, view in ((Side.FOLD, self.thinking_token_view),
-                               (Side.ANSWER, self.token_view)):
-                indices = [index for where, index in routed if where is side]
-                view.set_steps([data.token_steps[index] for index in indices], indices)
+            self._place(routed, afresh=True)
         else:
             self.thinking.view.set_text(data.thinking)
             self.answer.setPlainText(data.answer)  # a finished one is rendered after
