@@ -654,3 +654,22 @@ def test_real_llama_cpp_thinking_tokens_fold(qtbot, tmp_path, prefill):
     finally:
         close_in_background(pane.shutdown())
         assert wait_for_closing()
+
+
+def test_drawing_many_tokens_keeps_pythons_none_alive(qtbot):
+    """Each drawn token costs a few Qt calls that return nothing. PySide6 6.12.0 on Python
+    3.11 returned None from such calls without a reference, so every call took one from
+    None and the app aborted ("deallocating None") after a few thousand tinted tokens.
+    (From Python 3.12 None is immortal and its count does not move.)"""
+    import sys
+
+    from desktop_app.protocol import TokenLogprob
+
+    view = TokenView(max_height=280)
+    qtbot.addWidget(view)
+    steps = [TokenStep(TokenLogprob(" word", -0.7, ((" word", -0.7),)))] * 2000
+    before = sys.getrefcount(None)
+    for start in range(0, len(steps), 10):  # a frame's worth at a time
+        view.append_steps(steps[start:start + 10])
+    view.strike_from(1990)
+    assert sys.getrefcount(None) >= before - 100
