@@ -18,7 +18,7 @@
 # Default: llama.cpp with run-time CPU dispatch (packaging/bundle_venv.py): one library of
 # CPU kernels per CPU generation, the best one loaded at start, so the bundle runs, at full
 # speed, on every x86-64 laptop. It is compiled once (~30 min on 2 cores), cached under
-# the user cache (~/.cache/triptych/wheels/), and bundled from the venv build/venv-bundle.
+# the user cache (~/.cache/triptych/wheels/), and bundled from a venv cached beside it.
 #
 # Result: DIST/triptych/triptych (run it), DIST/triptych-<version>-linux-<arch>[-starter].tar.gz,
 # DIST/triptych.build-info.json (what was built from which sources).

