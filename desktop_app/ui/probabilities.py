@@ -23,7 +23,7 @@ from desktop_app.text import escape
 from desktop_app.text.thinking import ThinkingSplitter
 from desktop_app.tokens import BAND_FLOORS, BAND_LABELS, TokenStep, percent, shown_token
 from desktop_app.ui import theme
-from desktop_app.ui.widgets import AutoHeightTextBrowser
+from desktop_app.ui.widgets import AutoHeightTextBrowser, StreamTextView
 
 INDEX_PROPERTY = int(QTextFormat.Property.UserProperty) + 1  # the token's index in the turn
 BAND_ALPHAS = (0, 60, 105, 150, 200)  # by band: likely tokens untinted, unlikely ones strong
@@ -125,6 +125,7 @@ class TokenView(AutoHeightTextBrowser):
         self.indices: list[int] = []  # each drawn token's index in the reply
         self.shown: list[str] = []  # each drawn token's text as drawn
         self._drawn: dict[int, int] = {}  # index in the reply -> position drawn
+        self._paragraph = 0  # characters drawn since the last line break
         self.setMouseTracking(True)
         self.viewport().setMouseTracking(True)
         self.setOpenLinks(False)
@@ -136,6 +137,7 @@ class TokenView(AutoHeightTextBrowser):
                   shown: Sequence[str] | None = None) -> None:
         """Draw these tokens afresh (a branch switched, the theme changed)."""
         self.steps, self.indices, self.shown, self._drawn = [], [], [], {}
+        self._paragraph = 0
         self.struck_from = None
         self.document().clear()
         self.append_steps(steps, indices, shown)
@@ -158,7 +160,8 @@ class TokenView(AutoHeightTextBrowser):
         texts = shown if shown is not None else [step.text for step in steps]
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
-        for step, index, text in zip(steps, indices, texts, strict=True):
+        for step, index, token_text in zip(steps, indices, texts, strict=True):
+            text = self._break_long_paragraph(token_text)
             fmt = QTextCharFormat()
             fmt.setBackground(band_color(step.band))
             fmt.setProperty(INDEX_PROPERTY, index)
@@ -167,6 +170,22 @@ class TokenView(AutoHeightTextBrowser):
             self.indices.append(index)
             self.shown.append(text)
             cursor.insertText(text, fmt)
+
+    def _break_long_paragraph(self, text: str) -> str:
+        """``text`` as drawn: as in :class:`StreamTextView`, past LONG_PARAGRAPH characters
+        without a line break the next blank is drawn as one, because Qt lays a paragraph
+        out whole and appending to an ever longer one would cost its length each frame.
+        The length stays the same, so positions still add up; the token keeps its text."""
+        if "\n" in text:
+            self._paragraph = len(text) - text.rindex("\n") - 1
+            return text
+        if self._paragraph + len(text) > StreamTextView.LONG_PARAGRAPH:
+            blank = next((i for i, char in enumerate(text) if char in " \t"), -1)
+            if blank != -1:
+                self._paragraph = len(text) - blank - 1
+                return text[:blank] + "\n" + text[blank + 1:]
+        self._paragraph += len(text)
+        return text
 
     def step(self, index: int) -> TokenStep | None:
         """The token drawn here with this index in the reply (None if not drawn here)."""

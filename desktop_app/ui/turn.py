@@ -404,6 +404,7 @@ class TurnWidget(QFrame):
                 self.thinking.start_live(self.data.thinking_header(live=True))
             else:
                 self.thinking.fold(self.data.thinking_header(), collapse=False)
+                self.thinking.show()
         for widget in (self.action_bar, self.error_box, self.verify_label, self.verify_section,
                        self.token_note):
             widget.hide()
