@@ -397,9 +397,9 @@ class ThinkingSection(CollapsibleSection):
         theme.style(self.view, lambda: (
             f"QPlainTextEdit {{ background: {theme.subtle_bg()}; color: {theme.muted_fg()};"
             f" border-left: 3px solid {theme.role_color('reasoning')}; padding: 4px; }}"))
-        if token_view is not None:
-            theme.style(token_view, lambda: (
-                f"QTextBrowser {{ background: {theme.subtle_bg()}; color: {theme.muted_fg()};"
+        if token_view is not None:  # tinted tokens keep the text colour: muted grey on a
+            theme.style(token_view, lambda: (  # strong tint would be hard to read
+                f"QTextBrowser {{ background: {theme.subtle_bg()};"
                 f" border-left: 3px solid {theme.role_color('reasoning')}; padding: 4px; }}"))
         # the reasoning pane's main feature: a header in the role's colour, not a grey line
         theme.style(self.header, lambda: (
