@@ -6,7 +6,8 @@ first time only, compiling llama.cpp with every CPU variant (packaging/bundle_ve
 is not installed (it is in the ``test`` extra). An existing bundle under build/dist/ is
 reused while its sources fingerprint still matches (packaging/source_stamp.py) and it was
 not built with --native, so a fresh ``packaging/build_linux.sh --starter-models`` saves
-the build; otherwise the test builds into a temporary folder.
+the build; otherwise the test builds into the user's cache (~/.cache/triptych/frozen-apps/),
+keyed by the sources and the bundle venv, and a later run of the same sources reuses it.
 
     .venv/bin/python -m pytest tests/test_packaging.py          # build + smoke test
     TRIPTYCH_FROZEN_APP=/path/to/triptych .venv/bin/python -m pytest tests/test_packaging.py
@@ -82,33 +83,90 @@ def _up_to_date(dist: Path) -> Path | None:
     return None
 
 
+def _bundle_venv_python() -> Path:
+    """The bundle venv (packaging/bundle_venv.py: made once per requirements, in the user's
+    cache); compiles llama.cpp first if the wheel cache has none yet (once per machine)."""
+    done = subprocess.run([sys.executable, str(PACKAGING / "bundle_venv.py")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+    assert done.returncode == 0, f"bundle_venv.py failed:\n{done.stderr[-8000:]}"
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+def _frozen_key(venv_python: Path) -> str:
+    """Everything a bundle is made from: the sources (packaging/source_stamp.py), and the
+    venv it is frozen from (whose folder name is the key of its wheel, Python and
+    requirements). The same key builds the same bundle."""
+    venv = venv_python.parent.parent.name
+    what = "\n".join([_load("source_stamp").stamp(starter_models=True), venv, sys.platform])
+    return hashlib.sha256(what.encode()).hexdigest()[:16]
+
+
+def _frozen_cache() -> Path:
+    from platformdirs import user_cache_path
+
+    return user_cache_path("triptych") / "frozen-apps"
+
+
+def _drop_old_bundles(cache: Path, keep: int = 2, recent_s: float = 3600) -> None:
+    """Bundles are ~550 MB: keep the newest *keep* and any used in the last hour (another
+    checkout's run may be using it), and half-made ones only while they may be building."""
+    now = time.time()
+
+    def last_used(entry: Path) -> float:
+        try:
+            return (entry / "used").stat().st_mtime
+        except OSError:
+            return entry.stat().st_mtime
+
+    entries = sorted((e for e in cache.iterdir() if e.is_dir()), key=last_used, reverse=True)
+    finished = [e for e in entries if ".partial-" not in e.name]
+    for entry in entries:
+        if entry in finished[:keep] or now - last_used(entry) < recent_s:
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The frozen ``triptych`` binary, with the starter models inside."""
+    """The frozen ``triptych`` binary, with the starter models inside.
+
+    Built with packaging/build_linux.sh into the user's cache (``frozen-apps/<key>``),
+    keyed by every input of the build (_frozen_key), so a second run or a fresh clone of
+    the same sources tests the same bundle without building it again (~30-90 s)."""
     given = os.environ.get("TRIPTYCH_FROZEN_APP")
     if given:
         return Path(given)
     reused = _up_to_date(ROOT / "build" / "dist")
     if reused:
         return reused
-    out = tmp_path_factory.mktemp("frozen")
-    env = {**os.environ, "PYTHON": sys.executable}
     started = time.monotonic()
-    compiled = subprocess.run(  # once per machine: a no-op while the wheel cache has the wheel
-        [sys.executable, str(PACKAGING / "bundle_venv.py"), "--wheel-only"],
-        cwd=ROOT, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
-    )
-    assert compiled.returncode == 0, f"compiling llama.cpp failed:\n{compiled.stderr[-8000:]}"
-    done = subprocess.run(
-        ["bash", str(PACKAGING / "build_linux.sh"), "--starter-models", "--no-tarball",
-         "--dist", str(out / "dist"), "--work", str(out / "work")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=PYINSTALLER_TIMEOUT_S,
-    )
-    assert done.returncode == 0, (
-        f"build_linux.sh failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
-    )
-    print(f"built the frozen app in {time.monotonic() - started:.0f} s")
-    binary = out / "dist" / "triptych" / "triptych"
+    python = _bundle_venv_python()
+    cache = _frozen_cache()
+    folder = cache / _frozen_key(python)
+    binary = folder / "triptych" / "triptych"
+    if not binary.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        _drop_old_bundles(cache)
+        partial = cache / f"{folder.name}.partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        work = tmp_path_factory.mktemp("frozen-work")
+        env = {**os.environ, "PYTHON": sys.executable}
+        done = subprocess.run(
+            ["bash", str(PACKAGING / "build_linux.sh"), "--starter-models", "--no-tarball",
+             "--dist", str(partial), "--work", str(work)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=PYINSTALLER_TIMEOUT_S,
+        )
+        assert done.returncode == 0, (
+            f"build_linux.sh failed ({done.returncode}):\n{done.stdout[-4000:]}\n"
+            f"{done.stderr[-8000:]}"
+        )
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            partial.rename(folder)  # a one-folder bundle runs from wherever it is
+        except OSError:  # another run finished the same bundle first: test that one
+            shutil.rmtree(partial, ignore_errors=True)
+        print(f"built the frozen app in {time.monotonic() - started:.0f} s")
+    (folder / "used").touch()
     assert binary.exists()
     return binary
 
