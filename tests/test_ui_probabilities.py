@@ -699,3 +699,43 @@ def test_a_long_paragraph_of_tokens_is_drawn_in_pieces(qtbot):
     assert cursor.charFormat().fontStrikeOut()
     cursor.setPosition(len(shown) - len(steps[-1].text))
     assert not cursor.charFormat().fontStrikeOut()
+
+
+def test_long_thinking_tokens_are_appended_once_a_frame_and_followed(qtbot, reasoning_pane,
+                                                                     engine):
+    """Thinking tokens stream into the open fold: at most one append per view a frame,
+    nothing drawn again; the fold stays at its height and follows the newest line while
+    the reader is there; unfolded afterwards it is read from its start."""
+    gate = threading.Event()
+    thinking = [f"step {i}.\n" if i % 4 == 3 else f"step {i}," for i in range(240)]
+    engine.default = reasoning_script([*thinking, "</think>", "Done", "."], prefilled=True,
+                                      gate=gate, gate_at=240)
+    frames = {"count": 0}
+    reasoning_pane.timer.timeout.connect(lambda: frames.__setitem__("count",
+                                                                   frames["count"] + 1))
+    assert reasoning_pane.send("Count")
+    widget = reasoning_pane.turns[-1]
+    view = widget.thinking_token_view
+    calls = {"set": 0, "append": 0}
+    original_set, original_append = view.set_steps, view.append_steps
+
+    def counted_set(*args):
+        calls["set"] += 1
+        original_set(*args)
+
+    def counted_append(*args):
+        calls["append"] += bool(args[0])
+        original_append(*args)
+
+    view.set_steps, view.append_steps = counted_set, counted_append
+    qtbot.waitUntil(lambda: len(view.steps) == 240, timeout=10_000)
+    qtbot.wait(50)  # a frame or two for the layout
+    bar = view.verticalScrollBar()
+    assert widget.thinking.live and bar.maximum() > 0 and bar.value() == bar.maximum()
+    assert view.height() <= widget.thinking.THINKING_HEIGHT * 2  # capped (zoom at most x2)
+    with qtbot.waitSignal(reasoning_pane.runFinished, timeout=10_000):
+        gate.set()
+    assert calls["set"] == 0 and 0 < calls["append"] <= frames["count"]
+    assert _shown(widget.token_view) == "Done."
+    widget.thinking.header.click()
+    assert widget.thinking.expanded and bar.value() == 0
