@@ -238,6 +238,8 @@ def thinking_header(live: bool, seconds: float | None, tokens: int, *,
         if finish_reason == FinishReason.CANCELLED:
             return f"Stopped while still thinking · {toks}"
         return f"Still thinking when the reply ended (no </think>) · {toks}"
+    if seconds is None:  # a branch: its thinking was written in two runs
+        return f"Thought · {toks}"
     return f"Thought for {secs} · {toks}"
 
 

@@ -114,7 +114,8 @@ class _Reply:
         fmt = entry.prompt.thinking if entry.prompt.supports_thinking and not request.raw else "none"
         self.model = model
         self.special = fmt == "gpt-oss-channels"
-        self.splitter = ThinkingSplitter(fmt, prefilled=built.starts_in_thinking)
+        self.splitter = ThinkingSplitter(fmt, prefilled=built.starts_in_thinking,
+                                         keep_blanks=request.raw)
         self.stopper = StopMatcher(built.stop)
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.ignore_eos = request.ignore_eos

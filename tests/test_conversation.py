@@ -200,6 +200,7 @@ def test_thinking_states_and_what_verify_reads(catalog):
                            finish_reason=FinishReason.CANCELLED) == \
         "Stopped while still thinking · 1 token"
     assert thinking_header(False, 3.0, 2) == "Thought for 3 s · 2 tokens"
+    assert thinking_header(False, None, 2) == "Thought · 2 tokens"  # a branch: two runs
 
     engine.default = answer_script("20", thinking="Forty halved.")
     done = session.send("Again?")

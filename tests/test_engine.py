@@ -80,6 +80,9 @@ def test_base_starter_continues_a_document_and_stops(starter_models):
     assert "Question:" not in result.answer  # stop sequences end the invented next question
     assert raw.result.prompt_sent == "The capital of France is"
     assert raw.result.answer_tokens == 5 and raw.result.finish_reason == "length"
+    # a raw continuation is text that goes on from the prompt: its first blank is kept
+    # (" Paris" after "is"), or a branch reads "The capital isParis"
+    assert raw.result.answer.startswith(" ")
 
 
 def test_reasoning_model_thinking_is_split_and_counted(reasoner):

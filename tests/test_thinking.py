@@ -103,3 +103,13 @@ def test_gpt_oss_channels_are_just_another_table():
 def test_unknown_format_is_a_clear_error():
     with pytest.raises(ValueError, match="Unknown thinking format"):
         ThinkingSplitter("nope")
+
+
+def test_a_continuation_keeps_its_leading_blank():
+    """Text that continues text already shown (a raw prompt, a branch) keeps its first
+    blank; a fresh reply drops it."""
+    for chunks in ([" Paris", " is"], [" ", "Paris is"]):
+        kept = ThinkingSplitter("none", keep_blanks=True)
+        fresh = ThinkingSplitter("none")
+        assert "".join(t for c in chunks for _, t in kept.feed(c)) == " Paris is"
+        assert "".join(t for c in chunks for _, t in fresh.feed(c)) == "Paris is"

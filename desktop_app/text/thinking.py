@@ -101,8 +101,12 @@ Segment = tuple[str, str]  # (kind, text)
 class ThinkingSplitter:
     """Feed text chunks, get ``(kind, text)`` segments back, kind ``thinking`` or ``answer``."""
 
-    def __init__(self, fmt: ThinkingFormat | str = THINK_TAGS, *, prefilled: bool = False):
+    def __init__(self, fmt: ThinkingFormat | str = THINK_TAGS, *, prefilled: bool = False,
+                 keep_blanks: bool = False):
+        """``keep_blanks``: the text continues text already shown (a raw prompt, a branch),
+        so its leading blanks belong to it (" Paris" after "The capital is")."""
         self.format = get_format(fmt) if isinstance(fmt, str) else fmt
+        self.keep_blanks = keep_blanks
         self.state = self.format.prefilled_state if prefilled else self.format.initial_state
         self._pending = ""
         self._at_state_start = True
@@ -125,7 +129,7 @@ class ThinkingSplitter:
 
     def _emit(self, out: list[Segment], text: str) -> None:
         spec = self.format.states[self.state]
-        if spec.strip_leading and self._at_state_start:
+        if spec.strip_leading and self._at_state_start and not self.keep_blanks:
             text = text.lstrip()
         if not text:
             return
@@ -167,7 +171,8 @@ class ThinkingSplitter:
         hold = self._partial_marker_length(transitions)
         ready = self._pending[: len(self._pending) - hold] if hold else self._pending
         spec = self.format.states[self.state]
-        if spec.strip_leading and self._at_state_start and not ready.strip():
+        if (spec.strip_leading and self._at_state_start and not self.keep_blanks
+                and not ready.strip()):
             # Keep leading blanks until we know whether real text follows them.
             return out
         self._emit(out, ready)
