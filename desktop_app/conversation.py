@@ -16,13 +16,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from desktop_app.catalog import Availability, Catalog, ModelEntry, availability, missing_message
+from desktop_app.generation import (  # the run thread; the window imports these from here
+    GenerationRun,
+    RunEnded,
+    WorkerFactory,
+    WorkerHandle,
+    close_in_background,
+    default_worker_factory,
+)
+from desktop_app.generation import wait_for_closing as wait_for_closing
 from desktop_app.prompting import Turn as Exchange
 from desktop_app.protocol import (
     FAILURE_LABELS,
@@ -272,127 +280,6 @@ class Conversation:
             turns = turns[: turns.index(before)]
         return tuple(Exchange(user=t.prompt, assistant=t.answer)
                      for t in turns if t.counts_as_history())
-
-
-# ------------------------------------------------------------------------- the process
-
-
-class WorkerHandle(Protocol):
-    """What a session needs of a model process (``ModelWorker``'s public surface)."""
-
-    entry: ModelEntry
-
-    @property
-    def alive(self) -> bool: ...
-
-    @property
-    def pid(self) -> int | None: ...
-
-    @property
-    def loaded(self) -> Loaded | None: ...
-
-    def start(self) -> None: ...
-
-    def generate(self, request: GenerationRequest) -> Any: ...
-
-    def stop(self) -> None: ...
-
-    def close(self, timeout: float = 2.0) -> None: ...
-
-
-WorkerFactory = Callable[[ModelEntry], WorkerHandle]
-
-
-def default_worker_factory(entry: ModelEntry) -> WorkerHandle:
-    """A real model process, or a served model's client (imported here so the fake-engine
-    tests never load it)."""
-    from desktop_app.engine import open_worker
-
-    return open_worker(entry)
-
-
-class RunEnded:
-    """Appended after the stream's last event: the generation thread has ended."""
-
-
-class GenerationRun:
-    """One generation on one worker, on a plain thread that only appends to :attr:`events`.
-
-    Every exception becomes a :class:`Failed` event, so a bug in the engine never leaves a
-    pane "Generating…"; the stream is always closed so an abandoned one is drained."""
-
-    def __init__(self, worker: WorkerHandle, request: GenerationRequest):
-        self.worker = worker
-        self.request = request
-        self.events: deque[Event | RunEnded] = deque()
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"pane-{worker.entry.id}",
-                                       daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        """Cooperative stop: returns at once; the stream ends within a token."""
-        self._stop.set()
-        try:
-            self.worker.stop()
-        except Exception:  # noqa: BLE001 - a dead worker is stopped already
-            pass
-
-    def _run(self) -> None:
-        stream = None
-        try:
-            stream = self.worker.generate(self.request)
-            for event in stream:
-                self.events.append(event)
-                if isinstance(event, Finished | Failed):
-                    break
-                if self._stop.is_set():
-                    self.worker.stop()  # a stop that raced generate()'s start
-        except Exception as exc:  # noqa: BLE001 - every failure becomes data for the pane
-            self.events.append(Failed(message=f"Internal error: {exc}", kind=FailureKind.ERROR))
-        finally:
-            if stream is not None and hasattr(stream, "close"):
-                try:
-                    stream.close()
-                except Exception:  # noqa: BLE001
-                    pass
-            self.events.append(RunEnded())
-
-
-_closing: list[threading.Thread] = []
-_closing_lock = threading.Lock()
-
-
-def close_in_background(worker: WorkerHandle | None, timeout: float = 2.0) -> None:
-    """Close a worker (joins its process) without blocking the caller."""
-    if worker is None:
-        return
-
-    def close() -> None:
-        try:
-            worker.close(timeout)
-        except Exception:  # noqa: BLE001 - it is going away either way
-            pass
-
-    thread = threading.Thread(target=close, name=f"close-{worker.entry.id}", daemon=True)
-    with _closing_lock:
-        _closing[:] = [t for t in _closing if t.is_alive()]
-        _closing.append(thread)
-    thread.start()
-
-
-def wait_for_closing(timeout: float = 5.0) -> bool:
-    """Wait (bounded) for background closes to finish; True if all did."""
-    deadline = time.monotonic() + timeout
-    with _closing_lock:
-        threads = list(_closing)
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    with _closing_lock:
-        _closing[:] = [t for t in _closing if t.is_alive()]
-        return not _closing
 
 
 # ----------------------------------------------------------------------------- session
