@@ -109,6 +109,10 @@ class GenerationRequest:
     # Budget forcing: after this many thinking tokens the thinking is closed and the model
     # answers (None: no cap; ignored by models that do not think).
     thinking_budget: int | None = None
+    # Continue: a raw ``prompt`` that ends with this, the model's own reply so far. Its
+    # tokens count for the repetition penalty as if just generated, so the reply goes on
+    # as one uninterrupted generation would.
+    reply_so_far: str = ""
 
 
 # ---------------------------------------------------------------------------- commands
@@ -232,6 +236,9 @@ class GenerationResult:
     seed: int | None = None
     peak_rss_mb: float | None = None
     placement: str | None = None  # "CPU · 2 threads" (threads at the end) or "Metal · 29/29 layers"
+    # the reply exactly as the model wrote it (markup and blanks the split drops included),
+    # so Continue can hand it back; empty where the backend does not know it
+    reply_text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from desktop_app.catalog import CatalogError, ModelEntry, ensure_local
@@ -163,7 +164,9 @@ class _Reply:
         self.last_token_at = now
         splitter = self.splitter
         was_thinking = splitter.in_thinking
-        shown, stopped = self.stopper.feed(self.decoder.decode(self.model.piece(token, self.special)))
+        text = self.decoder.decode(self.model.piece(token, self.special))
+        self.result.reply_text += text
+        shown, stopped = self.stopper.feed(text)
         segments = splitter.feed(shown) if shown else []
         if was_thinking or splitter.in_thinking:
             self.thinking_tokens += 1
@@ -184,7 +187,9 @@ class _Reply:
         """The held-back tail (if any) and the Finished event."""
         if reason is not None:
             self.finish_reason = reason
-        tail = self.decoder.decode(b"", final=True) + self.stopper.flush()
+        rest = self.decoder.decode(b"", final=True)
+        self.result.reply_text += rest
+        tail = rest + self.stopper.flush()
         segments = (self.splitter.feed(tail) if tail else []) + self.splitter.finish()
         thinking, answer = self._emit(segments)
         now = time.perf_counter()
@@ -274,6 +279,8 @@ def run_generation(
     if tuner is not None:  # before the prompt is evaluated: prefill uses the share too
         model.set_threads(tuner.threads)
     sampler = model.sampler(sampling, seed)
+    for token in _reply_tokens(model, request, built, tokens):
+        sampler.accept(token)  # Continue: the reply so far, as if just generated
     stream = model.stream(tokens, sampler, min(sampling.max_tokens, model.n_ctx - len(tokens)),
                           should_stop)
     stream.top_k_logprobs = max(0, request.top_logprobs)
@@ -305,6 +312,16 @@ def run_generation(
     elif stream.ended is DecodeEnd.CONTEXT_FULL:
         reply.finish_reason = FinishReason.LENGTH
     yield from reply.finish()
+
+
+def _reply_tokens(model: LlamaModel, request: GenerationRequest, built: BuiltPrompt,
+                  tokens: list[int]) -> list[int]:
+    """The prompt's last tokens that are the model's own reply (a Continue), else none."""
+    reply = request.reply_so_far
+    if not reply or not built.text.endswith(reply):
+        return []
+    head = replace(built, text=built.text[: len(built.text) - len(reply)])
+    return tokens[len(prompt_tokens(model, head)):]
 
 
 def _token_logprob(model: LlamaModel, token: int, top: Any, special: bool) -> TokenLogprob | None:
