@@ -48,7 +48,19 @@ from desktop_app.protocol import (
     Sampling,
 )
 from desktop_app.text.units import format_duration
-from desktop_app.tokens import TOP_K, Branches, BranchSplitter, TokenStep, can_branch, tokens_export
+from desktop_app.tokens import (
+    BRANCH_FIELDS,
+    TOP_K,
+    Branches,
+    BranchSplitter,
+    Resuming,
+    TokenStep,
+    can_branch,
+    can_resume,
+    continued_result,
+    reply_as_written,
+    tokens_export,
+)
 
 # ------------------------------------------------------------------------------ settings
 
@@ -129,7 +141,7 @@ class Turn:
     thinking_s: float | None = None  # how long it thought (same clock)
     has_thinking: bool = False  # the reply has (or starts in) a thinking part
     started_at: float = 0.0  # time.monotonic() when sent: the window's clock between tokens
-    max_tokens: int = 0  # the token limit it was sent with (Continue doubles it)
+    max_tokens: int = 0  # the token limit it was sent with (each Continue adds to it)
     probabilities: bool = False  # it was sent asking for token probabilities
     token_steps: list[TokenStep] = field(default_factory=list)  # with probabilities
     reply_prompt: str = ""  # the prompt the first reply continued (branches extend it)
@@ -137,6 +149,7 @@ class Turn:
     thinking_format: str = "none"  # how the reply is split (the model's, unless raw)
     branched_at: tuple[int, str] | None = None  # (token index, chosen text) of this branch
     branches: Branches = field(default_factory=lambda: Branches([]))  # the fields: one
+    continue_error: str = ""  # why the last Continue failed (the reply before it is kept)
 
     @property
     def done(self) -> bool:
@@ -169,6 +182,11 @@ class Turn:
     def cut_off(self) -> bool:
         """The token limit ended the reply: Continue can extend it."""
         return self.state == TurnState.DONE and self.finish_reason == FinishReason.LENGTH
+
+    def room_to_continue(self, context_length: int) -> bool:
+        """Cut off with room left in the model's context for more of the reply."""
+        used = (self.result.prompt_tokens if self.result is not None else 0) + self.tokens
+        return self.cut_off and max(used, self.max_tokens) + 1 < context_length
 
     def elapsed_now(self, now: float | None = None) -> float:
         """Seconds since the turn started, ticking between slow tokens: the window's clock,
@@ -311,7 +329,8 @@ class PaneSession:
         self.run: GenerationRun | None = None
         self.turn: Turn | None = None  # the turn the running generation fills
         self.closing = False
-        self.branch_split: BranchSplitter | None = None  # set while a branch runs
+        self.branch_split: BranchSplitter | None = None  # set while a branch or Continue runs
+        self.resuming: Resuming | None = None  # set while a Continue runs
 
     # -- model and settings
 
@@ -406,7 +425,8 @@ class PaneSession:
             if self.worker is None:
                 self.worker = self.worker_factory(entry)
             request = make_request()
-            turn.max_tokens = request.sampling.max_tokens
+            turn.max_tokens = request.sampling.max_tokens + (
+                self.resuming.max_tokens if self.resuming is not None else 0)
             turn.probabilities = request.top_logprobs > 0
             if self.branch_split is None:
                 thinks = entry.prompt.supports_thinking and not request.raw
@@ -431,14 +451,63 @@ class PaneSession:
                 or turn not in self.turns or not can_branch(entry, turn, index, chosen)):
             return None
         limit = again or max(1, (turn.max_tokens or index + 1) - index - 1)
-        stops = (tuple(entry.prompt.stop) if entry.prompt.style == "document"
-                 and turn.reply_prompt != turn.prompt else ())
+        stops = self._continuation_stops(turn)
         prompt = turn.branches.begin(turn, index, chosen, TurnState.STARTING, again=bool(again))
         self.branch_split = BranchSplitter.starting(turn)
         base = self.request_for(turn.prompt, before=turn, max_tokens=limit, seed=seed)
         return self._start(turn, lambda: replace(
             base, prompt=prompt, raw=True, history=(), system_prompt=None,
             document_template=None, stop=stops, top_logprobs=TOP_K))
+
+    def _continuation_stops(self, turn: Turn) -> tuple[str, ...]:
+        """A raw continuation of a wrapped document stops where the reply would have."""
+        entry = self.entry
+        assert entry is not None
+        return (tuple(entry.prompt.stop) if entry.prompt.style == "document"
+                and turn.reply_prompt != turn.prompt else ())
+
+    def can_resume(self, turn: Turn) -> bool:
+        """Whether Continue resumes ``turn`` in place (see :meth:`extend`)."""
+        return self.entry is not None and can_resume(self.entry, turn)
+
+    def extend(self, turn: Turn) -> Turn | None:
+        """Continue a reply the token limit cut off, in the same turn: the exact prompt it
+        had plus the reply so far (thinking markup included) is sent raw, so the model goes
+        on from its last token; only that token is evaluated again (the rest is in the KV
+        cache), and the pane's limit applies once more. A served chat model, whose prompt
+        text is not known, runs the reply again with a larger limit instead."""
+        entry = self.entry
+        if (self.running or self.closing or entry is None or not self.ready
+                or turn not in self.turns or not turn.cut_off or turn.result is None):
+            return None
+        so_far = reply_as_written(turn)
+        if so_far is None or not can_resume(entry, turn):
+            return self._run_again_longer(turn)
+        worker = self.worker
+        if worker is not None and (worker.loaded is None or not worker.alive):
+            self.close_worker()
+        before = {name: getattr(turn, name) for name in BRANCH_FIELDS}
+        before["token_steps"] = list(turn.token_steps)  # appended to in place
+        self.resuming = Resuming(before, turn.result, so_far, turn.elapsed_s,
+                                 turn.thinking_s or 0.0, turn.max_tokens)
+        self.branch_split = BranchSplitter.resuming(turn, so_far)
+        turn.state, turn.verdict, turn.continue_error = TurnState.STARTING, None, ""
+        turn.started_at = time.monotonic() - turn.elapsed_s  # the clock goes on
+        base = self.request_for(turn.prompt, before=turn)
+        return self._start(turn, lambda: replace(
+            base, prompt=turn.reply_prompt + so_far, raw=True, history=(), system_prompt=None,
+            document_template=None, stop=self._continuation_stops(turn),
+            top_logprobs=TOP_K if turn.probabilities else 0, reply_so_far=so_far))
+
+    def _run_again_longer(self, turn: Turn) -> Turn | None:
+        """Continue where the reply can't be resumed: the same prompt, seed and settings
+        with twice the limit, so the reply is written again as far as it went and carries
+        on. The engine clamps the limit to the model's context."""
+        seed = turn.result.seed if turn.result is not None else None
+        limit = max(turn.max_tokens, turn.tokens, 1) * 2
+        if self.entry is not None:
+            limit = min(limit, self.entry.context_length)
+        return self.retry(turn, max_tokens=limit, seed=seed)
 
     def stop(self) -> None:
         if self.run is not None:
@@ -483,10 +552,11 @@ class PaneSession:
         flush()
         if ended:
             self.run = None
-            self.branch_split = None
             if self.turn is not None and not self.turn.done:  # ended without an end event
                 self._fail(self.turn, Failed(message="The generation ended without a result.",
                                              kind=FailureKind.ERROR))
+            self.branch_split = None
+            self.resuming = None
         return steps, ended
 
     def _apply_delta(self, delta: Delta) -> tuple[str, str, TokenStep | None]:
@@ -508,16 +578,22 @@ class PaneSession:
             turn.has_thinking = True
             if turn.state != TurnState.ANSWERING:
                 turn.state = TurnState.THINKING
+        # the process's clock; a Continue's goes on from where the reply was cut off
+        before = self.resuming
+        elapsed = delta.elapsed_s + (before.elapsed_s if before is not None else 0.0)
+        thought = delta.elapsed_s + (before.thinking_s if before is not None else 0.0)
         if answer:
             if turn.state == TurnState.THINKING:
-                turn.thinking_s = delta.elapsed_s  # thinking is over: the process's clock
+                turn.thinking_s = thought  # thinking is over
             turn.answer += answer
             turn.state = TurnState.ANSWERING
         elif turn.state == TurnState.THINKING:
-            turn.thinking_s = delta.elapsed_s
+            turn.thinking_s = thought
+            if split is not None and not split.in_thinking:  # its closing tag: thought
+                turn.state = TurnState.ANSWERING
         turn.thinking_tokens = thinking_tokens
         turn.answer_tokens = answer_tokens
-        turn.elapsed_s = delta.elapsed_s
+        turn.elapsed_s = elapsed
         token = None
         if delta.logprob is not None:
             token = TokenStep(delta.logprob, thinking=token_thinking)
@@ -534,7 +610,8 @@ class PaneSession:
             turn.loaded = event
             turn.loading_detail = "sending the prompt"
         elif isinstance(event, PromptSent):
-            turn.prompt_sent = event.text
+            if self.resuming is None:  # a Continue's prompt is the turn's plus its reply
+                turn.prompt_sent = event.text
             if self.branch_split is not None:  # the reply so far decides where it is
                 turn.state = (TurnState.THINKING if self.branch_split.in_thinking
                               else TurnState.ANSWERING)
@@ -551,6 +628,8 @@ class PaneSession:
             result = event.result
             if self.branch_split is not None:
                 result = self.branch_split.whole_result(turn, result)
+            if self.resuming is not None:
+                result = continued_result(self.resuming, event.result, result, turn)
             turn.result = result
             if result.thinking_s is not None:
                 turn.thinking_s = result.thinking_s  # the process's own measure, exact
@@ -561,10 +640,17 @@ class PaneSession:
             self._fail(turn, event)
 
     def _fail(self, turn: Turn, failed: Failed) -> None:
-        turn.failure = failed
-        if failed.result is not None:
-            turn.result = failed.result
-        turn.state = TurnState.FAILED
+        resuming, self.resuming = self.resuming, None
+        if resuming is not None:  # a Continue failed: the reply before it stays as it was
+            for name, value in resuming.before.items():
+                setattr(turn, name, value)
+            turn.continue_error = (f"Continue failed: {failed.message.rstrip('.')}; "
+                                   "the reply before it is kept.")
+        else:
+            turn.failure = failed
+            if failed.result is not None:
+                turn.result = failed.result
+            turn.state = TurnState.FAILED
         worker = self.worker
         if FailureKind(failed.kind) in (FailureKind.CRASH, FailureKind.OOM, FailureKind.LOAD,
                                         FailureKind.MISSING) or not (worker and worker.alive):
@@ -573,6 +659,7 @@ class PaneSession:
     def abandon(self, reason: str) -> None:
         """Showing the reply broke: end the run, start afresh next time, fail the turn."""
         run, self.run = self.run, None
+        self.branch_split = self.resuming = None
         if run is not None:
             run.stop()
         self.close_worker()  # it may still be streaming the abandoned run
@@ -598,17 +685,6 @@ class PaneSession:
         if new is not None and turn.branches.count > 1:
             new.branches = turn.branches  # the new reply is the branch shown
         return new
-
-    def extend(self, turn: Turn) -> Turn | None:
-        """Continue a reply the token limit cut off: the same prompt, seed and settings
-        with twice the limit, so the reply is written again as far as it went (the prompt
-        is in the KV cache already) and carries on. The engine clamps the limit to the
-        model's context."""
-        seed = turn.result.seed if turn.result is not None else None
-        limit = max(turn.max_tokens, turn.tokens, 1) * 2
-        if self.entry is not None:
-            limit = min(limit, self.entry.context_length)
-        return self.retry(turn, max_tokens=limit, seed=seed)
 
     def remove(self, turn: Turn) -> None:
         self.conversation.remove(turn)

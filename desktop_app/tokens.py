@@ -26,6 +26,7 @@ from desktop_app.protocol import (
     Failed,
     Finished,
     GenerationRequest,
+    GenerationResult,
     PromptSent,
     Sampling,
     TokenLogprob,
@@ -183,6 +184,14 @@ class BranchSplitter:
         turn.answer_tokens = len(turn.token_steps) - turn.thinking_tokens
         return split
 
+    @classmethod
+    def resuming(cls, turn: Any, so_far: str) -> BranchSplitter:
+        """The splitter for a Continue: left in the state the reply so far ended in (its
+        text is the turn's already); the continuation's tokens are counted on top."""
+        split = cls(turn.thinking_format, starts_in_thinking=turn.starts_in_thinking)
+        split.feed(so_far)
+        return split
+
     @property
     def in_thinking(self) -> bool:
         return self.splitter.in_thinking
@@ -209,13 +218,33 @@ class BranchSplitter:
         turn.answer += answer
         return replace(result, thinking=turn.thinking, answer=turn.answer,
                        thinking_tokens=turn.thinking_tokens, answer_tokens=turn.answer_tokens,
-                       thinking_unterminated=self.in_thinking, thinking_s=None)
+                       thinking_unterminated=self.in_thinking, thinking_s=None,
+                       reply_text="")  # the whole reply's text is its tokens' (reply_as_written)
 
     @staticmethod
     def _join(segments: list[tuple[str, str]]) -> tuple[str, str]:
         thinking = "".join(text for kind, text in segments if kind == THINKING)
         answer = "".join(text for kind, text in segments if kind != THINKING)
         return thinking, answer
+
+
+def reply_as_written(turn: Any) -> str | None:
+    """The reply so far exactly as the model wrote it, thinking markup and the blanks the
+    split drops included: what Continue hands back for the model to go on from. The
+    engine's record of it, else its tokens' texts; None when neither is known."""
+    result = turn.result
+    if result is not None and result.reply_text:
+        return str(result.reply_text)
+    steps = turn.token_steps
+    if steps and len(steps) >= turn.tokens:
+        return "".join(step.text for step in steps)
+    return None
+
+
+def can_resume(entry: ModelEntry, turn: Any) -> bool:
+    """Whether Continue can resume ``turn`` token for token: the exact prompt and the exact
+    reply so far are known (else it runs the reply again with a larger limit)."""
+    return exact_prompt_known(entry) and reply_as_written(turn) is not None
 
 
 BRANCH_FIELDS = ("prompt_sent", "thinking", "answer", "result", "failure", "verdict", "state",
@@ -278,6 +307,42 @@ class Branches:
         self.items.append(self.snapshot(turn))
         self.index = len(self.items) - 1
         return prompt
+
+
+@dataclass(frozen=True)
+class Resuming:
+    """A Continue under way: the turn as it was (put back if the continuation fails), and
+    the figures and clocks the continuation's are added to."""
+
+    before: dict[str, Any]  # the turn's reply fields (:data:`BRANCH_FIELDS`)
+    result: GenerationResult
+    so_far: str  # the reply as the model wrote it, sent back after the prompt
+    elapsed_s: float
+    thinking_s: float
+    max_tokens: int
+
+
+def continued_result(resuming: Resuming, run: GenerationResult, whole: GenerationResult,
+                     turn: Any) -> GenerationResult:
+    """The result of a continued reply read as one generation: the text, token counts and
+    thinking time of the whole reply, the first run's prompt and time to first token,
+    the rate over both runs' tokens; ``run`` is the continuation's own result."""
+    first = resuming.result
+    tokens = seconds = 0.0
+    for part in (first, run):
+        produced = part.thinking_tokens + part.answer_tokens
+        if part.tokens_per_s and produced > 1:
+            tokens += produced - 1
+            seconds += (produced - 1) / part.tokens_per_s
+    peaks = [p for p in (first.peak_rss_mb, run.peak_rss_mb) if p is not None]
+    return replace(whole, prompt_sent=first.prompt_sent, prompt_notes=first.prompt_notes,
+                   prompt_tokens=first.prompt_tokens, prompt_cached=first.prompt_cached,
+                   ttft_s=first.ttft_s, tokens_per_s=tokens / seconds if seconds else None,
+                   thinking_s=turn.thinking_s if turn.has_thinking else None,
+                   load_s=first.load_s, seed=first.seed,
+                   total_s=(first.total_s or 0.0) + (run.total_s or 0.0),
+                   peak_rss_mb=max(peaks) if peaks else None,
+                   reply_text=resuming.so_far + run.reply_text)
 
 
 def tokens_export(steps: list[TokenStep], branches: Branches,

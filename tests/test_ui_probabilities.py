@@ -283,12 +283,14 @@ def test_retry_and_continue_keep_the_other_branches(qtbot, pane, engine):
     request = engine.workers[-1].requests[-1]
     assert request.raw and request.prompt.endswith("The sky isalt")  # the branch's own prompt
 
-    # Continue on the cut branch 2: the same branch again, twice the limit, same seed.
+    # Continue on the cut branch 2: it resumes in place, from its last token.
     limit = widget.data.max_tokens
-    engine.default = token_script([" again", " and more."])
+    engine.default = token_script([" and more."])
     with qtbot.waitSignal(pane.runFinished, timeout=10_000):
         pane.extend(widget)
-    assert engine.workers[-1].requests[-1].sampling.max_tokens >= 2 * limit
+    request = engine.workers[-1].requests[-1]
+    assert request.raw and request.reply_so_far == "The sky isalt again"
+    assert request.prompt == "<p>The sky isalt again" and widget.data.max_tokens > limit
     assert _shown(widget.token_view) == "The sky isalt again and more."
     assert widget.branch_label.text() == "2/2"
     widget.branch_prev.click()

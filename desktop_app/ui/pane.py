@@ -510,14 +510,17 @@ class Pane(QFrame):
             self._again(widget, self.session.retry)
 
     def extend(self, widget: TurnWidget) -> None:
-        """Continue a reply the token limit cut off (twice the limit, same seed)."""
+        """Continue a reply the token limit cut off: it resumes in its own turn (a served
+        chat model's runs again with a larger limit, see PaneSession.extend)."""
         if not self.running and widget.data.cut_off:
-            self._again(widget, self.session.extend)
+            self._again(widget, self.session.extend,
+                        in_place=self.session.can_resume(widget.data))
 
-    def _again(self, widget: TurnWidget, run_again: Callable[[Turn], Turn | None]) -> None:
-        """Retry or Continue: a branch shown runs again in its own turn; a first reply is
-        replaced by a new turn. The turn's other branches stay switchable either way."""
-        if widget.data.branched_at is not None:
+    def _again(self, widget: TurnWidget, run_again: Callable[[Turn], Turn | None], *,
+               in_place: bool = False) -> None:
+        """Retry or Continue: a branch shown (or a reply resumed) runs on in its own turn;
+        a first reply is replaced by a new turn. The turn's other branches stay either way."""
+        if in_place or widget.data.branched_at is not None:
             if run_again(widget.data) is not None:
                 self._branch_started(widget)
             return
@@ -604,7 +607,10 @@ class Pane(QFrame):
                 self._update_state_banner()
                 self.runFinished.emit(self, True)
                 return
-            if widget.data.state == TurnState.FAILED and widget.error_box.isHidden():
+            if widget.data.continue_error:  # the reply as it was before, and why
+                widget.show_data(self.point_size)
+                self.status.setText(widget.data.continue_error)
+            elif widget.data.state == TurnState.FAILED and widget.error_box.isHidden():
                 self._show_failure(widget)  # ended without a Failed event
             if self._follow:  # the metrics and actions appear below what was followed
                 QTimer.singleShot(0, self._scroll_to_end)
@@ -652,8 +658,8 @@ class Pane(QFrame):
                 self._fold_thinking(widget)
             widget.show_finished(self.point_size)
             self.status.setText(_finish_status(step))
-        elif isinstance(step, Failed):
-            self._show_failure(widget)
+        elif isinstance(step, Failed) and data.state == TurnState.FAILED:
+            self._show_failure(widget)  # (a failed Continue is shown when the run ends)
 
     def _show_failure(self, widget: TurnWidget) -> None:
         if widget.thinking.live:

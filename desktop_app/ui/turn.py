@@ -36,6 +36,7 @@ from desktop_app.tokens import (
     NOT_OFFERED,
     NOT_RECORDED,
     TokenStep,
+    can_resume,
     exact_prompt_known,
     stop_cut_index,
 )
@@ -226,9 +227,6 @@ class TurnWidget(QFrame):
         self.verify_button.clicked.connect(self.verifyRequested)
         self.continue_button = QToolButton()
         self.continue_button.setText("Continue")
-        self.continue_button.setToolTip(
-            "The token limit cut this reply off: run it again with twice the limit and the "
-            "same seed, so it is written again as far as it went and carries on.")
         self.continue_button.clicked.connect(self.continueRequested)
         self.continue_button.hide()
         self.branch_prev = QToolButton()
@@ -400,7 +398,7 @@ class TurnWidget(QFrame):
         self._draw_reply()
         steps = self.data.token_steps
         if self._has_thinking():
-            if steps and steps[-1].thinking:
+            if steps[-1].thinking if steps else self.data.still_thinking:
                 self.thinking.start_live(self.data.thinking_header(live=True))
             else:
                 self.thinking.fold(self.data.thinking_header(), collapse=False)
@@ -465,9 +463,14 @@ class TurnWidget(QFrame):
         self.hide_loading()
         self.render_markdown(point_size)
         self.metrics.setText(result.metrics_line() if result else "")
-        # a limit below the context can be raised; at the context's end there is no room
-        self.continue_button.setVisible(self.data.cut_off
-                                        and self.data.max_tokens < self.entry.context_length)
+        # at the context's end there is no room to go on
+        self.continue_button.setVisible(self.data.room_to_continue(self.entry.context_length))
+        self.continue_button.setToolTip(
+            "The token limit cut this reply off: the model goes on from its last token, "
+            "with the same limit again." if can_resume(self.entry, self.data) else
+            "The token limit cut this reply off. This server applies its own chat template, "
+            "so the reply can't be resumed: it runs again with twice the limit and the same "
+            "seed, written again as far as it went, and carries on.")
         self.action_bar.show()
         self._show_token_note()
         self._show_branch_bar()
