@@ -15,8 +15,9 @@ import random
 import signal
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from desktop_app.catalog import CatalogError, ModelEntry, ensure_local
@@ -264,6 +265,7 @@ def run_generation(
         yield prepared
         return
     built, tokens = prepared
+    tokens, reply_from = _resumed_tokens(model, request, built, tokens)
     sampling = request.sampling
     seed = sampling.seed if sampling.seed is not None else random.randrange(2**31)
     reply = _Reply(entry, request, built, model, started)
@@ -279,8 +281,9 @@ def run_generation(
     if tuner is not None:  # before the prompt is evaluated: prefill uses the share too
         model.set_threads(tuner.threads)
     sampler = model.sampler(sampling, seed)
-    for token in _reply_tokens(model, request, built, tokens):
+    for token in tokens[reply_from:]:
         sampler.accept(token)  # Continue: the reply so far, as if just generated
+    generated: list[int] = []
     stream = model.stream(tokens, sampler, min(sampling.max_tokens, model.n_ctx - len(tokens)),
                           should_stop)
     stream.top_k_logprobs = max(0, request.top_logprobs)
@@ -292,6 +295,7 @@ def run_generation(
             logprob = _token_logprob(model, token, stream.last_logprobs, reply.special)
             delta, ended = reply.add(token, now, logprob)
             if delta is not None:
+                generated.append(token)
                 yield delta
             if ended:
                 break
@@ -311,17 +315,40 @@ def run_generation(
         reply.finish_reason = FinishReason.CANCELLED
     elif stream.ended is DecodeEnd.CONTEXT_FULL:
         reply.finish_reason = FinishReason.LENGTH
-    yield from reply.finish()
+    ending = list(reply.finish())  # the reply's text is complete once it has finished
+    _written[model] = Written(built.text + reply.result.reply_text, tokens + generated,
+                              reply_from)
+    yield from ending
 
 
-def _reply_tokens(model: LlamaModel, request: GenerationRequest, built: BuiltPrompt,
-                  tokens: list[int]) -> list[int]:
-    """The prompt's last tokens that are the model's own reply (a Continue), else none."""
+@dataclass
+class Written:
+    """A model's last reply as tokens: the prompt's and the reply's as generated. A
+    Continue of that reply gets them back: its text tokenized again can split otherwise
+    ("S" + "unsets"), or gain a tokenizer's leading space, and then the model would not
+    go on from where it stopped."""
+
+    text: str  # the prompt and the reply, as written
+    tokens: list[int]
+    reply_from: int  # where the reply's tokens begin (the prompt's end)
+
+
+_written: weakref.WeakKeyDictionary[LlamaModel, Written] = weakref.WeakKeyDictionary()
+
+
+def _resumed_tokens(model: LlamaModel, request: GenerationRequest, built: BuiltPrompt,
+                    tokens: list[int]) -> tuple[list[int], int]:
+    """The prompt's tokens and where the model's own reply begins in them: a Continue's
+    (``reply_so_far``) as generated when this model wrote it last, else as tokenized;
+    a prompt that continues no reply has none (its end)."""
     reply = request.reply_so_far
     if not reply or not built.text.endswith(reply):
-        return []
+        return tokens, len(tokens)
+    last = _written.get(model)
+    if last is not None and last.text == built.text:
+        return list(last.tokens), last.reply_from
     head = replace(built, text=built.text[: len(built.text) - len(reply)])
-    return tokens[len(prompt_tokens(model, head)):]
+    return tokens, min(len(tokens), len(prompt_tokens(model, head)))
 
 
 def _token_logprob(model: LlamaModel, token: int, top: Any, special: bool) -> TokenLogprob | None:
