@@ -5,7 +5,10 @@ starter and on a scripted reasoning GGUF (slow)."""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -237,3 +240,195 @@ def test_a_served_chat_model_is_not_resumed(tmp_path):
     served = replace(entry, source=RemoteSource(endpoint="http://127.0.0.1:9/v1", model="m"))
     turn = Turn(prompt="hi", result=GenerationResult(model="", role="", reply_text="Hello"))
     assert can_resume(entry, turn) and not can_resume(served, turn)
+
+
+# ----------------------------------------------------------------------------- the window
+
+
+@pytest.fixture
+def reasoning_pane(qtbot, fake_models, engine):
+    pytest.importorskip("pytestqt")
+    from desktop_app.conversation import close_in_background
+    from desktop_app.ui.pane import Pane
+
+    entry = next(e for e in fake_models if e.role == "reasoning")
+    pane = Pane(fake_models, PaneConfig(model_id=entry.id, max_tokens=6),
+                worker_factory=engine.worker)
+    qtbot.addWidget(pane)
+    pane.resize(500, 700)
+    pane.show()
+    yield pane
+    close_in_background(pane.shutdown())
+    assert wait_for_closing()
+
+
+def shoot(pane, name: str) -> None:
+    """With CONTINUE_SCREENSHOT_DIR set, save what the pane shows (to look at it)."""
+    if folder := os.environ.get("CONTINUE_SCREENSHOT_DIR"):
+        pane.grab().save(str(Path(folder) / f"{name}.png"))
+
+
+def test_continue_in_the_window_goes_on_in_the_same_turn(qtbot, reasoning_pane, engine):
+    pane = reasoning_pane
+    engine.default = cut_in_thinking
+    with qtbot.waitSignal(pane.runFinished, timeout=10_000):
+        assert pane.send("What is half of 40?")
+    widget = pane.turns[-1]
+    shoot(pane, "cut-off")
+    assert widget.continue_button.isVisible()
+    assert "goes on from its last token" in widget.continue_button.toolTip()
+    assert widget.thinking.title == "Still thinking when the token limit was reached · 6 tokens"
+
+    gate = threading.Event()
+    pieces = ["2 = 20.", "</think>", "\n\n", "20"]
+
+    def held(request):  # the thinking streams, then the test looks, then the rest comes
+        items = raw_continuation(pieces)(request)
+        return [*items[:2], gate, *items[2:]]
+    engine.default = held
+    widget.continue_button.click()
+    assert widget.thinking.live and widget.thinking.view.toPlainText() == "Half of 40: 40 / "
+    qtbot.waitUntil(lambda: widget.thinking.view.toPlainText() == "Half of 40: 40 / 2 = 20.",
+                    timeout=10_000)  # the fold grows, live
+    assert widget.thinking.live and widget.thinking.title.startswith("Thinking… ")
+    assert pane.turns == [widget] and not widget.action_bar.isVisible()
+    shoot(pane, "continuing")
+    with qtbot.waitSignal(pane.runFinished, timeout=10_000):
+        gate.set()
+    shoot(pane, "continued")
+    assert pane.turns == [widget] and widget.answer.toPlainText() == "20"
+    assert widget.thinking.view.toPlainText() == "Half of 40: 40 / 2 = 20."
+    assert widget.thinking.title == "Thought for 1 s · 8 tokens"
+    assert not widget.continue_button.isVisible() and widget.action_bar.isVisible()
+    assert "thinking 8 / answer 2 tokens" in widget.metrics.text()
+    exported = pane.export_data()["turns"]
+    assert len(exported) == 1 and exported[0]["answer"] == "20"
+
+
+def test_a_failed_continue_in_the_window_says_so_and_keeps_the_reply(qtbot, reasoning_pane,
+                                                                     engine):
+    pane = reasoning_pane
+    engine.default = cut_in_thinking
+    with qtbot.waitSignal(pane.runFinished, timeout=10_000):
+        assert pane.send("What is half of 40?")
+    widget = pane.turns[-1]
+    engine.default = [PromptSent(text="x", n_tokens=1, starts_in_thinking=False, seed=1),
+                      Delta(thinking="", answer="2 =", thinking_tokens=0, answer_tokens=1,
+                            elapsed_s=0.1),
+                      Failed(message="The model process crashed.", kind=FailureKind.CRASH)]
+    with qtbot.waitSignal(pane.runFinished, timeout=10_000):
+        widget.continue_button.click()
+    shoot(pane, "continue-failed")
+    assert pane.status.text() == "Continue failed"
+    assert widget.metrics.text().startswith("Continue failed: The model process crashed; the "
+                                            "reply before it is kept.\nTTFT 0.10 s")
+    assert widget.error_box.isHidden() and widget.continue_button.isVisible()
+    assert widget.thinking.view.toPlainText() == "Half of 40: 40 / "
+    assert widget.thinking.title == "Still thinking when the token limit was reached · 6 tokens"
+
+
+# ------------------------------------------------------------------------ real llama.cpp
+
+
+def one_thread(entry):
+    """A model process on one thread: greedy output then depends on nothing else."""
+    from desktop_app.engine import ModelWorker
+
+    return ModelWorker(entry, n_threads=1)
+
+
+def run_real(session: PaneSession, timeout: float = 240.0) -> list:
+    steps: list = []
+    deadline = time.monotonic() + timeout
+    while session.running and time.monotonic() < deadline:
+        steps.extend(session.poll()[0])
+        time.sleep(0.02)
+    steps.extend(session.poll()[0])
+    assert not session.running, "the generation did not end"
+    return steps
+
+
+def close(session: PaneSession) -> None:
+    if (worker := session.shutdown()) is not None:
+        worker.close()
+    assert wait_for_closing()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("raw", [False, True], ids=["wrapped", "raw"])
+def test_base_starter_cut_then_continued_is_one_uninterrupted_generation(starter_models, raw):
+    """Greedy, the base starter (repetition penalty 1.15) cut at N tokens and continued
+    gives exactly the text of one 2N-token generation; only the last token is evaluated
+    again, the rest comes from the KV cache."""
+    from desktop_app.catalog import load_catalog
+
+    n = 16
+    prompt = ("The history of Rome begins" if raw
+              else "Tell me about the history of the city of Rome.")
+    config = PaneConfig(model_id="gemma3-270m-base", temperature=0.0, max_tokens=2 * n,
+                        raw=raw)
+    session = PaneSession(load_catalog(), config, worker_factory=one_thread)
+    try:
+        whole = session.send(prompt)
+        assert whole is not None
+        run_real(session)
+        assert whole.finish_reason == FinishReason.LENGTH and whole.tokens == 2 * n, \
+            "the reference must run its whole 2N tokens"
+        session.clear()
+        session.config.max_tokens = n
+        turn = session.send(prompt)
+        assert turn is not None
+        run_real(session)
+        assert turn.cut_off and turn.tokens == n
+        written = reply_as_written(turn)
+        assert written is not None and whole.result is not None
+        assert whole.result.reply_text.startswith(written)
+        assert session.extend(turn) is turn
+        steps = run_real(session)
+        assert turn.state == TurnState.DONE, turn.continue_error
+        assert turn.answer == whole.answer and turn.tokens == 2 * n
+        assert turn.result is not None and turn.result.reply_text == whole.result.reply_text
+        run = next(step.result for step in steps if isinstance(step, Finished))
+        assert run.prompt_tokens > n and run.prompt_cached == run.prompt_tokens - 1
+        assert turn.prompt_sent == whole.prompt_sent
+    finally:
+        close(session)
+
+
+@pytest.mark.slow
+def test_scripted_reasoner_cut_inside_its_thinking_then_continued(tmp_path):
+    """A real reasoning GGUF cut inside its thinking: after Continue the fold holds the
+    whole thinking and the answer follows, as one uncut run has them."""
+    from desktop_app.catalog import Catalog
+    from tests.scripted_gguf import scripted_entry, write_scripted_gguf
+
+    script = "<think>Two plus two.\nThat makes four.</think>\n\nThe answer is **4**."
+    entry = scripted_entry(write_scripted_gguf(tmp_path / "reasoner.gguf", script),
+                           max_tokens=64)
+    session = PaneSession(Catalog(entries={entry.id: entry}), PaneConfig(model_id=entry.id),
+                          worker_factory=one_thread)
+    try:
+        whole = session.send("What is 2 + 2?")
+        assert whole is not None
+        run_real(session)
+        assert whole.finish_reason == FinishReason.STOP and whole.answer
+        session.clear()
+        session.config.max_tokens = 4
+        turn = session.send("What is 2 + 2?")
+        assert turn is not None
+        run_real(session)
+        assert turn.cut_off and turn.still_thinking
+        assert turn.thinking_header().startswith("Still thinking when the token limit")
+        rounds = 0
+        while turn.cut_off and rounds < 10:  # the same limit again, as often as needed
+            assert session.extend(turn) is turn
+            run_real(session)
+            rounds += 1
+        assert turn.finish_reason == FinishReason.STOP and rounds > 1, (rounds, turn.thinking, turn.answer, turn.result)
+        assert turn.thinking == whole.thinking == "Two plus two.\nThat makes four."
+        assert turn.answer == whole.answer == "The answer is **4**."
+        assert (turn.thinking_tokens, turn.answer_tokens) == (whole.thinking_tokens,
+                                                              whole.answer_tokens)
+        assert not turn.still_thinking and turn.thinking_header().startswith("Thought for")
+    finally:
+        close(session)

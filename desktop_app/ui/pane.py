@@ -608,8 +608,10 @@ class Pane(QFrame):
                 self.runFinished.emit(self, True)
                 return
             if widget.data.continue_error:  # the reply as it was before, and why
-                widget.show_data(self.point_size)
-                self.status.setText(widget.data.continue_error)
+                if widget.thinking.live:
+                    self._fold_thinking(widget)
+                widget.show_data(self.point_size)  # the turn says why, in one sentence
+                self.status.setText("Continue failed")
             elif widget.data.state == TurnState.FAILED and widget.error_box.isHidden():
                 self._show_failure(widget)  # ended without a Failed event
             if self._follow:  # the metrics and actions appear below what was followed

@@ -462,7 +462,8 @@ class TurnWidget(QFrame):
         result = self.data.result
         self.hide_loading()
         self.render_markdown(point_size)
-        self.metrics.setText(result.metrics_line() if result else "")
+        metrics = result.metrics_line() if result else ""
+        self.metrics.setText("\n".join(filter(None, (self.data.continue_error, metrics))))
         # at the context's end there is no room to go on
         self.continue_button.setVisible(self.data.room_to_continue(self.entry.context_length))
         self.continue_button.setToolTip(
