@@ -626,6 +626,11 @@ class PaneSession:
                 turn.state = TurnState.ANSWERING
         elif isinstance(event, Finished):
             result = event.result
+            resuming = self.resuming
+            if (resuming is not None and result.finish_reason == FinishReason.CANCELLED
+                    and not result.thinking_tokens + result.answer_tokens):
+                self._put_back(turn, resuming)  # stopped before a token: still cut off
+                return
             if self.branch_split is not None:
                 result = self.branch_split.whole_result(turn, result)
             if self.resuming is not None:
@@ -640,10 +645,9 @@ class PaneSession:
             self._fail(turn, event)
 
     def _fail(self, turn: Turn, failed: Failed) -> None:
-        resuming, self.resuming = self.resuming, None
+        resuming = self.resuming
         if resuming is not None:  # a Continue failed: the reply before it stays as it was
-            for name, value in resuming.before.items():
-                setattr(turn, name, value)
+            self._put_back(turn, resuming)
             turn.continue_error = (f"Continue failed: {failed.message.rstrip('.')}; "
                                    "the reply before it is kept.")
         else:
@@ -655,6 +659,12 @@ class PaneSession:
         if FailureKind(failed.kind) in (FailureKind.CRASH, FailureKind.OOM, FailureKind.LOAD,
                                         FailureKind.MISSING) or not (worker and worker.alive):
             self.close_worker()  # the next send starts a fresh process
+
+    def _put_back(self, turn: Turn, resuming: Resuming) -> None:
+        """The turn as it was before a Continue that added nothing."""
+        self.resuming = None
+        for name, value in resuming.before.items():
+            setattr(turn, name, value)
 
     def abandon(self, reason: str) -> None:
         """Showing the reply broke: end the run, start afresh next time, fail the turn."""

@@ -172,6 +172,21 @@ def test_stop_during_continue_keeps_what_was_produced(reasoning):
     assert not turn.cut_off
 
 
+def test_stop_before_the_first_new_token_leaves_the_reply_cut_off(reasoning):
+    session, engine = reasoning, reasoning.engine
+    turn = session.send("What is half of 40?")
+    run_to_end(session)
+    before = (turn.thinking, turn.result, turn.max_tokens)
+    engine.default = [PromptSent(text="x", n_tokens=1, starts_in_thinking=False, seed=1),
+                      WAIT_FOR_STOP]
+    session.extend(turn)
+    session.poll()
+    session.stop()
+    run_to_end(session)
+    assert (turn.thinking, turn.result, turn.max_tokens) == before
+    assert turn.cut_off and turn.continue_error == ""  # Continue is still offered
+
+
 def test_a_continue_that_crashes_keeps_the_reply_before_it(reasoning):
     session, engine = reasoning, reasoning.engine
     turn = session.send("What is half of 40?")
@@ -325,6 +340,24 @@ def test_a_failed_continue_in_the_window_says_so_and_keeps_the_reply(qtbot, reas
     assert widget.error_box.isHidden() and widget.continue_button.isVisible()
     assert widget.thinking.view.toPlainText() == "Half of 40: 40 / "
     assert widget.thinking.title == "Still thinking when the token limit was reached · 6 tokens"
+
+
+def test_a_reply_that_cant_be_resumed_says_so_and_runs_again(qtbot, reasoning_pane, engine):
+    pane = reasoning_pane
+
+    def unknown(request):
+        items = cut_in_thinking(request)
+        items[-1].result.reply_text = ""
+        return items
+    engine.default = unknown
+    with qtbot.waitSignal(pane.runFinished, timeout=10_000):
+        assert pane.send("What is half of 40?")
+    widget = pane.turns[-1]
+    assert "The exact text of this reply is not known" in widget.continue_button.toolTip()
+    with qtbot.waitSignal(pane.runFinished, timeout=10_000):
+        widget.continue_button.click()
+    assert len(pane.turns) == 1 and pane.turns[-1] is not widget  # written again, anew
+    assert engine.workers[-1].requests[-1].sampling.max_tokens == 12
 
 
 # ------------------------------------------------------------------------ real llama.cpp

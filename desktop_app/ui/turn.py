@@ -466,12 +466,7 @@ class TurnWidget(QFrame):
         self.metrics.setText("\n".join(filter(None, (self.data.continue_error, metrics))))
         # at the context's end there is no room to go on
         self.continue_button.setVisible(self.data.room_to_continue(self.entry.context_length))
-        self.continue_button.setToolTip(
-            "The token limit cut this reply off: the model goes on from its last token, "
-            "with the same limit again." if can_resume(self.entry, self.data) else
-            "The token limit cut this reply off. This server applies its own chat template, "
-            "so the reply can't be resumed: it runs again with twice the limit and the same "
-            "seed, written again as far as it went, and carries on.")
+        self.continue_button.setToolTip(self._continue_tip())
         self.action_bar.show()
         self._show_token_note()
         self._show_branch_bar()
@@ -483,6 +478,17 @@ class TurnWidget(QFrame):
                 self.token_view.hide()
                 self.answer.show()
         self._apply_probabilities()
+
+    def _continue_tip(self) -> str:
+        """What Continue will do: resume the reply, or (where it can't) run it again."""
+        if can_resume(self.entry, self.data):
+            return ("The token limit cut this reply off: the model goes on from its last "
+                    "token, with the same limit again.")
+        why = ("This server applies its own chat template" if not exact_prompt_known(self.entry)
+               else "The exact text of this reply is not known")
+        return (f"The token limit cut this reply off. {why}, so it can't be resumed: it runs "
+                "again with twice the limit and the same seed, written again as far as it "
+                "went, and carries on.")
 
     def show_failed(self, point_size: float | None = None) -> None:
         failed = self.data.failure
