@@ -236,8 +236,9 @@ class GenerationResult:
     seed: int | None = None
     peak_rss_mb: float | None = None
     placement: str | None = None  # "CPU · 2 threads" (threads at the end) or "Metal · 29/29 layers"
-    # the reply exactly as the model wrote it (markup and blanks the split drops included),
-    # so Continue can hand it back; empty where the backend does not know it
+    # the reply exactly as the model wrote it, before the thinking split (its tags and
+    # the blanks the split drops included) and before a stop sequence was cut, so that
+    # Continue can hand it back; empty where the backend does not know it
     reply_text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
