@@ -124,6 +124,7 @@ class _Reply:
         self.sequence = sequence
         self.started = started
         self.result = GenerationResult(model=entry.id, role=entry.role)
+        self.written: list[str] = []  # the reply as decoded, joined once at the end
         self.thinking_tokens = self.answer_tokens = self.generated = 0
         self.first_token_at: float | None = None
         self.last_token_at = started
@@ -166,7 +167,7 @@ class _Reply:
         splitter = self.splitter
         was_thinking = splitter.in_thinking
         text = self.decoder.decode(self.model.piece(token, self.special))
-        self.result.reply_text += text
+        self.written.append(text)
         shown, stopped = self.stopper.feed(text)
         segments = splitter.feed(shown) if shown else []
         if was_thinking or splitter.in_thinking:
@@ -189,7 +190,8 @@ class _Reply:
         if reason is not None:
             self.finish_reason = reason
         rest = self.decoder.decode(b"", final=True)
-        self.result.reply_text += rest
+        self.written.append(rest)
+        self.result.reply_text = "".join(self.written)
         tail = rest + self.stopper.flush()
         segments = (self.splitter.feed(tail) if tail else []) + self.splitter.finish()
         thinking, answer = self._emit(segments)
