@@ -161,6 +161,21 @@ def test_base_model_completion_with_the_document_wrapping(llama_server: str):
     assert isinstance(end, Finished), end
     assert end.result.answer.strip()
     assert "\nQuestion:" not in end.result.answer  # the stop sequences went to the server
+    assert end.result.reply_text.lstrip() == end.result.answer  # as written, blank and all
+
+
+def test_a_raw_continuation_keeps_its_first_blank(llama_server: str):
+    """Typed-as-is text (and a branch or a Continue) goes on from the prompt: the served
+    continuation's leading blank is part of it, as in a local pane, and the reply as
+    written is kept for Continue."""
+    _, base = entries(llama_server)
+    with RemoteWorker(base) as worker:
+        events = list(worker.generate(GenerationRequest(
+            prompt="The capital of France is", sampling=greedy(4), raw=True)))
+    end = events[-1]
+    assert isinstance(end, Finished), end
+    assert end.result.answer.startswith(" ")
+    assert end.result.reply_text == end.result.answer
 
 
 def test_stop_mid_answer_then_the_next_request_works(llama_server: str):

@@ -186,9 +186,10 @@ class RemoteReply:
     def __init__(self, entry: ModelEntry, request: GenerationRequest, started: float,
                  prefilled: bool):
         fmt = entry.prompt.thinking if entry.prompt.supports_thinking and not request.raw else "none"
-        self.splitter = ThinkingSplitter(fmt, prefilled=prefilled)
+        self.splitter = ThinkingSplitter(fmt, prefilled=prefilled, keep_blanks=request.raw)
         self.started = started
         self.result = GenerationResult(model=entry.id, role=entry.role)
+        self.written: list[str] = []  # the content as the server sent it (reply_text)
         self.thinking_tokens = self.answer_tokens = 0
         self.first_at: float | None = None
         self.last_at = started
@@ -222,7 +223,8 @@ class RemoteReply:
         if not self.saw_reasoning_field and self.splitter.in_thinking and not self.answer_tokens:
             # The catalog says the template opens <think>, but this server's reasoning
             # parser takes the thinking out: the content that follows is the answer.
-            self.splitter = ThinkingSplitter(self.splitter.format)
+            self.splitter = ThinkingSplitter(self.splitter.format,
+                                             keep_blanks=self.splitter.keep_blanks)
         self.saw_reasoning_field = True
         self.thinking_tokens += 1
         return self._delta(text, "", now, logprob)
@@ -234,6 +236,7 @@ class RemoteReply:
         was_thinking = splitter.in_thinking
         if self.saw_reasoning_field and self.thinking_closed_at is None:
             self.thinking_closed_at = now  # the first content after separated thinking
+        self.written.append(text)
         segments = splitter.feed(text)
         if was_thinking or splitter.in_thinking:
             self.thinking_tokens += 1
@@ -286,6 +289,8 @@ class RemoteReply:
         if self.splitter.saw_thinking or self.saw_reasoning_field:
             result.thinking_s = (self.thinking_closed_at or last) - (first or self.started)
         result.thinking_unterminated = self.splitter.in_thinking
+        # the reply as written is known only when the server left the thinking in the text
+        result.reply_text = "" if self.saw_reasoning_field else "".join(self.written)
         return result
 
 
