@@ -219,7 +219,7 @@ def test_clicking_a_token_and_picking_an_alternative_branches(qtbot, pane, engin
     pane.settings_box.probabilities_box.setChecked(True)
     engine.default = token_script(["One", " two", " three"])
     widget = send_and_wait(qtbot, pane, "Count")
-    offered = []
+    offered: list[object] = []
 
     class PickAlt:
         """The real menu, with the user picking "alt" instead of a blocking exec()."""
@@ -429,7 +429,7 @@ def test_tokens_in_the_fold_have_tooltips_and_alternatives(qtbot, reasoning_pane
     qtbot.waitUntil(lambda: bool(shown), timeout=2000)
     assert shown[-1] == step.describe()
 
-    offered = []
+    offered: list[object] = []
 
     class Pick:
         """The real menu; the user reads it and closes it (exec() would block)."""
