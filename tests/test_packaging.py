@@ -186,12 +186,14 @@ def _run(app: Path, home: Path, *args: str, timeout: float = RUN_TIMEOUT_S,
     env.update(extra_env or {})
     done = subprocess.run([str(app), *args], cwd=home.parent, env=env, capture_output=True,
                           text=True, timeout=timeout, input=input)
-    _assert_no_frozen_processes_left(app)
+    _assert_no_frozen_processes_left(app, home)
     return done
 
 
-def _assert_no_frozen_processes_left(app: Path) -> None:
-    """The app's worker processes (re-executions of the binary) end with it."""
+def _assert_no_frozen_processes_left(app: Path, home: Path) -> None:
+    """The app's worker processes (re-executions of the binary) end with it. Those of this
+    run are told apart by their TRIPTYCH_HOME (inherited from the app), not by being our
+    children (an orphan is not), so tests running at once (pytest-xdist) are not mixed up."""
     bundle = str(app.resolve().parent)
     deadline = time.monotonic() + 5
     while True:
@@ -200,7 +202,8 @@ def _assert_no_frozen_processes_left(app: Path) -> None:
             try:
                 if proc.info["status"] == psutil.STATUS_ZOMBIE:
                     continue
-                if (proc.info["exe"] or "").startswith(bundle):
+                if ((proc.info["exe"] or "").startswith(bundle)
+                        and proc.environ().get("TRIPTYCH_HOME") == str(home)):
                     left.append(f"{proc.pid}: {' '.join(proc.info['cmdline'] or [])[:120]}")
             except psutil.Error:
                 continue
