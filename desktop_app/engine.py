@@ -21,6 +21,7 @@ import multiprocessing
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import replace
 from enum import Enum
@@ -88,6 +89,7 @@ class ModelWorker:
         self._stop_event = ctx.Event()
         self._threads = ctx.Value("i", self._initial_threads, lock=False)
         self._conn: Connection | None = None
+        self._inbox: deque[Any] = deque()  # the rest of a batch of Deltas (see _receive)
         self._process: Any = None
         self._loaded: Loaded | None = None
         self._load_failure: Failed | None = None
@@ -176,9 +178,16 @@ class ModelWorker:
         return self._conn
 
     def _receive(self) -> Any:
-        """The next message, or a Failed event if the process died."""
+        """The next message, or a Failed event if the process died. The child sends a
+        frame's Deltas as one list (worker_process.send_batched): they come out one by one."""
+        if self._inbox:
+            return self._inbox.popleft()
         try:
-            return self.connection.recv()
+            message = self.connection.recv()
+            if isinstance(message, list):
+                self._inbox.extend(message[1:])
+                return message[0]
+            return message
         except (EOFError, OSError, ConnectionResetError):
             proc = self._process
             if proc is not None:
@@ -281,6 +290,7 @@ class ModelWorker:
         """The caller stopped reading mid-stream: stop the model and drain what it still
         sends (up to ``finals`` ends), so the next generation does not read leftovers."""
         self._stop_event.set()
+        self._inbox.clear()  # Deltas of the abandoned generation (a batch holds nothing else)
         deadline = time.monotonic() + timeout
         conn = self._conn
         try:

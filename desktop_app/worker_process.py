@@ -528,6 +528,38 @@ def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntr
         return  # the app went away
 
 
+FRAME_S = 1 / 60  # Deltas are sent at most about once a frame (see send_batched)
+
+
+def send_batched(conn: Any, events: Iterator[Event]) -> None:
+    """Send a generation's events up the pipe, the Deltas of one frame as one list.
+
+    Every message wakes the app's process, which then competes for the cores llama.cpp's
+    threads are using: one message per token cost a 2-core laptop 4-6 % of its decode
+    speed. A Delta goes at once when the last message left a frame ago or more (a slow
+    model: every token, as before); otherwise it waits for the next event, at most one
+    token's time. Every other event (PromptSent, Finished, Failed) goes at once, after
+    the Deltas before it.
+    """
+    pending: list[Event] = []
+    last_sent = 0.0
+    for event in events:
+        now = time.monotonic()
+        if isinstance(event, Delta):
+            pending.append(event)
+            if now - last_sent < FRAME_S:
+                continue
+        if pending:
+            conn.send(pending if len(pending) > 1 else pending[0])
+            pending = []
+            last_sent = now
+        if not isinstance(event, Delta):
+            conn.send(event)
+            last_sent = now
+    if pending:
+        conn.send(pending if len(pending) > 1 else pending[0])
+
+
 def _serve(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntry,
            model: LlamaModel) -> None:
     while True:
@@ -549,8 +581,7 @@ def _serve(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntry,
         else:
             continue
         try:
-            for event in events:
-                conn.send(event)
+            send_batched(conn, events)
         except MemoryError:
             conn.send(Failed(message=f"{entry.name} ran out of memory while generating.",
                              kind=FailureKind.OOM))

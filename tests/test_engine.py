@@ -494,3 +494,43 @@ def test_a_reply_put_back_into_the_prompt_keeps_its_generated_tokens(starter_mod
     for before, after in zip(results, results[1:]):
         # everything up to the end of the previous answer came from the cache
         assert after.prompt_cached >= before.prompt_tokens + before.answer_tokens - 1
+
+
+def test_deltas_of_one_frame_travel_as_one_message_in_order():
+    """send_batched: a burst of Deltas is one pipe message, every other event goes alone
+    and after the Deltas before it; Deltas a frame apart go one by one (a slow model)."""
+    from multiprocessing import Pipe
+
+    from desktop_app.protocol import Delta, Finished, GenerationResult, PromptSent
+    from desktop_app.worker_process import FRAME_S, send_batched
+
+    def burst():
+        yield PromptSent(text="p", n_tokens=1, starts_in_thinking=False, seed=0)
+        for i in range(6):
+            yield Delta(thinking="", answer=str(i), thinking_tokens=0, answer_tokens=i + 1, elapsed_s=0.0)
+        yield Finished(result=GenerationResult(model="m", role="base"))
+
+    def slow():
+        for i in range(3):
+            time.sleep(FRAME_S * 1.5)
+            yield Delta(thinking="", answer=str(i), thinking_tokens=0, answer_tokens=i + 1, elapsed_s=0.0)
+
+    here, there = Pipe()
+    try:
+        send_batched(there, burst())
+        messages = []
+        while here.poll(0):
+            messages.append(here.recv())
+        assert isinstance(messages[0], PromptSent) and isinstance(messages[-1], Finished)
+        middle = messages[1:-1]
+        flat = [d for m in middle for d in (m if isinstance(m, list) else [m])]
+        assert [d.answer for d in flat] == [str(i) for i in range(6)]
+        assert len(middle) < 6  # batched: fewer messages than tokens
+        send_batched(there, slow())
+        alone = []
+        while here.poll(0):
+            alone.append(here.recv())
+        assert [m.answer for m in alone] == ["0", "1", "2"]  # each Delta its own message
+    finally:
+        here.close()
+        there.close()
