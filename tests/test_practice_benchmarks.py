@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -117,7 +118,7 @@ def _code_verdicts(problems: list, wrong: bool) -> list[tuple[str, str, str]]:
         verdict = verify_reply(f"```python\n{code}\n```", problem, timeout_s=20)
         return problem.id, verdict.verdict.value, verdict.reason
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
         return list(pool.map(check, problems))
 
 
