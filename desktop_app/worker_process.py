@@ -279,7 +279,7 @@ def run_generation(
     if should_stop():
         yield from reply.finish(FinishReason.CANCELLED)
         return
-    tuner = ThreadTuner(threads()) if threads is not None else None
+    tuner = ThreadTuner(threads(), fastest=_FASTEST) if threads is not None else None
     if tuner is not None:  # before the prompt is evaluated: prefill uses the share too
         model.set_threads(tuner.threads)
     sampler = model.sampler(sampling, seed)
@@ -406,7 +406,7 @@ def run_many(
         for reply in replies:
             yield from reply.finish(FinishReason.CANCELLED)
         return
-    tuner = ThreadTuner(threads()) if threads is not None else None
+    tuner = ThreadTuner(threads(), fastest=_FASTEST_MANY) if threads is not None else None
     if tuner is not None:
         model.set_threads(tuner.threads)
     samplers = [model.sampler(request.sampling, seed) for seed in chosen]
@@ -528,6 +528,11 @@ def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntr
         return  # the app went away
 
 
+# The best per-token time this process's model has shown at each thread count (one
+# sequence; several at once): every generation's ThreadTuner shares it, so only a
+# slowdown makes a generation probe fewer threads.
+_FASTEST: dict[int, float] = {}
+_FASTEST_MANY: dict[int, float] = {}
 FRAME_S = 1 / 60  # Deltas are sent at most about once a frame (see send_batched)
 
 

@@ -71,6 +71,40 @@ def test_tuner_goes_back_up_when_the_other_program_stops():
     assert tuner.threads == 2
 
 
+def test_later_generations_do_not_probe_while_the_machine_is_as_quiet_as_before():
+    """The first generation finds that 2 threads win; the next ones, sharing what it
+    measured, stay on 2 from the first token (no 8 tokens at half speed each)."""
+    fastest: dict[int, float] = {}
+    quiet = {1: 0.016, 2: 0.0085}
+    first = Clock(ThreadTuner(2, fastest=fastest), quiet)
+    first.run(1.0)
+    assert 1 in first.history  # it had to look once
+    for _ in range(5):
+        later = Clock(ThreadTuner(2, fastest=fastest), quiet)
+        later.run(1.0)
+        assert set(later.history) == {2}
+
+
+def test_a_later_generation_still_drops_a_thread_when_another_program_starts():
+    fastest: dict[int, float] = {}
+    Clock(ThreadTuner(2, fastest=fastest), {1: 0.016, 2: 0.0085}).run(1.0)
+    busy = Clock(ThreadTuner(2, fastest=fastest), {1: 0.02, 2: 0.3})  # 2 threads collapse
+    busy.run(2.0)
+    assert busy.tuner.threads == 1
+
+
+def test_a_slow_best_does_not_keep_a_generation_on_too_many_threads():
+    """Busy from the start: the best seen at 2 threads is itself slow, and 1 thread was
+    faster, so a later generation on 2 threads probes down again rather than holding."""
+    fastest: dict[int, float] = {}
+    contended = {1: 0.02, 2: 0.3}
+    Clock(ThreadTuner(2, fastest=fastest), contended).run(2.0)
+    later = Clock(ThreadTuner(2, fastest=fastest), contended)
+    later.run(2.0)
+    assert later.tuner.threads == 1
+    assert later.history.count(2) < 10
+
+
 def test_tuner_restarts_from_a_new_ceiling():
     tuner = ThreadTuner(4)
     assert tuner.set_ceiling(2) == 2 and tuner.threads == 2
