@@ -214,28 +214,10 @@ def test_tokens_past_a_stop_sequence_are_struck_through(qtbot, pane, engine):
 def test_clicking_a_token_and_picking_an_alternative_branches(qtbot, pane, engine, monkeypatch):
     from PySide6.QtCore import Qt
 
-    from desktop_app.ui import turn as turn_module
-
     pane.settings_box.probabilities_box.setChecked(True)
     engine.default = token_script(["One", " two", " three"])
     widget = send_and_wait(qtbot, pane, "Count")
-    offered: list[object] = []
-
-    class PickAlt:
-        """The real menu, with the user picking "alt" instead of a blocking exec()."""
-
-        def __init__(self, menu):
-            self.menu = menu
-
-        def exec(self, *_args):
-            offered.extend(a.data() for a in self.menu.actions() if a.isEnabled())
-            return next(a for a in self.menu.actions() if a.data() == "alt")
-
-        def deleteLater(self):  # noqa: N802
-            self.menu.deleteLater()
-
-    monkeypatch.setattr(turn_module, "alternatives_menu", lambda parent, step, can_branch:
-                        PickAlt(alternatives_menu(parent, step, can_branch=can_branch)))
+    offered = menu_user(monkeypatch, pick="alt")
     engine.default = token_script([" four"])
     view = widget.token_view
     cursor = QTextCursor(view.document())
@@ -245,6 +227,28 @@ def test_clicking_a_token_and_picking_an_alternative_branches(qtbot, pane, engin
                          pos=view.cursorRect(cursor).center())
     assert offered == ["alt"]
     assert widget.data.answer == "Onealt four" and widget.branch_label.text() == "2/2"
+
+
+def menu_user(monkeypatch, pick: str | None = None) -> list[object]:
+    """Clicks open the real alternatives menu; the user reads it (the enabled choices are
+    recorded in the list returned) and picks ``pick``, or closes it: exec() would block."""
+    offered: list[object] = []
+
+    class User:
+        def __init__(self, menu):
+            self.menu = menu
+
+        def exec(self, *_args):
+            actions = self.menu.actions()
+            offered.extend(a.data() for a in actions if a.isEnabled())
+            return next((a for a in actions if a.data() == pick), None) if pick else None
+
+        def deleteLater(self):  # noqa: N802
+            self.menu.deleteLater()
+
+    monkeypatch.setattr(turn_module, "alternatives_menu", lambda parent, step, can_branch:
+                        User(alternatives_menu(parent, step, can_branch=can_branch)))
+    return offered
 
 
 def _cut(script):
@@ -429,22 +433,7 @@ def test_tokens_in_the_fold_have_tooltips_and_alternatives(qtbot, reasoning_pane
     qtbot.waitUntil(lambda: bool(shown), timeout=2000)
     assert shown[-1] == step.describe()
 
-    offered: list[object] = []
-
-    class Pick:
-        """The real menu; the user reads it and closes it (exec() would block)."""
-
-        def __init__(self, menu):
-            self.menu = menu
-
-        def exec(self, *_args):
-            offered.extend(a.data() for a in self.menu.actions() if a.isEnabled())
-
-        def deleteLater(self):  # noqa: N802
-            self.menu.deleteLater()
-
-    monkeypatch.setattr(turn_module, "alternatives_menu", lambda parent, step, can_branch:
-                        Pick(alternatives_menu(parent, step, can_branch=can_branch)))
+    offered = menu_user(monkeypatch)
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=where)
     assert offered == ["alt"]  # a thinking token can be branched from too
 
