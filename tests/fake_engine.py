@@ -306,3 +306,17 @@ def send_and_wait(qtbot: Any, pane: Any, prompt: str, problem: Any = None,
     with qtbot.waitSignal(pane.runFinished, timeout=timeout_ms):
         assert pane.send(prompt, problem)
     return pane.turns[-1]
+
+
+def run_to_end(session: Any, timeout: float = 10.0) -> list[Any]:
+    """Poll a PaneSession as the window's frame timer does, until its generation has
+    ended; returns the steps it reported."""
+    steps: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new, ended = session.poll()
+        steps.extend(new)
+        if ended:
+            return steps
+        time.sleep(0.005)
+    raise AssertionError("the generation did not end")

@@ -25,7 +25,7 @@ from desktop_app.protocol import (
     TokenLogprob,
 )
 from desktop_app.tokens import TokenStep, can_resume, reply_as_written
-from tests.fake_engine import WAIT_FOR_STOP, FakeEngine, fake_catalog
+from tests.fake_engine import WAIT_FOR_STOP, FakeEngine, fake_catalog, run_to_end
 
 PROMPT = "<|user|>What is half of 40?<|end|><|assistant|>"
 WRITTEN = "<think>\nHalf of 40: 40 / "  # as the model wrote it: the tag and its blank too
@@ -67,18 +67,6 @@ def raw_continuation(pieces: list[str], *, finish: FinishReason = FinishReason.S
             total_s=0.2 * len(pieces), finish_reason=finish, reply_text="".join(pieces))))
         return items
     return script
-
-
-def run_to_end(session: PaneSession, timeout: float = 10.0) -> list:
-    steps: list = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        new, ended = session.poll()
-        steps.extend(new)
-        if ended:
-            return steps
-        time.sleep(0.005)
-    raise AssertionError("the generation did not end")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from desktop_app.conversation import PaneConfig, PaneSession, TurnState
 from desktop_app.protocol import Delta, Failed, FailureKind, Finished, FinishReason, PromptSent
-from tests.fake_engine import WAIT_FOR_STOP, FakeEngine, answer_script, fake_catalog
+from tests.fake_engine import WAIT_FOR_STOP, FakeEngine, answer_script, fake_catalog, run_to_end
 
 
 @pytest.fixture
@@ -18,19 +18,6 @@ def catalog(tmp_path):
 
 def role_id(catalog, role: str) -> str:
     return next(e.id for e in catalog if e.role == role)
-
-
-def run_to_end(session: PaneSession, timeout: float = 10.0) -> list:
-    """Poll as the window's frame timer does, until the generation has ended."""
-    steps: list = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        new, ended = session.poll()
-        steps.extend(new)
-        if ended:
-            return steps
-        time.sleep(0.005)
-    raise AssertionError("the generation did not end")
 
 
 def test_a_reply_is_accumulated_once_and_becomes_history(catalog):
