@@ -171,8 +171,9 @@ class ThreadTuner:
     A generation starts at the ceiling (its share of the free cores). After a short
     window the tuner tries one thread fewer and keeps whichever was faster per token
     (going further down while that keeps winning); then it holds, and every
-    ``recheck_s`` probes a neighbour again (one more thread, or one fewer at the
-    ceiling), since other programs come and go. A probe that loses doubles the wait
+    ``recheck_s`` measures again, since other programs come and go: below the ceiling
+    it probes one thread more; at the ceiling it probes one fewer only when the count
+    has slowed from its best (``fastest``) or another count was ever faster. A probe that loses doubles the wait
     before the next (up to ``max_recheck_s``): under contention a thread too many can
     cost 10x per token (measured: SmolLM2 on 2 cores with one busy process, 2 threads
     3.6-10 tok/s, 1 thread 41-55), because llama.cpp's threads wait for each other at
