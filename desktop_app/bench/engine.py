@@ -8,13 +8,16 @@ model alone, the same text fresh, or llama.cpp's own ``llama-bench`` when one is
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
 
@@ -78,31 +81,47 @@ def _finish(events: Any) -> Any:
     raise RuntimeError("the generation ended without a result")
 
 
-def bench_single_pane(entry: Any, n_tokens: int, repeats: int, threads: int) -> dict[str, Any]:
-    """Engine vs bare llama-cpp-python decode speed, alternating runs, medians compared."""
-    from desktop_app.catalog import ensure_local
+@dataclass
+class Alternated:
+    """Rates of a baseline and of the engine, run in turns (the warm-up round dropped)."""
+
+    baseline: list[float]
+    engine: list[float]
+    ended_on: list[str | None]  # the engine's placement after each run
+
+
+def _alternate(entry: Any, threads: int, n_tokens: int, repeats: int,
+               baseline: Callable[[], float | None]) -> Alternated:
+    """One baseline run, then one engine generation, ``repeats + 1`` times, so a noisy
+    neighbour hits both alike; the first round warms both up and is discarded. Stops
+    early when the baseline gives no figure."""
     from desktop_app.cores import ThreadBudget
     from desktop_app.engine import ModelWorker
 
+    runs = Alternated([], [], [])
+    with ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads)) as worker:
+        for _ in range(repeats + 1):
+            rate = baseline()
+            if rate is None:
+                break
+            result = _finish(worker.generate(_fixed_request(entry, n_tokens, raw=True)))
+            runs.baseline.append(rate)
+            runs.engine.append(result.tokens_per_s or 0.0)
+            runs.ended_on.append(result.placement)
+    return Alternated(runs.baseline[1:], runs.engine[1:], runs.ended_on[1:])
+
+
+def bench_single_pane(entry: Any, n_tokens: int, repeats: int, threads: int) -> dict[str, Any]:
+    """Engine vs bare llama-cpp-python decode speed, alternating runs, medians compared."""
+    from desktop_app.catalog import ensure_local
+
     path = str(ensure_local(entry))
-    engine_rates: list[float] = []
-    bare_rates: list[float] = []
-    placements: list[str | None] = []
-    worker = ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads))
-    try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
-                                 initializer=_quiet_native_stderr) as baseline:
-            for _ in range(repeats + 1):  # the first round warms both up and is discarded
-                bare = baseline.submit(_bare_decode, path, entry.context_length, threads,
-                                       BENCH_PROMPT, n_tokens).result()
-                result = _finish(worker.generate(_fixed_request(entry, n_tokens, raw=True)))
-                bare_rates.append(bare)
-                engine_rates.append(result.tokens_per_s or 0.0)
-                placements.append(result.placement)
-    finally:
-        worker.close()
-    engine = statistics.median(engine_rates[1:])
-    bare = statistics.median(bare_rates[1:])
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
+                             initializer=_quiet_native_stderr) as pool:
+        runs = _alternate(entry, threads, n_tokens, repeats, lambda: pool.submit(
+            _bare_decode, path, entry.context_length, threads, BENCH_PROMPT, n_tokens).result())
+    engine = statistics.median(runs.engine)
+    bare = statistics.median(runs.baseline)
     return {
         "model": entry.id,
         "threads": threads,
@@ -113,7 +132,7 @@ def bench_single_pane(entry: Any, n_tokens: int, repeats: int, threads: int) -> 
         "runs": repeats,
         # ``threads`` is a ceiling: within it the engine's tuner keeps the faster count, so
         # under load a run can end on fewer (e.g. "CPU · 1 thread"); the bare loop cannot.
-        "engine_ended_on": placements[1:],
+        "engine_ended_on": runs.ended_on,
     }
 
 
@@ -341,35 +360,23 @@ def bench_native(entries: list[Any], binary: str, n_tokens: int, threads: int,
     the first round warms both up and is discarded. The engine samples every token with
     the catalog's settings; llama-bench only decodes."""
     from desktop_app.catalog import ensure_local
-    from desktop_app.cores import ThreadBudget
-    from desktop_app.engine import ModelWorker
 
     models: list[dict[str, Any]] = []
     for entry in {e.id: e for e in entries}.values():
         path = str(ensure_local(entry))
-        native_rates: list[float] = []
-        engine_rates: list[float] = []
-        placements: list[str | None] = []
-        with ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads)) as worker:
-            for _ in range(repeats + 1):
-                native = native_llama_bench(binary, path, threads, n_tokens, 1)
-                if native is None:
-                    break
-                result = _finish(worker.generate(_fixed_request(entry, n_tokens, raw=True)))
-                native_rates.append(native)
-                engine_rates.append(result.tokens_per_s or 0.0)
-                placements.append(result.placement)
-        if len(native_rates) < 2:
+        runs = _alternate(entry, threads, n_tokens, repeats, functools.partial(
+            native_llama_bench, binary, path, threads, n_tokens, 1))
+        if not runs.baseline:
             models.append({"model": entry.id, "threads": threads, "native_tokens_per_s": None,
                            "engine_tokens_per_s": None, "ratio": None})
             continue
-        native = statistics.median(native_rates[1:])
-        engine = statistics.median(engine_rates[1:])
+        native = statistics.median(runs.baseline)
+        engine = statistics.median(runs.engine)
         models.append({"model": entry.id, "threads": threads,
                        "native_tokens_per_s": round(native, 2),
                        "engine_tokens_per_s": round(engine, 2),
-                       "ratio": round(engine / native, 3), "runs": len(native_rates) - 1,
-                       "engine_ended_on": placements[1:]})
+                       "ratio": round(engine / native, 3), "runs": len(runs.baseline),
+                       "engine_ended_on": runs.ended_on})
     return {**models[0], "models": models}
 
 
