@@ -245,13 +245,13 @@ def _make_tqdm_class(
             t0, n0 = self._window[0]
             speed = (self.n - n0) / (now - t0) if now > t0 else 0.0
             eta = (self.total - self.n) / speed if self.total and speed > 0 else None
+            # No cancel check after reporting: the bytes just reported are written next,
+            # so what the window showed is on disk to resume (update checks before).
             report(
                 DownloadProgress(
                     model_id, "downloading", self.n, self.total, speed, eta, self.initial
                 )
             )
-            if cancel is not None and cancel.is_set():
-                raise DownloadCancelled(f"The download of '{model_id}' was cancelled.")
 
     return _Reporter
 
