@@ -31,6 +31,15 @@ from typing import Any
 from desktop_app.catalog import ModelEntry
 from desktop_app.cores import ThreadBudget, default_budget
 from desktop_app.devices import GpuLayers
+from desktop_app.native_setup import (
+    NativeSetup,
+    current_setup,
+    fallback,
+    needs_probe,
+    remember_crash,
+    remember_safe,
+    signal_name,
+)
 from desktop_app.protocol import (
     Delta,
     Event,
@@ -43,6 +52,7 @@ from desktop_app.protocol import (
     GenerationRequest,
     GenerationResult,
     Loaded,
+    Loading,
     PromptSent,
     Shutdown,
 )
@@ -95,6 +105,12 @@ class ModelWorker:
         self._load_failure: Failed | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self.setup: NativeSetup = current_setup()  # how llama.cpp runs here (native_setup)
+        self._probe = needs_probe(self.setup)
+        self._crashed: tuple[NativeSetup, str] | None = None  # a rung that died, unconfirmed
+        self._kernels = ""  # the CPU-kernel library the process loaded (dispatch builds)
+        self._generations = 0  # generations this process has started
+        self._exitcode: int | None = None
 
     # -- lifecycle
 
@@ -120,7 +136,8 @@ class ModelWorker:
             parent_conn, child_conn = self._ctx.Pipe(duplex=True)
             self._process = self._ctx.Process(
                 target=worker_main,
-                args=(child_conn, self._stop_event, self._threads, self.entry, self.gpu_layers),
+                args=(child_conn, self._stop_event, self._threads, self.entry, self.gpu_layers,
+                      self.setup, self._probe),
                 name=f"triptych-{self.entry.id}",
                 daemon=True,
             )
@@ -192,8 +209,52 @@ class ModelWorker:
             proc = self._process
             if proc is not None:
                 proc.join(2.0)
-            kind, message = _describe_exit(proc.exitcode if proc is not None else None)
+            self._exitcode = proc.exitcode if proc is not None else None
+            kind, message = _describe_exit(self._exitcode)
             return Failed(message=message, kind=kind)
+
+    # -- a native crash: one rung down (native_setup)
+
+    def _fall_back(self) -> Loading | None:
+        """The process died of a crash signal before showing anything: start it again one
+        rung down the ladder (extra buffers off, then another kernel library), and say so
+        in a Loading event; None when there is no rung left or the death was no crash."""
+        died_of = signal_name(self._exitcode)
+        lower = fallback(self.setup, self._kernels, died_of) if died_of else None
+        if lower is None or died_of is None:
+            return None
+        self._crashed = (self.setup, died_of)
+        with self._lock:
+            proc, conn = self._process, self._conn
+            if proc is not None:
+                proc.join(1.0)
+                try:
+                    proc.close()
+                except ValueError:
+                    pass
+            if conn is not None:
+                conn.close()
+            self._process = self._conn = None
+            self._inbox.clear()
+            self._loaded = self._load_failure = None
+            self._generations = 0
+            self._exitcode = None
+            self.setup, self._probe = lower, True
+        self.start()
+        what = ("its extra weight buffers (AMX, repacking)" if not lower.extra_buffers
+                else f"its {lower.avoid_kernels[-1]} kernels")
+        return Loading(self.entry.id, f"loading again without {what}: llama.cpp crashed "
+                                      f"with them on this CPU ({died_of})")
+
+    def _works(self) -> None:
+        """The process got through its probe (or its first generation): the setting it
+        runs with is safe here, and a rung above that crashed is remembered."""
+        if self._crashed is not None:
+            crashed, died_of = self._crashed
+            remember_crash(crashed, self.setup, died_of)
+            self._crashed = None
+        elif self._probe:
+            remember_safe(self.setup)
 
     def wait_loaded(self, abandon: Callable[[], bool] | None = None) -> Iterator[Event]:
         """Events until the model is loaded (nothing if it already is).
@@ -213,11 +274,19 @@ class ModelWorker:
                     if abandon():
                         return
             message = self._receive()
+            if isinstance(message, Loading) and message.kernels:
+                self._kernels = message.kernels
             if isinstance(message, Loaded):
                 self._loaded = message
+                if message.probed:
+                    self._works()
                 yield message
                 return
             if isinstance(message, Failed):
+                again = self._fall_back() if message.kind is FailureKind.CRASH else None
+                if again is not None:
+                    yield again
+                    continue
                 self._load_failure = message
                 yield message
                 return
@@ -243,18 +312,34 @@ class ModelWorker:
             return collectors.setdefault(sequence, ResultCollector(self.entry))
 
         self._stop_event.clear()  # a stop from here on, even while loading, counts
-        for event in self.wait_loaded(abandon=self._stop_event.is_set):
-            if isinstance(event, Failed):
-                yield replace(event, result=collector().fail(event.message))
+        while True:
+            for event in self.wait_loaded(abandon=self._stop_event.is_set):
+                if isinstance(event, Failed):
+                    yield replace(event, result=collector().fail(event.message))
+                    return
+                yield event
+            if self._stop_event.is_set():  # stopped before the prompt went out: don't send it
+                for sequence in range(finals):
+                    collector(sequence).result.finish_reason = FinishReason.CANCELLED
+                    yield Finished(result=collector(sequence).result, sequence=sequence)
                 return
-            yield event
-        if self._stop_event.is_set():  # stopped before the prompt went out: don't send it
-            for sequence in range(finals):
-                collector(sequence).result.finish_reason = FinishReason.CANCELLED
-                yield Finished(result=collector(sequence).result, sequence=sequence)
-            return
+            again = yield from self._stream(command, finals, collector)
+            if again is None:
+                return
+            collectors.clear()
+            yield again  # loading again one rung down; then the same command once more
+
+    def _stream(self, command: Generate | GenerateMany, finals: int,
+                collector: Callable[[int], ResultCollector]
+                ) -> Generator[Event, None, Loading | None]:
+        """Send one command and stream its events. Returns a Loading event when the
+        process died of a native crash before its first token ever reached the window
+        and is starting again one rung down (the caller sends the command again)."""
         self.set_threads(self.budget.acquire(self))
         remaining = finals
+        first_generation = self._generations == 0
+        self._generations += 1
+        shown = False
         try:
             try:
                 self.connection.send(command)
@@ -272,15 +357,23 @@ class ModelWorker:
                     remaining = 0
                     if message.kind.process_gone:
                         self._load_failure = message  # this process is gone
-                    yield replace(message, result=collector().fail(message.message))
-                    return
+                        again = (self._fall_back() if first_generation and not shown
+                                 and message.kind is FailureKind.CRASH else None)
+                        if again is not None:
+                            return again
+                    yield replace(message, result=collector(0).fail(message.message))
+                    return None
+                if isinstance(message, Delta):
+                    shown = True
                 if isinstance(message, Finished):
                     remaining -= 1
                     if self._loaded is not None:
                         message.result.load_s = self._loaded.load_s
+                    if first_generation:
+                        self._works()
                 yield message
                 if remaining == 0:
-                    return
+                    return None
         finally:
             self.budget.release(self)
             if remaining:

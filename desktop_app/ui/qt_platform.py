@@ -1,0 +1,110 @@
+"""Before Qt opens a window on Linux: can its X11 platform plugin load here?
+
+Qt 6.5+'s xcb plugin links to X11 helper libraries a stock desktop may lack
+(``libxcb-cursor0`` above all; Ubuntu does not install it). Qt then prints a paragraph
+and aborts with a core dump. The bundle carries these libraries; a ``pip install`` uses
+the system's. So before the QApplication exists, the plugin is opened the way Qt would
+(``dlopen``), and a missing library becomes one sentence naming the package to install,
+or, on a Wayland desktop, the window opens through Wayland instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import sys
+from pathlib import Path
+
+# The library Qt's platform plugins link to → (Debian/Ubuntu package, Fedora package).
+PACKAGES: dict[str, tuple[str, str]] = {
+    "libxcb-cursor": ("libxcb-cursor0", "xcb-util-cursor"),
+    "libxcb-icccm": ("libxcb-icccm4", "xcb-util-wm"),
+    "libxcb-keysyms": ("libxcb-keysyms1", "xcb-util-keysyms"),
+    "libxcb-image": ("libxcb-image0", "xcb-util-image"),
+    "libxcb-render-util": ("libxcb-render-util0", "xcb-util-renderutil"),
+    "libxcb-util": ("libxcb-util1", "xcb-util"),
+    "libxkbcommon-x11": ("libxkbcommon-x11-0", "libxkbcommon-x11"),
+    "libxkbcommon": ("libxkbcommon0", "libxkbcommon"),
+    "libX11-xcb": ("libx11-xcb1", "libX11-xcb"),
+    "libX11": ("libx11-6", "libX11"),
+    "libxcb": ("libxcb1", "libxcb"),  # libxcb-xkb, -shape, -randr ...: one Fedora package
+    "libEGL": ("libegl1", "libglvnd-egl"),
+    "libGL": ("libgl1", "libglvnd-glx"),
+    "libOpenGL": ("libopengl0", "libglvnd-opengl"),
+    "libfontconfig": ("libfontconfig1", "fontconfig"),
+    "libfreetype": ("libfreetype6", "freetype"),
+    "libdbus-1": ("libdbus-1-3", "dbus-libs"),
+    "libwayland-client": ("libwayland-client0", "libwayland-client"),
+    "libwayland-cursor": ("libwayland-cursor0", "libwayland-cursor"),
+}
+_SONAME = re.compile(r"(lib[\w+.-]*?\.so(?:\.[\d.]+)?)")
+
+
+def package_for(soname: str) -> tuple[str, str]:
+    """The packages that install ``soname`` (``libxcb-cursor.so.0`` → libxcb-cursor0)."""
+    stem = soname.split(".so", 1)[0]
+    if stem in PACKAGES:
+        return PACKAGES[stem]
+    if stem.startswith("libxcb-"):  # libxcb-xkb.so.1 → libxcb-xkb1; Fedora: libxcb
+        return f"{stem}{soname.rsplit('.', 1)[-1] if soname[-1].isdigit() else ''}", "libxcb"
+    return stem, stem
+
+
+def missing_library(plugin: Path) -> str | None:
+    """The first library ``plugin`` needs that this system cannot find, or None when it
+    loads (or is not there to try: Qt then reports that itself)."""
+    if not plugin.is_file():
+        return None
+    try:
+        handle = ctypes.CDLL(str(plugin), mode=getattr(os, "RTLD_LAZY", 1))
+    except OSError as exc:
+        found = _SONAME.search(str(exc).split(":", 1)[0]) or _SONAME.search(str(exc))
+        return found.group(1) if found else str(exc)
+    del handle  # ctypes keeps it loaded; Qt's own dlopen then finds it at once
+    return None
+
+
+def sentence(soname: str, platform_name: str = "X11") -> str:
+    """What the user reads, and what to do about it."""
+    debian, fedora = package_for(soname)
+    return (f"Triptych cannot open its window on this {platform_name} desktop: the system "
+            f"library {soname} is missing; install it (Debian/Ubuntu: sudo apt install "
+            f"{debian}; Fedora: sudo dnf install {fedora}) and start Triptych again.")
+
+
+def _plugin_dirs() -> list[Path]:
+    given = os.environ.get("QT_QPA_PLATFORM_PLUGIN_PATH")
+    if given:
+        return [Path(p) for p in given.split(os.pathsep) if p]
+    from PySide6.QtCore import QLibraryInfo
+
+    plugins = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
+    return [plugins / "platforms"]
+
+
+def _plugin(name: str) -> Path:
+    for folder in _plugin_dirs():
+        candidate = folder / f"libq{name}.so"
+        if candidate.is_file():
+            return candidate
+    return _plugin_dirs()[0] / f"libq{name}.so"
+
+
+def check() -> str | None:
+    """None when Qt can open a window as things are (switching a Wayland session to
+    Qt's Wayland plugin where its X11 one cannot load); else the sentence to print."""
+    if not sys.platform.startswith("linux"):
+        return None
+    wanted = os.environ.get("QT_QPA_PLATFORM", "").split(";")[0].split(":")[0].strip()
+    if wanted not in ("", "xcb"):
+        return None  # offscreen, wayland, ... chosen by the user or the tests
+    on_wayland = bool(os.environ.get("WAYLAND_DISPLAY"))
+    missing = missing_library(_plugin("xcb"))
+    if missing is None:
+        return None
+    wayland = _plugin("wayland")
+    if on_wayland and not wanted and wayland.is_file() and missing_library(wayland) is None:
+        os.environ["QT_QPA_PLATFORM"] = "wayland"
+        return None
+    return sentence(missing)
