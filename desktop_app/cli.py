@@ -225,7 +225,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_models_list(args: argparse.Namespace) -> int:
     """Print the catalog: role, size, and whether each model is here."""
-    from desktop_app import paths
+    from desktop_app import native_setup, paths
     from desktop_app.catalog import availability, check_servers, load_catalog, local_path
     from desktop_app.text.escape import visible_controls
     from desktop_app.text.units import format_bytes
@@ -243,6 +243,7 @@ def run_models_list(args: argparse.Namespace) -> int:
             "user_catalog": str(paths.user_catalog_path()),
             "problems": catalog.problems,
             "models": rows,
+            "llama_cpp_here": native_setup.summary(),
         }, indent=2))
     else:
         columns = {"ID": "id", "ROLE": "role", "SIZE": "size", "STATE": "state",
@@ -263,6 +264,7 @@ def run_models_list(args: argparse.Namespace) -> int:
         print(line({key: header for header, key in columns.items()}))
         for cell in cells:
             print(line(cell))
+        print(f"\n{native_setup.summary()}")
         for problem in catalog.problems:
             print(f"triptych: warning: {problem}", file=sys.stderr)
     return EXIT_OK

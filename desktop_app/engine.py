@@ -407,6 +407,19 @@ class ModelWorker:
             proc.kill()
 
 
+def decided_setup(entry: ModelEntry) -> NativeSetup:
+    """How llama.cpp runs on this machine; not known yet, a model process for ``entry``
+    finds out now (it probes a batch, falling back if that crashes). For code that runs
+    llama.cpp outside our model processes (the bench's baselines, the tests' peers)."""
+    setup = current_setup()
+    if not needs_probe(setup):
+        return setup
+    with ModelWorker(entry, n_threads=1) as worker:
+        for _event in worker.wait_loaded():
+            pass
+        return worker.setup
+
+
 def open_worker(entry: ModelEntry, **settings: Any) -> Any:
     """The worker for *entry*: a :class:`ModelWorker` process, or for a model on a server a
     ``backends.remote.RemoteWorker`` (same surface, same events; no process)."""

@@ -257,6 +257,26 @@ def remember_crash(crashed: NativeSetup, worked: NativeSetup, signal_name: str,
     save_record(record, key)
 
 
+def summary(key: str | None = None) -> str:
+    """One line for ``models list`` and ``bench``: what llama.cpp uses here, and why."""
+    setup = current_setup(key)
+    amx = cpu_has_amx()
+    what = "AMX and weight repacking" if amx else "weight repacking"
+    if setup.forced:
+        state = "on" if setup.extra_buffers else "off"
+        return f"llama.cpp here: {what} {state} (set by hand with {EXTRA_BUFFERS_ENV})"
+    record = load_record(key)
+    kernels = (f"; {', '.join(setup.avoid_kernels)} kernels skipped (they crash here)"
+               if setup.avoid_kernels else "")
+    if record.extra_buffers is Verdict.CRASHES:
+        return (f"llama.cpp here: {what} off (llama.cpp crashes on it here, "
+                f"{record.crashed_with or 'a crash signal'}){kernels}")
+    if record.extra_buffers is Verdict.SAFE:
+        return f"llama.cpp here: {what} on (a test batch ran){kernels}"
+    return (f"llama.cpp here: {what} not checked yet (the first model to load runs a test "
+            f"batch){kernels}")
+
+
 def signal_name(exitcode: int | None) -> str | None:
     """``SIGSEGV`` for a process that died of a crash signal, else None."""
     if exitcode is None or exitcode >= 0 or -exitcode not in CRASH_SIGNALS:

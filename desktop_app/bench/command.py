@@ -101,9 +101,15 @@ def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
     one JSON-ready dict."""
     from desktop_app.cores import physical_cores
 
+    from desktop_app.engine import decided_setup
+    from desktop_app.native_setup import summary
+
     entries = _choose_models(ids)
     cores = threads or physical_cores()
-    report: dict[str, Any] = {"machine": machine_description()}
+    # the baselines run llama.cpp outside our model processes: decide how it may run here
+    # first, so they use the setting the engine does (and do not crash where it would)
+    decided_setup(entries[0])
+    report: dict[str, Any] = {"machine": {**machine_description(), "llama_cpp_here": summary()}}
     single = bench_single_pane(entries[0], n_tokens, repeats, cores)
     comparison = bench_comparison(entries[:3], n_tokens, cores)
     report["single_pane_ratio"] = single["ratio"]

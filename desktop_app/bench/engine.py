@@ -29,9 +29,15 @@ _BARE_MODEL: Any = None  # the baseline process's model, kept between its runs
 
 
 def _quiet_native_stderr() -> None:
-    """Baseline process initializer: llama.cpp's console chatter would garble the table."""
+    """Baseline process initializer: llama.cpp's console chatter would garble the table;
+    and llama-cpp-python's own API loads models with the engine's weight buffers (where
+    its defaults crash, native_setup, so would the baseline)."""
+    from desktop_app.backends.llama import use_extra_buffers_by_default
+    from desktop_app.native_setup import current_setup
+
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
+    use_extra_buffers_by_default(current_setup().extra_buffers)
 
 
 def _bare_decode(path: str, n_ctx: int, threads: int, prompt: str, n_tokens: int) -> float:
@@ -326,11 +332,14 @@ def _stop_stranger(pid: int) -> None:
 
 def native_llama_bench(binary: str, model_path: str, threads: int, n_tokens: int,
                        repeats: int = 3) -> float | None:
-    """Decode tokens/s that llama.cpp's own ``llama-bench`` measures (tg test)."""
+    """Decode tokens/s that llama.cpp's own ``llama-bench`` measures (tg test), with the
+    engine's weight buffers (``--repack``: AMX and repacking on or off, native_setup)."""
+    from desktop_app.native_setup import current_setup
+
     try:
         done = subprocess.run(
             [binary, "-m", model_path, "-t", str(threads), "-p", "0", "-n", str(n_tokens),
-             "-r", str(repeats), "-o", "json"],
+             "-r", str(repeats), "-o", "json", *current_setup().as_llama_bench_args()],
             capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.SubprocessError):
         return None

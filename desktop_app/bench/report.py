@@ -146,7 +146,8 @@ def format_markdown(report: dict[str, Any]) -> str:
     head = (f"On {machine['cpu']}, {machine['physical_cores']} cores, {machine['memory_gb']} GB, "
             f"{machine['os']}, Python {machine['python']}, llama-cpp-python "
             f"{machine['llama_cpp_python']}, {single.get('tokens')} tokens per generation, "
-            f"medians of {single.get('runs')} runs:")
+            f"medians of {single.get('runs')} runs"
+            + (f"; {machine['llama_cpp_here']}" if machine.get("llama_cpp_here") else "") + ":")
     return head + "\n\n" + "\n".join(lines)
 
 
@@ -156,6 +157,8 @@ def format_table(report: dict[str, Any]) -> str:
     lines = [f"Triptych {machine['triptych']} · {machine['cpu']} · "
              f"{machine['physical_cores']} cores · {machine['memory_gb']} GB · "
              f"llama-cpp-python {machine['llama_cpp_python']}"]
+    if machine.get("llama_cpp_here"):
+        lines.append(machine["llama_cpp_here"])
     for row in report_rows(report):
         figures = [row.triptych]
         if row.baseline:

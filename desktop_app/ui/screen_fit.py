@@ -33,6 +33,10 @@ def fitted(wanted: Rect, available: Rect, allowance: tuple[int, int] = FRAME_ALL
     bottom = available.y + available.height - allowance[0] // 2
     x = min(max(wanted.x, left), max(left, right - width))
     y = min(max(wanted.y, top), max(top, bottom - height))
+    if width > right - left:  # held wider by its minimum size: the client area at least fits
+        x = available.x + max(0, (available.width - width) // 2)
+    if height > bottom - top:
+        y = available.y + max(0, available.height - height)
     return Rect(x, y, width, height)
 
 
