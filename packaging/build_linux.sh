@@ -82,6 +82,26 @@ for cfg in pathlib.Path(llama_cpp.__file__).resolve().parents[1].glob("lib/cmake
               "for installers you hand out.", file=sys.stderr)
 EOF
 
+# Qt's X11 plugin links to helper libraries a stock desktop may lack (Ubuntu has no
+# libxcb-cursor0); PyInstaller copies them into the bundle only when they are on this
+# machine. Install them here when we can (root with apt-get), else say what is needed.
+X11_PACKAGES="libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xkb1 libxcb-util1 libxkbcommon-x11-0 libxkbcommon0"
+X11_LIBS="libxcb-cursor.so.0 libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-image.so.0 libxcb-render-util.so.0 libxcb-xkb.so.1 libxcb-util.so.1 libxkbcommon-x11.so.0 libxkbcommon.so.0"
+x11_missing() {
+    for lib in $X11_LIBS; do
+        ldconfig -p 2>/dev/null | grep -q "^[[:space:]]*$lib " || echo "$lib"
+    done
+}
+if [ -n "$(x11_missing)" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "build_linux.sh: installing the X11 libraries the bundle carries: $X11_PACKAGES" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $X11_PACKAGES >&2 \
+        || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $X11_PACKAGES >&2; } || true
+fi
+if [ -n "$(x11_missing)" ]; then
+    echo "build_linux.sh: the bundle must carry $(x11_missing | tr '\n' ' ')but this machine lacks them; install them first (Debian/Ubuntu: sudo apt-get install $X11_PACKAGES)." >&2
+    exit 1
+fi
+
 VERSION="$("$PY" -c "import sys; sys.path.insert(0, '$ROOT'); from desktop_app import __version__; print(__version__)")"
 ARCH="$(uname -m)"
 START=$(date +%s)

@@ -65,12 +65,31 @@ def missing_library(plugin: Path) -> str | None:
     return None
 
 
-def sentence(soname: str, platform_name: str = "X11") -> str:
+def all_missing(plugin: Path, first: str) -> list[str]:
+    """Every library ``plugin`` lacks, as the dynamic loader lists them (``ldd``), so one
+    install fixes it; just ``first`` where ldd is not there to ask."""
+    import subprocess
+
+    try:
+        listed = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True,
+                                timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        listed = ""
+    names = [line.split("=>", 1)[0].strip() for line in listed.splitlines()
+             if "not found" in line]
+    unique = list(dict.fromkeys([first, *names]))
+    return unique
+
+
+def sentence(sonames: list[str], platform_name: str = "X11") -> str:
     """What the user reads, and what to do about it."""
-    debian, fedora = package_for(soname)
-    return (f"Triptych cannot open its window on this {platform_name} desktop: the system "
-            f"library {soname} is missing; install it (Debian/Ubuntu: sudo apt install "
-            f"{debian}; Fedora: sudo dnf install {fedora}) and start Triptych again.")
+    debian = " ".join(dict.fromkeys(package_for(name)[0] for name in sonames))
+    fedora = " ".join(dict.fromkeys(package_for(name)[1] for name in sonames))
+    what = (f"the system library {sonames[0]} is missing" if len(sonames) == 1 else
+            f"the system libraries {', '.join(sonames)} are missing")
+    return (f"Triptych cannot open its window on this {platform_name} desktop: {what}; "
+            f"install {'it' if len(sonames) == 1 else 'them'} (Debian/Ubuntu: sudo apt "
+            f"install {debian}; Fedora: sudo dnf install {fedora}) and start Triptych again.")
 
 
 def _plugin_dirs() -> list[Path]:
@@ -100,11 +119,12 @@ def check() -> str | None:
     if wanted not in ("", "xcb"):
         return None  # offscreen, wayland, ... chosen by the user or the tests
     on_wayland = bool(os.environ.get("WAYLAND_DISPLAY"))
-    missing = missing_library(_plugin("xcb"))
+    xcb = _plugin("xcb")
+    missing = missing_library(xcb)
     if missing is None:
         return None
     wayland = _plugin("wayland")
     if on_wayland and not wanted and wayland.is_file() and missing_library(wayland) is None:
         os.environ["QT_QPA_PLATFORM"] = "wayland"
         return None
-    return sentence(missing)
+    return sentence(all_missing(xcb, missing))
