@@ -108,9 +108,10 @@ def free_cores(cores: int | None = None) -> int:
 
 
 class ThreadUser(Protocol):
-    """Anything that runs threads on the budget (a ModelWorker)."""
+    """Anything that runs threads on the budget (a ModelWorker): ``n_threads`` to start
+    with, up to ``ceiling`` to try (its share of every core, busy ones included)."""
 
-    def set_threads(self, n_threads: int) -> None: ...
+    def set_threads(self, n_threads: int, ceiling: int | None = None) -> None: ...
 
 
 class ThreadBudget:
@@ -132,6 +133,13 @@ class ThreadBudget:
     def share(self, active: int) -> int:
         return max(1, self.available // max(1, active))
 
+    def ceiling(self, active: int) -> int:
+        """The most threads a pane may try: its share of every core. Another program's
+        load is a guess from a tenth of a second (a light one can look like a busy
+        core), so the tuner starts at :meth:`share` and measures whether one more
+        thread is faster."""
+        return max(self.share(active), self.cores // max(1, active))
+
     def acquire(self, worker: ThreadUser) -> int:
         if self.measure_load:
             # Outside the lock: sampling may sleep a tenth of a second.
@@ -150,8 +158,9 @@ class ThreadBudget:
 
     def _rebalance(self) -> None:
         threads = self.share(len(self._active))
+        ceiling = self.ceiling(len(self._active))
         for active in self._active:
-            active.set_threads(threads)
+            active.set_threads(threads, ceiling)
 
 
 _DEFAULT_BUDGET: ThreadBudget | None = None
@@ -180,14 +189,20 @@ class ThreadTuner:
     every barrier and one preempted thread stalls every token.
     """
 
-    def __init__(self, ceiling: int, *, window_tokens: int = 8, window_s: float = 0.25,
-                 recheck_s: float = 3.0, max_recheck_s: float = 24.0, margin: float = 0.03,
-                 fastest: dict[int, float] | None = None, slower: float = 0.2):
+    def __init__(self, ceiling: int, *, start: int | None = None, window_tokens: int = 8,
+                 window_s: float = 0.25, recheck_s: float = 3.0, max_recheck_s: float = 24.0,
+                 margin: float = 0.03, fastest: dict[int, float] | None = None,
+                 slower: float = 0.2):
         """``fastest``: the best per-token time seen at each thread count, shared by the
         tuners of one model's generations. At the ceiling, a count that runs within
         ``slower`` of its best, with no other count ever faster, is not probed: the
         machine is as quiet as it has been, and a probe of one thread fewer costs a short
-        generation several percent (8 tokens at half speed). Without it (the first generation), the tuner probes as before."""
+        generation several percent (8 tokens at half speed). Without it (the first generation), the tuner probes as before.
+
+        ``start``: the count to begin with when it is below the ceiling (the free cores
+        looked fewer than the share of every core): the first probe then goes one thread
+        up, since under a light load of another program more threads can still be
+        faster (measured in ``triptych bench --contention``)."""
         self.fastest = fastest if fastest is not None else {}
         self.slower = slower
         self.window_tokens = window_tokens
@@ -196,23 +211,27 @@ class ThreadTuner:
         self.max_recheck_s = max_recheck_s
         self.margin = margin
         self.ceiling = max(1, ceiling)
-        self.threads = self.ceiling
+        self.start = min(self.ceiling, max(1, start or self.ceiling))
+        self.threads = self.start
         self._per_token: dict[int, float] = {}
         self._probe_from: int | None = None  # the count the running probe is compared with
         self._held_since: float | None = None
         self._window_start: float | None = None
         self._window_tokens = 0
-        self._explored = False  # the first probe goes down; later re-checks go up
+        # the first probe goes down from the ceiling (up from a start below it); later
+        # re-checks go up
+        self._explored = self.start < self.ceiling
 
-    def set_ceiling(self, ceiling: int) -> int:
+    def set_ceiling(self, ceiling: int, start: int | None = None) -> int:
         """The budget changed (a pane started or finished): start again from the new share."""
         ceiling = max(1, ceiling)
-        if ceiling != self.ceiling:
-            self.ceiling = self.threads = ceiling
+        start = min(ceiling, max(1, start or ceiling))
+        if ceiling != self.ceiling or start != self.start:
+            self.ceiling, self.start, self.threads = ceiling, start, start
             self._per_token.clear()
             self._probe_from = self._held_since = self._window_start = None
             self.recheck_s = self.base_recheck_s
-            self._explored = False
+            self._explored = start < ceiling
         return self.threads
 
     def observe(self, now: float) -> int:

@@ -98,6 +98,7 @@ class ModelWorker:
         self._ctx = ctx
         self._stop_event = ctx.Event()
         self._threads = ctx.Value("i", self._initial_threads, lock=False)
+        self._ceiling = ctx.Value("i", self._initial_threads, lock=False)
         self._conn: Connection | None = None
         self._inbox: deque[Any] = deque()  # the rest of a batch of Deltas (see _receive)
         self._process: Any = None
@@ -136,8 +137,8 @@ class ModelWorker:
             parent_conn, child_conn = self._ctx.Pipe(duplex=True)
             self._process = self._ctx.Process(
                 target=worker_main,
-                args=(child_conn, self._stop_event, self._threads, self.entry, self.gpu_layers,
-                      self.setup, self._probe),
+                args=(child_conn, self._stop_event, (self._threads, self._ceiling), self.entry,
+                      self.gpu_layers, self.setup, self._probe),
                 name=f"triptych-{self.entry.id}",
                 daemon=True,
             )
@@ -145,9 +146,11 @@ class ModelWorker:
             child_conn.close()
             self._conn = parent_conn
 
-    def set_threads(self, n_threads: int) -> None:
-        """Change the thread count; a generating worker picks it up at its next token."""
+    def set_threads(self, n_threads: int, ceiling: int | None = None) -> None:
+        """Change the thread count to start from (and the most to try, ``ceiling``); a
+        generating worker picks it up at its next token."""
         self._threads.value = self._fixed_threads or max(1, n_threads)
+        self._ceiling.value = self._fixed_threads or max(self._threads.value, ceiling or 0)
 
     def stop(self) -> None:
         """Ask the current generation to stop (thread-safe, returns immediately)."""

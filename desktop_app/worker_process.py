@@ -254,11 +254,13 @@ def run_generation(
     *,
     should_stop: Callable[[], bool] = lambda: False,
     threads: Callable[[], int] | None = None,
+    ceiling: Callable[[], int] | None = None,
 ) -> Iterator[Event]:
     """Generate for one request, yielding PromptSent, Delta events and Finished (or Failed).
 
-    ``threads`` returns the pane's current share of the cores (re-read every token); the
-    tuner then picks the fastest count within it from measured per-token time.
+    ``threads`` returns the pane's current share of the free cores and ``ceiling`` its
+    share of every core (both re-read every token); the tuner starts at the first and
+    picks the fastest count up to the second from measured per-token time.
     """
     from desktop_app.backends.llama import DecodeEnd
 
@@ -280,7 +282,9 @@ def run_generation(
     if should_stop():
         yield from reply.finish(FinishReason.CANCELLED)
         return
-    tuner = ThreadTuner(threads(), fastest=_FASTEST) if threads is not None else None
+    limits = _limits(threads, ceiling)
+    tuner = (ThreadTuner(limits()[1], start=limits()[0], fastest=_FASTEST)
+             if threads is not None else None)
     if tuner is not None:  # before the prompt is evaluated: prefill uses the share too
         model.set_threads(tuner.threads)
     sampler = model.sampler(sampling, seed)
@@ -308,8 +312,8 @@ def run_generation(
                 reply.finish_reason = FinishReason.CANCELLED
                 break
             if tuner is not None:
-                assert threads is not None
-                tuner.set_ceiling(threads())
+                start, most = limits()
+                tuner.set_ceiling(most, start)
                 model.set_threads(tuner.observe(now))
     finally:
         sampler.close()
@@ -322,6 +326,17 @@ def run_generation(
     _written[model] = Written(built.text + reply.result.reply_text, tokens + generated,
                               reply_from)
     yield from ending
+
+
+def _limits(threads: Callable[[], int] | None,
+            ceiling: Callable[[], int] | None) -> Callable[[], tuple[int, int]]:
+    """(threads to start from, most threads to try), read afresh at each call."""
+
+    def read() -> tuple[int, int]:
+        start = threads() if threads is not None else 1
+        return start, max(start, ceiling() if ceiling is not None else start)
+
+    return read
 
 
 @dataclass
@@ -374,6 +389,7 @@ def run_many(
     *,
     should_stop: Callable[[], bool] = lambda: False,
     threads: Callable[[], int] | None = None,
+    ceiling: Callable[[], int] | None = None,
 ) -> Iterator[Event]:
     """Sample ``len(seeds)`` sequences from one prompt at once (see ``GenerateMany``).
 
@@ -407,7 +423,9 @@ def run_many(
         for reply in replies:
             yield from reply.finish(FinishReason.CANCELLED)
         return
-    tuner = ThreadTuner(threads(), fastest=_FASTEST_MANY) if threads is not None else None
+    limits = _limits(threads, ceiling)
+    tuner = (ThreadTuner(limits()[1], start=limits()[0], fastest=_FASTEST_MANY)
+             if threads is not None else None)
     if tuner is not None:
         model.set_threads(tuner.threads)
     samplers = [model.sampler(request.sampling, seed) for seed in chosen]
@@ -441,8 +459,8 @@ def run_many(
                 cancelled = True
                 break
             if tuner is not None and sequence == max(live, default=sequence):
-                assert threads is not None
-                tuner.set_ceiling(threads())
+                start, most = limits()
+                tuner.set_ceiling(most, start)
                 model.set_threads(tuner.observe(now))  # once per step of every sequence
     finally:
         for sampler in samplers:
@@ -497,7 +515,7 @@ def _loaded_kernels() -> str:
         return ""
 
 
-def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntry,
+def worker_main(conn: Any, stop_event: Any, threads: tuple[Any, Any], entry: ModelEntry,
                 gpu_layers: int | None = None, setup: NativeSetup | None = None,
                 probe: bool = False) -> None:
     """Process entry point: load the model, then serve commands until Shutdown.
@@ -508,6 +526,7 @@ def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntr
     setting that crashes this CPU crashes now, where the parent can fall back.
     """
     setup = setup or NativeSetup()
+    threads_value = threads[0]  # the count to start from; threads[1]: the most to try
     if setup.avoid_kernels:  # read by the bundle's runtime hook when llama.cpp loads
         os.environ[AVOID_KERNELS_ENV] = ",".join(setup.avoid_kernels)
     from desktop_app.backends.llama import LlamaModel
@@ -546,7 +565,7 @@ def worker_main(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntr
                          has_chat_template=model.chat_template is not None,
                          placement=model.placement.describe(n_threads),
                          gpu_layers=model.placement.gpu_layers, probed=probe))
-        _serve(conn, stop_event, threads_value, entry, model, setup)
+        _serve(conn, stop_event, threads, entry, model, setup)
     except (BrokenPipeError, EOFError, OSError):
         return  # the app went away
 
@@ -588,7 +607,7 @@ def send_batched(conn: Any, events: Iterator[Event]) -> None:
         conn.send(pending if len(pending) > 1 else pending[0])
 
 
-def _serve(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntry,
+def _serve(conn: Any, stop_event: Any, shared: tuple[Any, Any], entry: ModelEntry,
            model: LlamaModel, setup: NativeSetup) -> None:
     first = True
     while True:
@@ -599,14 +618,17 @@ def _serve(conn: Any, stop_event: Any, threads_value: Any, entry: ModelEntry,
         if isinstance(message, Shutdown):
             return
         def threads() -> int:
-            return max(1, int(threads_value.value))
+            return max(1, int(shared[0].value))
+
+        def ceiling() -> int:
+            return max(threads(), int(shared[1].value))
 
         if isinstance(message, Generate):
             events = run_generation(model, entry, message.request, should_stop=stop_event.is_set,
-                                    threads=threads)
+                                    threads=threads, ceiling=ceiling)
         elif isinstance(message, GenerateMany):
             events = run_many(model, entry, message.request, message.seeds,
-                              should_stop=stop_event.is_set, threads=threads)
+                              should_stop=stop_event.is_set, threads=threads, ceiling=ceiling)
         else:
             continue
         if first:

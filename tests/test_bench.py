@@ -99,6 +99,13 @@ def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
 
     gone = not psutil.pid_exists(contention["busy_pid"])
     assert gone or psutil.Process(contention["busy_pid"]).status() == psutil.STATUS_ZOMBIE
+    light = report["contention_light"]  # a light load: where the tuner ended, native's best
+    assert light["busy_duty"] == 0.6 and contention["busy_duty"] == 1.0
+    assert light["baseline_best_threads"] == "1" and light["engine_ended_on"]
+    assert all(p.startswith("CPU · 1 thread") for p in light["engine_ended_on"])
+    _ratio_of(light["ratio"], light["engine_tokens_per_s"], light["baseline_tokens_per_s"]["1"])
+    gone = not psutil.pid_exists(light["busy_pid"])
+    assert gone or psutil.Process(light["busy_pid"]).status() == psutil.STATUS_ZOMBIE
 
     window = report["window"]
     _stall_figures(window)
@@ -126,7 +133,7 @@ def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
     # Both renderings show every figure of this report, the rollouts stall with its target.
     measures = [row.measure for row in report_rows(report)]
     native_models = len(report["native"]["models"]) if "native" in report else 0
-    assert len(measures) == 12 + native_models  # with a llama-bench on PATH
+    assert len(measures) == 13 + native_models  # with a llama-bench on PATH
     markdown, table = format_markdown(report), format_table(report)
     assert all(measure in markdown and measure in table for measure in measures)
     assert "stall ≤ 50 ms" in markdown and "stall ≤ 50 ms" in table
@@ -171,6 +178,7 @@ def test_both_renderings_are_the_same_rows():
 def test_a_section_missing_or_failed_is_left_out_or_named():
     report = _latest()
     del report["contention"], report["native"]
+    report.pop("contention_light", None)
     report["window"] = {"error": "the window benchmark failed: no display"}
     rows = report_rows(report)
     measures = [row.measure for row in rows]

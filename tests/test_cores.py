@@ -108,13 +108,47 @@ def test_a_slow_best_does_not_keep_a_generation_on_too_many_threads():
 def test_tuner_restarts_from_a_new_ceiling():
     tuner = ThreadTuner(4)
     assert tuner.set_ceiling(2) == 2 and tuner.threads == 2
+    assert tuner.set_ceiling(2, start=1) == 1  # the free cores looked fewer: start lower
+
+
+def test_under_a_light_load_the_tuner_climbs_to_the_faster_count():
+    """Another program's light load made the free cores look like one of two; two
+    threads are still faster here (as native llama.cpp's best was): the tuner finds it."""
+    light = {1: 0.020, 2: 0.012}
+    clock = Clock(ThreadTuner(2, start=1), light)
+    clock.run(2.0)
+    assert clock.history[0] == 1 and clock.tuner.threads == 2
+
+
+def test_under_a_busy_core_the_tuner_stays_below_and_rarely_probes():
+    """One core kept busy: a second thread collapses (10x per token); the tuner stays at
+    one and its probes of two back off, so they cost a few percent at most."""
+    busy = {1: 0.020, 2: 0.200}
+    clock = Clock(ThreadTuner(2, start=1), busy)
+    clock.run(30.0)
+    assert clock.tuner.threads == 1
+    assert clock.history.count(2) / len(clock.history) < 0.03
+
+
+def test_budget_offers_a_ceiling_above_the_free_cores():
+    class Pane:
+        threads = ceiling = 0
+
+        def set_threads(self, n: int, ceiling: int | None = None) -> None:
+            self.threads, self.ceiling = n, ceiling or n
+
+    budget = ThreadBudget(cores=4)
+    budget.available = 3  # what free_cores would say with a light load on one core
+    pane = Pane()
+    assert budget.acquire(pane) == 3 and (pane.threads, pane.ceiling) == (3, 4)
+    budget.release(pane)
 
 
 def test_budget_shares_and_rebalances():
     class Pane:
         threads = 0
 
-        def set_threads(self, n: int) -> None:
+        def set_threads(self, n: int, ceiling: int | None = None) -> None:
             self.threads = n
 
     budget = ThreadBudget(cores=4)

@@ -31,7 +31,15 @@ from desktop_app.native_setup import (
     remember_safe,
     signal_name,
 )
-from desktop_app.protocol import Delta, Failed, Finished, GenerationRequest, Loaded, Loading, Sampling
+from desktop_app.protocol import (
+    Delta,
+    Failed,
+    Finished,
+    GenerationRequest,
+    Loaded,
+    Loading,
+    Sampling,
+)
 from tests.scripted_gguf import scripted_entry, write_scripted_gguf
 
 SCRIPT = "<think>Seven eights.</think>\n\nThe answer is 56."

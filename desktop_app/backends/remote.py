@@ -372,7 +372,7 @@ class RemoteWorker:
     def start(self) -> None:
         """Nothing to load; the first request connects."""
 
-    def set_threads(self, n_threads: int) -> None:
+    def set_threads(self, n_threads: int, ceiling: int | None = None) -> None:
         """The server's threads are the server's."""
 
     def wait_loaded(self, abandon: Any = None) -> Iterator[Event]:

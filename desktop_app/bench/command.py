@@ -93,6 +93,9 @@ def _choose_models(ids: list[str] | None) -> list[Any]:
     return entries[:4]
 
 
+LIGHT_DUTY = 0.6  # a light load: 60 % of one core, which a 0.1 s sample counts as taken
+
+
 def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
                    window: bool = True, startup: bool = True, contention: bool = False,
                    llama_bench: str | None = None, rollouts: bool = True,
@@ -100,7 +103,6 @@ def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
     """Run every measurement on ``threads`` cores (default: every physical core); return
     one JSON-ready dict."""
     from desktop_app.cores import physical_cores
-
     from desktop_app.engine import decided_setup
     from desktop_app.native_setup import summary
 
@@ -124,6 +126,8 @@ def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
     if contention:
         report["contention"] = bench_contention(entries[0], n_tokens, repeats, cores,
                                                 llama_bench)
+        report["contention_light"] = bench_contention(entries[0], n_tokens, repeats, cores,
+                                                      llama_bench, duty=LIGHT_DUTY)
     report["window"] = bench_window(entries[:3], n_tokens) if window else None
     if window and rollouts:
         report["rollouts_window"] = bench_rollouts_window(

@@ -305,13 +305,21 @@ def bench_logprobs(entry: Any, n_tokens: int, repeats: int, threads: int, k: int
             "on_tokens_per_s": round(on, 2), "ratio": round(on / off, 3) if off else None}
 
 
-def _start_stranger() -> int:
-    """Start a process that keeps one core busy and is not ours (another program, to the
-    thread budget); return its pid. The caller kills it."""
+# A process that keeps ``duty`` of one core busy: busy for duty x 10 ms, then asleep.
+_DUTY_LOOP = ("import time, sys\nduty = float(sys.argv[1])\nwhile True:\n"
+              "    end = time.perf_counter() + duty * 0.01\n"
+              "    while time.perf_counter() < end: pass\n"
+              "    time.sleep((1 - duty) * 0.01)\n")
+
+
+def _start_stranger(duty: float = 1.0) -> int:
+    """Start a process that keeps ``duty`` of one core busy (1.0: all of it) and is not
+    ours (another program, to the thread budget); return its pid. The caller kills it."""
+    loop = "while True: pass" if duty >= 1 else _DUTY_LOOP
     launcher = subprocess.run(
         [sys.executable, "-c",
          "import subprocess, sys\n"
-         "p = subprocess.Popen([sys.executable, '-c', 'while True: pass'],"
+         f"p = subprocess.Popen([sys.executable, '-c', {loop!r}, {str(duty)!r}],"
          " stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,"
          " start_new_session=True)\n"
          "print(p.pid)"],
@@ -390,20 +398,24 @@ def bench_native(entries: list[Any], binary: str, n_tokens: int, threads: int,
 
 
 def bench_contention(entry: Any, n_tokens: int, repeats: int, cores: int,
-                     llama_bench: str | None) -> dict[str, Any]:
-    """One pane while another program keeps a core busy, against the best thread count of
-    the baseline (native llama-bench when given, else a bare llama-cpp-python loop)."""
+                     llama_bench: str | None, duty: float = 1.0) -> dict[str, Any]:
+    """One pane while another program keeps ``duty`` of a core busy (1.0: all of it; a
+    light load, 0.6, looks like a taken core to a short sample), against the best thread
+    count of the baseline (native llama-bench when given, else a bare llama-cpp-python
+    loop). Also says which thread count the engine ended on and the baseline's best."""
     from desktop_app.catalog import ensure_local
     from desktop_app.engine import ModelWorker
 
     path = str(ensure_local(entry))
     request = _fixed_request(entry, n_tokens, raw=True)
-    stranger = _start_stranger()
+    stranger = _start_stranger(duty)
     try:
         time.sleep(0.5)
         with ModelWorker(entry, budget=_shared_budget(cores)) as worker:
             _finish(worker.generate(request))
-            engine = _median_rate(worker, request, repeats)
+            results = [_finish(worker.generate(request)) for _ in range(repeats)]
+            engine = float(statistics.median(r.tokens_per_s or 0.0 for r in results))
+            ended_on = [r.placement for r in results]
         baseline: dict[str, float | None] = {}
         for threads in range(1, cores + 1):
             if llama_bench:
@@ -419,7 +431,10 @@ def bench_contention(entry: Any, n_tokens: int, repeats: int, cores: int,
     finally:
         _stop_stranger(stranger)
     best = max((rate for rate in baseline.values() if rate), default=None)
-    return {"model": entry.id, "busy_processes": 1, "busy_pid": stranger,
+    best_threads = max((k for k, v in baseline.items() if v), key=lambda k: baseline[k] or 0,
+                       default=None)
+    return {"model": entry.id, "busy_processes": 1, "busy_pid": stranger, "busy_duty": duty,
+            "engine_ended_on": ended_on, "baseline_best_threads": best_threads,
             "baseline": "native llama-bench" if llama_bench else "bare llama-cpp-python loop",
             "engine_tokens_per_s": round(engine, 2), "baseline_tokens_per_s": baseline,
             "ratio": round(engine / best, 3) if best else None}
