@@ -47,10 +47,12 @@ SAFE_NOTE = "(llama.cpp crashes on it here)"
 
 
 @pytest.fixture(autouse=True)
-def undecided(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests decide the setting themselves (the suite fixes it for the others)."""
+def undecided(monkeypatch: pytest.MonkeyPatch, triptych_home: Path) -> None:
+    """These tests decide the setting themselves (the suite shares its verdict with the
+    others' homes): nothing known yet, nothing set by hand."""
     monkeypatch.delenv(EXTRA_BUFFERS_ENV, raising=False)
     monkeypatch.delenv(INJECT_CRASH_ENV, raising=False)
+    (triptych_home / "data" / native_setup.CHECKS_FILE).unlink(missing_ok=True)
 
 
 @pytest.fixture
