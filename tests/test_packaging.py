@@ -319,6 +319,61 @@ def test_frozen_compare_runs_both_starter_models_offline(app: Path, tmp_path: Pa
 @needs_pyinstaller
 @linux_only
 @pytest.mark.timeout(BUILD_TIMEOUT_S)
+def test_frozen_kernels_that_crash_are_not_loaded_again(app: Path, tmp_path: Path):
+    """A CPU-kernel library that dies here (SIGILL, injected: this CPU runs them all) with
+    and without the extra weight buffers is left out: the runtime hook loads the next
+    best one, the pane answers, and the next start goes there at once."""
+    home = tmp_path / "home"
+    crash = {"TRIPTYCH_INJECT_CRASH": "kernels:SIGILL"}
+    args = ("compare", "What is 2+2?", "--models", INSTRUCT_ID, "--max-tokens", "8",
+            "--temperature", "0", "--seed", "1", "--json")
+    done = _run(app, home, *args, extra_env=crash)
+    assert done.returncode == 0, done.stderr[-4000:]
+    events = _json_lines(done.stdout)
+    kernels = [e["kernels"] for e in events if e["type"] == "loading" and e.get("kernels")]
+    assert len(kernels) == 3 and kernels[0] == kernels[1] != kernels[2], kernels
+    again = [e["detail"] for e in events if e["type"] == "loading" and "SIGILL" in e["detail"]]
+    assert len(again) == 2, again  # without the extra buffers, then without those kernels
+    summary = next(e for e in events if e["type"] == "summary")
+    assert summary["error"] is None and summary["answer"].strip()
+    assert f"{kernels[0]} kernels skipped (they crash here)" in summary["placement"]
+    done = _run(app, home, *args, extra_env=crash)  # remembered: straight to the others
+    events = _json_lines(done.stdout)
+    assert not [e for e in events if e["type"] == "loading" and "SIGILL" in e["detail"]]
+    assert [e["kernels"] for e in events if e.get("kernels")] == [kernels[2]]
+    listing = _run(app, home, "models", "list")
+    assert f"{kernels[0]} kernels skipped (they crash here)" in listing.stdout
+
+
+@pytest.mark.slow
+@needs_pyinstaller
+@linux_only
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
+def test_frozen_window_opens_on_an_x11_desktop_at_1280x800(app: Path, tmp_path: Path):
+    """The real window through Qt's X11 plugin under Xvfb, with the X11 helper libraries
+    the bundle carries (a stock desktop lacks some: libxcb-cursor0 on Ubuntu)."""
+    from tests import x11
+
+    internal = app.resolve().parent / "_internal"
+    for name in ("libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxcb-keysyms.so.1",
+                 "libxcb-image.so.0", "libxcb-render-util.so.0", "libxcb-xkb.so.1",
+                 "libxkbcommon-x11.so.0"):
+        assert (internal / name).exists(), f"the bundle does not carry {name}"
+    with x11.display(1280, 800) as name:
+        shot = tmp_path / "frozen-x11-1280x800.png"
+        done = x11.open_window([str(app)], name, tmp_path / "home", shot)
+    assert done.returncode == 0, done.stderr[-3000:]
+    window, screen = x11.window_and_screen(done.stdout)
+    assert screen == (0, 0, 1280, 800)
+    x, y, width, height = window
+    assert x >= 0 and y >= 0 and x + width <= 1280 and y + height <= 800, window
+    assert x11.drawn_colours(shot, window) > 5, f"the window did not draw itself: {shot}"
+
+
+@pytest.mark.slow
+@needs_pyinstaller
+@linux_only
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
 def test_frozen_verify_checks_a_small_reply(app: Path, tmp_path: Path):
     home = tmp_path / "home"
     home.mkdir()
