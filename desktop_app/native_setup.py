@@ -23,6 +23,7 @@ Plain data and the standard library; the model process applies the setting
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -89,8 +90,9 @@ class NativeSetup:
         return ["--repack", "1" if self.extra_buffers else "0"]
 
 
+@functools.lru_cache(maxsize=1)
 def _read_cpu_identity() -> str:
-    """The CPU's model and instruction sets, as the OS reports them."""
+    """The CPU's model and instruction sets, as the OS reports them (read once)."""
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
