@@ -53,7 +53,12 @@ if not getattr(sys, "frozen", False):  # the frozen app's runtime hook does this
     load_all(L._base_path.as_posix().encode())
 
 L.llama_backend_init()
-model = L.llama_model_load_from_file(sys.argv[1].encode(), L.llama_model_default_params())
+model_params = L.llama_model_default_params()
+# Which kernels ggml picks is the question here; whether their AMX / repacked-weight path
+# crashes this CPU is the engine's to find out (desktop_app/native_setup.py): off.
+if hasattr(model_params, "use_extra_bufts"):
+    model_params.use_extra_bufts = False
+model = L.llama_model_load_from_file(sys.argv[1].encode(), model_params)
 assert model, "the model did not load"
 vocab = L.llama_model_get_vocab(model)
 params = L.llama_context_default_params()

@@ -255,3 +255,52 @@ def test_models_list_says_what_llama_cpp_uses_here(capsys):
     main(["models", "list", "--json"])
     here = json.loads(capsys.readouterr().out)["llama_cpp_here"]
     assert "off (llama.cpp crashes on it here, SIGSEGV)" in here
+
+
+def _starters_undecided(starter_models, home: Path) -> tuple[str, str]:
+    (home / "data" / native_setup.CHECKS_FILE).unlink(missing_ok=True)  # the session's
+    return starter_models["base"].id, starter_models["instruct"].id
+
+
+@pytest.mark.slow
+def test_compare_on_both_starters_answers_where_the_fast_path_crashes(
+        starter_models, triptych_home: Path):
+    """`triptych compare` as on an AMX Xeon: the first prompt of each model crashes with
+    the extra buffers on; both panes answer, and say what is off and why."""
+    import os
+    import subprocess
+    import sys
+
+    base, instruct = _starters_undecided(starter_models, triptych_home)
+    env = {**os.environ, INJECT_CRASH_ENV: "decode:SIGSEGV", "TRIPTYCH_HOME": str(triptych_home)}
+    done = subprocess.run([sys.executable, "-m", "desktop_app", "compare", "What is 7 * 8?",
+                           "--models", f"{base},{instruct}", "--max-tokens", "12",
+                           "--temperature", "0", "--seed", "1", "--json"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    summaries = {e["model"]: e for e in events if e["type"] == "summary"}
+    assert set(summaries) == {base, instruct}
+    for summary in summaries.values():
+        assert summary["error"] is None and summary["answer"].strip(), summary
+        assert "weight repacking off (llama.cpp crashes on it here)" in summary["placement"]
+    assert load_record().extra_buffers is Verdict.CRASHES
+
+
+@pytest.mark.slow
+def test_the_window_shows_the_answer_and_what_is_off(starter_models, triptych_home: Path,
+                                                     tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    _, instruct = _starters_undecided(starter_models, triptych_home)
+    shot = tmp_path / "fallback.png"
+    env = {**os.environ, INJECT_CRASH_ENV: "probe:SIGSEGV", "TRIPTYCH_HOME": str(triptych_home)}
+    done = subprocess.run([sys.executable, "-m", "desktop_app", "--prompt", "What is 7 * 8?",
+                           "--models", instruct, "--max-tokens", "16", "--size", "1024x768",
+                           "--screenshot", str(shot)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert shot.read_bytes()[:4] == b"\x89PNG"
+    assert load_record().extra_buffers is Verdict.CRASHES
