@@ -221,6 +221,7 @@ class ThreadTuner:
         # the first probe goes down from the ceiling (up from a start below it); later
         # re-checks go up
         self._explored = self.start < self.ceiling
+        self._up_lost = False  # the last probe tried one thread more and lost
 
     def set_ceiling(self, ceiling: int, start: int | None = None) -> int:
         """The budget changed (a pane started or finished): start again from the new share."""
@@ -232,6 +233,7 @@ class ThreadTuner:
             self._probe_from = self._held_since = self._window_start = None
             self.recheck_s = self.base_recheck_s
             self._explored = start < ceiling
+            self._up_lost = False
         return self.threads
 
     def observe(self, now: float) -> int:
@@ -265,7 +267,11 @@ class ThreadTuner:
             if measured <= best * (1 + self.slower) and elsewhere > measured * (1 - self.margin):
                 return self._hold(now)  # as fast as it has been, and no count was faster
         if self._probe_from is None:  # the current count is measured: probe a neighbour
-            neighbour = current - 1 if not self._explored or current >= self.ceiling else current + 1
+            if not self._explored or current >= self.ceiling or self._up_lost:
+                neighbour = current - 1  # (after one more thread lost: try one fewer once)
+            else:
+                neighbour = current + 1
+            self._up_lost = False
             self._explored = True
             if not 1 <= neighbour <= self.ceiling:
                 return self._hold(now)
@@ -282,6 +288,7 @@ class ThreadTuner:
             return self._hold(now)
         self.threads = before  # the probe lost: wait longer before the next one
         self.recheck_s = min(self.max_recheck_s, self.recheck_s * 2)
+        self._up_lost = current > before and before > 1  # next re-check: one fewer
         return self._hold(now)
 
     def _hold(self, now: float) -> int:

@@ -109,6 +109,9 @@ class ModelWorker:
         self.setup: NativeSetup = current_setup()  # how llama.cpp runs here (native_setup)
         self._probe = needs_probe(self.setup)
         self._crashed: tuple[NativeSetup, str] | None = None  # a rung that died, unconfirmed
+        # the rung below a crash in a generation is confirmed only by that command finishing
+        # (a crash of the prompt itself, on every setting, is not the buffers' fault)
+        self._retrying = False
         self._kernels = ""  # the CPU-kernel library the process loaded (dispatch builds)
         self._generations = 0  # generations this process has started
         self._exitcode: int | None = None
@@ -121,7 +124,10 @@ class ModelWorker:
 
     @property
     def alive(self) -> bool:
-        return self._process is not None and self._process.is_alive()
+        try:
+            return self._process is not None and self._process.is_alive()
+        except ValueError:  # closed: not alive
+            return False
 
     @property
     def loaded(self) -> Loaded | None:
@@ -130,7 +136,7 @@ class ModelWorker:
     def start(self) -> None:
         """Spawn the process; it starts loading the model at once. Returns immediately."""
         with self._lock:
-            if self._process is not None:
+            if self._process is not None or self._closed:
                 return
             from desktop_app.worker_process import worker_main
 
@@ -158,11 +164,12 @@ class ModelWorker:
 
     def close(self, timeout: float = 2.0) -> None:
         """End the process (politely, then by force) and release its resources."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._lock:  # a fallback restarting the process meanwhile sees it closed
+            if self._closed:
+                return
+            self._closed = True
+            proc, conn = self._process, self._conn
         self._stop_event.set()
-        proc, conn = self._process, self._conn
         if conn is not None:
             try:
                 conn.send(Shutdown())
@@ -218,16 +225,23 @@ class ModelWorker:
 
     # -- a native crash: one rung down (native_setup)
 
-    def _fall_back(self) -> Loading | None:
+    def _fall_back(self, in_generation: bool = False) -> Loading | None:
         """The process died of a crash signal before showing anything: start it again one
         rung down the ladder (extra buffers off, then another kernel library), and say so
-        in a Loading event; None when there is no rung left or the death was no crash."""
+        in a Loading event; None when there is no rung left, the death was no crash, or
+        the command being retried crashed again (once per command)."""
         died_of = signal_name(self._exitcode)
+        if in_generation and self._retrying:  # the same command crashed on the lower rung
+            self._crashed, self._retrying = None, False
+            return None
         lower = fallback(self.setup, self._kernels, died_of) if died_of else None
-        if lower is None or died_of is None:
+        if lower is None or died_of is None or self._closed:
             return None
         self._crashed = (self.setup, died_of)
+        self._retrying = in_generation
         with self._lock:
+            if self._closed:
+                return None
             proc, conn = self._process, self._conn
             if proc is not None:
                 proc.join(1.0)
@@ -249,9 +263,12 @@ class ModelWorker:
         return Loading(self.entry.id, f"loading again without {what}: llama.cpp crashed "
                                       f"with them on this CPU ({died_of})")
 
-    def _works(self) -> None:
-        """The process got through its probe (or its first generation): the setting it
-        runs with is safe here, and a rung above that crashed is remembered."""
+    def _works(self, finished: bool = False) -> None:
+        """The process got through its probe (``finished``: its first command): the setting
+        it runs with is safe here, and a rung above that crashed is remembered."""
+        if self._retrying and not finished:
+            return  # the probe passed, but the command that crashed has not run yet
+        self._retrying = False
         if self._crashed is not None:
             crashed, died_of = self._crashed
             remember_crash(crashed, self.setup, died_of)
@@ -272,10 +289,16 @@ class ModelWorker:
             return
         self.start()
         while True:
+            if self._conn is None or self._closed:  # closed meanwhile (say, mid-fallback)
+                yield Failed(message="The model was closed.", kind=FailureKind.ERROR)
+                return
             if abandon is not None:
-                while not self.connection.poll(0.05):
-                    if abandon():
-                        return
+                try:
+                    while not self.connection.poll(0.05):
+                        if abandon():
+                            return
+                except (OSError, EOFError):  # closed from another thread while waiting
+                    continue
             message = self._receive()
             if isinstance(message, Loading) and message.kernels:
                 self._kernels = message.kernels
@@ -338,7 +361,7 @@ class ModelWorker:
         """Send one command and stream its events. Returns a Loading event when the
         process died of a native crash before its first token ever reached the window
         and is starting again one rung down (the caller sends the command again)."""
-        self.set_threads(self.budget.acquire(self))
+        self.budget.acquire(self)  # sets this worker's threads and ceiling (_rebalance)
         remaining = finals
         first_generation = self._generations == 0
         self._generations += 1
@@ -360,20 +383,21 @@ class ModelWorker:
                     remaining = 0
                     if message.kind.process_gone:
                         self._load_failure = message  # this process is gone
-                        again = (self._fall_back() if first_generation and not shown
+                        again = (self._fall_back(in_generation=True)
+                                 if first_generation and not shown
                                  and message.kind is FailureKind.CRASH else None)
                         if again is not None:
                             return again
                     yield replace(message, result=collector(0).fail(message.message))
                     return None
-                if isinstance(message, Delta):
-                    shown = True
+                if isinstance(message, Delta | Finished):
+                    shown = True  # something reached the caller: no silent retry now
                 if isinstance(message, Finished):
                     remaining -= 1
                     if self._loaded is not None:
                         message.result.load_s = self._loaded.load_s
                     if first_generation:
-                        self._works()
+                        self._works(finished=True)
                 yield message
                 if remaining == 0:
                     return None

@@ -31,6 +31,7 @@ import os
 import platform
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -45,13 +46,14 @@ CRASH_SIGNALS = frozenset(
     getattr(signal, name) for name in ("SIGSEGV", "SIGILL", "SIGBUS", "SIGFPE")
     if hasattr(signal, name))
 # Environment of a model process: CPU-kernel libraries the bundle's runtime hook must not
-# load (comma-separated variant names, "sapphirerapids,icelake").
+# load (comma-separated variant names, "sapphirerapids,icelake"), and the one it loaded
+# instead (set by the hook: its scoring opens the others too, so the mapped files do not say).
 AVOID_KERNELS_ENV = "TRIPTYCH_AVOID_CPU_KERNELS"
+CHOSEN_KERNELS_ENV = "TRIPTYCH_CPU_KERNELS"
 # Set to "0" or "1" to decide the extra buffers by hand (no probe, nothing remembered).
 EXTRA_BUFFERS_ENV = "TRIPTYCH_EXTRA_BUFFERS"
-# Fault injection for tests of machines we do not have: "probe", "load" or "decode"
-# (optionally ":SIGILL"): the model process kills itself there with that signal while
-# the extra buffers are on ("kernels" also: while no kernel library is avoided).
+# Fault injection for tests of machines we do not have: "probe", "load", "decode" or
+# "kernels", optionally ":SIGILL" and ":always" (see inject_crash).
 INJECT_CRASH_ENV = "TRIPTYCH_INJECT_CRASH"
 
 
@@ -86,8 +88,9 @@ class NativeSetup:
         return " · ".join(parts)
 
     def as_llama_bench_args(self) -> list[str]:
-        """The same setting for a native ``llama-bench`` run."""
-        return ["--repack", "1" if self.extra_buffers else "0"]
+        """The same setting for a native ``llama-bench`` run (its default is on, and a
+        llama-bench older than ``--repack`` runs as before)."""
+        return [] if self.extra_buffers else ["--repack", "0"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -115,7 +118,8 @@ def cpu_has_amx() -> bool:
 
 def _library_identity() -> str:
     """llama-cpp-python's native libraries as installed: names, sizes and times, so a
-    rebuilt or upgraded llama.cpp is tested afresh."""
+    rebuilt or upgraded llama.cpp is tested afresh. Not where they are: an AppImage is
+    mounted at a new path at every start."""
     spec = importlib.util.find_spec("llama_cpp")
     folders = list(spec.submodule_search_locations or []) if spec else []
     rows = []
@@ -132,7 +136,7 @@ def _library_identity() -> str:
                 except OSError:
                     continue
                 rows.append(f"{file.name} {info.st_size} {int(info.st_mtime)}")
-    return f"{sys.platform} {folders}\n" + "\n".join(rows)
+    return f"{sys.platform}\n" + "\n".join(rows)
 
 
 def machine_key() -> str:
@@ -173,6 +177,9 @@ def _load_all() -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+_RECORDS_LOCK = threading.Lock()  # panes' threads read-modify-write the file at once
 
 
 def load_record(key: str | None = None) -> Record:
@@ -231,14 +238,13 @@ def fallback(setup: NativeSetup, kernels: str = "", died_of: str = "") -> Native
 
 def remember_safe(setup: NativeSetup, key: str | None = None) -> None:
     """A probe (or a first generation) with ``setup`` ran here."""
-    if setup.forced:
+    if setup.forced or not setup.extra_buffers:
         return
-    record = load_record(key)
-    changed = False
-    if setup.extra_buffers and record.extra_buffers is Verdict.UNTESTED:
-        record.extra_buffers, changed = Verdict.SAFE, True
-    if changed:
-        save_record(record, key)
+    with _RECORDS_LOCK:
+        record = load_record(key)
+        if record.extra_buffers is Verdict.UNTESTED:
+            record.extra_buffers = Verdict.SAFE
+            save_record(record, key)
 
 
 def remember_crash(crashed: NativeSetup, worked: NativeSetup, signal_name: str,
@@ -247,16 +253,17 @@ def remember_crash(crashed: NativeSetup, worked: NativeSetup, signal_name: str,
     the difference, so no later process takes the rung that crashed."""
     if crashed.forced or worked.forced:
         return
-    record = load_record(key)
-    if crashed.extra_buffers and not worked.extra_buffers:
-        record.extra_buffers = Verdict.CRASHES
-    for name in worked.avoid_kernels:
-        if name not in record.avoid_kernels:
-            record.avoid_kernels.append(name)
-    if worked.extra_buffers and record.extra_buffers is Verdict.CRASHES:
-        record.extra_buffers = Verdict.UNTESTED  # another kernel library: try them again
-    record.crashed_with = signal_name
-    save_record(record, key)
+    with _RECORDS_LOCK:
+        record = load_record(key)
+        if crashed.extra_buffers and not worked.extra_buffers:
+            record.extra_buffers = Verdict.CRASHES
+        for name in worked.avoid_kernels:
+            if name not in record.avoid_kernels:
+                record.avoid_kernels.append(name)
+        if worked.extra_buffers and record.extra_buffers is Verdict.CRASHES:
+            record.extra_buffers = Verdict.UNTESTED  # another kernel library: try them again
+        record.crashed_with = signal_name
+        save_record(record, key)
 
 
 def summary(key: str | None = None) -> str:
@@ -298,18 +305,23 @@ def kernel_variant(mapped_files: list[str]) -> str:
 
 
 def inject_crash(where: str, setup: NativeSetup) -> None:
-    """Fault injection (``TRIPTYCH_INJECT_CRASH``): die here as a faulting kernel would."""
+    """Fault injection (``TRIPTYCH_INJECT_CRASH=place[:SIGNAL][:always]``): die here as a
+    faulting kernel would: while the extra buffers are on ("kernels": while no kernel
+    library is avoided), or whatever the setting with ``always`` (a crash that is not
+    the buffers' fault)."""
     wanted = os.environ.get(INJECT_CRASH_ENV, "")
     if not wanted:
         return
-    place, _, name = wanted.partition(":")
+    place, *rest = wanted.split(":")
     if place != where:
         return
-    if place == "kernels" and setup.avoid_kernels:
+    always = "always" in rest
+    names = [part for part in rest if part != "always"]
+    if not always and place == "kernels" and setup.avoid_kernels:
         return
-    if place != "kernels" and not setup.extra_buffers:
+    if not always and place != "kernels" and not setup.extra_buffers:
         return
-    signum = getattr(signal, name or "SIGSEGV", signal.SIGSEGV)
+    signum = getattr(signal, names[0] if names else "SIGSEGV", signal.SIGSEGV)
     sys.stdout.flush()
     os.kill(os.getpid(), signum)
     time.sleep(5)  # the signal is delivered before this returns

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from desktop_app.catalog import CatalogError, ModelEntry, ensure_local
 from desktop_app.cores import ThreadTuner
-from desktop_app.native_setup import AVOID_KERNELS_ENV, NativeSetup, inject_crash, kernel_variant
+from desktop_app.native_setup import (
+    AVOID_KERNELS_ENV,
+    CHOSEN_KERNELS_ENV,
+    NativeSetup,
+    inject_crash,
+    kernel_variant,
+)
 from desktop_app.prompting import BuiltPrompt, PromptError, build_prompt
 from desktop_app.protocol import (
     Delta,
@@ -491,15 +497,17 @@ def _yield_to_the_window() -> None:
         pass
 
 
-def _redirect_native_stderr(entry: ModelEntry) -> None:
-    """Send llama.cpp's own console chatter to a per-model log file, not the user's terminal."""
+def _redirect_native_stderr(entry: ModelEntry, append: bool = False) -> None:
+    """Send llama.cpp's own console chatter to a per-model log file, not the user's terminal
+    (``append``: a process started again after a crash keeps the crashed one's lines)."""
     from desktop_app import paths
 
     try:
         log_dir = paths.data_dir() / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         # one log per model, rewritten at each start so it never grows without bound
-        log = open(log_dir / f"worker-{entry.id}.log", "wb", buffering=0)  # noqa: SIM115
+        log = open(log_dir / f"worker-{entry.id}.log", "ab" if append else "wb",  # noqa: SIM115
+                   buffering=0)
         os.dup2(log.fileno(), 2)
     except OSError:
         pass
@@ -507,6 +515,9 @@ def _redirect_native_stderr(entry: ModelEntry) -> None:
 
 def _loaded_kernels() -> str:
     """The CPU-kernel library ggml loaded in this process (a dispatch build), or ""."""
+    chosen = os.environ.get(CHOSEN_KERNELS_ENV)
+    if chosen:  # the runtime hook chose it (it opened the others to score them)
+        return chosen
     try:
         import psutil
 
@@ -532,7 +543,7 @@ def worker_main(conn: Any, stop_event: Any, threads: tuple[Any, Any], entry: Mod
     from desktop_app.backends.llama import LlamaModel
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
-    _redirect_native_stderr(entry)
+    _redirect_native_stderr(entry, append=bool(setup.crashed_with))
     _yield_to_the_window()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:

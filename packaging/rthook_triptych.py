@@ -57,6 +57,7 @@ def load_cpu_variants(bindings: object) -> None:
         load_one.argtypes = [ctypes.c_char_p]
         load_one.restype = ctypes.c_void_p
         if load_one(str(chosen).encode("utf-8")):
+            os.environ[_CHOSEN_KERNELS_ENV] = _variant_name(chosen)  # reported by the worker
             return
     load_all = ggml.ggml_backend_load_all_from_path
     load_all.argtypes = [ctypes.c_char_p]
@@ -67,6 +68,7 @@ def load_cpu_variants(bindings: object) -> None:
 # A model process whose CPU kernels crashed here once (desktop_app/native_setup.py) names
 # the kernel libraries not to load again; ggml's own choice would pick them every time.
 _AVOID_KERNELS_ENV = "TRIPTYCH_AVOID_CPU_KERNELS"
+_CHOSEN_KERNELS_ENV = "TRIPTYCH_CPU_KERNELS"
 
 
 def _variant_name(path: Path) -> str:

@@ -130,6 +130,15 @@ def test_under_a_busy_core_the_tuner_stays_below_and_rarely_probes():
     assert clock.history.count(2) / len(clock.history) < 0.03
 
 
+def test_started_below_the_ceiling_the_tuner_also_tries_fewer():
+    """Three of four cores looked free, but the load is heavier than the sample showed:
+    one more thread loses, so the next re-check tries one fewer, and keeps it."""
+    loaded = {1: 0.040, 2: 0.015, 3: 0.030, 4: 0.200}
+    clock = Clock(ThreadTuner(4, start=3, recheck_s=0.5), loaded)
+    clock.run(10.0)
+    assert clock.tuner.threads == 2
+
+
 def test_budget_offers_a_ceiling_above_the_free_cores():
     class Pane:
         threads = ceiling = 0

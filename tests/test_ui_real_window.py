@@ -73,3 +73,20 @@ def test_a_missing_x11_library_is_one_sentence_not_a_core_dump(tmp_path: Path, w
     assert "libxcb-cursor.so.9 is missing" in lines[0]
     assert "sudo apt install libxcb-cursor0" in lines[0] and "xcb-util-cursor" in lines[0]
     assert "Traceback" not in done.stderr and "core dumped" not in done.stderr
+
+
+def test_the_sentence_names_each_package_and_never_guesses(monkeypatch):
+    from desktop_app.ui import qt_platform
+
+    both = qt_platform.sentence(["libxcb-icccm.so.4", "libxcb-keysyms.so.1"])
+    assert "libxcb-icccm.so.4, libxcb-keysyms.so.1 are missing" in both
+    assert "sudo apt install libxcb-icccm4 libxcb-keysyms1" in both
+    assert "sudo dnf install xcb-util-wm xcb-util-keysyms" in both
+    odd = qt_platform.sentence(["/opt/x/libqxcb.so: undefined symbol: xcb_foo"])
+    assert "does not load here (/opt/x/libqxcb.so: undefined symbol: xcb_foo)" in odd
+    assert "install" not in odd
+    assert qt_platform.package_for("libxcb-xinput.so.0") == ("libxcb-xinput0", "libxcb")
+    # a list of platforms is Qt's to fall back through; offscreen needs no X11 at all
+    for chosen in ("xcb;wayland", "offscreen", "wayland"):
+        monkeypatch.setenv("QT_QPA_PLATFORM", chosen)
+        assert qt_platform.check() is None

@@ -59,8 +59,11 @@ def missing_library(plugin: Path) -> str | None:
     try:
         handle = ctypes.CDLL(str(plugin), mode=getattr(os, "RTLD_LAZY", 1))
     except OSError as exc:
-        found = _SONAME.search(str(exc).split(":", 1)[0]) or _SONAME.search(str(exc))
-        return found.group(1) if found else str(exc)
+        text = str(exc)
+        found = _SONAME.match(text.split(":", 1)[0].strip())
+        if found and "cannot open shared object file" in text:
+            return found.group(1)
+        return text  # another failure (a symbol or version mismatch): said as it is
     del handle  # ctypes keeps it loaded; Qt's own dlopen then finds it at once
     return None
 
@@ -70,6 +73,8 @@ def all_missing(plugin: Path, first: str) -> list[str]:
     install fixes it; just ``first`` where ldd is not there to ask."""
     import subprocess
 
+    if not _SONAME.fullmatch(first):
+        return [first]
     try:
         listed = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True,
                                 timeout=10).stdout
@@ -83,6 +88,9 @@ def all_missing(plugin: Path, first: str) -> list[str]:
 
 def sentence(sonames: list[str], platform_name: str = "X11") -> str:
     """What the user reads, and what to do about it."""
+    if not _SONAME.fullmatch(sonames[0]):  # not a missing library: the loader's own words
+        return (f"Triptych cannot open its window on this {platform_name} desktop: Qt's "
+                f"{platform_name} plugin does not load here ({' '.join(sonames[0].split())}).")
     debian = " ".join(dict.fromkeys(package_for(name)[0] for name in sonames))
     fedora = " ".join(dict.fromkeys(package_for(name)[1] for name in sonames))
     what = (f"the system library {sonames[0]} is missing" if len(sonames) == 1 else
@@ -115,9 +123,11 @@ def check() -> str | None:
     Qt's Wayland plugin where its X11 one cannot load); else the sentence to print."""
     if not sys.platform.startswith("linux"):
         return None
-    wanted = os.environ.get("QT_QPA_PLATFORM", "").split(";")[0].split(":")[0].strip()
-    if wanted not in ("", "xcb"):
-        return None  # offscreen, wayland, ... chosen by the user or the tests
+    chosen = [p.split(":")[0].strip() for p in os.environ.get("QT_QPA_PLATFORM", "").split(";")]
+    chosen = [p for p in chosen if p]
+    if len(chosen) > 1 or (chosen and chosen[0] != "xcb"):
+        return None  # offscreen, wayland, or a list Qt falls back through: Qt's own choice
+    wanted = chosen[0] if chosen else ""
     on_wayland = bool(os.environ.get("WAYLAND_DISPLAY"))
     xcb = _plugin("xcb")
     missing = missing_library(xcb)
