@@ -102,9 +102,22 @@ def free_cores(cores: int | None = None) -> int:
     A core counts as taken when another process used more than 60 % of one over the
     sampled window; our own model processes are not "other".
     """
+    return free_and_possible(cores)[0]
+
+
+def free_and_possible(cores: int | None = None) -> tuple[int, int]:
+    """(free cores, cores worth trying), from one sample of other programs' load.
+
+    Free: a core another program used more than 60 % of counts as taken (where a pane
+    starts). Worth trying: only a core used 90 % or more is surely taken; one used less
+    (a light load) may still make a thread more faster, which the thread tuner measures.
+    Measured on 2 cores: with a process using 60 % of one core, native llama.cpp's best
+    was 2 threads; with one using all of it, 2 threads fell to a few tokens/s and every
+    probe of 2 cost a fifth of a short reply.
+    """
     total = cores or physical_cores()
-    taken = int(_SAMPLER.others_busy() + 0.4)
-    return max(1, total - taken)
+    others = _SAMPLER.others_busy()
+    return max(1, total - int(others + 0.4)), max(1, total - int(others + 0.1))
 
 
 class ThreadUser(Protocol):
@@ -127,6 +140,7 @@ class ThreadBudget:
         self.cores = cores or physical_cores()
         self.measure_load = cores is None if measure_load is None else measure_load
         self.available = self.cores
+        self.possible = self.cores  # cores worth trying (free_and_possible)
         self._lock = threading.Lock()
         self._active: list[ThreadUser] = []
 
@@ -134,16 +148,15 @@ class ThreadBudget:
         return max(1, self.available // max(1, active))
 
     def ceiling(self, active: int) -> int:
-        """The most threads a pane may try: its share of every core. Another program's
-        load is a guess from a tenth of a second (a light one can look like a busy
-        core), so the tuner starts at :meth:`share` and measures whether one more
-        thread is faster."""
-        return max(self.share(active), self.cores // max(1, active))
+        """The most threads a pane may try: its share of the cores not surely taken. A
+        light load of another program looks like a taken core to the start share, so
+        the tuner starts at :meth:`share` and measures whether one more thread is faster."""
+        return max(self.share(active), self.possible // max(1, active))
 
     def acquire(self, worker: ThreadUser) -> int:
         if self.measure_load:
             # Outside the lock: sampling may sleep a tenth of a second.
-            self.available = free_cores(self.cores)
+            self.available, self.possible = free_and_possible(self.cores)
         with self._lock:
             if worker not in self._active:
                 self._active.append(worker)

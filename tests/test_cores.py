@@ -147,7 +147,7 @@ def test_budget_offers_a_ceiling_above_the_free_cores():
             self.threads, self.ceiling = n, ceiling or n
 
     budget = ThreadBudget(cores=4)
-    budget.available = 3  # what free_cores would say with a light load on one core
+    budget.available = 3  # what free_and_possible says with a light load on one core
     pane = Pane()
     assert budget.acquire(pane) == 3 and (pane.threads, pane.ceiling) == (3, 4)
     budget.release(pane)
@@ -191,3 +191,20 @@ def test_free_cores_leaves_out_a_core_another_program_keeps_busy(busy_stranger):
     total = physical_cores()
     assert free_cores(total) <= max(1, total - 1)
     assert free_cores(total) >= 1
+
+
+@pytest.mark.parametrize(("others", "expected"), [
+    (0.3, (2, 2)),  # a little load: both cores
+    (0.6, (1, 2)),  # a light load: start on one, two worth trying
+    (0.95, (1, 1)),  # a busy core: one, and no probe of two
+    (1.7, (1, 1)),
+])
+def test_free_and_possible_cores_under_other_programs_load(monkeypatch, others, expected):
+    from desktop_app import cores
+
+    class Load:
+        def others_busy(self) -> float:
+            return others
+
+    monkeypatch.setattr(cores, "_SAMPLER", Load())
+    assert cores.free_and_possible(2) == expected

@@ -222,7 +222,7 @@ def test_a_pane_may_try_more_threads_than_the_free_cores(scripted):
     from desktop_app.cores import ThreadBudget
 
     budget = ThreadBudget(cores=2)
-    budget.available = 1  # what a light load on one core looks like to free_cores
+    budget.available = 1  # a light load on one core, as free_and_possible sees it
     with ModelWorker(scripted, budget=budget) as worker:
         assert isinstance(list(worker.generate(request()))[-1], Finished)
         assert (worker._threads.value, worker._ceiling.value) == (1, 2)
