@@ -88,8 +88,15 @@ EOF
 X11_PACKAGES="libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xkb1 libxcb-util1 libxkbcommon-x11-0 libxkbcommon0"
 X11_LIBS="libxcb-cursor.so.0 libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-image.so.0 libxcb-render-util.so.0 libxcb-xkb.so.1 libxcb-util.so.1 libxkbcommon-x11.so.0 libxkbcommon.so.0"
 x11_missing() {
+    # the cache read once, then searched: `ldconfig -p | grep -q` under pipefail fails
+    # whenever grep stops reading first (SIGPIPE), and would call a present library missing
+    local cache
+    cache="$( { ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null || true)"
     for lib in $X11_LIBS; do
-        ldconfig -p 2>/dev/null | grep -q "^[[:space:]]*$lib " || echo "$lib"
+        case "$cache" in
+            *"$lib "*) ;;
+            *) echo "$lib" ;;
+        esac
     done
 }
 if [ -n "$(x11_missing)" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
