@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import Protocol
 
 import psutil
@@ -187,6 +188,30 @@ def default_budget() -> ThreadBudget:
     return _DEFAULT_BUDGET
 
 
+@dataclass
+class UpProbes:
+    """How probes of one thread more than the free cores went, shared by the tuners of one
+    model's generations (like ``fastest``): a probe that loses waits twice as long before
+    the next, across replies, so a load that makes more threads slow costs one probe now
+    and then, not one in every reply."""
+
+    base_wait_s: float = 3.0
+    max_wait_s: float = 48.0
+    wait_s: float = 3.0
+    lost_at: float | None = None
+
+    def allowed(self, now: float) -> bool:
+        return self.lost_at is None or now - self.lost_at >= self.wait_s
+
+    def lost(self, now: float) -> None:
+        self.wait_s = self.base_wait_s if self.lost_at is None else min(self.max_wait_s,
+                                                                        self.wait_s * 2)
+        self.lost_at = now
+
+    def won(self) -> None:
+        self.lost_at, self.wait_s = None, self.base_wait_s
+
+
 class ThreadTuner:
     """Finds the fastest thread count within a ceiling from measured per-token time.
 
@@ -205,7 +230,7 @@ class ThreadTuner:
     def __init__(self, ceiling: int, *, start: int | None = None, window_tokens: int = 8,
                  window_s: float = 0.25, recheck_s: float = 3.0, max_recheck_s: float = 24.0,
                  margin: float = 0.03, fastest: dict[int, float] | None = None,
-                 slower: float = 0.2):
+                 slower: float = 0.2, up_probes: UpProbes | None = None):
         """``fastest``: the best per-token time seen at each thread count, shared by the
         tuners of one model's generations. At the ceiling, a count that runs within
         ``slower`` of its best, with no other count ever faster, is not probed: the
@@ -217,6 +242,7 @@ class ThreadTuner:
         up, since under a light load of another program more threads can still be
         faster (measured in ``triptych bench --contention``)."""
         self.fastest = fastest if fastest is not None else {}
+        self.up_probes = up_probes if up_probes is not None else UpProbes()
         self.slower = slower
         self.window_tokens = window_tokens
         self.window_s = window_s
@@ -282,6 +308,8 @@ class ThreadTuner:
         if self._probe_from is None:  # the current count is measured: probe a neighbour
             if not self._explored or current >= self.ceiling or self._up_lost:
                 neighbour = current - 1  # (after one more thread lost: try one fewer once)
+            elif current >= self.start and not self.up_probes.allowed(now):
+                return self._hold(now)  # one more lost lately, in this reply or another
             else:
                 neighbour = current + 1
             self._up_lost = False
@@ -294,6 +322,8 @@ class ThreadTuner:
         self._probe_from = None
         if self._per_token[current] < self._per_token[before] * (1 - self.margin):
             self.recheck_s = self.base_recheck_s
+            if current > before >= self.start:
+                self.up_probes.won()
             step = current - before  # the direction that won: keep going while in range
             if 1 <= current + step <= self.ceiling:
                 self._probe_from, self.threads = current, current + step
@@ -301,6 +331,8 @@ class ThreadTuner:
             return self._hold(now)
         self.threads = before  # the probe lost: wait longer before the next one
         self.recheck_s = min(self.max_recheck_s, self.recheck_s * 2)
+        if current > before >= self.start:
+            self.up_probes.lost(now)
         self._up_lost = current > before and before > 1  # next re-check: one fewer
         return self._hold(now)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from desktop_app.catalog import CatalogError, ModelEntry, ensure_local
-from desktop_app.cores import ThreadTuner
+from desktop_app.cores import ThreadTuner, UpProbes
 from desktop_app.native_setup import (
     AVOID_KERNELS_ENV,
     CHOSEN_KERNELS_ENV,
@@ -289,7 +289,7 @@ def run_generation(
         yield from reply.finish(FinishReason.CANCELLED)
         return
     limits = _limits(threads, ceiling)
-    tuner = (ThreadTuner(limits()[1], start=limits()[0], fastest=_FASTEST)
+    tuner = (ThreadTuner(limits()[1], start=limits()[0], fastest=_FASTEST, up_probes=_UP)
              if threads is not None else None)
     if tuner is not None:  # before the prompt is evaluated: prefill uses the share too
         model.set_threads(tuner.threads)
@@ -430,8 +430,8 @@ def run_many(
             yield from reply.finish(FinishReason.CANCELLED)
         return
     limits = _limits(threads, ceiling)
-    tuner = (ThreadTuner(limits()[1], start=limits()[0], fastest=_FASTEST_MANY)
-             if threads is not None else None)
+    tuner = (ThreadTuner(limits()[1], start=limits()[0], fastest=_FASTEST_MANY,
+                         up_probes=_UP_MANY) if threads is not None else None)
     if tuner is not None:
         model.set_threads(tuner.threads)
     samplers = [model.sampler(request.sampling, seed) for seed in chosen]
@@ -586,6 +586,9 @@ def worker_main(conn: Any, stop_event: Any, threads: tuple[Any, Any], entry: Mod
 # slowdown makes a generation probe fewer threads.
 _FASTEST: dict[int, float] = {}
 _FASTEST_MANY: dict[int, float] = {}
+# ... and how its probes of a thread more than the free cores went (cores.UpProbes)
+_UP = UpProbes()
+_UP_MANY = UpProbes()
 FRAME_S = 1 / 60  # Deltas are sent at most about once a frame (see send_batched)
 
 

@@ -130,6 +130,29 @@ def test_under_a_busy_core_the_tuner_stays_below_and_rarely_probes():
     assert clock.history.count(2) / len(clock.history) < 0.03
 
 
+def test_a_lost_probe_of_one_more_thread_waits_across_replies():
+    """Two threads collapse under this load: each short reply (a new tuner) does not probe
+    them again until the shared wait has passed, and the wait doubles."""
+    from desktop_app.cores import UpProbes
+
+    busy = {1: 0.020, 2: 0.300}
+    shared = UpProbes()
+    probes = 0
+    now = 0.0
+    for _ in range(40):  # 40 replies of 1 s
+        clock = Clock(ThreadTuner(2, start=1, up_probes=shared), busy)
+        clock.now = now
+        clock.run(1.0)
+        now = clock.now
+        probes += clock.history.count(2) > 0
+    assert 2 <= probes <= 6, probes  # 3 s, 6 s, 12 s, 24 s apart: not 40
+    light = {1: 0.020, 2: 0.012}
+    clock = Clock(ThreadTuner(2, start=1, up_probes=shared), light)
+    clock.now = now + shared.wait_s
+    clock.run(2.0)
+    assert clock.tuner.threads == 2 and shared.lost_at is None  # the load left: 2 again
+
+
 def test_started_below_the_ceiling_the_tuner_also_tries_fewer():
     """Three of four cores looked free, but the load is heavier than the sample showed:
     one more thread loses, so the next re-check tries one fewer, and keeps it."""
