@@ -35,6 +35,7 @@ from desktop_app.native_setup import (
     NativeSetup,
     current_setup,
     fallback,
+    machine_key,
     needs_probe,
     remember_crash,
     remember_safe,
@@ -74,6 +75,25 @@ def _describe_exit(exitcode: int | None) -> tuple[FailureKind, str]:
     return (FailureKind.CRASH, f"The model's worker process ended unexpectedly (exit code {exitcode}).")
 
 
+def _end_process(proc: Any, conn: Connection | None, timeout: float) -> None:
+    """Wait ``timeout`` for a model process to end, then end it by force, and release
+    it and its pipe (a process that already died is only reaped)."""
+    if proc is not None:
+        proc.join(timeout)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(1.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(1.0)
+        try:
+            proc.close()
+        except ValueError:
+            pass
+    if conn is not None:
+        conn.close()
+
+
 class FromCatalog(Enum):
     """A setting not given to :class:`ModelWorker`: the model's catalog entry decides."""
 
@@ -106,8 +126,9 @@ class ModelWorker:
         self._load_failure: Failed | None = None
         self._lock = threading.Lock()
         self._closed = False
-        self.setup: NativeSetup = current_setup()  # how llama.cpp runs here (native_setup)
-        self._probe = needs_probe(self.setup)
+        key = machine_key()  # read once: both look the record up under it
+        self.setup: NativeSetup = current_setup(key)  # how llama.cpp runs here (native_setup)
+        self._probe = needs_probe(self.setup, key)
         self._crashed: tuple[NativeSetup, str] | None = None  # a rung that died, unconfirmed
         # the rung below a crash in a generation is confirmed only by that command finishing
         # (a crash of the prompt itself, on every setting, is not the buffers' fault)
@@ -175,20 +196,7 @@ class ModelWorker:
                 conn.send(Shutdown())
             except (OSError, EOFError, BrokenPipeError):
                 pass
-        if proc is not None:
-            proc.join(timeout)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(1.0)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(1.0)
-            try:
-                proc.close()
-            except ValueError:
-                pass
-        if conn is not None:
-            conn.close()
+        _end_process(proc, conn, timeout)
 
     def __enter__(self) -> ModelWorker:
         self.start()
@@ -242,15 +250,7 @@ class ModelWorker:
         with self._lock:
             if self._closed:
                 return None
-            proc, conn = self._process, self._conn
-            if proc is not None:
-                proc.join(1.0)
-                try:
-                    proc.close()
-                except ValueError:
-                    pass
-            if conn is not None:
-                conn.close()
+            _end_process(self._process, self._conn, 1.0)  # it died: reap it
             self._process = self._conn = None
             self._inbox.clear()
             self._loaded = self._load_failure = None
@@ -438,8 +438,9 @@ def decided_setup(entry: ModelEntry) -> NativeSetup:
     """How llama.cpp runs on this machine; not known yet, a model process for ``entry``
     finds out now (it probes a batch, falling back if that crashes). For code that runs
     llama.cpp outside our model processes (the bench's baselines, the tests' peers)."""
-    setup = current_setup()
-    if not needs_probe(setup):
+    key = machine_key()
+    setup = current_setup(key)
+    if not needs_probe(setup, key):
         return setup
     with ModelWorker(entry, n_threads=1) as worker:
         for _event in worker.wait_loaded():

@@ -362,12 +362,7 @@ def test_frozen_window_opens_on_an_x11_desktop_at_1280x800(app: Path, tmp_path: 
     with x11.display(1280, 800) as name:
         shot = tmp_path / "frozen-x11-1280x800.png"
         done = x11.open_window([str(app)], name, tmp_path / "home", shot)
-    assert done.returncode == 0, done.stderr[-3000:]
-    window, screen = x11.window_and_screen(done.stdout)
-    assert screen == (0, 0, 1280, 800)
-    x, y, width, height = window
-    assert x >= 0 and y >= 0 and x + width <= 1280 and y + height <= 800, window
-    assert x11.drawn_colours(shot, window) > 5, f"the window did not draw itself: {shot}"
+    x11.assert_window_fits(done, shot, (1280, 800))
 
 
 @pytest.mark.slow

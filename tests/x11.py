@@ -102,3 +102,14 @@ def drawn_colours(png: Path, box: tuple[int, ...]) -> int:
             py = min(image.height() - 1, y + height * j // 40)
             seen.add(image.pixel(px, py))
     return len(seen)
+
+
+def assert_window_fits(done: subprocess.CompletedProcess, shot: Path,
+                       screen: tuple[int, int]) -> None:
+    """The app ran, its window lies within the whole screen, and the grab shows it drawn."""
+    assert done.returncode == 0, done.stderr[-3000:]
+    window, area = window_and_screen(done.stdout)
+    assert area == (0, 0, *screen)
+    x, y, width, height = window
+    assert x >= 0 and y >= 0 and x + width <= screen[0] and y + height <= screen[1], window
+    assert drawn_colours(shot, window) > 5, f"the window did not draw itself: {shot}"
