@@ -55,7 +55,7 @@ if not getattr(sys, "frozen", False):  # the frozen app's runtime hook does this
 L.llama_backend_init()
 model_params = L.llama_model_default_params()
 # Which kernels ggml picks is the question here; whether their AMX / repacked-weight path
-# crashes this CPU is the engine's to find out (desktop_app/native_setup.py): off.
+# crashes this CPU is the engine's to find out (desktop_app/engine/llama/native_setup.py): off.
 if hasattr(model_params, "use_extra_bufts"):
     model_params.use_extra_bufts = False
 model = L.llama_model_load_from_file(sys.argv[1].encode(), model_params)

@@ -88,7 +88,7 @@ def main() -> int:
         command = _python_command(sys.argv[1:])
         if command is not None:
             return _run_python(*command)
-    from desktop_app.cli import main as triptych_main
+    from desktop_app.cli.main import main as triptych_main
 
     return int(triptych_main())
 

@@ -65,7 +65,7 @@ def load_cpu_variants(bindings: object) -> None:
     load_all(str(folder).encode("utf-8"))
 
 
-# A model process whose CPU kernels crashed here once (desktop_app/native_setup.py) names
+# A model process whose CPU kernels crashed here once (desktop_app/engine/llama/native_setup.py) names
 # the kernel libraries not to load again; ggml's own choice would pick them every time.
 _AVOID_KERNELS_ENV = "TRIPTYCH_AVOID_CPU_KERNELS"
 _CHOSEN_KERNELS_ENV = "TRIPTYCH_CPU_KERNELS"

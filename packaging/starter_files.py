@@ -7,7 +7,7 @@ not 253 MB of chunks plus a 253 MB copy in the user's folder) and nothing is wri
 first run.
 
 The app finds it the way it finds SmolLM2's GGUF: a ``package`` + ``file`` source, located
-through the package's dist-info RECORD (desktop_app.catalog.package_file). So the bundled
+through the package's dist-info RECORD (desktop_app.models.catalog.package_file). So the bundled
 ``models.toml`` names the file instead of ``assemble = true``, and the bundled dist-info's
 RECORD lists it. Nothing in the app changes.
 

@@ -15,7 +15,7 @@ import psutil  # noqa: E402
 import pytest  # noqa: E402
 
 from desktop_app import paths  # noqa: E402
-from desktop_app.catalog import (  # noqa: E402
+from desktop_app.models.catalog import (  # noqa: E402
     assembled_path,
     ensure_local,
     load_catalog,
@@ -33,14 +33,14 @@ _DECIDED: dict[str, Path] = {}  # "file": the session's native-checks.json, once
 
 @pytest.fixture(scope="session")
 def native_decision(tmp_path_factory: pytest.TempPathFactory):
-    """How llama.cpp may run on this machine (desktop_app/native_setup.py), decided once a
+    """How llama.cpp may run on this machine (desktop_app/engine/llama/native_setup.py), decided once a
     session the way the app decides it: a real model process probes the SmolLM2 starter
     and, if it dies of a crash signal, falls back. Every later test's TRIPTYCH_HOME starts
     with that verdict, and the tests that compare with llama-cpp-python's own API (in
     this process, or its server) use the same setting, so an AMX Xeon runs the suite."""
-    from desktop_app.backends.llama import use_extra_buffers_by_default
-    from desktop_app.engine import decided_setup
-    from desktop_app.native_setup import CHECKS_FILE
+    from desktop_app.engine.llama.backend import use_extra_buffers_by_default
+    from desktop_app.engine.llama.native_setup import CHECKS_FILE
+    from desktop_app.engine.worker import decided_setup
 
     home = tmp_path_factory.mktemp("native-home")
     previous = os.environ.get("TRIPTYCH_HOME")

@@ -1,6 +1,6 @@
 """A scripted stand-in for a model process, at the one seam where speed matters.
 
-:class:`FakeWorker` has :class:`desktop_app.engine.ModelWorker`'s public surface
+:class:`FakeWorker` has :class:`desktop_app.engine.worker.ModelWorker`'s public surface
 (``start``, ``generate``, ``stop``, ``close``, ``wait_loaded``, ``alive``, ``pid``,
 ``loaded``, ``entry``) and replays a script of protocol events, so session and window
 tests run the real threads, the real deque and the real Qt event loop without llama.cpp.
@@ -20,15 +20,17 @@ produced so far, and ``Failed`` events carry the partial result.
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import replace
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from desktop_app.catalog import Catalog, ModelEntry
-from desktop_app.protocol import (
+from desktop_app.engine.handle import ModelHandle
+from desktop_app.engine.protocol import (
     Delta,
     Event,
     Failed,
@@ -42,6 +44,7 @@ from desktop_app.protocol import (
     PromptSent,
     TokenLogprob,
 )
+from desktop_app.models.catalog import Catalog, ModelEntry
 
 WAIT_FOR_STOP = object()
 STOP_WAIT_LIMIT_S = 30.0
@@ -122,6 +125,7 @@ class FakeWorker:
         self._closed = False
         self._loaded: Loaded | None = None
         self._pid = next(_pids)
+        self._pipe: tuple[Connection, Connection] | None = None
 
     # -- lifecycle (as ModelWorker)
 
@@ -137,6 +141,19 @@ class FakeWorker:
     def loaded(self) -> Loaded | None:
         return self._loaded
 
+    @property
+    def connection(self) -> Connection:
+        """A real pipe that nothing is ever written to: the script's events are all
+        :attr:`buffered`, so a caller that waited on it instead would wait forever."""
+        if self._pipe is None:
+            self._pipe = multiprocessing.Pipe(duplex=False)
+        return self._pipe[0]
+
+    @property
+    def buffered(self) -> bool:
+        """A scripted event is always ready without reading a pipe."""
+        return True
+
     def start(self) -> None:
         self._started = True
 
@@ -146,6 +163,10 @@ class FakeWorker:
     def close(self, timeout: float = 2.0) -> None:
         self._closed = True
         self._stop.set()
+        if self._pipe is not None:
+            for end in self._pipe:
+                end.close()
+            self._pipe = None
 
     def kill(self) -> None:
         """The process dies (as a SIGKILL would): the stream fails as a crash."""
@@ -168,7 +189,7 @@ class FakeWorker:
 
     # -- generation
 
-    def generate(self, request: GenerationRequest) -> Iterator[Event]:
+    def generate(self, request: GenerationRequest) -> Generator[Event, None, None]:
         self.requests.append(request)
         self._stop.clear()
         produced = GenerationResult(model=self.entry.id, role=self.entry.role)
@@ -221,7 +242,7 @@ class FakeWorker:
         yield Finished(result=produced)
 
     def generate_many(self, request: GenerationRequest,
-                      seeds: Sequence[int | None]) -> Iterator[Event]:
+                      seeds: Sequence[int | None]) -> Generator[Event, None, None]:
         """As ModelWorker.generate_many: the script once per seed (the request it sees
         carries that seed, and lands in ``requests``), the sequences' events interleaved
         and tagged; one PromptSent."""
@@ -285,7 +306,7 @@ def fake_catalog(folder: Path) -> Catalog:
     """The bundled catalog's base, instruct and a reasoning entry, each pointing at a
     placeholder file in ``folder`` so they count as ready without any download: with a
     FakeEngine nothing ever reads the file."""
-    from desktop_app.catalog import FileSource, load_catalog
+    from desktop_app.models.catalog import FileSource, load_catalog
 
     catalog = load_catalog()
     picked: dict[str, ModelEntry] = {}
@@ -320,3 +341,8 @@ def run_to_end(session: Any, timeout: float = 10.0) -> list[Any]:
             return steps
         time.sleep(0.005)
     raise AssertionError("the generation did not end")
+
+
+def _the_fake_is_a_model_handle(entry: ModelEntry) -> ModelHandle:
+    """mypy checks the fake against the real seam here: drift fails the suite's lint."""
+    return FakeWorker(entry)

@@ -1,7 +1,7 @@
 """A real HTTP server on 127.0.0.1 that speaks the Hugging Face Hub's download protocol.
 
 Point huggingface_hub at it with ``HF_ENDPOINT=hub.endpoint``. It answers the requests
-huggingface_hub actually makes (see desktop_app/download.py), the way the Hub does:
+huggingface_hub actually makes (see desktop_app/models/download.py), the way the Hub does:
 
 ``HEAD|GET /{owner}/{name}/resolve/{revision}/{path}``
     LFS files (the default, like every GGUF): ``302 Found`` to a signed URL on a *second*

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop_app.catalog import FileSource, ModelEntry, PromptStyle
+from desktop_app.models.catalog import FileSource, ModelEntry, PromptStyle
 
 # A reasoning-style template: the user turn, then the assistant marker. With
 # ``prefill`` it opens <think> itself (like DeepSeek-R1's), with enable_thinking=false

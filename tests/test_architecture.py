@@ -3,6 +3,7 @@ modules small enough to read in one sitting."""
 
 from __future__ import annotations
 
+import os
 import pkgutil
 import subprocess
 import sys
@@ -30,12 +31,44 @@ def test_import_contracts_hold():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_qt_contract_names_every_core_module():
-    """A module added to the core is covered by the contract, not silently exempt."""
-    contract = next(c for c in _contracts() if c["type"] == "forbidden")
-    core = {f"desktop_app.{info.name}" for info in pkgutil.iter_modules(desktop_app.__path__)
-            if info.name != "ui"}
-    assert set(contract["source_modules"]) == core
+def _contract(kind: str) -> dict:
+    return next(c for c in _contracts() if c["type"] == kind)
+
+
+def _layers() -> list[set[str]]:
+    return [{name.strip() for name in layer.split("|")} for layer in _contract("layers")["layers"]]
+
+
+def test_layers_name_every_package():
+    """The tree is the architecture: every top-level package or module sits in one layer, so
+    a new one at the top level fails here until someone decides where it belongs."""
+    top = {f"desktop_app.{info.name}" for info in pkgutil.iter_modules(desktop_app.__path__)
+           if info.name != "__main__"}
+    layered = set().union(*_layers())
+    assert top == layered
+
+
+def test_everything_below_the_window_is_qt_free():
+    """One rule per layer: the Qt contract covers every layer below ``ui``."""
+    layers = _layers()
+    below_ui = set().union(*layers[layers.index({"desktop_app.ui"}) + 1:])
+    assert set(_contract("forbidden")["source_modules"]) == below_ui
+
+
+def test_layers_contract_catches_an_upward_import(tmp_path: Path):
+    """The contract can fail: a copy of the package where a model module imports the session
+    layer breaks it."""
+    import shutil
+
+    copy = tmp_path / "desktop_app"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "_bundled"))
+    (copy / "models" / "upward.py").write_text("from desktop_app.session import conversation\n")
+    lint = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode != 0
+    assert "desktop_app.models.upward -> desktop_app.session.conversation" in done.stdout
 
 
 def test_no_import_cycle_between_any_two_modules():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from desktop_app import paths
-from desktop_app.catalog import (
+from desktop_app.models.catalog import (
     CatalogError,
     HubSource,
     PackageSource,
@@ -179,7 +179,7 @@ path = "/nonexistent/c.gguf"
 
 
 def test_remove_finds_single_quoted_and_commented_ids_and_keeps_the_rest():
-    from desktop_app import user_catalog
+    from desktop_app.models import user_catalog
 
     target = write(paths.user_catalog_path(), HAND_WRITTEN)
     assert user_catalog.remove_model("literal") is True
@@ -200,7 +200,7 @@ def test_remove_finds_single_quoted_and_commented_ids_and_keeps_the_rest():
 
 
 def test_add_keeps_comments_and_style_and_reads_back():
-    from desktop_app import user_catalog
+    from desktop_app.models import user_catalog
 
     target = write(paths.user_catalog_path(), HAND_WRITTEN)
     user_catalog.add_model(
@@ -220,7 +220,7 @@ def test_add_keeps_comments_and_style_and_reads_back():
 
 
 def test_first_add_creates_the_file_with_its_header():
-    from desktop_app import user_catalog
+    from desktop_app.models import user_catalog
 
     target = paths.user_catalog_path()
     assert not target.exists()
@@ -231,7 +231,7 @@ def test_first_add_creates_the_file_with_its_header():
 
 
 def test_invalid_toml_is_never_rewritten():
-    from desktop_app import user_catalog
+    from desktop_app.models import user_catalog
 
     broken = "[[model]]\nid = 'x'\nthis is = = not toml\n"
     target = write(paths.user_catalog_path(), broken)
@@ -248,7 +248,7 @@ def test_invalid_toml_is_never_rewritten():
 def test_a_failed_write_leaves_the_old_catalog_whole(monkeypatch):
     import os
 
-    from desktop_app import user_catalog
+    from desktop_app.models import user_catalog
 
     target = write(paths.user_catalog_path(), HAND_WRITTEN)
     target.chmod(0o640)
@@ -268,7 +268,7 @@ def test_a_failed_write_leaves_the_old_catalog_whole(monkeypatch):
 
 
 def test_availability_is_an_enum_with_one_label_each():
-    from desktop_app.catalog import AVAILABILITY_LABELS, Availability
+    from desktop_app.models.catalog import AVAILABILITY_LABELS, Availability
 
     assert set(AVAILABILITY_LABELS) == set(Availability)
     assert [a.value for a in Availability] == [
@@ -299,7 +299,7 @@ def _remote(tmp_path: Path, endpoint: str = "http://gpu-box:8000/v1", extra: str
 
 
 def test_remote_source_is_parsed(tmp_path: Path):
-    from desktop_app.catalog import RemoteSource
+    from desktop_app.models.catalog import RemoteSource
 
     catalog = _remote(tmp_path, extra='api_key_env = "GPU_BOX_KEY"')
     assert catalog.problems == []
@@ -402,7 +402,7 @@ def test_bad_model_settings_are_one_sentence(tmp_path: Path, text: str, message:
 
 
 def test_gpu_layers_saved_in_the_user_catalog_and_read_back(tmp_path: Path):
-    from desktop_app import user_catalog
+    from desktop_app.models import user_catalog
 
     path = write(tmp_path / "user.toml", "# my notes\n" + GOOD.replace(
         'id = "tiny"', "id = 'tiny'  # keep this"))

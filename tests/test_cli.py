@@ -147,7 +147,7 @@ def test_compare_says_how_the_prompt_was_adapted(starter_models):
     """A chat model whose file has no chat template gets ChatML, and compare says so:
     in the JSON promptsent event, the summary, and the text output."""
     from desktop_app import paths
-    from desktop_app.catalog import local_path
+    from desktop_app.models.catalog import local_path
 
     model_file = local_path(starter_models["base"])  # this GGUF carries no chat template
     paths.user_catalog_path().write_text(
@@ -166,7 +166,7 @@ def test_compare_says_how_the_prompt_was_adapted(starter_models):
 
 def test_models_list_shows_source_and_revision(triptych_home):
     """The text listing has the JSON's source and revision (a commit abbreviated)."""
-    from desktop_app.catalog import HubSource, load_catalog
+    from desktop_app.models.catalog import HubSource, load_catalog
 
     done = triptych("models", "list")
     assert done.returncode == 0, done.stderr

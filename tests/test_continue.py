@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.conversation import PaneConfig, PaneSession, TurnState, wait_for_closing
-from desktop_app.protocol import (
+from desktop_app.engine.protocol import (
     Delta,
     Failed,
     FailureKind,
@@ -24,7 +23,8 @@ from desktop_app.protocol import (
     PromptSent,
     TokenLogprob,
 )
-from desktop_app.tokens import TokenStep, can_resume, reply_as_written
+from desktop_app.session.conversation import PaneConfig, PaneSession, TurnState, wait_for_closing
+from desktop_app.session.tokens import TokenStep, can_resume, reply_as_written
 from tests.fake_engine import WAIT_FOR_STOP, FakeEngine, fake_catalog, run_to_end
 
 PROMPT = "<|user|>What is half of 40?<|end|><|assistant|>"
@@ -117,7 +117,7 @@ def test_continue_sends_the_prompt_and_the_reply_as_written_and_joins_the_turn(r
     finished = next(step for step in steps if isinstance(step, Finished))
     assert finished.result.prompt_cached == 19
     # Verify, export and the next question see the whole reply
-    assert turn.reply_for_verify() == "20"
+    assert turn.visible_reply().text == "20" and not turn.visible_reply().still_thinking
     exported = session.export()["turns"][0]
     assert exported["thinking"] == turn.thinking and exported["answer"] == "20"
     assert exported["thinking_tokens"] == 8 and exported["finish_reason"] == "stop"
@@ -235,8 +235,8 @@ def test_the_reply_as_written_comes_from_its_tokens_without_a_record():
 def test_a_served_chat_model_is_not_resumed(tmp_path):
     from dataclasses import replace
 
-    from desktop_app.catalog import RemoteSource
-    from desktop_app.conversation import Turn
+    from desktop_app.models.catalog import RemoteSource
+    from desktop_app.session.conversation import Turn
 
     catalog = fake_catalog(tmp_path / "models")
     entry = next(e for e in catalog if e.role == "instruct")
@@ -251,7 +251,7 @@ def test_a_served_chat_model_is_not_resumed(tmp_path):
 @pytest.fixture
 def reasoning_pane(qtbot, fake_models, engine):
     pytest.importorskip("pytestqt")
-    from desktop_app.conversation import close_in_background
+    from desktop_app.session.conversation import close_in_background
     from desktop_app.ui.pane import Pane
 
     entry = next(e for e in fake_models if e.role == "reasoning")
@@ -353,7 +353,7 @@ def test_a_reply_that_cant_be_resumed_says_so_and_runs_again(qtbot, reasoning_pa
 
 def one_thread(entry):
     """A model process on one thread: greedy output then depends on nothing else."""
-    from desktop_app.engine import ModelWorker
+    from desktop_app.engine.worker import ModelWorker
 
     return ModelWorker(entry, n_threads=1)
 
@@ -381,7 +381,7 @@ def test_base_starter_cut_then_continued_is_one_uninterrupted_generation(starter
     """Greedy, the base starter (repetition penalty 1.15) cut at N tokens and continued
     gives exactly the text of one 2N-token generation; only the last token is evaluated
     again, the rest comes from the KV cache."""
-    from desktop_app.catalog import load_catalog
+    from desktop_app.models.catalog import load_catalog
 
     n = 16
     prompt = ("The history of Rome begins" if raw
@@ -420,7 +420,7 @@ def test_base_starter_cut_then_continued_is_one_uninterrupted_generation(starter
 def test_scripted_reasoner_cut_inside_its_thinking_then_continued(tmp_path):
     """A real reasoning GGUF cut inside its thinking: after Continue the fold holds the
     whole thinking and the answer follows, as one uncut run has them."""
-    from desktop_app.catalog import Catalog
+    from desktop_app.models.catalog import Catalog
     from tests.scripted_gguf import scripted_entry, write_scripted_gguf
 
     script = "<think>Two plus two.\nThat makes four.</think>\n\nThe answer is **4**."

@@ -6,8 +6,16 @@ import time
 
 import pytest
 
-from desktop_app.conversation import PaneConfig, PaneSession, TurnState
-from desktop_app.protocol import Delta, Failed, FailureKind, Finished, FinishReason, PromptSent
+from desktop_app.engine.protocol import (
+    Delta,
+    Failed,
+    FailureKind,
+    Finished,
+    FinishReason,
+    PromptSent,
+)
+from desktop_app.session.conversation import PaneConfig, PaneSession, TurnState
+from desktop_app.verify import Visible
 from tests.fake_engine import WAIT_FOR_STOP, FakeEngine, answer_script, fake_catalog, run_to_end
 
 
@@ -101,6 +109,34 @@ def test_a_crash_fails_the_turn_and_the_next_send_gets_a_fresh_process(catalog):
     session.close_worker()
 
 
+
+def test_retrying_an_earlier_failed_turn_keeps_its_place_and_its_history(catalog):
+    """Issue 26: Retry of an earlier failed turn runs it where it was, with only the turns
+    before it as history, and the later turns stay after it."""
+    crash = [PromptSent(text="p", n_tokens=1, starts_in_thinking=False, seed=1),
+             Failed(message="The model's worker process was killed (SIGKILL).",
+                    kind=FailureKind.CRASH)]
+    engine = FakeEngine(answer_script("Paris."))
+    session = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "instruct")),
+                          worker_factory=engine.worker)
+    first = session.send("Capital of France?")
+    run_to_end(session)
+    engine.default = crash
+    failed = session.send("Capital of Italy?")
+    run_to_end(session)
+    engine.default = answer_script("Berlin.")
+    later = session.send("Capital of Germany?")
+    run_to_end(session)
+    assert failed is not None and failed.state == TurnState.FAILED
+    engine.default = answer_script("Rome.")
+    again = session.retry(failed)
+    run_to_end(session)
+    assert again is not None and again.answer == "Rome."
+    assert session.turns == [first, again, later]
+    sent = engine.workers[-1].requests[-1]
+    assert [(h.user, h.assistant) for h in sent.history] == [("Capital of France?", "Paris.")]
+    session.close_worker()
+
 def test_requests_follow_the_settings(catalog):
     base_id = role_id(catalog, "base")
     session = PaneSession(catalog, PaneConfig(model_id=base_id, max_tokens=33, seed=4,
@@ -169,7 +205,7 @@ def test_clear_while_generating_stops_and_forgets(catalog):
 
 
 def test_thinking_states_and_what_verify_reads(catalog):
-    from desktop_app.conversation import thinking_header
+    from desktop_app.session.conversation import thinking_header
 
     engine = FakeEngine(answer_script("", thinking="Forty halved is",
                                       finish_reason=FinishReason.LENGTH))
@@ -180,7 +216,7 @@ def test_thinking_states_and_what_verify_reads(catalog):
     run_to_end(session)
     assert turn.still_thinking and turn.cut_off
     assert turn.thinking_header().startswith("Still thinking when the token limit was reached")
-    assert turn.reply_for_verify() == "<think>\nForty halved is"  # an open thinking block
+    assert turn.visible_reply() == Visible("", still_thinking=True, had_thinking=True)
     verdict = session.verify(turn)
     assert "still thinking" in verdict.reason.lower()
     assert thinking_header(False, 3.0, 1, still_thinking=True,
@@ -193,13 +229,13 @@ def test_thinking_states_and_what_verify_reads(catalog):
     done = session.send("Again?")
     assert done is not None
     run_to_end(session)
-    assert not done.still_thinking and done.reply_for_verify() == "20"
+    assert not done.still_thinking and done.visible_reply() == Visible("20", had_thinking=True)
     session.close_worker()
 
 
 def test_restored_turns_come_back_and_an_unfinished_one_is_marked(catalog):
-    from desktop_app.conversation import Turn
-    from desktop_app.protocol import GenerationResult
+    from desktop_app.engine.protocol import GenerationResult
+    from desktop_app.session.conversation import Turn
 
     session = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "instruct")))
     finished = Turn(prompt="q", answer="a", state=TurnState.DONE,
@@ -256,8 +292,8 @@ def test_prompt_notes_are_kept_on_the_turn_and_exported(catalog):
 
 
 def test_the_explorer_reading_keeps_the_prompt_notes():
-    from desktop_app.protocol import GenerationResult, TokenLogprob
-    from desktop_app.tokens import read_next_token
+    from desktop_app.engine.protocol import GenerationResult, TokenLogprob
+    from desktop_app.session.tokens import read_next_token
 
     events = [PromptSent(text="<p>", n_tokens=1, starts_in_thinking=False, seed=0, notes=NOTES),
               Delta(thinking="", answer="A", thinking_tokens=0, answer_tokens=1, elapsed_s=0.0,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-CORE = ["desktop_app.paths", "desktop_app.catalog", "desktop_app.text.thinking",
-        "desktop_app.prompting", "desktop_app.protocol", "desktop_app.cores", "desktop_app.engine",
-        "desktop_app.worker_process", "desktop_app.backends.llama", "desktop_app.cli"]
-OPTIONAL_CORE = ["desktop_app.download", "desktop_app.fit", "desktop_app.models_cli",
+CORE = ["desktop_app.paths", "desktop_app.models.catalog", "desktop_app.text.thinking",
+        "desktop_app.engine.prompting", "desktop_app.engine.protocol", "desktop_app.engine.cores", "desktop_app.engine.worker",
+        "desktop_app.engine.child", "desktop_app.engine.llama.backend", "desktop_app.cli.main"]
+OPTIONAL_CORE = ["desktop_app.models.download", "desktop_app.models.fit", "desktop_app.cli.models",
                  "desktop_app.verify", "desktop_app.verify.cli", "desktop_app.bench"]
 
 
@@ -19,7 +19,7 @@ def test_core_modules_do_not_load_pyside6():
         f"for name in {OPTIONAL_CORE!r}:\n"
         "    if importlib.util.find_spec(name.rsplit('.', 1)[0]) and importlib.util.find_spec(name):\n"
         "        importlib.import_module(name)\n"
-        "from desktop_app.cli import build_parser; build_parser()\n"
+        "from desktop_app.cli.main import build_parser; build_parser()\n"
         "bad = sorted(m for m in sys.modules if m.startswith(('PySide6', 'shiboken6')))\n"
         "print(bad)\n"
         "assert not bad, bad\n"

@@ -8,7 +8,7 @@ import sys
 import psutil
 import pytest
 
-from desktop_app.cores import ThreadBudget, ThreadTuner, free_cores, physical_cores
+from desktop_app.engine.cores import ThreadBudget, ThreadTuner, free_cores, physical_cores
 
 
 class Clock:
@@ -133,7 +133,7 @@ def test_under_a_busy_core_the_tuner_stays_below_and_rarely_probes():
 def test_a_lost_probe_of_one_more_thread_waits_across_replies():
     """Two threads collapse under this load: each short reply (a new tuner) does not probe
     them again until the shared wait has passed, and the wait doubles."""
-    from desktop_app.cores import UpProbes
+    from desktop_app.engine.cores import UpProbes
 
     busy = {1: 0.020, 2: 0.300}
     shared = UpProbes()
@@ -223,7 +223,7 @@ def test_free_cores_leaves_out_a_core_another_program_keeps_busy(busy_stranger):
     (1.7, (1, 1)),
 ])
 def test_free_and_possible_cores_under_other_programs_load(monkeypatch, others, expected):
-    from desktop_app import cores
+    from desktop_app.engine import cores
 
     class Load:
         def others_busy(self) -> float:

@@ -13,10 +13,11 @@ import time
 
 import pytest
 
-from desktop_app import devices
-from desktop_app.devices import Device, DeviceKind, DeviceReport
-from desktop_app.engine import ModelWorker, open_worker
-from desktop_app.protocol import Finished, GenerationRequest, Loaded, Sampling
+from desktop_app.engine.llama import devices as gpu_probe
+from desktop_app.engine.protocol import Finished, GenerationRequest, Loaded, Sampling
+from desktop_app.engine.worker import ModelWorker, open_worker
+from desktop_app.models import devices
+from desktop_app.models.devices import Device, DeviceKind, DeviceReport
 
 
 def _crash() -> DeviceReport:
@@ -37,7 +38,7 @@ def _raise() -> DeviceReport:
 
 
 def test_this_machine_has_the_cpu_and_no_gpu() -> None:
-    report = devices.probe_in_child()
+    report = gpu_probe.probe_in_child()
     assert report.problem is None
     cpus = [d for d in report.devices if d.kind == DeviceKind.CPU]
     assert len(cpus) == 1 and cpus[0].total > 0
@@ -47,9 +48,9 @@ def test_this_machine_has_the_cpu_and_no_gpu() -> None:
 
 
 def test_the_session_probes_once() -> None:
-    first = devices.probe()
-    assert devices.cached() is first
-    assert devices.probe() is first
+    first = gpu_probe.probe()
+    assert gpu_probe.cached() is first
+    assert gpu_probe.probe() is first
 
 
 @pytest.mark.parametrize("target, words", [
@@ -57,14 +58,14 @@ def test_the_session_probes_once() -> None:
     (_raise, "driver said no"),
 ])
 def test_a_probe_that_fails_is_no_gpu_information(target, words) -> None:
-    report = devices.probe_in_child(target, timeout=60)
+    report = gpu_probe.probe_in_child(target, timeout=60)
     assert report.problem is not None and words in report.problem
     assert report.devices == () and report.gpus == ()
     assert report.describe().startswith("No GPU information: ")
 
 
 def test_a_probe_that_hangs_is_given_up() -> None:
-    report = devices.probe_in_child(_hang, timeout=1.0)
+    report = gpu_probe.probe_in_child(_hang, timeout=1.0)
     assert report.problem == "the GPU driver did not answer within 1 s."
     assert report.gpus == ()  # and the hung process is gone (the leak check fails otherwise)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app import catalog as cat
-from desktop_app import download
+from desktop_app.models import catalog as cat
+from desktop_app.models import download
 from tests.hub_fixtures import (
     MiB,
     hub_model_toml,

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.cores import ThreadBudget, physical_cores
-from desktop_app.engine import ModelWorker, run_comparison
-from desktop_app.prompting import Turn
-from desktop_app.protocol import (
+from desktop_app.engine.cores import ThreadBudget, physical_cores
+from desktop_app.engine.prompting import Turn
+from desktop_app.engine.protocol import (
     Delta,
     Failed,
     Finished,
@@ -22,6 +21,7 @@ from desktop_app.protocol import (
     PromptSent,
     Sampling,
 )
+from desktop_app.engine.worker import ModelWorker, run_comparison
 from tests.scripted_gguf import scripted_entry, write_scripted_gguf
 
 pytestmark = pytest.mark.slow
@@ -286,7 +286,7 @@ def test_abandoned_stream_leaves_nothing_for_the_next_generation(starter_models)
 
 
 def test_two_workers_assemble_the_base_starter_at_once(tmp_path, monkeypatch):
-    from desktop_app.catalog import assembled_path, load_catalog
+    from desktop_app.models.catalog import assembled_path, load_catalog
 
     monkeypatch.setenv("TRIPTYCH_HOME", str(tmp_path / "fresh-home"))
     entry = load_catalog().get("gemma3-270m-base")
@@ -310,7 +310,7 @@ def test_two_workers_assemble_the_base_starter_at_once(tmp_path, monkeypatch):
 
 
 def _run_in_process(model, entry, request):
-    from desktop_app.worker_process import run_generation
+    from desktop_app.engine.child import run_generation
 
     events = list(run_generation(model, entry, request))
     assert isinstance(events[-1], Finished), events[-1]
@@ -325,8 +325,8 @@ def test_greedy_text_matches_llama_cpp_pythons_own_api(starter_models, threads, 
     """
     import llama_cpp
 
-    from desktop_app.backends.llama import LlamaModel
-    from desktop_app.catalog import ensure_local
+    from desktop_app.engine.llama.backend import LlamaModel
+    from desktop_app.models.catalog import ensure_local
 
     entry = starter_models["instruct"]
     path = ensure_local(entry)
@@ -355,8 +355,8 @@ def test_greedy_text_matches_llama_cpp_pythons_own_api(starter_models, threads, 
 
 
 def test_seeds_reproduce_and_differ(starter_models, native_decision):
-    from desktop_app.backends.llama import LlamaModel
-    from desktop_app.catalog import ensure_local
+    from desktop_app.engine.llama.backend import LlamaModel
+    from desktop_app.models.catalog import ensure_local
 
     entry = starter_models["instruct"]
     model = LlamaModel(ensure_local(entry), n_ctx=entry.context_length, n_threads=1,
@@ -377,8 +377,8 @@ def test_seeds_reproduce_and_differ(starter_models, native_decision):
 
 
 def test_follow_up_turn_evaluates_only_the_new_tokens(starter_models, native_decision):
-    from desktop_app.backends.llama import LlamaModel
-    from desktop_app.catalog import ensure_local
+    from desktop_app.engine.llama.backend import LlamaModel
+    from desktop_app.models.catalog import ensure_local
 
     entry = starter_models["instruct"]
     model = LlamaModel(ensure_local(entry), n_ctx=entry.context_length, n_threads=1,
@@ -479,8 +479,8 @@ def test_each_of_many_sequences_can_carry_logprobs(starter_models):
 def test_a_reply_put_back_into_the_prompt_keeps_its_generated_tokens(starter_models, native_decision):
     """Re-tokenizing an answer often splits it differently from how it was generated;
     the cache is still reused through the answer, not only up to it."""
-    from desktop_app.backends.llama import LlamaModel
-    from desktop_app.catalog import ensure_local
+    from desktop_app.engine.llama.backend import LlamaModel
+    from desktop_app.models.catalog import ensure_local
 
     entry = starter_models["instruct"]
     model = LlamaModel(ensure_local(entry), n_ctx=entry.context_length, n_threads=1,
@@ -505,8 +505,8 @@ def test_deltas_of_one_frame_travel_as_one_message_in_order():
     and after the Deltas before it; Deltas a frame apart go one by one (a slow model)."""
     from multiprocessing import Pipe
 
-    from desktop_app.protocol import Delta, Finished, GenerationResult, PromptSent
-    from desktop_app.worker_process import FRAME_S, send_batched
+    from desktop_app.engine.child import FRAME_S, send_batched
+    from desktop_app.engine.protocol import Delta, Finished, GenerationResult, PromptSent
 
     def burst():
         yield PromptSent(text="p", n_tokens=1, starts_in_thinking=False, seed=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from desktop_app.backends.llama import (
+from desktop_app.engine.llama.backend import (
     ALL_LAYERS,
     Placement,
     common_prefix,

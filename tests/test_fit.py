@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app import catalog as cat
-from desktop_app import fit, gguf
-from desktop_app.devices import Device, DeviceKind
+from desktop_app.models import catalog as cat
+from desktop_app.models import fit, gguf
+from desktop_app.models.devices import Device, DeviceKind
 from desktop_app.text.units import format_bytes
 from tests.hub_fixtures import MiB, make_gguf
 
@@ -74,12 +74,12 @@ def test_fit_check_suggests_a_smaller_quantization(tmp_path: Path) -> None:
     chosen = [(base, 1024), (big, 1024)]
     needed = sum(fit.estimate(e, n).total for e, n in chosen)
 
-    roomy = fit.fit_check(chosen, catalog=[big, small, base, other], available=needed * 2)
+    roomy = fit.fit_check(chosen, catalog=[big, small, base, other], available=needed * 2, devices=())
     assert roomy.fits and roomy.warning is None
 
     # Room for the Q4 but not the Q8: the same family's smaller quantization is named first.
     budget = needed - 5 * MiB
-    tight = fit.fit_check(chosen, catalog=[big, small, base, other], available=int(budget / fit.HEADROOM))
+    tight = fit.fit_check(chosen, catalog=[big, small, base, other], available=int(budget / fit.HEADROOM), devices=())
     assert not tight.fits
     assert tight.suggestions[0].instead.id == "tiny-q4"
     warning = tight.warning
@@ -88,14 +88,14 @@ def test_fit_check_suggests_a_smaller_quantization(tmp_path: Path) -> None:
     assert "\n" not in warning
 
     # Nothing fits: the warning still says what to do.
-    hopeless = fit.fit_check(chosen, catalog=[big, small, base, other], available=MiB)
+    hopeless = fit.fit_check(chosen, catalog=[big, small, base, other], available=MiB, devices=())
     assert hopeless.suggestions == [] and "smaller models" in (hopeless.warning or "")
     assert hopeless.to_dict()["fits"] is False
 
 
 def test_unknown_memory_never_warns(tmp_path: Path) -> None:
     entry = _file_entry("m", make_gguf(tmp_path / "m.gguf", pad_bytes=1024))
-    report = fit.fit_check([(entry, 512)], catalog=[entry], available=None)
+    report = fit.fit_check([(entry, 512)], catalog=[entry], available=None, devices=())
     if report.available is not None:  # this machine reports memory: pretend it does not
         report.available = None
     assert report.fits and report.warning is None
@@ -146,7 +146,7 @@ def test_wanted_keys_only_and_long_arrays_skipped(smollm2_gguf: Path) -> None:
 
 def test_warning_amounts_use_one_size_format(tmp_path: Path) -> None:
     entry = _file_entry("m", make_gguf(tmp_path / "m.gguf", pad_bytes=MiB))
-    report = fit.fit_check([(entry, 512)], catalog=[entry], available=2 * 10**6)
+    report = fit.fit_check([(entry, 512)], catalog=[entry], available=2 * 10**6, devices=())
     assert "but only 2.0 MB is available" in (report.warning or "")
 
 
@@ -261,6 +261,9 @@ def test_integrated_gpus_are_used_only_without_a_discrete_one() -> None:
 def test_this_machine_is_checked_as_before(tmp_path: Path) -> None:
     """No GPU here: the probe's answer leaves the fit check exactly RAM-only."""
     entry = _file_entry("m", make_gguf(tmp_path / "m.gguf", pad_bytes=MiB))
-    probed = fit.fit_check([(entry, 512)], catalog=[entry], available=2 * 10**6)
+    from desktop_app.engine.llama import devices as gpu_probe
+
+    probed = fit.fit_check([(entry, 512)], catalog=[entry], available=2 * 10**6,
+                           devices=gpu_probe.probe().gpus)
     plain = fit.fit_check([(entry, 512)], catalog=[entry], available=2 * 10**6, devices=[])
     assert probed.gpu is None and probed.to_dict() == plain.to_dict()

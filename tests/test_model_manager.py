@@ -13,8 +13,8 @@ import pytest  # noqa: E402
 
 pytest.importorskip("pytestqt")
 
-from desktop_app import catalog as cat  # noqa: E402
-from desktop_app import download  # noqa: E402
+from desktop_app.models import catalog as cat  # noqa: E402
+from desktop_app.models import download  # noqa: E402
 from desktop_app.ui.model_manager import COLUMNS, ModelManagerDialog  # noqa: E402
 from tests.hub_fixtures import (  # noqa: E402
     MiB,

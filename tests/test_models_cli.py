@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app import catalog as cat
-from desktop_app import models_cli
+from desktop_app.cli import models as models_cli
+from desktop_app.models import catalog as cat
 from tests.hub_fixtures import (
     MiB,
     hub_model_toml,
@@ -31,7 +31,7 @@ FILE = "tiny-Q8_0.gguf"
 
 def _cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "desktop_app.models_cli", *args],
+        [sys.executable, "-m", "desktop_app.cli.models", *args],
         cwd=ROOT, env=subprocess_env(env), capture_output=True, text=True, timeout=timeout,
     )
 
@@ -85,7 +85,7 @@ def test_resume_after_the_process_is_killed(hub_env, tiny_repo: bytes, fake_hub:
     blobs = Path(hub_env["HF_HOME"]) / "hub" / f"models--{REPO.replace('/', '--')}" / "blobs"
     partial = blobs / f"{hashlib.sha256(tiny_repo).hexdigest()}.incomplete"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "desktop_app.models_cli", "pull", "tiny", "--json"],
+        [sys.executable, "-m", "desktop_app.cli.models", "pull", "tiny", "--json"],
         cwd=ROOT, env=subprocess_env(hub_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:

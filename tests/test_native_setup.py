@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app import native_setup
-from desktop_app.engine import ModelWorker
-from desktop_app.native_setup import (
+from desktop_app.engine.llama import native_setup
+from desktop_app.engine.llama.native_setup import (
     EXTRA_BUFFERS_ENV,
     INJECT_CRASH_ENV,
     NativeSetup,
@@ -31,7 +30,7 @@ from desktop_app.native_setup import (
     remember_safe,
     signal_name,
 )
-from desktop_app.protocol import (
+from desktop_app.engine.protocol import (
     Delta,
     Failed,
     Finished,
@@ -40,6 +39,7 @@ from desktop_app.protocol import (
     Loading,
     Sampling,
 )
+from desktop_app.engine.worker import ModelWorker
 from tests.scripted_gguf import scripted_entry, write_scripted_gguf
 
 SCRIPT = "<think>Seven eights.</think>\n\nThe answer is 56."
@@ -219,7 +219,7 @@ def test_a_prompt_that_crashes_on_every_setting_is_not_blamed_on_the_buffers(
 def test_a_pane_may_try_more_threads_than_the_free_cores(scripted):
     """The budget's ceiling (its share of every core) reaches the model process, not only
     the share of the free cores it starts from."""
-    from desktop_app.cores import ThreadBudget
+    from desktop_app.engine.cores import ThreadBudget
 
     budget = ThreadBudget(cores=2)
     budget.available = 1  # a light load on one core, as free_and_possible sees it
@@ -289,7 +289,7 @@ def test_native_llama_bench_runs_with_the_engines_setting(tmp_path: Path):
 
 
 def test_models_list_says_what_llama_cpp_uses_here(capsys):
-    from desktop_app.cli import main
+    from desktop_app.cli.main import main
 
     assert main(["models", "list"]) == 0
     assert "llama.cpp here:" in capsys.readouterr().out

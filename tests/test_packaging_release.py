@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from desktop_app.catalog import PackageSource, load_catalog
+from desktop_app.models.catalog import PackageSource, load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from desktop_app.cli import main
+from desktop_app.cli.main import main
 from desktop_app.verify.practice import find_set, load_practice_sets, practice_dir
 from tests.hub_fixtures import subprocess_env
 from tests.hub_server import FakeHub
@@ -94,7 +94,7 @@ def test_a_parquet_set_without_pyarrow_says_so(capsys, fake_hub, hub_env):
 
 def test_pull_through_the_console_script(fake_hub, hub_env):
     _serve_math500(fake_hub)
-    done = subprocess.run([sys.executable, "-m", "desktop_app.cli", "practice", "pull",
+    done = subprocess.run([sys.executable, "-m", "desktop_app.cli.main", "practice", "pull",
                            "math500"], env=subprocess_env(hub_env), capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from desktop_app.catalog import load_catalog
-from desktop_app.protocol import GenerationRequest, Sampling
-from desktop_app.rollouts_cli import find_set as rollouts_find_set
-from desktop_app.rollouts_sets import run_set
+from desktop_app.cli.rollouts import find_set as rollouts_find_set
+from desktop_app.engine.protocol import GenerationRequest, Sampling
+from desktop_app.models.catalog import load_catalog
+from desktop_app.rollouts.sets import run_set
 from desktop_app.verify import PracticeSet
 from desktop_app.verify.practice import find_set
 from tests.fake_engine import FakeWorker, answer_script

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from desktop_app.catalog import load_catalog
-from desktop_app.prompting import Turn, build_document_prompt, build_prompt
+from desktop_app.engine.prompting import Turn, build_document_prompt, build_prompt
+from desktop_app.models.catalog import load_catalog
 from tests.scripted_gguf import REASONING_TEMPLATE, scripted_entry
 
 QWEN3_LIKE = (
@@ -56,7 +56,7 @@ def test_broken_template_is_a_sentence(tmp_path):
     entry = scripted_entry(tmp_path / "x.gguf")
     import pytest
 
-    from desktop_app.prompting import PromptError
+    from desktop_app.engine.prompting import PromptError
     with pytest.raises(PromptError, match="could not be rendered"):
         build_prompt(entry, "hi", chat_template="{% for %}")
     with pytest.raises(PromptError, match="refused"):
@@ -83,7 +83,7 @@ NO_SYSTEM_ROLE = (
 
 
 def _chat_entry(thinking: str = "think-tags", **prompt: object):
-    from desktop_app.catalog import FileSource, ModelEntry, PromptStyle
+    from desktop_app.models.catalog import FileSource, ModelEntry, PromptStyle
 
     return ModelEntry(id="t", name="T", role="reasoning" if thinking != "none" else "instruct",
                       family="test", source=FileSource(path="t.gguf"),
@@ -109,7 +109,7 @@ def test_thinking_off_closes_a_prefilled_think_block():
 
 
 def test_enable_thinking_is_found_in_the_template_without_a_catalog_flag():
-    from desktop_app.prompting import ThinkingSwitch, thinking_control
+    from desktop_app.engine.prompting import ThinkingSwitch, thinking_control
 
     entry = _chat_entry()
     assert thinking_control(entry, QWEN3_LIKE).switch == ThinkingSwitch.TEMPLATE_FLAG
@@ -123,7 +123,7 @@ def test_enable_thinking_is_found_in_the_template_without_a_catalog_flag():
 def test_harmony_thinking_off_lowers_reasoning_effort_and_writes_no_think_tags():
     import pytest
 
-    from desktop_app.prompting import PromptError, ThinkingSwitch, thinking_control
+    from desktop_app.engine.prompting import PromptError, ThinkingSwitch, thinking_control
 
     entry = _chat_entry("gpt-oss-channels")
     assert thinking_control(entry, HARMONY_LIKE).switch == ThinkingSwitch.REASONING_EFFORT
@@ -145,7 +145,7 @@ def test_harmony_thinking_off_lowers_reasoning_effort_and_writes_no_think_tags()
 def test_system_text_is_folded_into_the_first_user_turn_when_the_template_has_no_role():
     import pytest
 
-    from desktop_app.prompting import PromptError
+    from desktop_app.engine.prompting import PromptError
 
     entry = _chat_entry("none")
     built = build_prompt(entry, "hi", chat_template=NO_SYSTEM_ROLE, system_prompt="Be brief.",
@@ -161,7 +161,7 @@ def test_system_text_is_folded_into_the_first_user_turn_when_the_template_has_no
 
 
 def test_every_thinking_switch_has_a_label():
-    from desktop_app.prompting import THINKING_SWITCH_LABELS, ThinkingSwitch
+    from desktop_app.engine.prompting import THINKING_SWITCH_LABELS, ThinkingSwitch
 
     assert set(THINKING_SWITCH_LABELS) == set(ThinkingSwitch)
 
@@ -182,7 +182,7 @@ def test_token_texts_reads_only_the_wanted_vocabulary_entries(tmp_path):
     """The BOS/EOS texts for ``triptych prompt`` come from the public header reader."""
     import pytest
 
-    from desktop_app import gguf
+    from desktop_app.models import gguf
     from tests.scripted_gguf import SPECIALS, write_scripted_gguf
 
     path = write_scripted_gguf(tmp_path / "vocab.gguf", "<think>ok</think>done")

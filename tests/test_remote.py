@@ -14,12 +14,8 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.backends.fail import Keyring as FailKeyring
 
-from desktop_app import servers
-from desktop_app.backends.remote import RemoteWorker
-from desktop_app.catalog import Availability, ModelEntry, availability, parse_entry
-from desktop_app.engine import open_worker, run_comparison
-from desktop_app.prompting import Turn
-from desktop_app.protocol import (
+from desktop_app.engine.prompting import Turn
+from desktop_app.engine.protocol import (
     Delta,
     Event,
     Failed,
@@ -31,6 +27,10 @@ from desktop_app.protocol import (
     PromptSent,
     Sampling,
 )
+from desktop_app.engine.remote import RemoteWorker
+from desktop_app.engine.worker import open_worker, run_comparison
+from desktop_app.models import servers
+from desktop_app.models.catalog import Availability, ModelEntry, availability, parse_entry
 from tests.openai_stub_server import ANSWER, StubServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -343,10 +343,10 @@ def test_availability_of_a_refused_key(keyed_stub: StubServer):
 
 
 def test_a_remote_pane_needs_no_local_memory():
-    from desktop_app import fit
+    from desktop_app.models import fit
 
     entry = remote_entry("http://127.0.0.1:9/v1", "big-70b")
-    report = fit.fit_check([(entry, 32768)], catalog=[entry], available=1024)
+    report = fit.fit_check([(entry, 32768)], catalog=[entry], available=1024, devices=())
     assert report.needed == 0 and report.fits and report.warning is None
 
 
@@ -356,8 +356,9 @@ def test_a_remote_pane_needs_no_local_memory():
 def test_add_server_lists_then_adds_models_without_a_key_in_the_file(
         keyed_stub: StubServer, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]):
-    from desktop_app import models_cli, paths
-    from desktop_app.catalog import RemoteSource, load_catalog
+    from desktop_app import paths
+    from desktop_app.cli import models as models_cli
+    from desktop_app.models.catalog import RemoteSource, load_catalog
 
     assert models_cli.main(["add-server", keyed_stub.url, "--key-env", "STUB_KEY"]) == 1
     assert "refused the request (HTTP 401)" in capsys.readouterr().err
@@ -393,7 +394,7 @@ def test_add_server_lists_then_adds_models_without_a_key_in_the_file(
 ])
 def test_add_server_mistakes_are_one_sentence(stub: StubServer, args: list[str], said: str,
                                               capsys: pytest.CaptureFixture[str]):
-    from desktop_app import models_cli
+    from desktop_app.cli import models as models_cli
 
     assert models_cli.main(["add-server", *[a.format(url=stub.url) for a in args]]) == 1
     err = capsys.readouterr().err
@@ -476,7 +477,8 @@ def test_generate_many_stops_every_sequence(stub: StubServer):
 
 
 def test_models_list_asks_the_servers_first(stub: StubServer, capsys: pytest.CaptureFixture[str]):
-    from desktop_app import cli, paths
+    from desktop_app import paths
+    from desktop_app.cli import main as cli
 
     paths.user_catalog_path().write_text(f"""
 [[model]]

@@ -17,10 +17,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from desktop_app import paths, servers
-from desktop_app.backends.remote import RemoteWorker
-from desktop_app.catalog import Availability, ModelEntry, availability, load_catalog
-from desktop_app.protocol import (
+from desktop_app import paths
+from desktop_app.engine.protocol import (
     Delta,
     Event,
     Finished,
@@ -29,6 +27,9 @@ from desktop_app.protocol import (
     PromptSent,
     Sampling,
 )
+from desktop_app.engine.remote import RemoteWorker
+from desktop_app.models import servers
+from desktop_app.models.catalog import Availability, ModelEntry, availability, load_catalog
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -44,7 +45,7 @@ def _free_port() -> int:
 
 SERVE_WITH_SETTING = (
     "import runpy, sys\n"
-    "from desktop_app.backends.llama import use_extra_buffers_by_default\n"
+    "from desktop_app.engine.llama.backend import use_extra_buffers_by_default\n"
     "use_extra_buffers_by_default(sys.argv.pop(1) == 'True')\n"
     "sys.argv[0] = 'llama_cpp.server'\n"
     "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
@@ -142,7 +143,7 @@ def test_chat_streams_like_a_local_pane(llama_server: str):
 def test_token_logprobs_match_the_local_model(llama_server: str, starter_models):
     """The same GGUF, greedy, in a local process and on the server: the same tokens with
     the same log-probabilities and alternatives, through both APIs' logprobs forms."""
-    from desktop_app.engine import ModelWorker
+    from desktop_app.engine.worker import ModelWorker
 
     chat, _ = entries(llama_server)
     request = GenerationRequest(prompt="Name a colour.", sampling=greedy(5), top_logprobs=3)

@@ -13,8 +13,9 @@ from keyring.backends.fail import Keyring as FailKeyring  # noqa: E402
 
 pytest.importorskip("pytestqt")
 
-from desktop_app import catalog as cat  # noqa: E402
-from desktop_app import paths, servers  # noqa: E402
+from desktop_app import paths  # noqa: E402
+from desktop_app.models import catalog as cat  # noqa: E402
+from desktop_app.models import servers  # noqa: E402
 from desktop_app.ui.add_server import AddServerDialog, guess_role  # noqa: E402
 from desktop_app.ui.model_manager import COLUMNS, ModelManagerDialog  # noqa: E402
 from tests.openai_stub_server import StubServer  # noqa: E402

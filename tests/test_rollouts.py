@@ -19,21 +19,26 @@ from typing import Any
 
 import pytest
 
-from desktop_app.catalog import load_catalog
-from desktop_app.protocol import Delta, GenerationRequest, Sampling, TokenLogprob
-from desktop_app.rollouts import (
+from desktop_app.engine.protocol import (
+    Delta,
+    FinishReason,
+    GenerationRequest,
+    Sampling,
+    TokenLogprob,
+)
+from desktop_app.models.catalog import load_catalog
+from desktop_app.rollouts.goodhart import Proxy, best_of_n, gamed, judge_scores, p_yes, ranking
+from desktop_app.rollouts.run import (
     AnswerKey,
     Rollout,
     majority_vote,
     pass_at_k,
     pass_at_ks,
-    reply_for_verify,
     rollout_seeds,
     run_rollouts,
     wilson_interval,
 )
-from desktop_app.rollouts_goodhart import Proxy, best_of_n, gamed, judge_scores, p_yes, ranking
-from desktop_app.rollouts_sets import run_set
+from desktop_app.rollouts.sets import run_set
 from desktop_app.verify import PracticeSet, Problem, Verdict, VerdictState
 from desktop_app.verify.cli import main as verify_main
 from tests.fake_engine import WAIT_FOR_STOP, FakeWorker, answer_script
@@ -145,7 +150,7 @@ def test_verdicts_equal_triptych_verify(tmp_path: Path) -> None:
     for rollout in run.rollouts:
         assert rollout.result is not None and rollout.verdict is not None
         reply = tmp_path / f"reply-{rollout.index}.md"
-        reply.write_text(reply_for_verify(rollout.result), encoding="utf-8")
+        reply.write_text(rollout.result.reply_text or rollout.result.answer, encoding="utf-8")
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             assert verify_main([str(reply), "--expect", "56", "--json"]) == 0
@@ -187,7 +192,7 @@ def test_stop_ends_every_rollout() -> None:
 
 
 def test_a_model_that_cannot_load_is_one_sentence() -> None:
-    from desktop_app.protocol import Failed, FailureKind
+    from desktop_app.engine.protocol import Failed, FailureKind
 
     worker = FakeWorker(entry(), fail_load=Failed("Not downloaded.", FailureKind.MISSING))
     run = run_rollouts(worker, GenerationRequest("q"), [1, 2], AnswerKey(expect="1"))
@@ -277,10 +282,10 @@ def test_set_run_table_json_and_csv(tmp_path: Path) -> None:
 
 def _cli(monkeypatch: pytest.MonkeyPatch, argv: list[str],
          script: Any = by_seed) -> tuple[int, str, str]:
-    import desktop_app.engine
-    from desktop_app.cli import main
+    import desktop_app.engine.worker
+    from desktop_app.cli.main import main
 
-    monkeypatch.setattr(desktop_app.engine, "open_worker",
+    monkeypatch.setattr(desktop_app.engine.worker, "open_worker",
                         lambda entry, **_: FakeWorker(entry, script=script))
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -325,7 +330,7 @@ def test_cli_set_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_parser_registered() -> None:
-    from desktop_app.cli import build_parser
+    from desktop_app.cli.main import build_parser
 
     args = build_parser().parse_args(["rollouts", "q", "--models", INSTRUCT, "-n", "3",
                                       "--expect", "4"])
@@ -337,7 +342,7 @@ def test_parser_registered() -> None:
 
 @pytest.mark.slow
 def test_real_smollm2_rollouts_vary_with_distinct_seeds(smollm2_gguf: Path) -> None:
-    from desktop_app.engine import ModelWorker
+    from desktop_app.engine.worker import ModelWorker
 
     seeds = rollout_seeds(5, 10)  # more than one generate_many call
     request = GenerationRequest("What is 7 * 8? Answer with a number.",
@@ -411,8 +416,8 @@ def test_budget_reaches_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_plan_runs_fewer_at_once_when_the_context_cannot_hold_every_answer() -> None:
     from dataclasses import replace
 
-    from desktop_app.catalog import RemoteSource
-    from desktop_app.fit import plan_rollouts, prompt_tokens_guess
+    from desktop_app.models.catalog import RemoteSource
+    from desktop_app.models.fit import plan_rollouts, prompt_tokens_guess
 
     small = replace(entry(), context_length=2048)
     prompt = "What is 7 * 8?"
@@ -443,7 +448,7 @@ class _CallSizes(FakeWorker):
 def test_rollouts_never_share_a_context_too_small_for_their_answers() -> None:
     from dataclasses import replace
 
-    from desktop_app.fit import prompt_tokens_guess
+    from desktop_app.models.fit import prompt_tokens_guess
 
     small = replace(entry(), context_length=2048)
     worker = _CallSizes(small, script=by_seed)
@@ -467,3 +472,31 @@ def test_cli_says_when_rollouts_run_fewer_at_once(monkeypatch: pytest.MonkeyPatc
     code, _, err = _cli(monkeypatch, ["rollouts", "What is 7 * 8?", "--models", INSTRUCT,
                                       "-n", "2", "--expect", "56", "--max-tokens", "100"])
     assert code == 0 and "at a time" not in err
+
+
+def test_rollouts_read_the_answer_the_engine_split_as_a_pane_does() -> None:
+    """Issue 26: an answer that mentions <think> is an answer in Rollouts ×N and set runs,
+    as it is in a pane; a reply that ended still thinking is "still thinking" in both."""
+    from desktop_app.session.conversation import Turn
+    from desktop_app.verify import verify_reply
+
+    answer = "The answer is 4. (Models like R1 wrap reasoning in a <think> tag.)"
+    worker = FakeWorker(entry(), script=lambda r: answer_script(answer, thinking="2 + 2"))
+    run = run_rollouts(worker, GenerationRequest("2 + 2?"), [0, 1], AnswerKey(expect="4"))
+    assert [r.verdict.verdict if r.verdict else None for r in run.rollouts] == [
+        VerdictState.PASS, VerdictState.PASS]
+    assert [r.vote for r in run.rollouts] == ["4", "4"]
+    assert run.majority().answer == "4"
+
+    result = run.rollouts[0].result
+    assert result is not None
+    turn = Turn(prompt="2 + 2?", thinking=result.thinking, answer=result.answer, result=result)
+    pane = verify_reply(turn.visible_reply(), expect="4")
+    assert pane.verdict == VerdictState.PASS
+
+    cut = FakeWorker(entry(), script=lambda r: answer_script(
+        "", thinking="2 + 2 is", finish_reason=FinishReason.LENGTH))
+    stopped = run_rollouts(cut, GenerationRequest("2 + 2?"), [0], AnswerKey(expect="4"))
+    verdict = stopped.rollouts[0].verdict
+    assert verdict is not None and verdict.verdict == VerdictState.NO_ANSWER
+    assert "still thinking" in verdict.reason and stopped.rollouts[0].vote is None

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.engine import ModelWorker
-from desktop_app.protocol import GenerationRequest, Sampling
-from desktop_app.rollouts import AnswerKey, budget_applies, parse_budgets, run_rollouts
+from desktop_app.engine.protocol import GenerationRequest, Sampling
+from desktop_app.engine.worker import ModelWorker
+from desktop_app.rollouts.run import AnswerKey, budget_applies, parse_budgets, run_rollouts
 from tests.scripted_gguf import scripted_entry, write_scripted_gguf
 
 THOUGHTS = "One two three four five six seven eight nine ten eleven twelve."
@@ -76,8 +76,8 @@ def test_budget_does_not_apply_to_a_model_that_does_not_think(tmp_path: Path) ->
 @pytest.mark.parametrize("fmt, opening", [("think-tags", "<think>"),
                                           ("gpt-oss-channels", "<|channel|>analysis<|message|>")])
 def test_forced_close_switches_the_splitter_to_the_answer(fmt: str, opening: str) -> None:
+    from desktop_app.engine.child import THINKING_CLOSE
     from desktop_app.text.thinking import ThinkingSplitter
-    from desktop_app.worker_process import THINKING_CLOSE
 
     splitter = ThinkingSplitter(fmt, prefilled=False)
     assert splitter.feed(opening + "Let me think") == [("thinking", "Let me think")]

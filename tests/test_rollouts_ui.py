@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from desktop_app.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
-from desktop_app.protocol import GenerationRequest  # noqa: E402
-from desktop_app.rollouts import rollout_seeds  # noqa: E402
+from desktop_app.engine.protocol import GenerationRequest  # noqa: E402
+from desktop_app.rollouts.run import rollout_seeds  # noqa: E402
+from desktop_app.session.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
 from desktop_app.ui.pane import Pane  # noqa: E402
 from desktop_app.ui.rollouts import PENDING, RolloutsView  # noqa: E402
 from desktop_app.ui.rollouts_chart import AccuracyChart, Bar  # noqa: E402
@@ -120,7 +120,7 @@ def judge_prefers(text: str):
     """A judge whose P("yes") is high for answers containing ``text``."""
     import math
 
-    from desktop_app.protocol import Delta, TokenLogprob
+    from desktop_app.engine.protocol import Delta, TokenLogprob
 
     def script(request: GenerationRequest) -> list[object]:
         p = 0.9 if text in request.prompt.split("Proposed answer:")[-1] else 0.2

@@ -17,9 +17,9 @@ import llama_cpp
 import numpy as np
 import pytest
 
-from desktop_app.backends.llama import PENALTY_LAST_N, LlamaModel, SamplerChain
-from desktop_app.catalog import ensure_local
-from desktop_app.protocol import Sampling
+from desktop_app.engine.llama.backend import PENALTY_LAST_N, LlamaModel, SamplerChain
+from desktop_app.engine.protocol import Sampling
+from desktop_app.models.catalog import ensure_local
 
 SETTINGS = [
     pytest.param(Sampling(temperature=0.0), id="greedy-with-penalty"),
@@ -35,7 +35,7 @@ def gemma(starter_cache: Any, native_decision: Any) -> Iterator[LlamaModel]:
     """Gemma 3 270M (262k-token vocabulary) loaded in this process, one thread."""
     import os
 
-    from desktop_app.catalog import load_catalog
+    from desktop_app.models.catalog import load_catalog
 
     previous = os.environ.get("TRIPTYCH_HOME")
     os.environ["TRIPTYCH_HOME"] = str(starter_cache)

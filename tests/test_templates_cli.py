@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from desktop_app import paths
-from desktop_app.cli import main
+from desktop_app.cli.main import main
 from tests.scripted_gguf import REASONING_TEMPLATE, write_scripted_gguf
 
 QWEN3_LIKE = (
@@ -156,7 +156,7 @@ def test_header_reading_matches_llama_cpp_on_a_real_vocabulary(smollm2_gguf):
     """A 49k-token vocabulary: the token texts come from beyond the reader's array limit."""
     import llama_cpp
 
-    from desktop_app.prompt_cli import read_model_prompting
+    from desktop_app.cli.prompt import read_model_prompting
 
     template, bos, eos = read_model_prompting(smollm2_gguf)
     llm = llama_cpp.Llama(str(smollm2_gguf), vocab_only=True, verbose=False)

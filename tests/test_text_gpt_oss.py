@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app import catalog as cat
-from desktop_app.engine import ModelWorker
-from desktop_app.protocol import Delta, Finished, GenerationRequest, Sampling
+from desktop_app.engine.protocol import Delta, Finished, GenerationRequest, Sampling
+from desktop_app.engine.worker import ModelWorker
+from desktop_app.models import catalog as cat
 from tests.scripted_gguf import write_scripted_gguf
 
 pytestmark = pytest.mark.slow

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from desktop_app.conversation import PaneConfig, PaneSession, TurnState, wait_for_closing
-from desktop_app.protocol import Delta, TokenLogprob
-from desktop_app.tokens import (
+from desktop_app.engine.protocol import Delta, TokenLogprob
+from desktop_app.session.conversation import PaneConfig, PaneSession, TurnState, wait_for_closing
+from desktop_app.session.tokens import (
     TOP_K,
     TokenStep,
     band,
@@ -167,9 +167,9 @@ def test_compare_top_logprobs_on_real_models(starter_models):
 def test_greedy_picks_the_top_alternative_on_a_real_model(starter_models):
     """Temperature 0 with no repeat penalty (which reorders the candidates after the
     figures are taken): every chosen token is the top-1, with the same log-probability."""
-    from desktop_app.catalog import load_catalog
-    from desktop_app.engine import ModelWorker
-    from desktop_app.protocol import GenerationRequest, Sampling
+    from desktop_app.engine.protocol import GenerationRequest, Sampling
+    from desktop_app.engine.worker import ModelWorker
+    from desktop_app.models.catalog import load_catalog
 
     entry = load_catalog().entries["smollm2-135m-instruct"]
     request = GenerationRequest(prompt="List the planets of the solar system.",
@@ -200,7 +200,7 @@ def test_compare_without_top_logprobs_has_no_tokens(starter_models):
 
 @pytest.mark.slow
 def test_branch_on_a_real_model_continues_from_the_chosen_token(starter_models):
-    from desktop_app.catalog import load_catalog
+    from desktop_app.models.catalog import load_catalog
 
     session = PaneSession(load_catalog(), PaneConfig(model_id="smollm2-135m-instruct",
                                                      temperature=0.0, max_tokens=12,
@@ -241,10 +241,10 @@ def _run_real(session: PaneSession, turn) -> None:
 def test_explorer_steps_follow_the_model_greedily(starter_models):
     """The explorer's first step wraps the question in the chat template; stepping on
     with the top token walks the same path as a greedy generation of the same prompt."""
-    from desktop_app.catalog import load_catalog
-    from desktop_app.engine import ModelWorker
-    from desktop_app.protocol import GenerationRequest, Sampling
-    from desktop_app.tokens import next_token_request, read_next_token
+    from desktop_app.engine.protocol import GenerationRequest, Sampling
+    from desktop_app.engine.worker import ModelWorker
+    from desktop_app.models.catalog import load_catalog
+    from desktop_app.session.tokens import next_token_request, read_next_token
 
     entry = load_catalog().entries["smollm2-135m-instruct"]
     worker = ModelWorker(entry, n_threads=1)
@@ -275,8 +275,8 @@ def test_a_served_chat_model_is_not_branched(tmp_path, monkeypatch):
     branch (which sends it raw) is refused rather than sent wrong."""
     from dataclasses import replace
 
-    from desktop_app import conversation
-    from desktop_app.catalog import Availability, Catalog, RemoteSource
+    from desktop_app.models.catalog import Availability, Catalog, RemoteSource
+    from desktop_app.session import conversation
 
     # the server is never asked: the scripted engine stands in for it
     monkeypatch.setattr(conversation, "availability", lambda _entry: Availability.READY)

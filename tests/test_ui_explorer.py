@@ -12,8 +12,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
-from desktop_app.conversation import wait_for_closing  # noqa: E402
-from desktop_app.protocol import (  # noqa: E402
+from desktop_app.engine.protocol import (  # noqa: E402
     Delta,
     Finished,
     FinishReason,
@@ -21,7 +20,8 @@ from desktop_app.protocol import (  # noqa: E402
     PromptSent,
     TokenLogprob,
 )
-from desktop_app.tokens import Wrapping  # noqa: E402
+from desktop_app.session.conversation import wait_for_closing  # noqa: E402
+from desktop_app.session.tokens import Wrapping  # noqa: E402
 from desktop_app.ui.explorer import NextTokenExplorer  # noqa: E402
 from desktop_app.ui.tasks import wait_for_tasks  # noqa: E402
 

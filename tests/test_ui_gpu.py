@@ -11,10 +11,11 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from desktop_app import devices, paths  # noqa: E402
-from desktop_app.catalog import RemoteSource, load_catalog  # noqa: E402
-from desktop_app.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
-from desktop_app.devices import Device, DeviceKind, DeviceReport  # noqa: E402
+from desktop_app import paths  # noqa: E402
+from desktop_app.engine.llama import devices as gpu_probe  # noqa: E402
+from desktop_app.models.catalog import RemoteSource, load_catalog  # noqa: E402
+from desktop_app.models.devices import Device, DeviceKind, DeviceReport  # noqa: E402
+from desktop_app.session.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
 from desktop_app.ui.pane import Pane  # noqa: E402
 from tests.fake_engine import answer_script, send_and_wait  # noqa: E402
 
@@ -31,7 +32,7 @@ def instruct_id(catalog) -> str:
 
 def test_disabled_with_one_sentence_on_this_cpu_only_build(qtbot, fake_models, engine,
                                                            monkeypatch) -> None:
-    monkeypatch.setattr(devices, "_cache", None)  # this test asks the real probe itself
+    monkeypatch.setattr(gpu_probe, "_cache", None)  # this test asks the real probe itself
     pane = Pane(fake_models, PaneConfig(model_id=instruct_id(fake_models)),
                 worker_factory=engine.worker)
     qtbot.addWidget(pane)

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from desktop_app.catalog import Catalog  # noqa: E402
+from desktop_app.models.catalog import Catalog  # noqa: E402
 from desktop_app.ui.main_window import MainWindow  # noqa: E402
 
 BASE_ID = "gemma3-270m-base"
@@ -145,7 +145,7 @@ def test_snapshot_mode(qtbot, starter_models, tmp_path, capsys):
 
     assert QImage(str(shot)).width() >= 1200
 
-    from desktop_app.catalog import availability, load_catalog
+    from desktop_app.models.catalog import availability, load_catalog
 
     if availability(load_catalog().get("qwen3-0.6b")) == "ready":
         return

@@ -11,8 +11,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtGui import QGuiApplication  # noqa: E402
 
-from desktop_app.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
-from desktop_app.protocol import (  # noqa: E402
+from desktop_app.engine.protocol import (  # noqa: E402
     FAILURE_LABELS,
     Delta,
     Failed,
@@ -22,6 +21,7 @@ from desktop_app.protocol import (  # noqa: E402
     GenerationResult,
     PromptSent,
 )
+from desktop_app.session.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
 from desktop_app.text.fences import code_blocks  # noqa: E402
 from desktop_app.ui.markdown import is_code_block  # noqa: E402
 from desktop_app.ui.pane import Pane  # noqa: E402
@@ -224,6 +224,23 @@ def test_crash_mid_stream_then_retry(pane, qtbot, engine):
     assert len(engine.workers) == 2  # a fresh process
 
 
+
+def test_retry_of_an_earlier_turn_stays_in_its_place(pane, qtbot, engine):
+    """Issue 26: the retried turn's view replaces the failed one where it was."""
+    engine.default = [PromptSent(text="p", n_tokens=1, starts_in_thinking=False, seed=1),
+                      Failed(message="The model's worker process was killed (SIGKILL).",
+                             kind=FailureKind.CRASH)]
+    failed = send_and_wait(qtbot, pane, "First?")
+    engine.default = answer_script("Second answer.")
+    send_and_wait(qtbot, pane, "Second?")
+    engine.default = answer_script("First answer.")
+    with qtbot.waitSignal(pane.runFinished, timeout=5000):
+        failed.retry_button.click()
+    assert [t.answer_raw for t in pane.turns] == ["First answer.", "Second answer."]
+    layout = pane.transcript_layout
+    assert layout.indexOf(pane.turns[0]) < layout.indexOf(pane.turns[1])
+    assert engine.workers[-1].requests[-1].history == ()
+
 def test_stop_while_streaming(pane, qtbot, engine):
     from tests.fake_engine import WAIT_FOR_STOP
 
@@ -245,7 +262,7 @@ def test_stop_while_streaming(pane, qtbot, engine):
 
 
 def test_pane_footer_and_banner_for_a_model_not_downloaded(qtbot, engine):
-    from desktop_app.catalog import availability, load_catalog
+    from desktop_app.models.catalog import availability, load_catalog
 
     catalog = load_catalog()
     missing = next((e for e in catalog if e.role == "reasoning"

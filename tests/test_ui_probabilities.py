@@ -16,8 +16,7 @@ from PySide6.QtCore import QPoint  # noqa: E402
 from PySide6.QtGui import QTextCursor  # noqa: E402
 from PySide6.QtWidgets import QToolTip  # noqa: E402
 
-from desktop_app.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
-from desktop_app.protocol import (  # noqa: E402
+from desktop_app.engine.protocol import (  # noqa: E402
     Delta,
     Finished,
     FinishReason,
@@ -25,8 +24,9 @@ from desktop_app.protocol import (  # noqa: E402
     PromptSent,
     TokenLogprob,
 )
+from desktop_app.session.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
+from desktop_app.session.tokens import NOT_RECORDED, TokenStep  # noqa: E402
 from desktop_app.text.thinking import THINKING, ThinkingSplitter  # noqa: E402
-from desktop_app.tokens import NOT_RECORDED, TokenStep  # noqa: E402
 from desktop_app.ui import turn as turn_module  # noqa: E402
 from desktop_app.ui.pane import Pane  # noqa: E402
 from desktop_app.ui.probabilities import (  # noqa: E402
@@ -118,7 +118,7 @@ def test_tokens_stream_tinted_and_branch(qtbot, pane, engine):
 def test_a_click_on_a_token_names_it(qtbot):
     from PySide6.QtCore import Qt
 
-    from desktop_app.protocol import TokenLogprob
+    from desktop_app.engine.protocol import TokenLogprob
 
     view = TokenView()
     qtbot.addWidget(view)
@@ -156,9 +156,9 @@ def test_a_server_without_figures_is_named(qtbot, fake_models, engine, monkeypat
     pane says the server does not offer them (the scripted engine stands in for it)."""
     from dataclasses import replace
 
-    from desktop_app import conversation
-    from desktop_app.catalog import Availability, Catalog, RemoteSource
-    from desktop_app.tokens import NOT_OFFERED
+    from desktop_app.models.catalog import Availability, Catalog, RemoteSource
+    from desktop_app.session import conversation
+    from desktop_app.session.tokens import NOT_OFFERED
 
     # the server is never asked: the scripted engine stands in for it
     monkeypatch.setattr(conversation, "availability", lambda _entry: Availability.READY)
@@ -181,7 +181,7 @@ def test_a_server_without_figures_is_named(qtbot, fake_models, engine, monkeypat
 
 
 def test_tokens_past_a_stop_sequence_are_struck_through(qtbot, pane, engine):
-    from desktop_app.protocol import Finished, FinishReason, GenerationResult
+    from desktop_app.engine.protocol import Finished, FinishReason, GenerationResult
 
     pane.settings_box.probabilities_box.setChecked(True)
     script = token_script([" Paris", ".", "\n", "Question"])
@@ -255,7 +255,7 @@ def _cut(script):
     """The script, ended by the token limit (so Continue applies)."""
     from dataclasses import replace
 
-    from desktop_app.protocol import Finished, FinishReason
+    from desktop_app.engine.protocol import Finished, FinishReason
 
     def cut(request):
         items = script(request)
@@ -616,7 +616,7 @@ def test_real_llama_cpp_thinking_tokens_fold(qtbot, tmp_path, prefill):
     """Real llama.cpp on a scripted reasoning GGUF whose <think> and </think> are single
     tokens: with probabilities on, the fold holds the thinking's tokens, the answer area
     the answer's, whether the model writes <think> or the template opens it."""
-    from desktop_app.catalog import Catalog
+    from desktop_app.models.catalog import Catalog
     from tests.scripted_gguf import scripted_entry, write_scripted_gguf
 
     script = "<think>Two plus two.\nThat makes four.</think>\n\nThe answer is **4**."
@@ -654,7 +654,7 @@ def test_drawing_many_tokens_keeps_pythons_none_alive(qtbot):
     (From Python 3.12 None is immortal and its count does not move.)"""
     import sys
 
-    from desktop_app.protocol import TokenLogprob
+    from desktop_app.engine.protocol import TokenLogprob
 
     view = TokenView(max_height=280)
     qtbot.addWidget(view)
@@ -670,7 +670,7 @@ def test_a_long_paragraph_of_tokens_is_drawn_in_pieces(qtbot):
     """Qt lays a paragraph out whole: past a long run without a line break, the next blank
     is drawn as one (as the plain thinking view does), so each frame's append stays
     short. The tokens keep their text, and positions still add up."""
-    from desktop_app.protocol import TokenLogprob
+    from desktop_app.engine.protocol import TokenLogprob
     from desktop_app.ui.widgets import StreamTextView
 
     view = TokenView()

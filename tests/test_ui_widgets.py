@@ -12,7 +12,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
-from desktop_app.catalog import load_catalog  # noqa: E402
+from desktop_app.models.catalog import load_catalog  # noqa: E402
 from desktop_app.ui.turn import TurnWidget  # noqa: E402
 from desktop_app.verify.checker import Verdict  # noqa: E402
 from tests.fake_engine import answer_script, send_and_wait  # noqa: E402
@@ -392,7 +392,7 @@ def test_dialogs_are_deleted_after_use(qtbot, monkeypatch):
 def test_closing_the_model_manager_does_not_wait_for_slow_work(qtbot, monkeypatch):
     import time
 
-    from desktop_app import download
+    from desktop_app.models import download
     from desktop_app.ui.model_manager import CLOSE_WAIT_MS, ModelManagerDialog
 
     release = threading.Event()
@@ -418,7 +418,7 @@ def test_closing_the_model_manager_does_not_wait_for_slow_work(qtbot, monkeypatc
 
 
 def test_a_round_in_three_panes_with_one_crash(qtbot, fake_models, engine, tmp_path):
-    from desktop_app.protocol import PromptSent
+    from desktop_app.engine.protocol import PromptSent
     from tests.fake_engine import WAIT_FOR_STOP
 
     window = fake_window(qtbot, fake_models, engine, roles=("base", "instruct", "reasoning"))
@@ -452,7 +452,7 @@ def test_a_round_in_three_panes_with_one_crash(qtbot, fake_models, engine, tmp_p
 def _catalog_with_nothing_ready():
     """The bundled catalog minus every model that could run here (the starters): what a
     first run without the starter extra sees."""
-    from desktop_app.catalog import Availability, Catalog, availability
+    from desktop_app.models.catalog import Availability, Catalog, availability
 
     entries = {e.id: e for e in load_catalog() if availability(e) != Availability.READY}
     assert len(entries) >= 3

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from desktop_app.protocol import (  # noqa: E402
+from desktop_app.engine.protocol import (  # noqa: E402
     Delta,
     Finished,
     FinishReason,
@@ -164,7 +164,7 @@ def test_continue_reruns_with_twice_the_limit_and_the_same_seed(qtbot, fake_mode
 
 def test_reasoning_models_default_to_a_limit_thinking_fits_in(fake_models):
     """A limit below the context cuts a reasoning model's thinking off (issue 15)."""
-    from desktop_app.catalog import load_catalog
+    from desktop_app.models.catalog import load_catalog
 
     for entry in load_catalog():
         if entry.role == "reasoning":

@@ -7,7 +7,13 @@ import ast
 
 import pytest
 
-from desktop_app.verify import Problem, TestFormatError, build_test_plan, verify_reply
+from desktop_app.verify import (
+    Problem,
+    TestFormatError,
+    Visible,
+    build_test_plan,
+    verify_reply,
+)
 from desktop_app.verify.extract import (
     compare_answers,
     extract_answer,
@@ -280,7 +286,7 @@ def test_an_answer_that_mentions_think_is_still_an_answer():
     assert verify_reply(reply, expect="56").verdict == "pass"
     # The window hands over the answer the engine already split off: not parsed again.
     answer = "Reasoning models wrap thoughts in <think> tags. The answer is 56."
-    assert verify_reply(answer, expect="56", answer_only=True).verdict == "pass"
+    assert verify_reply(Visible(answer), expect="56").verdict == "pass"
     assert verify_reply(answer, expect="56").verdict == "no-answer"  # raw: thinking opened
 
 

@@ -42,7 +42,7 @@ ROLLOUT_TOKENS = 32
 
 def machine_description() -> dict[str, Any]:
     """What this machine is: enough to compare figures between runs."""
-    from desktop_app.cores import physical_cores
+    from desktop_app.engine.cores import physical_cores
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -81,7 +81,7 @@ def machine_description() -> dict[str, Any]:
 
 
 def _choose_models(ids: list[str] | None) -> list[Any]:
-    from desktop_app.catalog import default_model_ids, load_catalog
+    from desktop_app.models.catalog import default_model_ids, load_catalog
 
     catalog = load_catalog()
     chosen = ids or default_model_ids(catalog)
@@ -102,9 +102,9 @@ def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
                    threads: int | None = None) -> dict[str, Any]:
     """Run every measurement on ``threads`` cores (default: every physical core); return
     one JSON-ready dict."""
-    from desktop_app.cores import physical_cores
-    from desktop_app.engine import decided_setup
-    from desktop_app.native_setup import summary
+    from desktop_app.engine.cores import physical_cores
+    from desktop_app.engine.llama.native_setup import summary
+    from desktop_app.engine.worker import decided_setup
 
     entries = _choose_models(ids)
     cores = threads or physical_cores()
@@ -133,7 +133,7 @@ def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
         report["rollouts_window"] = bench_rollouts_window(
             entries[:3], min(n_tokens, ROLLOUT_TOKENS), ROLLOUTS_PER_PANE)
     report["startup"] = bench_startup(entries[0].id) if startup else None
-    from desktop_app.worker_process import peak_rss_mb
+    from desktop_app.engine.child import peak_rss_mb
 
     window_figures = report["window"] or {}
     own_peak = round(peak_rss_mb() or 0, 1)
@@ -171,7 +171,7 @@ def add_bench_parser(subparsers: Any) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from desktop_app.catalog import CatalogError
+    from desktop_app.models.catalog import CatalogError
 
     if args.tokens < 2 or args.repeats < 1:
         print("triptych: --tokens must be at least 2 and --repeats at least 1.", file=sys.stderr)

@@ -32,8 +32,8 @@ def _quiet_native_stderr() -> None:
     """Baseline process initializer: llama.cpp's console chatter would garble the table;
     and llama-cpp-python's own API loads models with the engine's weight buffers (where
     its defaults crash, native_setup, so would the baseline)."""
-    from desktop_app.backends.llama import use_extra_buffers_by_default
-    from desktop_app.native_setup import current_setup
+    from desktop_app.engine.llama.backend import use_extra_buffers_by_default
+    from desktop_app.engine.llama.native_setup import current_setup
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
@@ -65,7 +65,7 @@ def _bare_decode(path: str, n_ctx: int, threads: int, prompt: str, n_tokens: int
 
 
 def _fixed_request(entry: Any, n_tokens: int, raw: bool) -> Any:
-    from desktop_app.protocol import GenerationRequest, Sampling
+    from desktop_app.engine.protocol import GenerationRequest, Sampling
 
     return GenerationRequest(
         prompt=BENCH_PROMPT,
@@ -77,7 +77,7 @@ def _fixed_request(entry: Any, n_tokens: int, raw: bool) -> Any:
 
 
 def _finish(events: Any) -> Any:
-    from desktop_app.protocol import Failed, Finished
+    from desktop_app.engine.protocol import Failed, Finished
 
     for event in events:
         if isinstance(event, Finished):
@@ -101,8 +101,8 @@ def _alternate(entry: Any, threads: int, n_tokens: int, repeats: int,
     """One baseline run, then one engine generation, ``repeats + 1`` times, so a noisy
     neighbour hits both alike; the first round warms both up and is discarded. Stops
     early when the baseline gives no figure."""
-    from desktop_app.cores import ThreadBudget
-    from desktop_app.engine import ModelWorker
+    from desktop_app.engine.cores import ThreadBudget
+    from desktop_app.engine.worker import ModelWorker
 
     runs = Alternated([], [], [])
     with ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads)) as worker:
@@ -119,7 +119,7 @@ def _alternate(entry: Any, threads: int, n_tokens: int, repeats: int,
 
 def bench_single_pane(entry: Any, n_tokens: int, repeats: int, threads: int) -> dict[str, Any]:
     """Engine vs bare llama-cpp-python decode speed, alternating runs, medians compared."""
-    from desktop_app.catalog import ensure_local
+    from desktop_app.models.catalog import ensure_local
 
     path = str(ensure_local(entry))
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
@@ -144,9 +144,9 @@ def bench_single_pane(entry: Any, n_tokens: int, repeats: int, threads: int) -> 
 
 def bench_comparison(entries: list[Any], n_tokens: int, cores: int) -> dict[str, Any]:
     """Three panes at once vs the sum of each model alone at its best thread count."""
-    from desktop_app.cores import ThreadBudget
-    from desktop_app.engine import ModelWorker, run_comparison
-    from desktop_app.protocol import Finished
+    from desktop_app.engine.cores import ThreadBudget
+    from desktop_app.engine.protocol import Finished
+    from desktop_app.engine.worker import ModelWorker, run_comparison
 
     requests = [_fixed_request(entry, n_tokens, raw=False) for entry in entries]
     alone_by_model: dict[str, dict[str, Any]] = {}  # a model in two panes is timed once
@@ -216,7 +216,7 @@ def _median_rate(worker: Any, request: Any, repeats: int) -> float:
 
 def _shared_budget(cores: int) -> Any:
     """A budget like the app's (other programs' load measured) over the cores benchmarked."""
-    from desktop_app.cores import ThreadBudget
+    from desktop_app.engine.cores import ThreadBudget
 
     return ThreadBudget(cores, measure_load=True)
 
@@ -224,9 +224,9 @@ def _shared_budget(cores: int) -> Any:
 def bench_prompt_reuse(entry: Any, n_tokens: int, cores: int) -> dict[str, Any]:
     """Time to first token of a conversation's third turn (cache reused) against the same
     question asked fresh, and against the third turn with nothing cached."""
-    from desktop_app.engine import ModelWorker
-    from desktop_app.prompting import Turn
-    from desktop_app.protocol import GenerationRequest, Sampling
+    from desktop_app.engine.prompting import Turn
+    from desktop_app.engine.protocol import GenerationRequest, Sampling
+    from desktop_app.engine.worker import ModelWorker
 
     sampling = Sampling(temperature=0.0, max_tokens=max(2, min(n_tokens, 48)), seed=0)
     questions = ["Explain in detail why the sky is blue.", "And why are sunsets red?",
@@ -259,8 +259,8 @@ def bench_prompt_reuse(entry: Any, n_tokens: int, cores: int) -> dict[str, Any]:
 def bench_many_sequences(entry: Any, n_tokens: int, cores: int,
                          counts: tuple[int, ...] = (1, 4, 8)) -> dict[str, Any]:
     """Total tokens/s of N sequences sampled from one prompt at once, against one."""
-    from desktop_app.engine import ModelWorker
-    from desktop_app.protocol import Finished, GenerationRequest, Sampling
+    from desktop_app.engine.protocol import Finished, GenerationRequest, Sampling
+    from desktop_app.engine.worker import ModelWorker
 
     request = GenerationRequest(BENCH_PROMPT, Sampling(temperature=0.8, max_tokens=n_tokens),
                                 raw=True, ignore_eos=True)
@@ -289,8 +289,8 @@ def bench_logprobs(entry: Any, n_tokens: int, repeats: int, threads: int, k: int
     process, alternating runs (the first round of each warms up and is discarded)."""
     from dataclasses import replace
 
-    from desktop_app.cores import ThreadBudget
-    from desktop_app.engine import ModelWorker
+    from desktop_app.engine.cores import ThreadBudget
+    from desktop_app.engine.worker import ModelWorker
 
     plain = _fixed_request(entry, n_tokens, raw=True)
     with_k = replace(plain, top_logprobs=k)
@@ -342,7 +342,7 @@ def native_llama_bench(binary: str, model_path: str, threads: int, n_tokens: int
                        repeats: int = 3) -> float | None:
     """Decode tokens/s that llama.cpp's own ``llama-bench`` measures (tg test), with the
     engine's weight buffers (``--repack``: AMX and repacking on or off, native_setup)."""
-    from desktop_app.native_setup import current_setup
+    from desktop_app.engine.llama.native_setup import current_setup
 
     try:
         done = subprocess.run(
@@ -376,7 +376,7 @@ def bench_native(entries: list[Any], binary: str, n_tokens: int, threads: int,
     then one generation) and medians are compared, so a noisy neighbour hits both alike;
     the first round warms both up and is discarded. The engine samples every token with
     the catalog's settings; llama-bench only decodes."""
-    from desktop_app.catalog import ensure_local
+    from desktop_app.models.catalog import ensure_local
 
     models: list[dict[str, Any]] = []
     for entry in {e.id: e for e in entries}.values():
@@ -403,8 +403,8 @@ def bench_contention(entry: Any, n_tokens: int, repeats: int, cores: int,
     light load, 0.6, looks like a taken core to a short sample), against the best thread
     count of the baseline (native llama-bench when given, else a bare llama-cpp-python
     loop). Also says which thread count the engine ended on and the baseline's best."""
-    from desktop_app.catalog import ensure_local
-    from desktop_app.engine import ModelWorker
+    from desktop_app.engine.worker import ModelWorker
+    from desktop_app.models.catalog import ensure_local
 
     path = str(ensure_local(entry))
     request = _fixed_request(entry, n_tokens, raw=True)

@@ -2,8 +2,8 @@
 
 The address (and a key, if the server wants one) → ``GET /models`` in the background →
 a row per served model with a checkbox and a role → catalog entries through
-:func:`desktop_app.user_catalog.add_remote_models`. A key typed here goes to the OS
-keychain (:func:`desktop_app.servers.store_key`), never into ``models.toml``; a key
+:func:`desktop_app.models.user_catalog.add_remote_models`. A key typed here goes to the OS
+keychain (:func:`desktop_app.models.servers.store_key`), never into ``models.toml``; a key
 variable names an environment variable instead. The GUI thread never waits on the server.
 
 :class:`ServerWatch` brings the background reachability checks' answers to the GUI thread,
@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app import catalog as cat
-from desktop_app import servers, user_catalog
-from desktop_app.download import DownloadError
+from desktop_app.models import catalog as cat
+from desktop_app.models import servers, user_catalog
+from desktop_app.models.download import DownloadError
 from desktop_app.text import escape
 from desktop_app.ui import theme
 from desktop_app.ui.tasks import Task, run_task

@@ -57,7 +57,7 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from desktop_app.catalog import (
+    from desktop_app.models.catalog import (
         CatalogError,
         availability,
         check_servers,
@@ -97,7 +97,7 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
             # The window's default panes (base, instruct, reasoning), as a user sees them: a
             # pane whose model is not downloaded shows that state and is not waited for,
             # since it was not asked for by name. At least one pane must be able to run.
-            from desktop_app.catalog import default_model_ids
+            from desktop_app.models.catalog import default_model_ids
 
             if not default_model_ids(catalog):
                 print("triptych: no model is downloaded; run 'triptych models pull ...'",

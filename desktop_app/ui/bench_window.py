@@ -63,7 +63,7 @@ def measure_streaming(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
     """Three panes stream at once; a 5 ms timer on the GUI thread records every gap."""
     from PySide6.QtCore import QEventLoop, QTimer
 
-    from desktop_app.catalog import load_catalog
+    from desktop_app.models.catalog import load_catalog
     from desktop_app.ui.main_window import MainWindow
 
     app = _app()
@@ -100,8 +100,8 @@ def measure_rollouts(model_ids: list[str], n_tokens: int, rollouts: int) -> dict
     included: the window must not wait on that either)."""
     from PySide6.QtCore import QEventLoop, QTimer
 
-    from desktop_app.catalog import load_catalog
-    from desktop_app.conversation import wait_for_closing
+    from desktop_app.models.catalog import load_catalog
+    from desktop_app.session.conversation import wait_for_closing
     from desktop_app.ui.main_window import MainWindow
 
     app = _app()
@@ -164,8 +164,8 @@ def measure_rollouts(model_ids: list[str], n_tokens: int, rollouts: int) -> dict
 
 def measure_append_cost(samples: int = 40) -> dict[str, float]:
     """Median µs to append one token (and repaint) as a thinking section grows."""
-    from desktop_app.catalog import load_catalog
-    from desktop_app.conversation import Turn
+    from desktop_app.models.catalog import load_catalog
+    from desktop_app.session.conversation import Turn
     from desktop_app.ui.pane import Pane, PaneConfig
     from desktop_app.ui.turn import TurnWidget
 
@@ -205,7 +205,7 @@ def measure_window(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
     figures["append_cost_us"] = costs
     first, last = costs[str(APPEND_CHECKPOINTS[0])], costs[str(APPEND_CHECKPOINTS[-1])]
     figures["append_cost_growth"] = round(last / first, 2) if first else None
-    from desktop_app.worker_process import peak_rss_mb
+    from desktop_app.engine.child import peak_rss_mb
 
     peak = peak_rss_mb()  # this process is the whole window app: three panes, one turn each
     figures["app_peak_rss_mb"] = round(peak, 1) if peak is not None else None

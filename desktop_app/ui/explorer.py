@@ -29,9 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.catalog import ModelEntry
-from desktop_app.conversation import WorkerHandle, close_in_background
-from desktop_app.tokens import (
+from desktop_app.engine.handle import ModelHandle
+from desktop_app.models.catalog import ModelEntry
+from desktop_app.session.conversation import close_in_background
+from desktop_app.session.tokens import (
     NO_EXACT_PROMPT,
     WRAPPING_LABELS,
     NextToken,
@@ -52,12 +53,12 @@ BAR_WIDTH = 24  # characters of the probability bar at 100%
 class ExplorerColumn(QWidget):
     """One model: what it was given, and its next-token distribution."""
 
-    def __init__(self, entry: ModelEntry, worker_factory: Callable[[ModelEntry], WorkerHandle],
+    def __init__(self, entry: ModelEntry, worker_factory: Callable[[ModelEntry], ModelHandle],
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.entry = entry
         self.worker_factory = worker_factory
-        self.worker: WorkerHandle | None = None
+        self.worker: ModelHandle | None = None
         self.context: str | None = None  # the exact text the model was last given
         self.added = ""  # the tokens appended since the typed text
         self.result: NextToken | None = None
@@ -170,7 +171,7 @@ class NextTokenExplorer(QDialog):
     """The panes' models side by side on one text: their next-token distributions."""
 
     def __init__(self, entries: Sequence[ModelEntry],
-                 worker_factory: Callable[[ModelEntry], WorkerHandle],
+                 worker_factory: Callable[[ModelEntry], ModelHandle],
                  parent: QWidget | None = None, *, text: str = ""):
         super().__init__(parent)
         self.setWindowTitle("Next-token explorer")
@@ -272,7 +273,7 @@ class NextTokenExplorer(QDialog):
 def open_explorer(window: Any) -> NextTokenExplorer:
     """Open the explorer on the models of ``window``'s panes (each once, ready ones only);
     it closes its model processes when it closes."""
-    from desktop_app.conversation import default_worker_factory
+    from desktop_app.session.conversation import default_worker_factory
 
     entries: dict[str, ModelEntry] = {}
     for pane in window.panes:

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.catalog import (
+from desktop_app.models.catalog import (
     ROLES,
     Availability,
     Catalog,
@@ -34,7 +34,7 @@ from desktop_app.catalog import (
     default_model_ids,
     load_catalog,
 )
-from desktop_app.conversation import (
+from desktop_app.session.conversation import (
     PaneConfig,
     Turn,
     WorkerFactory,
@@ -473,18 +473,20 @@ class MainWindow(QMainWindow):
             self.allFinished.emit(not self.failures)
 
     def _fit_check(self) -> None:
-        """Memory-fit warning (desktop_app.fit): computed off the GUI thread, shown as a
+        """Memory-fit warning (desktop_app.models.fit): computed off the GUI thread, shown as a
         banner, never blocking the comparison."""
-        try:
-            from desktop_app.fit import fit_check
-        except Exception:
-            return
+        from desktop_app.engine.llama import devices
+        from desktop_app.models.fit import fit_check
+        from desktop_app.models.sources import RemoteSource
+
         pairs = [(p.entry, None) for p in self.panes if p.entry is not None and p.ready]
         catalog = self.catalog
 
-        def work(_task: Task) -> str:  # reads GGUF headers: off the GUI thread
+        def work(_task: Task) -> str:  # probes GPUs, reads GGUF headers: off the GUI thread
+            local = any(not isinstance(entry.source, RemoteSource) for entry, _ in pairs)
             try:
-                return fit_check(pairs, catalog=catalog).warning or ""
+                gpus = devices.probe().gpus if local else ()
+                return fit_check(pairs, catalog=catalog, devices=gpus).warning or ""
             except Exception:  # noqa: BLE001 - a warning that can't be computed is none
                 return ""
 

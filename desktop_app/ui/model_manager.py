@@ -2,7 +2,7 @@
 
 Every slow step (download, hashing, listing a Hub repo, probing the network) runs as a
 background task (:func:`desktop_app.ui.tasks.run_task`) that calls the core functions of
-:mod:`desktop_app.download`; results come back on the GUI thread, which never blocks. One
+:mod:`desktop_app.models.download`; results come back on the GUI thread, which never blocks. One
 download or verification runs at a time; the others wait as ``queued``.
 """
 
@@ -37,10 +37,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app import catalog as cat
-from desktop_app import download as dl
-from desktop_app import user_catalog
-from desktop_app.catalog import (
+from desktop_app.models import catalog as cat
+from desktop_app.models import download as dl
+from desktop_app.models import user_catalog
+from desktop_app.models.catalog import (
     Catalog,
     FileSource,
     HubSource,
@@ -48,7 +48,7 @@ from desktop_app.catalog import (
     PackageSource,
     RemoteSource,
 )
-from desktop_app.gguf import has_magic
+from desktop_app.models.gguf import has_magic
 from desktop_app.text import escape
 from desktop_app.text.units import format_bytes
 from desktop_app.ui import theme

@@ -1,6 +1,6 @@
 """One pane on screen: a header (role, model, settings), the transcript, a footer.
 
-The pane draws a :class:`desktop_app.conversation.PaneSession` and forwards clicks to
+The pane draws a :class:`desktop_app.session.conversation.PaneSession` and forwards clicks to
 it; the conversation itself is data in the session. Streaming cost stays flat: the
 session's generation thread only appends events to a deque; a 16 ms timer here polls
 the session, which applies that frame's events to the turn and hands back the text that
@@ -29,25 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.catalog import (
-    Availability,
-    Catalog,
-    ModelEntry,
-    availability,
-    missing_message,
-)
-from desktop_app.conversation import (
-    TURN_STATE_LABELS,
-    PaneConfig,
-    PaneSession,
-    Step,
-    Streamed,
-    Turn,
-    TurnState,
-    WorkerFactory,
-    WorkerHandle,
-)
-from desktop_app.protocol import (
+from desktop_app.engine.handle import ModelHandle
+from desktop_app.engine.protocol import (
     FAILURE_LABELS,
     FINISH_LABELS,
     Failed,
@@ -57,6 +40,23 @@ from desktop_app.protocol import (
     Loaded,
     Loading,
     PromptSent,
+)
+from desktop_app.models.catalog import (
+    Availability,
+    Catalog,
+    ModelEntry,
+    availability,
+    missing_message,
+)
+from desktop_app.session.conversation import (
+    TURN_STATE_LABELS,
+    PaneConfig,
+    PaneSession,
+    Step,
+    Streamed,
+    Turn,
+    TurnState,
+    WorkerFactory,
 )
 from desktop_app.text import escape
 from desktop_app.text.units import format_bytes, format_duration
@@ -320,7 +320,7 @@ class Pane(QFrame):
         return self.session.entry
 
     @property
-    def worker(self) -> WorkerHandle | None:
+    def worker(self) -> ModelHandle | None:
         return self.session.worker
 
     @property
@@ -480,7 +480,8 @@ class Pane(QFrame):
         return True
 
     def _add_turn_widget(self, data: Turn) -> TurnWidget:
-        """Append a turn's view to the transcript."""
+        """A turn's view in the transcript, where the turn is in the conversation (the end,
+        or the place of a retried earlier turn)."""
         assert self.entry is not None
         widget = TurnWidget(data, self.entry, show_prompt=bool(self.settings_box.show_prompt_box
                                                                 .isChecked()))
@@ -492,9 +493,14 @@ class Pane(QFrame):
         widget.branchShown.connect(lambda i, w=widget: self.show_branch(w, i))
         if self.point_size:
             theme.apply_point_size(widget, self.point_size)
-        self.transcript_layout.insertWidget(self.transcript_layout.count() - 1, widget)
+        place = self.session.turns.index(data) if data in self.session.turns else len(self.turns)
+        place = min(place, len(self.turns))
+        before = self.turns[place] if place < len(self.turns) else None
+        self.transcript_layout.insertWidget(
+            self.transcript_layout.indexOf(before) if before is not None
+            else self.transcript_layout.count() - 1, widget)
         widget.show()
-        self.turns.append(widget)
+        self.turns.insert(place, widget)
         self._update_empty()
         return widget
 
@@ -762,7 +768,7 @@ class Pane(QFrame):
 
         return open_rollouts(self)
 
-    def shutdown(self) -> WorkerHandle | None:
+    def shutdown(self) -> ModelHandle | None:
         """Stop generating and hand back the worker for the caller to close."""
         self.timer.stop()
         if (rollouts := getattr(self, "rollouts_view", None)) is not None:

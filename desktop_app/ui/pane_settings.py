@@ -1,7 +1,7 @@
 """A pane's settings form: sampling, system prompt, thinking, a base model's wrapping, and
 the model's GPU offload.
 
-It edits a :class:`desktop_app.conversation.PaneConfig`: ``load`` fills the fields from the
+It edits a :class:`desktop_app.session.conversation.PaneConfig`: ``load`` fills the fields from the
 config (the catalog's defaults where the config says ``None``), ``store`` writes what the
 user changed back into it (a value equal to the default is stored as ``None``, so a later
 change of the catalog's default still applies). GPU offload is the exception: it belongs to
@@ -29,11 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app import devices
-from desktop_app.catalog import ModelEntry, RemoteSource
-from desktop_app.conversation import PaneConfig
-from desktop_app.devices import DeviceReport, GpuLayers
-from desktop_app.protocol import Sampling
+from desktop_app.engine.llama import devices as gpu_probe
+from desktop_app.engine.protocol import Sampling
+from desktop_app.models import devices
+from desktop_app.models.catalog import ModelEntry, RemoteSource
+from desktop_app.models.devices import DeviceReport, GpuLayers
+from desktop_app.session.conversation import PaneConfig
 from desktop_app.ui import theme
 from desktop_app.ui.tasks import Task, run_task
 
@@ -87,7 +88,7 @@ class OffloadChoice(QWidget):
         self.save_timer.timeout.connect(self._save)
         self.mode.currentIndexChanged.connect(self._edited)
         self.layers.valueChanged.connect(self._edited)
-        self.set_report(devices.cached())
+        self.set_report(gpu_probe.cached())
 
     # -- what the form shows
 
@@ -145,7 +146,7 @@ class OffloadChoice(QWidget):
         """Ask about the GPU the first time the settings are opened (once per session)."""
         super().showEvent(event)
         if self.report is None and self.probe_task is None:
-            self.probe_task = run_task(self, lambda _task: devices.probe(),
+            self.probe_task = run_task(self, lambda _task: gpu_probe.probe(),
                                        on_success=self.set_report, name="devices")
 
     # -- saving
@@ -161,7 +162,7 @@ class OffloadChoice(QWidget):
         self.entry = replace(entry, gpu_layers=setting)  # what the file will say
 
         def work(_task: Task) -> str:
-            from desktop_app import user_catalog
+            from desktop_app.models import user_catalog
 
             user_catalog.set_gpu_layers(entry.id, setting)
             return entry.id

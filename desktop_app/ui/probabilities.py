@@ -19,9 +19,9 @@ from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QLabel, QMenu, QToolTip, QWidget
 
+from desktop_app.session.tokens import BAND_FLOORS, BAND_LABELS, TokenStep, percent, shown_token
 from desktop_app.text import escape
 from desktop_app.text.thinking import ThinkingSplitter
-from desktop_app.tokens import BAND_FLOORS, BAND_LABELS, TokenStep, percent, shown_token
 from desktop_app.ui import theme
 from desktop_app.ui.widgets import AutoHeightTextBrowser, StreamTextView
 

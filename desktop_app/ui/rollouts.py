@@ -6,7 +6,7 @@ checked (✓/✗…; click one to read that rollout, thinking included), with th
 (pass@1, pass@k, majority vote, thinking tokens of correct vs wrong rollouts, time) and a
 pass@k chart that exports as PNG or SVG.
 
-The rollouts run in :func:`desktop_app.rollouts.run_rollouts` on a ``run_task`` thread (the
+The rollouts run in :func:`desktop_app.rollouts.run.run_rollouts` on a ``run_task`` thread (the
 checks in its pool), in a model process of the window's own, so the pane keeps working;
 results reach only a live window. Stop ends every rollout of the run.
 """
@@ -37,9 +37,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.catalog import ModelEntry
-from desktop_app.protocol import FINISH_LABELS, GenerationRequest, Loaded, Loading
-from desktop_app.rollouts import (
+from desktop_app.engine.protocol import FINISH_LABELS, GenerationRequest, Loaded, Loading
+from desktop_app.models.catalog import ModelEntry
+from desktop_app.rollouts.goodhart import (
+    NO_KEY,
+    PROXY_LABELS,
+    Proxy,
+    best_of_n,
+    judge_scores,
+    ranking,
+)
+from desktop_app.rollouts.run import (
     BUDGET_DOES_NOT_APPLY,
     MAX_ROLLOUTS,
     AnswerKey,
@@ -52,14 +60,6 @@ from desktop_app.rollouts import (
     rollout_seeds,
     run_rollouts,
     wilson_interval,
-)
-from desktop_app.rollouts_goodhart import (
-    NO_KEY,
-    PROXY_LABELS,
-    Proxy,
-    best_of_n,
-    judge_scores,
-    ranking,
 )
 from desktop_app.text.escape import visible_controls
 from desktop_app.text.units import format_duration
@@ -568,7 +568,7 @@ class RolloutsView(QWidget):
 
     def shutdown(self) -> None:
         """Stop the run and close this window's model process without waiting for it."""
-        from desktop_app.conversation import close_in_background
+        from desktop_app.session.conversation import close_in_background
 
         self.stop()
         for task in (self.task, self.judge_task):
@@ -602,7 +602,7 @@ def open_rollouts(pane: Any) -> RolloutsView | None:
     prompt = last.prompt if last is not None else ""
     request = dataclasses.replace(session.request_for(prompt or " "), prompt=prompt, history=(),
                                   top_logprobs=0)
-    from desktop_app.catalog import Availability, availability
+    from desktop_app.models.catalog import Availability, availability
 
     judges = [candidate for candidate in pane.catalog
               if candidate.role == "instruct" and availability(candidate) == Availability.READY]

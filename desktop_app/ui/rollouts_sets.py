@@ -5,7 +5,7 @@ and whether best-of-N by the longest answer picked a correct one (Goodhart); a b
 shows the accuracies with their intervals. The run saves as JSON and CSV (the same files as
 ``triptych rollouts --set NAME --save``) and the chart as PNG or SVG.
 
-The run is :func:`desktop_app.rollouts_sets.run_set` on a ``run_task`` thread, with model
+The run is :func:`desktop_app.rollouts.sets.run_set` on a ``run_task`` thread, with model
 processes of its own that the thread closes when it ends; rows reach only a live window.
 """
 
@@ -31,11 +31,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.catalog import ModelEntry
-from desktop_app.protocol import GenerationRequest, Sampling
-from desktop_app.rollouts import MAX_ROLLOUTS, rollout_seeds
-from desktop_app.rollouts_goodhart import Proxy
-from desktop_app.rollouts_sets import SetRow, SetRun, run_set
+from desktop_app.engine.protocol import GenerationRequest, Sampling
+from desktop_app.models.catalog import ModelEntry
+from desktop_app.rollouts.goodhart import Proxy
+from desktop_app.rollouts.run import MAX_ROLLOUTS, rollout_seeds
+from desktop_app.rollouts.sets import SetRow, SetRun, run_set
 from desktop_app.text.escape import visible_controls
 from desktop_app.ui.practice import load_sets
 from desktop_app.ui.rollouts_chart import AccuracyChart, Bar
@@ -260,7 +260,7 @@ class SetRunView(QWidget):
 
 def open_set_runs(window: Any) -> SetRunView:
     """The set-run window for a main window's panes' models (one per distinct model)."""
-    from desktop_app.conversation import default_worker_factory
+    from desktop_app.session.conversation import default_worker_factory
 
     entries: list[ModelEntry] = []
     for pane in window.panes:

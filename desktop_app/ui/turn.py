@@ -1,7 +1,7 @@
 """One turn on screen: the prompt, the loading line, the thinking fold, the answer, the
 metrics, the actions (copy, Verify) and the verdict.
 
-It draws a :class:`desktop_app.conversation.Turn` and keeps no text of its own: the
+It draws a :class:`desktop_app.session.conversation.Turn` and keeps no text of its own: the
 streamed pieces are appended to the views as they arrive (never re-rendered), and the
 answer is rendered as Markdown once, from the turn's data, when the turn ends. With token
 probabilities the same fold and answer hold tinted tokens instead of text.
@@ -26,12 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.catalog import ModelEntry
-from desktop_app.conversation import Turn, TurnState
-from desktop_app.protocol import FAILURE_LABELS, FailureKind, FinishReason, GenerationResult
-from desktop_app.text import escape
-from desktop_app.text.fences import CodeBlock, code_blocks
-from desktop_app.tokens import (
+from desktop_app.engine.protocol import FAILURE_LABELS, FailureKind, FinishReason, GenerationResult
+from desktop_app.models.catalog import ModelEntry
+from desktop_app.session.conversation import Turn, TurnState
+from desktop_app.session.tokens import (
     NO_EXACT_PROMPT,
     NOT_OFFERED,
     NOT_RECORDED,
@@ -40,6 +38,8 @@ from desktop_app.tokens import (
     exact_prompt_known,
     stop_cut_index,
 )
+from desktop_app.text import escape
+from desktop_app.text.fences import CodeBlock, code_blocks
 from desktop_app.ui import theme
 from desktop_app.ui.markdown import CodeHighlighter, render_html, style_code_blocks
 from desktop_app.ui.probabilities import (
@@ -70,7 +70,7 @@ def muted() -> str:
 
 
 class TurnWidget(QFrame):
-    """Draws one :class:`~desktop_app.conversation.Turn` (``self.data``)."""
+    """Draws one :class:`~desktop_app.session.conversation.Turn` (``self.data``)."""
 
     retryRequested = Signal()
     continueRequested = Signal()

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.conversation import thinking_header
+from desktop_app.session.conversation import thinking_header
 from desktop_app.ui import theme
 
 __all__ = ["AutoHeightTextBrowser", "CollapsibleSection", "FlowLayout", "RoleBadge",
@@ -447,7 +447,7 @@ class ThinkingSection(CollapsibleSection):
 
     def fold(self, header: str, *, collapse: bool = True) -> None:
         """Thinking is over: show the summary header (the turn's
-        :meth:`~desktop_app.conversation.Turn.thinking_header`) and fold, unless the user
+        :meth:`~desktop_app.session.conversation.Turn.thinking_header`) and fold, unless the user
         opened it."""
         self.live = False
         self.set_title(header)

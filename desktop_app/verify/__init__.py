@@ -10,6 +10,7 @@ The public API (no Qt anywhere; call :func:`verify_reply` from a worker thread):
 """
 
 from desktop_app.verify.checker import verify_reply
+from desktop_app.verify.extract import Visible
 from desktop_app.verify.judge import TestFormatError, build_test_plan
 from desktop_app.verify.practice import (
     PracticeError,
@@ -31,6 +32,7 @@ __all__ = [
     "TestFormatError",
     "Verdict",
     "VerdictState",
+    "Visible",
     "build_test_plan",
     "detect_protections",
     "find_problem",

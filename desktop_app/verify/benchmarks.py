@@ -171,7 +171,7 @@ def pulled_file(subset: PracticeSet) -> Path | None:
         return None
     from huggingface_hub import try_to_load_from_cache
 
-    from desktop_app.catalog import hub_cache_dir
+    from desktop_app.models.catalog import hub_cache_dir
 
     found = try_to_load_from_cache(subset.hub_repo, subset.hub_file, cache_dir=hub_cache_dir(),
                                    repo_type="dataset")

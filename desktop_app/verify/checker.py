@@ -234,8 +234,8 @@ def _unrunnable(code: CodeBlock) -> str | None:
     return None
 
 
-def _verify(reply_text: str, problem: Problem | None, expect: str | None, tests: str | None,
-            timeout_s: float, secrets: Sequence[str], answer_only: bool) -> Verdict:
+def _verify(reply: str | Visible, problem: Problem | None, expect: str | None,
+            tests: str | None, timeout_s: float, secrets: Sequence[str]) -> Verdict:
     kind = problem.kind if problem is not None else None
     if tests is None and problem is not None and problem.kind == "code":
         tests = problem.tests
@@ -245,17 +245,19 @@ def _verify(reply_text: str, problem: Problem | None, expect: str | None, tests:
         kind = "code"
     elif expect is not None:
         kind = "math"
-    if len(reply_text) > MAX_REPLY_CHARS:
+    size = len(reply.text if isinstance(reply, Visible) else reply)
+    if size > MAX_REPLY_CHARS:
         return Verdict(_S.ERROR, kind=kind or "open",
-                       reason=f"The reply is {len(reply_text) / 1e6:.1f} MB long; replies "
+                       reason=f"The reply is {size / 1e6:.1f} MB long; replies "
                        f"over {MAX_REPLY_CHARS // 1_000_000} MB are not checked.")
 
-    visible = Visible(reply_text.strip()) if answer_only else strip_thinking(reply_text)
+    visible = (Visible(reply.text.strip(), reply.still_thinking, reply.had_thinking)
+               if isinstance(reply, Visible) else strip_thinking(reply))
     if visible.still_thinking:
         return Verdict(_S.NO_ANSWER, expected=expect if kind == "math" else None,
                        kind=kind or "open",
-                       reason="No answer (still thinking): the reply opened <think> and never "
-                       "closed it.")
+                       reason="No answer (still thinking): the reply ended inside its "
+                       "thinking, before any answer.")
     text = visible.text
 
     if tests is not None:
@@ -298,14 +300,13 @@ def _verify(reply_text: str, problem: Problem | None, expect: str | None, tests:
 
 
 def verify_reply(
-    reply_text: str,
+    reply: str | Visible,
     problem: Problem | None = None,
     *,
     expect: str | None = None,
     tests: str | None = None,
     timeout_s: float = 5.0,
     secret_paths: Sequence[str] = (),
-    answer_only: bool = False,
 ) -> Verdict:
     """Check one reply. Blocks while model code runs (up to *timeout_s* plus ~1 s):
     call it from a worker thread, never the GUI thread.
@@ -316,10 +317,11 @@ def verify_reply(
     * an unverifiable problem or a free prompt: run the code if there is any
       (verdict ``ran``), else ``no-answer``.
 
-    *answer_only*: *reply_text* is only the answer, already split from the thinking by
-    the engine (as the window holds it), so it is not parsed for ``<think>`` again: an
-    answer that mentions ``<think>`` is still an answer. Otherwise the whole reply is
-    split with the engine's own splitter first.
+    *reply*: a :class:`Visible` is the answer the engine already split from the thinking
+    (as a pane and rollouts hold it), with whether the reply ended still thinking, so it is
+    not parsed for ``<think>`` again: an answer that mentions ``<think>`` is still an
+    answer. A ``str`` is a whole reply as a file holds it (``triptych verify``), split with
+    the engine's own splitter first.
 
     *secret_paths*: files the model's code must not read (a tests file on disk), on top
     of what the sandbox always hides (site-packages, the app and its practice sets, home
@@ -329,8 +331,7 @@ def verify_reply(
     sentence), with every text escaped for terminals, windows and JSON.
     """
     try:
-        verdict = _verify(reply_text, problem, expect, tests, timeout_s, tuple(secret_paths),
-                          answer_only)
+        verdict = _verify(reply, problem, expect, tests, timeout_s, tuple(secret_paths))
     except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
         verdict = Verdict(_S.ERROR, reason=f"Verify failed unexpectedly: {type(exc).__name__}: "
                           f"{str(exc)[:300]}")

@@ -1,0 +1,313 @@
+"""``triptych models pull | rm | import | verify | add-server`` (``pull`` also takes
+``ORG/REPO:QUANT``; ``add-server`` adds models an OpenAI-compatible server serves).
+
+:func:`add_models_commands` adds the sub-commands to the ``models`` sub-parsers of the
+main CLI; each sets ``models_action`` so :func:`run_models_command` can dispatch.
+Errors are one line on stderr and a non-zero exit status, never a traceback.
+Run on its own for tests: ``python -m desktop_app.cli.models pull ID``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from desktop_app.models import catalog as cat
+from desktop_app.models import download, servers, user_catalog
+from desktop_app.models.gguf import has_magic
+from desktop_app.models.hub import parse_reference
+from desktop_app.text.escape import visible_controls
+from desktop_app.text.units import format_bytes
+
+EXIT_ERROR = 1
+EXIT_CANCELLED = 130
+
+
+def add_models_commands(models_subparsers: Any) -> None:
+    """Add ``pull``, ``rm``, ``import``, ``verify`` and ``add-server`` to an argparse
+    sub-parsers object."""
+    pull = models_subparsers.add_parser(
+        "pull", help="download a catalog model, or any GGUF repo on the Hub, and verify it",
+        description="Download a model (resuming any interrupted download) and check its "
+                    "SHA-256. ID is a catalog id, or ORG/REPO:QUANT (also hf.co/ORG/REPO:QUANT) "
+                    "for any GGUF repo on the Hugging Face Hub: it is added to your catalog, "
+                    "pinned to the repo's current commit, then downloaded. "
+                    "Honours HF_ENDPOINT, HF_HOME, HF_TOKEN and HF_HUB_OFFLINE.",
+    )
+    pull.add_argument("model_id", metavar="ID",
+                      help="catalog id (see 'triptych models list') or ORG/REPO:QUANT")
+    pull.add_argument("--role", choices=cat.ROLES, default=None,
+                      help="the pane a Hub repo's model goes in (needed for ORG/REPO:QUANT)")
+    pull.add_argument("--name", default=None, help="display name for a model added from the Hub")
+    pull.add_argument("--json", action="store_true",
+                      help="print JSON lines: progress events, then a final result")
+    pull.set_defaults(models_action="pull")
+
+    rm = models_subparsers.add_parser("rm", help="delete a downloaded model's file")
+    rm.add_argument("model_id", metavar="ID")
+    rm.set_defaults(models_action="rm")
+
+    imp = models_subparsers.add_parser("import", help="add a GGUF file on this computer to your catalog")
+    imp.add_argument("path", metavar="PATH", help="the .gguf file (it is not copied)")
+    imp.add_argument("--role", required=True, choices=cat.ROLES)
+    imp.add_argument("--name", default=None, help="display name (default: the file name)")
+    imp.set_defaults(models_action="import")
+
+    verify = models_subparsers.add_parser("verify", help="check a model's file against its SHA-256")
+    verify.add_argument("model_id", metavar="ID")
+    verify.set_defaults(models_action="verify")
+
+    server = models_subparsers.add_parser(
+        "add-server", help="list the models an OpenAI-compatible server serves, and add some",
+        description="Ask a server (vLLM, SGLang, llama-server, Ollama, LM Studio...) which "
+                    "models it serves; with --add, put them in your catalog so they run in "
+                    "panes like local models. The key is never written to the catalog: name "
+                    "the environment variable that holds it with --key-env, or store it in "
+                    "the OS keychain with --ask-key.")
+    server.add_argument("url", metavar="URL", help="the server's address, e.g. http://host:8000/v1")
+    server.add_argument("--add", action="append", default=[], metavar="MODEL=ROLE",
+                        help="add this served model in this role (base, instruct or "
+                             "reasoning); repeat for more")
+    server.add_argument("--key-env", default=None, metavar="VAR",
+                        help="the environment variable that holds the server's key")
+    server.add_argument("--ask-key", action="store_true",
+                        help="type the key (not echoed); it is stored in the OS keychain")
+    server.add_argument("--json", action="store_true")
+    server.set_defaults(models_action="add-server")
+
+
+def _error(message: str, as_json: bool = False) -> int:
+    if as_json:
+        print(json.dumps({"event": "error", "message": message}), flush=True)
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return EXIT_ERROR
+
+
+def _entry(model_id: str) -> cat.ModelEntry:
+    return cat.load_catalog().get(model_id)
+
+
+class _TerminalProgress:
+    """One rewritten status line on a terminal; nothing when stderr is not a terminal."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.width = 0
+
+    def __call__(self, progress: download.DownloadProgress) -> None:
+        if not self.tty:
+            return
+        text = f"{progress.model_id}: {progress.describe()}"
+        sys.stderr.write("\r" + text.ljust(self.width))
+        sys.stderr.flush()
+        self.width = len(text)
+
+    def done(self) -> None:
+        if self.tty and self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
+
+
+def _entry_to_pull(args: argparse.Namespace, as_json: bool) -> cat.ModelEntry:
+    """The catalog entry *args* names; an ``ORG/REPO:QUANT`` reference is added first."""
+    catalog = cat.load_catalog()
+    if args.model_id in catalog or parse_reference(args.model_id) is None:
+        return catalog.get(args.model_id)
+    role = getattr(args, "role", None)
+    if role is None:
+        raise download.DownloadError(
+            f"Pulling {args.model_id} from the Hub needs --role (base, instruct or reasoning).")
+    entry = user_catalog.add_hub_reference(args.model_id, role, name=getattr(args, "name", None))
+    source = entry.source
+    assert isinstance(source, cat.HubSource)
+    if as_json:
+        print(json.dumps({"event": "added", "model": entry.id, "repo": source.repo,
+                          "filename": source.filename, "revision": source.revision,
+                          "parts": 1 + len(source.parts)}), flush=True)
+    else:
+        parts = f" in {1 + len(source.parts)} parts" if source.parts else ""
+        print(f"Added {entry.id} ({entry.role}): {source.repo}/{source.filename}{parts} "
+              f"at {source.revision[:12]}.", flush=True)
+    return entry
+
+
+def _pull(args: argparse.Namespace) -> int:
+    as_json = bool(getattr(args, "json", False))
+    try:
+        entry = _entry_to_pull(args, as_json)
+    except (cat.CatalogError, download.DownloadError) as exc:
+        return _error(str(exc), as_json)
+    cancel = threading.Event()
+    terminal = _TerminalProgress()
+
+    def report(progress: download.DownloadProgress) -> None:
+        if as_json:
+            print(json.dumps(progress.to_dict()), flush=True)
+        else:
+            terminal(progress)
+
+    try:
+        path = download.pull(entry, progress=report, cancel=cancel)
+    except KeyboardInterrupt:
+        terminal.done()
+        kept = download.partial_bytes(entry)
+        message = (f"The download of '{entry.id}' was interrupted; "
+                   f"{format_bytes(kept)} kept, run the same command to resume.")
+        if as_json:
+            print(json.dumps({"event": "cancelled", "model": entry.id, "kept": kept}), flush=True)
+        print(message, file=sys.stderr, flush=True)
+        return EXIT_CANCELLED
+    except download.DownloadError as exc:
+        terminal.done()
+        return _error(str(exc), as_json)
+    terminal.done()
+    state = cat.read_states().get(entry.id, {})
+    if as_json:
+        print(json.dumps({
+            "event": "done", "model": entry.id, "path": str(path), "state": "ready",
+            "sha256": state.get("sha256"), "verified": bool(state.get("verified")),
+            "size": state.get("size"),
+        }), flush=True)
+    else:
+        print(f"{entry.id} is ready: {path}")
+    return 0
+
+
+def _rm(args: argparse.Namespace) -> int:
+    try:
+        entry = _entry(args.model_id)
+        if isinstance(entry.source, cat.RemoteSource):
+            if not user_catalog.remove_model(entry.id):
+                return _error(f"'{entry.id}' is in the shipped catalog; it cannot be removed.")
+            print(f"Removed {entry.id} from your catalog (the server is untouched).")
+            return 0
+        removed = download.remove(entry)
+    except (cat.CatalogError, download.DownloadError) as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        return _error(f"Cannot remove '{args.model_id}': {exc.strerror or exc}.")
+    if removed:
+        print(f"Removed {args.model_id} ({len(removed)} file(s) deleted).")
+    else:
+        print(f"Removed {args.model_id} from your catalog (the file itself was left in place).")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    try:
+        entry = download.import_model(args.path, args.role, args.name,
+                                      sha256=_import_digest(args.path))
+    except download.DownloadError as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        return _error(f"Cannot import {args.path}: {exc.strerror or exc}.")
+    print(f"Imported {entry.id} ({entry.role}) from {entry.source.describe()}.")
+    return 0
+
+
+def _import_digest(path: str) -> str | None:
+    """The SHA-256 of a GGUF file about to be imported (the command line may wait), so
+    that ``models verify`` later tells a same-size replacement from the file imported.
+    None when it is not a GGUF file: :func:`import_model` then says what is wrong."""
+    file = Path(path).expanduser()
+    if not file.is_file() or not has_magic(file):
+        return None
+    if sys.stderr.isatty():
+        print(f"Computing the SHA-256 of {visible_controls(file.name)} "
+              f"({format_bytes(file.stat().st_size)})…", file=sys.stderr)
+    return download.sha256_file(file)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    try:
+        entry = _entry(args.model_id)
+        ok = download.verify(entry)
+    except (cat.CatalogError, download.DownloadError) as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        return _error(f"Cannot read the file of '{args.model_id}': {exc.strerror or exc}.")
+    state = cat.read_states().get(entry.id, {})
+    if ok:
+        how = "matches its SHA-256" if state.get("verified") else "is a GGUF file (no checksum is known)"
+        print(f"{entry.id} is ready: {how}.")
+        return 0
+    return _error(cat.missing_message(entry, "damaged"))
+
+
+def _picks(values: list[str], served: list[str]) -> list[tuple[str, str]]:
+    picks = []
+    for value in values:
+        model, sep, role = value.rpartition("=")
+        if not sep or not model or role not in cat.ROLES:
+            raise download.DownloadError(
+                f"--add {value!r}: write it as MODEL=ROLE, ROLE one of {', '.join(cat.ROLES)}.")
+        if model not in served:
+            raise download.DownloadError(
+                f"The server does not serve '{visible_controls(model)}'; it serves: "
+                f"{visible_controls(', '.join(served)) or 'nothing'}.")
+        picks.append((model, role))
+    return picks
+
+
+def _add_server(args: argparse.Namespace) -> int:
+    as_json = bool(args.json)
+    try:
+        endpoint = servers.normalize_endpoint(args.url)
+    except ValueError as exc:
+        return _error(str(exc), as_json)
+    if args.ask_key:
+        import getpass
+
+        typed = getpass.getpass(f"Key for {servers.host_of(endpoint)} (not shown): ").strip()
+        if typed:
+            try:
+                servers.store_key(endpoint, typed)
+            except ValueError as exc:
+                return _error(str(exc), as_json)
+    key = servers.api_key(endpoint, args.key_env)
+    try:
+        served = servers.list_models(endpoint, key, key_env=args.key_env)
+        entries = user_catalog.add_remote_models(endpoint, _picks(args.add, served),
+                                                 key_env=args.key_env)
+    except (servers.ServerError, download.DownloadError) as exc:
+        return _error(str(exc), as_json)
+    if as_json:
+        print(json.dumps({"endpoint": endpoint, "served": served,
+                          "added": [entry.id for entry in entries]}))
+        return 0
+    print(f"{servers.host_of(endpoint)} serves: {visible_controls(', '.join(served)) or 'no models'}.")
+    for entry in entries:
+        print(f"Added {entry.id} ({entry.role}): {entry.source.describe()}.")
+    if not args.add and served:
+        print(f"Add one with: triptych models add-server {endpoint} --add {served[0]}=instruct")
+    return 0
+
+
+_ACTIONS = {"pull": _pull, "rm": _rm, "import": _import, "verify": _verify,
+            "add-server": _add_server}
+
+
+def run_models_command(args: argparse.Namespace) -> int:
+    """Run the sub-command chosen by :func:`add_models_commands`; return the exit status."""
+    action = _ACTIONS.get(getattr(args, "models_action", None) or "")
+    if action is None:
+        return _error("Choose a models command: pull, rm, import, verify or add-server.")
+    try:
+        return action(args)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="triptych models")
+    add_models_commands(parser.add_subparsers(dest="models_command", required=True))
+    return run_models_command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""``triptych rollouts``: N answers per model to one prompt, each checked against a key.
+
+    triptych rollouts PROMPT --models IDS -n N (--expect VALUE | --tests FILE)
+        [--max-tokens M] [--temperature T] [--seed S] [--thinking-budget B[,B...]] [--json]
+    triptych rollouts --set NAME --models IDS -n N [--save BASENAME] [--judge ID] [--json]
+
+One PROMPT prints per model (and per thinking budget: thinking capped at B tokens, then
+closed so the model answers): the ✓/✗ of every rollout, pass@1 … pass@N, the majority
+vote and its verdict, thinking tokens of correct vs wrong rollouts, time and tokens/s.
+``--set`` runs every verifiable problem of a practice set and prints accuracy with a 95 %
+Wilson interval per model and problem (``--save`` writes it as JSON and CSV), and how
+often a proxy's best-of-N pick (the longest answer; with ``--judge``, that model's
+P("yes")) is wrong where the key's pick is right.
+
+Misuse is one sentence on stderr and exit status 2; a model that fails gives status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from desktop_app.text.escape import visible_controls
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class RolloutsUsageError(Exception):
+    """A mistake in how ``triptych rollouts`` was called (one sentence)."""
+
+
+def add_rollouts_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``triptych rollouts`` on the main parser's subcommands."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "rollouts", help="sample N answers per model and check each against the answer key",
+        description="Sample N answers to one prompt per model (one several-sequences call, "
+        "the prompt evaluated once), check each like 'triptych verify', and print pass@k, "
+        "the majority vote and the time. With --set, a whole practice set.")
+    parser.add_argument("prompt", nargs="?", help="the question ('-' reads standard input)")
+    parser.add_argument("--models", required=True, help="comma-separated model ids")
+    parser.add_argument("-n", type=int, default=8, metavar="N",
+                        help="rollouts per model and prompt, 1 to 64 (default 8)")
+    key = parser.add_mutually_exclusive_group()
+    key.add_argument("--expect", metavar="VALUE", help="the expected final answer")
+    key.add_argument("--tests", metavar="FILE", help="a Python file of assert statements")
+    key.add_argument("--set", metavar="NAME",
+                     help="a practice set (file name such as 'math', or its title)")
+    parser.add_argument("--max-tokens", type=int, metavar="M", help="token limit per rollout")
+    parser.add_argument("--temperature", type=float, metavar="T",
+                        help="sampling temperature (default: the model's; rollouts need > 0 "
+                             "to differ)")
+    parser.add_argument("--seed", type=int, metavar="S",
+                        help="makes the N seeds (distinct) and so the rollouts reproducible")
+    parser.add_argument("--thinking-budget", metavar="B[,B...]",
+                        help="cap thinking at B tokens, then make the model answer; several "
+                             "budgets (e.g. 0,64,256,unlimited) sweep them")
+    parser.add_argument("--judge", metavar="ID",
+                        help="with --set: a chat model that scores each answer by P(\"yes\")")
+    parser.add_argument("--save", metavar="BASENAME",
+                        help="with --set: write BASENAME.json and BASENAME.csv")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.error = _usage_error  # type: ignore[method-assign]
+    return parser
+
+
+def _usage_error(message: str) -> NoReturn:
+    print(f"triptych: {message} (see 'triptych rollouts --help').", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+# -------------------------------------------------------------------------- arguments
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    from desktop_app.rollouts.run import MAX_ROLLOUTS
+
+    if not 1 <= args.n <= MAX_ROLLOUTS:
+        raise RolloutsUsageError(f"-n must be between 1 and {MAX_ROLLOUTS}.")
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise RolloutsUsageError("--max-tokens must be at least 1.")
+    if args.temperature is not None and args.temperature < 0:
+        raise RolloutsUsageError("--temperature cannot be negative.")
+    if args.thinking_budget is not None:
+        from desktop_app.rollouts.run import parse_budgets
+
+        try:
+            args.budgets = parse_budgets(args.thinking_budget)
+        except ValueError as exc:
+            raise RolloutsUsageError(f"--thinking-budget: {exc}.") from None
+    else:
+        args.budgets = [None]
+    if args.set is None:
+        if args.prompt is None:
+            raise RolloutsUsageError("Give a PROMPT, or --set NAME for a practice set.")
+        if args.expect is None and args.tests is None:
+            raise RolloutsUsageError("Rollouts need an answer key: --expect VALUE or --tests FILE.")
+        if args.save or args.judge:
+            raise RolloutsUsageError("--save and --judge go with --set.")
+    elif args.prompt is not None:
+        raise RolloutsUsageError("Give either a PROMPT or --set NAME, not both.")
+    elif len(args.budgets) > 1:
+        raise RolloutsUsageError("A practice set runs with one --thinking-budget at a time.")
+
+
+def _entries(ids_text: str) -> list[Any]:
+    from desktop_app.models.catalog import CatalogError, load_catalog
+
+    ids = [part.strip() for part in ids_text.split(",") if part.strip()]
+    if not ids:
+        raise RolloutsUsageError("--models needs at least one model id.")
+    catalog = load_catalog()
+    try:
+        return [catalog.get(model_id) for model_id in ids]
+    except CatalogError as exc:
+        raise RolloutsUsageError(str(exc)) from None
+
+
+def _key(args: argparse.Namespace) -> Any:
+    from desktop_app.rollouts.run import AnswerKey
+
+    if args.tests is None:
+        return AnswerKey(expect=args.expect)
+    try:
+        tests = Path(args.tests).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise RolloutsUsageError(f"Cannot read --tests {args.tests}: {reason}.") from None
+    return AnswerKey(tests=tests, secret_paths=(str(Path(args.tests).resolve()),))
+
+
+def find_set(name: str) -> Any:
+    """A practice set by its file name ('math') or its title (case-insensitive)."""
+    from desktop_app.verify import load_practice_sets
+
+    wanted = name.strip().casefold()
+    sets = load_practice_sets()
+    for practice_set in sets:
+        if wanted in (Path(practice_set.path).stem.casefold(), practice_set.name.casefold()):
+            return practice_set
+    names = ", ".join(Path(s.path).stem for s in sets)
+    raise RolloutsUsageError(f"No practice set called {name!r}; there are: {names}.")
+
+
+def _request(entry: Any, prompt: str, args: argparse.Namespace) -> Any:
+    from desktop_app.engine.protocol import GenerationRequest, Sampling
+
+    return GenerationRequest(prompt=prompt, sampling=Sampling.for_entry(
+        entry, temperature=args.temperature, max_tokens=args.max_tokens))
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def _chips(run: Any) -> str:
+    from desktop_app.verify import VERDICT_LABELS
+
+    return "".join(VERDICT_LABELS[r.verdict.verdict][0] if r.verdict else "·"
+                   for r in run.rollouts)
+
+
+def _summary_line(run: Any) -> str:
+    passes = run.pass_at_k()
+    figures = [f"{run.correct}/{run.n} correct"]
+    figures += [f"pass@{k} {value:.2f}" for k, value in passes.items()]
+    majority = run.majority()
+    if majority.answer is not None:
+        figures.append(f"majority {visible_controls(majority.answer)[:40]!r} "
+                       f"({majority.votes} votes, {majority.verdict})")
+    right, wrong = run.mean_thinking()
+    if any(r.thinking_tokens for r in run.rollouts):
+        show = (lambda v: "–" if v is None else f"{v:.0f}")  # noqa: E731
+        figures.append(f"thinking tokens correct {show(right)} / wrong {show(wrong)}")
+    figures.append(f"{run.wall_s:.1f} s")
+    if run.tokens_per_s:
+        figures.append(f"{run.tokens_per_s:.1f} tok/s")
+    return " · ".join(figures)
+
+
+def _print_sweep(runs: list[Any]) -> None:
+    """Accuracy against thinking tokens per budget: "more thinking, higher accuracy"?"""
+    print("MODEL  BUDGET  MEAN THINKING TOKENS  ACCURACY")
+    for run in runs:
+        tokens = [r.thinking_tokens for r in run.rollouts]
+        mean = sum(tokens) / len(tokens) if tokens else 0.0
+        budget = "unlimited" if run.thinking_budget is None else str(run.thinking_budget)
+        accuracy = run.correct / run.n if run.n else 0.0
+        print(f"{run.model}  {budget}  {mean:.0f}  {accuracy:.2f} ({run.correct}/{run.n})")
+
+
+# --------------------------------------------------------------------------------- run
+
+
+def run_rollouts_command(args: argparse.Namespace) -> int:
+    """``triptych rollouts``; returns the exit status."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    try:
+        _check_args(args)
+        entries = _entries(args.models)
+        if args.set is not None:
+            return _run_set(args, find_set(args.set), entries)
+        prompt = args.prompt if args.prompt != "-" else sys.stdin.read()
+        if not prompt.strip():
+            raise RolloutsUsageError("The prompt is empty.")
+        key = _key(args)
+    except RolloutsUsageError as exc:
+        print(f"triptych: {visible_controls(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    return _run_prompt(args, prompt, key, entries)
+
+
+run_rollouts = run_rollouts_command  # the name cli.py dispatches to
+
+
+def _run_prompt(args: argparse.Namespace, prompt: str, key: Any, entries: list[Any]) -> int:
+    from dataclasses import replace
+
+    from desktop_app.engine.worker import open_worker
+    from desktop_app.rollouts.run import (
+        BUDGET_DOES_NOT_APPLY,
+        budget_applies,
+        rollout_plan,
+        rollout_seeds,
+        run_rollouts,
+    )
+
+    seeds = rollout_seeds(args.seed, args.n)
+    runs = []
+    for entry in entries:
+        budgets = args.budgets
+        if budgets != [None] and not budget_applies(entry):
+            print(f"triptych: {entry.id} {BUDGET_DOES_NOT_APPLY}.", file=sys.stderr)
+            budgets = [None]
+        worker = open_worker(entry)
+        try:
+            for budget in budgets:
+                label = entry.id if budget is None or budgets == [None] else \
+                    f"{entry.id} · budget {budget}"
+                if not args.json:
+                    print(f"[{label}] {args.n} rollouts…", file=sys.stderr)
+                request = replace(_request(entry, prompt, args), thinking_budget=budget)
+                plan = rollout_plan(entry, request, len(seeds))
+                if plan.message:
+                    print(f"triptych: {visible_controls(plan.message)}", file=sys.stderr)
+                run = run_rollouts(worker, request, seeds, key, at_once=plan.at_once)
+                runs.append(run)
+                if run.error:
+                    print(f"triptych: {entry.id}: {visible_controls(run.error)}", file=sys.stderr)
+                    break
+                if not args.json:
+                    print(f"[{label}] {_chips(run)}")
+                    print(f"[{label}] {_summary_line(run)}")
+        except KeyboardInterrupt:
+            worker.stop()
+            print("triptych: stopped.", file=sys.stderr)
+            return 130
+        finally:
+            worker.close()
+    if not args.json and args.budgets != [None]:
+        _print_sweep(runs)
+    if args.json:
+        print(json.dumps({
+            "prompt": prompt,
+            "key": {"expect": key.expect, "tests": args.tests},
+            "seed": args.seed,
+            "n": args.n,
+            "thinking_budgets": args.budgets,
+            "models": [run.to_dict() for run in runs],
+        }, ensure_ascii=False, indent=2))
+    return EXIT_FAILED if any(run.error for run in runs) else EXIT_OK
+
+
+def _run_set(args: argparse.Namespace, practice_set: Any, entries: list[Any]) -> int:
+    """``triptych rollouts --set NAME``; returns the exit status."""
+    from dataclasses import replace
+
+    from desktop_app.engine.worker import open_worker
+    from desktop_app.rollouts.goodhart import NO_KEY, Proxy
+    from desktop_app.rollouts.run import budget_applies, rollout_seeds
+    from desktop_app.rollouts.sets import SetRow, format_table, run_set
+
+    judge_entry = _entries(args.judge)[0] if args.judge else None
+    seeds = rollout_seeds(args.seed, args.n)
+    workers = [open_worker(entry) for entry in entries]
+    judge = open_worker(judge_entry) if judge_entry is not None else None
+
+    def show(row: SetRow) -> None:
+        if not args.json:
+            print(f"[{row.run.model}] {row.problem.id}: {row.run.correct}/{row.run.n} correct",
+                  file=sys.stderr)
+
+    try:
+        outcome = run_set(practice_set, workers,
+                          lambda entry, problem: replace(
+                              _request(entry, problem.prompt, args),
+                              thinking_budget=args.budgets[0] if budget_applies(entry) else None),
+                          seeds,
+                          judge=judge, on_row=show, seed=args.seed)
+    except KeyboardInterrupt:
+        print("triptych: stopped.", file=sys.stderr)
+        return 130
+    finally:
+        for worker in [*workers, *([judge] if judge is not None else [])]:
+            worker.close()
+    if args.save:
+        try:
+            json_path, csv_path = outcome.save(args.save)
+        except OSError as exc:
+            print(f"triptych: cannot save {args.save}: {exc.strerror or exc}.", file=sys.stderr)
+            return 1
+        print(f"triptych: saved {json_path} and {csv_path}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(outcome.to_dict(), indent=2))
+    else:
+        print(f"{practice_set.name}: {args.n} rollouts per model and problem")
+        for line in format_table(outcome.rows):
+            print(line)
+        for proxy in (Proxy.LONGEST, Proxy.JUDGE) if judge is not None else (Proxy.LONGEST,):
+            for model, figure in outcome.gamed(proxy).items():
+                print(f"Goodhart [{model}] {figure.describe()}")
+        for problem_id in outcome.skipped:
+            print(f"{problem_id}: {NO_KEY}")
+    return 1 if any(row.run.error for row in outcome.rows) else 0

@@ -1,0 +1,1 @@
+"""The engine: model processes, the wire they speak, and the backends that generate."""

@@ -1,0 +1,315 @@
+"""The wire protocol between the app and a model process — plain data both sides import.
+
+Commands go parent → child (:class:`Generate`, :class:`GenerateMany`, :class:`Shutdown`;
+stopping is a shared flag, not a message, because a busy child reads no messages
+mid-generation). Events go child → parent, in this order::
+
+    Loading -> Loaded -> PromptSent -> Delta* -> Finished      (or Failed at any point)
+
+:class:`GenerationResult` is everything about one finished (or failed) generation: the
+CLI's JSON summary, what export and Verify read. States are enums whose values are the
+strings the JSON output has always used; each has one label table.
+
+This module imports nothing of ours but ``catalog`` and ``prompting``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from desktop_app.engine.prompting import Turn
+from desktop_app.models.catalog import ModelEntry
+
+# ------------------------------------------------------------------------------ states
+
+
+class FinishReason(StrEnum):
+    """Why a generation ended."""
+
+    STOP = "stop"  # end of sequence or a stop sequence
+    LENGTH = "length"  # the token limit (or the context) was reached
+    CANCELLED = "cancelled"  # the user pressed Stop
+    ERROR = "error"  # see the Failed event / the result's error
+
+
+FINISH_LABELS: dict[FinishReason, str] = {
+    FinishReason.STOP: "finished",
+    FinishReason.LENGTH: "token limit reached",
+    FinishReason.CANCELLED: "stopped",
+    FinishReason.ERROR: "failed",
+}
+
+
+class FailureKind(StrEnum):
+    """What went wrong in a pane; decides the pane's title and whether Retry makes sense."""
+
+    MISSING = "missing"  # the model file is not there (not downloaded)
+    LOAD = "load"  # llama.cpp could not load the file
+    CRASH = "crash"  # the model process died
+    OOM = "oom"  # out of memory
+    ERROR = "error"  # anything else (prompt too long, bad template, internal error)
+
+    @property
+    def process_gone(self) -> bool:
+        """The model process cannot serve another request; the next one starts afresh."""
+        return self in (FailureKind.CRASH, FailureKind.OOM)
+
+
+FAILURE_LABELS: dict[FailureKind, str] = {
+    FailureKind.MISSING: "Not downloaded",
+    FailureKind.LOAD: "Could not load the model",
+    FailureKind.CRASH: "Model process crashed",
+    FailureKind.OOM: "Out of memory",
+    FailureKind.ERROR: "Failed",
+}
+
+# ---------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling settings for one generation. ``seed=None`` picks a random seed."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+    seed: int | None = None
+
+    @classmethod
+    def for_entry(cls, entry: ModelEntry, **overrides: Any) -> Sampling:
+        """The catalog's defaults for this model, with any non-None overrides applied."""
+        values: dict[str, Any] = {k: v for k, v in entry.sampling.items() if k in cls.__dataclass_fields__}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt for one pane.
+
+    ``raw`` sends ``prompt`` to a base model exactly as typed; ``document_template``
+    replaces the catalog's wrapping (must contain ``{question}``).
+    """
+
+    prompt: str
+    sampling: Sampling = field(default_factory=Sampling)
+    history: tuple[Turn, ...] = ()
+    system_prompt: str | None = None
+    thinking: bool = True
+    raw: bool = False
+    document_template: str | None = None
+    stop: tuple[str, ...] = ()
+    ignore_eos: bool = False  # benchmarks: always generate max_tokens
+    top_logprobs: int = 0  # > 0: each Delta carries the k most likely tokens (off: free)
+    # Budget forcing: after this many thinking tokens the thinking is closed and the model
+    # answers (None: no cap; ignored by models that do not think).
+    thinking_budget: int | None = None
+    # Continue: a raw ``prompt`` that ends with this, the model's own reply so far. Its
+    # tokens count for the repetition penalty as if just generated, so the reply goes on
+    # as one uninterrupted generation would.
+    reply_so_far: str = ""
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True)
+class Generate:
+    """Parent → child: run one generation and stream its events."""
+
+    request: GenerationRequest
+
+
+@dataclass(frozen=True)
+class GenerateMany:
+    """Parent → child: ``len(seeds)`` sequences from one prompt at once.
+
+    The prompt is evaluated once and its KV cache shared; each sequence has its own
+    sampler and seed (None: a random one), streams Deltas tagged with its index and
+    ends with its own Finished. Stop ends them all.
+    """
+
+    request: GenerationRequest
+    seeds: tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """Parent → child: exit the process."""
+
+
+Command = Generate | GenerateMany | Shutdown
+
+
+# ------------------------------------------------------------------------------ events
+
+
+@dataclass(frozen=True)
+class Loading:
+    """The worker is preparing the model (``detail`` says what it is doing)."""
+
+    model_id: str
+    detail: str = "loading model"
+    kernels: str = ""  # the CPU-kernel library a dispatch build loaded ("haswell"), if any
+
+
+@dataclass(frozen=True)
+class Loaded:
+    model_id: str
+    load_s: float
+    n_ctx: int
+    n_threads: int
+    model_path: str
+    has_chat_template: bool
+    placement: str = ""  # where it runs: "CPU · 2 threads" or "Metal · 29/29 layers"
+    gpu_layers: int = 0  # layers offloaded to a GPU (0: CPU only)
+    probed: bool = False  # a test batch ran first (native_setup: the setting is safe here)
+
+
+@dataclass(frozen=True)
+class PromptSent:
+    """The exact text the model received, and whether it starts inside thinking.
+
+    ``notes`` say what was done to make the prompt fit the model (a system text folded into
+    the first user turn, a fallback layout, thinking that cannot be turned off), so the
+    window and ``compare`` can tell the user instead of leaving it silent.
+    """
+
+    text: str
+    n_tokens: int
+    starts_in_thinking: bool
+    seed: int
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """How likely the model found a generated token, and the alternatives it weighed.
+
+    Log-probabilities are of the model's own distribution (before temperature, top-k and
+    the other samplers), so they mean the same whatever the sampling settings.
+    """
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...]  # the k most likely tokens, most likely first
+
+
+@dataclass(frozen=True)
+class Delta:
+    """New text, already split; token counts are running totals for this generation."""
+
+    thinking: str
+    answer: str
+    thinking_tokens: int
+    answer_tokens: int
+    elapsed_s: float
+    sequence: int = 0  # which sequence of a GenerateMany (0 for a single generation)
+    logprob: TokenLogprob | None = None  # with GenerationRequest.top_logprobs > 0
+
+
+@dataclass
+class GenerationResult:
+    """Everything about one finished (or failed) generation — the CLI's JSON summary."""
+
+    model: str
+    role: str
+    prompt_sent: str = ""
+    prompt_notes: tuple[str, ...] = ()  # PromptSent.notes: how the prompt was adapted
+    thinking: str = ""
+    answer: str = ""
+    thinking_tokens: int = 0
+    answer_tokens: int = 0
+    prompt_tokens: int = 0
+    prompt_cached: int = 0  # of prompt_tokens, how many the KV cache already held
+    ttft_s: float | None = None
+    tokens_per_s: float | None = None
+    thinking_s: float | None = None
+    load_s: float | None = None
+    total_s: float | None = None
+    finish_reason: FinishReason = FinishReason.ERROR
+    error: str | None = None
+    thinking_unterminated: bool = False
+    seed: int | None = None
+    peak_rss_mb: float | None = None
+    placement: str | None = None  # "CPU · 2 threads" (threads at the end) or "Metal · 29/29 layers"
+    # the reply exactly as the model wrote it, before the thinking split (its tags and
+    # the blanks the split drops included) and before a stop sequence was cut, so that
+    # Continue can hand it back; empty where the backend does not know it
+    reply_text: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def still_thinking(self) -> bool:
+        """The reply ended inside its thinking, before any answer (see
+        :func:`ended_still_thinking`)."""
+        return ended_still_thinking(self, has_thinking=bool(self.thinking.strip())
+                                    or self.thinking_tokens > 0, answer=self.answer)
+
+    def metrics_line(self) -> str:
+        """``TTFT 0.23 s · 58.3 tok/s · thinking 812 / answer 120 tokens · finish: stop``."""
+        parts = []
+        if self.ttft_s is not None:
+            parts.append(f"TTFT {self.ttft_s:.2f} s")
+        if self.tokens_per_s is not None:
+            parts.append(f"{self.tokens_per_s:.1f} tok/s")
+        if self.thinking_tokens:
+            parts.append(f"thinking {self.thinking_tokens:,} / answer {self.answer_tokens:,} tokens")
+        else:
+            parts.append(f"{self.answer_tokens:,} tokens")
+        if self.load_s is not None:
+            parts.append(f"load {self.load_s:.1f} s")
+        if self.placement:
+            parts.append(self.placement)
+        parts.append(f"finish: {self.finish_reason}")
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The generation ended; ``result.finish_reason`` says why."""
+
+    result: GenerationResult
+    sequence: int = 0  # which sequence of a GenerateMany ended (0 for a single generation)
+
+
+@dataclass(frozen=True)
+class Failed:
+    """This pane failed; ``kind`` says how (see :class:`FailureKind`)."""
+
+    message: str
+    kind: FailureKind
+    result: GenerationResult | None = None
+
+
+Event = Loading | Loaded | PromptSent | Delta | Finished | Failed
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """A JSON-ready dict with a ``type`` key, for ``--json`` output."""
+    data = asdict(event)
+    data["type"] = type(event).__name__.lower()
+    return data
+
+
+def is_final(event: Event) -> bool:
+    """True for the event that ends a generation's stream."""
+    return isinstance(event, Finished | Failed)
+
+
+def ended_still_thinking(result: GenerationResult, *, has_thinking: bool, answer: str) -> bool:
+    """The one rule for "the model never got to its answer": thinking never closed, or it
+    thought and the token limit or Stop came before any answer. A pane (whose answer may
+    span a Continue) and rollouts (one result each) both ask this."""
+    if not has_thinking:
+        return False
+    return result.thinking_unterminated or (
+        not answer.strip() and result.finish_reason in (FinishReason.LENGTH,
+                                                         FinishReason.CANCELLED))

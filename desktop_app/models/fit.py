@@ -1,0 +1,433 @@
+"""Will these models fit in memory together? Estimated before a comparison starts.
+
+Each pane's model needs about: its file (weights are mapped into memory) + the KV
+cache for the chosen context (f16 keys and values for every layer) + a fixed
+overhead for the worker process and llama.cpp's compute buffers. The shape numbers
+come from the GGUF header (:mod:`desktop_app.models.gguf`; no model is loaded) and the
+available memory from psutil. No Qt here.
+
+With a GPU (:mod:`desktop_app.models.devices`), the layers a model's ``gpu_layers`` setting
+offloads take their share of its weights and KV cache, plus GPU compute buffers, out of
+GPU memory and the rest out of RAM. A GPU that shares the computer's RAM (an integrated
+GPU, Apple Silicon) takes all of it out of RAM too, and its own share must also fit what
+the driver lets the GPU use. Without a GPU everything is in RAM, as before.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from desktop_app.models import catalog as cat
+from desktop_app.models.catalog import ModelEntry
+from desktop_app.models.devices import Device, DeviceKind, offloaded_layers
+from desktop_app.models.gguf import GGUFError, read_metadata
+from desktop_app.text.units import format_bytes
+
+# Per model: the worker process, llama.cpp's compute and output buffers.
+OVERHEAD_BYTES = 160 * 1024 * 1024
+KV_BYTES_PER_VALUE = 2  # f16 cache
+# Without a header to read (model not downloaded), KV bytes per token ≈ file size / this;
+# a rough fit over common GQA models (1B Q4 ≈ 32 KiB/token, 7B Q4 ≈ 128 KiB/token).
+_KV_GUESS_DIVISOR = 25_000
+# Leave this much of the available memory for the app and the system.
+HEADROOM = 0.9
+# Per model with layers on a GPU: its compute buffers and the driver's context there.
+GPU_OVERHEAD_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the KV cache size depends on."""
+
+    architecture: str
+    n_layers: int
+    n_embd: int
+    n_head: int
+    n_head_kv: int
+    key_length: int
+    value_length: int
+    context_length: int | None = None
+
+    def kv_bytes(self, n_ctx: int) -> int:
+        return (self.n_layers * n_ctx * self.n_head_kv
+                * (self.key_length + self.value_length) * KV_BYTES_PER_VALUE)
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, list):  # per-layer values (some architectures): take the largest
+        value = max((v for v in value if isinstance(v, int | float)), default=None)
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+_SHAPE_KEYS = ("block_count", "embedding_length", "attention.head_count")
+
+
+def _shape_found(found: dict[str, Any], next_key: str) -> bool:
+    """Stop at the tokenizer section once the architecture's sizes have been read."""
+    arch = found.get("general.architecture")
+    return (next_key.startswith("tokenizer.") and isinstance(arch, str)
+            and all(f"{arch}.{name}" in found for name in _SHAPE_KEYS))
+
+
+def read_shape(path: str | Path) -> ModelShape:
+    """The model's shape from its GGUF header (cached per file, size and mtime)."""
+    stat = Path(path).stat()
+    return _read_shape_cached(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_shape_cached(path: str, size: int, mtime_ns: int) -> ModelShape:
+    meta = read_metadata(path, keys=None, enough=_shape_found)
+    arch = meta.get("general.architecture")
+    if not isinstance(arch, str):
+        raise GGUFError("the header has no general.architecture")
+
+    def get(name: str) -> int | None:
+        return _as_int(meta.get(f"{arch}.{name}"))
+
+    n_layers = get("block_count")
+    n_embd = get("embedding_length")
+    n_head = get("attention.head_count")
+    if not n_layers or not n_embd or not n_head:
+        raise GGUFError(f"the header lacks the {arch} block count, embedding length or head count")
+    n_head_kv = get("attention.head_count_kv") or n_head
+    head_dim = n_embd // n_head
+    return ModelShape(
+        architecture=arch,
+        n_layers=n_layers,
+        n_embd=n_embd,
+        n_head=n_head,
+        n_head_kv=n_head_kv,
+        key_length=get("attention.key_length") or head_dim,
+        value_length=get("attention.value_length") or head_dim,
+        context_length=get("context_length"),
+    )
+
+
+# ------------------------------------------------------------------- estimates
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Memory one pane's model needs, and how that was worked out."""
+
+    entry: ModelEntry
+    n_ctx: int
+    file_bytes: int
+    kv_bytes: int
+    overhead_bytes: int
+    exact: bool  # True when read from the downloaded file's header
+    n_layers: int | None = None  # from the header; None when not downloaded
+    gpu_layers: int | None = 0  # layers on a GPU; None: all of an unknown number
+
+    @property
+    def gpu_share(self) -> float:
+        """The part of the weights and KV cache that lives on the GPU."""
+        if self.gpu_layers == 0:
+            return 0.0
+        if self.gpu_layers is None or not self.n_layers:
+            return 1.0
+        return min(1.0, self.gpu_layers / self.n_layers)
+
+    @property
+    def total(self) -> int:
+        gpu_overhead = GPU_OVERHEAD_BYTES if self.gpu_share else 0
+        return self.file_bytes + self.kv_bytes + self.overhead_bytes + gpu_overhead
+
+    @property
+    def gpu_bytes(self) -> int:
+        """What the offloaded layers need in GPU memory (0 on the CPU)."""
+        if not self.gpu_share:
+            return 0
+        return round((self.file_bytes + self.kv_bytes) * self.gpu_share) + GPU_OVERHEAD_BYTES
+
+    @property
+    def ram_bytes(self) -> int:
+        """What stays in RAM when the GPU has memory of its own."""
+        return self.total - self.gpu_bytes
+
+
+def estimate(entry: ModelEntry, n_ctx: int | None = None, path: Path | None = None, *,
+             gpu: bool = False) -> Estimate:
+    """Estimate the memory ``entry`` needs at context ``n_ctx`` (default: the catalog's),
+    with its ``gpu_layers`` setting when ``gpu`` (there is a GPU to offload to). A model on
+    a server needs none here."""
+    n_ctx = n_ctx or entry.context_length
+    if isinstance(entry.source, cat.RemoteSource):
+        return Estimate(entry, n_ctx, 0, 0, 0, True)
+
+    def placed(found: Estimate) -> Estimate:
+        layers = offloaded_layers(entry.gpu_layers, found.n_layers) if gpu else 0
+        return replace(found, gpu_layers=layers)
+
+    if path is None:
+        try:
+            path = cat.local_path(entry)
+        except Exception:  # noqa: BLE001 - a broken cache just means "no header"
+            path = None
+    file_bytes = entry.size or 0
+    if path is not None:
+        try:
+            file_bytes = path.stat().st_size
+            shape = read_shape(path)
+            return placed(Estimate(entry, n_ctx, file_bytes, shape.kv_bytes(n_ctx),
+                                   OVERHEAD_BYTES, True, shape.n_layers))
+        except (OSError, GGUFError):
+            pass
+    kv_guess = int(n_ctx * file_bytes / _KV_GUESS_DIVISOR)
+    return placed(Estimate(entry, n_ctx, file_bytes, kv_guess, OVERHEAD_BYTES, False))
+
+
+# ------------------------------------------------------------------ memory
+
+
+def available_memory() -> int | None:
+    """Bytes of RAM available to new processes now (without swapping), or None if the
+    OS will not say: psutil's ``available``, which is MemAvailable on Linux and the
+    equivalent figure on macOS and Windows."""
+    try:
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - never fail a comparison over this
+        return None
+
+
+@dataclass(frozen=True)
+class GpuMemory:
+    """The GPU memory models are offloaded to: llama.cpp spreads the layers over every
+    discrete GPU, or, when there is none, over the integrated ones."""
+
+    name: str
+    free: int
+    unified: bool  # the computer's RAM (integrated GPU, Apple Silicon)
+
+    @classmethod
+    def of(cls, devices: Sequence[Device]) -> GpuMemory | None:
+        gpus = ([d for d in devices if d.kind == DeviceKind.GPU]
+                or [d for d in devices if d.kind == DeviceKind.INTEGRATED])
+        if not gpus:
+            return None
+        name = (gpus[0].description or gpus[0].name) if len(gpus) == 1 else f"{len(gpus)} GPUs"
+        return cls(name, sum(d.free for d in gpus), all(d.unified for d in gpus))
+
+
+# -------------------------------------------------------------------- fit check
+
+
+@dataclass
+class Suggestion:
+    replace: ModelEntry
+    instead: ModelEntry
+    estimate: Estimate
+
+    def describe(self) -> str:
+        what = "a smaller quantization" if self.instead.family and \
+            self.instead.family == self.replace.family else "a smaller model"
+        quant = f", {self.instead.quantization}" if self.instead.quantization else ""
+        return (f"use {what}, '{self.instead.id}' ({self.instead.name}{quant}, about "
+                f"{_amount(self.estimate.total)}), instead of '{self.replace.id}' in the "
+                f"{self.replace.role} pane")
+
+
+@dataclass
+class FitReport:
+    """``available``: RAM; ``gpu``: the GPU memory layers go to (None: no GPU, all in RAM)."""
+
+    estimates: list[Estimate]
+    available: int | None
+    suggestions: list[Suggestion] = field(default_factory=list)
+    gpu: GpuMemory | None = None
+
+    def _in_ram(self, e: Estimate) -> int:
+        return e.total if self.gpu is None or self.gpu.unified else e.ram_bytes
+
+    @property
+    def needed(self) -> int:
+        """RAM needed (on a unified-memory machine, the GPU's share included)."""
+        return sum(self._in_ram(e) for e in self.estimates)
+
+    @property
+    def gpu_needed(self) -> int:
+        return sum(e.gpu_bytes for e in self.estimates)
+
+    @property
+    def budget(self) -> int | None:
+        return None if self.available is None else int(self.available * HEADROOM)
+
+    @property
+    def ram_fits(self) -> bool:
+        return self.budget is None or self.needed <= self.budget
+
+    @property
+    def gpu_fits(self) -> bool:
+        return self.gpu is None or self.gpu_needed <= int(self.gpu.free * HEADROOM)
+
+    @property
+    def fits(self) -> bool:
+        return self.ram_fits and self.gpu_fits
+
+    @property
+    def warning(self) -> str | None:
+        """One paragraph for the user naming the memory that is short, or None when
+        everything fits (or RAM is unknown)."""
+        if self.fits:
+            return None
+        sentences = []
+        if not self.ram_fits:
+            parts = ", ".join(f"'{e.entry.id}' {_amount(self._in_ram(e))}" for e in self.estimates)
+            sentences.append(
+                f"These models need about {_amount(self.needed)} of memory together ({parts}), "
+                f"but only {_amount(self.available)} is available, so the computer may slow to "
+                f"a crawl or a pane may fail to load.")
+        if not self.gpu_fits and self.gpu is not None:
+            parts = ", ".join(f"'{e.entry.id}' {_amount(e.gpu_bytes)}" for e in self.estimates
+                              if e.gpu_bytes)
+            sentences.append(
+                f"{'They' if sentences else 'These models'} need about "
+                f"{_amount(self.gpu_needed)} of GPU memory ({parts}), but only "
+                f"{_amount(self.gpu.free)} of it is free on {self.gpu.name}, so a pane may "
+                f"fail to load.")
+        text = " ".join(sentences)
+        if self.suggestions:
+            text += " To fit, " + self.suggestions[0].describe()
+            if len(self.suggestions) > 1:
+                text += "; or " + self.suggestions[1].describe()
+            text += "."
+        else:
+            text += " Choose smaller models, a shorter context, or fewer panes."
+        if not self.gpu_fits:
+            text += " Or put fewer layers on the GPU (GPU offload, in a pane's settings)."
+        text += " Closing other applications also frees memory."
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        gpu = self.gpu
+        return {
+            "fits": self.fits,
+            "needed": self.needed,
+            "available": self.available,
+            "gpu": None if gpu is None else {"name": gpu.name, "free": gpu.free,
+                                             "unified": gpu.unified, "needed": self.gpu_needed},
+            "models": [
+                {"id": e.entry.id, "n_ctx": e.n_ctx, "bytes": e.total, "file": e.file_bytes,
+                 "kv_cache": e.kv_bytes, "exact": e.exact, "gpu_layers": e.gpu_layers,
+                 "gpu_bytes": e.gpu_bytes}
+                for e in self.estimates
+            ],
+            "suggestions": [{"replace": s.replace.id, "instead": s.instead.id} for s in self.suggestions],
+            "warning": self.warning,
+        }
+
+
+def _amount(num: int | None) -> str:
+    return "an unknown amount" if num is None else format_bytes(num)
+
+
+def fit_check(
+    entries_with_ctx: Sequence[tuple[ModelEntry, int | None]],
+    *,
+    catalog: cat.Catalog | Iterable[ModelEntry] | None = None,
+    available: int | None = None,
+    devices: Sequence[Device],
+) -> FitReport:
+    """Estimate each (entry, n_ctx) and, if they do not fit, suggest swaps that would.
+
+    ``devices``: the computer's GPUs (:func:`desktop_app.engine.llama.devices.probe`, or ``()``
+    for none; a remote model needs none). A suggestion replaces one pane's
+    model with a smaller catalog model of the same role (same family first, i.e. a smaller
+    quantization; then the largest that fits).
+    """
+    gpu = GpuMemory.of(devices)
+    estimates = [estimate(entry, n_ctx, gpu=gpu is not None) for entry, n_ctx in entries_with_ctx]
+    report = FitReport(estimates, available if available is not None else available_memory(),
+                       gpu=gpu)
+    if report.fits or (report.budget is None and gpu is None):
+        return report
+    pool = list(catalog) if catalog is not None else list(cat.load_catalog())
+    chosen = {e.entry.id for e in estimates}
+    for current in sorted(estimates, key=lambda e: e.total, reverse=True):
+        others = [e for e in estimates if e is not current]
+        options: list[tuple[tuple[int, int], Suggestion]] = []
+        for candidate in pool:
+            if candidate.role != current.entry.role or candidate.id in chosen:
+                continue
+            guess = estimate(candidate, current.n_ctx, gpu=gpu is not None)
+            if not guess.exact and current.exact and candidate.family and \
+                    candidate.family == current.entry.family:
+                # Same architecture: the KV cache and layer count do not depend on the quantization.
+                layers = offloaded_layers(candidate.gpu_layers, current.n_layers) if gpu else 0
+                guess = replace(guess, kv_bytes=current.kv_bytes, n_layers=current.n_layers,
+                                gpu_layers=layers)
+            swapped = FitReport([*others, guess], report.available, gpu=gpu)
+            if guess.file_bytes <= 0 or guess.total >= current.total or not swapped.fits:
+                continue
+            same_family = bool(candidate.family) and candidate.family == current.entry.family
+            options.append(((0 if same_family else 1, -guess.total),
+                            Suggestion(current.entry, candidate, guess)))
+        options.sort(key=lambda item: item[0])
+        report.suggestions.extend(s for _, s in options[:1])
+        if len(report.suggestions) >= 2:
+            break
+    return report
+
+
+# ------------------------------------------------------------------ rollouts
+
+# The parent process has no tokenizer: a prompt's tokens are guessed generously (English
+# runs about 4 bytes a token) plus a chat template's role markers and system text.
+PROMPT_BYTES_PER_TOKEN = 3
+TEMPLATE_TOKENS = 64
+
+
+def prompt_tokens_guess(prompt: str) -> int:
+    """About how many tokens ``prompt`` takes once templated (rather more than fewer)."""
+    return len(prompt.encode("utf-8")) // PROMPT_BYTES_PER_TOKEN + TEMPLATE_TOKENS
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """How N rollouts of one prompt share a model's context.
+
+    The engine samples up to ``most_at_once`` sequences in one context whose KV cache is
+    unified: the memory is that of the context whatever N is (the fit check above counts
+    it), but the sequences split its cells, each getting (context − prompt) / N tokens. So
+    N answers of ``max_tokens`` fit together only if N × max_tokens fits beside the prompt;
+    otherwise fewer run at once (``at_once``), each with its full ``max_tokens``."""
+
+    rollouts: int
+    at_once: int
+    room: int  # tokens each answer has
+    message: str | None = None
+
+
+def plan_rollouts(entry: ModelEntry, prompt: str, max_tokens: int, rollouts: int,
+                  most_at_once: int) -> RolloutPlan:
+    """How many of ``rollouts`` to sample at once so none is cut short by the context."""
+    wanted = max(1, min(rollouts, most_at_once))
+    if isinstance(entry.source, cat.RemoteSource):  # the server's own context and batching
+        return RolloutPlan(rollouts, wanted, max_tokens)
+    n_ctx = entry.context_length
+    free = max(1, n_ctx - prompt_tokens_guess(prompt))
+    at_once = max(1, min(wanted, free // max(1, max_tokens)))
+    room = min(max_tokens, free // at_once)
+    message = None
+    if room < max_tokens:
+        message = (f"The prompt leaves about {free} tokens of the context of '{entry.id}' "
+                   f"({n_ctx} tokens): each answer stops after about {room} tokens, not {max_tokens}. "
+                   "Lower the answer's maximum, shorten the prompt or raise the context length.")
+    elif at_once < wanted:
+        message = (f"The context of '{entry.id}' ({n_ctx} tokens) holds {at_once} answer"
+                   f"{'s' if at_once != 1 else ''} of up to {max_tokens} tokens beside the "
+                   f"prompt, not {wanted}: the {rollouts} rollouts run {at_once} at a time so "
+                   "none is cut short (a longer context or a lower maximum runs more at once).")
+    return RolloutPlan(rollouts, at_once, room, message)

@@ -1,0 +1,1 @@
+"""Rollouts: N answers per model checked against a key, practice-set runs, Goodhart."""
