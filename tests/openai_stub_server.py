@@ -31,6 +31,7 @@ class StubServer:
     def __init__(self, api_key: str | None = None):
         self.api_key = api_key
         self.requests: list[dict[str, Any]] = []
+        self.models_asked = 0  # GET /v1/models answered
         self.headers: list[dict[str, str]] = []
         self.closing = threading.Event()
         self.busy_count = 0
@@ -94,6 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             return
         if self.path.rstrip("/") == "/v1/models":
+            self.server.stub.models_asked += 1  # type: ignore[attr-defined]
             self._json(200, {"object": "list",
                              "data": [{"id": name, "object": "model"} for name in MODELS]})
         else:

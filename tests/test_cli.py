@@ -178,3 +178,119 @@ def test_models_list_shows_source_and_revision(triptych_home):
     assert f"  {hub.source.revision[:12]}  " in line and hub.source.revision not in line
     assert line.endswith(hub.source.describe())
     assert "Traceback" not in done.stderr
+
+
+# ------------------------------------------------- one usage error, one model resolver
+
+
+def _unknown_id_sentence(model_id: str) -> str:
+    from desktop_app.cli.common import UsageError, resolve_model
+
+    with pytest.raises(UsageError) as caught:
+        resolve_model(model_id)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("argv", [
+    ["compare", "hi", "--models", "smollm2-135m-instruct,nope"],
+    ["prompt", "--model", "nope", "hi"],
+    ["rollouts", "q", "--models", "nope", "--expect", "1"],
+    ["rollouts", "--set", "math", "--models", "smollm2-135m-instruct", "--judge", "nope"],
+    ["bench", "--models", "nope"],
+])
+def test_every_command_says_an_unknown_model_id_in_the_same_sentence(capsys, argv):
+    """Each command resolves ids with the one resolver and reports its UsageError the one
+    way: the resolver's sentence on one line of stderr, exit status 2, nothing on stdout."""
+    from desktop_app.cli.common import EXIT_USAGE
+    from desktop_app.cli.main import main
+
+    sentence = _unknown_id_sentence("nope")
+    assert sentence.startswith("Unknown model 'nope'. Known models: ")
+    assert "smollm2-135m-instruct" in sentence
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (EXIT_USAGE, "", f"triptych: {sentence}\n")
+
+
+@pytest.mark.parametrize("action", ["pull", "rm", "verify"])
+def test_models_actions_say_an_unknown_id_in_the_same_sentence_their_own_way(capsys, action):
+    """``triptych models`` keeps its own form (``error: …``, exit status 1; with --json
+    also an error event on stdout) around the same sentence."""
+    from desktop_app.cli.common import EXIT_FAILED
+    from desktop_app.cli.main import main
+
+    sentence = _unknown_id_sentence("nope")
+    assert main(["models", action, "nope"]) == EXIT_FAILED
+    assert capsys.readouterr() == ("", f"error: {sentence}\n")
+    if action == "pull":
+        assert main(["models", "pull", "nope", "--json"]) == EXIT_FAILED
+        out, err = capsys.readouterr()
+        assert json.loads(out) == {"event": "error", "message": sentence}
+        assert err == f"error: {sentence}\n"
+
+
+def test_the_resolver_takes_option_text_or_ids_and_names_what_is_wrong():
+    from desktop_app.cli.common import UsageError, resolve_model, resolve_models
+    from desktop_app.models.catalog import load_catalog
+
+    catalog = load_catalog()
+    ids = ["smollm2-135m-instruct", "gemma3-270m-base"]
+    assert [e.id for e in resolve_models(" smollm2-135m-instruct, gemma3-270m-base,")] == ids
+    assert [e.id for e in resolve_models(ids, catalog)] == ids
+    assert resolve_model(ids[0], catalog) is catalog.get(ids[0])
+    for empty in (",", " ", []):
+        with pytest.raises(UsageError, match="^--models needs at least one model id.$"):
+            resolve_models(empty)
+    with pytest.raises(UsageError, match="^--judge needs at least one model id.$"):
+        resolve_models(" , ", option="--judge")
+    with pytest.raises(UsageError, match="^Unknown model 'nope'"):
+        resolve_models(["smollm2-135m-instruct", "nope"])  # the first unknown id
+
+
+def test_the_resolver_gives_the_catalog_problem_that_dropped_a_model():
+    """A user catalog entry that failed to load: the sentence is why, not "unknown"."""
+    from desktop_app import paths
+    from desktop_app.cli.common import UsageError, resolve_model
+
+    paths.user_catalog_path().parent.mkdir(parents=True, exist_ok=True)
+    paths.user_catalog_path().write_text('[[model]]\nid = "broken"\nrole = "instruct"\n')
+    with pytest.raises(UsageError) as caught:
+        resolve_model("broken")
+    sentence = str(caught.value)
+    assert "'broken'" in sentence and "source" in sentence
+    assert not sentence.startswith("Unknown model")
+
+
+@pytest.mark.parametrize("argv, sentence", [
+    (["prompt"], "the following arguments are required: question "
+                 "(see 'triptych prompt --help')."),
+    (["rollouts", "q"], "the following arguments are required: --models "
+                        "(see 'triptych rollouts --help')."),
+    (["rollouts", "q", "--models", "x", "-n", "many"], "argument -n: invalid int value: "
+                                                       "'many' (see 'triptych rollouts --help')."),
+])
+def test_a_subcommand_parser_complaint_is_the_one_usage_error(capsys, argv, sentence):
+    from desktop_app.cli.common import EXIT_USAGE
+    from desktop_app.cli.main import main
+
+    with pytest.raises(SystemExit) as exited:  # as argparse exits
+        main(argv)
+    assert exited.value.code == EXIT_USAGE
+    assert capsys.readouterr() == ("", f"triptych: {sentence}\n")
+
+
+def test_usage_error_is_reported_as_one_line_with_controls_made_visible(capsys):
+    from desktop_app.cli.common import EXIT_USAGE, UsageError, report
+
+    assert report(UsageError("Unknown model 'a\x1b[2Jb'.")) == EXIT_USAGE
+    assert capsys.readouterr() == ("", "triptych: Unknown model 'a\\x1b[2Jb'.\n")
+
+
+def test_an_unknown_model_id_from_the_terminal_is_one_sentence_and_exit_2():
+    """The same, as a user runs it: a real process, for a command per module."""
+    sentence = _unknown_id_sentence("nope")
+    for args in (("compare", "hi", "--models", "nope"), ("prompt", "--model", "nope", "hi"),
+                 ("rollouts", "q", "--models", "nope", "--expect", "1"),
+                 ("bench", "--models", "nope")):
+        done = triptych(*args)
+        assert (done.returncode, done.stdout, done.stderr) == (2, "", f"triptych: {sentence}\n")

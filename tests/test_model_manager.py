@@ -247,7 +247,8 @@ def test_corrupt_gguf_without_known_hash_fails_in_its_pane(
 ) -> None:
     """Bytes the Hub vouches for no checksum of (a non-LFS file) pass the download; loading fails in
     the pane, which shows the error, and the app carries on."""
-    from desktop_app.ui.pane import Pane, PaneConfig
+    from desktop_app.session.conversation import PaneConfig
+    from desktop_app.ui.pane import Pane
 
     corrupt = b"GGUF" + bytes(range(256)) * 64  # GGUF magic, garbage after
     fake_hub.add_repo(REPO, {"broken-Q4_0.gguf": HubFile(corrupt, lfs=False)})

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.timeout(60)
 def stub() -> Iterator[StubServer]:
     with StubServer() as server:
         yield server
-    servers.wait_for_checks()
+    servers.check_due()
     servers.forget()
 
 
@@ -49,7 +49,7 @@ def keyed_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubServer]:
     monkeypatch.delenv("STUB_KEY", raising=False)
     with StubServer(api_key="sesame") as server:
         yield server
-    servers.wait_for_checks()
+    servers.check_due()
     servers.forget()
 
 
@@ -330,7 +330,7 @@ def test_remote_pane_beside_a_failing_one_in_run_comparison(stub: StubServer):
 def test_availability_never_waits_and_follows_the_server(stub: StubServer):
     entry = remote_entry(stub.url, "plain")
     assert availability(entry) == Availability.CHECKING  # asked in the background
-    assert servers.wait_for_checks()
+    assert servers.check_due()
     assert availability(entry) == Availability.READY
     missing = remote_entry(stub.url, "not-listed")
     assert availability(missing) == Availability.NOT_SERVED
@@ -500,3 +500,19 @@ model = "retired"
     assert rows["served"]["state"] == "ready" and rows["served"]["source_kind"] == "remote"
     assert rows["gone"]["state"] == "not-served"
     assert rows["served"]["endpoint"] == stub.url
+
+
+def test_looking_at_a_served_model_starts_no_work(stub: StubServer):
+    """Issue 26: availability is a pure read. It asks no server and starts no thread; it
+    notes the server as wanted, and whoever may work asks it (here, check_due)."""
+    import threading
+
+    entry = remote_entry(stub.url, "plain", role="instruct")
+    before = {t.ident for t in threading.enumerate()}
+    assert availability(entry) == Availability.CHECKING
+    assert availability(entry) == Availability.CHECKING
+    assert {t.ident for t in threading.enumerate()} <= before and stub.models_asked == 0
+    assert servers.due() == [(stub.url, None)]
+    assert servers.check_due()
+    assert availability(entry) == Availability.READY and servers.due() == []
+    assert stub.models_asked == 1

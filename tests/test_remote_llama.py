@@ -88,7 +88,7 @@ def llama_server(smollm2_gguf: Path, tmp_path: Path, native_decision) -> Iterato
             process.kill()
             process.wait(5)
         log.close()
-        servers.wait_for_checks()
+        servers.check_due()
         servers.forget()
 
 
@@ -212,7 +212,7 @@ def test_stop_mid_answer_then_the_next_request_works(llama_server: str):
 def test_availability_from_the_real_server(llama_server: str):
     chat, _ = entries(llama_server)
     assert availability(chat) in (Availability.CHECKING, Availability.READY)
-    assert servers.wait_for_checks()
+    assert servers.check_due()
     assert availability(chat) == Availability.READY
     assert servers.list_models(llama_server) == [SERVED_NAME]
 

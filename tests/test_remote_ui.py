@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(60)
 def stub() -> Iterator[StubServer]:
     with StubServer(api_key="sesame") as server:
         yield server
-    servers.wait_for_checks()
+    servers.check_due()
     servers.forget()
 
 
@@ -38,7 +38,7 @@ def manager(qtbot) -> Iterator[ModelManagerDialog]:
     qtbot.addWidget(dialog)
     yield dialog
     dialog.shutdown()
-    servers.wait_for_checks()
+    servers.check_due()
 
 
 @pytest.fixture

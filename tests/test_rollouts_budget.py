@@ -76,13 +76,12 @@ def test_budget_does_not_apply_to_a_model_that_does_not_think(tmp_path: Path) ->
 @pytest.mark.parametrize("fmt, opening", [("think-tags", "<think>"),
                                           ("gpt-oss-channels", "<|channel|>analysis<|message|>")])
 def test_forced_close_switches_the_splitter_to_the_answer(fmt: str, opening: str) -> None:
-    from desktop_app.engine.child import THINKING_CLOSE
-    from desktop_app.text.thinking import ThinkingSplitter
+    from desktop_app.text.thinking import ThinkingSplitter, get_format
 
     splitter = ThinkingSplitter(fmt, prefilled=False)
     assert splitter.feed(opening + "Let me think") == [("thinking", "Let me think")]
     assert splitter.in_thinking
-    splitter.feed(THINKING_CLOSE[fmt])
+    splitter.feed(get_format(fmt).budget_close)
     assert not splitter.in_thinking
     assert splitter.feed("\n\nThe answer is 4.") + splitter.finish() == [
         ("answer", "The answer is 4.")]

@@ -63,7 +63,7 @@ def test_rollouts_from_a_pane_fill_the_grid(qtbot, pane, engine, tmp_path: Path)
     assert [view.chip_text(i) for i in range(12)] == ["✓" if ok else "✗" for ok in expected]
     figures = view.figures_text()
     assert f"{sum(expected)} correct of 12 checked" in figures and "pass@12" in figures
-    assert "majority 56" in figures or "majority 54" in figures
+    assert "Majority vote: 56" in figures or "Majority vote: 54" in figures
     # The pane's own worker was not used: it stayed free for the pane.
     assert len(engine.workers) == 2
     # Click a chip: that rollout, thinking included.
@@ -322,7 +322,7 @@ def test_the_export_carries_the_panes_rollouts_table_escaped(qtbot, pane, engine
     assert rows[0] == "| Seed | Verdict | Got | Thinking tokens |" and len(rows) == 7
     assert [row.split(" | ")[0].lstrip("| ") for row in rows[1:]] == \
         [str(r.seed) for r in run.rollouts]
-    assert f"{run.correct}/6 correct · pass@1 " in markdown and "pass@6 " in markdown
+    assert f"{run.correct} correct of 6 checked · pass@1 " in markdown and "pass@6 " in markdown
     assert f"Majority vote: {run.majority().answer} ({run.majority().votes} votes)" in markdown
     parsed = MarkdownIt("commonmark").enable("table").parse(markdown)
     cells = [t for t in parsed if t.type == "td_open"]

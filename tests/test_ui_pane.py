@@ -25,8 +25,9 @@ from desktop_app.session.conversation import PaneConfig, close_in_background, wa
 from desktop_app.text.fences import code_blocks  # noqa: E402
 from desktop_app.ui.markdown import is_code_block  # noqa: E402
 from desktop_app.ui.pane import Pane  # noqa: E402
-from desktop_app.ui.turn import TurnWidget, verdict_title  # noqa: E402
+from desktop_app.ui.turn import TurnWidget  # noqa: E402
 from desktop_app.verify import VerdictState  # noqa: E402
+from desktop_app.verify.verdict import verdict_title  # noqa: E402
 from tests.fake_engine import answer_script, send_and_wait  # noqa: E402
 
 
@@ -277,6 +278,50 @@ def test_pane_footer_and_banner_for_a_model_not_downloaded(qtbot, engine):
     assert text.count("not downloaded") == 1  # said once, not twice
     assert widget.send("hello") is False and engine.workers == []
     widget.shutdown()
+
+
+def test_pane_footer_follows_its_state_not_its_words(pane, qtbot, engine, monkeypatch):
+    """Issue 26: the footer's words are one table; the pane decides from its state, so the
+    table can be translated, or say the same thing for every state, and it behaves alike."""
+    from pathlib import Path
+
+    from desktop_app.models.catalog import Availability
+    from desktop_app.ui import pane_status as pane_module
+    from desktop_app.ui.pane_status import FOOTER_LABELS, PaneStatus
+
+    model_file = Path(pane.entry.source.path)
+    placeholder = model_file.read_bytes()
+
+    def lose_and_restore_the_model_file() -> tuple[PaneStatus, str]:
+        model_file.unlink()
+        pane.refresh_state()
+        lost = (pane.footer_status, pane.status.text())
+        assert not pane.ready and pane.send("hello") is False
+        model_file.write_bytes(placeholder)
+        pane.refresh_state()
+        return lost
+
+    french = {PaneStatus.READY: "Prêt", PaneStatus.NOT_READY: "Indisponible : {availability}",
+              PaneStatus.FINISHED: "Fini ({finish})",
+              PaneStatus.STREAMING: "{turn} {tokens} jetons · {elapsed}"}
+    monkeypatch.setattr(pane_module, "FOOTER_LABELS", {**FOOTER_LABELS, **french})
+    assert lose_and_restore_the_model_file() == (
+        PaneStatus.NOT_READY, f"Indisponible : {Availability.MISSING_FILE.label.capitalize()}")
+    assert (pane.footer_status, pane.status.text()) == (PaneStatus.READY, "Prêt")
+    finished_turn(qtbot, pane, engine, "hi", "Hello.")
+    assert (pane.footer_status, pane.status.text()) == (PaneStatus.FINISHED, "Fini (Finished)")
+    pane.refresh_state()  # the model is ready: how the last reply ended stays said
+    assert pane.status.text() == "Fini (Finished)"
+
+    # every state worded alike: the words can't tell them apart, the pane still can
+    monkeypatch.setattr(pane_module, "FOOTER_LABELS", dict.fromkeys(PaneStatus, "…"))
+    assert lose_and_restore_the_model_file()[0] == PaneStatus.NOT_READY
+    assert pane.footer_status == PaneStatus.READY and pane.status.text() == "…"
+    finished_turn(qtbot, pane, engine, "again", "Hello again.")
+    pane.refresh_state()
+    assert pane.footer_status == PaneStatus.FINISHED
+    assert lose_and_restore_the_model_file()[0] == PaneStatus.NOT_READY
+    assert pane.footer_status == PaneStatus.READY
 
 
 def test_settings_defaults_button_and_copy_code_only_with_code(pane, qtbot, engine):

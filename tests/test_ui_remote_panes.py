@@ -29,7 +29,7 @@ def silent_stub() -> Iterator[StubServer]:
     yield server
     if not server._thread.is_alive():
         server.start()  # let a check still waiting get its answer before the socket closes
-    servers.wait_for_checks()
+    servers.check_due()
     server.stop()
     servers.forget()
 
@@ -111,5 +111,5 @@ def test_asking_a_server_reads_the_keychain_off_the_gui_thread(qtbot) -> None:
         assert watched.threads and threading.main_thread() not in watched.threads
     finally:
         keyring.set_keyring(previous)
-        servers.wait_for_checks()
+        servers.check_due()
         servers.forget()

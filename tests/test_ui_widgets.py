@@ -79,6 +79,49 @@ def test_practice_picker_and_isolation_line(qtbot):
         window.shutdown()
 
 
+def test_sandbox_badge_is_built_from_the_protections(qtbot, fake_models, engine):
+    """Issue 26: the badge reads what the sandbox reported took effect (``Protections``),
+    not its sentence: the isolation in a word, ⚠ when something is not confined here, the
+    sentence as the tooltip."""
+    from desktop_app.ui import theme
+    from desktop_app.ui.sandbox_badge import isolation_badge, isolation_name
+    from desktop_app.verify import Protections, detect_protections
+
+    window = fake_window(qtbot, fake_models, engine)
+    label = window.isolation_label
+    try:
+        qtbot.waitUntil(lambda: "checking" not in label.text(), timeout=20_000)
+        here = detect_protections()  # what this machine's sandbox run reported (cached)
+        assert label.text().startswith(f"Verify sandbox: {isolation_name(here)}")
+        assert label.toolTip() == f"Verify sandbox: {here.summary()}"
+
+        fewer = Protections(reported=True, memory_mb=256, nproc=16)  # limits, no isolation
+        window._show_isolation(fewer)
+        assert label.text() == "Verify sandbox: process only⚠" and len(label.text()) < 30
+        assert "NOT active on this machine" in label.toolTip()
+        assert "network isolation" in label.toolTip()
+        assert theme.warn_color() in label.styleSheet()
+
+        landlock = Protections(reported=True, memory_mb=256, seccomp_nofork=True,
+                               landlock_fs=True, landlock_net=True)
+        assert isolation_badge(landlock).text.startswith("Verify sandbox: Landlock")
+        confined = Protections(reported=True, memory_mb=256, seccomp_nofork=True,
+                               namespaces=["mount", "net", "pid"], readonly_view=True,
+                               landlock_fs=True)
+        window._show_isolation(confined)
+        assert label.text() == "Verify sandbox: namespaces"
+        assert "NOT active" not in label.toolTip()
+        assert theme.muted_fg() in label.styleSheet()
+        assert isolation_badge(Protections()).text == "Verify sandbox: process only⚠"
+        assert "did not report" in isolation_badge(Protections()).tooltip  # nothing confirmed
+
+        window._show_isolation(None)  # no sandbox could run at all
+        assert label.text() == "Verify sandbox: unavailable"
+        assert label.toolTip() == "Verify sandbox: not available in this build"
+    finally:
+        window.shutdown()
+
+
 def test_not_downloaded_pane_is_a_state(qtbot, monkeypatch):
     from desktop_app.ui.main_window import MainWindow
 

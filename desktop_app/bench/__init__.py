@@ -15,12 +15,13 @@ machine, in the same invocation, so the numbers mean something on any laptop:
 5. start-up: launch to window shown, and to first token on a starter model;
 6. memory: peak RSS of the app and of each worker process.
 
-:mod:`.engine` and :mod:`.app` measure, :mod:`.command` runs them, :mod:`.report` renders.
+:mod:`.engine` and :mod:`.app` measure, :mod:`.command` runs them, :mod:`.report` renders;
+the ``triptych bench`` command itself is :mod:`desktop_app.cli.bench`.
 """
 
 from __future__ import annotations
 
-from desktop_app.bench.command import add_bench_parser, run_bench, run_benchmarks
 from desktop_app.bench.report import format_markdown, format_table
+from desktop_app.bench.run import run_benchmarks
 
-__all__ = ["add_bench_parser", "format_markdown", "format_table", "run_bench", "run_benchmarks"]
+__all__ = ["format_markdown", "format_table", "run_benchmarks"]

@@ -1,9 +1,11 @@
-"""``triptych models pull | rm | import | verify | add-server`` (``pull`` also takes
+"""``triptych models list | pull | rm | import | verify | add-server`` (``pull`` also takes
 ``ORG/REPO:QUANT``; ``add-server`` adds models an OpenAI-compatible server serves).
 
-:func:`add_models_commands` adds the sub-commands to the ``models`` sub-parsers of the
-main CLI; each sets ``models_action`` so :func:`run_models_command` can dispatch.
-Errors are one line on stderr and a non-zero exit status, never a traceback.
+:func:`add_models_parser` registers ``triptych models`` on the main parser;
+:func:`add_models_commands` adds the actions but ``list`` to any ``models`` sub-parsers.
+Each action sets ``models_action`` so :func:`run_models_command` can dispatch; plain
+``triptych models`` lists. Errors are one line on stderr, ``error: …`` (with ``--json``
+also an ``error`` event on stdout), and exit status 1, never a traceback.
 Run on its own for tests: ``python -m desktop_app.cli.models pull ID``.
 """
 
@@ -16,6 +18,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from desktop_app.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    report,
+    resolve_model,
+    warn,
+)
 from desktop_app.models import catalog as cat
 from desktop_app.models import download, servers, user_catalog
 from desktop_app.models.gguf import has_magic
@@ -23,8 +34,24 @@ from desktop_app.models.hub import parse_reference
 from desktop_app.text.escape import visible_controls
 from desktop_app.text.units import format_bytes
 
-EXIT_ERROR = 1
-EXIT_CANCELLED = 130
+ERROR_PREFIX = "error: "  # this command's errors, every one exit status 1
+
+
+def add_models_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``triptych models`` (``list`` and every action) on the main parser's
+    subcommands."""
+    models: argparse.ArgumentParser = subparsers.add_parser(
+        "models", help="list, download, import and check models")
+    actions = models.add_subparsers(dest="models_command", metavar="ACTION")
+    _add_list(actions)
+    add_models_commands(actions)
+    return models
+
+
+def _add_list(models_subparsers: Any) -> None:
+    listing = models_subparsers.add_parser("list", help="the catalog and what is ready")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(models_action="list")
 
 
 def add_models_commands(models_subparsers: Any) -> None:
@@ -80,15 +107,67 @@ def add_models_commands(models_subparsers: Any) -> None:
     server.set_defaults(models_action="add-server")
 
 
-def _error(message: str, as_json: bool = False) -> int:
-    if as_json:
-        print(json.dumps({"event": "error", "message": message}), flush=True)
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    return EXIT_ERROR
+def _error(message: object, as_json: bool = False) -> int:
+    """Report *message* in this command's form; returns the exit status."""
+    return report(message, EXIT_FAILED, prefix=ERROR_PREFIX, json_event=as_json)
 
 
-def _entry(model_id: str) -> cat.ModelEntry:
-    return cat.load_catalog().get(model_id)
+# -------------------------------------------------------------------------------- list
+
+
+def _short_revision(revision: str | None) -> str:
+    """A commit as git abbreviates it (the JSON has it whole); a branch name as is."""
+    if revision is None:
+        return "-"
+    return revision[:12] if cat.COMMIT_HASH.fullmatch(revision) else revision
+
+
+def _list(args: argparse.Namespace) -> int:
+    """Print the catalog: role, size, and whether each model is here."""
+    from desktop_app import paths
+    from desktop_app.engine.llama import native_setup
+
+    catalog = cat.load_catalog()
+    cat.check_servers(catalog)  # models on servers: ask now, so their state is an answer
+    rows = []
+    for entry in catalog:
+        state = cat.availability(entry)
+        path = cat.local_path(entry) if state == "ready" else None
+        rows.append({**entry.to_dict(), "state": state, "path": str(path) if path else None})
+    if getattr(args, "json", False):
+        print(json.dumps({
+            "catalog": str(paths.bundled_catalog_path()),
+            "user_catalog": str(paths.user_catalog_path()),
+            "problems": catalog.problems,
+            "models": rows,
+            "llama_cpp_here": native_setup.summary(),
+        }, indent=2))
+    else:
+        columns = {"ID": "id", "ROLE": "role", "SIZE": "size", "STATE": "state",
+                   "REVISION": "revision", "NAME": "name", "SOURCE": "source"}
+        cells = [{"id": row["id"], "role": row["role"],
+                  "size": format_bytes(row["size"]) if row["size"] else "?",
+                  "state": str(row["state"]), "revision": _short_revision(row["revision"]),
+                  "name": visible_controls(row["name"]),  # user catalogs name them freely
+                  "source": visible_controls(row["source"])} for row in rows]
+        widths = {key: max([len(header)] + [len(cell[key]) for cell in cells])
+                  for header, key in columns.items()}
+
+        def line(values: dict[str, str]) -> str:
+            parts = [values[key].rjust(widths[key]) if key == "size"
+                     else values[key].ljust(widths[key]) for key in columns.values()]
+            return "  ".join(parts).rstrip()
+
+        print(line({key: header for header, key in columns.items()}))
+        for cell in cells:
+            print(line(cell))
+        print(f"\n{native_setup.summary()}")
+        for problem in catalog.problems:
+            warn(problem)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------- pull
 
 
 class _TerminalProgress:
@@ -116,7 +195,7 @@ def _entry_to_pull(args: argparse.Namespace, as_json: bool) -> cat.ModelEntry:
     """The catalog entry *args* names; an ``ORG/REPO:QUANT`` reference is added first."""
     catalog = cat.load_catalog()
     if args.model_id in catalog or parse_reference(args.model_id) is None:
-        return catalog.get(args.model_id)
+        return resolve_model(args.model_id, catalog)
     role = getattr(args, "role", None)
     if role is None:
         raise download.DownloadError(
@@ -139,7 +218,7 @@ def _pull(args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
     try:
         entry = _entry_to_pull(args, as_json)
-    except (cat.CatalogError, download.DownloadError) as exc:
+    except (UsageError, cat.CatalogError, download.DownloadError) as exc:
         return _error(str(exc), as_json)
     cancel = threading.Event()
     terminal = _TerminalProgress()
@@ -160,7 +239,7 @@ def _pull(args: argparse.Namespace) -> int:
         if as_json:
             print(json.dumps({"event": "cancelled", "model": entry.id, "kept": kept}), flush=True)
         print(message, file=sys.stderr, flush=True)
-        return EXIT_CANCELLED
+        return EXIT_INTERRUPTED
     except download.DownloadError as exc:
         terminal.done()
         return _error(str(exc), as_json)
@@ -174,19 +253,19 @@ def _pull(args: argparse.Namespace) -> int:
         }), flush=True)
     else:
         print(f"{entry.id} is ready: {path}")
-    return 0
+    return EXIT_OK
 
 
 def _rm(args: argparse.Namespace) -> int:
     try:
-        entry = _entry(args.model_id)
+        entry = resolve_model(args.model_id)
         if isinstance(entry.source, cat.RemoteSource):
             if not user_catalog.remove_model(entry.id):
                 return _error(f"'{entry.id}' is in the shipped catalog; it cannot be removed.")
             print(f"Removed {entry.id} from your catalog (the server is untouched).")
-            return 0
+            return EXIT_OK
         removed = download.remove(entry)
-    except (cat.CatalogError, download.DownloadError) as exc:
+    except (UsageError, cat.CatalogError, download.DownloadError) as exc:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"Cannot remove '{args.model_id}': {exc.strerror or exc}.")
@@ -194,7 +273,7 @@ def _rm(args: argparse.Namespace) -> int:
         print(f"Removed {args.model_id} ({len(removed)} file(s) deleted).")
     else:
         print(f"Removed {args.model_id} from your catalog (the file itself was left in place).")
-    return 0
+    return EXIT_OK
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -206,7 +285,7 @@ def _import(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _error(f"Cannot import {args.path}: {exc.strerror or exc}.")
     print(f"Imported {entry.id} ({entry.role}) from {entry.source.describe()}.")
-    return 0
+    return EXIT_OK
 
 
 def _import_digest(path: str) -> str | None:
@@ -224,9 +303,9 @@ def _import_digest(path: str) -> str | None:
 
 def _verify(args: argparse.Namespace) -> int:
     try:
-        entry = _entry(args.model_id)
+        entry = resolve_model(args.model_id)
         ok = download.verify(entry)
-    except (cat.CatalogError, download.DownloadError) as exc:
+    except (UsageError, cat.CatalogError, download.DownloadError) as exc:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"Cannot read the file of '{args.model_id}': {exc.strerror or exc}.")
@@ -234,7 +313,7 @@ def _verify(args: argparse.Namespace) -> int:
     if ok:
         how = "matches its SHA-256" if state.get("verified") else "is a GGUF file (no checksum is known)"
         print(f"{entry.id} is ready: {how}.")
-        return 0
+        return EXIT_OK
     return _error(cat.missing_message(entry, "damaged"))
 
 
@@ -278,34 +357,34 @@ def _add_server(args: argparse.Namespace) -> int:
     if as_json:
         print(json.dumps({"endpoint": endpoint, "served": served,
                           "added": [entry.id for entry in entries]}))
-        return 0
+        return EXIT_OK
     print(f"{servers.host_of(endpoint)} serves: {visible_controls(', '.join(served)) or 'no models'}.")
     for entry in entries:
         print(f"Added {entry.id} ({entry.role}): {entry.source.describe()}.")
     if not args.add and served:
         print(f"Add one with: triptych models add-server {endpoint} --add {served[0]}=instruct")
-    return 0
+    return EXIT_OK
 
 
-_ACTIONS = {"pull": _pull, "rm": _rm, "import": _import, "verify": _verify,
+_ACTIONS = {"list": _list, "pull": _pull, "rm": _rm, "import": _import, "verify": _verify,
             "add-server": _add_server}
 
 
 def run_models_command(args: argparse.Namespace) -> int:
-    """Run the sub-command chosen by :func:`add_models_commands`; return the exit status."""
-    action = _ACTIONS.get(getattr(args, "models_action", None) or "")
-    if action is None:
-        return _error("Choose a models command: pull, rm, import, verify or add-server.")
+    """Run the action chosen on the command line (none: ``list``); return the exit status."""
+    action = _ACTIONS[getattr(args, "models_action", None) or "list"]
     try:
         return action(args)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
-        return EXIT_CANCELLED
+        return EXIT_INTERRUPTED
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="triptych models")
-    add_models_commands(parser.add_subparsers(dest="models_command", required=True))
+    actions = parser.add_subparsers(dest="models_command", required=True)
+    _add_list(actions)
+    add_models_commands(actions)
     return run_models_command(parser.parse_args(argv))
 
 

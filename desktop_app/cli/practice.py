@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from desktop_app.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, report
 from desktop_app.text.escape import visible_controls
 from desktop_app.verify.benchmarks import load_full_set, pulled_file
 from desktop_app.verify.practice import PracticeError, PracticeSet, load_practice_sets
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class PullError(Exception):
@@ -183,10 +181,6 @@ def run_practice(args: argparse.Namespace) -> int:
                   f"{visible_controls(full.path)}")
             print(f"Run them with: triptych rollouts --set {full.key} --models ID -n 1")
             return EXIT_OK
-    except PullError as exc:
-        print(f"triptych: {visible_controls(str(exc))}", file=sys.stderr)
-        return EXIT_FAILED
-    except PracticeError as exc:
-        print(f"triptych: {visible_controls(str(exc))}", file=sys.stderr)
-        return EXIT_FAILED
+    except (PullError, PracticeError) as exc:
+        return report(exc, EXIT_FAILED)
     return EXIT_USAGE

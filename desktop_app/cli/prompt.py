@@ -16,11 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+from desktop_app.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    one_line_parser_errors,
+    report,
+    resolve_model,
+)
 from desktop_app.engine.prompting import (
     REASONING_EFFORTS,
     BuiltPrompt,
@@ -31,14 +38,10 @@ from desktop_app.engine.prompting import (
 )
 from desktop_app.models import gguf
 from desktop_app.models.catalog import FileSource, ModelEntry, PromptStyle
+from desktop_app.text.thinking import format_in_template
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TEMPLATE_KEY = "tokenizer.chat_template"
 BOS_KEY, EOS_KEY = "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"
-
-
-class PromptUsageError(Exception):
-    """A mistake in how ``triptych prompt`` was called (one sentence)."""
 
 
 class PromptFailed(Exception):
@@ -64,14 +67,8 @@ def add_prompt_parser(subparsers: Any) -> argparse.ArgumentParser:
                              'or chat messages [{"role": ..., "content": ...}, ...]')
     parser.add_argument("--json", action="store_true",
                         help="one JSON object: prompt, stop, notes, thinking switch")
-    parser.error = _usage_error  # type: ignore[method-assign]
+    one_line_parser_errors(parser, "prompt")
     return parser
-
-
-def _usage_error(message: str) -> NoReturn:
-    """argparse's complaints as one line (its default adds the whole usage text)."""
-    print(f"triptych: {message} (see 'triptych prompt --help').", file=sys.stderr)
-    raise SystemExit(EXIT_USAGE)
 
 
 # ------------------------------------------------------------------------ GGUF header
@@ -98,55 +95,45 @@ def read_history(path: str) -> tuple[Turn, ...]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise PromptUsageError(f"Cannot read --history {path}: {exc.strerror or exc}.") from None
+        raise UsageError(f"Cannot read --history {path}: {exc.strerror or exc}.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PromptUsageError(f"--history {path} is not valid JSON ({exc}).") from None
+        raise UsageError(f"--history {path} is not valid JSON ({exc}).") from None
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
-        raise PromptUsageError(f"--history {path} must hold a JSON list of objects.")
+        raise UsageError(f"--history {path} must hold a JSON list of objects.")
     if all("user" in item for item in data):
         pairs = [(item.get("user"), item.get("assistant", "")) for item in data]
     else:
         roles = [item.get("role") for item in data]
         if roles != ["user", "assistant"] * (len(data) // 2):
-            raise PromptUsageError(f"--history {path} must alternate user and assistant "
+            raise UsageError(f"--history {path} must alternate user and assistant "
                                    "messages, starting with a user message.")
         contents = [item.get("content") for item in data]
         pairs = list(zip(contents[::2], contents[1::2], strict=True))
     if not all(isinstance(user, str) and isinstance(answer, str) for user, answer in pairs):
-        raise PromptUsageError(f"--history {path}: every message must be text.")
+        raise UsageError(f"--history {path}: every message must be text.")
     return tuple(Turn(user, answer) for user, answer in pairs)
 
 
 def template_entry(path: Path, template: str) -> ModelEntry:
-    """A stand-in catalog entry for a bare template: its thinking format guessed from it."""
-    if "<|channel|>" in template:
-        thinking = "gpt-oss-channels"
-    elif re.search(r"</?think>", template):
-        thinking = "think-tags"
-    else:
-        thinking = "none"
+    """A stand-in catalog entry for a bare template: its thinking format read from it."""
+    thinking = format_in_template(template).name
     return ModelEntry(id=path.stem, name=path.name,
                       role="reasoning" if thinking != "none" else "instruct",
                       family="", source=FileSource(path=str(path)),
                       prompt=PromptStyle(style="chat", thinking=thinking))
 
 
-def _catalog_entry(model_id: str) -> tuple[ModelEntry, Path | None]:
-    from desktop_app.models.catalog import CatalogError, availability, load_catalog, local_path
+def _model_file(entry: ModelEntry) -> Path | None:
+    """The file whose header holds *entry*'s chat template; None for a document model."""
+    from desktop_app.models.catalog import availability, local_path, missing_message
 
-    try:
-        entry = load_catalog().get(model_id)
-    except CatalogError as exc:
-        raise PromptUsageError(str(exc)) from None
     if entry.prompt.style == "document":
-        return entry, None  # no template needed: the document wrapping is the catalog's
+        return None  # no template needed: the document wrapping is the catalog's
     path = local_path(entry)
     if path is None:
-        from desktop_app.models.catalog import missing_message
-
         reason = missing_message(entry, availability(entry)).rstrip(".")
         raise PromptFailed(f"{reason}; or give its template with --template FILE.jinja.")
-    return entry, path
+    return path
 
 
 # ------------------------------------------------------------------------------- run
@@ -155,12 +142,12 @@ def _catalog_entry(model_id: str) -> tuple[ModelEntry, Path | None]:
 def prompt_for(args: argparse.Namespace) -> tuple[ModelEntry, str | None, BuiltPrompt]:
     """The entry, its template and the built prompt for the command's arguments."""
     if bool(args.model) == bool(args.template):
-        raise PromptUsageError("Give exactly one of --model ID or --template FILE.jinja.")
+        raise UsageError("Give exactly one of --model ID or --template FILE.jinja.")
     if args.reasoning_effort is not None and args.reasoning_effort not in REASONING_EFFORTS:
-        raise PromptUsageError("--reasoning-effort must be low, medium or high.")
+        raise UsageError("--reasoning-effort must be low, medium or high.")
     question = args.question if args.question != "-" else sys.stdin.read()
     if not question.strip():
-        raise PromptUsageError("The question is empty.")
+        raise UsageError("The question is empty.")
     history = read_history(args.history) if args.history else ()
     bos = eos = ""
     template: str | None = None
@@ -170,10 +157,11 @@ def prompt_for(args: argparse.Namespace) -> tuple[ModelEntry, str | None, BuiltP
             template = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or exc
-            raise PromptUsageError(f"Cannot read the template {path}: {reason}.") from None
+            raise UsageError(f"Cannot read the template {path}: {reason}.") from None
         entry = template_entry(path, template)
     else:
-        entry, model_path = _catalog_entry(args.model)
+        entry = resolve_model(args.model)
+        model_path = _model_file(entry)
         if model_path is not None:
             template, bos, eos = read_model_prompting(model_path)
     bos = args.bos if args.bos is not None else bos
@@ -185,17 +173,14 @@ def prompt_for(args: argparse.Namespace) -> tuple[ModelEntry, str | None, BuiltP
 
 
 def run_prompt(args: argparse.Namespace) -> int:
-    """Print the prompt; usage mistakes are one line on stderr and exit code 2."""
+    """Print the prompt; a failure is one line on stderr and exit status 1 (a usage
+    mistake raises :class:`UsageError`)."""
     from desktop_app.text.escape import visible_controls
 
     try:
         entry, template, built = prompt_for(args)
-    except PromptUsageError as exc:
-        print(f"triptych: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except (PromptFailed, PromptError) as exc:
-        print(f"triptych: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return report(exc, EXIT_FAILED)
     out = sys.stdout
     if args.json:
         control = thinking_control(entry, template) if entry.prompt.style == "chat" else None

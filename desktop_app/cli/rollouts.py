@@ -22,15 +22,20 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+from desktop_app.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    one_line_parser_errors,
+    resolve_model,
+    resolve_models,
+)
+from desktop_app.rollouts.run import RolloutRun
+from desktop_app.rollouts.summary import RunFigures
 from desktop_app.text.escape import visible_controls
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class RolloutsUsageError(Exception):
-    """A mistake in how ``triptych rollouts`` was called (one sentence)."""
 
 
 def add_rollouts_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -63,13 +68,8 @@ def add_rollouts_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--save", metavar="BASENAME",
                         help="with --set: write BASENAME.json and BASENAME.csv")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.error = _usage_error  # type: ignore[method-assign]
+    one_line_parser_errors(parser, "rollouts")
     return parser
-
-
-def _usage_error(message: str) -> NoReturn:
-    print(f"triptych: {message} (see 'triptych rollouts --help').", file=sys.stderr)
-    raise SystemExit(EXIT_USAGE)
 
 
 # -------------------------------------------------------------------------- arguments
@@ -79,44 +79,31 @@ def _check_args(args: argparse.Namespace) -> None:
     from desktop_app.rollouts.run import MAX_ROLLOUTS
 
     if not 1 <= args.n <= MAX_ROLLOUTS:
-        raise RolloutsUsageError(f"-n must be between 1 and {MAX_ROLLOUTS}.")
+        raise UsageError(f"-n must be between 1 and {MAX_ROLLOUTS}.")
     if args.max_tokens is not None and args.max_tokens < 1:
-        raise RolloutsUsageError("--max-tokens must be at least 1.")
+        raise UsageError("--max-tokens must be at least 1.")
     if args.temperature is not None and args.temperature < 0:
-        raise RolloutsUsageError("--temperature cannot be negative.")
+        raise UsageError("--temperature cannot be negative.")
     if args.thinking_budget is not None:
         from desktop_app.rollouts.run import parse_budgets
 
         try:
             args.budgets = parse_budgets(args.thinking_budget)
         except ValueError as exc:
-            raise RolloutsUsageError(f"--thinking-budget: {exc}.") from None
+            raise UsageError(f"--thinking-budget: {exc}.") from None
     else:
         args.budgets = [None]
     if args.set is None:
         if args.prompt is None:
-            raise RolloutsUsageError("Give a PROMPT, or --set NAME for a practice set.")
+            raise UsageError("Give a PROMPT, or --set NAME for a practice set.")
         if args.expect is None and args.tests is None:
-            raise RolloutsUsageError("Rollouts need an answer key: --expect VALUE or --tests FILE.")
+            raise UsageError("Rollouts need an answer key: --expect VALUE or --tests FILE.")
         if args.save or args.judge:
-            raise RolloutsUsageError("--save and --judge go with --set.")
+            raise UsageError("--save and --judge go with --set.")
     elif args.prompt is not None:
-        raise RolloutsUsageError("Give either a PROMPT or --set NAME, not both.")
+        raise UsageError("Give either a PROMPT or --set NAME, not both.")
     elif len(args.budgets) > 1:
-        raise RolloutsUsageError("A practice set runs with one --thinking-budget at a time.")
-
-
-def _entries(ids_text: str) -> list[Any]:
-    from desktop_app.models.catalog import CatalogError, load_catalog
-
-    ids = [part.strip() for part in ids_text.split(",") if part.strip()]
-    if not ids:
-        raise RolloutsUsageError("--models needs at least one model id.")
-    catalog = load_catalog()
-    try:
-        return [catalog.get(model_id) for model_id in ids]
-    except CatalogError as exc:
-        raise RolloutsUsageError(str(exc)) from None
+        raise UsageError("A practice set runs with one --thinking-budget at a time.")
 
 
 def _key(args: argparse.Namespace) -> Any:
@@ -128,7 +115,7 @@ def _key(args: argparse.Namespace) -> Any:
         tests = Path(args.tests).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or exc
-        raise RolloutsUsageError(f"Cannot read --tests {args.tests}: {reason}.") from None
+        raise UsageError(f"Cannot read --tests {args.tests}: {reason}.") from None
     return AnswerKey(tests=tests, secret_paths=(str(Path(args.tests).resolve()),))
 
 
@@ -142,7 +129,7 @@ def find_set(name: str) -> Any:
         if wanted in (Path(practice_set.path).stem.casefold(), practice_set.name.casefold()):
             return practice_set
     names = ", ".join(Path(s.path).stem for s in sets)
-    raise RolloutsUsageError(f"No practice set called {name!r}; there are: {names}.")
+    raise UsageError(f"No practice set called {name!r}; there are: {names}.")
 
 
 def _request(entry: Any, prompt: str, args: argparse.Namespace) -> Any:
@@ -162,22 +149,9 @@ def _chips(run: Any) -> str:
                    for r in run.rollouts)
 
 
-def _summary_line(run: Any) -> str:
-    passes = run.pass_at_k()
-    figures = [f"{run.correct}/{run.n} correct"]
-    figures += [f"pass@{k} {value:.2f}" for k, value in passes.items()]
-    majority = run.majority()
-    if majority.answer is not None:
-        figures.append(f"majority {visible_controls(majority.answer)[:40]!r} "
-                       f"({majority.votes} votes, {majority.verdict})")
-    right, wrong = run.mean_thinking()
-    if any(r.thinking_tokens for r in run.rollouts):
-        show = (lambda v: "–" if v is None else f"{v:.0f}")  # noqa: E731
-        figures.append(f"thinking tokens correct {show(right)} / wrong {show(wrong)}")
-    figures.append(f"{run.wall_s:.1f} s")
-    if run.tokens_per_s:
-        figures.append(f"{run.tokens_per_s:.1f} tok/s")
-    return " · ".join(figures)
+def _summary_line(run: RolloutRun) -> str:
+    """The run's figures on one line, in the one wording (rollouts.summary)."""
+    return visible_controls(RunFigures.of(run.to_dict()).line())
 
 
 def _print_sweep(runs: list[Any]) -> None:
@@ -199,22 +173,16 @@ def run_rollouts_command(args: argparse.Namespace) -> int:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
-    try:
-        _check_args(args)
-        entries = _entries(args.models)
-        if args.set is not None:
-            return _run_set(args, find_set(args.set), entries)
-        prompt = args.prompt if args.prompt != "-" else sys.stdin.read()
-        if not prompt.strip():
-            raise RolloutsUsageError("The prompt is empty.")
-        key = _key(args)
-    except RolloutsUsageError as exc:
-        print(f"triptych: {visible_controls(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE
-    return _run_prompt(args, prompt, key, entries)
-
-
-run_rollouts = run_rollouts_command  # the name cli.py dispatches to
+    _check_args(args)
+    entries = resolve_models(args.models)
+    if args.set is not None:
+        practice_set = find_set(args.set)
+        judge = resolve_model(args.judge) if args.judge else None
+        return _run_set(args, practice_set, entries, judge)
+    prompt = args.prompt if args.prompt != "-" else sys.stdin.read()
+    if not prompt.strip():
+        raise UsageError("The prompt is empty.")
+    return _run_prompt(args, prompt, _key(args), entries)
 
 
 def _run_prompt(args: argparse.Namespace, prompt: str, key: Any, entries: list[Any]) -> int:
@@ -258,7 +226,7 @@ def _run_prompt(args: argparse.Namespace, prompt: str, key: Any, entries: list[A
         except KeyboardInterrupt:
             worker.stop()
             print("triptych: stopped.", file=sys.stderr)
-            return 130
+            return EXIT_INTERRUPTED
         finally:
             worker.close()
     if not args.json and args.budgets != [None]:
@@ -275,7 +243,8 @@ def _run_prompt(args: argparse.Namespace, prompt: str, key: Any, entries: list[A
     return EXIT_FAILED if any(run.error for run in runs) else EXIT_OK
 
 
-def _run_set(args: argparse.Namespace, practice_set: Any, entries: list[Any]) -> int:
+def _run_set(args: argparse.Namespace, practice_set: Any, entries: list[Any],
+             judge_entry: Any) -> int:
     """``triptych rollouts --set NAME``; returns the exit status."""
     from dataclasses import replace
 
@@ -284,7 +253,6 @@ def _run_set(args: argparse.Namespace, practice_set: Any, entries: list[Any]) ->
     from desktop_app.rollouts.run import budget_applies, rollout_seeds
     from desktop_app.rollouts.sets import SetRow, format_table, run_set
 
-    judge_entry = _entries(args.judge)[0] if args.judge else None
     seeds = rollout_seeds(args.seed, args.n)
     workers = [open_worker(entry) for entry in entries]
     judge = open_worker(judge_entry) if judge_entry is not None else None
@@ -303,7 +271,7 @@ def _run_set(args: argparse.Namespace, practice_set: Any, entries: list[Any]) ->
                           judge=judge, on_row=show, seed=args.seed)
     except KeyboardInterrupt:
         print("triptych: stopped.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         for worker in [*workers, *([judge] if judge is not None else [])]:
             worker.close()
@@ -312,7 +280,7 @@ def _run_set(args: argparse.Namespace, practice_set: Any, entries: list[Any]) ->
             json_path, csv_path = outcome.save(args.save)
         except OSError as exc:
             print(f"triptych: cannot save {args.save}: {exc.strerror or exc}.", file=sys.stderr)
-            return 1
+            return EXIT_FAILED
         print(f"triptych: saved {json_path} and {csv_path}", file=sys.stderr)
     if args.json:
         print(json.dumps(outcome.to_dict(), indent=2))
@@ -325,4 +293,4 @@ def _run_set(args: argparse.Namespace, practice_set: Any, entries: list[Any]) ->
                 print(f"Goodhart [{model}] {figure.describe()}")
         for problem_id in outcome.skipped:
             print(f"{problem_id}: {NO_KEY}")
-    return 1 if any(row.run.error for row in outcome.rows) else 0
+    return EXIT_FAILED if any(row.run.error for row in outcome.rows) else EXIT_OK

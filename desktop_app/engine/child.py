@@ -47,44 +47,11 @@ from desktop_app.engine.protocol import (
     TokenLogprob,
 )
 from desktop_app.models.catalog import CatalogError, ModelEntry, ensure_local
-from desktop_app.text.thinking import THINKING, ThinkingSplitter
+from desktop_app.text.markers import StopMatcher
+from desktop_app.text.thinking import THINKING, ThinkingSplitter, get_format
 
 if TYPE_CHECKING:  # the backend loads llama.cpp: only the model process imports it
     from desktop_app.engine.llama.backend import LlamaModel
-
-
-class StopMatcher:
-    """Finds stop sequences in streamed text, holding back only a possible partial match."""
-
-    def __init__(self, stops: tuple[str, ...]):
-        self.stops = tuple(s for s in stops if s)
-        self._held = ""
-
-    def feed(self, text: str) -> tuple[str, bool]:
-        """Return ``(text safe to show, stopped)``."""
-        if not self.stops:
-            return text, False
-        buffer = self._held + text
-        first = -1
-        for stop in self.stops:
-            index = buffer.find(stop)
-            if index != -1 and (first == -1 or index < first):
-                first = index
-        if first != -1:
-            self._held = ""
-            return buffer[:first], True
-        hold = 0
-        for stop in self.stops:
-            for size in range(min(len(stop) - 1, len(buffer)), hold, -1):
-                if buffer.endswith(stop[:size]):
-                    hold = size
-                    break
-        self._held = buffer[len(buffer) - hold:] if hold else ""
-        return (buffer[: len(buffer) - hold] if hold else buffer), False
-
-    def flush(self) -> str:
-        held, self._held = self._held, ""
-        return held
 
 
 def peak_rss_mb() -> float | None:
@@ -106,23 +73,15 @@ def prompt_tokens(model: LlamaModel, built: BuiltPrompt) -> list[int]:
     return model.tokenize_continuing(text)
 
 
-# What ends the thinking when its budget is spent, per thinking format (budget forcing).
-# Think tags: the closing tag alone; the model writes its own blank line after it, as it
-# was trained to. gpt-oss: end the analysis message and open the final channel.
-THINKING_CLOSE = {
-    "think-tags": "</think>",
-    "gpt-oss-channels": "<|end|><|start|>assistant<|channel|>final<|message|>",
-}
-
-
 class _Reply:
     """Turns one sequence's tokens into split, stop-checked Delta events and its result."""
 
     def __init__(self, entry: ModelEntry, request: GenerationRequest, built: BuiltPrompt,
                  model: LlamaModel, started: float, sequence: int = 0):
-        fmt = entry.prompt.thinking if entry.prompt.supports_thinking and not request.raw else "none"
+        fmt = get_format(entry.prompt.thinking if entry.prompt.supports_thinking
+                         and not request.raw else "none")
         self.model = model
-        self.special = fmt == "gpt-oss-channels"
+        self.special = fmt.special_tokens
         self.splitter = ThinkingSplitter(fmt, prefilled=built.starts_in_thinking,
                                          keep_blanks=request.raw)
         self.stopper = StopMatcher(built.stop)
@@ -137,8 +96,9 @@ class _Reply:
         self.last_token_at = started
         self.thinking_closed_at: float | None = None
         self.finish_reason = FinishReason.LENGTH
-        self.budget = request.thinking_budget if fmt in THINKING_CLOSE else None
-        self.close_text = THINKING_CLOSE.get(fmt, "")
+        # budget forcing: what the format writes to end thinking when its budget is spent
+        self.budget = request.thinking_budget if fmt.budget_forcing else None
+        self.close_text = fmt.budget_close
         self.budget_forced = False
         # thinking tokens counted when the thinking opened (its tag is not part of the budget)
         self.thinking_opened: int | None = 0 if self.splitter.in_thinking else None

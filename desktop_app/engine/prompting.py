@@ -25,9 +25,8 @@ from desktop_app.engine.chat_template import (
     render_template,
 )
 from desktop_app.models.catalog import ModelEntry
+from desktop_app.text.thinking import ThinkingFormat, get_format
 
-# The empty thinking block a model sees when thinking is off (Qwen3's own form).
-EMPTY_THINKING = "<think>\n\n</think>\n\n"
 REASONING_EFFORTS = ("low", "medium", "high")
 
 
@@ -90,10 +89,10 @@ class ThinkingControl:
 
 def thinking_control(entry: ModelEntry, template: str | None) -> ThinkingControl:
     """How this model's thinking is switched: decided once, used by prompt and window."""
-    fmt = entry.prompt.thinking
-    if fmt == "none":
+    fmt = get_format(entry.prompt.thinking)
+    if not fmt.thinks:
         return ThinkingControl(ThinkingSwitch.NONE)
-    if fmt == "gpt-oss-channels":
+    if not fmt.empty_block:  # no block closes it (channels): only an effort, if any
         if template and mentions(template, "reasoning_effort"):
             return ThinkingControl(ThinkingSwitch.REASONING_EFFORT, "reasoning_effort")
         return ThinkingControl(ThinkingSwitch.ALWAYS)
@@ -187,19 +186,19 @@ def _render_conversation(template: str, system: str | None, history: tuple[Turn,
         raise _prompt_error(exc) from exc
 
 
-def _open_think_tail(text: str) -> str | None:
-    """If the prompt ends inside an opened ``<think>``, the blanks after it; else None."""
-    start = text.rfind("<think>")
+def _open_think_tail(text: str, fmt: ThinkingFormat) -> str | None:
+    """If the prompt ends inside an opened thinking block, the blanks after it; else None."""
+    start = text.rfind(fmt.open) if fmt.open else -1
     if start == -1:
         return None
-    tail = text[start + len("<think>"):]
+    tail = text[start + len(fmt.open):]
     return tail if not tail.strip() else None
 
 
-def _close_thinking(text: str, tail: str) -> str:
-    """Close a pre-filled ``<think>`` so the prompt ends in an empty thinking block."""
+def _close_thinking(text: str, tail: str, fmt: ThinkingFormat) -> str:
+    """Close a pre-filled opening marker so the prompt ends in an empty thinking block."""
     pad = "\n\n"[len(tail):] if "\n\n".startswith(tail) else ""
-    return text + pad + "</think>\n\n"
+    return text + pad + fmt.close + "\n\n"
 
 
 def build_chat_prompt(
@@ -241,20 +240,21 @@ def build_chat_prompt(
     if chat_template is None:
         notes.insert(0, "The model file has no chat template; a plain ChatML layout was used.")
     starts_in_thinking = False
-    if control.switch in (ThinkingSwitch.TEMPLATE_FLAG, ThinkingSwitch.EMPTY_BLOCK):
-        open_tail = _open_think_tail(text)
+    fmt = get_format(entry.prompt.thinking)
+    if control.switch in (ThinkingSwitch.TEMPLATE_FLAG, ThinkingSwitch.EMPTY_BLOCK) and fmt.open:
+        open_tail = _open_think_tail(text, fmt)
         if open_tail is not None and thinking:
             starts_in_thinking = True  # the template pre-filled the opening tag
         elif open_tail is not None:
-            text = _close_thinking(text, open_tail)  # pre-filled, but thinking is off
+            text = _close_thinking(text, open_tail, fmt)  # pre-filled, but thinking is off
             notes.append(EMPTY_BLOCK_NOTE)
-        elif text.rstrip().endswith("</think>"):
+        elif text.rstrip().endswith(fmt.close):
             pass  # the template closed thinking itself (thinking off)
         elif not thinking and control.switch == ThinkingSwitch.EMPTY_BLOCK:
-            text += EMPTY_THINKING  # no switch in the template: close it for it
+            text += fmt.empty_block  # no switch in the template: close it for it
             notes.append(EMPTY_BLOCK_NOTE)
         elif thinking and entry.prompt.thinking_prefilled:
-            text += "<think>\n"
+            text += fmt.open + "\n"
             starts_in_thinking = True
     return BuiltPrompt(text=text, stop=(), starts_in_thinking=starts_in_thinking,
                        notes=tuple(notes))

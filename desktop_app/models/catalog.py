@@ -14,7 +14,6 @@ import importlib.metadata
 import json
 import os
 import sys
-import threading
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -487,7 +486,7 @@ _PROBLEM_STATES: dict[servers.ServerProblem, Availability] = {
 
 
 def _remote_availability(source: RemoteSource) -> Availability:
-    """From the server's last answer, cached; never waits (a check starts in the background)."""
+    """From the server's last answer, cached; a pure read (whoever may work asks it again)."""
     answer = servers.cached_answer(source.endpoint, source.api_key_env)
     if answer is None:
         return Availability.CHECKING
@@ -534,15 +533,9 @@ def _file_size(path: Path) -> int | None:
 
 def check_servers(entries: Iterable[ModelEntry]) -> None:
     """Ask every server these entries name, all at once, and wait for the answers (the
-    command line, which may wait; the window relies on the background checks)."""
-    asked = {(e.source.endpoint, e.source.api_key_env) for e in entries
-             if isinstance(e.source, RemoteSource)}
-    threads = [threading.Thread(target=servers.check, args=key, name="server-check")
-               for key in sorted(asked, key=str)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    command line, which may wait; the window asks in the background, see ui.add_server)."""
+    servers.check_all(sorted({(e.source.endpoint, e.source.api_key_env) for e in entries
+                              if isinstance(e.source, RemoteSource)}, key=str))
 
 
 def missing_message(entry: ModelEntry, state: Availability | str) -> str:

@@ -2,10 +2,10 @@
 
 A remote catalog entry (``[model.source] endpoint = ..., model = ...``) is ready when its
 server answers ``GET /models`` with that model in the list. Asking takes a network round
-trip, so :func:`cached_answer` never waits: it returns the last answer (or None) and, when
-there is none or it has grown old, starts one check on a background thread; listeners hear
-when it arrives, so the window can refresh. The command line, which may wait, calls
-:func:`check` directly.
+trip, so :func:`cached_answer` is a pure read: it returns the last answer (or None) and
+notes that the server is wanted. Whoever may do work asks the wanted servers whose answer
+is missing or old (:func:`due`): the window through its one background-job helper, the
+command line by waiting on :func:`check_due` (or :func:`check` for one server).
 
 Keys come from the environment variable an entry names (``api_key_env``), else from the OS
 keychain (:mod:`keyring`) under the endpoint's address; never from ``models.toml``.
@@ -22,7 +22,6 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
@@ -283,14 +282,17 @@ class ServerAnswer:
         return time.monotonic() - self.checked_at < limit
 
 
-_answers: dict[tuple[str, str | None], ServerAnswer] = {}
-_checking: dict[tuple[str, str | None], threading.Thread] = {}
-_listeners: list[Callable[[str], None]] = []
+ServerKey = tuple[str, str | None]  # (endpoint, the environment variable naming its key)
+
+_answers: dict[ServerKey, ServerAnswer] = {}
+_wanted: set[ServerKey] = set()
+_in_flight: set[ServerKey] = set()
 _lock = threading.Lock()
 
 
 def check(endpoint: str, key_env: str | None = None) -> ServerAnswer:
-    """Ask the server now (blocking), remember and return its answer, tell the listeners."""
+    """Ask the server now (blocking: never on the GUI thread), remember and return its
+    answer."""
     try:
         answer = ServerAnswer(models=tuple(list_models(endpoint, api_key(endpoint, key_env),
                                                        key_env=key_env)))
@@ -298,66 +300,69 @@ def check(endpoint: str, key_env: str | None = None) -> ServerAnswer:
         answer = ServerAnswer(error=exc)
     with _lock:
         _answers[(endpoint, key_env)] = answer
-        listeners = list(_listeners)
-    for listener in listeners:
-        try:
-            listener(endpoint)
-        except Exception:  # noqa: BLE001, S112 - a listener's bug must not stop the others
-            continue
+        _wanted.add((endpoint, key_env))
     return answer
 
 
 def cached_answer(endpoint: str, key_env: str | None = None) -> ServerAnswer | None:
-    """The last answer (None if never asked); starts a background check when it is stale.
-    Never waits on the network: safe on the GUI thread."""
-    key = (endpoint, key_env)
+    """The last answer (None if never asked). A pure read, safe on the GUI thread: it only
+    notes that this server is wanted, so the next :func:`due` includes it when stale."""
     with _lock:
-        answer = _answers.get(key)
-        if (answer is None or not answer.fresh()) and key not in _checking:
-            thread = threading.Thread(target=_check_in_background, args=key,
-                                      name=f"server-check-{host_of(endpoint)}", daemon=True)
-            _checking[key] = thread
-            thread.start()
-    return answer
+        _wanted.add((endpoint, key_env))
+        return _answers.get((endpoint, key_env))
 
 
-def _check_in_background(endpoint: str, key_env: str | None) -> None:
+def due() -> list[ServerKey]:
+    """The wanted servers to ask now: never answered, or answered too long ago, and not
+    being asked already."""
+    with _lock:
+        return sorted((key for key in _wanted if key not in _in_flight
+                       and ((answer := _answers.get(key)) is None or not answer.fresh())),
+                      key=str)
+
+
+def claim(key: ServerKey) -> bool:
+    """Mark a check of ``key`` as under way; False if one already is (ask it once)."""
+    with _lock:
+        if key in _in_flight:
+            return False
+        _in_flight.add(key)
+        return True
+
+
+def check_claimed(key: ServerKey) -> ServerAnswer:
+    """Run a check :func:`claim` reserved, and release the claim (blocking)."""
     try:
-        check(endpoint, key_env)
+        return check(*key)
     finally:
         with _lock:
-            _checking.pop((endpoint, key_env), None)
+            _in_flight.discard(key)
+
+
+def check_due(timeout: float | None = CHECK_TIMEOUT_S + 1) -> bool:
+    """Ask every due server at once and wait for the answers (tests, and whoever may
+    wait); False if some were still unanswered after ``timeout``."""
+    return check_all(due(), timeout)
+
+
+def check_all(keys: list[ServerKey], timeout: float | None = None) -> bool:
+    """Ask these servers now, all at once, and wait (``timeout``: at most this long)."""
+    keys = [key for key in dict.fromkeys(keys) if claim(key)]
+    threads = [threading.Thread(target=check_claimed, args=(key,), daemon=True,
+                                name=f"server-check-{host_of(key[0])}") for key in keys]
+    for thread in threads:
+        thread.start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for thread in threads:
+        thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in threads)
 
 
 def forget(endpoint: str | None = None) -> None:
-    """Drop cached answers (for one endpoint, or all), e.g. after a key was saved."""
+    """Drop cached answers (for one endpoint, or all), e.g. after a key was saved; with no
+    endpoint, forget which servers were wanted too."""
     with _lock:
         for key in [k for k in _answers if endpoint is None or k[0] == endpoint]:
             del _answers[key]
-
-
-def wait_for_checks(timeout: float = CHECK_TIMEOUT_S + 1) -> bool:
-    """Wait for the background checks under way; False if some still run after *timeout*."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with _lock:
-            threads = list(_checking.values())
-        if not threads:
-            return True
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if time.monotonic() >= deadline:
-            with _lock:
-                return not _checking
-
-
-def add_listener(listener: Callable[[str], None]) -> None:
-    """Call ``listener(endpoint)`` (on the checking thread) whenever an answer arrives."""
-    with _lock:
-        _listeners.append(listener)
-
-
-def remove_listener(listener: Callable[[str], None]) -> None:
-    with _lock:
-        if listener in _listeners:
-            _listeners.remove(listener)
+        if endpoint is None:
+            _wanted.clear()

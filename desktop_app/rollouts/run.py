@@ -293,6 +293,7 @@ class RolloutRun:
             "wall_s": round(self.wall_s, 3),
             "tokens_per_s": round(self.tokens_per_s, 2) if self.tokens_per_s else None,
             "error": self.error,
+            "stopped": self.stopped,
             "rollouts": [r.to_dict() for r in self.rollouts],
         }
 

@@ -68,6 +68,7 @@ from desktop_app.session.tokens import (
     tokens_export,
 )
 from desktop_app.text.units import format_duration
+from desktop_app.verify import Problem, Verdict
 from desktop_app.verify.extract import Visible
 
 # ------------------------------------------------------------------------------ settings
@@ -132,14 +133,14 @@ class Turn:
     """One prompt and the model's reply, as data (the widgets only draw it)."""
 
     prompt: str
-    problem: Any = None  # a practice problem: Verify checks against its key
+    problem: Problem | None = None  # a practice problem: Verify checks against its key
     prompt_sent: str = ""
     prompt_notes: tuple[str, ...] = ()  # how the prompt was adapted to the model
     thinking: str = ""
     answer: str = ""
     result: GenerationResult | None = None
     failure: Failed | None = None
-    verdict: Any = None
+    verdict: Verdict | None = None
     state: TurnState = TurnState.STARTING
     loading_detail: str = "starting"
     loaded: Loaded | None = None
@@ -266,7 +267,7 @@ def thinking_header(live: bool, seconds: float | None, tokens: int, *,
             return f"Still thinking when the token limit was reached · {toks}"
         if finish_reason == FinishReason.CANCELLED:
             return f"Stopped while still thinking · {toks}"
-        return f"Still thinking when the reply ended (no </think>) · {toks}"
+        return f"Still thinking when the reply ended (its thinking never closed) · {toks}"
     if seconds is None:  # a branch: its thinking was written in two runs
         return f"Thought · {toks}"
     return f"Thought for {secs} · {toks}"
@@ -407,7 +408,7 @@ class PaneSession:
 
     # -- running
 
-    def send(self, prompt: str, problem: Any = None, *, max_tokens: int | None = None,
+    def send(self, prompt: str, problem: Problem | None = None, *, max_tokens: int | None = None,
              seed: int | None = None, at: int | None = None) -> Turn | None:
         """Start a turn (at the end, or at index ``at``: its history is the turns before
         it); None if the pane can't (busy, closing, empty, model not ready).
@@ -727,9 +728,9 @@ class PaneSession:
 
     # -- verify
 
-    def verify(self, turn: Turn) -> Any:
+    def verify(self, turn: Turn) -> Verdict:
         """Check the turn's answer in the sandbox (blocking: call it off the GUI thread)."""
-        from desktop_app.verify import Verdict, VerdictState, verify_reply
+        from desktop_app.verify import VerdictState, verify_reply
 
         try:
             return verify_reply(turn.visible_reply(), turn.problem)

@@ -31,6 +31,7 @@ from desktop_app.engine.protocol import (
     TokenLogprob,
 )
 from desktop_app.models.catalog import ModelEntry
+from desktop_app.models.sources import RemoteSource
 from desktop_app.text.thinking import THINKING, ThinkingSplitter
 
 TOP_K = 5  # alternatives asked for when a pane shows probabilities
@@ -147,7 +148,7 @@ NO_EXACT_PROMPT = ("A server's chat API applies its own template and does not sh
 def exact_prompt_known(entry: ModelEntry) -> bool:
     """Whether the prompt shown as sent is exactly what the model read: not so for a
     server's chat API (it applies its own template). Continuing from a token needs it."""
-    return not (getattr(entry.source, "kind", "") == "remote" and entry.prompt.style == "chat")
+    return not (isinstance(entry.source, RemoteSource) and entry.prompt.style == "chat")
 
 
 def can_branch(entry: ModelEntry, turn: Any, index: int, chosen: str) -> bool:

@@ -1,9 +1,14 @@
-"""Streaming separation of a reasoning model's thinking from its answer.
+"""Thinking formats, and the streaming separation of a reasoning model's thinking from its answer.
 
-A :class:`ThinkingFormat` is a small state machine: each state says whether its text
-is ``thinking``, ``answer`` or discarded (``None``), and which markers move it to
-another state. ``<think>…</think>`` is one format; channel formats such as gpt-oss's
-``<|channel|>analysis<|message|>…`` are another table, not new code.
+A :class:`ThinkingFormat` is everything the app knows about one way of writing thinking:
+its markers, the empty block that turns thinking off, what closes thinking when its
+budget is spent, whether its markers are special tokens, how to recognise it in a chat
+template, and a small state machine: each state says whether its text is ``thinking``,
+``answer`` or discarded (``None``), and which markers move it to another state.
+``<think>…</think>`` is one format; channel formats such as gpt-oss's
+``<|channel|>analysis<|message|>…`` are another table, not new code. Every module (the
+prompt builder, the model process, Verify, the window, the command line) reads these
+objects; none spells a marker itself.
 
 :class:`ThinkingSplitter` feeds arbitrary chunks (tokens) through a format. Markers may
 be split across chunks: the splitter holds back only the shortest tail that could still
@@ -12,7 +17,10 @@ become a marker, so text is released as early as it can be.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+from desktop_app.text.markers import first_marker, partial_marker_length
 
 THINKING = "thinking"
 ANSWER = "answer"
@@ -29,15 +37,34 @@ class StateSpec:
 
 @dataclass(frozen=True)
 class ThinkingFormat:
-    """A named table of states; ``prefilled_state`` is used when the prompt opened thinking."""
+    """One way of writing thinking. ``prefilled_state`` is used when the prompt opened
+    thinking; the marker fields are empty where the format has no such thing."""
 
     name: str
     initial_state: str
     prefilled_state: str
     states: dict[str, StateSpec]
+    open: str = ""  # what opens thinking (a template may pre-fill it)
+    close: str = ""  # what ends it
+    empty_block: str = ""  # a closed, empty thinking block: thinking off, for templates without a switch
+    budget_close: str = ""  # written for the model when its thinking budget is spent
+    special_tokens: bool = False  # the markers are special tokens: decode them as text
+    signature: str = ""  # a regular expression that finds this format in a chat template
 
     def kind_of(self, state: str) -> str | None:
         return self.states[state].kind
+
+    @property
+    def thinks(self) -> bool:
+        return any(spec.kind == THINKING for spec in self.states.values())
+
+    @property
+    def budget_forcing(self) -> bool:
+        """A thinking budget can be enforced (the format says how to close thinking)."""
+        return bool(self.budget_close)
+
+    def found_in(self, template: str) -> bool:
+        return bool(self.signature) and re.search(self.signature, template) is not None
 
 
 THINK_TAGS = ThinkingFormat(
@@ -53,6 +80,12 @@ THINK_TAGS = ThinkingFormat(
         "thinking_body": StateSpec(THINKING, {"</think>": "answer"}, strip_leading=True),
         "answer": StateSpec(ANSWER, {}, strip_leading=True),
     },
+    open="<think>",
+    close="</think>",
+    empty_block="<think>\n\n</think>\n\n",
+    # the closing tag alone: the model writes its own blank line after it, as it was trained
+    budget_close="</think>",
+    signature=r"</?think>",
 )
 
 GPT_OSS_CHANNELS = ThinkingFormat(
@@ -73,6 +106,12 @@ GPT_OSS_CHANNELS = ThinkingFormat(
                             strip_leading=True),
         "done": StateSpec(None, {}),
     },
+    open="<|channel|>analysis<|message|>",
+    close="<|end|>",
+    # end the analysis message and open the final channel
+    budget_close="<|end|><|start|>assistant<|channel|>final<|message|>",
+    special_tokens=True,
+    signature=re.escape("<|channel|>"),
 )
 
 PLAIN = ThinkingFormat(
@@ -85,6 +124,15 @@ PLAIN = ThinkingFormat(
 FORMATS: dict[str, ThinkingFormat] = {
     fmt.name: fmt for fmt in (THINK_TAGS, GPT_OSS_CHANNELS, PLAIN)
 }
+
+
+def format_in_template(template: str) -> ThinkingFormat:
+    """The thinking format a chat template writes (``none`` when it shows no markers).
+    Channel formats are tried first: their templates may mention ``<think>`` too."""
+    for fmt in (GPT_OSS_CHANNELS, THINK_TAGS):
+        if fmt.found_in(template):
+            return fmt
+    return PLAIN
 
 
 def get_format(name: str) -> ThinkingFormat:
@@ -154,11 +202,7 @@ class ThinkingSplitter:
         out: list[Segment] = []
         while True:
             transitions = self.format.states[self.state].transitions
-            best_index, best_marker = -1, ""
-            for marker in transitions:
-                index = self._pending.find(marker)
-                if index != -1 and (best_index == -1 or index < best_index):
-                    best_index, best_marker = index, marker
+            best_index, best_marker = first_marker(self._pending, transitions)
             if best_index == -1:
                 break
             self._emit(out, self._pending[:best_index])
@@ -168,7 +212,7 @@ class ThinkingSplitter:
             self._emit(out, self._pending)
             self._pending = ""
             return out
-        hold = self._partial_marker_length(transitions)
+        hold = partial_marker_length(self._pending, transitions)
         ready = self._pending[: len(self._pending) - hold] if hold else self._pending
         spec = self.format.states[self.state]
         if (spec.strip_leading and self._at_state_start and not self.keep_blanks
@@ -178,16 +222,6 @@ class ThinkingSplitter:
         self._emit(out, ready)
         self._pending = self._pending[len(ready):]
         return out
-
-    def _partial_marker_length(self, transitions: dict[str, str]) -> int:
-        """Length of the longest tail of pending text that starts some marker."""
-        longest = 0
-        for marker in transitions:
-            for size in range(min(len(marker) - 1, len(self._pending)), longest, -1):
-                if self._pending.endswith(marker[:size]):
-                    longest = size
-                    break
-        return longest
 
 
 def split_reply(text: str, fmt: ThinkingFormat | str = THINK_TAGS, *,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -205,22 +205,42 @@ class AddServerDialog(QDialog):
 
 
 class ServerWatch(QObject):
-    """Emits ``answered(endpoint)`` on the GUI thread when a server check comes back.
+    """Asks the servers the window looks at, in the background, and emits
+    ``answered(endpoint)`` on the GUI thread when an answer comes back.
 
-    Listens until :meth:`close` (call it when its owner closes)."""
+    Looking is a pure read (``catalog.availability`` only notes which servers are wanted);
+    this watch does the asking, through the one background-job helper, so an answer
+    reaches only a live window. Runs until :meth:`close` (call it when its owner closes)."""
 
     answered = Signal(str)
+    POLL_MS = 1000  # how often it looks for wanted servers whose answer is missing or old
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._listening = True
-        servers.add_listener(self._heard)
+        self._closed = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.POLL_MS)
+        self._timer.timeout.connect(self.ask_due)
+        self._timer.start()
+        QTimer.singleShot(0, self, self.ask_due)  # the first look is answered at once
 
-    def _heard(self, endpoint: str) -> None:
-        """On the checking thread: the signal is queued to the GUI thread."""
-        if self._listening:
-            self.answered.emit(endpoint)
+    def ask_due(self) -> None:
+        """Start a check for each wanted server that is due and not being asked."""
+        if self._closed:
+            return
+        for key in servers.due():
+            if servers.claim(key):
+                self._ask(key)
+
+    def _ask(self, key: servers.ServerKey) -> None:
+        def work(_task: Task) -> servers.ServerAnswer:
+            return servers.check_claimed(key)
+
+        def heard(_answer: servers.ServerAnswer) -> None:
+            self.answered.emit(key[0])
+
+        run_task(self, work, on_success=heard, name="server-check")
 
     def close(self) -> None:
-        self._listening = False
-        servers.remove_listener(self._heard)
+        self._closed = True
+        self._timer.stop()

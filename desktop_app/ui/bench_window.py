@@ -165,8 +165,8 @@ def measure_rollouts(model_ids: list[str], n_tokens: int, rollouts: int) -> dict
 def measure_append_cost(samples: int = 40) -> dict[str, float]:
     """Median µs to append one token (and repaint) as a thinking section grows."""
     from desktop_app.models.catalog import load_catalog
-    from desktop_app.session.conversation import Turn
-    from desktop_app.ui.pane import Pane, PaneConfig
+    from desktop_app.session.conversation import PaneConfig, Turn
+    from desktop_app.ui.pane import Pane
     from desktop_app.ui.turn import TurnWidget
 
     app = _app()

@@ -17,11 +17,12 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
+from desktop_app.rollouts.summary import RunFigures
 from desktop_app.session.conversation import thinking_header
 from desktop_app.text.escape import html as escape_html
 from desktop_app.ui import theme
 from desktop_app.ui.markdown import render_html
-from desktop_app.verify.verdict import VERDICT_LABELS, VerdictState
+from desktop_app.verify.verdict import VerdictState, verdict_title
 
 
 def _thinking_summary(turn: dict[str, Any]) -> str:
@@ -41,13 +42,7 @@ def pane_title(pane: dict[str, Any]) -> str:
 
 def verdict_label(raw: Any) -> str:
     """``✓ Passed``, from Verify's one label table ('' if not checked)."""
-    if not raw:
-        return ""
-    try:
-        symbol, label = VERDICT_LABELS[VerdictState(raw)]
-    except ValueError:
-        symbol, label = "?", str(raw)
-    return f"{symbol} {label[:1].upper()}{label[1:]}"
+    return verdict_title(raw) if raw else ""
 
 
 def verdict_line(turn: dict[str, Any]) -> str:
@@ -82,25 +77,9 @@ def rollouts_heading(run: dict[str, Any]) -> str:
 
 
 def rollouts_figures(run: dict[str, Any]) -> list[str]:
-    """The run's figures, one line each: correct of N with pass@k, the majority vote,
-    and an error or a stop (plain text, escaped by each format)."""
-    lines = []
-    pass_at = run.get("pass_at_k") or {}
-    scores = " · ".join(f"pass@{k} {float(v):.2f}" for k, v in pass_at.items())
-    checked = any(r.get("verdict") for r in run.get("rollouts") or [])
-    if checked:
-        lines.append(f"{run.get('correct', 0)}/{run.get('n', 0)} correct"
-                     + (f" · {scores}" if scores else ""))
-    else:
-        lines.append("Not checked (no answer key)")
-    majority = run.get("majority") or {}
-    if majority.get("answer") is not None:
-        verdict = verdict_label(majority.get("verdict"))
-        lines.append(f"Majority vote: {_one_line(majority['answer'])} "
-                     f"({majority.get('votes', 0)} votes)" + (f" · {verdict}" if verdict else ""))
-    if run.get("error"):
-        lines.append(f"Error: {_one_line(run['error'])}")
-    return lines
+    """The run's figures, one line each, in the one wording (plain text, escaped by each
+    format)."""
+    return RunFigures.of(run).lines()
 
 
 def rollout_cells(rollout: dict[str, Any]) -> list[str]:

@@ -41,15 +41,18 @@ from desktop_app.session.conversation import (
     close_in_background,
     wait_for_closing,
 )
+from desktop_app.session.round import Round
 from desktop_app.text import escape
 from desktop_app.ui import export, theme
 from desktop_app.ui.add_server import ServerWatch
 from desktop_app.ui.explorer import open_explorer
 from desktop_app.ui.pane import Pane
 from desktop_app.ui.practice import PracticePicker, problem_badge
+from desktop_app.ui.sandbox_badge import isolation_badge, sandbox_protections
 from desktop_app.ui.screen_fit import fit_window
 from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
 from desktop_app.ui.tasks import Task, run_task, wait_for_tasks
+from desktop_app.verify import Problem, Protections
 
 MAX_PANES = 4
 PRESENTATION_ZOOM = 1.6
@@ -101,12 +104,11 @@ class MainWindow(QMainWindow):
         self._first_run_guide = remember if first_run_guide is None else first_run_guide
         self.settings = load_settings() if remember else WindowSettings()
         self.panes: list[Pane] = []
-        self.problem: Any = None
-        self.pending: set[Pane] = set()
-        self.failures: list[str] = []
+        self.problem: Problem | None = None
+        self.round: Round[Pane] = Round()  # the comparison round under way (or the last)
+        self._round_open = False  # allFinished not yet emitted for it
         self.active_index = 0
         self._sync_guard = False
-        self._round_active = False
         self._highlight_active = False
         self._closed = False
         self.setWindowTitle("Triptych — base · instruct · reasoning")
@@ -192,7 +194,8 @@ class MainWindow(QMainWindow):
         theme.style(self.isolation_label, lambda: f"color: {theme.muted_fg()};")
         self.isolation_label.setSizePolicy(QSizePolicy.Policy.Maximum,
                                            QSizePolicy.Policy.Preferred)
-        self._run(lambda _task: _isolation_text(), self._show_isolation, "isolation-summary")
+        self._run(lambda _task: sandbox_protections(), self._show_isolation,
+                  "isolation-summary")
         self.offer_button = QToolButton()
         self.offer_button.hide()
         self._offer_action: Any = None
@@ -296,9 +299,13 @@ class MainWindow(QMainWindow):
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(slot)
 
-    def _show_isolation(self, text: str) -> None:
-        self.isolation_label.setText(isolation_badge(text))
-        self.isolation_label.setToolTip(text)
+    def _show_isolation(self, protections: Protections | None) -> None:
+        """The sandbox badge, from what the sandbox reported took effect (None: none ran)."""
+        badge = isolation_badge(protections)
+        self.isolation_label.setText(badge.text)
+        self.isolation_label.setToolTip(badge.tooltip)
+        theme.style(self.isolation_label, lambda: (
+            f"color: {theme.warn_color() if badge.partial else theme.muted_fg()};"))
 
     def offer(self, message: str, label: str, action: Any) -> None:
         """A status-bar message with one button (Undo, Open folder) for a while."""
@@ -369,7 +376,7 @@ class MainWindow(QMainWindow):
         self._stand_ins.pop(pane, None)
         close_in_background(pane.shutdown())
         self.removed.append((index, pane.config, list(pane.session.turns)))
-        self.pending.discard(pane)
+        self.round.drop(pane)
         self.panes.remove(pane)
         pane.setParent(None)
         pane.deleteLater()
@@ -424,20 +431,18 @@ class MainWindow(QMainWindow):
         if not text:
             return 0
         problem = self.problem
-        if problem is not None and text != str(getattr(problem, "prompt", "")).strip():
+        if problem is not None and text != problem.prompt.strip():
             problem = None
         self._fit_check()
-        started = 0
-        self.failures = []
-        self._round_active = True
-        for pane in self.panes:
+        self.round = Round()
+        for index, pane in enumerate(self.panes, start=1):
             if pane.send(text, problem):
-                self.pending.add(pane)
-                started += 1
+                self.round.start(pane, f"pane {index} ({pane.config.model_id})")
+        started = self.round.started
+        self._round_open = bool(started)
         if started:
             self.statusBar().showMessage(f"Sent to {started} pane(s)", 3000)
         else:
-            self._round_active = False
             self.statusBar().showMessage("No pane could start (busy or model not downloaded)",
                                          5000)
         return started
@@ -459,18 +464,22 @@ class MainWindow(QMainWindow):
         return any(p.running for p in self.panes)
 
     def _on_pane_finished(self, pane: Pane, ok: bool) -> None:
-        if not ok:
-            index = self.panes.index(pane) + 1 if pane in self.panes else 0
-            turn = pane.session.turns[-1] if pane.session.turns else None
-            message = turn.failure.message if turn and turn.failure else "failed"
-            self.failures.append(f"pane {index} ({pane.config.model_id}): {message}")
-        self.pending.discard(pane)
+        if pane not in self.round.pending:
+            return  # not part of the round under way (a retry, a Continue, a rollout)
+        turn = pane.session.turns[-1] if pane.session.turns else None
+        failure = None if ok else (turn.failure.message if turn and turn.failure else "failed")
+        self.round.finish(pane, turn.result if turn is not None else None, failure=failure)
         self._check_all_done()
 
     def _check_all_done(self) -> None:
-        if self._round_active and not self.pending:
-            self._round_active = False
-            self.allFinished.emit(not self.failures)
+        if self._round_open and self.round.done:
+            self._round_open = False
+            self.allFinished.emit(not self.round.failures)
+
+    @property
+    def failures(self) -> list[str]:
+        """The last round's failures, one sentence per pane."""
+        return self.round.failure_lines()
 
     def _fit_check(self) -> None:
         """Memory-fit warning (desktop_app.models.fit): computed off the GUI thread, shown as a
@@ -511,10 +520,10 @@ class MainWindow(QMainWindow):
         finally:
             dialog.deleteLater()  # a child of the window: it would live as long as it
 
-    def use_problem(self, problem: Any) -> None:
+    def use_problem(self, problem: Problem) -> None:
         """Fill the prompt with a practice problem; Verify then checks against it."""
         self.problem = None
-        self.prompt.setPlainText(str(getattr(problem, "prompt", "")))
+        self.prompt.setPlainText(problem.prompt)
         self.problem = problem
         self._show_problem()
 
@@ -524,15 +533,14 @@ class MainWindow(QMainWindow):
             self.problem_label.setText("")
             return
         text = problem_badge(problem)[0]
-        title = getattr(problem, "title", "") or getattr(problem, "id", "")
+        title = problem.title or problem.id
         theme.rich_text(self.problem_label, lambda: (
             f"&nbsp;Practice: <b>{_html(title)}</b> "
             f"<span style='color:{problem_badge(problem)[1]}'>{_html(text)}</span>"))
 
     def _prompt_edited(self) -> None:
         if self.problem is not None:
-            same = self.prompt.toPlainText().strip() == str(
-                getattr(self.problem, "prompt", "")).strip()
+            same = self.prompt.toPlainText().strip() == self.problem.prompt.strip()
             if not same:
                 self.problem = None
                 self._show_problem()
@@ -742,25 +750,6 @@ class MainWindow(QMainWindow):
         finally:
             self.shutdown()
         super().closeEvent(event)
-
-
-def isolation_badge(sentence: str) -> str:
-    """The status bar's few words for the sandbox sentence (which becomes the tooltip)."""
-    if "not available" in sentence:
-        return "Verify sandbox: unavailable"
-    if "NOT active" in sentence:
-        return "Verify sandbox: partial"
-    return "Verify sandbox: on"
-
-
-def _isolation_text() -> str:
-    """The status-bar sentence on the Verify sandbox (the first call runs a sandbox)."""
-    try:
-        from desktop_app.verify import isolation_summary
-
-        return f"Verify sandbox: {isolation_summary()}"
-    except Exception:
-        return "Verify sandbox: not available in this build"
 
 
 def _ready(entry: Any) -> bool:

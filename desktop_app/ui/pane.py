@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
@@ -31,11 +31,10 @@ from PySide6.QtWidgets import (
 
 from desktop_app.engine.handle import ModelHandle
 from desktop_app.engine.protocol import (
-    FAILURE_LABELS,
-    FINISH_LABELS,
     Failed,
     FailureKind,
     Finished,
+    FinishReason,
     GenerationRequest,
     Loaded,
     Loading,
@@ -49,7 +48,6 @@ from desktop_app.models.catalog import (
     missing_message,
 )
 from desktop_app.session.conversation import (
-    TURN_STATE_LABELS,
     PaneConfig,
     PaneSession,
     Step,
@@ -62,11 +60,15 @@ from desktop_app.text import escape
 from desktop_app.text.units import format_bytes, format_duration
 from desktop_app.ui import theme
 from desktop_app.ui.pane_settings import PaneSettingsForm
+from desktop_app.ui.pane_status import MODEL_STATUSES, PaneStatus, footer_text
 from desktop_app.ui.tasks import Task, run_task
 from desktop_app.ui.turn import TurnWidget, muted
 from desktop_app.ui.widgets import RoleBadge
+from desktop_app.verify import Problem, Verdict, VerdictState
 
-__all__ = ["FRAME_MS", "Pane", "PaneConfig", "TurnWidget"]
+if TYPE_CHECKING:  # the Rollouts window is imported when first opened
+    from desktop_app.ui.rollouts import RolloutsView
+
 
 FRAME_MS = 16
 
@@ -75,15 +77,6 @@ ROLE_HINTS = {  # what an empty pane says about its model
     "instruct": "An instruct model answers as an assistant.",
     "reasoning": "A reasoning model thinks first, then answers.",
 }
-
-UNKNOWN_MODEL = "Unknown model"  # the footer of a pane whose model left the catalog
-
-
-def _state_status(state: Availability | None) -> str:
-    """The footer of a pane whose model can't run: ``Not downloaded``, ``File missing``…"""
-    if state is None:
-        return UNKNOWN_MODEL
-    return state.label[:1].upper() + state.label[1:]
 
 
 def role_dot(role: str, ready: bool, size: int = 12) -> QIcon:
@@ -116,11 +109,6 @@ def _pane_frame(role: str, active: bool) -> str:
             f" border-top: {6 if active else 4}px solid {color}; border-radius: 6px; }}")
 
 
-def _finish_status(step: Finished) -> str:
-    label = FINISH_LABELS[step.result.finish_reason]
-    return label[:1].upper() + label[1:]
-
-
 class Pane(QFrame):
     """A model picker, settings, and a scrolling conversation (a PaneSession's view)."""
 
@@ -139,6 +127,7 @@ class Pane(QFrame):
         self.expand_thinking_all = False
         self.point_size: float | None = None
         self._verify_tasks: list[Task] = []
+        self.rollouts_view: RolloutsView | None = None  # made on first use
 
         self.setObjectName("pane")
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -270,7 +259,10 @@ class Pane(QFrame):
         self.footer_grid = QGridLayout(self.footer)
         self.footer_grid.setContentsMargins(0, 0, 0, 0)
         self.footer_narrow: bool | None = None
-        self.status = QLabel("Ready")
+        self.footer_status = PaneStatus.READY  # what the footer says, as state
+        self._footer_shown: tuple[PaneStatus, tuple[tuple[str, object], ...]] = (
+            PaneStatus.READY, ())
+        self.status = QLabel(footer_text(PaneStatus.READY, {}))
         self.status.setWordWrap(True)  # "Token limit reached" on two lines, not cut
         self.status.setMinimumWidth(1)
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -298,6 +290,15 @@ class Pane(QFrame):
         for column, button in enumerate(buttons, start=1):
             grid.addWidget(button, int(narrow), column)
         grid.setColumnStretch(0, 1)
+
+    def set_status(self, status: PaneStatus, **figures: object) -> None:
+        """The footer says ``status`` (its words from :data:`FOOTER_LABELS`, filled with
+        ``figures``); the same status and figures are not drawn again."""
+        shown = (status, tuple(sorted(figures.items())))
+        self.footer_status = status
+        if shown != self._footer_shown:
+            self._footer_shown = shown
+            self.status.setText(footer_text(status, figures))
 
     def _fit_footer(self) -> None:
         """Narrow when the buttons leave less room than the longest usual status needs."""
@@ -436,10 +437,12 @@ class Pane(QFrame):
         else:
             self.banner.hide()
         if not self.running:  # the footer says what the pane can do, not "Ready"
-            if state != Availability.READY:
-                self.status.setText(_state_status(state))
-            elif self.status.text() in _NOT_READY_STATUSES:
-                self.status.setText("Ready")
+            if state is None:
+                self.set_status(PaneStatus.UNKNOWN_MODEL)
+            elif state != Availability.READY:
+                self.set_status(PaneStatus.NOT_READY, availability=state)
+            elif self.footer_status in MODEL_STATUSES:
+                self.set_status(PaneStatus.READY)
         self._update_empty()
 
     def _update_empty(self) -> None:
@@ -455,7 +458,7 @@ class Pane(QFrame):
 
     # ---------------------------------------------------------------- running
 
-    def send(self, prompt: str, problem: Any = None) -> bool:
+    def send(self, prompt: str, problem: Problem | None = None) -> bool:
         """Start a turn with this prompt; False if the pane can't (busy, not downloaded)."""
         return self._started(self.session.send(prompt, problem))
 
@@ -469,11 +472,11 @@ class Pane(QFrame):
         self._follow = True
         if data.state == TurnState.FAILED:  # no model process could be made
             widget.show_failed(self.point_size)
-            self.status.setText(_failure_status(data))
+            self._set_failed(data)
             return False
         self.turn = widget
         widget.show_loading(data.loading_detail)
-        self.status.setText(TURN_STATE_LABELS[data.state])
+        self.set_status(PaneStatus.TURN, turn=data.state)
         self.stop_button.setEnabled(True)
         self.picker.setEnabled(False)
         self.timer.start()
@@ -507,9 +510,9 @@ class Pane(QFrame):
     def stop(self) -> None:
         if self.running:
             self.session.stop()
-            self.status.setText("Stopping…")
-        if (rollouts := getattr(self, "rollouts_view", None)) is not None:
-            rollouts.stop()  # Stop (and Esc, Stop all) ends the pane's rollouts too
+            self.set_status(PaneStatus.STOPPING)
+        if self.rollouts_view is not None:
+            self.rollouts_view.stop()  # Stop (and Esc, Stop all) ends the pane's rollouts too
 
     def retry(self, widget: TurnWidget) -> None:
         if not self.running:
@@ -545,10 +548,10 @@ class Pane(QFrame):
         widget.show_branch_started()
         if widget.data.state == TurnState.FAILED:
             widget.show_failed(self.point_size)
-            self.status.setText(_failure_status(widget.data))
+            self._set_failed(widget.data)
             return False
         self.turn = widget
-        self.status.setText(TURN_STATE_LABELS[widget.data.state])
+        self.set_status(PaneStatus.TURN, turn=widget.data.state)
         self.stop_button.setEnabled(True)
         self.picker.setEnabled(False)
         self.timer.start()
@@ -582,7 +585,7 @@ class Pane(QFrame):
         self.session.clear()
         for widget in list(self.turns):
             self._remove_turn_widget(widget)
-        self.status.setText("Stopping…" if running else "Ready")
+        self.set_status(PaneStatus.STOPPING if running else PaneStatus.READY)
         self._update_state_banner()
 
     def _on_frame(self) -> None:
@@ -609,7 +612,7 @@ class Pane(QFrame):
             if self.session.closing:
                 return
             if widget is None:  # cleared while generating: the round ended all the same
-                self.status.setText("Ready")
+                self.set_status(PaneStatus.READY)
                 self._update_state_banner()
                 self.runFinished.emit(self, True)
                 return
@@ -617,7 +620,7 @@ class Pane(QFrame):
                 if widget.thinking.live:
                     self._fold_thinking(widget)
                 widget.show_data(self.point_size)  # the turn says why, in one sentence
-                self.status.setText("Continue failed")
+                self.set_status(PaneStatus.CONTINUE_FAILED)
             elif widget.data.state == TurnState.FAILED and widget.error_box.isHidden():
                 self._show_failure(widget)  # ended without a Failed event
             if self._follow:  # the metrics and actions appear below what was followed
@@ -635,10 +638,8 @@ class Pane(QFrame):
         data = widget.data
         if data.state not in (TurnState.THINKING, TurnState.ANSWERING):
             return
-        text = (f"{TURN_STATE_LABELS[data.state]} {data.tokens:,} tokens · "
-                f"{format_duration(data.elapsed_now())}")
-        if self.status.text() != text:
-            self.status.setText(text)
+        self.set_status(PaneStatus.STREAMING, turn=data.state, tokens=data.tokens,
+                        elapsed=format_duration(data.elapsed_now()))
         widget.show_thinking_stats()
 
     def _show_step(self, widget: TurnWidget, step: Step) -> None:
@@ -651,21 +652,22 @@ class Pane(QFrame):
             widget.append(step.thinking, step.answer, step.tokens)
         elif isinstance(step, Loading):
             widget.show_loading(step.detail)
-            self.status.setText("Loading model…")
+            self.set_status(PaneStatus.LOADING)
         elif isinstance(step, Loaded):
             widget.show_loading("sending the prompt")
-            self.status.setText(f"Loaded in {step.load_s:.1f} s")
+            self.set_status(PaneStatus.LOADED, seconds=step.load_s)
         elif isinstance(step, PromptSent):
             widget.hide_loading()
             widget.show_prompt_sent()
-            self.status.setText(TURN_STATE_LABELS[data.state])
+            self.set_status(PaneStatus.TURN, turn=data.state)
             if step.starts_in_thinking:
                 widget.thinking.start_live(data.thinking_header(live=True))
         elif isinstance(step, Finished):
             if not widget.thinking.isHidden() and (widget.thinking.live or data.thinking_s):
                 self._fold_thinking(widget)
             widget.show_finished(self.point_size)
-            self.status.setText(_finish_status(step))
+            self.set_status(PaneStatus.FINISHED,
+                            finish=FinishReason(step.result.finish_reason))
         elif isinstance(step, Failed) and data.state == TurnState.FAILED:
             self._show_failure(widget)  # (a failed Continue is shown when the run ends)
 
@@ -673,7 +675,11 @@ class Pane(QFrame):
         if widget.thinking.live:
             self._fold_thinking(widget)
         widget.show_failed(self.point_size)
-        self.status.setText(_failure_status(widget.data))
+        self._set_failed(widget.data)
+
+    def _set_failed(self, data: Turn) -> None:
+        kind = FailureKind(data.failure.kind) if data.failure else FailureKind.ERROR
+        self.set_status(PaneStatus.FAILED, failure=kind)
 
     def _fold_thinking(self, widget: TurnWidget) -> None:
         collapse = not self.expand_thinking_all and not widget.thinking.user_touched
@@ -686,7 +692,7 @@ class Pane(QFrame):
         self.stop_button.setEnabled(False)
         self.picker.setEnabled(True)
         widget, self.turn = self.turn, None
-        self.status.setText(FAILURE_LABELS[FailureKind.ERROR])
+        self.set_status(PaneStatus.FAILED, failure=FailureKind.ERROR)
         if widget is not None:
             try:
                 widget.show_failed(self.point_size)
@@ -701,7 +707,7 @@ class Pane(QFrame):
         widget.show_verifying()
         session, data = self.session, widget.data
 
-        def shown(verdict: Any) -> None:
+        def shown(verdict: Verdict) -> None:
             data.verdict = verdict
             widget.show_verdict()
 
@@ -752,7 +758,7 @@ class Pane(QFrame):
         """The conversation as data (export reads this, never the labels on screen),
         with the pane's last rollouts run if it has one."""
         data = self.session.export()
-        rollouts = getattr(self, "rollouts_view", None)
+        rollouts = self.rollouts_view
         run = rollouts.export_data() if rollouts is not None else None
         if run is not None:
             data["rollouts"] = run
@@ -763,7 +769,7 @@ class Pane(QFrame):
         threads += [t.thread for t in self._verify_tasks if t.running and t.thread]
         return threads
 
-    def open_rollouts(self) -> Any:
+    def open_rollouts(self) -> RolloutsView | None:
         from desktop_app.ui.rollouts import open_rollouts  # issue 12's window
 
         return open_rollouts(self)
@@ -771,19 +777,12 @@ class Pane(QFrame):
     def shutdown(self) -> ModelHandle | None:
         """Stop generating and hand back the worker for the caller to close."""
         self.timer.stop()
-        if (rollouts := getattr(self, "rollouts_view", None)) is not None:
-            rollouts.shutdown()
+        if self.rollouts_view is not None:
+            self.rollouts_view.shutdown()
         return self.session.shutdown()
 
 
-def _failure_status(data: Turn) -> str:
-    kind = FailureKind(data.failure.kind) if data.failure else FailureKind.ERROR
-    return FAILURE_LABELS[kind]
-
-
-def _checker_failed(exc: BaseException) -> Any:
-    from desktop_app.verify import Verdict, VerdictState
-
+def _checker_failed(exc: BaseException) -> Verdict:
     return Verdict(verdict=VerdictState.ERROR, reason=f"The checker failed: {exc}")
 
 
@@ -792,7 +791,3 @@ def _safe_state(entry: ModelEntry) -> Availability:
         return availability(entry)
     except Exception:  # noqa: BLE001 - an unreadable state file: not ready
         return Availability.NOT_DOWNLOADED
-
-
-_NOT_READY_STATUSES = {_state_status(None)} | {
-    _state_status(state) for state in Availability if state != Availability.READY}

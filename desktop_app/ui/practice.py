@@ -30,16 +30,17 @@ from PySide6.QtWidgets import (
 
 from desktop_app.ui import theme
 from desktop_app.ui.tasks import run_task
+from desktop_app.verify import PracticeSet, Problem
 
 PROBLEM_ROLE = Qt.ItemDataRole.UserRole + 1
 ALL_SETS = "All sets"
 ALL_LEVELS = "All levels"
 
 
-def problem_badge(problem: Any) -> tuple[str, str]:
+def problem_badge(problem: Problem) -> tuple[str, str]:
     """Badge text and colour: verifiable problems say how they're checked."""
-    kind = str(getattr(problem, "kind", "") or "")
-    if getattr(problem, "verifiable", False):
+    kind = problem.kind
+    if problem.verifiable:
         return (f"✓ checkable · {kind}" if kind else "✓ checkable", theme.ok_color())
     return ("open · no single answer", theme.muted_fg())
 
@@ -49,12 +50,12 @@ class PracticePicker(QDialog):
 
     Without ``sets`` the dialog opens at once and loads them in the background."""
 
-    def __init__(self, sets: list[Any] | None = None, parent: QWidget | None = None,
+    def __init__(self, sets: list[PracticeSet] | None = None, parent: QWidget | None = None,
                  error: str | None = None):
         super().__init__(parent)
         self.setWindowTitle("Practice problems")
         self.resize(820, 520)
-        self.selected: Any = None
+        self.selected: Problem | None = None
         layout = QVBoxLayout(self)
         intro = QLabel("Checkable problems (✓) have a known answer or tests: after the panes "
                        "answer, press <b>Verify</b> in a pane. Open problems have no single "
@@ -109,40 +110,38 @@ class PracticePicker(QDialog):
             self.loading = run_task(self, lambda _task: load_sets(), on_success=self._loaded,
                                     name="practice-sets")
 
-    def _loaded(self, loaded: tuple[list[Any], str | None]) -> None:
+    def _loaded(self, loaded: tuple[list[PracticeSet], str | None]) -> None:
         sets, error = loaded
         self.set_sets(sets)
         self.error_label.setText(error or "")
         self.error_label.setVisible(bool(error))
 
-    def set_sets(self, sets: list[Any]) -> None:
+    def set_sets(self, sets: list[PracticeSet]) -> None:
         self.tree.clear()
         self.sets = list(sets)
         self._groups: list[tuple[QTreeWidgetItem, list[QTreeWidgetItem]]] = []
         first = None
         for practice_set in sets:
-            title = str(getattr(practice_set, "name", "Practice"))
-            count = len(getattr(practice_set, "problems", []))
+            title = practice_set.name
+            count = len(practice_set.problems)
             parent = QTreeWidgetItem([f"{title}  ({count})"])
             parent.setFlags(parent.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             font = parent.font(0)
             font.setBold(True)
             parent.setFont(0, font)
-            licence = str(getattr(practice_set, "licence", "") or "")
-            source = str(getattr(practice_set, "attribution", "") or "")
+            licence = practice_set.licence
+            source = practice_set.attribution
             if licence:
                 parent.setToolTip(0, f"{source}\nLicence: {licence}".strip())
             self.tree.addTopLevelItem(parent)
             children: list[QTreeWidgetItem] = []
             self._groups.append((parent, children))
-            for problem in getattr(practice_set, "problems", []):
+            for problem in practice_set.problems:
                 text, color = problem_badge(problem)
-                level = str(getattr(problem, "level", "") or "")
-                item = QTreeWidgetItem([str(getattr(problem, "title", "") or problem.id), text,
-                                        level])
+                item = QTreeWidgetItem([problem.title or problem.id, text, problem.level])
                 item.setData(0, PROBLEM_ROLE, problem)
                 item.setForeground(1, QBrush(QColor(color)))
-                item.setToolTip(0, str(getattr(problem, "prompt", ""))[:2000])
+                item.setToolTip(0, problem.prompt[:2000])
                 parent.addChild(item)
                 children.append(item)
                 first = first or item
@@ -157,17 +156,16 @@ class PracticePicker(QDialog):
         self.set_filter.clear()
         self.set_filter.addItem(ALL_SETS)
         for practice_set in self.sets:
-            self.set_filter.addItem(str(getattr(practice_set, "name", "Practice")))
+            self.set_filter.addItem(practice_set.name)
         self.set_filter.blockSignals(False)
         self._fill_levels()
 
-    def _chosen_sets(self) -> list[Any]:
+    def _chosen_sets(self) -> list[PracticeSet]:
         index = self.set_filter.currentIndex()
         return self.sets if index <= 0 else [self.sets[index - 1]]
 
     def _fill_levels(self) -> None:
-        levels = sorted({str(getattr(p, "level", "") or "") for s in self._chosen_sets()
-                         for p in getattr(s, "problems", [])} - {""})
+        levels = sorted({p.level for s in self._chosen_sets() for p in s.problems} - {""})
         self.level_filter.blockSignals(True)
         self.level_filter.clear()
         self.level_filter.addItem(ALL_LEVELS)
@@ -188,12 +186,11 @@ class PracticePicker(QDialog):
         for index, (parent, children) in enumerate(self._groups):
             visible_children = 0
             for child in children:
-                problem = child.data(0, PROBLEM_ROLE)
+                problem: Problem = child.data(0, PROBLEM_ROLE)
                 total += 1
-                haystack = " ".join((str(problem.id), str(getattr(problem, "title", "")),
-                                     str(getattr(problem, "prompt", "")))).casefold()
+                haystack = " ".join((problem.id, problem.title, problem.prompt)).casefold()
                 match = (chosen < 0 or chosen == index) \
-                    and (not level or getattr(problem, "level", "") == level) \
+                    and (not level or problem.level == level) \
                     and all(word in haystack for word in words)
                 child.setHidden(not match)
                 visible_children += match
@@ -216,25 +213,26 @@ class PracticePicker(QDialog):
         """Badge colours for the current light/dark scheme."""
         items = QTreeWidgetItemIterator(self.tree)
         while (item := items.value()) is not None:
-            problem = item.data(0, PROBLEM_ROLE)
+            problem: Problem | None = item.data(0, PROBLEM_ROLE)
             if problem is not None:
                 item.setForeground(1, QBrush(QColor(problem_badge(problem)[1])))
             items += 1
 
     def _preview(self, item: QTreeWidgetItem | None, _previous: Any = None) -> None:
-        problem = item.data(0, PROBLEM_ROLE) if item else None
-        self.preview.setPlainText(str(getattr(problem, "prompt", "")) if problem else "")
+        problem: Problem | None = item.data(0, PROBLEM_ROLE) if item else None
+        self.preview.setPlainText(problem.prompt if problem is not None else "")
 
     def _accept(self) -> None:
         item = self.tree.currentItem()
-        problem = item.data(0, PROBLEM_ROLE) if item is not None and not item.isHidden() else None
+        problem: Problem | None = (item.data(0, PROBLEM_ROLE)
+                                   if item is not None and not item.isHidden() else None)
         if problem is None:
             return
         self.selected = problem
         self.accept()
 
 
-def load_sets() -> tuple[list[Any], str | None]:
+def load_sets() -> tuple[list[PracticeSet], str | None]:
     """The practice sets, or ``([], message)`` if the verifier isn't available."""
     try:
         from desktop_app.verify import load_practice_sets

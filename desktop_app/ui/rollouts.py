@@ -51,7 +51,6 @@ from desktop_app.rollouts.run import (
     BUDGET_DOES_NOT_APPLY,
     MAX_ROLLOUTS,
     AnswerKey,
-    Majority,
     Rollout,
     RolloutRun,
     budget_applies,
@@ -61,12 +60,13 @@ from desktop_app.rollouts.run import (
     run_rollouts,
     wilson_interval,
 )
+from desktop_app.rollouts.summary import RunFigures
 from desktop_app.text.escape import visible_controls
 from desktop_app.text.units import format_duration
 from desktop_app.ui import theme
 from desktop_app.ui.rollouts_chart import AccuracyChart, Bar, PassAtKChart
 from desktop_app.ui.tasks import Task, run_task
-from desktop_app.verify import VERDICT_LABELS, VerdictState
+from desktop_app.verify import VERDICT_LABELS, Problem, VerdictState
 
 CHIP_COLUMNS = 8
 DEFAULT_ROLLOUTS = 8
@@ -87,7 +87,7 @@ class RolloutsView(QWidget):
     runFinished = Signal(object)  # the RolloutRun (stopped or failed ones too)
 
     def __init__(self, entry: ModelEntry, make_worker: Any, request: GenerationRequest,
-                 problem: Any = None, parent: QWidget | None = None, *,
+                 problem: Problem | None = None, parent: QWidget | None = None, *,
                  judges: Sequence[ModelEntry] = ()):
         super().__init__(parent, Qt.WindowType.Window)
         self.entry = entry
@@ -124,7 +124,7 @@ class RolloutsView(QWidget):
 
         controls = QHBoxLayout()
         self.key_edit = QLineEdit()
-        if problem is not None and getattr(problem, "answer", None) is not None:
+        if problem is not None and problem.answer is not None:
             self.key_edit.setText(problem.answer)
         self.key_edit.setPlaceholderText("Expected answer (the key), e.g. 56")
         if problem is not None and problem.kind == "code":
@@ -436,37 +436,13 @@ class RolloutsView(QWidget):
         run = self.current_run()
         if not run.rollouts:
             return "Press Run to sample the rollouts."
-        checked = len(run.checked)
-        if self.key is None:
-            parts = [f"{sum(r.finished for r in run.rollouts)} of {run.n} rollouts sampled. "
-                     f"{NO_KEY}"]
-            passes: dict[str, float] = {}
-        else:
-            parts = [f"{run.correct} correct of {checked} checked ({run.n} rollouts)"]
-            passes = run.pass_at_k()
-        parts += [f"pass@{k} {value:.2f}" for k, value in passes.items()]
-        majority = run.majority() if self.key is not None else Majority(None, 0, None)
-        parts[-1] += "\n"  # the figures of the key on one line, the rest below
-        if majority.answer is not None and majority.verdict is not None:
-            parts.append(f"majority {visible_controls(majority.answer)[:30]} "
-                         f"({majority.votes} votes) {VERDICT_LABELS[majority.verdict][0]}")
-        right, wrong = run.mean_thinking()
-        if any(r.thinking_tokens for r in run.rollouts):
-            show = (lambda v: "–" if v is None else f"{v:.0f}")  # noqa: E731
-            parts.append(f"thinking tokens: correct {show(right)}, wrong {show(wrong)}")
-        if run.thinking_budget is not None:
-            parts.append(f"thinking budget {run.thinking_budget}")
-        if self.last_run is not None:
-            parts.append(f"{format_duration(run.wall_s)} without loading")
-            if run.tokens_per_s:
-                parts.append(f"{run.tokens_per_s:.1f} tok/s")
-            if run.error:
-                parts.append(visible_controls(run.error))
-            elif run.stopped:
-                parts.append("stopped")
-        else:
-            parts.append(self._load_note or f"{format_duration(time.monotonic() - self._started)}")
-        text = " · ".join(parts).replace("\n · ", "\n")
+        done = self.last_run is not None
+        figures = RunFigures.of(run.to_dict(), keyed=self.key is not None, done=done)
+        score, *details = figures.lines()
+        if not done:
+            details.append(self._load_note
+                           or format_duration(time.monotonic() - self._started))
+        text = visible_controls(score + "\n" + " · ".join(details))
         return f"{text}\n{visible_controls(self.plan_note)}" if self.plan_note else text
 
     def _show_figures(self) -> None:
@@ -589,7 +565,7 @@ def open_rollouts(pane: Any) -> RolloutsView | None:
     entry = pane.entry
     if entry is None:
         return None
-    existing = getattr(pane, "rollouts_view", None)
+    existing = pane.rollouts_view
     if isinstance(existing, RolloutsView) and existing.entry.id == entry.id:
         existing.show()
         existing.raise_()

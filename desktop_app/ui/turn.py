@@ -10,7 +10,6 @@ probabilities the same fold and answer hold tinted tokens instead of text.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QGuiApplication
@@ -26,8 +25,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.engine.protocol import FAILURE_LABELS, FailureKind, FinishReason, GenerationResult
+from desktop_app.engine.protocol import (
+    FAILURE_LABELS,
+    Failed,
+    FailureKind,
+    FinishReason,
+    GenerationResult,
+)
 from desktop_app.models.catalog import ModelEntry
+from desktop_app.models.sources import RemoteSource
 from desktop_app.session.conversation import Turn, TurnState
 from desktop_app.session.tokens import (
     NO_EXACT_PROMPT,
@@ -57,7 +63,8 @@ from desktop_app.ui.widgets import (
     StreamTextView,
     ThinkingSection,
 )
-from desktop_app.verify.verdict import VERDICT_LABELS, VerdictState
+from desktop_app.verify import Problem, Verdict, VerdictState
+from desktop_app.verify.verdict import verdict_title
 
 EMPTY_ANSWER_NOTES = {  # what an empty answer says, by why the reply ended
     FinishReason.CANCELLED: "(stopped)",
@@ -270,7 +277,7 @@ class TurnWidget(QFrame):
         return self.data.prompt
 
     @property
-    def problem(self) -> Any:
+    def problem(self) -> Problem | None:
         return self.data.problem
 
     @property
@@ -282,11 +289,11 @@ class TurnWidget(QFrame):
         return self.data.result
 
     @property
-    def failed(self) -> Any:
+    def failed(self) -> Failed | None:
         return self.data.failure
 
     @property
-    def verdict(self) -> Any:
+    def verdict(self) -> Verdict | None:
         return self.data.verdict
 
     @property
@@ -519,7 +526,7 @@ class TurnWidget(QFrame):
         self._show_no_figures_note()
 
     def _show_no_figures_note(self) -> None:
-        remote = getattr(self.entry.source, "kind", "") == "remote"
+        remote = isinstance(self.entry.source, RemoteSource)
         self.token_note.setText(NOT_OFFERED if remote else NOT_RECORDED)
         self.token_note.show()
 
@@ -587,18 +594,20 @@ class TurnWidget(QFrame):
         verdict = self.data.verdict
         self.verify_button.setEnabled(True)
         self.verify_button.setText("Verify again")
+        if verdict is None:  # nothing checked yet: no verdict to show
+            self.verify_button.setText("Verify")
+            self.verify_label.hide()
+            self.verify_section.hide()
+            return
         theme.rich_text(self.verify_label, lambda: format_verdict_html(verdict))
         self.verify_label.show()
-        output = ""
-        stdout = getattr(verdict, "stdout", "") or ""
-        stderr = getattr(verdict, "stderr", "") or ""
-        if stdout:
-            output += stdout
-        if stderr:
-            output += ("\n" if output and not output.endswith("\n") else "") + "[stderr]\n" + stderr
+        output = verdict.stdout
+        if verdict.stderr:
+            output += (("\n" if output and not output.endswith("\n") else "")
+                       + "[stderr]\n" + verdict.stderr)
         self.verify_output.set_text(output)
         self.verify_section.setVisible(bool(output))
-        self.verify_label.setToolTip(str(getattr(verdict, "isolation", "") or ""))
+        self.verify_label.setToolTip(verdict.isolation)
 
 
 def _block_title(index: int, block: CodeBlock) -> str:
@@ -616,35 +625,21 @@ VERDICT_COLORS: dict[VerdictState, Callable[[], str]] = {  # a theme function: d
 }
 
 
-def verdict_title(state: VerdictState) -> str:
-    """``✓ Passed``: the verdict's symbol and label from Verify's one table."""
-    symbol, label = VERDICT_LABELS[state]
-    return f"{symbol} {label[:1].upper()}{label[1:]}"
-
-
-def format_verdict_html(verdict: Any) -> str:
-    try:
-        state = VerdictState(getattr(verdict, "verdict", VerdictState.ERROR))
-    except ValueError:
-        state = VerdictState.ERROR
+def format_verdict_html(verdict: Verdict) -> str:
+    state = verdict.verdict  # a VerdictState: Verdict converts it when it is made
     # the size is relative, so the verdict grows with zoom and presentation mode
     parts = [f"<span style='color:{VERDICT_COLORS[state]()}; font-weight:600;"
              f" font-size:large'>{escape.html(verdict_title(state))}</span>"]
-    if getattr(verdict, "low_confidence", False):
+    if verdict.low_confidence:
         parts.append(" <i>(low confidence)</i>")
     details = []
-    expected = getattr(verdict, "expected", None)
-    got = getattr(verdict, "got", None)
-    if expected not in (None, ""):
-        details.append(f"expected <code>{escape.html(str(expected))}</code>")
-    if got not in (None, ""):
-        details.append(f"got <code>{escape.html(str(got))}</code>")
-    duration = getattr(verdict, "duration_s", None)
-    if isinstance(duration, int | float):
-        details.append(f"{duration:.2f} s")
-    if details:
-        parts.append("<br>" + " · ".join(details))
-    reason = getattr(verdict, "reason", "")
-    if reason:
-        parts.append(f"<br><span style='color:{theme.muted_fg()}'>{escape.html(str(reason))}</span>")
+    if verdict.expected:
+        details.append(f"expected <code>{escape.html(verdict.expected)}</code>")
+    if verdict.got:
+        details.append(f"got <code>{escape.html(verdict.got)}</code>")
+    details.append(f"{verdict.duration_s:.2f} s")
+    parts.append("<br>" + " · ".join(details))
+    if verdict.reason:
+        parts.append(f"<br><span style='color:{theme.muted_fg()}'>"
+                     f"{escape.html(verdict.reason)}</span>")
     return "".join(parts)

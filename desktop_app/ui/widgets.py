@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.session.conversation import thinking_header
+from desktop_app.text.thinking import THINK_TAGS
 from desktop_app.ui import theme
 
 __all__ = ["AutoHeightTextBrowser", "CollapsibleSection", "FlowLayout", "RoleBadge",
@@ -167,7 +168,8 @@ class RoleBadge(QLabel):
         self.setToolTip({
             "base": "Base model: pretrained only. It continues documents.",
             "instruct": "Instruct model: fine-tuned to answer as an assistant.",
-            "reasoning": "Reasoning model: trained to think in <think>…</think> first.",
+            "reasoning": f"Reasoning model: trained to think in {THINK_TAGS.open}…"
+                         f"{THINK_TAGS.close} first.",
         }.get(role, ""))
 
 

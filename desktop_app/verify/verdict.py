@@ -31,6 +31,16 @@ VERDICT_LABELS: dict[VerdictState, tuple[str, str]] = {
 VERDICTS = tuple(state.value for state in VerdictState)
 
 
+def verdict_title(state: VerdictState | str) -> str:
+    """``✓ Passed``: the symbol and label from the one table, as a title (the window, the
+    rollouts figures and export all show this); an unknown state reads ``? <state>``."""
+    try:
+        symbol, label = VERDICT_LABELS[VerdictState(state)]
+    except ValueError:
+        symbol, label = "?", str(state)
+    return f"{symbol} {label[:1].upper()}{label[1:]}"
+
+
 @dataclass
 class Verdict:
     """The outcome of verifying one reply (what the Verify button and the CLI show).

@@ -1,4 +1,5 @@
-"""``triptych bench``: the command, and one run of every measurement into one report.
+"""One run of every measurement into one report (``triptych bench``'s arguments and
+printing are :mod:`desktop_app.cli.bench`).
 
 What each figure compares is in :mod:`desktop_app.bench.engine` (the engine's figures) and
 :mod:`desktop_app.bench.app` (the window's, measured in a separate app process); the
@@ -7,12 +8,9 @@ report's rows and their renderings are in :mod:`desktop_app.bench.report`.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
-import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from desktop_app import __version__
 from desktop_app.bench.app import (
@@ -29,9 +27,10 @@ from desktop_app.bench.engine import (
     bench_native,
     bench_prompt_reuse,
     bench_single_pane,
-    find_llama_bench,
 )
-from desktop_app.bench.report import format_markdown, format_table
+
+if TYPE_CHECKING:
+    from desktop_app.models.catalog import ModelEntry
 
 # Rollouts are many generations at once: their tokens are capped so the figure stays quick.
 ROLLOUT_TOKENS = 32
@@ -79,34 +78,30 @@ def machine_description() -> dict[str, Any]:
     }
 
 
-
-def _choose_models(ids: list[str] | None) -> list[Any]:
-    from desktop_app.models.catalog import default_model_ids, load_catalog
-
-    catalog = load_catalog()
-    chosen = ids or default_model_ids(catalog)
-    if not chosen:
+def _panes(models: list[ModelEntry]) -> list[ModelEntry]:
+    """The models of a comparison: three panes (models repeated if fewer), four at most."""
+    if not models:
         raise ValueError("No model is ready to benchmark; install the starter models.")
-    entries = [catalog.get(model_id) for model_id in chosen]
+    entries = list(models)
     while len(entries) < 3:  # a comparison is three panes; repeat models if fewer are here
-        entries.append(entries[len(entries) % len(chosen)])
+        entries.append(entries[len(entries) % len(models)])
     return entries[:4]
 
 
 LIGHT_DUTY = 0.6  # a light load: 60 % of one core, which a 0.1 s sample counts as taken
 
 
-def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
+def run_benchmarks(models: list[ModelEntry], n_tokens: int, repeats: int,
                    window: bool = True, startup: bool = True, contention: bool = False,
                    llama_bench: str | None = None, rollouts: bool = True,
                    threads: int | None = None) -> dict[str, Any]:
-    """Run every measurement on ``threads`` cores (default: every physical core); return
-    one JSON-ready dict."""
+    """Run every measurement of *models* (catalog entries) on ``threads`` cores (default:
+    every physical core); return one JSON-ready dict."""
     from desktop_app.engine.cores import physical_cores
     from desktop_app.engine.llama.native_setup import summary
     from desktop_app.engine.worker import decided_setup
 
-    entries = _choose_models(ids)
+    entries = _panes(models)
     cores = threads or physical_cores()
     # the baselines run llama.cpp outside our model processes: decide how it may run here
     # first, so they use the setting the engine does (and do not crash where it would)
@@ -145,55 +140,3 @@ def run_benchmarks(ids: list[str] | None, n_tokens: int, repeats: int,
                                for pane in comparison["panes"] if pane},
     }
     return report
-
-
-def add_bench_parser(subparsers: Any) -> None:
-    bench = subparsers.add_parser("bench", help="measure Triptych against bare llama.cpp")
-    bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.add_argument("--markdown", action="store_true", help="print the README's table")
-    bench.add_argument("--models", help="comma-separated model ids (default: the ready ones)")
-    bench.add_argument("--tokens", type=int, default=128,
-                       help=f"tokens per generation ({ROLLOUT_TOKENS} at most per rollout)")
-    bench.add_argument("--repeats", type=int, default=3, help="single-pane runs per side")
-    bench.add_argument("--threads", type=int, metavar="N",
-                       help="cores the engine's figures use (default: every physical core; "
-                            "the window's figures run the app as it is)")
-    bench.add_argument("--no-window", action="store_true",
-                       help="skip the window figures (streaming, rollouts, append cost)")
-    bench.add_argument("--no-rollouts", action="store_true",
-                       help=f"skip the GUI stall while 3 panes × {ROLLOUTS_PER_PANE} rollouts run")
-    bench.add_argument("--no-startup", action="store_true", help="skip the start-up figures")
-    bench.add_argument("--contention", action="store_true",
-                       help="also measure one pane while a busy process takes a core")
-    bench.add_argument("--llama-bench", metavar="PATH",
-                       help="native llama-bench binary for the ratio to llama.cpp "
-                            "(default: llama-bench on PATH, if any)")
-
-
-def run_bench(args: argparse.Namespace) -> int:
-    from desktop_app.models.catalog import CatalogError
-
-    if args.tokens < 2 or args.repeats < 1:
-        print("triptych: --tokens must be at least 2 and --repeats at least 1.", file=sys.stderr)
-        return 2
-    if args.threads is not None and args.threads < 1:
-        print("triptych: --threads must be at least 1.", file=sys.stderr)
-        return 2
-    ids = [part.strip() for part in args.models.split(",")] if args.models else None
-    llama_bench = find_llama_bench(args.llama_bench)
-    if args.llama_bench and llama_bench is None:
-        print(f"triptych: {args.llama_bench} is not an executable llama-bench.", file=sys.stderr)
-        return 2
-    try:
-        report = run_benchmarks(ids, args.tokens, args.repeats, window=not args.no_window,
-                                startup=not args.no_startup, contention=args.contention,
-                                llama_bench=llama_bench, rollouts=not args.no_rollouts,
-                                threads=args.threads)
-    except (CatalogError, ValueError, RuntimeError) as exc:
-        print(f"triptych: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(format_markdown(report) if args.markdown else format_table(report))
-    return 0

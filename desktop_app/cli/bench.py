@@ -1,0 +1,86 @@
+"""``triptych bench``: Triptych measured against bare llama.cpp, in one run.
+
+    triptych bench [--json | --markdown] [--models IDS] [--tokens N] [--repeats R]
+        [--threads N] [--no-window] [--no-rollouts] [--no-startup] [--contention]
+        [--llama-bench PATH]
+
+This module is the command: its arguments, which models it measures and how the report
+is printed. The measurements and the report's rows are in :mod:`desktop_app.bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from desktop_app.bench.app import ROLLOUTS_PER_PANE
+from desktop_app.bench.run import ROLLOUT_TOKENS
+from desktop_app.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    model_ids,
+    report,
+    resolve_models,
+)
+
+
+def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``triptych bench`` on the main parser's subcommands."""
+    bench: argparse.ArgumentParser = subparsers.add_parser(
+        "bench", help="measure Triptych against bare llama.cpp")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--markdown", action="store_true", help="print the README's table")
+    bench.add_argument("--models", help="comma-separated model ids (default: the ready ones)")
+    bench.add_argument("--tokens", type=int, default=128,
+                       help=f"tokens per generation ({ROLLOUT_TOKENS} at most per rollout)")
+    bench.add_argument("--repeats", type=int, default=3, help="single-pane runs per side")
+    bench.add_argument("--threads", type=int, metavar="N",
+                       help="cores the engine's figures use (default: every physical core; "
+                            "the window's figures run the app as it is)")
+    bench.add_argument("--no-window", action="store_true",
+                       help="skip the window figures (streaming, rollouts, append cost)")
+    bench.add_argument("--no-rollouts", action="store_true",
+                       help=f"skip the GUI stall while 3 panes × {ROLLOUTS_PER_PANE} rollouts run")
+    bench.add_argument("--no-startup", action="store_true", help="skip the start-up figures")
+    bench.add_argument("--contention", action="store_true",
+                       help="also measure one pane while a busy process takes a core")
+    bench.add_argument("--llama-bench", metavar="PATH",
+                       help="native llama-bench binary for the ratio to llama.cpp "
+                            "(default: llama-bench on PATH, if any)")
+    return bench
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """``triptych bench``; returns the exit status (misuse raises :class:`UsageError`)."""
+    from desktop_app.bench import format_markdown, format_table, run_benchmarks
+    from desktop_app.bench.engine import find_llama_bench
+    from desktop_app.models.catalog import CatalogError, default_model_ids, load_catalog
+
+    if args.tokens < 2 or args.repeats < 1:
+        raise UsageError("--tokens must be at least 2 and --repeats at least 1.")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError("--threads must be at least 1.")
+    ids = model_ids(args.models)
+    llama_bench = find_llama_bench(args.llama_bench)
+    if args.llama_bench and llama_bench is None:
+        raise UsageError(f"{args.llama_bench} is not an executable llama-bench.")
+    catalog = load_catalog()
+    ids = ids or default_model_ids(catalog)
+    if not ids:
+        return report("No model is ready to benchmark; install the starter models.",
+                      EXIT_FAILED)
+    entries = resolve_models(ids, catalog)
+    try:
+        figures = run_benchmarks(entries, args.tokens, args.repeats,
+                                 window=not args.no_window, startup=not args.no_startup,
+                                 contention=args.contention, llama_bench=llama_bench,
+                                 rollouts=not args.no_rollouts, threads=args.threads)
+    except (CatalogError, ValueError, RuntimeError) as exc:
+        return report(exc, EXIT_FAILED)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(format_markdown(figures) if args.markdown else format_table(figures))
+    return EXIT_OK

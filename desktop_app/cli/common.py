@@ -1,0 +1,97 @@
+"""What every ``triptych`` command shares: its exit codes, the one usage error and the one
+way a mistake is reported, and the one way a model id on the command line becomes a
+catalog entry.
+
+A command raises :class:`UsageError` for a mistake in how it was called;
+:func:`desktop_app.cli.main.main` reports it with :func:`report` (one sentence on stderr,
+never a traceback) and exits with :data:`EXIT_USAGE`. A command that keeps its own error
+format (``triptych models``: ``error: …``, a JSON event with ``--json``) catches it and
+calls :func:`report` with that format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from desktop_app.models.catalog import Catalog, CatalogError, ModelEntry, load_catalog
+from desktop_app.text.escape import visible_controls
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the command ran and something failed: a pane, a download, a model
+EXIT_USAGE = 2  # the command was called wrongly; one sentence says how
+EXIT_INTERRUPTED = 130  # Ctrl+C, as a shell reports SIGINT
+
+PREFIX = "triptych: "
+
+
+class UsageError(Exception):
+    """A mistake in how a command was called; its message is one sentence."""
+
+
+def report(message: object, code: int = EXIT_USAGE, *, prefix: str = PREFIX,
+           json_event: bool = False) -> int:
+    """Say *message* in one line on stderr and return *code* (the exit status).
+
+    Control and bidi characters are shown as escapes: messages quote ids, paths and
+    servers' words, which must not drive the terminal. With *json_event* (a command run
+    with ``--json``) the message also goes to stdout as ``{"event": "error", "message": …}``.
+    """
+    text = str(message)
+    if json_event:
+        print(json.dumps({"event": "error", "message": text}), flush=True)
+    print(f"{prefix}{visible_controls(text)}", file=sys.stderr, flush=True)
+    return code
+
+
+def warn(message: object) -> None:
+    """A warning that does not stop the command (a catalog problem), one line on stderr."""
+    report(message, EXIT_OK, prefix=f"{PREFIX}warning: ")
+
+
+def one_line_parser_errors(parser: argparse.ArgumentParser, command: str) -> None:
+    """Report *parser*'s complaints as a usage error, one line pointing at ``--help``
+    (argparse's own report prints the whole usage text first); it exits as argparse does,
+    with :class:`SystemExit` and :data:`EXIT_USAGE`."""
+
+    def error(message: str) -> NoReturn:
+        raise SystemExit(report(UsageError(f"{message} (see 'triptych {command} --help').")))
+
+    parser.error = error  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------- model ids
+
+
+def model_ids(text: str | None, option: str = "--models") -> list[str] | None:
+    """The ids in a comma-separated option (``a, b``), or None when it was not given."""
+    if text is None:
+        return None
+    ids = [part.strip() for part in text.split(",") if part.strip()]
+    if not ids:
+        raise UsageError(f"{option} needs at least one model id.")
+    return ids
+
+
+def resolve_model(model_id: str, catalog: Catalog | None = None) -> ModelEntry:
+    """The catalog entry with *model_id*, or a :class:`UsageError` whose one sentence names
+    the known models (or the catalog problem that dropped this one)."""
+    catalog = load_catalog() if catalog is None else catalog
+    try:
+        return catalog.get(model_id)
+    except CatalogError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def resolve_models(ids: str | Sequence[str], catalog: Catalog | None = None, *,
+                   option: str = "--models") -> list[ModelEntry]:
+    """The catalog entries for *ids*, a comma-separated option's text or a list of ids,
+    in order; a :class:`UsageError` for none at all or for the first unknown id."""
+    wanted = model_ids(ids, option) if isinstance(ids, str) else list(ids)
+    if not wanted:
+        raise UsageError(f"{option} needs at least one model id.")
+    catalog = load_catalog() if catalog is None else catalog
+    return [resolve_model(model_id, catalog) for model_id in wanted]
