@@ -306,7 +306,8 @@ def fake_catalog(folder: Path) -> Catalog:
     """The bundled catalog's base, instruct and a reasoning entry, each pointing at a
     placeholder file in ``folder`` so they count as ready without any download: with a
     FakeEngine nothing ever reads the file."""
-    from desktop_app.models.catalog import FileSource, load_catalog
+    from desktop_app.models.catalog import load_catalog
+    from desktop_app.models.sources import FileSource
 
     catalog = load_catalog()
     picked: dict[str, ModelEntry] = {}

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop_app.models.catalog import FileSource, ModelEntry, PromptStyle
+from desktop_app.models.catalog import ModelEntry, PromptStyle
+from desktop_app.models.sources import FileSource
 
 # A reasoning-style template: the user turn, then the assistant marker. With
 # ``prefill`` it opens <think> itself (like DeepSeek-R1's), with enable_thinking=false

@@ -62,13 +62,13 @@ def test_layers_contract_catches_an_upward_import(tmp_path: Path):
 
     copy = tmp_path / "desktop_app"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "_bundled"))
-    (copy / "models" / "upward.py").write_text("from desktop_app.session import conversation\n")
+    (copy / "models" / "upward.py").write_text("from desktop_app.session import turn\n")
     lint = Path(sys.executable).with_name("lint-imports")
     done = subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert done.returncode != 0
-    assert "desktop_app.models.upward -> desktop_app.session.conversation" in done.stdout
+    assert "desktop_app.models.upward -> desktop_app.session.turn" in done.stdout
 
 
 def test_no_import_cycle_between_any_two_modules():

@@ -11,15 +11,8 @@ from pathlib import Path
 import pytest
 
 from desktop_app import paths
-from desktop_app.models.catalog import (
-    CatalogError,
-    HubSource,
-    PackageSource,
-    availability,
-    default_model_ids,
-    load_catalog,
-    local_path,
-)
+from desktop_app.models.catalog import availability, default_model_ids, load_catalog, local_path
+from desktop_app.models.sources import CatalogError, HubSource, PackageSource
 
 GOOD = """
 [[model]]
@@ -299,7 +292,7 @@ def _remote(tmp_path: Path, endpoint: str = "http://gpu-box:8000/v1", extra: str
 
 
 def test_remote_source_is_parsed(tmp_path: Path):
-    from desktop_app.models.catalog import RemoteSource
+    from desktop_app.models.sources import RemoteSource
 
     catalog = _remote(tmp_path, extra='api_key_env = "GPU_BOX_KEY"')
     assert catalog.problems == []

@@ -166,7 +166,8 @@ def test_compare_says_how_the_prompt_was_adapted(starter_models):
 
 def test_models_list_shows_source_and_revision(triptych_home):
     """The text listing has the JSON's source and revision (a commit abbreviated)."""
-    from desktop_app.models.catalog import HubSource, load_catalog
+    from desktop_app.models.catalog import load_catalog
+    from desktop_app.models.sources import HubSource
 
     done = triptych("models", "list")
     assert done.returncode == 0, done.stderr

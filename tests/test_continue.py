@@ -23,8 +23,10 @@ from desktop_app.engine.protocol import (
     PromptSent,
     TokenLogprob,
 )
-from desktop_app.session.conversation import PaneConfig, PaneSession, TurnState, wait_for_closing
+from desktop_app.session.generation import wait_for_closing
+from desktop_app.session.pane import PaneConfig, PaneSession
 from desktop_app.session.tokens import TokenStep, can_resume, reply_as_written
+from desktop_app.session.turn import TurnState
 from tests.fake_engine import WAIT_FOR_STOP, FakeEngine, fake_catalog, run_to_end
 
 PROMPT = "<|user|>What is half of 40?<|end|><|assistant|>"
@@ -235,8 +237,8 @@ def test_the_reply_as_written_comes_from_its_tokens_without_a_record():
 def test_a_served_chat_model_is_not_resumed(tmp_path):
     from dataclasses import replace
 
-    from desktop_app.models.catalog import RemoteSource
-    from desktop_app.session.conversation import Turn
+    from desktop_app.models.sources import RemoteSource
+    from desktop_app.session.turn import Turn
 
     catalog = fake_catalog(tmp_path / "models")
     entry = next(e for e in catalog if e.role == "instruct")
@@ -251,7 +253,7 @@ def test_a_served_chat_model_is_not_resumed(tmp_path):
 @pytest.fixture
 def reasoning_pane(qtbot, fake_models, engine):
     pytest.importorskip("pytestqt")
-    from desktop_app.session.conversation import close_in_background
+    from desktop_app.session.generation import close_in_background
     from desktop_app.ui.pane import Pane
 
     entry = next(e for e in fake_models if e.role == "reasoning")

@@ -14,7 +14,8 @@ from desktop_app.engine.protocol import (
     FinishReason,
     PromptSent,
 )
-from desktop_app.session.conversation import PaneConfig, PaneSession, TurnState
+from desktop_app.session.pane import PaneConfig, PaneSession
+from desktop_app.session.turn import TurnState
 from desktop_app.verify import Visible
 from tests.fake_engine import WAIT_FOR_STOP, FakeEngine, answer_script, fake_catalog, run_to_end
 
@@ -205,7 +206,7 @@ def test_clear_while_generating_stops_and_forgets(catalog):
 
 
 def test_thinking_states_and_what_verify_reads(catalog):
-    from desktop_app.session.conversation import thinking_header
+    from desktop_app.session.turn import thinking_header
 
     engine = FakeEngine(answer_script("", thinking="Forty halved is",
                                       finish_reason=FinishReason.LENGTH))
@@ -235,7 +236,7 @@ def test_thinking_states_and_what_verify_reads(catalog):
 
 def test_restored_turns_come_back_and_an_unfinished_one_is_marked(catalog):
     from desktop_app.engine.protocol import GenerationResult
-    from desktop_app.session.conversation import Turn
+    from desktop_app.session.turn import Turn
 
     session = PaneSession(catalog, PaneConfig(model_id=role_id(catalog, "instruct")))
     finished = Turn(prompt="q", answer="a", state=TurnState.DONE,

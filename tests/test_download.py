@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from desktop_app.models import catalog as cat
-from desktop_app.models import download
+from desktop_app.models import download, sources
 from tests.hub_fixtures import (
     MiB,
     hub_model_toml,
@@ -46,7 +46,7 @@ def test_full_download_then_verify(fake_hub: FakeHub, tiny_repo: bytes, tmp_path
     assert path.read_bytes() == tiny_repo
     # In the normal Hugging Face cache, where huggingface_hub itself finds it.
     assert path.is_relative_to(tmp_path / "hf" / "hub")
-    assert isinstance(entry.source, cat.HubSource) and cat.hub_cached_path(entry.source) == path
+    assert isinstance(entry.source, sources.HubSource) and cat.hub_cached_path(entry.source) == path
     assert cat.availability(entry) == "ready"
     state = cat.read_states()["tiny"]
     assert state["state"] == "ready" and state["verified"] is True
@@ -87,7 +87,7 @@ def test_pinned_revision_gets_its_own_bytes_after_a_reupload(
     path = download.pull(pinned)
     assert path.read_bytes() == tiny_gguf
     assert path.parent.name == original  # snapshots/<pinned commit>/<file>
-    assert isinstance(pinned.source, cat.HubSource) and cat.hub_cached_path(pinned.source) == path
+    assert isinstance(pinned.source, sources.HubSource) and cat.hub_cached_path(pinned.source) == path
     assert cat.availability(pinned) == "ready"
     asked = [r.path for r in fake_hub.requests if r.method == "HEAD"]
     assert asked and set(asked) == {f"/{REPO}/resolve/{original}/{FILE}"}  # never main
@@ -361,7 +361,7 @@ def test_import_model_adds_a_user_catalog_entry(hub_env, tmp_path: Path) -> None
     path = make_gguf(tmp_path / "My-Model.Q4_K_M.gguf", pad_bytes=1024)
     entry = download.import_model(path, "base", "My Model")
     assert entry.role == "base" and entry.name == "My Model" and entry.quantization == "Q4_K_M"
-    assert isinstance(entry.source, cat.FileSource) and Path(entry.source.path) == path.resolve()
+    assert isinstance(entry.source, sources.FileSource) and Path(entry.source.path) == path.resolve()
     assert cat.availability(entry) == "ready"
     again = download.import_model(path, "base", "My Model")
     assert again.id != entry.id  # ids stay unique

@@ -14,7 +14,10 @@ import pytest  # noqa: E402
 pytest.importorskip("pytestqt")
 
 from desktop_app.models import catalog as cat  # noqa: E402
-from desktop_app.models import download  # noqa: E402
+from desktop_app.models import (
+    download,  # noqa: E402
+    sources,
+)
 from desktop_app.ui.model_manager import COLUMNS, ModelManagerDialog  # noqa: E402
 from tests.hub_fixtures import (  # noqa: E402
     MiB,
@@ -190,7 +193,7 @@ def test_a_damaged_imported_model_is_not_shown_ready(qtbot, manager: ModelManage
     manager.import_file(str(path), "base", "Mine")
     qtbot.waitUntil(lambda: manager.imported is not None, timeout=10_000)
     entry = cat.load_catalog().get(manager.imported.id)
-    assert isinstance(entry.source, cat.FileSource)
+    assert isinstance(entry.source, sources.FileSource)
     assert entry.source.size == path.stat().st_size and entry.source.sha256
     assert cat.availability(entry) == "ready"
 
@@ -247,7 +250,7 @@ def test_corrupt_gguf_without_known_hash_fails_in_its_pane(
 ) -> None:
     """Bytes the Hub vouches for no checksum of (a non-LFS file) pass the download; loading fails in
     the pane, which shows the error, and the app carries on."""
-    from desktop_app.session.conversation import PaneConfig
+    from desktop_app.session.pane import PaneConfig
     from desktop_app.ui.pane import Pane
 
     corrupt = b"GGUF" + bytes(range(256)) * 64  # GGUF magic, garbage after

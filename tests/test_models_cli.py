@@ -15,6 +15,7 @@ import pytest
 
 from desktop_app.cli import models as models_cli
 from desktop_app.models import catalog as cat
+from desktop_app.models import sources
 from tests.hub_fixtures import (
     MiB,
     hub_model_toml,
@@ -207,9 +208,9 @@ def test_pull_repo_by_quantization_pins_the_commit(
     assert models_cli.main(["pull", f"{QUANTS}:q4_k_m", "--role", "reasoning"]) == 0
     out = capsys.readouterr().out
     entry = next(e for e in cat.load_catalog() if e.origin.endswith("models.toml")
-                 and isinstance(e.source, cat.HubSource) and e.source.repo == QUANTS)
+                 and isinstance(e.source, sources.HubSource) and e.source.repo == QUANTS)
     source = entry.source
-    assert isinstance(source, cat.HubSource)
+    assert isinstance(source, sources.HubSource)
     commit = fake_hub.repos[QUANTS].commit
     assert (source.filename, source.revision, entry.role) == ("Quants-Q4_K_M.gguf", commit, "reasoning")
     assert source.sha256 == hashlib.sha256(quant_repo["Quants-Q4_K_M.gguf"]).hexdigest()
@@ -221,7 +222,7 @@ def test_pull_repo_by_quantization_pins_the_commit(
     # The same reference again (hf.co form, other case) reuses the entry: no duplicate.
     assert models_cli.main(["pull", f"hf.co/{QUANTS}:Q4_K_M", "--role", "reasoning"]) == 0
     capsys.readouterr()
-    same = [e for e in cat.load_catalog() if isinstance(e.source, cat.HubSource) and e.source.repo == QUANTS]
+    same = [e for e in cat.load_catalog() if isinstance(e.source, sources.HubSource) and e.source.repo == QUANTS]
     assert [e.id for e in same] == [entry.id]
 
 
@@ -250,7 +251,7 @@ def test_pull_reference_errors_are_one_sentence(
             assert err.startswith("error: Cannot list acme/nothing:") and "does not exist" in err
         else:
             assert err == expected
-    assert not [e for e in cat.load_catalog() if isinstance(e.source, cat.HubSource)
+    assert not [e for e in cat.load_catalog() if isinstance(e.source, sources.HubSource)
                 and e.source.repo == QUANTS]  # nothing was added by a failed pull
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from desktop_app.models.catalog import PackageSource, load_catalog
+from desktop_app.models.catalog import load_catalog
+from desktop_app.models.sources import PackageSource
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"

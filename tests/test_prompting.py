@@ -83,7 +83,8 @@ NO_SYSTEM_ROLE = (
 
 
 def _chat_entry(thinking: str = "think-tags", **prompt: object):
-    from desktop_app.models.catalog import FileSource, ModelEntry, PromptStyle
+    from desktop_app.models.catalog import ModelEntry, PromptStyle
+    from desktop_app.models.sources import FileSource
 
     return ModelEntry(id="t", name="T", role="reasoning" if thinking != "none" else "instruct",
                       family="test", source=FileSource(path="t.gguf"),

@@ -358,7 +358,8 @@ def test_add_server_lists_then_adds_models_without_a_key_in_the_file(
         capsys: pytest.CaptureFixture[str]):
     from desktop_app import paths
     from desktop_app.cli import models as models_cli
-    from desktop_app.models.catalog import RemoteSource, load_catalog
+    from desktop_app.models.catalog import load_catalog
+    from desktop_app.models.sources import RemoteSource
 
     assert models_cli.main(["add-server", keyed_stub.url, "--key-env", "STUB_KEY"]) == 1
     assert "refused the request (HTTP 401)" in capsys.readouterr().err

@@ -15,7 +15,10 @@ pytest.importorskip("pytestqt")
 
 from desktop_app import paths  # noqa: E402
 from desktop_app.models import catalog as cat  # noqa: E402
-from desktop_app.models import servers  # noqa: E402
+from desktop_app.models import (
+    servers,  # noqa: E402
+    sources,
+)
 from desktop_app.ui.add_server import AddServerDialog, guess_role  # noqa: E402
 from desktop_app.ui.model_manager import COLUMNS, ModelManagerDialog  # noqa: E402
 from tests.openai_stub_server import StubServer  # noqa: E402
@@ -87,7 +90,7 @@ def test_add_server_with_a_typed_key(qtbot, stub: StubServer, manager: ModelMana
         dialog.add_button.click()
     assert memory_keychain.saved == {("triptych", stub.url): "sesame"}
     assert "sesame" not in paths.user_catalog_path().read_text()
-    entry = next(e for e in manager.catalog if isinstance(e.source, cat.RemoteSource))
+    entry = next(e for e in manager.catalog if isinstance(e.source, sources.RemoteSource))
     assert entry.role == "reasoning" and manager.selected_id() == entry.id
     # the state cell follows the server's answer, which arrives off the GUI thread
     qtbot.waitUntil(lambda: _state(manager, entry.id) == "ready", timeout=10_000)
@@ -107,7 +110,7 @@ def test_no_keychain_means_nothing_is_added(qtbot, stub: StubServer,
         dialog.add_button.click()
         assert "No OS keychain is available here" in dialog.status.text()
         assert dialog.isVisible() and dialog.added == []
-        assert not any(isinstance(e.source, cat.RemoteSource) for e in cat.load_catalog())
+        assert not any(isinstance(e.source, sources.RemoteSource) for e in cat.load_catalog())
     finally:
         keyring.set_keyring(previous)
 

@@ -416,8 +416,8 @@ def test_budget_reaches_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_plan_runs_fewer_at_once_when_the_context_cannot_hold_every_answer() -> None:
     from dataclasses import replace
 
-    from desktop_app.models.catalog import RemoteSource
     from desktop_app.models.fit import plan_rollouts, prompt_tokens_guess
+    from desktop_app.models.sources import RemoteSource
 
     small = replace(entry(), context_length=2048)
     prompt = "What is 7 * 8?"
@@ -477,7 +477,7 @@ def test_cli_says_when_rollouts_run_fewer_at_once(monkeypatch: pytest.MonkeyPatc
 def test_rollouts_read_the_answer_the_engine_split_as_a_pane_does() -> None:
     """Issue 26: an answer that mentions <think> is an answer in Rollouts ×N and set runs,
     as it is in a pane; a reply that ended still thinking is "still thinking" in both."""
-    from desktop_app.session.conversation import Turn
+    from desktop_app.session.turn import Turn
     from desktop_app.verify import verify_reply
 
     answer = "The answer is 4. (Models like R1 wrap reasoning in a <think> tag.)"

@@ -14,7 +14,8 @@ pytest.importorskip("pytestqt")
 
 from desktop_app.engine.protocol import GenerationRequest  # noqa: E402
 from desktop_app.rollouts.run import rollout_seeds  # noqa: E402
-from desktop_app.session.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
+from desktop_app.session.generation import close_in_background, wait_for_closing  # noqa: E402
+from desktop_app.session.pane import PaneConfig  # noqa: E402
 from desktop_app.ui.pane import Pane  # noqa: E402
 from desktop_app.ui.rollouts import PENDING, RolloutsView  # noqa: E402
 from desktop_app.ui.rollouts_chart import AccuracyChart, Bar  # noqa: E402

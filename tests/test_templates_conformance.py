@@ -26,7 +26,8 @@ import pytest
 
 from desktop_app.engine.chat_template import mentions
 from desktop_app.engine.prompting import SYSTEM_FOLDED_NOTE, BuiltPrompt, Turn, build_prompt
-from desktop_app.models.catalog import FileSource, ModelEntry, PromptStyle
+from desktop_app.models.catalog import ModelEntry, PromptStyle
+from desktop_app.models.sources import FileSource
 
 TEMPLATES_IN_SDIST = "/vendor/llama.cpp/models/templates/"
 BOS, EOS = "<|test_bos|>", "<|test_eos|>"

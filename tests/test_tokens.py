@@ -11,7 +11,8 @@ import time
 import pytest
 
 from desktop_app.engine.protocol import Delta, TokenLogprob
-from desktop_app.session.conversation import PaneConfig, PaneSession, TurnState, wait_for_closing
+from desktop_app.session.generation import wait_for_closing
+from desktop_app.session.pane import PaneConfig, PaneSession
 from desktop_app.session.tokens import (
     TOP_K,
     TokenStep,
@@ -22,6 +23,7 @@ from desktop_app.session.tokens import (
     stop_cut_index,
     token_record,
 )
+from desktop_app.session.turn import TurnState
 from tests.fake_engine import FakeEngine, fake_catalog, token_script
 from tests.test_cli import triptych
 
@@ -275,11 +277,12 @@ def test_a_served_chat_model_is_not_branched(tmp_path, monkeypatch):
     branch (which sends it raw) is refused rather than sent wrong."""
     from dataclasses import replace
 
-    from desktop_app.models.catalog import Availability, Catalog, RemoteSource
-    from desktop_app.session import conversation
+    from desktop_app.models.catalog import Availability, Catalog
+    from desktop_app.models.sources import RemoteSource
+    from desktop_app.session import pane as pane_session
 
     # the server is never asked: the scripted engine stands in for it
-    monkeypatch.setattr(conversation, "availability", lambda _entry: Availability.READY)
+    monkeypatch.setattr(pane_session, "state_of", lambda _entry: Availability.READY)
     instruct = next(e for e in fake_catalog(tmp_path) if e.role == "instruct")
     served = replace(instruct, id="served", source=RemoteSource(
         endpoint="http://127.0.0.1:9/v1", model="served"))

@@ -20,7 +20,7 @@ from desktop_app.engine.protocol import (  # noqa: E402
     PromptSent,
     TokenLogprob,
 )
-from desktop_app.session.conversation import wait_for_closing  # noqa: E402
+from desktop_app.session.generation import wait_for_closing  # noqa: E402
 from desktop_app.session.tokens import Wrapping  # noqa: E402
 from desktop_app.ui.explorer import NextTokenExplorer  # noqa: E402
 from desktop_app.ui.tasks import wait_for_tasks  # noqa: E402

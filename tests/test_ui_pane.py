@@ -21,7 +21,8 @@ from desktop_app.engine.protocol import (  # noqa: E402
     GenerationResult,
     PromptSent,
 )
-from desktop_app.session.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
+from desktop_app.session.generation import close_in_background, wait_for_closing  # noqa: E402
+from desktop_app.session.pane import PaneConfig  # noqa: E402
 from desktop_app.text.fences import code_blocks  # noqa: E402
 from desktop_app.ui.markdown import is_code_block  # noqa: E402
 from desktop_app.ui.pane import Pane  # noqa: E402

@@ -24,7 +24,8 @@ from desktop_app.engine.protocol import (  # noqa: E402
     PromptSent,
     TokenLogprob,
 )
-from desktop_app.session.conversation import PaneConfig, close_in_background, wait_for_closing  # noqa: E402
+from desktop_app.session.generation import close_in_background, wait_for_closing  # noqa: E402
+from desktop_app.session.pane import PaneConfig  # noqa: E402
 from desktop_app.session.tokens import NOT_RECORDED, TokenStep  # noqa: E402
 from desktop_app.text.thinking import THINKING, ThinkingSplitter  # noqa: E402
 from desktop_app.ui import turn as turn_module  # noqa: E402
@@ -156,12 +157,13 @@ def test_a_server_without_figures_is_named(qtbot, fake_models, engine, monkeypat
     pane says the server does not offer them (the scripted engine stands in for it)."""
     from dataclasses import replace
 
-    from desktop_app.models.catalog import Availability, Catalog, RemoteSource
-    from desktop_app.session import conversation
+    from desktop_app.models.catalog import Availability, Catalog
+    from desktop_app.models.sources import RemoteSource
+    from desktop_app.session import pane as pane_session
     from desktop_app.session.tokens import NOT_OFFERED
 
     # the server is never asked: the scripted engine stands in for it
-    monkeypatch.setattr(conversation, "availability", lambda _entry: Availability.READY)
+    monkeypatch.setattr(pane_session, "state_of", lambda _entry: Availability.READY)
     instruct = next(e for e in fake_models if e.role == "instruct")
     served = replace(instruct, id="served", source=RemoteSource(
         endpoint="http://127.0.0.1:9/v1", model="served"))

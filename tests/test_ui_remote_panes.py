@@ -14,7 +14,8 @@ import pytest  # noqa: E402
 pytest.importorskip("pytestqt")
 
 from desktop_app.models import servers  # noqa: E402
-from desktop_app.models.catalog import Availability, Catalog, FileSource, RemoteSource  # noqa: E402
+from desktop_app.models.catalog import Availability, Catalog  # noqa: E402
+from desktop_app.models.sources import FileSource, RemoteSource
 from desktop_app.ui.main_window import MainWindow  # noqa: E402
 from tests.openai_stub_server import StubServer  # noqa: E402
 

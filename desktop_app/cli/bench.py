@@ -56,7 +56,8 @@ def run_bench(args: argparse.Namespace) -> int:
     """``triptych bench``; returns the exit status (misuse raises :class:`UsageError`)."""
     from desktop_app.bench import format_markdown, format_table, run_benchmarks
     from desktop_app.bench.engine import find_llama_bench
-    from desktop_app.models.catalog import CatalogError, default_model_ids, load_catalog
+    from desktop_app.models.catalog import default_model_ids, load_catalog
+    from desktop_app.models.sources import CatalogError
 
     if args.tokens < 2 or args.repeats < 1:
         raise UsageError("--tokens must be at least 2 and --repeats at least 1.")

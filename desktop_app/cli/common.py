@@ -17,7 +17,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from desktop_app.models.catalog import Catalog, CatalogError, ModelEntry, load_catalog
+from desktop_app.models.catalog import Catalog, ModelEntry, load_catalog
+from desktop_app.models.sources import CatalogError
 from desktop_app.text.escape import visible_controls
 
 EXIT_OK = 0

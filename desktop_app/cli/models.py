@@ -28,7 +28,7 @@ from desktop_app.cli.common import (
     warn,
 )
 from desktop_app.models import catalog as cat
-from desktop_app.models import download, servers, user_catalog
+from desktop_app.models import download, servers, sources, user_catalog
 from desktop_app.models.gguf import has_magic
 from desktop_app.models.hub import parse_reference
 from desktop_app.text.escape import visible_controls
@@ -119,7 +119,7 @@ def _short_revision(revision: str | None) -> str:
     """A commit as git abbreviates it (the JSON has it whole); a branch name as is."""
     if revision is None:
         return "-"
-    return revision[:12] if cat.COMMIT_HASH.fullmatch(revision) else revision
+    return revision[:12] if sources.COMMIT_HASH.fullmatch(revision) else revision
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -132,7 +132,7 @@ def _list(args: argparse.Namespace) -> int:
     rows = []
     for entry in catalog:
         state = cat.availability(entry)
-        path = cat.local_path(entry) if state == "ready" else None
+        path = cat.local_path(entry) if state == cat.Availability.READY else None
         rows.append({**entry.to_dict(), "state": state, "path": str(path) if path else None})
     if getattr(args, "json", False):
         print(json.dumps({
@@ -202,7 +202,7 @@ def _entry_to_pull(args: argparse.Namespace, as_json: bool) -> cat.ModelEntry:
             f"Pulling {args.model_id} from the Hub needs --role (base, instruct or reasoning).")
     entry = user_catalog.add_hub_reference(args.model_id, role, name=getattr(args, "name", None))
     source = entry.source
-    assert isinstance(source, cat.HubSource)
+    assert isinstance(source, sources.HubSource)
     if as_json:
         print(json.dumps({"event": "added", "model": entry.id, "repo": source.repo,
                           "filename": source.filename, "revision": source.revision,
@@ -218,7 +218,7 @@ def _pull(args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
     try:
         entry = _entry_to_pull(args, as_json)
-    except (UsageError, cat.CatalogError, download.DownloadError) as exc:
+    except (UsageError, sources.CatalogError, download.DownloadError) as exc:
         return _error(str(exc), as_json)
     cancel = threading.Event()
     terminal = _TerminalProgress()
@@ -259,13 +259,13 @@ def _pull(args: argparse.Namespace) -> int:
 def _rm(args: argparse.Namespace) -> int:
     try:
         entry = resolve_model(args.model_id)
-        if isinstance(entry.source, cat.RemoteSource):
+        if isinstance(entry.source, sources.RemoteSource):
             if not user_catalog.remove_model(entry.id):
                 return _error(f"'{entry.id}' is in the shipped catalog; it cannot be removed.")
             print(f"Removed {entry.id} from your catalog (the server is untouched).")
             return EXIT_OK
         removed = download.remove(entry)
-    except (UsageError, cat.CatalogError, download.DownloadError) as exc:
+    except (UsageError, sources.CatalogError, download.DownloadError) as exc:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"Cannot remove '{args.model_id}': {exc.strerror or exc}.")
@@ -305,7 +305,7 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         entry = resolve_model(args.model_id)
         ok = download.verify(entry)
-    except (UsageError, cat.CatalogError, download.DownloadError) as exc:
+    except (UsageError, sources.CatalogError, download.DownloadError) as exc:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"Cannot read the file of '{args.model_id}': {exc.strerror or exc}.")

@@ -37,7 +37,8 @@ from desktop_app.engine.prompting import (
     thinking_control,
 )
 from desktop_app.models import gguf
-from desktop_app.models.catalog import FileSource, ModelEntry, PromptStyle
+from desktop_app.models.catalog import ModelEntry, PromptStyle
+from desktop_app.models.sources import FileSource
 from desktop_app.text.thinking import format_in_template
 
 TEMPLATE_KEY = "tokenizer.chat_template"

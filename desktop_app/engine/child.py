@@ -46,7 +46,8 @@ from desktop_app.engine.protocol import (
     Shutdown,
     TokenLogprob,
 )
-from desktop_app.models.catalog import CatalogError, ModelEntry, ensure_local
+from desktop_app.models.catalog import ModelEntry, ensure_local
+from desktop_app.models.sources import CatalogError
 from desktop_app.text.markers import StopMatcher
 from desktop_app.text.thinking import THINKING, ThinkingSplitter, get_format
 

@@ -50,8 +50,9 @@ from desktop_app.engine.protocol import (
     TokenLogprob,
 )
 from desktop_app.models import servers
-from desktop_app.models.catalog import ModelEntry, RemoteSource
+from desktop_app.models.catalog import ModelEntry
 from desktop_app.models.servers import ServerError, ServerProblem
+from desktop_app.models.sources import RemoteSource
 from desktop_app.text.escape import visible_controls
 from desktop_app.text.thinking import THINKING, ThinkingSplitter
 

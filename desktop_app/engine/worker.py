@@ -457,7 +457,7 @@ def decided_setup(entry: ModelEntry) -> NativeSetup:
 def open_worker(entry: ModelEntry, **settings: Any) -> ModelHandle:
     """The worker for *entry*: a :class:`ModelWorker` process, or for a model on a server a
     ``backends.remote.RemoteWorker`` (same surface, same events; no process)."""
-    from desktop_app.models.catalog import RemoteSource
+    from desktop_app.models.sources import RemoteSource
 
     if isinstance(entry.source, RemoteSource):
         from desktop_app.engine.remote import RemoteWorker

@@ -24,15 +24,16 @@ from typing import Any, Literal
 from desktop_app import paths
 from desktop_app.models import servers
 from desktop_app.models.devices import AUTO, GpuLayers, parse_gpu_layers
-from desktop_app.models.sources import COMMIT_HASH as COMMIT_HASH
-from desktop_app.models.sources import CatalogError as CatalogError
-from desktop_app.models.sources import FileSource as FileSource
-from desktop_app.models.sources import HubPart as HubPart
-from desktop_app.models.sources import HubSource as HubSource
-from desktop_app.models.sources import PackageSource as PackageSource
-from desktop_app.models.sources import RemoteSource as RemoteSource
-from desktop_app.models.sources import Source as Source
-from desktop_app.models.sources import parse_source, require
+from desktop_app.models.sources import (
+    CatalogError,
+    FileSource,
+    HubSource,
+    PackageSource,
+    RemoteSource,
+    Source,
+    parse_source,
+    require,
+)
 from desktop_app.text.escape import visible_controls
 from desktop_app.text.thinking import FORMATS
 
@@ -524,6 +525,20 @@ def availability(entry: ModelEntry) -> Availability:
     return Availability.READY if local_path(entry) else Availability.NOT_DOWNLOADED
 
 
+def state_of(entry: ModelEntry) -> Availability:
+    """:func:`availability` that never raises: a check that fails (an unreadable models
+    folder or state file) reads as not downloaded. The one readiness check the window, the
+    session and the command line use."""
+    try:
+        return availability(entry)
+    except Exception:  # noqa: BLE001 - any failure to look means "not ready"
+        return Availability.NOT_DOWNLOADED
+
+
+def is_ready(entry: ModelEntry) -> bool:
+    return state_of(entry) == Availability.READY
+
+
 def _file_size(path: Path) -> int | None:
     try:
         return path.stat().st_size
@@ -625,7 +640,7 @@ def default_model_ids(catalog: Catalog) -> list[str]:
     chosen: list[str] = []
     for role in ROLES:
         candidates = catalog.by_role(role)
-        ready = [entry for entry in candidates if availability(entry) == Availability.READY]
+        ready = [entry for entry in candidates if is_ready(entry)]
         ready.sort(key=lambda entry: entry.starter)  # non-starter first
         if ready:
             chosen.append(ready[0].id)

@@ -41,14 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.models import catalog as cat
-from desktop_app.models import user_catalog
-from desktop_app.models.catalog import (
-    Availability,
-    FileSource,
-    HubSource,
-    ModelEntry,
-    PackageSource,
-)
+from desktop_app.models import sources, user_catalog
+from desktop_app.models.catalog import Availability, ModelEntry
 from desktop_app.models.gguf import has_magic
 from desktop_app.models.hub import (  # noqa: F401 - also this module's public names, for callers
     SHA256_HEX,
@@ -62,6 +56,7 @@ from desktop_app.models.hub import (  # noqa: F401 - also this module's public n
     is_offline,
     list_repo_ggufs,
 )
+from desktop_app.models.sources import FileSource, HubSource, PackageSource
 from desktop_app.models.user_catalog import add_hub_model, import_model  # noqa: F401
 from desktop_app.text.units import format_bytes, format_duration  # noqa: F401
 
@@ -319,7 +314,7 @@ def pull(
         if state == Availability.READY:
             try:
                 return cat.ensure_local(entry)
-            except cat.CatalogError as exc:
+            except sources.CatalogError as exc:
                 raise DownloadError(str(exc)) from None
         if state == Availability.DAMAGED:
             raise DownloadError(

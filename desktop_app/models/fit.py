@@ -24,6 +24,7 @@ from typing import Any
 import psutil
 
 from desktop_app.models import catalog as cat
+from desktop_app.models import sources
 from desktop_app.models.catalog import ModelEntry
 from desktop_app.models.devices import Device, DeviceKind, offloaded_layers
 from desktop_app.models.gguf import GGUFError, read_metadata
@@ -164,7 +165,7 @@ def estimate(entry: ModelEntry, n_ctx: int | None = None, path: Path | None = No
     with its ``gpu_layers`` setting when ``gpu`` (there is a GPU to offload to). A model on
     a server needs none here."""
     n_ctx = n_ctx or entry.context_length
-    if isinstance(entry.source, cat.RemoteSource):
+    if isinstance(entry.source, sources.RemoteSource):
         return Estimate(entry, n_ctx, 0, 0, 0, True)
 
     def placed(found: Estimate) -> Estimate:
@@ -414,7 +415,7 @@ def plan_rollouts(entry: ModelEntry, prompt: str, max_tokens: int, rollouts: int
                   most_at_once: int) -> RolloutPlan:
     """How many of ``rollouts`` to sample at once so none is cut short by the context."""
     wanted = max(1, min(rollouts, most_at_once))
-    if isinstance(entry.source, cat.RemoteSource):  # the server's own context and batching
+    if isinstance(entry.source, sources.RemoteSource):  # the server's own context and batching
         return RolloutPlan(rollouts, wanted, max_tokens)
     n_ctx = entry.context_length
     free = max(1, n_ctx - prompt_tokens_guess(prompt))

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from desktop_app.models import catalog as cat
-from desktop_app.models.catalog import HubSource, ModelEntry
+from desktop_app.models import sources
+from desktop_app.models.catalog import ModelEntry
+from desktop_app.models.sources import HubSource
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -211,7 +213,7 @@ def list_repo(repo_id: str, revision: str = "main", *, token: str | None = None)
         for s in (info.siblings or [])
         if s.rfilename.lower().endswith(".gguf")
     ]
-    commit = info.sha if isinstance(info.sha, str) and cat.COMMIT_HASH.fullmatch(info.sha) else revision
+    commit = info.sha if isinstance(info.sha, str) and sources.COMMIT_HASH.fullmatch(info.sha) else revision
     return RepoListing(repo_id, commit, sorted(files, key=lambda f: (f.size or 0, f.filename)))
 
 

@@ -27,7 +27,7 @@ from tomlkit.toml_document import TOMLDocument
 
 from desktop_app import paths
 from desktop_app.models import catalog as cat
-from desktop_app.models import servers
+from desktop_app.models import servers, sources
 from desktop_app.models.devices import GpuLayers, gpu_layers_text
 from desktop_app.models.gguf import GGUFError, has_magic, read_metadata
 from desktop_app.models.hub import (
@@ -57,19 +57,19 @@ def _read(path: Path) -> TOMLDocument:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "it is not UTF-8 text"
-        raise cat.CatalogError(f"Cannot read your catalog {path}: {reason}.") from None
+        raise sources.CatalogError(f"Cannot read your catalog {path}: {reason}.") from None
     if text and not text.endswith("\n"):
         text += "\n"  # tomlkit glues an appended table onto a last line without one
     try:
         doc = tomlkit.parse(text)
     except Exception as exc:  # noqa: BLE001 - tomlkit's parse errors have no common base
-        raise cat.CatalogError(
+        raise sources.CatalogError(
             f"Your catalog {path} is not valid TOML ({exc}); fix it by hand before "
             f"Triptych changes it."
         ) from None
     models = doc.get("model")
     if models is not None and not isinstance(models, AoT):
-        raise cat.CatalogError(f"Your catalog {path} must use [[model]] tables.")
+        raise sources.CatalogError(f"Your catalog {path} must use [[model]] tables.")
     return doc
 
 
@@ -189,13 +189,13 @@ def set_gpu_layers(model_id: str, setting: GpuLayers, path: Path | None = None) 
         settings = tomlkit.table(is_super_table=True)
         doc.add(cat.MODEL_SETTINGS, settings)
     elif not isinstance(settings, Table):
-        raise cat.CatalogError(f"Your catalog {target}: {cat.MODEL_SETTINGS} must be a table.")
+        raise sources.CatalogError(f"Your catalog {target}: {cat.MODEL_SETTINGS} must be a table.")
     table = settings.get(model_id)
     if table is None:
         table = tomlkit.table()
         settings.add(model_id, table)
     elif not isinstance(table, Table):
-        raise cat.CatalogError(
+        raise sources.CatalogError(
             f"Your catalog {target}: [{cat.MODEL_SETTINGS}.{model_id}] must be a table.")
     table["gpu_layers"] = value
     _write(target, doc)
@@ -214,7 +214,7 @@ def unique_id(base: str) -> str:
     """*base* as a catalog id (``My Model`` -> ``my-model``), numbered if already taken."""
     base = _slug(base)
     existing = set(cat.load_catalog().entries)
-    with contextlib.suppress(cat.CatalogError):  # a broken file is reported when written
+    with contextlib.suppress(sources.CatalogError):  # a broken file is reported when written
         existing |= set(model_ids())
     candidate, n = base, 2
     while candidate in existing:
@@ -238,7 +238,7 @@ def _check_role(role: str) -> None:
 def _add(fields: Mapping[str, Any], source: Mapping[str, Any]) -> cat.ModelEntry:
     try:
         add_model(fields, source)
-    except cat.CatalogError as exc:
+    except sources.CatalogError as exc:
         raise DownloadError(str(exc)) from None
     return _reload_entry(str(fields["id"]))
 
@@ -287,7 +287,7 @@ def add_hub_model(
     revision: str = "main",
     size: int | None = None,
     sha256: str | None = None,
-    parts: Sequence[cat.HubPart] = (),
+    parts: Sequence[sources.HubPart] = (),
     provenance: str = "",
 ) -> cat.ModelEntry:
     """Add a Hub GGUF file (and the further parts of a split one) to the user catalog,
@@ -342,12 +342,12 @@ def add_hub_reference(reference: str, role: str, *, name: str | None = None,
     first, *rest = choice.parts
     for entry in cat.load_catalog():
         source = entry.source
-        if (isinstance(source, cat.HubSource) and source.repo == repo
+        if (isinstance(source, sources.HubSource) and source.repo == repo
                 and source.filename == first.filename and source.revision == listing.commit):
             return entry
     return add_hub_model(
         repo, first.filename, role, name=name, revision=listing.commit, size=first.size,
-        sha256=first.sha256, parts=[cat.HubPart(p.filename, p.size, p.sha256) for p in rest],
+        sha256=first.sha256, parts=[sources.HubPart(p.filename, p.size, p.sha256) for p in rest],
         provenance=f"added from {repo}:{choice.label}; revision, sizes and sha256 as the "
                    f"Hub listed them",
     )
@@ -376,7 +376,7 @@ def add_remote_models(endpoint: str, picks: Sequence[tuple[str, str]], *,
     for model, role in picks:
         _check_role(role)
         existing = next((entry for entry in cat.load_catalog()
-                         if isinstance(entry.source, cat.RemoteSource)
+                         if isinstance(entry.source, sources.RemoteSource)
                          and entry.source.endpoint == endpoint and entry.source.model == model
                          and entry.role == role), None)
         if existing is not None:
@@ -394,7 +394,7 @@ def add_remote_models(endpoint: str, picks: Sequence[tuple[str, str]], *,
         source = {"endpoint": endpoint, "model": model, "api_key_env": key_env}
         try:
             add_model(fields, source, path)
-        except cat.CatalogError as exc:
+        except sources.CatalogError as exc:
             raise DownloadError(str(exc)) from None
         added.append(_reload_entry(str(fields["id"])) if path is None else
                      cat.load_catalog([path]).get(str(fields["id"])))

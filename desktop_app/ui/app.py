@@ -58,12 +58,12 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
     from PySide6.QtWidgets import QApplication
 
     from desktop_app.models.catalog import (
-        CatalogError,
         availability,
         check_servers,
         load_catalog,
         missing_message,
     )
+    from desktop_app.models.sources import CatalogError
     from desktop_app.ui import theme
     from desktop_app.ui.main_window import MainWindow
 

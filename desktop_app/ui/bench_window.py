@@ -101,7 +101,7 @@ def measure_rollouts(model_ids: list[str], n_tokens: int, rollouts: int) -> dict
     from PySide6.QtCore import QEventLoop, QTimer
 
     from desktop_app.models.catalog import load_catalog
-    from desktop_app.session.conversation import wait_for_closing
+    from desktop_app.session.generation import wait_for_closing
     from desktop_app.ui.main_window import MainWindow
 
     app = _app()
@@ -165,7 +165,8 @@ def measure_rollouts(model_ids: list[str], n_tokens: int, rollouts: int) -> dict
 def measure_append_cost(samples: int = 40) -> dict[str, float]:
     """Median µs to append one token (and repaint) as a thinking section grows."""
     from desktop_app.models.catalog import load_catalog
-    from desktop_app.session.conversation import PaneConfig, Turn
+    from desktop_app.session.pane import PaneConfig
+    from desktop_app.session.turn import Turn
     from desktop_app.ui.pane import Pane
     from desktop_app.ui.turn import TurnWidget
 

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.engine.handle import ModelHandle
 from desktop_app.models.catalog import ModelEntry
-from desktop_app.session.conversation import close_in_background
+from desktop_app.session.generation import close_in_background
 from desktop_app.session.tokens import (
     NO_EXACT_PROMPT,
     WRAPPING_LABELS,
@@ -273,7 +273,7 @@ class NextTokenExplorer(QDialog):
 def open_explorer(window: Any) -> NextTokenExplorer:
     """Open the explorer on the models of ``window``'s panes (each once, ready ones only);
     it closes its model processes when it closes."""
-    from desktop_app.session.conversation import default_worker_factory
+    from desktop_app.session.generation import default_worker_factory
 
     entries: dict[str, ModelEntry] = {}
     for pane in window.panes:

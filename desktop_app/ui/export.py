@@ -1,6 +1,6 @@
 """Export a comparison (prompt, each pane's thinking, answer, metrics) for handouts.
 
-Reads the panes' conversation data (:meth:`desktop_app.session.conversation.PaneSession.export`),
+Reads the panes' conversation data (:meth:`desktop_app.session.pane.PaneSession.export`),
 never the text of labels on screen. What a model wrote cannot change the handout's own
 structure: in Markdown, prompts, thinking and errors are quoted literally (every Markdown
 character escaped), a chat answer is quoted with its raw HTML escaped, and a base model's
@@ -18,7 +18,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from desktop_app.rollouts.summary import RunFigures
-from desktop_app.session.conversation import thinking_header
+from desktop_app.session.turn import thinking_header
 from desktop_app.text.escape import html as escape_html
 from desktop_app.ui import theme
 from desktop_app.ui.markdown import render_html

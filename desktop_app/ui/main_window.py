@@ -32,16 +32,13 @@ from desktop_app.models.catalog import (
     Catalog,
     availability,
     default_model_ids,
+    is_ready,
     load_catalog,
 )
-from desktop_app.session.conversation import (
-    PaneConfig,
-    Turn,
-    WorkerFactory,
-    close_in_background,
-    wait_for_closing,
-)
+from desktop_app.session.generation import WorkerFactory, close_in_background, wait_for_closing
+from desktop_app.session.pane import PaneConfig
 from desktop_app.session.round import Round
+from desktop_app.session.turn import Turn
 from desktop_app.text import escape
 from desktop_app.ui import export, theme
 from desktop_app.ui.add_server import ServerWatch
@@ -331,7 +328,7 @@ class MainWindow(QMainWindow):
             if self.panes:
                 pick = self.panes[self.active_index % len(self.panes)].config.model_id
             else:
-                pick = next((e.id for e in self.catalog if _ready(e)), "")
+                pick = next((e.id for e in self.catalog if is_ready(e)), "")
             config = PaneConfig(model_id=pick)
         pane = Pane(self.catalog, config, worker_factory=self.worker_factory)
         pane.runFinished.connect(self._on_pane_finished)
@@ -750,13 +747,6 @@ class MainWindow(QMainWindow):
         finally:
             self.shutdown()
         super().closeEvent(event)
-
-
-def _ready(entry: Any) -> bool:
-    try:
-        return availability(entry) == "ready"
-    except Exception:
-        return False
 
 
 def _html(text: Any) -> str:

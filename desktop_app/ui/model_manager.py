@@ -40,15 +40,9 @@ from PySide6.QtWidgets import (
 from desktop_app.models import catalog as cat
 from desktop_app.models import download as dl
 from desktop_app.models import user_catalog
-from desktop_app.models.catalog import (
-    Catalog,
-    FileSource,
-    HubSource,
-    ModelEntry,
-    PackageSource,
-    RemoteSource,
-)
+from desktop_app.models.catalog import Catalog, ModelEntry
 from desktop_app.models.gguf import has_magic
+from desktop_app.models.sources import FileSource, HubSource, PackageSource, RemoteSource
 from desktop_app.text import escape
 from desktop_app.text.units import format_bytes
 from desktop_app.ui import theme

@@ -1,6 +1,6 @@
 """One pane on screen: a header (role, model, settings), the transcript, a footer.
 
-The pane draws a :class:`desktop_app.session.conversation.PaneSession` and forwards clicks to
+The pane draws a :class:`desktop_app.session.pane.PaneSession` and forwards clicks to
 it; the conversation itself is data in the session. Streaming cost stays flat: the
 session's generation thread only appends events to a deque; a 16 ms timer here polls
 the session, which applies that frame's events to the turn and hands back the text that
@@ -44,18 +44,12 @@ from desktop_app.models.catalog import (
     Availability,
     Catalog,
     ModelEntry,
-    availability,
     missing_message,
+    state_of,
 )
-from desktop_app.session.conversation import (
-    PaneConfig,
-    PaneSession,
-    Step,
-    Streamed,
-    Turn,
-    TurnState,
-    WorkerFactory,
-)
+from desktop_app.session.generation import WorkerFactory
+from desktop_app.session.pane import PaneConfig, PaneSession, Step, Streamed
+from desktop_app.session.turn import Turn, TurnState
 from desktop_app.text import escape
 from desktop_app.text.units import format_bytes, format_duration
 from desktop_app.ui import theme
@@ -339,7 +333,7 @@ class Pane(QFrame):
         self.picker.blockSignals(True)
         self.picker.clear()
         for entry in self.catalog:
-            state = _safe_state(entry)
+            state = state_of(entry)
             ready = state == Availability.READY
             text = entry.name + ("" if ready else f"  · {state.label}")
             self.picker.addItem(role_dot(entry.role, ready), text, entry.id)
@@ -784,10 +778,3 @@ class Pane(QFrame):
 
 def _checker_failed(exc: BaseException) -> Verdict:
     return Verdict(verdict=VerdictState.ERROR, reason=f"The checker failed: {exc}")
-
-
-def _safe_state(entry: ModelEntry) -> Availability:
-    try:
-        return availability(entry)
-    except Exception:  # noqa: BLE001 - an unreadable state file: not ready
-        return Availability.NOT_DOWNLOADED

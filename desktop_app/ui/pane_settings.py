@@ -1,7 +1,7 @@
 """A pane's settings form: sampling, system prompt, thinking, a base model's wrapping, and
 the model's GPU offload.
 
-It edits a :class:`desktop_app.session.conversation.PaneConfig`: ``load`` fills the fields from the
+It edits a :class:`desktop_app.session.pane.PaneConfig`: ``load`` fills the fields from the
 config (the catalog's defaults where the config says ``None``), ``store`` writes what the
 user changed back into it (a value equal to the default is stored as ``None``, so a later
 change of the catalog's default still applies). GPU offload is the exception: it belongs to
@@ -32,9 +32,10 @@ from PySide6.QtWidgets import (
 from desktop_app.engine.llama import devices as gpu_probe
 from desktop_app.engine.protocol import Sampling
 from desktop_app.models import devices
-from desktop_app.models.catalog import ModelEntry, RemoteSource
+from desktop_app.models.catalog import ModelEntry
 from desktop_app.models.devices import DeviceReport, GpuLayers
-from desktop_app.session.conversation import PaneConfig
+from desktop_app.models.sources import RemoteSource
+from desktop_app.session.pane import PaneConfig
 from desktop_app.ui import theme
 from desktop_app.ui.tasks import Task, run_task
 

@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from desktop_app.engine.protocol import FAILURE_LABELS, FINISH_LABELS, FailureKind, FinishReason
 from desktop_app.models.catalog import Availability
-from desktop_app.session.conversation import TURN_STATE_LABELS, TurnState
+from desktop_app.session.turn import TURN_STATE_LABELS, TurnState
 
 
 class PaneStatus(StrEnum):

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.engine.protocol import FINISH_LABELS, GenerationRequest, Loaded, Loading
-from desktop_app.models.catalog import ModelEntry
+from desktop_app.models.catalog import ModelEntry, is_ready
 from desktop_app.rollouts.goodhart import (
     NO_KEY,
     PROXY_LABELS,
@@ -544,7 +544,7 @@ class RolloutsView(QWidget):
 
     def shutdown(self) -> None:
         """Stop the run and close this window's model process without waiting for it."""
-        from desktop_app.session.conversation import close_in_background
+        from desktop_app.session.generation import close_in_background
 
         self.stop()
         for task in (self.task, self.judge_task):
@@ -578,10 +578,9 @@ def open_rollouts(pane: Any) -> RolloutsView | None:
     prompt = last.prompt if last is not None else ""
     request = dataclasses.replace(session.request_for(prompt or " "), prompt=prompt, history=(),
                                   top_logprobs=0)
-    from desktop_app.models.catalog import Availability, availability
 
     judges = [candidate for candidate in pane.catalog
-              if candidate.role == "instruct" and availability(candidate) == Availability.READY]
+              if candidate.role == "instruct" and is_ready(candidate)]
     view = RolloutsView(entry, session.worker_factory, request,
                         problem=last.problem if last is not None else None, parent=pane,
                         judges=judges)

@@ -260,7 +260,7 @@ class SetRunView(QWidget):
 
 def open_set_runs(window: Any) -> SetRunView:
     """The set-run window for a main window's panes' models (one per distinct model)."""
-    from desktop_app.session.conversation import default_worker_factory
+    from desktop_app.session.generation import default_worker_factory
 
     entries: list[ModelEntry] = []
     for pane in window.panes:

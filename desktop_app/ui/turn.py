@@ -1,7 +1,7 @@
 """One turn on screen: the prompt, the loading line, the thinking fold, the answer, the
 metrics, the actions (copy, Verify) and the verdict.
 
-It draws a :class:`desktop_app.session.conversation.Turn` and keeps no text of its own: the
+It draws a :class:`desktop_app.session.turn.Turn` and keeps no text of its own: the
 streamed pieces are appended to the views as they arrive (never re-rendered), and the
 answer is rendered as Markdown once, from the turn's data, when the turn ends. With token
 probabilities the same fold and answer hold tinted tokens instead of text.
@@ -34,7 +34,6 @@ from desktop_app.engine.protocol import (
 )
 from desktop_app.models.catalog import ModelEntry
 from desktop_app.models.sources import RemoteSource
-from desktop_app.session.conversation import Turn, TurnState
 from desktop_app.session.tokens import (
     NO_EXACT_PROMPT,
     NOT_OFFERED,
@@ -44,6 +43,7 @@ from desktop_app.session.tokens import (
     exact_prompt_known,
     stop_cut_index,
 )
+from desktop_app.session.turn import Turn, TurnState
 from desktop_app.text import escape
 from desktop_app.text.fences import CodeBlock, code_blocks
 from desktop_app.ui import theme
@@ -77,7 +77,7 @@ def muted() -> str:
 
 
 class TurnWidget(QFrame):
-    """Draws one :class:`~desktop_app.session.conversation.Turn` (``self.data``)."""
+    """Draws one :class:`~desktop_app.session.turn.Turn` (``self.data``)."""
 
     retryRequested = Signal()
     continueRequested = Signal()

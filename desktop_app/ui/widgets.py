@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.session.conversation import thinking_header
+from desktop_app.session.turn import thinking_header
 from desktop_app.text.thinking import THINK_TAGS
 from desktop_app.ui import theme
 
@@ -449,7 +449,7 @@ class ThinkingSection(CollapsibleSection):
 
     def fold(self, header: str, *, collapse: bool = True) -> None:
         """Thinking is over: show the summary header (the turn's
-        :meth:`~desktop_app.session.conversation.Turn.thinking_header`) and fold, unless the user
+        :meth:`~desktop_app.session.turn.Turn.thinking_header`) and fold, unless the user
         opened it."""
         self.live = False
         self.set_title(header)
