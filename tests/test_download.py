@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from desktop_app.models import catalog as cat
-from desktop_app.models import download, sources
+from desktop_app.models import download, hub, sources, user_catalog
 from tests.hub_fixtures import (
     MiB,
     hub_model_toml,
@@ -92,7 +92,7 @@ def test_pinned_revision_gets_its_own_bytes_after_a_reupload(
     asked = [r.path for r in fake_hub.requests if r.method == "HEAD"]
     assert asked and set(asked) == {f"/{REPO}/resolve/{original}/{FILE}"}  # never main
 
-    with pytest.raises(download.DownloadError, match="damaged"):
+    with pytest.raises(hub.DownloadError, match="damaged"):
         download.pull(_entry("follows-main"))
     assert cat.availability(_entry("follows-main")) == "damaged"
     assert path.read_bytes() == tiny_gguf  # the pinned copy is untouched
@@ -102,7 +102,7 @@ def test_pinned_revision_gets_its_own_bytes_after_a_reupload(
 def test_unknown_pinned_revision_is_one_sentence(fake_hub: FakeHub, hub_env, tiny_gguf: bytes) -> None:
     fake_hub.add_repo(REPO, {FILE: tiny_gguf})
     write_user_catalog(hub_model_toml("gone", REPO, FILE, revision="0" * 40))
-    with pytest.raises(download.DownloadError) as info:
+    with pytest.raises(hub.DownloadError) as info:
         download.pull(_entry("gone"))
     assert str(info.value) == f"Cannot download 'gone': {REPO} has no revision '{'0' * 40}'."
 
@@ -118,7 +118,7 @@ def test_cancel_leaves_partial_then_resume_fetches_only_the_rest(
         if progress.done >= MiB:
             cancel.set()
 
-    with pytest.raises(download.DownloadCancelled):
+    with pytest.raises(hub.DownloadCancelled):
         download.pull(entry, progress=cancel_after_a_megabyte, cancel=cancel)
     kept = download.partial_bytes(entry)
     assert 0 < kept < len(tiny_repo)
@@ -154,7 +154,7 @@ def test_wrong_catalog_checksum_marks_damaged(fake_hub: FakeHub, hub_env, tiny_g
     write_user_catalog(hub_model_toml("tiny", REPO, FILE, sha256="ab" * 32))
     entry = _entry()
 
-    with pytest.raises(download.DownloadError, match="damaged") as info:
+    with pytest.raises(hub.DownloadError, match="damaged") as info:
         download.pull(entry)
 
     assert "\n" not in str(info.value)
@@ -173,7 +173,7 @@ def test_bytes_not_matching_the_hubs_lfs_sha_are_damaged_then_refetched(
     write_user_catalog(hub_model_toml("tiny", REPO, FILE))  # no sha256: the Hub's LFS one is used
     entry = _entry()
 
-    with pytest.raises(download.DownloadError, match="damaged"):
+    with pytest.raises(hub.DownloadError, match="damaged"):
         download.pull(entry)
     assert cat.availability(entry) == "damaged"
 
@@ -188,7 +188,7 @@ def test_missing_file_is_one_sentence(fake_hub: FakeHub, hub_env, tiny_gguf: byt
     fake_hub.add_repo(REPO, {FILE: tiny_gguf})
     write_user_catalog(hub_model_toml("gone", REPO, "nope-Q2_K.gguf"))
 
-    with pytest.raises(download.DownloadError) as info:
+    with pytest.raises(hub.DownloadError) as info:
         download.pull(_entry("gone"))
 
     message = str(info.value)
@@ -199,7 +199,7 @@ def test_missing_file_is_one_sentence(fake_hub: FakeHub, hub_env, tiny_gguf: byt
 
 def test_missing_repo_is_one_sentence(fake_hub: FakeHub, hub_env) -> None:
     write_user_catalog(hub_model_toml("ghost", "acme/ghost", FILE))
-    with pytest.raises(download.DownloadError, match="does not exist"):
+    with pytest.raises(hub.DownloadError, match="does not exist"):
         download.pull(_entry("ghost"))
 
 
@@ -220,7 +220,7 @@ def test_gated_repo_errors(
     if token:
         monkeypatch.setenv("HF_TOKEN", token)
 
-    with pytest.raises(download.DownloadError, match=expected) as info:
+    with pytest.raises(hub.DownloadError, match=expected) as info:
         download.pull(_entry())
 
     assert "\n" not in str(info.value)
@@ -252,7 +252,7 @@ def test_not_enough_disk_space(fake_hub: FakeHub, hub_env, tiny_gguf: bytes) -> 
     fake_hub.add_repo(REPO, {FILE: HubFile(tiny_gguf, advertised_size=huge)})
     write_user_catalog(hub_model_toml("tiny", REPO, FILE))
 
-    with pytest.raises(download.DownloadError, match="Not enough disk space") as info:
+    with pytest.raises(hub.DownloadError, match="Not enough disk space") as info:
         download.pull(_entry())
 
     assert download.format_size(huge) in str(info.value)
@@ -264,7 +264,7 @@ def test_check_disk_space_names_amounts(tmp_path: Path) -> None:
 
     download.check_disk_space(1, tmp_path)  # fits: no error
     needed = shutil.disk_usage(tmp_path).free + 10**12
-    with pytest.raises(download.DownloadError) as info:
+    with pytest.raises(hub.DownloadError) as info:
         download.check_disk_space(needed, tmp_path / "not" / "yet", "'x'")
     message = str(info.value)
     assert f"needs {download.format_size(needed)} free in {tmp_path}" in message
@@ -275,7 +275,7 @@ def test_offline_pull_fails_in_one_sentence_without_any_request(
     fake_hub: FakeHub, tiny_repo: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(download.DownloadError, match="HF_HUB_OFFLINE") as info:
+    with pytest.raises(hub.DownloadError, match="HF_HUB_OFFLINE") as info:
         download.pull(_entry())
     assert "\n" not in str(info.value)
     assert fake_hub.requests == []
@@ -290,7 +290,7 @@ def test_unreachable_hub_fails_in_one_sentence(
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
-    with pytest.raises(download.DownloadError, match="cannot be reached") as info:
+    with pytest.raises(hub.DownloadError, match="cannot be reached") as info:
         download.pull(_entry())
     assert "\n" not in str(info.value)
 
@@ -331,7 +331,7 @@ def test_remove_deletes_file_and_partial(fake_hub: FakeHub, tiny_repo: bytes) ->
     removed = download.remove(entry)
     assert path in removed and blob in removed
     assert not blob.exists() and cat.availability(entry) == "not-downloaded"
-    with pytest.raises(download.DownloadError, match="nothing to remove"):
+    with pytest.raises(hub.DownloadError, match="nothing to remove"):
         download.remove(entry)
 
 
@@ -340,30 +340,30 @@ def test_list_repo_ggufs_and_add_hub_model(fake_hub: FakeHub, hub_env, tiny_gguf
     fake_hub.add_repo("acme/two-GGUF", {
         "two-Q8_0.gguf": tiny_gguf, "two-Q4_K_M.gguf": small, "README.md": HubFile(b"hi", lfs=False),
     })
-    files = download.list_repo_ggufs("acme/two-GGUF")
+    files = hub.list_repo_ggufs("acme/two-GGUF")
     assert [f.filename for f in files] == ["two-Q4_K_M.gguf", "two-Q8_0.gguf"]
     assert files[1].size == len(tiny_gguf)
     assert files[1].sha256 == hashlib.sha256(tiny_gguf).hexdigest()
     request = fake_hub.requests[-1]
     assert request.path.startswith("/api/models/acme/two-GGUF/revision/main") and "blobs=" in request.path
 
-    entry = download.add_hub_model("acme/two-GGUF", files[1].filename, "reasoning",
+    entry = user_catalog.add_hub_model("acme/two-GGUF", files[1].filename, "reasoning",
                                    size=files[1].size, sha256=files[1].sha256)
     assert entry.role == "reasoning" and entry.quantization == "Q8_0"
     assert entry.source.sha256 == files[1].sha256
     assert download.pull(entry).read_bytes() == tiny_gguf
 
-    with pytest.raises(download.DownloadError, match="does not exist"):
-        download.list_repo_ggufs("acme/nothing")
+    with pytest.raises(hub.DownloadError, match="does not exist"):
+        hub.list_repo_ggufs("acme/nothing")
 
 
 def test_import_model_adds_a_user_catalog_entry(hub_env, tmp_path: Path) -> None:
     path = make_gguf(tmp_path / "My-Model.Q4_K_M.gguf", pad_bytes=1024)
-    entry = download.import_model(path, "base", "My Model")
+    entry = user_catalog.import_model(path, "base", "My Model")
     assert entry.role == "base" and entry.name == "My Model" and entry.quantization == "Q4_K_M"
     assert isinstance(entry.source, sources.FileSource) and Path(entry.source.path) == path.resolve()
     assert cat.availability(entry) == "ready"
-    again = download.import_model(path, "base", "My Model")
+    again = user_catalog.import_model(path, "base", "My Model")
     assert again.id != entry.id  # ids stay unique
     assert download.verify(entry) is True
 
@@ -372,8 +372,8 @@ def test_import_model_adds_a_user_catalog_entry(hub_env, tmp_path: Path) -> None
 
     not_gguf = tmp_path / "notes.gguf"
     not_gguf.write_text("hello")
-    with pytest.raises(download.DownloadError, match="not a GGUF"):
-        download.import_model(not_gguf, "base")
+    with pytest.raises(hub.DownloadError, match="not a GGUF"):
+        user_catalog.import_model(not_gguf, "base")
 
 
 def test_real_starter_model_bytes(fake_hub: FakeHub, hub_env, smollm2_gguf: Path) -> None:

@@ -92,7 +92,7 @@ def _reference(template: str, messages: list[dict[str, str]], **flags: Any) -> s
     """What llama-cpp-python's own formatter renders, or None if it cannot."""
     try:
         return str(_reference_formatter(template)(messages=messages, **flags).prompt)
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever the reference cannot render is skipped
         return None
 
 

@@ -28,7 +28,7 @@ from desktop_app.cli.common import (
     warn,
 )
 from desktop_app.models import catalog as cat
-from desktop_app.models import download, servers, sources, user_catalog
+from desktop_app.models import download, hub, servers, sources, user_catalog
 from desktop_app.models.gguf import has_magic
 from desktop_app.models.hub import parse_reference
 from desktop_app.text.escape import visible_controls
@@ -198,7 +198,7 @@ def _entry_to_pull(args: argparse.Namespace, as_json: bool) -> cat.ModelEntry:
         return resolve_model(args.model_id, catalog)
     role = getattr(args, "role", None)
     if role is None:
-        raise download.DownloadError(
+        raise hub.DownloadError(
             f"Pulling {args.model_id} from the Hub needs --role (base, instruct or reasoning).")
     entry = user_catalog.add_hub_reference(args.model_id, role, name=getattr(args, "name", None))
     source = entry.source
@@ -218,7 +218,7 @@ def _pull(args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
     try:
         entry = _entry_to_pull(args, as_json)
-    except (UsageError, sources.CatalogError, download.DownloadError) as exc:
+    except (UsageError, sources.CatalogError, hub.DownloadError) as exc:
         return _error(str(exc), as_json)
     cancel = threading.Event()
     terminal = _TerminalProgress()
@@ -240,7 +240,7 @@ def _pull(args: argparse.Namespace) -> int:
             print(json.dumps({"event": "cancelled", "model": entry.id, "kept": kept}), flush=True)
         print(message, file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
-    except download.DownloadError as exc:
+    except hub.DownloadError as exc:
         terminal.done()
         return _error(str(exc), as_json)
     terminal.done()
@@ -265,7 +265,7 @@ def _rm(args: argparse.Namespace) -> int:
             print(f"Removed {entry.id} from your catalog (the server is untouched).")
             return EXIT_OK
         removed = download.remove(entry)
-    except (UsageError, sources.CatalogError, download.DownloadError) as exc:
+    except (UsageError, sources.CatalogError, hub.DownloadError) as exc:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"Cannot remove '{args.model_id}': {exc.strerror or exc}.")
@@ -278,9 +278,9 @@ def _rm(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     try:
-        entry = download.import_model(args.path, args.role, args.name,
+        entry = user_catalog.import_model(args.path, args.role, args.name,
                                       sha256=_import_digest(args.path))
-    except download.DownloadError as exc:
+    except hub.DownloadError as exc:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"Cannot import {args.path}: {exc.strerror or exc}.")
@@ -305,7 +305,7 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         entry = resolve_model(args.model_id)
         ok = download.verify(entry)
-    except (UsageError, sources.CatalogError, download.DownloadError) as exc:
+    except (UsageError, sources.CatalogError, hub.DownloadError) as exc:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"Cannot read the file of '{args.model_id}': {exc.strerror or exc}.")
@@ -322,10 +322,10 @@ def _picks(values: list[str], served: list[str]) -> list[tuple[str, str]]:
     for value in values:
         model, sep, role = value.rpartition("=")
         if not sep or not model or role not in cat.ROLES:
-            raise download.DownloadError(
+            raise hub.DownloadError(
                 f"--add {value!r}: write it as MODEL=ROLE, ROLE one of {', '.join(cat.ROLES)}.")
         if model not in served:
-            raise download.DownloadError(
+            raise hub.DownloadError(
                 f"The server does not serve '{visible_controls(model)}'; it serves: "
                 f"{visible_controls(', '.join(served)) or 'nothing'}.")
         picks.append((model, role))
@@ -352,7 +352,7 @@ def _add_server(args: argparse.Namespace) -> int:
         served = servers.list_models(endpoint, key, key_env=args.key_env)
         entries = user_catalog.add_remote_models(endpoint, _picks(args.add, served),
                                                  key_env=args.key_env)
-    except (servers.ServerError, download.DownloadError) as exc:
+    except (servers.ServerError, hub.DownloadError) as exc:
         return _error(str(exc), as_json)
     if as_json:
         print(json.dumps({"endpoint": endpoint, "served": served,

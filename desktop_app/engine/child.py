@@ -483,7 +483,7 @@ def _loaded_kernels() -> str:
         import psutil
 
         return kernel_variant([m.path for m in psutil.Process().memory_maps()])
-    except Exception:  # psutil cannot read the maps here: nothing to say
+    except Exception:  # noqa: BLE001 - psutil cannot read the maps here: nothing to say
         return ""
 
 
@@ -529,7 +529,7 @@ def worker_main(conn: Any, stop_event: Any, threads: tuple[Any, Any], entry: Mod
         except MemoryError:
             conn.send(Failed(message=f"Not enough memory to load {entry.name}.", kind=FailureKind.OOM))
             return
-        except Exception as exc:  # report every load failure as data
+        except Exception as exc:  # noqa: BLE001 - every load failure is reported as data
             conn.send(Failed(message=str(exc) or type(exc).__name__, kind=FailureKind.LOAD))
             return
         conn.send(Loaded(model_id=entry.id, load_s=time.perf_counter() - started,
@@ -616,5 +616,5 @@ def _serve(conn: Any, stop_event: Any, shared: tuple[Any, Any], entry: ModelEntr
                              kind=FailureKind.OOM))
         except (BrokenPipeError, EOFError):
             return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a generation's failure is data for its pane
             conn.send(Failed(message=f"Generation failed: {exc}", kind=FailureKind.ERROR))

@@ -44,21 +44,16 @@ from desktop_app.models import catalog as cat
 from desktop_app.models import sources, user_catalog
 from desktop_app.models.catalog import Availability, ModelEntry
 from desktop_app.models.gguf import has_magic
-from desktop_app.models.hub import (  # noqa: F401 - also this module's public names, for callers
+from desktop_app.models.hub import (
     SHA256_HEX,
     DownloadCancelled,
     DownloadError,
-    HubFile,
     explain,
-    guess_quantization,
     hub_endpoint,
-    hub_reachable,
     is_offline,
-    list_repo_ggufs,
 )
 from desktop_app.models.sources import FileSource, HubSource, PackageSource
-from desktop_app.models.user_catalog import add_hub_model, import_model  # noqa: F401
-from desktop_app.text.units import format_bytes, format_duration  # noqa: F401
+from desktop_app.text.units import format_bytes, format_duration
 
 HASH_CHUNK = 4 * 1024 * 1024
 # huggingface_hub streams in 10 MB pieces by default; smaller pieces keep the progress
@@ -369,6 +364,7 @@ def _pull_from_hub(
     cancel: threading.Event | None,
     token: str | None,
 ) -> Path:
+    from filelock import Timeout
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
     from huggingface_hub.file_download import http_get
     from huggingface_hub.utils import WeakFileLock, build_hf_headers
@@ -400,7 +396,7 @@ def _pull_from_hub(
     try:
         lock_cm = WeakFileLock(lock_path, timeout=0.5)
         lock = lock_cm.__enter__()
-    except Exception:  # filelock.Timeout
+    except Timeout:
         raise DownloadError(
             f"'{entry.id}' is already being downloaded by another Triptych window or command."
         ) from None

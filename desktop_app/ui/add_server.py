@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.models import catalog as cat
 from desktop_app.models import servers, user_catalog
-from desktop_app.models.download import DownloadError
+from desktop_app.models.hub import DownloadError
 from desktop_app.text import escape
 from desktop_app.ui import theme
 from desktop_app.ui.tasks import Task, run_task

@@ -569,7 +569,7 @@ class MainWindow(QMainWindow):
     def _open_manager(self, guidance: str = "") -> None:
         try:
             from desktop_app.ui.model_manager import ModelManagerDialog
-        except Exception:
+        except ImportError:
             QMessageBox.information(
                 self, "Model manager",
                 "The model manager is not available in this build.\n\n"
@@ -580,7 +580,7 @@ class MainWindow(QMainWindow):
             dialog = ModelManagerDialog(self.catalog, self, guidance=guidance)
             dialog.modelsChanged.connect(self.reload_catalog)
             dialog.exec()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - its failure is one sentence, the window stays
             QMessageBox.warning(self, "Model manager", f"The model manager failed: {exc}")
         finally:
             if dialog is not None:

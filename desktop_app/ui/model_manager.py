@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.models import catalog as cat
 from desktop_app.models import download as dl
-from desktop_app.models import user_catalog
+from desktop_app.models import hub, user_catalog
 from desktop_app.models.catalog import Catalog, ModelEntry
 from desktop_app.models.gguf import has_magic
 from desktop_app.models.sources import FileSource, HubSource, PackageSource, RemoteSource
@@ -57,7 +57,7 @@ STATE_COLUMN = COLUMNS.index("State")
 class HubFilePicker(QDialog):
     """Pick one GGUF file of a Hub repo, its role and a display name."""
 
-    def __init__(self, repo_id: str, files: list[dl.HubFile], parent: QWidget | None = None):
+    def __init__(self, repo_id: str, files: list[hub.HubFile], parent: QWidget | None = None):
         super().__init__(parent)
         self.repo_id = repo_id
         self.files = files
@@ -90,7 +90,7 @@ class HubFilePicker(QDialog):
         self.ok_button.setEnabled(bool(files))
         layout.addWidget(buttons)
 
-    def choice(self) -> dl.HubFile | None:
+    def choice(self) -> hub.HubFile | None:
         item = self.file_list.currentItem()
         return item.data(Qt.ItemDataRole.UserRole) if item else None
 
@@ -112,7 +112,7 @@ class ModelManagerDialog(QDialog):
         self.catalog = catalog if catalog is not None else cat.load_catalog()
         self.last_error: str | None = None
         self.imported: ModelEntry | None = None  # the last file imported
-        self.offline = dl.is_offline()
+        self.offline = hub.is_offline()
         self.hub_picker: HubFilePicker | None = None
         self._queue: list[tuple[str, str]] = []  # (kind, model id), kind "pull" | "verify"
         self._current: tuple[str, str, Task] | None = None
@@ -187,7 +187,7 @@ class ModelManagerDialog(QDialog):
                 "Models that are ready can be used; downloads are off."
             )
         else:
-            self._start(lambda task: dl.hub_reachable(), self._probed)
+            self._start(lambda task: hub.hub_reachable(), self._probed)
         self.refresh()
 
     # ------------------------------------------------------------------ table
@@ -405,11 +405,11 @@ class ModelManagerDialog(QDialog):
         try:
             if isinstance(entry.source, RemoteSource):
                 if not user_catalog.remove_model(entry.id):
-                    raise dl.DownloadError(f"'{entry.id}' is listed in {entry.origin}; edit "
+                    raise hub.DownloadError(f"'{entry.id}' is listed in {entry.origin}; edit "
                                            f"that catalog to remove it.")
             else:
                 dl.remove(entry)
-        except (dl.DownloadError, OSError) as exc:
+        except (hub.DownloadError, OSError) as exc:
             self._error(str(exc))
             return False
         if isinstance(entry.source, FileSource | RemoteSource):
@@ -440,11 +440,11 @@ class ModelManagerDialog(QDialog):
 
         def work(task: Task) -> ModelEntry:
             if not file.is_file():
-                raise dl.DownloadError(f"Cannot import {file}: there is no such file.")
+                raise hub.DownloadError(f"Cannot import {file}: there is no such file.")
             if not has_magic(file):  # before hashing: a wrong file is said at once
-                raise dl.DownloadError(f"Cannot import {file}: it is not a GGUF model file.")
+                raise hub.DownloadError(f"Cannot import {file}: it is not a GGUF model file.")
             digest = dl.sha256_file(file, cancel=task.cancelled)
-            return dl.import_model(file, role, name, sha256=digest)
+            return user_catalog.import_model(file, role, name, sha256=digest)
 
         self.status.setText(f"Importing {file.name}: checking and hashing it…")
         return self._start(work, self._imported)
@@ -466,7 +466,7 @@ class ModelManagerDialog(QDialog):
         """List the repo's GGUF files in the background, then open :class:`HubFilePicker`."""
         self.status.setText(f"Listing the GGUF files of {repo_id}…")
         self.add_hub_button.setEnabled(False)
-        self._start(lambda task: dl.list_repo_ggufs(repo_id),
+        self._start(lambda task: hub.list_repo_ggufs(repo_id),
                     lambda files: self._show_hub_files(repo_id, files),
                     self._listing_failed)
 
@@ -474,7 +474,7 @@ class ModelManagerDialog(QDialog):
         self._error(message)
         self._update_buttons()
 
-    def _show_hub_files(self, repo_id: str, files: list[dl.HubFile]) -> None:
+    def _show_hub_files(self, repo_id: str, files: list[hub.HubFile]) -> None:
         self._update_buttons()
         if not files:
             self._error(f"{repo_id} has no GGUF files.")
@@ -490,11 +490,11 @@ class ModelManagerDialog(QDialog):
         if picker is None or choice is None:
             return
         try:
-            entry = dl.add_hub_model(
+            entry = user_catalog.add_hub_model(
                 picker.repo_id, choice.filename, picker.role_box.currentText(),
                 name=picker.name_edit.text().strip() or None, size=choice.size, sha256=choice.sha256,
             )
-        except (dl.DownloadError, OSError) as exc:
+        except (hub.DownloadError, OSError) as exc:
             self._error(str(exc))
             return
         self.reload_catalog()
@@ -536,9 +536,9 @@ class ModelManagerDialog(QDialog):
             return call
 
         def failure(exc: BaseException) -> None:
-            if isinstance(exc, dl.DownloadCancelled):
+            if isinstance(exc, hub.DownloadCancelled):
                 failed(str(exc), True)
-            elif isinstance(exc, dl.DownloadError):
+            elif isinstance(exc, hub.DownloadError):
                 failed(str(exc), False)
             else:  # a worker must never take the app down
                 failed(f"{type(exc).__name__}: {exc}", False)
@@ -553,7 +553,7 @@ class ModelManagerDialog(QDialog):
     def _probed(self, reachable: object) -> None:
         if not reachable and not self.offline:
             self._show_offline(
-                f"The Hugging Face Hub ({dl.hub_endpoint()}) cannot be reached, so downloads "
+                f"The Hugging Face Hub ({hub.hub_endpoint()}) cannot be reached, so downloads "
                 "will fail; models that are ready can still be used."
             )
 

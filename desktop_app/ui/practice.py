@@ -238,5 +238,5 @@ def load_sets() -> tuple[list[PracticeSet], str | None]:
         from desktop_app.verify import load_practice_sets
 
         return list(load_practice_sets()), None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - shown as one sentence in the dialog
         return [], f"Practice problems could not be loaded: {exc}"

@@ -278,7 +278,7 @@ def app_icon() -> QIcon:
         from desktop_app.paths import resources_dir
 
         root = resources_dir()
-    except Exception:
+    except Exception:  # noqa: BLE001 - no resources folder: the default icon
         return QIcon()
     icon = QIcon()
     for name in ("icon.svg", "icon.png"):
