@@ -159,10 +159,15 @@ def test_math_verdicts(reply: str, verdict: str):
     assert result.kind == "math" and result.expected == "56"
 
 
-def test_math_low_confidence_is_flagged():
+def test_math_low_confidence_is_flagged_and_never_a_pass():
+    # Issue 25: a number no marker points to ("somewhere between 50 and 56") is a
+    # reading, not an answer; it used to pass with low confidence.
     result = verify_reply("7 times 8 is 56", expect="56")
-    assert result.verdict == "pass" and result.low_confidence
-    assert "Low confidence" in result.reason
+    assert result.verdict == "no-answer" and result.low_confidence
+    assert result.got == "56" and "Low confidence" in result.reason
+    assert "matches the answer key" in result.reason
+    wrong = verify_reply("7 times 8 is 54", expect="56")  # it can still fail a reply
+    assert wrong.verdict == "fail" and wrong.low_confidence and "Low confidence" in wrong.reason
 
 
 def test_math_answer_from_program_output():
