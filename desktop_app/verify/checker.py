@@ -229,19 +229,20 @@ def _math_verdict(text: str, expected: str, timeout_s: float,
                        "final-answer marker is not counted as an answer." + note,
                        low_confidence=True, kind="math", **extra)
     shown = f" ({comparison.note})" if comparison.note else ""
+    got = comparison.got if len(comparison.got) <= 200 else comparison.got[:199] + "…"
     if comparison.rejected:
         verdict = _S.FAIL
-        reason = (f"Not one answer: '{comparison.got}' ({source}) {comparison.rejected}; "
+        reason = (f"Not one answer: '{got}' ({source}) {comparison.rejected}; "
                   f"one final answer is needed (expected {comparison.expected}).")
     elif not comparison.decided:
         verdict = _S.ERROR
-        reason = (f"Could not compare '{comparison.got}' ({source}) with the answer key "
+        reason = (f"Could not compare '{got}' ({source}) with the answer key "
                   f"{comparison.expected}: {comparison.note}. Not counted as a pass.")
     elif comparison.equal:
-        reason = f"Correct: {comparison.got} ({source}) matches the answer key{shown}."
+        reason = f"Correct: {got} ({source}) matches the answer key{shown}."
         verdict = _S.PASS
     else:
-        reason = f"Wrong: expected {comparison.expected}, got {comparison.got} ({source})."
+        reason = f"Wrong: expected {comparison.expected}, got {got} ({source})."
         verdict = _S.FAIL
     low = answer.low_confidence
     caveat = " Low confidence: the reply states no explicit final answer." if low else ""

@@ -198,8 +198,8 @@ class FinalAnswer:
         return str(self.number) if self.number is not None else self.text
 
 
-_COMMENT_RE = re.compile(r"<!--.*?(?:-->|\Z)|^[ \t]*\[(?://|comment)\]:\s*[#<].*$",
-                         re.S | re.M | re.I)
+_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+_MARKDOWN_COMMENT = re.compile(r"^[ \t]{0,3}\[(?://|comment)\]:[ \t]*[#<][^\n]*$", re.M | re.I)
 
 
 def strip_comments(text: str) -> str:
@@ -207,7 +207,7 @@ def strip_comments(text: str) -> str:
     rest, as in a browser) and Markdown comment lines (``[//]: # (…)``)."""
     if "<!--" not in text and "]:" not in text:
         return text
-    return _COMMENT_RE.sub(" ", text)
+    return _MARKDOWN_COMMENT.sub(" ", _HTML_COMMENT.sub(" ", text))
 
 
 def _last_boxed(text: str) -> str | None:
@@ -230,9 +230,15 @@ _ANSWER_IS_RE = re.compile(
 _A_LINE_RE = re.compile(r"^[ \t>*_]*A[*_]*[ \t]*:[ \t]*(?P<ans>[^\n]+)", re.M)
 
 
+# A reason given after the answer ("56, since 8 * 7 = 56") is not part of it.
+_JUSTIFICATION = re.compile(r"(?<=\S)\s*[,;]?\s+(?:because|since|as|given|which|so|thus|hence"
+                            r"|therefore|where)\b.*$", re.I | re.S)
+
+
 def _trim_sentence(text: str) -> str:
     text = text.strip().strip("*").strip()
     text = re.split(r"(?<!\d)\.(?:\s|$)|\.\s", text + " ", maxsplit=1)[0]
+    text = _JUSTIFICATION.sub("", text)
     return text.strip().rstrip(".").strip()
 
 
