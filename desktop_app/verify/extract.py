@@ -441,6 +441,7 @@ def math_vote_key(reply: str, *, answer_only: bool = False) -> str | None:
     final = extract_answer(visible.text)
     if final is None or final.low_confidence or final.flaws:
         return None
-    if final.number is not None:
-        return str(final.number)
+    number = final.number
+    if number is not None:  # its exact value: 0.5 and \frac{1}{2} vote together
+        return str(float(number.value)) if number.inexact else str(number.value)
     return canonical_math(final.text) or normalize_text_answer(final.text) or None
