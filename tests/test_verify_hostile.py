@@ -323,7 +323,10 @@ def test_secret_files_and_app_dirs_are_covered_even_without_landlock(tmp_path: P
     "#### 1\n" * 100_000,
     "{" * 900_000,
     "x" * 2_000_000,                # over the reply limit: an error, not a stall
-], ids=["boxed", "frac", "nested-frac", "digits", "gsm8k-lines", "braces", "huge"])
+    "The answer is 6" + " " * 900_000 + "x",  # one answer line, regex backtracking bait
+    "The answer is " + "from " * 150_000,
+], ids=["boxed", "frac", "nested-frac", "digits", "gsm8k-lines", "braces", "huge",
+        "answer-line-spaces", "answer-line-ranges"])
 def test_hostile_reply_text_is_read_in_bounded_time(reply: str):
     for kw in ({"expect": "5"}, {"tests": "assert f(1) == 1\n"}, {}):
         started = time.monotonic()

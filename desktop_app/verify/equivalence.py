@@ -133,6 +133,8 @@ def _command() -> list[str]:
 
 class _Worker:
     def __init__(self) -> None:
+        if not sys.executable:
+            raise _Unavailable("no Python interpreter to run the math checker")
         flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
         try:
             self.process = subprocess.Popen(

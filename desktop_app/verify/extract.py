@@ -231,8 +231,8 @@ _A_LINE_RE = re.compile(r"^[ \t>*_]*A[*_]*[ \t]*:[ \t]*(?P<ans>[^\n]+)", re.M)
 
 
 # A reason given after the answer ("56, since 8 * 7 = 56") is not part of it.
-_JUSTIFICATION = re.compile(r"(?<=\S)\s*[,;]?\s+(?:because|since|as|given|which|so|thus|hence"
-                            r"|therefore|where)\b.*$", re.I | re.S)
+_JUSTIFICATION = re.compile(r"(?<=\S)(?:\s*[,;])?\s+(?:because|since|as|given|which|so|thus"
+                            r"|hence|therefore|where)\b.*$", re.I | re.S)
 
 
 def _trim_sentence(text: str) -> str:
@@ -247,6 +247,7 @@ def _answer_line(prose: str) -> str | None:
     found = [(m.start(), m.group("ans")) for regex in (_ANSWER_IS_RE, _A_LINE_RE)
              for m in regex.finditer(prose)]
     for _, candidate in sorted(found, reverse=True):
+        candidate = candidate[:MAX_ANSWER_CHARS]
         for _ in range(3):  # "Final Answer: The final answer is $56$."
             inner = _ANSWER_IS_RE.search(candidate)
             if inner is None:
@@ -307,7 +308,7 @@ _FLAWS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("alternatives", re.compile(r"\b(?:or|either)\b|\\(?:lor|vee)(?![a-zA-Z])", re.I)),
     ("a range", re.compile(
         r"\b(?:between|range|at\s+(?:least|most)|up\s+to|(?:less|more|greater|fewer)"
-        r"\s+than)\b|\bfrom\b.*\bto\b|\d\s*(?:\bto\b|–|—|\.\.\.?|…)\s*[-$\\]?\d|[<>≤≥]|"
+        r"\s+than)\b|\bfrom\b[^\n]{0,200}?\bto\b|\d\s*(?:\bto\b|–|—|\.\.\.?|…)\s*[-$\\]?\d|[<>≤≥]|"
         r"\\(?:leq?|geq?|lt|gt)(?![a-zA-Z])", re.I)),
 )
 _FLAW_VERBS = {"a negation": "is a negation", "alternatives": "gives alternatives",
