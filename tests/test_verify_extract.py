@@ -320,7 +320,8 @@ def test_verify_reads_prose_as_an_answer_not_a_program():
 
 @pytest.mark.parametrize("text, value", [
     ("56", "56"), ("56 apples", "56"), ("$18 per day", "18"), (r"56 \text{ cm}", "56"),
-    ("x = {5}", "5"), ("1,000", "1000"), (r"\frac{3}{4}", "3/4"),
+    ("x = {5}", "5"), ("1,000", "1000"), (r"\frac{3}{4}", "3/4"), ("56 km/h", "56"),
+    ("56 (fifty-six)", "56"), ("56 half-dozen", None), ("56 - x", None),
     (r"\sqrt{56}", None), ("56^{2}", None), ("-{56}", "-56"), ("0,056", None), ("56x", None),
     ("56 or 57", None), ("not 56", None), ("between 50 and 56", None), ("5.6 million", None),
     ("negative 56", None), ("56, 57", None),

@@ -353,6 +353,7 @@ HONEST = [  # (reply, key): must pass
     ("Final Answer: The final answer is $56$. I hope it is correct.", "56"),
     ("<think>maybe 55</think>The answer is 56.", "56"),
     ("7 * 8 = 56. The answer is 56, since 8 * 7 = 56.", "56"),
+    ("The answer is 56 km/h.", "56"), ("The answer is 56 (fifty-six).", "56"),
 ]
 
 

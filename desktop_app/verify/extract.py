@@ -347,13 +347,15 @@ def answer_value(text: str) -> Number | None:
         return None
     match = matches[0]
     before, after = cleaned[:match.start()], cleaned[match.end():]
-    words = re.findall(r"[^\W\d_]+", before + " " + after)
-    rest = re.sub(r"[^\W\d_]+", "", before + " " + after)
+    word = r"[^\W\d_]+(?:[-/'’][^\W\d_]+)*"  # "apples", "km/h", "fifty-six", "o'clock"
+    words = re.findall(word, before + " " + after)
+    rest = re.sub(word, "", before + " " + after)
     if re.search(r"[^\s.,:;!?'’\"()*]", rest):
         return None  # an operator, a brace, a backslash, another digit: an expression
     if re.search(r"[^\W\d_]$", before) or re.match(r"[^\W\d_]", after):
         return None  # "56x", "x56": a product, not a number with a word beside it
-    if any(len(word) < 2 or word.casefold() in _VALUE_WORDS for word in words):
+    if any(len(w) < 2 or not _VALUE_WORDS.isdisjoint(re.split(r"[-/'’]", w.casefold()))
+           for w in words):
         return None
     return parse_number(match.group(0))
 
