@@ -353,3 +353,4 @@ def test_math_vote_key_counts_one_value_and_never_a_hedge_or_a_guess():
                   "7 times 8 is 56", "<think>still", "no number here"):
         assert math_vote_key(reply) is None, reply
     assert math_vote_key(r"\boxed{\sqrt{56}}") != math_vote_key(r"\boxed{56}")
+    assert math_vote_key(r"\boxed{\text{Paris}}") == math_vote_key("The answer is paris.")
