@@ -447,6 +447,6 @@ def math_vote_key(reply: str, *, answer_only: bool = False) -> str | None:
     number = final.number
     if number is not None:  # its exact value: 0.5 and \frac{1}{2} vote together
         return str(float(number.value)) if number.inexact else str(number.value)
-    if re.search(r"[\d\\^_{}=+*/]", final.raw or final.text):  # an expression
+    if re.search(r"[\d\\^_{}=+*/]", final.text):  # an expression (LaTeX text unwrapped)
         return canonical_math(final.text) or None
     return normalize_text_answer(final.text) or None  # words: "Paris" and "paris" alike
