@@ -133,8 +133,16 @@ def smollm2_gguf(native_decision) -> Path:
     return path
 
 
+# Verify's math checker keeps up to two helper processes (each with a reader thread) for
+# the session, as multiprocessing keeps its resource tracker: importing SymPy again for
+# every comparison would cost a second. tests/test_verify_equivalence.py bounds them.
+MATH_HELPER = "desktop_app.verify.equivalence"
+MATH_READER = "triptych-math-reader"
+
+
 def _children() -> list[psutil.Process]:
-    """Our live descendants, minus multiprocessing's long-lived resource tracker."""
+    """Our live descendants, minus multiprocessing's long-lived resource tracker and
+    Verify's idle math checkers."""
     alive = []
     try:
         children = psutil.Process().children(recursive=True)
@@ -144,7 +152,8 @@ def _children() -> list[psutil.Process]:
         try:
             if child.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if any("resource_tracker" in part for part in child.cmdline()):
+            if any("resource_tracker" in part or MATH_HELPER in part
+                   for part in child.cmdline()):
                 continue
         except psutil.Error:
             continue
@@ -160,7 +169,8 @@ def no_leaks():
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
         children = _children()
-        threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+        threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()
+                   and t.name != MATH_READER]
         if not children and not threads:
             return
         time.sleep(0.05)

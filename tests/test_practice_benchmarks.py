@@ -137,8 +137,20 @@ def test_humaneval_subset_is_every_4th_problem_of_the_package_data():
         everything = [json.loads(line) for line in handle if line.strip()]
     shipped = read_records(practice_dir() / "humaneval-mini.jsonl")
     assert shipped == everything[::4][:40]
-    full = find_set("humaneval")  # the package's data is listed as the whole set
+    # Issue 25: the whole benchmark ships too, record for record the package's data, and
+    # is listed once (the package's copy is not listed beside it).
+    assert read_records(practice_dir() / "humaneval.jsonl") == everything
+    full = find_set("humaneval")
     assert full.complete and len(full.problems) == 164 and full.licence == "MIT"
+    assert full.path.endswith("humaneval.toml")
+
+
+def test_every_set_is_listed_once_and_humaneval_needs_no_package():
+    sets = load_practice_sets()
+    assert len({s.key for s in sets}) == len(sets)
+    shipped = {s.key: s for s in load_practice_sets(full=False)}
+    assert shipped["humaneval"].complete and len(shipped["humaneval"].problems) == 164
+    assert not shipped["humaneval-mini"].complete
 
 
 def test_malformed_benchmark_manifests_are_one_sentence(tmp_path: Path):

@@ -165,10 +165,15 @@ def test_math_verdicts(reply: str, verdict: str):
     assert result.kind == "math" and result.expected == "56"
 
 
-def test_math_low_confidence_is_flagged():
+def test_math_low_confidence_is_flagged_and_never_a_pass():
+    # Issue 25: a number no marker points to ("somewhere between 50 and 56") is a
+    # reading, not an answer; it used to pass with low confidence.
     result = verify_reply("7 times 8 is 56", expect="56")
-    assert result.verdict == "pass" and result.low_confidence
-    assert "Low confidence" in result.reason
+    assert result.verdict == "no-answer" and result.low_confidence
+    assert result.got == "56" and "Low confidence" in result.reason
+    assert "matches the answer key" in result.reason
+    wrong = verify_reply("7 times 8 is 54", expect="56")  # it can still fail a reply
+    assert wrong.verdict == "fail" and wrong.low_confidence and "Low confidence" in wrong.reason
 
 
 def test_math_answer_from_program_output():
@@ -314,3 +319,44 @@ def test_verify_reads_prose_as_an_answer_not_a_program():
     assert code.verdict == "no-answer" and "No Python code found" in code.reason
     program = verify_reply("def add(a, b):\n    return a + b\n", tests="assert add(1, 2) == 3\n")
     assert program.verdict == "pass", program.reason
+
+
+# Issue 25: one final answer or none.
+
+
+@pytest.mark.parametrize("text, value", [
+    ("56", "56"), ("56 apples", "56"), ("$18 per day", "18"), (r"56 \text{ cm}", "56"),
+    ("x = {5}", "5"), ("1,000", "1000"), (r"\frac{3}{4}", "3/4"), ("56 km/h", "56"),
+    ("56 (fifty-six)", "56"), ("56 half-dozen", None), ("56 - x", None),
+    (r"\sqrt{56}", None), ("56^{2}", None), ("-{56}", "-56"), ("0,056", None), ("56x", None),
+    ("56 or 57", None), ("not 56", None), ("between 50 and 56", None), ("5.6 million", None),
+    ("negative 56", None), ("56, 57", None),
+])
+def test_answer_value_is_one_number_or_none(text: str, value: str | None):
+    from desktop_app.verify.extract import answer_value
+
+    got = answer_value(text)
+    assert (got.value if got else None) == (parse_number(value).value if value else None)
+
+
+def test_comments_hide_answers():
+    from desktop_app.verify.extract import strip_comments
+
+    assert "56" not in strip_comments("55 <!-- \\boxed{56} --> ok")
+    assert "56" not in strip_comments("55 <!-- unclosed \\boxed{56}")
+    assert strip_comments("[//]: # (\\boxed{56})\nThe answer is 55.").strip() == \
+        "The answer is 55."
+    assert extract_answer("The answer is 55.\n<!-- The answer is 56. -->").text == "55"
+
+
+def test_math_vote_key_counts_one_value_and_never_a_hedge_or_a_guess():
+    from desktop_app.verify.extract import math_vote_key
+
+    assert {math_vote_key(r) for r in ("\\boxed{56}", "#### 56.0", "The answer is 56.",
+                                       "<think>55?</think>A: 56")} == {"56"}
+    assert math_vote_key(r"\boxed{\frac{1}{2}}") == math_vote_key("The answer is 0.5.")
+    for reply in ("The answer is 56 or 57.", r"\boxed{\text{not } 56}", "between 50 and 56",
+                  "7 times 8 is 56", "<think>still", "no number here"):
+        assert math_vote_key(reply) is None, reply
+    assert math_vote_key(r"\boxed{\sqrt{56}}") != math_vote_key(r"\boxed{56}")
+    assert math_vote_key(r"\boxed{\text{Paris}}") == math_vote_key("The answer is paris.")

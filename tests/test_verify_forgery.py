@@ -303,3 +303,83 @@ def test_the_sandbox_cannot_make_the_app_import_a_module(module: str):
     verdict = _verify(code, "assert add(2, 3) == 5\n")
     assert verdict.verdict == "error"
     assert module not in sys.modules or module in before
+
+
+# ------------------------------------------- math answers: one answer or none (issue 25)
+# The red team's replies for key 56, and more of their kind. Each used to pass: the
+# answer was read as the first number anywhere in it, or as the last number in the reply.
+# Driven through `triptych verify FILE --expect 56 --json`, the path a saved reply takes.
+# The third column, where there is one, is a key the same reply does match: the answer is
+# read as what it says, not thrown away.
+
+RED_TEAM = [
+    (r"So \boxed{\sqrt{56}}", "fail", r"\sqrt{56}"),
+    (r"\boxed{56^{2}}", "fail", "3136"),
+    (r"\boxed{-{56}}", "fail", "-56"),
+    (r"\boxed{56 \text{ or } 57}", "fail", None),                   # a hedge
+    (r"\boxed{\text{not } 56}", "fail", None),                      # a negation
+    (r"\boxed{0,056}", "fail", None),                               # not a thousands group
+    ("the answer is not 56. It is 55.", "fail", None),
+    ("The answer isn't 56, it's 55.", "fail", None),                # low confidence: 55
+    ("The answer is 55.\n<!-- \\boxed{56} -->", "fail", "55"),      # hidden in a comment
+    ("<!--\n\\boxed{56}\n-->\nFinal answer: 55", "fail", "55"),
+    ("It is somewhere between 50 and 56.", "no-answer", None),      # the last-number fallback
+    ("The answer is 56 or 57.", "fail", None),
+    ("Final answer: between 50 and 56", "fail", None),              # a range
+    ("#### 56 or 57", "fail", None),
+    ("A: not 56", "fail", None),
+    (r"\boxed{56, 57}", "fail", "56, 57"),                          # several candidates
+    (r"\boxed{56 \text{ and } 57}", "fail", None),
+    ("The answer is 56 (or maybe 57).", "fail", None),
+    (r"\boxed{\neq 56}", "fail", None),
+    (r"\boxed{50 \le x \le 56}", "fail", None),
+    (r"\boxed{56x}", "fail", None),                                  # a product, not 56
+    ("The answer is 5.6 million.", "fail", None),
+    ("[//]: # (\\boxed{56})\nThe answer is 55.", "fail", "55"),     # a Markdown comment
+    ("7 times 8 is 56", "no-answer", None),                         # no marker: a reading
+]
+
+HONEST = [  # (reply, key): must pass
+    (r"\boxed{56}", "56"), (r"\boxed{56.0}", "56"), ("$56$", "56"), ("56", "56"),
+    ("The answer is 56.", "56"), ("#### 56", "56"), ("Final answer: **56**", "56"),
+    ("**Final Answer:** $56$", "56"), ("A: 56", "56"), (r"\boxed{x = 56}", "56"),
+    (r"\boxed{56 \text{ cm}}", "56"), ("The answer is 56 apples.", "56"),
+    (r"\boxed{\$56}", "56"), ("The answer is $18 per day.", "18"),
+    (r"\boxed{\frac{1}{2}}", "0.5"), (r"\boxed{\frac{1}{2}}", "1/2"), (r"\boxed{\dfrac{1}{2}}", "1/2"),
+    ("The answer is 1,000.", "1000"), (r"\boxed{1{,}000}", "1000"), (r"\boxed{50\%}", "50"),
+    (r"\boxed{7 \times 8}", "56"), (r"\boxed{\sqrt{117}}", r"3\sqrt{13}"),
+    (r"\boxed{\left( 3, \frac{\pi}{2} \right)}", r"(3, \frac{\pi}{2})"),
+    (r"\boxed{[-2, 7)}", "[-2, 7)"), (r"\boxed{2 \text{ or } 3}", "2, 3"),
+    ("Final Answer: The final answer is $56$. I hope it is correct.", "56"),
+    ("<think>maybe 55</think>The answer is 56.", "56"),
+    ("7 * 8 = 56. The answer is 56, since 8 * 7 = 56.", "56"),
+    ("The answer is 56 km/h.", "56"), ("The answer is 56 (fifty-six).", "56"),
+]
+
+
+def _cli(tmp_path, capsys, reply: str, key: str) -> dict:
+    import json
+
+    from desktop_app.verify.cli import main
+
+    path = tmp_path / "reply.md"
+    path.write_text(reply, encoding="utf-8")
+    assert main([str(path), "--expect", key, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("reply, verdict, own_key", RED_TEAM, ids=[r[0] for r in RED_TEAM])
+def test_a_math_answer_that_is_not_56_never_passes_for_56(reply, verdict, own_key, tmp_path,
+                                                          capsys):
+    data = _cli(tmp_path, capsys, reply, "56")
+    assert data["verdict"] == verdict, data["reason"]
+    if own_key is not None:  # read as what it says
+        again = _cli(tmp_path, capsys, reply, own_key)
+        assert again["verdict"] == "pass", again["reason"]
+
+
+@pytest.mark.parametrize("reply, key", HONEST, ids=[f"{r} = {k}" for r, k in HONEST])
+def test_honest_math_answers_pass(reply, key, tmp_path, capsys):
+    data = _cli(tmp_path, capsys, reply, key)
+    assert data["verdict"] == "pass", data["reason"]
+    assert not data["low_confidence"]

@@ -323,7 +323,10 @@ def test_secret_files_and_app_dirs_are_covered_even_without_landlock(tmp_path: P
     "#### 1\n" * 100_000,
     "{" * 900_000,
     "x" * 2_000_000,                # over the reply limit: an error, not a stall
-], ids=["boxed", "frac", "nested-frac", "digits", "gsm8k-lines", "braces", "huge"])
+    "The answer is 6" + " " * 900_000 + "x",  # one answer line, regex backtracking bait
+    "The answer is " + "from " * 150_000,
+], ids=["boxed", "frac", "nested-frac", "digits", "gsm8k-lines", "braces", "huge",
+        "answer-line-spaces", "answer-line-ranges"])
 def test_hostile_reply_text_is_read_in_bounded_time(reply: str):
     for kw in ({"expect": "5"}, {"tests": "assert f(1) == 1\n"}, {}):
         started = time.monotonic()
@@ -331,3 +334,24 @@ def test_hostile_reply_text_is_read_in_bounded_time(reply: str):
         assert time.monotonic() - started < 60, "a hang, not a speed requirement"
         assert verdict.verdict in ("fail", "no-answer", "error")
         json.dumps(verdict.to_dict())
+
+
+@pytest.mark.parametrize("answer", [
+    r"9^{9^{9^9}}",                              # SymPy would compute ~370 million digits
+    "+".join(["9^{9^9}"] * 400),                 # longer than SymPy is ever given
+    r"\sqrt{" * 250 + "56" + "}" * 250,          # nesting deep enough to strain a parser
+], ids=["power-tower", "long", "deep"])
+def test_hostile_math_answers_end_in_bounded_time(answer: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]):
+    """Issue 25: the answer is compared by value (math-verify, SymPy) in a helper process
+    with a deadline; a value SymPy cannot finish is an error verdict, never a pass or a
+    hang, and the CLI still prints one JSON verdict."""
+    from desktop_app.verify.equivalence import DEADLINE_S
+
+    reply = tmp_path / "reply.md"
+    reply.write_text(f"The answer is $\\boxed{{{answer}}}$.")
+    started = time.monotonic()
+    assert main([str(reply), "--expect", "56", "--json"]) == 0
+    assert time.monotonic() - started < DEADLINE_S + 15, "a hang, not a speed requirement"
+    data = json.loads(capsys.readouterr().out)
+    assert data["verdict"] in ("error", "fail"), data["reason"]

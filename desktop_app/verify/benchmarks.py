@@ -146,7 +146,8 @@ def _string(data: dict[str, Any], key: str, where: str) -> str:
 
 
 def load_benchmark_manifest(path: Path, data: dict[str, Any]) -> PracticeSet:
-    """The shipped subset a manifest (already parsed from *path*) describes."""
+    """The set a manifest (already parsed from *path*) describes: a subset, or the whole
+    benchmark (``complete``) when it holds all ``full_size`` records."""
     kind = _string(data, "format", path.name)
     data_file = _string(data, "data", path.name)
     if not data_file:
@@ -162,7 +163,8 @@ def load_benchmark_manifest(path: Path, data: dict[str, Any]) -> PracticeSet:
         attribution=_string(data, "attribution", path.name),
         selection=_string(data, "selection", path.name),
         hub_repo=_string(data, "hub_repo", path.name), hub_file=_string(data, "hub_file", path.name),
-        full_size=full_size if isinstance(full_size, int) else None, complete=False)
+        full_size=full_size if isinstance(full_size, int) else None,
+        complete=isinstance(full_size, int) and len(records) == full_size)
 
 
 def pulled_file(subset: PracticeSet) -> Path | None:

@@ -18,12 +18,12 @@ from desktop_app.verify.extract import (
     CodeBlock,
     FinalAnswer,
     Visible,
+    answer_flaws,
+    answer_value,
     compare_answers,
     extract_answer,
     extract_code,
-    last_number,
     looks_like_bare_code,
-    parse_number,
     strip_thinking,
 )
 from desktop_app.verify.judge import TestFormatError, TestOutcome, build_test_plan, judge_with
@@ -173,24 +173,42 @@ def _code_verdict(code: CodeBlock, tests: str, entry_point: str | None,
     return _outcome_verdict(outcome, plan.entry_point, total, base)
 
 
+def _program_answer(text: str, timeout_s: float, secrets: Sequence[str]
+                    ) -> tuple[FinalAnswer | None, RunResult | None, str]:
+    """When the reply marks no final answer: run its last Python block, and read the last
+    line *the program* printed (never a note of ours: a cut-off output has no known last
+    line) as one answer."""
+    code = extract_code(text)
+    if code is None or not code.closed or len(code.code) > MAX_CODE_CHARS:
+        return None, None, ""
+    run = run_code(code.code, limits=Limits(timeout_s=timeout_s), secret_paths=secrets)
+    line = _last_line(run.program_stdout)
+    if run.stdout_truncated:
+        return None, run, " (The program's output was too long to read an answer from.)"
+    if not line or run.timed_out or run.exit_code or run.signal or run.output_exceeded:
+        return None, run, ""
+    marked = extract_answer(line)
+    if marked is not None and not marked.low_confidence:  # "The answer is 56"
+        return FinalAnswer(marked.text, "program-output", marked.number, flaws=marked.flaws,
+                           raw=marked.raw), run, ""
+    return FinalAnswer(line, "program-output", answer_value(line), flaws=answer_flaws(line),
+                       raw=line), run, ""
+
+
+_SOURCES = {"boxed": "from \\boxed{}", "gsm8k": "from the '####' line",
+            "answer-is": "from the final-answer line", "whole-reply": "the whole reply",
+            "program-output": "printed by its code",
+            "last-number": "the last number in the reply"}
+
+
 def _math_verdict(text: str, expected: str, timeout_s: float,
                   secrets: Sequence[str]) -> Verdict:
     answer = extract_answer(text)
     run: RunResult | None = None
     note = ""
     if answer is None or answer.low_confidence:
-        code = extract_code(text)
-        if code is not None and code.closed and len(code.code) <= MAX_CODE_CHARS:
-            run = run_code(code.code, limits=Limits(timeout_s=timeout_s), secret_paths=secrets)
-            # The program's own output, never a note of ours: a cut-off output has no
-            # known last line.
-            line = _last_line(run.program_stdout)
-            if run.stdout_truncated:
-                note = " (The program's output was too long to read an answer from.)"
-            elif line and not run.timed_out and not run.exit_code and not run.signal \
-                    and not run.output_exceeded:
-                number = parse_number(line) or last_number(line)
-                answer = FinalAnswer(line, "program-output", number)
+        printed, run, note = _program_answer(text, timeout_s, secrets)
+        answer = printed or answer
     extra: dict[str, Any] = {}
     if run is not None:
         extra = dict(stdout=run.stdout, stderr=run.stderr, duration_s=run.duration_s,
@@ -200,20 +218,36 @@ def _math_verdict(text: str, expected: str, timeout_s: float,
                        reason="No final answer found: no \\boxed{…}, no '#### …' line, no "
                        "'the answer is …', and no number." + note, **extra)
     comparison = compare_answers(expected, answer)
-    source = {"boxed": "from \\boxed{}", "gsm8k": "from the '####' line",
-              "answer-is": "from 'the answer is …'", "program-output": "printed by its code",
-              "last-number": "the last number in the reply"}[answer.source]
-    low = answer.low_confidence
-    caveat = " Low confidence: the reply states no explicit final answer." if low else ""
+    source = _SOURCES[answer.source]
+    if answer.low_confidence and comparison.equal:
+        # A number no marker points to is a reading, not an answer: it can fail a reply
+        # ("Hmm, 48?") but never pass one ("somewhere between 50 and 56").
+        return Verdict(_S.NO_ANSWER, expected=comparison.expected, got=comparison.got,
+                       reason="No final answer marked (no \\boxed{…}, no '#### …' line, no "
+                       f"'the answer is …'). Low confidence: the last number in the reply, "
+                       f"{comparison.got}, matches the answer key, but a number without a "
+                       "final-answer marker is not counted as an answer." + note,
+                       low_confidence=True, kind="math", **extra)
     shown = f" ({comparison.note})" if comparison.note else ""
-    if comparison.equal:
-        reason = f"Correct: {comparison.got} ({source}) matches the answer key{shown}.{caveat}"
+    got = comparison.got if len(comparison.got) <= 200 else comparison.got[:199] + "…"
+    if comparison.rejected:
+        verdict = _S.FAIL
+        reason = (f"Not one answer: '{got}' ({source}) {comparison.rejected}; "
+                  f"one final answer is needed (expected {comparison.expected}).")
+    elif not comparison.decided:
+        verdict = _S.ERROR
+        reason = (f"Could not compare '{got}' ({source}) with the answer key "
+                  f"{comparison.expected}: {comparison.note}. Not counted as a pass.")
+    elif comparison.equal:
+        reason = f"Correct: {got} ({source}) matches the answer key{shown}."
         verdict = _S.PASS
     else:
-        reason = f"Wrong: expected {comparison.expected}, got {comparison.got} ({source}).{caveat}"
+        reason = f"Wrong: expected {comparison.expected}, got {got} ({source})."
         verdict = _S.FAIL
+    low = answer.low_confidence
+    caveat = " Low confidence: the reply states no explicit final answer." if low else ""
     return Verdict(verdict, expected=comparison.expected, got=comparison.got,
-                   reason=reason + note, low_confidence=low, kind="math", **extra)
+                   reason=reason + caveat + note, low_confidence=low, kind="math", **extra)
 
 
 def _find_code(text: str) -> CodeBlock | None:

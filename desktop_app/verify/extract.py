@@ -1,21 +1,48 @@
 """Pull something checkable out of a model's reply: a Python program or a final answer.
 
-Thinking (``<think>…</think>``) is removed first. Numbers are parsed into exact
-fractions; only values that look like binary floating point (an exponent, or more than
-six decimals) are compared with a tolerance. No Qt, no I/O.
+Thinking (``<think>…</think>``) is removed first. A math reply has one final answer or
+none: the last ``\\boxed{}`` outside comments, a GSM8K ``####`` line, or an explicit
+final-answer line ("The answer is …", "Final answer: …", "A: …"). That answer must be one
+value: a hedge ("56 or 57"), a negation ("not 56"), a range ("between 50 and 56") or an
+expression around the number (``\\sqrt{56}``) is read as what it says, never as its first
+number. It is compared with the key exactly when both are plain numbers, else by
+equivalence (:mod:`desktop_app.verify.latexmath`, then math-verify in
+:mod:`desktop_app.verify.equivalence`). A number that no marker points to is only a
+low-confidence reading. No Qt, no I/O.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
-import math
 import re
 from dataclasses import dataclass
-from fractions import Fraction
 
 from desktop_app.text.fences import CodeBlock, code_blocks
 from desktop_app.text.thinking import split_reply
+from desktop_app.verify.equivalence import DEADLINE_S, sympy_equivalent
+from desktop_app.verify.latexmath import (
+    MAX_ANSWER_CHARS,
+    NUMBER_RE,
+    Number,
+    brace_pairs,
+    braced,
+    canonical_math,
+    clean_latex,
+    first_number,
+    last_number,
+    math_equal,
+    numbers_equal,
+    parse_number,
+)
+
+__all__ = [
+    "CodeBlock", "Comparison", "FinalAnswer", "Number", "Visible", "answer_flaws", "answer_value",
+    "canonical_math", "clean_latex", "compare_answers", "extract_answer", "extract_code",
+    "first_number", "last_number", "looks_like_bare_code", "looks_like_python", "math_equal",
+    "math_vote_key", "normalize_text_answer", "numbers_equal", "parse_number",
+    "remove_code_blocks", "strip_comments", "strip_thinking",
+]
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
@@ -149,267 +176,197 @@ def remove_code_blocks(text: str) -> str:
     return _FENCE_LINE.sub("", "".join(out))
 
 
-# -------------------------------------------------------------------------- numbers
-
-
-@dataclass(frozen=True)
-class Number:
-    """A parsed number: exact value, and whether it looks like a binary float."""
-
-    value: Fraction
-    inexact: bool = False
-    decimals: int = 0
-    text: str = ""
-
-    def __str__(self) -> str:
-        if self.value.denominator == 1:
-            return str(self.value.numerator)
-        if self.inexact or self.decimals:
-            return self.text or str(float(self.value))
-        return f"{self.value.numerator}/{self.value.denominator}"
-
-
-_NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
-_NUMBER_RE = re.compile(
-    r"(?:(?<![\w).])(?P<sign>[-−–+]))?(?P<cur>[$€£¥]\s?)?(?P<sign2>[-−])?(?P<num>" + _NUM + r")"
-    r"(?:[eE](?P<exp>[-+]?\d+))?(?:\s*/\s*(?P<den>\d+(?:\.\d+)?))?(?P<pct>\s?%)?"
-)
-_FULL_NUMBER_RE = re.compile(r"^\s*" + _NUMBER_RE.pattern + r"\s*\.?\s*$")
-_FLOAT_DECIMALS = 6
-_TAIL_CHARS = 100_000  # the last number of a long reply is looked for here first
-_MAX_FRAC_DEPTH = 20
-_MAX_ANSWER_CHARS = 10_000  # a final answer is read from at most this much text
-
-
-def _to_number(match: re.Match) -> Number | None:
-    num = match.group("num").replace(",", "")
-    negative = (match.group("sign") in ("-", "−", "–")) ^ (match.group("sign2") in ("-", "−"))
-    if match.group("pct"):
-        pass  # "50%" reads as 50: answer keys state percentages without the sign
-    try:
-        value = Fraction(num)
-    except (ValueError, ZeroDivisionError):
-        return None
-    decimals = len(num.split(".", 1)[1]) if "." in num else 0
-    inexact = decimals > _FLOAT_DECIMALS
-    exp = match.group("exp")
-    if exp is not None:
-        if abs(int(exp)) > 400:
-            return None
-        value *= Fraction(10) ** int(exp)
-        inexact = True
-    den = match.group("den")
-    if den is not None:
-        try:
-            d = Fraction(den)
-        except ValueError:
-            return None
-        if d == 0:
-            return None
-        value /= d
-    if negative:
-        value = -value
-    return Number(value, inexact, decimals, match.group(0).strip())
-
-
-def parse_number(text: str) -> Number | None:
-    """Parse a whole string as one number: ``42``, ``-5``, ``1,000``, ``$12``, ``12.0``,
-    ``3/4``, ``1e-3``, ``50%`` (percent is ignored: ``50%`` reads as 50). LaTeX such as
-    ``\\frac{3}{4}`` and ``\\$`` is understood."""
-    cleaned = clean_latex(text)
-    match = _FULL_NUMBER_RE.match(cleaned)
-    if match:
-        return _to_number(match)
-    return None
-
-
-def first_number(text: str) -> Number | None:
-    """The first number inside *text* (``"42 apples"`` -> 42)."""
-    cleaned = clean_latex(text)
-    for match in _NUMBER_RE.finditer(cleaned):
-        number = _to_number(match)
-        if number is not None:
-            return number
-    return None
-
-
-def last_number(text: str) -> Number | None:
-    """The last number in *text*. Only the tail is cleaned and scanned when it holds a
-    number (the last one is there); the whole text otherwise. Linear either way."""
-    for window in ((text[-_TAIL_CHARS:], text) if len(text) > _TAIL_CHARS else (text,)):
-        matches = list(_NUMBER_RE.finditer(clean_latex(window)))
-        for match in reversed(matches):
-            if window is not text and match.start() == 0:
-                break  # may be the end of a number cut by the window: read it whole
-            number = _to_number(match)
-            if number is not None:
-                return number
-    return None
-
-
-def numbers_equal(a: Number, b: Number) -> bool:
-    """Exact comparison of fractions, unless one side looks like a float: then the
-    difference may be up to half a unit in the last printed place, or one part in 10⁹."""
-    if not (a.inexact or b.inexact):
-        return a.value == b.value
-    fa, fb = float(a.value), float(b.value)
-    if not (math.isfinite(fa) and math.isfinite(fb)):
-        return fa == fb
-    tol = 1e-9 * max(abs(fa), abs(fb))
-    for n in (a, b):
-        if n.inexact and n.decimals and "e" not in n.text.lower():
-            tol = max(tol, 0.5 * 10.0 ** (-n.decimals))
-    return abs(fa - fb) <= tol
-
-
-# ---------------------------------------------------------------------------- LaTeX
-
-
-def _brace_pairs(text: str) -> dict[int, int]:
-    """Index of every ``{`` that closes -> index of its ``}`` (escaped braces skipped), in
-    one pass: matching each group by scanning would be quadratic on ``\\boxed{`` × n."""
-    pairs: dict[int, int] = {}
-    stack: list[int] = []
-    for match in re.finditer(r"\\?[{}]", text):
-        token = match.group()
-        if len(token) == 2:
-            continue
-        if token == "{":
-            stack.append(match.start())
-        elif stack:
-            pairs[stack.pop()] = match.start()
-    return pairs
-
-
-def _braced(text: str, start: int, pairs: dict[int, int] | None = None
-            ) -> tuple[str, int] | None:
-    """Content of the ``{…}`` group opening at *start* (nested braces), and the index after it."""
-    if start >= len(text) or text[start] != "{":
-        return None
-    end = (pairs if pairs is not None else _brace_pairs(text)).get(start)
-    if end is None:
-        return None
-    return text[start + 1:end], end + 1
-
-
-def _replace_frac(text: str, depth: int = 0) -> str:
-    if depth > _MAX_FRAC_DEPTH or "frac" not in text:
-        return text
-    out, i = [], 0
-    pattern = re.compile(r"\\[dt]?frac")
-    pairs = _brace_pairs(text)
-    while True:
-        match = pattern.search(text, i)
-        if not match:
-            out.append(text[i:])
-            return "".join(out)
-        out.append(text[i:match.start()])
-        j = match.end()
-        while j < len(text) and text[j] == " ":
-            j += 1
-        num = _braced(text, j, pairs)
-        if num is None and j < len(text) and text[j].isdigit():
-            num = (text[j], j + 1)  # \frac12
-        if num is None:
-            out.append(match.group(0))
-            i = match.end()
-            continue
-        k = num[1]
-        while k < len(text) and text[k] == " ":
-            k += 1
-        den = _braced(text, k, pairs)
-        if den is None and k < len(text) and text[k].isdigit():
-            den = (text[k], k + 1)
-        if den is None:
-            out.append(match.group(0))
-            i = match.end()
-            continue
-        out.append(f"({_replace_frac(num[0], depth + 1)})/({_replace_frac(den[0], depth + 1)})")
-        i = den[1]
-
-
-def clean_latex(text: str) -> str:
-    """Reduce the LaTeX a math answer typically carries to plain text."""
-    s = text
-    s = re.sub(r"\\(?:text|textbf|mathrm|mathbf|operatorname|mbox)\s*\{([^{}]*)\}", r"\1", s)
-    s = _replace_frac(s)
-    s = re.sub(r"\((-?[\d.,]+)\)/\((-?[\d.,]+)\)", r"\1/\2", s)
-    s = s.replace("\\left", "").replace("\\right", "")
-    s = re.sub(r"\\[,;:! ]", "", s)
-    s = s.replace("\\$", "$").replace("\\%", "%").replace("\\cdot", "*").replace("\\times", "*")
-    s = re.sub(r"\^\s*\{?\\circ\}?", "", s)
-    s = s.replace("\\dollar", "$").replace("**", "")
-    s = re.sub(r"(?<=\d)\{,\}(?=\d)", ",", s)
-    s = s.strip().strip("$").strip()
-    return s
-
-
 # -------------------------------------------------------------------- final answers
 
 
 @dataclass(frozen=True)
 class FinalAnswer:
-    """A final answer found in a reply."""
+    """A final answer found in a reply.
+
+    ``number`` is set only when the answer is one plain number, possibly with words
+    around it (``56 apples``, ``$18 per day``); an expression (``\\sqrt{56}``) has none.
+    ``flaws`` names what makes it more or less than one answer ("a negation", …)."""
 
     text: str
-    source: str  # "boxed" | "gsm8k" | "answer-is" | "last-number" | "program-output"
+    source: str  # boxed | gsm8k | answer-is | whole-reply | last-number | program-output
     number: Number | None = None
     low_confidence: bool = False
+    flaws: tuple[str, ...] = ()
+    raw: str = ""  # the answer as written (LaTeX kept), for math-verify
 
     def display(self) -> str:
         return str(self.number) if self.number is not None else self.text
 
 
+_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+_MARKDOWN_COMMENT = re.compile(r"^[ \t]{0,3}\[(?://|comment)\]:[ \t]*[#<][^\n]*$", re.M | re.I)
+
+
+def strip_comments(text: str) -> str:
+    """*text* without what a reader never sees: HTML comments (an unclosed one hides the
+    rest, as in a browser) and Markdown comment lines (``[//]: # (…)``)."""
+    if "<!--" not in text and "]:" not in text:
+        return text
+    return _MARKDOWN_COMMENT.sub(" ", _HTML_COMMENT.sub(" ", text))
+
+
 def _last_boxed(text: str) -> str | None:
-    pairs = _brace_pairs(text) if "box" in text else {}
+    pairs = brace_pairs(text) if "box" in text else {}
     for match in reversed(list(re.finditer(r"\\(?:boxed|fbox)\s*", text))):
-        group = _braced(text, match.end(), pairs)
+        group = braced(text, match.end(), pairs)
         if group is not None:
             return group[0]
     return None
 
 
 _GSM8K_RE = re.compile(r"^[ \t>*]*####\s*(.+?)\s*$", re.M)
+# A marker on word boundaries ("answer is" never matches inside "answer isn't"); "A: 18"
+# only at the start of a line (the Q/A format of few-shot prompts and OpenAI's solutions).
 _ANSWER_IS_RE = re.compile(
-    r"(?:final\s+answer|the\s+answer|answer)\s*(?:is|:|=|would\s+be|will\s+be)\s*:?\s*"
-    r"(?P<ans>[^\n]+)",
+    r"\b(?:final\s+answer|the\s+answer|answer)\b[*_]*"
+    r"(?:\s*[:=]|\s+(?:is|would\s+be|will\s+be|should\s+be)\b)[*_]*\s*:?\s*(?P<ans>[^\n]+)",
     re.I,
 )
+_A_LINE_RE = re.compile(r"^[ \t>*_]*A[*_]*[ \t]*:[ \t]*(?P<ans>[^\n]+)", re.M)
+
+
+# A reason given after the answer ("56, since 8 * 7 = 56") is not part of it.
+_JUSTIFICATION = re.compile(r"(?<=\S)(?:\s*[,;])?\s+(?:because|since|as|given|which|so|thus"
+                            r"|hence|therefore|where)\b.*$", re.I | re.S)
 
 
 def _trim_sentence(text: str) -> str:
     text = text.strip().strip("*").strip()
     text = re.split(r"(?<!\d)\.(?:\s|$)|\.\s", text + " ", maxsplit=1)[0]
+    text = _JUSTIFICATION.sub("", text)
     return text.strip().rstrip(".").strip()
 
 
+def _answer_line(prose: str) -> str | None:
+    """The text of the last explicit final-answer line, or None."""
+    found = [(m.start(), m.group("ans")) for regex in (_ANSWER_IS_RE, _A_LINE_RE)
+             for m in regex.finditer(prose)]
+    for _, candidate in sorted(found, reverse=True):
+        candidate = candidate[:MAX_ANSWER_CHARS]
+        for _ in range(3):  # "Final Answer: The final answer is $56$."
+            inner = _ANSWER_IS_RE.search(candidate)
+            if inner is None:
+                break
+            candidate = inner.group("ans")
+        boxed = _last_boxed(candidate)
+        trimmed = boxed if boxed is not None else _trim_sentence(candidate)
+        if trimmed:
+            return trimmed
+    return None
+
+
+_MATH_SPAN = re.compile(r"\$\$?([^$]+)\$\$?|\\\[(.+)\\\]|\\\((.+)\\\)", re.S)
+
+
+def _whole_reply(prose: str) -> str | None:
+    """A reply that is nothing but one value (``56``, ``**56**``, ``$\\frac{1}{2}$``) states
+    it as its answer; a sentence around a number does not."""
+    text = prose.strip()
+    if len(text) > 500:
+        return None
+    text = re.sub(r"^([*_]{1,3})(.+)\1$", r"\2", text, flags=re.S).strip().rstrip(".").strip()
+    span = _MATH_SPAN.fullmatch(text)
+    if span is not None:
+        return next(group for group in span.groups() if group is not None)
+    return text if parse_number(text) is not None else None
+
+
 def extract_answer(text: str) -> FinalAnswer | None:
-    """The reply's final answer, in this order of trust: the last ``\\boxed{…}``
-    (nested braces allowed), a GSM8K-style ``#### 42`` line, the last "the answer is …",
-    and, marked low-confidence, the last number in the text (outside code blocks)."""
-    prose = remove_code_blocks(text)
+    """The reply's final answer, in this order of trust: the last ``\\boxed{…}`` (nested
+    braces allowed), a GSM8K-style ``#### 42`` line, the last final-answer line ("the
+    answer is …", "Final answer: …", "A: …"), all outside code blocks and comments, or a
+    reply that is nothing but one value (``$56$``); else, marked low-confidence, the last number in the text (never a pass on its own)."""
+    prose = strip_comments(remove_code_blocks(text))
     boxed = _last_boxed(prose)
     if boxed is not None:
         return _answer(boxed, "boxed")
     matches = _GSM8K_RE.findall(prose)
     if matches:
         return _answer(matches[-1], "gsm8k")
-    matches = [m.group("ans") for m in _ANSWER_IS_RE.finditer(prose)]
-    for candidate in reversed(matches):
-        inner = _last_boxed(candidate)
-        trimmed = inner if inner is not None else _trim_sentence(candidate)
-        if trimmed:
-            return _answer(trimmed, "answer-is")
+    line = _answer_line(prose)
+    if line is not None:
+        return _answer(line, "answer-is")
+    whole = _whole_reply(prose)
+    if whole is not None:
+        return _answer(whole, "whole-reply")
     number = last_number(prose)
     if number is not None:
         return FinalAnswer(number.text, "last-number", number, low_confidence=True)
     return None
 
 
+# What makes an answer more or less than one value. Read on the raw text, so LaTeX
+# (\text{ or }, \neq) counts, and before anything is trimmed, so "56 (or 57)" is a hedge.
+_FLAWS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("a negation", re.compile(
+        r"\b(?:not|never|neither|nor)\b|n[’']t\b|≠|\\(?:neq?|not|neg)(?![a-zA-Z])", re.I)),
+    ("alternatives", re.compile(r"\b(?:or|either)\b|\\(?:lor|vee)(?![a-zA-Z])", re.I)),
+    ("a range", re.compile(
+        r"\b(?:between|range|at\s+(?:least|most)|up\s+to|(?:less|more|greater|fewer)"
+        r"\s+than)\b|\bfrom\b[^\n]{0,200}?\bto\b|\d\s*(?:\bto\b|–|—|\.\.\.?|…)\s*[-$\\]?\d|[<>≤≥]|"
+        r"\\(?:leq?|geq?|lt|gt)(?![a-zA-Z])", re.I)),
+)
+_FLAW_VERBS = {"a negation": "is a negation", "alternatives": "gives alternatives",
+               "a range": "gives a range"}
+# Words that change a number's value: "56 squared", "5 million", "negative 56", "56 pi".
+_VALUE_WORDS = {
+    "pi", "sqrt", "root", "ln", "log", "sin", "cos", "tan", "sec", "csc", "cot", "exp",
+    "inf", "infinity", "squared", "cubed", "times", "plus", "minus", "over", "divided",
+    "power", "factorial", "negative", "half", "halves", "third", "thirds", "quarter",
+    "quarters", "dozen", "dozens", "hundred", "hundreds", "thousand", "thousands", "million",
+    "millions", "billion", "billions", "trillion", "lakh", "crore",
+}
+
+
+def answer_flaws(text: str) -> tuple[str, ...]:
+    """What makes *text* more or less than one answer: "a negation" (not 56, isn't, ≠),
+    "alternatives" (56 or 57), "a range" (between 50 and 56, at least 56, 50–56)."""
+    return tuple(name for name, regex in _FLAWS if regex.search(text))
+
+
+def answer_value(text: str) -> Number | None:
+    """The one number *text* states, with at most words around it (``56``, ``$18 per
+    day``, ``56 \\text{ cm}``, ``x = 5``); None for an expression (``\\sqrt{56}``,
+    ``56^{2}``, ``-{56}``, ``0,056``, ``56x``), for several numbers, and for flaws."""
+    if answer_flaws(text):
+        return None
+    cleaned = clean_latex(text)
+    cleaned = re.sub(r"^\s*[A-Za-z]\w*\s*=(?!=)", "", cleaned)  # "x = 5"
+    for _ in range(5):  # braces around a plain number change nothing: "{5}", "{{5}}"
+        cleaned = re.sub(r"\{\s*([\d.,]+)\s*\}", r"\1", cleaned)
+    number = parse_number(cleaned)
+    if number is not None:
+        return number
+    matches = list(NUMBER_RE.finditer(cleaned))
+    if len(matches) != 1:
+        return None
+    match = matches[0]
+    before, after = cleaned[:match.start()], cleaned[match.end():]
+    word = r"[^\W\d_]+(?:[-/'’][^\W\d_]+)*"  # "apples", "km/h", "fifty-six", "o'clock"
+    words = re.findall(word, before + " " + after)
+    rest = re.sub(word, "", before + " " + after)
+    if re.search(r"[^\s.,:;!?'’\"()*]", rest):
+        return None  # an operator, a brace, a backslash, another digit: an expression
+    if re.search(r"[^\W\d_]$", before) or re.match(r"[^\W\d_]", after):
+        return None  # "56x", "x56": a product, not a number with a word beside it
+    if any(len(w) < 2 or not _VALUE_WORDS.isdisjoint(re.split(r"[-/'’]", w.casefold()))
+           for w in words):
+        return None
+    return parse_number(match.group(0))
+
+
+_HTML_TAG = re.compile(r"</?[A-Za-z][^<>\n]{0,200}>")
+
+
 def _answer(raw: str, source: str) -> FinalAnswer:
-    raw = raw.strip()[:_MAX_ANSWER_CHARS]
-    number = parse_number(raw) or first_number(raw)
-    return FinalAnswer(clean_latex(raw), source, number)
+    raw = _HTML_TAG.sub("", raw.strip()[:MAX_ANSWER_CHARS]).strip()  # <b>56</b>
+    return FinalAnswer(clean_latex(raw), source, answer_value(raw), flaws=answer_flaws(raw),
+                       raw=raw)
 
 
 def normalize_text_answer(text: str) -> str:
@@ -421,152 +378,75 @@ def normalize_text_answer(text: str) -> str:
 
 @dataclass(frozen=True)
 class Comparison:
+    """``equal``; ``decided`` False when equivalence could not be settled in time;
+    ``rejected`` says why the answer is not one value (then ``equal`` is False)."""
+
     equal: bool
     expected: str
     got: str
     note: str = ""
+    decided: bool = True
+    rejected: str = ""
 
 
-def compare_answers(expected: str, got: FinalAnswer) -> Comparison:
-    """Compare an answer key with a final answer: numbers as numbers, text as text;
-    tuples, intervals and lists (``[-2, 7)``, ``1, 3``) element by element, brackets too."""
-    if _is_several(expected):
-        equal = normalize_text_answer(expected) == normalize_text_answer(got.text) \
-            or math_equal(expected, got.text)
-        return Comparison(equal, expected.strip(), got.text)
-    want = parse_number(expected) or (first_number(expected) if _mostly_numeric(expected) else None)
-    if want is not None:
-        if got.number is None:
-            return Comparison(False, str(want), got.text, "the answer is not a number")
+def compare_answers(expected: str, got: FinalAnswer, *,
+                    deadline_s: float = DEADLINE_S) -> Comparison:
+    """Compare an answer key with a final answer. A flaw the key does not share (a
+    negation, alternatives, a range) fails. Two plain numbers compare exactly as
+    fractions; anything else is equal when its canonical spelling or its value says so
+    (:func:`math_equal`) or math-verify does (within *deadline_s*; undecided after).
+    Tuples, intervals and lists compare element by element, brackets too."""
+    several = _is_several(expected)
+    flaws = [flaw for flaw in got.flaws if flaw not in answer_flaws(expected)
+             and not (several and flaw == "alternatives")]
+    if flaws:
+        return Comparison(False, expected.strip(), " ".join(got.text.split()),
+                          rejected=" and ".join(_FLAW_VERBS[flaw] for flaw in flaws))
+    want = None if several else (parse_number(expected) or (
+        first_number(expected) if _mostly_numeric(expected) else None))
+    if want is not None and got.number is not None:
         equal = numbers_equal(want, got.number)
         note = "within float tolerance" if equal and (want.inexact or got.number.inexact) \
             and want.value != got.number.value else ""
         return Comparison(equal, str(want), str(got.number), note)
-    equal = normalize_text_answer(expected) == normalize_text_answer(got.text)
-    note = ""
-    if not equal and math_equal(expected, got.text):
-        equal, note = True, "the same value written differently"
-    return Comparison(equal, expected.strip(), got.text, note)
+    shown_expected = str(want) if want is not None else expected.strip()
+    if want is None and normalize_text_answer(expected) == normalize_text_answer(got.text):
+        return Comparison(True, shown_expected, got.text)
+    if math_equal(expected, got.text):
+        return Comparison(True, shown_expected, got.text, "the same value written differently")
+    judged = sympy_equivalent(expected.strip(), (got.raw or got.text).strip(), deadline_s)
+    if not judged.decided:
+        return Comparison(False, shown_expected, got.text, judged.reason, decided=False)
+    return Comparison(judged.equal, shown_expected, got.text,
+                      "equivalent (math-verify)" if judged.equal else "")
 
 
 def _is_several(text: str) -> bool:
     """True for a tuple, interval or list of values (not ``1,000``)."""
     canonical = canonical_math(text)
-    return "," in canonical and not re.fullmatch(r"[-+$]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", canonical)
+    return "," in canonical and not re.fullmatch(r"[-+$]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?",
+                                                 canonical)
 
 
 def _mostly_numeric(text: str) -> bool:
     return bool(re.search(r"\d", text)) and len(re.sub(r"[\d\s.,/$%-]", "", clean_latex(text))) <= 3
 
 
-# ------------------------------------------------------------- LaTeX math answers
-# MATH-style answers are LaTeX expressions: \frac{\pi}{2}, 3\sqrt{13}, (3, \frac{\pi}{2}),
-# [-2, 7). Two answers are equal when their canonical strings are, or when both are
-# expressions (or tuples/intervals of them, with the same brackets) of numbers, square
-# roots and π that evaluate to the same values. Nothing is ever exec'd: a small AST walk.
-
-_UNITLESS = re.compile(r"\\(?:text|mbox|mathrm)\s*\{\s*(?:units?|cm|m|inches|feet|degrees)\s*\}"
-                       r"(?:\^\s*\{?\d\}?)?")  # a unit, squared or cubed too
-
-
-def canonical_math(text: str) -> str:
-    """A LaTeX answer in one spelling: ``\\dfrac``/``\\frac``/``a/b``, ``\\sqrt2``/``√2``,
-    ``π``/``\\pi``, spaces, ``\\left``, degrees and ``x =`` prefixes all read alike."""
-    s = text.strip()
-    s = s.replace("π", "\\pi").replace("∞", "\\infty").replace("−", "-")
-    s = re.sub(r"√\s*(\d+|[a-z])", r"\\sqrt{\1}", s)
-    s = re.sub(r"√\s*\{", r"\\sqrt{", s)
-    s = re.sub(r"\\[dt]frac", r"\\frac", s)
-    s = re.sub(r"\\sqrt\s*(\d)", r"\\sqrt{\1}", s)
-    s = s.replace("\\displaystyle", "")
-    s = _UNITLESS.sub("", s)
-    s = re.sub(r"\^\s*\{?\\circ\}?|°", "", s)
-    s = clean_latex(s)
-    s = re.sub(r"\\sqrt\s*\{([^{}]*)\}", r"sqrt(\1)", s)
-    s = s.replace("\\pi", "pi").replace("\\infty", "inf").replace("\\%", "").replace("%", "")
-    s = re.sub(r"\\leq?(?![a-z])", "<=", s)
-    s = re.sub(r"\\geq?(?![a-z])", ">=", s)
-    s = re.sub(r"\s+", "", s)
-    s = re.sub(r"^[a-zA-Z]=(?!=)", "", s)  # "x=5" reads as "5"
-    s = s.rstrip(".")
-    while s.startswith("{") and s.endswith("}") and _braced(s, 0) == (s[1:-1], len(s)):
-        s = s[1:-1]
-    s = re.sub(r"\(([\w.]+)\)/\(([\w.]+)\)", r"\1/\2", s)
-    return s
-
-
-_EVAL_NAMES = {"pi": math.pi, "inf": math.inf}
-_MAX_POWER = 100
-
-
-def _evaluate(node: ast.AST) -> float:
-    """The value of a numeric expression tree (numbers, + - * / **, sqrt, pi); ValueError
-    for anything else."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
-            and not isinstance(node.value, bool):
-        return float(node.value)
-    if isinstance(node, ast.Name) and node.id in _EVAL_NAMES:
-        return _EVAL_NAMES[node.id]
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _evaluate(node.operand)
-        return -value if isinstance(node.op, ast.USub) else value
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-            and node.func.id == "sqrt" and len(node.args) == 1 and not node.keywords:
-        return math.sqrt(_evaluate(node.args[0]))
-    if isinstance(node, ast.BinOp):
-        left, right = _evaluate(node.left), _evaluate(node.right)
-        if isinstance(node.op, ast.Add):
-            return left + right
-        if isinstance(node.op, ast.Sub):
-            return left - right
-        if isinstance(node.op, ast.Mult):
-            return left * right
-        if isinstance(node.op, ast.Div):
-            return left / right
-        if isinstance(node.op, ast.Pow) and abs(right) <= _MAX_POWER and abs(left) < 1e50:
-            return float(left ** right)
-    raise ValueError("not a numeric expression")
-
-
-def _as_python(expression: str) -> str:
-    """Implicit multiplication and ``^`` made explicit: ``3sqrt(13)`` -> ``3*sqrt(13)``."""
-    s = expression.replace("^", "**").replace("{", "(").replace("}", ")")
-    s = re.sub(r"(?<=[\d)])\s*(?=[a-z(])", "*", s)
-    s = re.sub(r"(?<=pi|nf)\s*(?=[\d(a-z])", "*", s)
-    return s.replace("sqrt*(", "sqrt(")
-
-
-def _values(canonical: str) -> tuple[str, list[float]] | None:
-    """(brackets, values) of an expression, tuple or interval; None if not numeric."""
-    if len(canonical) > 200 or not canonical:
+def math_vote_key(reply: str, *, answer_only: bool = False) -> str | None:
+    """What a majority vote counts for a math reply: its final answer as one canonical
+    value (a number as its exact value, ``56.0`` and ``56`` alike; an expression in its
+    canonical spelling; text case- and punctuation-insensitive). None when the reply has
+    no final answer, only a low-confidence reading (the last number, no marker), or an
+    answer that is not one value (a hedge, a negation, a range): those never vote."""
+    visible = Visible(reply.strip()) if answer_only else strip_thinking(reply)
+    if visible.still_thinking:
         return None
-    brackets = ""
-    body = canonical
-    if body[0] in "([" and body[-1] in ")]" and "," in body:
-        brackets, body = body[0] + body[-1], body[1:-1]
-    parts = body.split(",")
-    values = []
-    for part in parts:
-        try:
-            tree = ast.parse(_as_python(part), mode="eval")
-            values.append(_evaluate(tree.body))
-        except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError,
-                MemoryError):
-            return None
-    return brackets, values
-
-
-def math_equal(expected: str, got: str) -> bool:
-    """True when two LaTeX answers say the same thing (see :func:`canonical_math`)."""
-    if len(expected) > _MAX_ANSWER_CHARS or len(got) > _MAX_ANSWER_CHARS:
-        return False
-    a, b = canonical_math(expected), canonical_math(got)
-    if not a or not b:
-        return False
-    if a == b:
-        return True
-    va, vb = _values(a), _values(b)
-    if va is None or vb is None or va[0] != vb[0] or len(va[1]) != len(vb[1]):
-        return False
-    return all(x == y or math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
-               for x, y in zip(va[1], vb[1], strict=True))
+    final = extract_answer(visible.text)
+    if final is None or final.low_confidence or final.flaws:
+        return None
+    number = final.number
+    if number is not None:  # its exact value: 0.5 and \frac{1}{2} vote together
+        return str(float(number.value)) if number.inexact else str(number.value)
+    if re.search(r"[\d\\^_{}=+*/]", final.text):  # an expression (LaTeX text unwrapped)
+        return canonical_math(final.text) or None
+    return normalize_text_answer(final.text) or None  # words: "Paris" and "paris" alike

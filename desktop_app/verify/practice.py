@@ -113,17 +113,20 @@ def load_practice_file(path: Path) -> PracticeSet:
 
 def load_practice_sets(directory: Path | None = None, *, full: bool = True) -> list[PracticeSet]:
     """Every practice set shipped with the app (sorted by file name), each benchmark subset
-    followed by its whole benchmark when that is on this computer (*full*). A full set
+    followed by its whole benchmark when that is on this computer (*full*) and not shipped
+    whole itself (HumanEval is: ``humaneval.toml``). A full set
     that cannot be read (a pulled Parquet file without pyarrow) is left out: the subset
     still works, and ``triptych practice pull`` says why."""
     folder = directory or practice_dir()
     if not folder.is_dir():
         return []
+    shipped = [load_practice_file(path) for path in sorted(folder.glob("*.toml"))]
+    whole_shipped = {s.key for s in shipped if s.complete}  # humaneval: all 164 ship
     sets: list[PracticeSet] = []
-    for path in sorted(folder.glob("*.toml")):
-        practice_set = load_practice_file(path)
+    for practice_set in shipped:
         sets.append(practice_set)
-        if full and practice_set.hub_repo:
+        if full and practice_set.hub_repo and not practice_set.complete \
+                and practice_set.format not in whole_shipped:
             whole = full_set_file(practice_set)
             if whole is not None:
                 try:
