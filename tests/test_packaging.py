@@ -380,6 +380,11 @@ def test_frozen_verify_checks_a_small_reply(app: Path, tmp_path: Path):
     wrong = _run(app, home, "verify", str(reply), "--expect", "5", "--json")
     assert wrong.returncode == 0, (wrong.stdout + wrong.stderr)[-4000:]
     assert json.loads(wrong.stdout)["verdict"] == "fail", wrong.stdout
+    # equal only by algebra: math-verify decides, in its helper process (the frozen binary)
+    algebra = tmp_path / "algebra.txt"
+    algebra.write_text("So the answer is \\boxed{x^2+2x+1}.\n", encoding="utf-8")
+    expanded = _run(app, home, "verify", str(algebra), "--expect", "(x+1)^2", "--json")
+    assert json.loads(expanded.stdout)["verdict"] == "pass", expanded.stdout + expanded.stderr
 
 
 @pytest.mark.slow

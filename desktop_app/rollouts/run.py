@@ -144,22 +144,17 @@ def visible_reply(result: GenerationResult) -> Visible:
 
 
 def vote_key(visible: Visible, kind: str) -> str | None:
-    """The normalised answer a majority vote counts: the extracted final answer (a number
-    as its exact value, text case- and punctuation-insensitive); for code, the last code
-    block with its whitespace collapsed. None: no answer to vote with."""
-    from desktop_app.verify.extract import extract_answer, extract_code, normalize_text_answer
+    """The normalised answer a majority vote counts: one final answer as its canonical value
+    (a hedge, a negation, a range or an unmarked number never votes); for code, the last
+    code block with its whitespace collapsed. None: no answer to vote with."""
+    from desktop_app.verify.extract import extract_code, math_vote_key
 
     if visible.still_thinking:
         return None
     if kind == "code":
         block = extract_code(visible.text)
         return " ".join(block.code.split()) if block is not None else None
-    final = extract_answer(visible.text)
-    if final is None:
-        return None
-    if final.number is not None:
-        return str(final.number)
-    return normalize_text_answer(final.text) or None
+    return math_vote_key(Visible(visible.text.strip(), had_thinking=visible.had_thinking))
 
 
 # ----------------------------------------------------------------------------- results

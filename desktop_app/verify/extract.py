@@ -432,13 +432,14 @@ def _mostly_numeric(text: str) -> bool:
     return bool(re.search(r"\d", text)) and len(re.sub(r"[\d\s.,/$%-]", "", clean_latex(text))) <= 3
 
 
-def math_vote_key(reply: str, *, answer_only: bool = False) -> str | None:
+def math_vote_key(reply: str | Visible) -> str | None:
     """What a majority vote counts for a math reply: its final answer as one canonical
     value (a number as its exact value, ``56.0`` and ``56`` alike; an expression in its
     canonical spelling; text case- and punctuation-insensitive). None when the reply has
     no final answer, only a low-confidence reading (the last number, no marker), or an
-    answer that is not one value (a hedge, a negation, a range): those never vote."""
-    visible = Visible(reply.strip()) if answer_only else strip_thinking(reply)
+    answer that is not one value (a hedge, a negation, a range): those never vote.
+    A :class:`Visible` is an answer the engine already split off; a ``str`` a whole reply."""
+    visible = reply if isinstance(reply, Visible) else strip_thinking(reply)
     if visible.still_thinking:
         return None
     final = extract_answer(visible.text)
