@@ -332,6 +332,7 @@ def verify_reply(
         verdict = _verify(reply_text, problem, expect, tests, timeout_s, tuple(secret_paths),
                           answer_only)
     except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
-        verdict = Verdict(_S.ERROR, reason=f"Verify failed unexpectedly: {type(exc).__name__}: "
-                          f"{str(exc)[:300]}")
+        # Only the type's name: an exception's text may be text the reply chose.
+        verdict = Verdict(_S.ERROR, reason=f"Verify failed unexpectedly ({type(exc).__name__}); "
+                          "this is a fault in the checker, not a verdict on the reply.")
     return verdict.escaped()

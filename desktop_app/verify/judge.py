@@ -468,7 +468,9 @@ class _Judge:
             if name not in names:
                 continue
             form = names[name]
-            if type(form) is dict and "m" in form:
+            if type(form) is not dict or "err" in form:  # looking a name up never raises
+                raise self._hostile("an answer of the wrong shape")
+            if "m" in form:
                 glb[name] = self._module(name, form["m"])
                 continue
             if name in _STDLIB and name != self.plan.entry_point:
@@ -521,6 +523,12 @@ class _Judge:
         self.results.append(result)
 
     def run(self) -> TestOutcome:
+        try:
+            return self._run()
+        except Hostile as exc:  # a field found malformed outside materialise()
+            raise self._hostile(str(exc)) from None
+
+    def _run(self) -> TestOutcome:
         loaded = self.session.start()
         syntax = loaded.get("syntax")
         if syntax is not None:

@@ -227,14 +227,20 @@ class _LineReader(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        buffer = b""
+        # A line may trickle in a byte at a time: it grows in a bytearray (amortised O(1)
+        # per byte), never as `buffer + chunk` (which copies the whole line every read).
+        buffer = bytearray()
         total = 0
         try:
             for chunk in pipe_chunks(self.fd, self.stop, 1 << 20):
                 total += len(chunk)
-                *lines, buffer = (buffer + chunk).split(b"\n")  # one pass: linear in the input
-                for line in lines:
-                    self.lines.put(line)
+                view, start = memoryview(chunk), 0
+                while (end := chunk.find(b"\n", start)) >= 0:
+                    buffer += view[start:end]
+                    self.lines.put(bytes(buffer))
+                    buffer.clear()
+                    start = end + 1
+                buffer += view[start:]
                 if len(buffer) > MAX_LINE_BYTES or total > _ANSWERS_TOTAL_CAP:
                     self.lines.put(Hostile("more data than any answer needs"))
                     return
@@ -444,8 +450,12 @@ def run_code(
                     pipes.remove(cfg[key])
             os.close(result_w)
             pipes.remove(result_w)
-        result = _supervise(proc, cfg, limits, uid, started, status_r, result_r, pipes,
-                            sandbox_exec, judge)
+        try:
+            result = _supervise(proc, cfg, limits, uid, started, status_r, result_r, pipes,
+                                sandbox_exec, judge)
+        except BaseException:
+            stop_tree(proc, uid)  # e.g. no file descriptor left for a reader: still killed
+            raise
         return result
     finally:
         for fd in pipes:
@@ -491,28 +501,38 @@ def _supervise(proc: subprocess.Popen[bytes], cfg: dict[str, Any], limits: Limit
     timed_out = False
     judged: Any = None
     broken: SandboxBroken | None = None
-    if judge is not None and answers is not None:
-        session = Session(writer, answers, deadline, runaway)
-        try:
-            judged = judge(session)
-        except SandboxBroken as exc:
-            broken = exc
-        broken = broken or session.broken
-        session.close()
-        timed_out = broken is not None and broken.kind == "timeout"
-        grace = min(deadline, time.monotonic() + _BYE_GRACE_S)
-        while not exited_unreaped(proc) and time.monotonic() < grace:
-            time.sleep(0.01)
-    else:
+    try:
+        if judge is not None and answers is not None:
+            session = Session(writer, answers, deadline, runaway)
+            try:
+                judged = judge(session)
+            except SandboxBroken as exc:
+                broken = exc
+            except Hostile as exc:  # a field the judge found malformed on its own
+                broken = session.hostile(str(exc))
+            except Exception as exc:  # noqa: BLE001 - the checker's own failure; no reply text
+                broken = SandboxBroken("internal", "The checker failed while talking to the "
+                                       f"sandbox ({type(exc).__name__}).")
+            broken = broken or session.broken
+            session.close()
+            timed_out = broken is not None and broken.kind == "timeout"
+            grace = min(deadline, time.monotonic() + _BYE_GRACE_S)
+            while not exited_unreaped(proc) and time.monotonic() < grace:
+                time.sleep(0.01)
+        else:
+            writer.pending.put(None)
+            while not exited_unreaped(proc):
+                if runaway.is_set():
+                    break
+                if time.monotonic() >= deadline:
+                    timed_out = True
+                    break
+                time.sleep(0.01)
+    finally:
+        # Whatever happened above (even an exception this function does not expect),
+        # the tree is killed and the request pipe closed before anything else.
         writer.pending.put(None)
-        while not exited_unreaped(proc):
-            if runaway.is_set():
-                break
-            if time.monotonic() >= deadline:
-                timed_out = True
-                break
-            time.sleep(0.01)
-    stop_tree(proc, uid)
+        stop_tree(proc, uid)
     duration = time.monotonic() - started
     drained: list[Reader | _LineReader] = [*readers, *([answers] if answers else [])]
     for thread in drained:
