@@ -39,7 +39,7 @@ from desktop_app.verify.sandbox.wire import MAX_LINE_BYTES, Hostile, parse_line
 _STATUS_CAP = 64 * 1024
 _ANSWERS_TOTAL_CAP = 64 * 1024 * 1024
 _CHILD_FILES = ("__init__.py", "codec.py", "common.py", "harness.py", "linux.py", "other.py",
-                "main.py")
+                "main.py", "seccomp.py")
 _CHILD_PACKAGE = "triptych_child"
 _START = ("import os, sys\n"
           "sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
@@ -161,10 +161,22 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+def _socket_dirs() -> list[str]:
+    """Where desktop services keep their UNIX sockets (X server, ICE, the session D-Bus and
+    other per-user services under /run/user, Docker's socket, ssh-agent's /tmp/ssh-*).
+    Seccomp already refuses every socket; covering these is the second layer."""
+    found = ["/run", "/var/run", "/tmp/.X11-unix", "/tmp/.ICE-unix", "/tmp/.font-unix",
+             "/tmp/.XIM-unix"]
+    with contextlib.suppress(OSError):
+        found += [entry.path for entry in os.scandir("/tmp")
+                  if entry.name.startswith("ssh-") and entry.is_dir(follow_symlinks=False)]
+    return found
+
+
 def hidden_dirs(python: str, tmpdir: str) -> list[str]:
     """Directories the sandbox must not read, to be covered by empty mounts (Linux):
     every site-packages, the app's package and source tree, its resources (the answer
-    keys), and home directories. A directory that holds what the sandbox needs (the
+    keys), home directories, and the directories that hold desktop services' sockets. A directory that holds what the sandbox needs (the
     standard library, the interpreter, the temp dir) is not covered; for a home
     directory, its other entries are covered instead."""
     import site
@@ -198,7 +210,7 @@ def hidden_dirs(python: str, tmpdir: str) -> list[str]:
                 and not any(_within(n, real) for n in needed):
             out.append(real)
 
-    for path in [*sites, *app]:
+    for path in [*sites, *app, *_socket_dirs()]:
         add(path)
     for home in homes:
         real = os.path.realpath(home)
