@@ -120,6 +120,23 @@ class _Server:
 
     # -- requests ----------------------------------------------------------------------
 
+    def defs(self) -> list[list[object]]:
+        """The code's top-level functions in definition order, each with the global names
+        its code (nested code included) uses: the parent picks the entry point from these
+        when the tests do not name it."""
+        out: list[list[object]] = []
+        for name, value in list(self.namespace.items()):
+            if type(value) is not types.FunctionType or value.__globals__ is not self.namespace:
+                continue
+            names: set[str] = set()
+            codes = [value.__code__]
+            while codes and len(names) < 5000:
+                code = codes.pop()
+                names.update(code.co_names)
+                codes.extend(c for c in code.co_consts if type(c) is types.CodeType)
+            out.append([name, sorted(names)[:5000]])
+        return out[:2000]
+
     def answer(self, message: dict[str, Any]) -> dict[str, Any]:
         op = message.get("op")
         if op == "names":
@@ -143,6 +160,8 @@ class _Server:
                         continue
             out["writeback"] = back
             return out
+        if op == "defs":
+            return {"defs": self.defs()}
         target = self._object(message)
         if op == "getattr":
             return self.form(getattr(target, str(message.get("name"))))
