@@ -120,8 +120,12 @@ def test_hash_collision_flood_is_an_error_quickly():
     b'{"err": [1, 2, 3]}\n',
     b'{"err": ["ValueError", "ValueError"]}\n',
     b'{"v": {"int": [1]}}\n',
-    b'{"v": 1, "writeback": [[0, 1, 2]]}\n',
-    b'{"v": 1, "writeback": "x"}\n',
+    b'{"v": 1, "nodes": [[0, 1, 2]]}\n',
+    b'{"v": 1, "nodes": "x"}\n',
+    b'{"v": 1, "nodes": [[1, [5]]]}\n',          # a node of the parent's it never sent
+    b'{"v": {"node": 7}}\n',                      # a node nobody sent
+    b'{"v": 1, "nodes": [[-1, 5]]}\n',            # a state that is no container
+    b'{"v": 1, "nodes": [[-1, {"list": []}]]}\n',
     b"\x00" * 100 + b"\n",
 ])
 def test_malformed_answers_are_an_error(answer: bytes):

@@ -31,7 +31,8 @@ from typing import Any
 
 from desktop_app.verify.entry import EntryPointError, check_named, choose, plain_identifier
 from desktop_app.verify.sandbox import SandboxBroken, Session
-from desktop_app.verify.sandbox.child.codec import Unencodable, encode
+from desktop_app.verify.sandbox.child.codec import Malformed, Unencodable, encode
+from desktop_app.verify.sandbox.child.graph import Graph
 from desktop_app.verify.sandbox.wire import Hostile, text, value
 
 ASSERT = "__triptych_assert__"
@@ -382,6 +383,9 @@ class _Judge:
         self.session = session
         self.results: list[AssertResult] = []
         self.shape_error: str | None = None
+        self.graph = Graph(+1)
+        self._linked: object = []
+        self._mark = 0
 
     def _shape(self, reason: str) -> TestShapeError:
         if self.shape_error is None:
@@ -401,7 +405,7 @@ class _Judge:
             if "err" in form:
                 raise _rebuild_exception(form["err"])
             if "v" in form:
-                return value(form["v"])
+                return value(form["v"], self.graph.objects)
             handle = form.get("h")
             if type(handle) is int and 0 <= handle < 10**7:
                 return Remote(self, handle, text(form.get("t", "object"), 100),
@@ -410,14 +414,14 @@ class _Judge:
             raise self._hostile(str(exc)) from None
         raise self._hostile("an answer of the wrong shape")
 
-    def encode_argument(self, arg: object) -> Any:
-        def ref(obj: object) -> int | None:
-            if type(obj) is Remote:
-                return int(object.__getattribute__(obj, "_handle"))
-            return None
+    def _ref(self, obj: object) -> int | None:
+        if type(obj) is Remote:
+            return int(object.__getattribute__(obj, "_handle"))
+        return None
 
+    def encode_argument(self, arg: object) -> Any:
         try:
-            return encode(arg, refs=ref)
+            return encode(arg, refs=self._ref, graph=self.graph)
         except Unencodable as exc:
             what = str(exc)
             what = (f"a {what}" if what.startswith("value ")
@@ -427,41 +431,36 @@ class _Judge:
                 "strings, lists, tuples, dicts, sets; at most 200,000 values) can go into "
                 "the sandbox") from None
 
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """One request, with the lists, dicts and sets shared with the sandbox kept in step
+        both ways (child/graph.py): what the tests changed goes with the request, what the
+        code changed comes back with the answer (after a return or an exception alike) and
+        is made to the tests' own objects, in place."""
+        self.graph.keep(self._linked, fresh_from=self._mark)
+        try:
+            message["nodes"] = self.graph.states(refs=self._ref)
+        except Unencodable:
+            raise self._shape("a list, dict or set the tests share with the reply's code "
+                              "now holds something that is not plain data") from None
+        answer = self.session.request(message)
+        if answer.get("unshareable") is True:
+            raise self._shape("the reply's code put an object that is not plain data into "
+                              "a list, dict or set it shares with the tests")
+        try:
+            self.graph.apply(answer.get("nodes", []))  # none sent: nothing changed
+        except (Malformed, RecursionError, MemoryError, TypeError, OverflowError) as exc:
+            raise self._hostile(f"a malformed value ({exc})") from None
+        self._linked = answer.get("linked")
+        self._mark = self.graph.mark()
+        return answer
+
     def ask(self, op: str, handle: int, **fields: Any) -> Any:
-        return self.materialise(self.session.request({"op": op, "h": handle, **fields}))
+        return self.materialise(self.request({"op": op, "h": handle, **fields}))
 
     def call(self, handle: int, args: tuple[object, ...], kwargs: dict[str, object]) -> Any:
-        writeback = [i for i, a in enumerate(args) if type(a) in (list, dict, set)]
-        answer = self.session.request({
-            "op": "call", "h": handle, "writeback": writeback,
-            "args": self.encode_argument(list(args)),
-            "kwargs": self.encode_argument(dict(kwargs)),
-        })
-        result = self.materialise(answer)
-        self._write_back(args, answer.get("writeback"))
-        return result
-
-    def _write_back(self, args: tuple[object, ...], back: object) -> None:
-        """The reply's code may change a list, dict or set it was given, in place; make the
-        same change here (only to plain containers, only with the same type)."""
-        if type(back) is not list:
-            raise self._hostile("an answer of the wrong shape")
-        for item in back[:len(args)]:
-            if type(item) is not list or len(item) != 2 or type(item[0]) is not int \
-                    or not 0 <= item[0] < len(args):
-                raise self._hostile("an answer of the wrong shape")
-            target: Any = args[item[0]]
-            try:
-                new: Any = value(item[1])
-            except Hostile as exc:
-                raise self._hostile(str(exc)) from None
-            if type(new) is not type(target):
-                continue
-            if type(target) is list:
-                target[:] = new
-            elif type(target) is dict or type(target) is set:
-                target.clear()
-                target.update(new)
+        return self.materialise(self.request({
+            "op": "call", "h": handle, "args": [self.encode_argument(a) for a in args],
+            "kwargs": {"dict": [[k, self.encode_argument(v)] for k, v in kwargs.items()]}}))
 
     # -- the namespace the tests see -----------------------------------------------------
 
@@ -476,7 +475,7 @@ class _Judge:
             wanted.append(entry)
         if not wanted:
             return glb
-        answer = self.session.request({"op": "names", "names": wanted})
+        answer = self.request({"op": "names", "names": wanted})
         names = answer.get("names")
         if type(names) is not dict or len(names) > len(wanted):
             raise self._hostile("an answer of the wrong shape")
@@ -503,7 +502,7 @@ class _Judge:
 
     def _choose_entry(self) -> str:
         """The reply's one function check(candidate) can mean (desktop_app.verify.entry)."""
-        answer = self.session.request({"op": "defs"})
+        answer = self.request({"op": "defs"})
         try:
             return choose(answer.get("defs"), set(self.plan.needed), self.plan.test_names)
         except ValueError:

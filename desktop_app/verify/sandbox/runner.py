@@ -39,7 +39,7 @@ from desktop_app.verify.sandbox.wire import MAX_LINE_BYTES, Hostile, parse_line
 _STATUS_CAP = 64 * 1024
 _ANSWERS_TOTAL_CAP = 64 * 1024 * 1024
 _CHILD_FILES = ("__init__.py", "codec.py", "common.py", "harness.py", "linux.py", "other.py",
-                "main.py", "seccomp.py")
+                "main.py", "seccomp.py", "graph.py")
 _CHILD_PACKAGE = "triptych_child"
 _START = ("import os, sys\n"
           "sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"

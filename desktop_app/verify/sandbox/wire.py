@@ -60,10 +60,11 @@ def parse_line(line: bytes) -> dict[str, Any]:
     return message
 
 
-def value(data: object) -> Any:
-    """Decode one plain-data value, or :class:`Hostile`."""
+def value(data: object, nodes: dict[int, object] | None = None) -> Any:
+    """Decode one plain-data value (lists, dicts and sets of *nodes* by number), or
+    :class:`Hostile`."""
     try:
-        return decode(data)
+        return decode(data, nodes=nodes)
     except (Malformed, RecursionError, MemoryError, OverflowError, TypeError) as exc:
         raise Hostile(f"a malformed value ({exc})") from exc
 
