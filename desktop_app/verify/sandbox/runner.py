@@ -189,6 +189,12 @@ def hidden_dirs(python: str, tmpdir: str) -> list[str]:
     with contextlib.suppress(Exception):
         sites.append(site.getusersitepackages())
     sites.extend(p for p in sys.path if "site-packages" in p or "dist-packages" in p)
+    # Whatever else is on the path outside the interpreter's own prefixes: an editable
+    # install's .pth puts its source checkout there (another checkout holds the practice
+    # keys too), and the sandbox's interpreter reads the same .pth before it is confined.
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    sites.extend(p for p in sys.path if p and os.path.isabs(p)
+                 and not any(_within(os.path.realpath(p), x) for x in prefixes))
     for scheme_vars in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
         with contextlib.suppress(Exception):
             paths = sysconfig.get_paths(vars=scheme_vars)
