@@ -500,3 +500,19 @@ def test_rollouts_read_the_answer_the_engine_split_as_a_pane_does() -> None:
     verdict = stopped.rollouts[0].verdict
     assert verdict is not None and verdict.verdict == VerdictState.NO_ANSWER
     assert "still thinking" in verdict.reason and stopped.rollouts[0].vote is None
+
+
+def test_code_rollouts_take_the_entry_point_from_the_key() -> None:
+    """Issue 25: a check(candidate) test names no function; with two in the reply, Verify
+    will not guess. The key's entry point says which, as --entry-point does."""
+    reply = ("```python\ndef double(x):\n    return 2 * x\n\n"
+             "def quadruple(x):\n    return 4 * x\n```")
+    tests = "def check(candidate):\n    assert candidate(3) == 12\n"
+    worker = FakeWorker(entry(), script=lambda request: answer_script(reply))
+    named = run_rollouts(worker, GenerationRequest("Quadruple?"), [0],
+                         AnswerKey(tests=tests, entry_point="quadruple"))
+    guessed = run_rollouts(worker, GenerationRequest("Quadruple?"), [0], AnswerKey(tests=tests))
+    assert named.rollouts[0].verdict is not None and guessed.rollouts[0].verdict is not None
+    assert named.rollouts[0].verdict.verdict == VerdictState.PASS
+    assert guessed.rollouts[0].verdict.verdict == VerdictState.ERROR
+    assert "--entry-point" in guessed.rollouts[0].verdict.reason

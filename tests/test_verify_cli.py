@@ -105,3 +105,16 @@ def test_subparser_wiring(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     args = parser.parse_args(["verify", reply, "--expect", "0.75", "--json"])
     assert run_verify(args) == 0
     assert json.loads(capsys.readouterr().out)["verdict"] == "pass"
+
+
+def test_tests_without_entry_point_never_guess(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    # issue 25: a last function named like a builtin the test uses was taken as the candidate
+    tests = _write(tmp_path, "tests.py",
+                   "def check(candidate):\n    assert abs(candidate(1.5) - 2.25) < 1e-9\n")
+    reply = _write(tmp_path, "reply.md", "```python\ndef square(x):\n    return 0\n"
+                   "def abs(x):\n    return 0\n```")
+    data = _json(capsys, [reply, "--tests", tests, "--json", "--timeout", "3"])
+    assert data["verdict"] == "error" and "--entry-point" in data["reason"]
+    data = _json(capsys, [reply, "--tests", tests, "--entry-point", "square", "--json",
+                          "--timeout", "3"])
+    assert data["verdict"] == "fail", data["reason"]

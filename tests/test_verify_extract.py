@@ -220,12 +220,16 @@ def test_child_never_sees_expected_values():
 
 def test_humaneval_check_is_called_with_the_entry_point():
     tests = "def check(candidate):\n    assert candidate(2) == 4\n"
-    plan = build_test_plan(tests, "def helper():\n    pass\ndef square(x):\n    return x * x\n")
+    plan = build_test_plan(tests, "def helper():\n    pass\ndef square(x):\n    return x * x\n",
+                           entry_point="square")
     assert plan.entry_point == "square"
     # The call is made here, by the tests; the sandbox gets no test code at all, only
     # requests to call `square` with plain-data arguments.
     assert "check(square)" in plan.parent_source and plan.needed == ["square"]
     assert plan.child_source == ""
+    # Not named: never read from the reply's text; chosen after it loaded (issue 25).
+    unnamed = build_test_plan(tests, "def square(x):\n    return x * x\n")
+    assert unnamed.entry_point is None and unnamed.candidate_var is not None
 
 
 def test_tests_without_asserts_are_rejected():

@@ -15,7 +15,7 @@ import textwrap
 import pytest
 
 from desktop_app.verify import Problem, find_problem, verify_reply
-from tests.sandbox_attacks import FIND_ANSWER_FD
+from tests.sandbox_attacks import FIND_ANSWER_FD, nothing_left_running
 
 TIMEOUT = 3.0
 
@@ -383,3 +383,87 @@ def test_honest_math_answers_pass(reply, key, tmp_path, capsys):
     data = _cli(tmp_path, capsys, reply, key)
     assert data["verdict"] == "pass", data["reason"]
     assert not data["low_confidence"]
+
+
+# ------------------------------------- the entry point is never guessed (issue 25)
+
+CHECK_ABS = "def check(candidate):\n    assert abs(candidate(1.5) - 2.25) < 1e-9\n"
+CHECK_SORTED = "def check(candidate):\n    assert sorted(candidate([3, 1, 2])) == [1, 4, 9]\n"
+CHECK_REFERENCE = ("def reference(x):\n    return x * x\n"
+                   "def check(candidate):\n    for x in range(5):\n"
+                   "        assert candidate(x) == reference(x)\n")
+CHECK_MATH = "def check(candidate):\n    assert math.isclose(candidate(1.5), 2.25)\n"
+CHECK_NEGATE = "def check(candidate):\n    assert candidate(-3) == 3\n    assert candidate(2) == 2\n"
+
+
+@pytest.mark.parametrize("code, tests", [
+    # The red team's replies: a wrong solution, then a last function named like...
+    ("def square(x):\n    return 0\ndef abs(x):\n    return 0\n", CHECK_ABS),  # a builtin
+    ("def squares(xs):\n    return []\ndef sorted(*a, **k):\n    return [1, 4, 9]\n",
+     CHECK_SORTED),
+    ("def square(x):\n    return 0\ndef reference(x):\n    return 0\n", CHECK_REFERENCE),
+    ("def reference(x):\n    return 0\n", CHECK_REFERENCE),  # the test's own reference
+    ("def abs(x):\n    return 0\n", CHECK_ABS),
+    ("def square(x):\n    return 0\ndef math(x):\n    return 0\n"  # a module
+     "math.isclose = lambda *a, **k: True\n", CHECK_MATH),
+    ("def math(x):\n    return 0\nmath.isclose = lambda *a, **k: True\n", CHECK_MATH),
+    # ...or only inside a string (a text scan read it as the last function)
+    ("def negate(x):\n    return -x\nDOC = '''\ndef abs(x):\n    return x\n'''\n", CHECK_NEGATE),
+    # two functions, neither calling the other: which one is meant is not known
+    ("def square(x):\n    return x * x\ndef cube(x):\n    return 0\n", CHECK_REFERENCE),
+], ids=["abs-last", "sorted-last", "reference-last", "reference-only", "abs-only",
+        "math-last", "math-only", "def-in-a-string", "ambiguous"])
+def test_the_entry_point_is_never_guessed(code: str, tests: str):
+    with nothing_left_running():
+        verdict = _verify(code, tests)
+    assert verdict.verdict in ("error", "fail"), verdict.reason
+    if "negate" not in code:
+        assert verdict.verdict == "error", verdict.reason
+
+
+@pytest.mark.parametrize("tests", [CHECK_ABS, CHECK_SORTED, CHECK_REFERENCE, CHECK_MATH])
+def test_the_entry_point_named_by_the_problem_is_what_is_checked(tests: str):
+    code = ("def square(x):\n    return 0\ndef squares(xs):\n    return []\n"
+            "def abs(x):\n    return 0\ndef reference(x):\n    return 0\n"
+            "def sorted(*a, **k):\n    return [1, 4, 9]\n")
+    entry = "squares" if "sorted" in tests else "square"
+    verdict = _verify(code, tests, entry_point=entry)
+    assert verdict.verdict in ("fail", "error"), verdict.reason
+
+
+@pytest.mark.parametrize("entry", ["abs", "sorted", "math", "reference", "not a name"])
+def test_a_named_entry_point_that_shadows_is_refused(entry: str):
+    verdict = verify_reply("```python\ndef square(x):\n    return x * x\n```",
+                           tests=CHECK_REFERENCE, entry_point=entry, timeout_s=TIMEOUT)
+    assert verdict.verdict == "error" and "could not be prepared" in verdict.reason
+
+
+@pytest.mark.parametrize("code, tests", [
+    ("def square(x):\n    return x * x\n", CHECK_REFERENCE),
+    ("def _helper(x):\n    return x\ndef main():\n    pass\ndef square(x):\n"
+     "    return _helper(x) * x\n", CHECK_REFERENCE),
+    ("def is_prime(n):\n    return n > 1 and all(n % d for d in range(2, n))\n"
+     "def count_primes(n):\n    return sum(1 for i in range(n) if is_prime(i))\n",
+     "def check(candidate):\n    assert candidate(10) == 4\n"),
+    # HumanEval/32's shape: the tests call the reply's helper `poly` themselves
+    ("def poly(xs, x):\n    return sum(c * x ** i for i, c in enumerate(xs))\n"
+     "def find_zero(xs):\n    return -xs[0] / xs[1]\n",
+     "def check(candidate):\n    assert abs(poly([2, 4], candidate([2, 4]))) < 1e-9\n"),
+    ("def add(a, b):\n    return a + b\n", "assert candidate(2, 3) == 5\n"),
+], ids=["one", "private-and-main", "helper-called", "tests-call-helper", "candidate-direct"])
+def test_the_one_function_that_can_be_meant_is_checked(code: str, tests: str):
+    verdict = verify_reply(f"```python\n{code}```", tests=tests, timeout_s=TIMEOUT)
+    assert verdict.verdict == "pass", verdict.reason
+
+
+def test_a_forged_function_list_cannot_name_something_else():
+    forged = (b'{"loaded": true, "error": null}\n{"defs": [["ghost", []]]}\n'
+              b'{"names": {}}\n')
+    code = FIND_ANSWER_FD + textwrap.dedent(f"""\
+        os.write(_answer_fd(), {forged!r})
+        def square(x):
+            return 0
+        """)
+    with nothing_left_running():
+        verdict = _verify(code, CHECK_REFERENCE.replace("reference(x)\n", "x * x\n"))
+    assert verdict.verdict == "error" and "sandbox sent" in verdict.reason, verdict.reason

@@ -24,7 +24,7 @@ from desktop_app.verify.sandbox import Limits, run_code
 from desktop_app.verify.sandbox.child.codec import Malformed, decode, encode
 from desktop_app.verify.sandbox.process import remove_tree
 from desktop_app.verify.sandbox.wire import Hostile, parse_line
-from tests.sandbox_attacks import FIND_ANSWER_FD
+from tests.sandbox_attacks import FIND_ANSWER_FD, nothing_left_running
 
 TIMEOUT = 3.0
 BOUND = TIMEOUT + 10.0  # a hung check fails the test; this is not a speed requirement
@@ -120,8 +120,12 @@ def test_hash_collision_flood_is_an_error_quickly():
     b'{"err": [1, 2, 3]}\n',
     b'{"err": ["ValueError", "ValueError"]}\n',
     b'{"v": {"int": [1]}}\n',
-    b'{"v": 1, "writeback": [[0, 1, 2]]}\n',
-    b'{"v": 1, "writeback": "x"}\n',
+    b'{"v": 1, "nodes": [[0, 1, 2]]}\n',
+    b'{"v": 1, "nodes": "x"}\n',
+    b'{"v": 1, "nodes": [[1, [5]]]}\n',          # a node of the parent's it never sent
+    b'{"v": {"node": 7}}\n',                      # a node nobody sent
+    b'{"v": 1, "nodes": [[-1, 5]]}\n',            # a state that is no container
+    b'{"v": 1, "nodes": [[-1, {"list": []}]]}\n',
     b"\x00" * 100 + b"\n",
 ])
 def test_malformed_answers_are_an_error(answer: bytes):
@@ -205,7 +209,8 @@ def test_cli_never_prints_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixt
     reply.write_text("#### 5")
     assert main([str(reply), "--expect", "5", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["verdict"] == "error" and "boom" in data["reason"]
+    assert data["verdict"] == "error" and "RuntimeError" in data["reason"]
+    assert "boom" not in data["reason"]  # an exception's text may be the reply's
 
 
 # ------------------------------------------------------- nothing outside changes
@@ -355,3 +360,84 @@ def test_hostile_math_answers_end_in_bounded_time(answer: str, tmp_path: Path,
     assert time.monotonic() - started < DEADLINE_S + 15, "a hang, not a speed requirement"
     data = json.loads(capsys.readouterr().out)
     assert data["verdict"] in ("error", "fail"), data["reason"]
+
+
+# ------------------------------------- pathological lines: bounded in time (issue 25)
+
+
+@pytest.mark.parametrize("line_expr", [
+    # The red team's line: a 3 MB string that never ends, full of escaped quotes (each one
+    # was a new start for a backtracking regex: quadratic, with the GIL held).
+    r'''b'{"v": "' + b'\\"' * 1_500_000 + b'\n' ''',
+    r'''b'{"v": "' + b'x' * 3_000_000 + b'\n' ''',
+    r'''b'{"v": "' + b'\\"x' * 1_000_000 + b'"}\n' ''',
+    r'''b'{"v": "' + b'\\"x' * 1_000_000 ''',  # no newline either: waits for more
+    r'''b'"' * 3_000_000 + b'\n' ''',
+    r'''b'\\' * 3_000_001 + b'\n' ''',
+    r'''b'[' * 3_000_000 + b'\n' ''',
+    r'''b'{"v": [' + b'"\\\\", ' * 500_000 + b']}\n' ''',
+], ids=["unterminated-3MB", "unterminated-plain", "escaped-quotes-closed", "no-newline",
+        "quotes", "backslashes", "brackets", "backslash-strings"])
+def test_pathological_answer_lines_end_within_the_timeout(line_expr: str):
+    with nothing_left_running():
+        started = time.monotonic()
+        verdict = _check(_answering(line_expr))
+        elapsed = time.monotonic() - started
+    assert elapsed < TIMEOUT + 5.0, f"not bounded: {elapsed:.1f} s"
+    assert verdict.verdict in ("error", "timeout", "fail"), verdict.reason
+
+
+def test_an_answer_line_that_trickles_in_byte_by_byte_is_bounded():
+    # Appending each read to the whole line so far was quadratic in the line's length.
+    code = FIND_ANSWER_FD + textwrap.dedent("""\
+        def add(a, b):
+            fd = _answer_fd()
+            os.write(fd, b'{"v": "')
+            while True:
+                os.write(fd, b'x')
+        """)
+    with nothing_left_running():
+        started = time.monotonic()
+        verdict = _check(code)
+        elapsed = time.monotonic() - started
+    assert elapsed < TIMEOUT + 5.0, f"not bounded: {elapsed:.1f} s"
+    assert verdict.verdict in ("error", "timeout"), verdict.reason
+
+
+# ---------------------------- every exit path stops the sandbox, in its own words
+
+
+def _forging(*lines: bytes) -> str:
+    """A reply that writes *lines* to the answer pipe while it loads, ahead of the
+    harness's own first message, so the parent reads them as the answers."""
+    return FIND_ANSWER_FD + textwrap.dedent(f"""\
+        os.write(_answer_fd(), {b"".join(lines)!r})
+        def add(a, b):
+            return a + b
+        """)
+
+
+SECRET = "PWNED-4c1e"
+_LOADED = b'{"loaded": true, "error": null}\n'
+
+
+@pytest.mark.parametrize("lines", [
+    [b'{"loaded": true, "syntax": [5, 1]}\n'],
+    [b'{"loaded": true, "syntax": {"PWNED-4c1e": 1}}\n'],
+    [b'{"loaded": true, "syntax": ["PWNED-4c1e"]}\n'],
+    [b'{"loaded": true, "error": [null, 5, "PWNED-4c1e"]}\n'],
+    [b'{"loaded": true, "error": "PWNED-4c1e"}\n'],
+    [_LOADED, b'{"names": {"add": {"err": ["ValueError", "ValueError", "PWNED-4c1e"]}}}\n'],
+    [_LOADED, b'{"names": {"add": {"err": ["KeyError", "KeyError", "PWNED-4c1e"]}}}\n'],
+    [_LOADED, b'{"names": {"add": {"err": [null, "PWNED-4c1e", "PWNED-4c1e"]}}}\n'],
+    [_LOADED, b'{"names": {"add": {"h": 0, "t": ["PWNED-4c1e"], "c": true}}}\n'],
+    [_LOADED, b'{"names": {"add": {"h": 0, "t": "f", "c": true}}}\n',
+     b'{"v": 5, "nodes": "PWNED-4c1e"}\n'],
+], ids=["syntax-int", "syntax-dict", "syntax-short", "error-type", "error-str",
+        "name-ValueError", "name-KeyError", "name-unknown", "name-bad-type", "bad-nodes"])
+def test_malformed_answers_end_cleanly_and_leave_nothing_running(lines: list[bytes]):
+    with nothing_left_running():
+        verdict = _check(_forging(*lines))
+    assert verdict.verdict == "error", verdict.reason
+    assert SECRET not in verdict.reason and "unexpectedly" not in verdict.reason
+    assert "sandbox sent" in verdict.reason, verdict.reason

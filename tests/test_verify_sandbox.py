@@ -9,6 +9,7 @@ import secrets
 import socket
 import stat
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 
 from desktop_app.verify import detect_protections, isolation_summary, verify_reply
 from desktop_app.verify.sandbox import Limits, run_code
+from tests.sandbox_attacks import nothing_left_running
 
 TIMEOUT = 1.0
 
@@ -234,6 +236,108 @@ def test_socket_cannot_reach_the_host():
         assert "connected" not in result.stdout
         with pytest.raises(BlockingIOError):
             server.accept()
+
+
+def _unix_listeners(tmp_path: Path) -> tuple[list[socket.socket], list[object]]:
+    """A pathname stream socket (as the X server's), a pathname datagram socket (as
+    /dev/log) and an abstract one (as D-Bus's), all open to anyone, listening here."""
+    os.chmod(tmp_path, 0o777)
+    stream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stream.bind(str(tmp_path / "x0"))
+    dgram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    dgram.bind(str(tmp_path / "log"))
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    abstract_name = b"\0triptych-test-" + secrets.token_hex(8).encode()
+    abstract.bind(abstract_name)
+    for sock in (stream, abstract):
+        sock.listen(4)
+    for sock in (stream, dgram, abstract):
+        sock.setblocking(False)
+    os.chmod(tmp_path / "x0", 0o777)
+    os.chmod(tmp_path / "log", 0o777)
+    return [stream, dgram, abstract], [str(tmp_path / "x0"), str(tmp_path / "log"), abstract_name]
+
+
+UNIX_ATTACK = textwrap.dedent("""\
+    import socket
+    def attempt(what, act):
+        try:
+            act()
+            print('REACHED', what)
+        except OSError as exc:
+            print('refused', what, type(exc).__name__)
+    def connect(kind, address):
+        s = socket.socket(socket.AF_UNIX, kind)
+        s.connect(address)
+        s.send(b'pwned')
+    def via_pair(address):
+        a, b = socket.socketpair()
+        a.sendto(b'pwned', address)
+    def dgram_pair(address):
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        a.sendto(b'pwned', address)
+    STREAM, DGRAM, ABSTRACT = ADDRESSES
+    attempt('stream', lambda: connect(socket.SOCK_STREAM, STREAM))
+    attempt('dgram', lambda: connect(socket.SOCK_DGRAM, DGRAM))
+    attempt('abstract', lambda: connect(socket.SOCK_STREAM, ABSTRACT))
+    attempt('pair-sendto', lambda: via_pair(DGRAM))
+    attempt('dgram-pair', lambda: dgram_pair(DGRAM))
+    attempt('inet', lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    attempt('netlink', lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW))
+    """)
+
+
+def _nothing_arrived(listeners: list[socket.socket]) -> None:
+    stream, dgram, abstract = listeners
+    for server in (stream, abstract):
+        with pytest.raises(BlockingIOError):
+            server.accept()
+    with pytest.raises(BlockingIOError):
+        dgram.recv(100)
+
+
+@needs_linux
+def test_no_unix_socket_outside_can_be_reached(tmp_path: Path):
+    if not PROTECTIONS.seccomp_nosocket:
+        pytest.skip("no seccomp socket filter on this machine (see docs/verify.md)")
+    listeners, addresses = _unix_listeners(tmp_path)
+    try:
+        result = _run(f"ADDRESSES = {addresses!r}\n" + UNIX_ATTACK)
+        assert "REACHED" not in result.stdout, result.stdout + result.stderr
+        assert result.stdout.count("refused") == 7, result.stdout + result.stderr
+        _nothing_arrived(listeners)
+    finally:
+        for sock in listeners:
+            sock.close()
+    assert "no sockets" in PROTECTIONS.summary()
+
+
+@needs_linux
+def test_a_stream_socketpair_still_works_inside():
+    # asyncio's event loop needs one; a pair connected to itself reaches nothing outside.
+    code = ("import asyncio, socket\na, b = socket.socketpair()\na.send(b'x')\n"
+            "print('pair', b.recv(1))\nasync def f():\n    return 3\n"
+            "print('asyncio', asyncio.run(f()))\n")
+    result = _run(code)
+    assert "pair b'x'" in result.stdout and "asyncio 3" in result.stdout, result.stderr
+
+
+@needs_linux
+def test_a_reply_that_phones_a_local_socket_does_not_pass_or_reach_it(tmp_path: Path):
+    if not PROTECTIONS.seccomp_nosocket:
+        pytest.skip("no seccomp socket filter on this machine (see docs/verify.md)")
+    listeners, addresses = _unix_listeners(tmp_path)
+    code = (f"ADDRESSES = {addresses!r}\n" + UNIX_ATTACK.replace("\n", "\n    ")
+            .replace("import socket", "def add(a, b):\n    import socket", 1)
+            + "\n    return 0\n")
+    try:
+        with nothing_left_running():
+            verdict = verify_reply(f"```python\n{code}```", tests=TESTS, timeout_s=TIMEOUT)
+        assert verdict.verdict == "fail", verdict.reason
+        _nothing_arrived(listeners)
+    finally:
+        for sock in listeners:
+            sock.close()
 
 
 @needs_linux

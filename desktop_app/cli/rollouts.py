@@ -54,6 +54,9 @@ def add_rollouts_parser(subparsers: Any) -> argparse.ArgumentParser:
     key.add_argument("--tests", metavar="FILE", help="a Python file of assert statements")
     key.add_argument("--set", metavar="NAME",
                      help="a practice set (file name such as 'math', or its title)")
+    parser.add_argument("--entry-point", metavar="NAME",
+                        help="with --tests: the function a check(candidate) receives (as in "
+                        "'triptych verify')")
     parser.add_argument("--max-tokens", type=int, metavar="M", help="token limit per rollout")
     parser.add_argument("--temperature", type=float, metavar="T",
                         help="sampling temperature (default: the model's; rollouts need > 0 "
@@ -96,6 +99,8 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.set is None:
         if args.prompt is None:
             raise UsageError("Give a PROMPT, or --set NAME for a practice set.")
+        if args.entry_point is not None and args.tests is None:
+            raise UsageError("--entry-point goes with --tests.")
         if args.expect is None and args.tests is None:
             raise UsageError("Rollouts need an answer key: --expect VALUE or --tests FILE.")
         if args.save or args.judge:
@@ -116,7 +121,8 @@ def _key(args: argparse.Namespace) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or exc
         raise UsageError(f"Cannot read --tests {args.tests}: {reason}.") from None
-    return AnswerKey(tests=tests, secret_paths=(str(Path(args.tests).resolve()),))
+    return AnswerKey(tests=tests, secret_paths=(str(Path(args.tests).resolve()),),
+                     entry_point=args.entry_point)
 
 
 def find_set(name: str) -> Any:

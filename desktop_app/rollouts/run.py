@@ -116,6 +116,7 @@ class AnswerKey:
     tests: str | None = None
     problem: Problem | None = None
     secret_paths: tuple[str, ...] = ()
+    entry_point: str | None = None  # with tests: the function check(candidate) receives
 
     @property
     def verifiable(self) -> bool:
@@ -133,7 +134,7 @@ class AnswerKey:
 
     def verify(self, reply: Visible) -> Verdict:
         return verify_reply(reply, self.problem, expect=self.expect, tests=self.tests,
-                            secret_paths=self.secret_paths)
+                            secret_paths=self.secret_paths, entry_point=self.entry_point)
 
 
 def visible_reply(result: GenerationResult) -> Visible:

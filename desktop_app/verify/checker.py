@@ -166,6 +166,9 @@ def _code_verdict(code: CodeBlock, tests: str, entry_point: str | None,
     if outcome.syntax_error is not None:
         return Verdict(_S.ERROR, expected=expected,
                        reason=f"The code does not parse: {outcome.syntax_error}.", **base)
+    if outcome.entry_error is not None:
+        return Verdict(_S.ERROR, expected=expected, reason="Cannot tell which function the "
+                       f"tests check: {outcome.entry_error}.", **base)
     if outcome.shape_error is not None:
         return Verdict(_S.ERROR, expected=expected,
                        reason="This test shape cannot be checked safely: "
@@ -269,7 +272,8 @@ def _unrunnable(code: CodeBlock) -> str | None:
 
 
 def _verify(reply: str | Visible, problem: Problem | None, expect: str | None,
-            tests: str | None, timeout_s: float, secrets: Sequence[str]) -> Verdict:
+            tests: str | None, timeout_s: float, secrets: Sequence[str],
+            entry_point: str | None) -> Verdict:
     kind = problem.kind if problem is not None else None
     if tests is None and problem is not None and problem.kind == "code":
         tests = problem.tests
@@ -304,8 +308,8 @@ def _verify(reply: str | Visible, problem: Problem | None, expect: str | None,
         if why_not:
             return Verdict(_S.NO_ANSWER if not code.closed else _S.ERROR, kind="code",
                            expected="code that passes the tests", reason=why_not)
-        return _code_verdict(code, tests, getattr(problem, "entry_point", None), timeout_s,
-                             secrets)
+        entry = entry_point or (problem.entry_point if problem is not None else None)
+        return _code_verdict(code, tests, entry, timeout_s, secrets)
     if expect is not None:
         return _math_verdict(text, expect, timeout_s, secrets)
 
@@ -341,6 +345,7 @@ def verify_reply(
     tests: str | None = None,
     timeout_s: float = 5.0,
     secret_paths: Sequence[str] = (),
+    entry_point: str | None = None,
 ) -> Verdict:
     """Check one reply. Blocks while model code runs (up to *timeout_s* plus ~1 s):
     call it from a worker thread, never the GUI thread.
@@ -357,6 +362,11 @@ def verify_reply(
     answer. A ``str`` is a whole reply as a file holds it (``triptych verify``), split with
     the engine's own splitter first.
 
+    *entry_point*: the function a ``def check(candidate)`` test receives (else the
+    problem's; else the tests' own ``check(name)`` call; else the reply's one function
+    that can be meant, and an ``error`` verdict when several can, or when its name is also
+    a built-in, a standard-library module or a name the tests define or use).
+
     *secret_paths*: files the model's code must not read (a tests file on disk), on top
     of what the sandbox always hides (site-packages, the app and its practice sets, home
     directories), where the OS allows it.
@@ -365,8 +375,10 @@ def verify_reply(
     sentence), with every text escaped for terminals, windows and JSON.
     """
     try:
-        verdict = _verify(reply, problem, expect, tests, timeout_s, tuple(secret_paths))
+        verdict = _verify(reply, problem, expect, tests, timeout_s, tuple(secret_paths),
+                          entry_point)
     except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
-        verdict = Verdict(_S.ERROR, reason=f"Verify failed unexpectedly: {type(exc).__name__}: "
-                          f"{str(exc)[:300]}")
+        # Only the type's name: an exception's text may be text the reply chose.
+        verdict = Verdict(_S.ERROR, reason=f"Verify failed unexpectedly ({type(exc).__name__}); "
+                          "this is a fault in the checker, not a verdict on the reply.")
     return verdict.escaped()

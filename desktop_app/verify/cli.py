@@ -49,7 +49,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
                        help="a Python file of assert statements calling the reply's code")
     group.add_argument("--problem", metavar="ID", help="a practice problem id (uses its key)")
     parser.add_argument("--entry-point", metavar="NAME",
-                        help="the function a HumanEval-style check(candidate) receives")
+                        help="the function a HumanEval-style check(candidate) receives "
+                        "(without it: the tests' own check(name) call, else the reply's only "
+                        "function that can be meant; anything ambiguous is an error verdict)")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                         help="wall-clock limit for running the code (default 5)")
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
@@ -69,7 +71,7 @@ def _read(path: str, what: str) -> str:
 
 
 def _load(args: argparse.Namespace) -> tuple[str, str | None, Problem | None]:
-    from desktop_app.verify import Problem, find_problem
+    from desktop_app.verify import find_problem
 
     if args.timeout <= 0 or args.timeout > 600:
         raise _Usage("--timeout must be between 0 and 600 seconds")
@@ -81,9 +83,6 @@ def _load(args: argparse.Namespace) -> tuple[str, str | None, Problem | None]:
             problem = find_problem(args.problem)
         except KeyError:
             raise _Usage(f"no practice problem with id {args.problem!r}") from None
-    elif tests is not None and args.entry_point:
-        problem = Problem(id="cli", title="cli", prompt="", kind="code", tests=tests,
-                          entry_point=args.entry_point)
     return reply, tests, problem
 
 
@@ -124,7 +123,8 @@ def run_verify(args: argparse.Namespace) -> int:
         return USAGE_EXIT
     secrets = [args.tests] if args.tests and args.tests != "-" else []
     verdict = verify_reply(reply, problem, expect=args.expect, tests=tests,
-                           timeout_s=args.timeout, secret_paths=secrets)
+                           timeout_s=args.timeout, secret_paths=secrets,
+                           entry_point=args.entry_point)
     if args.json:
         print(json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -24,14 +24,15 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from desktop_app.verify.entry import EntryPointError, check_named, choose, plain_identifier
 from desktop_app.verify.sandbox import SandboxBroken, Session
-from desktop_app.verify.sandbox.child.codec import Unencodable, encode
+from desktop_app.verify.sandbox.child.codec import Malformed, Unencodable, encode
+from desktop_app.verify.sandbox.child.graph import Graph
 from desktop_app.verify.sandbox.wire import Hostile, text, value
 
 ASSERT = "__triptych_assert__"
@@ -45,7 +46,7 @@ _UNSAFE_MODULES = frozenset({"antigravity", "this", "idlelib", "tkinter", "turtl
 # friends: raised out of a call inside map() or a generator they would end the iteration
 # early and make a test see fewer results than there were.
 _NOT_REBUILT = frozenset({"StopIteration", "StopAsyncIteration", "GeneratorExit"})
-_TOP_LEVEL_DEF = re.compile(r"^(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
+CANDIDATE = "__triptych_candidate__"  # what check() receives when the reply names it
 
 
 class TestFormatError(ValueError):
@@ -75,21 +76,17 @@ class TestPlan:
     parent_source: str
     child_source: str  # always empty: no test code goes to the sandbox
     asserts: dict[int, str]
-    entry_point: str | None
+    entry_point: str | None  # named by the problem, --entry-point or the tests' check(name)
     needed: list[str]  # names the tests take from the reply
+    # Bound to the reply's entry point, chosen after it loaded when not named: CANDIDATE
+    # for an uncalled check(candidate), "candidate" for tests that use it directly.
+    candidate_var: str | None = None
+    test_names: frozenset[str] = frozenset()  # every name the tests bind or load
 
     __test__ = False
 
 
 # ======================================================================== preparing
-
-
-def _infer_entry_point(code: str) -> str | None:
-    """The reply's last top-level function that is not main/test*/_* (read from the text;
-    the reply is never parsed in this process)."""
-    names = [n for n in _TOP_LEVEL_DEF.findall(code)
-             if n != "main" and not n.startswith(("test", "_"))]
-    return names[-1] if names else None
 
 
 def _split_and(test: ast.expr) -> list[ast.expr]:
@@ -208,27 +205,41 @@ def build_test_plan(tests: str, code: str | None = None,
         raise TestFormatError("the tests are nested too deeply to parse") from exc
     if not any(isinstance(n, ast.Assert) for n in ast.walk(tree)):
         raise TestFormatError("the tests contain no assert statement")
-    resolved = entry_point
+    module_level = _bound_names(tree.body, include_nested=False)
+    test_names = frozenset(_bound_names(tree.body, include_nested=True)
+                           | {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
+    if entry_point is not None:
+        try:
+            check_named(entry_point, module_level)
+        except EntryPointError as exc:
+            raise TestFormatError(str(exc)) from None
+    needed = [n for n in _free_names(tree) if n not in _BUILTIN_NAMES][:_MAX_NAMES]
+    candidate_var = None
     check = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"
                   and len(n.args.args) == 1), None)
-    if check is not None:
-        called = any(isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
-                     and isinstance(n.value.func, ast.Name) and n.value.func.id == "check"
-                     for n in tree.body)
-        if not called:
-            resolved = entry_point or _infer_entry_point(code or "")
-            if resolved is None:
-                raise TestFormatError("the reply defines no function for check(candidate)")
-            tree.body.append(ast.Expr(ast.Call(ast.Name("check", ast.Load()),
-                                               [ast.Name(resolved, ast.Load())], [])))
-    needed = [n for n in _free_names(tree)
-              if n not in _BUILTIN_NAMES or n == resolved][:_MAX_NAMES]
+    called = any(isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+                 and isinstance(n.value.func, ast.Name) and n.value.func.id == "check"
+                 for n in tree.body)
+    if check is not None and not called:
+        # The file leaves the candidate to us: the problem's entry point, else the one
+        # function of the reply that can be meant (chosen after it loaded; entry.py).
+        target = entry_point or CANDIDATE
+        if entry_point is None:
+            candidate_var = CANDIDATE
+        elif entry_point not in needed:
+            needed.append(entry_point)
+        tree.body.append(ast.Expr(ast.Call(ast.Name("check", ast.Load()),
+                                           [ast.Name(target, ast.Load())], [])))
+    elif "candidate" in needed and check is None:
+        candidate_var = "candidate"  # tests written against `candidate` directly
+        needed.remove("candidate")
     rewriter = _Asserts()
     tree = rewriter.visit(tree)
     ast.fix_missing_locations(tree)
     source = ast.unparse(tree)
     compile(source, "tests.py", "exec")
-    return TestPlan(source, "", rewriter.asserts, resolved, needed)
+    return TestPlan(source, "", rewriter.asserts, entry_point, needed, candidate_var,
+                    test_names)
 
 
 # ========================================================================= running
@@ -357,6 +368,7 @@ class TestOutcome:
     load_error: str | None = None  # the reply's code raised while loading
     syntax_error: str | None = None  # the reply's code does not parse
     shape_error: str | None = None  # this test shape cannot be checked safely
+    entry_error: str | None = None  # which function the tests check cannot be told
 
     __test__ = False
 
@@ -371,6 +383,9 @@ class _Judge:
         self.session = session
         self.results: list[AssertResult] = []
         self.shape_error: str | None = None
+        self.graph = Graph(+1)
+        self._linked: object = []
+        self._mark = 0
 
     def _shape(self, reason: str) -> TestShapeError:
         if self.shape_error is None:
@@ -390,7 +405,7 @@ class _Judge:
             if "err" in form:
                 raise _rebuild_exception(form["err"])
             if "v" in form:
-                return value(form["v"])
+                return value(form["v"], self.graph.objects)
             handle = form.get("h")
             if type(handle) is int and 0 <= handle < 10**7:
                 return Remote(self, handle, text(form.get("t", "object"), 100),
@@ -399,14 +414,14 @@ class _Judge:
             raise self._hostile(str(exc)) from None
         raise self._hostile("an answer of the wrong shape")
 
-    def encode_argument(self, arg: object) -> Any:
-        def ref(obj: object) -> int | None:
-            if type(obj) is Remote:
-                return int(object.__getattribute__(obj, "_handle"))
-            return None
+    def _ref(self, obj: object) -> int | None:
+        if type(obj) is Remote:
+            return int(object.__getattribute__(obj, "_handle"))
+        return None
 
+    def encode_argument(self, arg: object) -> Any:
         try:
-            return encode(arg, refs=ref)
+            return encode(arg, refs=self._ref, graph=self.graph)
         except Unencodable as exc:
             what = str(exc)
             what = (f"a {what}" if what.startswith("value ")
@@ -416,41 +431,36 @@ class _Judge:
                 "strings, lists, tuples, dicts, sets; at most 200,000 values) can go into "
                 "the sandbox") from None
 
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """One request, with the lists, dicts and sets shared with the sandbox kept in step
+        both ways (child/graph.py): what the tests changed goes with the request, what the
+        code changed comes back with the answer (after a return or an exception alike) and
+        is made to the tests' own objects, in place."""
+        self.graph.keep(self._linked, fresh_from=self._mark)
+        try:
+            message["nodes"] = self.graph.states(refs=self._ref)
+        except Unencodable:
+            raise self._shape("a list, dict or set the tests share with the reply's code "
+                              "now holds something that is not plain data") from None
+        answer = self.session.request(message)
+        if answer.get("unshareable") is True:
+            raise self._shape("the reply's code put an object that is not plain data into "
+                              "a list, dict or set it shares with the tests")
+        try:
+            self.graph.apply(answer.get("nodes", []))  # none sent: nothing changed
+        except (Malformed, RecursionError, MemoryError, TypeError, OverflowError) as exc:
+            raise self._hostile(f"a malformed value ({exc})") from None
+        self._linked = answer.get("linked")
+        self._mark = self.graph.mark()
+        return answer
+
     def ask(self, op: str, handle: int, **fields: Any) -> Any:
-        return self.materialise(self.session.request({"op": op, "h": handle, **fields}))
+        return self.materialise(self.request({"op": op, "h": handle, **fields}))
 
     def call(self, handle: int, args: tuple[object, ...], kwargs: dict[str, object]) -> Any:
-        writeback = [i for i, a in enumerate(args) if type(a) in (list, dict, set)]
-        answer = self.session.request({
-            "op": "call", "h": handle, "writeback": writeback,
-            "args": self.encode_argument(list(args)),
-            "kwargs": self.encode_argument(dict(kwargs)),
-        })
-        result = self.materialise(answer)
-        self._write_back(args, answer.get("writeback"))
-        return result
-
-    def _write_back(self, args: tuple[object, ...], back: object) -> None:
-        """The reply's code may change a list, dict or set it was given, in place; make the
-        same change here (only to plain containers, only with the same type)."""
-        if type(back) is not list:
-            raise self._hostile("an answer of the wrong shape")
-        for item in back[:len(args)]:
-            if type(item) is not list or len(item) != 2 or type(item[0]) is not int \
-                    or not 0 <= item[0] < len(args):
-                raise self._hostile("an answer of the wrong shape")
-            target: Any = args[item[0]]
-            try:
-                new: Any = value(item[1])
-            except Hostile as exc:
-                raise self._hostile(str(exc)) from None
-            if type(new) is not type(target):
-                continue
-            if type(target) is list:
-                target[:] = new
-            elif type(target) is dict or type(target) is set:
-                target.clear()
-                target.update(new)
+        return self.materialise(self.request({
+            "op": "call", "h": handle, "args": [self.encode_argument(a) for a in args],
+            "kwargs": {"dict": [[k, self.encode_argument(v)] for k, v in kwargs.items()]}}))
 
     # -- the namespace the tests see -----------------------------------------------------
 
@@ -458,38 +468,60 @@ class _Judge:
         glb: dict[str, Any] = {"__name__": "tests", "__builtins__": builtins,
                                ASSERT: self.assertion, "print": lambda *a, **k: None,
                                "input": lambda *a: ""}
-        if not self.plan.needed:
+        wanted = list(self.plan.needed)
+        entry = None
+        if self.plan.candidate_var is not None:
+            entry = self.plan.entry_point or self._choose_entry()
+            wanted.append(entry)
+        if not wanted:
             return glb
-        answer = self.session.request({"op": "names", "names": self.plan.needed})
+        answer = self.request({"op": "names", "names": wanted})
         names = answer.get("names")
-        if type(names) is not dict or len(names) > len(self.plan.needed):
+        if type(names) is not dict or len(names) > len(wanted):
             raise self._hostile("an answer of the wrong shape")
+        if entry is not None and self.plan.candidate_var is not None:
+            if entry in names:
+                glb[self.plan.candidate_var] = self.materialise(names[entry])
+            elif self.plan.entry_point is None:  # it listed a function it does not have
+                raise self._hostile("an answer of the wrong shape")
         for name in self.plan.needed:
             if name not in names:
                 continue
             form = names[name]
-            if type(form) is dict and "m" in form:
+            if type(form) is not dict or "err" in form:  # looking a name up never raises
+                raise self._hostile("an answer of the wrong shape")
+            if "m" in form:
                 glb[name] = self._module(name, form["m"])
                 continue
-            if name in _STDLIB and name != self.plan.entry_point:
+            if name in _STDLIB:
                 raise self._shape(
                     f"the tests use `{name}` without importing it, and the reply binds that "
                     "standard-library name to something of its own")
             glb[name] = self.materialise(form)
         return glb
 
+    def _choose_entry(self) -> str:
+        """The reply's one function check(candidate) can mean (desktop_app.verify.entry)."""
+        answer = self.request({"op": "defs"})
+        try:
+            return choose(answer.get("defs"), set(self.plan.needed), self.plan.test_names)
+        except ValueError:
+            raise self._hostile("an answer of the wrong shape") from None
+
     def _module(self, name: str, module: object) -> Any:
         """A module the reply imported and the tests use: the real one, imported here."""
         if type(module) is not str or not module:
             raise self._hostile("an answer of the wrong shape")
-        parts = module.split(".")
+        parts = module[:200].split(".")
         top = parts[0]
         # The name comes from the sandbox: import only public standard-library modules
         # (no `__main__` modules, which run code when imported).
-        if top not in _STDLIB or top in _UNSAFE_MODULES or not all(
-                re.fullmatch(r"[A-Za-z]\w*", part) for part in parts):
+        if top not in _STDLIB or top in _UNSAFE_MODULES or len(module) > 200 or not all(
+                plain_identifier(part) and not part.startswith("_") for part in parts):
             raise self._shape(
-                f"the tests use `{name}`, which the reply takes from the module {module[:80]!r}; "
+                f"the tests use `{name}`, which the reply takes from "
+                + (f"the module `{module}`" if len(module) <= 80 and all(map(plain_identifier, parts))
+                   else "another module") + "; "
                 "only standard-library modules can be shared with the tests")
         try:
             return importlib.import_module(module)
@@ -521,6 +553,12 @@ class _Judge:
         self.results.append(result)
 
     def run(self) -> TestOutcome:
+        try:
+            return self._run()
+        except Hostile as exc:  # a field found malformed outside materialise()
+            raise self._hostile(str(exc)) from None
+
+    def _run(self) -> TestOutcome:
         loaded = self.session.start()
         syntax = loaded.get("syntax")
         if syntax is not None:
@@ -540,6 +578,8 @@ class _Judge:
             glb = self.namespace()
         except TestShapeError as exc:
             return TestOutcome([], False, shape_error=str(exc), load_error=load_error)
+        except EntryPointError as exc:
+            return TestOutcome([], False, entry_error=str(exc), load_error=load_error)
         problem = None
         completed = True
         try:

@@ -54,6 +54,7 @@ class Protections:
     uid: int | None = None
     nproc: int | None = None
     seccomp_nofork: bool = False
+    seccomp_nosocket: bool = False
     capabilities_dropped: bool = False
     no_new_privs: bool = False
     landlock_abi: int = 0
@@ -81,6 +82,7 @@ class Protections:
         p.uid = _int(report, "uid")
         p.nproc = _int(report, "nproc")
         p.seccomp_nofork = _flag(report, "seccomp_nofork")
+        p.seccomp_nosocket = _flag(report, "seccomp_nosocket")
         p.capabilities_dropped = report.get("capabilities") == "none"
         p.no_new_privs = _flag(report, "no_new_privs")
         p.landlock_abi = _int(report, "landlock_abi") or 0
@@ -99,6 +101,8 @@ class Protections:
     @property
     def network_blocked(self) -> str | None:
         how = []
+        if self.seccomp_nosocket:
+            how.append("seccomp")
         if "net" in self.namespaces:
             how.append("network namespace")
         if self.landlock_net:
@@ -156,6 +160,9 @@ class Protections:
         items.append(self.tree_kill)
         if self.network_blocked:
             items.append(f"no network ({self.network_blocked})")
+        if self.seccomp_nosocket:
+            items.append("no sockets, so no UNIX socket outside either (X server, D-Bus, "
+                         "ssh-agent, Docker), no io_uring, no ptrace (seccomp)")
         if self.writes_confined:
             items.append(f"writes limited to the temp dir ({self.writes_confined})")
         if self.readonly_view:
@@ -192,6 +199,9 @@ class Protections:
             items.append("process-count limit")
         if not self.network_blocked:
             items.append("network isolation")
+        if sys.platform.startswith("linux") and not self.seccomp_nosocket:
+            items.append("socket filter (the code may connect to local UNIX sockets such "
+                         "as the X server or D-Bus)")
         if not self.writes_confined:
             items.append("filesystem write confinement")
         if sys.platform.startswith("linux") and not self.readonly_view:

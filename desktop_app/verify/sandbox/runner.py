@@ -39,7 +39,7 @@ from desktop_app.verify.sandbox.wire import MAX_LINE_BYTES, Hostile, parse_line
 _STATUS_CAP = 64 * 1024
 _ANSWERS_TOTAL_CAP = 64 * 1024 * 1024
 _CHILD_FILES = ("__init__.py", "codec.py", "common.py", "harness.py", "linux.py", "other.py",
-                "main.py")
+                "main.py", "seccomp.py", "graph.py")
 _CHILD_PACKAGE = "triptych_child"
 _START = ("import os, sys\n"
           "sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
@@ -161,10 +161,22 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+def _socket_dirs() -> list[str]:
+    """Where desktop services keep their UNIX sockets (X server, ICE, the session D-Bus and
+    other per-user services under /run/user, Docker's socket, ssh-agent's /tmp/ssh-*).
+    Seccomp already refuses every socket; covering these is the second layer."""
+    found = ["/run", "/var/run", "/tmp/.X11-unix", "/tmp/.ICE-unix", "/tmp/.font-unix",
+             "/tmp/.XIM-unix"]
+    with contextlib.suppress(OSError):
+        found += [entry.path for entry in os.scandir("/tmp")
+                  if entry.name.startswith("ssh-") and entry.is_dir(follow_symlinks=False)]
+    return found
+
+
 def hidden_dirs(python: str, tmpdir: str) -> list[str]:
     """Directories the sandbox must not read, to be covered by empty mounts (Linux):
     every site-packages, the app's package and source tree, its resources (the answer
-    keys), and home directories. A directory that holds what the sandbox needs (the
+    keys), home directories, and the directories that hold desktop services' sockets. A directory that holds what the sandbox needs (the
     standard library, the interpreter, the temp dir) is not covered; for a home
     directory, its other entries are covered instead."""
     import site
@@ -177,6 +189,12 @@ def hidden_dirs(python: str, tmpdir: str) -> list[str]:
     with contextlib.suppress(Exception):
         sites.append(site.getusersitepackages())
     sites.extend(p for p in sys.path if "site-packages" in p or "dist-packages" in p)
+    # Whatever else is on the path outside the interpreter's own prefixes: an editable
+    # install's .pth puts its source checkout there (another checkout holds the practice
+    # keys too), and the sandbox's interpreter reads the same .pth before it is confined.
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    sites.extend(p for p in sys.path if p and os.path.isabs(p)
+                 and not any(_within(os.path.realpath(p), x) for x in prefixes))
     for scheme_vars in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
         with contextlib.suppress(Exception):
             paths = sysconfig.get_paths(vars=scheme_vars)
@@ -198,7 +216,7 @@ def hidden_dirs(python: str, tmpdir: str) -> list[str]:
                 and not any(_within(n, real) for n in needed):
             out.append(real)
 
-    for path in [*sites, *app]:
+    for path in [*sites, *app, *_socket_dirs()]:
         add(path)
     for home in homes:
         real = os.path.realpath(home)
@@ -227,14 +245,20 @@ class _LineReader(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        buffer = b""
+        # A line may trickle in a byte at a time: it grows in a bytearray (amortised O(1)
+        # per byte), never as `buffer + chunk` (which copies the whole line every read).
+        buffer = bytearray()
         total = 0
         try:
             for chunk in pipe_chunks(self.fd, self.stop, 1 << 20):
                 total += len(chunk)
-                *lines, buffer = (buffer + chunk).split(b"\n")  # one pass: linear in the input
-                for line in lines:
-                    self.lines.put(line)
+                view, start = memoryview(chunk), 0
+                while (end := chunk.find(b"\n", start)) >= 0:
+                    buffer += view[start:end]
+                    self.lines.put(bytes(buffer))
+                    buffer.clear()
+                    start = end + 1
+                buffer += view[start:]
                 if len(buffer) > MAX_LINE_BYTES or total > _ANSWERS_TOTAL_CAP:
                     self.lines.put(Hostile("more data than any answer needs"))
                     return
@@ -444,8 +468,12 @@ def run_code(
                     pipes.remove(cfg[key])
             os.close(result_w)
             pipes.remove(result_w)
-        result = _supervise(proc, cfg, limits, uid, started, status_r, result_r, pipes,
-                            sandbox_exec, judge)
+        try:
+            result = _supervise(proc, cfg, limits, uid, started, status_r, result_r, pipes,
+                                sandbox_exec, judge)
+        except BaseException:
+            stop_tree(proc, uid)  # e.g. no file descriptor left for a reader: still killed
+            raise
         return result
     finally:
         for fd in pipes:
@@ -491,28 +519,38 @@ def _supervise(proc: subprocess.Popen[bytes], cfg: dict[str, Any], limits: Limit
     timed_out = False
     judged: Any = None
     broken: SandboxBroken | None = None
-    if judge is not None and answers is not None:
-        session = Session(writer, answers, deadline, runaway)
-        try:
-            judged = judge(session)
-        except SandboxBroken as exc:
-            broken = exc
-        broken = broken or session.broken
-        session.close()
-        timed_out = broken is not None and broken.kind == "timeout"
-        grace = min(deadline, time.monotonic() + _BYE_GRACE_S)
-        while not exited_unreaped(proc) and time.monotonic() < grace:
-            time.sleep(0.01)
-    else:
+    try:
+        if judge is not None and answers is not None:
+            session = Session(writer, answers, deadline, runaway)
+            try:
+                judged = judge(session)
+            except SandboxBroken as exc:
+                broken = exc
+            except Hostile as exc:  # a field the judge found malformed on its own
+                broken = session.hostile(str(exc))
+            except Exception as exc:  # noqa: BLE001 - the checker's own failure; no reply text
+                broken = SandboxBroken("internal", "The checker failed while talking to the "
+                                       f"sandbox ({type(exc).__name__}).")
+            broken = broken or session.broken
+            session.close()
+            timed_out = broken is not None and broken.kind == "timeout"
+            grace = min(deadline, time.monotonic() + _BYE_GRACE_S)
+            while not exited_unreaped(proc) and time.monotonic() < grace:
+                time.sleep(0.01)
+        else:
+            writer.pending.put(None)
+            while not exited_unreaped(proc):
+                if runaway.is_set():
+                    break
+                if time.monotonic() >= deadline:
+                    timed_out = True
+                    break
+                time.sleep(0.01)
+    finally:
+        # Whatever happened above (even an exception this function does not expect),
+        # the tree is killed and the request pipe closed before anything else.
         writer.pending.put(None)
-        while not exited_unreaped(proc):
-            if runaway.is_set():
-                break
-            if time.monotonic() >= deadline:
-                timed_out = True
-                break
-            time.sleep(0.01)
-    stop_tree(proc, uid)
+        stop_tree(proc, uid)
     duration = time.monotonic() - started
     drained: list[Reader | _LineReader] = [*readers, *([answers] if answers else [])]
     for thread in drained:

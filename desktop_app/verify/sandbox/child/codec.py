@@ -28,10 +28,12 @@ class Malformed(ValueError):
 
 
 def encode(value: object, refs: Callable[[object], int | None] | None = None,
-           _depth: int = 0, _budget: list[int] | None = None) -> Any:
+           _depth: int = 0, _budget: list[int] | None = None, graph: Any = None) -> Any:
     """Encode plain data (None, bool, int, float, complex, str, bytes, list, tuple, dict,
     set, frozenset, nested) into JSON-compatible tagged form. *refs* maps an object that
-    is not plain data to a handle number (``{"ref": n}``), or returns None."""
+    is not plain data to a handle number (``{"ref": n}``), or returns None. With a
+    *graph* (:class:`.graph.Graph`), a list, dict or set is sent as ``{"node": n}``, its
+    contents separately, so that identity (aliasing) survives the trip."""
     if _budget is None:
         _budget = [MAX_NODES]
     _budget[0] -= 1
@@ -58,17 +60,19 @@ def encode(value: object, refs: Callable[[object], int | None] | None = None,
     if t is bytes:
         return {"bytes": value.hex()}  # type: ignore[attr-defined]
     d = _depth + 1
+    if graph is not None and (t is list or t is dict or t is set):
+        return {"node": graph.node(value)}
     if t is list:
-        return [encode(v, refs, d, _budget) for v in value]  # type: ignore[attr-defined]
+        return [encode(v, refs, d, _budget, graph) for v in value]  # type: ignore[attr-defined]
     if t is tuple:
-        return {"tuple": [encode(v, refs, d, _budget) for v in value]}  # type: ignore[attr-defined]
+        return {"tuple": [encode(v, refs, d, _budget, graph) for v in value]}  # type: ignore[attr-defined]
     if t is dict:
         items = value.items()  # type: ignore[attr-defined]
-        return {"dict": [[encode(k, refs, d, _budget), encode(v, refs, d, _budget)]
+        return {"dict": [[encode(k, refs, d, _budget, graph), encode(v, refs, d, _budget, graph)]
                          for k, v in items]}
     if t is set or t is frozenset:
         return {"set" if t is set else "frozenset":
-                [encode(v, refs, d, _budget) for v in value]}  # type: ignore[attr-defined]
+                [encode(v, refs, d, _budget, graph) for v in value]}  # type: ignore[attr-defined]
     if refs is not None:
         ref = refs(value)
         if ref is not None:
@@ -122,10 +126,13 @@ def _scalar(tag: str, payload: object) -> object:
     raise Malformed(f"bad {tag}")
 
 
-def decode(data: object, refs: list[object] | None = None, max_nodes: int = MAX_NODES) -> Any:
+def decode(data: object, refs: list[object] | None = None, max_nodes: int = MAX_NODES,
+           nodes: dict[int, object] | None = None, budget_box: list[int] | None = None) -> Any:
     """Inverse of :func:`encode`, without recursion; raises :class:`Malformed` on anything
-    :func:`encode` would not produce. ``{"ref": n}`` is accepted only when *refs* is given."""
-    budget = max_nodes
+    :func:`encode` would not produce. ``{"ref": n}`` is accepted only when *refs* is given,
+    ``{"node": n}`` only for a known node of *nodes*. *budget_box* shares one budget
+    between several calls."""
+    budget = budget_box[0] if budget_box is not None else max_nodes
     results: list[object] = []
     # Work items: ("visit", node, depth) or ("build", kind, count).
     work: list[tuple[str, object, int]] = [("visit", data, 0)]
@@ -157,6 +164,11 @@ def decode(data: object, refs: list[object] | None = None, max_nodes: int = MAX_
         if tag in _SCALAR_TAGS:
             results.append(_scalar(tag, payload))
             continue
+        if tag == "node" and nodes is not None:
+            if type(payload) is not int or payload not in nodes:
+                raise Malformed("bad node")
+            results.append(nodes[payload])
+            continue
         if tag == "ref" and refs is not None:
             if type(payload) is not int or not 0 <= payload < len(refs):
                 raise Malformed("bad reference")
@@ -174,6 +186,8 @@ def decode(data: object, refs: list[object] | None = None, max_nodes: int = MAX_
         else:
             work.append(("build", tag, len(payload)))
             work.extend(("visit", v, n + 1) for v in reversed(payload))
+    if budget_box is not None:
+        budget_box[0] = budget
     if len(results) != 1:
         raise Malformed("malformed value")
     return results[0]

@@ -21,7 +21,8 @@ import sys
 import types
 from typing import Any
 
-from .codec import Malformed, Unencodable, decode, describe_exception, encode, type_name
+from .codec import Malformed, decode, describe_exception, type_name
+from .graph import Graph
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
@@ -70,6 +71,7 @@ class _Server:
         self.buffer = b""
         self.objects: list[object] = []
         self.namespace: dict[str, Any] = {}
+        self.graph = Graph(-1)  # lists, dicts and sets shared with the tests, by identity
 
     # -- the pipe ----------------------------------------------------------------------
 
@@ -94,13 +96,13 @@ class _Server:
     # -- values ------------------------------------------------------------------------
 
     def form(self, value: object) -> dict[str, Any]:
-        """Plain data as ``{"v": …}``; anything else as a handle ``{"h": n, …}``."""
+        """Plain data as ``{"v": …}`` (lists, dicts and sets as graph nodes); anything
+        else as a handle ``{"h": n, …}``."""
+        mark = self.graph.mark()
         try:
-            return {"v": encode(value)}
-        except Unencodable:
-            pass
-        except BaseException:  # noqa: BLE001 - e.g. RecursionError on odd objects
-            pass
+            return {"v": self.graph.encode(value)}
+        except BaseException:  # noqa: BLE001 - Unencodable, or e.g. RecursionError
+            self.graph.rollback(mark)
         self.objects.append(value)
         out: dict[str, Any] = {"h": len(self.objects) - 1, "t": type_name(value)}
         try:
@@ -120,34 +122,46 @@ class _Server:
 
     # -- requests ----------------------------------------------------------------------
 
+    def defs(self) -> list[list[object]]:
+        """The code's top-level functions in definition order, each with the global names
+        its code (nested code included) uses: the parent picks the entry point from these
+        when the tests do not name it."""
+        out: list[list[object]] = []
+        for name, value in list(self.namespace.items()):
+            if type(value) is not types.FunctionType or value.__globals__ is not self.namespace:
+                continue
+            names: set[str] = set()
+            codes = [value.__code__]
+            while codes and len(names) < 5000:
+                code = codes.pop()
+                names.update(code.co_names)
+                codes.extend(c for c in code.co_consts if type(c) is types.CodeType)
+            out.append([name, sorted(names)[:5000]])
+        return out[:2000]
+
     def answer(self, message: dict[str, Any]) -> dict[str, Any]:
         op = message.get("op")
+        self.graph.apply(message.get("nodes", []), refs=self.objects)  # the tests' changes
         if op == "names":
             names = message.get("names") or []
             return {"names": {n: self.form(self.namespace[n]) for n in names
                               if type(n) is str and n in self.namespace}}
         if op == "call":
             function = self._object(message)
-            args = decode(message.get("args", []), refs=self.objects)
-            kwargs = decode(message.get("kwargs", {"dict": []}), refs=self.objects)
+            nodes = self.graph.objects
+            args = decode(message.get("args", []), refs=self.objects, nodes=nodes)
+            kwargs = decode(message.get("kwargs", {"dict": []}), refs=self.objects, nodes=nodes)
             if type(args) is not list or type(kwargs) is not dict:
                 raise Malformed("bad call")
-            value = function(*args, **kwargs)  # type: ignore[operator]
-            out = self.form(value)
-            back = []
-            for index in message.get("writeback", []):
-                if type(index) is int and 0 <= index < len(args):
-                    try:
-                        back.append([index, encode(args[index])])
-                    except BaseException:  # noqa: BLE001, S112
-                        continue
-            out["writeback"] = back
-            return out
+            return self.form(function(*args, **kwargs))  # type: ignore[operator]
+        if op == "defs":
+            return {"defs": self.defs()}
         target = self._object(message)
         if op == "getattr":
             return self.form(getattr(target, str(message.get("name"))))
         if op == "setattr":
-            setattr(target, str(message.get("name")), decode(message.get("v"), refs=self.objects))
+            setattr(target, str(message.get("name")),
+                    decode(message.get("v"), refs=self.objects, nodes=self.graph.objects))
             return {"v": None}
         if op == "len":
             return self.form(len(target))  # type: ignore[arg-type]
@@ -189,7 +203,22 @@ class _Server:
                 reply = self.answer(message)
             except BaseException as exc:  # noqa: BLE001 - model code may raise anything
                 reply = {"err": describe_exception(exc)}
-            self.send(reply)
+            self.send(self.shared(reply))
+
+    def shared(self, reply: dict[str, Any]) -> dict[str, Any]:
+        """*reply* with the state of every shared list, dict and set (after a return or an
+        exception alike: what the code did to them), and which of them this side still
+        holds (those stay linked to the tests' objects)."""
+        try:
+            reply["nodes"] = self.graph.states()
+        except BaseException:  # noqa: BLE001 - a shared list now holds a non-plain object
+            reply = {"unshareable": True}
+        try:
+            reply["linked"] = self.graph.held()
+        except BaseException:  # noqa: BLE001
+            reply["linked"] = sorted(self.graph.objects)
+        self.graph.keep(reply["linked"])
+        return reply
 
 
 def serve_tests(cfg: dict[str, Any]) -> None:

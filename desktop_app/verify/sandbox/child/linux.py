@@ -7,8 +7,8 @@ Process tree::
           below); builds the file-system view: private /proc, a small tmpfs as the
           working directory, empty read-only mounts over site-packages, the app and the
           user's home, and every other mount remounted read-only and nosuid
-       └─ D  the sandboxed interpreter: rlimits, uid, capabilities, seccomp, Landlock,
-             then the model's code
+       └─ D  the sandboxed interpreter: rlimits, uid, capabilities, seccomp (no
+             sockets; no new processes as root), Landlock, then the model's code
 
 The read-only view is what stops metadata changes (chmod, utime, xattrs, setuid bits)
 outside the working directory even for root, which Landlock does not cover.
@@ -22,12 +22,12 @@ import signal
 import sys
 from typing import Any
 
+from . import seccomp
 from .common import Status, apply_rlimits, status_of
 from .harness import flush_stdio, run_harness
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
-_PR_SET_SECCOMP = 22
 _PR_CAPBSET_DROP = 24
 _PR_SET_SECUREBITS = 28
 _PR_SET_CHILD_SUBREAPER = 36
@@ -39,7 +39,6 @@ _CLONE_NEWIPC = 0x08000000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWPID = 0x20000000
 _CLONE_NEWNET = 0x40000000
-_CLONE_THREAD = 0x00010000
 
 _MS_NOSUID = 2
 _MS_NODEV = 4
@@ -334,54 +333,6 @@ def _drop_capabilities(report: dict[str, Any]) -> None:
         report["capabilities"] = "none"
 
 
-def _install_seccomp_nofork() -> bool:
-    """Forbid new processes (threads stay allowed) with a small seccomp-BPF filter."""
-    import platform
-
-    machine = platform.machine().lower()
-    if machine in ("x86_64", "amd64"):
-        arch, nr_clone, nr_fork, nr_vfork = 0xC000003E, 56, 57, 58
-    elif machine in ("aarch64", "arm64"):
-        arch, nr_clone, nr_fork, nr_vfork = 0xC00000B7, 220, 0xFFFFFFF0, 0xFFFFFFF1
-    else:
-        return False
-    nr_clone3 = 435
-    eperm, enosys = 1, 38
-    ret_allow, ret_errno = 0x7FFF0000, 0x00050000
-
-    class Insn(ctypes.Structure):
-        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
-                    ("k", ctypes.c_uint32)]
-
-    class Prog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Insn))]
-
-    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
-    code = [
-        (ld, 0, 0, 4),                       # 0  A = arch
-        (jeq, 1, 0, arch),                   # 1  native arch -> 3
-        (ret, 0, 0, ret_errno | eperm),      # 2  foreign ABI (int 0x80, x32)
-        (ld, 0, 0, 0),                       # 3  A = syscall number
-        (jge, 0, 1, 0x40000000),             # 4  x32 numbers -> 5
-        (ret, 0, 0, ret_errno | eperm),      # 5
-        (jeq, 0, 1, nr_clone3),              # 6  clone3 -> ENOSYS (libc falls back to clone)
-        (ret, 0, 0, ret_errno | enosys),     # 7
-        (jeq, 0, 4, nr_clone),               # 8  clone -> 9, else -> 13
-        (ld, 0, 0, 16),                      # 9  A = low 32 bits of the flags
-        (jset, 0, 1, _CLONE_THREAD),         # 10 a thread -> 11, a process -> 12
-        (ret, 0, 0, ret_allow),              # 11
-        (ret, 0, 0, ret_errno | eperm),      # 12
-        (jeq, 1, 0, nr_fork),                # 13 fork -> 15
-        (jeq, 0, 1, nr_vfork),               # 14 vfork -> 15, else -> 16
-        (ret, 0, 0, ret_errno | eperm),      # 15
-        (ret, 0, 0, ret_allow),              # 16
-    ]
-    insns = (Insn * len(code))(*[Insn(*c) for c in code])
-    prog = Prog(len(code), ctypes.cast(insns, ctypes.POINTER(Insn)))
-    return _libc().prctl(ctypes.c_int(_PR_SET_SECCOMP), ctypes.c_ulong(2),
-                         ctypes.byref(prog), ctypes.c_ulong(0), ctypes.c_ulong(0)) == 0
-
-
 # Landlock (Linux >= 5.13): filesystem, TCP and scope restrictions, unprivileged.
 _LL_EXECUTE = 1 << 0
 _LL_WRITE_FILE = 1 << 1
@@ -534,8 +485,11 @@ def _confine_linux(cfg: dict[str, Any], namespaces: set[str], status: Status) ->
     _drop_capabilities(report)
     if _prctl(_PR_SET_NO_NEW_PRIVS, 1) == 0:
         report["no_new_privs"] = True
-    if "nproc" not in report and nproc and _install_seccomp_nofork():
-        report["seccomp_nofork"] = True
+    nofork = "nproc" not in report and bool(nproc)
+    if seccomp.install(nofork=nofork):
+        report["seccomp_nosocket"] = True
+        if nofork:
+            report["seccomp_nofork"] = True
     _apply_landlock(cfg["tmpdir"], report)
     if not report.get("uid") and os.geteuid() == 0:
         _prctl(_PR_SET_DUMPABLE, 0)

@@ -14,7 +14,7 @@ import sys
 import traceback  # noqa: F401 - preloaded: the harness prints tracebacks after confinement
 from typing import Any
 
-from . import codec, common, harness  # noqa: F401 - preloaded for the same reason
+from . import codec, common, graph, harness  # noqa: F401 - preloaded for the same reason
 
 _PRIVATE_FD_MIN = 100  # answers and requests live far from the low fds code may guess
 
