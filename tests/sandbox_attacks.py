@@ -49,6 +49,8 @@ def nothing_left_running() -> Iterator[str]:
     import psutil
 
     token = "tt" + secrets.token_hex(6)
+    # children from before (say, Verify's idle math helpers) are not this block's
+    before = {c.pid for c in psutil.Process().children(recursive=True)}
     base = tempfile.mkdtemp(prefix=f"triptych-track-{token}-")
     os.chmod(base, 0o755)  # a private uid (root runs) must reach the run's temp dir
     old = tempfile.tempdir
@@ -63,7 +65,7 @@ def nothing_left_running() -> Iterator[str]:
             time.sleep(0.05)
         assert not _live_with(token), "a sandbox process outlived its verdict"
         children = [c for c in psutil.Process().children(recursive=True)
-                    if c.status() != psutil.STATUS_ZOMBIE]
+                    if c.pid not in before and c.status() != psutil.STATUS_ZOMBIE]
         assert not children, f"the test process still has children: {children}"
         assert not os.listdir(base), f"temp dirs left behind: {os.listdir(base)}"
     finally:

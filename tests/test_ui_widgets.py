@@ -106,8 +106,8 @@ def test_sandbox_badge_is_built_from_the_protections(qtbot, fake_models, engine)
                                landlock_fs=True, landlock_net=True)
         assert isolation_badge(landlock).text.startswith("Verify sandbox: Landlock")
         confined = Protections(reported=True, memory_mb=256, seccomp_nofork=True,
-                               namespaces=["mount", "net", "pid"], readonly_view=True,
-                               landlock_fs=True)
+                               seccomp_nosocket=True, namespaces=["mount", "net", "pid"],
+                               readonly_view=True, landlock_fs=True)
         window._show_isolation(confined)
         assert label.text() == "Verify sandbox: namespaces"
         assert "NOT active" not in label.toolTip()
@@ -435,7 +435,7 @@ def test_dialogs_are_deleted_after_use(qtbot, monkeypatch):
 def test_closing_the_model_manager_does_not_wait_for_slow_work(qtbot, monkeypatch):
     import time
 
-    from desktop_app.models import download
+    from desktop_app.models import hub
     from desktop_app.ui.model_manager import CLOSE_WAIT_MS, ModelManagerDialog
 
     release = threading.Event()
@@ -444,8 +444,8 @@ def test_closing_the_model_manager_does_not_wait_for_slow_work(qtbot, monkeypatc
         release.wait(10)
         return False
 
-    monkeypatch.setattr(download, "is_offline", lambda: False)
-    monkeypatch.setattr(download, "hub_reachable", slow_probe)
+    monkeypatch.setattr(hub, "is_offline", lambda: False)
+    monkeypatch.setattr(hub, "hub_reachable", slow_probe)
     dialog = ModelManagerDialog(load_catalog())
     qtbot.addWidget(dialog)
     started = time.monotonic()
