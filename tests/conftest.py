@@ -11,11 +11,11 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-import psutil  # noqa: E402
-import pytest  # noqa: E402
+import psutil
+import pytest
 
-from desktop_app import paths  # noqa: E402
-from desktop_app.models.catalog import (  # noqa: E402
+from desktop_app import paths
+from desktop_app.models.catalog import (
     assembled_path,
     ensure_local,
     load_catalog,

@@ -9,7 +9,7 @@ CORE = ["desktop_app.paths", "desktop_app.models.catalog", "desktop_app.text.thi
         "desktop_app.engine.prompting", "desktop_app.engine.protocol", "desktop_app.engine.cores", "desktop_app.engine.worker",
         "desktop_app.engine.child", "desktop_app.engine.llama.backend", "desktop_app.cli.main"]
 OPTIONAL_CORE = ["desktop_app.models.download", "desktop_app.models.fit", "desktop_app.cli.models",
-                 "desktop_app.verify", "desktop_app.verify.cli", "desktop_app.bench"]
+                 "desktop_app.verify", "desktop_app.cli.verify", "desktop_app.bench"]
 
 
 def test_core_modules_do_not_load_pyside6():

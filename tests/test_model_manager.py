@@ -9,23 +9,23 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
+import pytest
 
 pytest.importorskip("pytestqt")
 
-from desktop_app.models import catalog as cat  # noqa: E402
+from desktop_app.models import catalog as cat
 from desktop_app.models import (
-    download,  # noqa: E402
+    download,
     sources,
 )
-from desktop_app.ui.model_manager import COLUMNS, ModelManagerDialog  # noqa: E402
-from tests.hub_fixtures import (  # noqa: E402
+from desktop_app.ui.model_manager import COLUMNS, ModelManagerDialog
+from tests.hub_fixtures import (
     MiB,
     hub_model_toml,
     make_gguf,
     write_user_catalog,
 )
-from tests.hub_server import FakeHub, HubFile  # noqa: E402
+from tests.hub_server import FakeHub, HubFile
 
 REPO = "acme/tiny-GGUF"
 

@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from desktop_app.ui.practice import ALL_LEVELS, PracticePicker, load_sets  # noqa: E402
-from desktop_app.verify.practice import find_set  # noqa: E402
+from desktop_app.ui.practice import ALL_LEVELS, PracticePicker, load_sets
+from desktop_app.verify.practice import find_set
 
 
 def _visible_ids(picker: PracticePicker) -> list[str]:

@@ -7,22 +7,22 @@ from collections.abc import Iterator
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import keyring  # noqa: E402
-import pytest  # noqa: E402
-from keyring.backends.fail import Keyring as FailKeyring  # noqa: E402
+import keyring
+import pytest
+from keyring.backends.fail import Keyring as FailKeyring
 
 pytest.importorskip("pytestqt")
 
-from desktop_app import paths  # noqa: E402
-from desktop_app.models import catalog as cat  # noqa: E402
+from desktop_app import paths
+from desktop_app.models import catalog as cat
 from desktop_app.models import (
-    servers,  # noqa: E402
+    servers,
     sources,
 )
-from desktop_app.ui.add_server import AddServerDialog, guess_role  # noqa: E402
-from desktop_app.ui.model_manager import COLUMNS, ModelManagerDialog  # noqa: E402
-from tests.openai_stub_server import StubServer  # noqa: E402
-from tests.test_remote import MemoryKeyring  # noqa: E402
+from desktop_app.ui.add_server import AddServerDialog, guess_role
+from desktop_app.ui.model_manager import COLUMNS, ModelManagerDialog
+from tests.openai_stub_server import StubServer
+from tests.test_remote import MemoryKeyring
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from desktop_app.cli.verify import main as verify_main
 from desktop_app.engine.protocol import (
     Delta,
     FinishReason,
@@ -40,7 +41,6 @@ from desktop_app.rollouts.run import (
 )
 from desktop_app.rollouts.sets import run_set
 from desktop_app.verify import PracticeSet, Problem, Verdict, VerdictState
-from desktop_app.verify.cli import main as verify_main
 from tests.fake_engine import WAIT_FOR_STOP, FakeWorker, answer_script
 
 INSTRUCT = "smollm2-135m-instruct"

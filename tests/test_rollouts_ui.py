@@ -12,16 +12,16 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from desktop_app.engine.protocol import GenerationRequest  # noqa: E402
-from desktop_app.rollouts.run import rollout_seeds  # noqa: E402
-from desktop_app.session.generation import close_in_background, wait_for_closing  # noqa: E402
-from desktop_app.session.pane import PaneConfig  # noqa: E402
-from desktop_app.ui.pane import Pane  # noqa: E402
-from desktop_app.ui.rollouts import PENDING, RolloutsView  # noqa: E402
-from desktop_app.ui.rollouts_chart import AccuracyChart, Bar  # noqa: E402
-from desktop_app.ui.tasks import wait_for_tasks  # noqa: E402
-from desktop_app.verify import Problem  # noqa: E402
-from tests.fake_engine import WAIT_FOR_STOP, answer_script, send_and_wait  # noqa: E402
+from desktop_app.engine.protocol import GenerationRequest
+from desktop_app.rollouts.run import rollout_seeds
+from desktop_app.session.generation import close_in_background, wait_for_closing
+from desktop_app.session.pane import PaneConfig
+from desktop_app.ui.pane import Pane
+from desktop_app.ui.rollouts import PENDING, RolloutsView
+from desktop_app.ui.rollouts_chart import AccuracyChart, Bar
+from desktop_app.ui.tasks import wait_for_tasks
+from desktop_app.verify import Problem
+from tests.fake_engine import WAIT_FOR_STOP, answer_script, send_and_wait
 
 PROBLEM = Problem(id="math-mul-7-8", title="7 × 8", prompt="What is 7 * 8?", kind="math",
                   answer="56")

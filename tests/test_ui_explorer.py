@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtCore import Qt
 
-from desktop_app.engine.protocol import (  # noqa: E402
+from desktop_app.engine.protocol import (
     Delta,
     Finished,
     FinishReason,
@@ -20,10 +20,10 @@ from desktop_app.engine.protocol import (  # noqa: E402
     PromptSent,
     TokenLogprob,
 )
-from desktop_app.session.generation import wait_for_closing  # noqa: E402
-from desktop_app.session.tokens import Wrapping  # noqa: E402
-from desktop_app.ui.explorer import NextTokenExplorer  # noqa: E402
-from desktop_app.ui.tasks import wait_for_tasks  # noqa: E402
+from desktop_app.session.generation import wait_for_closing
+from desktop_app.session.tokens import Wrapping
+from desktop_app.ui.explorer import NextTokenExplorer
+from desktop_app.ui.tasks import wait_for_tasks
 
 
 def next_token_script(request):

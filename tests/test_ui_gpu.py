@@ -11,15 +11,15 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from desktop_app import paths  # noqa: E402
-from desktop_app.engine.llama import devices as gpu_probe  # noqa: E402
-from desktop_app.models.catalog import load_catalog  # noqa: E402
-from desktop_app.models.devices import Device, DeviceKind, DeviceReport  # noqa: E402
+from desktop_app import paths
+from desktop_app.engine.llama import devices as gpu_probe
+from desktop_app.models.catalog import load_catalog
+from desktop_app.models.devices import Device, DeviceKind, DeviceReport
 from desktop_app.models.sources import RemoteSource
-from desktop_app.session.generation import close_in_background, wait_for_closing  # noqa: E402
-from desktop_app.session.pane import PaneConfig  # noqa: E402
-from desktop_app.ui.pane import Pane  # noqa: E402
-from tests.fake_engine import answer_script, send_and_wait  # noqa: E402
+from desktop_app.session.generation import close_in_background, wait_for_closing
+from desktop_app.session.pane import PaneConfig
+from desktop_app.ui.pane import Pane
+from tests.fake_engine import answer_script, send_and_wait
 
 GB = 10**9
 WITH_A_GPU = DeviceReport(

@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from desktop_app.models.catalog import Catalog  # noqa: E402
-from desktop_app.ui.main_window import MainWindow  # noqa: E402
+from desktop_app.models.catalog import Catalog
+from desktop_app.ui.main_window import MainWindow
 
 BASE_ID = "gemma3-270m-base"
 INSTRUCT_ID = "smollm2-135m-instruct"

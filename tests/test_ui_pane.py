@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtGui import QGuiApplication  # noqa: E402
+from PySide6.QtGui import QGuiApplication
 
-from desktop_app.engine.protocol import (  # noqa: E402
+from desktop_app.engine.protocol import (
     FAILURE_LABELS,
     Delta,
     Failed,
@@ -21,15 +21,15 @@ from desktop_app.engine.protocol import (  # noqa: E402
     GenerationResult,
     PromptSent,
 )
-from desktop_app.session.generation import close_in_background, wait_for_closing  # noqa: E402
-from desktop_app.session.pane import PaneConfig  # noqa: E402
-from desktop_app.text.fences import code_blocks  # noqa: E402
-from desktop_app.ui.markdown import is_code_block  # noqa: E402
-from desktop_app.ui.pane import Pane  # noqa: E402
-from desktop_app.ui.turn import TurnWidget  # noqa: E402
-from desktop_app.verify import VerdictState  # noqa: E402
-from desktop_app.verify.verdict import verdict_title  # noqa: E402
-from tests.fake_engine import answer_script, send_and_wait  # noqa: E402
+from desktop_app.session.generation import close_in_background, wait_for_closing
+from desktop_app.session.pane import PaneConfig
+from desktop_app.text.fences import code_blocks
+from desktop_app.ui.markdown import is_code_block
+from desktop_app.ui.pane import Pane
+from desktop_app.ui.turn import TurnWidget
+from desktop_app.verify import VerdictState
+from desktop_app.verify.verdict import verdict_title
+from tests.fake_engine import answer_script, send_and_wait
 
 
 def role_id(catalog, role: str) -> str:

@@ -12,11 +12,11 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QPoint  # noqa: E402
-from PySide6.QtGui import QTextCursor  # noqa: E402
-from PySide6.QtWidgets import QToolTip  # noqa: E402
+from PySide6.QtCore import QPoint
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import QToolTip
 
-from desktop_app.engine.protocol import (  # noqa: E402
+from desktop_app.engine.protocol import (
     Delta,
     Finished,
     FinishReason,
@@ -24,20 +24,20 @@ from desktop_app.engine.protocol import (  # noqa: E402
     PromptSent,
     TokenLogprob,
 )
-from desktop_app.session.generation import close_in_background, wait_for_closing  # noqa: E402
-from desktop_app.session.pane import PaneConfig  # noqa: E402
-from desktop_app.session.tokens import NOT_RECORDED, TokenStep  # noqa: E402
-from desktop_app.text.thinking import THINKING, ThinkingSplitter  # noqa: E402
-from desktop_app.ui import turn as turn_module  # noqa: E402
-from desktop_app.ui.pane import Pane  # noqa: E402
-from desktop_app.ui.probabilities import (  # noqa: E402
+from desktop_app.session.generation import close_in_background, wait_for_closing
+from desktop_app.session.pane import PaneConfig
+from desktop_app.session.tokens import NOT_RECORDED, TokenStep
+from desktop_app.text.thinking import THINKING, ThinkingSplitter
+from desktop_app.ui import turn as turn_module
+from desktop_app.ui.pane import Pane
+from desktop_app.ui.probabilities import (
     INDEX_PROPERTY,
     TokenView,
     alternatives_menu,
     band_color,
 )
-from tests.fake_engine import send_and_wait, token_script  # noqa: E402
-from tests.test_ui_pane import role_id  # noqa: E402
+from tests.fake_engine import send_and_wait, token_script
+from tests.test_ui_pane import role_id
 
 
 @pytest.fixture
@@ -245,7 +245,7 @@ def menu_user(monkeypatch, pick: str | None = None) -> list[object]:
             offered.extend(a.data() for a in actions if a.isEnabled())
             return next((a for a in actions if a.data() == pick), None) if pick else None
 
-        def deleteLater(self):  # noqa: N802
+        def deleteLater(self):
             self.menu.deleteLater()
 
     monkeypatch.setattr(turn_module, "alternatives_menu", lambda parent, step, can_branch:

@@ -9,15 +9,15 @@ from dataclasses import replace
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
+import pytest
 
 pytest.importorskip("pytestqt")
 
-from desktop_app.models import servers  # noqa: E402
-from desktop_app.models.catalog import Availability, Catalog  # noqa: E402
+from desktop_app.models import servers
+from desktop_app.models.catalog import Availability, Catalog
 from desktop_app.models.sources import FileSource, RemoteSource
-from desktop_app.ui.main_window import MainWindow  # noqa: E402
-from tests.openai_stub_server import StubServer  # noqa: E402
+from desktop_app.ui.main_window import MainWindow
+from tests.openai_stub_server import StubServer
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,12 +10,12 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtCore import Qt
 
-from desktop_app.models.catalog import load_catalog  # noqa: E402
-from desktop_app.ui.turn import TurnWidget  # noqa: E402
-from desktop_app.verify.checker import Verdict  # noqa: E402
-from tests.fake_engine import answer_script, send_and_wait  # noqa: E402
+from desktop_app.models.catalog import load_catalog
+from desktop_app.ui.turn import TurnWidget
+from desktop_app.verify.checker import Verdict
+from tests.fake_engine import answer_script, send_and_wait
 
 INSTRUCT_ID = "smollm2-135m-instruct"
 BASE_ID = "gemma3-270m-base"

@@ -12,16 +12,16 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from desktop_app.engine.protocol import (  # noqa: E402
+from desktop_app.engine.protocol import (
     Delta,
     Finished,
     FinishReason,
     GenerationResult,
     PromptSent,
 )
-from desktop_app.ui import export  # noqa: E402
-from desktop_app.ui.main_window import MainWindow  # noqa: E402
-from tests.fake_engine import answer_script  # noqa: E402
+from desktop_app.ui import export
+from desktop_app.ui.main_window import MainWindow
+from tests.fake_engine import answer_script
 
 
 def ids_by_role(catalog) -> dict[str, str]:

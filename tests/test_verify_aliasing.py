@@ -88,8 +88,8 @@ def _in_process(code: str, tests: str) -> str:
     (trusted test code, and only the replies above)."""
     namespace: dict[str, object] = {"__name__": "solution"}
     try:
-        exec(compile(code, "solution.py", "exec"), namespace)  # noqa: S102 - the rows above
-        exec(compile(tests, "tests.py", "exec"), namespace)  # noqa: S102
+        exec(compile(code, "solution.py", "exec"), namespace)  # the rows above
+        exec(compile(tests, "tests.py", "exec"), namespace)
     except Exception:  # noqa: BLE001 - an assert failed or the code raised: a fail
         return "fail"
     return "pass"

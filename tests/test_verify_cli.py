@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.verify.cli import add_verify_parser, main, run_verify
+from desktop_app.cli.verify import add_verify_parser, main, run_verify
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:
 
 def test_module_entry_point_with_expect(tmp_path: Path):
     reply = _write(tmp_path, "reply.md", "<think>7*8…</think>\nThe answer is **56**.")
-    done = subprocess.run([sys.executable, "-m", "desktop_app.verify.cli", reply,
+    done = subprocess.run([sys.executable, "-m", "desktop_app.cli.verify", reply,
                            "--expect", "56", "--json"], capture_output=True, text=True,
                           cwd=REPO, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr

@@ -265,7 +265,7 @@ def test_generators_and_objects_are_checked_through_plain_data():
 def test_the_tests_file_on_disk_is_not_readable(tmp_path, capsys):
     import json
 
-    from desktop_app.verify.cli import main
+    from desktop_app.cli.verify import main
 
     tests = tmp_path / "tests.py"
     tests.write_text("assert add(2, 3) == 31337\n")
@@ -360,7 +360,7 @@ HONEST = [  # (reply, key): must pass
 def _cli(tmp_path, capsys, reply: str, key: str) -> dict:
     import json
 
-    from desktop_app.verify.cli import main
+    from desktop_app.cli.verify import main
 
     path = tmp_path / "reply.md"
     path.write_text(reply, encoding="utf-8")

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from desktop_app.cli.verify import main
 from desktop_app.verify import detect_protections, verify_reply
-from desktop_app.verify.cli import main
 from desktop_app.verify.sandbox import Limits, run_code
 from desktop_app.verify.sandbox.child.codec import Malformed, decode, encode
 from desktop_app.verify.sandbox.process import remove_tree

@@ -36,7 +36,7 @@ from desktop_app.cli.models import add_models_parser, run_models_command
 from desktop_app.cli.practice import add_practice_parser, run_practice
 from desktop_app.cli.prompt import add_prompt_parser, run_prompt
 from desktop_app.cli.rollouts import add_rollouts_parser, run_rollouts_command
-from desktop_app.verify.cli import add_verify_parser, run_verify
+from desktop_app.cli.verify import add_verify_parser, run_verify
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "compare": run_compare,

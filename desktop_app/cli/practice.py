@@ -160,7 +160,7 @@ def pull_set(name: str) -> PracticeSet:
             path = Path(hf_hub_download(subset.hub_repo, subset.hub_file, repo_type="dataset",
                                         cache_dir=hub_cache_dir(), endpoint=hub_endpoint(),
                                         tqdm_class=_QuietProgress))
-        except Exception as exc:  # noqa: BLE001 - every Hub failure becomes one sentence
+        except Exception as exc:  # every Hub failure becomes one sentence
             raise _explain(exc, subset) from exc
     try:
         return load_full_set(subset, path)

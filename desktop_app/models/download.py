@@ -353,7 +353,7 @@ def _pull_file(entry: ModelEntry, progress: ProgressCallback | None,
         return _pull_from_hub(entry, source, progress, cancel, token)
     except DownloadError:
         raise
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
+    except Exception as exc:  # every failure becomes one sentence
         raise explain(exc, entry, token) from exc
 
 

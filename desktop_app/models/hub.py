@@ -205,7 +205,7 @@ def list_repo(repo_id: str, revision: str = "main", *, token: str | None = None)
         info = HfApi(endpoint=hub_endpoint()).model_info(
             repo_id, revision=revision, files_metadata=True, token=token
         )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         error = explain(exc, fake, token)
         raise DownloadError(str(error).replace(f"Cannot download '{repo_id}'", f"Cannot list {repo_id}")) from exc
     files = [

@@ -264,7 +264,7 @@ class NextTokenExplorer(QDialog):
             column.close_worker()
         super().done(result)
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802
+    def closeEvent(self, event: Any) -> None:
         for column in self.columns:
             column.close_worker()
         super().closeEvent(event)

@@ -547,7 +547,7 @@ class MainWindow(QMainWindow):
 
         return open_set_runs(self)
 
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+    def showEvent(self, event: QShowEvent) -> None:  # Qt's name
         super().showEvent(event)
         if self._first_run_guide:
             self._first_run_guide = False  # once: shown again, or later, it is not offered
@@ -735,13 +735,13 @@ class MainWindow(QMainWindow):
         wait_for_tasks(self._tasks, max(0.0, deadline - time.monotonic()))
         return wait_for_closing(max(0.0, deadline - time.monotonic()))
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+    def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() in (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange,
                             QEvent.Type.ThemeChange):
             theme.schedule_refresh()  # light/dark may have switched (coalesced, cheap)
 
-    def closeEvent(self, event) -> None:  # noqa: N802
+    def closeEvent(self, event) -> None:
         try:
             self.save()
         finally:

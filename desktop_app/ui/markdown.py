@@ -120,7 +120,7 @@ class CodeHighlighter(QSyntaxHighlighter):
         """Colours for the current light/dark scheme (the next highlight uses them)."""
         self._build()
 
-    def highlightBlock(self, text: str) -> None:  # noqa: N802 (Qt API)
+    def highlightBlock(self, text: str) -> None:  # Qt API
         if not is_code_block(self.currentBlock().blockFormat()):
             return
         for pattern, fmt in self._rules:

@@ -583,7 +583,7 @@ class ModelManagerDialog(QDialog):
         self._live.clear()
         return not self._tasks
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt name
+    def closeEvent(self, event: Any) -> None:  # Qt name
         self.shutdown(CLOSE_WAIT_MS)
         super().closeEvent(event)
 

@@ -203,7 +203,7 @@ class Pane(QFrame):
                   + self.remove_button.sizeHint().width() + 3 * 6)
         self._arrange_header(narrow=needed > self.header.width())
 
-    def resizeEvent(self, event: Any) -> None:  # noqa: N802
+    def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         self._fit_header()
         self._fit_footer()
@@ -737,7 +737,7 @@ class Pane(QFrame):
         if self._follow and self.running:
             self.scroll_area.verticalScrollBar().setValue(maximum)
 
-    def mousePressEvent(self, event: Any) -> None:  # noqa: N802
+    def mousePressEvent(self, event: Any) -> None:
         self.activated.emit(self)
         super().mousePressEvent(event)
 

@@ -143,7 +143,7 @@ class OffloadChoice(QWidget):
             text = f"On {report.describe()}. {applies}"
         self.note.setText(text)
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802
+    def showEvent(self, event: Any) -> None:
         """Ask about the GPU the first time the settings are opened (once per session)."""
         super().showEvent(event)
         if self.report is None and self.probe_task is None:

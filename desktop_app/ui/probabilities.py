@@ -220,7 +220,7 @@ class TokenView(AutoHeightTextBrowser):
         value = cursor.charFormat().property(INDEX_PROPERTY)
         return value if isinstance(value, int) and value in self._drawn else -1
 
-    def mouseMoveEvent(self, event: Any) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: Any) -> None:
         index = self.index_at(event.position().toPoint())
         if index != self._hovered:
             self._hovered = index
@@ -231,7 +231,7 @@ class TokenView(AutoHeightTextBrowser):
                 QToolTip.hideText()
         super().mouseMoveEvent(event)
 
-    def mouseReleaseEvent(self, event: Any) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: Any) -> None:
         super().mouseReleaseEvent(event)
         if event.button() == Qt.MouseButton.LeftButton and not self.textCursor().hasSelection():
             index = self.index_at(event.position().toPoint())

@@ -555,7 +555,7 @@ class RolloutsView(QWidget):
         worker, self.worker = self.worker, None
         close_in_background(worker)
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802
+    def closeEvent(self, event: Any) -> None:
         self.shutdown()
         super().closeEvent(event)
 

@@ -43,10 +43,10 @@ class Chart(QWidget):
         self.setMinimumSize(240, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(360, 220)
 
-    def paintEvent(self, _event: Any) -> None:  # noqa: N802
+    def paintEvent(self, _event: Any) -> None:
         painter = QPainter(self)
         try:
             self.render_to(painter, QRectF(self.rect()))

@@ -253,7 +253,7 @@ class SetRunView(QWidget):
             except OSError as exc:
                 self.status.setText(visible_controls(f"Could not export: {exc}"))
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802
+    def closeEvent(self, event: Any) -> None:
         self.stop()
         super().closeEvent(event)
 

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from desktop_app.text.fences import CodeBlock, code_blocks
-from desktop_app.text.thinking import split_reply
+from desktop_app.text.thinking import THINK_TAGS, split_reply
 from desktop_app.verify.equivalence import DEADLINE_S, sympy_equivalent
 from desktop_app.verify.latexmath import (
     MAX_ANSWER_CHARS,
@@ -44,8 +44,7 @@ __all__ = [
     "remove_code_blocks", "strip_comments", "strip_thinking",
 ]
 
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
+THINK_OPEN, THINK_CLOSE = THINK_TAGS.open, THINK_TAGS.close  # a whole reply file: think tags
 MAX_PARSE_CHARS = 200_000  # longer text is not parsed here to see if it is Python
 
 # ------------------------------------------------------------------------- thinking

@@ -48,7 +48,7 @@ _START = ("import os, sys\n"
 _BYE_GRACE_S = 1.0
 
 
-class SandboxBroken(BaseException):  # noqa: N818 - not an error the test program may catch
+class SandboxBroken(BaseException):  # not an error the test program may catch
     """The run cannot answer any more: it timed out, ended, flooded its output or sent
     something malformed. A BaseException, so ``except Exception`` in a test cannot hide it."""
 

@@ -18,7 +18,7 @@ MAX_LINE_BYTES = 4 * 1024 * 1024
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
-class Hostile(ValueError):  # noqa: N818 - reads better at the raise sites
+class Hostile(ValueError):  # reads better at the raise sites
     """The sandbox sent something our own harness never would."""
 
 

@@ -32,7 +32,7 @@ def flush_stdio() -> None:
         try:
             if stream is not None:
                 stream.flush()
-        except BaseException:  # noqa: BLE001, S110 - a broken stream must not stop the exit
+        except BaseException:  # noqa: BLE001 - a broken stream must not stop the exit
             pass
 
 
@@ -42,7 +42,7 @@ def _print_exception(exc: BaseException) -> None:
     try:
         tb = exc.__traceback__
         traceback.print_exception(type(exc), exc, tb.tb_next if tb is not None else None)
-    except BaseException:  # noqa: BLE001, S110
+    except BaseException:  # noqa: BLE001
         pass
 
 
@@ -51,7 +51,7 @@ def run_main(cfg: dict[str, Any]) -> None:
     sys.argv = ["main.py"]
     glb: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "__file__": "main.py"}
     try:
-        exec(compile(cfg["code"], "main.py", "exec"), glb)  # noqa: S102 - this is the sandbox
+        exec(compile(cfg["code"], "main.py", "exec"), glb)  # this is the sandbox
     except SystemExit:
         raise
     except BaseException as exc:  # noqa: BLE001
@@ -187,7 +187,7 @@ class _Server:
             compiled = None
         if compiled is not None:
             try:
-                exec(compiled, self.namespace)  # noqa: S102 - this is the sandbox
+                exec(compiled, self.namespace)  # this is the sandbox
             except BaseException as exc:  # noqa: BLE001 - keep going: functions may be defined
                 loaded["error"] = describe_exception(exc)
                 _print_exception(exc)

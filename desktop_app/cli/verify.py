@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop_app.text.escape import visible_controls
+from desktop_app.cli.common import EXIT_USAGE, UsageError, report
 
 if TYPE_CHECKING:  # the verify stack is imported only when the command runs
     from desktop_app.verify.practice import Problem
     from desktop_app.verify.verdict import Verdict
 
-USAGE_EXIT = 2
+PREFIX = "triptych verify: error: "
 
 
 def add_verify_parser(
@@ -57,24 +57,20 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
 
 
-class _Usage(Exception):
-    pass
-
-
 def _read(path: str, what: str) -> str:
     if path == "-":
         return sys.stdin.read()
     try:
         return Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
-        raise _Usage(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
 
 
 def _load(args: argparse.Namespace) -> tuple[str, str | None, Problem | None]:
     from desktop_app.verify import find_problem
 
     if args.timeout <= 0 or args.timeout > 600:
-        raise _Usage("--timeout must be between 0 and 600 seconds")
+        raise UsageError("--timeout must be between 0 and 600 seconds")
     reply = _read(args.file, "reply file")
     tests = _read(args.tests, "tests file") if args.tests else None
     problem = None
@@ -82,7 +78,7 @@ def _load(args: argparse.Namespace) -> tuple[str, str | None, Problem | None]:
         try:
             problem = find_problem(args.problem)
         except KeyError:
-            raise _Usage(f"no practice problem with id {args.problem!r}") from None
+            raise UsageError(f"no practice problem with id {args.problem!r}") from None
     return reply, tests, problem
 
 
@@ -115,12 +111,10 @@ def run_verify(args: argparse.Namespace) -> int:
             stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     try:
         reply, tests, problem = _load(args)
-    except _Usage as exc:
-        print(f"triptych verify: error: {visible_controls(str(exc))}", file=sys.stderr)
-        return USAGE_EXIT
+    except UsageError as exc:
+        return report(exc, EXIT_USAGE, prefix=PREFIX)
     except Exception as exc:  # noqa: BLE001 - e.g. a malformed practice file: one sentence
-        print(f"triptych verify: error: {visible_controls(str(exc))[:300]}", file=sys.stderr)
-        return USAGE_EXIT
+        return report(str(exc)[:300], EXIT_USAGE, prefix=PREFIX)
     secrets = [args.tests] if args.tests and args.tests != "-" else []
     verdict = verify_reply(reply, problem, expect=args.expect, tests=tests,
                            timeout_s=args.timeout, secret_paths=secrets,
