@@ -32,6 +32,7 @@ from desktop_app.ui import turn as turn_module
 from desktop_app.ui.pane import Pane
 from desktop_app.ui.probabilities import (
     INDEX_PROPERTY,
+    SYMBOLS_NOTE,
     TokenView,
     alternatives_menu,
     band_color,
@@ -433,7 +434,8 @@ def test_tokens_in_the_fold_have_tooltips_and_alternatives(qtbot, reasoning_pane
     monkeypatch.setattr(QToolTip, "showText", lambda _pos, text, *_: shown.append(text))
     qtbot.mouseMove(view.viewport(), where)
     qtbot.waitUntil(lambda: bool(shown), timeout=2000)
-    assert shown[-1] == step.describe()
+    assert shown[-1].startswith(step.describe())  # and what "·me" means: a space first
+    assert shown[-1].endswith(f"({SYMBOLS_NOTE})")
 
     offered = menu_user(monkeypatch)
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=where)

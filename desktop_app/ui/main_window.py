@@ -12,6 +12,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShor
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QToolButton,
@@ -49,6 +51,7 @@ from desktop_app.ui.sandbox_badge import isolation_badge, sandbox_protections
 from desktop_app.ui.screen_fit import fit_window
 from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
 from desktop_app.ui.tasks import Task, run_task, wait_for_tasks
+from desktop_app.ui.widgets import ElidedLabel
 from desktop_app.verify import Problem, Protections
 
 MAX_PANES = 4
@@ -124,8 +127,7 @@ class MainWindow(QMainWindow):
         self.practice_button = QPushButton("Practice problems…")
         self.practice_button.setToolTip("Pick a practice problem (Ctrl+P)")
         self.practice_button.clicked.connect(self.open_practice)
-        self.problem_label = QLabel()
-        self.problem_label.setTextFormat(Qt.TextFormat.RichText)
+        self.problem_label = ElidedLabel()  # a long title gives way to the buttons
         self.thinking_toggle = QToolButton()
         self.thinking_toggle.setText("Expand thinking")
         self.thinking_toggle.setCheckable(True)
@@ -163,7 +165,13 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setHandleWidth(8)
-        root.addWidget(self.splitter, 1)
+        # panes that don't fit (four on a projector) scroll sideways: the window stays
+        # within the screen
+        self.pane_area = QScrollArea()
+        self.pane_area.setWidgetResizable(True)
+        self.pane_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.pane_area.setWidget(self.splitter)
+        root.addWidget(self.pane_area, 1)
 
         # prompt
         prompt_row = QHBoxLayout()
@@ -510,7 +518,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ practice & models
 
     def open_practice(self) -> None:
-        dialog = PracticePicker(None, self)  # the sets load in the background
+        dialog = PracticePicker(None, self,  # the sets load in the background
+                                point_size=self.base_point_size * self.zoom)
         try:
             if dialog.exec() and dialog.selected is not None:
                 self.use_problem(dialog.selected)
@@ -527,12 +536,11 @@ class MainWindow(QMainWindow):
     def _show_problem(self) -> None:
         problem = self.problem
         if problem is None:
-            self.problem_label.setText("")
+            self.problem_label.set_title("")
             return
         text = problem_badge(problem)[0]
-        title = problem.title or problem.id
-        theme.rich_text(self.problem_label, lambda: (
-            f"&nbsp;Practice: <b>{_html(title)}</b> "
+        self.problem_label.set_title(problem.title or problem.id, lambda title: (
+            f"&nbsp;<b>{title}</b> "
             f"<span style='color:{problem_badge(problem)[1]}'>{_html(text)}</span>"))
 
     def _prompt_edited(self) -> None:
@@ -627,6 +635,8 @@ class MainWindow(QMainWindow):
         size = self.base_point_size * self.zoom
         for pane in self.panes:
             pane.set_point_size(size)
+            if pane.rollouts_view is not None:  # an open Rollouts window follows
+                pane.rollouts_view.follow_zoom(size)
         central = self.centralWidget()
         if central is not None:
             # explicit sizes: Qt does not carry a parent's font into styled widgets

@@ -57,7 +57,7 @@ from desktop_app.ui.pane_settings import PaneSettingsForm
 from desktop_app.ui.pane_status import MODEL_STATUSES, PaneStatus, footer_text
 from desktop_app.ui.tasks import Task, run_task
 from desktop_app.ui.turn import TurnWidget, muted
-from desktop_app.ui.widgets import RoleBadge
+from desktop_app.ui.widgets import NarrowingBox, RoleBadge, ViewHold
 from desktop_app.verify import Problem, Verdict, VerdictState
 
 if TYPE_CHECKING:  # the Rollouts window is imported when first opened
@@ -125,7 +125,6 @@ class Pane(QFrame):
 
         self.setObjectName("pane")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setMinimumWidth(280)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(8, 8, 8, 8)
         outer.setSpacing(6)
@@ -135,6 +134,8 @@ class Pane(QFrame):
         self.settings_box.changed.connect(self._read_settings)
         self.settings_box.defaultsRequested.connect(self.reset_settings)
         self.settings_button.toggled.connect(self.settings_box.setVisible)
+        self.settings_button.toggled.connect(  # the transcript keeps what was being read
+            lambda _on: self.view_hold.hold(self.view_hold.reading_position(self.turns)))
         outer.addWidget(self.settings_box)
         outer.addWidget(self._build_banner())
         outer.addWidget(self._build_transcript(), 1)
@@ -151,7 +152,9 @@ class Pane(QFrame):
     def _build_header(self) -> QWidget:
         """Badge, model picker, ⚙ and ✕ on one row; in a narrow pane (three panes on a
         projector) the picker gets a row of its own rather than shrinking to "Gemm"."""
-        self.header = QWidget()
+        self.header = NarrowingBox(lambda: max(  # the picker on a row of its own
+            self.badge.minimumSizeHint().width() + self.settings_button.sizeHint().width()
+            + self.remove_button.sizeHint().width() + 12, self.picker.minimumSizeHint().width()))
         self.header_grid = QGridLayout(self.header)
         self.header_grid.setContentsMargins(0, 0, 0, 0)
         self.header_grid.setHorizontalSpacing(6)
@@ -225,6 +228,7 @@ class Pane(QFrame):
 
     def _build_transcript(self) -> QScrollArea:
         self.scroll_area = QScrollArea()
+        self.scroll_area.setMinimumWidth(264)  # a pane is at least 280 wide, more if need be
         self.scroll_area.setWidgetResizable(True)
         self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -242,6 +246,7 @@ class Pane(QFrame):
         self.transcript_layout.insertWidget(0, self.empty_label)
         self.scroll_area.setWidget(self.transcript)
         self._follow = True
+        self.view_hold = ViewHold(self.scroll_area)  # zoom and verdicts keep the place
         bar = self.scroll_area.verticalScrollBar()
         bar.valueChanged.connect(self._on_scroll)
         bar.rangeChanged.connect(self._on_range)
@@ -618,7 +623,7 @@ class Pane(QFrame):
             elif widget.data.state == TurnState.FAILED and widget.error_box.isHidden():
                 self._show_failure(widget)  # ended without a Failed event
             if self._follow:  # the metrics and actions appear below what was followed
-                QTimer.singleShot(0, self._scroll_to_end)
+                self.view_hold.hold(self._scroll_to_end)
             self.runFinished.emit(self, widget.data.state == TurnState.DONE)
 
     def _scroll_to_end(self) -> None:
@@ -704,6 +709,9 @@ class Pane(QFrame):
         def shown(verdict: Verdict) -> None:
             data.verdict = verdict
             widget.show_verdict()
+            if widget in self.turns:  # below the fold on a projector: bring it into view
+                self.view_hold.hold(lambda: self.scroll_area.ensureWidgetVisible(
+                    widget.verify_label, 0, 8))
 
         task = run_task(widget, lambda _task: session.verify(data), on_success=shown,
                         on_failure=lambda exc: shown(_checker_failed(exc)), name="verify")
@@ -719,7 +727,9 @@ class Pane(QFrame):
                 widget.thinking.user_touched = False
 
     def set_point_size(self, point_size: float) -> None:
-        """Zoom: every widget of the pane (answers, headers, buttons) at ``point_size``."""
+        """Zoom: every widget of the pane (answers, headers, buttons) at ``point_size``;
+        the reader stays where they were reading."""
+        place = self.view_hold.reading_position(self.turns)
         self.point_size = point_size
         theme.apply_point_size(self, point_size)
         self._fit_header()
@@ -728,6 +738,7 @@ class Pane(QFrame):
             theme.apply_point_size(widget, point_size)
             if widget.data.done and widget.data.answer:
                 widget.render_markdown(point_size)
+        self.view_hold.hold(place)
 
     def _on_scroll(self, value: int) -> None:
         bar = self.scroll_area.verticalScrollBar()

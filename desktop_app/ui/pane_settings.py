@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QWidget,
@@ -38,6 +40,7 @@ from desktop_app.models.sources import RemoteSource
 from desktop_app.session.pane import PaneConfig
 from desktop_app.ui import theme
 from desktop_app.ui.tasks import Task, run_task
+from desktop_app.ui.widgets import FlowLayout
 
 SAVE_DELAY_MS = 600  # a burst of spin-box clicks is saved once
 
@@ -66,6 +69,9 @@ class OffloadChoice(QWidget):
                             ("Layers on GPU", self.LAYERS)):
             self.mode.addItem(label, mode)
         self.mode.setToolTip("Auto puts every layer on the GPU when there is one")
+        self.mode.setSizeAdjustPolicy(  # may shorten "Layers on GPU" in a narrow pane
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.mode.setMinimumContentsLength(6)
         self.layers = QSpinBox()
         self.layers.setRange(1, 999)
         self.layers.setToolTip("How many of the model's layers go on the GPU (the rest stay "
@@ -180,16 +186,24 @@ class OffloadChoice(QWidget):
         self.note.setText(str(exc))
 
 
-class PaneSettingsForm(QFrame):
-    """The fields under a pane's ⚙ button. ``changed`` fires on every edit by the user."""
+class PaneSettingsForm(QScrollArea):
+    """The fields under a pane's ⚙ button. ``changed`` fires on every edit by the user.
+
+    The form scrolls inside the pane when the pane is short (⚙ open in every pane at
+    presentation sizes on a 1024×768 projector), rather than making the window taller
+    than the screen or squeezing its rows over each other."""
 
     changed = Signal()
     defaultsRequested = Signal()
+    MIN_ROWS = 4  # rows of text the form keeps when the pane is short
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        grid = QGridLayout(self)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.form = QWidget()
+        grid = QGridLayout(self.form)
         grid.setContentsMargins(8, 6, 8, 6)
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(4)
@@ -203,6 +217,8 @@ class PaneSettingsForm(QFrame):
         self.seed = QSpinBox()
         self.seed.setRange(-1, 2**31 - 1)
         self.seed.setSpecialValueText("random")
+        # as wide as its column (ten digits' width would widen a narrow pane)
+        self.seed.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.thinking_box = QCheckBox("Thinking")
         self.thinking_box.setToolTip("Let the reasoning model think before it answers")
         self.show_prompt_box = QCheckBox("Show prompt sent")
@@ -240,11 +256,9 @@ class PaneSettingsForm(QFrame):
         grid.addWidget(self.system_label, 3, 0)
         grid.addWidget(self.system_prompt, 3, 1)
         grid.addLayout(checks, 4, 0, 1, 2)
-        views = QHBoxLayout()  # two short checkboxes: one row, even in a narrow pane
-        views.setContentsMargins(0, 0, 0, 0)
+        views = FlowLayout(spacing=8)  # two checkboxes: one row, or two in a narrow pane
         views.addWidget(self.show_prompt_box)
         views.addWidget(self.probabilities_box)
-        views.addStretch(1)
         grid.addLayout(views, 5, 0, 1, 2)
         # base models: the document the question is wrapped in, editable, or none at all
         self.wrapping_label = QLabel("Wrapping")
@@ -254,8 +268,9 @@ class PaneSettingsForm(QFrame):
         self.wrapping.setTabChangesFocus(True)
         self.wrapping.setFixedHeight(self.wrapping.fontMetrics().lineSpacing() * 4 + 12)
         self.wrapping_label.setBuddy(self.wrapping)
-        self.raw_box = QCheckBox("Send raw text (no wrapping)")
-        self.raw_box.setToolTip("The base model continues exactly what you typed")
+        self.raw_box = QCheckBox("Send raw text")  # short: fits a narrow pane
+        self.raw_box.setToolTip("No wrapping: the base model continues exactly what you "
+                                "typed")
         self.wrapping_hint = QLabel("The wrapping must contain {question}; "
                                     "the last valid one is used.")
         self.wrapping_hint.setWordWrap(True)
@@ -272,12 +287,38 @@ class PaneSettingsForm(QFrame):
         grid.addWidget(self.offload, 9, 1)
         self.offloadSaved = self.offload.saved  # the window reloads the catalog on it
         grid.setColumnStretch(1, 1)
+        self.setWidget(self.form)
         for signal in (self.temperature.valueChanged, self.max_tokens.valueChanged,
                        self.seed.valueChanged, self.thinking_box.toggled,
                        self.show_prompt_box.toggled, self.system_prompt.editingFinished,
                        self.wrapping.textChanged, self.raw_box.toggled,
                        self.probabilities_box.toggled):
             signal.connect(self.changed)
+
+    def _form_height(self, width: int) -> int:
+        layout = self.form.layout()
+        assert layout is not None
+        if layout.hasHeightForWidth():
+            return max(layout.heightForWidth(width), layout.minimumSize().height())
+        return layout.sizeHint().height()
+
+    def sizeHint(self) -> QSize:
+        """The whole form, as tall as it is at the width it has (its notes wrap)."""
+        frame = 2 * self.frameWidth()
+        width = self.viewport().width() if self.isVisible() else self.form.sizeHint().width()
+        return QSize(self.form.sizeHint().width() + frame, self._form_height(width) + frame)
+
+    def minimumSizeHint(self) -> QSize:
+        """As narrow as the form's narrowest, beside a scroll bar; a few rows tall."""
+        frame = 2 * self.frameWidth()
+        bar = self.verticalScrollBar().sizeHint().width()
+        rows = self.fontMetrics().lineSpacing() * self.MIN_ROWS
+        height = min(self._form_height(self.form.minimumSizeHint().width()), rows)
+        return QSize(self.form.minimumSizeHint().width() + bar + frame, height + frame)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self.updateGeometry()  # the height it asks for follows the width it got
 
     def _fields(self) -> tuple[QWidget, ...]:
         return (self.temperature, self.max_tokens, self.seed, self.thinking_box,

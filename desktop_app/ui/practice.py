@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.ui import theme
+from desktop_app.ui.screen_fit import fit_dialog
 from desktop_app.ui.tasks import run_task
 from desktop_app.verify import PracticeSet, Problem
 
@@ -45,16 +46,28 @@ def problem_badge(problem: Problem) -> tuple[str, str]:
     return ("open · no single answer", theme.muted_fg())
 
 
+def check_column(problem: Problem) -> str:
+    """The Check column's short form of the badge ("✓ math", "open"): the titles get the
+    width; the whole badge is the cell's tooltip."""
+    if problem.verifiable:
+        return f"✓ {problem.kind}" if problem.kind else "✓"
+    return "open"
+
+
 class PracticePicker(QDialog):
     """Pick a practice problem; ``selected`` holds it after ``exec()`` returns Accepted.
 
-    Without ``sets`` the dialog opens at once and loads them in the background."""
+    Without ``sets`` the dialog opens at once and loads them in the background.
+    ``point_size``: the main window's text size (zoom, presentation mode), which the
+    dialog takes, fitted to the screen."""
+
+    SIZE = (820, 560)
+    WIDE = 120  # average characters across: wider than this, the preview goes beside the list
 
     def __init__(self, sets: list[PracticeSet] | None = None, parent: QWidget | None = None,
-                 error: str | None = None):
+                 error: str | None = None, *, point_size: float | None = None):
         super().__init__(parent)
         self.setWindowTitle("Practice problems")
-        self.resize(820, 520)
         self.selected: Problem | None = None
         layout = QVBoxLayout(self)
         intro = QLabel("Checkable problems (✓) have a known answer or tests: after the panes "
@@ -68,6 +81,9 @@ class PracticePicker(QDialog):
         self.search.setClearButtonEnabled(True)
         self.set_filter = QComboBox()
         self.set_filter.setToolTip("Show one practice set")
+        self.set_filter.setSizeAdjustPolicy(  # a long set name is cut, not the search box
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.set_filter.setMinimumContentsLength(18)
         self.level_filter = QComboBox()
         self.level_filter.setToolTip("Difficulty, for sets that grade their problems (MATH-500)")
         self.count_label = QLabel("")
@@ -76,18 +92,22 @@ class PracticePicker(QDialog):
         filters.addWidget(self.level_filter)
         filters.addWidget(self.count_label)
         layout.addLayout(filters)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self._wide: bool | None = None  # the splitter's arrangement, once sized
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Problem", "Check", "Level"])
+        self.tree.headerItem().setToolTip(1, "✓: the answer can be checked (math: the final "
+                                             "answer; code: tests). Open: no single answer.")
+        self.tree.header().setStretchLastSection(False)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.header().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.preview = QPlainTextEdit()
         self.preview.setReadOnly(True)
-        splitter.addWidget(self.tree)
-        splitter.addWidget(self.preview)
-        splitter.setSizes([480, 340])
-        layout.addWidget(splitter, 1)
+        self.splitter.addWidget(self.tree)
+        self.splitter.addWidget(self.preview)
+        self.splitter.setChildrenCollapsible(False)
+        layout.addWidget(self.splitter, 1)
         self.error_label = QLabel(error or "")
         self.error_label.setWordWrap(True)
         theme.style(self.error_label, lambda: f"color: {theme.fail_color()};")
@@ -104,6 +124,9 @@ class PracticePicker(QDialog):
         self.search.textChanged.connect(lambda _text: self.apply_filters())
         self.set_filter.currentIndexChanged.connect(lambda _index: self._set_chosen())
         self.level_filter.currentIndexChanged.connect(lambda _index: self.apply_filters())
+        if point_size:  # first: the set titles take the bold of it
+            theme.apply_point_size(self, point_size)
+        fit_dialog(self, self.SIZE)
         self.set_sets(sets or [])
         theme.on_change(self, "badges", PracticePicker._recolor)
         if sets is None and error is None:
@@ -126,7 +149,7 @@ class PracticePicker(QDialog):
             count = len(practice_set.problems)
             parent = QTreeWidgetItem([f"{title}  ({count})"])
             parent.setFlags(parent.flags() & ~Qt.ItemFlag.ItemIsSelectable)
-            font = parent.font(0)
+            font = QFont(self.tree.font())  # the tree's size: zoom and presentation mode
             font.setBold(True)
             parent.setFont(0, font)
             licence = practice_set.licence
@@ -138,14 +161,19 @@ class PracticePicker(QDialog):
             self._groups.append((parent, children))
             for problem in practice_set.problems:
                 text, color = problem_badge(problem)
-                item = QTreeWidgetItem([problem.title or problem.id, text, problem.level])
+                item = QTreeWidgetItem([problem.title or problem.id, check_column(problem),
+                                        problem.level])
                 item.setData(0, PROBLEM_ROLE, problem)
                 item.setForeground(1, QBrush(QColor(color)))
                 item.setToolTip(0, problem.prompt[:2000])
+                item.setToolTip(1, text)
+                if problem.subject:
+                    item.setToolTip(2, problem.subject)
                 parent.addChild(item)
                 children.append(item)
                 first = first or item
             parent.setExpanded(len(sets) < 4 or count <= 60)
+            parent.setFirstColumnSpanned(True)  # a set's name across the columns
         self._fill_filters()
         if first is not None:
             self.tree.setCurrentItem(first)
@@ -199,6 +227,9 @@ class PracticePicker(QDialog):
                 parent.setExpanded(True)
             shown += visible_children
         self.count_label.setText(f"{shown} of {total}")
+        levels = any(not child.isHidden() and child.text(2)  # no empty Level column
+                     for _parent, children in self._groups for child in children)
+        self.tree.setColumnHidden(2, not levels)
         current = self.tree.currentItem()
         if current is None or current.isHidden():
             first = next((child for parent, children in self._groups if not parent.isHidden()
@@ -208,6 +239,18 @@ class PracticePicker(QDialog):
             else:
                 self.tree.clearSelection()
                 self.preview.setPlainText("")
+
+    def resizeEvent(self, event: Any) -> None:
+        """The preview beside the list in a wide dialog, under it in a narrow one (the
+        presentation sizes on a projector), so the titles keep their width."""
+        super().resizeEvent(event)
+        wide = self.width() >= self.WIDE * self.fontMetrics().averageCharWidth()
+        if wide != self._wide:
+            self._wide = wide
+            self.splitter.setOrientation(Qt.Orientation.Horizontal if wide
+                                         else Qt.Orientation.Vertical)
+            room = self.width() if wide else self.height() // 2
+            self.splitter.setSizes([room * 3 // 5, room * 2 // 5])
 
     def _recolor(self) -> None:
         """Badge colours for the current light/dark scheme."""

@@ -4,9 +4,11 @@ the model found it, with its alternatives on hover and a menu to branch from any
 A reasoning reply's tokens go where its text goes: the thinking's into the thinking fold,
 the answer's in place of the answer (:class:`TokenRouter`). Streaming stays flat: each
 frame's new tokens are inserted at the end of their view's document (one cursor, one
-char format per token); nothing already drawn is touched. The tint is one warm hue at
-rising strength, translucent so it reads on light and dark backgrounds alike, and a
-likely token is left untinted so a confident reply looks calm.
+char format per token); nothing already drawn is touched. The tints run from pale yellow
+through orange and red to red-violet: hue and strength both change from band to band, so
+neighbouring bands are told apart at a glance (two strengths of one hue were not), with
+one set for light backgrounds and a deeper one for dark, each keeping the text readable.
+A likely token is left untinted, so a confident reply looks calm.
 """
 
 from __future__ import annotations
@@ -26,14 +28,18 @@ from desktop_app.ui import theme
 from desktop_app.ui.widgets import AutoHeightTextBrowser, StreamTextView
 
 INDEX_PROPERTY = int(QTextFormat.Property.UserProperty) + 1  # the token's index in the turn
-BAND_ALPHAS = (0, 60, 105, 150, 200)  # by band: likely tokens untinted, unlikely ones strong
-HUE_LIGHT, HUE_DARK = (232, 140, 30), (240, 150, 50)  # one warm hue: amber
+# by band, from "60–90%" to "under 10%" (the likeliest band is untinted)
+TINTS_LIGHT = ("#FFF1B8", "#FFD27A", "#FF9B6B", "#E8739E")  # under dark text
+TINTS_DARK = ("#4A4A18", "#804800", "#8E2A1E", "#70185C")  # under light text
+SYMBOLS_NOTE = "· is a space, ↵ a line break, ⇥ a tab"  # as shown_token writes them
 
 
 def band_color(band: int) -> QColor:
     """The tint for a probability band (transparent for the most likely band)."""
-    red, green, blue = HUE_DARK if theme.is_dark() else HUE_LIGHT
-    return QColor(red, green, blue, BAND_ALPHAS[min(band, len(BAND_ALPHAS) - 1)])
+    if band <= 0:
+        return QColor(0, 0, 0, 0)
+    tints = TINTS_DARK if theme.is_dark() else TINTS_LIGHT
+    return QColor(tints[min(band, len(tints)) - 1])
 
 
 def legend_html() -> str:
@@ -43,7 +49,8 @@ def legend_html() -> str:
         color = band_color(band)
         rgba = f"rgba({color.red()},{color.green()},{color.blue()},{color.alpha() / 255:.2f})"
         cells.append(f"<span style='background:{rgba}'>&nbsp;{escape.html(label)}&nbsp;</span>")
-    return (f"<span style='color:{theme.muted_fg()}'>Probability: </span>" + " ".join(cells))
+    return (f"<span style='color:{theme.muted_fg()}'>Probability: </span>" + " ".join(cells)
+            + f"<span style='color:{theme.muted_fg()}'> &nbsp;· = space</span>")
 
 
 class Side(Enum):
@@ -226,7 +233,7 @@ class TokenView(AutoHeightTextBrowser):
             self._hovered = index
             step = self.step(index)
             if step is not None:
-                QToolTip.showText(event.globalPosition().toPoint(), step.describe(), self)
+                QToolTip.showText(event.globalPosition().toPoint(), token_tooltip(step), self)
             else:
                 QToolTip.hideText()
         super().mouseMoveEvent(event)
@@ -239,6 +246,13 @@ class TokenView(AutoHeightTextBrowser):
                 self.tokenClicked.emit(index, event.globalPosition().toPoint())
 
 
+def token_tooltip(step: TokenStep) -> str:
+    """A token's alternatives, and what the marks in them mean when there are any."""
+    text = step.describe()
+    marks = any(mark in text for mark in "·↵⇥")
+    return f"{text}\n({SYMBOLS_NOTE})" if marks else text
+
+
 def alternatives_menu(parent: QWidget, step: TokenStep, *, can_branch: bool) -> QMenu:
     """The alternatives of one token, most likely first; picking another one branches.
     An empty token (end of text) and the chosen one are listed but not offered."""
@@ -246,11 +260,15 @@ def alternatives_menu(parent: QWidget, step: TokenStep, *, can_branch: bool) -> 
     title = menu.addAction(f"{shown_token(step.text)}  {percent(step.logprob.logprob)}"
                            " — continue from another token:")
     title.setEnabled(False)
+    marks = False
     for text, logprob, chosen in step.alternatives():
-        action = menu.addAction(f"{'▸ ' if chosen else '   '}{shown_token(text)}"
-                                f"   {percent(logprob)}")
+        shown = shown_token(text)
+        marks = marks or (text != "" and shown != text)
+        action = menu.addAction(f"{'▸ ' if chosen else '   '}{shown}   {percent(logprob)}")
         action.setData(text)
         action.setEnabled(can_branch and not chosen and text != "")
+    if marks:
+        menu.addAction(f"({SYMBOLS_NOTE})").setEnabled(False)
     return menu
 
 
@@ -261,5 +279,7 @@ def legend_label() -> QLabel:
     theme.set_font_scale(label, 0.85)
     label.setToolTip("Each token is tinted by the probability the model gave it "
                      f"(bands from {BAND_FLOORS[0]:.0%} down). Hover a token for its "
-                     "alternatives; click it to continue from another one.")
+                     "alternatives; click it to continue from another one. In the "
+                     f"alternatives {SYMBOLS_NOTE}: \"·the\" is \" the\", the word "
+                     "with the space before it, which is one token.")
     return label

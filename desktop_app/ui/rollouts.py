@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QFileDialog,
     QGridLayout,
@@ -65,12 +66,16 @@ from desktop_app.text.escape import visible_controls
 from desktop_app.text.units import format_duration
 from desktop_app.ui import theme
 from desktop_app.ui.rollouts_chart import AccuracyChart, Bar, PassAtKChart
+from desktop_app.ui.screen_fit import fit_dialog
 from desktop_app.ui.tasks import Task, run_task
+from desktop_app.ui.widgets import scaled_height
 from desktop_app.verify import VERDICT_LABELS, Problem, VerdictState
 
 CHIP_COLUMNS = 8
 DEFAULT_ROLLOUTS = 8
 PENDING, SAMPLED = "·", "…"  # not finished yet / finished, being checked
+CHIP_SCALE = 1.25  # a chip's mark, relative to the window's text
+PROMPT_HEIGHT = 64  # pixels at the app's font size, grown with the zoom
 
 
 def _chip_colour(state: VerdictState | None) -> str:
@@ -85,6 +90,7 @@ class RolloutsView(QWidget):
     """One model, one prompt, N rollouts; a window of its own, parented to its pane."""
 
     runFinished = Signal(object)  # the RolloutRun (stopped or failed ones too)
+    SIZE = (900, 680)  # at the app's font size (presentation mode grows it to the screen)
 
     def __init__(self, entry: ModelEntry, make_worker: Any, request: GenerationRequest,
                  problem: Problem | None = None, parent: QWidget | None = None, *,
@@ -109,7 +115,7 @@ class RolloutsView(QWidget):
         self._started = 0.0
         self._load_note = ""
         self.setWindowTitle(f"Rollouts — {entry.name}")
-        self.resize(900, 680)
+        self.resize(*self.SIZE)
 
         layout = QVBoxLayout(self)
         title = QLabel(f"<b>{visible_controls(entry.name)}</b>: many answers to one prompt, "
@@ -119,7 +125,7 @@ class RolloutsView(QWidget):
         layout.addWidget(title)
         self.prompt_edit = QPlainTextEdit(request.prompt)
         self.prompt_edit.setPlaceholderText("The prompt every rollout answers")
-        self.prompt_edit.setMaximumHeight(64)
+        self.prompt_edit.setMaximumHeight(PROMPT_HEIGHT)
         layout.addWidget(self.prompt_edit)
 
         controls = QHBoxLayout()
@@ -205,6 +211,15 @@ class RolloutsView(QWidget):
         split.addWidget(self.sweep_chart)
         split.setSizes([520, 380])
         layout.addWidget(split, 1)
+
+    def follow_zoom(self, point_size: float | None) -> None:
+        """The main window's text size (zoom, presentation mode) reaches this window."""
+        if point_size and abs(self.font().pointSizeF() - point_size) > 0.01:
+            theme.apply_point_size(self, point_size)
+            self.prompt_edit.setMaximumHeight(scaled_height(self.prompt_edit, PROMPT_HEIGHT))
+            for index, button in enumerate(self.chip_buttons):
+                button.setFixedSize(self._chip_size())
+                self._update_chip(index)
 
     def export_data(self) -> dict[str, Any] | None:
         """The last finished run for the comparison's export (None: no run yet)."""
@@ -372,12 +387,18 @@ class RolloutsView(QWidget):
         self.chip_buttons = []
         for index in range(len(self.rollouts)):
             button = QToolButton()
-            button.setFixedSize(34, 28)
+            button.setFixedSize(self._chip_size())
             button.setAutoRaise(False)
             button.clicked.connect(lambda _checked=False, i=index: self._show_rollout(i))
             self.chips.addWidget(button, index // CHIP_COLUMNS, index % CHIP_COLUMNS)
             self.chip_buttons.append(button)
             self._update_chip(index)
+
+    def _chip_size(self) -> QSize:
+        """34×28 at the app's font size, grown with the window's zoom."""
+        base = QApplication.font().pointSizeF()
+        scale = max(1.0, self.font().pointSizeF() / base) if base > 0 else 1.0
+        return QSize(round(34 * scale), round(28 * scale))
 
     def chip_text(self, index: int) -> str:
         rollout = self.rollouts[index]
@@ -395,8 +416,9 @@ class RolloutsView(QWidget):
         button.setText(self.chip_text(index))
         state = rollout.verdict.verdict if rollout.verdict is not None else None
         edge = f"border: 2px solid {theme.border_color()};" if index == self.selected else ""
+        size = self.font().pointSizeF() * CHIP_SCALE  # grows with presentation mode
         button.setStyleSheet(f"QToolButton {{ color: {_chip_colour(state)}; font-weight: bold; "
-                             f"font-size: 15px; {edge} }}")
+                             f"font-size: {size:.1f}pt; {edge} }}")
         if rollout.verdict is not None:
             tip = f"Rollout {index + 1}: {rollout.verdict.label}"
             if rollout.verdict.got:
@@ -567,6 +589,7 @@ def open_rollouts(pane: Any) -> RolloutsView | None:
         return None
     existing = pane.rollouts_view
     if isinstance(existing, RolloutsView) and existing.entry.id == entry.id:
+        existing.follow_zoom(pane.point_size)
         existing.show()
         existing.raise_()
         return existing
@@ -585,5 +608,7 @@ def open_rollouts(pane: Any) -> RolloutsView | None:
                         problem=last.problem if last is not None else None, parent=pane,
                         judges=judges)
     pane.rollouts_view = view
+    view.follow_zoom(pane.point_size)
+    fit_dialog(view, RolloutsView.SIZE)  # grown with the zoom, within the screen
     view.show()
     return view

@@ -73,3 +73,27 @@ def fit_window(window: object, remembered: bool) -> Rect:
         box = centred(DEFAULT_SIZE, available)
     window.setGeometry(QRect(*box))
     return box
+
+
+def fit_dialog(dialog: object, size: tuple[int, int]) -> Rect:
+    """Size a dialog or tool window (practice problems, rollouts) for its text, which
+    follows the main window's zoom and presentation mode: ``size`` at the app's own font
+    size, grown with the dialog's font, or as much of it as fits the screen."""
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    assert isinstance(dialog, QWidget)
+    base = QApplication.font().pointSizeF()
+    scale = max(1.0, dialog.font().pointSizeF() / base) if base > 0 else 1.0
+    parent = dialog.parentWidget()
+    screen = (parent.screen() if parent is not None else None) or dialog.screen() \
+        or QGuiApplication.primaryScreen()
+    area = screen.availableGeometry()
+    available = Rect(area.x(), area.y(), area.width(), area.height())
+    current = dialog.geometry()
+    box = fitted(Rect(current.x(), current.y(), round(size[0] * scale),
+                      round(size[1] * scale)), available)
+    if dialog.isVisible():
+        dialog.move(box.x, box.y)
+    dialog.resize(box.width, box.height)
+    return box

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QTextCursor, QTextOption
+from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QTextCursor, QTextDocument, QTextOption
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QApplication,
@@ -24,11 +24,13 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.session.turn import thinking_header
+from desktop_app.text import escape
 from desktop_app.text.thinking import THINK_TAGS
 from desktop_app.ui import theme
 
-__all__ = ["AutoHeightTextBrowser", "CollapsibleSection", "FlowLayout", "RoleBadge",
-           "StreamTextView", "ThinkingSection", "follow_end", "thinking_header", "wrap_title"]
+__all__ = ["AutoHeightTextBrowser", "CollapsibleSection", "ElidedLabel", "FlowLayout",
+           "NarrowingBox", "RoleBadge", "StreamTextView", "ThinkingSection", "ViewHold",
+           "follow_end", "thinking_header", "wrap_title"]
 
 
 def follow_end(view: QAbstractScrollArea) -> None:
@@ -46,6 +48,65 @@ def follow_end(view: QAbstractScrollArea) -> None:
 
     bar.valueChanged.connect(scrolled)
     bar.rangeChanged.connect(grew)
+
+
+class ViewHold:
+    """Keeps a scrolling view where a function puts it while its layout settles: text
+    re-flowing after a zoom or presentation mode, a verdict appearing below the fold.
+    The place is applied on the next pass of the event loop and again whenever the
+    view's range changes, for :attr:`HOLD_MS`."""
+
+    HOLD_MS = 400
+
+    def __init__(self, view: QAbstractScrollArea):
+        self.view = view
+        self.place: Callable[[], object] | None = None
+        self.timer = QTimer(view)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(self.HOLD_MS)
+        self.timer.timeout.connect(self.release)
+        view.verticalScrollBar().rangeChanged.connect(lambda *_: self.apply())
+
+    def hold(self, place: Callable[[], object]) -> None:
+        self.place = place
+        self.timer.start()
+        QTimer.singleShot(0, self.view, self.apply)
+
+    def apply(self) -> None:
+        if self.place is not None:
+            self.place()
+
+    def release(self) -> None:
+        self.place = None
+
+    def reading_position(self, items: Sequence[QWidget]) -> Callable[[], object]:
+        """What puts the view back where the reader is: at the end (the latest answer)
+        if it is there, else at the same point of the same item (one of ``items``, the
+        widgets in the view, top to bottom) at the top."""
+        bar = self.view.verticalScrollBar()
+        if bar.value() >= bar.maximum() - 8:
+            return lambda: bar.setValue(bar.maximum())
+        top = bar.value()
+        item = next((w for w in items if w.geometry().bottom() >= top), None)
+        if item is None:
+            return lambda: None
+        fraction = (top - item.y()) / max(1, item.height())
+        return lambda: (bar.setValue(item.y() + round(fraction * item.height()))
+                        if item in items else None)
+
+
+class NarrowingBox(QWidget):
+    """A row whose owner moves its widgets onto two rows when it is narrow (a pane's
+    header at presentation sizes): its minimum width is that of the two rows, given by
+    ``narrowest``, so a layout may make it that narrow."""
+
+    def __init__(self, narrowest: Callable[[], int], parent: QWidget | None = None):
+        super().__init__(parent)
+        self._narrowest = narrowest
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        return QSize(min(hint.width(), self._narrowest()), hint.height())
 
 
 def scaled_height(widget: QWidget, height: int) -> int:
@@ -148,6 +209,93 @@ def wrap_title(title: str, fits: Callable[[str], bool]) -> str:
                 current = candidate
         result.append(current)
     return "\n".join(result)
+
+
+class ElidedLabel(QLabel):
+    """One line of rich text whose title is cut short with "…" to the width it is given.
+
+    A long title (a GSM8K problem in the toolbar) gives way to the buttons beside it
+    rather than widening the window past a projector's 1024 pixels; the whole title is
+    the tooltip. ``render`` builds the line around the (escaped, maybe cut) title and
+    reads the theme's colours, so it is drawn again on a light/dark switch."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setWordWrap(False)
+        self._title = ""
+        self._render: Callable[[str], str] = lambda title: title
+        self._widths: dict[str, float] = {}  # HTML -> its width in the current font
+        theme.on_change(self, "text", ElidedLabel._fit)
+
+    @property
+    def title(self) -> str:
+        return self._title
+
+    def set_title(self, title: str, render: Callable[[str], str] | None = None) -> None:
+        """Show ``render(title)`` (``render`` gets the title as HTML); "" shows nothing."""
+        self._title = title
+        if render is not None:
+            self._render = render
+        self._widths.clear()
+        self._fit()
+        self.updateGeometry()
+
+    def _html_width(self, html: str) -> float:
+        if html not in self._widths:
+            document = QTextDocument()
+            document.setDefaultFont(self.font())
+            document.setDocumentMargin(0)
+            document.setHtml(html)
+            self._widths[html] = document.idealWidth()
+        return self._widths[html]
+
+    def _line(self, shown: str) -> str:
+        return self._render(escape.html(shown)) if self._title else ""
+
+    def _fit(self) -> None:
+        """The longest start of the title that fits (all of it while hidden: the width is
+        not known yet)."""
+        room = self.contentsRect().width() - 2
+        title, shown = self._title, self._title
+        if self.isVisible() and title and self._html_width(self._line(title)) > room:
+            low, high = 0, len(title)  # the longest prefix that fits, by bisection
+            while low < high:
+                middle = (low + high + 1) // 2
+                if self._html_width(self._line(title[:middle].rstrip() + "…")) <= room:
+                    low = middle
+                else:
+                    high = middle - 1
+            shown = title[:low].rstrip() + "…"
+        html = self._line(shown)
+        if self.text() != html:
+            self.setText(html)
+        self.setToolTip(title if shown != title else "")
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        return QSize(math.ceil(self._html_width(self._line(self._title))) + 4, hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        """Room for the line with its title cut to "…"."""
+        hint = super().minimumSizeHint()
+        width = math.ceil(self._html_width(self._line("…"))) + 4 if self._title else 0
+        return QSize(width, hint.height())
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self._fit()
+
+    def changeEvent(self, event: Any) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._widths.clear()
+            self._fit()
+            self.updateGeometry()
 
 
 class RoleBadge(QLabel):
