@@ -540,6 +540,17 @@ class RolloutsView(QWidget):
                 return
             self.figures.setText("Saved " + " and ".join(item.name for item in written) + ".")
 
+    def take_typed_key(self, turn: Any) -> None:
+        """The main window's Answer key, typed for this prompt after the window opened:
+        the next run checks against it (not while a run is under way, nor for another
+        prompt)."""
+        problem = turn.problem
+        if self.running or problem is None or not problem.typed or \
+                self.prompt_edit.toPlainText().strip() != turn.prompt.strip():
+            return
+        self.problem = problem
+        self.key_edit.setText(problem.answer or "")
+
     # ------------------------------------------------------------------------ closing
 
     def shutdown(self) -> None:
@@ -567,6 +578,8 @@ def open_rollouts(pane: Any) -> RolloutsView | None:
         return None
     existing = pane.rollouts_view
     if isinstance(existing, RolloutsView) and existing.entry.id == entry.id:
+        if pane.session.turns:
+            existing.take_typed_key(pane.session.turns[-1])
         existing.show()
         existing.raise_()
         return existing
