@@ -12,14 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLineEdit, QWidget
 
 from desktop_app.session.turn import Turn
 from desktop_app.verify.problems import Problem, typed_key
 
 PLACEHOLDER = "Answer key (optional)"
+SHORT_PLACEHOLDER = "Answer key"  # where the whole one would be cut (presentation mode)
 MAX_WIDTH = 180  # compact: the toolbar must fit 1024×768 in presentation mode
 OWNED_PLACEHOLDERS = {"code": "hidden tests", "open": "no key: open question"}
+FREE_TIP = ("The expected final answer of the question you typed (e.g. 56): Verify and "
+            "Rollouts ×N check replies against it. A practice problem brings its own.")
+OWNED_TIP = "The practice problem's key: edit the prompt to ask a question of your own."
 
 
 class AnswerKeyField(QLineEdit):
@@ -29,10 +35,9 @@ class AnswerKeyField(QLineEdit):
         super().__init__(parent)
         self.setPlaceholderText(PLACEHOLDER)
         self.setMaximumWidth(MAX_WIDTH)
+        self.setMinimumWidth(MAX_WIDTH // 2)
         self.setClearButtonEnabled(True)
-        self.setToolTip("The expected final answer of the question you typed (e.g. 56): "
-                        "Verify and Rollouts ×N check replies against it. A practice "
-                        "problem brings its own.")
+        self.setToolTip(FREE_TIP)
         self.problem: Problem | None = None  # the practice problem that owns the field
         self.asked: str | None = None  # the question last sent, which a typed key is for
 
@@ -42,14 +47,31 @@ class AnswerKeyField(QLineEdit):
         owned = self.problem is not None
         self.problem = problem
         self.setReadOnly(problem is not None)
+        self.setClearButtonEnabled(problem is None)
+        self.setToolTip(FREE_TIP if problem is None else OWNED_TIP)
         if problem is None:
-            self.setPlaceholderText(PLACEHOLDER)
+            self._fit_placeholder()
             if owned:
                 self.clear()
             return
         answer = problem.answer if problem.kind == "math" and problem.verifiable else None
         self.setText(answer or "")
         self.setPlaceholderText(OWNED_PLACEHOLDERS.get(problem.kind, "") if not answer else "")
+
+    def sizeHint(self) -> QSize:  # Qt's name: as wide as allowed, where there is room
+        hint = super().sizeHint()
+        return QSize(max(hint.width(), MAX_WIDTH), hint.height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # Qt's name
+        super().resizeEvent(event)
+        if self.problem is None:
+            self._fit_placeholder()
+
+    def _fit_placeholder(self) -> None:
+        """"Answer key (optional)" where it fits, else "Answer key" (never "Answer key (opt…")."""
+        room = self.width() - self.height() - 12  # the clear button, frame and margins
+        whole = self.fontMetrics().horizontalAdvance(PLACEHOLDER) <= room
+        self.setPlaceholderText(PLACEHOLDER if whole else SHORT_PLACEHOLDER)
 
     def typed_problem(self, prompt: str) -> Problem | None:
         """The typed key for *prompt* as a problem to check against (None: no key typed,

@@ -415,9 +415,8 @@ class RolloutsView(QWidget):
         self._update_chip(index)
         rollout = self.rollouts[index]
         lines = [f"Rollout {index + 1} of {len(self.rollouts)} · seed {rollout.seed}"]
-        if rollout.verdict is not None:
-            lines.append(f"{rollout.verdict.symbol} {rollout.verdict.label}: "
-                         f"{rollout.verdict.reason}")
+        if rollout.verdict is not None:  # "• Answer found: 4 · no key…", then why
+            lines += [rollout.verdict.headline, rollout.verdict.reason]
         if rollout.result is not None:
             lines.append(f"{rollout.thinking_tokens} thinking + {rollout.answer_tokens} answer "
                          f"tokens · {FINISH_LABELS[rollout.result.finish_reason]}")

@@ -638,8 +638,10 @@ def format_verdict_html(verdict: Verdict) -> str:
         details.append(f"expected <code>{escape.html(verdict.expected)}</code>")
     if verdict.got and not got_in_headline(state, verdict.got):
         details.append(f"got <code>{escape.html(verdict.got)}</code>")
-    details.append(f"{verdict.duration_s:.2f} s")
-    parts.append("<br>" + " · ".join(details))
+    if verdict.duration_s:  # how long the code ran (no code run: nothing to time)
+        details.append(f"{verdict.duration_s:.2f} s")
+    if details:
+        parts.append("<br>" + " · ".join(details))
     if verdict.reason:
         parts.append(f"<br><span style='color:{theme.muted_fg()}'>"
                      f"{escape.html(verdict.reason)}</span>")

@@ -247,8 +247,7 @@ def _math_verdict(text: str, expected: str, timeout_s: float, secrets: Sequence[
         answer = cut_off_answer(text)
         if answer is None:
             return Verdict(_S.NO_ANSWER, expected=expected.strip(), kind="math",
-                           reason=f"No answer: {cut} before a final answer (no \\boxed{{…}}, "
-                           "'#### …' or 'the answer is …' written before the cut).")
+                           reason=f"No answer: {cut} before a final answer.")
         note = f" {_sentence(cut)} after this answer; it is judged as written."
     else:
         answer = extract_answer(text)
