@@ -325,3 +325,22 @@ def test_a_pane_verifies_with_how_its_reply_ended(tmp_path: Path, finish: Finish
         assert result.verdict == verdict, result.reason
     finally:
         session.close_worker()
+
+
+@pytest.mark.slow
+def test_real_smollm2_cut_off_by_the_token_limit_has_no_answer(smollm2_gguf: Path):
+    """Real llama.cpp: a few tokens of working, cut off by --max-tokens, are no answer (not
+    "✗ Failed (low confidence)" from a number in them), and cast no vote."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "desktop_app", "rollouts",
+         "Work it out step by step: what is 15 + 27?", "--models", "smollm2-135m-instruct",
+         "-n", "2", "--expect", "42", "--seed", "3", "--max-tokens", "6", "--json"],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (model,) = json.loads(done.stdout)["models"]
+    assert [r["finish_reason"] for r in model["rollouts"]] == ["length", "length"]
+    assert [r["verdict"] for r in model["rollouts"]] == ["no-answer", "no-answer"]
+    assert model["majority"]["answer"] is None and model["correct"] == 0
