@@ -32,6 +32,7 @@ from desktop_app.rollouts.goodhart import Proxy, best_of_n, gamed, judge_scores,
 from desktop_app.rollouts.run import (
     AnswerKey,
     Rollout,
+    RolloutRun,
     majority_vote,
     pass_at_k,
     pass_at_ks,
@@ -40,7 +41,8 @@ from desktop_app.rollouts.run import (
     wilson_interval,
 )
 from desktop_app.rollouts.sets import run_set
-from desktop_app.verify import PracticeSet, Problem, Verdict, VerdictState
+from desktop_app.rollouts.summary import RunFigures
+from desktop_app.verify import PracticeSet, Problem, Verdict, VerdictState, Visible
 from tests.fake_engine import WAIT_FOR_STOP, FakeWorker, answer_script
 
 INSTRUCT = "smollm2-135m-instruct"
@@ -106,9 +108,9 @@ class RecordingKey(AnswerKey):
 
     threads: list[str]
 
-    def verify(self, reply: str) -> Verdict:
+    def verify(self, reply: Visible, finish: str | None = None) -> Verdict:
         self.threads.append(threading.current_thread().name)
-        return super().verify(reply)
+        return super().verify(reply, finish)
 
 
 def test_rollouts_checked_off_the_reading_thread(tmp_path: Path) -> None:
@@ -138,7 +140,7 @@ def test_rollouts_checked_off_the_reading_thread(tmp_path: Path) -> None:
     data = json.loads(json.dumps(run.to_dict()))
     assert {"model", "role", "n", "correct", "pass_at_k", "majority", "wall_s", "tokens_per_s",
             "rollouts"} <= set(data)
-    assert set(data["majority"]) == {"answer", "verdict", "votes"}
+    assert set(data["majority"]) == {"answer", "verdict", "votes", "voters"}
     assert set(data["rollouts"][0]) == {"seed", "verdict", "got", "answer", "thinking",
                                         "thinking_tokens", "answer_tokens", "finish_reason"}
 
@@ -206,10 +208,33 @@ def test_majority_ignores_unchecked_and_breaks_ties_by_order() -> None:
                        verdict=Verdict(state) if state is not None else None)
 
     rollouts = [made(0, "3", VerdictState.FAIL), made(1, "4", VerdictState.PASS),
-                made(2, "4", None), made(3, None, VerdictState.NO_ANSWER)]
-    majority = majority_vote(rollouts)
-    assert (majority.answer, majority.votes, majority.verdict) == ("3", 1, VerdictState.FAIL)
+                made(2, "4", None), made(3, None, VerdictState.NO_ANSWER),
+                made(4, "4", VerdictState.PASS), made(5, "3", VerdictState.FAIL)]
+    majority = majority_vote(rollouts)  # 3 and 4 have two checked votes each: 3 came first
+    assert (majority.answer, majority.votes, majority.verdict) == ("3", 2, VerdictState.FAIL)
+    assert majority.voters == 4 and not majority.split
     assert majority_vote([]).answer is None
+    alone = majority_vote(rollouts[:1])  # one answer is its own majority
+    assert (alone.answer, alone.votes, alone.voters) == ("3", 1, 1)
+
+
+def test_no_majority_when_every_answer_differs() -> None:
+    """Issue 27: "majority 54 (1 votes)" when all answers differed; now there is none."""
+    def made(index: int, vote: str | None) -> Rollout:
+        return Rollout(index=index, seed=index, vote=vote, verdict=Verdict(VerdictState.FAIL))
+
+    run = RolloutRun(model="m", role="instruct",
+                     rollouts=[made(0, "54"), made(1, "55"), made(2, None), made(3, "57")])
+    majority = run.majority()
+    assert (majority.answer, majority.votes, majority.verdict) == (None, 0, None)
+    assert majority.split and majority.voters == 3
+    figures = RunFigures.of(run.to_dict())
+    assert "No majority: all 3 answers differ" in figures.line()
+    assert "Majority vote" not in figures.line() and "votes)" not in figures.line()
+    run.rollouts[2].vote = "54"
+    assert "Majority vote: 54 (2 votes) · ✗ Failed" in RunFigures.of(run.to_dict()).line()
+    single = RolloutRun(model="m", role="instruct", rollouts=[made(0, "54")])
+    assert "Majority vote: 54 (1 vote) ·" in RunFigures.of(single.to_dict()).line()
 
 
 # -------------------------------------------------------------------------- Goodhart

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 from desktop_app.session.tokens import BAND_LABELS, TokenLogprob, TokenStep
 from desktop_app.ui import theme
 from desktop_app.ui.main_window import MainWindow
-from desktop_app.ui.practice import PracticePicker, load_sets
+from desktop_app.ui.practice import PracticePicker, load_sets, problem_badge
 from desktop_app.ui.probabilities import (
     SYMBOLS_NOTE,
     band_color,
@@ -217,7 +217,8 @@ def test_projector_every_practice_set_with_settings_open(qtbot, fake_models, eng
             label = window.problem_label
             assert label.title == problem.title
             if "…" in label.text() and not problem.title.endswith("…"):
-                assert label.toolTip() == problem.title  # cut short: the whole on hover
+                assert label.toolTip().splitlines()[0] == problem.title  # the whole on hover
+            assert problem_badge(problem)[0] in label.toolTip()  # the badge's long form
             assert _rect_in(label, window).right() < _rect_in(window.thinking_toggle,
                                                               window).left()
             # every pane in view: none scrolls off the right edge (the reasoning picker)
@@ -241,7 +242,7 @@ def test_the_toolbar_title_is_whole_where_there_is_room(qtbot, fake_models, engi
         window.resize(1600, 900)
         settle(qtbot)
         assert problem.title in window.problem_label.text()
-        assert window.problem_label.toolTip() == ""
+        assert problem.title not in window.problem_label.toolTip()  # whole: no need
     finally:
         window.shutdown()
 

@@ -87,6 +87,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("--max-tokens must be at least 1.")
     if args.temperature is not None and args.temperature < 0:
         raise UsageError("--temperature cannot be negative.")
+    if args.expect is not None and not args.expect.strip():
+        raise UsageError("--expect needs a value: an empty answer key checks nothing.")
     if args.thinking_budget is not None:
         from desktop_app.rollouts.run import parse_budgets
 

@@ -1,6 +1,9 @@
-"""``triptych verify FILE [--expect VALUE | --tests TESTFILE] [--json]``.
+"""``triptych verify FILE [--expect VALUE | --tests TESTFILE] [--finish stop|length] [--json]``.
 
-Reads a reply (Markdown; thinking allowed), checks it and prints a verdict. The exit
+Reads a reply (Markdown; thinking allowed), checks it and prints a verdict. ``--finish``
+says how the reply ended, as the engine's finish reason would (default ``stop``: the
+model ended it; ``length``: the token limit cut it off, so an unclosed last code block is
+not run and only a final answer marked before the cut counts). The exit
 status is 0 for every verdict, including fail, error and timeout; it is non-zero only when
 the command itself is misused (missing file, both --expect and --tests, …). Never a
 traceback: misuse is one sentence on stderr, any verdict is printed whole. Every text the
@@ -24,6 +27,7 @@ if TYPE_CHECKING:  # the verify stack is imported only when the command runs
     from desktop_app.verify.verdict import Verdict
 
 PREFIX = "triptych verify: error: "
+FINISH_CHOICES = ("stop", "length")  # FinishReason values a saved reply can have ended with
 
 
 def add_verify_parser(
@@ -52,6 +56,10 @@ def _configure(parser: argparse.ArgumentParser) -> None:
                         help="the function a HumanEval-style check(candidate) receives "
                         "(without it: the tests' own check(name) call, else the reply's only "
                         "function that can be meant; anything ambiguous is an error verdict)")
+    parser.add_argument("--finish", choices=FINISH_CHOICES, default="stop",
+                        help="how the reply ended: 'stop' (the model ended it; default) or "
+                        "'length' (the token limit cut it off: an unclosed last code block is "
+                        "not run, and only a final answer marked before the cut counts)")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                         help="wall-clock limit for running the code (default 5)")
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
@@ -71,6 +79,8 @@ def _load(args: argparse.Namespace) -> tuple[str, str | None, Problem | None]:
 
     if args.timeout <= 0 or args.timeout > 600:
         raise UsageError("--timeout must be between 0 and 600 seconds")
+    if args.expect is not None and not args.expect.strip():
+        raise UsageError("--expect needs a value: an empty answer key checks nothing.")
     reply = _read(args.file, "reply file")
     tests = _read(args.tests, "tests file") if args.tests else None
     problem = None
@@ -83,7 +93,13 @@ def _load(args: argparse.Namespace) -> tuple[str, str | None, Problem | None]:
 
 
 def _print_human(verdict: Verdict) -> None:
-    print(f"{verdict.symbol} {verdict.verdict.upper()}: {verdict.reason}")
+    from desktop_app.verify.verdict import got_in_headline
+
+    if got_in_headline(verdict.verdict, verdict.got):  # "• Answer found: 4 · no key to …"
+        print(verdict.headline)
+        print(f"  {verdict.reason}")
+    else:
+        print(f"{verdict.symbol} {verdict.verdict.upper()}: {verdict.reason}")
     if verdict.low_confidence:
         print("  (low confidence)")
     if verdict.expected is not None:
@@ -118,7 +134,7 @@ def run_verify(args: argparse.Namespace) -> int:
     secrets = [args.tests] if args.tests and args.tests != "-" else []
     verdict = verify_reply(reply, problem, expect=args.expect, tests=tests,
                            timeout_s=args.timeout, secret_paths=secrets,
-                           entry_point=args.entry_point)
+                           entry_point=args.entry_point, finish=args.finish)
     if args.json:
         print(json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -132,9 +132,11 @@ class AnswerKey:
             return "math"
         return self.problem.kind if self.problem is not None else "open"
 
-    def verify(self, reply: Visible) -> Verdict:
+    def verify(self, reply: Visible, finish: str | None = None) -> Verdict:
+        """Check one reply; *finish* is how it ended (the engine's finish reason)."""
         return verify_reply(reply, self.problem, expect=self.expect, tests=self.tests,
-                            secret_paths=self.secret_paths, entry_point=self.entry_point)
+                            secret_paths=self.secret_paths, entry_point=self.entry_point,
+                            finish=finish)
 
 
 def visible_reply(result: GenerationResult) -> Visible:
@@ -144,18 +146,23 @@ def visible_reply(result: GenerationResult) -> Visible:
                    had_thinking=bool(result.thinking.strip()))
 
 
-def vote_key(visible: Visible, kind: str) -> str | None:
+def vote_key(visible: Visible, kind: str, finish: str | None = None) -> str | None:
     """The normalised answer a majority vote counts: one final answer as its canonical value
     (a hedge, a negation, a range or an unmarked number never votes); for code, the last
-    code block with its whitespace collapsed. None: no answer to vote with."""
-    from desktop_app.verify.extract import extract_code, math_vote_key
+    code block with its whitespace collapsed. None: no answer to vote with. *finish*: how
+    the reply ended; a cut-off reply votes only with what Verify would judge (a final
+    answer marked before the cut, a closed block)."""
+    from desktop_app.verify.extract import extract_code, is_cut_off, math_vote_key
 
     if visible.still_thinking:
         return None
     if kind == "code":
         block = extract_code(visible.text)
-        return " ".join(block.code.split()) if block is not None else None
-    return math_vote_key(Visible(visible.text.strip(), had_thinking=visible.had_thinking))
+        if block is None or (not block.closed and is_cut_off(finish)):
+            return None
+        return " ".join(block.code.split())
+    return math_vote_key(Visible(visible.text.strip(), had_thinking=visible.had_thinking),
+                         finish=finish)
 
 
 # ----------------------------------------------------------------------------- results
@@ -200,27 +207,39 @@ class Rollout:
 
 @dataclass(frozen=True)
 class Majority:
-    """Self-consistency: the most common normalised answer, its votes and its verdict."""
+    """Self-consistency: the most common normalised answer, its votes and its verdict.
+    ``voters``: rollouts that gave an answer to vote with. When every one of several
+    voters gave a different answer there is no majority (``answer`` None)."""
 
     answer: str | None
     votes: int
     verdict: VerdictState | None
+    voters: int = 0
+
+    @property
+    def split(self) -> bool:
+        """Several answers and all different: no answer is the majority's."""
+        return self.answer is None and self.voters > 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"answer": self.answer, "votes": self.votes,
-                "verdict": self.verdict.value if self.verdict is not None else None}
+                "verdict": self.verdict.value if self.verdict is not None else None,
+                "voters": self.voters}
 
 
 def majority_vote(rollouts: Iterable[Rollout]) -> Majority:
-    """The most common vote among checked rollouts (ties: the one reached first)."""
+    """The most common vote among checked rollouts (ties: the one reached first); none
+    when several voted and no two agree (one vote each is no majority)."""
     checked = [r for r in rollouts if r.verdict is not None and r.vote is not None]
     if not checked:
         return Majority(None, 0, None)
     counts = Counter(r.vote for r in checked)
     answer, votes = counts.most_common(1)[0]
+    if votes == 1 and len(checked) > 1:
+        return Majority(None, 0, None, voters=len(checked))
     first = next(r for r in checked if r.vote == answer)
     assert first.verdict is not None
-    return Majority(answer, votes, first.verdict.verdict)
+    return Majority(answer, votes, first.verdict.verdict, voters=len(checked))
 
 
 def _mean(values: Sequence[int]) -> float | None:
@@ -235,6 +254,7 @@ class RolloutRun:
     role: str
     rollouts: list[Rollout]
     kind: str = "math"
+    keyed: bool = True  # checked against a key (else each verdict only reads the reply)
     wall_s: float = 0.0  # generation time, model loading excluded
     thinking_budget: int | None = None  # thinking capped at this many tokens (None: no cap)
     error: str | None = None
@@ -280,6 +300,7 @@ class RolloutRun:
         return {
             "model": self.model,
             "role": self.role,
+            "keyed": self.keyed,
             "thinking_budget": self.thinking_budget,
             "n": self.n,
             "correct": self.correct,
@@ -331,7 +352,7 @@ def run_rollouts(
     entry = worker.entry
     if not 1 <= len(seeds) <= MAX_ROLLOUTS:
         raise ValueError(f"Between 1 and {MAX_ROLLOUTS} rollouts can be run at once.")
-    run = RolloutRun(model=entry.id, role=entry.role, kind=key.kind,
+    run = RolloutRun(model=entry.id, role=entry.role, kind=key.kind, keyed=key.verifiable,
                      thinking_budget=request.thinking_budget,
                      rollouts=[Rollout(index=i, seed=seed) for i, seed in enumerate(seeds)])
     notify = on_update or (lambda rollout: None)
@@ -412,8 +433,9 @@ def _finish(rollout: Rollout, result: GenerationResult, run: RolloutRun) -> None
 def _check(rollout: Rollout, key: AnswerKey, run: RolloutRun, notify: Listener) -> None:
     assert rollout.result is not None
     reply = visible_reply(rollout.result)
-    verdict = key.verify(reply)
-    vote = vote_key(reply, key.kind)
+    finish = rollout.result.finish_reason
+    verdict = key.verify(reply, finish)
+    vote = vote_key(reply, key.kind, finish)
     with run.lock:
         rollout.verdict, rollout.vote = verdict, vote
     notify(rollout)

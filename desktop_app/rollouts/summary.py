@@ -21,6 +21,11 @@ def _one_line(value: Any) -> str:
     return " ".join(str(value).split())
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 vote``, ``3 votes``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 @dataclass(frozen=True)
 class RunFigures:
     """What a run says about itself. ``keyed``: checked against a key. ``done``: the run is
@@ -35,6 +40,7 @@ class RunFigures:
     majority_answer: str | None = None
     majority_votes: int = 0
     majority_verdict: str | None = None
+    majority_voters: int = 0
     thinking_right: float | None = None
     thinking_wrong: float | None = None
     thought: bool = False  # any rollout wrote thinking tokens
@@ -48,8 +54,8 @@ class RunFigures:
     @classmethod
     def of(cls, data: dict[str, Any], *, keyed: bool | None = None,
            done: bool = True) -> RunFigures:
-        """From a run's data (``RolloutRun.to_dict()``); ``keyed`` defaults to whether any
-        rollout has a verdict."""
+        """From a run's data (``RolloutRun.to_dict()``); ``keyed`` defaults to what the data
+        says (else, for older files, whether any rollout has a verdict)."""
         rollouts = data.get("rollouts") or []
         checked = sum(1 for r in rollouts if r.get("verdict"))
         majority = data.get("majority") or {}
@@ -57,13 +63,14 @@ class RunFigures:
         return cls(
             n=int(data.get("n", len(rollouts))),
             sampled=sum(1 for r in rollouts if r.get("finish_reason")),
-            keyed=bool(checked) if keyed is None else keyed,
+            keyed=bool(data.get("keyed", checked)) if keyed is None else keyed,
             checked=checked,
             correct=int(data.get("correct", 0)),
             pass_at_k={str(k): float(v) for k, v in (data.get("pass_at_k") or {}).items()},
             majority_answer=majority.get("answer"),
             majority_votes=int(majority.get("votes", 0)),
             majority_verdict=majority.get("verdict"),
+            majority_voters=int(majority.get("voters") or 0),
             thinking_right=thinking.get("correct"),
             thinking_wrong=thinking.get("wrong"),
             thought=any(r.get("thinking_tokens") for r in rollouts),
@@ -91,10 +98,12 @@ class RunFigures:
         parts = []
         if self.keyed and self.majority_answer is not None:
             answer = _one_line(self.majority_answer)[:ANSWER_CHARS]
-            vote = f"Majority vote: {answer} ({self.majority_votes} votes)"
+            vote = f"Majority vote: {answer} ({_count(self.majority_votes, 'vote')})"
             if self.majority_verdict:
                 vote += f" · {verdict_title(self.majority_verdict)}"
             parts.append(vote)
+        elif self.keyed and self.majority_voters > 1:
+            parts.append(f"No majority: all {self.majority_voters} answers differ")
         if self.keyed and self.thought:
             def show(value: float | None) -> str:
                 return "–" if value is None else f"{value:.0f}"

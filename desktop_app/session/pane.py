@@ -522,7 +522,8 @@ class PaneSession:
         from desktop_app.verify import VerdictState, verify_reply
 
         try:
-            return verify_reply(turn.visible_reply(), turn.problem)
+            return verify_reply(turn.visible_reply(), turn.problem,
+                                finish=turn.result.finish_reason if turn.result else None)
         except Exception as exc:  # noqa: BLE001 - the checker's own bug is a verdict too
             return Verdict(verdict=VerdictState.ERROR, reason=f"The checker failed: {exc}")
 

@@ -22,7 +22,12 @@ from desktop_app.session.turn import thinking_header
 from desktop_app.text.escape import html as escape_html
 from desktop_app.ui import theme
 from desktop_app.ui.markdown import render_html
-from desktop_app.verify.verdict import VerdictState, verdict_title
+from desktop_app.verify.verdict import (
+    VerdictState,
+    got_in_headline,
+    verdict_headline,
+    verdict_title,
+)
 
 
 def _thinking_summary(turn: dict[str, Any]) -> str:
@@ -46,16 +51,18 @@ def verdict_label(raw: Any) -> str:
 
 
 def verdict_line(turn: dict[str, Any]) -> str:
-    """``✓ Passed · expected 20 · got 20``, from Verify's one label table ('' if none)."""
+    """``✓ Passed · expected 20 · got 20``, ``• Answer found: 4 · no key to check against``:
+    the window's headline, from Verify's one label table ('' if none)."""
     raw = turn.get("verdict")
     if not raw:
         return ""
-    parts = [verdict_label(raw)]
     detail = turn.get("verdict_detail") or {}
+    got = detail.get("got")
+    parts = [verdict_headline(raw, got)]
     if detail.get("expected"):
         parts.append(f"expected {detail['expected']}")
-    if detail.get("got"):
-        parts.append(f"got {detail['got']}")
+    if got and not got_in_headline(raw, got):
+        parts.append(f"got {got}")
     if detail.get("reason"):
         parts.append(str(detail["reason"]))
     return " · ".join(parts)

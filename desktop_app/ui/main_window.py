@@ -44,9 +44,10 @@ from desktop_app.session.turn import Turn
 from desktop_app.text import escape
 from desktop_app.ui import export, theme
 from desktop_app.ui.add_server import ServerWatch
+from desktop_app.ui.answer_key import AnswerKeyField, rekey_turns
 from desktop_app.ui.explorer import open_explorer
 from desktop_app.ui.pane import Pane
-from desktop_app.ui.practice import PracticePicker, problem_badge
+from desktop_app.ui.practice import PracticePicker, check_column, problem_badge
 from desktop_app.ui.sandbox_badge import isolation_badge, sandbox_protections
 from desktop_app.ui.screen_fit import fit_window
 from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
@@ -128,6 +129,8 @@ class MainWindow(QMainWindow):
         self.practice_button.setToolTip("Pick a practice problem (Ctrl+P)")
         self.practice_button.clicked.connect(self.open_practice)
         self.problem_label = ElidedLabel()  # a long title gives way to the buttons
+        self.key_edit = AnswerKeyField()  # a free question's key; a practice problem's shown
+        self.key_edit.textEdited.connect(self._key_edited)
         self.thinking_toggle = QToolButton()
         self.thinking_toggle.setText("Expand thinking")
         self.thinking_toggle.setCheckable(True)
@@ -152,6 +155,7 @@ class MainWindow(QMainWindow):
         self.models_button.clicked.connect(self.open_model_manager)
         top.addWidget(self.practice_button)
         top.addWidget(self.problem_label, 1)
+        top.addWidget(self.key_edit)
         for button in (self.thinking_toggle, self.add_pane_button, self.models_button,
                        self.export_button):
             top.addWidget(button)
@@ -438,6 +442,8 @@ class MainWindow(QMainWindow):
         problem = self.problem
         if problem is not None and text != problem.prompt.strip():
             problem = None
+        problem = problem or self.key_edit.typed_problem(text)
+        self.key_edit.sent(text)
         self._fit_check()
         self.round = Round()
         for index, pane in enumerate(self.panes, start=1):
@@ -535,15 +541,24 @@ class MainWindow(QMainWindow):
 
     def _show_problem(self) -> None:
         problem = self.problem
+        self.key_edit.show_problem(problem)
         if problem is None:
             self.problem_label.set_title("")
             return
-        text = problem_badge(problem)[0]
+        badge = problem_badge(problem)[0]  # its short form shown: the title gets the room
         self.problem_label.set_title(problem.title or problem.id, lambda title: (
             f"&nbsp;<b>{title}</b> "
-            f"<span style='color:{problem_badge(problem)[1]}'>{_html(text)}</span>"))
+            f"<span style='color:{problem_badge(problem)[1]}'>{_html(check_column(problem))}"
+            "</span>"), tip=f"Practice problem · {badge}")
+
+    def _key_edited(self) -> None:
+        """A key typed for the question in the prompt box applies to its replies too."""
+        prompt = self.prompt.toPlainText().strip()
+        rekey_turns([turn for pane in self.panes for turn in pane.session.turns], prompt,
+                    self.key_edit.typed_problem(prompt))
 
     def _prompt_edited(self) -> None:
+        self.key_edit.prompt_changed(self.prompt.toPlainText())
         if self.problem is not None:
             same = self.prompt.toPlainText().strip() == self.problem.prompt.strip()
             if not same:

@@ -437,9 +437,8 @@ class RolloutsView(QWidget):
         self._update_chip(index)
         rollout = self.rollouts[index]
         lines = [f"Rollout {index + 1} of {len(self.rollouts)} · seed {rollout.seed}"]
-        if rollout.verdict is not None:
-            lines.append(f"{rollout.verdict.symbol} {rollout.verdict.label}: "
-                         f"{rollout.verdict.reason}")
+        if rollout.verdict is not None:  # "• Answer found: 4 · no key…", then why
+            lines += [rollout.verdict.headline, rollout.verdict.reason]
         if rollout.result is not None:
             lines.append(f"{rollout.thinking_tokens} thinking + {rollout.answer_tokens} answer "
                          f"tokens · {FINISH_LABELS[rollout.result.finish_reason]}")
@@ -562,6 +561,17 @@ class RolloutsView(QWidget):
                 return
             self.figures.setText("Saved " + " and ".join(item.name for item in written) + ".")
 
+    def take_typed_key(self, turn: Any) -> None:
+        """The main window's Answer key, typed for this prompt after the window opened:
+        the next run checks against it (not while a run is under way, nor for another
+        prompt)."""
+        problem = turn.problem
+        if self.running or problem is None or not problem.typed or \
+                self.prompt_edit.toPlainText().strip() != turn.prompt.strip():
+            return
+        self.problem = problem
+        self.key_edit.setText(problem.answer or "")
+
     # ------------------------------------------------------------------------ closing
 
     def shutdown(self) -> None:
@@ -590,6 +600,8 @@ def open_rollouts(pane: Any) -> RolloutsView | None:
     existing = pane.rollouts_view
     if isinstance(existing, RolloutsView) and existing.entry.id == entry.id:
         existing.follow_zoom(pane.point_size)
+        if pane.session.turns:
+            existing.take_typed_key(pane.session.turns[-1])
         existing.show()
         existing.raise_()
         return existing

@@ -64,7 +64,7 @@ from desktop_app.ui.widgets import (
     ThinkingSection,
 )
 from desktop_app.verify import Problem, Verdict, VerdictState
-from desktop_app.verify.verdict import verdict_title
+from desktop_app.verify.verdict import got_in_headline
 
 EMPTY_ANSWER_NOTES = {  # what an empty answer says, by why the reply ended
     FinishReason.CANCELLED: "(stopped)",
@@ -622,6 +622,7 @@ VERDICT_COLORS: dict[VerdictState, Callable[[], str]] = {  # a theme function: d
     VerdictState.TIMEOUT: theme.fail_color,
     VerdictState.NO_ANSWER: theme.warn_color,
     VerdictState.RAN: theme.muted_fg,
+    VerdictState.ANSWERED: theme.muted_fg,
 }
 
 
@@ -629,16 +630,18 @@ def format_verdict_html(verdict: Verdict) -> str:
     state = verdict.verdict  # a VerdictState: Verdict converts it when it is made
     # the size is relative, so the verdict grows with zoom and presentation mode
     parts = [f"<span style='color:{VERDICT_COLORS[state]()}; font-weight:600;"
-             f" font-size:large'>{escape.html(verdict_title(state))}</span>"]
+             f" font-size:large'>{escape.html(verdict.headline)}</span>"]
     if verdict.low_confidence:
         parts.append(" <i>(low confidence)</i>")
     details = []
     if verdict.expected:
         details.append(f"expected <code>{escape.html(verdict.expected)}</code>")
-    if verdict.got:
+    if verdict.got and not got_in_headline(state, verdict.got):
         details.append(f"got <code>{escape.html(verdict.got)}</code>")
-    details.append(f"{verdict.duration_s:.2f} s")
-    parts.append("<br>" + " · ".join(details))
+    if verdict.duration_s:  # how long the code ran (no code run: nothing to time)
+        details.append(f"{verdict.duration_s:.2f} s")
+    if details:
+        parts.append("<br>" + " · ".join(details))
     if verdict.reason:
         parts.append(f"<br><span style='color:{theme.muted_fg()}'>"
                      f"{escape.html(verdict.reason)}</span>")

@@ -225,6 +225,7 @@ class ElidedLabel(QLabel):
         self.setWordWrap(False)
         self._title = ""
         self._render: Callable[[str], str] = lambda title: title
+        self._tip = ""  # always part of the tooltip (the whole title joins it when cut)
         self._widths: dict[str, float] = {}  # HTML -> its width in the current font
         theme.on_change(self, "text", ElidedLabel._fit)
 
@@ -232,9 +233,12 @@ class ElidedLabel(QLabel):
     def title(self) -> str:
         return self._title
 
-    def set_title(self, title: str, render: Callable[[str], str] | None = None) -> None:
-        """Show ``render(title)`` (``render`` gets the title as HTML); "" shows nothing."""
+    def set_title(self, title: str, render: Callable[[str], str] | None = None, *,
+                  tip: str = "") -> None:
+        """Show ``render(title)`` (``render`` gets the title as HTML); "" shows nothing.
+        ``tip``: the tooltip's line besides the whole title (e.g. a badge's long form)."""
         self._title = title
+        self._tip = tip
         if render is not None:
             self._render = render
         self._widths.clear()
@@ -270,7 +274,8 @@ class ElidedLabel(QLabel):
         html = self._line(shown)
         if self.text() != html:
             self.setText(html)
-        self.setToolTip(title if shown != title else "")
+        self.setToolTip("\n".join(line for line in (title if shown != title else "",
+                                                     self._tip) if line))
 
     def sizeHint(self) -> QSize:
         hint = super().sizeHint()

@@ -5,8 +5,9 @@ The public API (no Qt anywhere; call :func:`verify_reply` from a worker thread):
     from desktop_app.verify import verify_reply, Verdict, VerdictState, isolation_summary, \\
         load_practice_sets, Problem
 
-    verdict = verify_reply(reply_text, problem, expect=None, tests=None, timeout_s=5.0)
-    verdict.verdict   # a VerdictState: pass | fail | error | timeout | no-answer | ran
+    verdict = verify_reply(reply_text, problem, expect=None, tests=None, timeout_s=5.0,
+                           finish="stop")  # how the reply ended: the engine's finish reason
+    verdict.verdict   # a VerdictState: pass | fail | error | timeout | no-answer | ran | answered
 """
 
 from desktop_app.verify.checker import verify_reply

@@ -4,25 +4,33 @@ Code is checked with the key kept out of the model's process: the reply's code r
 the sandbox and only computes its outputs for the inputs it is given; the test program,
 its expected values and every comparison run here (:mod:`desktop_app.verify.judge`).
 The reply is read whole first (thinking split by the engine's own splitter, code blocks by
-CommonMark rules), and only then is the chosen block size-checked; a block that never
-closes is not run. Every text in the verdict is escaped for terminals, windows and JSON.
+CommonMark rules), and only then is the chosen block size-checked. How the reply ended
+matters: a last block that never closes is the model's final code when the model ended
+the reply itself (it is run, and the verdict says the fence was unclosed), and an
+unfinished program when the token limit or Stop cut it off (never run); a cut-off reply
+has a final answer only where it marked one whole before the cut. Every text in the
+verdict is escaped for terminals, windows and JSON.
 """
 
 from __future__ import annotations
 
 import signal
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from desktop_app.verify.extract import (
+    REPLY_ENDED,
     CodeBlock,
     FinalAnswer,
     Visible,
     answer_flaws,
     answer_value,
     compare_answers,
+    cut_off_answer,
     extract_answer,
     extract_code,
+    is_cut_off,
     looks_like_bare_code,
     strip_thinking,
 )
@@ -34,6 +42,23 @@ from desktop_app.verify.verdict import Verdict, VerdictState
 MAX_REPLY_CHARS = 1_000_000  # a reply longer than this is not read at all (~250k tokens)
 MAX_CODE_CHARS = 200_000  # the chosen block must be at most this long to be run
 _S = VerdictState
+# what cut a reply off, by the engine's finish reason (stop is the model ending it itself)
+_CUT_BY = {"length": "the token limit cut the reply off", "cancelled": "Stop cut the reply off",
+           "error": "an error cut the reply off"}
+UNCLOSED_NOTE = ("The last code block was never closed (no closing fence); the reply ended "
+                 "normally, so it was run as the model's final code.")
+
+
+def _cut(finish: str | None) -> str:
+    """What cut the reply off, as a phrase ("the token limit cut the reply off"); "" when
+    the model ended it or how it ended is not known."""
+    if not is_cut_off(finish):
+        return ""
+    return _CUT_BY.get(str(finish), "the reply was cut off")
+
+
+def _sentence(phrase: str) -> str:
+    return phrase[:1].upper() + phrase[1:]
 
 
 def _signal_name(number: int) -> str:
@@ -110,6 +135,10 @@ def _broken_verdict(run: RunResult, expected: str, base: dict[str, Any]) -> Verd
                    reason=f"{broken.reason} The run counts as an error.", **base)
 
 
+def _assertions_hold(n: int) -> str:
+    return "1 assertion holds" if n == 1 else f"{n} assertions hold"
+
+
 def _outcome_verdict(outcome: TestOutcome, plan_entry: str | None, total: int,
                      base: dict[str, Any]) -> Verdict:
     details = [r.line() for r in outcome.results]
@@ -118,8 +147,9 @@ def _outcome_verdict(outcome: TestOutcome, plan_entry: str | None, total: int,
     if outcome.load_error:
         details.insert(0, f"! the code raised {outcome.load_error} while loading")
     if outcome.completed and n_run and passed == n_run:
-        return Verdict(_S.PASS, expected=f"{n_run} assertions hold", got=f"{passed}/{n_run} passed",
-                       reason=f"All {n_run} test assertions passed"
+        every = "The test assertion" if n_run == 1 else f"All {n_run} test assertions"
+        return Verdict(_S.PASS, expected=_assertions_hold(n_run), got=f"{passed}/{n_run} passed",
+                       reason=f"{every} passed"
                        + (f" ({plan_entry})" if plan_entry else "") + ".",
                        details=details, **base)
     first = next((r for r in outcome.results if not r.passed), None)
@@ -129,9 +159,10 @@ def _outcome_verdict(outcome: TestOutcome, plan_entry: str | None, total: int,
         what = (f"`{first.source}` {first.error}" if first.error
                 else f"`{first.source}` got {first.got}"
                 + (f", expected {first.expected}" if first.expected is not None else ""))
-        reason = f"{n_run - passed} of {n_run} test assertions failed; first: {what}."
+        reason = (f"{n_run - passed} of {n_run} test assertion{'s' if n_run != 1 else ''} "
+                  f"failed; first: {what}.")
     else:
-        got, expected = None, f"{total} assertions hold"
+        got, expected = None, _assertions_hold(total)
         reason = "No test assertion ran to completion."
     if not outcome.completed and outcome.problem:
         reason += f" Then {outcome.problem}."
@@ -176,26 +207,29 @@ def _code_verdict(code: CodeBlock, tests: str, entry_point: str | None,
     return _outcome_verdict(outcome, plan.entry_point, total, base)
 
 
-def _program_answer(text: str, timeout_s: float, secrets: Sequence[str]
+def _program_answer(text: str, timeout_s: float, secrets: Sequence[str], finish: str | None
                     ) -> tuple[FinalAnswer | None, RunResult | None, str]:
-    """When the reply marks no final answer: run its last Python block, and read the last
-    line *the program* printed (never a note of ours: a cut-off output has no known last
-    line) as one answer."""
+    """When the reply marks no final answer: run its last Python block (an unclosed one
+    only if the model ended the reply itself), and read the last line *the program*
+    printed (never a note of ours: a cut-off output has no known last line) as one
+    answer."""
     code = extract_code(text)
-    if code is None or not code.closed or len(code.code) > MAX_CODE_CHARS:
+    if code is None or len(code.code) > MAX_CODE_CHARS \
+            or not (code.closed or str(finish) == REPLY_ENDED):
         return None, None, ""
+    unclosed = "" if code.closed else " " + UNCLOSED_NOTE
     run = run_code(code.code, limits=Limits(timeout_s=timeout_s), secret_paths=secrets)
     line = _last_line(run.program_stdout)
     if run.stdout_truncated:
         return None, run, " (The program's output was too long to read an answer from.)"
     if not line or run.timed_out or run.exit_code or run.signal or run.output_exceeded:
-        return None, run, ""
+        return None, run, unclosed
     marked = extract_answer(line)
     if marked is not None and not marked.low_confidence:  # "The answer is 56"
         return FinalAnswer(marked.text, "program-output", marked.number, flaws=marked.flaws,
-                           raw=marked.raw), run, ""
+                           raw=marked.raw), run, unclosed
     return FinalAnswer(line, "program-output", answer_value(line), flaws=answer_flaws(line),
-                       raw=line), run, ""
+                       raw=line), run, unclosed
 
 
 _SOURCES = {"boxed": "from \\boxed{}", "gsm8k": "from the '####' line",
@@ -204,14 +238,22 @@ _SOURCES = {"boxed": "from \\boxed{}", "gsm8k": "from the '####' line",
             "last-number": "the last number in the reply"}
 
 
-def _math_verdict(text: str, expected: str, timeout_s: float,
-                  secrets: Sequence[str]) -> Verdict:
-    answer = extract_answer(text)
+def _math_verdict(text: str, expected: str, timeout_s: float, secrets: Sequence[str],
+                  finish: str | None) -> Verdict:
     run: RunResult | None = None
     note = ""
-    if answer is None or answer.low_confidence:
-        printed, run, note = _program_answer(text, timeout_s, secrets)
-        answer = printed or answer
+    cut = _cut(finish)
+    if cut:  # judged only on a final answer marked whole before the cut (never a reading)
+        answer = cut_off_answer(text)
+        if answer is None:
+            return Verdict(_S.NO_ANSWER, expected=expected.strip(), kind="math",
+                           reason=f"No answer: {cut} before a final answer.")
+        note = f" {_sentence(cut)} after this answer; it is judged as written."
+    else:
+        answer = extract_answer(text)
+        if answer is None or answer.low_confidence:
+            printed, run, note = _program_answer(text, timeout_s, secrets, finish)
+            answer = printed or answer
     extra: dict[str, Any] = {}
     if run is not None:
         extra = dict(stdout=run.stdout, stderr=run.stderr, duration_s=run.duration_s,
@@ -253,28 +295,43 @@ def _math_verdict(text: str, expected: str, timeout_s: float,
                    reason=reason + caveat + note, low_confidence=low, kind="math", **extra)
 
 
-def _find_code(text: str) -> CodeBlock | None:
+def _find_code(text: str, finish: str | None) -> CodeBlock | None:
+    """The last Python block, or a reply that is nothing but a program (unfinished, like
+    an unclosed block, when the reply was cut off)."""
     code = extract_code(text)
     if code is None and looks_like_bare_code(text):
-        code = CodeBlock("", "", text if text.endswith("\n") else text + "\n", True)
+        code = CodeBlock("", "", text if text.endswith("\n") else text + "\n",
+                         not is_cut_off(finish))
     return code
 
 
-def _unrunnable(code: CodeBlock) -> str | None:
-    """Why the chosen block is not run, if it is not."""
-    if not code.closed:
-        return ("The last code block never ends (the reply was cut off); an unfinished "
-                "program is not run.")
+def _unrunnable(code: CodeBlock, finish: str | None) -> str | None:
+    """Why the chosen block is not run, if it is not. An unclosed block is run only when
+    the model ended the reply itself (then it is the model's final code)."""
+    if not code.closed and str(finish) != REPLY_ENDED:
+        cut = _cut(finish)
+        how = (f": {cut} inside it" if cut else
+               " (no closing fence, and how the reply ended is not known)")
+        return f"The last code block never ends{how}; an unfinished program is not run."
     if len(code.code) > MAX_CODE_CHARS:
         return (f"The last code block is {len(code.code) // 1000} KB long; at most "
                 f"{MAX_CODE_CHARS // 1000} KB of code is run.")
     return None
 
 
+def _noting_unclosed(verdict: Verdict, code: CodeBlock) -> Verdict:
+    """The verdict of a run block, saying so when its fence never closed."""
+    if code.closed:
+        return verdict
+    return replace(verdict, reason=f"{verdict.reason} {UNCLOSED_NOTE}".strip())
+
+
 def _verify(reply: str | Visible, problem: Problem | None, expect: str | None,
             tests: str | None, timeout_s: float, secrets: Sequence[str],
-            entry_point: str | None) -> Verdict:
+            entry_point: str | None, finish: str | None) -> Verdict:
     kind = problem.kind if problem is not None else None
+    if expect is not None and not expect.strip():
+        expect = None  # a blank key checks nothing: the reply is read as a free one
     if tests is None and problem is not None and problem.kind == "code":
         tests = problem.tests
     if expect is None and problem is not None and problem.kind == "math":
@@ -291,50 +348,63 @@ def _verify(reply: str | Visible, problem: Problem | None, expect: str | None,
 
     visible = (Visible(reply.text.strip(), reply.still_thinking, reply.had_thinking)
                if isinstance(reply, Visible) else strip_thinking(reply))
+    cut = _cut(finish)
     if visible.still_thinking:
+        ended = f"{cut} inside its thinking" if cut else "the reply ended inside its thinking"
         return Verdict(_S.NO_ANSWER, expected=expect if kind == "math" else None,
                        kind=kind or "open",
-                       reason="No answer (still thinking): the reply ended inside its "
-                       "thinking, before any answer.")
+                       reason=f"No answer (still thinking): {ended}, before any answer.")
     text = visible.text
 
     if tests is not None:
-        code = _find_code(text)
+        code = _find_code(text, finish)
         if code is None:
             return Verdict(_S.NO_ANSWER, kind="code", expected="code that passes the tests",
                            reason="No Python code found in the reply (looked for the last "
-                           "```python block, or an unlabelled block that parses as Python).")
-        why_not = _unrunnable(code)
+                           "```python block, or an unlabelled block that parses as Python)."
+                           + (f" {_sentence(cut)}." if cut else ""))
+        why_not = _unrunnable(code, finish)
         if why_not:
             return Verdict(_S.NO_ANSWER if not code.closed else _S.ERROR, kind="code",
                            expected="code that passes the tests", reason=why_not)
         entry = entry_point or (problem.entry_point if problem is not None else None)
-        return _code_verdict(code, tests, entry, timeout_s, secrets)
+        return _noting_unclosed(_code_verdict(code, tests, entry, timeout_s, secrets), code)
     if expect is not None:
-        return _math_verdict(text, expect, timeout_s, secrets)
+        return _math_verdict(text, expect, timeout_s, secrets, finish)
 
-    code = _find_code(text)
+    code = _find_code(text, finish)
     unverifiable = problem is not None and not problem.verifiable
     if code is not None:
-        why_not = _unrunnable(code)
+        why_not = _unrunnable(code, finish)
         if why_not:
             return Verdict(_S.NO_ANSWER if not code.closed else _S.ERROR,
                            kind=kind or "code", reason=why_not)
         note = ("This prompt is unverifiable: there is no ground truth."
                 if unverifiable else "Free prompt: no answer key or tests.")
-        return _run_verdict(code, timeout_s, "code" if problem is None else (kind or "open"),
-                            note, secrets)
-    answer = extract_answer(text)
+        return _noting_unclosed(_run_verdict(
+            code, timeout_s, "code" if problem is None else (kind or "open"), note, secrets),
+            code)
     if unverifiable:
-        reason = ("Unverifiable: this prompt has no ground truth to check against "
-                  "(nothing to run, nothing to compare).")
-    else:
-        reason = "Nothing to check against: a free prompt with no code block and no answer key."
-        if answer is not None and not answer.low_confidence:
-            reason += f" Its final answer reads {answer.display()}."
-    return Verdict(_S.NO_ANSWER, kind=kind or "open", reason=reason,
-                   got=answer.display() if answer is not None and not answer.low_confidence
-                   else None)
+        return Verdict(_S.NO_ANSWER, kind=kind or "open",
+                       reason="Unverifiable: this prompt has no ground truth to check against "
+                       "(nothing to run, nothing to compare).")
+    return _free_verdict(text, kind or "open", cut)
+
+
+def _free_verdict(text: str, kind: str, cut: str) -> Verdict:
+    """A free prompt's reply with no code: its final answer, if it states one, with
+    nothing to check it against."""
+    answer = cut_off_answer(text) if cut else extract_answer(text)
+    if answer is None or answer.low_confidence:
+        reason = (f"No answer: {cut} before a final answer." if cut else
+                  "No final answer found (no \\boxed{…}, no '#### …' line, no 'the answer is "
+                  "…'), and no answer key or code to check.")
+        return Verdict(_S.NO_ANSWER, kind=kind, reason=reason)
+    source = _SOURCES[answer.source]
+    after = f" {_sentence(cut)} after this answer." if cut else ""
+    return Verdict(_S.ANSWERED, kind=kind, got=answer.display(),
+                   reason=f"The reply's final answer ({source}), with no answer key to check "
+                   f"it against.{after}")
 
 
 def verify_reply(
@@ -346,6 +416,7 @@ def verify_reply(
     timeout_s: float = 5.0,
     secret_paths: Sequence[str] = (),
     entry_point: str | None = None,
+    finish: str | None = None,
 ) -> Verdict:
     """Check one reply. Blocks while model code runs (up to *timeout_s* plus ~1 s):
     call it from a worker thread, never the GUI thread.
@@ -354,7 +425,16 @@ def verify_reply(
       against them (the code in the sandbox, the tests here);
     * *expect* (or a math problem's answer key): compare the reply's final answer;
     * an unverifiable problem or a free prompt: run the code if there is any
-      (verdict ``ran``), else ``no-answer``.
+      (verdict ``ran``); else a free prompt's final answer is ``answered`` (found, with no
+      key to check it), and no final answer is ``no-answer``.
+
+    *finish*: how the reply ended, the engine's finish reason (``FinishReason`` values:
+    ``stop`` when the model ended it; ``length``, ``cancelled``, ``error`` when it was cut
+    off); None when not known (a saved file). A last code block that never closes is run
+    only after ``stop`` (the verdict says the fence was unclosed). A cut-off reply is
+    judged only on a final answer it marked (``\\boxed{}``, ``####``, "the answer is")
+    and wrote whole before the cut; without one it has no answer (never a number from the
+    middle of its working). An empty or blank *expect* is no key.
 
     *reply*: a :class:`Visible` is the answer the engine already split from the thinking
     (as a pane and rollouts hold it), with whether the reply ended still thinking, so it is
@@ -376,7 +456,7 @@ def verify_reply(
     """
     try:
         verdict = _verify(reply, problem, expect, tests, timeout_s, tuple(secret_paths),
-                          entry_point)
+                          entry_point, finish)
     except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
         # Only the type's name: an exception's text may be text the reply chose.
         verdict = Verdict(_S.ERROR, reason=f"Verify failed unexpectedly ({type(exc).__name__}); "

@@ -37,9 +37,10 @@ from desktop_app.verify.latexmath import (
 )
 
 __all__ = [
-    "CodeBlock", "Comparison", "FinalAnswer", "Number", "Visible", "answer_flaws", "answer_value",
-    "canonical_math", "clean_latex", "compare_answers", "extract_answer", "extract_code",
-    "first_number", "last_number", "looks_like_bare_code", "looks_like_python", "math_equal",
+    "MARKED_SOURCES", "REPLY_ENDED", "CodeBlock", "Comparison", "FinalAnswer", "Number",
+    "Visible", "answer_flaws", "answer_value", "before_cut", "canonical_math", "clean_latex",
+    "compare_answers", "cut_off_answer", "extract_answer", "extract_code", "first_number",
+    "is_cut_off", "last_number", "looks_like_bare_code", "looks_like_python", "math_equal",
     "math_vote_key", "normalize_text_answer", "numbers_equal", "parse_number",
     "remove_code_blocks", "strip_comments", "strip_thinking",
 ]
@@ -299,6 +300,44 @@ def extract_answer(text: str) -> FinalAnswer | None:
     return None
 
 
+# ------------------------------------------------------------- how the reply ended
+
+REPLY_ENDED = "stop"  # the engine's finish reason when the model ended the reply itself
+MARKED_SOURCES = ("boxed", "gsm8k", "answer-is")  # a final answer the reply marks as one
+
+
+def is_cut_off(finish: str | None) -> bool:
+    """Whether a reply with this finish reason (the engine's ``FinishReason`` value: stop,
+    length, cancelled, error) was cut off rather than ended by the model. None: not known
+    (a saved file), which is not taken as cut off."""
+    return finish is not None and str(finish) != REPLY_ENDED
+
+
+_SENTENCE_END = re.compile(r"\n|[.!?。](?=[ \t]+\S)")
+
+
+def before_cut(text: str) -> str:
+    """What a cut-off reply wrote whole: everything up to its last line break or finished
+    sentence. The unfinished rest may stop mid-value ("The answer is 1" of "1,250"), so it
+    is dropped, unless it holds a closed ``\\boxed{…}`` (its brace says the value is
+    whole)."""
+    end = 0
+    for match in _SENTENCE_END.finditer(text):
+        end = match.end()
+    head, tail = text[:end], text[end:]
+    if "box" in tail and _last_boxed(strip_comments(tail)) is not None:
+        return text
+    return head
+
+
+def cut_off_answer(text: str) -> FinalAnswer | None:
+    """The final answer of a cut-off reply (token limit, Stop): only one the reply marks
+    (``\\boxed{}``, ``####``, "the answer is") and wrote whole before the cut; a bare
+    number in the working, or a reply that is one value so far, is no answer."""
+    answer = extract_answer(before_cut(text))
+    return answer if answer is not None and answer.source in MARKED_SOURCES else None
+
+
 # What makes an answer more or less than one value. Read on the raw text, so LaTeX
 # (\text{ or }, \neq) counts, and before anything is trimmed, so "56 (or 57)" is a hedge.
 _FLAWS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -431,17 +470,20 @@ def _mostly_numeric(text: str) -> bool:
     return bool(re.search(r"\d", text)) and len(re.sub(r"[\d\s.,/$%-]", "", clean_latex(text))) <= 3
 
 
-def math_vote_key(reply: str | Visible) -> str | None:
+def math_vote_key(reply: str | Visible, *, finish: str | None = None) -> str | None:
     """What a majority vote counts for a math reply: its final answer as one canonical
     value (a number as its exact value, ``56.0`` and ``56`` alike; an expression in its
     canonical spelling; text case- and punctuation-insensitive). None when the reply has
     no final answer, only a low-confidence reading (the last number, no marker), or an
     answer that is not one value (a hedge, a negation, a range): those never vote.
-    A :class:`Visible` is an answer the engine already split off; a ``str`` a whole reply."""
+    A :class:`Visible` is an answer the engine already split off; a ``str`` a whole reply.
+    *finish*: how it ended (:func:`is_cut_off`): a cut-off reply votes only with
+    :func:`cut_off_answer`, as Verify reads it."""
     visible = reply if isinstance(reply, Visible) else strip_thinking(reply)
     if visible.still_thinking:
         return None
-    final = extract_answer(visible.text)
+    final = (cut_off_answer(visible.text) if is_cut_off(finish)
+             else extract_answer(visible.text))
     if final is None or final.low_confidence or final.flaws:
         return None
     number = final.number

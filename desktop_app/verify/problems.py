@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 KINDS = ("math", "code", "open")
+TYPED_KEY_ID = "typed-key"  # the id of a free question's key typed in the window
 
 
 class PracticeError(ValueError):
@@ -38,6 +39,20 @@ class Problem:
     solution: str = ""
     level: str = ""
     subject: str = ""
+
+    @property
+    def typed(self) -> bool:
+        """A key the user typed for a free question (:func:`typed_key`), not a practice
+        problem."""
+        return self.id == TYPED_KEY_ID
+
+
+def typed_key(prompt: str, answer: str) -> Problem:
+    """A free question with the answer key the user typed (the window's Answer key
+    field): a math problem of its own, so Verify, Rollouts ×N and retries check against it
+    as they do against a practice problem's key."""
+    return Problem(id=TYPED_KEY_ID, title="Typed answer key", prompt=prompt.strip(),
+                   kind="math", answer=answer.strip())
 
 
 @dataclass(frozen=True)

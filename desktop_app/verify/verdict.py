@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from desktop_app.text.escape import visible_controls
 
@@ -16,29 +16,63 @@ class VerdictState(StrEnum):
     TIMEOUT = "timeout"
     NO_ANSWER = "no-answer"
     RAN = "ran"
+    ANSWERED = "answered"  # a final answer was found, but there is no key to check it
 
 
-# state -> (symbol, label): the one table the window, the CLI and export read.
-VERDICT_LABELS: dict[VerdictState, tuple[str, str]] = {
-    VerdictState.PASS: ("✓", "passed"),
-    VerdictState.FAIL: ("✗", "failed"),
-    VerdictState.ERROR: ("!", "error"),
-    VerdictState.TIMEOUT: ("⏱", "timed out"),
-    VerdictState.NO_ANSWER: ("–", "no answer"),
-    VerdictState.RAN: ("▶", "ran, nothing to check against"),
+class VerdictLabel(NamedTuple):
+    """How a state reads. ``note``: a state whose finding is the answer itself says so in
+    its headline (``• Answer found: 4 · no key to check against``)."""
+
+    symbol: str
+    label: str
+    note: str = ""
+
+
+# state -> symbol, label, note: the one table the window, the CLI and export read.
+VERDICT_LABELS: dict[VerdictState, VerdictLabel] = {
+    VerdictState.PASS: VerdictLabel("✓", "passed"),
+    VerdictState.FAIL: VerdictLabel("✗", "failed"),
+    VerdictState.ERROR: VerdictLabel("!", "error"),
+    VerdictState.TIMEOUT: VerdictLabel("⏱", "timed out"),
+    VerdictState.NO_ANSWER: VerdictLabel("–", "no answer"),
+    VerdictState.RAN: VerdictLabel("▶", "ran, nothing to check against"),
+    VerdictState.ANSWERED: VerdictLabel("•", "answer found", "no key to check against"),
 }
 
 VERDICTS = tuple(state.value for state in VerdictState)
+HEADLINE_ANSWER_CHARS = 80  # an answer in a headline is cut to this many characters
+
+
+def _label(state: VerdictState | str) -> VerdictLabel:
+    try:
+        return VERDICT_LABELS[VerdictState(state)]
+    except ValueError:
+        return VerdictLabel("?", str(state))
 
 
 def verdict_title(state: VerdictState | str) -> str:
     """``✓ Passed``: the symbol and label from the one table, as a title (the window, the
     rollouts figures and export all show this); an unknown state reads ``? <state>``."""
-    try:
-        symbol, label = VERDICT_LABELS[VerdictState(state)]
-    except ValueError:
-        symbol, label = "?", str(state)
-    return f"{symbol} {label[:1].upper()}{label[1:]}"
+    symbol, label, note = _label(state)
+    return f"{symbol} {label[:1].upper()}{label[1:]}" + (f" · {note}" if note else "")
+
+
+def verdict_headline(state: VerdictState | str, got: str | None = None) -> str:
+    """The verdict's first line: its title, with the answer inside it where the answer is
+    the finding (``• Answer found: 4 · no key to check against``); else :func:`verdict_title`
+    and *got* stays in the small print (``expected 5 · got 4``)."""
+    symbol, label, note = _label(state)
+    answer = " ".join((got or "").split())
+    if not note or not answer:
+        return verdict_title(state)
+    if len(answer) > HEADLINE_ANSWER_CHARS:
+        answer = answer[:HEADLINE_ANSWER_CHARS - 1] + "…"
+    return f"{symbol} {label[:1].upper()}{label[1:]}: {answer} · {note}"
+
+
+def got_in_headline(state: VerdictState | str, got: str | None) -> bool:
+    """Whether :func:`verdict_headline` already shows *got* (so the small print does not)."""
+    return bool(_label(state).note and (got or "").strip())
 
 
 @dataclass
@@ -66,11 +100,16 @@ class Verdict:
 
     @property
     def symbol(self) -> str:
-        return VERDICT_LABELS[self.verdict][0]
+        return VERDICT_LABELS[self.verdict].symbol
 
     @property
     def label(self) -> str:
-        return VERDICT_LABELS[self.verdict][1]
+        return VERDICT_LABELS[self.verdict].label
+
+    @property
+    def headline(self) -> str:
+        """``✗ Failed``, ``• Answer found: 4 · no key to check against``."""
+        return verdict_headline(self.verdict, self.got)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
