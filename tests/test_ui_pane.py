@@ -26,6 +26,7 @@ from desktop_app.session.pane import PaneConfig
 from desktop_app.text.fences import code_blocks
 from desktop_app.ui.markdown import is_code_block
 from desktop_app.ui.pane import Pane
+from desktop_app.ui.pane_status import PaneStatus
 from desktop_app.ui.turn import TurnWidget
 from desktop_app.verify import VerdictState
 from desktop_app.verify.verdict import verdict_title
@@ -261,6 +262,39 @@ def test_stop_while_streaming(pane, qtbot, engine):
     assert turn.result.finish_reason == FinishReason.CANCELLED
     assert turn.answer_raw == "A long" and pane.status.text() == "Stopped"
     assert not pane.stop_button.isEnabled() and pane.picker.isEnabled()
+
+
+def test_stopping_stays_said_until_the_run_ends(pane, qtbot, engine):
+    """Issue 27: after Stop, tokens the worker still streams (the stop has not reached
+    it yet) do not turn the footer back into "Generating… N tokens", and Stop is not
+    offered twice."""
+    from tests.fake_engine import WAIT_FOR_STOP
+
+    release = threading.Event()
+    deltas = [Delta(thinking="", answer=f" w{i}", thinking_tokens=0, answer_tokens=i + 1,
+                    elapsed_s=i * 0.01) for i in range(6)]
+    engine.default = [PromptSent(text="p", n_tokens=1, starts_in_thinking=False, seed=1),
+                      deltas[0], release, *deltas[1:], WAIT_FOR_STOP]
+    assert pane.send("story")
+    turn = pane.turns[-1]
+    qtbot.waitUntil(lambda: turn.answer_raw == " w0", timeout=5000)
+    qtbot.waitUntil(lambda: pane.footer_status == PaneStatus.STREAMING, timeout=5000)
+    assert pane.status.text().startswith("Generating…")
+    worker = engine.workers[-1]
+    stop_reaches_the_worker, asked = worker.stop, threading.Event()
+    worker.stop = asked.set  # the stop is on its way: the worker streams on meanwhile
+    pane.stop()
+    assert asked.is_set()
+    assert (pane.footer_status, pane.status.text()) == (PaneStatus.STOPPING, "Stopping…")
+    assert not pane.stop_button.isEnabled()
+    release.set()
+    qtbot.waitUntil(lambda: turn.answer_raw.endswith(" w5"), timeout=5000)
+    qtbot.wait(100)  # several frames and clock ticks with tokens arriving
+    assert (pane.footer_status, pane.status.text()) == (PaneStatus.STOPPING, "Stopping…")
+    assert not pane.stop_button.isEnabled() and pane.running
+    with qtbot.waitSignal(pane.runFinished, timeout=5000):
+        stop_reaches_the_worker()
+    assert pane.status.text() == "Stopped" and not pane.stop_button.isEnabled()
 
 
 def test_pane_footer_and_banner_for_a_model_not_downloaded(qtbot, engine):

@@ -54,7 +54,7 @@ from desktop_app.text import escape
 from desktop_app.text.units import format_bytes, format_duration
 from desktop_app.ui import theme
 from desktop_app.ui.pane_settings import PaneSettingsForm
-from desktop_app.ui.pane_status import MODEL_STATUSES, PaneStatus, footer_text
+from desktop_app.ui.pane_status import MODEL_STATUSES, RUN_STATUSES, PaneStatus, footer_text
 from desktop_app.ui.tasks import Task, run_task
 from desktop_app.ui.turn import TurnWidget, muted
 from desktop_app.ui.widgets import RoleBadge
@@ -287,7 +287,10 @@ class Pane(QFrame):
 
     def set_status(self, status: PaneStatus, **figures: object) -> None:
         """The footer says ``status`` (its words from :data:`FOOTER_LABELS`, filled with
-        ``figures``); the same status and figures are not drawn again."""
+        ``figures``); the same status and figures are not drawn again. While a stop is
+        under way, the run's progress does not replace "Stopping…"."""
+        if status in RUN_STATUSES and self.session.stopping:
+            status, figures = PaneStatus.STOPPING, {}
         shown = (status, tuple(sorted(figures.items())))
         self.footer_status = status
         if shown != self._footer_shown:
@@ -505,6 +508,7 @@ class Pane(QFrame):
         if self.running:
             self.session.stop()
             self.set_status(PaneStatus.STOPPING)
+            self.stop_button.setEnabled(False)  # asked once; the run ends within a token
         if self.rollouts_view is not None:
             self.rollouts_view.stop()  # Stop (and Esc, Stop all) ends the pane's rollouts too
 
