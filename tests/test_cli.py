@@ -41,6 +41,61 @@ def test_usage_mistakes_are_one_line_and_exit_2(args, message):
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr
 
 
+def _unwritable_folder(tmp_path) -> str:
+    """A folder no file can be written in: read-only for a user, /sys for root."""
+    if os.geteuid() == 0:
+        if not os.path.isdir("/sys"):
+            pytest.skip("no read-only folder for root here")
+        return "/sys"
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return str(folder)
+
+
+def test_a_bad_screenshot_path_is_one_sentence_and_exit_2_before_any_model_runs(tmp_path):
+    """Issue 27: under a file, in a folder that can't be written, a folder itself, an
+    image type Qt does not write: one sentence, exit status 2, no window, no model."""
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file")
+    unwritable = _unwritable_folder(tmp_path)
+    cases = {
+        str(blocker / "shots" / "x.png"):
+            f"triptych: --screenshot {blocker / 'shots' / 'x.png'} cannot be saved: "
+            f"{blocker} is a file, not a folder.",
+        f"{unwritable}/x.png":
+            f"triptych: --screenshot {unwritable}/x.png cannot be saved there: "
+            "Permission denied.",
+        str(tmp_path):
+            f"triptych: --screenshot {tmp_path} must end in .png (or .jpg, .bmp).",
+        str(tmp_path / "pictures.png"): None,  # a folder called pictures.png
+        str(tmp_path / "shot.gif"):
+            f"triptych: --screenshot {tmp_path / 'shot.gif'} must end in .png (or .jpg, .bmp).",
+    }
+    (tmp_path / "pictures.png").mkdir()
+    for path, expected in cases.items():
+        done = triptych("--prompt", "What is 7 * 8?", "--models", "smollm2-135m-instruct",
+                        "--screenshot", path, timeout=60)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, (path, done.stderr)
+        if expected is None:
+            assert lines[0].startswith(f"triptych: --screenshot {path} is a folder; ")
+        else:
+            assert lines[0] == expected
+    assert not [*tmp_path.rglob("x.png"), *tmp_path.rglob("shot.gif")]  # nothing was written
+
+
+def test_the_screenshot_check_makes_the_folder_and_leaves_no_file(tmp_path):
+    from desktop_app.ui.app import check_screenshot_path
+
+    target = tmp_path / "new" / "deeper" / "shot.png"
+    assert check_screenshot_path(str(target)) == target
+    assert target.parent.is_dir() and not target.exists()
+    target.write_bytes(b"an earlier shot")
+    assert check_screenshot_path(str(target)) == target
+    assert target.read_bytes() == b"an earlier shot"  # checked, not touched
+
+
 @pytest.mark.slow
 def test_compare_json_streams_events_and_ends_with_summaries(starter_models):
     done = triptych("compare", "What is the capital of France?", "--json", "--temperature", "0",
