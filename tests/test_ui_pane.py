@@ -298,7 +298,8 @@ def test_stopping_stays_said_until_the_run_ends(pane, qtbot, engine):
 
 
 def test_pane_footer_and_banner_for_a_model_not_downloaded(qtbot, engine):
-    from desktop_app.models.catalog import availability, load_catalog
+    from desktop_app.models.catalog import availability, load_catalog, missing_message
+    from desktop_app.text import escape
 
     catalog = load_catalog()
     missing = next((e for e in catalog if e.role == "reasoning"
@@ -311,6 +312,9 @@ def test_pane_footer_and_banner_for_a_model_not_downloaded(qtbot, engine):
     text = widget.banner_label.text()
     assert "not downloaded yet" in text and f"triptych models pull {missing.id}" in text
     assert text.count("not downloaded") == 1  # said once, not twice
+    # the sentence `triptych compare` says when it leaves this pane out
+    sentence = missing_message(missing, availability(missing))
+    assert escape.html(sentence) in text
     assert widget.send("hello") is False and engine.workers == []
     widget.shutdown()
 

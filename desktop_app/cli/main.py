@@ -29,6 +29,7 @@ from desktop_app.cli.common import (
     EXIT_INTERRUPTED,
     UsageError,
     model_ids,
+    one_line_parser_errors,
     report,
     resolve_models,
 )
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_prompt_parser(commands)
     add_rollouts_parser(commands)
     add_practice_parser(commands)
+    one_line_parser_errors(parser, "")  # every command's, too: one usage error, exit 2
     return parser
 
 

@@ -645,3 +645,19 @@ def default_model_ids(catalog: Catalog) -> list[str]:
         if ready:
             chosen.append(ready[0].id)
     return chosen
+
+
+def default_pane_ids(catalog: Catalog) -> list[str]:
+    """The window's default panes, base / instruct / reasoning: the model
+    :func:`default_model_ids` picks for each role, else the role's first entry (shown,
+    and said, as not ready: ``triptych compare`` says which it leaves out)."""
+    ready = default_model_ids(catalog)
+    chosen: list[str] = []
+    for role in ROLES:
+        pick = next((mid for mid in ready if catalog.entries[mid].role == role), None)
+        candidates = catalog.by_role(role)
+        if pick is None and candidates:
+            pick = candidates[0].id
+        if pick is not None:
+            chosen.append(pick)
+    return chosen

@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.models.catalog import (
-    ROLES,
     Availability,
     Catalog,
     availability,
     default_model_ids,
+    default_pane_ids,
     is_ready,
     load_catalog,
 )
@@ -61,17 +61,7 @@ FIRST_RUN_GUIDANCE = ("No model is ready yet: download one here, or install Trip
 def default_pane_configs(catalog: Catalog) -> list[PaneConfig]:
     """Base, instruct, reasoning: the best ready model per role, else the role's first entry
     (shown in its "not downloaded" state)."""
-    ready = default_model_ids(catalog)
-    configs = []
-    for role in ROLES:
-        chosen = next((mid for mid in ready if catalog.entries[mid].role == role), None)
-        if chosen is None:
-            candidates = catalog.by_role(role)
-            if not candidates:
-                continue
-            chosen = candidates[0].id
-        configs.append(PaneConfig(model_id=chosen))
-    return configs
+    return [PaneConfig(model_id=model_id) for model_id in default_pane_ids(catalog)]
 
 
 class PromptEdit(QPlainTextEdit):

@@ -418,15 +418,10 @@ class Pane(QFrame):
             self.banner_button.hide()
             self.banner.show()
         elif state is not None and state != Availability.READY:
-            name = escape.html(entry.name)
-            if state == Availability.NOT_DOWNLOADED:
-                size_text = f" ({format_bytes(entry.size)})" if entry.size else ""
-                title = f"<b>{name}</b> is not downloaded yet{size_text}."
-                detail = ("Download it in the model manager, or run "
-                          f"<code>triptych models pull {escape.html(entry.id)}</code>.")
-            else:
-                title = f"<b>{name}</b> can't run yet."
-                detail = escape.html(missing_message(entry, state))
+            download = (f" (a {format_bytes(entry.size)} download)"
+                        if state == Availability.NOT_DOWNLOADED and entry.size else "")
+            title = f"<b>{escape.html(entry.name)}</b> can't run yet{download}."
+            detail = escape.html(missing_message(entry, state))  # `triptych compare` says it too
             theme.rich_text(self.banner_label, lambda: (
                 f"{title}<br><span style='color:{theme.muted_fg()}'>{detail}</span>"))
             self.banner_button.show()
