@@ -539,6 +539,16 @@ def is_ready(entry: ModelEntry) -> bool:
     return state_of(entry) == Availability.READY
 
 
+def cannot_run_reason(entry: ModelEntry) -> str:
+    """Why *entry* can't run now, in the sentence its pane shows ('' if it can: a model on
+    a server still being asked counts, since its request says so if the server is silent).
+    What a pane, its Rollouts ×N button and the Rollouts window refuse with."""
+    state = state_of(entry)
+    if state in (Availability.READY, Availability.CHECKING):
+        return ""
+    return missing_message(entry, state)
+
+
 def _file_size(path: Path) -> int | None:
     try:
         return path.stat().st_size

@@ -6,7 +6,8 @@ its KV cache shared), each answer is verified as soon as it finishes (the same
 :func:`desktop_app.verify.verify_reply` as ``triptych verify``, in a pool of at most two
 threads, never in the thread that reads the model), and the figures follow: pass@1,
 pass@k by the unbiased estimator, the majority vote (self-consistency), mean thinking
-tokens of correct vs wrong rollouts, wall time without loading, tokens per second.
+tokens of correct vs wrong rollouts, the time taken (loading the model not counted),
+tokens per second.
 
 No Qt: the window and the CLI both drive :func:`run_rollouts`.
 """
@@ -239,6 +240,7 @@ class RolloutRun:
     thinking_budget: int | None = None  # thinking capped at this many tokens (None: no cap)
     error: str | None = None
     stopped: bool = False
+    keyed: bool = True  # checked against a key (False: sampled, and nothing to check against)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -290,6 +292,7 @@ class RolloutRun:
             "tokens_per_s": round(self.tokens_per_s, 2) if self.tokens_per_s else None,
             "error": self.error,
             "stopped": self.stopped,
+            "keyed": self.keyed,
             "rollouts": [r.to_dict() for r in self.rollouts],
         }
 
@@ -326,13 +329,15 @@ def run_rollouts(
     sampling the others. ``on_update(rollout)`` is called (from this thread or a checking
     thread) when a rollout finishes and again when its verdict is in; ``on_event`` sees
     every engine event (Loading, Loaded, …). ``should_stop`` (or ``worker.stop()``) ends
-    the run: rollouts not finished are reported as cancelled, and not checked.
+    the run: rollouts not finished are reported as cancelled, and not checked. A model that
+    fails (missing, crashed, a server not answering) ends it too: ``error`` says why, and
+    every rollout it did not finish ends failed (``finish_reason`` ``error``).
     """
     entry = worker.entry
     if not 1 <= len(seeds) <= MAX_ROLLOUTS:
         raise ValueError(f"Between 1 and {MAX_ROLLOUTS} rollouts can be run at once.")
     run = RolloutRun(model=entry.id, role=entry.role, kind=key.kind,
-                     thinking_budget=request.thinking_budget,
+                     thinking_budget=request.thinking_budget, keyed=key.verifiable,
                      rollouts=[Rollout(index=i, seed=seed) for i, seed in enumerate(seeds)])
     notify = on_update or (lambda rollout: None)
     per_call = at_once or rollout_plan(entry, request, len(seeds)).at_once

@@ -44,6 +44,7 @@ from desktop_app.models.catalog import (
     Availability,
     Catalog,
     ModelEntry,
+    cannot_run_reason,
     missing_message,
     state_of,
 )
@@ -65,6 +66,7 @@ if TYPE_CHECKING:  # the Rollouts window is imported when first opened
 
 
 FRAME_MS = 16
+ROLLOUTS_TIP = "Sample many answers to the last prompt; check each"
 
 ROLE_HINTS = {  # what an empty pane says about its model
     "base": "A base model continues documents: your question is wrapped as a Q&A page.",
@@ -267,7 +269,7 @@ class Pane(QFrame):
         self.clear_button = QPushButton("Clear")
         self.clear_button.clicked.connect(self.clear)
         self.rollouts_button = QPushButton("Rollouts ×N")
-        self.rollouts_button.setToolTip("Sample many answers to the last prompt; check each")
+        self.rollouts_button.setToolTip(ROLLOUTS_TIP)
         self.rollouts_button.clicked.connect(self.open_rollouts)
         self._arrange_footer(narrow=False)
         return self.footer
@@ -428,6 +430,10 @@ class Pane(QFrame):
             self.banner.show()
         else:
             self.banner.hide()
+        cannot = (cannot_run_reason(entry) if entry is not None
+                  else f"The model '{self.config.model_id}' is not in the catalog.")
+        self.rollouts_button.setEnabled(not cannot)  # no rollouts that could never run
+        self.rollouts_button.setToolTip(cannot or ROLLOUTS_TIP)
         if not self.running:  # the footer says what the pane can do, not "Ready"
             if state is None:
                 self.set_status(PaneStatus.UNKNOWN_MODEL)
