@@ -383,6 +383,41 @@ def test_settings_defaults_button_and_copy_code_only_with_code(pane, qtbot, engi
     assert (sampling.max_tokens, sampling.seed) == (12, 3)  # what the model was asked
 
 
+def test_base_pane_marks_where_the_models_text_begins(qtbot, fake_models, engine):
+    """Issue 27: under the document it received, a base model's continuation is marked (a
+    caption, a rule and a faint tint in the role's colour), and it stays exact plain text
+    for reading and copy; a chat pane's answer has no such mark."""
+    from desktop_app.ui import theme
+    from desktop_app.ui.turn import CONTINUATION_CAPTION
+
+    base = make_pane(qtbot, fake_models, engine, "base")
+    document = "Question: What is 7 * 8?\nAnswer:"
+    continuation = " 56. *Seven* times <b>eight</b>.\n\nQuestion: What is 6 * 7?"
+    script = answer_script(continuation)
+    engine.default = [PromptSent(text=document, n_tokens=12, starts_in_thinking=False,
+                                 seed=1), *script[1:]]
+    turn = send_and_wait(qtbot, base, "What is 7 * 8?")
+    assert turn.prompt_view.toPlainText() == document
+    assert turn.continuation_label.isVisibleTo(base)
+    assert turn.continuation_label.text() == CONTINUATION_CAPTION
+    rule = f"border-left: 3px solid {theme.role_color('base').lower()}"
+    assert rule in turn.answer.styleSheet().lower() and "rgba(" in turn.answer.styleSheet()
+    assert turn.answer.toPlainText() == continuation  # exact: no Markdown, no HTML
+    turn.copy_answer()
+    assert QGuiApplication.clipboard().text() == continuation
+    base.settings_box.probabilities_box.setChecked(True)  # drawn as tinted tokens: marked too
+    assert rule in turn.token_view.styleSheet().lower()
+
+    chat = make_pane(qtbot, fake_models, engine, "instruct")
+    engine.default = answer_script("56")
+    answer = send_and_wait(qtbot, chat, "What is 7 * 8?")
+    assert not answer.continuation_label.isVisibleTo(chat)
+    assert "border-left" not in answer.answer.styleSheet()
+    for pane in (base, chat):
+        close_in_background(pane.shutdown())
+    assert wait_for_closing()
+
+
 def test_base_pane_wrapping_can_be_edited_or_turned_off(qtbot, fake_models, engine):
     base = make_pane(qtbot, fake_models, engine, "base")
     form = base.settings_box
