@@ -31,6 +31,9 @@ def test_version():
     (("compare", "hi", "--models", ","), "--models needs at least one model id"),
     (("compare", "hi", "--max-tokens", "0"), "--max-tokens must be at least 1"),
     (("--screenshot", "x.png"), "--screenshot needs --prompt"),
+    (("--prompt", "hi", "--screenshot", ""), "--screenshot needs a file name, such as shot.png."),
+    (("--prompt", "hi", "--screenshot", "x.png", "--size", "big"), "--size must be WIDTHxHEIGHT"),
+    (("--prompt", "hi", "--screenshot", "x.png", "--models", "nope"), "Unknown model 'nope'"),
     (("compare", "hi", "--gpu-layers", "lots"), "--gpu-layers must be auto, 0 or a number"),
     (("compare", "hi", "--gpu-layers", "-3"), "--gpu-layers cannot be negative"),
 ])

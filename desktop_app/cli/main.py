@@ -81,7 +81,7 @@ def run_window(args: argparse.Namespace) -> int:
     mistake in the options is a usage error before a window opens or a model runs."""
     from desktop_app.ui.app import check_screenshot_path, parse_size, run_app
 
-    if args.screenshot and not args.prompt:
+    if args.screenshot is not None and not args.prompt:
         raise UsageError("--screenshot needs --prompt.")
     if args.max_tokens is not None and args.max_tokens < 1:
         raise UsageError("--max-tokens must be at least 1.")
@@ -90,7 +90,8 @@ def run_window(args: argparse.Namespace) -> int:
         resolve_models(ids)
     try:
         size = parse_size(args.size) if args.size else None
-        screenshot = check_screenshot_path(args.screenshot) if args.screenshot else None
+        screenshot = (check_screenshot_path(args.screenshot) if args.screenshot is not None
+                      else None)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return int(run_app(models=ids, prompt=args.prompt, max_tokens=args.max_tokens,

@@ -31,6 +31,8 @@ def check_screenshot_path(text: str) -> Path:
     """The ``--screenshot`` file, checked before any model runs: its folder is made and a
     file can be written there. ValueError with one sentence otherwise (a folder given, a
     file where a folder should be, a folder that can't be written, an unknown image type)."""
+    if not text.strip():
+        raise ValueError("--screenshot needs a file name, such as shot.png.")
     path = Path(text).expanduser()
     if path.suffix.lower() not in SCREENSHOT_SUFFIXES:
         raise ValueError(f"--screenshot {text} must end in .png (or .jpg, .bmp).")
