@@ -31,6 +31,9 @@ def test_version():
     (("compare", "hi", "--models", ","), "--models needs at least one model id"),
     (("compare", "hi", "--max-tokens", "0"), "--max-tokens must be at least 1"),
     (("--screenshot", "x.png"), "--screenshot needs --prompt"),
+    (("--prompt", "hi", "--screenshot", ""), "--screenshot needs a file name, such as shot.png."),
+    (("--prompt", "hi", "--screenshot", "x.png", "--size", "big"), "--size must be WIDTHxHEIGHT"),
+    (("--prompt", "hi", "--screenshot", "x.png", "--models", "nope"), "Unknown model 'nope'"),
     (("compare", "hi", "--gpu-layers", "lots"), "--gpu-layers must be auto, 0 or a number"),
     (("compare", "hi", "--gpu-layers", "-3"), "--gpu-layers cannot be negative"),
 ])
@@ -39,6 +42,111 @@ def test_usage_mistakes_are_one_line_and_exit_2(args, message):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr
+
+
+def _unwritable_folder(tmp_path) -> str:
+    """A folder no file can be written in: read-only for a user, /sys for root."""
+    if os.geteuid() == 0:
+        if not os.path.isdir("/sys"):
+            pytest.skip("no read-only folder for root here")
+        return "/sys"
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return str(folder)
+
+
+def test_a_bad_screenshot_path_is_one_sentence_and_exit_2_before_any_model_runs(tmp_path):
+    """Issue 27: under a file, in a folder that can't be written, a folder itself, an
+    image type Qt does not write: one sentence, exit status 2, no window, no model."""
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file")
+    unwritable = _unwritable_folder(tmp_path)
+    cases = {
+        str(blocker / "shots" / "x.png"):
+            f"triptych: --screenshot {blocker / 'shots' / 'x.png'} cannot be saved: "
+            f"{blocker} is a file, not a folder.",
+        f"{unwritable}/x.png":
+            f"triptych: --screenshot {unwritable}/x.png cannot be saved there: "
+            "Permission denied.",
+        str(tmp_path):
+            f"triptych: --screenshot {tmp_path} must end in .png (or .jpg, .bmp).",
+        str(tmp_path / "pictures.png"): None,  # a folder called pictures.png
+        str(tmp_path / "shot.gif"):
+            f"triptych: --screenshot {tmp_path / 'shot.gif'} must end in .png (or .jpg, .bmp).",
+    }
+    (tmp_path / "pictures.png").mkdir()
+    for path, expected in cases.items():
+        done = triptych("--prompt", "What is 7 * 8?", "--models", "smollm2-135m-instruct",
+                        "--screenshot", path, timeout=60)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, (path, done.stderr)
+        if expected is None:
+            assert lines[0].startswith(f"triptych: --screenshot {path} is a folder; ")
+        else:
+            assert lines[0] == expected
+    assert not [*tmp_path.rglob("x.png"), *tmp_path.rglob("shot.gif")]  # nothing was written
+
+
+def test_the_screenshot_check_makes_the_folder_and_leaves_no_file(tmp_path):
+    from desktop_app.ui.app import check_screenshot_path
+
+    target = tmp_path / "new" / "deeper" / "shot.png"
+    assert check_screenshot_path(str(target)) == target
+    assert target.parent.is_dir() and not target.exists()
+    target.write_bytes(b"an earlier shot")
+    assert check_screenshot_path(str(target)) == target
+    assert target.read_bytes() == b"an earlier shot"  # checked, not touched
+
+
+def test_compare_says_which_default_pane_it_leaves_out_as_the_window_does(starter_models,
+                                                                         capsys):
+    """Issue 27: no --models, a role whose model can't run: compare leaves its pane out
+    and says so, one line per pane on stderr, in the sentence that pane shows in the
+    window; information is a ``note:``, not a ``triptych:`` error."""
+    from desktop_app.cli.compare import _panes
+    from desktop_app.models.catalog import (
+        default_pane_ids,
+        load_catalog,
+        missing_message,
+        state_of,
+    )
+
+    catalog = load_catalog()
+    panes = [catalog.entries[model_id] for model_id in default_pane_ids(catalog)]
+    left_out = [entry for entry in panes if state_of(entry) != "ready"]
+    if not left_out:
+        pytest.skip("every role's model is ready here")
+    entries = _panes(None)
+    assert [entry.id for entry in entries] == [e.id for e in panes if e not in left_out]
+    assert capsys.readouterr().err.splitlines() == [
+        f"note: the {entry.role} pane is left out: {missing_message(entry, state_of(entry))}"
+        for entry in left_out]
+
+
+def test_information_is_a_note_and_errors_say_triptych(capsys):
+    from desktop_app.cli.common import EXIT_FAILED, note, report
+
+    note("saved results.json and results.csv")
+    assert report("cannot save results: Permission denied.", EXIT_FAILED) == EXIT_FAILED
+    assert capsys.readouterr().err.splitlines() == [
+        "note: saved results.json and results.csv",
+        "triptych: cannot save results: Permission denied."]
+
+
+@pytest.mark.parametrize("argv", [
+    ["models", "frob"], ["compare"], ["bench", "--tokens", "many"], ["practice", "pull"],
+    ["frobnicate"], ["models", "pull"], ["rollouts", "-n", "x", "q", "--models", "a"],
+])
+def test_argparse_mistakes_are_the_one_usage_error_in_every_command(capsys, argv):
+    from desktop_app.cli.main import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and err.startswith("triptych: ")
+    assert "--help')." in err and "usage:" not in err
 
 
 @pytest.mark.slow
@@ -214,20 +322,20 @@ def test_every_command_says_an_unknown_model_id_in_the_same_sentence(capsys, arg
 
 
 @pytest.mark.parametrize("action", ["pull", "rm", "verify"])
-def test_models_actions_say_an_unknown_id_in_the_same_sentence_their_own_way(capsys, action):
-    """``triptych models`` keeps its own form (``error: …``, exit status 1; with --json
-    also an error event on stdout) around the same sentence."""
-    from desktop_app.cli.common import EXIT_FAILED
+def test_models_actions_say_an_unknown_id_as_every_command_does(capsys, action):
+    """Issue 27: ``triptych models`` reports the same sentence the same way (``triptych:``,
+    exit status 2); with --json also as an error event on stdout."""
+    from desktop_app.cli.common import EXIT_USAGE
     from desktop_app.cli.main import main
 
     sentence = _unknown_id_sentence("nope")
-    assert main(["models", action, "nope"]) == EXIT_FAILED
-    assert capsys.readouterr() == ("", f"error: {sentence}\n")
+    assert main(["models", action, "nope"]) == EXIT_USAGE
+    assert capsys.readouterr() == ("", f"triptych: {sentence}\n")
     if action == "pull":
-        assert main(["models", "pull", "nope", "--json"]) == EXIT_FAILED
+        assert main(["models", "pull", "nope", "--json"]) == EXIT_USAGE
         out, err = capsys.readouterr()
         assert json.loads(out) == {"event": "error", "message": sentence}
-        assert err == f"error: {sentence}\n"
+        assert err == f"triptych: {sentence}\n"
 
 
 def test_the_resolver_takes_option_text_or_ids_and_names_what_is_wrong():

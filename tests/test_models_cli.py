@@ -64,11 +64,11 @@ def test_pull_errors_are_one_line(hub_env, tiny_repo: bytes, fake_hub: FakeHub) 
     result = _cli(hub_env, "pull", "gone")
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: Cannot download 'gone':")
+    assert result.stderr.startswith("triptych: Cannot download 'gone':")
     assert "missing-Q4_0.gguf" in result.stderr
 
     unknown = _cli(hub_env, "pull", "nope", "--json")
-    assert unknown.returncode == 1 and "Unknown model 'nope'" in unknown.stderr
+    assert unknown.returncode == 2 and "Unknown model 'nope'" in unknown.stderr
     assert json.loads(unknown.stdout)["event"] == "error"
 
 
@@ -129,9 +129,9 @@ def test_import_verify_rm_in_process(hub_env, tmp_path: Path, capsys: pytest.Cap
     assert "mine" not in cat.load_catalog()
     assert path.exists()  # an imported file is the user's: never deleted
 
-    assert models_cli.main(["verify", "mine"]) == 1
+    assert models_cli.main(["verify", "mine"]) == 2  # an unknown id: a usage error
     err = capsys.readouterr().err
-    assert err.startswith("error: Unknown model 'mine'") and err.count("\n") == 1
+    assert err.startswith("triptych: Unknown model 'mine'") and err.count("\n") == 1
 
     assert models_cli.main(["import", str(tmp_path / "nope.gguf"), "--role", "base"]) == 1
     assert "no such file" in capsys.readouterr().err
@@ -231,24 +231,25 @@ def test_pull_reference_errors_are_one_sentence(
 ) -> None:
     cases = {
         (f"{QUANTS}:Q2_K", "--role", "base"):
-            f"error: {QUANTS} has no Q2_K file; its quantizations are: Q4_K_M, Q4_K_S, BF16, Q8_0.\n",
+            f"triptych: {QUANTS} has no Q2_K file; its quantizations are: Q4_K_M, Q4_K_S, BF16, Q8_0.\n",
         (f"{QUANTS}:q4_k", "--role", "base"):
-            f"error: 'q4_k' matches several files in {QUANTS} (Quants-Q4_K_M.gguf, "
+            f"triptych: 'q4_k' matches several files in {QUANTS} (Quants-Q4_K_M.gguf, "
             "Quants-Q4_K_S.gguf); name the quantization exactly.\n",
         (QUANTS, "--role", "base"):
-            f"error: {QUANTS} has several quantizations; name one, e.g. {QUANTS}:Q4_K_M "
+            f"triptych: {QUANTS} has several quantizations; name one, e.g. {QUANTS}:Q4_K_M "
             "(available: Q4_K_M, Q4_K_S, BF16, Q8_0).\n",
         (f"{QUANTS}:Q8_0",):
-            f"error: Pulling {QUANTS}:Q8_0 from the Hub needs --role (base, instruct or reasoning).\n",
+            f"triptych: Pulling {QUANTS}:Q8_0 from the Hub needs --role (base, instruct or reasoning).\n",
         ("acme/nothing:Q4_K_M", "--role", "base"):
             None,
     }
     for args, expected in cases.items():
-        assert models_cli.main(["pull", *args]) == 1, args
+        usage = "--role" not in args  # a mistake in the command: exit 2; the Hub's: 1
+        assert models_cli.main(["pull", *args]) == (2 if usage else 1), args
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err, err
         if expected is None:
-            assert err.startswith("error: Cannot list acme/nothing:") and "does not exist" in err
+            assert err.startswith("triptych: Cannot list acme/nothing:") and "does not exist" in err
         else:
             assert err == expected
     assert not [e for e in cat.load_catalog() if isinstance(e.source, sources.HubSource)

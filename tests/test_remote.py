@@ -387,19 +387,20 @@ def test_add_server_lists_then_adds_models_without_a_key_in_the_file(
     assert added[0] not in load_catalog()
 
 
-@pytest.mark.parametrize(("args", "said"), [
-    (["ftp://x"], "is not an http:// or https:// address"),
-    (["{url}", "--add", "plain"], "write it as MODEL=ROLE"),
-    (["{url}", "--add", "nope=base"], "does not serve 'nope'"),
-    (["{url}", "--key-env", "1X", "--add", "plain=base"], "not the name of an environment"),
+@pytest.mark.parametrize(("args", "said", "code"), [
+    (["ftp://x"], "is not an http:// or https:// address", 2),  # a mistake in the command
+    (["{url}", "--add", "plain"], "write it as MODEL=ROLE", 2),
+    (["{url}", "--add", "nope=base"], "does not serve 'nope'", 1),  # the server's answer
+    (["{url}", "--key-env", "1X", "--add", "plain=base"], "not the name of an environment", 1),
 ])
 def test_add_server_mistakes_are_one_sentence(stub: StubServer, args: list[str], said: str,
-                                              capsys: pytest.CaptureFixture[str]):
+                                              code: int, capsys: pytest.CaptureFixture[str]):
     from desktop_app.cli import models as models_cli
 
-    assert models_cli.main(["add-server", *[a.format(url=stub.url) for a in args]]) == 1
+    assert models_cli.main(["add-server", *[a.format(url=stub.url) for a in args]]) == code
     err = capsys.readouterr().err
     assert said in err and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("triptych: ")
 
 
 class MemoryKeyring(KeyringBackend):

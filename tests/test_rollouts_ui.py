@@ -12,12 +12,18 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from desktop_app.engine.protocol import GenerationRequest
+from desktop_app.engine.protocol import (
+    Delta,
+    Failed,
+    FailureKind,
+    GenerationRequest,
+    PromptSent,
+)
 from desktop_app.rollouts.run import rollout_seeds
 from desktop_app.session.generation import close_in_background, wait_for_closing
 from desktop_app.session.pane import PaneConfig
 from desktop_app.ui.pane import Pane
-from desktop_app.ui.rollouts import PENDING, RolloutsView
+from desktop_app.ui.rollouts import CHIP_LABELS, Chip, RolloutsView, chip_legend
 from desktop_app.ui.rollouts_chart import AccuracyChart, Bar
 from desktop_app.ui.tasks import wait_for_tasks
 from desktop_app.verify import Problem
@@ -56,7 +62,7 @@ def test_rollouts_from_a_pane_fill_the_grid(qtbot, pane, engine, tmp_path: Path)
     view.count.setValue(12)
     with qtbot.waitSignal(view.runFinished, timeout=30_000) as finished:
         assert view.run()
-        assert view.chip_text(0) == PENDING  # nothing blocks: the grid shows at once
+        assert view.chip_text(0) == CHIP_LABELS[Chip.RUNNING][0]  # the grid shows at once
     run = finished.args[0]
     assert run.n == 12 and run.error is None
     expected = [(r.seed % 3 != 0) for r in run.rollouts]
@@ -65,6 +71,7 @@ def test_rollouts_from_a_pane_fill_the_grid(qtbot, pane, engine, tmp_path: Path)
     figures = view.figures_text()
     assert f"{sum(expected)} correct of 12 checked" in figures and "pass@12" in figures
     assert "Majority vote: 56" in figures or "Majority vote: 54" in figures
+    assert " (loading the model not counted)" in figures and "without loading" not in figures
     # The pane's own worker was not used: it stayed free for the pane.
     assert len(engine.workers) == 2
     # Click a chip: that rollout, thinking included.
@@ -363,3 +370,135 @@ def test_the_window_says_when_the_context_runs_fewer_at_once(qtbot, pane, engine
     with qtbot.waitSignal(view.runFinished, timeout=30_000):
         assert view.run()
     assert "at a time" not in view.figures.text()
+
+
+# ------------------------------------------------------- issue 27: rollouts that can't run
+
+
+def test_a_model_that_cannot_run_refuses_rollouts_up_front(qtbot, pane, engine) -> None:
+    """The pane's Rollouts ×N is disabled, its tooltip the sentence the pane shows; the
+    Rollouts window, opened while the model could run, refuses Run with that sentence:
+    no chips, no model process."""
+    from desktop_app.models.catalog import cannot_run_reason, missing_message, state_of
+    from desktop_app.text import escape
+    from desktop_app.ui.pane import ROLLOUTS_TIP
+
+    send_and_wait(qtbot, pane, PROBLEM.prompt, PROBLEM)
+    assert pane.rollouts_button.isEnabled() and pane.rollouts_button.toolTip() == ROLLOUTS_TIP
+    view = pane.open_rollouts()
+    assert view is not None
+    workers = len(engine.workers)
+    model_file = Path(pane.entry.source.path)
+    placeholder = model_file.read_bytes()
+    model_file.unlink()  # the model's file is gone
+    pane.refresh_state()
+    sentence = missing_message(pane.entry, state_of(pane.entry))
+    assert sentence == cannot_run_reason(pane.entry) and "does not exist" in sentence
+    assert not pane.rollouts_button.isEnabled() and pane.rollouts_button.toolTip() == sentence
+    assert escape.html(sentence) in pane.banner_label.text()  # the same sentence
+    assert not view.run()
+    assert view.figures.text() == sentence and view.chip_buttons == []
+    assert view.goodhart_text() == "" and view.last_run is None
+    assert len(engine.workers) == workers  # no process for rollouts that could never run
+    view.close()
+    pane.rollouts_view = None
+    assert pane.open_rollouts() is None  # nor a window
+    model_file.write_bytes(placeholder)
+    pane.refresh_state()
+    assert pane.rollouts_button.isEnabled() and pane.rollouts_button.toolTip() == ROLLOUTS_TIP
+
+
+def crashes_on_odd_seeds(request: GenerationRequest) -> list[object]:
+    """Even seeds answer; odd ones are cut off by the model process crashing."""
+    if (request.sampling.seed or 0) % 2 == 0:
+        return answer_script("The answer is 56.")
+    return [PromptSent(text="p", n_tokens=3, starts_in_thinking=False, seed=1),
+            *[Delta(thinking="", answer="So ", thinking_tokens=0, answer_tokens=i + 1,
+                    elapsed_s=0.01 * i) for i in range(12)],
+            Failed(message="The model process crashed (SIGSEGV).", kind=FailureKind.CRASH)]
+
+
+def _run_to_the_end(qtbot, pane, engine, script) -> tuple[RolloutsView, object]:
+    import dataclasses
+
+    send_and_wait(qtbot, pane, PROBLEM.prompt, PROBLEM)
+    engine.default = script
+    view = pane.open_rollouts()
+    assert view is not None
+    view.key_edit.setText("56")
+    view.request = dataclasses.replace(view.request, sampling=dataclasses.replace(
+        view.request.sampling, max_tokens=64))  # all 8 at once: the crash cuts some short
+    view.count.setValue(8)
+    with qtbot.waitSignal(view.runFinished, timeout=30_000) as finished:
+        assert view.run()
+    return view, finished.args[0]
+
+
+def test_a_model_that_crashes_mid_run_says_which_rollouts_failed_and_why(
+        qtbot, pane, engine) -> None:
+    from desktop_app.ui.export import to_html, to_markdown
+
+    view, run = _run_to_the_end(qtbot, pane, engine, crashes_on_odd_seeds)
+    ran = [r for r in run.rollouts if r.seed % 2 == 0]
+    failed = [r for r in run.rollouts if r.seed % 2]
+    assert failed and ran and run.error == "The model process crashed (SIGSEGV)."
+    chips = [view.chip_text(i) for i in range(8)]
+    assert chips == ["✓" if r.seed % 2 == 0 else CHIP_LABELS[Chip.FAILED][0]
+                     for r in run.rollouts]
+    tip = view.chip_buttons[failed[0].index].toolTip()
+    assert tip.startswith(f"Rollout {failed[0].index + 1} did not run: The model process crashed")
+    figures = view.figures_text()
+    assert figures.startswith(f"{len(ran)} correct of {len(ran)} checked "
+                              f"({len(failed)} of 8 rollouts failed)")
+    assert "Why they failed: The model process crashed (SIGSEGV)." in figures
+    markdown = to_markdown([pane.export_data()])
+    rows = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + len(ran)  # only the rollouts that ran are listed
+    assert f"({len(failed)} of 8 rollouts failed)" in markdown
+    assert "Why they failed: The model process crashed (SIGSEGV)." in markdown
+    assert "No key exists" not in markdown
+    assert to_html([pane.export_data()]).count("<tr>") == 1 + len(ran)
+
+
+def test_a_model_that_fails_to_load_leaves_no_rollouts_that_never_ran(
+        qtbot, pane, engine) -> None:
+    """A server that does not answer, a file that will not load: every rollout failed,
+    said once with why; no chip "…", no pick by the longest answer, no table of rollouts
+    in the export, and the key typed is not forgotten."""
+    from desktop_app.ui.export import to_markdown
+
+    send_and_wait(qtbot, pane, PROBLEM.prompt, PROBLEM)
+    why = "The server at gpu-box:8000 is not answering; is it running?"
+    engine.options["fail_load"] = Failed(message=why, kind=FailureKind.LOAD)
+    view = pane.open_rollouts()
+    assert view is not None
+    view.key_edit.setText("56")
+    with qtbot.waitSignal(view.runFinished, timeout=30_000) as finished:
+        assert view.run()
+    run = finished.args[0]
+    assert run.error == why and run.n == 8
+    assert {view.chip_text(i) for i in range(8)} == {CHIP_LABELS[Chip.FAILED][0]}
+    assert view.figures_text().splitlines()[:2] == [
+        "8 of 8 rollouts failed", f"Why they failed: {why}"]
+    assert view.goodhart_text() == ""
+    markdown = to_markdown([pane.export_data()])
+    assert "8 of 8 rollouts failed" in markdown and "| Seed |" not in markdown
+    assert "No key exists" not in markdown and run.to_dict()["keyed"] is True
+
+
+def test_the_chip_legend_is_the_verdict_table_and_the_chips_own(qtbot, pane, monkeypatch):
+    """Every chip the grid can show is explained under it, from the one label tables: a
+    verdict state added to the table appears in the legend with no other change."""
+    from desktop_app.ui import rollouts as rollouts_module
+    from desktop_app.verify import VERDICT_LABELS
+
+    view = pane.open_rollouts()
+    assert view is not None
+    legend = view.legend.text()
+    for symbol, label in [*VERDICT_LABELS.values(), *CHIP_LABELS.values()]:
+        assert f"{symbol} {label}" in legend
+    assert "✓ passed" in legend and "✗ failed" in legend and "– no answer" in legend
+    assert view.legend.isVisibleTo(view)
+    monkeypatch.setattr(rollouts_module, "VERDICT_LABELS",
+                        {**VERDICT_LABELS, "found": ("?", "answer found, no key")})
+    assert "? answer found, no key" in chip_legend()

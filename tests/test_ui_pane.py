@@ -26,6 +26,7 @@ from desktop_app.session.pane import PaneConfig
 from desktop_app.text.fences import code_blocks
 from desktop_app.ui.markdown import is_code_block
 from desktop_app.ui.pane import Pane
+from desktop_app.ui.pane_status import PaneStatus
 from desktop_app.ui.turn import TurnWidget
 from desktop_app.verify import VerdictState
 from desktop_app.verify.verdict import verdict_title
@@ -263,8 +264,42 @@ def test_stop_while_streaming(pane, qtbot, engine):
     assert not pane.stop_button.isEnabled() and pane.picker.isEnabled()
 
 
+def test_stopping_stays_said_until_the_run_ends(pane, qtbot, engine):
+    """Issue 27: after Stop, tokens the worker still streams (the stop has not reached
+    it yet) do not turn the footer back into "Generating… N tokens", and Stop is not
+    offered twice."""
+    from tests.fake_engine import WAIT_FOR_STOP
+
+    release = threading.Event()
+    deltas = [Delta(thinking="", answer=f" w{i}", thinking_tokens=0, answer_tokens=i + 1,
+                    elapsed_s=i * 0.01) for i in range(6)]
+    engine.default = [PromptSent(text="p", n_tokens=1, starts_in_thinking=False, seed=1),
+                      deltas[0], release, *deltas[1:], WAIT_FOR_STOP]
+    assert pane.send("story")
+    turn = pane.turns[-1]
+    qtbot.waitUntil(lambda: turn.answer_raw == " w0", timeout=5000)
+    qtbot.waitUntil(lambda: pane.footer_status == PaneStatus.STREAMING, timeout=5000)
+    assert pane.status.text().startswith("Generating…")
+    worker = engine.workers[-1]
+    stop_reaches_the_worker, asked = worker.stop, threading.Event()
+    worker.stop = asked.set  # the stop is on its way: the worker streams on meanwhile
+    pane.stop()
+    assert asked.is_set()
+    assert (pane.footer_status, pane.status.text()) == (PaneStatus.STOPPING, "Stopping…")
+    assert not pane.stop_button.isEnabled()
+    release.set()
+    qtbot.waitUntil(lambda: turn.answer_raw.endswith(" w5"), timeout=5000)
+    qtbot.wait(100)  # several frames and clock ticks with tokens arriving
+    assert (pane.footer_status, pane.status.text()) == (PaneStatus.STOPPING, "Stopping…")
+    assert not pane.stop_button.isEnabled() and pane.running
+    with qtbot.waitSignal(pane.runFinished, timeout=5000):
+        stop_reaches_the_worker()
+    assert pane.status.text() == "Stopped" and not pane.stop_button.isEnabled()
+
+
 def test_pane_footer_and_banner_for_a_model_not_downloaded(qtbot, engine):
-    from desktop_app.models.catalog import availability, load_catalog
+    from desktop_app.models.catalog import availability, load_catalog, missing_message
+    from desktop_app.text import escape
 
     catalog = load_catalog()
     missing = next((e for e in catalog if e.role == "reasoning"
@@ -277,6 +312,9 @@ def test_pane_footer_and_banner_for_a_model_not_downloaded(qtbot, engine):
     text = widget.banner_label.text()
     assert "not downloaded yet" in text and f"triptych models pull {missing.id}" in text
     assert text.count("not downloaded") == 1  # said once, not twice
+    # the sentence `triptych compare` says when it leaves this pane out
+    sentence = missing_message(missing, availability(missing))
+    assert escape.html(sentence) in text
     assert widget.send("hello") is False and engine.workers == []
     widget.shutdown()
 
@@ -343,6 +381,41 @@ def test_settings_defaults_button_and_copy_code_only_with_code(pane, qtbot, engi
     finished_turn(qtbot, pane, engine, "again", "ok")
     sampling = engine.workers[-1].requests[-1].sampling
     assert (sampling.max_tokens, sampling.seed) == (12, 3)  # what the model was asked
+
+
+def test_base_pane_marks_where_the_models_text_begins(qtbot, fake_models, engine):
+    """Issue 27: under the document it received, a base model's continuation is marked (a
+    caption, a rule and a faint tint in the role's colour), and it stays exact plain text
+    for reading and copy; a chat pane's answer has no such mark."""
+    from desktop_app.ui import theme
+    from desktop_app.ui.turn import CONTINUATION_CAPTION
+
+    base = make_pane(qtbot, fake_models, engine, "base")
+    document = "Question: What is 7 * 8?\nAnswer:"
+    continuation = " 56. *Seven* times <b>eight</b>.\n\nQuestion: What is 6 * 7?"
+    script = answer_script(continuation)
+    engine.default = [PromptSent(text=document, n_tokens=12, starts_in_thinking=False,
+                                 seed=1), *script[1:]]
+    turn = send_and_wait(qtbot, base, "What is 7 * 8?")
+    assert turn.prompt_view.toPlainText() == document
+    assert turn.continuation_label.isVisibleTo(base)
+    assert turn.continuation_label.text() == CONTINUATION_CAPTION
+    rule = f"border-left: 3px solid {theme.role_color('base').lower()}"
+    assert rule in turn.answer.styleSheet().lower() and "rgba(" in turn.answer.styleSheet()
+    assert turn.answer.toPlainText() == continuation  # exact: no Markdown, no HTML
+    turn.copy_answer()
+    assert QGuiApplication.clipboard().text() == continuation
+    base.settings_box.probabilities_box.setChecked(True)  # drawn as tinted tokens: marked too
+    assert rule in turn.token_view.styleSheet().lower()
+
+    chat = make_pane(qtbot, fake_models, engine, "instruct")
+    engine.default = answer_script("56")
+    answer = send_and_wait(qtbot, chat, "What is 7 * 8?")
+    assert not answer.continuation_label.isVisibleTo(chat)
+    assert "border-left" not in answer.answer.styleSheet()
+    for pane in (base, chat):
+        close_in_background(pane.shutdown())
+    assert wait_for_closing()
 
 
 def test_base_pane_wrapping_can_be_edited_or_turned_off(qtbot, fake_models, engine):

@@ -344,12 +344,37 @@ def test_marking_the_active_pane_keeps_the_zoomed_text(qtbot, fake_models, engin
 
 
 def test_snapshot_size_is_checked_in_one_sentence(capsys):
-    from desktop_app.ui.app import parse_size, run_app
+    from desktop_app.cli.main import main
+    from desktop_app.ui.app import parse_size
 
     assert parse_size("1024x768") == (1024, 768) and parse_size("1280×720") == (1280, 720)
-    assert run_app(prompt="x", screenshot="never.png", size="big") == 1
+    assert main(["--prompt", "x", "--screenshot", "never.png", "--size", "big"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["triptych: --size must be WIDTHxHEIGHT, like 1024x768, not 'big'."]
+
+
+def test_a_screenshot_that_cannot_be_saved_after_the_run_is_one_sentence(
+        fake_models, engine, tmp_path, monkeypatch, capsys):
+    """Issue 27: the panes finish, then saving fails (the folder went away, a file took
+    its place): one sentence naming the file, exit status 1, at once; not a traceback,
+    nor a wait of the whole timeout blaming the panes."""
+    from desktop_app.models import catalog as catalog_module
+    from desktop_app.session import pane as session_pane
+    from desktop_app.ui.app import run_app
+
+    monkeypatch.setattr(catalog_module, "load_catalog", lambda *args, **kwargs: fake_models)
+    monkeypatch.setattr(session_pane, "default_worker_factory", engine.worker)
+    engine.default = answer_script("Fifty-six.")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the screenshot's folder should be")
+    shot = blocker / "shot.png"
+    instruct = ids_by_role(fake_models)["instruct"]
+    code = run_app(models=[instruct], prompt="What is 7 * 8?", screenshot=shot, timeout_s=60)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith(f"triptych: could not save the screenshot to {shot}: ")
+    assert "timed out" not in err[0] and "Traceback" not in err[0]
+    assert engine.workers and engine.workers[0].requests  # the pane did run
 
 
 @pytest.mark.slow

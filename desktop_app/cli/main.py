@@ -29,7 +29,9 @@ from desktop_app.cli.common import (
     EXIT_INTERRUPTED,
     UsageError,
     model_ids,
+    one_line_parser_errors,
     report,
+    resolve_models,
 )
 from desktop_app.cli.compare import add_compare_parser, run_compare
 from desktop_app.cli.models import add_models_parser, run_models_command
@@ -70,20 +72,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_prompt_parser(commands)
     add_rollouts_parser(commands)
     add_practice_parser(commands)
+    one_line_parser_errors(parser, "")  # every command's, too: one usage error, exit 2
     return parser
 
 
 def run_window(args: argparse.Namespace) -> int:
-    """No subcommand: open the window (or, with ``--screenshot``, snapshot it)."""
-    if args.screenshot and not args.prompt:
+    """No subcommand: open the window (or, with ``--screenshot``, snapshot it). Every
+    mistake in the options is a usage error before a window opens or a model runs."""
+    from desktop_app.ui.app import check_screenshot_path, parse_size, run_app
+
+    if args.screenshot is not None and not args.prompt:
         raise UsageError("--screenshot needs --prompt.")
     if args.max_tokens is not None and args.max_tokens < 1:
         raise UsageError("--max-tokens must be at least 1.")
-    from desktop_app.ui.app import run_app
-
-    return int(run_app(models=model_ids(args.models), prompt=args.prompt,
-                       max_tokens=args.max_tokens, screenshot=args.screenshot,
-                       presentation=args.presentation, size=args.size))
+    ids = model_ids(args.models)
+    if ids is not None:
+        resolve_models(ids)
+    try:
+        size = parse_size(args.size) if args.size else None
+        screenshot = (check_screenshot_path(args.screenshot) if args.screenshot is not None
+                      else None)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return int(run_app(models=ids, prompt=args.prompt, max_tokens=args.max_tokens,
+                       screenshot=screenshot, presentation=args.presentation, size=size))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,8 +4,10 @@
 :func:`add_models_parser` registers ``triptych models`` on the main parser;
 :func:`add_models_commands` adds the actions but ``list`` to any ``models`` sub-parsers.
 Each action sets ``models_action`` so :func:`run_models_command` can dispatch; plain
-``triptych models`` lists. Errors are one line on stderr, ``error: …`` (with ``--json``
-also an ``error`` event on stdout), and exit status 1, never a traceback.
+``triptych models`` lists. Errors are one line on stderr, ``triptych: …`` as in every
+command (with ``--json`` also an ``error`` event on stdout), never a traceback: exit
+status 2 for a mistake in the command (an unknown id, a Hub reference without --role, a
+malformed --add or address), 1 for a failure (a download, a check, a server).
 Run on its own for tests: ``python -m desktop_app.cli.models pull ID``.
 """
 
@@ -22,7 +24,9 @@ from desktop_app.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_USAGE,
     UsageError,
+    one_line_parser_errors,
     report,
     resolve_model,
     warn,
@@ -33,8 +37,6 @@ from desktop_app.models.gguf import has_magic
 from desktop_app.models.hub import parse_reference
 from desktop_app.text.escape import visible_controls
 from desktop_app.text.units import format_bytes
-
-ERROR_PREFIX = "error: "  # this command's errors, every one exit status 1
 
 
 def add_models_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -108,8 +110,8 @@ def add_models_commands(models_subparsers: Any) -> None:
 
 
 def _error(message: object, as_json: bool = False) -> int:
-    """Report *message* in this command's form; returns the exit status."""
-    return report(message, EXIT_FAILED, prefix=ERROR_PREFIX, json_event=as_json)
+    """Report a failure (with ``--json``, also as an event); returns the exit status."""
+    return report(message, EXIT_FAILED, json_event=as_json)
 
 
 # -------------------------------------------------------------------------------- list
@@ -198,7 +200,7 @@ def _entry_to_pull(args: argparse.Namespace, as_json: bool) -> cat.ModelEntry:
         return resolve_model(args.model_id, catalog)
     role = getattr(args, "role", None)
     if role is None:
-        raise hub.DownloadError(
+        raise UsageError(
             f"Pulling {args.model_id} from the Hub needs --role (base, instruct or reasoning).")
     entry = user_catalog.add_hub_reference(args.model_id, role, name=getattr(args, "name", None))
     source = entry.source
@@ -218,19 +220,19 @@ def _pull(args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
     try:
         entry = _entry_to_pull(args, as_json)
-    except (UsageError, sources.CatalogError, hub.DownloadError) as exc:
+    except (sources.CatalogError, hub.DownloadError) as exc:
         return _error(str(exc), as_json)
     cancel = threading.Event()
     terminal = _TerminalProgress()
 
-    def report(progress: download.DownloadProgress) -> None:
+    def show(progress: download.DownloadProgress) -> None:
         if as_json:
             print(json.dumps(progress.to_dict()), flush=True)
         else:
             terminal(progress)
 
     try:
-        path = download.pull(entry, progress=report, cancel=cancel)
+        path = download.pull(entry, progress=show, cancel=cancel)
     except KeyboardInterrupt:
         terminal.done()
         kept = download.partial_bytes(entry)
@@ -238,8 +240,7 @@ def _pull(args: argparse.Namespace) -> int:
                    f"{format_bytes(kept)} kept, run the same command to resume.")
         if as_json:
             print(json.dumps({"event": "cancelled", "model": entry.id, "kept": kept}), flush=True)
-        print(message, file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
+        return report(message, EXIT_INTERRUPTED)
     except hub.DownloadError as exc:
         terminal.done()
         return _error(str(exc), as_json)
@@ -265,7 +266,7 @@ def _rm(args: argparse.Namespace) -> int:
             print(f"Removed {entry.id} from your catalog (the server is untouched).")
             return EXIT_OK
         removed = download.remove(entry)
-    except (UsageError, sources.CatalogError, hub.DownloadError) as exc:
+    except (sources.CatalogError, hub.DownloadError) as exc:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"Cannot remove '{args.model_id}': {exc.strerror or exc}.")
@@ -305,7 +306,7 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         entry = resolve_model(args.model_id)
         ok = download.verify(entry)
-    except (UsageError, sources.CatalogError, hub.DownloadError) as exc:
+    except (sources.CatalogError, hub.DownloadError) as exc:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"Cannot read the file of '{args.model_id}': {exc.strerror or exc}.")
@@ -322,7 +323,7 @@ def _picks(values: list[str], served: list[str]) -> list[tuple[str, str]]:
     for value in values:
         model, sep, role = value.rpartition("=")
         if not sep or not model or role not in cat.ROLES:
-            raise hub.DownloadError(
+            raise UsageError(
                 f"--add {value!r}: write it as MODEL=ROLE, ROLE one of {', '.join(cat.ROLES)}.")
         if model not in served:
             raise hub.DownloadError(
@@ -337,7 +338,7 @@ def _add_server(args: argparse.Namespace) -> int:
     try:
         endpoint = servers.normalize_endpoint(args.url)
     except ValueError as exc:
-        return _error(str(exc), as_json)
+        raise UsageError(str(exc)) from None
     if args.ask_key:
         import getpass
 
@@ -375,9 +376,10 @@ def run_models_command(args: argparse.Namespace) -> int:
     action = _ACTIONS[getattr(args, "models_action", None) or "list"]
     try:
         return action(args)
+    except UsageError as exc:  # the one usage error, with --json also as an event
+        return report(exc, EXIT_USAGE, json_event=bool(getattr(args, "json", False)))
     except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return report("interrupted.", EXIT_INTERRUPTED)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -385,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     actions = parser.add_subparsers(dest="models_command", required=True)
     _add_list(actions)
     add_models_commands(actions)
+    one_line_parser_errors(parser, "models")
     return run_models_command(parser.parse_args(argv))
 
 

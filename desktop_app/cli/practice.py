@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from desktop_app.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, report
+from desktop_app.cli.common import EXIT_FAILED, EXIT_OK, UsageError, report
 from desktop_app.text.escape import visible_controls
 from desktop_app.verify.benchmarks import load_full_set, pulled_file
 from desktop_app.verify.practice import PracticeError, PracticeSet, load_practice_sets
@@ -88,7 +88,7 @@ def find_benchmark(name: str, sets: list[PracticeSet] | None = None) -> Practice
         if wanted in (subset.format, subset.key.removesuffix("-mini")):
             return subset
     known = ", ".join(s.format for s in candidates)
-    raise PullError(f"No benchmark called {name!r} to pull; there are: {known}.")
+    raise UsageError(f"No benchmark called {name!r} to pull; there are: {known}.")
 
 
 def _explain(exc: BaseException, subset: PracticeSet) -> PullError:
@@ -144,7 +144,8 @@ class _QuietProgress:
 
 def pull_set(name: str) -> PracticeSet:
     """Download the whole benchmark *name* into the Hub cache (unless it is there) and
-    read it back; blocking. Raises :class:`PullError` with one sentence."""
+    read it back; blocking. Raises :class:`PullError` with one sentence (a name that is
+    no benchmark: :class:`UsageError`)."""
     from huggingface_hub import hf_hub_download
 
     from desktop_app.models.catalog import hub_cache_dir
@@ -183,4 +184,4 @@ def run_practice(args: argparse.Namespace) -> int:
             return EXIT_OK
     except (PullError, PracticeError) as exc:
         return report(exc, EXIT_FAILED)
-    return EXIT_USAGE
+    raise UsageError(f"Unknown action {args.practice_command!r}; use list or pull.")

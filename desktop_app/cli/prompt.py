@@ -24,6 +24,7 @@ from desktop_app.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
+    note,
     one_line_parser_errors,
     report,
     resolve_model,
@@ -201,9 +202,8 @@ def run_prompt(args: argparse.Namespace) -> int:
         text += "" if text.endswith("\n") else "\n"
     out.write(text)
     out.flush()
-    for note in built.notes:
-        print(f"triptych: note: {note}", file=sys.stderr)
+    for adapted in built.notes:
+        note(adapted)
     if built.starts_in_thinking:
-        print("triptych: note: the prompt ends inside the model's thinking block.",
-              file=sys.stderr)
+        note("the prompt ends inside the model's thinking block.")
     return EXIT_OK

@@ -29,7 +29,9 @@ from desktop_app.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     UsageError,
+    note,
     one_line_parser_errors,
+    report,
     resolve_model,
     resolve_models,
 )
@@ -210,7 +212,7 @@ def _run_prompt(args: argparse.Namespace, prompt: str, key: Any, entries: list[A
     for entry in entries:
         budgets = args.budgets
         if budgets != [None] and not budget_applies(entry):
-            print(f"triptych: {entry.id} {BUDGET_DOES_NOT_APPLY}.", file=sys.stderr)
+            note(f"{entry.id} {BUDGET_DOES_NOT_APPLY}.")
             budgets = [None]
         worker = open_worker(entry)
         try:
@@ -222,19 +224,18 @@ def _run_prompt(args: argparse.Namespace, prompt: str, key: Any, entries: list[A
                 request = replace(_request(entry, prompt, args), thinking_budget=budget)
                 plan = rollout_plan(entry, request, len(seeds))
                 if plan.message:
-                    print(f"triptych: {visible_controls(plan.message)}", file=sys.stderr)
+                    note(plan.message)
                 run = run_rollouts(worker, request, seeds, key, at_once=plan.at_once)
                 runs.append(run)
                 if run.error:
-                    print(f"triptych: {entry.id}: {visible_controls(run.error)}", file=sys.stderr)
+                    report(f"{entry.id}: {run.error}", EXIT_FAILED)
                     break
                 if not args.json:
                     print(f"[{label}] {_chips(run)}")
                     print(f"[{label}] {_summary_line(run)}")
         except KeyboardInterrupt:
             worker.stop()
-            print("triptych: stopped.", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return report("stopped.", EXIT_INTERRUPTED)
         finally:
             worker.close()
     if not args.json and args.budgets != [None]:
@@ -278,8 +279,7 @@ def _run_set(args: argparse.Namespace, practice_set: Any, entries: list[Any],
                           seeds,
                           judge=judge, on_row=show, seed=args.seed)
     except KeyboardInterrupt:
-        print("triptych: stopped.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return report("stopped.", EXIT_INTERRUPTED)
     finally:
         for worker in [*workers, *([judge] if judge is not None else [])]:
             worker.close()
@@ -287,9 +287,8 @@ def _run_set(args: argparse.Namespace, practice_set: Any, entries: list[Any],
         try:
             json_path, csv_path = outcome.save(args.save)
         except OSError as exc:
-            print(f"triptych: cannot save {args.save}: {exc.strerror or exc}.", file=sys.stderr)
-            return EXIT_FAILED
-        print(f"triptych: saved {json_path} and {csv_path}", file=sys.stderr)
+            return report(f"cannot save {args.save}: {exc.strerror or exc}.", EXIT_FAILED)
+        note(f"saved {json_path} and {csv_path}")
     if args.json:
         print(json.dumps(outcome.to_dict(), indent=2))
     else:

@@ -539,6 +539,16 @@ def is_ready(entry: ModelEntry) -> bool:
     return state_of(entry) == Availability.READY
 
 
+def cannot_run_reason(entry: ModelEntry) -> str:
+    """Why *entry* can't run now, in the sentence its pane shows ('' if it can: a model on
+    a server still being asked counts, since its request says so if the server is silent).
+    What a pane, its Rollouts ×N button and the Rollouts window refuse with."""
+    state = state_of(entry)
+    if state in (Availability.READY, Availability.CHECKING):
+        return ""
+    return missing_message(entry, state)
+
+
 def _file_size(path: Path) -> int | None:
     try:
         return path.stat().st_size
@@ -644,4 +654,20 @@ def default_model_ids(catalog: Catalog) -> list[str]:
         ready.sort(key=lambda entry: entry.starter)  # non-starter first
         if ready:
             chosen.append(ready[0].id)
+    return chosen
+
+
+def default_pane_ids(catalog: Catalog) -> list[str]:
+    """The window's default panes, base / instruct / reasoning: the model
+    :func:`default_model_ids` picks for each role, else the role's first entry (shown,
+    and said, as not ready: ``triptych compare`` says which it leaves out)."""
+    ready = default_model_ids(catalog)
+    chosen: list[str] = []
+    for role in ROLES:
+        pick = next((mid for mid in ready if catalog.entries[mid].role == role), None)
+        candidates = catalog.by_role(role)
+        if pick is None and candidates:
+            pick = candidates[0].id
+        if pick is not None:
+            chosen.append(pick)
     return chosen

@@ -87,9 +87,12 @@ class Picks:
 
 
 def best_of_n(rollouts: Sequence[Rollout], scores: Sequence[float | None] | None = None) -> Picks:
-    """The key's pick (the first correct rollout), the longest answer, the judge's top."""
+    """The key's pick (the first correct rollout), the longest answer among those checked
+    (not one stopped or cut short by a failing model; None when none answered), the
+    judge's top."""
     key = next((r.index for r in rollouts if r.correct), None)
-    longest = max(rollouts, key=lambda r: len(r.answer.strip()), default=None)
+    answered = [r for r in rollouts if r.verdict is not None and r.answer.strip()]
+    longest = max(answered, key=lambda r: len(r.answer.strip()), default=None)
     judge = None
     if scores is not None and any(s is not None for s in scores):
         judge = ranking(scores)[0][0]

@@ -6,7 +6,8 @@ its KV cache shared), each answer is verified as soon as it finishes (the same
 :func:`desktop_app.verify.verify_reply` as ``triptych verify``, in a pool of at most two
 threads, never in the thread that reads the model), and the figures follow: pass@1,
 pass@k by the unbiased estimator, the majority vote (self-consistency), mean thinking
-tokens of correct vs wrong rollouts, wall time without loading, tokens per second.
+tokens of correct vs wrong rollouts, the time taken (loading the model not counted),
+tokens per second.
 
 No Qt: the window and the CLI both drive :func:`run_rollouts`.
 """
@@ -347,7 +348,9 @@ def run_rollouts(
     sampling the others. ``on_update(rollout)`` is called (from this thread or a checking
     thread) when a rollout finishes and again when its verdict is in; ``on_event`` sees
     every engine event (Loading, Loaded, …). ``should_stop`` (or ``worker.stop()``) ends
-    the run: rollouts not finished are reported as cancelled, and not checked.
+    the run: rollouts not finished are reported as cancelled, and not checked. A model that
+    fails (missing, crashed, a server not answering) ends it too: ``error`` says why, and
+    every rollout it did not finish ends failed (``finish_reason`` ``error``).
     """
     entry = worker.entry
     if not 1 <= len(seeds) <= MAX_ROLLOUTS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from desktop_app.engine.protocol import FinishReason
 from desktop_app.rollouts.goodhart import NO_KEY
 from desktop_app.text.units import format_duration
 from desktop_app.verify.verdict import verdict_title
@@ -32,7 +33,7 @@ class RunFigures:
     over (its time and speed are final)."""
 
     n: int
-    sampled: int
+    sampled: int  # rollouts the model finished (stopped ones too)
     keyed: bool
     checked: int
     correct: int
@@ -50,6 +51,7 @@ class RunFigures:
     tokens_per_s: float | None = None
     error: str | None = None
     stopped: bool = False
+    failed: int = 0  # rollouts the model did not finish because it failed (``error`` says why)
 
     @classmethod
     def of(cls, data: dict[str, Any], *, keyed: bool | None = None,
@@ -58,12 +60,15 @@ class RunFigures:
         says (else, for older files, whether any rollout has a verdict)."""
         rollouts = data.get("rollouts") or []
         checked = sum(1 for r in rollouts if r.get("verdict"))
+        failed = sum(1 for r in rollouts if r.get("finish_reason") == FinishReason.ERROR)
+        if keyed is None:
+            keyed = bool(data.get("keyed", checked))
         majority = data.get("majority") or {}
         thinking = data.get("mean_thinking_tokens") or {}
         return cls(
             n=int(data.get("n", len(rollouts))),
-            sampled=sum(1 for r in rollouts if r.get("finish_reason")),
-            keyed=bool(data.get("keyed", checked)) if keyed is None else keyed,
+            sampled=sum(1 for r in rollouts if r.get("finish_reason")) - failed,
+            keyed=keyed,
             checked=checked,
             correct=int(data.get("correct", 0)),
             pass_at_k={str(k): float(v) for k, v in (data.get("pass_at_k") or {}).items()},
@@ -80,16 +85,24 @@ class RunFigures:
             tokens_per_s=data.get("tokens_per_s"),
             error=data.get("error"),
             stopped=bool(data.get("stopped")),
+            failed=failed,
         )
 
     # -- the one wording
 
     def score(self) -> list[str]:
-        """Correct of checked and pass@k (or that nothing is checked)."""
+        """Correct of checked and pass@k (or that nothing is checked); rollouts the model
+        failed to finish are counted as failed, never as rollouts (``details`` says why)."""
+        failed = f"{self.failed} of {self.n} rollouts failed"
+        if self.failed == self.n:
+            return [failed]
         if not self.keyed:
-            return [f"{self.sampled} of {self.n} rollouts sampled. {NO_KEY}"]
+            sampled = f"{self.sampled} of {self.n} rollouts sampled"
+            return [f"{sampled}, {failed}. {NO_KEY}" if self.failed else f"{sampled}. {NO_KEY}"]
         counted = f"{self.correct} correct of {self.checked} checked"
-        if self.checked != self.n:
+        if self.failed:
+            counted += f" ({failed})"
+        elif self.checked != self.n:
             counted += f" ({self.n} rollouts)"
         return [counted] + [f"pass@{k} {value:.2f}" for k, value in self.pass_at_k.items()]
 
@@ -111,13 +124,15 @@ class RunFigures:
                          f"wrong {show(self.thinking_wrong)}")
         if self.thinking_budget is not None:
             parts.append(f"thinking budget {self.thinking_budget}")
-        if self.done:
+        if self.done and self.failed < self.n:  # a model that never ran took no time
             if self.wall_s is not None:
-                parts.append(f"{format_duration(self.wall_s)} without loading")
+                parts.append(f"took {format_duration(self.wall_s)} (loading the model not "
+                             "counted)")
             if self.tokens_per_s:
                 parts.append(f"{self.tokens_per_s:.1f} tok/s")
         if self.error:
-            parts.append(f"Error: {_one_line(self.error)}")
+            parts.append(f"Why they failed: {_one_line(self.error)}" if self.failed
+                         else f"Error: {_one_line(self.error)}")
         elif self.stopped:
             parts.append("stopped")
         return parts

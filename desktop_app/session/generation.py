@@ -58,6 +58,11 @@ class GenerationRun:
     def start(self) -> None:
         self.thread.start()
 
+    @property
+    def stopping(self) -> bool:
+        """A stop was asked for (the stream may still deliver a few events)."""
+        return self._stop.is_set()
+
     def stop(self) -> None:
         """Cooperative stop: returns at once; the stream ends within a token."""
         self._stop.set()

@@ -145,6 +145,11 @@ class PaneSession:
     def running(self) -> bool:
         return self.run is not None
 
+    @property
+    def stopping(self) -> bool:
+        """Asked to stop and not ended yet: the pane says "Stopping…" until it ends."""
+        return self.run is not None and self.run.stopping
+
     def model_state(self) -> Availability | None:
         """Whether the model can run now; None if it is not in the catalog. A check that
         fails counts as not downloaded."""

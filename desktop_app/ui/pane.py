@@ -44,6 +44,7 @@ from desktop_app.models.catalog import (
     Availability,
     Catalog,
     ModelEntry,
+    cannot_run_reason,
     missing_message,
     state_of,
 )
@@ -54,7 +55,7 @@ from desktop_app.text import escape
 from desktop_app.text.units import format_bytes, format_duration
 from desktop_app.ui import theme
 from desktop_app.ui.pane_settings import PaneSettingsForm
-from desktop_app.ui.pane_status import MODEL_STATUSES, PaneStatus, footer_text
+from desktop_app.ui.pane_status import MODEL_STATUSES, RUN_STATUSES, PaneStatus, footer_text
 from desktop_app.ui.tasks import Task, run_task
 from desktop_app.ui.turn import TurnWidget, muted
 from desktop_app.ui.widgets import NarrowingBox, RoleBadge, ViewHold
@@ -65,6 +66,7 @@ if TYPE_CHECKING:  # the Rollouts window is imported when first opened
 
 
 FRAME_MS = 16
+ROLLOUTS_TIP = "Sample many answers to the last prompt; check each"
 
 ROLE_HINTS = {  # what an empty pane says about its model
     "base": "A base model continues documents: your question is wrapped as a Q&A page.",
@@ -272,7 +274,7 @@ class Pane(QFrame):
         self.clear_button = QPushButton("Clear")
         self.clear_button.clicked.connect(self.clear)
         self.rollouts_button = QPushButton("Rollouts ×N")
-        self.rollouts_button.setToolTip("Sample many answers to the last prompt; check each")
+        self.rollouts_button.setToolTip(ROLLOUTS_TIP)
         self.rollouts_button.clicked.connect(self.open_rollouts)
         self._arrange_footer(narrow=False)
         return self.footer
@@ -292,7 +294,10 @@ class Pane(QFrame):
 
     def set_status(self, status: PaneStatus, **figures: object) -> None:
         """The footer says ``status`` (its words from :data:`FOOTER_LABELS`, filled with
-        ``figures``); the same status and figures are not drawn again."""
+        ``figures``); the same status and figures are not drawn again. While a stop is
+        under way, the run's progress does not replace "Stopping…"."""
+        if status in RUN_STATUSES and self.session.stopping:
+            status, figures = PaneStatus.STOPPING, {}
         shown = (status, tuple(sorted(figures.items())))
         self.footer_status = status
         if shown != self._footer_shown:
@@ -420,21 +425,20 @@ class Pane(QFrame):
             self.banner_button.hide()
             self.banner.show()
         elif state is not None and state != Availability.READY:
-            name = escape.html(entry.name)
-            if state == Availability.NOT_DOWNLOADED:
-                size_text = f" ({format_bytes(entry.size)})" if entry.size else ""
-                title = f"<b>{name}</b> is not downloaded yet{size_text}."
-                detail = ("Download it in the model manager, or run "
-                          f"<code>triptych models pull {escape.html(entry.id)}</code>.")
-            else:
-                title = f"<b>{name}</b> can't run yet."
-                detail = escape.html(missing_message(entry, state))
+            download = (f" (a {format_bytes(entry.size)} download)"
+                        if state == Availability.NOT_DOWNLOADED and entry.size else "")
+            title = f"<b>{escape.html(entry.name)}</b> can't run yet{download}."
+            detail = escape.html(missing_message(entry, state))  # `triptych compare` says it too
             theme.rich_text(self.banner_label, lambda: (
                 f"{title}<br><span style='color:{theme.muted_fg()}'>{detail}</span>"))
             self.banner_button.show()
             self.banner.show()
         else:
             self.banner.hide()
+        cannot = (cannot_run_reason(entry) if entry is not None
+                  else f"The model '{self.config.model_id}' is not in the catalog.")
+        self.rollouts_button.setEnabled(not cannot)  # no rollouts that could never run
+        self.rollouts_button.setToolTip(cannot or ROLLOUTS_TIP)
         if not self.running:  # the footer says what the pane can do, not "Ready"
             if state is None:
                 self.set_status(PaneStatus.UNKNOWN_MODEL)
@@ -510,6 +514,7 @@ class Pane(QFrame):
         if self.running:
             self.session.stop()
             self.set_status(PaneStatus.STOPPING)
+            self.stop_button.setEnabled(False)  # asked once; the run ends within a token
         if self.rollouts_view is not None:
             self.rollouts_view.stop()  # Stop (and Esc, Stop all) ends the pane's rollouts too
 

@@ -47,6 +47,10 @@ FOOTER_LABELS: dict[PaneStatus, str] = {
     PaneStatus.CONTINUE_FAILED: "Continue failed",
 }
 
+# a run's progress: once a stop is asked for, "Stopping…" stands until the run ends
+RUN_STATUSES = frozenset({PaneStatus.TURN, PaneStatus.STREAMING, PaneStatus.LOADING,
+                          PaneStatus.LOADED})
+
 # the footer is about the model (not about the last run): "Ready" replaces it once it can run
 MODEL_STATUSES = frozenset({PaneStatus.UNKNOWN_MODEL, PaneStatus.NOT_READY})
 

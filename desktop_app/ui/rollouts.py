@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.engine.protocol import FINISH_LABELS, GenerationRequest, Loaded, Loading
-from desktop_app.models.catalog import ModelEntry, is_ready
+from desktop_app.engine.protocol import (
+    FINISH_LABELS,
+    FinishReason,
+    GenerationRequest,
+    Loaded,
+    Loading,
+)
+from desktop_app.models.catalog import ModelEntry, cannot_run_reason, is_ready
 from desktop_app.rollouts.goodhart import (
     NO_KEY,
     PROXY_LABELS,
@@ -73,9 +80,33 @@ from desktop_app.verify import VERDICT_LABELS, Problem, VerdictState
 
 CHIP_COLUMNS = 8
 DEFAULT_ROLLOUTS = 8
-PENDING, SAMPLED = "·", "…"  # not finished yet / finished, being checked
 CHIP_SCALE = 1.25  # a chip's mark, relative to the window's text
 PROMPT_HEIGHT = 64  # pixels at the app's font size, grown with the zoom
+
+
+class Chip(StrEnum):
+    """A rollout's chip before (or without) a verdict; a verdict's chip is its symbol."""
+
+    RUNNING = "running"
+    CHECKING = "checking"
+    STOPPED = "stopped"
+    FAILED = "failed"  # the model failed before this rollout finished
+
+
+# chip -> (symbol, label): with VERDICT_LABELS, every chip the grid can show (and its legend)
+CHIP_LABELS: dict[Chip, tuple[str, str]] = {
+    Chip.RUNNING: ("·", "running"),
+    Chip.CHECKING: ("…", "being checked"),
+    Chip.STOPPED: ("■", "stopped"),
+    Chip.FAILED: ("⚠", "did not run: the model failed"),
+}
+
+
+def chip_legend() -> str:
+    """What each chip means, from the verdicts' one label table and the chips' own."""
+    pairs = [(label.symbol, label.label) for label in VERDICT_LABELS.values()]
+    return "   ".join(f"{symbol} {label}" for symbol, label in
+                      [*pairs, *CHIP_LABELS.values()])
 
 
 def _chip_colour(state: VerdictState | None) -> str:
@@ -174,6 +205,10 @@ class RolloutsView(QWidget):
         self.chips.setColumnStretch(CHIP_COLUMNS, 1)  # chips packed to the left
         self.chip_buttons: list[QToolButton] = []
         layout.addWidget(self.chips_box)
+        self.legend = QLabel(chip_legend())
+        self.legend.setWordWrap(True)
+        theme.style(self.legend, lambda: f"color: {theme.muted_fg()};")
+        layout.addWidget(self.legend)
 
         self.figures = QLabel("Press Run to sample the rollouts.")
         self.figures.setWordWrap(True)
@@ -249,6 +284,10 @@ class RolloutsView(QWidget):
         key = self.answer_key()
         if not prompt:
             self.figures.setText("Type a prompt first.")
+            return False
+        cannot = cannot_run_reason(self.entry)
+        if cannot:  # the sentence its pane shows: no chips for rollouts that can't run
+            self.figures.setText(visible_controls(cannot))
             return False
         try:
             budgets = parse_budgets(self.budget_edit.text()) \
@@ -404,9 +443,15 @@ class RolloutsView(QWidget):
         rollout = self.rollouts[index]
         if rollout.verdict is not None:
             return VERDICT_LABELS[rollout.verdict.verdict][0]
-        if rollout.result is not None:
-            return SAMPLED if rollout.result.finish_reason != "cancelled" else "■"
-        return PENDING
+        return CHIP_LABELS[self.chip(index)][0]
+
+    def chip(self, index: int) -> Chip:
+        """The chip of a rollout with no verdict (yet)."""
+        result = self.rollouts[index].result
+        if result is None:
+            return Chip.RUNNING
+        return {FinishReason.CANCELLED: Chip.STOPPED, FinishReason.ERROR: Chip.FAILED}.get(
+            FinishReason(result.finish_reason), Chip.CHECKING)
 
     def _update_chip(self, index: int) -> None:
         if index >= len(self.chip_buttons):
@@ -423,6 +468,8 @@ class RolloutsView(QWidget):
             tip = f"Rollout {index + 1}: {rollout.verdict.label}"
             if rollout.verdict.got:
                 tip += f" (got {rollout.verdict.got})"
+        elif rollout.result is not None and rollout.result.error:
+            tip = f"Rollout {index + 1} did not run: {rollout.result.error}"
         elif rollout.result is not None:
             tip = f"Rollout {index + 1}: {FINISH_LABELS[rollout.result.finish_reason]}"
         else:
@@ -477,8 +524,8 @@ class RolloutsView(QWidget):
     def goodhart_text(self) -> str:
         """Best of N by the key, by the longest answer and by the judge, side by side."""
         rollouts = self.rollouts
-        if not rollouts:
-            return ""
+        if not any(r.answer.strip() for r in rollouts):
+            return ""  # nothing to pick from (not run, stopped at once, the model failed)
         picks = best_of_n(rollouts, self.scores)
 
         def described(proxy: Proxy) -> str:
@@ -593,9 +640,10 @@ class RolloutsView(QWidget):
 
 
 def open_rollouts(pane: Any) -> RolloutsView | None:
-    """The pane's Rollouts window (made on first use) for its model and last prompt."""
+    """The pane's Rollouts window (made on first use) for its model and last prompt; None
+    when its model can't run (the pane's button is disabled, saying why)."""
     entry = pane.entry
-    if entry is None:
+    if entry is None or cannot_run_reason(entry):
         return None
     existing = pane.rollouts_view
     if isinstance(existing, RolloutsView) and existing.entry.id == entry.id:

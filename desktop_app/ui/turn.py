@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -65,6 +65,20 @@ from desktop_app.ui.widgets import (
 )
 from desktop_app.verify import Problem, Verdict, VerdictState
 from desktop_app.verify.verdict import got_in_headline
+
+CONTINUATION_CAPTION = "↓ The model's continuation"
+
+
+def continuation_sheet(role: str) -> str:
+    """A base model's continuation reads apart from the document above it, as in export:
+    a rule in the role's colour down its left and a faint tint of it (the text itself
+    stays exact plain text, for reading and for copy)."""
+    color = QColor(theme.role_color(role))
+    tint = f"rgba({color.red()}, {color.green()}, {color.blue()}, " \
+           f"{0.16 if theme.is_dark() else 0.07})"
+    return (f"QTextBrowser {{ background: {tint}; border: none;"
+            f" border-left: 3px solid {color.name()}; padding-left: 4px; }}")
+
 
 EMPTY_ANSWER_NOTES = {  # what an empty answer says, by why the reply ended
     FinishReason.CANCELLED: "(stopped)",
@@ -142,10 +156,16 @@ class TurnWidget(QFrame):
         self.answer = AutoHeightTextBrowser()
         self.highlighter = CodeHighlighter(self.answer.document())
         self.plain_answer = entry.prompt.style == "document"
+        self.continuation_label = QLabel(CONTINUATION_CAPTION)  # where the model's text begins
+        theme.style(self.continuation_label, muted)
+        theme.set_font_scale(self.continuation_label, 0.85)
+        self.continuation_label.hide()
+        layout.addWidget(self.continuation_label)
         if self.plain_answer:  # a base model's exact continuation of the document above
             self.answer.setFont(theme.mono_font())
             self.answer.setToolTip("The base model's exact continuation of the document "
                                    "it received")
+            theme.style(self.answer, lambda: continuation_sheet(entry.role))
         layout.addWidget(self.answer)
         self._build_tokens(layout)
 
@@ -169,6 +189,7 @@ class TurnWidget(QFrame):
         self.token_view = TokenView()
         if self.plain_answer:
             self.token_view.setFont(theme.mono_font())
+            theme.style(self.token_view, lambda: continuation_sheet(self.entry.role))
         self.router: TokenRouter | None = None  # made when the reply's start is known
         for view in (self.token_view, self.thinking_token_view):
             view.tokenClicked.connect(self._token_clicked)
@@ -312,6 +333,7 @@ class TurnWidget(QFrame):
     def show_prompt_sent(self) -> None:
         self.prompt_view.set_text(self.data.prompt_sent)
         self.prompt_section.show()
+        self.continuation_label.setVisible(self.plain_answer)
         notes = self.data.prompt_notes
         self.prompt_notes.setText("\n".join(notes))
         self.prompt_notes.setVisible(bool(notes))
