@@ -491,14 +491,17 @@ def test_the_chip_legend_is_the_verdict_table_and_the_chips_own(qtbot, pane, mon
     verdict state added to the table appears in the legend with no other change."""
     from desktop_app.ui import rollouts as rollouts_module
     from desktop_app.verify import VERDICT_LABELS
+    from desktop_app.verify.verdict import VerdictLabel
 
     view = pane.open_rollouts()
     assert view is not None
     legend = view.legend.text()
-    for symbol, label in [*VERDICT_LABELS.values(), *CHIP_LABELS.values()]:
+    for symbol, label in [*((v.symbol, v.label) for v in VERDICT_LABELS.values()),
+                          *CHIP_LABELS.values()]:
         assert f"{symbol} {label}" in legend
     assert "✓ passed" in legend and "✗ failed" in legend and "– no answer" in legend
+    assert "• answer found" in legend  # issue 27's state for a reply with no key
     assert view.legend.isVisibleTo(view)
     monkeypatch.setattr(rollouts_module, "VERDICT_LABELS",
-                        {**VERDICT_LABELS, "found": ("?", "answer found, no key")})
-    assert "? answer found, no key" in chip_legend()
+                        {**VERDICT_LABELS, "new": VerdictLabel("?", "a new state")})
+    assert "? a new state" in chip_legend()
