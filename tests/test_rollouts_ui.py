@@ -381,7 +381,7 @@ def test_a_model_that_cannot_run_refuses_rollouts_up_front(qtbot, pane, engine) 
     no chips, no model process."""
     from desktop_app.models.catalog import cannot_run_reason, missing_message, state_of
     from desktop_app.text import escape
-    from desktop_app.ui.pane import ROLLOUTS_TIP
+    from desktop_app.ui.pane_chrome import ROLLOUTS_TIP
 
     send_and_wait(qtbot, pane, PROBLEM.prompt, PROBLEM)
     assert pane.rollouts_button.isEnabled() and pane.rollouts_button.toolTip() == ROLLOUTS_TIP

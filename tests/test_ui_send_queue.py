@@ -98,3 +98,20 @@ def test_a_queued_question_can_be_cancelled_and_stop_all_cancels_it(qtbot, windo
     qtbot.waitUntil(lambda: not window.busy, timeout=10_000)
     qtbot.wait(50)  # a send would be scheduled on the event loop
     assert prompts(window) == [["What is 7 * 8?"]] * 2
+
+
+def test_the_window_keys_beyond_the_menus_work(qtbot, window, engine):
+    """Keys a menu cannot hold twice are window shortcuts (ui/window_menus.py): the keypad's
+    Ctrl+Enter sends like Ctrl+Return, Ctrl+Tab moves to the next pane, Ctrl++ zooms."""
+    window.prompt.setPlainText("What is 7 * 8?")
+    window.prompt.setFocus()
+    QTest.keyClick(window.prompt, Qt.Key.Key_Enter,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.KeypadModifier)
+    assert prompts(window) == [["What is 7 * 8?"], ["What is 7 * 8?"]]
+    qtbot.waitUntil(lambda: not window.busy, timeout=10000)
+    active = window.active_index
+    QTest.keyClick(window.prompt, Qt.Key.Key_Tab, Qt.KeyboardModifier.ControlModifier)
+    assert window.active_index == (active + 1) % len(window.panes)
+    zoom = window.zoom
+    QTest.keyClick(window.prompt, Qt.Key.Key_Plus, Qt.KeyboardModifier.ControlModifier)
+    assert window.zoom > zoom

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -45,7 +45,6 @@ from desktop_app.text import escape
 from desktop_app.ui import export, theme
 from desktop_app.ui.add_server import ServerWatch
 from desktop_app.ui.answer_key import AnswerKeyField, rekey_turns
-from desktop_app.ui.explorer import open_explorer
 from desktop_app.ui.pane import Pane
 from desktop_app.ui.practice import PracticePicker, check_column, problem_badge
 from desktop_app.ui.sandbox_badge import isolation_badge, sandbox_protections
@@ -54,6 +53,7 @@ from desktop_app.ui.send_queue import QueuedQuestion
 from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
 from desktop_app.ui.tasks import Task, run_task, wait_for_tasks
 from desktop_app.ui.widgets import ElidedLabel
+from desktop_app.ui.window_menus import build_menus_and_shortcuts
 from desktop_app.verify import Problem, Protections
 
 MAX_PANES = 4
@@ -232,7 +232,8 @@ class MainWindow(QMainWindow):
                     and config.model_id not in ready:
                 self._stand_ins[pane] = config.model_id
 
-        self._build_menus_and_shortcuts()
+        self.thinking_action, self.presentation_action, self.sync_action = (
+            build_menus_and_shortcuts(self))
         self.sync_scroll = bool(self.settings.sync_scroll)
         self.sync_action.setChecked(self.sync_scroll)
         if self.settings.thinking_expanded:
@@ -253,56 +254,6 @@ class MainWindow(QMainWindow):
         self.prompt.setFocus()
 
     # ------------------------------------------------------------------ construction
-
-    def _build_menus_and_shortcuts(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction("Export as &Markdown…", QKeySequence("Ctrl+E"),
-                            self.export_markdown_dialog)
-        file_menu.addAction("Export as &HTML…", QKeySequence("Ctrl+Shift+E"),
-                            self.export_html_dialog)
-        file_menu.addSeparator()
-        file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
-
-        run_menu = bar.addMenu("&Run")
-        run_menu.addAction("&Send to every pane", QKeySequence("Ctrl+Return"), self.send_all)
-        run_menu.addAction("Stop &all", QKeySequence("Esc"), self.stop_all)
-        run_menu.addAction("Stop active pane", QKeySequence("Ctrl+."), self.stop_active)
-        run_menu.addAction("&Clear all", QKeySequence("Ctrl+L"), self.clear_all)
-        run_menu.addAction("&Practice problems…", QKeySequence("Ctrl+P"), self.open_practice)
-        run_menu.addAction("Rollouts on a practice &set…", self.open_set_runs)
-
-        view_menu = bar.addMenu("&View")
-        self.thinking_action = view_menu.addAction("Expand all &thinking")
-        self.thinking_action.setCheckable(True)
-        self.thinking_action.setShortcut(QKeySequence("Ctrl+T"))
-        self.thinking_action.toggled.connect(self.thinking_toggle.setChecked)
-        self.thinking_toggle.toggled.connect(self.thinking_action.setChecked)
-        self.presentation_action = view_menu.addAction("&Presentation mode")
-        self.presentation_action.setCheckable(True)
-        self.presentation_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
-        self.presentation_action.toggled.connect(self.set_presentation)
-        view_menu.addAction("Zoom &in", QKeySequence("Ctrl+="), lambda: self.zoom_by(1.1))
-        view_menu.addAction("Zoom &out", QKeySequence("Ctrl+-"), lambda: self.zoom_by(1 / 1.1))
-        view_menu.addAction("&Reset zoom", QKeySequence("Ctrl+0"), lambda: self.set_zoom(1.0))
-        self.sync_action = view_menu.addAction("&Synchronised scrolling")
-        self.sync_action.setCheckable(True)
-        self.sync_action.toggled.connect(self._set_sync)
-        view_menu.addSeparator()
-        view_menu.addAction("&Next pane", QKeySequence("F6"), self.next_pane)
-        view_menu.addAction("&Add pane", QKeySequence("Ctrl+Shift+N"), lambda: self.add_pane())
-        view_menu.addAction("&Undo remove pane", QKeySequence("Ctrl+Shift+Z"), self.undo_remove)
-
-        models_menu = bar.addMenu("&Models")
-        models_menu.addAction("&Model manager…", QKeySequence("Ctrl+M"), self.open_model_manager)
-        models_menu.addAction("Next-token &explorer…", lambda: open_explorer(self))  # issue 14
-
-        # extra keys that menus can't hold twice
-        for keys, slot in (("Ctrl+Enter", self.send_all), ("Ctrl++", lambda: self.zoom_by(1.1)),
-                           ("Ctrl+Tab", self.next_pane)):
-            shortcut = QShortcut(QKeySequence(keys), self)
-            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
-            shortcut.activated.connect(slot)
 
     def _show_isolation(self, protections: Protections | None) -> None:
         """The sandbox badge, from what the sandbox reported took effect (None: none ran)."""
@@ -681,7 +632,7 @@ class MainWindow(QMainWindow):
         self.presentation_action.blockSignals(False)
         self.set_zoom(max(self.zoom, PRESENTATION_ZOOM) if on else 1.0)
 
-    def _set_sync(self, on: bool) -> None:
+    def set_sync(self, on: bool) -> None:
         self.sync_scroll = on
 
     def _synced_scroll(self, source: Pane, value: int) -> None:

@@ -15,16 +15,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
-    QComboBox,
     QFrame,
-    QGridLayout,
     QLabel,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -54,11 +49,12 @@ from desktop_app.session.turn import Turn, TurnState
 from desktop_app.text import escape
 from desktop_app.text.units import format_bytes, format_duration
 from desktop_app.ui import theme
+from desktop_app.ui.pane_chrome import ROLLOUTS_TIP, PaneFooter, PaneHeader, pane_frame, role_dot
 from desktop_app.ui.pane_settings import PaneSettingsForm
-from desktop_app.ui.pane_status import MODEL_STATUSES, RUN_STATUSES, PaneStatus, footer_text
+from desktop_app.ui.pane_status import MODEL_STATUSES, RUN_STATUSES, PaneStatus
 from desktop_app.ui.tasks import Task, run_task
-from desktop_app.ui.turn import TurnWidget, muted
-from desktop_app.ui.widgets import NarrowingBox, RoleBadge, ViewHold
+from desktop_app.ui.turn import TurnWidget
+from desktop_app.ui.widgets import ViewHold
 from desktop_app.verify import Problem, Verdict, VerdictState
 
 if TYPE_CHECKING:  # the Rollouts window is imported when first opened
@@ -66,43 +62,12 @@ if TYPE_CHECKING:  # the Rollouts window is imported when first opened
 
 
 FRAME_MS = 16
-ROLLOUTS_TIP = "Sample many answers to the last prompt; check each"
 
 ROLE_HINTS = {  # what an empty pane says about its model
     "base": "A base model continues documents: your question is wrapped as a Q&A page.",
     "instruct": "An instruct model answers as an assistant.",
     "reasoning": "A reasoning model thinks first, then answers.",
 }
-
-
-def role_dot(role: str, ready: bool, size: int = 12) -> QIcon:
-    """A role-coloured dot for the model picker: filled when the model is ready."""
-    pix = QPixmap(size, size)
-    pix.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pix)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    color = QColor(theme.role_color(role))
-    if ready:
-        painter.setBrush(color)
-        painter.setPen(Qt.PenStyle.NoPen)
-    else:
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        pen = painter.pen()
-        pen.setColor(color)
-        pen.setWidth(2)
-        painter.setPen(pen)
-    painter.drawEllipse(2, 2, size - 4, size - 4)
-    painter.end()
-    return QIcon(pix)
-
-
-def _pane_frame(role: str, active: bool) -> str:
-    """Role colour along the top; the active pane is framed in it all round, thickly
-    enough to see from the back of a room."""
-    color = theme.role_color(role)
-    side = f"3px solid {color}" if active else f"1px solid {theme.border_color()}"
-    return (f"QFrame#pane {{ background: palette(base); border: {side};"
-            f" border-top: {6 if active else 4}px solid {color}; border-radius: 6px; }}")
 
 
 class Pane(QFrame):
@@ -152,66 +117,12 @@ class Pane(QFrame):
         self._apply_entry()
 
     def _build_header(self) -> QWidget:
-        """Badge, model picker, ⚙ and ✕ on one row; in a narrow pane (three panes on a
-        projector) the picker gets a row of its own rather than shrinking to "Gemm"."""
-        self.header = NarrowingBox(lambda: max(  # the picker on a row of its own
-            self.badge.minimumSizeHint().width() + self.settings_button.sizeHint().width()
-            + self.remove_button.sizeHint().width() + 12, self.picker.minimumSizeHint().width()))
-        self.header_grid = QGridLayout(self.header)
-        self.header_grid.setContentsMargins(0, 0, 0, 0)
-        self.header_grid.setHorizontalSpacing(6)
-        self.header_grid.setVerticalSpacing(4)
-        self.header_narrow: bool | None = None
-        self.badge = RoleBadge()
-        self.badge.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        self.picker = QComboBox()
-        self.picker.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.picker.setMinimumContentsLength(12)
-        self.picker.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.settings_button = QToolButton()
-        self.settings_button.setText("⚙")
-        self.settings_button.setCheckable(True)
-        self.settings_button.setToolTip("Settings for this pane")
-        self.settings_button.setAutoRaise(True)
-        self.remove_button = QToolButton()
-        self.remove_button.setText("✕")
-        self.remove_button.setToolTip("Remove this pane")
-        self.remove_button.setAutoRaise(True)
+        self.header = PaneHeader()
+        self.badge, self.picker = self.header.badge, self.header.picker
+        self.settings_button = self.header.settings_button
+        self.remove_button = self.header.remove_button
         self.remove_button.clicked.connect(lambda: self.removeRequested.emit(self))
-        self._arrange_header(narrow=False)
         return self.header
-
-    def _arrange_header(self, *, narrow: bool) -> None:
-        if narrow == self.header_narrow:
-            return
-        self.header_narrow = narrow
-        grid = self.header_grid
-        for widget in (self.badge, self.picker, self.settings_button, self.remove_button):
-            grid.removeWidget(widget)
-        grid.addWidget(self.badge, 0, 0, Qt.AlignmentFlag.AlignLeft)
-        if narrow:
-            grid.addWidget(self.settings_button, 0, 2)
-            grid.addWidget(self.remove_button, 0, 3)
-            grid.addWidget(self.picker, 1, 0, 1, 4)
-            grid.setColumnStretch(1, 1)
-        else:
-            grid.addWidget(self.picker, 0, 1)
-            grid.addWidget(self.settings_button, 0, 2)
-            grid.addWidget(self.remove_button, 0, 3)
-            grid.setColumnStretch(1, 1)
-
-    def _fit_header(self) -> None:
-        name_width = self.picker.fontMetrics().horizontalAdvance(self.picker.currentText())
-        needed = (self.badge.sizeHint().width() + name_width + 60  # the dot and the arrow
-                  + self.settings_button.sizeHint().width()
-                  + self.remove_button.sizeHint().width() + 3 * 6)
-        self._arrange_header(narrow=needed > self.header.width())
-
-    def resizeEvent(self, event: Any) -> None:
-        super().resizeEvent(event)
-        self._fit_header()
-        self._fit_footer()
 
     def _build_banner(self) -> QFrame:
         """The not-downloaded banner (a state, not an error)."""
@@ -255,60 +166,27 @@ class Pane(QFrame):
         return self.scroll_area
 
     def _build_footer(self) -> QWidget:
-        """Status and buttons on one row; a narrow pane gives the status its own row."""
-        self.footer = QWidget()
-        self.footer_grid = QGridLayout(self.footer)
-        self.footer_grid.setContentsMargins(0, 0, 0, 0)
-        self.footer_narrow: bool | None = None
-        self.footer_status = PaneStatus.READY  # what the footer says, as state
-        self._footer_shown: tuple[PaneStatus, tuple[tuple[str, object], ...]] = (
-            PaneStatus.READY, ())
-        self.status = QLabel(footer_text(PaneStatus.READY, {}))
-        self.status.setWordWrap(True)  # "Token limit reached" on two lines, not cut
-        self.status.setMinimumWidth(1)
-        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        theme.style(self.status, muted)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setEnabled(False)
+        self.footer = PaneFooter()
+        self.status = self.footer.status
+        self.stop_button = self.footer.stop_button
         self.stop_button.clicked.connect(self.stop)
-        self.clear_button = QPushButton("Clear")
+        self.clear_button = self.footer.clear_button
         self.clear_button.clicked.connect(self.clear)
-        self.rollouts_button = QPushButton("Rollouts ×N")
-        self.rollouts_button.setToolTip(ROLLOUTS_TIP)
+        self.rollouts_button = self.footer.rollouts_button
         self.rollouts_button.clicked.connect(self.open_rollouts)
-        self._arrange_footer(narrow=False)
         return self.footer
 
-    def _arrange_footer(self, *, narrow: bool) -> None:
-        if narrow == self.footer_narrow:
-            return
-        self.footer_narrow = narrow
-        grid = self.footer_grid
-        buttons = (self.rollouts_button, self.stop_button, self.clear_button)
-        for widget in (self.status, *buttons):
-            grid.removeWidget(widget)
-        grid.addWidget(self.status, 0, 0, 1, 4 if narrow else 1)
-        for column, button in enumerate(buttons, start=1):
-            grid.addWidget(button, int(narrow), column)
-        grid.setColumnStretch(0, 1)
+    @property
+    def footer_status(self) -> PaneStatus:
+        return self.footer.shown_status
 
     def set_status(self, status: PaneStatus, **figures: object) -> None:
         """The footer says ``status`` (its words from :data:`FOOTER_LABELS`, filled with
-        ``figures``); the same status and figures are not drawn again. While a stop is
-        under way, the run's progress does not replace "Stopping…"."""
+        ``figures``). While a stop is under way, the run's progress does not replace
+        "Stopping…"."""
         if status in RUN_STATUSES and self.session.stopping:
             status, figures = PaneStatus.STOPPING, {}
-        shown = (status, tuple(sorted(figures.items())))
-        self.footer_status = status
-        if shown != self._footer_shown:
-            self._footer_shown = shown
-            self.status.setText(footer_text(status, figures))
-
-    def _fit_footer(self) -> None:
-        """Narrow when the buttons leave less room than the longest usual status needs."""
-        needed = self.status.fontMetrics().horizontalAdvance("Token limit reached") + 12 + sum(
-            b.sizeHint().width() + 6 for b in (self.rollouts_button, self.stop_button, self.clear_button))
-        self._arrange_footer(narrow=needed > self.footer.width())
+        self.footer.show_status(status, figures)
 
     # ---------------------------------------------------------------- model & settings
 
@@ -737,8 +615,8 @@ class Pane(QFrame):
         place = self.view_hold.reading_position(self.turns)
         self.point_size = point_size
         theme.apply_point_size(self, point_size)
-        self._fit_header()
-        self._fit_footer()
+        self.header.fit()
+        self.footer.fit()
         for widget in self.turns:
             theme.apply_point_size(widget, point_size)
             if widget.data.done and widget.data.answer:
@@ -760,7 +638,7 @@ class Pane(QFrame):
     def set_active(self, active: bool) -> None:
         """Role colour along the top; the keyboard-focused pane gets a role-coloured frame."""
         role = self.entry.role if self.entry else ""
-        theme.style(self, lambda: _pane_frame(role, active))
+        theme.style(self, lambda: pane_frame(role, active))
 
     # ---------------------------------------------------------------- export/teardown
 

@@ -1,0 +1,94 @@
+"""The main window's menus and keyboard shortcuts: every action has a menu entry, and
+the keys a menu cannot hold twice (Ctrl+Enter beside Ctrl+Return) are window shortcuts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import QMenuBar, QToolButton, QWidget
+
+from desktop_app.ui.explorer import open_explorer
+
+
+class MenuHost(Protocol):
+    """What the menus act on: the main window (named here, not imported, so the window and
+    its menus do not import each other)."""
+
+    thinking_toggle: QToolButton
+
+    def menuBar(self) -> QMenuBar: ...  # Qt's names
+    def window(self) -> QWidget: ...  # itself, as the shortcuts' parent
+    def close(self) -> bool: ...
+    def export_markdown_dialog(self) -> None: ...
+    def export_html_dialog(self) -> None: ...
+    def send_all(self) -> int: ...
+    def stop_all(self) -> None: ...
+    def stop_active(self) -> None: ...
+    def clear_all(self) -> None: ...
+    def open_practice(self) -> None: ...
+    def open_set_runs(self) -> Any: ...
+    def set_presentation(self, on: bool) -> None: ...
+    def zoom_by(self, factor: float) -> None: ...
+    def set_zoom(self, zoom: float) -> None: ...
+    def set_sync(self, on: bool) -> None: ...
+    def next_pane(self) -> None: ...
+    def add_pane(self) -> Any: ...
+    def undo_remove(self) -> Any: ...
+    def open_model_manager(self) -> None: ...
+
+
+def build_menus_and_shortcuts(window: MenuHost) -> tuple[QAction, QAction, QAction]:
+    """File, Run, View and Models menus with their keys (README's keys table); returns the
+    checkable actions the window keeps in step: thinking, presentation, synced scrolling."""
+    bar = window.menuBar()
+    file_menu = bar.addMenu("&File")
+    file_menu.addAction("Export as &Markdown…", QKeySequence("Ctrl+E"),
+                        window.export_markdown_dialog)
+    file_menu.addAction("Export as &HTML…", QKeySequence("Ctrl+Shift+E"),
+                        window.export_html_dialog)
+    file_menu.addSeparator()
+    file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, window.close)
+
+    run_menu = bar.addMenu("&Run")
+    run_menu.addAction("&Send to every pane", QKeySequence("Ctrl+Return"), window.send_all)
+    run_menu.addAction("Stop &all", QKeySequence("Esc"), window.stop_all)
+    run_menu.addAction("Stop active pane", QKeySequence("Ctrl+."), window.stop_active)
+    run_menu.addAction("&Clear all", QKeySequence("Ctrl+L"), window.clear_all)
+    run_menu.addAction("&Practice problems…", QKeySequence("Ctrl+P"), window.open_practice)
+    run_menu.addAction("Rollouts on a practice &set…", window.open_set_runs)
+
+    view_menu = bar.addMenu("&View")
+    thinking_action = view_menu.addAction("Expand all &thinking")
+    thinking_action.setCheckable(True)
+    thinking_action.setShortcut(QKeySequence("Ctrl+T"))
+    thinking_action.toggled.connect(window.thinking_toggle.setChecked)
+    window.thinking_toggle.toggled.connect(thinking_action.setChecked)
+    presentation_action = view_menu.addAction("&Presentation mode")
+    presentation_action.setCheckable(True)
+    presentation_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
+    presentation_action.toggled.connect(window.set_presentation)
+    view_menu.addAction("Zoom &in", QKeySequence("Ctrl+="), lambda: window.zoom_by(1.1))
+    view_menu.addAction("Zoom &out", QKeySequence("Ctrl+-"), lambda: window.zoom_by(1 / 1.1))
+    view_menu.addAction("&Reset zoom", QKeySequence("Ctrl+0"), lambda: window.set_zoom(1.0))
+    sync_action = view_menu.addAction("&Synchronised scrolling")
+    sync_action.setCheckable(True)
+    sync_action.toggled.connect(window.set_sync)
+    view_menu.addSeparator()
+    view_menu.addAction("&Next pane", QKeySequence("F6"), window.next_pane)
+    view_menu.addAction("&Add pane", QKeySequence("Ctrl+Shift+N"), lambda: window.add_pane())
+    view_menu.addAction("&Undo remove pane", QKeySequence("Ctrl+Shift+Z"), window.undo_remove)
+
+    models_menu = bar.addMenu("&Models")
+    models_menu.addAction("&Model manager…", QKeySequence("Ctrl+M"), window.open_model_manager)
+    models_menu.addAction("Next-token &explorer…", lambda: open_explorer(window))  # issue 14
+
+    # extra keys that menus can't hold twice
+    for keys, slot in (("Ctrl+Enter", window.send_all), ("Ctrl++", lambda: window.zoom_by(1.1)),
+                       ("Ctrl+Tab", window.next_pane)):
+        shortcut = QShortcut(QKeySequence(keys), window.window())
+        shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        shortcut.activated.connect(slot)
+    return thinking_action, presentation_action, sync_action
