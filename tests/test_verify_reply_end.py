@@ -344,3 +344,18 @@ def test_real_smollm2_cut_off_by_the_token_limit_has_no_answer(smollm2_gguf: Pat
     assert [r["finish_reason"] for r in model["rollouts"]] == ["length", "length"]
     assert [r["verdict"] for r in model["rollouts"]] == ["no-answer", "no-answer"]
     assert model["majority"]["answer"] is None and model["correct"] == 0
+
+
+@pytest.mark.parametrize("reply", [
+    "3.\n\n<strong>Answer:</strong>",  # gemma's continuation of a free question, seen live
+    "Let me see.\n\\boxed{}",
+    "Working done.\n#### **",
+])
+@pytest.mark.parametrize("expect", [None, "3"])
+def test_a_marked_but_empty_final_answer_is_no_answer(reply, expect):
+    """A marker with nothing after it is not an answer found ("• Answer found · no key",
+    with no answer in it) nor a wrong one ("expected 3, got "): it is no answer, said so."""
+    verdict = verify_reply(reply, expect=expect, finish="stop")
+    assert verdict.verdict == VerdictState.NO_ANSWER
+    assert "leaves it empty" in verdict.reason and not verdict.got
+    assert math_vote_key(reply, finish="stop") is None

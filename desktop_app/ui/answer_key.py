@@ -38,6 +38,7 @@ class AnswerKeyField(QLineEdit):
         self.setMinimumWidth(MAX_WIDTH // 2)
         self.setClearButtonEnabled(True)
         self.setToolTip(FREE_TIP)
+        self.textChanged.connect(self.updateGeometry)  # its width follows what it shows
         self.problem: Problem | None = None  # the practice problem that owns the field
         self.asked: str | None = None  # the question last sent, which a typed key is for
 
@@ -58,9 +59,15 @@ class AnswerKeyField(QLineEdit):
         self.setText(answer or "")
         self.setPlaceholderText(OWNED_PLACEHOLDERS.get(problem.kind, "") if not answer else "")
 
-    def sizeHint(self) -> QSize:  # Qt's name: as wide as allowed, where there is room
+    def sizeHint(self) -> QSize:  # Qt's name
+        """As wide as what it shows (a key of "18" leaves the practice title the room),
+        the whole placeholder while empty, within MAX_WIDTH."""
         hint = super().sizeHint()
-        return QSize(max(hint.width(), MAX_WIDTH), hint.height())
+        shown = self.text() or (PLACEHOLDER if self.problem is None else self.placeholderText())
+        metrics = self.fontMetrics()
+        width = max(metrics.horizontalAdvance(shown), metrics.horizontalAdvance(SHORT_PLACEHOLDER))
+        extra = self.height() + 16 if self.isClearButtonEnabled() else 16  # frame, clear button
+        return QSize(min(MAX_WIDTH, max(self.minimumWidth(), width + extra)), hint.height())
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # Qt's name
         super().resizeEvent(event)

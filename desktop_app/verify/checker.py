@@ -262,8 +262,11 @@ def _math_verdict(text: str, expected: str, timeout_s: float, secrets: Sequence[
         return Verdict(_S.NO_ANSWER, expected=expected.strip(), kind="math",
                        reason="No final answer found: no \\boxed{…}, no '#### …' line, no "
                        "'the answer is …', and no number." + note, **extra)
-    comparison = compare_answers(expected, answer)
     source = _SOURCES[answer.source]
+    if answer.empty:
+        return Verdict(_S.NO_ANSWER, expected=expected.strip(), kind="math",
+                       reason=_empty_answer(source) + note, **extra)
+    comparison = compare_answers(expected, answer)
     if answer.low_confidence and comparison.equal:
         # A number no marker points to is a reading, not an answer: it can fail a reply
         # ("Hmm, 48?") but never pass one ("somewhere between 50 and 56").
@@ -391,6 +394,10 @@ def _verify(reply: str | Visible, problem: Problem | None, expect: str | None,
     return _free_verdict(text, kind or "open", cut)
 
 
+def _empty_answer(source: str) -> str:
+    return f"No answer: the reply marks its final answer ({source}) but leaves it empty."
+
+
 def _free_verdict(text: str, kind: str, cut: str) -> Verdict:
     """A free prompt's reply with no code: its final answer, if it states one, with
     nothing to check it against."""
@@ -401,6 +408,8 @@ def _free_verdict(text: str, kind: str, cut: str) -> Verdict:
                   "…'), and no answer key or code to check.")
         return Verdict(_S.NO_ANSWER, kind=kind, reason=reason)
     source = _SOURCES[answer.source]
+    if answer.empty:
+        return Verdict(_S.NO_ANSWER, kind=kind, reason=_empty_answer(source))
     after = f" {_sentence(cut)} after this answer." if cut else ""
     return Verdict(_S.ANSWERED, kind=kind, got=answer.display(),
                    reason=f"The reply's final answer ({source}), with no answer key to check "

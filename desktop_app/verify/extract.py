@@ -197,6 +197,11 @@ class FinalAnswer:
     def display(self) -> str:
         return str(self.number) if self.number is not None else self.text
 
+    @property
+    def empty(self) -> bool:
+        """A marker with nothing after it (``\\boxed{}``, ``<b>Answer:</b>``): no answer."""
+        return not self.display().strip(" \t\n.,;:!?*_`'\"")
+
 
 _HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _MARKDOWN_COMMENT = re.compile(r"^[ \t]{0,3}\[(?://|comment)\]:[ \t]*[#<][^\n]*$", re.M | re.I)
@@ -484,7 +489,7 @@ def math_vote_key(reply: str | Visible, *, finish: str | None = None) -> str | N
         return None
     final = (cut_off_answer(visible.text) if is_cut_off(finish)
              else extract_answer(visible.text))
-    if final is None or final.low_confidence or final.flaws:
+    if final is None or final.low_confidence or final.flaws or final.empty:
         return None
     number = final.number
     if number is not None:  # its exact value: 0.5 and \frac{1}{2} vote together
