@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,9 +27,18 @@ from typing import Any
 import pytest
 
 from desktop_app.engine.chat_template import mentions
-from desktop_app.engine.prompting import SYSTEM_FOLDED_NOTE, BuiltPrompt, Turn, build_prompt
+from desktop_app.engine.prompting import (
+    ALWAYS_NOTE,
+    EMPTY_BLOCK_NOTE,
+    REASONING_LOW_NOTE,
+    SYSTEM_FOLDED_NOTE,
+    BuiltPrompt,
+    Turn,
+    build_prompt,
+)
 from desktop_app.models.catalog import ModelEntry, PromptStyle
 from desktop_app.models.sources import FileSource
+from desktop_app.text.thinking import ThinkingFormat, format_in_template, get_format
 
 TEMPLATES_IN_SDIST = "/vendor/llama.cpp/models/templates/"
 BOS, EOS = "<|test_bos|>", "<|test_eos|>"
@@ -114,11 +125,6 @@ def _ours(template: str, thinking_format: str, **options: Any) -> BuiltPrompt:
                         bos_token=BOS, eos_token=EOS, history=HISTORY, **options)
 
 
-def _ends_open(text: str) -> bool:
-    start = text.rfind("<think>")
-    return start != -1 and not text[start + len("<think>"):].strip()
-
-
 def test_collection_is_there(template_collection):
     assert len(template_collection) >= 60
     assert "Qwen-Qwen3-0.6B.jinja" in template_collection
@@ -148,40 +154,143 @@ def test_every_renderable_template_renders_identically(template_collection):
         assert name in checked or name not in template_collection, name
 
 
-def test_thinking_on_and_off_match_the_templates_own_switch(template_collection):
-    with_flag, without_flag, failures = [], [], []
+# The format ``triptych prompt`` must read in each template that is not plain <think> tags
+# (those are found by their tags): the markers llama.cpp's parsers use for these models.
+FORMAT_OF = {
+    "Apertus-8B-Instruct.jinja": "apertus-inner",
+    "Apriel-1.6-15b-Thinker-fixed.jinja": "apriel-steps",
+    "unsloth-Apriel-1.5.jinja": "apriel-steps",
+    "ByteDance-Seed-OSS.jinja": "seed-think",
+    "Cohere2MoE.jinja": "cohere-thinking",
+    "CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja": "cohere-thinking",
+    "google-gemma-4-31B-it.jinja": "gemma4-channel",
+    "google-gemma-4-31B-it-interleaved.jinja": "gemma4-channel",
+    "Kimi-K3.jinja": "kimi-k3",
+    "MiniMax-M3.jinja": "minimax-think",
+    "mistralai-Ministral-3-14B-Reasoning-2512.jinja": "mistral-think",
+    "muse-glimmer.jinja": "muse-self",
+    "openai-gpt-oss-120b.jinja": "gpt-oss-channels",
+    "tencent-Hy3.jinja": "hy3-think",
+    "upstage-Solar-Open-100B.jinja": "solar-think",
+}
+# Each template's own switch where it is not enable_thinking: the variables its model card
+# documents, as (thinking on, thinking off); {} leaves the template's default.
+OWN_SWITCH: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "ByteDance-Seed-OSS.jinja": ({}, {"thinking_budget": 0}),
+    "Cohere2MoE.jinja": ({}, {"reasoning_effort": "none"}),
+    "Kimi-K3.jinja": ({"thinking": True}, {"thinking": False}),
+    "MiniMax-M3.jinja": ({"thinking_mode": "enabled"}, {"thinking_mode": "disabled"}),
+    "openai-gpt-oss-120b.jinja": ({}, {"reasoning_effort": "low"}),  # never off: low
+    "tencent-Hy3.jinja": ({"reasoning_effort": "high"}, {"reasoning_effort": "no_think"}),
+    "upstage-Solar-Open-100B.jinja": ({}, {"reasoning_effort": "low"}),
+}
+NO_THINK_IN_SYSTEM = {"NVIDIA-Nemotron-Nano-v2.jinja"}  # off: "/no_think" in the system text
+ALWAYS_THINKS = {"apriel-steps", "mistral-think", "muse-self", "gpt-oss-channels"}
+
+
+def _triptych_prompt(capsys: pytest.CaptureFixture[str], path: Path, history: Path,
+                     *thinking: str) -> dict[str, Any]:
+    """What ``triptych prompt --template PATH --json`` prints for the test conversation."""
+    from desktop_app.cli.main import main
+
+    code = main(["prompt", "--template", str(path), "--bos", BOS, "--eos", EOS, "--system",
+                 SYSTEM, "--history", str(history), "--json", *thinking, QUESTION])
+    out, err = capsys.readouterr()
+    assert code == 0, f"{path.name}: {err}"
+    record: dict[str, Any] = json.loads(out)
+    return record
+
+
+def _reference_with_system(template: str, system: str,
+                           **flags: Any) -> tuple[str | None, tuple[str, ...]]:
+    """The reference rendering with the system text, folded into the first user turn
+    (and said so) where the template has no system role."""
+    rendered = _reference(template, _messages(system), **flags)
+    if rendered is not None:
+        return rendered, ()
+    folded = _messages(None)
+    folded[0] = {"role": "user", "content": f"{system}\n\n{folded[0]['content']}"}
+    return _reference(template, folded, **flags), (SYSTEM_FOLDED_NOTE,)
+
+
+def _expected_format(name: str, template: str) -> str:
+    if name in FORMAT_OF:
+        return FORMAT_OF[name]
+    return "think-tags" if re.search(r"</?think>", template) else "none"
+
+
+def _ends_open(text: str, fmt: ThinkingFormat) -> bool:
+    start = text.rfind(fmt.open) if fmt.open else -1
+    return start != -1 and not text[start + len(fmt.open):].strip()
+
+
+def _expected_on_off(name: str, template: str,
+                     fmt: ThinkingFormat) -> tuple[tuple[str | None, tuple[str, ...]], ...]:
+    """(text, notes) with thinking on and with it off, from the reference formatter."""
+    if not fmt.thinks:
+        plain = _reference_with_system(template, SYSTEM)
+        return plain, plain
+    if name in OWN_SWITCH:
+        flags_on, flags_off = OWN_SWITCH[name]
+    elif mentions(template, "enable_thinking"):
+        flags_on, flags_off = {"enable_thinking": True}, {"enable_thinking": False}
+    else:
+        flags_on = flags_off = {}
+    on = _reference_with_system(template, SYSTEM, **flags_on)
+    if name in NO_THINK_IN_SYSTEM:
+        return on, _reference_with_system(template, f"{SYSTEM} /no_think")
+    if flags_off:
+        off = _reference_with_system(template, SYSTEM, **flags_off)
+        if name == "openai-gpt-oss-120b.jinja":
+            off = (off[0], off[1] + (REASONING_LOW_NOTE,))
+        return on, off
+    text, notes = on
+    if text is None or fmt.name in ALWAYS_THINKS:  # no way to turn it off: said so
+        return on, (text, notes + (ALWAYS_NOTE,))
+    # no switch: the format's empty block, written for the model, in place of an open one
+    if _ends_open(text, fmt):
+        text = text[:text.rstrip().rfind(fmt.open)]
+    return on, (text + fmt.empty_block, notes + (EMPTY_BLOCK_NOTE,))
+
+
+def test_every_template_renders_the_same_in_triptych_prompt_with_thinking_on_and_off(
+        template_collection, capsys, tmp_path):
+    """Every template llama-cpp-python renders: ``triptych prompt --template`` reads its
+    thinking format, and with thinking on and off prints the template's own rendering
+    with its own switch (where it has none, the format's empty block, said so)."""
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps([{"user": t.user, "assistant": t.assistant} for t in HISTORY]),
+                       encoding="utf-8")
+    checked: dict[str, list[str]] = {"on": [], "off": []}
+    failures = []
     for name, template in template_collection.items():
-        if "<|channel|>" in template:
-            continue  # harmony: see the next test
-        plain = _reference(template, _messages(None))
-        if plain is None:
-            continue
-        on, off = _ours(template, "think-tags"), _ours(template, "think-tags", thinking=False)
-        if mentions(template, "enable_thinking"):
-            with_flag.append(name)
-            expected_on = _reference(template, _messages(None), enable_thinking=True)
-            expected_off = _reference(template, _messages(None), enable_thinking=False)
-            if on.text != expected_on or off.text != expected_off:
-                failures.append(f"{name}: the template's own enable_thinking was not used")
-        else:
-            without_flag.append(name)
-            if on.text != plain or not off.text.startswith(plain):
-                failures.append(f"{name}: more than a thinking block was changed")
-            if not off.text.rstrip().endswith("</think>"):
-                failures.append(f"{name}: thinking off does not end in a closed block")
-        if on.starts_in_thinking != _ends_open(on.text) or off.starts_in_thinking:
-            failures.append(f"{name}: starts_in_thinking is wrong")
-    assert not failures, "\n".join(failures)
-    assert len(with_flag) >= 15 and len(without_flag) >= 30, (len(with_flag), len(without_flag))
+        fmt = get_format(_expected_format(name, template))
+        expected = _expected_on_off(name, template, fmt)
+        if expected[0][0] is None:
+            continue  # llama-cpp-python cannot render this conversation either
+        path = tmp_path / name
+        path.write_text(template, encoding="utf-8")
+        for mode, thinking, (text, notes) in zip(("on", "off"), ((), ("--no-thinking",)),
+                                                 expected, strict=True):
+            shown = _triptych_prompt(capsys, path, history, *thinking)
+            checked[mode].append(name)
+            if shown["thinking_format"] != fmt.name:
+                failures.append(f"{name}: read as {shown['thinking_format']}, not {fmt.name}")
+            if (shown["prompt"], tuple(shown["notes"])) != (text, notes):
+                failures.append(f"{name} thinking {mode}: {shown['prompt'][-70:]!r} "
+                                f"{shown['notes']} != {(text or '')[-70:]!r} {notes}")
+            opened = _ends_open(shown["prompt"], fmt) and (mode == "on"
+                                                            or fmt.name in ALWAYS_THINKS)
+            if shown["starts_in_thinking"] != opened:
+                failures.append(f"{name} thinking {mode}: starts_in_thinking is wrong")
+    assert not failures, f"{len(failures)} differ:\n" + "\n".join(failures)
+    print(f"rendered the same: {len(checked['on'])} with thinking on, "
+          f"{len(checked['off'])} with thinking off, of {len(template_collection)}")
+    assert len(checked["on"]) == len(checked["off"]) >= 66, checked
+    for name in FORMAT_OF:  # every new format was really exercised
+        assert name in checked["on"] or name not in template_collection, name
 
 
-def test_harmony_templates_switch_by_reasoning_effort(template_collection):
-    harmony = {name: text for name, text in template_collection.items()
-               if "<|channel|>" in text and mentions(text, "reasoning_effort")}
-    assert "openai-gpt-oss-120b.jinja" in harmony
-    for name, template in harmony.items():
-        on = _ours(template, "gpt-oss-channels")
-        off = _ours(template, "gpt-oss-channels", thinking=False)
-        assert on.text == _reference(template, _messages(None)), name
-        assert off.text == _reference(template, _messages(None), reasoning_effort="low"), name
-        assert "<think>" not in off.text and off.notes, name
+def test_each_format_is_read_from_its_templates(template_collection):
+    for name, template in template_collection.items():
+        assert format_in_template(template).name == _expected_format(name, template), name

@@ -113,3 +113,58 @@ def test_a_continuation_keeps_its_leading_blank():
         fresh = ThinkingSplitter("none")
         assert "".join(t for c in chunks for _, t in kept.feed(c)) == " Paris is"
         assert "".join(t for c in chunks for _, t in fresh.feed(c)) == "Paris is"
+
+
+# Replies as llama.cpp's own tests write them for these models (tests/test-chat.cpp), or as
+# the model card shows them; ``True``: the chat template pre-fills the opening marker.
+FORMAT_REPLIES = [
+    ("gemma4-channel", False, "<|channel>thought\nI'm\nthinking<channel|>Hello, world!",
+     ("I'm\nthinking", "Hello, world!")),
+    ("seed-think", False, "<seed:think>I'm thinking about the answer</seed:think>\nHello, world!",
+     ("I'm thinking about the answer", "Hello, world!")),
+    ("cohere-thinking", False, "<|START_THINKING|>I'm\nthinking<|END_THINKING|>"
+     "<|START_RESPONSE|>Hello, world!\nWhat's up?<|END_RESPONSE|>",
+     ("I'm\nthinking", "Hello, world!\nWhat's up?")),
+    ("cohere-thinking", True, "I'm\nthinking<|END_THINKING|><|START_TEXT|>Hello, world!"
+     "<|END_TEXT|>", ("I'm\nthinking", "Hello, world!")),
+    ("cohere-thinking", False, "<|START_RESPONSE|>Hi<|END_RESPONSE|>", ("", "Hi")),
+    ("apertus-inner", False, "<|inner_prefix|>Let me see.<|inner_suffix|>It is 4.",
+     ("Let me see.", "It is 4.")),
+    ("minimax-think", True, "I'm thinking</mm:think>\nHello", ("I'm thinking", "Hello")),
+    ("mistral-think", False, "[THINK]I'm\nthinking[/THINK]Hello, world!",
+     ("I'm\nthinking", "Hello, world!")),
+    ("kimi-k3", True, "I'm thinking<|close|>think<|sep|><|open|>response<|sep|>Hello"
+     "<|close|>response<|sep|>", ("I'm thinking", "Hello")),
+    ("hy3-think", False, "<think:opensource>6 and 7</think:opensource>42",
+     ("6 and 7", "42")),
+    ("solar-think", False, "<|think|>6 and 7<|end|><|begin|>assistant<|content|>42<|end|>",
+     ("6 and 7", "42")),
+    ("solar-think", False, "<|content|>42<|end|>", ("", "42")),
+    ("apriel-steps", True, "I'm\nthinking\n[BEGIN FINAL RESPONSE]\nHello, world!\nWhat's up?",
+     ("I'm\nthinking\n", "Hello, world!\nWhat's up?")),
+    ("apriel-steps", False, "Here are my reasoning steps:\n6 and 7\n[BEGIN FINAL RESPONSE]\n42"
+     "\n[END FINAL RESPONSE]", ("6 and 7\n", "42\n")),
+    ("muse-self", False, " to=self<|message|>6 and 7<|eom|><|start|>assistant to=user"
+     "<|message|>42<|eot|>", ("6 and 7", "42")),
+]
+
+
+@pytest.mark.parametrize("name, prefilled, reply, expected", FORMAT_REPLIES)
+def test_every_format_splits_its_own_replies_however_they_are_cut(name, prefilled, reply,
+                                                                  expected):
+    assert split_reply(reply, name, prefilled=prefilled)[:2] == expected
+    rng = random.Random(name)
+    for _ in range(30):
+        cuts = sorted(rng.sample(range(1, len(reply)), k=min(len(reply) - 1, 9)))
+        chunks = [reply[a:b] for a, b in zip([0, *cuts], [*cuts, len(reply)])]
+        assert run(chunks, fmt=name, prefilled=prefilled)[:2] == expected
+
+
+def test_every_format_closes_its_budget_and_has_a_signature():
+    from desktop_app.text.thinking import FORMATS
+
+    for fmt in FORMATS.values():
+        if fmt.thinks:
+            assert fmt.budget_forcing and fmt.signature and fmt.open and fmt.close, fmt.name
+            # what the budget writes ends the thinking: the reply after it is answer
+            assert split_reply(fmt.budget_close + "42", fmt, prefilled=True)[:2] == ("", "42")

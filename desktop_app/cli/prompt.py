@@ -191,6 +191,7 @@ def run_prompt(args: argparse.Namespace) -> int:
             "prompt": built.text,
             "stop": list(built.stop),
             "starts_in_thinking": built.starts_in_thinking,
+            "thinking_format": entry.prompt.thinking,
             "thinking_switch": control.switch.value if control else None,
             "thinking_flag": control.flag if control else None,
             "notes": list(built.notes),

@@ -14,6 +14,7 @@ folding the system text into the first user turn for templates without a system 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -61,6 +62,7 @@ class ThinkingSwitch(StrEnum):
 
     NONE = "none"  # not a reasoning model: nothing to switch
     TEMPLATE_FLAG = "template-flag"  # the template reads a flag such as enable_thinking
+    SYSTEM_TAG = "system-tag"  # the template looks for /no_think in the messages
     EMPTY_BLOCK = "empty-block"  # we close thinking with an empty <think></think>
     REASONING_EFFORT = "reasoning-effort"  # harmony channels: low/medium/high, never off
     ALWAYS = "always"  # the format has no way to turn thinking off
@@ -69,6 +71,7 @@ class ThinkingSwitch(StrEnum):
 THINKING_SWITCH_LABELS: dict[ThinkingSwitch, str] = {
     ThinkingSwitch.NONE: "this model does not think",
     ThinkingSwitch.TEMPLATE_FLAG: "the chat template's own switch",
+    ThinkingSwitch.SYSTEM_TAG: "the chat template's own switch (/no_think in the system text)",
     ThinkingSwitch.EMPTY_BLOCK: "an empty thinking block written for the model",
     ThinkingSwitch.REASONING_EFFORT: "reasoning effort (this model always thinks; off means low)",
     ThinkingSwitch.ALWAYS: "none: this model always thinks",
@@ -77,30 +80,55 @@ THINKING_SWITCH_LABELS: dict[ThinkingSwitch, str] = {
 
 @dataclass(frozen=True)
 class ThinkingControl:
-    """The switch for a model and its template, and the flag it sets (if any)."""
+    """The switch for a model and its template, the flag it sets (if any) and the flag's
+    value for thinking on and off (``None``: left unset, the template's default)."""
 
     switch: ThinkingSwitch
     flag: str | None = None
+    on: object = True
+    off: object = False
 
     @property
     def label(self) -> str:
         return THINKING_SWITCH_LABELS[self.switch]
 
+    def flags(self, thinking: bool) -> dict[str, object]:
+        """The template variables that set thinking on or off."""
+        value = self.on if thinking else self.off
+        return {self.flag: value} if self.flag and value is not None else {}
+
+
+NO_THINK_TAG = "/no_think"
+_READS_NO_THINK = re.compile(r"""['"]/no_think['"]\s+in\b""")
+
 
 def thinking_control(entry: ModelEntry, template: str | None) -> ThinkingControl:
-    """How this model's thinking is switched: decided once, used by prompt and window."""
+    """How this model's thinking is switched: decided once, used by prompt and window.
+
+    The template's own switch wins: the catalog's flag, the format family's variable
+    (Seed-OSS's ``thinking_budget``, MiniMax's ``thinking_mode``, …), ``enable_thinking``,
+    a ``/no_think`` the template looks for; else a format with an empty block gets one
+    written for the model, and one without has only an effort, or no off at all.
+    """
     fmt = get_format(entry.prompt.thinking)
     if not fmt.thinks:
         return ThinkingControl(ThinkingSwitch.NONE)
+    # Each flag is used only if this template really reads it (a GGUF may carry an older
+    # template than the one the catalog entry was written for).
+    if template and entry.prompt.thinking_toggle_flag and mentions(
+            template, entry.prompt.thinking_toggle_flag):
+        return ThinkingControl(ThinkingSwitch.TEMPLATE_FLAG, entry.prompt.thinking_toggle_flag)
+    if template and fmt.switch and mentions(template, fmt.switch.flag):
+        return ThinkingControl(ThinkingSwitch.TEMPLATE_FLAG, fmt.switch.flag, fmt.switch.on,
+                               fmt.switch.off)
+    if template and mentions(template, "enable_thinking"):
+        return ThinkingControl(ThinkingSwitch.TEMPLATE_FLAG, "enable_thinking")
+    if template and _READS_NO_THINK.search(template):
+        return ThinkingControl(ThinkingSwitch.SYSTEM_TAG)
     if not fmt.empty_block:  # no block closes it (channels): only an effort, if any
         if template and mentions(template, "reasoning_effort"):
             return ThinkingControl(ThinkingSwitch.REASONING_EFFORT, "reasoning_effort")
         return ThinkingControl(ThinkingSwitch.ALWAYS)
-    # The catalog's flag, else the usual one; used only if this template really reads it
-    # (a GGUF may carry an older template than the one the catalog entry was written for).
-    for flag in (entry.prompt.thinking_toggle_flag, "enable_thinking"):
-        if flag and template and mentions(template, flag):
-            return ThinkingControl(ThinkingSwitch.TEMPLATE_FLAG, flag)
     return ThinkingControl(ThinkingSwitch.EMPTY_BLOCK)
 
 
@@ -144,6 +172,9 @@ FALLBACK_CHATML = (
 
 EMPTY_BLOCK_NOTE = ("This chat template has no thinking switch, so an empty thinking block "
                     "was written for the model; it usually answers directly.")
+ALWAYS_NOTE = "This model always thinks: its format has no way to turn thinking off."
+REASONING_LOW_NOTE = ("This model always thinks; with thinking off it is asked for "
+                      "low reasoning effort.")
 SYSTEM_FOLDED_NOTE = ("This chat template has no system role, so the system text was put "
                       "at the start of the first user message.")
 
@@ -195,10 +226,28 @@ def _open_think_tail(text: str, fmt: ThinkingFormat) -> str | None:
     return tail if not tail.strip() else None
 
 
-def _close_thinking(text: str, tail: str, fmt: ThinkingFormat) -> str:
-    """Close a pre-filled opening marker so the prompt ends in an empty thinking block."""
-    pad = "\n\n"[len(tail):] if "\n\n".startswith(tail) else ""
-    return text + pad + fmt.close + "\n\n"
+def _thinking_block(text: str, fmt: ThinkingFormat, control: ThinkingControl, thinking: bool,
+                    prefill: bool) -> tuple[str, bool, bool]:
+    """The prompt's end as thinking on or off needs it: ``(text, starts_in_thinking,
+    closed)``, ``closed`` when an empty block was written for a model without a switch."""
+    if not fmt.open:
+        return text, False, False
+    can_close = bool(fmt.empty_block) and control.switch in (ThinkingSwitch.TEMPLATE_FLAG,
+                                                             ThinkingSwitch.EMPTY_BLOCK,
+                                                             ThinkingSwitch.SYSTEM_TAG)
+    open_tail = _open_think_tail(text, fmt)
+    if open_tail is not None:
+        if thinking or not can_close:
+            return text, True, False  # the template pre-filled the opening marker
+        # pre-filled, but thinking is off: the format's empty block in its place
+        return text[:len(text) - len(open_tail) - len(fmt.open)] + fmt.empty_block, False, True
+    if text.rstrip().endswith(fmt.close) or not can_close:
+        return text, False, False  # the template closed thinking itself (thinking off)
+    if not thinking and control.switch == ThinkingSwitch.EMPTY_BLOCK:
+        return text + fmt.empty_block, False, True  # no switch in the template: close it
+    if thinking and prefill:
+        return text + fmt.open + "\n", True, False
+    return text, False, False
 
 
 def build_chat_prompt(
@@ -219,43 +268,32 @@ def build_chat_prompt(
     control = thinking_control(entry, template)
     flags = dict(entry.prompt.template_flags)
     notes: list[str] = []
-    if control.switch == ThinkingSwitch.TEMPLATE_FLAG and control.flag:
-        flags[control.flag] = thinking
+    if control.switch == ThinkingSwitch.TEMPLATE_FLAG:
+        flags.update(control.flags(thinking))
+    elif control.switch == ThinkingSwitch.SYSTEM_TAG and not thinking:
+        system = f"{system} {NO_THINK_TAG}" if system else NO_THINK_TAG  # the template drops it
     elif control.switch == ThinkingSwitch.REASONING_EFFORT:
         if reasoning_effort is not None and reasoning_effort not in REASONING_EFFORTS:
             raise PromptError(f"Reasoning effort must be low, medium or high, "
                               f"not '{reasoning_effort}'.")
         if not thinking:
             flags["reasoning_effort"] = "low"
-            notes.append("This model always thinks; with thinking off it is asked for "
-                         "low reasoning effort.")
+            notes.append(REASONING_LOW_NOTE)
         elif reasoning_effort is not None:
             flags["reasoning_effort"] = reasoning_effort
     elif control.switch == ThinkingSwitch.ALWAYS and not thinking:
-        notes.append("This model always thinks: its format has no way to turn thinking off.")
+        notes.append(ALWAYS_NOTE)
     text, fold_notes = _render_conversation(template, system, history, question,
                                             bos_token=bos_token, eos_token=eos_token,
                                             flags=flags)
     notes[:0] = fold_notes
     if chat_template is None:
         notes.insert(0, "The model file has no chat template; a plain ChatML layout was used.")
-    starts_in_thinking = False
     fmt = get_format(entry.prompt.thinking)
-    if control.switch in (ThinkingSwitch.TEMPLATE_FLAG, ThinkingSwitch.EMPTY_BLOCK) and fmt.open:
-        open_tail = _open_think_tail(text, fmt)
-        if open_tail is not None and thinking:
-            starts_in_thinking = True  # the template pre-filled the opening tag
-        elif open_tail is not None:
-            text = _close_thinking(text, open_tail, fmt)  # pre-filled, but thinking is off
-            notes.append(EMPTY_BLOCK_NOTE)
-        elif text.rstrip().endswith(fmt.close):
-            pass  # the template closed thinking itself (thinking off)
-        elif not thinking and control.switch == ThinkingSwitch.EMPTY_BLOCK:
-            text += fmt.empty_block  # no switch in the template: close it for it
-            notes.append(EMPTY_BLOCK_NOTE)
-        elif thinking and entry.prompt.thinking_prefilled:
-            text += fmt.open + "\n"
-            starts_in_thinking = True
+    text, starts_in_thinking, closed = _thinking_block(text, fmt, control, thinking,
+                                                       entry.prompt.thinking_prefilled)
+    if closed:
+        notes.append(EMPTY_BLOCK_NOTE)
     return BuiltPrompt(text=text, stop=(), starts_in_thinking=starts_in_thinking,
                        notes=tuple(notes))
 

@@ -36,6 +36,16 @@ class StateSpec:
 
 
 @dataclass(frozen=True)
+class TemplateSwitch:
+    """A chat-template variable that turns this format's thinking on and off, and the
+    value for each (``None``: leave it unset, the template's own default)."""
+
+    flag: str
+    on: object = True
+    off: object = False
+
+
+@dataclass(frozen=True)
 class ThinkingFormat:
     """One way of writing thinking. ``prefilled_state`` is used when the prompt opened
     thinking; the marker fields are empty where the format has no such thing."""
@@ -50,6 +60,7 @@ class ThinkingFormat:
     budget_close: str = ""  # written for the model when its thinking budget is spent
     special_tokens: bool = False  # the markers are special tokens: decode them as text
     signature: str = ""  # a regular expression that finds this format in a chat template
+    switch: TemplateSwitch | None = None  # the family's own template switch, if not enable_thinking
 
     def kind_of(self, state: str) -> str | None:
         return self.states[state].kind
@@ -67,26 +78,38 @@ class ThinkingFormat:
         return bool(self.signature) and re.search(self.signature, template) is not None
 
 
-THINK_TAGS = ThinkingFormat(
-    name="think-tags",
-    initial_state="start",
-    prefilled_state="thinking",
-    states={
-        # Text before <think> is answer text (some models say a word first).
-        "start": StateSpec(ANSWER, {"<think>": "thinking"}, strip_leading=True),
-        # A template that pre-fills <think> may still see the model repeat it: swallow it.
-        "thinking": StateSpec(THINKING, {"</think>": "answer", "<think>": "thinking_body"},
+def tagged(name: str, open: str, close: str, *, signature: str, empty_block: str = "",
+           budget_close: str | None = None, answer_open: tuple[str, ...] = (),
+           answer_close: tuple[str, ...] = (), thinks_first: bool = False,
+           special_tokens: bool = True, switch: TemplateSwitch | None = None) -> ThinkingFormat:
+    """A format whose thinking sits between two markers, its answer after them, perhaps
+    between markers of its own (``answer_open`` … ``answer_close``; the markers are
+    dropped). ``thinks_first``: the reply starts inside the thinking, with no marker."""
+    to_answer = {marker: "answer" for marker in answer_open}
+    to_done = {marker: "done" for marker in answer_close}
+    states = {
+        # Text before the opening marker is answer text (some models say a word first).
+        "start": StateSpec(ANSWER, {open: "thinking", **to_answer, **to_done}, strip_leading=True),
+        # A template that pre-fills the marker may still see the model repeat it: swallow it.
+        "thinking": StateSpec(THINKING, {close: "after", open: "thinking_body"},
                               strip_leading=True),
-        "thinking_body": StateSpec(THINKING, {"</think>": "answer"}, strip_leading=True),
-        "answer": StateSpec(ANSWER, {}, strip_leading=True),
-    },
-    open="<think>",
-    close="</think>",
+        "thinking_body": StateSpec(THINKING, {close: "after"}, strip_leading=True),
+        "after": StateSpec(ANSWER, {**to_answer, **to_done}, strip_leading=True),
+        "answer": StateSpec(ANSWER, dict(to_done), strip_leading=True),
+        "done": StateSpec(None, {}),
+    }
+    return ThinkingFormat(
+        name=name, initial_state="thinking" if thinks_first else "start",
+        prefilled_state="thinking", states=states, open=open, close=close,
+        empty_block=empty_block, budget_close=close if budget_close is None else budget_close,
+        special_tokens=special_tokens, signature=signature, switch=switch)
+
+
+THINK_TAGS = tagged(
+    "think-tags", "<think>", "</think>",
     empty_block="<think>\n\n</think>\n\n",
     # the closing tag alone: the model writes its own blank line after it, as it was trained
-    budget_close="</think>",
-    signature=r"</?think>",
-)
+    signature=r"</?think>", special_tokens=False)
 
 GPT_OSS_CHANNELS = ThinkingFormat(
     name="gpt-oss-channels",
@@ -114,6 +137,59 @@ GPT_OSS_CHANNELS = ThinkingFormat(
     signature=re.escape("<|channel|>"),
 )
 
+# The formats of llama.cpp's template collection (models/templates) beyond these two,
+# with the markers its parsers (common/parsers/*.cpp) and the templates themselves use.
+GEMMA4_CHANNEL = tagged(  # Gemma 4: thinking is the "thought" channel
+    "gemma4-channel", "<|channel>thought", "<channel|>",
+    empty_block="<|channel>thought\n<channel|>", signature=re.escape("<|channel>"))
+SEED_THINK = tagged(  # ByteDance Seed-OSS; a thinking_budget of 0 turns thinking off
+    "seed-think", "<seed:think>", "</seed:think>",
+    empty_block="<seed:think></seed:think>", signature=re.escape("<seed:think>"),
+    switch=TemplateSwitch("thinking_budget", None, 0))
+COHERE_THINKING = tagged(  # Command R7B and Command A; Cohere2 MoE switches by effort
+    "cohere-thinking", "<|START_THINKING|>", "<|END_THINKING|>",
+    empty_block="<|START_THINKING|><|END_THINKING|>",
+    answer_open=("<|START_RESPONSE|>", "<|START_TEXT|>"),
+    answer_close=("<|END_RESPONSE|>", "<|END_TEXT|>"),
+    signature=re.escape("<|START_THINKING|>"),
+    switch=TemplateSwitch("reasoning_effort", None, "none"))
+APERTUS_INNER = tagged(  # Apertus: "Deliberation: enabled", thoughts as an inner block
+    "apertus-inner", "<|inner_prefix|>", "<|inner_suffix|>",
+    empty_block="<|inner_prefix|><|inner_suffix|>", signature=re.escape("<|inner_prefix|>"))
+MINIMAX_THINK = tagged(  # MiniMax-M3: a bare closing tag is its "thinking disabled"
+    "minimax-think", "<mm:think>", "</mm:think>",
+    empty_block="</mm:think>", signature=re.escape("<mm:think>"),
+    switch=TemplateSwitch("thinking_mode", "enabled", "disabled"))
+MISTRAL_THINK = tagged(  # Magistral and Ministral 3 reasoning models (no switch)
+    "mistral-think", "[THINK]", "[/THINK]", signature=re.escape("[THINK]"))
+KIMI_K3_THINK = tagged(  # Kimi K3: think and response sections
+    "kimi-k3", "<|open|>think<|sep|>", "<|close|>think<|sep|>",
+    empty_block="<|open|>think<|sep|><|close|>think<|sep|>",
+    answer_open=("<|open|>response<|sep|>",), answer_close=("<|close|>response<|sep|>",),
+    signature=re.escape("<|open|>"), switch=TemplateSwitch("thinking", True, False))
+HY3_THINK = tagged(  # Tencent Hunyuan 3 (its tags carry a suffix); switched by effort
+    "hy3-think", "<think:opensource>", "</think:opensource>",
+    empty_block="<think:opensource></think:opensource>",
+    signature=r"<think(\{\}|:opensource)>",
+    switch=TemplateSwitch("reasoning_effort", "high", "no_think"))
+SOLAR_THINK = tagged(  # Upstage Solar Open: a thinking message, then the content message
+    "solar-think", "<|think|>", "<|end|>",
+    empty_block="<|begin|>assistant<|think|><|end|><|begin|>assistant",
+    budget_close="<|end|><|begin|>assistant<|content|>",
+    answer_open=("<|begin|>assistant<|content|>", "<|content|>"),
+    answer_close=("<|end|>",), signature=re.escape("<|think|>"),
+    switch=TemplateSwitch("reasoning_effort", None, "low"))
+APRIEL_STEPS = tagged(  # ServiceNow Apriel: plain-text markers, always thinks
+    "apriel-steps", "Here are my reasoning steps:", "[BEGIN FINAL RESPONSE]",
+    budget_close="\n[BEGIN FINAL RESPONSE]\n", answer_close=("[END FINAL RESPONSE]",),
+    thinks_first=True, special_tokens=False, signature=re.escape("[BEGIN FINAL RESPONSE]"))
+MUSE_SELF = tagged(  # Muse Glimmer: the reasoning is a message addressed to itself
+    "muse-self", " to=self<|message|>", "<|eom|>",
+    budget_close="<|eom|><|start|>assistant to=user<|message|>",
+    answer_open=("<|start|>assistant to=user<|message|>", " to=user<|message|>"),
+    answer_close=("<|eot|>", "<|eom|>"),
+    signature=re.escape("to=self<|message|>"))
+
 PLAIN = ThinkingFormat(
     name="none",
     initial_state="answer",
@@ -121,22 +197,26 @@ PLAIN = ThinkingFormat(
     states={"answer": StateSpec(ANSWER, {}, strip_leading=True)},
 )
 
-FORMATS: dict[str, ThinkingFormat] = {
-    fmt.name: fmt for fmt in (THINK_TAGS, GPT_OSS_CHANNELS, PLAIN)
-}
+# Most specific first: a template is read as the first format whose signature it shows
+# (Gemma 4's templates mention <|think|>, gpt-oss's may mention <think>).
+DETECTION_ORDER: tuple[ThinkingFormat, ...] = (
+    GPT_OSS_CHANNELS, GEMMA4_CHANNEL, MUSE_SELF, SEED_THINK, COHERE_THINKING, APERTUS_INNER,
+    MINIMAX_THINK, MISTRAL_THINK, KIMI_K3_THINK, HY3_THINK, SOLAR_THINK, APRIEL_STEPS,
+    THINK_TAGS)
+
+FORMATS: dict[str, ThinkingFormat] = {fmt.name: fmt for fmt in (*DETECTION_ORDER, PLAIN)}
 
 
 def format_in_template(template: str) -> ThinkingFormat:
-    """The thinking format a chat template writes (``none`` when it shows no markers).
-    Channel formats are tried first: their templates may mention ``<think>`` too."""
-    for fmt in (GPT_OSS_CHANNELS, THINK_TAGS):
+    """The thinking format a chat template writes (``none`` when it shows no markers)."""
+    for fmt in DETECTION_ORDER:
         if fmt.found_in(template):
             return fmt
     return PLAIN
 
 
 def get_format(name: str) -> ThinkingFormat:
-    """The format with this name (``none``, ``think-tags``, ``gpt-oss-channels``)."""
+    """The format with this name (``none``, ``think-tags``, ``gpt-oss-channels``, …)."""
     try:
         return FORMATS[name]
     except KeyError:
@@ -158,7 +238,7 @@ class ThinkingSplitter:
         self.state = self.format.prefilled_state if prefilled else self.format.initial_state
         self._pending = ""
         self._at_state_start = True
-        self.saw_thinking = prefilled and self.format.kind_of(self.state) == THINKING
+        self.saw_thinking = self.format.kind_of(self.state) == THINKING
         self.thinking_closed = False
 
     @property
