@@ -108,7 +108,7 @@ def test_starters_resolve_to_package_files_without_importing_them():
     (GOOD.replace('path = "/nonexistent/tiny.gguf"', 'repo = "a/b"\nfilename = "a.gguf"\nrevision = ""'),
      "source revision must be a commit hash or a branch name."),
     (GOOD.replace('family = "Test"', 'family = "Test"\n[model.prompt]\nthinking = "tags"'),
-     "thinking format 'tags' is not one of think-tags, gpt-oss-channels, none."),
+     "thinking format 'tags' is not one of think-tags, gpt-oss-channels, gemma4-channel"),
     (GOOD.replace('[model.source]\npath = "/nonexistent/tiny.gguf"', ''), "source"),
 ])
 def test_bad_catalog_is_one_sentence_naming_file_and_entry(tmp_path, text, message):

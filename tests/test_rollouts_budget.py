@@ -85,3 +85,49 @@ def test_forced_close_switches_the_splitter_to_the_answer(fmt: str, opening: str
     assert not splitter.in_thinking
     assert splitter.feed("\n\nThe answer is 4.") + splitter.finish() == [
         ("answer", "The answer is 4.")]
+
+
+MESSAGE_SCRIPT = ("<think>One two three four five six. Out of time, answering now.\n</think>\n\n"
+                  "The answer is 4.")
+
+
+@pytest.mark.slow
+def test_a_spent_budget_can_close_with_the_models_own_sentence(tmp_path: Path) -> None:
+    """As llama.cpp's --reasoning-budget-message: the sentence, then the closing tag."""
+    from dataclasses import replace
+
+    message = " Out of time, answering now.\n"
+    entry = scripted_entry(write_scripted_gguf(tmp_path / "reasoner.gguf", MESSAGE_SCRIPT))
+    entry = replace(entry, prompt=replace(entry.prompt, budget_message=message))
+    with ModelWorker(entry) as worker:
+        plain = run_rollouts(worker, _request(entry, 2), [1], AnswerKey(expect="4"))
+        own = run_rollouts(worker, replace(_request(entry, 2), budget_message=message), [1],
+                           AnswerKey(expect="4"))
+    assert plain.rollouts[0].thinking == "One two"
+    closed = own.rollouts[0]
+    assert closed.result is not None
+    # The scripted vocabulary has no merges, so the forced sentence is spelled in byte
+    # tokens, and SentencePiece's escaping shows its blanks (and a prefix blank) as "▁".
+    assert closed.result.reply_text.replace("\u2581", " ") == (
+        "<think>One two  Out of time, answering now.\n</think>\n\nThe answer is 4.")
+    assert closed.thinking.replace("\u2581", " ") == "One two  Out of time, answering now.\n"
+    assert closed.answer == "The answer is 4." and closed.correct
+
+
+def test_the_budget_message_is_the_catalogs_and_only_on_request(capsys) -> None:
+    import argparse
+
+    from desktop_app.cli.rollouts import _budget_message
+    from desktop_app.models.catalog import load_catalog
+
+    catalog = load_catalog()
+    qwen3, smollm3 = catalog.get("qwen3-0.6b"), catalog.get("smollm3-3b")
+    asked = argparse.Namespace(budget_message=True, budgets=[0, None])
+    assert "Considering the limited time by the user" in _budget_message(qwen3, asked)
+    assert _budget_message(qwen3, argparse.Namespace(budget_message=False, budgets=[0])) == ""
+    assert _budget_message(qwen3, argparse.Namespace(budget_message=True, budgets=[None])) == ""
+    assert capsys.readouterr().err == ""
+    # a model without one says so in one note, and its budget closes with the tag alone
+    assert _budget_message(smollm3, asked) == ""
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "smollm3-3b has no stop-thinking sentence" in err

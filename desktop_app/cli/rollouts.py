@@ -1,7 +1,8 @@
 """``triptych rollouts``: N answers per model to one prompt, each checked against a key.
 
     triptych rollouts PROMPT --models IDS -n N (--expect VALUE | --tests FILE)
-        [--max-tokens M] [--temperature T] [--seed S] [--thinking-budget B[,B...]] [--json]
+        [--max-tokens M] [--temperature T] [--seed S] [--thinking-budget B[,B...]]
+        [--budget-message] [--json]
     triptych rollouts --set NAME --models IDS -n N [--save BASENAME] [--judge ID] [--json]
 
 One PROMPT prints per model (and per thinking budget: thinking capped at B tokens, then
@@ -68,6 +69,10 @@ def add_rollouts_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--thinking-budget", metavar="B[,B...]",
                         help="cap thinking at B tokens, then make the model answer; several "
                              "budgets (e.g. 0,64,256,unlimited) sweep them")
+    parser.add_argument("--budget-message", action="store_true",
+                        help="close a spent thinking budget with the model's own stop-thinking "
+                             "sentence (as Qwen3's report and llama.cpp's "
+                             "--reasoning-budget-message do), not its closing tag alone")
     parser.add_argument("--judge", metavar="ID",
                         help="with --set: a chat model that scores each answer by P(\"yes\")")
     parser.add_argument("--save", metavar="BASENAME",
@@ -140,6 +145,19 @@ def find_set(name: str) -> Any:
             return practice_set
     names = ", ".join(Path(s.path).stem for s in sets)
     raise UsageError(f"No practice set called {name!r}; there are: {names}.")
+
+
+def _budget_message(entry: Any, args: argparse.Namespace) -> str:
+    """The model's own stop-thinking sentence when ``--budget-message`` asks for it."""
+    from desktop_app.rollouts.run import budget_message
+
+    if not args.budget_message or args.budgets == [None]:
+        return ""
+    message = budget_message(entry)
+    if message is None:
+        note(f"{entry.id} has no stop-thinking sentence in the catalog (budget_message): "
+             "its thinking budget closes with the closing tag alone.")
+    return message or ""
 
 
 def _request(entry: Any, prompt: str, args: argparse.Namespace) -> Any:
@@ -221,7 +239,8 @@ def _run_prompt(args: argparse.Namespace, prompt: str, key: Any, entries: list[A
                     f"{entry.id} · budget {budget}"
                 if not args.json:
                     print(f"[{label}] {args.n} rollouts…", file=sys.stderr)
-                request = replace(_request(entry, prompt, args), thinking_budget=budget)
+                request = replace(_request(entry, prompt, args), thinking_budget=budget,
+                                  budget_message=_budget_message(entry, args))
                 plan = rollout_plan(entry, request, len(seeds))
                 if plan.message:
                     note(plan.message)
@@ -263,6 +282,7 @@ def _run_set(args: argparse.Namespace, practice_set: Any, entries: list[Any],
     from desktop_app.rollouts.sets import SetRow, format_table, run_set
 
     seeds = rollout_seeds(args.seed, args.n)
+    messages = {entry.id: _budget_message(entry, args) for entry in entries}
     workers = [open_worker(entry) for entry in entries]
     judge = open_worker(judge_entry) if judge_entry is not None else None
 
@@ -275,7 +295,8 @@ def _run_set(args: argparse.Namespace, practice_set: Any, entries: list[Any],
         outcome = run_set(practice_set, workers,
                           lambda entry, problem: replace(
                               _request(entry, problem.prompt, args),
-                              thinking_budget=args.budgets[0] if budget_applies(entry) else None),
+                              thinking_budget=args.budgets[0] if budget_applies(entry) else None,
+                              budget_message=messages.get(entry.id, "")),
                           seeds,
                           judge=judge, on_row=show, seed=args.seed)
     except KeyboardInterrupt:

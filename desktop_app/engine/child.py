@@ -99,7 +99,7 @@ class _Reply:
         self.finish_reason = FinishReason.LENGTH
         # budget forcing: what the format writes to end thinking when its budget is spent
         self.budget = request.thinking_budget if fmt.budget_forcing else None
-        self.close_text = fmt.budget_close
+        self.close_text = request.budget_message + fmt.budget_close
         self.budget_forced = False
         # thinking tokens counted when the thinking opened (its tag is not part of the budget)
         self.thinking_opened: int | None = 0 if self.splitter.in_thinking else None

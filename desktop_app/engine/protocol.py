@@ -109,6 +109,9 @@ class GenerationRequest:
     # Budget forcing: after this many thinking tokens the thinking is closed and the model
     # answers (None: no cap; ignored by models that do not think).
     thinking_budget: int | None = None
+    # written before the format's closing marker when the budget is spent: the model's
+    # own stop-thinking sentence, as llama.cpp's --reasoning-budget-message ("": none)
+    budget_message: str = ""
     # Continue: a raw ``prompt`` that ends with this, the model's own reply so far. Its
     # tokens count for the repetition penalty as if just generated, so the reply goes on
     # as one uninterrupted generation would.

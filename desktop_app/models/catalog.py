@@ -77,6 +77,9 @@ class PromptStyle:
     thinking_toggle_flag: str | None = None
     template_flags: dict[str, Any] = field(default_factory=dict)
     system_prompt: str | None = None
+    # the model's own stop-thinking sentence (Qwen3's report), written before the closing
+    # marker when a thinking budget is spent and the run asks for it
+    budget_message: str = ""
 
     @property
     def supports_thinking(self) -> bool:
@@ -187,6 +190,9 @@ def _parse_prompt(table: Any, role: str, where: str) -> PromptStyle:
     flags = table.get("template_flags", {})
     if not isinstance(flags, dict):
         raise CatalogError(f"{where}: template_flags must be a table.")
+    budget_message = table.get("budget_message", "")
+    if not isinstance(budget_message, str):
+        raise CatalogError(f"{where}: budget_message must be text.")
     return PromptStyle(
         style=style,
         document_template=template,
@@ -196,6 +202,7 @@ def _parse_prompt(table: Any, role: str, where: str) -> PromptStyle:
         thinking_toggle_flag=table.get("thinking_toggle_flag"),
         template_flags=dict(flags),
         system_prompt=table.get("system_prompt"),
+        budget_message=budget_message,
     )
 
 

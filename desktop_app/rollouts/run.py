@@ -96,6 +96,12 @@ def budget_applies(entry: Any) -> bool:
     return bool(entry.prompt.supports_thinking)
 
 
+def budget_message(entry: Any) -> str | None:
+    """The model's own stop-thinking sentence, written before the closing marker when its
+    thinking budget is spent (None: its catalog entry has none)."""
+    return entry.prompt.budget_message or None
+
+
 BUDGET_DOES_NOT_APPLY = "does not think, so the thinking budget does not apply"
 
 

@@ -204,7 +204,8 @@ DETECTION_ORDER: tuple[ThinkingFormat, ...] = (
     MINIMAX_THINK, MISTRAL_THINK, KIMI_K3_THINK, HY3_THINK, SOLAR_THINK, APRIEL_STEPS,
     THINK_TAGS)
 
-FORMATS: dict[str, ThinkingFormat] = {fmt.name: fmt for fmt in (*DETECTION_ORDER, PLAIN)}
+FORMATS: dict[str, ThinkingFormat] = {
+    fmt.name: fmt for fmt in (THINK_TAGS, GPT_OSS_CHANNELS, *DETECTION_ORDER, PLAIN)}
 
 
 def format_in_template(template: str) -> ThinkingFormat:
