@@ -4,12 +4,15 @@
     triptych prompt --template FILE.jinja QUESTION
         [--bos TEXT] [--eos TEXT] [--system TEXT] [--no-thinking]
         [--reasoning-effort low|medium|high] [--history FILE.json] [--json]
+    triptych prompt --model ID --tokens QUESTION  the same text as the model's tokens
 
 The prompt comes from :func:`desktop_app.engine.prompting.build_prompt`, the same call the
 model process makes, so it is the text the window shows as "exact text sent". With
 ``--model`` only the GGUF header is read (no model is loaded): the chat template and the
-BOS/EOS token texts. Notes about the prompt (system text folded, thinking that cannot be
-turned off) go to standard error; the prompt alone goes to standard output.
+BOS/EOS token texts; ``--tokens`` also loads the model's vocabulary (not its weights) and
+prints the ids the model process evaluates (``Vocabulary.describe``, as the window's Tokens
+view). Notes about the prompt (system text folded, thinking that cannot be turned off) go
+to standard error; the prompt alone goes to standard output.
 """
 
 from __future__ import annotations
@@ -37,9 +40,10 @@ from desktop_app.engine.prompting import (
     build_prompt,
     thinking_control,
 )
+from desktop_app.engine.protocol import PromptToken
 from desktop_app.models import gguf
 from desktop_app.models.catalog import ModelEntry, PromptStyle
-from desktop_app.models.sources import FileSource
+from desktop_app.models.sources import FileSource, RemoteSource
 from desktop_app.text.thinking import format_in_template
 
 TEMPLATE_KEY = "tokenizer.chat_template"
@@ -67,8 +71,12 @@ def add_prompt_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--history", metavar="FILE.json",
                         help='earlier turns: [{"user": ..., "assistant": ...}, ...] '
                              'or chat messages [{"role": ..., "content": ...}, ...]')
+    parser.add_argument("--tokens", action="store_true",
+                        help="with --model: the prompt as the model's tokens (id, text, "
+                             "special or not)")
     parser.add_argument("--json", action="store_true",
-                        help="one JSON object: prompt, stop, notes, thinking switch")
+                        help="one JSON object: prompt, stop, notes, thinking switch (and "
+                             "tokens)")
     one_line_parser_errors(parser, "prompt")
     return parser
 
@@ -145,6 +153,9 @@ def prompt_for(args: argparse.Namespace) -> tuple[ModelEntry, str | None, BuiltP
     """The entry, its template and the built prompt for the command's arguments."""
     if bool(args.model) == bool(args.template):
         raise UsageError("Give exactly one of --model ID or --template FILE.jinja.")
+    if args.tokens and not args.model:
+        raise UsageError("--tokens goes with --model ID: the tokens come from the model's own "
+                         "vocabulary.")
     if args.reasoning_effort is not None and args.reasoning_effort not in REASONING_EFFORTS:
         raise UsageError("--reasoning-effort must be low, medium or high.")
     question = args.question if args.question != "-" else sys.stdin.read()
@@ -163,6 +174,9 @@ def prompt_for(args: argparse.Namespace) -> tuple[ModelEntry, str | None, BuiltP
         entry = template_entry(path, template)
     else:
         entry = resolve_model(args.model)
+        if args.tokens and isinstance(entry.source, RemoteSource):
+            raise PromptFailed(f"{entry.id} runs on a server, whose tokenizer is the server's: "
+                               "its tokens cannot be shown here.")
         model_path = _model_file(entry)
         if model_path is not None:
             template, bos, eos = read_model_prompting(model_path)
@@ -174,6 +188,40 @@ def prompt_for(args: argparse.Namespace) -> tuple[ModelEntry, str | None, BuiltP
     return entry, template, built
 
 
+def prompt_tokens(entry: ModelEntry, text: str) -> tuple[PromptToken, ...]:
+    """The prompt as the model's tokenizer splits it: its vocabulary is loaded (not its
+    weights) and the text tokenized as the model process does."""
+    from desktop_app.engine.llama.vocab import Vocabulary
+    from desktop_app.models.catalog import ensure_local
+    from desktop_app.models.sources import CatalogError
+
+    try:
+        path = ensure_local(entry)
+    except CatalogError as exc:
+        raise PromptFailed(str(exc)) from None
+    try:
+        with Vocabulary.open(path) as vocabulary:
+            return vocabulary.describe(vocabulary.prompt_ids(text))
+    except ValueError as exc:
+        raise PromptFailed(str(exc)) from None
+
+
+def token_lines(tokens: tuple[PromptToken, ...]) -> list[str]:
+    """One line per token (position, id, its text with blanks made visible, "special"),
+    then the count."""
+    from desktop_app.session.tokens import shown_token
+    from desktop_app.text.escape import visible_controls
+
+    width = len(str(max((token.id for token in tokens), default=0)))
+    lines = [f"{index:>5}  {token.id:>{width}}  "
+             + (f"{visible_controls(shown_token(token.text)):<24} special" if token.special
+                else visible_controls(shown_token(token.text)))
+             for index, token in enumerate(tokens)]
+    specials = sum(token.special for token in tokens)
+    lines.append(f"{len(tokens)} tokens, {specials} special (· is a space, ↵ a line break)")
+    return lines
+
+
 def run_prompt(args: argparse.Namespace) -> int:
     """Print the prompt; a failure is one line on stderr and exit status 1 (a usage
     mistake raises :class:`UsageError`)."""
@@ -181,11 +229,15 @@ def run_prompt(args: argparse.Namespace) -> int:
 
     try:
         entry, template, built = prompt_for(args)
+        tokens = prompt_tokens(entry, built.text) if args.tokens else None
     except (PromptFailed, PromptError) as exc:
         return report(exc, EXIT_FAILED)
     out = sys.stdout
     if args.json:
         control = thinking_control(entry, template) if entry.prompt.style == "chat" else None
+        extra = {} if tokens is None else {
+            "n_tokens": len(tokens),
+            "tokens": [{"id": t.id, "text": t.text, "special": t.special} for t in tokens]}
         out.write(json.dumps({
             "model": entry.id,
             "prompt": built.text,
@@ -195,9 +247,10 @@ def run_prompt(args: argparse.Namespace) -> int:
             "thinking_switch": control.switch.value if control else None,
             "thinking_flag": control.flag if control else None,
             "notes": list(built.notes),
+            **extra,
         }) + "\n")  # ASCII: escapes keep control and bidi characters visible
         return EXIT_OK
-    text = built.text
+    text = built.text if tokens is None else "\n".join(token_lines(tokens)) + "\n"
     if out.isatty():  # a model file's template must not drive the terminal
         text = visible_controls(text)
         text += "" if text.endswith("\n") else "\n"

@@ -67,11 +67,7 @@ def peak_rss_mb() -> float | None:
 
 def prompt_tokens(model: LlamaModel, built: BuiltPrompt) -> list[int]:
     """Tokens of a built prompt; a BOS the template wrote is not doubled by the tokenizer."""
-    text = built.text
-    bos = model.bos_text
-    if bos and model.adds_bos and text.startswith(bos):
-        text = text[len(bos):]
-    return model.tokenize_continuing(text)
+    return model.tokenize_continuing(model.without_template_bos(built.text))
 
 
 class _Reply:
@@ -245,7 +241,8 @@ def run_generation(
         built.text, len(tokens), seed)
     reply.result.prompt_notes = built.notes
     yield PromptSent(text=built.text, n_tokens=len(tokens),
-                     starts_in_thinking=built.starts_in_thinking, seed=seed, notes=built.notes)
+                     starts_in_thinking=built.starts_in_thinking, seed=seed, notes=built.notes,
+                     tokens=model.describe(tokens))
     if should_stop():
         yield from reply.finish(FinishReason.CANCELLED)
         return

@@ -175,12 +175,25 @@ class Loaded:
 
 
 @dataclass(frozen=True)
+class PromptToken:
+    """One token of the prompt as the model read it: its id in the vocabulary, its text
+    (a special token spelled out) and whether it is special (BOS, ``<|im_start|>``, …),
+    a token the text stands for rather than spells."""
+
+    id: int
+    text: str
+    special: bool
+
+
+@dataclass(frozen=True)
 class PromptSent:
     """The exact text the model received, and whether it starts inside thinking.
 
     ``notes`` say what was done to make the prompt fit the model (a system text folded into
     the first user turn, a fallback layout, thinking that cannot be turned off), so the
-    window and ``compare`` can tell the user instead of leaving it silent.
+    window and ``compare`` can tell the user instead of leaving it silent. ``tokens``: the
+    text as the model's own tokenizer split it, the ids it evaluated (empty for a model
+    on a server, whose tokenizer is the server's).
     """
 
     text: str
@@ -188,6 +201,7 @@ class PromptSent:
     starts_in_thinking: bool
     seed: int
     notes: tuple[str, ...] = ()
+    tokens: tuple[PromptToken, ...] = ()
 
 
 @dataclass(frozen=True)

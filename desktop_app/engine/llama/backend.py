@@ -30,6 +30,7 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
+from desktop_app.engine.llama.vocab import LlamaError, Vocabulary, init_backend
 from desktop_app.engine.protocol import Sampling
 from desktop_app.models.devices import offloaded_layers
 from desktop_app.models.gguf import check_magic
@@ -40,8 +41,6 @@ ALL_LAYERS = 0x7FFFFFFF  # "offload every layer" for llama.cpp
 
 DECODE_OK, DECODE_NO_SLOT, DECODE_ABORTED = 0, 1, 2  # llama_decode's return codes
 
-_backend_ready = False
-
 
 class DecodeEnd(StrEnum):
     """Why the decode loop ended on its own (not because the caller stopped reading)."""
@@ -50,13 +49,9 @@ class DecodeEnd(StrEnum):
     CONTEXT_FULL = "context full"  # no KV slot left for the next token
 
 
-class LlamaError(RuntimeError):
-    """llama.cpp failed in a way a sentence can describe."""
-
-
 def supports_gpu_offload() -> bool:
     """True when this llama-cpp-python was built with a GPU backend (Metal, CUDA, Vulkan...)."""
-    _init_backend()
+    init_backend()
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
@@ -93,13 +88,6 @@ def use_extra_buffers_by_default(on: bool) -> None:
     default_params._triptych_original = original  # type: ignore[attr-defined]
     bindings.llama_model_default_params = default_params
     llama_cpp.llama_model_default_params = default_params
-
-
-def _init_backend() -> None:
-    global _backend_ready
-    if not _backend_ready:
-        llama_cpp.llama_backend_init()
-        _backend_ready = True
 
 
 @dataclass(frozen=True)
@@ -318,7 +306,7 @@ class SamplerChain:
         self.close()
 
 
-class LlamaModel:
+class LlamaModel(Vocabulary):
     """One GGUF loaded with its context. Not thread-safe: one generation at a time."""
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, gpu_layers: int | None = None,
@@ -326,7 +314,7 @@ class LlamaModel:
         """``extra_buffers``: llama.cpp's AMX and repacked weight buffers (its default;
         off where they crash, see ``native_setup``)."""
         check_magic(path)  # a sentence for a file that is not a GGUF, before llama.cpp sees it
-        _init_backend()
+        init_backend()
         lc = llama_cpp
         offload = bool(lc.llama_supports_gpu_offload())
         model_params = lc.llama_model_default_params()
@@ -337,9 +325,7 @@ class LlamaModel:
         if not model:
             raise ValueError(f"llama.cpp could not load {path.name}: the file is damaged or not "
                              f"a model it can read.")
-        self._model = model
-        self._vocab = lc.llama_model_get_vocab(model)
-        self.n_vocab = int(lc.llama_vocab_n_tokens(self._vocab))
+        self._init_vocab(model)
         n_layers = int(lc.llama_model_n_layer(model))
         self.placement = Placement(device=gpu_backend_name() if offload else "CPU",
                                    gpu_layers=resolve_gpu_layers(gpu_layers, n_layers, offload),
@@ -371,7 +357,6 @@ class LlamaModel:
         self._prompt_ends: list[tuple[int, int]] = []  # (start, end) of each prompt's last batch
         self._one_token = (lc.llama_token * 1)()
         self._one_batch = lc.llama_batch_get_one(self._one_token, 1)
-        self._piece = ctypes.create_string_buffer(64)
         self._should_abort: Callable[[], bool] = lambda: False
         self._abort_callback = lc.ggml_abort_callback(lambda _data: bool(self._should_abort()))
         self._no_abort = lc.ggml_abort_callback(0)
@@ -392,46 +377,7 @@ class LlamaModel:
         if code != DECODE_OK:
             raise LlamaError(f"llama.cpp could not evaluate a test batch (code {code}).")
 
-    # -- vocabulary and metadata
-
-    @property
-    def chat_template(self) -> str | None:
-        template = llama_cpp.llama_model_chat_template(self._model, None)
-        return template.decode("utf-8", "replace") if template else None
-
-    def token_text(self, token: int) -> str:
-        if token < 0:
-            return ""
-        text = llama_cpp.llama_vocab_get_text(self._vocab, token)
-        return text.decode("utf-8", "replace") if text else ""
-
-    @property
-    def bos_text(self) -> str:
-        return self.token_text(int(llama_cpp.llama_vocab_bos(self._vocab)))
-
-    @property
-    def eos_text(self) -> str:
-        return self.token_text(int(llama_cpp.llama_vocab_eos(self._vocab)))
-
-    @property
-    def adds_bos(self) -> bool:
-        return bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
-
-    def tokenize(self, text: str | bytes, add_special: bool = True) -> list[int]:
-        """Tokens of ``text``, special tokens parsed, BOS added when the model wants one."""
-        data = text.encode("utf-8") if isinstance(text, str) else text
-        capacity = len(data) + 8
-        buffer = (llama_cpp.llama_token * capacity)()
-        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, capacity, add_special,
-                                     True)
-        if n < 0:
-            capacity = -n
-            buffer = (llama_cpp.llama_token * capacity)()
-            n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, capacity,
-                                         add_special, True)
-            if n < 0:
-                raise LlamaError("The prompt could not be tokenized.")
-        return list(buffer[:n])
+    # -- vocabulary
 
     def tokenize_continuing(self, text: str) -> list[int]:
         """Tokens of ``text`` that keep the cached tokens whose text it starts with.
@@ -464,18 +410,6 @@ class LlamaModel:
         if end == same:
             return tokens
         return list(cached[:end]) + self.tokenize(data[position:], add_special=False)
-
-    def piece(self, token: int, special: bool = False) -> bytes:
-        """The bytes of one token (a UTF-8 character may span several tokens)."""
-        n = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece, len(self._piece), 0,
-                                           special)
-        if n < 0:
-            self._piece = ctypes.create_string_buffer(-n)
-            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece, -n, 0, special)
-        return self._piece.raw[:n]
-
-    def is_eog(self, token: int) -> bool:
-        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
     # -- threads
 
