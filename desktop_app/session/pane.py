@@ -412,6 +412,7 @@ class PaneSession:
         elif isinstance(event, PromptSent):
             if self.resuming is None:  # a Continue's prompt is the turn's plus its reply
                 turn.prompt_sent = event.text
+                turn.prompt_tokens[event.text] = event.tokens
             if self.branch_split is not None:  # the reply so far decides where it is
                 turn.state = (TurnState.THINKING if self.branch_split.in_thinking
                               else TurnState.ANSWERING)

@@ -20,6 +20,7 @@ from desktop_app.engine.protocol import (
     FinishReason,
     GenerationResult,
     Loaded,
+    PromptToken,
     ended_still_thinking,
 )
 from desktop_app.session.tokens import (
@@ -61,6 +62,8 @@ class Turn:
     problem: Problem | None = None  # a practice problem: Verify checks against its key
     prompt_sent: str = ""
     prompt_notes: tuple[str, ...] = ()  # how the prompt was adapted to the model
+    # each prompt this turn sent (a branch sends its own), as the model's tokens, by its text
+    prompt_tokens: dict[str, tuple[PromptToken, ...]] = field(default_factory=dict)
     thinking: str = ""
     answer: str = ""
     result: GenerationResult | None = None

@@ -56,6 +56,7 @@ from desktop_app.ui.probabilities import (
     alternatives_menu,
     legend_label,
 )
+from desktop_app.ui.prompt_tokens import PromptView
 from desktop_app.ui.widgets import (
     AutoHeightTextBrowser,
     CollapsibleSection,
@@ -136,7 +137,8 @@ class TurnWidget(QFrame):
         self.prompt_view.setFont(theme.mono_font())
         title = ("What the base model received (the document it continues)"
                  if entry.role == "base" else "Exact text sent to the model")
-        self.prompt_section = CollapsibleSection(title, self.prompt_view, expanded=show_prompt)
+        self.prompt_box = PromptView(self.prompt_view)  # the text, or its tokens
+        self.prompt_section = CollapsibleSection(title, self.prompt_box, expanded=show_prompt)
         self.prompt_section.hide()
         layout.addWidget(self.prompt_section)
         self.prompt_notes = QLabel()  # how the prompt was adapted: one muted line each
@@ -331,7 +333,8 @@ class TurnWidget(QFrame):
         self.loading.hide()
 
     def show_prompt_sent(self) -> None:
-        self.prompt_view.set_text(self.data.prompt_sent)
+        sent = self.data.prompt_sent
+        self.prompt_box.set_prompt(sent, self.data.prompt_tokens.get(sent, ()))
         self.prompt_section.show()
         self.continuation_label.setVisible(self.plain_answer)
         notes = self.data.prompt_notes
