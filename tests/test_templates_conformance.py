@@ -3,10 +3,11 @@
 The collection (``vendor/llama.cpp/models/templates/`` in llama-cpp-python's source
 distribution, about 70 templates of real models) is fetched with pip for the installed
 version and cached; it is not part of this repository. For every template that
-llama-cpp-python's formatter renders for a short conversation, the app's prompt must be
-the same text; with thinking off it must equal the template's own ``enable_thinking=False``
-rendering wherever the template has that switch, and otherwise end in a closed, empty
-thinking block (never tags in a harmony template).
+llama-cpp-python's formatter renders for a short conversation, ``triptych prompt
+--template`` must read the template's thinking format and print the formatter's own text,
+with thinking on and with it off through the template's own switch (``enable_thinking``,
+the family's variable, ``/no_think``); where a template has no switch, its rendering with
+the format's empty block written after it, said so.
 """
 
 from __future__ import annotations

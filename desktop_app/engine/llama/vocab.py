@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,7 @@ class Vocabulary:
         attr = int(llama_cpp.llama_vocab_get_attr(self._vocab, token))
         return bool(attr & CONTROL) or bool(attr & ADDED) and bool(text.strip())
 
-    def describe(self, tokens: list[int]) -> tuple[PromptToken, ...]:
+    def describe(self, tokens: Sequence[int]) -> tuple[PromptToken, ...]:
         """Each token's id, its text (special tokens spelled out; a byte that is part of a
         character as ``<0xE2>``) and whether it is special."""
         described = []
