@@ -81,14 +81,30 @@ def _visible_rect(widget: QWidget, root: QWidget) -> QRect:
     return rect.intersected(root.rect())
 
 
-def _scrolled(widget: QWidget, root: QWidget) -> bool:
-    """Inside a scroll area that shows a scroll bar: it may be partly out of view."""
+def _scrolled(widget: QWidget, root: QWidget, *, across: bool) -> bool:
+    """Inside a scroll area that shows a scroll bar that way (``across``: the horizontal
+    one): it may be partly out of view that way, and the reader can scroll to the rest. A
+    transcript scrolls only down, so a control cut at its right edge is cut off."""
     for parent in _ancestors(widget, root):
         if isinstance(parent, QAbstractScrollArea) and (
-                parent.verticalScrollBar().isVisible()
-                or parent.horizontalScrollBar().isVisible()):
+                parent.horizontalScrollBar() if across else parent.verticalScrollBar()
+        ).isVisible():
             return True
     return False
+
+
+def _cut(widget: QWidget, root: QWidget, *, across: bool) -> bool:
+    """Whether an ancestor (or the window) hides part of ``widget`` that way, judged on that
+    axis alone: a control scrolled out of view downwards is not also cut across."""
+    def span(rect: QRect) -> tuple[int, int]:
+        return (rect.left(), rect.right()) if across else (rect.top(), rect.bottom())
+
+    low, high = span(_rect_in(widget, root))
+    start, end = low, high
+    for parent in [*_ancestors(widget, root), root]:
+        first, last = span(_rect_in(parent, root) if parent is not root else root.rect())
+        start, end = max(start, first), min(end, last)
+    return (start, end) != (low, high)
 
 
 def visible_controls(root: QWidget) -> list[QWidget]:
@@ -118,7 +134,9 @@ def layout_problems(root: QWidget) -> list[str]:
     for widget in controls:
         rect, seen = _rect_in(widget, root), _visible_rect(widget, root)
         shown[widget] = seen
-        if not _scrolled(widget, root) and seen != rect:
+        cut_across, cut_down = _cut(widget, root, across=True), _cut(widget, root, across=False)
+        if (cut_across and not _scrolled(widget, root, across=True)) or (
+                cut_down and not _scrolled(widget, root, across=False)):
             problems.append(f"{_name(widget)} is cut off: {rect} shows {seen}")
         parent = widget.parentWidget()
         if parent is not None and parent is not root \

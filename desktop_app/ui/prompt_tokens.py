@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QToolButton,
     QToolTip,
     QVBoxLayout,
@@ -148,6 +149,9 @@ class PromptView(QWidget):
         group.addButton(self.tokens_button)
         self.tokens_button.toggled.connect(self._show_tokens)
         self.count = QLabel()
+        self.count.setWordWrap(True)  # a narrow pane (a projector) wraps it, never widens
+        self.count.setMinimumWidth(1)
+        self.count.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         theme.style(self.count, lambda: f"color: {theme.muted_fg()};")
         theme.set_font_scale(self.count, 0.9)
         self.key = QLabel(KEY)
