@@ -42,6 +42,17 @@ def models_dir() -> Path:
     return _ensure(data_dir() / "models")
 
 
+def lesson_models_dir() -> Path:
+    """Models a lesson pack installed, one folder each (removing the model deletes it)."""
+    return _ensure(models_dir() / "lessons")
+
+
+def user_practice_dir() -> Path:
+    """Practice sets installed on this computer (a lesson pack's, one folder per lesson),
+    listed beside the shipped ones."""
+    return _ensure(data_dir() / "practice")
+
+
 def user_catalog_path() -> Path:
     """The user's own catalog, which adds to or overrides the bundled ``models.toml``."""
     return config_dir() / "models.toml"
