@@ -567,42 +567,59 @@ def unpack(path: Path, *, check_practice: PracticeCheck,
     of the pack is left behind."""
     path = Path(path).expanduser()
     archive, manifest = open_pack(path)
-    with archive:
-        plan = _plan(manifest, path)
-        practice_files = [f for p in manifest.practice for f in p.files] if plan.folder else []
-        needed = sum(m.size for m, _ in plan.installs) + sum(f.size for f in practice_files)
-        lessons, practice_root = paths.lesson_models_dir(), paths.user_practice_dir()
-        dl.check_disk_space(needed, lessons, f"the lesson pack {path.name}")
-        result = Installed(path.name, manifest.title, already=plan.already,
-                           renamed=plan.renamed, folder=plan.folder)
-        staged = Path(tempfile.mkdtemp(prefix=".unpack-", dir=lessons))
-        staged_practice = Path(tempfile.mkdtemp(prefix=".unpack-", dir=practice_root))
-        try:
-            done = 0
+    # a refused pack leaves no new folder either (they are made again when needed)
+    new_folders = [d for d in (paths.models_dir(create=False),
+                               paths.lesson_models_dir(create=False),
+                               paths.user_practice_dir(create=False)) if not d.exists()]
+    try:
+        with archive:
+            return _unpack(archive, manifest, path, check_practice, progress, cancel)
+    except BaseException:
+        for folder in reversed(new_folders):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if still empty
+        raise
 
-            def extract(packed: PackFile, target: Path) -> None:
-                nonlocal done
-                _extract(archive, path, packed, target, done, needed, progress, cancel)
-                done += packed.size
 
-            for model, _model_id in plan.installs:
-                folder = staged / model.files[0].name.split("/")[1]
-                folder.mkdir()
-                for packed in model.files:
-                    extract(packed, folder / packed.filename)
-                _check_gguf(folder / model.files[0].filename, path)
-            for packed in practice_files:
-                extract(packed, staged_practice / packed.filename)
-            if plan.folder is not None:
-                for practice_set in manifest.practice:
-                    count = _check_set(check_practice, staged_practice, practice_set, path)
-                    result.practice.append(practice_set.name)
-                    if practice_set.key == manifest.prompts:
-                        result.prompts = count
-            _commit(plan, staged, staged_practice, path, manifest, progress, needed)
-        finally:
-            shutil.rmtree(staged, ignore_errors=True)
-            shutil.rmtree(staged_practice, ignore_errors=True)
+def _unpack(archive: zipfile.ZipFile, manifest: Manifest, path: Path,
+            check_practice: PracticeCheck, progress: ProgressCallback | None,
+            cancel: threading.Event | None) -> Installed:
+    """:func:`unpack` on the opened archive."""
+    plan = _plan(manifest, path)
+    practice_files = [f for p in manifest.practice for f in p.files] if plan.folder else []
+    needed = sum(m.size for m, _ in plan.installs) + sum(f.size for f in practice_files)
+    lessons, practice_root = paths.lesson_models_dir(), paths.user_practice_dir()
+    dl.check_disk_space(needed, lessons, f"the lesson pack {path.name}")
+    result = Installed(path.name, manifest.title, already=plan.already,
+                       renamed=plan.renamed, folder=plan.folder)
+    staged = Path(tempfile.mkdtemp(prefix=".unpack-", dir=lessons))
+    staged_practice = Path(tempfile.mkdtemp(prefix=".unpack-", dir=practice_root))
+    try:
+        done = 0
+
+        def extract(packed: PackFile, target: Path) -> None:
+            nonlocal done
+            _extract(archive, path, packed, target, done, needed, progress, cancel)
+            done += packed.size
+
+        for model, _model_id in plan.installs:
+            folder = staged / model.files[0].name.split("/")[1]
+            folder.mkdir()
+            for packed in model.files:
+                extract(packed, folder / packed.filename)
+            _check_gguf(folder / model.files[0].filename, path)
+        for packed in practice_files:
+            extract(packed, staged_practice / packed.filename)
+        if plan.folder is not None:
+            for practice_set in manifest.practice:
+                count = _check_set(check_practice, staged_practice, practice_set, path)
+                result.practice.append(practice_set.name)
+                if practice_set.key == manifest.prompts:
+                    result.prompts = count
+        _commit(plan, staged, staged_practice, path, manifest, progress, needed)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.rmtree(staged_practice, ignore_errors=True)
     result.models = [model_id for _, model_id in plan.installs]
     result.bytes = sum(m.size for m, _ in plan.installs)
     return result
