@@ -63,7 +63,8 @@ def test_verdicts_at_their_boundaries(trio: list[cat.ModelEntry], tmp_path: Path
         FitVerdict.TOO_LARGE
     # with no panes it is judged alone
     assert fit.entry_fit(candidate, [], _machine_for(alone.total, 0.7)).verdict == FitVerdict.FITS
-    assert fit.FIT_LABELS[FitVerdict.TOO_LARGE] == "Too large for this machine"
+    assert FitVerdict.TOO_LARGE.label == "Too large for this machine"
+    assert FitVerdict.TOO_LARGE.short == "Too large"
 
 
 def test_the_tooltip_gives_the_figures(trio: list[cat.ModelEntry]) -> None:

@@ -16,7 +16,7 @@ pytest.importorskip("pytestqt")
 from desktop_app import paths
 from desktop_app.models import catalog as cat
 from desktop_app.models import pack, user_catalog
-from desktop_app.models.fit import FIT_LABELS, FitVerdict
+from desktop_app.models.fit import FitVerdict
 from desktop_app.models.recommend import recommend_trio
 from desktop_app.text.units import format_bytes
 from desktop_app.ui.lesson_pack import CANCEL_TEXT, OPEN_TEXT
@@ -109,6 +109,9 @@ def test_open_lesson_pack_installs_in_the_background(qtbot, tmp_path: Path, monk
     visible = [child.text(0) for parent, children in picker._groups if not parent.isHidden()
                for child in children if not child.isHidden()]
     assert visible == ["What is 7 * 8?", "Pelican joke"]
+    picker.set_filter.setCurrentText("Week 2")
+    assert picker.preview.toPlainText() == ("What is 7 * 8?\n\nSets every pane: temperature 0, "
+                                            "max tokens 64, thinking off.")
     assert picker.loading.wait(5)
 
 
@@ -180,8 +183,9 @@ def test_fits_column_and_the_recommended_trio(qtbot, fake_hub: FakeHub, hub_env,
         assert measured is not None and measured.machine is not None
         for model_id in ids:
             verdict = measured.fits[model_id]
-            assert _cell(dialog, model_id, "Fits?") == FIT_LABELS[verdict.verdict]
+            assert _cell(dialog, model_id, "Fits?") == verdict.verdict.short
             tip = dialog.table.item(dialog._row_of(model_id), FIT_COLUMN).toolTip()
+            assert tip.startswith(f"{verdict.verdict.label}: ")
             assert f"the file {format_bytes(len(tiny_gguf))}" in tip
             assert f"This computer: {measured.machine.describe()}." in tip
         assert measured.fits["class-base"].verdict == FitVerdict.FITS  # 6 MB models
@@ -216,7 +220,47 @@ def test_a_prepared_prompt_sets_every_pane(qtbot, tmp_path: Path, fake_models, e
         reasoning = window.panes[2]
         assert reasoning.entry.prompt.supports_thinking and reasoning.config.thinking is False
         assert window.key_edit.text() == "56"
-        assert "temperature 0.0, max tokens 64, thinking False" in \
-            window.statusBar().currentMessage()
+        assert window.statusBar().currentMessage() == ("The lesson's settings for this prompt "
+                                                       "are set in every pane: temperature 0, "
+                                                       "max tokens 64, thinking off.")
     finally:
+        window.shutdown()
+
+
+def test_the_manager_follows_presentation_and_fits_a_projector(qtbot, hub_env, fake_models,
+                                                               engine, tmp_path: Path,
+                                                               monkeypatch) -> None:
+    """Presentation mode on a 1024×768 projector: the window's text size, the extra button
+    and column, a long status sentence, nothing cut off or drawn over anything."""
+    from tests.test_ui_projector import (
+        CLIENT,
+        assert_fits,
+        layout_problems,
+        projector_window,
+        settle,
+    )
+
+    lesson = _make_pack(tmp_path, monkeypatch)
+    window = projector_window(qtbot, fake_models, engine)
+    point_size = window.base_point_size * window.zoom
+    dialog = ModelManagerDialog(cat.load_catalog(), window, point_size=point_size,
+                                panes=[p.config.model_id for p in window.panes])
+    qtbot.addWidget(dialog)
+    try:
+        assert dialog.font().pointSizeF() == pytest.approx(point_size)
+        assert dialog.pack_button.font().pointSizeF() == pytest.approx(point_size)
+        dialog.resize(*CLIENT)
+        dialog.show()
+        qtbot.waitUntil(lambda: dialog.measured is not None, timeout=20_000)
+        dialog.lesson_pack.open(lesson)
+        qtbot.waitUntil(lambda: not dialog.lesson_pack.running, timeout=20_000)
+        assert "Installed 'Week 2'" in dialog.status.text()
+        settle(qtbot)
+        assert dialog.buttons.stacked  # the adding buttons went under the model buttons
+        assert_fits(dialog, CLIENT)
+        dialog.resize(1600, 800)
+        settle(qtbot)
+        assert not dialog.buttons.stacked and not layout_problems(dialog)
+    finally:
+        dialog.shutdown()
         window.shutdown()

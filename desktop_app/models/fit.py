@@ -430,15 +430,21 @@ class FitVerdict(StrEnum):
 
     @property
     def label(self) -> str:
-        return FIT_LABELS[self]
+        """The verdict in words: ``Too large for this machine``."""
+        return FIT_LABELS[self][0]
+
+    @property
+    def short(self) -> str:
+        """Its form for a narrow column (the whole label leads the cell's tooltip)."""
+        return FIT_LABELS[self][1]
 
 
-FIT_LABELS: dict[FitVerdict, str] = {
-    FitVerdict.FITS: "Fits",
-    FitVerdict.TIGHT: "Tight",
-    FitVerdict.TOO_LARGE: "Too large for this machine",
-    FitVerdict.UNKNOWN: "Size unknown",
-    FitVerdict.REMOTE: "On a server",
+FIT_LABELS: dict[FitVerdict, tuple[str, str]] = {  # (label, short form)
+    FitVerdict.FITS: ("Fits", "Fits"),
+    FitVerdict.TIGHT: ("Tight", "Tight"),
+    FitVerdict.TOO_LARGE: ("Too large for this machine", "Too large"),
+    FitVerdict.UNKNOWN: ("Size unknown", "?"),
+    FitVerdict.REMOTE: ("On a server", "Server"),
 }
 
 

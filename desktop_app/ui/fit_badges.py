@@ -69,7 +69,7 @@ def fit_item(measured: Measured | None, model_id: str) -> QTableWidgetItem:
         item.setToolTip(measured.problem if measured is not None and measured.problem
                         else MEASURING_TIP)
         return item
-    item = QTableWidgetItem(found.verdict.label)
+    item = QTableWidgetItem(found.verdict.short)
     item.setToolTip(found.tooltip())
     item.setForeground(QBrush(QColor(_color(found.verdict))))
     return item

@@ -46,7 +46,7 @@ from desktop_app.ui import export, theme
 from desktop_app.ui.add_server import ServerWatch
 from desktop_app.ui.answer_key import AnswerKeyField, rekey_turns
 from desktop_app.ui.pane import Pane
-from desktop_app.ui.practice import PracticePicker, check_column, problem_badge
+from desktop_app.ui.practice import PracticePicker, check_column, problem_badge, settings_text
 from desktop_app.ui.sandbox_badge import isolation_badge, sandbox_protections
 from desktop_app.ui.screen_fit import fit_window
 from desktop_app.ui.send_queue import QueuedQuestion
@@ -510,9 +510,7 @@ class MainWindow(QMainWindow):
             for pane in self.panes:
                 pane.set_overrides(**dict(problem.settings))  # type: ignore[arg-type]
             self.statusBar().showMessage("The lesson's settings for this prompt are set in "
-                                         "every pane: " + ", ".join(
-                                             f"{k.replace('_', ' ')} {v}"
-                                             for k, v in problem.settings), 8000)
+                                         f"every pane: {settings_text(problem)}.", 8000)
 
     def _show_problem(self) -> None:
         problem = self.problem
@@ -576,7 +574,8 @@ class MainWindow(QMainWindow):
         dialog = None
         try:
             dialog = ModelManagerDialog(self.catalog, self, guidance=guidance,
-                                        panes=[p.config.model_id for p in self.panes])
+                                        panes=[p.config.model_id for p in self.panes],
+                                        point_size=self.base_point_size * self.zoom)
             dialog.modelsChanged.connect(self.reload_catalog)
             dialog.trioChosen.connect(self.use_models)
             dialog.exec()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -52,12 +52,15 @@ from desktop_app.ui import theme
 from desktop_app.ui.add_server import AddServerDialog, ServerWatch
 from desktop_app.ui.fit_badges import Measured, RecommendBar, fit_item, measure
 from desktop_app.ui.lesson_pack import LessonPackOpener
+from desktop_app.ui.screen_fit import fit_dialog
 from desktop_app.ui.tasks import Task, run_task
 
 CLOSE_WAIT_MS = 300  # closing the window waits this long for cancelled work, then lets go
 COLUMNS = ("Name", "Role", "Family", "Size", "Quantization", "Licence", "Fits?", "State")
 STATE_COLUMN = COLUMNS.index("State")
 FIT_COLUMN = COLUMNS.index("Fits?")
+CAPPED_COLUMNS = (COLUMNS.index("Family"), COLUMNS.index("Licence"))
+CAPPED_CHARS = 12  # their widest, in average characters (the whole text is the tooltip)
 
 
 class HubFilePicker(QDialog):
@@ -101,6 +104,49 @@ class HubFilePicker(QDialog):
         return item.data(Qt.ItemDataRole.UserRole) if item else None
 
 
+class ButtonRows(QWidget):
+    """The model buttons on the left and the adding ones on the right, in one row where
+    they fit, else the right group under the left (presentation sizes on a projector)."""
+
+    def __init__(self, left: Sequence[QWidget], right: Sequence[QWidget]):
+        super().__init__()
+        self.left, self.right = QWidget(), QWidget()
+        for group, buttons in ((self.left, left), (self.right, right)):
+            row = QHBoxLayout(group)
+            row.setContentsMargins(0, 0, 0, 0)
+            for button in buttons:
+                row.addWidget(button)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.top, self.bottom = QHBoxLayout(), QHBoxLayout()
+        outer.addLayout(self.top)
+        outer.addLayout(self.bottom)
+        self.top.addWidget(self.left)
+        self.top.addStretch(1)
+        self.bottom.addStretch(1)
+        self.stacked: bool | None = None
+        self._arrange(one_row=True)
+
+    def _needed(self) -> int:
+        return (self.left.sizeHint().width() + self.right.sizeHint().width()
+                + 2 * self.top.spacing())
+
+    def _arrange(self, one_row: bool) -> None:
+        if self.stacked is (not one_row):
+            return
+        self.stacked = not one_row
+        (self.top if one_row else self.bottom).addWidget(self.right)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        return QSize(max(self.left.sizeHint().width(), self.right.sizeHint().width()),
+                     hint.height())
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._arrange(one_row=self.width() >= self._needed())
+
+
 class ModelManagerDialog(QDialog):
     """Lists the catalog's models and gets their files.
 
@@ -108,17 +154,19 @@ class ModelManagerDialog(QDialog):
     to the catalog; the main window reloads its model choices then. ``panes``: the models
     of the window's panes, which the "Fits?" column judges each model beside (default: the
     window's default panes). ``trioChosen`` carries the recommended trio's ids when the
-    user takes it; the window puts them in its panes.
+    user takes it; the window puts them in its panes. ``point_size``: the window's text
+    size (zoom, presentation mode), which the dialog takes, fitted to the screen.
     """
 
     modelsChanged = Signal()
     trioChosen = Signal(list)
+    SIZE = (1060, 600)
 
     def __init__(self, catalog: Catalog | None = None, parent: QWidget | None = None, *,
-                 guidance: str = "", panes: Sequence[str] | None = None):
+                 guidance: str = "", panes: Sequence[str] | None = None,
+                 point_size: float | None = None):
         super().__init__(parent)
         self.setWindowTitle("Models")
-        self.resize(900, 460)
         self.catalog = catalog if catalog is not None else cat.load_catalog()
         self.last_error: str | None = None
         self.imported: ModelEntry | None = None  # the last file imported
@@ -150,8 +198,11 @@ class ModelManagerDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)  # a long family is elided, not a row twice as tall
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        for column in CAPPED_COLUMNS:  # long words ("Gemma Terms of Use") elided, not the name
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(STATE_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._update_buttons)
@@ -169,7 +220,6 @@ class ModelManagerDialog(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
 
-        row = QHBoxLayout()
         self.download_button = QPushButton("Download")
         self.cancel_button = QPushButton("Cancel")
         self.remove_button = QPushButton("Remove")
@@ -179,13 +229,11 @@ class ModelManagerDialog(QDialog):
         self.import_button = QPushButton("Import file…")
         self.pack_button = QPushButton()
         self.close_button = QPushButton("Close")
-        for button in (self.download_button, self.cancel_button, self.remove_button, self.verify_button):
-            row.addWidget(button)
-        row.addStretch(1)
-        for button in (self.add_hub_button, self.add_server_button, self.import_button,
-                       self.pack_button, self.close_button):
-            row.addWidget(button)
-        layout.addLayout(row)
+        self.buttons = ButtonRows(
+            (self.download_button, self.cancel_button, self.remove_button, self.verify_button),
+            (self.add_hub_button, self.add_server_button, self.import_button, self.pack_button,
+             self.close_button))
+        layout.addWidget(self.buttons)
         self.download_button.clicked.connect(lambda: self._on_selected(self.download))
         self.cancel_button.clicked.connect(lambda: self._on_selected(self.cancel))
         self.remove_button.clicked.connect(lambda: self._on_selected(self._confirm_remove))
@@ -208,6 +256,9 @@ class ModelManagerDialog(QDialog):
             )
         else:
             self._start(lambda task: hub.hub_reachable(), self._probed)
+        if point_size:
+            theme.apply_point_size(self, point_size)
+        fit_dialog(self, self.SIZE)
         self.refresh()
         self.measure_fit()
 
@@ -227,12 +278,28 @@ class ModelManagerDialog(QDialog):
                 item = (fit_item(self.measured, entry.id) if column == FIT_COLUMN
                         else QTableWidgetItem(str(value)))
                 item.setData(Qt.ItemDataRole.UserRole, entry.id)
-                if column != FIT_COLUMN:
+                if column in CAPPED_COLUMNS:
+                    item.setToolTip(str(value))
+                elif column != FIT_COLUMN:
                     item.setToolTip(entry.description or entry.source.describe())
                 self.table.setItem(row, column, item)
+        self._fit_columns()
         if selected:
             self.select_model(selected)
         self._update_buttons()
+
+    def _fit_columns(self) -> None:
+        """Family and Licence as wide as their text, up to an eighth of the table each (a
+        projector's width goes to the names and states)."""
+        cap = max(CAPPED_CHARS * self.table.fontMetrics().averageCharWidth(),
+                  self.table.viewport().width() // 8)
+        for column in CAPPED_COLUMNS:
+            self.table.resizeColumnToContents(column)
+            self.table.setColumnWidth(column, min(self.table.columnWidth(column), cap))
+
+    def resizeEvent(self, event: Any) -> None:  # Qt's name
+        super().resizeEvent(event)
+        self._fit_columns()
 
     def measure_fit(self) -> Task:
         """Work out, off the GUI thread, whether each model fits this machine beside the
