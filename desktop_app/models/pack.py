@@ -347,8 +347,8 @@ def write_pack(out: Path, entries: Sequence[cat.ModelEntry], practice: Sequence[
         with zipfile.ZipFile(partial, "w", allowZip64=True) as archive:
             models = []
             for number, (entry, files) in enumerate(sources, start=1):
-                packed = tuple(member(archive, f"models/{number}/{path.name}", path, None, True)
-                               for path in files)
+                packed = tuple(member(archive, f"models/{number}/{_safe(path.name)}", path, None,
+                                      True) for path in files)
                 expected = dl.expected_sha256(entry)
                 if expected and packed[0].sha256 != expected:
                     raise PackError(
@@ -362,8 +362,9 @@ def write_pack(out: Path, entries: Sequence[cat.ModelEntry], practice: Sequence[
             sets = []
             for item in practice:
                 packed = tuple(
-                    member(archive, f"practice/{f.name}", f, None, False) if isinstance(f, Path)
-                    else member(archive, f"practice/{f[0]}", None, f[1], False)
+                    member(archive, f"practice/{_safe(f.name)}", f, None, False)
+                    if isinstance(f, Path)
+                    else member(archive, f"practice/{_safe(f[0])}", None, f[1], False)
                     for f in item.files)
                 sets.append(PackPractice(item.key, item.name, packed))
             manifest = Manifest(
@@ -380,6 +381,13 @@ def write_pack(out: Path, entries: Sequence[cat.ModelEntry], practice: Sequence[
     finally:
         partial.unlink(missing_ok=True)
     return manifest
+
+
+def _safe(name: str) -> str:
+    """A file name as an archive member may have it (split GGUFs' ``-00001-of-00002``
+    pattern is kept: llama.cpp finds the parts by it)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._+-]", "_", name)[:200]
+    return cleaned if cleaned[:1].isalnum() else f"f{cleaned}"[:200]
 
 
 def _origin(entry: cat.ModelEntry) -> str:
@@ -487,18 +495,18 @@ class Installed:
         if self.models:
             parts.append(f"model{'s' if len(self.models) > 1 else ''} "
                          f"{', '.join(self.models)} ({format_bytes(self.bytes)})")
+        if self.already and (self.models or self.practice):
+            parts.append(f"{', '.join(self.already)} {'was' if len(self.already) == 1 else 'were'}"
+                         " here already")
         if self.practice:
             parts.append("practice set" + ("s " if len(self.practice) > 1 else " ")
                          + ", ".join(f"'{name}'" for name in self.practice))
         if self.prompts:
             parts.append(f"{self.prompts} prepared prompt{'s' if self.prompts != 1 else ''} "
                          "in the practice problems")
-        if not parts:
+        if not self.models and not self.practice:
             return f"Everything in {self.pack} ('{self.title}') is already here."
-        text = f"Installed '{self.title}' from {self.pack}: {'; '.join(parts)}"
-        if self.already:
-            text += f" ({', '.join(self.already)} already here)"
-        text += "."
+        text = f"Installed '{self.title}' from {self.pack}: {'; '.join(parts)}."
         for old, new in self.renamed.items():
             text += f" '{old}' is installed as '{new}', since your catalog has another '{old}'."
         return text

@@ -1,22 +1,21 @@
 """The model manager's "Open lesson pack…": install a teacher's pack with no network.
 
 The pack is checked and installed by :func:`desktop_app.models.pack.unpack`, in the
-background (the manager's :func:`~desktop_app.ui.tasks.run_task`), with its progress in the
+background (:func:`~desktop_app.ui.tasks.run_task`), with its progress in the
 manager's bar; the button turns into Cancel while it runs, and the outcome is one sentence:
 what was installed, or why nothing was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QProgressBar, QPushButton, QWidget
 
+from desktop_app.models.hub import DownloadCancelled, DownloadError
 from desktop_app.models.pack import Installed, PackProgress, unpack
-from desktop_app.ui.tasks import Task
+from desktop_app.ui.tasks import Task, run_task
 from desktop_app.verify.practice import problem_count
 
 OPEN_TEXT = "Open lesson pack…"
@@ -24,22 +23,21 @@ CANCEL_TEXT = "Cancel unpacking"
 OPEN_TIP = ("Install a lesson pack (a .zip made with 'triptych pack'): its models, practice "
             "sets and prepared prompts, each file checked against its SHA-256 first.")
 
-Start = Callable[..., Task]  # the manager's _start(work, on_success, on_failure, on_progress)
 
 
 class LessonPackOpener(QObject):
-    """Drives ``button``: asks for a pack, unpacks it through ``start`` with progress in
-    ``bar``, reports through ``say`` (information) and ``fail`` (an error sentence).
-    ``installed`` carries the :class:`Installed` report."""
+    """Drives ``button``: asks for a pack and unpacks it in the background, with its
+    progress in ``bar``. ``said`` carries information (progress, the result), ``failed`` an
+    error sentence, ``installed`` the :class:`Installed` report. It holds nothing of the
+    dialog but these two widgets, so closing the dialog frees it."""
 
     installed = Signal(object)
+    said = Signal(str)
+    failed = Signal(str)
 
-    def __init__(self, parent: QWidget, button: QPushButton, bar: QProgressBar, start: Start,
-                 say: Callable[[str], None], fail: Callable[[str], None]):
+    def __init__(self, parent: QWidget, button: QPushButton, bar: QProgressBar):
         super().__init__(parent)
-        self.parent_widget = parent
-        self.button, self.bar, self.start = button, bar, start
-        self.say, self.fail = say, fail
+        self.button, self.bar = button, bar
         self.task: Task | None = None
         self.last: Installed | None = None
         button.setText(OPEN_TEXT)
@@ -53,10 +51,11 @@ class LessonPackOpener(QObject):
     def _clicked(self) -> None:
         if self.task is not None:
             self.task.cancel()
-            self.say("Cancelling: nothing from the pack will be installed…")
+            self.said.emit("Cancelling: nothing from the pack will be installed…")
             return
-        path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Open a lesson pack", "",
-                                              "Lesson packs (*.zip)")
+        owner = self.parent()
+        path, _ = QFileDialog.getOpenFileName(owner if isinstance(owner, QWidget) else None,
+                                              "Open a lesson pack", "", "Lesson packs (*.zip)")
         if path:
             self.open(path)
 
@@ -72,8 +71,9 @@ class LessonPackOpener(QObject):
         self.bar.setRange(0, 1000)
         self.bar.setValue(0)
         self.bar.show()
-        self.say(f"Checking {pack.name}: every file against its SHA-256…")
-        self.task = self.start(work, self._done, self._failed, self._progress)
+        self.said.emit(f"Checking {pack.name}: every file against its SHA-256…")
+        self.task = run_task(self, work, on_success=self._done, on_failure=self._failed,
+                             on_progress=self._progress, name="lesson-pack")
         return self.task
 
     def _progress(self, progress: PackProgress) -> None:
@@ -81,7 +81,7 @@ class LessonPackOpener(QObject):
             return
         fraction = progress.fraction
         self.bar.setValue(int(1000 * fraction) if fraction is not None else 0)
-        self.say(progress.describe())
+        self.said.emit(progress.describe())
 
     def _finish(self) -> None:
         self.task = None
@@ -91,16 +91,23 @@ class LessonPackOpener(QObject):
     def _done(self, result: Installed) -> None:
         self._finish()
         self.last = result
-        self.say(result.describe())
+        self.said.emit(result.describe())
         self.installed.emit(result)
 
-    def _failed(self, message: str, cancelled: bool) -> None:
+    def _failed(self, exc: BaseException) -> None:
         self._finish()
-        if cancelled:
-            self.say("Cancelled: nothing from the pack was installed.")
-        else:
-            self.fail(message)
+        if isinstance(exc, DownloadCancelled):
+            self.said.emit("Cancelled: nothing from the pack was installed.")
+        elif isinstance(exc, DownloadError):  # PackError, a full disk: one sentence
+            self.failed.emit(str(exc))
+        else:  # a worker must never take the app down
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
 
-    def shutdown(self, *_args: Any) -> None:
-        if self.task is not None:
-            self.task.cancel()
+    def stop(self) -> Task | None:
+        """Cancel a running unpack (it rolls back) and report nothing more; the task, for
+        the caller to wait on."""
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            task.detach()
+        return task

@@ -244,8 +244,9 @@ class ModelManagerDialog(QDialog):
         self.server_watch = ServerWatch(self)  # a server's answer refreshes its models' state
         self.server_watch.answered.connect(lambda _endpoint: self.refresh())
         self.import_button.clicked.connect(self._ask_import)
-        self.lesson_pack = LessonPackOpener(self, self.pack_button, self.progress, self._start,
-                                            self.status.setText, self._error)
+        self.lesson_pack = LessonPackOpener(self, self.pack_button, self.progress)
+        self.lesson_pack.said.connect(self.status.setText)
+        self.lesson_pack.failed.connect(self._error)
         self.lesson_pack.installed.connect(self._pack_installed)
         self.close_button.clicked.connect(self.close)
 
@@ -705,6 +706,9 @@ class ModelManagerDialog(QDialog):
         stuck on a dead connection ends at its read timeout) finds nobody to report to."""
         self._queue.clear()
         self.server_watch.close()
+        unpacking = self.lesson_pack.stop()
+        if unpacking is not None:
+            self._tasks.add(unpacking)
         for task in self._tasks:
             task.cancel()
             task.detach()
