@@ -77,7 +77,8 @@ def test_the_tooltip_gives_the_figures(trio: list[cat.ModelEntry]) -> None:
     assert f"the file {format_bytes(estimate.file_bytes)}" in tip
     assert f"its KV cache at {reasoning.context_length:,} tokens " \
            f"{format_bytes(estimate.kv_bytes)}" in tip and "not downloaded" not in tip
-    assert "beside tiny-base" in tip and "tiny-instruct" in tip
+    assert f"Beside the other panes' models (tiny-base {format_bytes(fit.estimate(base).total)}, " \
+           f"tiny-instruct {format_bytes(fit.estimate(instruct).total)}): " in tip
     assert f"of the {format_bytes(int(20 * GB * fit.HEADROOM))} this computer can give " in tip
     assert "This computer: 32 GB of RAM (20 GB available now), 4 cores, no GPU." in tip
 

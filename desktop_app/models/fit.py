@@ -471,12 +471,13 @@ class EntryFit:
                 f"{_amount(e.overhead_bytes)} for its process.")
         if report is not None and machine is not None:
             others = [o for o in report.estimates if o is not e]
-            beside = (" beside " + ", ".join(f"{o.entry.id} {_amount(o.total)}" for o in others)
-                      if others else " alone")
+            where = ("Beside the other panes' models (" + ", ".join(
+                f"{o.entry.id} {_amount(o.total)}" for o in others) + ")" if others
+                else "Alone")
             usable = (f"of the {_amount(report.budget)} this computer can give models "
                       f"({round(HEADROOM * 100)}% of the RAM available now)"
                       if report.budget is not None else "of an unknown amount of RAM")
-            lines.append(f"In the panes{beside}: {_amount(report.needed)} {usable}.")
+            lines.append(f"{where}: {_amount(report.needed)} {usable}.")
             if machine.gpu is not None:
                 lines.append(f"GPU memory: {_amount(report.gpu_needed)} of "
                              f"{_amount(int(machine.gpu.free * HEADROOM))} usable on "

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
@@ -54,6 +53,7 @@ from desktop_app.ui.fit_badges import Measured, RecommendBar, fit_item, measure
 from desktop_app.ui.lesson_pack import LessonPackOpener
 from desktop_app.ui.screen_fit import fit_dialog
 from desktop_app.ui.tasks import Task, run_task
+from desktop_app.ui.widgets import ButtonRows
 
 CLOSE_WAIT_MS = 300  # closing the window waits this long for cancelled work, then lets go
 COLUMNS = ("Name", "Role", "Family", "Size", "Quantization", "Licence", "Fits?", "State")
@@ -102,49 +102,6 @@ class HubFilePicker(QDialog):
     def choice(self) -> hub.HubFile | None:
         item = self.file_list.currentItem()
         return item.data(Qt.ItemDataRole.UserRole) if item else None
-
-
-class ButtonRows(QWidget):
-    """The model buttons on the left and the adding ones on the right, in one row where
-    they fit, else the right group under the left (presentation sizes on a projector)."""
-
-    def __init__(self, left: Sequence[QWidget], right: Sequence[QWidget]):
-        super().__init__()
-        self.left, self.right = QWidget(), QWidget()
-        for group, buttons in ((self.left, left), (self.right, right)):
-            row = QHBoxLayout(group)
-            row.setContentsMargins(0, 0, 0, 0)
-            for button in buttons:
-                row.addWidget(button)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        self.top, self.bottom = QHBoxLayout(), QHBoxLayout()
-        outer.addLayout(self.top)
-        outer.addLayout(self.bottom)
-        self.top.addWidget(self.left)
-        self.top.addStretch(1)
-        self.bottom.addStretch(1)
-        self.stacked: bool | None = None
-        self._arrange(one_row=True)
-
-    def _needed(self) -> int:
-        return (self.left.sizeHint().width() + self.right.sizeHint().width()
-                + 2 * self.top.spacing())
-
-    def _arrange(self, one_row: bool) -> None:
-        if self.stacked is (not one_row):
-            return
-        self.stacked = not one_row
-        (self.top if one_row else self.bottom).addWidget(self.right)
-
-    def minimumSizeHint(self) -> QSize:
-        hint = super().minimumSizeHint()
-        return QSize(max(self.left.sizeHint().width(), self.right.sizeHint().width()),
-                     hint.height())
-
-    def resizeEvent(self, event: Any) -> None:
-        super().resizeEvent(event)
-        self._arrange(one_row=self.width() >= self._needed())
 
 
 class ModelManagerDialog(QDialog):
