@@ -37,9 +37,24 @@ def data_dir() -> Path:
     return _ensure(home / "data" if home else Path(platformdirs.user_data_dir(APP_DIR_NAME)))
 
 
-def models_dir() -> Path:
+def models_dir(*, create: bool = True) -> Path:
     """Directory holding model files Triptych writes itself (starter assembly, imports)."""
-    return _ensure(data_dir() / "models")
+    folder = data_dir() / "models"
+    return _ensure(folder) if create else folder
+
+
+def lesson_models_dir(*, create: bool = True) -> Path:
+    """Models a lesson pack installed, one folder each (removing the model deletes it)."""
+    folder = models_dir(create=create) / "lessons"
+    return _ensure(folder) if create else folder
+
+
+def user_practice_dir(*, create: bool = True) -> Path:
+    """Practice sets installed on this computer (a lesson pack's, one folder per lesson),
+    listed beside the shipped ones. ``create=False``: the path only (for a caller that
+    must leave no new folder behind)."""
+    folder = data_dir() / "practice"
+    return _ensure(folder) if create else folder
 
 
 def user_catalog_path() -> Path:

@@ -61,6 +61,28 @@ def note(message: object) -> None:
     report(message, EXIT_OK, prefix=NOTE_PREFIX)
 
 
+class TerminalLine:
+    """Progress as one rewritten status line on a terminal; nothing when stderr is not a
+    terminal (a log, a test)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.width = 0
+
+    def show(self, text: str) -> None:
+        if not self.tty:
+            return
+        text = visible_controls(text)
+        sys.stderr.write("\r" + text.ljust(self.width))
+        sys.stderr.flush()
+        self.width = len(text)
+
+    def done(self) -> None:
+        if self.tty and self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
+
+
 def one_line_parser_errors(parser: argparse.ArgumentParser, command: str) -> None:
     """Report *parser*'s complaints, and those of its sub-commands' parsers, as a usage
     error, one line pointing at ``--help`` (argparse's own report prints the whole usage

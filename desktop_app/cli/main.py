@@ -9,6 +9,8 @@
     triptych rollouts PROMPT --models IDS -n N  pass@k against an answer key
     triptych practice list|pull
     triptych bench [--json]
+    triptych pack OUT.zip --models IDS [--practice SETS] [--prompts FILE]
+    triptych unpack FILE.zip                    a lesson pack: verify every hash, install
 
 This module is the top-level parser, the dispatch and the window launch; each subcommand
 is its own module in this package, and :mod:`desktop_app.cli.common` holds what they
@@ -35,6 +37,7 @@ from desktop_app.cli.common import (
 )
 from desktop_app.cli.compare import add_compare_parser, run_compare
 from desktop_app.cli.models import add_models_parser, run_models_command
+from desktop_app.cli.pack import add_pack_parsers, run_pack, run_unpack
 from desktop_app.cli.practice import add_practice_parser, run_practice
 from desktop_app.cli.prompt import add_prompt_parser, run_prompt
 from desktop_app.cli.rollouts import add_rollouts_parser, run_rollouts_command
@@ -48,6 +51,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "rollouts": run_rollouts_command,
     "practice": run_practice,
     "bench": run_bench,
+    "pack": run_pack,
+    "unpack": run_unpack,
 }
 
 
@@ -72,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_prompt_parser(commands)
     add_rollouts_parser(commands)
     add_practice_parser(commands)
+    add_pack_parsers(commands)
     one_line_parser_errors(parser, "")  # every command's, too: one usage error, exit 2
     return parser
 

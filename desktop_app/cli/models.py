@@ -25,6 +25,7 @@ from desktop_app.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    TerminalLine,
     UsageError,
     one_line_parser_errors,
     report,
@@ -172,27 +173,6 @@ def _list(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------- pull
 
 
-class _TerminalProgress:
-    """One rewritten status line on a terminal; nothing when stderr is not a terminal."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.width = 0
-
-    def __call__(self, progress: download.DownloadProgress) -> None:
-        if not self.tty:
-            return
-        text = f"{progress.model_id}: {progress.describe()}"
-        sys.stderr.write("\r" + text.ljust(self.width))
-        sys.stderr.flush()
-        self.width = len(text)
-
-    def done(self) -> None:
-        if self.tty and self.width:
-            sys.stderr.write("\r" + " " * self.width + "\r")
-            sys.stderr.flush()
-
-
 def _entry_to_pull(args: argparse.Namespace, as_json: bool) -> cat.ModelEntry:
     """The catalog entry *args* names; an ``ORG/REPO:QUANT`` reference is added first."""
     catalog = cat.load_catalog()
@@ -223,13 +203,13 @@ def _pull(args: argparse.Namespace) -> int:
     except (sources.CatalogError, hub.DownloadError) as exc:
         return _error(str(exc), as_json)
     cancel = threading.Event()
-    terminal = _TerminalProgress()
+    terminal = TerminalLine()
 
     def show(progress: download.DownloadProgress) -> None:
         if as_json:
             print(json.dumps(progress.to_dict()), flush=True)
         else:
-            terminal(progress)
+            terminal.show(f"{progress.model_id}: {progress.describe()}")
 
     try:
         path = download.pull(entry, progress=show, cancel=cancel)

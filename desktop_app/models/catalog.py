@@ -251,6 +251,32 @@ def parse_entry(table: dict[str, Any], origin: str, index: int) -> ModelEntry:
     )
 
 
+def entry_table(entry: ModelEntry) -> dict[str, Any]:
+    """*entry* as a ``[[model]]`` table without its source (:func:`parse_entry` reads it back
+    to the same entry): a lesson pack carries a model's entry this way. Defaults are left
+    out, and so is ``gpu_layers``, which belongs to the computer, not the model."""
+    table: dict[str, Any] = {"id": entry.id, "name": entry.name, "role": entry.role}
+    for key, value, default in (
+            ("family", entry.family, ""), ("params", entry.params, ""),
+            ("quantization", entry.quantization, ""), ("license", entry.license, "unknown"),
+            ("description", entry.description, ""), ("ram_class", entry.ram_class, ""),
+            ("context_length", entry.context_length, 2048), ("starter", entry.starter, False)):
+        if value != default:
+            table[key] = value
+    sampling = {k: v for k, v in entry.sampling.items() if DEFAULT_SAMPLING.get(k) != v}
+    if sampling:
+        table["sampling"] = sampling
+    default_prompt = _parse_prompt({}, entry.role, entry.id)
+    prompt: dict[str, Any] = {}
+    for name in PromptStyle.__dataclass_fields__:
+        value = getattr(entry.prompt, name)
+        if value != getattr(default_prompt, name) and value is not None:
+            prompt[name] = list(value) if isinstance(value, tuple) else value
+    if prompt:
+        table["prompt"] = prompt
+    return table
+
+
 def _parse_gpu_layers(value: object, where: str) -> GpuLayers:
     try:
         return parse_gpu_layers(value)
@@ -347,14 +373,15 @@ def load_catalog(files: Iterable[Path] | None = None) -> Catalog:
 # ------------------------------------------------------------------------ local files
 
 
-def _state_file() -> Path:
+def state_file() -> Path:
+    """Where per-model state (ready, damaged, partial downloads) is recorded."""
     return paths.data_dir() / "model_state.json"
 
 
 def read_states() -> dict[str, dict[str, Any]]:
     """Per-model state recorded by downloads and verification (``ready`` / ``damaged``)."""
     try:
-        data = json.loads(_state_file().read_text(encoding="utf-8"))
+        data = json.loads(state_file().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -367,7 +394,7 @@ def write_state(model_id: str, **state: Any) -> None:
         states[model_id] = state
     else:
         states.pop(model_id, None)
-    target = _state_file()
+    target = state_file()
     tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(states, indent=2, sort_keys=True), encoding="utf-8")
     tmp.replace(target)

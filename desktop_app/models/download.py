@@ -38,8 +38,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from desktop_app import paths
 from desktop_app.models import catalog as cat
 from desktop_app.models import sources, user_catalog
 from desktop_app.models.catalog import Availability, ModelEntry
@@ -132,20 +133,42 @@ def sha256_file(
     cancel: threading.Event | None = None,
 ) -> str:
     """SHA-256 of a file, streamed; ``progress(done, total)`` is called as it goes."""
+    with path.open("rb") as handle:
+        return copy_hashing(handle, None, path.stat().st_size, progress=progress,
+                            cancel=cancel, what=path.name)
+
+
+def copy_hashing(
+    source: IO[bytes],
+    target: IO[bytes] | None,
+    total: int,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+    what: str = "a file",
+    limit: int | None = None,
+) -> str:
+    """SHA-256 of everything read from ``source``, streamed, written on to ``target`` when
+    there is one (a lesson pack's GGUF going into or out of its archive: one pass, not a
+    copy and then a hash). ``total`` is for ``progress(done, total)``; reading more than
+    ``limit`` bytes stops with :class:`DownloadError` (an archive member larger than its
+    manifest says is never written out whole)."""
     digest = hashlib.sha256()
-    total = path.stat().st_size
     done = 0
     last = 0.0
-    with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            if cancel is not None and cancel.is_set():
-                raise DownloadCancelled(f"Checking {path.name} was cancelled.")
-            digest.update(chunk)
-            done += len(chunk)
-            now = time.monotonic()
-            if progress is not None and (now - last >= _PROGRESS_INTERVAL or done == total):
-                last = now
-                progress(done, total)
+    while chunk := source.read(HASH_CHUNK):
+        if cancel is not None and cancel.is_set():
+            raise DownloadCancelled(f"Checking {what} was cancelled.")
+        done += len(chunk)
+        if limit is not None and done > limit:
+            raise DownloadError(f"{what} is larger than the {format_bytes(limit)} it should be.")
+        digest.update(chunk)
+        if target is not None:
+            target.write(chunk)
+        now = time.monotonic()
+        if progress is not None and (now - last >= _PROGRESS_INTERVAL or done == total):
+            last = now
+            progress(done, total)
     return digest.hexdigest()
 
 
@@ -532,7 +555,8 @@ def _verify_file(entry: ModelEntry, progress: ProgressCallback | None,
 def remove(entry: ModelEntry) -> list[Path]:
     """Delete a model's downloaded file (and any partial download); return what was deleted.
 
-    Imported files are left where they are; their catalog entry is removed instead.
+    Imported files are left where they are; their catalog entry is removed instead (a
+    lesson pack's copy, in its own folder under the models folder, is deleted with it).
     Models shipped in a Python package cannot be removed here.
     """
     removed: list[Path] = []
@@ -557,6 +581,10 @@ def remove(entry: ModelEntry) -> list[Path]:
                 f"edit that catalog to remove it."
             )
         cat.write_state(entry.id)
+        folder = Path(source.path).expanduser().parent
+        if folder.parent == paths.lesson_models_dir() and folder.is_dir():
+            shutil.rmtree(folder)  # a lesson pack's copy is ours: it goes with its entry
+            removed.append(folder)
         return removed
     had_state = bool(state) or any(cat.read_states().get(part.id) for part in _parts(entry))
     for part in _parts(entry):

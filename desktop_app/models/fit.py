@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -380,6 +381,153 @@ def fit_check(
         if len(report.suggestions) >= 2:
             break
     return report
+
+
+# ------------------------------------------------------------ before a download
+
+# Below this share of what can be given to models, a comparison fits with room to spare;
+# above it, it still fits but the computer has little left ("Tight").
+COMFORT = 0.75
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What this computer has for models, measured: RAM available now (and in all), the
+    GPU memory layers go to (None: no GPU offload), and physical cores."""
+
+    available: int | None
+    total: int | None
+    cores: int
+    gpu: GpuMemory | None = None
+
+    @classmethod
+    def measure(cls, devices: Sequence[Device], cores: int) -> Machine:
+        """``devices``: the GPUs the device probe found (``()`` on a CPU-only build);
+        ``cores``: the engine's physical core count."""
+        try:
+            total: int | None = int(psutil.virtual_memory().total)
+        except Exception:  # noqa: BLE001 - an OS that will not say: unknown, never a crash
+            total = None
+        return cls(available_memory(), total, max(1, cores), GpuMemory.of(devices))
+
+    def describe(self) -> str:
+        """``23 GB of RAM (14 GB available now), 2 cores, no GPU``."""
+        ram = (f"{_amount(self.total)} of RAM ({_amount(self.available)} available now)"
+               if self.total else f"{_amount(self.available)} of RAM available")
+        gpu = (f"{self.gpu.name} with {format_bytes(self.gpu.free)} free"
+               + (" (shared with the RAM)" if self.gpu.unified else "")) if self.gpu else "no GPU"
+        return f"{ram}, {self.cores} core{'s' if self.cores != 1 else ''}, {gpu}"
+
+
+class FitVerdict(StrEnum):
+    """Whether a catalog model fits this computer, before it is downloaded."""
+
+    FITS = "fits"
+    TIGHT = "tight"
+    TOO_LARGE = "too-large"
+    UNKNOWN = "unknown"
+    REMOTE = "remote"
+
+    @property
+    def label(self) -> str:
+        """The verdict in words: ``Too large for this machine``."""
+        return FIT_LABELS[self][0]
+
+    @property
+    def short(self) -> str:
+        """Its form for a narrow column (the whole label leads the cell's tooltip)."""
+        return FIT_LABELS[self][1]
+
+
+FIT_LABELS: dict[FitVerdict, tuple[str, str]] = {  # (label, short form)
+    FitVerdict.FITS: ("Fits", "Fits"),
+    FitVerdict.TIGHT: ("Tight", "Tight"),
+    FitVerdict.TOO_LARGE: ("Too large for this machine", "Too large"),
+    FitVerdict.UNKNOWN: ("Size unknown", "?"),
+    FitVerdict.REMOTE: ("On a server", "Server"),
+}
+
+
+@dataclass(frozen=True)
+class EntryFit:
+    """One model's verdict, the estimate behind it, the comparison it was judged in (this
+    model in its role's pane beside the other panes' models) and why, in a sentence."""
+
+    verdict: FitVerdict
+    reason: str
+    estimate: Estimate | None = None
+    together: FitReport | None = None
+    machine: Machine | None = None
+
+    def tooltip(self) -> str:
+        """The figures: the model, the comparison, the machine."""
+        lines = [f"{self.verdict.label}: {self.reason}"]
+        e, report, machine = self.estimate, self.together, self.machine
+        if e is not None and e.file_bytes:
+            how = "" if e.exact else " (estimated from its size: not downloaded yet)"
+            lines.append(
+                f"{e.entry.name}: about {_amount(e.total)}{how}: the file {_amount(e.file_bytes)}, "
+                f"its KV cache at {e.n_ctx:,} tokens {_amount(e.kv_bytes)}, "
+                f"{_amount(e.overhead_bytes)} for its process.")
+        if report is not None and machine is not None:
+            others = [o for o in report.estimates if o is not e]
+            where = ("Beside the other panes' models (" + ", ".join(
+                f"{o.entry.id} {_amount(o.total)}" for o in others) + ")" if others
+                else "Alone")
+            usable = (f"of the {_amount(report.budget)} this computer can give models "
+                      f"({round(HEADROOM * 100)}% of the RAM available now)"
+                      if report.budget is not None else "of an unknown amount of RAM")
+            lines.append(f"{where}: {_amount(report.needed)} {usable}.")
+            if machine.gpu is not None:
+                lines.append(f"GPU memory: {_amount(report.gpu_needed)} of "
+                             f"{_amount(int(machine.gpu.free * HEADROOM))} usable on "
+                             f"{machine.gpu.name}.")
+            lines.append(f"This computer: {machine.describe()}.")
+        return "\n".join(lines)
+
+
+def entry_fit(entry: ModelEntry, panes: Sequence[ModelEntry], machine: Machine) -> EntryFit:
+    """Whether ``entry`` fits ``machine`` in the window's comparison: in the first pane of
+    its role (or an added one) beside the other ``panes``' models, each at its own context.
+
+    Too large: it cannot be held even alone (RAM, plus the GPU's own memory). Tight: it
+    fits alone but not beside the others, or not on the GPU whole, or only with less than a
+    quarter of the room to spare. Reads GGUF headers of downloaded models: call it off the
+    GUI thread."""
+    if isinstance(entry.source, sources.RemoteSource):
+        return EntryFit(FitVerdict.REMOTE, "its server holds it; it needs no memory here.")
+    gpu = machine.gpu is not None
+    alone = estimate(entry, gpu=gpu)
+    if alone.file_bytes <= 0:
+        return EntryFit(FitVerdict.UNKNOWN, "the catalog does not give its size.", alone)
+    if machine.available is None:
+        return EntryFit(FitVerdict.UNKNOWN, "this computer does not say how much memory is "
+                        "available.", alone, machine=machine)
+    replaced = next((p for p in panes if p.role == entry.role), None)
+    others = [estimate(p, gpu=gpu) for p in panes if p is not replaced and p.id != entry.id]
+    together = FitReport([alone, *others], machine.available, gpu=machine.gpu)
+    solo = FitReport([alone], machine.available, gpu=machine.gpu)
+    budget = together.budget or 0
+    room = budget + (0 if machine.gpu is None or machine.gpu.unified
+                     else int(machine.gpu.free * HEADROOM))
+
+    def result(verdict: FitVerdict, reason: str) -> EntryFit:
+        return EntryFit(verdict, reason, alone, together, machine)
+
+    if alone.total > room:
+        return result(FitVerdict.TOO_LARGE, "it needs more memory than this computer has "
+                      "available, even alone.")
+    if not solo.fits:
+        return result(FitVerdict.TIGHT, "it fits only with some of its layers off the GPU "
+                      "(GPU offload, in a pane's settings).")
+    if not together.fits:
+        return result(FitVerdict.TIGHT, "it fits alone, but not beside the other panes' "
+                      "models: close a pane or choose smaller models beside it.")
+    gpu_budget = int(machine.gpu.free * HEADROOM) if machine.gpu else 0
+    if together.needed > COMFORT * budget or (gpu and together.gpu_needed > COMFORT * gpu_budget):
+        return result(FitVerdict.TIGHT, "it fits beside the other panes' models, with little "
+                      "memory to spare.")
+    return result(FitVerdict.FITS, "it fits beside the other panes' models with room to spare.")
 
 
 # ------------------------------------------------------------------ rollouts

@@ -118,8 +118,22 @@ def add_model(fields: Mapping[str, Any], source: Mapping[str, Any],
     Empty values (``None``, ``""``) are left out; a list of mappings in ``source``
     becomes an array of tables (``[[model.source.parts]]``). Returns the catalog's path.
     """
+    return add_models([(fields, source)], path)
+
+
+def add_models(tables: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+               path: Path | None = None) -> Path:
+    """Append several ``[[model]]`` tables, each ``(fields, source)`` as for
+    :func:`add_model`, in one write: a lesson pack's models are all in the catalog, or none."""
     target = path or paths.user_catalog_path()
     doc = _read(target)
+    for fields, source in tables:
+        _append(doc, _model_table(fields, source))
+    _write(target, doc)
+    return target
+
+
+def _model_table(fields: Mapping[str, Any], source: Mapping[str, Any]) -> Table:
     table = tomlkit.table()
     for key, value in fields.items():
         if value not in (None, ""):
@@ -134,6 +148,10 @@ def add_model(fields: Mapping[str, Any], source: Mapping[str, Any],
         elif value is not None and value != []:
             source_table.add(key, value)
     table.add("source", source_table)
+    return table
+
+
+def _append(doc: TOMLDocument, table: Table) -> None:
     models = doc.get("model")
     if isinstance(models, AoT):
         models.append(table)
@@ -142,8 +160,6 @@ def add_model(fields: Mapping[str, Any], source: Mapping[str, Any],
             doc.add(tomlkit.nl())
         doc.add("model", tomlkit.aot())
         doc["model"].append(table)
-    _write(target, doc)
-    return target
 
 
 def remove_model(model_id: str, path: Path | None = None) -> bool:
@@ -205,14 +221,15 @@ def set_gpu_layers(model_id: str, setting: GpuLayers, path: Path | None = None) 
 # ------------------------------------------------------------------- adding models
 
 
-def _slug(text: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower()
-    return slug or "model"
+def slug(text: str) -> str:
+    """*text* as an id or a file name: ``My Model`` -> ``my-model``."""
+    found = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.").lower()
+    return found or "model"
 
 
 def unique_id(base: str) -> str:
     """*base* as a catalog id (``My Model`` -> ``my-model``), numbered if already taken."""
-    base = _slug(base)
+    base = slug(base)
     existing = set(cat.load_catalog().entries)
     with contextlib.suppress(sources.CatalogError):  # a broken file is reported when written
         existing |= set(model_ids())

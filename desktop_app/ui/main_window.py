@@ -46,7 +46,7 @@ from desktop_app.ui import export, theme
 from desktop_app.ui.add_server import ServerWatch
 from desktop_app.ui.answer_key import AnswerKeyField, rekey_turns
 from desktop_app.ui.pane import Pane
-from desktop_app.ui.practice import PracticePicker, check_column, problem_badge
+from desktop_app.ui.practice import PracticePicker, check_column, problem_badge, settings_text
 from desktop_app.ui.sandbox_badge import isolation_badge, sandbox_protections
 from desktop_app.ui.screen_fit import fit_window
 from desktop_app.ui.send_queue import QueuedQuestion
@@ -500,11 +500,17 @@ class MainWindow(QMainWindow):
             dialog.deleteLater()  # a child of the window: it would live as long as it
 
     def use_problem(self, problem: Problem) -> None:
-        """Fill the prompt with a practice problem; Verify then checks against it."""
+        """Fill the prompt with a practice problem; Verify then checks against it. A lesson's
+        prepared prompt also sets what it carries (temperature, max tokens…) in every pane."""
         self.problem = None
         self.prompt.setPlainText(problem.prompt)
         self.problem = problem
         self._show_problem()
+        if problem.settings:
+            for pane in self.panes:
+                pane.set_overrides(**dict(problem.settings))  # type: ignore[arg-type]
+            self.statusBar().showMessage("The lesson's settings for this prompt are set in "
+                                         f"every pane: {settings_text(problem)}.", 8000)
 
     def _show_problem(self) -> None:
         problem = self.problem
@@ -567,8 +573,11 @@ class MainWindow(QMainWindow):
             return
         dialog = None
         try:
-            dialog = ModelManagerDialog(self.catalog, self, guidance=guidance)
+            dialog = ModelManagerDialog(self.catalog, self, guidance=guidance,
+                                        panes=[p.config.model_id for p in self.panes],
+                                        point_size=self.base_point_size * self.zoom)
             dialog.modelsChanged.connect(self.reload_catalog)
+            dialog.trioChosen.connect(self.use_models)
             dialog.exec()
         except Exception as exc:  # noqa: BLE001 - its failure is one sentence, the window stays
             QMessageBox.warning(self, "Model manager", f"The model manager failed: {exc}")
@@ -576,6 +585,17 @@ class MainWindow(QMainWindow):
             if dialog is not None:
                 dialog.deleteLater()
         self.reload_catalog()
+
+    def use_models(self, ids: list[str]) -> None:
+        """Put each model in the first pane of its role (the model manager's recommended
+        trio); a role with no pane is left out."""
+        self.reload_catalog()
+        for model_id in ids:
+            entry = self.catalog.entries.get(model_id)
+            pane = next((p for p in self.panes if entry is not None and p.entry is not None
+                         and p.entry.role == entry.role), None)
+            if pane is not None:
+                pane.set_model(model_id)
 
     def reload_catalog(self) -> None:
         self.catalog = load_catalog()

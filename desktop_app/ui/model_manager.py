@@ -1,6 +1,9 @@
-"""The model manager window: what is here, download (queued), cancel, verify, remove, add.
+"""The model manager window: what is here, download (queued), cancel, verify, remove, add,
+whether each model fits this machine and which three to get (:mod:`desktop_app.ui.fit_badges`),
+and installing a lesson pack (:mod:`desktop_app.ui.lesson_pack`).
 
-Every slow step (download, hashing, listing a Hub repo, probing the network) runs as a
+Every slow step (download, hashing, listing a Hub repo, probing the network, measuring the
+machine, unpacking) runs as a
 background task (:func:`desktop_app.ui.tasks.run_task`) that calls the core functions of
 :mod:`desktop_app.models.download`; results come back on the GUI thread, which never blocks. One
 download or verification runs at a time; the others wait as ``queued``.
@@ -9,7 +12,7 @@ download or verification runs at a time; the others wait as ``queued``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
@@ -47,11 +49,18 @@ from desktop_app.text import escape
 from desktop_app.text.units import format_bytes
 from desktop_app.ui import theme
 from desktop_app.ui.add_server import AddServerDialog, ServerWatch
+from desktop_app.ui.fit_badges import Measured, RecommendBar, fit_item, measure
+from desktop_app.ui.lesson_pack import LessonPackOpener
+from desktop_app.ui.screen_fit import fit_dialog
 from desktop_app.ui.tasks import Task, run_task
+from desktop_app.ui.widgets import ButtonRows
 
 CLOSE_WAIT_MS = 300  # closing the window waits this long for cancelled work, then lets go
-COLUMNS = ("Name", "Role", "Family", "Size", "Quantization", "Licence", "State")
+COLUMNS = ("Name", "Role", "Family", "Size", "Quantization", "Licence", "Fits?", "State")
 STATE_COLUMN = COLUMNS.index("State")
+FIT_COLUMN = COLUMNS.index("Fits?")
+CAPPED_COLUMNS = (COLUMNS.index("Family"), COLUMNS.index("Licence"))
+CAPPED_CHARS = 12  # their widest, in average characters (the whole text is the tooltip)
 
 
 class HubFilePicker(QDialog):
@@ -99,16 +108,22 @@ class ModelManagerDialog(QDialog):
     """Lists the catalog's models and gets their files.
 
     ``modelsChanged`` is emitted whenever a model becomes ready, is removed, or is added
-    to the catalog; the main window reloads its model choices then.
+    to the catalog; the main window reloads its model choices then. ``panes``: the models
+    of the window's panes, which the "Fits?" column judges each model beside (default: the
+    window's default panes). ``trioChosen`` carries the recommended trio's ids when the
+    user takes it; the window puts them in its panes. ``point_size``: the window's text
+    size (zoom, presentation mode), which the dialog takes, fitted to the screen.
     """
 
     modelsChanged = Signal()
+    trioChosen = Signal(list)
+    SIZE = (1060, 600)
 
     def __init__(self, catalog: Catalog | None = None, parent: QWidget | None = None, *,
-                 guidance: str = ""):
+                 guidance: str = "", panes: Sequence[str] | None = None,
+                 point_size: float | None = None):
         super().__init__(parent)
         self.setWindowTitle("Models")
-        self.resize(900, 460)
         self.catalog = catalog if catalog is not None else cat.load_catalog()
         self.last_error: str | None = None
         self.imported: ModelEntry | None = None  # the last file imported
@@ -118,6 +133,9 @@ class ModelManagerDialog(QDialog):
         self._current: tuple[str, str, Task] | None = None
         self._live: dict[str, str] = {}  # model id -> state text while queued / running
         self._tasks: set[Task] = set()
+        self.panes = list(panes) if panes is not None else cat.default_pane_ids(self.catalog)
+        self.measured: Measured | None = None
+        self._fit_asked = 0
 
         layout = QVBoxLayout(self)
         self.banner = QLabel()
@@ -137,12 +155,18 @@ class ModelManagerDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)  # a long family is elided, not a row twice as tall
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        for column in CAPPED_COLUMNS:  # long words ("Gemma Terms of Use") elided, not the name
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(STATE_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         layout.addWidget(self.table)
+        self.recommend = RecommendBar()
+        self.recommend.chosen.connect(self.take_recommendation)
+        layout.addWidget(self.recommend)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -153,7 +177,6 @@ class ModelManagerDialog(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
 
-        row = QHBoxLayout()
         self.download_button = QPushButton("Download")
         self.cancel_button = QPushButton("Cancel")
         self.remove_button = QPushButton("Remove")
@@ -161,14 +184,13 @@ class ModelManagerDialog(QDialog):
         self.add_hub_button = QPushButton("Add from Hub…")
         self.add_server_button = QPushButton("Add server…")
         self.import_button = QPushButton("Import file…")
+        self.pack_button = QPushButton()
         self.close_button = QPushButton("Close")
-        for button in (self.download_button, self.cancel_button, self.remove_button, self.verify_button):
-            row.addWidget(button)
-        row.addStretch(1)
-        for button in (self.add_hub_button, self.add_server_button, self.import_button,
-                       self.close_button):
-            row.addWidget(button)
-        layout.addLayout(row)
+        self.buttons = ButtonRows(
+            (self.download_button, self.cancel_button, self.remove_button, self.verify_button),
+            (self.add_hub_button, self.add_server_button, self.import_button, self.pack_button,
+             self.close_button))
+        layout.addWidget(self.buttons)
         self.download_button.clicked.connect(lambda: self._on_selected(self.download))
         self.cancel_button.clicked.connect(lambda: self._on_selected(self.cancel))
         self.remove_button.clicked.connect(lambda: self._on_selected(self._confirm_remove))
@@ -179,6 +201,10 @@ class ModelManagerDialog(QDialog):
         self.server_watch = ServerWatch(self)  # a server's answer refreshes its models' state
         self.server_watch.answered.connect(lambda _endpoint: self.refresh())
         self.import_button.clicked.connect(self._ask_import)
+        self.lesson_pack = LessonPackOpener(self, self.pack_button, self.progress)
+        self.lesson_pack.said.connect(self.status.setText)
+        self.lesson_pack.failed.connect(self._error)
+        self.lesson_pack.installed.connect(self._pack_installed)
         self.close_button.clicked.connect(self.close)
 
         if self.offline:
@@ -188,7 +214,11 @@ class ModelManagerDialog(QDialog):
             )
         else:
             self._start(lambda task: hub.hub_reachable(), self._probed)
+        if point_size:
+            theme.apply_point_size(self, point_size)
+        fit_dialog(self, self.SIZE)
         self.refresh()
+        self.measure_fit()
 
     # ------------------------------------------------------------------ table
 
@@ -201,15 +231,74 @@ class ModelManagerDialog(QDialog):
             self.table.insertRow(row)
             size = entry.size or cat.read_states().get(entry.id, {}).get("size")
             values = (entry.name, entry.role, entry.family, format_bytes(size) if size else "—",
-                      entry.quantization or "—", entry.license, self.state_text(entry.id))
+                      entry.quantization or "—", entry.license, "", self.state_text(entry.id))
             for column, value in enumerate(values):
-                item = QTableWidgetItem(str(value))
+                item = (fit_item(self.measured, entry.id) if column == FIT_COLUMN
+                        else QTableWidgetItem(str(value)))
                 item.setData(Qt.ItemDataRole.UserRole, entry.id)
-                item.setToolTip(entry.description or entry.source.describe())
+                if column in CAPPED_COLUMNS:
+                    item.setToolTip(str(value))
+                elif column != FIT_COLUMN:
+                    item.setToolTip(entry.description or entry.source.describe())
                 self.table.setItem(row, column, item)
+        self._fit_columns()
         if selected:
             self.select_model(selected)
         self._update_buttons()
+
+    def _fit_columns(self) -> None:
+        """Family and Licence as wide as their text, up to an eighth of the table each (a
+        projector's width goes to the names and states)."""
+        cap = max(CAPPED_CHARS * self.table.fontMetrics().averageCharWidth(),
+                  self.table.viewport().width() // 8)
+        for column in CAPPED_COLUMNS:
+            self.table.resizeColumnToContents(column)
+            self.table.setColumnWidth(column, min(self.table.columnWidth(column), cap))
+
+    def resizeEvent(self, event: Any) -> None:  # Qt's name
+        super().resizeEvent(event)
+        self._fit_columns()
+
+    def measure_fit(self) -> Task:
+        """Work out, off the GUI thread, whether each model fits this machine beside the
+        panes, and the recommended trio; the column and the bar show it when done."""
+        self._fit_asked += 1
+        asked = self._fit_asked
+        return self._start(measure(self.catalog, self.panes),
+                           lambda measured: self._fit_measured(measured, asked))
+
+    def _fit_measured(self, measured: Measured, asked: int) -> None:
+        if asked != self._fit_asked:
+            return  # a later measurement (after a download, a new model) is on its way
+        self.measured = measured
+        self.recommend.show_measured(measured)
+        self.refresh()
+
+    def take_recommendation(self, ids: list[str]) -> None:
+        """The recommended trio: queue downloads of what is not here, select the first, and
+        hand the ids to the window (``trioChosen``) for its panes."""
+        fetch = [i for i in ids if i in self.catalog.entries
+                 and isinstance(self.catalog.entries[i].source, HubSource)
+                 and cat.state_of(self.catalog.entries[i]) != cat.Availability.READY]
+        if fetch and self.offline:
+            self._error("Downloads are off: Hugging Face Hub access is switched off "
+                        "(HF_HUB_OFFLINE is set).")
+            return
+        for model_id in fetch:
+            self.download(model_id)
+        if ids:
+            self.select_model(fetch[0] if fetch else ids[0])
+        names = ", ".join(self.catalog.entries[i].name for i in ids if i in self.catalog.entries)
+        self.status.setText(f"Downloading {len(fetch)} of the recommended models; the panes "
+                            f"now use {names}." if fetch else f"The panes now use {names}.")
+        self.trioChosen.emit(list(ids))
+
+    def _pack_installed(self, result: Any) -> None:
+        self.reload_catalog()
+        if result.models:
+            self.select_model(result.models[0])
+        self.status.setText(result.describe())
+        self.modelsChanged.emit()
 
     def _row_of(self, model_id: str) -> int | None:
         for row in range(self.table.rowCount()):
@@ -368,6 +457,7 @@ class ModelManagerDialog(QDialog):
             self.last_error = None
             self.status.setText(f"{model_id} is {state}.")
         self.modelsChanged.emit()
+        self.measure_fit()  # a downloaded model's header gives exact figures
         self._next()
 
     def _job_failed(self, kind: str, model_id: str, message: str, cancelled: bool) -> None:
@@ -423,6 +513,7 @@ class ModelManagerDialog(QDialog):
     def reload_catalog(self) -> None:
         self.catalog = cat.load_catalog()
         self.refresh()
+        self.measure_fit()  # new models to judge; the probe's answer is kept
 
     def _ask_import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a GGUF model", "", "GGUF models (*.gguf)")
@@ -572,6 +663,9 @@ class ModelManagerDialog(QDialog):
         stuck on a dead connection ends at its read timeout) finds nobody to report to."""
         self._queue.clear()
         self.server_watch.close()
+        unpacking = self.lesson_pack.stop()
+        if unpacking is not None:
+            self._tasks.add(unpacking)
         for task in self._tasks:
             task.cancel()
             task.detach()

@@ -288,9 +288,11 @@ class Pane(QFrame):
         self.configChanged.emit()
 
     def set_overrides(self, *, max_tokens: int | None = None, temperature: float | None = None,
-                      seed: int | None = None) -> None:
-        """Set settings from code (snapshot mode, tests)."""
-        self.settings_box.set_values(max_tokens=max_tokens, temperature=temperature, seed=seed)
+                      seed: int | None = None, thinking: bool | None = None,
+                      system_prompt: str | None = None) -> None:
+        """Set settings from code (snapshot mode, a prepared prompt's settings, tests)."""
+        self.settings_box.set_values(max_tokens=max_tokens, temperature=temperature, seed=seed,
+                                     thinking=thinking, system_prompt=system_prompt)
         self._read_settings()
 
     def _update_state_banner(self) -> None:

@@ -391,11 +391,17 @@ class PaneSettingsForm(QScrollArea):
                                          else template)
 
     def set_values(self, *, max_tokens: int | None = None, temperature: float | None = None,
-                   seed: int | None = None) -> None:
-        """Set fields from code (snapshot mode, tests); ``changed`` fires as for the user."""
+                   seed: int | None = None, thinking: bool | None = None,
+                   system_prompt: str | None = None) -> None:
+        """Set fields from code (snapshot mode, a prepared prompt's settings, tests);
+        ``changed`` fires as for the user."""
         if max_tokens is not None:
             self.max_tokens.setValue(max_tokens)
         if temperature is not None:
             self.temperature.setValue(temperature)
         if seed is not None:
             self.seed.setValue(seed)
+        if thinking is not None and self.thinking_box.isEnabled():
+            self.thinking_box.setChecked(thinking)
+        if system_prompt is not None and self.system_prompt.isVisibleTo(self):
+            self.system_prompt.setText(system_prompt)

@@ -46,6 +46,19 @@ def problem_badge(problem: Problem) -> tuple[str, str]:
     return ("open · no single answer", theme.muted_fg())
 
 
+def settings_text(problem: Problem) -> str:
+    """A prepared prompt's pane settings in words: ``temperature 0, max tokens 64, thinking
+    off`` ('' for a problem that carries none)."""
+    def value(item: object) -> str:
+        if isinstance(item, bool):
+            return "on" if item else "off"
+        if isinstance(item, float):
+            return f"{item:g}"
+        return f"“{item}”" if isinstance(item, str) else str(item)
+
+    return ", ".join(f"{key.replace('_', ' ')} {value(item)}" for key, item in problem.settings)
+
+
 def check_column(problem: Problem) -> str:
     """The Check column's short form of the badge ("✓ math", "open"): the titles get the
     width; the whole badge is the cell's tooltip."""
@@ -263,7 +276,10 @@ class PracticePicker(QDialog):
 
     def _preview(self, item: QTreeWidgetItem | None, _previous: Any = None) -> None:
         problem: Problem | None = item.data(0, PROBLEM_ROLE) if item else None
-        self.preview.setPlainText(problem.prompt if problem is not None else "")
+        text = problem.prompt if problem is not None else ""
+        if problem is not None and problem.settings:  # a lesson's prepared prompt
+            text += f"\n\nSets every pane: {settings_text(problem)}."
+        self.preview.setPlainText(text)
 
     def _accept(self) -> None:
         item = self.tree.currentItem()

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QApplication,
     QFrame,
+    QHBoxLayout,
     QLabel,
     QLayout,
     QLayoutItem,
@@ -608,3 +609,47 @@ class ThinkingSection(CollapsibleSection):
         self.set_title(header)
         if collapse:
             self.set_expanded(False)
+
+
+class ButtonRows(QWidget):
+    """Two groups of buttons, one on the left and one on the right of a row where they
+    fit, else the right group under the left (the model manager at presentation sizes on
+    a projector)."""
+
+    def __init__(self, left: Sequence[QWidget], right: Sequence[QWidget]):
+        super().__init__()
+        self.left, self.right = QWidget(), QWidget()
+        for group, buttons in ((self.left, left), (self.right, right)):
+            row = QHBoxLayout(group)
+            row.setContentsMargins(0, 0, 0, 0)
+            for button in buttons:
+                row.addWidget(button)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.top, self.bottom = QHBoxLayout(), QHBoxLayout()
+        outer.addLayout(self.top)
+        outer.addLayout(self.bottom)
+        self.top.addWidget(self.left)
+        self.top.addStretch(1)
+        self.bottom.addStretch(1)
+        self.stacked: bool | None = None
+        self._arrange(one_row=True)
+
+    def _needed(self) -> int:
+        return (self.left.sizeHint().width() + self.right.sizeHint().width()
+                + 2 * self.top.spacing())
+
+    def _arrange(self, one_row: bool) -> None:
+        if self.stacked is (not one_row):
+            return
+        self.stacked = not one_row
+        (self.top if one_row else self.bottom).addWidget(self.right)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        return QSize(max(self.left.sizeHint().width(), self.right.sizeHint().width()),
+                     hint.height())
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._arrange(one_row=self.width() >= self._needed())

@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 KINDS = ("math", "code", "open")
+# What a prepared prompt (a lesson pack's) may set in every pane when it is picked, and the
+# type each value has: the pane settings a teacher fixes for a demonstration.
+PROMPT_SETTINGS: dict[str, type] = {
+    "temperature": float, "max_tokens": int, "seed": int, "thinking": bool,
+    "system_prompt": str,
+}
 TYPED_KEY_ID = "typed-key"  # the id of a free question's key typed in the window
 
 
@@ -39,6 +45,7 @@ class Problem:
     solution: str = ""
     level: str = ""
     subject: str = ""
+    settings: tuple[tuple[str, object], ...] = ()  # a prepared prompt's pane settings
 
     @property
     def typed(self) -> bool:

@@ -1,0 +1,119 @@
+""""Recommended for this machine": a base, an instruct and a reasoning model to download,
+chosen from the catalog by this computer's measured memory and cores.
+
+A trio qualifies when the three fit together at their own contexts with room to spare
+(:func:`desktop_app.models.fit.entry_fit`'s "Fits", not "Tight") and, unless a GPU holds them
+all, when the three files together are no more than the cores can decode at a readable
+speed while all three panes answer (:data:`CORE_BYTES` per core). Among those, a trio of one
+family is preferred (Qwen3 base, Qwen2.5 instruct and Qwen3 thinking are one family line,
+"Qwen"), then one the catalog meant for the same size of machine (``ram_class``), then more
+models of exactly the same family, then the largest (the most capable that still fits),
+then the ones already downloaded. No Qt.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from desktop_app.models import catalog as cat
+from desktop_app.models import sources
+from desktop_app.models.catalog import ModelEntry
+from desktop_app.models.fit import COMFORT, HEADROOM, Estimate, FitReport, Machine, estimate
+from desktop_app.text.units import format_bytes
+
+# CPU decoding reads every weight once per token. Measured here, 2 cores decode a 253 MB
+# model at ~70 tokens/s (~18 GB/s of weights); three panes at once, each wanting ~8
+# tokens/s, can so have about this many bytes of model files per core between them.
+CORE_BYTES = 1_250_000_000
+
+
+def lineage(family: str) -> str:
+    """The family line a catalog family belongs to: ``Qwen2.5`` and ``Qwen3`` are ``Qwen``,
+    ``Gemma 3`` is ``Gemma``, ``gpt-oss`` is ``gpt``."""
+    found = re.match(r"[A-Za-z]+", family.strip())
+    return found.group(0) if found else ""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The trio (base, instruct, reasoning), how they fit together, and on what machine."""
+
+    entries: tuple[ModelEntry, ...]
+    report: FitReport
+    machine: Machine
+
+    @property
+    def ids(self) -> list[str]:
+        return [entry.id for entry in self.entries]
+
+    @property
+    def family(self) -> str:
+        """The family line the three share, or ''."""
+        lines = {lineage(entry.family).casefold() for entry in self.entries}
+        return lineage(self.entries[0].family) if len(lines) == 1 else ""
+
+    def describe(self) -> str:
+        """One sentence: which three, how much memory together, why these."""
+        names = ", ".join(entry.name for entry in self.entries)
+        usable = self.report.budget
+        of = f" of the {format_bytes(usable)} usable" if usable is not None else ""
+        why = (f"one family ({self.family})" if self.family
+               else "the largest three that fit together")
+        gpu = self.machine.gpu is not None and self.report.gpu_needed > 0
+        speed = ("" if gpu else f", {format_bytes(_files(self.report))} of models for "
+                 f"{self.machine.cores} core{'s' if self.machine.cores != 1 else ''}")
+        return (f"{names}: about {format_bytes(self.report.needed)} together{of}; "
+                f"{why}{speed}.")
+
+
+def _most_alike(values: list[str]) -> int:
+    """How many of the values are the same one (blank values match nothing)."""
+    return max((values.count(v) for v in values if v), default=0)
+
+
+def _files(report: FitReport) -> int:
+    return sum(e.file_bytes for e in report.estimates)
+
+
+def recommend_trio(catalog: Iterable[ModelEntry], machine: Machine) -> Recommendation | None:
+    """The trio for ``machine`` (see the module's docstring), or None when no three local
+    models fit. Reads GGUF headers of downloaded models: call it off the GUI thread."""
+    if machine.available is None:
+        return None
+    gpu = machine.gpu is not None
+    by_role: dict[str, list[Estimate]] = {role: [] for role in cat.ROLES}
+    here: dict[str, bool] = {}
+    for entry in catalog:
+        if isinstance(entry.source, sources.RemoteSource):
+            continue
+        found = estimate(entry, gpu=gpu)
+        if found.file_bytes > 0:
+            by_role[entry.role].append(found)
+            here[entry.id] = cat.is_ready(entry)
+    best: tuple[tuple[int, ...], Recommendation] | None = None
+    for trio in itertools.product(*(by_role[role] for role in cat.ROLES)):
+        report = FitReport(list(trio), machine.available, gpu=machine.gpu)
+        if not _comfortable(report, machine):
+            continue
+        entries = tuple(e.entry for e in trio)
+        one_line = len({lineage(e.family).casefold() for e in entries} - {""}) == 1 \
+            and all(e.family for e in entries)
+        key = (int(one_line), _most_alike([e.ram_class for e in entries]),
+               _most_alike([e.family for e in entries]), _files(report),
+               sum(here[e.id] for e in entries))
+        if best is None or key > best[0]:
+            best = (key, Recommendation(entries, report, machine))
+    return best[1] if best else None
+
+
+def _comfortable(report: FitReport, machine: Machine) -> bool:
+    """Fits with room to spare, and (without a GPU holding them) decodes readably."""
+    if not report.fits or report.budget is None or report.needed > COMFORT * report.budget:
+        return False
+    if machine.gpu is not None and report.gpu_needed > COMFORT * machine.gpu.free * HEADROOM:
+        return False
+    on_gpu = machine.gpu is not None and all(e.gpu_share >= 1.0 for e in report.estimates)
+    return on_gpu or _files(report) <= machine.cores * CORE_BYTES
