@@ -78,9 +78,23 @@ def shown_token(text: str) -> str:
 
 
 def token_record(logprob: TokenLogprob) -> dict[str, Any]:
-    """The CLI's and export's form of one generated token."""
-    return {"text": logprob.token, "logprob": logprob.logprob,
-            "top": [{"text": text, "logprob": lp} for text, lp in logprob.top]}
+    """The CLI's and export's form of one generated token: ``top`` is the model's own
+    distribution, ``top_sampled`` the one the sampler drew from (where it is known)."""
+    record: dict[str, Any] = {
+        "text": logprob.token, "logprob": logprob.logprob,
+        "top": [{"text": text, "logprob": lp} for text, lp in logprob.top]}
+    if logprob.top_sampled:
+        record["top_sampled"] = [{"text": text, "logprob": lp}
+                                 for text, lp in logprob.top_sampled]
+        sampled = logprob.sampled_logprob
+        record["sampled_logprob"] = (sampled if sampled is not None and math.isfinite(sampled)
+                                     else None)
+    return record
+
+
+SAMPLED_HEADING = "What the sampler drew from (after the repetition penalty, top-k, top-p, " \
+                  "min-p and temperature):"
+MODEL_HEADING = "The model's own distribution:"
 
 
 @dataclass(frozen=True)
@@ -106,11 +120,35 @@ class TokenStep:
             rows.append((self.text, self.logprob.logprob, True))
         return rows
 
+    def sampled_alternatives(self) -> list[tuple[str, float, bool]]:
+        """The same for the distribution the sampler drew from (empty where it is not
+        known): at temperature 0 the chosen token is its first, always."""
+        rows = [(text, lp, text == self.text) for text, lp in self.logprob.top_sampled]
+        sampled = self.logprob.sampled_logprob
+        if rows and not any(chosen for _, _, chosen in rows) and sampled is not None:
+            rows.append((self.text, sampled, True))
+        return rows
+
+    def headline(self) -> str:
+        """``·actual  30% by the model · 100% as sampled``."""
+        line = f"{shown_token(self.text)}  {percent(self.logprob.logprob)}"
+        sampled = self.logprob.sampled_logprob
+        if self.logprob.top_sampled and sampled is not None:
+            line += f" by the model · {percent(sampled)} as sampled"
+        return line + ("  (thinking)" if self.thinking else "")
+
     def describe(self) -> str:
-        """A tooltip: the token, its probability, and the alternatives it was weighed against."""
-        lines = [f"{shown_token(self.text)}  {percent(self.logprob.logprob)}"
-                 + ("  (thinking)" if self.thinking else "")]
+        """A tooltip: the token, its probability, the alternatives it was weighed against
+        and, where known, the distribution it was drawn from."""
+        lines = [self.headline()]
+        sampled = self.sampled_alternatives()
+        if sampled:
+            lines.append(MODEL_HEADING)
         for text, lp, chosen in self.alternatives():
+            lines.append(f"{'▸' if chosen else '  '} {shown_token(text)}  {percent(lp)}")
+        if sampled:
+            lines.append(SAMPLED_HEADING)
+        for text, lp, chosen in sampled:
             lines.append(f"{'▸' if chosen else '  '} {shown_token(text)}  {percent(lp)}")
         return "\n".join(lines)
 
