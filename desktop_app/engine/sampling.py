@@ -28,7 +28,7 @@ from desktop_app.engine.protocol import Sampling
 PENALTY_LAST_N = 64  # generated tokens the repetition penalty looks back over (llama-cpp-python's)
 
 
-def penalised(values: np.ndarray, penalty: float) -> np.ndarray:
+def penalised(values: np.ndarray, penalty: float | np.floating) -> np.ndarray:
     """llama.cpp's repetition penalty on the logits of recently generated tokens: a logit
     above zero is divided by the penalty, one at or below zero multiplied (both lower it)."""
     p = np.float32(penalty)
@@ -71,12 +71,9 @@ class Sampled:
 
     ids: np.ndarray
     logprobs: np.ndarray
+    probabilities: np.ndarray  # exp(logprobs), made in the same pass
     kept: int
     chosen_logprob: float | None = None
-
-    @property
-    def probabilities(self) -> np.ndarray:
-        return np.exp(self.logprobs)
 
 
 def _cut_by_top_p(row: np.ndarray, ids: np.ndarray | None, top_p: float,
@@ -88,26 +85,28 @@ def _cut_by_top_p(row: np.ndarray, ids: np.ndarray | None, top_p: float,
     total = np.cumsum(np.exp(candidates - peak, dtype=np.float32), dtype=np.float32)[-1]
     target = np.float32(top_p)
 
-    def prefix(order: np.ndarray) -> int | None:
-        cumulative = np.cumsum(np.exp(row[order] - peak, dtype=np.float32) / total,
+    def prefix(values: np.ndarray) -> int | None:
+        cumulative = np.cumsum(np.exp(values - peak, dtype=np.float32) / total,
                                dtype=np.float32)
         reached = np.flatnonzero(cumulative >= target)
         return int(reached[0]) + 1 if len(reached) else None
 
-    if ids is not None or is_sorted:
-        order = ids if ids is not None else np.arange(row.shape[0])
-        n = prefix(order)
-        return order if n is None else order[:n]
+    if ids is not None:
+        n = prefix(candidates)
+        return ids if n is None else ids[:n]
+    if is_sorted:  # positions: a prefix of the row itself
+        n = prefix(row)
+        return np.arange(row.shape[0] if n is None else n)
     width = np.float32(8.0)  # the whole vocabulary: sort only a head that reaches top_p
     while width <= 64:
         head = np.flatnonzero(row >= peak - width)
         head = head[np.lexsort((head, -row[head]))]
-        n = prefix(head)
+        n = prefix(row[head])
         if n is not None:
             return head[:n]
         width *= 2
     order = _sorted_ids(row)
-    n = prefix(order)
+    n = prefix(row[order])
     return order if n is None else order[:n]
 
 
@@ -131,7 +130,7 @@ def sampled_distribution(row: np.ndarray, sampling: Sampling, *,
     if sampling.temperature <= 0:  # greedy: the first largest logit, certainly
         top = int(np.argmax(row))
         chosen_lp = None if chosen is None else (0.0 if chosen == top else -math.inf)
-        return Sampled(np.array([top]), np.array([0.0]), 1, chosen_lp)
+        return Sampled(np.array([top]), np.array([0.0]), np.array([1.0]), 1, chosen_lp)
     ids: np.ndarray | None = None  # None: every token is still a candidate
     if 0 < sampling.top_k < n_vocab:
         ids = np.arange(sampling.top_k) if is_sorted else top_k_ids(row, sampling.top_k)
@@ -146,38 +145,44 @@ def sampled_distribution(row: np.ndarray, sampling: Sampling, *,
             below = np.flatnonzero(row[ids[1:]] < floor)
             ids = ids[: int(below[0]) + 1] if len(below) else ids
     # temperature, then the draw's softmax over the survivors
-    scaled_all = None
-    if ids is None:
-        scaled_all = (row / np.float32(sampling.temperature)).astype(np.float64)
-        peak = scaled_all.max()
-        log_total = peak + math.log(np.exp(scaled_all - peak).sum())
+    if ids is None:  # nothing was cut: every token, most likely first
         kept = n_vocab
+        head = n_vocab if limit is None else min(limit, n_vocab)
         if is_sorted:
-            ids = np.arange(n_vocab if limit is None else min(limit, n_vocab))
+            ids, values = np.arange(head), row
         else:
-            ids = _sorted_ids(row) if limit is None else top_k_ids(row, limit)
-        logprobs = scaled_all[ids] - log_total
+            ids = _sorted_ids(row) if limit is None else top_k_ids(row, head)
+            values = row
     else:
-        scaled = (row[ids] / np.float32(sampling.temperature)).astype(np.float64)
-        peak = scaled.max()
-        log_total = peak + math.log(np.exp(scaled - peak).sum())
         kept = len(ids)
-        logprobs = scaled - log_total
-        if limit is not None:
-            ids, logprobs = ids[:limit], logprobs[:limit]
+        values = row[ids] if not is_sorted else row[: len(ids)]
+    # float32 as llama.cpp's logits (a 262k vocabulary is redrawn as a slider moves), the
+    # total summed in float64 as its draw does
+    shifted = values / np.float32(sampling.temperature)
+    shifted -= shifted.max()
+    exps = np.exp(shifted)
+    total = float(exps.sum(dtype=np.float64))
+    log_total = np.float32(math.log(total))
+    if values is row and not is_sorted:  # the whole row in id order: pick the survivors
+        logprobs, probabilities = shifted[ids] - log_total, exps[ids] / np.float32(total)
+    else:
+        count = len(ids) if limit is None else min(limit, len(ids))
+        ids = ids[:count]
+        logprobs, probabilities = shifted[:count] - log_total, exps[:count] / np.float32(total)
     chosen_lp = None
     if chosen is not None:
-        if scaled_all is not None:
-            chosen_lp = float(scaled_all[chosen] - log_total)
+        if values is row:
+            position = chosen
         else:
-            where = np.flatnonzero(ids == chosen)
-            if len(where):
-                chosen_lp = float(logprobs[where[0]])
-            else:  # beyond the limit, or cut: look among every survivor
-                again = sampled_distribution(row, sampling, chosen=None, is_sorted=is_sorted)
-                hit = np.flatnonzero(again.ids == chosen)
-                chosen_lp = float(again.logprobs[hit[0]]) if len(hit) else -math.inf
-    return Sampled(ids, logprobs, kept, chosen_lp)
+            hit = np.flatnonzero(ids == chosen)
+            position = int(hit[0]) if len(hit) else -1
+        if values is row or position >= 0:
+            chosen_lp = float(shifted[position] - log_total)
+        else:  # beyond the limit among the survivors, or cut
+            survivors = sampled_distribution(row, sampling, is_sorted=is_sorted)
+            hit = np.flatnonzero(survivors.ids == chosen)
+            chosen_lp = float(survivors.logprobs[hit[0]]) if len(hit) else -math.inf
+    return Sampled(ids, logprobs, probabilities, kept, chosen_lp)
 
 
 def sorted_log_softmax(row: np.ndarray) -> np.ndarray:
@@ -192,13 +197,14 @@ def sorted_log_softmax(row: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------- figures of a distribution
 
 
-def entropy_bits(logprobs: np.ndarray) -> float:
-    """The distribution's entropy in bits (its probabilities are ``exp(logprobs)``; the
-    tokens not listed have probability 0)."""
-    values = np.asarray(logprobs, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    p = np.exp(values)
-    return float(max(0.0, -(p * values).sum() / math.log(2)))
+def entropy_bits(logprobs: np.ndarray, probabilities: np.ndarray | None = None) -> float:
+    """The distribution's entropy in bits (its probabilities are ``exp(logprobs)``, given
+    or not; the tokens not listed have probability 0)."""
+    values = np.asarray(logprobs)
+    p = np.exp(values) if probabilities is None else probabilities
+    terms = p * values
+    terms[p == 0] = 0  # 0 × -inf: nothing
+    return float(max(0.0, -terms.sum(dtype=np.float64) / math.log(2)))
 
 
 def effective_candidates(logprobs: np.ndarray) -> float:
@@ -207,11 +213,98 @@ def effective_candidates(logprobs: np.ndarray) -> float:
     return float(2.0 ** entropy_bits(logprobs))
 
 
-def draw_counts(logprobs: np.ndarray, n: int, seed: int) -> np.ndarray:
+def draw_counts(probabilities: np.ndarray, n: int, seed: int) -> np.ndarray:
     """``n`` seeded draws from exactly this distribution, as a count per entry: uniform
     numbers through its cumulative probabilities (the inverse-CDF draw)."""
-    p = np.exp(np.asarray(logprobs, dtype=np.float64))
-    cumulative = np.cumsum(p / p.sum())
-    cumulative[-1] = 1.0
-    picks = np.searchsorted(cumulative, np.random.default_rng(seed).random(n), side="right")
-    return np.bincount(np.minimum(picks, len(p) - 1), minlength=len(p))
+    cumulative = np.cumsum(np.asarray(probabilities, dtype=np.float64))  # (4× faster than
+    # cumsum's own dtype= on float32)
+    uniform = np.random.default_rng(seed).random(n) * cumulative[-1]
+    picks = np.minimum(np.searchsorted(cumulative, uniform, side="right"),
+                       len(cumulative) - 1)
+    counts = np.zeros(len(cumulative), dtype=np.int64)
+    np.add.at(counts, picks, 1)
+    return counts
+
+
+# ------------------------------------------------------------------ the explorer's sampling lab
+
+
+@dataclass(frozen=True)
+class LabRow:
+    """One token (or, for ``other``, every token past the rows together) in the lab."""
+
+    text: str
+    model: float  # its probability under the model
+    sampled: float  # in the reshaped distribution (0: the chain cut it)
+    drawn: int | None = None  # how many of the draws picked it (None: no draws made)
+
+
+@dataclass(frozen=True)
+class LabView:
+    """What the lab shows for one model: its likeliest tokens before and after the chain,
+    everything else as one row, and the figures of both distributions."""
+
+    rows: tuple[LabRow, ...]
+    other: LabRow
+    others: int  # how many tokens ``other`` stands for
+    kept: int  # tokens the chain left
+    entropy_bits: float
+    model_entropy_bits: float
+
+    @property
+    def effective(self) -> float:
+        return float(2.0 ** self.entropy_bits)
+
+    @property
+    def model_effective(self) -> float:
+        return float(2.0 ** self.model_entropy_bits)
+
+
+class NextTokenDistribution:
+    """One model's next-token distribution as the explorer received it: log-probabilities
+    largest first (every token's from a local model; a server's top few otherwise) and the
+    texts of the first ones. :meth:`reshape` runs the sampler's chain over it, with no
+    decode: what the lab's sliders show."""
+
+    def __init__(self, logprobs: np.ndarray, texts: tuple[str, ...], *, complete: bool):
+        self.logprobs = np.asarray(logprobs, dtype=np.float32)
+        self.texts = texts
+        self.complete = complete  # every token of the vocabulary is here
+        model = self.logprobs.astype(np.float64)
+        if not complete:  # a server's top few: their share of the whole, renormalised
+            model = model - math.log(np.exp(model).sum())
+        self._model_entropy = entropy_bits(model)
+
+    @classmethod
+    def received(cls, top: tuple[tuple[str, float], ...], whole: bytes) -> NextTokenDistribution:
+        """From an explorer step: its top tokens and, from a local model, every token's
+        log-probability (``TokenLogprob.whole``: float32, largest first)."""
+        texts = tuple(text for text, _ in top)
+        if whole:
+            return cls(np.frombuffer(whole, dtype=np.float32), texts, complete=True)
+        return cls(np.array([lp for _, lp in top], dtype=np.float32), texts, complete=False)
+
+    @property
+    def size(self) -> int:
+        return int(self.logprobs.shape[0])
+
+    def reshape(self, sampling: Sampling, *, draws: int = 0, seed: int = 0) -> LabView:
+        """The distribution after ``sampling``'s chain (its repetition penalty has nothing
+        to act on: no token was generated yet), and ``draws`` seeded draws from it."""
+        sampled = sampled_distribution(self.logprobs, sampling, is_sorted=True)
+        p = sampled.probabilities  # the survivors: a prefix of the tokens, in order
+        counts = draw_counts(p, draws, seed) if draws else None
+        shown = len(self.texts)
+        model = np.exp(self.logprobs[:shown].astype(np.float64))
+
+        def at(values: np.ndarray, i: int) -> float:
+            return float(values[i]) if i < len(values) else 0.0
+
+        rows = tuple(LabRow(text, float(model[i]), at(p, i),
+                            None if counts is None else int(at(counts, i)))
+                     for i, text in enumerate(self.texts))
+        rest_model = max(0.0, 1.0 - float(model.sum())) if self.complete else 0.0
+        rest_drawn = None if counts is None else int(counts[shown:].sum())
+        other = LabRow("", rest_model, max(0.0, float(p[shown:].sum())), rest_drawn)
+        return LabView(rows, other, self.size - shown, sampled.kept,
+                       entropy_bits(sampled.logprobs, p), self._model_entropy)

@@ -35,6 +35,7 @@ from desktop_app.models.sources import RemoteSource
 from desktop_app.text.thinking import THINKING, ThinkingSplitter
 
 TOP_K = 5  # alternatives asked for when a pane shows probabilities
+EXPLORER_ROWS = 20  # tokens the explorer names (its lab reshapes every token's figure)
 
 # Probability bands, most likely first: the window tints a token by the band it falls in
 # (a calm scale: a likely token is barely tinted, an unlikely one stands out).
@@ -426,11 +427,14 @@ def wrapping_note(entry: ModelEntry, wrapping: Wrapping, *, stepped: bool) -> st
     return note + (", then the chosen tokens." if stepped else ".")
 
 
-def next_token_request(context: str, *, wrap: bool, k: int = TOP_K) -> GenerationRequest:
+def next_token_request(context: str, *, wrap: bool, k: int = EXPLORER_ROWS) -> GenerationRequest:
     """One step of the explorer: the model's distribution for the next token after
-    ``context`` (sent raw unless ``wrap``: the first step of "as a question"). Greedy,
-    no penalties, end of text allowed through, so the figures are the model's own."""
+    ``context`` (sent raw unless ``wrap``: the first step of "as a question"), the ``k``
+    likeliest named and every token's figure (for the sampling lab, which reshapes it
+    without asking again). Greedy, no penalties, end of text allowed through, so the
+    figures are the model's own."""
     return GenerationRequest(prompt=context, raw=not wrap, top_logprobs=k, ignore_eos=True,
+                             whole_distribution=True,
                              sampling=Sampling(temperature=0.0, repeat_penalty=1.0,
                                                max_tokens=1, seed=0))
 
@@ -443,17 +447,18 @@ class NextToken:
     top: tuple[tuple[str, float], ...] = ()
     error: str = ""
     notes: tuple[str, ...] = ()  # how the prompt was adapted to the model (PromptSent)
+    whole: bytes = b""  # every token's log-probability, largest first (TokenLogprob.whole)
 
 
 def read_next_token(events: Iterable[Event]) -> NextToken:
     """Drain one explorer request's events (blocking: off the GUI thread)."""
-    prompt_sent, top = "", None
+    prompt_sent, top, whole = "", None, b""
     notes: tuple[str, ...] = ()
     for event in events:
         if isinstance(event, PromptSent):
             prompt_sent, notes = event.text, event.notes
         elif isinstance(event, Delta) and event.logprob is not None and top is None:
-            top = event.logprob.top
+            top, whole = event.logprob.top, event.logprob.whole
         elif isinstance(event, Failed):
             return NextToken(prompt_sent, (), event.message, notes)
         elif isinstance(event, Finished):
@@ -461,4 +466,4 @@ def read_next_token(events: Iterable[Event]) -> NextToken:
     if top is None:
         return NextToken(prompt_sent, (), "No token probabilities came back (not offered "
                                           "by this server, or the context is full).", notes)
-    return NextToken(prompt_sent, top, notes=notes)
+    return NextToken(prompt_sent, top, notes=notes, whole=whole)

@@ -287,10 +287,9 @@ class Pane(QFrame):
         self._apply_entry()
         self.configChanged.emit()
 
-    def set_overrides(self, *, max_tokens: int | None = None, temperature: float | None = None,
-                      seed: int | None = None) -> None:
-        """Set settings from code (snapshot mode, tests)."""
-        self.settings_box.set_values(max_tokens=max_tokens, temperature=temperature, seed=seed)
+    def set_overrides(self, **values: float | int | None) -> None:
+        """Set settings from code (snapshot mode, bench, tests), by setting name."""
+        self.settings_box.set_values(**values)
         self._read_settings()
 
     def _update_state_banner(self) -> None:
