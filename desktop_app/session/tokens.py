@@ -93,9 +93,8 @@ def token_record(logprob: TokenLogprob) -> dict[str, Any]:
     return record
 
 
-SAMPLED_HEADING = "What the sampler drew from (after the repetition penalty, top-k, top-p, " \
-                  "min-p and temperature):"
 MODEL_HEADING = "The model's own distribution:"
+SAMPLED_HEADING = "Sampled from (after penalty, top-k/p, min-p, temperature):"
 
 
 @dataclass(frozen=True)

@@ -241,7 +241,8 @@ class PaneSettingsForm(QScrollArea):
         self.probabilities_box = QCheckBox("Probabilities")
         self.probabilities_box.setToolTip(
             "Tint each generated token by its probability; hover it for the alternatives "
-            "the model weighed, click it to continue from another one (new replies)")
+            "the model weighed and what the sampler drew from, click it to continue from "
+            "another one (new replies)")
         self.system_prompt = QLineEdit()
         self.system_prompt.setPlaceholderText("System prompt (model default)")
         self.system_label = QLabel("System")

@@ -265,11 +265,13 @@ def alternatives_menu(parent: QWidget, step: TokenStep, *, can_branch: bool) -> 
     """The alternatives of one token, most likely first; picking another one branches.
     An empty token (end of text) and the chosen one are listed but not offered."""
     menu = QMenu(parent)
-    title = menu.addAction(f"{step.headline()} — continue from another token:")
+    sampled = step.sampled_alternatives()
+    title = menu.addAction(f"{step.headline()}" + (
+        "" if sampled else " — continue from another token:"))
     title.setEnabled(False)
     marks = False
-    sampled = step.sampled_alternatives()
-    sections = [(MODEL_HEADING if sampled else "", step.alternatives())]
+    sections = [(f"{MODEL_HEADING[:-1]} (pick one to continue from it):" if sampled else "",
+                 step.alternatives())]
     if sampled:
         sections.append((SAMPLED_HEADING, sampled))
     for heading, rows in sections:
