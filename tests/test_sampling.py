@@ -147,6 +147,16 @@ def test_the_explorers_sorted_distribution_reshapes_as_the_row_does() -> None:
         sampled_distribution(whole, Sampling(), recent=np.array([3]), is_sorted=True)
 
 
+def test_the_chain_reports_the_entropy_of_everything_it_kept() -> None:
+    row = np.random.default_rng(4).normal(0, 2, 3000).astype(np.float32)
+    for sampling in (Sampling(temperature=1.3, top_k=0, top_p=1.0, min_p=0.0),
+                     Sampling(temperature=0.6, top_k=50, top_p=0.9)):
+        whole = sampled_distribution(row, sampling)
+        head = sampled_distribution(row, sampling, limit=3)
+        assert head.entropy_bits == pytest.approx(entropy_bits(whole.logprobs), abs=1e-4)
+        assert whole.entropy_bits == pytest.approx(head.entropy_bits)
+
+
 def test_entropy_and_effective_candidates() -> None:
     uniform = np.full(8, math.log(1 / 8))
     assert entropy_bits(uniform) == pytest.approx(3.0)

@@ -7,7 +7,9 @@ A command raises :class:`UsageError` for a mistake in how it was called;
 ``triptych: …``, never a traceback) and exits with :data:`EXIT_USAGE`, whatever the
 command. A command with ``--json`` that catches it (``triptych models pull``) reports it
 with :func:`report` too, adding the JSON ``error`` event. Argparse's own complaints take
-the same path (:func:`one_line_parser_errors`). Information is a :func:`note`.
+the same path (:func:`one_line_parser_errors`). Information is a :func:`note`. The
+sampler's options (``--temperature --top-k --top-p --min-p --repeat-penalty``) are added
+and checked here, once for every command that samples.
 """
 
 from __future__ import annotations
@@ -115,8 +117,8 @@ def resolve_models(ids: str | Sequence[str], catalog: Catalog | None = None, *,
 # ------------------------------------------------------------------------ sampler options
 
 SAMPLER_OPTIONS: dict[str, tuple[type, str, str]] = {
-    "temperature": (float, "T", "0 always takes the likeliest token (after the repetition "
-                                "penalty)"),
+    "temperature": (float, "T", "0 always takes the likeliest token, after the repetition "
+                                "penalty"),
     "top_k": (int, "K", "keep the K likeliest tokens; 0: off"),
     "top_p": (float, "P", "keep the likeliest tokens until their probability reaches P; 1: off"),
     "min_p": (float, "P", "drop tokens less likely than P times the likeliest one; 0: off"),

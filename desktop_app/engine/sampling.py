@@ -74,6 +74,7 @@ class Sampled:
     probabilities: np.ndarray  # exp(logprobs), made in the same pass
     kept: int
     chosen_logprob: float | None = None
+    entropy_bits: float = 0.0  # of the whole distribution (every survivor, not just ``ids``)
 
 
 def _cut_by_top_p(row: np.ndarray, ids: np.ndarray | None, top_p: float,
@@ -82,7 +83,11 @@ def _cut_by_top_p(row: np.ndarray, ids: np.ndarray | None, top_p: float,
     llama.cpp's top-p computes it in float) reaches ``top_p``; at least one token."""
     candidates = row if ids is None else row[ids]
     peak = candidates.max()
-    total = np.cumsum(np.exp(candidates - peak, dtype=np.float32), dtype=np.float32)[-1]
+    exps = np.exp(candidates - peak, dtype=np.float32)
+    # llama.cpp's sum runs in float, in order; the lab's whole vocabulary (sorted, redrawn
+    # as a slider moves) is summed in float64 instead: 10× faster, the same to 1e-7
+    total = (np.float32(exps.sum(dtype=np.float64)) if is_sorted and ids is None
+             else np.cumsum(exps, dtype=np.float32)[-1])
     target = np.float32(top_p)
 
     def prefix(values: np.ndarray) -> int | None:
@@ -94,9 +99,13 @@ def _cut_by_top_p(row: np.ndarray, ids: np.ndarray | None, top_p: float,
     if ids is not None:
         n = prefix(candidates)
         return ids if n is None else ids[:n]
-    if is_sorted:  # positions: a prefix of the row itself
-        n = prefix(row)
-        return np.arange(row.shape[0] if n is None else n)
+    if is_sorted:  # positions: a prefix of the row itself, found in a growing head
+        size = 1024
+        while True:
+            n = prefix(row[:size])
+            if n is not None or size >= row.shape[0]:
+                return np.arange(min(size, row.shape[0]) if n is None else n)
+            size *= 4
     width = np.float32(8.0)  # the whole vocabulary: sort only a head that reaches top_p
     while width <= 64:
         head = np.flatnonzero(row >= peak - width)
@@ -130,7 +139,7 @@ def sampled_distribution(row: np.ndarray, sampling: Sampling, *,
     if sampling.temperature <= 0:  # greedy: the first largest logit, certainly
         top = int(np.argmax(row))
         chosen_lp = None if chosen is None else (0.0 if chosen == top else -math.inf)
-        return Sampled(np.array([top]), np.array([0.0]), np.array([1.0]), 1, chosen_lp)
+        return Sampled(np.array([top]), np.array([0.0]), np.array([1.0]), 1, chosen_lp, 0.0)
     ids: np.ndarray | None = None  # None: every token is still a candidate
     if 0 < sampling.top_k < n_vocab:
         ids = np.arange(sampling.top_k) if is_sorted else top_k_ids(row, sampling.top_k)
@@ -163,6 +172,8 @@ def sampled_distribution(row: np.ndarray, sampling: Sampling, *,
     exps = np.exp(shifted)
     total = float(exps.sum(dtype=np.float64))
     log_total = np.float32(math.log(total))
+    # H = -Σ p·log p with p = e/Z and log p = s - log Z: log Z - Σ e·s / Z (one dot product)
+    entropy = max(0.0, (math.log(total) - float(np.dot(exps, shifted)) / total) / math.log(2))
     if values is row and not is_sorted:  # the whole row in id order: pick the survivors
         logprobs, probabilities = shifted[ids] - log_total, exps[ids] / np.float32(total)
     else:
@@ -182,7 +193,7 @@ def sampled_distribution(row: np.ndarray, sampling: Sampling, *,
             survivors = sampled_distribution(row, sampling, is_sorted=is_sorted)
             hit = np.flatnonzero(survivors.ids == chosen)
             chosen_lp = float(survivors.logprobs[hit[0]]) if len(hit) else -math.inf
-    return Sampled(ids, logprobs, probabilities, kept, chosen_lp)
+    return Sampled(ids, logprobs, probabilities, kept, chosen_lp, entropy)
 
 
 def sorted_log_softmax(row: np.ndarray) -> np.ndarray:
@@ -213,16 +224,24 @@ def effective_candidates(logprobs: np.ndarray) -> float:
     return float(2.0 ** entropy_bits(logprobs))
 
 
-def draw_counts(probabilities: np.ndarray, n: int, seed: int) -> np.ndarray:
+def draw_counts(probabilities: np.ndarray, n: int, seed: int,
+                total: float | None = None) -> np.ndarray:
     """``n`` seeded draws from exactly this distribution, as a count per entry: uniform
-    numbers through its cumulative probabilities (the inverse-CDF draw)."""
-    cumulative = np.cumsum(np.asarray(probabilities, dtype=np.float64))  # (4× faster than
-    # cumsum's own dtype= on float32)
-    uniform = np.random.default_rng(seed).random(n) * cumulative[-1]
-    picks = np.minimum(np.searchsorted(cumulative, uniform, side="right"),
-                       len(cumulative) - 1)
-    counts = np.zeros(len(cumulative), dtype=np.int64)
-    np.add.at(counts, picks, 1)
+    numbers through its cumulative probabilities (the inverse-CDF draw). ``total``: the
+    whole distribution's probability when ``probabilities`` are only its first entries;
+    then one more count, last, is the draws that fell past them (the same draws: only
+    the first entries' cumulative sum is needed)."""
+    p = np.asarray(probabilities)
+    whole = total is None
+    total = float(p.sum(dtype=np.float64)) if total is None else total
+    # (a float64 copy first: 4× faster than cumsum's own dtype= on float32)
+    cumulative = np.cumsum(np.asarray(p, dtype=np.float64))
+    uniform = np.random.default_rng(seed).random(n) * total
+    picks = np.searchsorted(cumulative, uniform, side="right")
+    counts = np.bincount(picks, minlength=len(p) + 1)[: len(p) + 1]
+    if whole:  # past the end only by rounding: the last entry
+        counts[len(p) - 1] += counts[len(p)]
+        return counts[: len(p)]
     return counts
 
 
@@ -291,10 +310,10 @@ class NextTokenDistribution:
     def reshape(self, sampling: Sampling, *, draws: int = 0, seed: int = 0) -> LabView:
         """The distribution after ``sampling``'s chain (its repetition penalty has nothing
         to act on: no token was generated yet), and ``draws`` seeded draws from it."""
-        sampled = sampled_distribution(self.logprobs, sampling, is_sorted=True)
-        p = sampled.probabilities  # the survivors: a prefix of the tokens, in order
-        counts = draw_counts(p, draws, seed) if draws else None
         shown = len(self.texts)
+        sampled = sampled_distribution(self.logprobs, sampling, is_sorted=True, limit=shown)
+        p = sampled.probabilities  # the first survivors (a prefix of the tokens, in order)
+        counts = draw_counts(p, draws, seed, total=1.0)[: len(p)] if draws else None
         model = np.exp(self.logprobs[:shown].astype(np.float64))
 
         def at(values: np.ndarray, i: int) -> float:
@@ -304,7 +323,8 @@ class NextTokenDistribution:
                             None if counts is None else int(at(counts, i)))
                      for i, text in enumerate(self.texts))
         rest_model = max(0.0, 1.0 - float(model.sum())) if self.complete else 0.0
-        rest_drawn = None if counts is None else int(counts[shown:].sum())
-        other = LabRow("", rest_model, max(0.0, float(p[shown:].sum())), rest_drawn)
-        return LabView(rows, other, self.size - shown, sampled.kept,
-                       entropy_bits(sampled.logprobs, p), self._model_entropy)
+        rest_drawn = None if counts is None else draws - int(counts[:shown].sum())
+        rest = 0.0 if sampled.kept <= shown else max(0.0, 1.0 - float(p.sum(dtype=np.float64)))
+        other = LabRow("", rest_model, rest, rest_drawn)
+        return LabView(rows, other, self.size - shown, sampled.kept, sampled.entropy_bits,
+                       self._model_entropy)
