@@ -51,7 +51,8 @@ def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
     crawl, and the report's shape is the same."""
     done = subprocess.run(
         [sys.executable, "-m", "desktop_app", "bench", "--json", "--tokens", str(TOKENS),
-         "--repeats", "1", "--threads", "1", "--contention", "--models", MODEL],
+         "--repeats", "1", "--threads", "1", "--contention", "--models", MODEL,
+         "--top-k", "20"],
         capture_output=True, text=True, timeout=600, env=os.environ.copy())
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -86,8 +87,10 @@ def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
     assert set(totals) == {"1", "4", "8"} and many["sequences"] == 8
     _ratio_of(many["ratio"], totals["8"], totals["1"])
 
+    assert report["sampler"] == {"top_k": 20}  # the sampled figures' settings: --top-k
     logprobs = report["logprobs"]
-    assert logprobs["k"] == 5
+    assert logprobs["k"] == 5 and logprobs["sampling"]["top_k"] == 20
+    assert logprobs["sampling"]["temperature"] > 0  # the model's own: it samples
     _ratio_of(logprobs["ratio"], logprobs["on_tokens_per_s"], logprobs["off_tokens_per_s"])
 
     contention = report["contention"]
@@ -123,6 +126,11 @@ def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
     assert 0 < rollouts["tokens_generated"] <= 3 * 16 * TOKENS
     assert all(0 < wall <= rollouts["wall_s"] for wall in rollouts["generation_wall_s"])
 
+    lab = report["lab_window"]  # the explorer's sliders dragged: no decode, a stall figure
+    _stall_figures(lab)
+    assert lab["models"] == [MODEL] and lab["vocabulary"] == [49_152]
+    assert lab["decodes"] == 0 and lab["moves"] > 150 and lab["target_ms"] == 50
+
     startup = report["startup"]
     assert 0 < startup["launch_to_window_s"] < startup["launch_to_first_token_s"]
     memory = report["memory"]
@@ -133,7 +141,7 @@ def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
     # Both renderings show every figure of this report, the rollouts stall with its target.
     measures = [row.measure for row in report_rows(report)]
     native_models = len(report["native"]["models"]) if "native" in report else 0
-    assert len(measures) == 13 + native_models  # with a llama-bench on PATH
+    assert len(measures) == 14 + native_models  # with a llama-bench on PATH
     markdown, table = format_markdown(report), format_table(report)
     assert all(measure in markdown and measure in table for measure in measures)
     assert "stall ≤ 50 ms" in markdown and "stall ≤ 50 ms" in table
@@ -158,6 +166,10 @@ def test_both_renderings_are_the_same_rows():
     report["rollouts_window"] = {
         "panes": ["a", "b", "c"], "rollouts_per_pane": 16, "tokens_per_rollout": 32,
         "target_ms": 50, "longest_stall_ms": 21.5, "mean_frame_interval_ms": 5.1}
+    report["lab_window"] = {
+        "models": ["a", "b"], "vocabulary": [262144, 49152], "moves": 214, "decodes": 0,
+        "target_ms": 50, "longest_stall_ms": 31.2, "mean_frame_interval_ms": 9.4}
+    report["logprobs"]["sampling"] = {"temperature": 0.7, "top_k": 40}
     rows = report_rows(report)
     markdown = format_markdown(report).splitlines()[4:]  # after the head and table header
     table = format_table(report)
@@ -173,6 +185,11 @@ def test_both_renderings_are_the_same_rows():
     assert ("| GUI thread while 3 Rollouts windows each sample 16 answers (at most 32 tokens "
             "each): longest stall / mean interval of a 5 ms timer | 21.5 ms / 5.1 ms | | | "
             "stall ≤ 50 ms |") in markdown
+    assert ("| GUI thread while the explorer's sampling-lab sliders are dragged (214 moves over "
+            "whole distributions: a 262,144, b 49,152 tokens; 0 decodes): longest stall / mean "
+            "interval of a 5 ms timer | 31.2 ms / 9.4 ms | | | stall ≤ 50 ms |") in markdown
+    assert any("of the model's and of the sampled distribution (temperature 0.7, top-k 40)"
+               in line for line in markdown)
 
 
 def test_a_section_missing_or_failed_is_left_out_or_named():

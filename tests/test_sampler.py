@@ -17,8 +17,9 @@ import llama_cpp
 import numpy as np
 import pytest
 
-from desktop_app.engine.llama.backend import PENALTY_LAST_N, LlamaModel, SamplerChain
+from desktop_app.engine.llama.backend import LlamaModel, SamplerChain
 from desktop_app.engine.protocol import Sampling
+from desktop_app.engine.sampling import PENALTY_LAST_N
 from desktop_app.models.catalog import ensure_local
 
 SETTINGS = [

@@ -56,8 +56,10 @@ def _wait_idle(qtbot, dialog):
 
 
 def _rows(column):
-    return [column.tokens.item(i).data(Qt.ItemDataRole.UserRole)
+    """The tokens listed (the last row, every other token together, names none)."""
+    rows = [column.tokens.item(i).data(Qt.ItemDataRole.UserRole)
             for i in range(column.tokens.count())]
+    return [row for row in rows if row is not None]
 
 
 def test_columns_show_each_models_next_tokens_and_step(qtbot, explorer, engine):

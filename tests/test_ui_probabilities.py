@@ -4,6 +4,7 @@ a reasoning reply's thinking tokens in the thinking fold, its answer's below it.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from pathlib import Path
@@ -14,7 +15,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPoint
 from PySide6.QtGui import QTextCursor
-from PySide6.QtWidgets import QToolTip
+from PySide6.QtWidgets import QToolTip, QWidget
 
 from desktop_app.engine.protocol import (
     Delta,
@@ -734,3 +735,27 @@ def test_long_thinking_tokens_are_appended_once_a_frame_and_followed(qtbot, reas
     assert _shown(widget.token_view) == "Done."
     widget.thinking.header.click()
     assert widget.thinking.expanded and bar.value() == 0
+
+
+def test_hover_and_menu_show_both_distributions_labelled(qtbot):
+    """Issue 29: a token chosen at temperature 0 that was not the model's own top (the
+    penalty lowered " the"): the tooltip and the menu say so, one list each, labelled."""
+    from desktop_app.session.tokens import MODEL_HEADING, SAMPLED_HEADING
+    from desktop_app.ui.probabilities import token_tooltip
+
+    step = TokenStep(TokenLogprob(" light", math.log(0.21),
+                                  ((" the", math.log(0.36)), (" light", math.log(0.21))),
+                                  top_sampled=((" light", 0.0),), sampled_logprob=0.0))
+    tip = token_tooltip(step).splitlines()
+    assert tip[0] == "·light  21% by the model · 100% as sampled"
+    assert tip[1:6] == [MODEL_HEADING, "   ·the  36%", "▸ ·light  21%", SAMPLED_HEADING,
+                        "▸ ·light  100%"]
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    texts = [action.text() for action in alternatives_menu(parent, step, can_branch=True)
+             .actions() if not action.isSeparator()]
+    assert texts[0] == "·light  21% by the model · 100% as sampled"
+    assert texts[1].startswith("The model's own distribution")
+    assert texts[4] == SAMPLED_HEADING and texts[5].startswith("▸ ·light") and "100%" in texts[5]
+    plain = TokenStep(TokenLogprob(" light", -1.5, ((" the", -1.0),)))  # a server's: one list
+    assert "as sampled" not in token_tooltip(plain) and SAMPLED_HEADING not in token_tooltip(plain)

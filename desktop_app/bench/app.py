@@ -18,6 +18,9 @@ from typing import Any
 # The rollouts issue's cost target: 3 panes × 16 rollouts keep every GUI stall at or under
 # this many milliseconds.
 ROLLOUTS_STALL_TARGET_MS = 50
+# The sampling lab's: dragging a slider reshapes every column's distribution with no
+# stall over this many milliseconds (issue 29).
+LAB_STALL_TARGET_MS = 50
 ROLLOUTS_PER_PANE = 16
 
 
@@ -48,20 +51,31 @@ def _run_window_probe(function: str, *args: Any, timeout: float = 600) -> dict[s
     return dict(json.loads(lines[-1][len("FIGURES "):]))
 
 
-def bench_window(entries: list[Any], n_tokens: int) -> dict[str, Any]:
+def bench_window(entries: list[Any], n_tokens: int,
+                 sampler: dict[str, float | int] | None = None) -> dict[str, Any]:
     """GUI-thread stall and frame interval while three panes stream ``n_tokens`` each, and
     the cost of appending one token as a transcript grows."""
-    return _run_window_probe("measure_window", [entry.id for entry in entries], n_tokens)
+    return _run_window_probe("measure_window", [entry.id for entry in entries], n_tokens,
+                             sampler or {})
 
 
 def bench_rollouts_window(entries: list[Any], n_tokens: int,
-                          rollouts: int = ROLLOUTS_PER_PANE) -> dict[str, Any]:
+                          rollouts: int = ROLLOUTS_PER_PANE,
+                          sampler: dict[str, float | int] | None = None) -> dict[str, Any]:
     """GUI-thread stall while each pane's Rollouts window samples ``rollouts`` answers of
     ``n_tokens`` at most, all three at once, each checked as it finishes."""
     ids = [entry.id for entry in entries]
     return {"panes": ids, "rollouts_per_pane": rollouts, "tokens_per_rollout": n_tokens,
             "target_ms": ROLLOUTS_STALL_TARGET_MS,
-            **_run_window_probe("measure_rollouts", ids, n_tokens, rollouts)}
+            **_run_window_probe("measure_rollouts", ids, n_tokens, rollouts, sampler or {})}
+
+
+def bench_lab_window(entries: list[Any]) -> dict[str, Any]:
+    """GUI-thread stall while the next-token explorer's sampling-lab sliders are dragged
+    over each model's whole next-token distribution (no decode: the figure says how many
+    requests reached the models meanwhile)."""
+    return {"models": [entry.id for entry in entries], "target_ms": LAB_STALL_TARGET_MS,
+            **_run_window_probe("measure_lab", [entry.id for entry in entries])}
 
 
 def bench_startup(model_id: str) -> dict[str, Any]:

@@ -257,12 +257,15 @@ def bench_prompt_reuse(entry: Any, n_tokens: int, cores: int) -> dict[str, Any]:
 
 
 def bench_many_sequences(entry: Any, n_tokens: int, cores: int,
-                         counts: tuple[int, ...] = (1, 4, 8)) -> dict[str, Any]:
-    """Total tokens/s of N sequences sampled from one prompt at once, against one."""
+                         counts: tuple[int, ...] = (1, 4, 8),
+                         sampler: dict[str, float | int] | None = None) -> dict[str, Any]:
+    """Total tokens/s of N sequences sampled from one prompt at once, against one, with
+    the model's sampler (``sampler`` replacing its defaults)."""
     from desktop_app.engine.protocol import Finished, GenerationRequest, Sampling
     from desktop_app.engine.worker import ModelWorker
 
-    request = GenerationRequest(BENCH_PROMPT, Sampling(temperature=0.8, max_tokens=n_tokens),
+    request = GenerationRequest(BENCH_PROMPT, Sampling.for_entry(entry, max_tokens=n_tokens,
+                                                                 **(sampler or {})),
                                 raw=True, ignore_eos=True)
     totals: dict[str, float] = {}
     with ModelWorker(entry, budget=_shared_budget(cores)) as worker:
@@ -283,16 +286,20 @@ def bench_many_sequences(entry: Any, n_tokens: int, cores: int,
             "ratio": round(totals[best] / one, 3) if one else None, "sequences": int(best)}
 
 
-def bench_logprobs(entry: Any, n_tokens: int, repeats: int, threads: int, k: int = 5
-                   ) -> dict[str, Any]:
-    """Decode speed with each token's top-k log-probabilities against without, on one model
-    process, alternating runs (the first round of each warms up and is discarded)."""
-    from dataclasses import replace
+def bench_logprobs(entry: Any, n_tokens: int, repeats: int, threads: int, k: int = 5,
+                   sampler: dict[str, float | int] | None = None) -> dict[str, Any]:
+    """Decode speed with each token's figures (the top-k of the model's own distribution
+    and of the one the sampler drew from) against without, sampling with the model's
+    settings (``sampler`` replacing its defaults), on one model process, alternating runs
+    (the first round of each warms up and is discarded)."""
+    from dataclasses import asdict, replace
 
     from desktop_app.engine.cores import ThreadBudget
+    from desktop_app.engine.protocol import Sampling
     from desktop_app.engine.worker import ModelWorker
 
-    plain = _fixed_request(entry, n_tokens, raw=True)
+    sampling = Sampling.for_entry(entry, max_tokens=n_tokens, seed=0, **(sampler or {}))
+    plain = replace(_fixed_request(entry, n_tokens, raw=True), sampling=sampling)
     with_k = replace(plain, top_logprobs=k)
     rates: dict[str, list[float]] = {"off": [], "on": []}
     with ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads)) as worker:
@@ -301,8 +308,11 @@ def bench_logprobs(entry: Any, n_tokens: int, repeats: int, threads: int, k: int
                 rates[key].append(_finish(worker.generate(request)).tokens_per_s or 0.0)
     off = statistics.median(rates["off"][1:])
     on = statistics.median(rates["on"][1:])
-    return {"model": entry.id, "k": k, "threads": threads, "off_tokens_per_s": round(off, 2),
-            "on_tokens_per_s": round(on, 2), "ratio": round(on / off, 3) if off else None}
+    used = {name: value for name, value in asdict(sampling).items()
+            if name not in ("max_tokens", "seed")}
+    return {"model": entry.id, "k": k, "threads": threads, "sampling": used,
+            "off_tokens_per_s": round(off, 2), "on_tokens_per_s": round(on, 2),
+            "ratio": round(on / off, 3) if off else None}
 
 
 # A process that keeps ``duty`` of one core busy: busy for duty x 10 ms, then asleep.

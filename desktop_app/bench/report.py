@@ -98,10 +98,14 @@ def _engine_rows(report: dict[str, Any]) -> list[Row]:
             str(many["ratio"]), "≥ 1.6", headline=True))
     logprobs = report.get("logprobs")
     if logprobs:
-        rows.append(Row(
-            f"decode tokens/s with each token's top-{logprobs['k']} log-probabilities",
-            str(logprobs["on_tokens_per_s"]), f"{logprobs['off_tokens_per_s']} (without)",
-            str(logprobs["ratio"]), "≥ 0.8", headline=True))
+        sampling = logprobs.get("sampling")  # reports before issue 29: greedy, no sampled one
+        what = (f"decode tokens/s with each token's top-{logprobs['k']} of the model's and of "
+                f"the sampled distribution (temperature {sampling['temperature']:g}, top-k "
+                f"{sampling['top_k']})" if sampling else
+                f"decode tokens/s with each token's top-{logprobs['k']} log-probabilities")
+        rows.append(Row(what, str(logprobs["on_tokens_per_s"]),
+                        f"{logprobs['off_tokens_per_s']} (without)",
+                        str(logprobs["ratio"]), "≥ 0.8", headline=True))
     return rows
 
 
@@ -128,6 +132,18 @@ def _window_rows(report: dict[str, Any]) -> list[Row]:
                 f"stall / mean interval of a 5 ms timer",
                 f"{rollouts['longest_stall_ms']} ms / {rollouts['mean_frame_interval_ms']} ms",
                 target=f"stall ≤ {rollouts['target_ms']} ms"))
+    lab = report.get("lab_window")
+    if lab:
+        what = "GUI thread while the explorer's sampling-lab sliders are dragged"
+        if "error" in lab:
+            rows.append(Row(what, lab["error"]))
+        else:
+            vocab = ", ".join(f"{m} {n:,}" for m, n in zip(lab["models"], lab["vocabulary"]))
+            rows.append(Row(
+                f"{what} ({lab['moves']} moves over whole distributions: {vocab} tokens; "
+                f"{lab['decodes']} decodes): longest stall / mean interval of a 5 ms timer",
+                f"{lab['longest_stall_ms']} ms / {lab['mean_frame_interval_ms']} ms",
+                target=f"stall ≤ {lab['target_ms']} ms"))
     if window and "error" not in window:
         costs = " / ".join(str(v) for v in window["append_cost_us"].values())
         rows.append(Row("appending one token to thinking at 1k / 5k / 10k / 20k tokens",

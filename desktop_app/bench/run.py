@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from desktop_app import __version__
 from desktop_app.bench.app import (
     ROLLOUTS_PER_PANE,
+    bench_lab_window,
     bench_rollouts_window,
     bench_startup,
     bench_window,
@@ -94,9 +95,11 @@ LIGHT_DUTY = 0.6  # a light load: 60 % of one core, which a 0.1 s sample counts 
 def run_benchmarks(models: list[ModelEntry], n_tokens: int, repeats: int,
                    window: bool = True, startup: bool = True, contention: bool = False,
                    llama_bench: str | None = None, rollouts: bool = True,
-                   threads: int | None = None) -> dict[str, Any]:
+                   threads: int | None = None,
+                   sampler: dict[str, float | int] | None = None) -> dict[str, Any]:
     """Run every measurement of *models* (catalog entries) on ``threads`` cores (default:
-    every physical core); return one JSON-ready dict."""
+    every physical core); return one JSON-ready dict. ``sampler``: settings that replace
+    each model's defaults in the figures that sample (the decode-speed ones are greedy)."""
     from desktop_app.engine.cores import physical_cores
     from desktop_app.engine.llama.native_setup import summary
     from desktop_app.engine.worker import decided_setup
@@ -106,7 +109,9 @@ def run_benchmarks(models: list[ModelEntry], n_tokens: int, repeats: int,
     # the baselines run llama.cpp outside our model processes: decide how it may run here
     # first, so they use the setting the engine does (and do not crash where it would)
     decided_setup(entries[0])
-    report: dict[str, Any] = {"machine": {**machine_description(), "llama_cpp_here": summary()}}
+    sampler = dict(sampler or {})
+    report: dict[str, Any] = {"machine": {**machine_description(), "llama_cpp_here": summary()},
+                              "sampler": sampler}
     single = bench_single_pane(entries[0], n_tokens, repeats, cores)
     comparison = bench_comparison(entries[:3], n_tokens, cores)
     report["single_pane_ratio"] = single["ratio"]
@@ -114,8 +119,9 @@ def run_benchmarks(models: list[ModelEntry], n_tokens: int, repeats: int,
     report["single_pane"] = single
     report["comparison"] = comparison
     report["prompt_reuse"] = bench_prompt_reuse(entries[0], n_tokens, cores)
-    report["many_sequences"] = bench_many_sequences(entries[0], n_tokens, cores)
-    report["logprobs"] = bench_logprobs(entries[0], n_tokens, repeats, cores)
+    report["many_sequences"] = bench_many_sequences(entries[0], n_tokens, cores,
+                                                    sampler=sampler)
+    report["logprobs"] = bench_logprobs(entries[0], n_tokens, repeats, cores, sampler=sampler)
     if llama_bench:
         report["native"] = bench_native(entries[:2], llama_bench, n_tokens, cores, repeats)
     if contention:
@@ -123,10 +129,12 @@ def run_benchmarks(models: list[ModelEntry], n_tokens: int, repeats: int,
                                                 llama_bench)
         report["contention_light"] = bench_contention(entries[0], n_tokens, repeats, cores,
                                                       llama_bench, duty=LIGHT_DUTY)
-    report["window"] = bench_window(entries[:3], n_tokens) if window else None
+    report["window"] = bench_window(entries[:3], n_tokens, sampler) if window else None
     if window and rollouts:
         report["rollouts_window"] = bench_rollouts_window(
-            entries[:3], min(n_tokens, ROLLOUT_TOKENS), ROLLOUTS_PER_PANE)
+            entries[:3], min(n_tokens, ROLLOUT_TOKENS), ROLLOUTS_PER_PANE, sampler)
+    if window:
+        report["lab_window"] = bench_lab_window(list({e.id: e for e in models}.values()))
     report["startup"] = bench_startup(entries[0].id) if startup else None
     from desktop_app.engine.child import peak_rss_mb
 

@@ -2,7 +2,11 @@
 
     triptych bench [--json | --markdown] [--models IDS] [--tokens N] [--repeats R]
         [--threads N] [--no-window] [--no-rollouts] [--no-startup] [--contention]
-        [--llama-bench PATH]
+        [--llama-bench PATH] [--temperature T] [--top-k K] [--top-p P] [--min-p P]
+        [--repeat-penalty R]
+
+The sampler options set the figures that sample (N sequences, log-probabilities, the
+window's); the decode-speed figures stay greedy, as their llama.cpp baselines are.
 
 This module is the command: its arguments, which models it measures and how the report
 is printed. The measurements and the report's rows are in :mod:`desktop_app.bench`.
@@ -20,9 +24,11 @@ from desktop_app.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
+    add_sampler_options,
     model_ids,
     report,
     resolve_models,
+    sampler_overrides,
 )
 
 
@@ -49,6 +55,7 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     bench.add_argument("--llama-bench", metavar="PATH",
                        help="native llama-bench binary for the ratio to llama.cpp "
                             "(default: llama-bench on PATH, if any)")
+    add_sampler_options(bench, applies=", in the figures that sample")
     return bench
 
 
@@ -63,6 +70,7 @@ def run_bench(args: argparse.Namespace) -> int:
         raise UsageError("--tokens must be at least 2 and --repeats at least 1.")
     if args.threads is not None and args.threads < 1:
         raise UsageError("--threads must be at least 1.")
+    sampler = sampler_overrides(args)
     ids = model_ids(args.models)
     llama_bench = find_llama_bench(args.llama_bench)
     if args.llama_bench and llama_bench is None:
@@ -77,7 +85,8 @@ def run_bench(args: argparse.Namespace) -> int:
         figures = run_benchmarks(entries, args.tokens, args.repeats,
                                  window=not args.no_window, startup=not args.no_startup,
                                  contention=args.contention, llama_bench=llama_bench,
-                                 rollouts=not args.no_rollouts, threads=args.threads)
+                                 rollouts=not args.no_rollouts, threads=args.threads,
+                                 sampler=sampler)
     except (CatalogError, ValueError, RuntimeError) as exc:
         return report(exc, EXIT_FAILED)
     if args.json:

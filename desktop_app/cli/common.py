@@ -7,7 +7,9 @@ A command raises :class:`UsageError` for a mistake in how it was called;
 ``triptych: …``, never a traceback) and exits with :data:`EXIT_USAGE`, whatever the
 command. A command with ``--json`` that catches it (``triptych models pull``) reports it
 with :func:`report` too, adding the JSON ``error`` event. Argparse's own complaints take
-the same path (:func:`one_line_parser_errors`). Information is a :func:`note`.
+the same path (:func:`one_line_parser_errors`). Information is a :func:`note`. The
+sampler's options (``--temperature --top-k --top-p --min-p --repeat-penalty``) are added
+and checked here, once for every command that samples.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from desktop_app.models.catalog import Catalog, ModelEntry, load_catalog
+from desktop_app.models.catalog import Catalog, ModelEntry, load_catalog, sampling_problem
 from desktop_app.models.sources import CatalogError
 from desktop_app.text.escape import visible_controls
 
@@ -132,3 +134,38 @@ def resolve_models(ids: str | Sequence[str], catalog: Catalog | None = None, *,
         raise UsageError(f"{option} needs at least one model id.")
     catalog = load_catalog() if catalog is None else catalog
     return [resolve_model(model_id, catalog) for model_id in wanted]
+
+
+# ------------------------------------------------------------------------ sampler options
+
+SAMPLER_OPTIONS: dict[str, tuple[type, str, str]] = {
+    "temperature": (float, "T", "0 always takes the likeliest token, after the repetition "
+                                "penalty"),
+    "top_k": (int, "K", "keep the K likeliest tokens; 0: off"),
+    "top_p": (float, "P", "keep the likeliest tokens until their probability reaches P; 1: off"),
+    "min_p": (float, "P", "drop tokens less likely than P times the likeliest one; 0: off"),
+    "repeat_penalty": (float, "R", "lower the logits of the last 64 generated tokens; 1: off"),
+}
+
+
+def add_sampler_options(parser: argparse.ArgumentParser, *, applies: str = "") -> None:
+    """``--temperature --top-k --top-p --min-p --repeat-penalty``: the names of the pane's
+    settings and the catalog's ``[model.sampling]``; unset, each model's own default."""
+    for name, (kind, metavar, what) in SAMPLER_OPTIONS.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, metavar=metavar,
+                            help=f"{what} (default: the model's{applies})")
+
+
+def sampler_overrides(args: argparse.Namespace) -> dict[str, float | int]:
+    """The sampler options given, by setting name; one out of range (a negative value,
+    NaN, a top-p above 1) is a :class:`UsageError` naming the option and its range."""
+    given: dict[str, float | int] = {}
+    for name in SAMPLER_OPTIONS:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        problem = sampling_problem(name, value)
+        if problem is not None:
+            raise UsageError(f"--{name.replace('_', '-')} {problem}.")
+        given[name] = value
+    return given

@@ -1,8 +1,8 @@
 """``triptych compare PROMPT``: one prompt on every model, streamed to the terminal.
 
-    triptych compare PROMPT [--models a,b,c] [--max-tokens N] [--temperature T] [--seed S]
-        [--system TEXT] [--no-thinking] [--raw] [--json [--top-logprobs K]]
-        [--gpu-layers auto|0|N]
+    triptych compare PROMPT [--models a,b,c] [--max-tokens N] [--temperature T] [--top-k K]
+        [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--system TEXT]
+        [--no-thinking] [--raw] [--json [--top-logprobs K]] [--gpu-layers auto|0|N]
 
 Each pane's lines are labelled with its model id (thinking marked ``…``, the answer
 ``│``); loading, prompt notes, each pane's figures and a default pane left out (its model
@@ -21,10 +21,12 @@ from desktop_app.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
+    add_sampler_options,
     model_ids,
     note,
     report,
     resolve_models,
+    sampler_overrides,
     warn,
 )
 from desktop_app.models.catalog import Availability
@@ -40,7 +42,7 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
     compare.add_argument("prompt", help="the question ('-' reads it from standard input)")
     compare.add_argument("--models", help="comma-separated model ids (default: one per role)")
     compare.add_argument("--max-tokens", type=int)
-    compare.add_argument("--temperature", type=float)
+    add_sampler_options(compare)
     compare.add_argument("--seed", type=int)
     compare.add_argument("--system", help="system prompt for chat models")
     compare.add_argument("--no-thinking", action="store_true",
@@ -49,8 +51,10 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
                          help="send the prompt to base models as-is, without the document wrapping")
     compare.add_argument("--json", action="store_true", help="one JSON object per event")
     compare.add_argument("--top-logprobs", type=int, default=0, metavar="K",
-                         help="with --json: each token's K most likely alternatives, in the "
-                              "delta events and the summary's 'tokens'")
+                         help="with --json: each token's K most likely alternatives in the "
+                              "model's own distribution ('top') and in the one the sampler "
+                              "drew from ('top_sampled'), in the delta events and the "
+                              "summary's 'tokens'")
     compare.add_argument("--gpu-layers", metavar="auto|0|N",
                          help="layers to offload to a GPU: auto (all, when llama.cpp was built "
                               "with a GPU backend), 0 (CPU only) or a number; default: each "
@@ -150,8 +154,7 @@ def run_compare(args: argparse.Namespace) -> int:
         raise UsageError("The prompt is empty; give a question to compare.")
     if args.max_tokens is not None and args.max_tokens < 1:
         raise UsageError("--max-tokens must be at least 1.")
-    if args.temperature is not None and args.temperature < 0:
-        raise UsageError("--temperature cannot be negative.")
+    sampler = sampler_overrides(args)
     if not 0 <= args.top_logprobs <= 20:
         raise UsageError("--top-logprobs must be between 0 and 20.")
     given = {} if args.gpu_layers is None else {"gpu_layers": parse_gpu_layers(args.gpu_layers)}
@@ -164,8 +167,8 @@ def run_compare(args: argparse.Namespace) -> int:
     requests = [
         GenerationRequest(
             prompt=prompt,
-            sampling=Sampling.for_entry(entry, temperature=args.temperature, seed=args.seed,
-                                        max_tokens=args.max_tokens),
+            sampling=Sampling.for_entry(entry, seed=args.seed, max_tokens=args.max_tokens,
+                                        **sampler),
             system_prompt=args.system,
             thinking=not args.no_thinking,
             raw=args.raw and entry.role == "base",

@@ -1,8 +1,9 @@
 """``triptych rollouts``: N answers per model to one prompt, each checked against a key.
 
     triptych rollouts PROMPT --models IDS -n N (--expect VALUE | --tests FILE)
-        [--max-tokens M] [--temperature T] [--seed S] [--thinking-budget B[,B...]]
-        [--budget-message] [--json]
+        [--max-tokens M] [--temperature T] [--top-k K] [--top-p P] [--min-p P]
+        [--repeat-penalty R] [--seed S] [--thinking-budget B[,B...]] [--budget-message]
+        [--json]
     triptych rollouts --set NAME --models IDS -n N [--save BASENAME] [--judge ID] [--json]
 
 One PROMPT prints per model (and per thinking budget: thinking capped at B tokens, then
@@ -30,11 +31,13 @@ from desktop_app.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     UsageError,
+    add_sampler_options,
     note,
     one_line_parser_errors,
     report,
     resolve_model,
     resolve_models,
+    sampler_overrides,
 )
 from desktop_app.rollouts.run import RolloutRun
 from desktop_app.rollouts.summary import RunFigures
@@ -61,9 +64,7 @@ def add_rollouts_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="with --tests: the function a check(candidate) receives (as in "
                         "'triptych verify')")
     parser.add_argument("--max-tokens", type=int, metavar="M", help="token limit per rollout")
-    parser.add_argument("--temperature", type=float, metavar="T",
-                        help="sampling temperature (default: the model's; rollouts need > 0 "
-                             "to differ)")
+    add_sampler_options(parser, applies="; rollouts need a temperature above 0 to differ")
     parser.add_argument("--seed", type=int, metavar="S",
                         help="makes the N seeds (distinct) and so the rollouts reproducible")
     parser.add_argument("--thinking-budget", metavar="B[,B...]",
@@ -92,8 +93,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"-n must be between 1 and {MAX_ROLLOUTS}.")
     if args.max_tokens is not None and args.max_tokens < 1:
         raise UsageError("--max-tokens must be at least 1.")
-    if args.temperature is not None and args.temperature < 0:
-        raise UsageError("--temperature cannot be negative.")
+    args.sampler = sampler_overrides(args)
     if args.expect is not None and not args.expect.strip():
         raise UsageError("--expect needs a value: an empty answer key checks nothing.")
     if args.thinking_budget is not None:
@@ -164,7 +164,7 @@ def _request(entry: Any, prompt: str, args: argparse.Namespace) -> Any:
     from desktop_app.engine.protocol import GenerationRequest, Sampling
 
     return GenerationRequest(prompt=prompt, sampling=Sampling.for_entry(
-        entry, temperature=args.temperature, max_tokens=args.max_tokens))
+        entry, max_tokens=args.max_tokens, **args.sampler))
 
 
 # ------------------------------------------------------------------------------ output

@@ -258,6 +258,7 @@ def run_generation(
     stream = model.stream(tokens, sampler, min(sampling.max_tokens, model.n_ctx - len(tokens)),
                           should_stop)
     stream.top_k_logprobs = max(0, request.top_logprobs)
+    stream.whole = request.whole_distribution
     if reply.over_budget():  # a budget of 0 with a template that opens the thinking
         stream.forced.extend(reply.close_thinking())
     try:
@@ -341,8 +342,14 @@ def _token_logprob(model: LlamaModel, token: int, top: Any, special: bool) -> To
     def text(t: int) -> str:
         return model.piece(t, special).decode("utf-8", "replace")
 
-    return TokenLogprob(token=text(token), logprob=top.chosen_logprob,
-                        top=tuple((text(t), p) for t, p in zip(top.tokens, top.logprobs)))
+    sampled = top.sampled
+    return TokenLogprob(
+        token=text(token), logprob=top.chosen_logprob,
+        top=tuple((text(t), p) for t, p in zip(top.tokens, top.logprobs)),
+        top_sampled=() if sampled is None else tuple(
+            (text(int(t)), float(p)) for t, p in zip(sampled.ids, sampled.logprobs)),
+        sampled_logprob=None if sampled is None else sampled.chosen_logprob,
+        whole=b"" if top.whole is None else top.whole.tobytes())
 
 
 def run_many(

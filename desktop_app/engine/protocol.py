@@ -106,6 +106,7 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False  # benchmarks: always generate max_tokens
     top_logprobs: int = 0  # > 0: each Delta carries the k most likely tokens (off: free)
+    whole_distribution: bool = False  # with top_logprobs: every token's too (the explorer)
     # Budget forcing: after this many thinking tokens the thinking is closed and the model
     # answers (None: no cap; ignored by models that do not think).
     thinking_budget: int | None = None
@@ -206,15 +207,24 @@ class PromptSent:
 
 @dataclass(frozen=True)
 class TokenLogprob:
-    """How likely the model found a generated token, and the alternatives it weighed.
+    """How likely the model found a generated token, the alternatives it weighed, and the
+    distribution the sampler actually drew it from.
 
-    Log-probabilities are of the model's own distribution (before temperature, top-k and
-    the other samplers), so they mean the same whatever the sampling settings.
+    ``logprob`` and ``top`` are of the model's own distribution (before the repetition
+    penalty, temperature, top-k and the other samplers), so they mean the same whatever
+    the settings. ``top_sampled`` is what the sampler drew from after all of those
+    (``engine.sampling``): at temperature 0 its first token is the one chosen, always.
+    Empty where the engine cannot know it (a server).
     """
 
     token: str
     logprob: float
     top: tuple[tuple[str, float], ...]  # the k most likely tokens, most likely first
+    top_sampled: tuple[tuple[str, float], ...] = ()  # the sampled distribution's k first
+    sampled_logprob: float | None = None  # the chosen token's, in the sampled distribution
+    # every token's log-probability under the model, largest first, as float32 bytes
+    # (GenerationRequest.whole_distribution: the explorer's sampling lab reshapes it)
+    whole: bytes = b""
 
 
 @dataclass(frozen=True)

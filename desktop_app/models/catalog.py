@@ -58,6 +58,32 @@ DEFAULT_SAMPLING: dict[str, float | int] = {
     "max_tokens": 512,
 }
 
+# The range of each sampler setting, wherever one is given: a catalog entry, a command's
+# option (``--top-p``: the name with dashes), a pane's field. What turns a setting off:
+# temperature 0 is greedy, top-k 0, top-p 1, min-p 0 and a repeat penalty of 1 are off.
+SAMPLING_RANGES: dict[str, tuple[float, float]] = {
+    "temperature": (0.0, 5.0),
+    "top_k": (0, 100_000),
+    "top_p": (0.0, 1.0),
+    "min_p": (0.0, 1.0),
+    "repeat_penalty": (0.5, 2.0),
+    "max_tokens": (1, 1_000_000),
+}
+WHOLE_SETTINGS = ("top_k", "max_tokens")
+
+
+def sampling_problem(name: str, value: object) -> str | None:
+    """What is wrong with a value of sampler setting ``name`` ("must be between 0 and 1"),
+    or None. NaN and infinity are never in range."""
+    low, high = SAMPLING_RANGES[name]
+    whole = name in WHOLE_SETTINGS
+    if isinstance(value, bool) or not isinstance(value, int | float) or (
+            whole and not float(value).is_integer()):
+        return "must be a whole number" if whole else "must be a number"
+    if not low <= value <= high:  # False for NaN
+        return f"must be between {low:g} and {high:g}"
+    return None
+
 
 
 @dataclass(frozen=True)
@@ -225,9 +251,10 @@ def parse_entry(table: dict[str, Any], origin: str, index: int) -> ModelEntry:
     for key, value in user_sampling.items():
         if key not in DEFAULT_SAMPLING:
             raise CatalogError(f"{where}: unknown sampling setting '{key}'.")
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise CatalogError(f"{where}: sampling setting '{key}' must be a number.")
-        sampling[key] = value
+        problem = sampling_problem(key, value)
+        if problem is not None:
+            raise CatalogError(f"{where}: sampling setting '{key}' {problem}.")
+        sampling[key] = int(value) if key in WHOLE_SETTINGS else value
     context_length = table.get("context_length", 2048)
     if not isinstance(context_length, int) or context_length < 128:
         raise CatalogError(f"{where}: context_length must be a whole number of at least 128.")

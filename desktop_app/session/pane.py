@@ -37,6 +37,7 @@ from desktop_app.models.catalog import (
     Catalog,
     ModelEntry,
     missing_message,
+    sampling_problem,
     state_of,
 )
 from desktop_app.session.generation import (
@@ -67,12 +68,19 @@ from desktop_app.verify import Problem, Verdict
 # ------------------------------------------------------------------------------ settings
 
 
+SAMPLER_FIELDS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "max_tokens")
+
+
 @dataclass
 class PaneConfig:
     """A pane's remembered settings (``None`` means the catalog's default)."""
 
     model_id: str = ""
     temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    min_p: float | None = None
+    repeat_penalty: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
     system_prompt: str | None = None
@@ -96,6 +104,10 @@ class PaneConfig:
                 setattr(config, key, data[key])
         if not isinstance(config.model_id, str):
             config.model_id = ""
+        for name in SAMPLER_FIELDS:  # a value out of range falls back to the model's default
+            value = getattr(config, name)
+            if value is not None and sampling_problem(name, value) is not None:
+                setattr(config, name, None)
         return config
 
 
@@ -178,7 +190,9 @@ class PaneSession:
         entry = self.entry
         assert entry is not None
         cfg = self.config
-        return Sampling.for_entry(entry, temperature=cfg.temperature,
+        return Sampling.for_entry(entry, temperature=cfg.temperature, top_k=cfg.top_k,
+                                  top_p=cfg.top_p, min_p=cfg.min_p,
+                                  repeat_penalty=cfg.repeat_penalty,
                                   max_tokens=max_tokens or cfg.max_tokens,
                                   seed=seed if seed is not None else cfg.seed)
 

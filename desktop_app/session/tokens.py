@@ -35,6 +35,7 @@ from desktop_app.models.sources import RemoteSource
 from desktop_app.text.thinking import THINKING, ThinkingSplitter
 
 TOP_K = 5  # alternatives asked for when a pane shows probabilities
+EXPLORER_ROWS = 20  # tokens the explorer names (its lab reshapes every token's figure)
 
 # Probability bands, most likely first: the window tints a token by the band it falls in
 # (a calm scale: a likely token is barely tinted, an unlikely one stands out).
@@ -78,9 +79,22 @@ def shown_token(text: str) -> str:
 
 
 def token_record(logprob: TokenLogprob) -> dict[str, Any]:
-    """The CLI's and export's form of one generated token."""
-    return {"text": logprob.token, "logprob": logprob.logprob,
-            "top": [{"text": text, "logprob": lp} for text, lp in logprob.top]}
+    """The CLI's and export's form of one generated token: ``top`` is the model's own
+    distribution, ``top_sampled`` the one the sampler drew from (where it is known)."""
+    record: dict[str, Any] = {
+        "text": logprob.token, "logprob": logprob.logprob,
+        "top": [{"text": text, "logprob": lp} for text, lp in logprob.top]}
+    if logprob.top_sampled:
+        record["top_sampled"] = [{"text": text, "logprob": lp}
+                                 for text, lp in logprob.top_sampled]
+        sampled = logprob.sampled_logprob
+        record["sampled_logprob"] = (sampled if sampled is not None and math.isfinite(sampled)
+                                     else None)
+    return record
+
+
+MODEL_HEADING = "The model's own distribution:"
+SAMPLED_HEADING = "Sampled from (after penalty, top-k/p, min-p, temperature):"
 
 
 @dataclass(frozen=True)
@@ -106,11 +120,35 @@ class TokenStep:
             rows.append((self.text, self.logprob.logprob, True))
         return rows
 
+    def sampled_alternatives(self) -> list[tuple[str, float, bool]]:
+        """The same for the distribution the sampler drew from (empty where it is not
+        known): at temperature 0 the chosen token is its first, always."""
+        rows = [(text, lp, text == self.text) for text, lp in self.logprob.top_sampled]
+        sampled = self.logprob.sampled_logprob
+        if rows and not any(chosen for _, _, chosen in rows) and sampled is not None:
+            rows.append((self.text, sampled, True))
+        return rows
+
+    def headline(self) -> str:
+        """``·actual  30% by the model · 100% as sampled``."""
+        line = f"{shown_token(self.text)}  {percent(self.logprob.logprob)}"
+        sampled = self.logprob.sampled_logprob
+        if self.logprob.top_sampled and sampled is not None:
+            line += f" by the model · {percent(sampled)} as sampled"
+        return line + ("  (thinking)" if self.thinking else "")
+
     def describe(self) -> str:
-        """A tooltip: the token, its probability, and the alternatives it was weighed against."""
-        lines = [f"{shown_token(self.text)}  {percent(self.logprob.logprob)}"
-                 + ("  (thinking)" if self.thinking else "")]
+        """A tooltip: the token, its probability, the alternatives it was weighed against
+        and, where known, the distribution it was drawn from."""
+        lines = [self.headline()]
+        sampled = self.sampled_alternatives()
+        if sampled:
+            lines.append(MODEL_HEADING)
         for text, lp, chosen in self.alternatives():
+            lines.append(f"{'▸' if chosen else '  '} {shown_token(text)}  {percent(lp)}")
+        if sampled:
+            lines.append(SAMPLED_HEADING)
+        for text, lp, chosen in sampled:
             lines.append(f"{'▸' if chosen else '  '} {shown_token(text)}  {percent(lp)}")
         return "\n".join(lines)
 
@@ -388,11 +426,14 @@ def wrapping_note(entry: ModelEntry, wrapping: Wrapping, *, stepped: bool) -> st
     return note + (", then the chosen tokens." if stepped else ".")
 
 
-def next_token_request(context: str, *, wrap: bool, k: int = TOP_K) -> GenerationRequest:
+def next_token_request(context: str, *, wrap: bool, k: int = EXPLORER_ROWS) -> GenerationRequest:
     """One step of the explorer: the model's distribution for the next token after
-    ``context`` (sent raw unless ``wrap``: the first step of "as a question"). Greedy,
-    no penalties, end of text allowed through, so the figures are the model's own."""
+    ``context`` (sent raw unless ``wrap``: the first step of "as a question"), the ``k``
+    likeliest named and every token's figure (for the sampling lab, which reshapes it
+    without asking again). Greedy, no penalties, end of text allowed through, so the
+    figures are the model's own."""
     return GenerationRequest(prompt=context, raw=not wrap, top_logprobs=k, ignore_eos=True,
+                             whole_distribution=True,
                              sampling=Sampling(temperature=0.0, repeat_penalty=1.0,
                                                max_tokens=1, seed=0))
 
@@ -405,17 +446,18 @@ class NextToken:
     top: tuple[tuple[str, float], ...] = ()
     error: str = ""
     notes: tuple[str, ...] = ()  # how the prompt was adapted to the model (PromptSent)
+    whole: bytes = b""  # every token's log-probability, largest first (TokenLogprob.whole)
 
 
 def read_next_token(events: Iterable[Event]) -> NextToken:
     """Drain one explorer request's events (blocking: off the GUI thread)."""
-    prompt_sent, top = "", None
+    prompt_sent, top, whole = "", None, b""
     notes: tuple[str, ...] = ()
     for event in events:
         if isinstance(event, PromptSent):
             prompt_sent, notes = event.text, event.notes
         elif isinstance(event, Delta) and event.logprob is not None and top is None:
-            top = event.logprob.top
+            top, whole = event.logprob.top, event.logprob.whole
         elif isinstance(event, Failed):
             return NextToken(prompt_sent, (), event.message, notes)
         elif isinstance(event, Finished):
@@ -423,4 +465,4 @@ def read_next_token(events: Iterable[Event]) -> NextToken:
     if top is None:
         return NextToken(prompt_sent, (), "No token probabilities came back (not offered "
                                           "by this server, or the context is full).", notes)
-    return NextToken(prompt_sent, top, notes=notes)
+    return NextToken(prompt_sent, top, notes=notes, whole=whole)

@@ -59,7 +59,8 @@ class _StallClock:
         }
 
 
-def measure_streaming(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
+def measure_streaming(model_ids: list[str], n_tokens: int,
+                      sampler: dict[str, float | int] | None = None) -> dict[str, Any]:
     """Three panes stream at once; a 5 ms timer on the GUI thread records every gap."""
     from PySide6.QtCore import QEventLoop, QTimer
 
@@ -70,7 +71,7 @@ def measure_streaming(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
     window = MainWindow(load_catalog(), models=model_ids, remember=False)
     window.resize(1600, 900)
     for pane in window.panes:
-        pane.set_overrides(max_tokens=n_tokens, temperature=0.8)
+        pane.set_overrides(max_tokens=n_tokens, **(sampler or {}))
     window.prompt.setPlainText("Write a short essay about rivers and mountains.")
     window.show()
     app.processEvents()
@@ -91,7 +92,8 @@ def measure_streaming(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
             **clock.figures()}
 
 
-def measure_rollouts(model_ids: list[str], n_tokens: int, rollouts: int) -> dict[str, Any]:
+def measure_rollouts(model_ids: list[str], n_tokens: int, rollouts: int,
+                     sampler: dict[str, float | int] | None = None) -> dict[str, Any]:
     """Each pane opens its Rollouts window and samples ``rollouts`` answers, all panes at
     once, each answer checked against the key as it finishes (the rollouts issue's cost
     case: 3 panes × 16); a 5 ms timer on the GUI thread records every gap meanwhile.
@@ -122,7 +124,7 @@ def measure_rollouts(model_ids: list[str], n_tokens: int, rollouts: int) -> dict
 
     try:
         for pane in window.panes:
-            pane.set_overrides(max_tokens=n_tokens, temperature=0.8)
+            pane.set_overrides(max_tokens=n_tokens, **(sampler or {}))
             view = pane.open_rollouts()
             if view is None:
                 raise RuntimeError(f"{pane.config.model_id} is not in the catalog")
@@ -199,9 +201,10 @@ def measure_append_cost(samples: int = 40) -> dict[str, float]:
     return costs
 
 
-def measure_window(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
+def measure_window(model_ids: list[str], n_tokens: int,
+                   sampler: dict[str, float | int] | None = None) -> dict[str, Any]:
     """Every window figure as one dict (see ``desktop_app.bench``)."""
-    figures = measure_streaming(model_ids, n_tokens)
+    figures = measure_streaming(model_ids, n_tokens, sampler)
     costs = measure_append_cost()
     figures["append_cost_us"] = costs
     first, last = costs[str(APPEND_CHECKPOINTS[0])], costs[str(APPEND_CHECKPOINTS[-1])]
@@ -211,3 +214,107 @@ def measure_window(model_ids: list[str], n_tokens: int) -> dict[str, Any]:
     peak = peak_rss_mb()  # this process is the whole window app: three panes, one turn each
     figures["app_peak_rss_mb"] = round(peak, 1) if peak is not None else None
     return figures
+
+
+LAB_TEXT = "The capital of France is"
+LAB_MOVE_MS = 16  # a dragged slider moves about once a frame
+
+
+class _CountingHandle:
+    """A model handle that counts the generations asked of it (the lab must ask none)."""
+
+    def __init__(self, handle: Any, counter: list[int]):
+        self._handle = handle
+        self._counter = counter
+
+    def generate(self, request: Any) -> Any:
+        self._counter[0] += 1
+        return self._handle.generate(request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
+
+
+def _lab_moves() -> list[tuple[str, int]]:
+    """A drag of every slider over its range and back, one value per frame, the way a
+    hand moves them: (slider, value)."""
+    moves: list[tuple[str, int]] = []
+    for name, values in (("temperature", [*range(100, -1, -4), *range(0, 201, 4)]),
+                         ("top_p", [*range(100, 4, -3)]),
+                         ("min_p", [*range(0, 51, 2), *range(50, -1, -5)]),
+                         ("top_k", [*range(0, 101, 4), 0]),
+                         ("top_p", [*range(5, 101, 5)]),
+                         ("temperature", [*range(200, 99, -5)])):
+        moves += [(name, value) for value in values]
+    return moves
+
+
+def measure_lab(model_ids: list[str]) -> dict[str, Any]:
+    """The next-token explorer on these models asks once; then every lab slider is
+    dragged over its range (a value per frame, the histogram on) while a 5 ms timer on the
+    GUI thread records every gap. ``decodes``: requests that reached a model meanwhile."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from desktop_app.models.catalog import load_catalog
+    from desktop_app.session.generation import default_worker_factory, wait_for_closing
+    from desktop_app.ui.explorer import NextTokenExplorer
+
+    app = _app()
+    catalog = load_catalog()
+    entries = [catalog.get(model_id) for model_id in model_ids]
+    counter = [0]
+    dialog = NextTokenExplorer(
+        entries, lambda entry: _CountingHandle(default_worker_factory(entry), counter),
+        text=LAB_TEXT)
+    dialog.resize(1600, 900)
+    dialog.show()
+    try:
+        dialog.ask()
+        deadline = time.monotonic() + 300
+        while (dialog.busy or not all(c.result for c in dialog.columns)) \
+                and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+        failed = [c.result.error for c in dialog.columns
+                  if c.result is not None and c.result.error]
+        if failed or not all(c.distribution is not None for c in dialog.columns):
+            raise RuntimeError(failed[0] if failed else "the explorer got no distribution")
+        vocabulary = [c.distribution.size for c in dialog.columns if c.distribution]
+        asked = counter[0]
+        dialog.lab.sample()  # the histogram follows every move: the costliest case
+        moves = _lab_moves()
+        sliders = {name: getattr(dialog.lab, name) for name, _ in moves}
+        clock = _StallClock()
+        loop = QEventLoop()
+        step = [0]
+        durations: list[float] = []
+
+        def move() -> None:
+            if step[0] >= len(moves):
+                loop.quit()
+                return
+            name, value = moves[step[0]]
+            step[0] += 1
+            started = time.perf_counter()
+            sliders[name].setValue(value)
+            durations.append(time.perf_counter() - started)
+
+        mover = QTimer()
+        mover.setInterval(LAB_MOVE_MS)
+        mover.timeout.connect(move)
+        QTimer.singleShot(120_000, loop.quit)
+        started = time.perf_counter()
+        clock.timer.start()
+        mover.start()
+        loop.exec()
+        mover.stop()
+        clock.timer.stop()
+        wall = time.perf_counter() - started
+    finally:
+        dialog.done(0)
+        _dispose(dialog)
+        wait_for_closing()
+    return {"vocabulary": vocabulary, "moves": step[0], "decodes": counter[0] - asked,
+            "reshape_ms_median": round(statistics.median(durations) * 1000, 2),
+            "reshape_ms_max": round(max(durations) * 1000, 2), "wall_s": round(wall, 3),
+            **clock.figures()}

@@ -2,20 +2,22 @@
 side, and walk forward one token at a time.
 
 Each column asks its own model process (made by the panes' worker factory, closed with
-the dialog) for one greedy token with its top-k alternatives; the request runs as a task
-off the GUI thread. A click on an alternative appends that token to every column's text,
-so the models stay comparable; "Greedy step" lets each model append its own top token.
-"As a question" wraps the text once, in each model's own template (the column says
-which); every later step continues that exact text raw.
+the dialog) for one greedy token with its likeliest alternatives and every token's
+probability; the request runs as a task off the GUI thread. A click on an alternative
+appends that token to every column's text, so the models stay comparable; "Greedy step"
+lets each model append its own top token. "As a question" wraps the text once, in each
+model's own template (the column says which); every later step continues that exact text
+raw. The sampling lab (:mod:`desktop_app.ui.sampling_lab`) reshapes what came back, live,
+with no new request.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -25,11 +27,14 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop_app.engine.handle import ModelHandle
+from desktop_app.engine.sampling import NextTokenDistribution
 from desktop_app.models.catalog import ModelEntry
 from desktop_app.session.generation import close_in_background
 from desktop_app.session.tokens import (
@@ -39,24 +44,23 @@ from desktop_app.session.tokens import (
     Wrapping,
     exact_prompt_known,
     next_token_request,
-    percent,
     read_next_token,
-    shown_token,
     wrapping_note,
 )
 from desktop_app.ui import theme
+from desktop_app.ui.sampling_lab import SamplingLab, header, lab_summary, row_text, row_widths
 from desktop_app.ui.tasks import Task, run_task
-
-BAR_WIDTH = 24  # characters of the probability bar at 100%
 
 
 class ExplorerColumn(QWidget):
     """One model: what it was given, and its next-token distribution."""
 
     def __init__(self, entry: ModelEntry, worker_factory: Callable[[ModelEntry], ModelHandle],
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, *, lab: SamplingLab | None = None):
         super().__init__(parent)
         self.entry = entry
+        self.lab = lab or SamplingLab()
+        self.distribution: NextTokenDistribution | None = None
         self.worker_factory = worker_factory
         self.worker: ModelHandle | None = None
         self.context: str | None = None  # the exact text the model was last given
@@ -77,13 +81,25 @@ class ExplorerColumn(QWidget):
         self.text_view.setWordWrap(True)
         self.text_view.setTextFormat(Qt.TextFormat.PlainText)
         self.text_view.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.header = QLabel(header(6))
+        self.header.setFont(theme.mono_font())
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.header.setToolTip("Each token's probability under the model, then in the "
+                               "distribution the lab's sampler draws from (0%: cut), and how "
+                               "many of the draws picked it")
+        theme.style(self.header, lambda: f"color: {theme.muted_fg()};")
         self.tokens = QListWidget()
         self.tokens.setFont(theme.mono_font())
+        self.tokens.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.tokens.itemActivated.connect(self._picked)
         self.tokens.itemClicked.connect(self._picked)
-        for widget in (self.title, self.note, self.text_view):
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        theme.style(self.summary, lambda: f"color: {theme.muted_fg()};")
+        for widget in (self.title, self.note, self.text_view, self.header):
             layout.addWidget(widget)
         layout.addWidget(self.tokens, 1)
+        layout.addWidget(self.summary)
 
     @property
     def busy(self) -> bool:
@@ -112,6 +128,8 @@ class ExplorerColumn(QWidget):
     def _run(self, context: str, *, wrap: bool) -> None:
         self.tokens.clear()
         self.tokens.addItem("Asking the model…")
+        self.distribution = None
+        self.summary.clear()
         self.text_view.setText(self.added and f"… {self.added}")
         request = next_token_request(context, wrap=wrap)
         try:
@@ -141,15 +159,51 @@ class ExplorerColumn(QWidget):
         self.context = result.prompt_sent
         if result.notes:  # how the prompt was adapted to this model, once per question
             self.note.setText(" ".join((self.note.text(), *result.notes)))
+        self.distribution = NextTokenDistribution.received(result.top, result.whole)
         for text, logprob in result.top:
-            bar = "█" * max(1, round(math.exp(logprob) * BAR_WIDTH))
-            item = QListWidgetItem(f"{shown_token(text):<14} {percent(logprob):>6}  {bar}")
+            item = QListWidgetItem()
             item.setData(Qt.ItemDataRole.UserRole, text)
-            item.setToolTip(f"log-probability {logprob:.3f}")
+            item.setToolTip(f"log-probability {logprob:.3f} under the model")
             if text == "":
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
             self.tokens.addItem(item)
+        rest = QListWidgetItem()
+        rest.setFlags(rest.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+        self.tokens.addItem(rest)
+        self.reshape()
         self.on_done()
+
+    def reshape(self) -> None:
+        """The distribution as the lab's sliders reshape it (rows keep their items, so a
+        drag only changes texts)."""
+        distribution = self.distribution
+        if distribution is None:
+            return
+        lab = self.lab
+        view = distribution.reshape(lab.sampling(), draws=lab.draws, seed=lab.seed)
+        muted = QColor(theme.muted_fg())
+        name, bar = row_widths(self.text_width(), self.tokens.fontMetrics())
+        self.header.setText(header(name))
+        for index, row in enumerate(view.rows):
+            item = self.tokens.item(index)
+            item.setText(row_text(row, name=name, bar=bar))
+            item.setForeground(muted if row.sampled <= 0 else self.palette().text())
+        rest = self.tokens.item(len(view.rows))
+        rest.setText(row_text(view.other, other=view.others, name=name, bar=bar)
+                     if view.others else "")
+        rest.setHidden(not view.others)
+        self.summary.setText(lab_summary(view, complete=distribution.complete,
+                                         vocabulary=distribution.size))
+
+    def text_width(self) -> int:
+        """The pixels a row's text has: the list's width less the item's margins."""
+        margin = self.tokens.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin,
+                                                 None, self.tokens) + 1
+        return self.tokens.viewport().width() - 2 * margin - 2
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self.reshape()  # the bars take the room there is
 
     def top_token(self) -> str | None:
         result = self.result
@@ -204,8 +258,11 @@ class NextTokenExplorer(QDialog):
         layout.addLayout(row)
         columns = QHBoxLayout()
         self.columns: list[ExplorerColumn] = []
+        self.lab = SamplingLab()
+        layout.addWidget(self.lab)
+        self.lab.changed.connect(self.reshape)
         for entry in entries:
-            column = ExplorerColumn(entry, worker_factory)
+            column = ExplorerColumn(entry, worker_factory, lab=self.lab)
             column.on_pick = self.pick
             column.on_done = self._update_buttons
             self.columns.append(column)
@@ -214,6 +271,11 @@ class NextTokenExplorer(QDialog):
         self.empty = QLabel("No pane has a model that is ready.")
         self.empty.setVisible(not self.columns)
         layout.addWidget(self.empty)
+
+    def reshape(self) -> None:
+        """The lab's sliders moved: every column redrawn from what it holds (no request)."""
+        for column in self.columns:
+            column.reshape()
 
     @property
     def current_wrapping(self) -> Wrapping:

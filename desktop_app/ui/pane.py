@@ -287,12 +287,10 @@ class Pane(QFrame):
         self._apply_entry()
         self.configChanged.emit()
 
-    def set_overrides(self, *, max_tokens: int | None = None, temperature: float | None = None,
-                      seed: int | None = None, thinking: bool | None = None,
-                      system_prompt: str | None = None) -> None:
-        """Set settings from code (snapshot mode, a prepared prompt's settings, tests)."""
-        self.settings_box.set_values(max_tokens=max_tokens, temperature=temperature, seed=seed,
-                                     thinking=thinking, system_prompt=system_prompt)
+    def set_overrides(self, **values: float | int | bool | str | None) -> None:
+        """Set settings from code (snapshot mode, a prepared prompt's settings, bench,
+        tests), by setting name (see ``PaneSettingsForm.set_values``)."""
+        self.settings_box.set_values(**values)
         self._read_settings()
 
     def _update_state_banner(self) -> None:

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from desktop_app.engine.llama import devices as gpu_probe
 from desktop_app.engine.protocol import Sampling
 from desktop_app.models import devices
-from desktop_app.models.catalog import ModelEntry
+from desktop_app.models.catalog import SAMPLING_RANGES, ModelEntry
 from desktop_app.models.devices import DeviceReport, GpuLayers
 from desktop_app.models.sources import RemoteSource
 from desktop_app.session.pane import PaneConfig
@@ -43,6 +43,15 @@ from desktop_app.ui.tasks import Task, run_task
 from desktop_app.ui.widgets import FlowLayout
 
 SAVE_DELAY_MS = 600  # a burst of spin-box clicks is saved once
+TUNED = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty")  # the sampler's fields
+
+
+def _spin(limits: tuple[float, float], step: float) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(*limits)
+    spin.setSingleStep(step)
+    spin.setDecimals(2)
+    return spin
 
 
 class OffloadChoice(QWidget):
@@ -207,10 +216,17 @@ class PaneSettingsForm(QScrollArea):
         grid.setContentsMargins(8, 6, 8, 6)
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(4)
-        self.temperature = QDoubleSpinBox()
-        self.temperature.setRange(0.0, 2.0)
-        self.temperature.setSingleStep(0.1)
-        self.temperature.setDecimals(2)
+        self.temperature = _spin(SAMPLING_RANGES["temperature"], 0.1)
+        # the rest of the sampler, in llama.cpp's order (the catalog's names, the CLI's
+        # --top-k …): each at its "off" value turns it off
+        self.top_k = QSpinBox()
+        self.top_k.setRange(*(int(v) for v in SAMPLING_RANGES["top_k"]))
+        self.top_k.setSpecialValueText("off")
+        self.top_p = _spin(SAMPLING_RANGES["top_p"], 0.05)
+        self.min_p = _spin(SAMPLING_RANGES["min_p"], 0.01)
+        self.repeat_penalty = _spin(SAMPLING_RANGES["repeat_penalty"], 0.05)
+        for field in (self.top_k, self.top_p, self.min_p, self.repeat_penalty):
+            field.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.max_tokens = QSpinBox()
         self.max_tokens.setRange(1, 32768)
         self.max_tokens.setSingleStep(64)
@@ -225,7 +241,8 @@ class PaneSettingsForm(QScrollArea):
         self.probabilities_box = QCheckBox("Probabilities")
         self.probabilities_box.setToolTip(
             "Tint each generated token by its probability; hover it for the alternatives "
-            "the model weighed, click it to continue from another one (new replies)")
+            "the model weighed and what the sampler drew from, click it to continue from "
+            "another one (new replies)")
         self.system_prompt = QLineEdit()
         self.system_prompt.setPlaceholderText("System prompt (model default)")
         self.system_label = QLabel("System")
@@ -240,26 +257,33 @@ class PaneSettingsForm(QScrollArea):
         checks.addWidget(self.defaults_button)
         # one field per row, full labels: three panes side by side at presentation sizes
         # leave room for a label and a field, not for two of each ("Max tol")
-        temp_label = QLabel("Temperature")
-        tokens_label, seed_label = QLabel("Max tokens"), QLabel("Seed")
-        temp_label.setToolTip("Temperature: 0 always picks the likeliest token")
-        tokens_label.setToolTip("Maximum number of tokens to generate")
-        for label, buddy in ((temp_label, self.temperature), (tokens_label, self.max_tokens),
-                             (seed_label, self.seed), (self.system_label, self.system_prompt)):
-            label.setBuddy(buddy)
-        grid.addWidget(temp_label, 0, 0)
-        grid.addWidget(self.temperature, 0, 1)
-        grid.addWidget(tokens_label, 1, 0)
-        grid.addWidget(self.max_tokens, 1, 1)
-        grid.addWidget(seed_label, 2, 0)
-        grid.addWidget(self.seed, 2, 1)
-        grid.addWidget(self.system_label, 3, 0)
-        grid.addWidget(self.system_prompt, 3, 1)
-        grid.addLayout(checks, 4, 0, 1, 2)
+        rows = [("Temperature", self.temperature, "Temperature: 0 always picks the likeliest "
+                 "token (after the repetition penalty); higher spreads the choice"),
+                ("Top-k", self.top_k, "Keep only the k likeliest tokens (off: all of them)"),
+                ("Top-p", self.top_p, "Keep the likeliest tokens until their probabilities "
+                 "add up to p (1: off)"),
+                ("Min-p", self.min_p, "Drop tokens less likely than p times the likeliest "
+                 "one (0: off)"),
+                ("Repeat penalty", self.repeat_penalty, "Make the last 64 generated tokens "
+                 "less likely (1: off)"),
+                ("Max tokens", self.max_tokens, "Maximum number of tokens to generate"),
+                ("Seed", self.seed, "The same seed and settings give the same reply"),
+                ("System", self.system_prompt, "")]
+        for row, (text, editor, tip) in enumerate(rows):
+            label = self.system_label if editor is self.system_prompt else QLabel(text)
+            label.setWordWrap(True)  # "Repeat penalty" on two lines in a narrow pane
+            label.setBuddy(editor)
+            if tip:
+                label.setToolTip(tip)
+                editor.setToolTip(tip)
+            grid.addWidget(label, row, 0)
+            grid.addWidget(editor, row, 1)
+        row = len(rows)
+        grid.addLayout(checks, row, 0, 1, 2)
         views = FlowLayout(spacing=8)  # two checkboxes: one row, or two in a narrow pane
         views.addWidget(self.show_prompt_box)
         views.addWidget(self.probabilities_box)
-        grid.addLayout(views, 5, 0, 1, 2)
+        grid.addLayout(views, row + 1, 0, 1, 2)
         # base models: the document the question is wrapped in, editable, or none at all
         self.wrapping_label = QLabel("Wrapping")
         self.wrapping_label.setToolTip(
@@ -276,19 +300,21 @@ class PaneSettingsForm(QScrollArea):
         self.wrapping_hint.setWordWrap(True)
         theme.style(self.wrapping_hint, lambda: f"color: {theme.fail_color()};")
         self.wrapping_hint.hide()
-        grid.addWidget(self.wrapping_label, 6, 0, Qt.AlignmentFlag.AlignTop)
-        grid.addWidget(self.wrapping, 6, 1)
-        grid.addWidget(self.raw_box, 7, 0, 1, 2)
-        grid.addWidget(self.wrapping_hint, 8, 0, 1, 2)
+        grid.addWidget(self.wrapping_label, row + 2, 0, Qt.AlignmentFlag.AlignTop)
+        grid.addWidget(self.wrapping, row + 2, 1)
+        grid.addWidget(self.raw_box, row + 3, 0, 1, 2)
+        grid.addWidget(self.wrapping_hint, row + 4, 0, 1, 2)
         self.offload_label = QLabel("GPU offload")
         self.offload = OffloadChoice()
         self.offload_label.setBuddy(self.offload.mode)
-        grid.addWidget(self.offload_label, 9, 0, Qt.AlignmentFlag.AlignTop)
-        grid.addWidget(self.offload, 9, 1)
+        grid.addWidget(self.offload_label, row + 5, 0, Qt.AlignmentFlag.AlignTop)
+        grid.addWidget(self.offload, row + 5, 1)
         self.offloadSaved = self.offload.saved  # the window reloads the catalog on it
         grid.setColumnStretch(1, 1)
         self.setWidget(self.form)
-        for signal in (self.temperature.valueChanged, self.max_tokens.valueChanged,
+        for signal in (self.temperature.valueChanged, self.top_k.valueChanged,
+                       self.top_p.valueChanged, self.min_p.valueChanged,
+                       self.repeat_penalty.valueChanged, self.max_tokens.valueChanged,
                        self.seed.valueChanged, self.thinking_box.toggled,
                        self.show_prompt_box.toggled, self.system_prompt.editingFinished,
                        self.wrapping.textChanged, self.raw_box.toggled,
@@ -321,7 +347,8 @@ class PaneSettingsForm(QScrollArea):
         self.updateGeometry()  # the height it asks for follows the width it got
 
     def _fields(self) -> tuple[QWidget, ...]:
-        return (self.temperature, self.max_tokens, self.seed, self.thinking_box,
+        return (self.temperature, self.top_k, self.top_p, self.min_p, self.repeat_penalty,
+                self.max_tokens, self.seed, self.thinking_box,
                 self.show_prompt_box, self.system_prompt, self.wrapping, self.raw_box,
                 self.probabilities_box)
 
@@ -341,8 +368,9 @@ class PaneSettingsForm(QScrollArea):
 
     def _load(self, entry: ModelEntry, cfg: PaneConfig) -> None:
         sampling = Sampling.for_entry(entry)
-        self.temperature.setValue(cfg.temperature if cfg.temperature is not None
-                                  else sampling.temperature)
+        for name in TUNED:
+            value = getattr(cfg, name)
+            getattr(self, name).setValue(value if value is not None else getattr(sampling, name))
         self.max_tokens.setValue(int(cfg.max_tokens if cfg.max_tokens is not None
                                      else sampling.max_tokens))
         self.seed.setValue(cfg.seed if cfg.seed is not None else -1)
@@ -371,8 +399,10 @@ class PaneSettingsForm(QScrollArea):
         """Write the fields into ``cfg``; a wrapping without ``{question}`` is not taken
         (the hint says so and the last valid one stays)."""
         sampling = Sampling.for_entry(entry)
-        temp = round(self.temperature.value(), 2)
-        cfg.temperature = None if abs(temp - sampling.temperature) < 1e-9 else temp
+        for name in TUNED:
+            value = getattr(self, name).value()
+            value = round(value, 2) if isinstance(value, float) else value
+            setattr(cfg, name, None if abs(value - getattr(sampling, name)) < 1e-9 else value)
         tokens = self.max_tokens.value()
         cfg.max_tokens = None if tokens == sampling.max_tokens else tokens
         cfg.seed = None if self.seed.value() < 0 else self.seed.value()
@@ -390,18 +420,20 @@ class PaneSettingsForm(QScrollArea):
                 cfg.document_template = (None if template == entry.prompt.document_template
                                          else template)
 
-    def set_values(self, *, max_tokens: int | None = None, temperature: float | None = None,
-                   seed: int | None = None, thinking: bool | None = None,
-                   system_prompt: str | None = None) -> None:
-        """Set fields from code (snapshot mode, a prepared prompt's settings, tests);
-        ``changed`` fires as for the user."""
-        if max_tokens is not None:
-            self.max_tokens.setValue(max_tokens)
-        if temperature is not None:
-            self.temperature.setValue(temperature)
-        if seed is not None:
-            self.seed.setValue(seed)
-        if thinking is not None and self.thinking_box.isEnabled():
-            self.thinking_box.setChecked(thinking)
-        if system_prompt is not None and self.system_prompt.isVisibleTo(self):
-            self.system_prompt.setText(system_prompt)
+    def set_values(self, **values: float | int | bool | str | None) -> None:
+        """Set fields from code (snapshot mode, a prepared prompt's settings, bench, tests)
+        by setting name (``max_tokens``, ``temperature``, ``top_k``… ``seed``, ``thinking``,
+        ``system_prompt``); None leaves a field as it is; ``changed`` fires as for the user."""
+        for name, value in values.items():
+            if value is None:
+                continue
+            if name == "thinking":
+                if self.thinking_box.isEnabled():
+                    self.thinking_box.setChecked(bool(value))
+            elif name == "system_prompt":
+                if self.system_prompt.isVisibleTo(self):
+                    self.system_prompt.setText(str(value))
+            elif name in (*TUNED, "max_tokens", "seed"):
+                getattr(self, name).setValue(value)
+            else:
+                raise TypeError(f"no setting called {name}")

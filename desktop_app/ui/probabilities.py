@@ -21,7 +21,15 @@ from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QLabel, QMenu, QToolTip, QWidget
 
-from desktop_app.session.tokens import BAND_FLOORS, BAND_LABELS, TokenStep, percent, shown_token
+from desktop_app.session.tokens import (
+    BAND_FLOORS,
+    BAND_LABELS,
+    MODEL_HEADING,
+    SAMPLED_HEADING,
+    TokenStep,
+    percent,
+    shown_token,
+)
 from desktop_app.text import escape
 from desktop_app.text.thinking import ThinkingSplitter
 from desktop_app.ui import theme
@@ -257,16 +265,26 @@ def alternatives_menu(parent: QWidget, step: TokenStep, *, can_branch: bool) -> 
     """The alternatives of one token, most likely first; picking another one branches.
     An empty token (end of text) and the chosen one are listed but not offered."""
     menu = QMenu(parent)
-    title = menu.addAction(f"{shown_token(step.text)}  {percent(step.logprob.logprob)}"
-                           " — continue from another token:")
+    sampled = step.sampled_alternatives()
+    title = menu.addAction(f"{step.headline()}" + (
+        "" if sampled else " — continue from another token:"))
     title.setEnabled(False)
     marks = False
-    for text, logprob, chosen in step.alternatives():
-        shown = shown_token(text)
-        marks = marks or (text != "" and shown != text)
-        action = menu.addAction(f"{'▸ ' if chosen else '   '}{shown}   {percent(logprob)}")
-        action.setData(text)
-        action.setEnabled(can_branch and not chosen and text != "")
+    sections = [(f"{MODEL_HEADING[:-1]} (pick one to continue from it):" if sampled else "",
+                 step.alternatives())]
+    if sampled:
+        sections.append((SAMPLED_HEADING, sampled))
+    for heading, rows in sections:
+        if heading:
+            if not menu.isEmpty() and heading == SAMPLED_HEADING:
+                menu.addSeparator()
+            menu.addAction(heading).setEnabled(False)
+        for text, logprob, chosen in rows:
+            shown = shown_token(text)
+            marks = marks or (text != "" and shown != text)
+            action = menu.addAction(f"{'▸ ' if chosen else '   '}{shown}   {percent(logprob)}")
+            action.setData(text)
+            action.setEnabled(can_branch and not chosen and text != "")
     if marks:
         menu.addAction(f"({SYMBOLS_NOTE})").setEnabled(False)
     return menu

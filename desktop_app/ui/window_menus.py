@@ -10,8 +10,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QMenuBar, QToolButton, QWidget
 
-from desktop_app.ui.explorer import open_explorer
-
 
 class MenuHost(Protocol):
     """What the menus act on: the main window (named here, not imported, so the window and
@@ -83,7 +81,7 @@ def build_menus_and_shortcuts(window: MenuHost) -> tuple[QAction, QAction, QActi
 
     models_menu = bar.addMenu("&Models")
     models_menu.addAction("&Model manager…", QKeySequence("Ctrl+M"), window.open_model_manager)
-    models_menu.addAction("Next-token &explorer…", lambda: open_explorer(window))  # issue 14
+    models_menu.addAction("Next-token &explorer…", lambda: _open_explorer(window))  # issue 14
 
     # extra keys that menus can't hold twice
     for keys, slot in (("Ctrl+Enter", window.send_all), ("Ctrl++", lambda: window.zoom_by(1.1)),
@@ -92,3 +90,11 @@ def build_menus_and_shortcuts(window: MenuHost) -> tuple[QAction, QAction, QActi
         shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
         shortcut.activated.connect(slot)
     return thinking_action, presentation_action, sync_action
+
+
+def _open_explorer(window: Any) -> Any:
+    """The explorer's module loads numpy (its sampling lab): only when it is opened, so
+    the window starts without it."""
+    from desktop_app.ui.explorer import open_explorer
+
+    return open_explorer(window)

@@ -32,11 +32,18 @@ import numpy as np
 
 from desktop_app.engine.llama.vocab import LlamaError, Vocabulary, init_backend
 from desktop_app.engine.protocol import Sampling
+from desktop_app.engine.sampling import (
+    PENALTY_LAST_N,
+    Sampled,
+    penalised,
+    sampled_distribution,
+    sorted_log_softmax,
+    top_k_ids,
+)
 from desktop_app.models.devices import offloaded_layers
 from desktop_app.models.gguf import check_magic
 
 MAX_SEQUENCES = 8  # sequences one context can sample at once (GenerateMany)
-PENALTY_LAST_N = 64  # tokens the repetition penalty looks back over (as llama-cpp-python)
 ALL_LAYERS = 0x7FFFFFFF  # "offload every layer" for llama.cpp
 
 DECODE_OK, DECODE_NO_SLOT, DECODE_ABORTED = 0, 1, 2  # llama_decode's return codes
@@ -141,34 +148,19 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 @dataclass(frozen=True)
 class TopLogprobs:
     """The ``k`` most likely next tokens under the model (before sampling), with log-probs,
-    and the log-prob of the token actually chosen."""
+    and the log-prob of the token actually chosen; ``sampled``: the distribution the
+    sampler drew it from (its ``k`` most likely); ``whole``: every token's log-probability
+    under the model, largest first (the explorer's, when asked for)."""
 
     tokens: tuple[int, ...]
     logprobs: tuple[float, ...]
     chosen_logprob: float
+    sampled: Sampled | None = None
+    whole: np.ndarray | None = None
 
 
-def top_k_ids(row: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` tokens with the largest logits, largest first (ties by token id).
-
-    A threshold a few logits below the largest keeps a few hundred candidates and one
-    vectorised pass finds them (about 0.08 ms on a 262k vocabulary, where
-    ``np.argpartition`` over the whole row takes 2 ms); a flat row widens it."""
-    k = max(1, min(k, row.shape[0]))
-    peak = row.max()
-    width = np.float32(8.0)
-    ids = np.flatnonzero(row >= peak - width)
-    while len(ids) < k and width < 64:
-        width *= 2
-        ids = np.flatnonzero(row >= peak - width)
-    if len(ids) < k:
-        ids = np.argpartition(row, -k)[-k:]
-    elif len(ids) > k:
-        ids = ids[np.argpartition(row[ids], -k)[-k:]]
-    return ids[np.lexsort((ids, -row[ids]))]
-
-
-def top_logprobs(logits: np.ndarray, k: int, chosen: int | None = None) -> TopLogprobs:
+def top_logprobs(logits: np.ndarray, k: int, chosen: int | None = None, *,
+                 sampled: Sampled | None = None, whole: bool = False) -> TopLogprobs:
     """Top-``k`` log-probabilities of one logits row: numpy over the row (a few vectorised
     passes over the vocabulary, no Python loop), then ``k`` Python steps."""
     top = top_k_ids(logits, k)
@@ -176,7 +168,8 @@ def top_logprobs(logits: np.ndarray, k: int, chosen: int | None = None) -> TopLo
     log_total = peak + float(np.log(np.exp(logits - np.float32(peak)).sum(dtype=np.float64)))
     chosen_logprob = float(logits[chosen]) - log_total if chosen is not None else 0.0
     return TopLogprobs(tuple(int(t) for t in top),
-                       tuple(float(logits[t]) - log_total for t in top), chosen_logprob)
+                       tuple(float(logits[t]) - log_total for t in top), chosen_logprob,
+                       sampled, sorted_log_softmax(logits) if whole else None)
 
 
 @functools.lru_cache(maxsize=MAX_SEQUENCES)
@@ -218,6 +211,12 @@ class SamplerChain:
     def __init__(self, sampling: Sampling, seed: int, n_vocab: int):
         lc = llama_cpp
         self.n_vocab = n_vocab
+        self.settings = sampling
+        # > 0: after each draw, ``last_sampled`` holds the ``figures`` most likely tokens of
+        # the distribution it was drawn from (engine.sampling, from the row as the model
+        # wrote it and this window of recent tokens: computed apart from the draw)
+        self.figures = 0
+        self.last_sampled: Sampled | None = None
         self.penalty = np.float32(sampling.repeat_penalty)
         self._recent: deque[int] = deque(maxlen=PENALTY_LAST_N)
         self._counts: dict[int, int] = {}
@@ -245,11 +244,12 @@ class SamplerChain:
     def draw(self, row: np.ndarray) -> int:
         """The next token for one logits row (restored before returning), remembered for
         the repetition penalty."""
-        penalised = bool(self._counts) and self.penalty != 1
-        if penalised:
+        penalise = bool(self._counts) and self.penalty != 1
+        if penalise or self.figures:
             recent = np.fromiter(self._counts, dtype=np.intp, count=len(self._counts))
+        if penalise:
             kept = row[recent]
-            row[recent] = np.where(kept <= 0, kept * self.penalty, kept / self.penalty)
+            row[recent] = penalised(kept, self.penalty)
         try:
             if self.greedy:
                 token = int(np.argmax(row))
@@ -258,8 +258,11 @@ class SamplerChain:
             else:
                 token = self._draw_all(row)
         finally:
-            if penalised:
+            if penalise:
                 row[recent] = kept
+        if self.figures:
+            self.last_sampled = sampled_distribution(row, self.settings, recent=recent,
+                                                     limit=self.figures, chosen=token)
         self.accept(token)
         return token
 
@@ -534,6 +537,7 @@ class TokenStream:
         self.ended: DecodeEnd | None = None
         self.evaluated = 0
         self.top_k_logprobs = 0  # > 0: fill ``last_logprobs`` for every sampled token
+        self.whole = False  # with top_k_logprobs: every token's log-probability too
         self.last_logprobs: TopLogprobs | None = None
         self.forced: list[int] = []  # tokens to emit next instead of sampling (budget forcing)
 
@@ -544,6 +548,7 @@ class TokenStream:
         except PromptAborted:
             self.ended = DecodeEnd.ABORTED
             return
+        self.sampler.figures = self.top_k_logprobs
         sample = self.sampler.sample
         decode = model.decode_next
         for produced in range(self.max_new):
@@ -554,8 +559,9 @@ class TokenStream:
             else:
                 token = sample(ctx, -1)
                 if self.top_k_logprobs:  # the logits row is intact until the next decode
-                    self.last_logprobs = top_logprobs(model.logits(-1), self.top_k_logprobs,
-                                                      token)
+                    self.last_logprobs = top_logprobs(
+                        model.logits(-1), self.top_k_logprobs, token,
+                        sampled=self.sampler.last_sampled, whole=self.whole)
             yield token
             if produced + 1 >= self.max_new:
                 return
@@ -601,10 +607,13 @@ class ManyStream:
             self.samplers[sequence].accept(token)
             self.last_logprobs.pop(sequence, None)
             return token
-        token = self.samplers[sequence].sample(self.model._ctx, row)
+        sampler = self.samplers[sequence]
+        sampler.figures = self.top_k_logprobs
+        token = sampler.sample(self.model._ctx, row)
         if self.top_k_logprobs:  # every row is intact until the next decode
-            self.last_logprobs[sequence] = top_logprobs(self.model.logits(row),
-                                                        self.top_k_logprobs, token)
+            self.last_logprobs[sequence] = top_logprobs(
+                self.model.logits(row), self.top_k_logprobs, token,
+                sampled=sampler.last_sampled)
         return token
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
