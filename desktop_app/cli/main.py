@@ -40,8 +40,8 @@ from desktop_app.cli.compare import add_compare_parser, run_compare
 from desktop_app.cli.models import add_models_parser, run_models_command
 from desktop_app.cli.pack import add_pack_parsers, run_pack, run_unpack
 from desktop_app.cli.practice import add_practice_parser, run_practice
-from desktop_app.cli.quiz import add_quiz_parser, run_quiz
 from desktop_app.cli.prompt import add_prompt_parser, run_prompt
+from desktop_app.cli.quiz import add_quiz_parser, run_quiz
 from desktop_app.cli.rollouts import add_rollouts_parser, run_rollouts_command
 from desktop_app.cli.verify import add_verify_parser, run_verify
 

@@ -15,6 +15,7 @@ import random
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 STAGES = ("base", "instruct", "reasoning")
 LABELS = tuple(f"Pane {letter}" for letter in "ABCDEFGH")
@@ -218,3 +219,28 @@ class Quiz:
         self.revealed = True
         rows = tuple((pane, self.guesses.get(pane.label)) for pane in self.panes)
         return Reveal(rows, sum(1 for pane, guess in rows if guess == pane.stage))
+
+
+_TURN_KEYS = ("prompt", "thinking_s", "thinking_tokens", "thinking_unterminated",
+              "answer_tokens", "finish_reason", "still_thinking", "verdict")
+
+
+def blind_export(pane: dict[str, Any], label: str, masker: Masker) -> dict[str, Any]:
+    """A pane's export data (``PaneSession.export``) as the blind quiz shows it: the neutral
+    label for model and role, the names masked, the text sent replaced by
+    :data:`TEMPLATE_HIDDEN`, and the tokens left out (their text is unmasked)."""
+    turns = []
+    for turn in pane.get("turns", []):
+        blind = {key: turn.get(key) for key in _TURN_KEYS}
+        for key in ("thinking", "answer", "metrics", "error"):
+            value = turn.get(key)
+            blind[key] = masker.mask(value) if isinstance(value, str) else value
+        blind["prompt_sent"] = TEMPLATE_HIDDEN if turn.get("prompt_sent") else ""
+        blind["prompt_notes"] = []  # how the prompt was adapted names the template
+        detail = turn.get("verdict_detail")
+        blind["verdict_detail"] = (None if detail is None else
+                                   {key: masker.mask(str(value)) for key, value in detail.items()})
+        turns.append(blind)
+    missing = pane.get("missing") or ""
+    return {"model": label, "model_id": "", "role": "",
+            "missing": "This pane's model can't run." if missing else "", "turns": turns}

@@ -47,6 +47,7 @@ from desktop_app.ui.add_server import ServerWatch
 from desktop_app.ui.answer_key import AnswerKeyField, rekey_turns
 from desktop_app.ui.pane import Pane
 from desktop_app.ui.practice import PracticePicker, check_column, problem_badge, settings_text
+from desktop_app.ui.quiz_bar import QuizBar
 from desktop_app.ui.sandbox_badge import isolation_badge, sandbox_protections
 from desktop_app.ui.screen_fit import fit_window
 from desktop_app.ui.send_queue import QueuedQuestion
@@ -158,6 +159,8 @@ class MainWindow(QMainWindow):
         theme.style(self.fit_banner, lambda: f"QLabel {{ {theme.notice_style()} }}")
         self.fit_banner.hide()
         root.addWidget(self.fit_banner)
+        self.quiz_bar = QuizBar(self)  # View → Blind quiz
+        root.addWidget(self.quiz_bar)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setHandleWidth(8)
@@ -485,6 +488,7 @@ class MainWindow(QMainWindow):
         self._tasks = [t for t in self._tasks if t.running] + [task]
 
     def _show_fit(self, message: str) -> None:
+        message = "" if self.quiz_bar.active else message  # it names the models
         self.fit_banner.setText(f"⚠ {message}" if message else "")
         self.fit_banner.setVisible(bool(message))
 

@@ -1,0 +1,152 @@
+"""View → Blind quiz: the panes answer under neutral labels, shuffled; the class guesses.
+
+The bar above the panes holds one guess per pane (base / instruct / reasoning), Reveal and
+the score. Starting the quiz clears the panes, shuffles them (``session/quiz.py``, which
+``triptych quiz`` shares) and makes each pane blind (:meth:`Pane.set_blind`): its badge
+shows "Pane A", its picker, settings and role colour are hidden, and the names its model
+could write are masked, in the stream, the fold and the export. Leaving the quiz puts the
+panes back in their order with their models shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QWidget,
+)
+
+from desktop_app.models.trios import stage
+from desktop_app.session.quiz import STAGES, Quiz
+from desktop_app.ui import theme
+
+NO_GUESS = "guess…"
+INTRO = ("Blind quiz: which stage wrote each pane? Names are masked and the text sent is "
+         "hidden (its chat template would tell); the thinking fold is shown as is.")
+
+
+class QuizBar(QFrame):
+    """The quiz's guesses, Reveal and score; hidden while there is no quiz."""
+
+    def __init__(self, window: Any, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.window = window  # the main window: its panes, splitter, zoom
+        self.quiz: Quiz | None = None
+        self.order: list[Any] = []  # the panes in the order they had before the shuffle
+        self.combos: list[QComboBox] = []
+        self.seed: int | None = None  # tests fix the shuffle; None: a new one each time
+        theme.style(self, lambda: f"QuizBar {{ {theme.notice_style()} }}")
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(8, 6, 8, 6)
+        self.intro = QLabel(INTRO)
+        self.intro.setWordWrap(True)
+        self.guess_row = QHBoxLayout()
+        self.reveal_button = QPushButton("Reveal")
+        self.reveal_button.clicked.connect(self.reveal)
+        self.result = QLabel()
+        self.result.setWordWrap(True)
+        self.result.hide()
+        self.grid.addWidget(self.intro, 0, 0, 1, 2)
+        self.grid.addLayout(self.guess_row, 1, 0)
+        self.grid.addWidget(self.reveal_button, 1, 1)
+        self.grid.addWidget(self.result, 2, 0, 1, 2)
+        self.grid.setColumnStretch(0, 1)
+        self.hide()
+
+    @property
+    def active(self) -> bool:
+        return self.quiz is not None
+
+    def set_on(self, on: bool) -> None:
+        if on and self.quiz is None:
+            self.start()
+        elif not on and self.quiz is not None:
+            self.stop()
+
+    def start(self) -> None:
+        """Clear the panes, shuffle them, hide every name; one guess box per pane."""
+        window = self.window
+        window.stop_all()
+        window.clear_all()
+        panes = list(window.panes)
+        models = []
+        for pane in panes:
+            entry = pane.entry
+            models.append((pane.config.model_id, entry.name, entry.family,
+                           stage(entry, pane.config.thinking)) if entry is not None else
+                          (pane.config.model_id, pane.config.model_id, "", "instruct"))
+        self.quiz, order = Quiz.start(models, seed=self.seed)
+        self.order = panes
+        self._arrange([panes[index] for index in order])
+        for pane, shown in zip(window.panes, self.quiz.panes, strict=True):
+            pane.set_blind(shown.label, self.quiz.terms)
+        window.fit_banner.hide()  # it names the models that do not fit
+        window.add_pane_button.setEnabled(False)
+        self._build_guesses()
+        self.result.hide()
+        self.reveal_button.setEnabled(True)
+        self.show()
+
+    def stop(self) -> None:
+        """Back to the panes as they were: their order, their models shown."""
+        self.quiz = None
+        self._arrange(self.order)
+        for pane in self.window.panes:
+            pane.set_blind(None)
+        self.window.add_pane_button.setEnabled(len(self.window.panes) < 4)
+        self.hide()
+
+    def _arrange(self, panes: list[Any]) -> None:
+        window = self.window
+        panes = [pane for pane in panes if pane in window.panes]
+        window.panes[:] = panes
+        for index, pane in enumerate(panes):
+            window.splitter.insertWidget(index, pane)
+        window.splitter.setSizes([1000] * len(panes))
+
+    def _build_guesses(self) -> None:
+        assert self.quiz is not None
+        while self.guess_row.count():
+            item = self.guess_row.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.combos = []
+        for label in self.quiz.labels:
+            name = QLabel(f"{label}:")
+            combo = QComboBox()
+            combo.addItems([NO_GUESS, *STAGES])
+            combo.setAccessibleName(f"Guess for {label}")
+            combo.currentIndexChanged.connect(
+                lambda index, lab=label: self._guessed(lab, index))
+            self.guess_row.addWidget(name)
+            self.guess_row.addWidget(combo)
+            self.guess_row.addSpacing(8)
+            self.combos.append(combo)
+        self.guess_row.addStretch(1)
+        theme.apply_point_size(self, self.window.base_point_size * self.window.zoom)
+
+    def _guessed(self, label: str, index: int) -> None:
+        if self.quiz is not None and not self.quiz.revealed:
+            self.quiz.guess(label, STAGES[index - 1] if index > 0 else None)
+
+    def guess(self, stages: list[str]) -> None:
+        """Set the guesses in shown order (the boxes follow)."""
+        for combo, chosen in zip(self.combos, stages, strict=True):
+            combo.setCurrentIndex(STAGES.index(chosen) + 1)
+
+    def reveal(self) -> None:
+        """The truth per pane beside the guess, and the score."""
+        if self.quiz is None:
+            return
+        shown = self.quiz.reveal()
+        for combo in self.combos:
+            combo.setEnabled(False)
+        self.reveal_button.setEnabled(False)
+        self.result.setText("\n".join([*shown.lines(), shown.headline()]))
+        self.result.show()

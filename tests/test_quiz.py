@@ -1,0 +1,213 @@
+"""The blind "which stage is this?" quiz (issue 28, items 5 and 7) and stage trios (item 6):
+the core (``session/quiz.py``, ``models/trios.py``), the window's quiz on the fake engine
+with the real Qt event loop, and ``triptych quiz`` as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from desktop_app.models.catalog import load_catalog
+from desktop_app.models.trios import load_trios, mix_note, stage, trio_panes
+from desktop_app.session.quiz import (
+    LABELS,
+    MASK,
+    TEMPLATE_HIDDEN,
+    Masker,
+    Quiz,
+    aliases_for,
+    blind_export,
+    mask_terms,
+    shuffled,
+)
+
+STARTERS = [("gemma3-270m-base", "Gemma 3 270M (base)", "Gemma 3", "base"),
+            ("smollm2-135m-instruct", "SmolLM2 135M Instruct", "SmolLM2", "instruct"),
+            ("qwen3-0.6b", "Qwen3 0.6B (thinking)", "Qwen3", "reasoning")]
+SELF_NAMING = ("I am Qwen, a model by Alibaba Cloud. Hugging Face trained SmolLM2; Google "
+               "made Gemma 3. Philosophy, metadata and a gemstone stay.")
+
+
+# ------------------------------------------------------------------------------ core
+
+def test_the_mask_covers_names_ids_families_and_aliases_and_nothing_else():
+    quiz, _ = Quiz.start(STARTERS, seed=1)
+    masked = quiz.masker().mask(SELF_NAMING + " qwen3-0.6b, gemma3-270m-base. I'm Tongyi.")
+    for word in ("Qwen", "Alibaba", "Hugging", "SmolLM", "Google", "Gemma", "Tongyi",
+                 "qwen3-0.6b", "gemma3"):
+        assert word.lower() not in masked.lower(), masked
+    assert "Philosophy, metadata and a gemstone stay." in masked  # whole names only
+    assert masked.count(MASK) == 9
+    assert {"Qwen", "Alibaba", "Tongyi"} <= set(aliases_for("Qwen2 (R1 distill)"))
+    assert {"DeepSeek", "Qwen", "Alibaba"} <= set(mask_terms(  # the name's aliases too
+        [("deepseek-r1-distill-qwen-1.5b", "DeepSeek-R1-Distill-Qwen 1.5B", "Qwen2 (R1 distill)")]))
+    assert "Qwen3 0.6B" in mask_terms([STARTERS[2][:3]])  # the name without "(thinking)"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13])
+def test_streamed_text_is_masked_however_the_names_are_split(size):
+    """Names split across chunks ("Qw" + "en", "Alibaba" then " Cloud") come out masked,
+    and what is held back comes out by the end: the stream equals the whole text masked."""
+    masker = Masker(Quiz.start(STARTERS)[0].terms)
+    pieces = [SELF_NAMING[i:i + size] for i in range(0, len(SELF_NAMING), size)]
+    streamed = "".join(masker.feed(piece) for piece in pieces) + masker.flush()
+    assert streamed == masker.mask(SELF_NAMING)
+    assert "Qw" not in streamed and "Alibaba Cloud" not in streamed
+
+
+def test_the_shuffle_is_seeded_and_the_labels_are_neutral():
+    assert shuffled(3, seed=7) == shuffled(3, seed=7)
+    assert sorted(shuffled(4, seed=2)) == [0, 1, 2, 3]
+    assert len({tuple(shuffled(3, seed=s)) for s in range(30)}) == 6  # every order occurs
+    quiz, order = Quiz.start(STARTERS, seed=7)
+    assert quiz.labels == list(LABELS[:3])
+    assert [pane.model_id for pane in quiz.panes] == [STARTERS[i][0] for i in order]
+
+
+def test_guesses_reveal_and_score():
+    quiz, _ = Quiz.start(STARTERS, seed=3)
+    truth = [pane.stage for pane in quiz.panes]
+    quiz.guess_all([truth[0], truth[1], "base" if truth[2] != "base" else "instruct"])
+    shown = quiz.reveal()
+    assert (shown.score, shown.total) == (2, 3) and shown.headline() == "Score: 2 of 3"
+    assert shown.lines()[0].startswith(f"Pane A: {truth[0]} (")
+    assert shown.lines()[0].endswith("✓") and shown.lines()[2].endswith("✗")
+    assert shown.to_dict()["panes"][2]["correct"] is False
+    with pytest.raises(ValueError, match="'thinking' is not a stage"):
+        quiz.guess("Pane A", "thinking")
+    with pytest.raises(ValueError, match="one guess per pane: 3 guesses, not 2"):
+        quiz.guess_all(["base", "base"])
+    with pytest.raises(ValueError, match="no 'Pane Z'"):
+        quiz.guess("Pane Z", "base")
+    quiz.guesses.clear()
+    assert quiz.reveal().score == 0 and "no guess" in quiz.reveal().lines()[0]
+
+
+def test_the_blind_export_names_nothing():
+    masker = Masker(Quiz.start(STARTERS)[0].terms)
+    pane = {"model": "Qwen3 0.6B (thinking)", "model_id": "qwen3-0.6b", "role": "reasoning",
+            "missing": "", "turns": [{
+                "prompt": "Who are you?", "prompt_sent": "<|im_start|>user\nWho are you?",
+                "prompt_notes": ["Qwen3's template folds the system text in"],
+                "thinking": "I am Qwen.", "answer": "Qwen, by Alibaba.", "answer_tokens": 4,
+                "metrics": "4 tokens · finish: stop", "error": None, "verdict": None,
+                "verdict_detail": None, "tokens": [{"text": "Qwen"}]}]}
+    blind = blind_export(pane, "Pane B", masker)
+    text = json.dumps(blind)
+    assert blind["model"] == "Pane B" and blind["role"] == "" and blind["model_id"] == ""
+    assert not re.search("qwen|alibaba|im_start|reasoning", text, re.IGNORECASE), text
+    assert blind["turns"][0]["prompt_sent"] == TEMPLATE_HIDDEN
+    assert blind["turns"][0]["answer"] == f"{MASK}, by {MASK}."
+
+
+# ------------------------------------------------------------------------------ trios
+
+def test_the_catalog_has_same_family_stage_trios_and_the_starters_say_they_mix():
+    catalog = load_catalog()
+    problems: list[str] = []
+    trios = {trio.id: trio for trio in load_trios(catalog, problems=problems)}
+    assert not problems
+    qwen = trio_panes(trios["qwen3-0.6b-stages"], catalog)
+    assert [stage(entry, thinking) for entry, thinking in qwen] == [
+        "base", "instruct", "reasoning"]
+    assert mix_note(qwen) == ""
+    starters = [(catalog.get(mid), True) for mid in
+                ("gemma3-270m-base", "smollm2-135m-instruct", "qwen3-0.6b")]
+    assert mix_note(starters) == (
+        "This trio mixes families (Gemma 3 base, SmolLM2 instruct, Qwen3 reasoning): "
+        "a difference may be the family's, not the stage's.")
+
+
+def test_a_bad_trio_is_one_sentence_and_the_rest_load(tmp_path):
+    catalog = load_catalog()
+    path = tmp_path / "models.toml"
+    path.write_text('[[trio]]\nid = "bad"\npanes = [{ model = "nope" }]\n'
+                    '[[trio]]\nid = "worse"\npanes = [{ thinking = "yes" }]\n'
+                    '[[trio]]\nid = "ok"\npanes = [{ model = "qwen3-0.6b", thinking = false }]\n',
+                    encoding="utf-8")
+    problems: list[str] = []
+    trios = load_trios(catalog, [path], problems)
+    assert [trio.id for trio in trios] == ["ok"] and not trios[0].panes[0].thinking
+    assert problems == [f"{path}: trio 'bad' names 'nope', which is not in the catalog.",
+                        f"{path}: trio number 2: each pane of trio 'worse' needs a model id."]
+
+
+# ------------------------------------------------------------------------------ CLI
+
+def triptych(*args: str, stdin: str | None = None, timeout: float = 240):
+    return subprocess.run([sys.executable, "-m", "desktop_app", *args], capture_output=True,
+                          text=True, timeout=timeout, input=stdin, env=os.environ.copy())
+
+
+@pytest.mark.parametrize("args, message", [
+    (("quiz", "  "), "The prompt is empty"),
+    (("quiz", "hi", "--trio", "nope"), "Unknown trio 'nope'. Known trios: qwen3-0.6b-stages"),
+    (("quiz", "hi", "--trio", "qwen3-0.6b-stages", "--models", "a"), "not both"),
+    (("quiz", "hi", "--models", "nope"), "Unknown model 'nope'"),
+    (("quiz", "hi", "--guesses", " "), "--guesses needs one stage per pane"),
+    (("quiz", "hi", "--max-tokens", "0"), "--max-tokens must be at least 1"),
+])
+def test_quiz_usage_mistakes_are_one_line_and_exit_2(args, message):
+    done = triptych(*args, timeout=60)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr
+
+
+def _names(*ids: str) -> list[str]:
+    catalog = load_catalog()
+    return list(mask_terms((e.id, e.name, e.family) for e in map(catalog.get, ids)))
+
+
+@pytest.mark.slow
+def test_quiz_on_the_real_starters_json_guesses_and_typed_guesses(starter_models):
+    """Real llama.cpp on the two offline starters: neutral labels, nothing named, the
+    reveal scores the guesses given with --guesses, then the guesses typed at the prompt."""
+    ids = "gemma3-270m-base,smollm2-135m-instruct"
+    question = "Who made you? Say the name of your company and your model."
+    done = triptych("quiz", question, "--models", ids, "--seed", "5", "--temperature", "0",
+                    "--max-tokens", "24", "--json", "--guesses", "base,instruct")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    deltas, reveal = records[:-1], records[-1]
+    assert deltas and {r["type"] for r in deltas} == {"delta"}
+    assert {r["label"] for r in deltas} == {"Pane A", "Pane B"}
+    streamed = json.dumps(deltas) + done.stderr
+    for name in _names(*ids.split(",")):
+        assert not re.search(rf"(?<![A-Za-z]){re.escape(name)}(?![A-Za-z])", streamed,
+                             re.IGNORECASE), name
+    assert reveal["type"] == "reveal" and reveal["total"] == 2
+    truth = [pane["stage"] for pane in reveal["panes"]]
+    assert sorted(truth) == ["base", "instruct"]
+    assert reveal["score"] == sum(g == t for g, t in zip(["base", "instruct"], truth, strict=True))
+    assert {pane["model"] for pane in reveal["panes"]} == set(ids.split(","))
+
+    typed = triptych("quiz", question, "--models", ids, "--seed", "5", "--temperature", "0",
+                     "--max-tokens", "8", stdin=f"frog\n{truth[0]}\nb\n")
+    assert typed.returncode == 0, typed.stderr
+    assert "Type one of base, instruct, reasoning." in typed.stderr  # "frog"; "b" is base
+    lines = typed.stdout.splitlines()
+    assert lines[-1] == f"Score: {1 + int(truth[1] == 'base')} of 2"
+    assert any(line.startswith("Pane A ") for line in lines)  # the answers, labelled
+    assert not any("gemma" in line.lower() for line in lines[:-3])
+
+
+@pytest.mark.slow
+def test_quiz_without_typed_guesses_is_one_sentence(starter_models):
+    done = triptych("quiz", "Hi", "--models", "smollm2-135m-instruct", "--max-tokens", "2",
+                    stdin="")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "triptych: No guess was typed: give them with --guesses base,instruct,reasoning.")
+
+
+def test_quiz_guess_count_is_checked_before_any_model_loads(starter_models):
+    done = triptych("quiz", "Hi", "--models", "gemma3-270m-base,smollm2-135m-instruct",
+                    "--guesses", "base", timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == "triptych: --guesses: Give one guess per pane: 2 guesses, not 1."
