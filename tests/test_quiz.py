@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -211,3 +212,132 @@ def test_quiz_guess_count_is_checked_before_any_model_loads(starter_models):
                     "--guesses", "base", timeout=60)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip() == "triptych: --guesses: Give one guess per pane: 2 guesses, not 1."
+
+
+# ------------------------------------------------------------------------------ window
+
+SHOTS = Path(os.environ.get("TRIPTYCH_QUIZ_SHOTS", "")) if os.environ.get(
+    "TRIPTYCH_QUIZ_SHOTS") else None
+
+
+def _shown_text(root, skip=()) -> str:
+    """Every piece of text the window shows or says on hover: labels, buttons, boxes and
+    their items, text views, tooltips, accessible names."""
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QComboBox,
+        QLabel,
+        QPlainTextEdit,
+        QTextEdit,
+        QWidget,
+    )
+
+    parts = []  # the title is "Triptych — base · instruct · reasoning" whatever the panes
+    for widget in root.findChildren(QWidget):
+        if not widget.isVisibleTo(root) or widget in skip:
+            continue
+        parts += [widget.toolTip(), widget.accessibleName()]
+        if isinstance(widget, QLabel | QAbstractButton):
+            parts.append(widget.text())
+        elif isinstance(widget, QComboBox):
+            parts += [widget.itemText(i) for i in range(widget.count())]
+        elif isinstance(widget, QPlainTextEdit | QTextEdit):
+            parts.append(widget.toPlainText())
+    return "\n".join(parts)
+
+
+def _leaks(text: str, names) -> list[str]:
+    return [name for name in names
+            if re.search(rf"(?<![A-Za-z]){re.escape(name)}(?![A-Za-z])", text, re.IGNORECASE)]
+
+
+def test_window_blind_quiz_hides_every_name_then_reveals(qtbot, fake_models, engine, tmp_path):
+    """View → Blind quiz on three panes of three families whose models name themselves:
+    nothing on screen or in the export names a model, family or role, in presentation
+    mode at 1024×768 and at 1600×900; Reveal scores the guesses; leaving puts the panes
+    back. The GUI thread never waits: the replies stream on the real Qt event loop."""
+    from desktop_app.engine.protocol import PromptSent
+    from desktop_app.ui.main_window import MainWindow
+    from tests.fake_engine import answer_script
+    from tests.test_ui_projector import PROJECTOR, assert_fits, settle
+
+    entries = list(fake_models)
+    ids = [entry.id for entry in entries]
+    for entry in entries:
+        script = answer_script(f"Hello! I am {entry.name}, by Alibaba Cloud and Hugging Face "
+                               "and Google. 2 + 2 = 4.",
+                               thinking=(f"The user asks. I'm {entry.family}; stay brief."
+                                         if entry.role == "reasoning" else ""), chunk=3)
+        script[0] = PromptSent(text=f"<|im_start|>user\nI am {entry.name}<|im_end|>",
+                               n_tokens=9, starts_in_thinking=entry.role == "reasoning", seed=1)
+        engine.scripts[entry.id] = script
+    window = MainWindow(fake_models, models=ids, remember=False, presentation=True,
+                        worker_factory=engine.worker)
+    qtbot.addWidget(window)
+    window.resize(*PROJECTOR)
+    window.show()
+    names = sorted({*mask_terms((e.id, e.name, e.family) for e in entries),
+                    "base", "instruct", "reasoning", "<|im_start|>"}, key=len, reverse=True)
+    try:
+        window.quiz_bar.seed = 4
+        quiz_action = next(a for a in window.menuBar().actions()[2].menu().actions()
+                           if a.text() == "&Blind quiz")
+        quiz_action.setChecked(True)
+        quiz = window.quiz_bar.quiz
+        assert quiz is not None and window.quiz_bar.isVisible()
+        order = [pane.config.model_id for pane in window.panes]
+        assert order == [pane.model_id for pane in quiz.panes]  # shown in the quiz's order
+        assert order != ids  # seed 4 shuffles these three
+        window.prompt.setPlainText("Who are you?")
+        with qtbot.waitSignal(window.allFinished, timeout=10_000):
+            assert window.send_all() == 3
+        settle(qtbot)
+        reasoning = window.panes[[p.stage for p in quiz.panes].index("reasoning")]
+        assert not reasoning.turns[0].thinking.isHidden()
+        assert not reasoning.turns[0].thinking.expanded  # folded, as it is without the quiz
+        for pane in window.panes:
+            assert pane.turns[0].prompt_view.toPlainText() == TEMPLATE_HIDDEN
+            assert not pane.turns[0].prompt_section.expanded  # a base pane's open one would tell
+            assert MASK in pane.turns[0].answer.toPlainText()
+        combos = window.quiz_bar.combos  # the guesses offer the three stages, and only they
+        assert [combo.itemText(3) for combo in combos] == ["reasoning"] * 3
+        shown = _shown_text(window, skip=combos)
+        found = [shown[max(0, m.start() - 60):m.end() + 60] for name in _leaks(shown, names)
+                 for m in re.finditer(re.escape(name), shown, re.IGNORECASE)]
+        assert not found, "\n---\n".join(found)
+        assert_fits(window, PROJECTOR)
+        exported = window.export_markdown(tmp_path / "blind.md").read_text(encoding="utf-8")
+        exported += window.export_html(tmp_path / "blind.html").read_text(encoding="utf-8")
+        assert not _leaks(exported.replace("Triptych comparison", ""), names)
+        assert "## 1. Pane A" in exported and "<|im_start|>" not in exported
+        if SHOTS:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            window.grab().save(str(SHOTS / "quiz-1024x768-presentation.png"))
+            window.set_presentation(False)
+            window.resize(1600, 900)
+            settle(qtbot)
+            assert not _leaks(_shown_text(window, skip=combos), names)
+            window.grab().save(str(SHOTS / "quiz-1600x900.png"))
+            window.set_presentation(True)
+            window.resize(*PROJECTOR)
+            settle(qtbot)
+
+        truth = [pane.stage for pane in quiz.panes]
+        window.quiz_bar.guess([truth[0], truth[1], truth[0]])
+        window.quiz_bar.reveal_button.click()
+        result = window.quiz_bar.result.text()
+        assert result.splitlines()[-1] == f"Score: {2 + (truth[2] == truth[0])} of 3"
+        assert all(pane.name in result for pane in quiz.panes)  # the truth, named
+        settle(qtbot)
+        if SHOTS:
+            window.grab().save(str(SHOTS / "quiz-revealed-1024x768-presentation.png"))
+
+        quiz_action.setChecked(False)
+        assert [pane.config.model_id for pane in window.panes] == ids  # back in order
+        assert not window.quiz_bar.isVisible()
+        assert all(pane.picker.isVisible() and pane.badge.text() != "Pane A"
+                   for pane in window.panes)
+        assert window.quiz_bar.quiz is None
+    finally:
+        assert window.shutdown()
+

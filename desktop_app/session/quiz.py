@@ -23,8 +23,8 @@ MASK = "[name hidden]"
 
 # What the prompt shown says in blind mode: the chat template names the family (Qwen's
 # <|im_start|>, Gemma's <start_of_turn>) as surely as the model would, so it is a tell.
-TEMPLATE_HIDDEN = ("Hidden in the blind quiz: the chat template (and whether there is one) "
-                   "would give the stage and family away. Reveal shows it.")
+TEMPLATE_HIDDEN = ("Hidden in the blind quiz: the text around your question (a chat template, "
+                   "or a document to continue) would give the stage and the family away.")
 
 # Names a family's models write about themselves beyond the catalog's own words: the
 # maker, the product, the lab. Keyed by a lower-case prefix of the catalog's family.

@@ -379,9 +379,9 @@ class Pane(QFrame):
         """A turn's view in the transcript, where the turn is in the conversation (the end,
         or the place of a retried earlier turn)."""
         assert self.entry is not None
-        widget = TurnWidget(data, self.entry, show_prompt=bool(self.settings_box.show_prompt_box
-                                                                .isChecked()),
-                            blind=self.blind_terms if self.blind_label else None)
+        blind = self.blind_terms if self.blind_label else None  # folded alike when blind
+        widget = TurnWidget(data, self.entry, show_prompt=blind is None and bool(
+            self.settings_box.show_prompt_box.isChecked()), blind=blind)
         widget.retryRequested.connect(lambda w=widget: self.retry(w))
         widget.continueRequested.connect(lambda w=widget: self.extend(w))
         widget.openManagerRequested.connect(self.openManagerRequested)
