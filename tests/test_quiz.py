@@ -341,3 +341,89 @@ def test_window_blind_quiz_hides_every_name_then_reveals(qtbot, fake_models, eng
     finally:
         assert window.shutdown()
 
+
+
+def _placeholder_qwen3(tmp_path: Path) -> None:
+    """The user's catalog points Qwen3-0.6B-Base and Qwen3-0.6B at placeholder files, so the
+    stage trio is "all downloaded" without a download (the fake engine never reads them)."""
+    from desktop_app import paths
+
+    blocks = []
+    for model_id, name, role, prompt in (
+            ("qwen3-0.6b-base", "Qwen3 0.6B Base", "base", ""),
+            ("qwen3-0.6b", "Qwen3 0.6B (thinking)", "reasoning",
+             '[model.prompt]\nthinking = "think-tags"\nthinking_toggle_flag = "enable_thinking"\n')):
+        path = tmp_path / f"{model_id}.gguf"
+        path.write_bytes(b"GGUF placeholder")
+        blocks.append(f'[[model]]\nid = "{model_id}"\nname = "{name}"\nrole = "{role}"\n'
+                      f'family = "Qwen3"\n[model.source]\npath = "{path}"\n{prompt}')
+    paths.user_catalog_path().write_text("\n".join(blocks), encoding="utf-8")
+
+
+def test_stage_trio_from_the_manager_and_the_mixed_families_note(qtbot, engine, tmp_path):
+    """The starters' panes say in one line that they mix families; the model manager offers
+    the Qwen3 0.6B stage trio first; taking it puts base, thinking off and thinking on in
+    the panes (the note goes), the thinking-off pane really asks for no thinking, and the
+    blind quiz counts that pane as the instruct stage."""
+    from desktop_app.ui.main_window import MainWindow
+    from desktop_app.ui.model_manager import ModelManagerDialog
+    from tests.fake_engine import answer_script
+
+    _placeholder_qwen3(tmp_path)
+    catalog = load_catalog()
+    asked: list[tuple[str, bool]] = []
+
+    def script(request):
+        asked.append((request.prompt, request.thinking))
+        return answer_script("Four.")
+
+    engine.default = script
+    window = MainWindow(catalog, models=["gemma3-270m-base", "smollm2-135m-instruct",
+                                         "qwen3-0.6b"], remember=False,
+                        worker_factory=engine.worker)
+    qtbot.addWidget(window)
+    window.resize(1024, 768)
+    window.show()
+    dialog = None
+    try:
+        assert window.trio_note.isVisible()
+        assert window.trio_note.text() == (
+            "This trio mixes families (Gemma 3 base, SmolLM2 instruct, Qwen3 reasoning): "
+            "a difference may be the family's, not the stage's.")
+        if SHOTS:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            window.grab().save(str(SHOTS / "mixed-note-1024x768.png"))
+        dialog = ModelManagerDialog(window.catalog, window,
+                                    panes=[p.config.model_id for p in window.panes])
+        dialog.stagesChosen.connect(window.use_stages)
+        bar = dialog.stage_trios
+        assert bar.box.itemText(0) == "Qwen3 0.6B: Base, thinking off, thinking on"
+        assert bar.label.text() == ("Qwen3 0.6B Base → Qwen3 0.6B (thinking), thinking off → "
+                                    "Qwen3 0.6B (thinking), thinking on; all downloaded.")
+        layout = dialog.layout()
+        assert layout.indexOf(bar) < layout.indexOf(dialog.recommend)  # offered first
+        if SHOTS:
+            dialog.resize(1600, 900)
+            dialog.show()
+            qtbot.wait(50)
+            dialog.grab().save(str(SHOTS / "manager-stage-trios-1600x900.png"))
+        bar.button.click()
+        assert [p.config.model_id for p in window.panes] == [
+            "qwen3-0.6b-base", "qwen3-0.6b", "qwen3-0.6b"]
+        assert [p.config.thinking for p in window.panes] == [True, False, True]
+        assert not window.trio_note.isVisible() and window.trio_note.text() == ""
+        assert dialog.status.text() == ("The panes now show Qwen3 0.6B: Base, thinking off, "
+                                        "thinking on.")
+        window.prompt.setPlainText("What is 2 + 2?")
+        with qtbot.waitSignal(window.allFinished, timeout=10_000):
+            assert window.send_all() == 3
+        assert sorted(thinking for _, thinking in asked) == [False, True, True]
+        window.quiz_bar.set_on(True)
+        assert sorted(pane.stage for pane in window.quiz_bar.quiz.panes) == [
+            "base", "instruct", "reasoning"]
+        assert not window.trio_note.isVisible()
+        window.quiz_bar.set_on(False)
+    finally:
+        if dialog is not None:
+            assert dialog.shutdown()
+        assert window.shutdown()

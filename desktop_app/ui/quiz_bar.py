@@ -36,7 +36,7 @@ class QuizBar(QFrame):
 
     def __init__(self, window: Any, parent: QWidget | None = None):
         super().__init__(parent)
-        self.window = window  # the main window: its panes, splitter, zoom
+        self.host = window  # the main window: its panes, splitter, zoom
         self.quiz: Quiz | None = None
         self.order: list[Any] = []  # the panes in the order they had before the shuffle
         self.combos: list[QComboBox] = []
@@ -71,7 +71,7 @@ class QuizBar(QFrame):
 
     def start(self) -> None:
         """Clear the panes, shuffle them, hide every name; one guess box per pane."""
-        window = self.window
+        window = self.host
         window.stop_all()
         window.clear_all()
         panes = list(window.panes)
@@ -87,6 +87,7 @@ class QuizBar(QFrame):
         for pane, shown in zip(window.panes, self.quiz.panes, strict=True):
             pane.set_blind(shown.label, self.quiz.terms)
         window.fit_banner.hide()  # it names the models that do not fit
+        window.trio_note.follow(window.panes, blind=True)  # it names the families
         window.add_pane_button.setEnabled(False)
         self._build_guesses()
         self.result.hide()
@@ -97,13 +98,14 @@ class QuizBar(QFrame):
         """Back to the panes as they were: their order, their models shown."""
         self.quiz = None
         self._arrange(self.order)
-        for pane in self.window.panes:
+        for pane in self.host.panes:
             pane.set_blind(None)
-        self.window.add_pane_button.setEnabled(len(self.window.panes) < 4)
+        self.host.trio_note.follow(self.host.panes)
+        self.host._update_pane_buttons()  # Add pane, and ✕ where there is more than one
         self.hide()
 
     def _arrange(self, panes: list[Any]) -> None:
-        window = self.window
+        window = self.host
         panes = [pane for pane in panes if pane in window.panes]
         window.panes[:] = panes
         for index, pane in enumerate(panes):
@@ -114,8 +116,9 @@ class QuizBar(QFrame):
         assert self.quiz is not None
         while self.guess_row.count():
             item = self.guess_row.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         self.combos = []
         for label in self.quiz.labels:
             name = QLabel(f"{label}:")
@@ -129,7 +132,7 @@ class QuizBar(QFrame):
             self.guess_row.addSpacing(8)
             self.combos.append(combo)
         self.guess_row.addStretch(1)
-        theme.apply_point_size(self, self.window.base_point_size * self.window.zoom)
+        theme.apply_point_size(self, self.host.base_point_size * self.host.zoom)
 
     def _guessed(self, label: str, index: int) -> None:
         if self.quiz is not None and not self.quiz.revealed:
