@@ -29,7 +29,8 @@ def add_quiz_parser(subparsers: Any) -> argparse.ArgumentParser:
         "quiz", help="a blind comparison: guess which stage wrote each answer")
     quiz.add_argument("prompt", help="the question")
     quiz.add_argument("--models", help="comma-separated model ids (default: one per role)")
-    quiz.add_argument("--trio", help="a stage trio of the catalog (triptych models list)")
+    quiz.add_argument("--trio", help="a stage trio of the catalog ([[trio]] in models.toml), "
+                                     "e.g. qwen3-0.6b-stages")
     quiz.add_argument("--seed", type=int, help="fixes the shuffle and the sampling")
     quiz.add_argument("--max-tokens", type=int)
     quiz.add_argument("--temperature", type=float)
