@@ -299,6 +299,10 @@ def test_window_blind_quiz_hides_every_name_then_reveals(qtbot, fake_models, eng
             assert pane.turns[0].prompt_view.toPlainText() == TEMPLATE_HIDDEN
             assert not pane.turns[0].prompt_section.expanded  # a base pane's open one would tell
             assert MASK in pane.turns[0].answer.toPlainText()
+            pane.turns[0].show_loading("loading SmolLM2-135M-Instruct.Q4_1.gguf")
+            assert pane.turns[0].loading_label.text() == "Loading the model…"
+            pane.turns[0].hide_loading()
+        settle(qtbot)
         combos = window.quiz_bar.combos  # the guesses offer the three stages, and only they
         assert [combo.itemText(3) for combo in combos] == ["reasoning"] * 3
         shown = _shown_text(window, skip=combos)
@@ -407,22 +411,29 @@ def test_stage_trio_from_the_manager_and_the_mixed_families_note(qtbot, engine, 
             dialog.show()
             qtbot.wait(50)
             dialog.grab().save(str(SHOTS / "manager-stage-trios-1600x900.png"))
+        window.quiz_bar.seed = 4
+        window.quiz_bar.set_on(True)  # the trio is taken during a blind quiz
+        assert not window.trio_note.isVisible()  # it would name the families
+        first = window.quiz_bar.quiz
         bar.button.click()
-        assert [p.config.model_id for p in window.panes] == [
-            "qwen3-0.6b-base", "qwen3-0.6b", "qwen3-0.6b"]
-        assert [p.config.thinking for p in window.panes] == [True, False, True]
-        assert not window.trio_note.isVisible() and window.trio_note.text() == ""
         assert dialog.status.text() == ("The panes now show Qwen3 0.6B: Base, thinking off, "
                                         "thinking on.")
+        qtbot.waitUntil(lambda: window.quiz_bar.quiz is not first, timeout=5_000)  # anew
+        quiz = window.quiz_bar.quiz
+        assert sorted(pane.stage for pane in quiz.panes) == ["base", "instruct", "reasoning"]
+        assert {pane.model_id for pane in quiz.panes} == {"qwen3-0.6b-base", "qwen3-0.6b"}
+        assert [pane.badge.text() for pane in window.panes] == ["Pane A", "Pane B", "Pane C"]
+        assert not window.trio_note.isVisible()
         window.prompt.setPlainText("What is 2 + 2?")
         with qtbot.waitSignal(window.allFinished, timeout=10_000):
             assert window.send_all() == 3
         assert sorted(thinking for _, thinking in asked) == [False, True, True]
-        window.quiz_bar.set_on(True)
-        assert sorted(pane.stage for pane in window.quiz_bar.quiz.panes) == [
-            "base", "instruct", "reasoning"]
-        assert not window.trio_note.isVisible()
         window.quiz_bar.set_on(False)
+        assert [p.config.model_id for p in window.panes] == [
+            "qwen3-0.6b-base", "qwen3-0.6b", "qwen3-0.6b"]  # the trio's order, unshuffled
+        assert [p.config.thinking for p in window.panes] == [True, False, True]
+        assert [p.badge.text() for p in window.panes] == ["BASE", "REASONING", "REASONING"]
+        assert not window.trio_note.isVisible() and window.trio_note.text() == ""
     finally:
         if dialog is not None:
             assert dialog.shutdown()

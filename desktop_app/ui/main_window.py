@@ -612,8 +612,9 @@ class MainWindow(QMainWindow):
         """A stage trio: pane i gets model i with its thinking on or off (more panes if
         needed); the panes' note says whether they mix families."""
         self.reload_catalog()
+        shown = self.quiz_bar.order if self.quiz_bar.active else self.panes  # unshuffled
         for index, (model_id, thinking) in enumerate(panes[:MAX_PANES]):
-            pane = self.panes[index] if index < len(self.panes) else self.add_pane()
+            pane = shown[index] if index < len(shown) else self.add_pane()
             if pane is not None:
                 pane.set_model(model_id)
                 pane.set_overrides(thinking=bool(thinking))

@@ -270,6 +270,9 @@ class Pane(QFrame):
     def _apply_entry(self) -> None:
         entry = self.entry
         self.badge.set_role(entry.role if entry else "")
+        if self.blind_label:  # a model set while blind (the quiz starts again): still neutral
+            self.badge.set_role("")
+            self.badge.setText(self.blind_label)
         self.set_active(False)
         self.settings_box.load(entry, self.config)
         self._update_state_banner()

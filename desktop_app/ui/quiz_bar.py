@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -41,6 +42,9 @@ class QuizBar(QFrame):
         self.order: list[Any] = []  # the panes in the order they had before the shuffle
         self.combos: list[QComboBox] = []
         self.seed: int | None = None  # tests fix the shuffle; None: a new one each time
+        self._asked: list[tuple[str, bool]] = []  # (model, thinking) per pane, quiz order
+        self._watched: set[Any] = set()
+        self._restarting = False
         theme.style(self, lambda: f"QuizBar {{ {theme.notice_style()} }}")
         self.grid = QGridLayout(self)
         self.grid.setContentsMargins(8, 6, 8, 6)
@@ -74,7 +78,8 @@ class QuizBar(QFrame):
         window = self.host
         window.stop_all()
         window.clear_all()
-        panes = list(window.panes)
+        # the order before any shuffle (a quiz started again keeps the first one's)
+        panes = [p for p in self.order if p in window.panes] if self.quiz else list(window.panes)
         models = []
         for pane in panes:
             entry = pane.entry
@@ -83,6 +88,11 @@ class QuizBar(QFrame):
                           (pane.config.model_id, pane.config.model_id, "", "instruct"))
         self.quiz, order = Quiz.start(models, seed=self.seed)
         self.order = panes
+        self._asked = self._panes_now(panes)
+        for pane in panes:
+            if pane not in self._watched:  # a model changed while blind: a new quiz
+                self._watched.add(pane)
+                pane.configChanged.connect(self._pane_changed)
         self._arrange([panes[index] for index in order])
         for pane, shown in zip(window.panes, self.quiz.panes, strict=True):
             pane.set_blind(shown.label, self.quiz.terms)
@@ -93,6 +103,22 @@ class QuizBar(QFrame):
         self.result.hide()
         self.reveal_button.setEnabled(True)
         self.show()
+
+    @staticmethod
+    def _panes_now(panes: list[Any]) -> list[tuple[str, bool]]:
+        return [(pane.config.model_id, pane.config.thinking) for pane in panes]
+
+    def _pane_changed(self) -> None:
+        """A pane's model or thinking changed during the quiz (the model manager's trio):
+        the truth changed, so the quiz starts again, shuffled anew."""
+        if self.quiz is not None and not self._restarting:
+            self._restarting = True  # once, after every pane of a trio has changed
+            QTimer.singleShot(0, self._restart)
+
+    def _restart(self) -> None:
+        self._restarting = False
+        if self.quiz is not None and self._panes_now(self.order) != self._asked:
+            self.start()
 
     def stop(self) -> None:
         """Back to the panes as they were: their order, their models shown."""

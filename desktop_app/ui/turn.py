@@ -142,7 +142,7 @@ class TurnWidget(QFrame):
 
         self.prompt_view = StreamTextView(max_height=200)
         self.prompt_view.setFont(theme.mono_font())
-        title = ("Exact text sent to the model (hidden in the blind quiz)" if blind is not None
+        title = ("Text sent (hidden in the quiz)" if blind is not None
                  else "What the base model received (the document it continues)"
                  if entry.role == "base" else "Exact text sent to the model")
         self.prompt_box = PromptView(self.prompt_view)  # the text, or its tokens
@@ -335,6 +335,8 @@ class TurnWidget(QFrame):
     # -- streaming
 
     def show_loading(self, detail: str) -> None:
+        if self.blind is not None:  # "loading SmolLM2-135M-Instruct.Q4_1.gguf" would tell
+            detail = "loading the model"
         self.loading_label.setText(detail[:1].upper() + detail[1:] + "…")
         self.loading.show()
 
