@@ -120,8 +120,7 @@ def test_the_catalog_has_same_family_stage_trios_and_the_starters_say_they_mix()
     starters = [(catalog.get(mid), True) for mid in
                 ("gemma3-270m-base", "smollm2-135m-instruct", "qwen3-0.6b")]
     assert mix_note(starters) == (
-        "This trio mixes families (Gemma 3 base, SmolLM2 instruct, Qwen3 reasoning): "
-        "a difference may be the family's, not the stage's.")
+        "This trio mixes families (Gemma 3 base, SmolLM2 instruct, Qwen3 reasoning).")
 
 
 def test_a_bad_trio_is_one_sentence_and_the_rest_load(tmp_path):
@@ -392,8 +391,7 @@ def test_stage_trio_from_the_manager_and_the_mixed_families_note(qtbot, engine, 
     try:
         assert window.trio_note.isVisible()
         assert window.trio_note.text() == (
-            "This trio mixes families (Gemma 3 base, SmolLM2 instruct, Qwen3 reasoning): "
-            "a difference may be the family's, not the stage's.")
+            "This trio mixes families (Gemma 3 base, SmolLM2 instruct, Qwen3 reasoning).")
         if SHOTS:
             SHOTS.mkdir(parents=True, exist_ok=True)
             window.grab().save(str(SHOTS / "mixed-note-1024x768.png"))

@@ -24,6 +24,9 @@ from pathlib import Path
 from desktop_app import paths
 from desktop_app.models.catalog import Catalog, ModelEntry
 
+MIX_WHY = ("A difference between these panes may be the family's (its data, its size, its "
+           "tokenizer), not the training stage's: a stage trio of one model shows the stages alone.")
+
 
 @dataclass(frozen=True)
 class TrioPane:
@@ -99,11 +102,11 @@ def load_trios(catalog: Catalog, files: Iterable[Path] | None = None,
 
 def mix_note(panes: Sequence[tuple[ModelEntry, bool]]) -> str:
     """One line when the panes are not one family: ``This trio mixes families (Gemma 3 base,
-    SmolLM2 instruct): a difference may be the family's, not the stage's.``; else ''."""
+    SmolLM2 instruct).``; else ''."""
     if len({entry.family.casefold() for entry, _ in panes}) <= 1:
         return ""
     parts = ", ".join(f"{entry.family} {stage(entry, thinking)}" for entry, thinking in panes)
-    return f"This trio mixes families ({parts}): a difference may be the family's, not the stage's."
+    return f"This trio mixes families ({parts})."
 
 
 def trio_panes(trio: Trio, catalog: Catalog) -> list[tuple[ModelEntry, bool]]:

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from desktop_app.models import catalog as cat
-from desktop_app.models.trios import Trio, load_trios, mix_note, trio_panes
+from desktop_app.models.trios import MIX_WHY, Trio, load_trios, mix_note, trio_panes
 from desktop_app.text.units import format_bytes
 from desktop_app.ui import theme
 
@@ -94,6 +94,7 @@ class TrioNote(QLabel):
         self.setWordWrap(True)
         self.setTextFormat(Qt.TextFormat.PlainText)
         theme.style(self, lambda: f"color: {theme.muted_fg()};")
+        self.setToolTip(MIX_WHY)
         self.hide()
 
     def follow(self, panes: Sequence[Any], *, blind: bool = False) -> None:
