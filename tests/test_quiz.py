@@ -159,6 +159,15 @@ def test_quiz_usage_mistakes_are_one_line_and_exit_2(args, message):
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr
 
 
+def test_quiz_says_before_it_starts_which_models_are_not_ready():
+    """In a fresh home the Qwen3 trio is not downloaded: one sentence, exit 1, no quiz."""
+    done = triptych("quiz", "hi", "--trio", "qwen3-0.6b-stages", "--guesses", "base,base,base",
+                    timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip() == ("triptych: Not ready for the quiz: qwen3-0.6b-base, qwen3-0.6b "
+                                   "(run 'triptych models pull ID' or open the model manager).")
+
+
 def _names(*ids: str) -> list[str]:
     catalog = load_catalog()
     return list(mask_terms((e.id, e.name, e.family) for e in map(catalog.get, ids)))

@@ -58,7 +58,7 @@ def _panes(args: argparse.Namespace) -> list[tuple[Any, bool]]:
         if args.trio not in trios:
             raise UsageError(f"Unknown trio '{args.trio}'. Known trios: "
                              f"{', '.join(trios) or 'none'}.")
-        return trio_panes(trios[args.trio], catalog)
+        return _ready(trio_panes(trios[args.trio], catalog))
     ids = model_ids(args.models)
     if ids is None:
         defaults = default_pane_ids(catalog)
@@ -71,7 +71,20 @@ def _panes(args: argparse.Namespace) -> list[tuple[Any, bool]]:
                                "pip install 'triptych[starter]' or run 'triptych models pull ID'.")
     if len(ids) > MAX_PANES:
         raise UsageError("At most four panes can run at once.")
-    return [(entry, True) for entry in resolve_models(ids, catalog)]
+    return _ready([(entry, True) for entry in resolve_models(ids, catalog)])
+
+
+def _ready(panes: list[tuple[Any, bool]]) -> list[tuple[Any, bool]]:
+    """The panes, when every model can run: a quiz with a pane missing would score nothing
+    (said before the quiz, so naming the models gives nothing away)."""
+    from desktop_app.cli.compare import NothingReady
+    from desktop_app.models.catalog import is_ready
+
+    missing = list(dict.fromkeys(entry.id for entry, _ in panes if not is_ready(entry)))
+    if missing:
+        raise NothingReady(f"Not ready for the quiz: {', '.join(missing)} (run 'triptych "
+                           "models pull ID' or open the model manager).")
+    return panes
 
 
 def _read_guesses(quiz: Quiz, given: str | None) -> None:
@@ -152,9 +165,11 @@ def run_quiz(args: argparse.Namespace) -> int:
                     emit(pane, kind, maskers[pane, kind].flush())
                 if not args.json:
                     printer.flush(pane)
-                if isinstance(event, Failed) or event.result.error:
-                    failed = True  # the sentence names no model: it would give the pane away
-                    print(f"{quiz.labels[pane]} failed.", file=sys.stderr)
+                message = event.message if isinstance(event, Failed) else event.result.error
+                if message:  # masked: the sentence may name the model
+                    failed = True
+                    print(f"{quiz.labels[pane]} failed: {quiz.masker().mask(message)}",
+                          file=sys.stderr)
     except KeyboardInterrupt:
         for worker in workers:
             worker.stop()
