@@ -264,6 +264,8 @@ def test_window_blind_quiz_hides_every_name_then_reveals(qtbot, fake_models, eng
     nothing on screen or in the export names a model, family or role, in presentation
     mode at 1024×768 and at 1600×900; Reveal scores the guesses; leaving puts the panes
     back. The GUI thread never waits: the replies stream on the real Qt event loop."""
+    from PySide6.QtGui import QGuiApplication
+
     from desktop_app.engine.protocol import PromptSent
     from desktop_app.ui.main_window import MainWindow
     from tests.fake_engine import answer_script
@@ -310,6 +312,8 @@ def test_window_blind_quiz_hides_every_name_then_reveals(qtbot, fake_models, eng
             pane.turns[0].show_loading("loading SmolLM2-135M-Instruct.Q4_1.gguf")
             assert pane.turns[0].loading_label.text() == "Loading the model…"
             pane.turns[0].hide_loading()
+            pane.turns[0].copy_answer()  # the clipboard gets what is shown
+            assert QGuiApplication.clipboard().text().startswith(f"Hello! I am {MASK}, by {MASK}")
         settle(qtbot)
         combos = window.quiz_bar.combos  # the guesses offer the three stages, and only they
         assert [combo.itemText(3) for combo in combos] == ["reasoning"] * 3

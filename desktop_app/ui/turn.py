@@ -622,7 +622,7 @@ class TurnWidget(QFrame):
     # -- actions
 
     def copy_answer(self) -> None:
-        QGuiApplication.clipboard().setText(self.data.answer)
+        QGuiApplication.clipboard().setText(self._masker.mask(self.data.answer))  # as shown
 
     def copy_code(self) -> None:
         """Copy a fenced block, exactly as Verify would run it (one parser for both)."""
@@ -653,13 +653,14 @@ class TurnWidget(QFrame):
             self.verify_label.hide()
             self.verify_section.hide()
             return
-        theme.rich_text(self.verify_label, lambda: format_verdict_html(verdict))
+        theme.rich_text(self.verify_label,
+                        lambda: self._masker.mask(format_verdict_html(verdict)))
         self.verify_label.show()
         output = verdict.stdout
         if verdict.stderr:
             output += (("\n" if output and not output.endswith("\n") else "")
                        + "[stderr]\n" + verdict.stderr)
-        self.verify_output.set_text(output)
+        self.verify_output.set_text(self._masker.mask(output))
         self.verify_section.setVisible(bool(output))
         self.verify_label.setToolTip(verdict.isolation)
 
