@@ -3,6 +3,7 @@
     triptych                                    open the window
     triptych --prompt TEXT --screenshot P.png   snapshot mode (run, capture, exit)
     triptych compare PROMPT [--models a,b,c]    stream every pane in the terminal
+    triptych quiz PROMPT [--guesses b,i,r]      blind: guess which stage wrote each answer
     triptych models list|pull|rm|import|verify|add-server
     triptych verify FILE [--expect V | --tests T]
     triptych prompt --model ID QUESTION         the exact text a model would receive
@@ -40,11 +41,13 @@ from desktop_app.cli.models import add_models_parser, run_models_command
 from desktop_app.cli.pack import add_pack_parsers, run_pack, run_unpack
 from desktop_app.cli.practice import add_practice_parser, run_practice
 from desktop_app.cli.prompt import add_prompt_parser, run_prompt
+from desktop_app.cli.quiz import add_quiz_parser, run_quiz
 from desktop_app.cli.rollouts import add_rollouts_parser, run_rollouts_command
 from desktop_app.cli.verify import add_verify_parser, run_verify
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "compare": run_compare,
+    "quiz": run_quiz,
     "models": run_models_command,
     "verify": run_verify,
     "prompt": run_prompt,
@@ -71,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1024x768 (snapshot mode)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_compare_parser(commands)
+    add_quiz_parser(commands)
     add_models_parser(commands)
     add_verify_parser(commands)
     add_bench_parser(commands)

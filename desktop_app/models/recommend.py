@@ -8,20 +8,23 @@ speed while all three panes answer (:data:`CORE_BYTES` per core). Among those, a
 family is preferred (Qwen3 base, Qwen2.5 instruct and Qwen3 thinking are one family line,
 "Qwen"), then one the catalog meant for the same size of machine (``ram_class``), then more
 models of exactly the same family, then the largest (the most capable that still fits),
-then the ones already downloaded. No Qt.
+then the ones already downloaded. A stage trio of the catalog (``models/trios.py``: one
+model's base, thinking-off and thinking-on stages) that qualifies comes before all of these:
+its panes differ by training stage alone. No Qt.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from desktop_app.models import catalog as cat
 from desktop_app.models import sources
 from desktop_app.models.catalog import ModelEntry
 from desktop_app.models.fit import COMFORT, HEADROOM, Estimate, FitReport, Machine, estimate
+from desktop_app.models.trios import Trio
 from desktop_app.text.units import format_bytes
 
 # CPU decoding reads every weight once per token. Measured here, 2 cores decode a 253 MB
@@ -44,10 +47,18 @@ class Recommendation:
     entries: tuple[ModelEntry, ...]
     report: FitReport
     machine: Machine
+    trio: Trio | None = None  # a stage trio of the catalog, when that is what was chosen
 
     @property
     def ids(self) -> list[str]:
         return [entry.id for entry in self.entries]
+
+    @property
+    def panes(self) -> list[tuple[str, bool]]:
+        """(model id, thinking) per pane: a stage trio's own, else thinking on."""
+        if self.trio is not None:
+            return [(pane.model_id, pane.thinking) for pane in self.trio.panes]
+        return [(model_id, True) for model_id in self.ids]
 
     @property
     def family(self) -> str:
@@ -57,10 +68,12 @@ class Recommendation:
 
     def describe(self) -> str:
         """One sentence: which three, how much memory together, why these."""
-        names = ", ".join(entry.name for entry in self.entries)
+        names = (self.trio.name if self.trio is not None
+                 else ", ".join(entry.name for entry in self.entries))
         usable = self.report.budget
         of = f" of the {format_bytes(usable)} usable" if usable is not None else ""
-        why = (f"one family ({self.family})" if self.family
+        why = ("the stages of one model" if self.trio is not None
+               else f"one family ({self.family})" if self.family
                else "the largest three that fit together")
         gpu = self.machine.gpu is not None and self.report.gpu_needed > 0
         speed = ("" if gpu else f", {format_bytes(_files(self.report))} of models for "
@@ -78,11 +91,17 @@ def _files(report: FitReport) -> int:
     return sum(e.file_bytes for e in report.estimates)
 
 
-def recommend_trio(catalog: Iterable[ModelEntry], machine: Machine) -> Recommendation | None:
+def recommend_trio(catalog: Iterable[ModelEntry], machine: Machine,
+                   trios: Sequence[Trio] = ()) -> Recommendation | None:
     """The trio for ``machine`` (see the module's docstring), or None when no three local
-    models fit. Reads GGUF headers of downloaded models: call it off the GUI thread."""
+    models fit; ``trios``: the catalog's stage trios, preferred when one qualifies. Reads
+    GGUF headers of downloaded models: call it off the GUI thread."""
     if machine.available is None:
         return None
+    catalog = list(catalog)
+    staged = _stage_trio(catalog, machine, trios)
+    if staged is not None:
+        return staged
     gpu = machine.gpu is not None
     by_role: dict[str, list[Estimate]] = {role: [] for role in cat.ROLES}
     here: dict[str, bool] = {}
@@ -106,6 +125,29 @@ def recommend_trio(catalog: Iterable[ModelEntry], machine: Machine) -> Recommend
                sum(here[e.id] for e in entries))
         if best is None or key > best[0]:
             best = (key, Recommendation(entries, report, machine))
+    return best[1] if best else None
+
+
+def _stage_trio(catalog: list[ModelEntry], machine: Machine,
+                trios: Sequence[Trio]) -> Recommendation | None:
+    """The largest stage trio that qualifies (two panes of one model are two processes, so
+    its memory counts twice), then the one already downloaded."""
+    by_id = {entry.id: entry for entry in catalog}
+    best: tuple[tuple[int, int], Recommendation] | None = None
+    for trio in trios:
+        entries = [by_id.get(model_id) for model_id in trio.model_ids]
+        if any(entry is None or isinstance(entry.source, sources.RemoteSource)
+               for entry in entries):
+            continue
+        found = [estimate(entry, gpu=machine.gpu is not None) for entry in entries if entry]
+        if any(e.file_bytes <= 0 for e in found):
+            continue
+        report = FitReport(found, machine.available, gpu=machine.gpu)
+        if not _comfortable(report, machine):
+            continue
+        key = (_files(report), sum(cat.is_ready(e.entry) for e in found))
+        if best is None or key > best[0]:
+            best = (key, Recommendation(tuple(e.entry for e in found), report, machine, trio))
     return best[1] if best else None
 
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTableWidgetItem
 from desktop_app.models.catalog import Catalog, ModelEntry
 from desktop_app.models.fit import EntryFit, FitVerdict, Machine, entry_fit
 from desktop_app.models.recommend import Recommendation, recommend_trio
+from desktop_app.models.trios import load_trios, mix_note
 from desktop_app.ui import theme
 from desktop_app.ui.tasks import Task
 
@@ -41,6 +42,7 @@ def measure(catalog: Catalog, pane_ids: Sequence[str]) -> Callable[[Task], Measu
     are judged beside). Never raises: a failure is ``problem``, a sentence."""
     entries = list(catalog)
     panes: list[ModelEntry] = [catalog.entries[i] for i in pane_ids if i in catalog.entries]
+    trios = load_trios(catalog)  # a stage trio that fits is recommended first
 
     def work(_task: Task) -> Measured:
         from desktop_app.engine.cores import physical_cores
@@ -49,7 +51,7 @@ def measure(catalog: Catalog, pane_ids: Sequence[str]) -> Callable[[Task], Measu
         try:
             machine = Machine.measure(devices.probe().gpus, physical_cores())
             fits = {entry.id: entry_fit(entry, panes, machine) for entry in entries}
-            return Measured(machine, fits, recommend_trio(entries, machine))
+            return Measured(machine, fits, recommend_trio(entries, machine, trios))
         except Exception as exc:  # noqa: BLE001 - the column says so; the manager carries on
             return Measured(problem=f"This computer's memory could not be measured ({exc}).")
 
@@ -101,7 +103,8 @@ class RecommendBar(QWidget):
         trio = self.recommendation = measured.recommendation
         self.button.setEnabled(trio is not None)
         if trio is not None:
-            self.label.setText(trio.describe())
+            note = mix_note([(entry, True) for entry in trio.entries])
+            self.label.setText(f"{trio.describe()} {note}".strip())
             self.button.setToolTip("Download these three (what is not here yet) and put them "
                                    f"in the panes.\nChosen for {trio.machine.describe()}.")
         elif measured.problem:
@@ -115,4 +118,4 @@ class RecommendBar(QWidget):
 
     def _pressed(self) -> None:
         if self.recommendation is not None:
-            self.chosen.emit(self.recommendation.ids)
+            self.chosen.emit(self.recommendation.ids)  # its panes' thinking: .panes

@@ -47,10 +47,12 @@ from desktop_app.ui.add_server import ServerWatch
 from desktop_app.ui.answer_key import AnswerKeyField, rekey_turns
 from desktop_app.ui.pane import Pane
 from desktop_app.ui.practice import PracticePicker, check_column, problem_badge, settings_text
+from desktop_app.ui.quiz_bar import QuizBar
 from desktop_app.ui.sandbox_badge import isolation_badge, sandbox_protections
 from desktop_app.ui.screen_fit import fit_window
 from desktop_app.ui.send_queue import QueuedQuestion
 from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
+from desktop_app.ui.stage_trios import TrioNote
 from desktop_app.ui.tasks import Task, run_task, wait_for_tasks
 from desktop_app.ui.widgets import ElidedLabel
 from desktop_app.ui.window_menus import build_menus_and_shortcuts
@@ -158,6 +160,10 @@ class MainWindow(QMainWindow):
         theme.style(self.fit_banner, lambda: f"QLabel {{ {theme.notice_style()} }}")
         self.fit_banner.hide()
         root.addWidget(self.fit_banner)
+        self.quiz_bar = QuizBar(self)  # View → Blind quiz
+        self.trio_note = TrioNote()  # "This trio mixes families (…)"
+        root.addWidget(self.quiz_bar)
+        root.addWidget(self.trio_note)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setHandleWidth(8)
@@ -294,6 +300,8 @@ class MainWindow(QMainWindow):
         pane.removeRequested.connect(self.remove_pane)
         pane.openManagerRequested.connect(self.open_model_manager)
         pane.settings_box.offloadSaved.connect(self._offload_saved)
+        pane.configChanged.connect(lambda: self.trio_note.follow(self.panes,
+                                                                 blind=self.quiz_bar.active))
         pane.activated.connect(lambda p: self.set_active(self.panes.index(p), highlight=True)
                                if p in self.panes else None)
         pane.scroll_area.verticalScrollBar().valueChanged.connect(
@@ -365,6 +373,7 @@ class MainWindow(QMainWindow):
         self.add_pane_button.setEnabled(len(self.panes) < MAX_PANES)
         for pane in self.panes:
             pane.remove_button.setVisible(len(self.panes) > 1)
+        self.trio_note.follow(self.panes, blind=self.quiz_bar.active)
 
     def set_active(self, index: int, *, highlight: bool | None = None) -> None:
         """Make a pane the target of pane shortcuts (framed once the user navigates)."""
@@ -485,6 +494,7 @@ class MainWindow(QMainWindow):
         self._tasks = [t for t in self._tasks if t.running] + [task]
 
     def _show_fit(self, message: str) -> None:
+        message = "" if self.quiz_bar.active else message  # it names the models
         self.fit_banner.setText(f"⚠ {message}" if message else "")
         self.fit_banner.setVisible(bool(message))
 
@@ -578,6 +588,7 @@ class MainWindow(QMainWindow):
                                         point_size=self.base_point_size * self.zoom)
             dialog.modelsChanged.connect(self.reload_catalog)
             dialog.trioChosen.connect(self.use_models)
+            dialog.stagesChosen.connect(self.use_stages)
             dialog.exec()
         except Exception as exc:  # noqa: BLE001 - its failure is one sentence, the window stays
             QMessageBox.warning(self, "Model manager", f"The model manager failed: {exc}")
@@ -596,6 +607,18 @@ class MainWindow(QMainWindow):
                          and p.entry.role == entry.role), None)
             if pane is not None:
                 pane.set_model(model_id)
+
+    def use_stages(self, panes: list[list[Any]]) -> None:
+        """A stage trio: pane i gets model i with its thinking on or off (more panes if
+        needed); the panes' note says whether they mix families."""
+        self.reload_catalog()
+        shown = self.quiz_bar.order if self.quiz_bar.active else self.panes  # unshuffled
+        for index, (model_id, thinking) in enumerate(panes[:MAX_PANES]):
+            pane = shown[index] if index < len(shown) else self.add_pane()
+            if pane is not None:
+                pane.set_model(model_id)
+                pane.set_overrides(thinking=bool(thinking))
+        self.trio_note.follow(self.panes, blind=self.quiz_bar.active)
 
     def reload_catalog(self) -> None:
         self.catalog = load_catalog()

@@ -52,6 +52,7 @@ from desktop_app.ui.add_server import AddServerDialog, ServerWatch
 from desktop_app.ui.fit_badges import Measured, RecommendBar, fit_item, measure
 from desktop_app.ui.lesson_pack import LessonPackOpener
 from desktop_app.ui.screen_fit import fit_dialog
+from desktop_app.ui.stage_trios import StageTrioBar
 from desktop_app.ui.tasks import Task, run_task
 from desktop_app.ui.widgets import ButtonRows
 
@@ -117,6 +118,7 @@ class ModelManagerDialog(QDialog):
 
     modelsChanged = Signal()
     trioChosen = Signal(list)
+    stagesChosen = Signal(list)  # [(model id, thinking), ...]: a stage trio, pane by pane
     SIZE = (1060, 600)
 
     def __init__(self, catalog: Catalog | None = None, parent: QWidget | None = None, *,
@@ -164,6 +166,9 @@ class ModelManagerDialog(QDialog):
         header.setSectionResizeMode(STATE_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         layout.addWidget(self.table)
+        self.stage_trios = StageTrioBar(self.catalog)  # one model's stages: offered first
+        self.stage_trios.chosen.connect(self.take_stages)
+        layout.addWidget(self.stage_trios)
         self.recommend = RecommendBar()
         self.recommend.chosen.connect(self.take_recommendation)
         layout.addWidget(self.recommend)
@@ -291,7 +296,28 @@ class ModelManagerDialog(QDialog):
         names = ", ".join(self.catalog.entries[i].name for i in ids if i in self.catalog.entries)
         self.status.setText(f"Downloading {len(fetch)} of the recommended models; the panes "
                             f"now use {names}." if fetch else f"The panes now use {names}.")
-        self.trioChosen.emit(list(ids))
+        chosen = self.recommend.recommendation
+        if chosen is not None and chosen.trio is not None and chosen.ids == list(ids):
+            self.stagesChosen.emit([list(pane) for pane in chosen.panes])
+        else:
+            self.trioChosen.emit(list(ids))
+
+    def take_stages(self, panes: list[list[Any]]) -> None:
+        """A stage trio: download what is not here, and hand the panes to the window."""
+        ids = list(dict.fromkeys(str(model_id) for model_id, _ in panes))
+        fetch = [i for i in ids if isinstance(self.catalog.entries[i].source, HubSource)
+                 and cat.state_of(self.catalog.entries[i]) != cat.Availability.READY]
+        if fetch and self.offline:
+            self._error("Downloads are off: Hugging Face Hub access is switched off "
+                        "(HF_HUB_OFFLINE is set).")
+            return
+        for model_id in fetch:
+            self.download(model_id)
+        trio = self.stage_trios.trio
+        name = trio.name if trio is not None else ", ".join(ids)
+        self.status.setText(f"Downloading {len(fetch)} model(s); the panes now show {name}."
+                            if fetch else f"The panes now show {name}.")
+        self.stagesChosen.emit(panes)
 
     def _pack_installed(self, result: Any) -> None:
         self.reload_catalog()
@@ -512,6 +538,7 @@ class ModelManagerDialog(QDialog):
 
     def reload_catalog(self) -> None:
         self.catalog = cat.load_catalog()
+        self.stage_trios.set_catalog(self.catalog)  # what each trio has to download
         self.refresh()
         self.measure_fit()  # new models to judge; the probe's answer is kept
 

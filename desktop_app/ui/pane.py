@@ -45,6 +45,7 @@ from desktop_app.models.catalog import (
 )
 from desktop_app.session.generation import WorkerFactory
 from desktop_app.session.pane import PaneConfig, PaneSession, Step, Streamed
+from desktop_app.session.quiz import Masker, blind_export
 from desktop_app.session.turn import Turn, TurnState
 from desktop_app.text import escape
 from desktop_app.text.units import format_bytes, format_duration
@@ -68,6 +69,7 @@ ROLE_HINTS = {  # what an empty pane says about its model
     "instruct": "An instruct model answers as an assistant.",
     "reasoning": "A reasoning model thinks first, then answers.",
 }
+BLIND_HINT = "Which stage will answer here: base, instruct or reasoning? Ask, then guess."
 
 
 class Pane(QFrame):
@@ -89,6 +91,8 @@ class Pane(QFrame):
         self.point_size: float | None = None
         self._verify_tasks: list[Task] = []
         self.rollouts_view: RolloutsView | None = None  # made on first use
+        self.blind_label: str | None = None  # the blind quiz's neutral label ("Pane A")
+        self.blind_terms: tuple[str, ...] = ()  # ...and the names it masks
 
         self.setObjectName("pane")
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -266,6 +270,9 @@ class Pane(QFrame):
     def _apply_entry(self) -> None:
         entry = self.entry
         self.badge.set_role(entry.role if entry else "")
+        if self.blind_label:  # a model set while blind (the quiz starts again): still neutral
+            self.badge.set_role("")
+            self.badge.setText(self.blind_label)
         self.set_active(False)
         self.settings_box.load(entry, self.config)
         self._update_state_banner()
@@ -302,6 +309,11 @@ class Pane(QFrame):
                 "Pick another model.")
             self.banner_button.hide()
             self.banner.show()
+        elif state is not None and state != Availability.READY and self.blind_label:
+            self.banner_label.setText("This pane's model can't run yet: leave the blind "
+                                      "quiz to see which it is.")
+            self.banner_button.hide()
+            self.banner.show()
         elif state is not None and state != Availability.READY:
             download = (f" (a {format_bytes(entry.size)} download)"
                         if state == Availability.NOT_DOWNLOADED and entry.size else "")
@@ -331,7 +343,8 @@ class Pane(QFrame):
         if self.turns or entry is None or not self.ready:
             self.empty_label.hide()
             return
-        self.empty_label.setText(ROLE_HINTS.get(entry.role, ""))
+        self.empty_label.setText(BLIND_HINT if self.blind_label
+                                 else ROLE_HINTS.get(entry.role, ""))
         self.empty_label.show()
 
     def request_for(self, prompt: str) -> GenerationRequest:
@@ -367,8 +380,9 @@ class Pane(QFrame):
         """A turn's view in the transcript, where the turn is in the conversation (the end,
         or the place of a retried earlier turn)."""
         assert self.entry is not None
-        widget = TurnWidget(data, self.entry, show_prompt=bool(self.settings_box.show_prompt_box
-                                                                .isChecked()))
+        blind = self.blind_terms if self.blind_label else None  # folded alike when blind
+        widget = TurnWidget(data, self.entry, show_prompt=blind is None and bool(
+            self.settings_box.show_prompt_box.isChecked()), blind=blind)
         widget.retryRequested.connect(lambda w=widget: self.retry(w))
         widget.continueRequested.connect(lambda w=widget: self.extend(w))
         widget.openManagerRequested.connect(self.openManagerRequested)
@@ -602,6 +616,24 @@ class Pane(QFrame):
 
     # ---------------------------------------------------------------- view
 
+    def set_blind(self, label: str | None, terms: tuple[str, ...] = ()) -> None:
+        """The blind quiz: the pane shows ``label`` where its badge and picker were, no
+        role colour, no settings (they name the model's options), and masks ``terms`` in
+        the turns sent from now on and in its export; None shows the model again."""
+        self.blind_label, self.blind_terms = label, terms
+        for widget in (self.picker, self.settings_button, self.remove_button,
+                       self.rollouts_button):
+            widget.setVisible(label is None)
+        if label is not None:
+            self.settings_button.setChecked(False)
+            self.badge.set_role("")
+            self.badge.setText(label)
+            self.badge.setToolTip("Which stage is this? Guess in the quiz bar above.")
+        else:
+            self.badge.set_role(self.entry.role if self.entry else "")
+        self.set_active(False)
+        self._update_state_banner()
+
     def set_thinking_expanded(self, expanded: bool) -> None:
         self.expand_thinking_all = expanded
         for widget in self.turns:
@@ -637,7 +669,7 @@ class Pane(QFrame):
 
     def set_active(self, active: bool) -> None:
         """Role colour along the top; the keyboard-focused pane gets a role-coloured frame."""
-        role = self.entry.role if self.entry else ""
+        role = self.entry.role if self.entry and not self.blind_label else ""
         theme.style(self, lambda: pane_frame(role, active))
 
     # ---------------------------------------------------------------- export/teardown
@@ -646,6 +678,8 @@ class Pane(QFrame):
         """The conversation as data (export reads this, never the labels on screen),
         with the pane's last rollouts run if it has one."""
         data = self.session.export()
+        if self.blind_label:  # the blind quiz: nothing in the export names the model
+            return blind_export(data, self.blind_label, Masker(self.blind_terms))
         rollouts = self.rollouts_view
         run = rollouts.export_data() if rollouts is not None else None
         if run is not None:

@@ -34,6 +34,7 @@ from desktop_app.engine.protocol import (
 )
 from desktop_app.models.catalog import ModelEntry
 from desktop_app.models.sources import RemoteSource
+from desktop_app.session.quiz import TEMPLATE_HIDDEN, Masker
 from desktop_app.session.tokens import (
     NO_EXACT_PROMPT,
     NOT_OFFERED,
@@ -102,10 +103,16 @@ class TurnWidget(QFrame):
     branchShown = Signal(int)  # show branch n (0-based)
 
     def __init__(self, data: Turn, entry: ModelEntry, *, show_prompt: bool = False,
-                 parent: QWidget | None = None):
+                 blind: tuple[str, ...] | None = None, parent: QWidget | None = None):
+        """``blind``: the blind quiz's names to mask (``session/quiz.py``): the text is
+        masked as it streams, the text sent is hidden, and a base model's continuation is
+        drawn as any answer is (its monospace look would tell)."""
         super().__init__(parent)
         self.data = data
         self.entry = entry
+        self.blind = blind
+        self._masker = Masker(blind or ())
+        self._streams = {kind: Masker(blind or ()) for kind in ("thinking", "answer")}
         self._code_pt: float | None = None
 
         layout = QVBoxLayout(self)
@@ -135,7 +142,8 @@ class TurnWidget(QFrame):
 
         self.prompt_view = StreamTextView(max_height=200)
         self.prompt_view.setFont(theme.mono_font())
-        title = ("What the base model received (the document it continues)"
+        title = ("Text sent (hidden in the quiz)" if blind is not None
+                 else "What the base model received (the document it continues)"
                  if entry.role == "base" else "Exact text sent to the model")
         self.prompt_box = PromptView(self.prompt_view)  # the text, or its tokens
         self.prompt_section = CollapsibleSection(title, self.prompt_box, expanded=show_prompt)
@@ -157,7 +165,7 @@ class TurnWidget(QFrame):
 
         self.answer = AutoHeightTextBrowser()
         self.highlighter = CodeHighlighter(self.answer.document())
-        self.plain_answer = entry.prompt.style == "document"
+        self.plain_answer = entry.prompt.style == "document" and blind is None
         self.continuation_label = QLabel(CONTINUATION_CAPTION)  # where the model's text begins
         theme.style(self.continuation_label, muted)
         theme.set_font_scale(self.continuation_label, 0.85)
@@ -186,7 +194,8 @@ class TurnWidget(QFrame):
     def _build_tokens(self, layout: QVBoxLayout) -> None:
         """With probabilities, the reply is drawn token by token: the thinking's tokens in
         the thinking fold, the answer's in place of the answer (``token_view``)."""
-        self.token_mode = self.data.probabilities  # drawn as tokens now
+        # drawn as tokens now (not in the blind quiz: a token's text is not masked)
+        self.token_mode = self.data.probabilities and self.blind is None
         self.probabilities_wanted = self.data.probabilities  # the pane's toggle
         self.token_view = TokenView()
         if self.plain_answer:
@@ -326,6 +335,8 @@ class TurnWidget(QFrame):
     # -- streaming
 
     def show_loading(self, detail: str) -> None:
+        if self.blind is not None:  # "loading SmolLM2-135M-Instruct.Q4_1.gguf" would tell
+            detail = "loading the model"
         self.loading_label.setText(detail[:1].upper() + detail[1:] + "…")
         self.loading.show()
 
@@ -334,10 +345,13 @@ class TurnWidget(QFrame):
 
     def show_prompt_sent(self) -> None:
         sent = self.data.prompt_sent
-        self.prompt_box.set_prompt(sent, self.data.prompt_tokens.get(sent, ()))
+        if self.blind is not None:  # the template is a tell: it names the family
+            self.prompt_box.set_prompt(TEMPLATE_HIDDEN, ())
+        else:
+            self.prompt_box.set_prompt(sent, self.data.prompt_tokens.get(sent, ()))
         self.prompt_section.show()
         self.continuation_label.setVisible(self.plain_answer)
-        notes = self.data.prompt_notes
+        notes = self.data.prompt_notes if self.blind is None else []
         self.prompt_notes.setText("\n".join(notes))
         self.prompt_notes.setVisible(bool(notes))
 
@@ -350,6 +364,10 @@ class TurnWidget(QFrame):
                 return
             self.leave_token_mode()  # text came without figures: drawn as text from here
             return
+        thinking = self._streams["thinking"].feed(thinking) if thinking else ""
+        if answer:  # the thinking is over: what its masker held back belongs to it
+            thinking += self._streams["thinking"].flush()
+            answer = self._streams["answer"].feed(answer)
         if thinking:
             if not self.thinking.live:
                 self.thinking.start_live(self.data.thinking_header(live=True))
@@ -380,8 +398,8 @@ class TurnWidget(QFrame):
                 routed += self.router.finish()
             self._place(routed, afresh=True)
         else:
-            self.thinking.view.set_text(data.thinking)
-            self.answer.setPlainText(data.answer)  # a finished one is rendered after
+            self.thinking.view.set_text(self._masker.mask(data.thinking))
+            self.answer.setPlainText(self._masker.mask(data.answer))  # rendered when finished
         if not self._has_thinking():
             self.thinking.hide()
         elif self.thinking.isHidden() and data.done:
@@ -473,11 +491,12 @@ class TurnWidget(QFrame):
         HTML shown as text)."""
         self._code_pt = point_size
         doc = self.answer.document()
+        answer = self._masker.mask(self.data.answer)
         if self.plain_answer:
-            self.answer.setPlainText(self.data.answer)
+            self.answer.setPlainText(answer)
             self.answer.setFont(theme.mono_font(point_size))
         else:
-            doc.setHtml(render_html(self.data.answer))
+            doc.setHtml(render_html(answer))
             style_code_blocks(doc, point_size)
         has_code = bool(code_blocks(self.data.answer))
         self.copy_code_button.setEnabled(has_code)
@@ -490,12 +509,21 @@ class TurnWidget(QFrame):
         if self.data.done and self.data.answer.strip():
             self.render_markdown(self._code_pt)
 
+    def _flush_streams(self) -> None:
+        """The stream ended: the masked thinking's held-back tail goes to the fold."""
+        held = self._streams["thinking"].flush()
+        self._streams["answer"].flush()  # the answer is drawn again from the data
+        if held and not self.token_mode:
+            self.thinking.append(held)
+
     def show_finished(self, point_size: float | None = None) -> None:
         result = self.data.result
+        self._flush_streams()
         self.hide_loading()
         self.render_markdown(point_size)
         metrics = result.metrics_line() if result else ""
-        self.metrics.setText("\n".join(filter(None, (self.data.continue_error, metrics))))
+        self.metrics.setText(self._masker.mask(
+            "\n".join(filter(None, (self.data.continue_error, metrics)))))
         # at the context's end there is no room to go on
         self.continue_button.setVisible(self.data.room_to_continue(self.entry.context_length))
         self.continue_button.setToolTip(self._continue_tip())
@@ -525,10 +553,11 @@ class TurnWidget(QFrame):
     def show_failed(self, point_size: float | None = None) -> None:
         failed = self.data.failure
         assert failed is not None
+        self._flush_streams()
         self.hide_loading()
         kind = FailureKind(failed.kind)
         self.error_label.setText(f"<b>{escape.html(FAILURE_LABELS[kind])}.</b> "
-                                 f"{escape.html(failed.message)}")
+                                 f"{escape.html(self._masker.mask(failed.message))}")
         # a missing or unloadable (corrupt, truncated) file is fixed in the model manager
         self.manager_button.setVisible(kind in (FailureKind.MISSING, FailureKind.LOAD))
         self.retry_button.setVisible(True)
@@ -593,7 +622,7 @@ class TurnWidget(QFrame):
     # -- actions
 
     def copy_answer(self) -> None:
-        QGuiApplication.clipboard().setText(self.data.answer)
+        QGuiApplication.clipboard().setText(self._masker.mask(self.data.answer))  # as shown
 
     def copy_code(self) -> None:
         """Copy a fenced block, exactly as Verify would run it (one parser for both)."""
@@ -624,13 +653,14 @@ class TurnWidget(QFrame):
             self.verify_label.hide()
             self.verify_section.hide()
             return
-        theme.rich_text(self.verify_label, lambda: format_verdict_html(verdict))
+        theme.rich_text(self.verify_label,
+                        lambda: self._masker.mask(format_verdict_html(verdict)))
         self.verify_label.show()
         output = verdict.stdout
         if verdict.stderr:
             output += (("\n" if output and not output.endswith("\n") else "")
                        + "[stderr]\n" + verdict.stderr)
-        self.verify_output.set_text(output)
+        self.verify_output.set_text(self._masker.mask(output))
         self.verify_section.setVisible(bool(output))
         self.verify_label.setToolTip(verdict.isolation)
 

@@ -16,6 +16,7 @@ class MenuHost(Protocol):
     its menus do not import each other)."""
 
     thinking_toggle: QToolButton
+    quiz_bar: Any  # ui.quiz_bar.QuizBar
 
     def menuBar(self) -> QMenuBar: ...  # Qt's names
     def window(self) -> QWidget: ...  # itself, as the shortcuts' parent
@@ -74,6 +75,11 @@ def build_menus_and_shortcuts(window: MenuHost) -> tuple[QAction, QAction, QActi
     sync_action = view_menu.addAction("&Synchronised scrolling")
     sync_action.setCheckable(True)
     sync_action.toggled.connect(window.set_sync)
+    quiz_action = view_menu.addAction("&Blind quiz")  # issue 28: which stage is this?
+    quiz_action.setCheckable(True)
+    quiz_action.setShortcut(QKeySequence("Ctrl+Shift+B"))
+    quiz_action.setToolTip("The panes answer under neutral labels, shuffled; guess each stage")
+    quiz_action.toggled.connect(window.quiz_bar.set_on)
     view_menu.addSeparator()
     view_menu.addAction("&Next pane", QKeySequence("F6"), window.next_pane)
     view_menu.addAction("&Add pane", QKeySequence("Ctrl+Shift+N"), lambda: window.add_pane())

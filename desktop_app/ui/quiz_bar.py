@@ -1,0 +1,181 @@
+"""View → Blind quiz: the panes answer under neutral labels, shuffled; the class guesses.
+
+The bar above the panes holds one guess per pane (base / instruct / reasoning), Reveal and
+the score. Starting the quiz clears the panes, shuffles them (``session/quiz.py``, which
+``triptych quiz`` shares) and makes each pane blind (:meth:`Pane.set_blind`): its badge
+shows "Pane A", its picker, settings and role colour are hidden, and the names its model
+could write are masked, in the stream, the fold and the export. Leaving the quiz puts the
+panes back in their order with their models shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QWidget,
+)
+
+from desktop_app.models.trios import stage
+from desktop_app.session.quiz import STAGES, Quiz
+from desktop_app.ui import theme
+
+NO_GUESS = "guess…"
+INTRO = ("Blind quiz: which stage wrote each pane? Names are masked and the text sent is "
+         "hidden (its chat template would tell); the thinking fold is shown as is.")
+
+
+class QuizBar(QFrame):
+    """The quiz's guesses, Reveal and score; hidden while there is no quiz."""
+
+    def __init__(self, window: Any, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.host = window  # the main window: its panes, splitter, zoom
+        self.quiz: Quiz | None = None
+        self.order: list[Any] = []  # the panes in the order they had before the shuffle
+        self.combos: list[QComboBox] = []
+        self.seed: int | None = None  # tests fix the shuffle; None: a new one each time
+        self._asked: list[tuple[str, bool]] = []  # (model, thinking) per pane, quiz order
+        self._watched: set[Any] = set()
+        self._restarting = False
+        theme.style(self, lambda: f"QuizBar {{ {theme.notice_style()} }}")
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(8, 6, 8, 6)
+        self.intro = QLabel(INTRO)
+        self.intro.setWordWrap(True)
+        self.guess_row = QHBoxLayout()
+        self.reveal_button = QPushButton("Reveal")
+        self.reveal_button.clicked.connect(self.reveal)
+        self.result = QLabel()
+        self.result.setWordWrap(True)
+        self.result.hide()
+        self.grid.addWidget(self.intro, 0, 0, 1, 2)
+        self.grid.addLayout(self.guess_row, 1, 0)
+        self.grid.addWidget(self.reveal_button, 1, 1)
+        self.grid.addWidget(self.result, 2, 0, 1, 2)
+        self.grid.setColumnStretch(0, 1)
+        self.hide()
+
+    @property
+    def active(self) -> bool:
+        return self.quiz is not None
+
+    def set_on(self, on: bool) -> None:
+        if on and self.quiz is None:
+            self.start()
+        elif not on and self.quiz is not None:
+            self.stop()
+
+    def start(self) -> None:
+        """Clear the panes, shuffle them, hide every name; one guess box per pane."""
+        window = self.host
+        window.stop_all()
+        window.clear_all()
+        # the order before any shuffle (a quiz started again keeps the first one's)
+        panes = [p for p in self.order if p in window.panes] if self.quiz else list(window.panes)
+        models = []
+        for pane in panes:
+            entry = pane.entry
+            models.append((pane.config.model_id, entry.name, entry.family,
+                           stage(entry, pane.config.thinking)) if entry is not None else
+                          (pane.config.model_id, pane.config.model_id, "", "instruct"))
+        self.quiz, order = Quiz.start(models, seed=self.seed)
+        self.order = panes
+        self._asked = self._panes_now(panes)
+        for pane in panes:
+            if pane not in self._watched:  # a model changed while blind: a new quiz
+                self._watched.add(pane)
+                pane.configChanged.connect(self._pane_changed)
+        self._arrange([panes[index] for index in order])
+        for pane, shown in zip(window.panes, self.quiz.panes, strict=True):
+            pane.set_blind(shown.label, self.quiz.terms)
+        window.fit_banner.hide()  # it names the models that do not fit
+        window.trio_note.follow(window.panes, blind=True)  # it names the families
+        window.add_pane_button.setEnabled(False)
+        self._build_guesses()
+        self.result.hide()
+        self.reveal_button.setEnabled(True)
+        self.show()
+
+    @staticmethod
+    def _panes_now(panes: list[Any]) -> list[tuple[str, bool]]:
+        return [(pane.config.model_id, pane.config.thinking) for pane in panes]
+
+    def _pane_changed(self) -> None:
+        """A pane's model or thinking changed during the quiz (the model manager's trio):
+        the truth changed, so the quiz starts again, shuffled anew."""
+        if self.quiz is not None and not self._restarting:
+            self._restarting = True  # once, after every pane of a trio has changed
+            QTimer.singleShot(0, self._restart)
+
+    def _restart(self) -> None:
+        self._restarting = False
+        if self.quiz is not None and self._panes_now(self.order) != self._asked:
+            self.start()
+
+    def stop(self) -> None:
+        """Back to the panes as they were: their order, their models shown."""
+        self.quiz = None
+        self._arrange(self.order)
+        for pane in self.host.panes:
+            pane.set_blind(None)
+        self.host.trio_note.follow(self.host.panes)
+        self.host._update_pane_buttons()  # Add pane, and ✕ where there is more than one
+        self.hide()
+
+    def _arrange(self, panes: list[Any]) -> None:
+        window = self.host
+        panes = [pane for pane in panes if pane in window.panes]
+        window.panes[:] = panes
+        for index, pane in enumerate(panes):
+            window.splitter.insertWidget(index, pane)
+        window.splitter.setSizes([1000] * len(panes))
+
+    def _build_guesses(self) -> None:
+        assert self.quiz is not None
+        while self.guess_row.count():
+            item = self.guess_row.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
+        self.combos = []
+        for label in self.quiz.labels:
+            name = QLabel(f"{label}:")
+            combo = QComboBox()
+            combo.addItems([NO_GUESS, *STAGES])
+            combo.setAccessibleName(f"Guess for {label}")
+            combo.currentIndexChanged.connect(
+                lambda index, lab=label: self._guessed(lab, index))
+            self.guess_row.addWidget(name)
+            self.guess_row.addWidget(combo)
+            self.guess_row.addSpacing(8)
+            self.combos.append(combo)
+        self.guess_row.addStretch(1)
+        theme.apply_point_size(self, self.host.base_point_size * self.host.zoom)
+
+    def _guessed(self, label: str, index: int) -> None:
+        if self.quiz is not None and not self.quiz.revealed:
+            self.quiz.guess(label, STAGES[index - 1] if index > 0 else None)
+
+    def guess(self, stages: list[str]) -> None:
+        """Set the guesses in shown order (the boxes follow)."""
+        for combo, chosen in zip(self.combos, stages, strict=True):
+            combo.setCurrentIndex(STAGES.index(chosen) + 1)
+
+    def reveal(self) -> None:
+        """The truth per pane beside the guess, and the score."""
+        if self.quiz is None:
+            return
+        shown = self.quiz.reveal()
+        for combo in self.combos:
+            combo.setEnabled(False)
+        self.reveal_button.setEnabled(False)
+        self.result.setText("\n".join([*shown.lines(), shown.headline()]))
+        self.result.show()

@@ -1,0 +1,105 @@
+"""Stage trios in the window (issue 28, item 6): the model manager's "Stage trios" row,
+offered above the recommendation, and the window's one-line note when its panes mix
+families. The trios themselves are catalog data (``models/trios.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from desktop_app.models import catalog as cat
+from desktop_app.models.trios import MIX_WHY, Trio, load_trios, mix_note, trio_panes
+from desktop_app.text.units import format_bytes
+from desktop_app.ui import theme
+
+TRIOS_TIP = ("Three panes that are stages of one model: its base, then the same weights "
+             "with thinking off (the instruct stage) and on. Downloads what is not here.")
+
+
+class StageTrioBar(QWidget):
+    """ "Stage trios": the catalog's trios in a box, what the chosen one holds, and a
+    button; ``chosen`` carries ``[(model id, thinking), ...]`` when it is pressed."""
+
+    chosen = Signal(list)
+
+    def __init__(self, catalog: cat.Catalog, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.box = QComboBox()
+        self.box.setToolTip(TRIOS_TIP)
+        self.button = QPushButton("Use these stages")
+        self.button.setToolTip(TRIOS_TIP)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        theme.style(self.label, lambda: f"color: {theme.muted_fg()};")
+        layout.addWidget(QLabel("Stage trios:"))
+        layout.addWidget(self.box)
+        layout.addWidget(self.button)
+        layout.addWidget(self.label, 1)
+        self.catalog = catalog
+        self.trios: list[Trio] = []
+        self.box.currentIndexChanged.connect(self._describe)
+        self.button.clicked.connect(self._pressed)
+        self.set_catalog(catalog)
+
+    def set_catalog(self, catalog: cat.Catalog) -> None:
+        self.catalog = catalog
+        self.trios = load_trios(catalog)
+        self.box.blockSignals(True)
+        self.box.clear()
+        for trio in self.trios:
+            self.box.addItem(trio.name, trio.id)
+        self.box.blockSignals(False)
+        self.setVisible(bool(self.trios))
+        self._describe()
+
+    @property
+    def trio(self) -> Trio | None:
+        index = self.box.currentIndex()
+        return self.trios[index] if 0 <= index < len(self.trios) else None
+
+    def _describe(self, _index: int = 0) -> None:
+        trio = self.trio
+        if trio is None:
+            self.label.setText("")
+            return
+        entries = {pane.model_id: self.catalog.entries[pane.model_id] for pane in trio.panes}
+        missing = [e for e in entries.values() if cat.state_of(e) != cat.Availability.READY]
+        size = sum(e.size or 0 for e in missing)
+        fetch = (f"{len(missing)} to download ({format_bytes(size)})" if missing
+                 else "all downloaded")
+        stages = [f"{entries[p.model_id].name}, thinking {'on' if p.thinking else 'off'}"
+                  if entries[p.model_id].role == "reasoning" else entries[p.model_id].name
+                  for p in trio.panes]
+        note = mix_note(trio_panes(trio, self.catalog))
+        self.label.setText(f"{' → '.join(stages)}; {fetch}. {note}".strip())
+
+    def _pressed(self) -> None:
+        trio = self.trio
+        if trio is not None:
+            self.chosen.emit([[pane.model_id, pane.thinking] for pane in trio.panes])
+
+
+class TrioNote(QLabel):
+    """The window's one line when its panes mix families (``models.trios.mix_note``);
+    hidden when they are one family, and in the blind quiz (it names the families)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        theme.style(self, lambda: f"color: {theme.muted_fg()};")
+        self.setToolTip(MIX_WHY)
+        self.hide()
+
+    def follow(self, panes: Sequence[Any], *, blind: bool = False) -> None:
+        """Say whether ``panes`` (the window's, with ``entry`` and ``config``) mix families."""
+        note = "" if blind else mix_note([(pane.entry, pane.config.thinking)
+                                          for pane in panes if pane.entry is not None])
+        self.setText(note)
+        self.setVisible(bool(note))
