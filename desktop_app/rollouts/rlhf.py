@@ -17,10 +17,14 @@ all of it.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from desktop_app import paths
 from desktop_app.engine.protocol import GenerationRequest, Sampling
 from desktop_app.rollouts.preferences import Strengths, Vote, bradley_terry
 from desktop_app.rollouts.reward import (
@@ -83,14 +87,41 @@ class RlhfSession:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RlhfSession:
         """A saved session (embeddings are not saved: they are recomputed)."""
-        session = cls(prompt=str(data.get("prompt", "")),
-                      answers=[Answer.from_dict(a) for a in data.get("answers", [])],
-                      votes=[Vote.from_dict(v) for v in data.get("votes", [])],
+        answers = [Answer.from_dict(a) for a in data.get("answers", [])]
+        votes = [Vote.from_dict(v) for v in data.get("votes", [])]
+        session = cls(prompt=str(data.get("prompt", "")), answers=answers,
+                      votes=[v for v in votes if v.a != v.b
+                             and 0 <= v.a < len(answers) and 0 <= v.b < len(answers)],
                       judge_model=data.get("judge_model"))
         scores = data.get("judge_scores")
         if isinstance(scores, list) and len(scores) == len(session.answers):
             session.judge_scores = [None if s is None else float(s) for s in scores]
         return session
+
+
+def session_path() -> Path:
+    """Where the window keeps the class's last RLHF session (answers and votes)."""
+    return paths.data_dir() / "rlhf" / "session.json"
+
+
+def save_session(session: RlhfSession, path: Path | None = None) -> Path:
+    """Write the session as JSON (atomically: a crash never leaves half a file)."""
+    target = path or session_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(json.dumps(session.to_dict(), ensure_ascii=False, indent=1),
+                         encoding="utf-8")
+    os.replace(temporary, target)
+    return target
+
+
+def load_session(path: Path | None = None) -> RlhfSession | None:
+    """The saved session, or None when there is none (or it cannot be read)."""
+    try:
+        data = json.loads((path or session_path()).read_text(encoding="utf-8"))
+        return RlhfSession.from_dict(data) if isinstance(data, dict) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 # ------------------------------------------------------------------------ the models
