@@ -22,6 +22,7 @@ from desktop_app.bench.app import (
 from desktop_app.bench.engine import (
     bench_comparison,
     bench_contention,
+    bench_embeddings,
     bench_logprobs,
     bench_many_sequences,
     bench_native,
@@ -94,7 +95,7 @@ LIGHT_DUTY = 0.6  # a light load: 60 % of one core, which a 0.1 s sample counts 
 def run_benchmarks(models: list[ModelEntry], n_tokens: int, repeats: int,
                    window: bool = True, startup: bool = True, contention: bool = False,
                    llama_bench: str | None = None, rollouts: bool = True,
-                   threads: int | None = None) -> dict[str, Any]:
+                   threads: int | None = None, embeddings: bool = True) -> dict[str, Any]:
     """Run every measurement of *models* (catalog entries) on ``threads`` cores (default:
     every physical core); return one JSON-ready dict."""
     from desktop_app.engine.cores import physical_cores
@@ -116,6 +117,8 @@ def run_benchmarks(models: list[ModelEntry], n_tokens: int, repeats: int,
     report["prompt_reuse"] = bench_prompt_reuse(entries[0], n_tokens, cores)
     report["many_sequences"] = bench_many_sequences(entries[0], n_tokens, cores)
     report["logprobs"] = bench_logprobs(entries[0], n_tokens, repeats, cores)
+    if embeddings:
+        report["embeddings"] = bench_embeddings(entries[0], repeats, cores)
     if llama_bench:
         report["native"] = bench_native(entries[:2], llama_bench, n_tokens, cores, repeats)
     if contention:

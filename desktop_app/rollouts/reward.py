@@ -88,8 +88,12 @@ def fit_reward(features: np.ndarray, votes: Sequence[Vote], l2: float = DEFAULT_
         return RewardModel(np.zeros(dims))
     used = sorted({v.a for v in votes} | {v.b for v in votes})
     # w lies in the row space of the answers the votes name: solve in its basis
-    _, singular, vt = np.linalg.svd(features[used], full_matrices=False)
-    basis = vt[singular > 1e-9 * max(1.0, float(singular.max(initial=0.0)))]
+    # an orthonormal basis of that row space from the small Gram matrix (answers × answers:
+    # its eigen-decomposition is far cheaper than an SVD of the wide feature matrix)
+    rows = features[used]
+    eigenvalues, eigenvectors = np.linalg.eigh(rows @ rows.T)
+    keep = eigenvalues > 1e-9 * max(1.0, float(eigenvalues.max(initial=0.0)))
+    basis = (eigenvectors[:, keep].T @ rows) / np.sqrt(eigenvalues[keep])[:, None]
     if basis.shape[0] == 0:
         return RewardModel(np.zeros(dims))
     diffs = (features[[v.a for v in votes]] - features[[v.b for v in votes]]) @ basis.T
