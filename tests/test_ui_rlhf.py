@@ -149,3 +149,27 @@ def test_a_key_is_the_charts_gold_and_misuse_is_a_sentence(qtbot, window: RlhfWi
     qtbot.waitUntil(lambda: window.report is not None and not window.busy, timeout=10_000)
     assert window.report.gold_kind == "key" and window.chart.key
     assert all(gold == 0.0 for _, _, gold in window.chart.points)
+
+
+def test_the_run_menu_opens_it_on_the_panes_models(qtbot, fake_models, engine,
+                                                  triptych_home) -> None:
+    from desktop_app.ui.main_window import MainWindow
+
+    ids = [e.id for e in fake_models if e.role in ("instruct", "reasoning")]
+    window = MainWindow(fake_models, models=ids, remember=False, worker_factory=engine.worker)
+    qtbot.addWidget(window)
+    window.show()
+    run_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Run")
+    action = next(a for a in run_menu.actions() if a.text().startswith("&RLHF"))
+    action.trigger()
+    dialog = next(w for w in QApplication.topLevelWidgets()
+                  if isinstance(w, RlhfWindow) and w.isVisible())
+    try:
+        assert [e.id for e in dialog.entries] == ids
+        assert dialog.model_box.count() == 3  # each model, and every pane's model
+        titles = [dialog.problem_box.itemText(i) for i in range(dialog.problem_box.count())]
+        assert "A joke about pelicans (open)" in titles  # the shipped open set
+        assert any("with a key" in t for t in titles)  # and the math set, keyed
+    finally:
+        dialog.close()
+        assert wait_for_closing()
