@@ -529,8 +529,7 @@ def test_a_served_model_embeds_through_the_servers_embeddings(stub: StubServer,
         vectors = worker.embed(["pelican", "a b"])
     assert vectors == [[7.0, 3.0], [3.0, 1.0]]  # in input order (the stub answers reversed)
     assert stub.requests[-1] == {"model": "plain", "input": ["pelican", "a b"]}
-    with RemoteWorker(remote_entry(keyed_stub.url, "plain",
-                                   source={"api_key_env": "STUB_KEY"})) as worker:
-        with pytest.raises(EmbeddingError) as caught:
-            worker.embed(["x"])  # no key: the server's refusal, in one sentence
+    keyed = remote_entry(keyed_stub.url, "plain", source={"api_key_env": "STUB_KEY"})
+    with RemoteWorker(keyed) as worker, pytest.raises(EmbeddingError) as caught:
+        worker.embed(["x"])  # no key: the server's refusal, in one sentence
     assert "\n" not in str(caught.value) and str(caught.value)
