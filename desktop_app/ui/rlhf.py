@@ -147,7 +147,6 @@ class RlhfWindow(QDialog):
         self.save_to = save_to
         self.rng = random.Random(seed)
         self.session = session or RlhfSession(prompt="")
-        self.keys: AnswerKey | None = None
         self.pair: tuple[int, int] | None = None
         self.strengths: Strengths | None = None
         self.report: RlhfReport | None = None
