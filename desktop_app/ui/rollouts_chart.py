@@ -296,7 +296,7 @@ class GoodhartChart(Chart):
                    self.gold_name))
         metrics = painter.fontMetrics()
         legend_y = plot.top() + 4
-        for colour, values, low, high, name in series:
+        for colour, values, low, high, _name in series:
             path = QPainterPath(QPointF(x_of(values[0][0]), y_of(values[0][1], low, high)))
             for n, value in values[1:]:
                 path.lineTo(QPointF(x_of(n), y_of(value, low, high)))
@@ -306,6 +306,15 @@ class GoodhartChart(Chart):
             painter.setBrush(colour)
             for n, value in values:
                 painter.drawEllipse(QPointF(x_of(n), y_of(value, low, high)), 3.5, 3.5)
+        # the legend on a backing over the lines' top-left corner, so both stay readable
+        width = max(metrics.horizontalAdvance(f"— {name}") for *_, name in series) + 12
+        backing = QColor(self.palette().window().color())
+        backing.setAlpha(225)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(backing)
+        painter.drawRect(QRectF(plot.left() + 2, legend_y - 2, width,
+                                2 * (metrics.height() + 2) + 4))
+        for colour, _values, _low, _high, name in series:
             painter.setPen(QPen(colour))
             painter.drawText(QRectF(plot.left() + 8, legend_y, plot.width() - 16,
                                     metrics.height()),
