@@ -32,6 +32,7 @@ from typing import Any
 from desktop_app.engine.handle import ModelHandle
 from desktop_app.engine.protocol import (
     Delta,
+    EmbeddingError,
     Event,
     Failed,
     FailureKind,
@@ -109,13 +110,24 @@ def token_script(texts: list[str], *, thinking: int = 0, figures: bool = True
     return script
 
 
+def letter_embedding(text: str) -> list[float]:
+    """A stand-in embedding: the text's counts of a to z (and one for everything else)."""
+    counts = [0.0] * 27
+    for char in text.casefold():
+        counts[ord(char) - ord("a") if "a" <= char <= "z" else 26] += 1.0
+    return counts
+
+
 class FakeWorker:
     """Replays a script of events with ModelWorker's public surface."""
 
     def __init__(self, entry: ModelEntry, n_threads: int | None = None, budget: Any = None,
                  *, script: Script | None = None, load_s: float = 0.01,
-                 fail_load: Failed | None = None):
+                 fail_load: Failed | None = None,
+                 embedder: Callable[[str], Sequence[float]] | None = None):
         self.entry = entry
+        self.embedder = embedder or letter_embedding
+        self.embedded: list[str] = []
         self.script: Script = script if script is not None else answer_script("Hello.")
         self.load_s = load_s
         self.fail_load = fail_load
@@ -186,6 +198,24 @@ class FakeWorker:
         self._loaded = Loaded(model_id=self.entry.id, load_s=self.load_s, n_ctx=2048,
                               n_threads=1, model_path="fake.gguf", has_chat_template=True)
         yield self._loaded
+
+    # -- embeddings
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Each text's vector from :attr:`embedder` (default: :func:`letter_embedding`),
+        unit length as the real one's; a failed load raises as ModelWorker's does."""
+        for event in self.wait_loaded():
+            if isinstance(event, Failed):
+                raise EmbeddingError(event.message)
+        if self._closed:
+            raise EmbeddingError("The model's worker stopped.")
+        self.embedded.extend(texts)
+        vectors = []
+        for text in texts:
+            vector = [float(x) for x in self.embedder(text)]
+            norm = sum(x * x for x in vector) ** 0.5 or 1.0
+            vectors.append([x / norm for x in vector])
+        return vectors
 
     # -- generation
 

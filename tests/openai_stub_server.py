@@ -108,6 +108,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.stub.headers.append(dict(self.headers))
         if not self._authorized():
             return
+        if self.path.endswith("/embeddings"):  # each input's vector: its length and vowels
+            inputs = body.get("input") or []
+            rows = [{"object": "embedding", "index": i,
+                     "embedding": [float(len(t)), float(sum(c in "aeiou" for c in t))]}
+                    for i, t in enumerate(inputs)]
+            self._json(200, {"object": "list", "data": list(reversed(rows))})  # any order
+            return
         chat = self.path.endswith("/chat/completions")
         if not chat and not self.path.endswith("/completions"):
             self._json(404, {"error": {"message": "no such page"}})

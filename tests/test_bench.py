@@ -93,6 +93,12 @@ def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
     assert logprobs["sampling"]["temperature"] > 0  # the model's own: it samples
     _ratio_of(logprobs["ratio"], logprobs["on_tokens_per_s"], logprobs["off_tokens_per_s"])
 
+    embeddings = report["embeddings"]  # 64 answers through the model process vs llama.cpp's
+    assert embeddings["texts"] == 64 and embeddings["model"] == MODEL
+    _ratio_of(embeddings["ratio"], embeddings["engine_s"], embeddings["bare_s"])
+    fit = report["reward_fit"]
+    assert fit["votes"] == 200 and fit["fit_s"] > 0 and fit["cross_validated_s"] > 0
+
     contention = report["contention"]
     assert set(contention["baseline_tokens_per_s"]) == {"1"}  # one thread count: --threads 1
     _ratio_of(contention["ratio"], contention["engine_tokens_per_s"],
@@ -141,7 +147,7 @@ def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
     # Both renderings show every figure of this report, the rollouts stall with its target.
     measures = [row.measure for row in report_rows(report)]
     native_models = len(report["native"]["models"]) if "native" in report else 0
-    assert len(measures) == 14 + native_models  # with a llama-bench on PATH
+    assert len(measures) == 16 + native_models  # with a llama-bench on PATH
     markdown, table = format_markdown(report), format_table(report)
     assert all(measure in markdown and measure in table for measure in measures)
     assert "stall ≤ 50 ms" in markdown and "stall ≤ 50 ms" in table

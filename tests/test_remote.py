@@ -518,3 +518,18 @@ def test_looking_at_a_served_model_starts_no_work(stub: StubServer):
     assert servers.check_due()
     assert availability(entry) == Availability.READY and servers.due() == []
     assert stub.models_asked == 1
+
+
+def test_a_served_model_embeds_through_the_servers_embeddings(stub: StubServer,
+                                                              keyed_stub: StubServer,
+                                                              monkeypatch: pytest.MonkeyPatch):
+    from desktop_app.engine.protocol import EmbeddingError
+
+    with RemoteWorker(remote_entry(stub.url, "plain")) as worker:
+        vectors = worker.embed(["pelican", "a b"])
+    assert vectors == [[7.0, 3.0], [3.0, 1.0]]  # in input order (the stub answers reversed)
+    assert stub.requests[-1] == {"model": "plain", "input": ["pelican", "a b"]}
+    keyed = remote_entry(keyed_stub.url, "plain", source={"api_key_env": "STUB_KEY"})
+    with RemoteWorker(keyed) as worker, pytest.raises(EmbeddingError) as caught:
+        worker.embed(["x"])  # no key: the server's refusal, in one sentence
+    assert "\n" not in str(caught.value) and str(caught.value)

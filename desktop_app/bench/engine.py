@@ -449,3 +449,73 @@ def bench_contention(entry: Any, n_tokens: int, repeats: int, cores: int,
             "engine_tokens_per_s": round(engine, 2), "baseline_tokens_per_s": baseline,
             "ratio": round(engine / best, 3) if best else None}
 
+
+
+# ------------------------------------------------------------------------- embeddings
+
+EMBED_TEXTS = 64  # the answers a best-of-64 embeds
+
+
+def embedding_texts(count: int = EMBED_TEXTS) -> list[str]:
+    """``count`` different joke-length answers (what the RLHF window embeds)."""
+    animals = ("pelican", "penguin", "heron", "goose", "owl", "parrot", "gull", "crow")
+    return [f"Why did the {animals[i % 8]} bring a ladder to the {i}th party? Because it "
+            f"heard the drinks were on the house, and it wanted {i % 5 + 1} of them!"
+            for i in range(count)]
+
+
+def _bare_embed(path: str, threads: int, texts: list[str]) -> float:
+    """Seconds llama-cpp-python's own ``Llama(embedding=True).embed`` takes for ``texts``,
+    in a baseline process (mean-pooled, normalised, as the model process embeds)."""
+    global _BARE_MODEL
+    import llama_cpp
+
+    from desktop_app.engine.child import EMBED_CONTEXT
+
+    if _BARE_MODEL is None or _BARE_MODEL.model_path != path:
+        _BARE_MODEL = llama_cpp.Llama(
+            model_path=path, embedding=True, n_ctx=EMBED_CONTEXT, n_batch=EMBED_CONTEXT,
+            n_ubatch=EMBED_CONTEXT, n_gpu_layers=0, n_threads=threads, n_threads_batch=threads,
+            pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN, verbose=False)
+    started = time.perf_counter()
+    _BARE_MODEL.embed(texts, normalize=True, truncate=True)
+    return time.perf_counter() - started
+
+
+def _embed_baseline_init() -> None:
+    """The embedding baseline runs at the model process's niceness: the figure is the
+    engine's overhead (a pipe, a process), not the priority it gives the window."""
+    from desktop_app.engine.child import WORKER_NICENESS
+
+    _quiet_native_stderr()
+    try:
+        os.nice(WORKER_NICENESS)
+    except (AttributeError, OSError):
+        pass
+
+
+def bench_embeddings(entry: Any, repeats: int, threads: int) -> dict[str, Any]:
+    """Embedding 64 answers through the model process (``ModelHandle.embed``) against
+    llama-cpp-python's own embed in a process of its own at the same niceness, alternating runs (the first round
+    of each warms up, its embedding context opened, and is discarded)."""
+    from desktop_app.engine.cores import ThreadBudget
+    from desktop_app.engine.worker import ModelWorker
+    from desktop_app.models.catalog import ensure_local
+
+    path = str(ensure_local(entry))
+    texts = embedding_texts()
+    engine_s: list[float] = []
+    bare_s: list[float] = []
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
+                             initializer=_embed_baseline_init) as pool, \
+            ModelWorker(entry, n_threads=threads, budget=ThreadBudget(cores=threads)) as worker:
+        for _ in range(repeats + 1):
+            bare_s.append(pool.submit(_bare_embed, path, threads, texts).result())
+            started = time.perf_counter()
+            worker.embed(texts)
+            engine_s.append(time.perf_counter() - started)
+    engine = statistics.median(engine_s[1:])
+    bare = statistics.median(bare_s[1:])
+    return {"model": entry.id, "texts": len(texts), "threads": threads,
+            "engine_s": round(engine, 3), "bare_s": round(bare, 3),
+            "ratio": round(engine / bare, 3) if bare else None, "runs": repeats}

@@ -106,6 +106,19 @@ def _engine_rows(report: dict[str, Any]) -> list[Row]:
         rows.append(Row(what, str(logprobs["on_tokens_per_s"]),
                         f"{logprobs['off_tokens_per_s']} (without)",
                         str(logprobs["ratio"]), "≥ 0.8", headline=True))
+    embeddings = report.get("embeddings")
+    if embeddings:
+        rows.append(Row(
+            f"embedding {embeddings['texts']} answers ({embeddings['model']}, "
+            f"{embeddings['threads']} threads), s",
+            str(embeddings["engine_s"]),
+            f"{embeddings['bare_s']} (llama-cpp-python's own embed)",
+            str(embeddings["ratio"]), "≤ 2.0", headline=True))
+    fit = report.get("reward_fit")
+    if fit:
+        rows.append(Row(f"training the reward model on {fit['votes']} votes "
+                        f"({fit['answers']} answers, {fit['dimensions']} features), s",
+                        str(fit["fit_s"]), target="< 1.0", headline=True))
     return rows
 
 

@@ -23,6 +23,7 @@ from desktop_app.bench.app import (
 from desktop_app.bench.engine import (
     bench_comparison,
     bench_contention,
+    bench_embeddings,
     bench_logprobs,
     bench_many_sequences,
     bench_native,
@@ -96,7 +97,8 @@ def run_benchmarks(models: list[ModelEntry], n_tokens: int, repeats: int,
                    window: bool = True, startup: bool = True, contention: bool = False,
                    llama_bench: str | None = None, rollouts: bool = True,
                    threads: int | None = None,
-                   sampler: dict[str, float | int] | None = None) -> dict[str, Any]:
+                   sampler: dict[str, float | int] | None = None,
+                   embeddings: bool = True) -> dict[str, Any]:
     """Run every measurement of *models* (catalog entries) on ``threads`` cores (default:
     every physical core); return one JSON-ready dict. ``sampler``: settings that replace
     each model's defaults in the figures that sample (the decode-speed ones are greedy)."""
@@ -122,6 +124,8 @@ def run_benchmarks(models: list[ModelEntry], n_tokens: int, repeats: int,
     report["many_sequences"] = bench_many_sequences(entries[0], n_tokens, cores,
                                                     sampler=sampler)
     report["logprobs"] = bench_logprobs(entries[0], n_tokens, repeats, cores, sampler=sampler)
+    if embeddings:
+        report["embeddings"] = bench_embeddings(entries[0], repeats, cores)
     if llama_bench:
         report["native"] = bench_native(entries[:2], llama_bench, n_tokens, cores, repeats)
     if contention:

@@ -52,11 +52,51 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     bench.add_argument("--no-startup", action="store_true", help="skip the start-up figures")
     bench.add_argument("--contention", action="store_true",
                        help="also measure one pane while a busy process takes a core")
+    bench.add_argument("--no-rlhf", action="store_true",
+                       help="skip the RLHF figures (embedding 64 answers, fitting the reward model)")
     bench.add_argument("--llama-bench", metavar="PATH",
                        help="native llama-bench binary for the ratio to llama.cpp "
                             "(default: llama-bench on PATH, if any)")
     add_sampler_options(bench, applies=", in the figures that sample")
     return bench
+
+
+def bench_reward_fit(votes: int = 200, answers: int = 64, dimensions: int = 576,
+                     repeats: int = 5) -> dict[str, Any]:
+    """Seconds to train the reward model (rollouts.reward) on ``votes`` votes between
+    ``answers`` answers with embeddings of ``dimensions`` (SmolLM2-135M's) plus the text
+    features, and to cross-validate it; the median of ``repeats``. Measured here, where
+    the command composes the core (bench and rollouts are independent layers)."""
+    import random
+    import statistics
+    import time
+
+    import numpy as np
+
+    from desktop_app.bench.engine import embedding_texts
+    from desktop_app.rollouts.preferences import Vote, Winner
+    from desktop_app.rollouts.reward import (
+        answer_features,
+        cross_validated_agreement,
+        fit_reward,
+    )
+
+    rng = random.Random(0)
+    vectors = np.random.default_rng(0).normal(size=(answers, dimensions))
+    features = answer_features(embedding_texts(answers), vectors.tolist())
+    pairs = [tuple(rng.sample(range(answers), 2)) for _ in range(votes)]
+    drawn = [Vote(a, b, rng.choice((Winner.A, Winner.B, Winner.TIE))) for a, b in pairs]
+    fit_s, cv_s = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fit_reward(features, drawn)
+        fit_s.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        cross_validated_agreement(features, drawn)
+        cv_s.append(time.perf_counter() - started)
+    return {"votes": votes, "answers": answers, "dimensions": int(features.shape[1]),
+            "fit_s": round(statistics.median(fit_s), 4),
+            "cross_validated_s": round(statistics.median(cv_s), 4)}
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -86,7 +126,9 @@ def run_bench(args: argparse.Namespace) -> int:
                                  window=not args.no_window, startup=not args.no_startup,
                                  contention=args.contention, llama_bench=llama_bench,
                                  rollouts=not args.no_rollouts, threads=args.threads,
-                                 sampler=sampler)
+                                 sampler=sampler, embeddings=not args.no_rlhf)
+        if not args.no_rlhf:
+            figures["reward_fit"] = bench_reward_fit()
     except (CatalogError, ValueError, RuntimeError) as exc:
         return report(exc, EXIT_FAILED)
     if args.json:

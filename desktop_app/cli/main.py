@@ -8,6 +8,7 @@
     triptych verify FILE [--expect V | --tests T]
     triptych prompt --model ID QUESTION         the exact text a model would receive
     triptych rollouts PROMPT --models IDS -n N  pass@k against an answer key
+    triptych rlhf PROMPT --models IDS -n N [--votes F.csv]  votes, reward model, best-of-N
     triptych practice list|pull
     triptych bench [--json]
     triptych pack OUT.zip --models IDS [--practice SETS] [--prompts FILE]
@@ -42,6 +43,7 @@ from desktop_app.cli.pack import add_pack_parsers, run_pack, run_unpack
 from desktop_app.cli.practice import add_practice_parser, run_practice
 from desktop_app.cli.prompt import add_prompt_parser, run_prompt
 from desktop_app.cli.quiz import add_quiz_parser, run_quiz
+from desktop_app.cli.rlhf import add_rlhf_parser, run_rlhf_command
 from desktop_app.cli.rollouts import add_rollouts_parser, run_rollouts_command
 from desktop_app.cli.verify import add_verify_parser, run_verify
 
@@ -52,6 +54,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "verify": run_verify,
     "prompt": run_prompt,
     "rollouts": run_rollouts_command,
+    "rlhf": run_rlhf_command,
     "practice": run_practice,
     "bench": run_bench,
     "pack": run_pack,
@@ -80,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(commands)
     add_prompt_parser(commands)
     add_rollouts_parser(commands)
+    add_rlhf_parser(commands)
     add_practice_parser(commands)
     add_pack_parsers(commands)
     one_line_parser_errors(parser, "")  # every command's, too: one usage error, exit 2

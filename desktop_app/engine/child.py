@@ -31,6 +31,8 @@ from desktop_app.engine.llama.native_setup import (
 from desktop_app.engine.prompting import BuiltPrompt, PromptError, build_prompt
 from desktop_app.engine.protocol import (
     Delta,
+    Embed,
+    Embedded,
     Event,
     Failed,
     FailureKind,
@@ -602,6 +604,12 @@ def _serve(conn: Any, stop_event: Any, shared: tuple[Any, Any], entry: ModelEntr
         def ceiling() -> int:
             return max(threads(), int(shared[1].value))
 
+        if isinstance(message, Embed):
+            try:
+                conn.send(run_embedding(entry, message.texts, threads()))
+            except (BrokenPipeError, EOFError):
+                return
+            continue
         if isinstance(message, Generate):
             events = run_generation(model, entry, message.request, should_stop=stop_event.is_set,
                                     threads=threads, ceiling=ceiling)
@@ -622,3 +630,35 @@ def _serve(conn: Any, stop_event: Any, shared: tuple[Any, Any], entry: ModelEntr
             return
         except Exception as exc:  # noqa: BLE001 - a generation's failure is data for its pane
             conn.send(Failed(message=f"Generation failed: {exc}", kind=FailureKind.ERROR))
+
+
+# ------------------------------------------------------------------------- embeddings
+
+EMBED_CONTEXT = 512  # tokens of each text embedded (longer texts are truncated)
+_EMBEDDERS: dict[str, Any] = {}
+
+
+def run_embedding(entry: ModelEntry, texts: tuple[str, ...], n_threads: int) -> Embedded | Failed:
+    """Each text's embedding from llama.cpp's own embedding mode (``Llama(embedding=True)``,
+    mean-pooled over the text's tokens, unit length). The embedding context is opened on the
+    first request (the weights are memory-mapped: the generating model's pages are shared)
+    and kept, on the CPU."""
+    try:
+        embedder = _EMBEDDERS.get(entry.id)
+        if embedder is None:
+            import llama_cpp
+
+            embedder = llama_cpp.Llama(
+                model_path=str(ensure_local(entry)), embedding=True, n_ctx=EMBED_CONTEXT,
+                n_batch=EMBED_CONTEXT, n_ubatch=EMBED_CONTEXT, n_gpu_layers=0,
+                n_threads=n_threads, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+                verbose=False)
+            _EMBEDDERS[entry.id] = embedder
+        vectors = embedder.embed([text if text.strip() else " " for text in texts],
+                                 normalize=True, truncate=True) if texts else []
+        return Embedded(tuple(tuple(float(x) for x in vector) for vector in vectors))
+    except MemoryError:
+        return Failed(message=f"{entry.name} ran out of memory while embedding.",
+                      kind=FailureKind.OOM)
+    except Exception as exc:  # noqa: BLE001 - reported to the caller as data
+        return Failed(message=f"{entry.name} could not embed: {exc}", kind=FailureKind.ERROR)

@@ -56,6 +56,10 @@ class ModelHandle(Protocol):
                       seeds: Sequence[int | None]) -> Generator[Event, None, None]:
         """One sequence per seed sharing the prompt, their events tagged and interleaved."""
 
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Each text's embedding vector (mean-pooled, unit length), blocking; raises
+        :class:`~desktop_app.engine.protocol.EmbeddingError` when the model cannot."""
+
     def stop(self) -> None:
         """End the current generation soon (cooperative); the model stays loaded."""
 

@@ -143,11 +143,31 @@ class GenerateMany:
 
 
 @dataclass(frozen=True)
+class Embed:
+    """Parent → child: each text's embedding (llama.cpp's embedding mode, mean-pooled).
+
+    The child answers with one :class:`Embedded`, or a :class:`Failed`."""
+
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Child → parent: one vector per text of an :class:`Embed`, in order."""
+
+    vectors: tuple[tuple[float, ...], ...]
+
+
+class EmbeddingError(RuntimeError):
+    """A model could not embed the texts (one sentence: why)."""
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """Parent → child: exit the process."""
 
 
-Command = Generate | GenerateMany | Shutdown
+Command = Generate | GenerateMany | Embed | Shutdown
 
 
 # ------------------------------------------------------------------------------ events

@@ -37,6 +37,7 @@ import httpx2
 from desktop_app.engine.prompting import BuiltPrompt, PromptError, build_prompt
 from desktop_app.engine.protocol import (
     Delta,
+    EmbeddingError,
     Event,
     Failed,
     FailureKind,
@@ -431,6 +432,28 @@ class RemoteWorker:
             request.sampling, seed=seed if seed is not None else random.randrange(2**31)))
             for seed in seeds] or [request]
         yield from self._generate(requests)
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Each text's embedding from the server's OpenAI-style ``/embeddings`` (blocking);
+        raises :class:`EmbeddingError` when it has none for this model."""
+        source = self.source
+        key = servers.api_key(source.endpoint, source.api_key_env)
+        try:
+            response = self._http().post(source.endpoint + "/embeddings",
+                                         json={"model": source.model, "input": list(texts)},
+                                         headers=servers.auth_headers(key))
+        except httpx2.HTTPError as exc:
+            raise EmbeddingError(str(servers.transport_error(exc, source.endpoint))) from None
+        if response.status_code != 200:
+            raise EmbeddingError(str(servers.status_error(
+                response, source.endpoint, model=source.model, key_env=source.api_key_env,
+                had_key=bool(key))))
+        try:
+            rows = sorted(response.json()["data"], key=lambda row: row.get("index", 0))
+            return [[float(x) for x in row["embedding"]] for row in rows]
+        except (ValueError, KeyError, TypeError):
+            raise EmbeddingError(f"{servers.host_of(source.endpoint)} answered /embeddings with "
+                                 f"something that is not a list of vectors.") from None
 
     def _generate(self, requests: list[GenerationRequest]) -> Generator[Event, None, None]:
         calls = self._calls = [_Call() for _ in requests]

@@ -42,6 +42,9 @@ from desktop_app.engine.llama.native_setup import (
 )
 from desktop_app.engine.protocol import (
     Delta,
+    Embed,
+    Embedded,
+    EmbeddingError,
     Event,
     Failed,
     FailureKind,
@@ -336,6 +339,30 @@ class ModelWorker:
         every sequence's Finished, or at the first Failed. ``stop()`` ends them all.
         """
         yield from self._run(GenerateMany(request, tuple(seeds)), max(1, len(seeds)))
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Each text's embedding (mean-pooled, unit length), from llama.cpp's embedding mode
+        in the model's process. Blocking; run it off the GUI thread. Raises
+        :class:`EmbeddingError` when the model cannot."""
+        for event in self.wait_loaded():
+            if isinstance(event, Failed):
+                raise EmbeddingError(event.message)
+        self.budget.acquire(self)
+        try:
+            try:
+                self.connection.send(Embed(tuple(texts)))
+            except (OSError, BrokenPipeError):
+                pass  # the receive below reports how the process died
+            message = self._receive()
+        finally:
+            self.budget.release(self)
+        if isinstance(message, Failed):
+            if message.kind.process_gone:
+                self._load_failure = message
+            raise EmbeddingError(message.message)
+        if not isinstance(message, Embedded):
+            raise EmbeddingError(f"{self.entry.name} answered an embedding with {type(message).__name__}.")
+        return [list(vector) for vector in message.vectors]
 
     def _run(self, command: Generate | GenerateMany, finals: int) -> Generator[Event, None, None]:
         collectors: dict[int, ResultCollector] = {}

@@ -60,23 +60,40 @@ class Chart(QWidget):
         font = QFont(self.font())
         painter.setFont(font)
         painter.setPen(QPen(self.palette().text().color()))
-        painter.drawText(QRectF(area.left(), area.top() + 2, area.width(), MARGIN_TOP - 4),
+        metrics = painter.fontMetrics()  # margins grow with the font (presentation mode)
+        top = max(MARGIN_TOP, metrics.height() + 10)
+        bottom = max(MARGIN_BOTTOM, 2 * metrics.height() + 6)
+        left = max(MARGIN_LEFT, self.margin_left(metrics))
+        right = max(MARGIN_RIGHT, self.margin_right(metrics))
+        painter.drawText(QRectF(area.left(), area.top() + 2, area.width(), top - 4),
                          Qt.AlignmentFlag.AlignCenter, self.title)
-        plot = QRectF(area.left() + MARGIN_LEFT, area.top() + MARGIN_TOP,
-                      max(10.0, area.width() - MARGIN_LEFT - MARGIN_RIGHT),
-                      max(10.0, area.height() - MARGIN_TOP - MARGIN_BOTTOM))
+        plot = QRectF(area.left() + left, area.top() + top,
+                      max(10.0, area.width() - left - right),
+                      max(10.0, area.height() - top - bottom))
         painter.setPen(QPen(foreground, 1))
         for step in range(5):  # y grid: 0, 0.25, … 1
             y = plot.bottom() - plot.height() * step / 4
             painter.setPen(QPen(QColor(theme.border_color()), 1, Qt.PenStyle.DotLine))
             painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
             painter.setPen(QPen(foreground))
-            painter.drawText(QRectF(area.left(), y - 8, MARGIN_LEFT - 6, 16),
+            painter.drawText(QRectF(area.left(), y - metrics.height() / 2, left - 6,
+                                    metrics.height()),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             f"{step / 4:g}")
+                             self.y_label(step / 4))
         painter.drawLine(plot.bottomLeft(), plot.bottomRight())
         painter.drawLine(plot.bottomLeft(), plot.topLeft())
         self.draw_data(painter, plot, foreground)
+
+    def margin_left(self, metrics: Any) -> int:
+        """Room for the left axis's labels."""
+        return int(metrics.horizontalAdvance("0.75")) + 12
+
+    def margin_right(self, metrics: Any) -> int:
+        return MARGIN_RIGHT
+
+    def y_label(self, fraction: float) -> str:
+        """The left axis's label at ``fraction`` of its height (0 to 1)."""
+        return f"{fraction:g}"
 
     def draw_data(self, painter: QPainter, plot: QRectF, foreground: QColor) -> None:
         raise NotImplementedError
@@ -187,3 +204,120 @@ class AccuracyChart(Chart):
                                  Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
                                  painter.fontMetrics().elidedText(
                                      bar.label, Qt.TextElideMode.ElideMiddle, int(slot) - 2))
+
+
+def _number(value: float) -> str:
+    """An axis value to two decimals, with a real minus sign."""
+    return f"{value:.2f}".replace("-", "−") if abs(value) >= 0.005 else "0"
+
+
+def _span(values: Sequence[float]) -> tuple[float, float]:
+    low, high = min(values), max(values)
+    if high - low < 1e-9:
+        return low - 0.5, high + 0.5
+    pad = (high - low) * 0.08
+    return low - pad, high + pad
+
+
+class GoodhartChart(Chart):
+    """Best-of-n against a reward model, n on a log₂ axis: the reward model's score of its
+    pick (left axis) and the gold's verdict on it (right axis: the class's strength, or the
+    share right by the key). Reward climbing while gold stalls or falls: over-optimisation."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("best-of-n: reward model vs gold", parent)
+        self.points: list[tuple[int, float, float]] = []
+        self.gold_name = "gold: the class"
+        self.key = False
+
+    def set_curve(self, points: Sequence[tuple[int, float, float]], *, key: bool) -> None:
+        """``(n, reward, gold)`` points; ``key``: the gold is the key's share right (0–1)."""
+        self.points = list(points)
+        self.key = key
+        self.gold_name = "gold: the key (share right)" if key else "gold: the class (strength)"
+        self.update()
+
+    def _reward_span(self) -> tuple[float, float]:
+        return _span([r for _, r, _ in self.points]) if self.points else (0.0, 1.0)
+
+    def _gold_span(self) -> tuple[float, float]:
+        if self.key or not self.points:
+            return 0.0, 1.0
+        return _span([g for _, _, g in self.points])
+
+    def margin_left(self, metrics: Any) -> int:
+        return int(metrics.horizontalAdvance("−00.00")) + 12
+
+    def margin_right(self, metrics: Any) -> int:
+        return int(metrics.horizontalAdvance("−00.00")) + 12
+
+    def y_label(self, fraction: float) -> str:
+        low, high = self._reward_span()
+        return _number(low + (high - low) * fraction)
+
+    def draw_data(self, painter: QPainter, plot: QRectF, foreground: QColor) -> None:
+        if not self.points:
+            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter,
+                             "vote, then train the reward model")
+            return
+        top = max(n for n, _, _ in self.points)
+        span = math.log2(top) if top > 1 else 1.0
+        reward_low, reward_high = self._reward_span()
+        gold_low, gold_high = self._gold_span()
+
+        def x_of(n: int) -> float:
+            return plot.left() + (math.log2(n) / span if top > 1 else 0.5) * plot.width()
+
+        def y_of(value: float, low: float, high: float) -> float:
+            return plot.bottom() - (value - low) / (high - low) * plot.height()
+
+        painter.setPen(QPen(foreground))
+        for n, _, _ in self.points:
+            painter.drawText(QRectF(x_of(n) - 20, plot.bottom() + 2, 40,
+                                    painter.fontMetrics().height()),
+                             Qt.AlignmentFlag.AlignCenter, str(n))
+        height = painter.fontMetrics().height()
+        painter.drawText(QRectF(plot.left(), plot.bottom() + height + 4, plot.width(), height),
+                         Qt.AlignmentFlag.AlignCenter, "n (answers the reward model picks from)")
+        gold_colour = QColor(theme.ok_color())
+        reward_colour = QColor(theme.warn_color())
+        painter.setPen(QPen(gold_colour))
+        painter.drawLine(plot.bottomRight(), plot.topRight())
+        for step in range(5):  # the right axis: the gold's values
+            y = plot.bottom() - plot.height() * step / 4
+            value = gold_low + (gold_high - gold_low) * step / 4
+            height = painter.fontMetrics().height()
+            painter.drawText(QRectF(plot.right() + 6, y - height / 2, plot.width(), height),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                             f"{value:.2f}" if self.key else _number(value))
+        series = ((reward_colour, [(n, r) for n, r, _ in self.points], reward_low, reward_high,
+                   "reward model's score of its pick"),
+                  (gold_colour, [(n, g) for n, _, g in self.points], gold_low, gold_high,
+                   self.gold_name))
+        metrics = painter.fontMetrics()
+        legend_y = plot.top() + 4
+        for colour, values, low, high, _name in series:
+            path = QPainterPath(QPointF(x_of(values[0][0]), y_of(values[0][1], low, high)))
+            for n, value in values[1:]:
+                path.lineTo(QPointF(x_of(n), y_of(value, low, high)))
+            painter.setPen(QPen(colour, 2.5))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawPath(path)
+            painter.setBrush(colour)
+            for n, value in values:
+                painter.drawEllipse(QPointF(x_of(n), y_of(value, low, high)), 3.5, 3.5)
+        # the legend on a backing over the lines' top-left corner, so both stay readable
+        width = max(metrics.horizontalAdvance(f"— {name}") for *_, name in series) + 12
+        backing = QColor(self.palette().window().color())
+        backing.setAlpha(225)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(backing)
+        painter.drawRect(QRectF(plot.left() + 2, legend_y - 2, width,
+                                2 * (metrics.height() + 2) + 4))
+        for colour, _values, _low, _high, name in series:
+            painter.setPen(QPen(colour))
+            painter.drawText(QRectF(plot.left() + 8, legend_y, plot.width() - 16,
+                                    metrics.height()),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                             f"— {name}")
+            legend_y += metrics.height() + 2

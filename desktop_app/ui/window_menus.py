@@ -10,6 +10,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QMenuBar, QToolButton, QWidget
 
+from desktop_app.ui.rlhf import open_rlhf
+
 
 class MenuHost(Protocol):
     """What the menus act on: the main window (named here, not imported, so the window and
@@ -58,6 +60,7 @@ def build_menus_and_shortcuts(window: MenuHost) -> tuple[QAction, QAction, QActi
     run_menu.addAction("&Clear all", QKeySequence("Ctrl+L"), window.clear_all)
     run_menu.addAction("&Practice problems…", QKeySequence("Ctrl+P"), window.open_practice)
     run_menu.addAction("Rollouts on a practice &set…", window.open_set_runs)
+    run_menu.addAction("&RLHF: rank, reward model, best-of-N…", lambda: open_rlhf(window))
 
     view_menu = bar.addMenu("&View")
     thinking_action = view_menu.addAction("Expand all &thinking")

@@ -1,0 +1,529 @@
+"""The RLHF window: the class ranks answers, a reward model learns the ranking, and
+best-of-N against it shows where optimising a learned reward stops paying.
+
+Three tabs follow the lecture's three steps. **Vote**: two answers at a time, anonymised
+(A and B, in random order), big buttons and keys (A / ←, T / ↓, B / →) for a show of hands.
+**Ranking**: Bradley–Terry strengths with 95 % intervals and votes per answer. **Reward
+model**: trained on the votes (the model's embeddings plus text features), its held-out
+agreement beside the proxies', and the best-of-N chart: its score of its pick against the
+gold (the class, or the key).
+
+Everything is computed by :mod:`desktop_app.rollouts.rlhf` (the same code as ``triptych
+rlhf``) in :func:`~desktop_app.ui.tasks.run_task` jobs: the window never waits on a model
+or a fit. The answers and votes are saved as they come (``rlhf/session.json`` in the data
+folder) and exported (JSON with every figure, the votes as CSV, the chart as PNG).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.engine.handle import ModelHandle
+from desktop_app.models.catalog import ModelEntry
+from desktop_app.rollouts.preferences import Strengths, Vote, Winner, bradley_terry, next_pair
+from desktop_app.rollouts.rlhf import (
+    RlhfReport,
+    RlhfSession,
+    analyse,
+    embed_answers,
+    sample_answers,
+    save_session,
+)
+from desktop_app.rollouts.run import AnswerKey
+from desktop_app.session.generation import close_in_background
+from desktop_app.ui import theme
+from desktop_app.ui.rollouts_chart import GoodhartChart
+from desktop_app.ui.tasks import Task, run_task
+from desktop_app.verify import Problem
+
+DEFAULT_ANSWERS = 8
+MAX_WINDOW_ANSWERS = 16
+ALL_MODELS = "__all__"
+VOTE_KEYS = {Winner.A: ("A", "Left"), Winner.TIE: ("T", "Down"), Winner.B: ("B", "Right")}
+
+
+class VotePage(QWidget):
+    """Two anonymised answers and three big buttons; keys work while the page has focus."""
+
+    def __init__(self, on_vote: Callable[[Winner], None], on_undo: Callable[[], None],
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        self.counter = QLabel("Sample answers first.")
+        layout.addWidget(self.counter)
+        sides = QHBoxLayout()
+        self.texts: dict[Winner, QPlainTextEdit] = {}
+        for winner in (Winner.A, Winner.B):
+            column = QVBoxLayout()
+            title = QLabel(f"Answer {winner.value.upper()}")
+            font = title.font()
+            font.setBold(True)
+            font.setPointSizeF(font.pointSizeF() * 1.3)
+            title.setFont(font)
+            column.addWidget(title)
+            text = QPlainTextEdit()
+            text.setReadOnly(True)
+            text.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            big = text.font()
+            big.setPointSizeF(big.pointSizeF() * 1.25)
+            text.setFont(big)
+            self.texts[winner] = text
+            column.addWidget(text, 1)
+            sides.addLayout(column, 1)
+        layout.addLayout(sides, 1)
+        buttons = QHBoxLayout()
+        self.buttons: dict[Winner, QPushButton] = {}
+        for winner, label in ((Winner.A, "◀  A is better   (A / ←)"),
+                              (Winner.TIE, "Tie   (T / ↓)"),
+                              (Winner.B, "B is better  ▶   (B / →)")):
+            button = QPushButton(label)
+            button.setMinimumHeight(button.fontMetrics().height() * 3)
+            big = button.font()
+            big.setPointSizeF(big.pointSizeF() * 1.2)
+            big.setBold(True)
+            button.setFont(big)
+            button.clicked.connect(lambda _=False, w=winner: on_vote(w))
+            self.buttons[winner] = button
+            buttons.addWidget(button, 2 if winner != Winner.TIE else 1)
+            for key in VOTE_KEYS[winner]:
+                shortcut = QShortcut(QKeySequence(key), self)
+                shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                shortcut.activated.connect(lambda w=winner: on_vote(w))
+        layout.addLayout(buttons)
+        self.undo = QPushButton("Undo last vote")
+        self.undo.clicked.connect(on_undo)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.undo)
+        layout.addLayout(row)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def show_pair(self, a_text: str | None, b_text: str | None, counter: str) -> None:
+        self.counter.setText(counter)
+        for winner, text in ((Winner.A, a_text), (Winner.B, b_text)):
+            self.texts[winner].setPlainText(text or "")
+            self.buttons[winner].setEnabled(text is not None)
+        self.buttons[Winner.TIE].setEnabled(a_text is not None)
+
+
+class RlhfWindow(QDialog):
+    """RLHF's three steps on one prompt, for a class (see the module's docstring)."""
+
+    def __init__(self, entries: Sequence[ModelEntry],
+                 worker_factory: Callable[[ModelEntry], ModelHandle],
+                 parent: QWidget | None = None, *, problems: Sequence[Problem] = (),
+                 session: RlhfSession | None = None, save_to: Path | None = None,
+                 seed: int | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("RLHF: rank, reward model, best-of-N")
+        self.resize(1000, 680)
+        self.entries = list(entries)
+        self.worker_factory = worker_factory
+        self.workers: dict[str, ModelHandle] = {}
+        self.problems = list(problems)
+        self.save_to = save_to
+        self.rng = random.Random(seed)
+        self.session = session or RlhfSession(prompt="")
+        self.pair: tuple[int, int] | None = None
+        self.strengths: Strengths | None = None
+        self.report: RlhfReport | None = None
+        self.task: Task | None = None
+        self.fit_task: Task | None = None
+        self._fits = 0  # the serial number of the latest Bradley–Terry fit asked for
+
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        self.problem_box = QComboBox()
+        self.problem_box.addItem("Type a prompt…", None)
+        for problem in self.problems:
+            mark = "open" if not problem.verifiable else f"{problem.kind}, with a key"
+            self.problem_box.addItem(f"{problem.title} ({mark})", problem.id)
+        self.problem_box.currentIndexChanged.connect(self._problem_chosen)
+        self.prompt = QLineEdit(self.session.prompt)
+        self.prompt.setPlaceholderText("Write a funny joke about pelicans.")
+        self.model_box = QComboBox()
+        for entry in self.entries:
+            self.model_box.addItem(entry.name, entry.id)
+        if len(self.entries) > 1:
+            self.model_box.addItem("every pane's model", ALL_MODELS)
+        self.count = QSpinBox()
+        self.count.setRange(2, MAX_WINDOW_ANSWERS)
+        self.count.setValue(DEFAULT_ANSWERS)
+        self.count.setSuffix(" answers")
+        self.sample_button = QPushButton("Sample")
+        self.sample_button.clicked.connect(self.sample)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(self.stop)
+        self.stop_button.setEnabled(False)
+        top.addWidget(self.problem_box)
+        top.addWidget(self.prompt, 1)
+        layout.addLayout(top)
+        second = QHBoxLayout()
+        second.addWidget(QLabel("Answers from"))
+        second.addWidget(self.model_box)
+        second.addWidget(self.count)
+        second.addStretch(1)
+        second.addWidget(self.sample_button)
+        second.addWidget(self.stop_button)
+        layout.addLayout(second)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+
+        self.tabs = QTabWidget()
+        self.vote_page = VotePage(self.vote, self.undo_vote)
+        self.tabs.addTab(self.vote_page, "1 · Vote")
+        self.table = QTableWidget(0, 6)
+        self.table.setHorizontalHeaderLabels(
+            ["Answer", "Strength", "95% interval", "Width", "Votes", "Text"])
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        for column in range(5):  # follows the font (presentation mode, zoom)
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.tabs.addTab(self.table, "2 · Ranking")
+        reward_page = QWidget()
+        reward_layout = QVBoxLayout(reward_page)
+        row = QHBoxLayout()
+        self.train_button = QPushButton("Train the reward model on the votes")
+        self.train_button.clicked.connect(self.train)
+        self.export_button = QPushButton("Export…")
+        self.export_button.clicked.connect(self.export_dialog)
+        row.addWidget(self.train_button)
+        row.addStretch(1)
+        row.addWidget(self.export_button)
+        reward_layout.addLayout(row)
+        self.agreement = QLabel("Vote on some pairs, then train.")
+        self.agreement.setWordWrap(True)
+        self.agreement.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        reward_layout.addWidget(self.agreement)
+        self.chart = GoodhartChart()
+        reward_layout.addWidget(self.chart, 1)
+        self.tabs.addTab(reward_page, "3 · Reward model and best-of-N")
+        self.tabs.currentChanged.connect(self._tab_changed)
+        layout.addWidget(self.tabs, 1)
+        self._show_session()
+
+    # -- helpers
+
+    @property
+    def busy(self) -> bool:
+        return any(t is not None and t.running for t in (self.task, self.fit_task))
+
+    def background_tasks(self) -> list[Task]:
+        return [t for t in (self.task, self.fit_task) if t is not None and t.running]
+
+    def _worker(self, entry: ModelEntry) -> ModelHandle:
+        worker = self.workers.get(entry.id)
+        if worker is None:
+            worker = self.workers[entry.id] = self.worker_factory(entry)
+        return worker
+
+    def _chosen_entries(self) -> list[ModelEntry]:
+        chosen = self.model_box.currentData()
+        if chosen == ALL_MODELS:
+            return list(self.entries)
+        return [e for e in self.entries if e.id == chosen]
+
+    def _problem_chosen(self) -> None:
+        problem_id = self.problem_box.currentData()
+        problem = next((p for p in self.problems if p.id == problem_id), None)
+        if problem is not None:
+            self.prompt.setText(problem.prompt)
+
+    def _key(self) -> AnswerKey:
+        problem_id = self.problem_box.currentData()
+        problem = next((p for p in self.problems if p.id == problem_id), None)
+        if problem is not None and problem.verifiable and problem.prompt == self.prompt.text():
+            return AnswerKey(problem=problem)
+        return AnswerKey()
+
+    def _save(self) -> None:
+        if self.session.answers:
+            try:
+                save_session(self.session, self.save_to)
+            except OSError as exc:
+                self.status.setText(f"The votes could not be saved: {exc}.")
+
+    def _tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.vote_page:
+            self.vote_page.setFocus()
+
+    # -- step 0: sample
+
+    def sample(self) -> None:
+        prompt = self.prompt.text().strip()
+        entries = self._chosen_entries()
+        if self.busy:
+            return
+        if not prompt:
+            self.status.setText("Type a prompt, or choose one, to sample answers to.")
+            return
+        if not entries:
+            self.status.setText("No pane has a model that is ready: load one first.")
+            return
+        n = self.count.value()
+        key = self._key()
+        workers = [self._worker(entry) for entry in entries]
+        self.status.setText(f"Sampling {n} answers from {', '.join(e.name for e in entries)}…")
+
+        def work(task: Task) -> RlhfSession:
+            done = [0]
+
+            def update(rollout: Any) -> None:
+                if rollout.finished and rollout.verdict is None:
+                    done[0] += 1
+                    task.report(done[0])
+
+            answers = sample_answers(workers, prompt, n, key,
+                                     should_stop=task.cancelled.is_set, on_update=update)
+            return RlhfSession(prompt=prompt, answers=answers)
+
+        self.task = run_task(self, work, on_success=self._sampled, on_failure=self._failed,
+                             on_progress=lambda done: self.status.setText(
+                                 f"Sampling: {done} of {n} answers…"), name="rlhf-sample")
+        self._update_buttons()
+
+    def stop(self) -> None:
+        for task in self.background_tasks():
+            task.cancel()
+        for worker in self.workers.values():
+            worker.stop()
+
+    def _sampled(self, session: RlhfSession) -> None:
+        self.task = None  # done (its thread is ending)
+        self.session = session
+        self.report = None
+        self.pair = None
+        self.chart.set_curve([], key=False)
+        self.status.setText(f"{len(session.answers)} answers. Vote on pairs: which is better?")
+        self._save()
+        self._show_session()
+        self.tabs.setCurrentWidget(self.vote_page)
+        self._update_buttons()
+
+    def _failed(self, error: BaseException) -> None:
+        self.task = None
+        self.status.setText(str(error) or type(error).__name__)
+        self._update_buttons()
+
+    # -- step 1: vote
+
+    def vote(self, winner: Winner) -> None:
+        if self.pair is None:
+            return
+        a, b = self.pair
+        self.session.votes.append(Vote(a, b, winner))
+        self._save()
+        self._next_pair()
+        self._refit()
+
+    def undo_vote(self) -> None:
+        if self.session.votes:
+            last = self.session.votes.pop()
+            self._save()
+            self.pair = (last.a, last.b)
+            self._show_pair()
+            self._refit()
+
+    def _next_pair(self) -> None:
+        answers = self.session.answers
+        self.pair = next_pair(len(answers), self.session.votes, self.rng) \
+            if len(answers) >= 2 else None
+        self._show_pair()
+
+    def _show_pair(self) -> None:
+        answers = self.session.answers
+        if self.pair is None:
+            self.vote_page.show_pair(None, None, "Sample answers first.")
+            return
+        a, b = self.pair
+        votes = len(self.session.votes)
+        self.vote_page.show_pair(answers[a].text, answers[b].text,
+                                 f"Vote {votes + 1} · {votes} so far on {len(answers)} answers "
+                                 "(shown anonymised, in random order)")
+
+    def _show_session(self) -> None:
+        self.prompt.setText(self.session.prompt)
+        self._next_pair()
+        self._refit()
+
+    # -- step 2: strengths and the reward model
+
+    def _refit(self) -> None:
+        """Bradley–Terry on the votes so far (off the GUI thread)."""
+        answers, votes = len(self.session.answers), list(self.session.votes)
+        self._fits += 1
+        serial = self._fits
+        run_task(self, lambda _task: (serial, bradley_terry(answers, votes)),
+                 on_success=self._show_strengths, name="rlhf-fit")
+
+    def _show_strengths(self, result: tuple[int, Strengths]) -> None:
+        serial, strengths = result
+        if serial != self._fits:
+            return  # a fit of fewer votes (or other answers) that finished late
+        self.strengths = strengths
+        self.table.setRowCount(len(strengths.strength))
+        for row, index in enumerate(strengths.ranking()):
+            cells = [f"#{index}", f"{strengths.strength[index]:+.2f}",
+                     f"[{strengths.low[index]:+.2f}, {strengths.high[index]:+.2f}]",
+                     f"{strengths.width(index):.2f}", str(strengths.votes[index]),
+                     " ".join(self.session.answers[index].text.split())]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column < 5:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.table.setItem(row, column, item)
+
+    def train(self) -> None:
+        """Embed the answers (once) and train and score the reward model, off the GUI thread."""
+        session = self.session
+        if self.busy or not session.answers:
+            return
+        if not any(v.winner != Winner.TIE for v in session.votes):
+            self.agreement.setText("The reward model learns from votes: vote on a few pairs first.")
+            return
+        entries = self._chosen_entries() or self.entries
+        embedder = next((e for e in entries if e.id == session.answers[0].model), None) \
+            or (entries[0] if entries else None)
+        if embedder is None:
+            self.agreement.setText("No model to embed the answers with.")
+            return
+        worker = self._worker(embedder) if session.embeddings is None else None
+        self.agreement.setText(f"Embedding {len(session.answers)} answers with "
+                               f"{embedder.name} and training…")
+
+        def work(_task: Task) -> tuple[list[list[float]] | None, RlhfReport]:
+            embeddings = session.embeddings
+            if worker is not None:
+                embeddings = embed_answers(worker, session.answers)
+            snapshot = RlhfSession(prompt=session.prompt, answers=list(session.answers),
+                                   votes=list(session.votes), embeddings=embeddings,
+                                   embedding_model=embedder.id)
+            return embeddings, analyse(snapshot)
+
+        self.fit_task = run_task(self, work, on_success=self._trained,
+                                 on_failure=self._train_failed, name="rlhf-train")
+        self._update_buttons()
+
+    def _train_failed(self, error: BaseException) -> None:
+        self.fit_task = None
+        self.agreement.setText(str(error) or type(error).__name__)
+        self._update_buttons()
+
+    def _trained(self, result: tuple[list[list[float]] | None, RlhfReport]) -> None:
+        embeddings, report = result
+        self.fit_task = None
+        if len(report.rewards) != len(self.session.answers):
+            return
+        self.session.embeddings = embeddings
+        self.report = report
+        lines = [report.reward_agreement.describe()] + [p.describe() for p in report.proxies]
+        lines.append("Cross-validated: each vote is predicted by a model trained without it. "
+                     "Best-of-n: each answer scored by a model that never saw its votes.")
+        self.agreement.setText("\n".join(lines))
+        self.chart.set_curve([(p.n, p.reward, p.gold) for p in report.best_of_n],
+                             key=report.gold_kind == "key")
+        self._update_buttons()
+
+    # -- export
+
+    def export(self, path: str | Path) -> list[Path]:
+        """The session and its figures as JSON, the votes as CSV, the chart as PNG."""
+        import json
+
+        from desktop_app.rollouts.preferences import votes_csv
+
+        target = Path(path).with_suffix(".json")
+        data = self.session.to_dict()
+        if self.report is not None:
+            data["report"] = self.report.to_dict()
+        target.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+        votes = target.with_suffix(".csv")
+        votes.write_text(votes_csv(self.session.votes), encoding="utf-8")
+        written = [target, votes]
+        if self.report is not None:
+            written.append(self.chart.export(target.with_suffix(".png")))
+        return written
+
+    def export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the votes and figures",
+                                              "rlhf.json", "JSON (*.json)")
+        if path:
+            try:
+                written = self.export(path)
+            except OSError as exc:
+                self.status.setText(f"Could not export: {exc}.")
+                return
+            self.status.setText("Exported " + ", ".join(p.name for p in written) + ".")
+
+    # -- lifecycle
+
+    def _update_buttons(self) -> None:
+        busy = self.busy
+        self.sample_button.setEnabled(not busy)
+        self.train_button.setEnabled(not busy and bool(self.session.answers))
+        self.stop_button.setEnabled(busy)
+
+    def done(self, result: int) -> None:  # closing, by any means: the processes go too
+        self.stop()
+        for task in self.background_tasks():
+            task.detach()
+        workers, self.workers = list(self.workers.values()), {}
+        for worker in workers:
+            close_in_background(worker)
+        super().done(result)
+
+    def closeEvent(self, event: Any) -> None:
+        self.done(0)
+        super().closeEvent(event)
+
+
+def open_rlhf(window: Any) -> RlhfWindow:
+    """Open the RLHF window on the panes' ready models, with the open and math practice
+    problems to choose from and the last saved session."""
+    from desktop_app.rollouts.rlhf import load_session
+    from desktop_app.session.generation import default_worker_factory
+    from desktop_app.verify import load_practice_sets
+
+    entries: dict[str, ModelEntry] = {}
+    for pane in window.panes:
+        if pane.entry is not None and pane.ready:
+            entries.setdefault(pane.entry.id, pane.entry)
+    problems: list[Problem] = []
+    for practice_set in load_practice_sets(full=False):
+        if practice_set.key in ("open", "math"):
+            problems.extend(practice_set.problems)
+    factory = window.worker_factory or default_worker_factory
+    dialog = RlhfWindow(list(entries.values()), factory, window, problems=problems,
+                        session=load_session())
+    sizes = [pane.point_size for pane in window.panes if pane.point_size]
+    if sizes:  # zoom and presentation mode reach this window too
+        theme.apply_point_size(dialog, sizes[0])
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.show()
+    return dialog
