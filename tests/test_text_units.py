@@ -61,3 +61,10 @@ def test_format_duration(seconds, text):
 def test_format_duration_rejects_nan():
     with pytest.raises(ValueError, match="not a duration"):
         format_duration(math.nan)
+
+
+def test_counts_say_one_thing_or_many():
+    from desktop_app.text.units import count
+
+    assert [count(1, "pane"), count(3, "pane"), count(0, "vote")] == ["1 pane", "3 panes", "0 votes"]
+    assert count(2, "process", "processes") == "2 processes"

@@ -21,6 +21,7 @@ from typing import Any
 
 from desktop_app.cli.common import EXIT_FAILED, EXIT_OK, UsageError, model_ids, report
 from desktop_app.session.quiz import STAGES, Quiz
+from desktop_app.text.units import count
 
 
 def add_quiz_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -64,7 +65,7 @@ def _panes(args: argparse.Namespace) -> list[tuple[Any, bool]]:
         defaults = default_pane_ids(catalog)
         ids = [mid for mid in defaults if is_ready(catalog.entries[mid])]
         if len(ids) < len(defaults):
-            note(f"{len(defaults) - len(ids)} default pane(s) left out: a model not ready "
+            note(f"{count(len(defaults) - len(ids), 'default pane')} left out: a model not ready "
                  "('triptych models list' says which).")
         if not ids:
             raise NothingReady("No model is ready: install the starter models with "

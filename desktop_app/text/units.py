@@ -44,3 +44,8 @@ def format_duration(seconds: float) -> str:
     if whole < 3600:
         return f"{whole // 60} min {whole % 60:02d} s"
     return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 pane``, ``3 panes``, ``2 answers``: never "pane(s)"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

@@ -42,6 +42,7 @@ from desktop_app.session.pane import PaneConfig
 from desktop_app.session.round import Round
 from desktop_app.session.turn import Turn
 from desktop_app.text import escape
+from desktop_app.text.units import count
 from desktop_app.ui import export, theme
 from desktop_app.ui.add_server import ServerWatch
 from desktop_app.ui.answer_key import AnswerKeyField, rekey_turns
@@ -419,7 +420,7 @@ class MainWindow(QMainWindow):
         started = self.round.started
         self._round_open = bool(started)
         if started:
-            self.statusBar().showMessage(f"Sent to {started} pane(s)", 3000)
+            self.statusBar().showMessage(f"Sent to {count(started, 'pane')}", 3000)
         else:
             self.statusBar().showMessage("No pane could start: none of their models can run "
                                          "(each pane says why).", 5000)
