@@ -9,6 +9,7 @@
     triptych rollouts PROMPT --models IDS -n N  pass@k against an answer key
     triptych practice list|pull
     triptych bench [--json]
+    triptych serve [--models IDS] [--host H] [--port P] [--key K]   serve the room
 
 This module is the top-level parser, the dispatch and the window launch; each subcommand
 is its own module in this package, and :mod:`desktop_app.cli.common` holds what they
@@ -38,6 +39,7 @@ from desktop_app.cli.models import add_models_parser, run_models_command
 from desktop_app.cli.practice import add_practice_parser, run_practice
 from desktop_app.cli.prompt import add_prompt_parser, run_prompt
 from desktop_app.cli.rollouts import add_rollouts_parser, run_rollouts_command
+from desktop_app.cli.serve import add_serve_parser, run_serve
 from desktop_app.cli.verify import add_verify_parser, run_verify
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -48,6 +50,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "rollouts": run_rollouts_command,
     "practice": run_practice,
     "bench": run_bench,
+    "serve": run_serve,
 }
 
 
@@ -72,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_prompt_parser(commands)
     add_rollouts_parser(commands)
     add_practice_parser(commands)
+    add_serve_parser(commands)
     one_line_parser_errors(parser, "")  # every command's, too: one usage error, exit 2
     return parser
 
