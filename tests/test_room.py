@@ -45,14 +45,11 @@ def front(upstream: StubServer | None, *, key: str | None = KEY, files: HubFiles
                 inner_key="inner-secret", files=files or HubFiles([]), activity=Activity(),
                 limits=limits or RateLimits())
     server = Front("127.0.0.1", 0, door)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="test-front")
-    thread.start()
+    server.start()
     try:
         yield room.endpoint_for("127.0.0.1", server.port), door
     finally:
         server.close()
-        thread.join(10)
 
 
 def auth(key: str | None = KEY) -> dict[str, str]:
@@ -407,3 +404,96 @@ def test_models_pull_from_a_room_survives_a_dropped_connection(
             assert "Cannot pull 'qwen3-0.6b': The room at" in err and "does not hand out" in err
         finally:
             relay.close()
+
+
+# ------------------------------------------------------------- starting a room
+
+
+def _room(entry: cat.ModelEntry, **settings: object):
+    from desktop_app.engine.room.supervisor import Room, RoomSettings
+
+    return Room(RoomSettings(models=(entry,), **settings))  # type: ignore[arg-type]
+
+
+def test_a_room_that_cannot_start_says_why_in_one_sentence_and_leaves_nothing(
+        tmp_path: Path, starter_models):
+    from desktop_app.engine.room.supervisor import RoomState
+    from tests.test_remote import remote_entry
+
+    instruct = cat.load_catalog().get("smollm2-135m-instruct")
+    taken = socket.create_server(("127.0.0.1", 0))
+    try:
+        busy = _room(instruct, port=taken.getsockname()[1])
+        with pytest.raises(room.RoomError, match=r"^Port \d+ on 127.0.0.1 is already in use"):
+            busy.start()
+        assert busy.status().state == RoomState.STOPPED
+    finally:
+        taken.close()
+    with pytest.raises(room.RoomError, match="at least 6 characters"):
+        _room(instruct, host="0.0.0.0", port=0, key="abc").start()
+    with pytest.raises(room.RoomError, match="not an address of this computer"):
+        _room(instruct, host="203.0.113.7", port=0).start()
+    served = remote_entry("http://127.0.0.1:9/v1", "plain", role="instruct")
+    with pytest.raises(room.RoomError, match="a room serves models on this computer"):
+        _room(served, port=0).start()
+    # a model llama.cpp cannot load: the model server exits, the room says so, the door
+    # it had opened is closed (never started, so closing it must not wait for it)
+    bogus = tmp_path / "bogus.gguf"
+    bogus.write_bytes(b"GGUF" + b"\0" * 4096)
+    write_user_catalog(f'[[model]]\nid = "bogus"\nrole = "instruct"\n[model.source]\n'
+                       f'path = "{bogus}"\nsize = {bogus.stat().st_size}\n')
+    broken = _room(cat.load_catalog().get("bogus"), port=0, announce=False)
+    with pytest.raises(room.RoomError, match=r"^The model server did not start \(exit code"):
+        broken.start()
+    assert broken.status().state == RoomState.STOPPED
+
+
+def test_beyond_this_computer_a_room_always_has_a_key():
+    assert room.is_loopback("127.0.0.1") and room.is_loopback("localhost")
+    assert room.is_loopback("::1") and not room.is_loopback("0.0.0.0")
+    keys = {room.new_key() for _ in range(50)}
+    assert len(keys) == 50
+    assert all(len(k) == 6 and set(k) <= set(room.KEY_ALPHABET) for k in keys)
+    assert not set("01ILO") & set(room.KEY_ALPHABET)
+    assert room.same_key(" k7m2qx ", "K7M2QX") and not room.same_key("K7M2QY", "K7M2QX")
+    assert not room.same_key(None, "K7M2QX")
+    assert room.split_link("http://10.0.0.5:8000/v1#key=K7M2QX") == (
+        "http://10.0.0.5:8000/v1", "K7M2QX")
+    assert room.split_link("10.0.0.5:8000") == ("10.0.0.5:8000", None)
+    assert room.hub_root("http://10.0.0.5:8000/v1") == "http://10.0.0.5:8000"
+    assert room.link("http://10.0.0.5:8000/v1", "K7M2QX") == "http://10.0.0.5:8000/v1#key=K7M2QX"
+    assert room.qr_png(room.link("http://10.0.0.5:8000/v1", "K7M2QX")).startswith(b"\x89PNG")
+
+
+# ------------------------------------------------------------ finding the room
+
+
+def test_a_student_finds_the_room_on_the_network_and_adds_it(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """The room announces itself over mDNS (zeroconf, here on the loopback interface);
+    ``models add-server`` with no address finds it and adds its model."""
+    from desktop_app.cli import models as models_cli
+
+    with StubServer(api_key="inner-secret") as stub, front(stub) as (url, _door):
+        port = int(url.split(":")[2].split("/")[0])
+        announcement = room.Announcement("127.0.0.1", port, key_required=True, models=["plain"])
+        try:
+            announcement.start()
+        except room.RoomError as exc:  # a machine whose network allows no multicast
+            pytest.skip(str(exc))
+        try:
+            found = room.discover(timeout=2.0, host="127.0.0.1")
+            assert [(r.endpoint, r.key_required, r.models) for r in found] == [
+                (url, True, ("plain",))]
+            monkeypatch.setenv("ROOM_KEY", KEY)
+            code = models_cli.main(["add-server", "--key-env", "ROOM_KEY", "--json",
+                                    "--add", "plain=instruct"])
+            captured = capsys.readouterr()
+            assert code == 0, captured.err
+            assert "Found Triptych room on" in captured.err
+            added = json.loads(captured.out)
+            assert added["endpoint"] == url and added["served"] == ["plain", "slow"]
+            entry = cat.load_catalog().get(added["added"][0])
+            assert entry.source.endpoint == url  # type: ignore[union-attr]
+        finally:
+            announcement.close()

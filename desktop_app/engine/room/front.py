@@ -67,15 +67,21 @@ class Front(ThreadingHTTPServer):
         self.door = door
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__((host, port), _Handler)  # binds: OSError if it cannot
         self.upstream = httpx2.Client(timeout=httpx2.Timeout(None, connect=10.0),
                                       limits=httpx2.Limits(max_keepalive_connections=0))
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.address_family = family
-        super().__init__((host, port), _Handler)
 
     @property
     def port(self) -> int:
         return int(self.server_address[1])
+
+    def start(self) -> None:
+        """Answer requests, on a thread of its own, until :meth:`close`."""
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="room-front")
+        self._thread.start()
 
     def track(self, connection: socket.socket, on: bool) -> None:
         with self._lock:
@@ -85,7 +91,8 @@ class Front(ThreadingHTTPServer):
         """Stop accepting, end every open connection (streams end at once), join."""
         self.door.stopping.set()
         self.door.queue.close()
-        self.shutdown()
+        if self._thread is not None:
+            self.shutdown()  # waits for serve_forever: only when it was started
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
@@ -94,6 +101,8 @@ class Front(ThreadingHTTPServer):
             except OSError:
                 pass  # already closed
         self.server_close()  # joins the request threads (block_on_close)
+        if self._thread is not None:
+            self._thread.join()
         self.upstream.close()
 
 

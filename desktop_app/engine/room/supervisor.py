@@ -138,6 +138,7 @@ class Room:
         self._files: tuple[HandedFile, ...] = ()
         self._stopped = threading.Event()
         self._lock = threading.Lock()
+        self._stop_lock = threading.Lock()
         self.log_path = paths.data_dir() / "logs" / "room-llama-server.log"
 
     # ------------------------------------------------------------------------ start
@@ -177,18 +178,31 @@ class Room:
         self.endpoints = tuple(endpoint_for(host, port) for host in reachable_hosts(settings.host))
         inner_port = self._start_model_server(settings.models, inner_key)
         self._door.inner = f"http://127.0.0.1:{inner_port}"
-        self._thread(self._front.serve_forever, "room-front", poll_interval=0.2)
-        self._thread(self._watch, "room-watch")
-        with self._lock:
-            self.state = RoomState.SERVING
+        with self._stop_lock:
+            if self._stopped.is_set():
+                raise RoomError("The room was stopped while it was starting.")
+            self._front.start()
+            self._thread(self._watch, "room-watch")
+            with self._lock:
+                self.state = RoomState.SERVING
         if settings.announce:
-            announcement = Announcement(settings.host, port, key_required=self.key is not None,
-                                        models=[e.id for e in settings.models])
-            try:
-                announcement.start()
+            self._announce(port)
+
+    def _announce(self, port: int) -> None:
+        """Announce the room on the local network (best effort: a note if it fails)."""
+        settings = self.settings
+        announcement = Announcement(settings.host, port, key_required=self.key is not None,
+                                    models=[e.id for e in settings.models])
+        try:
+            announcement.start()
+        except RoomError as exc:
+            self.note = str(exc)
+            return
+        with self._stop_lock:
+            if not self._stopped.is_set():
                 self._announcement = announcement
-            except RoomError as exc:
-                self.note = str(exc)
+                return
+        announcement.close()  # the room was stopped meanwhile
 
     @staticmethod
     def _bind(host: str, port: int, door: Door) -> Front:
@@ -229,7 +243,9 @@ class Room:
             llama_server.config(served, port=port, api_key=inner_key,
                                 n_threads=physical_cores()))
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:
+        with self._stop_lock, self.log_path.open("wb") as log:
+            if self._stopped.is_set():
+                raise RoomError("The room was stopped while it was starting.")
             self._process = subprocess.Popen(
                 llama_server.command(config_path, setup.extra_buffers),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -248,12 +264,14 @@ class Room:
                         return port
                 except httpx2.HTTPError:
                     pass
-                if time.monotonic() > deadline or self._stopped.wait(0.3):
+                if self._stopped.wait(0.3):
+                    raise RoomError("The room was stopped while it was starting.")
+                if time.monotonic() > deadline:
                     raise RoomError("The model server did not start in time "
                                     f"(log: {self.log_path}).")
 
-    def _thread(self, target: Callable[..., object], name: str, **kwargs: object) -> None:
-        thread = threading.Thread(target=target, kwargs=kwargs, name=name)
+    def _thread(self, target: Callable[[], object], name: str) -> None:
+        thread = threading.Thread(target=target, name=name)
         thread.start()
         self._threads.append(thread)
 
@@ -278,6 +296,10 @@ class Room:
         """Stop everywhere: streams and downloads end, the model server stops, the
         announcement is withdrawn. Blocking (a few seconds at most); safe to repeat."""
         self._stopped.set()
+        with self._stop_lock:
+            self._stop()
+
+    def _stop(self) -> None:
         announcement, self._announcement = self._announcement, None
         if announcement is not None:
             announcement.close()
