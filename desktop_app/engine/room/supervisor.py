@@ -53,6 +53,7 @@ class RoomState(StrEnum):
 
     STARTING = "starting"
     SERVING = "serving"
+    STOPPING = "stopping"
     FAILED = "failed"  # the model server died while serving
     STOPPED = "stopped"
 
@@ -60,6 +61,7 @@ class RoomState(StrEnum):
 ROOM_STATE_LABELS: dict[RoomState, str] = {
     RoomState.STARTING: "starting…",
     RoomState.SERVING: "serving",
+    RoomState.STOPPING: "stopping…",
     RoomState.FAILED: "stopped by a failure",
     RoomState.STOPPED: "not serving",
 }
@@ -296,6 +298,9 @@ class Room:
         """Stop everywhere: streams and downloads end, the model server stops, the
         announcement is withdrawn. Blocking (a few seconds at most); safe to repeat."""
         self._stopped.set()
+        with self._lock:
+            if self.state in (RoomState.STARTING, RoomState.SERVING):
+                self.state = RoomState.STOPPING
         with self._stop_lock:
             self._stop()
 
