@@ -139,3 +139,36 @@ def test_serving_from_the_window_shows_the_address_key_laptops_and_questions(
     qtbot.waitUntil(lambda: room.status().state == RoomState.STOPPED, timeout=30_000)
     with pytest.raises(httpx2.ConnectError):
         httpx2.get(endpoint + "/models", timeout=2)
+
+
+def test_the_add_server_dialog_finds_the_room_and_takes_its_link(qtbot, monkeypatch):
+    """A student's Add server…: Find a room fills in the address the room announces
+    (mDNS on the loopback interface here); a pasted QR link brings its key along."""
+    from desktop_app.models import room
+    from desktop_app.ui.add_server import AddServerDialog
+    from tests.openai_stub_server import StubServer
+    from tests.test_room import KEY, front
+
+    with StubServer(api_key="inner-secret") as stub, front(stub) as (url, _door):
+        port = int(url.split(":")[2].split("/")[0])
+        announcement = room.Announcement("127.0.0.1", port, key_required=True,
+                                         models=["plain"])
+        try:
+            announcement.start()
+        except room.RoomError as exc:  # a machine whose network allows no multicast
+            pytest.skip(str(exc))
+        dialog = AddServerDialog()
+        qtbot.addWidget(dialog)
+        try:
+            dialog.find_button.click()
+            qtbot.waitUntil(lambda: dialog.url_edit.text() == url, timeout=15_000)
+            assert "type the key the teacher shows" in dialog.status.text()
+        finally:
+            dialog.shutdown()
+            announcement.close()
+        dialog.url_edit.setText(room.link(url, KEY))
+        dialog.ask()
+        assert dialog.url_edit.text() == url and dialog.key_edit.text() == KEY
+        qtbot.waitUntil(lambda: dialog.table.rowCount() == 2, timeout=15_000)
+        assert "serves 2 models" in dialog.status.text()
+        dialog.shutdown()
