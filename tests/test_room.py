@@ -497,3 +497,33 @@ def test_a_student_finds_the_room_on_the_network_and_adds_it(
             assert entry.source.endpoint == url  # type: ignore[union-attr]
         finally:
             announcement.close()
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--key", "abc"], "The key must be at least 6 characters long."),
+    (["--key", "has space"], "no spaces"),
+    (["--port", "70000"], "--port must be between 0 and 65535."),
+    (["--models", "no-such-model"], "no-such-model"),
+    (["--models", ""], "--models needs at least one model id."),
+    (["--hots", "0.0.0.0"], "unrecognized arguments"),
+])
+def test_serve_mistakes_are_one_usage_sentence(args: list[str], said: str,
+                                               capsys: pytest.CaptureFixture[str]):
+    from desktop_app.cli import main as cli
+
+    try:
+        code = cli.main(["serve", *args])
+    except SystemExit as exc:  # argparse's own complaints exit through one_line_parser_errors
+        code = int(exc.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2 and said in err and err.startswith("triptych: ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_serve_refuses_a_model_that_is_itself_on_a_server(capsys: pytest.CaptureFixture[str]):
+    from desktop_app.cli import main as cli
+
+    write_user_catalog('[[model]]\nid = "lab"\nrole = "instruct"\n[model.source]\n'
+                       'endpoint = "http://127.0.0.1:9/v1"\nmodel = "x"\n')
+    assert cli.main(["serve", "--models", "lab"]) == 2
+    assert "a room serves the models on this computer" in capsys.readouterr().err

@@ -94,7 +94,7 @@ LIGHT_DUTY = 0.6  # a light load: 60 % of one core, which a 0.1 s sample counts 
 def run_benchmarks(models: list[ModelEntry], n_tokens: int, repeats: int,
                    window: bool = True, startup: bool = True, contention: bool = False,
                    llama_bench: str | None = None, rollouts: bool = True,
-                   threads: int | None = None) -> dict[str, Any]:
+                   threads: int | None = None, serve: bool = False) -> dict[str, Any]:
     """Run every measurement of *models* (catalog entries) on ``threads`` cores (default:
     every physical core); return one JSON-ready dict."""
     from desktop_app.engine.cores import physical_cores
@@ -123,6 +123,11 @@ def run_benchmarks(models: list[ModelEntry], n_tokens: int, repeats: int,
                                                 llama_bench)
         report["contention_light"] = bench_contention(entries[0], n_tokens, repeats, cores,
                                                       llama_bench, duty=LIGHT_DUTY)
+    if serve:
+        from desktop_app.bench.serve import bench_serve
+
+        served = next((e for e in entries if e.prompt.style == "chat"), entries[0])
+        report["serve"] = bench_serve(served, n_tokens, cores)
     report["window"] = bench_window(entries[:3], n_tokens) if window else None
     if window and rollouts:
         report["rollouts_window"] = bench_rollouts_window(

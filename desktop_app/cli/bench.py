@@ -2,7 +2,7 @@
 
     triptych bench [--json | --markdown] [--models IDS] [--tokens N] [--repeats R]
         [--threads N] [--no-window] [--no-rollouts] [--no-startup] [--contention]
-        [--llama-bench PATH]
+        [--llama-bench PATH] [--serve]
 
 This module is the command: its arguments, which models it measures and how the report
 is printed. The measurements and the report's rows are in :mod:`desktop_app.bench`.
@@ -46,6 +46,9 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     bench.add_argument("--no-startup", action="store_true", help="skip the start-up figures")
     bench.add_argument("--contention", action="store_true",
                        help="also measure one pane while a busy process takes a core")
+    bench.add_argument("--serve", action="store_true",
+                       help="also measure a room (triptych serve): tokens/s per student with "
+                            "1, 4 and 8 asking at once, beside one local pane")
     bench.add_argument("--llama-bench", metavar="PATH",
                        help="native llama-bench binary for the ratio to llama.cpp "
                             "(default: llama-bench on PATH, if any)")
@@ -77,7 +80,8 @@ def run_bench(args: argparse.Namespace) -> int:
         figures = run_benchmarks(entries, args.tokens, args.repeats,
                                  window=not args.no_window, startup=not args.no_startup,
                                  contention=args.contention, llama_bench=llama_bench,
-                                 rollouts=not args.no_rollouts, threads=args.threads)
+                                 rollouts=not args.no_rollouts, threads=args.threads,
+                                 serve=args.serve)
     except (CatalogError, ValueError, RuntimeError) as exc:
         return report(exc, EXIT_FAILED)
     if args.json:
