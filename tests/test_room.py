@@ -216,6 +216,9 @@ def test_what_they_asked_is_recorded_with_how_it_went():
             ("Why is the sky blue?", AskState.ANSWERED), ("What is 2+2?", AskState.ANSWERED)]
         assert all(a.client == "127.0.0.1" and a.seconds is not None for a in asks)
         assert [b["model"] for b in stub.requests] == ["plain", "plain"]
+        # one answer cannot hold the model for the class: its length is bounded
+        httpx2.post(url + "/chat/completions", json=chat(max_tokens=10**9), headers=auth())
+        assert [b["max_tokens"] for b in stub.requests] == [8, 8192, 8192]
 
 
 def test_question_of_a_long_or_odd_body():

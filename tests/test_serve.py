@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -58,12 +59,14 @@ class Teacher:
 
 
 @contextmanager
-def teacher(*args: str, env: dict[str, str] | None = None) -> Iterator[Teacher]:
-    """``triptych serve --port 0 --json ARGS`` in its own process, until SIGTERM (not
-    announced: tests/test_room.py finds its own room on the network)."""
+def teacher(*args: str, env: dict[str, str] | None = None, as_json: bool = True
+            ) -> Iterator[Teacher]:
+    """``triptych serve --port 0 [--json] ARGS`` in its own process, until SIGTERM (not
+    announced: tests/test_room.py finds its own room on the network). Without --json, what
+    it prints for people is read back into the same events."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "desktop_app", "serve", "--port", "0", "--json", "--no-announce",
-         *args],
+        [sys.executable, "-m", "desktop_app", "serve", "--port", "0", "--no-announce",
+         *(["--json"] if as_json else []), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         env=env or dict(os.environ))
     lines: queue.Queue[dict[str, object]] = queue.Queue()
@@ -72,7 +75,16 @@ def teacher(*args: str, env: dict[str, str] | None = None) -> Iterator[Teacher]:
     def read() -> None:
         assert process.stdout is not None
         for line in process.stdout:
-            lines.put(json.loads(line))
+            if as_json:
+                lines.put(json.loads(line))
+            elif match := re.match(r"Students type:  (\S+)   (?:key: (\S+)|\(no key)", line):
+                lines.put({"event": "serving", "endpoints": [match.group(1)],
+                           "key": match.group(2), "files": []})
+            elif match := re.match(r"\d\d:\d\d:\d\d  (\S+)  (\S+)  \"(.*)\"  (answered|"
+                                   r"waiting in the queue)", line):
+                lines.put({"event": "ask", "client": match.group(1), "model": match.group(2),
+                           "question": match.group(3),
+                           "state": "answered" if match.group(4) == "answered" else "waiting"})
 
     reader = threading.Thread(target=read, name="teacher-stdout")
     reader.start()
@@ -197,7 +209,7 @@ def test_a_second_question_waits_instead_of_breaking_off_the_first(
 
 def test_stopping_the_room_breaks_off_answers_everywhere(monkeypatch: pytest.MonkeyPatch,
                                                          starter_models):
-    with teacher("--models", MODEL) as room:
+    with teacher("--models", MODEL, as_json=False) as room:
         assert room.key is None  # on this computer only: no key
         children = psutil.Process(room.process.pid).children(recursive=True)
         assert children  # llama-cpp-python's server
@@ -263,3 +275,23 @@ def test_a_student_pulls_a_model_from_the_teacher_through_a_dropped_connection(
         assert relay.dropped == 1
         gets = [r for r in relay.requests if r.startswith(b"GET ") and b"/resolve/" in r]
         assert len(gets) == 2 and b"range: bytes=" in gets[1].lower()
+
+
+def test_a_model_server_that_dies_fails_the_room_in_one_sentence(starter_models):
+    """The supervised child (llama-cpp-python's server) is killed: the room says so to
+    whoever asks next, and ``triptych serve`` ends with exit code 1 and one sentence."""
+    with teacher("--models", MODEL) as room:
+        (child,) = psutil.Process(room.process.pid).children(recursive=True)
+        child.kill()
+        child.wait(10)
+        entry = remote_entry(room.endpoint, MODEL, role="instruct")
+        with RemoteWorker(entry) as worker:
+            end = list(worker.generate(GenerationRequest(prompt="Say hi.")))[-1]
+        # the room answers 503 with its sentence, or has already closed its door
+        assert isinstance(end, Failed), end
+        assert "HTTP 503" in end.message or "Cannot reach" in end.message, end
+        assert room.process.wait(30) == 1
+        assert room.process.stderr is not None
+        err = room.process.stderr.read()
+        assert "triptych: The room's model server stopped (exit code -9)" in err
+        assert "Traceback" not in err

@@ -97,7 +97,7 @@ def bench_serve(entry: Any, n_tokens: int, cores: int,
 
     key = new_key()
     room = Room(RoomSettings(models=(entry,), host="127.0.0.1", port=0, key=key,
-                             announce=False, hand_out=()))
+                             announce=False, hand_out=(), threads=cores))
     previous = os.environ.get(KEY_VARIABLE)
     os.environ[KEY_VARIABLE] = key
     try:

@@ -1,6 +1,7 @@
 """``triptych serve``: this laptop serves the room.
 
-    triptych serve [--models IDS] [--host H] [--port P] [--key K] [--no-announce] [--json]
+    triptych serve [--models IDS] [--host H] [--port P] [--key K] [--threads N]
+                   [--no-announce] [--no-qr] [--json]
 
 Serves the ready models on this computer through llama-cpp-python's own server, and
 hands out the ready Hub models' files, until Ctrl+C. It stays on this computer
@@ -53,6 +54,9 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
     serve.add_argument("--key", help="the key students type (default: a new short one when "
                                      "serving beyond this computer)")
+    serve.add_argument("--threads", type=int, metavar="N",
+                       help="threads for the model server (default: the cores no other "
+                            "program keeps busy when it starts)")
     serve.add_argument("--no-announce", action="store_true",
                        help="do not announce the room on the local network (mDNS)")
     serve.add_argument("--no-qr", action="store_true", help="do not draw the QR code")
@@ -122,6 +126,8 @@ def run_serve(args: argparse.Namespace) -> int:
     """``triptych serve``; returns the exit status once the room stops."""
     if not 0 <= args.port <= 65535:
         raise UsageError("--port must be between 0 and 65535.")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError("--threads must be at least 1.")
     key = None
     if args.key is not None:
         try:
@@ -134,7 +140,7 @@ def run_serve(args: argparse.Namespace) -> int:
                       "(triptych models list).", EXIT_FAILED)
     as_json = bool(args.json)
     room = Room(RoomSettings(models=models, host=args.host, port=args.port, key=key,
-                             announce=not args.no_announce),
+                             announce=not args.no_announce, threads=args.threads),
                 on_ask=lambda ask: _print_ask(ask, as_json))
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:

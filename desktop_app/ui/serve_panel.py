@@ -305,7 +305,8 @@ class ServePanel(QDialog):
         self.toggle.setChecked(status is not None and state != RoomState.STOPPED)
         self.toggle.blockSignals(False)
         self.toggle.setEnabled(not busy)
-        self.toggle.setText("Stop serving" if serving else "Serve to the room")
+        failed = state == RoomState.FAILED
+        self.toggle.setText("Stop serving" if serving or failed else "Serve to the room")
         self.settings_box.setVisible(status is None or state == RoomState.STARTING)
         self.settings_box.setEnabled(status is None)
         self.intro.setVisible(status is None)
@@ -319,8 +320,8 @@ class ServePanel(QDialog):
                 f"Not serving. {_plural(count, 'ready model')} on this laptop can be served."
                 if count else "No model on this laptop is ready to serve; download one first.")
             return
-        if state == RoomState.FAILED and status.error:
-            self._error(status.error)
+        if failed and status.error:
+            self._error(status.error, uncheck=False)  # Stop serving then cleans up
         else:
             words = {RoomState.STARTING: "Starting: loading the models…"}.get(
                 state, f"{status.label.capitalize()}: {', '.join(status.models)}.")
@@ -381,10 +382,11 @@ class ServePanel(QDialog):
                         item.setForeground(QColor(color()))
                 self.table.setItem(row, column, item)
 
-    def _error(self, message: str) -> None:
-        self.toggle.blockSignals(True)
-        self.toggle.setChecked(False)
-        self.toggle.blockSignals(False)
+    def _error(self, message: str, uncheck: bool = True) -> None:
+        if uncheck:
+            self.toggle.blockSignals(True)
+            self.toggle.setChecked(False)
+            self.toggle.blockSignals(False)
         self.toggle.setEnabled(True)
         theme.rich_text(self.state_label, lambda: (
             f"<span style='color:{theme.fail_color()}'>{escape.html(message)}</span>"))

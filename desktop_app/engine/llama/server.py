@@ -8,7 +8,10 @@ The room writes its multi-model configuration (``--config_file``, llama-cpp-pyth
 library's default) a request arriving while another streams cuts the running one short
 with a bare ``[DONE]``: in a classroom every question would break off the one before.
 The server answers one request at a time and loads one model at a time (asking for
-another model closes the one loaded), so the room queues requests itself.
+another model closes the one loaded), so the room queues requests itself. Its thread count
+is fixed when it starts (our own model processes re-balance theirs as load comes and
+goes): the room gives it the cores no other program keeps busy then, since llama.cpp's
+threads spin at barriers and one more thread than free cores collapses its speed.
 
 Run as ``python -m desktop_app.engine.llama.server --extra-buffers on|off --config_file
 PATH``: it applies this machine's llama.cpp setting (``native_setup``: on an AMX Xeon

@@ -30,6 +30,7 @@ from desktop_app.engine.room.limits import FairQueue, FileSlots, RateLimits, Ref
 from desktop_app.models.room import bearer, same_key
 
 MAX_BODY = 4 * 1024 * 1024  # a request's JSON (a long conversation fits)
+MAX_TOKENS = 8192  # the longest answer the room gives (a reasoning model's thinking fits)
 KEEPALIVE_S = 10.0  # an SSE comment this often while a question waits its turn
 FILE_CHUNK = 1024 * 1024
 SOCKET_TIMEOUT_S = 120.0  # a client that neither sends nor reads this long is dropped
@@ -210,7 +211,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _generate(self, path: str, client: str) -> None:
         door = self.server.door
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
         if not 0 < length <= MAX_BODY:
             self._json(413 if length else 400, "The request has no body, or one too large.")
             return
@@ -228,6 +232,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, f"This room does not serve '{str(model)[:80]}'; it serves: {served}.",
                        code="model_not_found")
             return
+        # one answer may not hold the model for the whole class: a bounded length
+        asked = body.get("max_tokens")
+        body["max_tokens"] = min(asked, MAX_TOKENS) if isinstance(asked, int) and asked > 0 \
+            else MAX_TOKENS
+        raw = json.dumps(body).encode()
         number = door.activity.ask(client, str(model), question_of(body))
         if body.get("logprobs") or body.get("top_logprobs"):
             door.activity.update(number, AskState.REFUSED, NO_PROBABILITIES)

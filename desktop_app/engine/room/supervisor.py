@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx2
 
 from desktop_app import paths
-from desktop_app.engine.cores import physical_cores
+from desktop_app.engine.cores import free_cores
 from desktop_app.engine.llama import server as llama_server
 from desktop_app.engine.room.activity import Activity, Ask
 from desktop_app.engine.room.front import Door, Front
@@ -77,6 +77,7 @@ class RoomSettings:
     key: str | None = None  # None: none on this computer only, a new one beyond it
     announce: bool = True  # on the local network (mDNS), where it allows
     hand_out: tuple[ModelEntry, ...] | None = None  # whose files (None: every ready one)
+    threads: int | None = None  # the model server's (None: the cores free when it starts)
 
 
 @dataclass(frozen=True)
@@ -243,7 +244,7 @@ class Room:
         config_path = llama_server.write_config(
             paths.data_dir() / "room" / "llama-server.json",
             llama_server.config(served, port=port, api_key=inner_key,
-                                n_threads=physical_cores()))
+                                n_threads=self.settings.threads or free_cores()))
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self._stop_lock, self.log_path.open("wb") as log:
             if self._stopped.is_set():
