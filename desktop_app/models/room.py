@@ -268,12 +268,6 @@ def discover(timeout: float = DISCOVER_S, host: str = "0.0.0.0") -> list[FoundRo
     return rooms
 
 
-def host_port(endpoint: str) -> tuple[str, int]:
-    """(host, port) of an address, for messages and probes."""
-    parts = urlsplit(endpoint)
-    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-
-
 # ----------------------------------------------------------- pulling from a room
 
 
