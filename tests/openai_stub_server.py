@@ -1,7 +1,8 @@
 """A small OpenAI-compatible endpoint on 127.0.0.1 for the protocol variants a real
 llama.cpp server cannot produce: separated reasoning (``reasoning_content`` and
 ``reasoning``), keys, 429 with Retry-After, 5xx, a stream cut mid-way, a malformed chunk,
-a server that goes silent. Plain ``http.server`` in a thread; the model name in the
+a server that goes silent, a stream ended by a bare ``[DONE]`` (how llama-cpp-python's
+server breaks off an answer when another request interrupts it). Plain ``http.server`` in a thread; the model name in the
 request picks the behaviour. Every request body is kept in ``requests`` for assertions.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 MODELS = ("reasoning-content", "reasoning", "think-tags", "prefilled", "plain", "busy",
           "busy-once", "broken", "forbidden", "cut", "malformed", "slow", "silent", "hang",
-          "usage", "logprobs", "hostile")
+          "usage", "logprobs", "hostile", "interrupted", "interrupted-empty")
 
 THOUGHT = ["Two ", "and two ", "make four."]
 ANSWER = ["The answer ", "is ", "4."]
@@ -228,6 +229,17 @@ class _Handler(BaseHTTPRequestHandler):
         for text in ANSWER[:2]:
             self._piece(chat, content=text)
         self.close_connection = True  # no terminating chunk: the body ends mid-way
+
+    def _stream_interrupted(self, chat: bool) -> None:
+        """llama-cpp-python's server with interrupt_requests on: a bare [DONE] mid-answer."""
+        for text in ANSWER[:2]:
+            self._piece(chat, content=text)
+        self._event("[DONE]")
+        self._raw(b"")
+
+    def _stream_interrupted_empty(self, chat: bool) -> None:
+        self._event("[DONE]")
+        self._raw(b"")
 
     def _stream_malformed(self, chat: bool) -> None:
         self._piece(chat, content=ANSWER[0])

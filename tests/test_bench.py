@@ -227,3 +227,34 @@ def test_bench_rejects_a_silly_budget(args, sentence):
     done = subprocess.run([sys.executable, "-m", "desktop_app", "bench", *args],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and sentence in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_bench_serve_measures_a_room_beside_a_local_pane(starter_models):
+    """`bench --serve`'s section on a tiny budget: a real room (llama-cpp-python's server
+    behind the door) and real students at once; each figure consistent with its parts."""
+    from desktop_app.bench.serve import bench_serve
+    from desktop_app.cli.main import build_parser
+    from desktop_app.models.catalog import load_catalog
+
+    assert build_parser().parse_args(["bench", "--serve"]).serve is True
+    served = bench_serve(load_catalog().get(MODEL), TOKENS, 1, students=(1, 2))
+    assert served["model"] == MODEL and served["threads"] == 1
+    assert served["local_pane_tokens_per_s"] > 0 and served["local_pane_decode_tokens_per_s"] > 0
+    assert [r["students"] for r in served["rounds"]] == [1, 2]
+    for figures in served["rounds"]:
+        tokens = figures["tokens_per_student"]
+        assert len(tokens) == figures["students"] and all(0 < t <= TOKENS for t in tokens)
+        assert 0 < figures["per_student_tokens_per_s_min"] \
+            <= figures["per_student_tokens_per_s_median"]
+        assert figures["room_tokens_per_s"] == pytest.approx(sum(tokens) / figures["wall_s"],
+                                                             rel=0.05)
+        assert 0 < figures["longest_wait_for_first_token_s"] <= figures["wall_s"]
+    _ratio_of(served["ratio"], served["rounds"][0]["per_student_tokens_per_s_median"],
+              served["local_pane_tokens_per_s"])
+    rows = report_rows({"serve": served})
+    assert [row.triptych for row in rows] == [
+        " / ".join(str(r["per_student_tokens_per_s_median"]) for r in served["rounds"]),
+        " / ".join(str(r["room_tokens_per_s"]) for r in served["rounds"])]
+    assert "1 / 2 asking at once" in rows[0].measure

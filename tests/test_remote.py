@@ -256,8 +256,23 @@ def test_a_cut_stream_keeps_the_partial_answer(stub: StubServer):
     end = final(events)
     assert isinstance(end, Failed) and end.result is not None
     assert end.result.answer == "The answer is "
-    assert "partial answer is kept" in end.message
+    assert "broke off the answer" in end.message and "partial answer is kept" in end.message
     assert end.result.finish_reason == FinishReason.ERROR
+
+
+@pytest.mark.parametrize(("model", "kept"), [("interrupted", "The answer is "),
+                                              ("interrupted-empty", "")])
+def test_a_stream_ended_without_a_finish_reason_is_broken_off_not_finished(
+        stub: StubServer, model: str, kept: str):
+    """llama-cpp-python's server ends an interrupted stream with a bare [DONE]: the pane
+    says the server broke off the answer (an empty one too), never 'Finished'."""
+    end = final(run(remote_entry(stub.url, model, role="instruct")))
+    assert isinstance(end, Failed) and end.result is not None
+    assert end.message.startswith(f"The server at {stub.url.split('/')[2]} broke off the answer")
+    assert "without a finish reason" in end.message and "\n" not in end.message
+    assert end.result.answer == kept and end.result.finish_reason == FinishReason.ERROR
+    assert ("partial answer is kept" in end.message) == bool(kept)
+    assert ("before its first word" in end.message) == (not kept)
 
 
 def test_a_malformed_chunk_is_one_sentence_and_keeps_what_came(stub: StubServer):

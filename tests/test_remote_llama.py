@@ -21,6 +21,7 @@ from desktop_app import paths
 from desktop_app.engine.protocol import (
     Delta,
     Event,
+    Failed,
     Finished,
     FinishReason,
     GenerationRequest,
@@ -207,6 +208,38 @@ def test_stop_mid_answer_then_the_next_request_works(llama_server: str):
         assert end.result.answer and end.result.answer_tokens < 1500
         again = list(worker.generate(GenerationRequest(prompt="Say hi.", sampling=greedy(4))))
         assert isinstance(again[-1], Finished), again[-1]
+
+
+def test_a_stream_the_server_interrupts_is_broken_off_not_finished(llama_server: str):
+    """llama-cpp-python's server (``interrupt_requests`` is on by default) ends a running
+    stream with a bare ``[DONE]`` when another request arrives. That answer is not whole:
+    the pane says the server broke off the answer, never "Finished"; the newcomer is
+    answered. (A room turns interrupting off: tests/test_serve.py.)"""
+    chat, _ = entries(llama_server)
+    first_events: list[Event] = []
+    started = threading.Event()
+
+    def long_answer(worker: RemoteWorker) -> None:
+        for event in worker.generate(GenerationRequest(
+                prompt="Write a long story about a dragon.",
+                sampling=Sampling(temperature=0.7, max_tokens=1500, seed=3))):
+            first_events.append(event)
+            if sum(isinstance(e, Delta) and bool(e.answer) for e in first_events) == 3:
+                started.set()
+
+    with RemoteWorker(chat) as first, RemoteWorker(chat) as second:
+        thread = threading.Thread(target=long_answer, args=(first,))
+        thread.start()
+        assert started.wait(120)
+        newcomer = list(second.generate(GenerationRequest(prompt="Say hi.",
+                                                          sampling=greedy(6))))
+        thread.join(120)
+    end = first_events[-1]
+    assert isinstance(end, Failed), end
+    assert end.message.startswith("The server at 127.0.0.1:")
+    assert "broke off the answer" in end.message and "without a finish reason" in end.message
+    assert end.result is not None and end.result.answer and end.result.answer_tokens < 1500
+    assert isinstance(newcomer[-1], Finished) and newcomer[-1].result.answer.strip()
 
 
 def test_availability_from_the_real_server(llama_server: str):

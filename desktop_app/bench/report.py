@@ -41,6 +41,7 @@ def report_rows(report: dict[str, Any]) -> list[Row]:
         ttfts = ", ".join(f"{p['model']} {p['ttft_s']} s" for p in comparison["panes"] if p)
         rows.append(Row("time to first token in each pane of the comparison", ttfts))
     rows += _engine_rows(report)
+    rows += _serve_rows(report)
     rows += _window_rows(report)
     startup = report.get("startup")
     if startup:
@@ -120,6 +121,23 @@ def _engine_rows(report: dict[str, Any]) -> list[Row]:
                         f"({fit['answers']} answers, {fit['dimensions']} features), s",
                         str(fit["fit_s"]), target="< 1.0", headline=True))
     return rows
+
+
+def _serve_rows(report: dict[str, Any]) -> list[Row]:
+    serve = report.get("serve")
+    if not serve:
+        return []
+    rounds = serve["rounds"]
+    counts = " / ".join(str(r["students"]) for r in rounds)
+    return [
+        Row(f"a room serving {serve['model']}: tokens/s per student, {counts} asking at once "
+            f"(median, sending to last token)",
+            " / ".join(str(r["per_student_tokens_per_s_median"]) for r in rounds),
+            f"{serve['local_pane_tokens_per_s']} (one local pane, the same way)",
+            str(serve["ratio"]) if serve.get("ratio") is not None else ""),
+        Row(f"the same room: all students' tokens/s together, {counts} at once",
+            " / ".join(str(r["room_tokens_per_s"]) for r in rounds)),
+    ]
 
 
 def _window_rows(report: dict[str, Any]) -> list[Row]:

@@ -98,7 +98,7 @@ def run_benchmarks(models: list[ModelEntry], n_tokens: int, repeats: int,
                    llama_bench: str | None = None, rollouts: bool = True,
                    threads: int | None = None,
                    sampler: dict[str, float | int] | None = None,
-                   embeddings: bool = True) -> dict[str, Any]:
+                   embeddings: bool = True, serve: bool = False) -> dict[str, Any]:
     """Run every measurement of *models* (catalog entries) on ``threads`` cores (default:
     every physical core); return one JSON-ready dict. ``sampler``: settings that replace
     each model's defaults in the figures that sample (the decode-speed ones are greedy)."""
@@ -133,6 +133,11 @@ def run_benchmarks(models: list[ModelEntry], n_tokens: int, repeats: int,
                                                 llama_bench)
         report["contention_light"] = bench_contention(entries[0], n_tokens, repeats, cores,
                                                       llama_bench, duty=LIGHT_DUTY)
+    if serve:
+        from desktop_app.bench.serve import bench_serve
+
+        served = next((e for e in entries if e.prompt.style == "chat"), entries[0])
+        report["serve"] = bench_serve(served, n_tokens, cores)
     report["window"] = bench_window(entries[:3], n_tokens, sampler) if window else None
     if window and rollouts:
         report["rollouts_window"] = bench_rollouts_window(

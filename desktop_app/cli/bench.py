@@ -3,7 +3,7 @@
     triptych bench [--json | --markdown] [--models IDS] [--tokens N] [--repeats R]
         [--threads N] [--no-window] [--no-rollouts] [--no-startup] [--contention]
         [--llama-bench PATH] [--temperature T] [--top-k K] [--top-p P] [--min-p P]
-        [--repeat-penalty R]
+        [--repeat-penalty R] [--no-rlhf] [--serve]
 
 The sampler options set the figures that sample (N sequences, log-probabilities, the
 window's); the decode-speed figures stay greedy, as their llama.cpp baselines are.
@@ -54,6 +54,9 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
                        help="also measure one pane while a busy process takes a core")
     bench.add_argument("--no-rlhf", action="store_true",
                        help="skip the RLHF figures (embedding 64 answers, fitting the reward model)")
+    bench.add_argument("--serve", action="store_true",
+                       help="also measure a room (triptych serve): tokens/s per student with "
+                            "1, 4 and 8 asking at once, beside one local pane")
     bench.add_argument("--llama-bench", metavar="PATH",
                        help="native llama-bench binary for the ratio to llama.cpp "
                             "(default: llama-bench on PATH, if any)")
@@ -126,7 +129,8 @@ def run_bench(args: argparse.Namespace) -> int:
                                  window=not args.no_window, startup=not args.no_startup,
                                  contention=args.contention, llama_bench=llama_bench,
                                  rollouts=not args.no_rollouts, threads=args.threads,
-                                 sampler=sampler, embeddings=not args.no_rlhf)
+                                 sampler=sampler, embeddings=not args.no_rlhf,
+                                 serve=args.serve)
         if not args.no_rlhf:
             figures["reward_fit"] = bench_reward_fit()
     except (CatalogError, ValueError, RuntimeError) as exc:

@@ -13,6 +13,7 @@
     triptych bench [--json]
     triptych pack OUT.zip --models IDS [--practice SETS] [--prompts FILE]
     triptych unpack FILE.zip                    a lesson pack: verify every hash, install
+    triptych serve [--models IDS] [--host H] [--port P] [--key K]   serve the room
 
 This module is the top-level parser, the dispatch and the window launch; each subcommand
 is its own module in this package, and :mod:`desktop_app.cli.common` holds what they
@@ -45,6 +46,7 @@ from desktop_app.cli.prompt import add_prompt_parser, run_prompt
 from desktop_app.cli.quiz import add_quiz_parser, run_quiz
 from desktop_app.cli.rlhf import add_rlhf_parser, run_rlhf_command
 from desktop_app.cli.rollouts import add_rollouts_parser, run_rollouts_command
+from desktop_app.cli.serve import add_serve_parser, run_serve
 from desktop_app.cli.verify import add_verify_parser, run_verify
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -59,6 +61,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "bench": run_bench,
     "pack": run_pack,
     "unpack": run_unpack,
+    "serve": run_serve,
 }
 
 
@@ -86,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rlhf_parser(commands)
     add_practice_parser(commands)
     add_pack_parsers(commands)
+    add_serve_parser(commands)
     one_line_parser_errors(parser, "")  # every command's, too: one usage error, exit 2
     return parser
 

@@ -14,9 +14,12 @@ Run on its own for tests: ``python -m desktop_app.cli.models pull ID``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,7 @@ from desktop_app.cli.common import (
     warn,
 )
 from desktop_app.models import catalog as cat
-from desktop_app.models import download, hub, servers, sources, user_catalog
+from desktop_app.models import download, hub, room, servers, sources, user_catalog
 from desktop_app.models.gguf import has_magic
 from desktop_app.models.hub import parse_reference
 from desktop_app.text.escape import visible_controls
@@ -73,6 +76,12 @@ def add_models_commands(models_subparsers: Any) -> None:
     pull.add_argument("--role", choices=cat.ROLES, default=None,
                       help="the pane a Hub repo's model goes in (needed for ORG/REPO:QUANT)")
     pull.add_argument("--name", default=None, help="display name for a model added from the Hub")
+    pull.add_argument("--from", dest="room", metavar="URL", default=None,
+                      help="download from a room (another laptop's 'triptych serve') instead "
+                           "of the Hub: the address it shows")
+    pull.add_argument("--key", default=None, help="the room's key")
+    pull.add_argument("--key-env", default=None, metavar="VAR",
+                      help="the environment variable that holds the room's key")
     pull.add_argument("--json", action="store_true",
                       help="print JSON lines: progress events, then a final result")
     pull.set_defaults(models_action="pull")
@@ -98,7 +107,9 @@ def add_models_commands(models_subparsers: Any) -> None:
                     "panes like local models. The key is never written to the catalog: name "
                     "the environment variable that holds it with --key-env, or store it in "
                     "the OS keychain with --ask-key.")
-    server.add_argument("url", metavar="URL", help="the server's address, e.g. http://host:8000/v1")
+    server.add_argument("url", metavar="URL", nargs="?", default=None,
+                        help="the server's address, e.g. http://host:8000/v1 (a room's link "
+                             "with #key=KEY too); none: look for a room on this network")
     server.add_argument("--add", action="append", default=[], metavar="MODEL=ROLE",
                         help="add this served model in this role (base, instruct or "
                              "reasoning); repeat for more")
@@ -106,6 +117,8 @@ def add_models_commands(models_subparsers: Any) -> None:
                         help="the environment variable that holds the server's key")
     server.add_argument("--ask-key", action="store_true",
                         help="type the key (not echoed); it is stored in the OS keychain")
+    server.add_argument("--key", default=None,
+                        help="the key (a room's short key); it is stored in the OS keychain")
     server.add_argument("--json", action="store_true")
     server.set_defaults(models_action="add-server")
 
@@ -173,7 +186,8 @@ def _list(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------- pull
 
 
-def _entry_to_pull(args: argparse.Namespace, as_json: bool) -> cat.ModelEntry:
+def _entry_to_pull(args: argparse.Namespace, as_json: bool,
+                   token: str | None = None) -> cat.ModelEntry:
     """The catalog entry *args* names; an ``ORG/REPO:QUANT`` reference is added first."""
     catalog = cat.load_catalog()
     if args.model_id in catalog or parse_reference(args.model_id) is None:
@@ -182,7 +196,8 @@ def _entry_to_pull(args: argparse.Namespace, as_json: bool) -> cat.ModelEntry:
     if role is None:
         raise UsageError(
             f"Pulling {args.model_id} from the Hub needs --role (base, instruct or reasoning).")
-    entry = user_catalog.add_hub_reference(args.model_id, role, name=getattr(args, "name", None))
+    entry = user_catalog.add_hub_reference(args.model_id, role, name=getattr(args, "name", None),
+                                           token=token)
     source = entry.source
     assert isinstance(source, sources.HubSource)
     if as_json:
@@ -196,10 +211,62 @@ def _entry_to_pull(args: argparse.Namespace, as_json: bool) -> cat.ModelEntry:
     return entry
 
 
+@contextlib.contextmanager
+def _hub_at(endpoint: str | None) -> Iterator[None]:
+    """``HF_ENDPOINT`` pointed at a room for one pull (huggingface_hub reads it per call)."""
+    if endpoint is None:
+        yield
+        return
+    previous = os.environ.get("HF_ENDPOINT")
+    os.environ["HF_ENDPOINT"] = endpoint
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("HF_ENDPOINT", None)
+        else:
+            os.environ["HF_ENDPOINT"] = previous
+
+
+def _room_to_pull_from(args: argparse.Namespace) -> tuple[str, str | None] | None:
+    """(the room's address, its key) for ``pull --from``; the key is checked first, so a
+    wrong one is the room's sentence, not the Hub's. None without --from."""
+    if getattr(args, "room", None) is None:
+        if getattr(args, "key", None) or getattr(args, "key_env", None):
+            raise UsageError("--key and --key-env go with --from (a room's address).")
+        return None
+    address, linked = room.split_link(args.room)
+    try:
+        endpoint = servers.normalize_endpoint(address)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    key = args.key or linked or servers.api_key(endpoint, args.key_env)
+    servers.list_models(endpoint, key, key_env=args.key_env)  # ServerError: one sentence
+    return endpoint, key
+
+
 def _pull(args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
     try:
-        entry = _entry_to_pull(args, as_json)
+        pulling_from = _room_to_pull_from(args)
+    except servers.ServerError as exc:
+        return _error(str(exc), as_json)
+    endpoint, token = pulling_from or (None, None)
+    with _hub_at(room.hub_root(endpoint) if endpoint else None):
+        return _pull_entry(args, as_json, endpoint, token)
+
+
+def _pull_entry(args: argparse.Namespace, as_json: bool, endpoint: str | None,
+                token: str | None) -> int:
+    try:
+        entry = _entry_to_pull(args, as_json, token)
+        source = entry.source
+        if endpoint is not None and isinstance(source, sources.HubSource) \
+                and cat.local_path(entry) is None:
+            missing = room.file_missing(endpoint, source.repo, source.revision,
+                                        source.filename, token)
+            if missing:
+                return _error(f"Cannot pull '{entry.id}': {missing}", as_json)
     except (sources.CatalogError, hub.DownloadError) as exc:
         return _error(str(exc), as_json)
     cancel = threading.Event()
@@ -212,7 +279,7 @@ def _pull(args: argparse.Namespace) -> int:
             terminal.show(f"{progress.model_id}: {progress.describe()}")
 
     try:
-        path = download.pull(entry, progress=show, cancel=cancel)
+        path = download.pull(entry, progress=show, cancel=cancel, token=token)
     except KeyboardInterrupt:
         terminal.done()
         kept = download.partial_bytes(entry)
@@ -313,22 +380,44 @@ def _picks(values: list[str], served: list[str]) -> list[tuple[str, str]]:
     return picks
 
 
+def _found_room() -> str:
+    """The address of the one room that answers on this network (none: one sentence)."""
+    try:
+        rooms = room.discover()
+    except room.RoomError as exc:
+        raise hub.DownloadError(str(exc)) from None
+    if not rooms:
+        raise hub.DownloadError(
+            f"No Triptych room answered on this network within {room.DISCOVER_S:.0f} s (the "
+            f"network may block mDNS); type the address the teacher's screen shows.")
+    if len(rooms) > 1:
+        raise UsageError("Several rooms answer on this network: "
+                         + "; ".join(r.describe() for r in rooms) + "; give one's address.")
+    print(f"Found {rooms[0].describe()}.", file=sys.stderr, flush=True)
+    return rooms[0].endpoint
+
+
 def _add_server(args: argparse.Namespace) -> int:
     as_json = bool(args.json)
     try:
-        endpoint = servers.normalize_endpoint(args.url)
+        address, linked = room.split_link(args.url or _found_room())
+    except hub.DownloadError as exc:
+        return _error(str(exc), as_json)
+    try:
+        endpoint = servers.normalize_endpoint(address)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if args.ask_key:
+    given = args.key or linked
+    if args.ask_key and not given:
         import getpass
 
-        typed = getpass.getpass(f"Key for {servers.host_of(endpoint)} (not shown): ").strip()
-        if typed:
-            try:
-                servers.store_key(endpoint, typed)
-            except ValueError as exc:
-                return _error(str(exc), as_json)
-    key = servers.api_key(endpoint, args.key_env)
+        given = getpass.getpass(f"Key for {servers.host_of(endpoint)} (not shown): ").strip()
+    if given and not args.key_env:  # a key variable names where the key lives instead
+        try:
+            servers.store_key(endpoint, given)
+        except ValueError as exc:
+            return _error(str(exc), as_json)
+    key = given or servers.api_key(endpoint, args.key_env)
     try:
         served = servers.list_models(endpoint, key, key_env=args.key_env)
         entries = user_catalog.add_remote_models(endpoint, _picks(args.add, served),

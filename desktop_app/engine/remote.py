@@ -648,11 +648,17 @@ class RemoteWorker:
             raise servers.transport_error(exc, endpoint, streaming=True) from None
         if call.stopped.is_set():
             raise _Cancelled
-        if not done and reply.finish_reason is None:
+        if reply.finish_reason is None:
+            # Ended with no finish reason: cut mid-way, or a bare [DONE] (llama-cpp-python's
+            # server does that to a stream when another request interrupts it). Either way
+            # the answer is not whole, and the pane must not call it finished.
+            how = ("it ended the stream without a finish reason (another request may have "
+                   "interrupted it)" if done else "the stream ended before the answer was done")
+            said = (f"the answer: {how}; the partial answer is kept" if reply.generated
+                    else f"the answer before its first word: {how}")
             raise ServerError(ServerProblem.CUT, f"The server at {servers.host_of(endpoint)} "
-                                                 f"ended the stream before the answer was done; "
-                                                 f"the partial answer is kept.")
-        yield from self._end(reply, reply.finish_reason or FinishReason.STOP)
+                                                 f"broke off {said}.")
+        yield from self._end(reply, reply.finish_reason)
 
     def _chunk(self, data: str, reply: RemoteReply) -> Iterator[Event]:
         host = servers.host_of(self.source.endpoint)

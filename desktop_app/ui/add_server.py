@@ -1,6 +1,8 @@
 """“Add server…”: an OpenAI-compatible server's models into the catalog, each in a role.
 
-The address (and a key, if the server wants one) → ``GET /models`` in the background →
+The address (and a key, if the server wants one; a room's link carries its key after
+``#key=``, or Find a room looks for one on the local network) → ``GET /models`` in the
+background →
 a row per served model with a checkbox and a role → catalog entries through
 :func:`desktop_app.models.user_catalog.add_remote_models`. A key typed here goes to the OS
 keychain (:func:`desktop_app.models.servers.store_key`), never into ``models.toml``; a key
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -31,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.models import catalog as cat
-from desktop_app.models import servers, user_catalog
+from desktop_app.models import room, servers, user_catalog
 from desktop_app.models.hub import DownloadError
 from desktop_app.text import escape
 from desktop_app.ui import theme
@@ -83,7 +86,20 @@ class AddServerDialog(QDialog):
         self.connect_button = QPushButton("Ask the server")
         self.connect_button.clicked.connect(self.ask)
         self.url_edit.returnPressed.connect(self.ask)
-        layout.addWidget(self.connect_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.find_button = QPushButton("Find a room on this network")
+        self.find_button.setToolTip("A teacher's laptop running Serve to the room (or "
+                                    "'triptych serve') announces itself where the network "
+                                    "lets it (mDNS).")
+        self.find_button.clicked.connect(self.find_rooms)
+        self.rooms = QComboBox()
+        self.rooms.hide()
+        self.rooms.activated.connect(self._room_chosen)
+        buttons_row = QHBoxLayout()
+        buttons_row.addWidget(self.connect_button)
+        buttons_row.addWidget(self.find_button)
+        buttons_row.addWidget(self.rooms, 1)
+        buttons_row.addStretch(0)
+        layout.addLayout(buttons_row)
 
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["Served model", "Role"])
@@ -110,10 +126,49 @@ class AddServerDialog(QDialog):
     def _key_env(self) -> str | None:
         return self.key_env_edit.text().strip() or None
 
+    def find_rooms(self) -> None:
+        """Look for rooms on the local network in the background (a few seconds)."""
+        self.find_button.setEnabled(False)
+        self.status.setText("Looking for rooms on this network…")
+        self._task = run_task(self, lambda task: room.discover(), name="find-rooms",
+                              on_success=self._found, on_failure=self._failed_to_find)
+
+    def _failed_to_find(self, exc: BaseException) -> None:
+        self.find_button.setEnabled(True)
+        self._error(str(exc) if isinstance(exc, room.RoomError)
+                    else f"{type(exc).__name__}: {exc}")
+
+    def _found(self, rooms: list[room.FoundRoom]) -> None:
+        self.find_button.setEnabled(True)
+        self.rooms.clear()
+        for found in rooms:
+            self.rooms.addItem(found.describe(), found.endpoint)
+        self.rooms.setVisible(len(rooms) > 1)
+        if not rooms:
+            self._error(f"No room answered on this network within {room.DISCOVER_S:.0f} s "
+                        f"(the network may block it); type the address the teacher shows.")
+            return
+        self._room_chosen(0)
+        if len(rooms) > 1:
+            self.status.setText(f"{len(rooms)} rooms answered; pick one.")
+
+    def _room_chosen(self, index: int) -> None:
+        endpoint = self.rooms.itemData(index)
+        if not isinstance(endpoint, str):
+            return
+        self.url_edit.setText(endpoint)
+        self.status.setText(f"Found {self.rooms.itemText(index)}; type the key the teacher "
+                            f"shows, then ask it.")
+        self.key_edit.setFocus()
+
     def ask(self) -> None:
         """List the server's models in the background."""
+        address, linked = room.split_link(self.url_edit.text())
+        if linked:  # a room's link (its QR code): the key comes with the address
+            self.url_edit.setText(address)
+            self.key_edit.setText(linked)
         try:
-            endpoint = servers.normalize_endpoint(self.url_edit.text())
+            endpoint = servers.normalize_endpoint(address)
         except ValueError as exc:
             self._error(str(exc))
             return

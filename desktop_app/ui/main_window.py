@@ -52,6 +52,7 @@ from desktop_app.ui.quiz_bar import QuizBar
 from desktop_app.ui.sandbox_badge import isolation_badge, sandbox_protections
 from desktop_app.ui.screen_fit import fit_window
 from desktop_app.ui.send_queue import QueuedQuestion
+from desktop_app.ui.serve_panel import stop_serving
 from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
 from desktop_app.ui.stage_trios import TrioNote
 from desktop_app.ui.tasks import Task, run_task, wait_for_tasks
@@ -759,6 +760,7 @@ class MainWindow(QMainWindow):
         if self._closed:
             return wait_for_closing(timeout)
         self._closed = True
+        stop_serving(self)  # a room this window serves stops everywhere, off this thread
         self.server_watch.close()
         self._stand_ins.clear()
         for pane in self.panes:

@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QMenuBar, QToolButton, QWidget
 
 from desktop_app.ui.rlhf import open_rlhf
+from desktop_app.ui.serve_panel import open_serve_panel
 
 
 class MenuHost(Protocol):
@@ -91,6 +92,8 @@ def build_menus_and_shortcuts(window: MenuHost) -> tuple[QAction, QAction, QActi
     models_menu = bar.addMenu("&Models")
     models_menu.addAction("&Model manager…", QKeySequence("Ctrl+M"), window.open_model_manager)
     models_menu.addAction("Next-token &explorer…", lambda: _open_explorer(window))  # issue 14
+    models_menu.addSeparator()
+    models_menu.addAction("&Serve to the room…", lambda: open_serve_panel(window.window()))
 
     # extra keys that menus can't hold twice
     for keys, slot in (("Ctrl+Enter", window.send_all), ("Ctrl++", lambda: window.zoom_by(1.1)),
