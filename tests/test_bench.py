@@ -44,6 +44,7 @@ def _within_one_thread(placement: str) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(660)  # the run's own limit is 600 s; pytest's 300 s is not its bound
 def test_bench_runs_end_to_end_and_reports_every_figure(starter_models):
     """One run for every figure, the contention one included (each bench run loads models in
     several processes: one run keeps the suite short). The smallest model in every pane, and

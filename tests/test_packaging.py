@@ -277,8 +277,9 @@ def test_bundle_holds_llama_cpp_and_only_the_qt_we_use(app: Path):
         if f.is_file() and not f.is_symlink() and f.suffix != ".gguf"
     )
     # 200 MB before issue 25; SymPy and math-verify (Verify compares math answers by value,
-    # in a helper process the frozen binary serves) add about 8 MB.
-    assert without_models < 210_000_000, f"the app alone is {without_models / 1e6:.0f} MB"
+    # in a helper process the frozen binary serves) add about 8 MB; zeroconf and segno (a
+    # student's laptop finds the teacher's room and reads its QR link, issue 30) about 1 MB.
+    assert without_models < 215_000_000, f"the app alone is {without_models / 1e6:.0f} MB"
 
 
 @pytest.mark.slow
