@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="snapshot mode: run --prompt, save a PNG of the window, exit")
     parser.add_argument("--presentation", action="store_true", help="large fonts for projectors")
     parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1024x768 (snapshot mode)")
+    parser.add_argument("--language", metavar="CODE",
+                        help="the window's language for this run: en, de or fr "
+                             "(default: as chosen in View > Language, else the system's)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_compare_parser(commands)
     add_quiz_parser(commands)
@@ -106,6 +109,11 @@ def run_window(args: argparse.Namespace) -> int:
     ids = model_ids(args.models)
     if ids is not None:
         resolve_models(ids)
+    from desktop_app.text.i18n import LANGUAGES
+
+    if args.language is not None and args.language not in LANGUAGES:
+        raise UsageError(f"--language must be one of {', '.join(LANGUAGES)}, "
+                         f"not '{args.language}'.")
     try:
         size = parse_size(args.size) if args.size else None
         screenshot = (check_screenshot_path(args.screenshot) if args.screenshot is not None
@@ -113,7 +121,8 @@ def run_window(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return int(run_app(models=ids, prompt=args.prompt, max_tokens=args.max_tokens,
-                       screenshot=screenshot, presentation=args.presentation, size=size))
+                       screenshot=screenshot, presentation=args.presentation, size=size,
+                       language=args.language))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

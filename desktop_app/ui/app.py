@@ -63,12 +63,13 @@ def _one_line(text: str) -> str:
 def run_app(*, models: list[str] | None = None, prompt: str | None = None,
             max_tokens: int | None = None, screenshot: str | Path | None = None,
             presentation: bool = False, size: tuple[int, int] | None = None,
-            timeout_s: float = SNAPSHOT_TIMEOUT_S) -> int:
+            timeout_s: float = SNAPSHOT_TIMEOUT_S, language: str | None = None) -> int:
     """Open the Triptych window. With ``screenshot``, run ``prompt`` in every pane, wait
     for all of them, save a PNG of the window and return 0 (1 with a one-line message on
     stderr if a pane failed, the image could not be saved or the run timed out). ``size``
     (from :func:`parse_size`) sizes the window, so a snapshot shows what a projector at
-    that resolution would. The command line checks ``size`` and ``screenshot``
+    that resolution would. ``language`` overrides the saved or the OS's language for this
+    run (``--language de``). The command line checks ``size`` and ``screenshot``
     (:func:`check_screenshot_path`) before it calls this: a mistake is a usage error."""
     window_size = size
     if not _display_available():
@@ -102,6 +103,10 @@ def run_app(*, models: list[str] | None = None, prompt: str | None = None,
     app.setOrganizationName("Triptych")
     app.setApplicationDisplayName("Triptych")
     app.setWindowIcon(theme.app_icon())
+    from desktop_app.ui import language as ui_language
+    from desktop_app.ui.settings import load_language
+
+    ui_language.install(ui_language.choose_language(load_language(), language))
     snapshot = screenshot is not None
 
     catalog = load_catalog()

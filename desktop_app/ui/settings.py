@@ -42,7 +42,26 @@ def load_settings() -> WindowSettings:
     return settings
 
 
+def load_language() -> str:
+    """The language chosen in View → Language ("" follows the OS). Kept beside the
+    window's state, not in it: the window rewrites its own state when it closes."""
+    try:
+        data = json.loads(paths.settings_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    value = data.get("language", "") if isinstance(data, dict) else ""
+    return value if isinstance(value, str) else ""
+
+
+def save_language(code: str) -> None:
+    _write({"language": code})
+
+
 def save_settings(settings: WindowSettings) -> None:
+    _write({"window": settings.to_dict()})
+
+
+def _write(changes: dict[str, Any]) -> None:
     """Write atomically, keeping keys other parts of the app may have added."""
     target = paths.settings_path()
     try:
@@ -51,7 +70,7 @@ def save_settings(settings: WindowSettings) -> None:
             existing = {}
     except (OSError, ValueError):
         existing = {}
-    existing["window"] = settings.to_dict()
+    existing.update(changes)
     tmp = target.with_suffix(".tmp")
     try:
         tmp.write_text(json.dumps(existing, indent=2), encoding="utf-8")
