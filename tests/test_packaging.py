@@ -261,6 +261,11 @@ def test_bundle_holds_llama_cpp_and_only_the_qt_we_use(app: Path):
     for plugin in ("platforms/libqxcb.so", "platforms/libqoffscreen.so",
                    "platforms/libqwayland.so", "imageformats/libqsvg.so"):
         assert (qt / "plugins" / plugin).exists(), f"Qt plugin {plugin} is missing"
+    # Issue 31: Triptych's own catalogues and Qt's words for the shipped languages, no others.
+    for code in ("de", "fr"):
+        assert (internal / "desktop_app" / "locale" / code / "LC_MESSAGES" / "triptych.mo").exists()
+        assert (qt / "translations" / f"qtbase_{code}.qm").exists(), f"qtbase_{code}.qm"
+    assert not (qt / "translations" / "qtbase_ja.qm").exists()
     for package in ("llm", "openai", "pytest", "mypy", "gguf", "llama_cpp/server"):
         assert not (internal / package).exists(), f"{package} should not be bundled"
     # The starter models, found the way catalog.py looks for them.
@@ -364,8 +369,11 @@ def test_frozen_window_opens_on_an_x11_desktop_at_1280x800(app: Path, tmp_path: 
         assert (internal / name).exists(), f"the bundle does not carry {name}"
     with x11.display(1280, 800) as name:
         shot = tmp_path / "frozen-x11-1280x800.png"
-        done = x11.open_window([str(app)], name, tmp_path / "home", shot)
+        done = x11.open_window([str(app)], name, tmp_path / "home", shot,
+                               {"LANG": "de_DE.UTF-8", "LANGUAGE": "de"})
     x11.assert_window_fits(done, shot, (1280, 800))
+    # Issue 31: a German desktop gets the German window, with Qt's own German words
+    assert "LANGUAGE de qtbase=yes file_menu=&Datei" in done.stdout, done.stdout[-2000:]
 
 
 @pytest.mark.slow

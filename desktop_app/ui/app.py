@@ -224,7 +224,8 @@ def _display_available() -> bool:
 def _install_startup_probe(app: Any, window: Any, probe: str) -> None:
     """Print ``STARTUP <unix time>`` when the window is shown (``window``) or the first
     token is on screen (``token``), then quit: `triptych bench` times launches with it.
-    Before it, ``WINDOW x y w h SCREEN x y w h``: where the window went on which
+    Before it, ``LANGUAGE <code> qtbase=yes|no file_menu=<its title>`` (the language the
+    window speaks) and ``WINDOW x y w h SCREEN x y w h``: where the window went on which
     available area. With ``TRIPTYCH_STARTUP_SCREENSHOT=PATH`` the whole screen, as the
     display server shows it, is saved there first (the real-window test under Xvfb)."""
     from PySide6.QtCore import QTimer
@@ -238,6 +239,11 @@ def _install_startup_probe(app: Any, window: Any, probe: str) -> None:
                    for pane in window.panes for turn in pane.session.turns[-1:])
 
     def report() -> None:
+        from desktop_app.text import i18n
+        from desktop_app.ui.language import qt_translation_loaded
+
+        print(f"LANGUAGE {i18n.language()} qtbase={'yes' if qt_translation_loaded() else 'no'} "
+              f"file_menu={window.menuBar().actions()[0].text()}", flush=True)
         frame, area = window.frameGeometry(), window.screen().availableGeometry()
         print(f"WINDOW {frame.x()} {frame.y()} {frame.width()} {frame.height()} SCREEN "
               f"{area.x()} {area.y()} {area.width()} {area.height()}", flush=True)

@@ -10,6 +10,7 @@ when the window next opens; the menu says so rather than showing half a translat
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
 from PySide6.QtGui import QAction, QActionGroup
@@ -52,11 +53,19 @@ def install(code: str) -> str:
             _qt_translator = None
         if code not in (i18n.SOURCE_LANGUAGE, i18n.PSEUDO):
             translator = QTranslator(app)
-            folder = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
-            if translator.load(f"qtbase_{code}", folder):
+            if any(translator.load(f"qtbase_{code}", folder) for folder in _qt_folders()):
                 QCoreApplication.installTranslator(translator)
                 _qt_translator = translator
     return code
+
+
+def _qt_folders() -> list[str]:
+    """Where Qt keeps its translations: Qt's own answer, then beside the PySide6 package
+    (where the bundle puts them)."""
+    import PySide6
+
+    return [QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath),
+            str(Path(PySide6.__file__).resolve().parent / "Qt" / "translations")]
 
 
 def qt_translation_loaded() -> bool:
