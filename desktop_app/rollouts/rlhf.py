@@ -124,6 +124,39 @@ def load_session(path: Path | None = None) -> RlhfSession | None:
         return None
 
 
+def export_summary(session: RlhfSession, mask: Callable[[str], str] | None = None
+                   ) -> dict[str, Any] | None:
+    """The class's votes for the main window's export: the prompt, each answer with its
+    Bradley–Terry strength, 95 % interval and votes, and the votes (``a``, ``b``,
+    ``winner``), or None while there are no votes. ``mask`` (the blind quiz) masks the
+    texts and leaves out every model's name: the answers' models, the judge and the
+    embedding model."""
+    if not session.votes or not session.answers:
+        return None
+    strengths = bradley_terry(len(session.answers), session.votes)
+    blind = mask is not None
+    shown = mask or (lambda text: text)
+    scores = session.judge_scores
+    answers = []
+    for index, answer in enumerate(session.answers):
+        row: dict[str, Any] = {
+            "index": index, "text": shown(answer.text),
+            "model": "" if blind else answer.model,
+            "strength": strengths.strength[index],
+            "interval": [strengths.low[index], strengths.high[index]],
+            "votes": strengths.votes[index]}
+        if answer.correct is not None:
+            row["correct"] = answer.correct
+        if scores is not None:
+            row["judge_p_yes"] = scores[index]
+        answers.append(row)
+    return {"prompt": shown(session.prompt), "answers": answers,
+            "votes": [v.to_dict() for v in session.votes],
+            "strengths": list(strengths.strength), "ranking": strengths.ranking(),
+            "judge_model": None if blind else session.judge_model,
+            "embedding_model": None if blind else session.embedding_model}
+
+
 # ------------------------------------------------------------------------ the models
 
 

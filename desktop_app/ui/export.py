@@ -102,6 +102,53 @@ def rollout_cells(rollout: dict[str, Any]) -> list[str]:
             _one_line(rollout.get("got")) or "–", "" if tokens is None else str(tokens)]
 
 
+RLHF_HEADING = "The class's votes (RLHF)"
+
+
+def rlhf_columns(rlhf: dict[str, Any]) -> tuple[str, ...]:
+    """The ranking table's columns: a model's column only where the answers name one
+    (never in the blind quiz), the judge's where it scored them."""
+    answers = rlhf.get("answers") or []
+    return ("Rank", "Answer", "Strength", "95% interval", "Votes",
+            *(("Judge P(yes)",) if any("judge_p_yes" in a for a in answers) else ()),
+            *(("Model",) if any(a.get("model") for a in answers) else ()), "Text")
+
+
+def rlhf_rows(rlhf: dict[str, Any]) -> list[list[str]]:
+    """The answers strongest first, one row each (plain text, one line per cell)."""
+    columns = rlhf_columns(rlhf)
+    answers = rlhf.get("answers") or []
+    rows = []
+    for rank, index in enumerate(rlhf.get("ranking") or range(len(answers)), 1):
+        answer = answers[index]
+        low, high = answer["interval"]
+        cells = [str(rank), f"#{index}", f"{answer['strength']:+.2f}",
+                 f"[{low:+.2f}, {high:+.2f}]", str(answer["votes"])]
+        if "Judge P(yes)" in columns:
+            score = answer.get("judge_p_yes")
+            cells.append("–" if score is None else f"{score:.2f}")
+        if "Model" in columns:
+            cells.append(_one_line(answer.get("model")))
+        cells.append(_one_line(answer.get("text")))
+        rows.append(cells)
+    return rows
+
+
+def rlhf_notes(rlhf: dict[str, Any]) -> list[str]:
+    """One line each: how many votes, and the judge (by name, unless blind)."""
+    votes = rlhf.get("votes") or []
+    notes = [f"{len(votes)} pairwise votes on {len(rlhf.get('answers') or [])} answers; "
+             "Bradley–Terry strengths, strongest first."]
+    if rlhf.get("judge_model"):
+        notes.append(f"Judge: {rlhf['judge_model']}.")
+    return notes
+
+
+def rlhf_votes_csv(rlhf: dict[str, Any]) -> str:
+    return "a,b,winner\n" + "".join(f"{v['a']},{v['b']},{v['winner']}\n"
+                                    for v in rlhf.get("votes") or [])
+
+
 # ------------------------------------------------------------------------------ Markdown
 
 
@@ -189,7 +236,27 @@ def _contained(markdown: str) -> str:
                      for i, line in enumerate(lines))
 
 
-def to_markdown(panes: list[dict[str, Any]], title: str = "Triptych comparison") -> str:
+def _markdown_rlhf(rlhf: dict[str, Any]) -> list[str]:
+    lines = [f"## {RLHF_HEADING}", ""]
+    if rlhf.get("prompt"):
+        lines += ["**Prompt:**", "", _quote(_literal(rlhf["prompt"])), ""]
+    lines += [_literal(note) + "  " for note in rlhf_notes(rlhf)]
+    columns = rlhf_columns(rlhf)
+    lines += ["", "| " + " | ".join(columns) + " |",
+              "|" + "|".join("---" if c in ("Model", "Text") else "---:" for c in columns) + "|"]
+    for row in rlhf_rows(rlhf):
+        # a cell is one line: only inline Markdown (and the table's "|") needs escaping
+        lines.append("| " + " | ".join(_INLINE_SPECIAL.sub(r"\\\1", cell) if cell else " "
+                                       for cell in row) + " |")
+    lines += ["", "**Votes** (answer indices from 0; winner `a`, `b` or `tie`):", "",
+              *_fence(rlhf_votes_csv(rlhf), "csv"), ""]
+    return lines
+
+
+def to_markdown(panes: list[dict[str, Any]], title: str = "Triptych comparison",
+                rlhf: dict[str, Any] | None = None) -> str:
+    """The comparison as Markdown; ``rlhf``: the class's votes
+    (:func:`desktop_app.rollouts.rlhf.export_summary`), after the panes."""
     lines = [f"# {title}", "", f"_{datetime.now():%Y-%m-%d %H:%M}_", ""]
     for number, pane in enumerate(panes, 1):
         lines += [f"## {number}. {_literal(pane_title(pane))}", ""]
@@ -226,6 +293,8 @@ def to_markdown(panes: list[dict[str, Any]], title: str = "Triptych comparison")
                 lines += [f"Verify: **{_literal(verdict)}**", ""]
         if pane.get("rollouts"):
             lines += _markdown_rollouts(pane["rollouts"])
+    if rlhf:
+        lines += _markdown_rlhf(rlhf)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -255,6 +324,10 @@ pre.continuation { background: none; border-left: 3px solid #d5dae1; border-radi
 .rollouts h3 { font-size: 15px; margin: 16px 0 4px; }
 .rollouts table { border-collapse: collapse; font-size: 12px; }
 .rollouts th, .rollouts td { border-bottom: 1px solid #d5dae1; padding: 2px 8px; text-align: left; }
+.rlhf { margin-top: 24px; } .rlhf h2 { font-size: 18px; }
+.rlhf table { border-collapse: collapse; font-size: 13px; }
+.rlhf th, .rlhf td { border-bottom: 1px solid #d5dae1; padding: 2px 8px; text-align: left;
+                     vertical-align: top; }
 @media (prefers-color-scheme: dark) {
   body { background: #1a1d23; color: #e2e8f0; } .pane { border-color: #3a4150; }
   .prompt, pre { background: #2a2f3a; } .thinking, summary { color: #a0a8b8; }
@@ -287,8 +360,25 @@ def _html_rollouts(run: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison") -> str:
-    """A self-contained HTML page (inline CSS, no scripts, no external files)."""
+def _html_rlhf(rlhf: dict[str, Any]) -> str:
+    parts = [f"<section class='rlhf'><h2>{escape_html(RLHF_HEADING)}</h2>"]
+    if rlhf.get("prompt"):
+        parts.append(f"<p class='prompt'>{escape_html(rlhf['prompt'])}</p>")
+    parts += [f"<p class='metrics'>{escape_html(note)}</p>" for note in rlhf_notes(rlhf)]
+    parts.append("<table><tr>" + "".join(f"<th>{escape_html(c)}</th>"
+                                         for c in rlhf_columns(rlhf)) + "</tr>")
+    for row in rlhf_rows(rlhf):
+        parts.append("<tr>" + "".join(f"<td>{escape_html(cell)}</td>" for cell in row)
+                     + "</tr>")
+    parts.append("</table><details><summary>Votes (a, b, winner)</summary>"
+                 f"<pre>{escape_html(rlhf_votes_csv(rlhf))}</pre></details></section>")
+    return "".join(parts)
+
+
+def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison",
+            rlhf: dict[str, Any] | None = None) -> str:
+    """A self-contained HTML page (inline CSS, no scripts, no external files); ``rlhf``:
+    the class's votes, after the panes."""
     parts = [
         "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
@@ -337,5 +427,8 @@ def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison") -> 
         if pane.get("rollouts"):
             parts.append(_html_rollouts(pane["rollouts"]))
         parts.append("</section>")
-    parts += ["</div>", "</body></html>"]
+    parts.append("</div>")
+    if rlhf:
+        parts.append(_html_rlhf(rlhf))
+    parts.append("</body></html>")
     return "\n".join(parts)

@@ -46,6 +46,7 @@ from desktop_app.text.units import count
 from desktop_app.ui import export, theme
 from desktop_app.ui.add_server import ServerWatch
 from desktop_app.ui.answer_key import AnswerKeyField, rekey_turns
+from desktop_app.ui.export_votes import export_json_dialog, rlhf_export
 from desktop_app.ui.pane import Pane
 from desktop_app.ui.practice import PracticePicker, check_column, problem_badge, settings_text
 from desktop_app.ui.quiz_bar import QuizBar
@@ -145,6 +146,7 @@ class MainWindow(QMainWindow):
         export_menu = QMenu(self.export_button)
         export_menu.addAction("As Markdown…", self.export_markdown_dialog)
         export_menu.addAction("As HTML (handout)…", self.export_html_dialog)
+        export_menu.addAction("As JSON (data)…", lambda: export_json_dialog(self))
         self.export_button.setMenu(export_menu)
         self.models_button = QToolButton()
         self.models_button.setText("Models…")
@@ -701,12 +703,12 @@ class MainWindow(QMainWindow):
 
     def export_markdown(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(export.to_markdown(self.export_data()), encoding="utf-8")
+        path.write_text(export.to_markdown(self.export_data(), rlhf=rlhf_export(self)), "utf-8")
         return path
 
     def export_html(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(export.to_html(self.export_data()), encoding="utf-8")
+        path.write_text(export.to_html(self.export_data(), rlhf=rlhf_export(self)), "utf-8")
         return path
 
     def export_markdown_dialog(self) -> None:

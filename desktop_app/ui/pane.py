@@ -619,7 +619,8 @@ class Pane(QFrame):
     def set_blind(self, label: str | None, terms: tuple[str, ...] = ()) -> None:
         """The blind quiz: the pane shows ``label`` where its badge and picker were, no
         role colour, no settings (they name the model's options), and masks ``terms`` in
-        the turns sent from now on and in its export; None shows the model again."""
+        the turns sent from now on and in its export; None shows the model again, and its
+        turns as written (names unmasked, the text sent shown)."""
         self.blind_label, self.blind_terms = label, terms
         for widget in (self.picker, self.settings_button, self.remove_button,
                        self.rollouts_button):
@@ -631,6 +632,8 @@ class Pane(QFrame):
             self.badge.setToolTip("Which stage is this? Guess in the quiz bar above.")
         else:
             self.badge.set_role(self.entry.role if self.entry else "")
+            for turn in self.turns:  # the quiz is over: the words as the model wrote them
+                turn.unblind()
         self.set_active(False)
         self._update_state_banner()
 

@@ -5,7 +5,8 @@ the score. Starting the quiz clears the panes, shuffles them (``session/quiz.py`
 ``triptych quiz`` shares) and makes each pane blind (:meth:`Pane.set_blind`): its badge
 shows "Pane A", its picker, settings and role colour are hidden, and the names its model
 could write are masked, in the stream, the fold and the export. Leaving the quiz puts the
-panes back in their order with their models shown.
+panes back in their order with their models shown, and their turns as written (the names
+unmasked, the text sent shown: :meth:`TurnWidget.unblind`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Three tabs follow the lecture's three steps. **Vote**: two answers at a time, an
 (A and B, in random order), big buttons and keys (A / ←, T / ↓, B / →) for a show of hands.
 **Ranking**: Bradley–Terry strengths with 95 % intervals and votes per answer. **Reward
 model**: trained on the votes (the model's embeddings plus text features), its held-out
-agreement beside the proxies', and the best-of-N chart: its score of its pick against the
+agreement beside the proxies' (the longest answer; a judge model's P("yes"), scored in the
+background once a judge is chosen, saved with the session), and the best-of-N chart: its score of its pick against the
 gold (the class, or the key).
 
 Everything is computed by :mod:`desktop_app.rollouts.rlhf` (the same code as ``triptych
@@ -136,7 +137,7 @@ class RlhfWindow(QDialog):
                  worker_factory: Callable[[ModelEntry], ModelHandle],
                  parent: QWidget | None = None, *, problems: Sequence[Problem] = (),
                  session: RlhfSession | None = None, save_to: Path | None = None,
-                 seed: int | None = None):
+                 seed: int | None = None, judges: Sequence[ModelEntry] = ()):
         super().__init__(parent)
         self.setWindowTitle("RLHF: rank, reward model, best-of-N")
         self.resize(1000, 680)
@@ -152,6 +153,8 @@ class RlhfWindow(QDialog):
         self.report: RlhfReport | None = None
         self.task: Task | None = None
         self.fit_task: Task | None = None
+        self.judge_task: Task | None = None
+        self.judges = list(judges)  # models that can judge: P("yes") to "is this good?"
         self._fits = 0  # the serial number of the latest Bradley–Terry fit asked for
 
         layout = QVBoxLayout(self)
@@ -217,6 +220,7 @@ class RlhfWindow(QDialog):
         row.addStretch(1)
         row.addWidget(self.export_button)
         reward_layout.addLayout(row)
+        reward_layout.addLayout(self._judge_row())
         self.agreement = QLabel("Vote on some pairs, then train.")
         self.agreement.setWordWrap(True)
         self.agreement.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -227,15 +231,40 @@ class RlhfWindow(QDialog):
         self.tabs.currentChanged.connect(self._tab_changed)
         layout.addWidget(self.tabs, 1)
         self._show_session()
+        self._update_buttons()
+
+    def _judge_row(self) -> QHBoxLayout:
+        """A judge model to compare the reward model with: its P("yes") for each answer."""
+        row = QHBoxLayout()
+        self.judge_box = QComboBox()
+        self.judge_box.setAccessibleName("Judge model")
+        for judge in self.judges:
+            self.judge_box.addItem(f"Judge: {judge.name}", judge.id)
+        if not self.judges:
+            self.judge_box.addItem("No judge: no chat model is downloaded", None)
+        chosen = self.judge_box.findData(self.session.judge_model)
+        if chosen >= 0:
+            self.judge_box.setCurrentIndex(chosen)
+        self.judge_button = QPushButton("Score the answers with the judge")
+        self.judge_button.setToolTip("Ask a chat model whether each answer is correct (as "
+                                     "the Rollouts window's judge does); its probability of "
+                                     "\"yes\" is a proxy, checked on the same votes as the "
+                                     "reward model.")
+        self.judge_button.clicked.connect(self.judge)
+        row.addWidget(self.judge_box)
+        row.addWidget(self.judge_button)
+        row.addStretch(1)
+        return row
 
     # -- helpers
 
     @property
     def busy(self) -> bool:
-        return any(t is not None and t.running for t in (self.task, self.fit_task))
+        return bool(self.background_tasks())
 
     def background_tasks(self) -> list[Task]:
-        return [t for t in (self.task, self.fit_task) if t is not None and t.running]
+        return [t for t in (self.task, self.fit_task, self.judge_task)
+                if t is not None and t.running]
 
     def _worker(self, entry: ModelEntry) -> ModelHandle:
         worker = self.workers.get(entry.id)
@@ -423,7 +452,9 @@ class RlhfWindow(QDialog):
                 embeddings = embed_answers(worker, session.answers)
             snapshot = RlhfSession(prompt=session.prompt, answers=list(session.answers),
                                    votes=list(session.votes), embeddings=embeddings,
-                                   embedding_model=embedder.id)
+                                   embedding_model=embedder.id,
+                                   judge_scores=session.judge_scores,
+                                   judge_model=session.judge_model)
             return embeddings, analyse(snapshot)
 
         self.fit_task = run_task(self, work, on_success=self._trained,
@@ -443,12 +474,74 @@ class RlhfWindow(QDialog):
         self.session.embeddings = embeddings
         self.report = report
         lines = [report.reward_agreement.describe()] + [p.describe() for p in report.proxies]
+        if self.session.judge_scores is None:  # said, not left out
+            lines.append(self._no_judge_line())
         lines.append("Cross-validated: each vote is predicted by a model trained without it. "
                      "Best-of-n: each answer scored by a model that never saw its votes.")
         self.agreement.setText("\n".join(lines))
         self.chart.set_curve([(p.n, p.reward, p.gold) for p in report.best_of_n],
                              key=report.gold_kind == "key")
         self._update_buttons()
+
+    def _no_judge_line(self) -> str:
+        if not self.judges:
+            return ("the judge's P(\"yes\"): no judge, as no chat (instruct) model is "
+                    "downloaded")
+        return ("the judge's P(\"yes\"): no judge has scored these answers yet "
+                "(choose one above, then Score)")
+
+    def judge(self) -> bool:
+        """Score every answer with the chosen judge (its P("yes"), off the GUI thread); the
+        scores are saved with the session and, with votes, the agreement is computed
+        again with the judge's row beside the longest answer's."""
+        session = self.session
+        chosen = self.judge_box.currentData()
+        entry = next((j for j in self.judges if j.id == chosen), None)
+        if self.busy or not session.answers:
+            return False
+        if entry is None:
+            self.agreement.setText(self._no_judge_line() + ".")
+            return False
+        worker = self._worker(entry)
+        texts = [a.text for a in session.answers]
+
+        def work(task: Task) -> list[float | None]:
+            from desktop_app.rollouts.goodhart import judge_scores
+
+            return judge_scores(worker, session.prompt, texts, task.cancelled.is_set)
+
+        def done(scores: list[float | None]) -> None:
+            self.judge_task = None
+            if self.session is not session or task.cancelled.is_set():
+                self._update_buttons()
+                return  # other answers now, or stopped: these scores are not theirs
+            if all(score is None for score in scores):
+                self.agreement.setText(f"{entry.name} gave no token probabilities to score "
+                                       "with: choose another judge.")
+                self._update_buttons()
+                return
+            session.judge_scores, session.judge_model = scores, entry.id
+            self._save()
+            self._update_buttons()
+            if any(v.winner != Winner.TIE for v in session.votes):
+                self.train()  # the agreement again, the judge's row beside the others
+            else:
+                self.agreement.setText(f"{entry.name} scored the answers. Vote on a few "
+                                       "pairs, then train: its agreement shows beside the "
+                                       "reward model's.")
+
+        def failed(exc: BaseException) -> None:
+            self.judge_task = None
+            self.agreement.setText(f"The judge failed: {exc}"[:300])
+            self._update_buttons()
+
+        task = self.judge_task = run_task(self, work, on_success=done, on_failure=failed,
+                                          name="rlhf-judge")
+        self.agreement.setText(f"{entry.name} is judging {len(texts)} answers…")
+        for button in (self.judge_button, self.train_button, self.sample_button):
+            button.setEnabled(False)  # until it ends (it may end before the task says so)
+        self.stop_button.setEnabled(True)
+        return True
 
     # -- export
 
@@ -487,6 +580,8 @@ class RlhfWindow(QDialog):
         busy = self.busy
         self.sample_button.setEnabled(not busy)
         self.train_button.setEnabled(not busy and bool(self.session.answers))
+        self.judge_button.setEnabled(not busy and bool(self.session.answers)
+                                     and bool(self.judges))
         self.stop_button.setEnabled(busy)
 
     def done(self, result: int) -> None:  # closing, by any means: the processes go too
@@ -505,7 +600,9 @@ class RlhfWindow(QDialog):
 
 def open_rlhf(window: Any) -> RlhfWindow:
     """Open the RLHF window on the panes' ready models, with the open and math practice
-    problems to choose from and the last saved session."""
+    problems to choose from, the last saved session, and as judges the panes' chat models
+    and every downloaded instruct model (as the Rollouts window's judge)."""
+    from desktop_app.models.catalog import is_ready
     from desktop_app.rollouts.rlhf import load_session
     from desktop_app.session.generation import default_worker_factory
     from desktop_app.verify import load_practice_sets
@@ -519,8 +616,12 @@ def open_rlhf(window: Any) -> RlhfWindow:
         if practice_set.key in ("open", "math"):
             problems.extend(practice_set.problems)
     factory = window.worker_factory or default_worker_factory
+    judges = {e.id: e for e in entries.values() if e.role != "base"}
+    for candidate in window.catalog:
+        if candidate.role == "instruct" and is_ready(candidate):
+            judges.setdefault(candidate.id, candidate)
     dialog = RlhfWindow(list(entries.values()), factory, window, problems=problems,
-                        session=load_session())
+                        session=load_session(), judges=list(judges.values()))
     sizes = [pane.point_size for pane in window.panes if pane.point_size]
     if sizes:  # zoom and presentation mode reach this window too
         theme.apply_point_size(dialog, sizes[0])

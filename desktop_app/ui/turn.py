@@ -142,9 +142,7 @@ class TurnWidget(QFrame):
 
         self.prompt_view = StreamTextView(max_height=200)
         self.prompt_view.setFont(theme.mono_font())
-        title = ("Text sent (hidden in the quiz)" if blind is not None
-                 else "What the base model received (the document it continues)"
-                 if entry.role == "base" else "Exact text sent to the model")
+        title = self._prompt_title(entry, blind is not None)
         self.prompt_box = PromptView(self.prompt_view)  # the text, or its tokens
         self.prompt_section = CollapsibleSection(title, self.prompt_box, expanded=show_prompt)
         self.prompt_section.hide()
@@ -172,10 +170,7 @@ class TurnWidget(QFrame):
         self.continuation_label.hide()
         layout.addWidget(self.continuation_label)
         if self.plain_answer:  # a base model's exact continuation of the document above
-            self.answer.setFont(theme.mono_font())
-            self.answer.setToolTip("The base model's exact continuation of the document "
-                                   "it received")
-            theme.style(self.answer, lambda: continuation_sheet(entry.role))
+            self._style_continuation()
         layout.addWidget(self.answer)
         self._build_tokens(layout)
 
@@ -301,6 +296,42 @@ class TurnWidget(QFrame):
         self.verify_section = CollapsibleSection("Output (stdout / stderr)", self.verify_output)
         self.verify_section.hide()
         layout.addWidget(self.verify_section)
+
+    def unblind(self) -> None:
+        """The blind quiz is over: the turn is drawn again from its data as written, names
+        and the text sent included (the data was never masked, only what was shown);
+        a reply still streaming goes on unmasked."""
+        if self.blind is None:
+            return
+        self.blind = None
+        self._masker = Masker(())
+        self._streams = {kind: Masker(()) for kind in ("thinking", "answer")}
+        self.prompt_section.set_title(self._prompt_title(self.entry))
+        self.plain_answer = self.entry.prompt.style == "document"
+        if self.plain_answer:
+            self._style_continuation()
+            self.token_view.setFont(theme.mono_font(self._code_pt))
+            theme.style(self.token_view, lambda: continuation_sheet(self.entry.role))
+        self.token_mode = self.probabilities_wanted and bool(self.data.token_steps)
+        if self.data.done:
+            self.show_data(self._code_pt)
+            return
+        self._draw_reply()  # what has streamed so far, as written
+        if self.data.prompt_sent:
+            self.show_prompt_sent()
+
+    @staticmethod
+    def _prompt_title(entry: ModelEntry, blind: bool = False) -> str:
+        return ("Text sent (hidden in the quiz)" if blind
+                else "What the base model received (the document it continues)"
+                if entry.role == "base" else "Exact text sent to the model")
+
+    def _style_continuation(self) -> None:
+        """A base model's exact continuation: monospace, its role's left rule."""
+        self.answer.setFont(theme.mono_font(self._code_pt))
+        self.answer.setToolTip("The base model's exact continuation of the document "
+                               "it received")
+        theme.style(self.answer, lambda: continuation_sheet(self.entry.role))
 
     # -- the data, read through (tests and the window ask the widget)
 

@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QMenuBar, QStatusBar, QToolButton, QWidget
 
 from desktop_app.text.i18n import _
+from desktop_app.ui.export_votes import export_json_dialog
 from desktop_app.ui.language import add_language_menu
 from desktop_app.ui.rlhf import open_rlhf
 from desktop_app.ui.serve_panel import open_serve_panel
@@ -54,6 +55,7 @@ def build_menus_and_shortcuts(window: MenuHost) -> tuple[QAction, QAction, QActi
                         window.export_markdown_dialog)
     file_menu.addAction(_("Export as &HTML…"), QKeySequence("Ctrl+Shift+E"),
                         window.export_html_dialog)
+    file_menu.addAction(_("Export as &JSON…"), lambda: export_json_dialog(window))
     file_menu.addSeparator()
     file_menu.addAction(_("&Quit"), QKeySequence.StandardKey.Quit, window.close)
 
