@@ -6,10 +6,19 @@ import os
 import shutil
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# llama.cpp's threads wait for each other at every step of a token through OpenMP, whose
+# default is to spin first. The suite oversubscribes on purpose (two test workers, their
+# model processes, another program's busy core), and a thread spinning while the one it
+# waits for cannot run burns the CPU the rest of the suite needs (a test of two threads
+# took 40 s instead of 10 with one core busy). PASSIVE waits asleep: how threads wait,
+# never what they compute. The model processes inherit it; `triptych bench` run by hand
+# measures llama.cpp as it comes.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import psutil
 import pytest
@@ -179,3 +188,43 @@ def no_leaks():
     names = [f"{p.pid}:{' '.join(p.cmdline()[:3])}" for p in children if p.is_running()]
     assert not children, f"test left processes behind: {names}"
     assert not threads, f"test left threads behind: {[t.name for t in threads]}"
+
+
+# The modules that keep a worker longest, longest first (seconds of one worker, measured
+# with one core busy: the frozen app's build, when the sources changed, ~100 s of the
+# first). pytest-xdist hands out whole modules (--dist loadfile) in the order they were
+# collected (--no-loadscope-reorder: not by how many tests they have, which put the few
+# long tests last and left the run waiting on one worker). The rest follow, most tests
+# first. Only the order changes: a stale list costs balance, never a test.
+LONGEST_FIRST = (
+    "test_packaging.py",
+    "test_bench.py",
+    "test_engine.py",
+    "test_cli.py",
+    "test_ui_models.py",
+    "test_verify_hostile.py",
+    "test_verify_humaneval.py",
+    "test_native_setup.py",
+    "test_sampler.py",
+    "test_suite.py",
+    "test_remote_llama.py",
+    "test_tokens.py",
+    "test_templates_conformance.py",
+    "test_rollouts.py",
+    "test_practice_benchmarks.py",
+    "test_continue.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    modules = Counter(item.nodeid.split("::", 1)[0] for item in items)
+
+    def place(item: pytest.Item) -> tuple[int, int, str]:
+        module = item.nodeid.split("::", 1)[0]
+        name = module.rsplit("/", 1)[-1]
+        if name in rank:
+            return rank[name], 0, module
+        return len(rank), -modules[module], module
+
+    items.sort(key=place)  # stable: each module keeps its own order
