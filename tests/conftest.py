@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Where the environment says PYTHONDONTWRITEBYTECODE (this machine's does), every process
+# the suite starts (a model process, the CLI, the window: hundreds a run) compiles the
+# app's modules from source again, 0.1-0.3 s of CPU each. The suite's processes write and
+# reuse bytecode as Python does by default (__pycache__ is git-ignored, and Python checks
+# each cached file against its source before using it).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # llama.cpp's threads wait for each other at every step of a token through OpenMP, whose
 # default is to spin first. The suite oversubscribes on purpose (two test workers, their
@@ -30,6 +37,8 @@ from desktop_app.models.catalog import (
     load_catalog,
     local_path,
 )
+
+sys.dont_write_bytecode = False  # this process too, for the modules it imports from here on
 
 pytest_plugins = ("tests.hub_fixtures",)  # the local Hub server fixtures
 
