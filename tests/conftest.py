@@ -211,11 +211,11 @@ def no_leaks():
 LONGEST_FIRST = (
     "test_packaging.py",
     "test_bench.py",
-    "test_engine.py",
+    "test_verify_humaneval.py",  # early: beside the build and the bench, not beside
+    "test_engine.py",            # test_verify_hostile's short sandbox deadlines
     "test_cli.py",
     "test_ui_models.py",
     "test_verify_hostile.py",
-    "test_verify_humaneval.py",
     "test_native_setup.py",
     "test_sampler.py",
     "test_suite.py",
