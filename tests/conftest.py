@@ -204,7 +204,9 @@ def no_leaks():
 
 # The modules that keep a worker longest, longest first (seconds of one worker, measured
 # with one core busy: the frozen app's build, when the sources changed, ~100 s of the
-# first). pytest-xdist hands out whole modules (--dist loadfile) in the order they were
+# first; the modules added since were timed alone with `-n 0` beside other test runs:
+# test_sampler_settings ~120 s, test_pack ~60 s, test_ui_serve ~50 s, test_serve ~45 s,
+# test_rollouts_budget, test_rlhf, test_quiz, test_room 25-30 s). pytest-xdist hands out whole modules (--dist loadfile) in the order they were
 # collected (--no-loadscope-reorder: not by how many tests they have, which put the few
 # long tests last and left the run waiting on one worker). The rest follow, most tests
 # first. Only the order changes: a stale list costs balance, never a test.
@@ -214,12 +216,20 @@ LONGEST_FIRST = (
     "test_verify_humaneval.py",  # early: beside the build and the bench, not beside
     "test_engine.py",            # test_verify_hostile's short sandbox deadlines
     "test_cli.py",
+    "test_sampler_settings.py",
     "test_ui_models.py",
     "test_verify_hostile.py",
     "test_native_setup.py",
+    "test_pack.py",
+    "test_ui_serve.py",
+    "test_serve.py",
     "test_sampler.py",
     "test_suite.py",
+    "test_rollouts_budget.py",
+    "test_rlhf.py",
     "test_remote_llama.py",
+    "test_quiz.py",
+    "test_room.py",
     "test_tokens.py",
     "test_templates_conformance.py",
     "test_rollouts.py",
