@@ -64,7 +64,7 @@ vocab = L.llama_model_get_vocab(model)
 params = L.llama_context_default_params()
 params.n_ctx, params.n_batch, params.n_threads, params.n_threads_batch = 128, 128, 1, 1
 ctx = L.llama_init_from_model(model, params)
-prompt = b"The capital of France is"
+prompt = sys.argv[3].encode() if len(sys.argv) > 3 else b"The capital of France is"
 tokens = (L.llama_token * 64)()
 count = L.llama_tokenize(vocab, prompt, len(prompt), tokens, 64, True, False)
 sampler = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
@@ -117,10 +117,13 @@ def bundled_model(app: Path) -> Path:
 
 
 def run_probe(app: Path, cpu: str, model: Path, tokens: int = 6,
-              timeout: float = RUN_TIMEOUT_S) -> Outcome:
-    """Run the probe in the frozen app on CPU model ``cpu`` (``host``: no emulation)."""
+              timeout: float = RUN_TIMEOUT_S, prompt: str | None = None) -> Outcome:
+    """Run the probe in the frozen app on CPU model ``cpu`` (``host``: no emulation):
+    evaluate ``prompt`` (default: "The capital of France is") and generate up to
+    ``tokens`` tokens. Emulated, each token of either costs seconds (AVX2 most)."""
     app = app.absolute()
-    command = [str(app), "-c", PROBE, str(model.absolute()), str(tokens)]
+    command = [str(app), "-c", PROBE, str(model.absolute()), str(tokens),
+               *([prompt] if prompt is not None else [])]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "LD_", "_PYI"))}
     if cpu in BELOW_APP_FLOOR:
         command[0] = sys.executable  # needs llama_cpp installed (any version's bindings)

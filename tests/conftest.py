@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Where the environment says PYTHONDONTWRITEBYTECODE (this machine's does), every process
+# the suite starts (a model process, the CLI, the window: hundreds a run) compiles the
+# app's modules from source again, 0.1-0.3 s of CPU each. The suite's processes write and
+# reuse bytecode as Python does by default (__pycache__ is git-ignored, and Python checks
+# each cached file against its source before using it).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# llama.cpp's threads wait for each other at every step of a token through OpenMP, whose
+# default is to spin first. The suite oversubscribes on purpose (two test workers, their
+# model processes, another program's busy core), and a thread spinning while the one it
+# waits for cannot run burns the CPU the rest of the suite needs (a test of two threads
+# took 40 s instead of 10 with one core busy). PASSIVE waits asleep: how threads wait,
+# never what they compute. The model processes inherit it; `triptych bench` run by hand
+# measures llama.cpp as it comes.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import psutil
 import pytest
@@ -21,6 +37,8 @@ from desktop_app.models.catalog import (
     load_catalog,
     local_path,
 )
+
+sys.dont_write_bytecode = False  # this process too, for the modules it imports from here on
 
 pytest_plugins = ("tests.hub_fixtures",)  # the local Hub server fixtures
 
@@ -163,12 +181,15 @@ def _children() -> list[psutil.Process]:
 
 @pytest.fixture(autouse=True)
 def no_leaks():
-    """Fail a test that leaves worker processes or Python threads behind."""
+    """Fail a test that leaves worker processes or Python threads behind. What was running
+    when it started is not its own (a module fixture's server, which that fixture stops;
+    a leftover of an earlier test has already failed that test and been killed)."""
     threads_before = set(threading.enumerate())
+    children_before = {child.pid for child in _children()}
     yield
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
-        children = _children()
+        children = [child for child in _children() if child.pid not in children_before]
         threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()
                    and t.name != MATH_READER]
         if not children and not threads:
@@ -179,3 +200,53 @@ def no_leaks():
     names = [f"{p.pid}:{' '.join(p.cmdline()[:3])}" for p in children if p.is_running()]
     assert not children, f"test left processes behind: {names}"
     assert not threads, f"test left threads behind: {[t.name for t in threads]}"
+
+
+# The modules that keep a worker longest, longest first (seconds of one worker, measured
+# with one core busy: the frozen app's build, when the sources changed, ~100 s of the
+# first; the modules added since were timed alone with `-n 0` beside other test runs:
+# test_sampler_settings ~120 s, test_pack ~60 s, test_ui_serve ~50 s, test_serve ~45 s,
+# test_rollouts_budget, test_rlhf, test_quiz, test_room 25-30 s). pytest-xdist hands out whole modules (--dist loadfile) in the order they were
+# collected (--no-loadscope-reorder: not by how many tests they have, which put the few
+# long tests last and left the run waiting on one worker). The rest follow, most tests
+# first. Only the order changes: a stale list costs balance, never a test.
+LONGEST_FIRST = (
+    "test_packaging.py",
+    "test_bench.py",
+    "test_verify_humaneval.py",  # early: beside the build and the bench, not beside
+    "test_engine.py",            # test_verify_hostile's short sandbox deadlines
+    "test_cli.py",
+    "test_sampler_settings.py",
+    "test_ui_models.py",
+    "test_verify_hostile.py",
+    "test_native_setup.py",
+    "test_pack.py",
+    "test_ui_serve.py",
+    "test_serve.py",
+    "test_sampler.py",
+    "test_suite.py",
+    "test_rollouts_budget.py",
+    "test_rlhf.py",
+    "test_remote_llama.py",
+    "test_quiz.py",
+    "test_room.py",
+    "test_tokens.py",
+    "test_templates_conformance.py",
+    "test_rollouts.py",
+    "test_practice_benchmarks.py",
+    "test_continue.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    modules = Counter(item.nodeid.split("::", 1)[0] for item in items)
+
+    def place(item: pytest.Item) -> tuple[int, int, str]:
+        module = item.nodeid.split("::", 1)[0]
+        name = module.rsplit("/", 1)[-1]
+        if name in rank:
+            return rank[name], 0, module
+        return len(rank), -modules[module], module
+
+    items.sort(key=place)  # stable: each module keeps its own order

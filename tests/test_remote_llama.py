@@ -1,6 +1,7 @@
 """Remote panes against a real OpenAI-compatible server: llama-cpp-python's own
-``llama_cpp.server`` on 127.0.0.1 serving the SmolLM2 starter GGUF, started and stopped
-by a fixture for each test."""
+``llama_cpp.server`` on 127.0.0.1 serving the SmolLM2 starter GGUF, started once for the
+module (a server loads the model, FastAPI and uvicorn: seconds of CPU each time) and
+stopped after its last test; each test forgets what the app learnt about it."""
 
 from __future__ import annotations
 
@@ -53,11 +54,13 @@ SERVE_WITH_SETTING = (
 )
 
 
-@pytest.fixture
-def llama_server(smollm2_gguf: Path, tmp_path: Path, native_decision) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def served(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactory,
+           native_decision) -> Iterator[str]:
     """``python -m llama_cpp.server`` serving SmolLM2 as 'smollm2'; yields its /v1 address."""
     port = _free_port()
-    log = (tmp_path / "llama-server.log").open("wb")
+    log_path = tmp_path_factory.mktemp("llama-server") / "llama-server.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         # llama-cpp-python's own server, with this machine's buffer setting (on an AMX
         # Xeon its defaults crash at the first prompt): the peer stays its own code
@@ -72,7 +75,7 @@ def llama_server(smollm2_gguf: Path, tmp_path: Path, native_decision) -> Iterato
     try:
         deadline = time.monotonic() + 180
         while True:
-            assert process.poll() is None, (tmp_path / "llama-server.log").read_text()[-2000:]
+            assert process.poll() is None, log_path.read_text()[-2000:]
             try:
                 if httpx2.get(endpoint + "/models", timeout=2).status_code == 200:
                     break
@@ -89,8 +92,15 @@ def llama_server(smollm2_gguf: Path, tmp_path: Path, native_decision) -> Iterato
             process.kill()
             process.wait(5)
         log.close()
-        servers.check_due()
-        servers.forget()
+
+
+@pytest.fixture
+def llama_server(served: str) -> Iterator[str]:
+    """The module's server, as a test sees it: what the app found out about it (its
+    availability, its models) is forgotten after each test."""
+    yield served
+    servers.check_due()
+    servers.forget()
 
 
 def write_remote_catalog(endpoint: str) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from platformdirs import user_cache_path
 
 from desktop_app.engine.chat_template import mentions
 from desktop_app.engine.prompting import (
@@ -69,13 +70,15 @@ def _extract_templates(sdist: Path, target: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def template_collection(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def template_collection() -> dict[str, str]:
     """name -> template text, for the installed llama-cpp-python's vendored llama.cpp."""
     version = importlib.metadata.version("llama-cpp-python")
-    # Kept beside pytest's numbered temp dirs so later runs skip pip (about 10 s even
-    # from pip's cache, which still prepares the sdist's metadata).
+    # Kept in the user's cache so later runs, and fresh clones, skip pip (about 10 s even
+    # from pip's cache, which still prepares the sdist's metadata; 30 s on a busy machine).
+    # (Beside pytest's numbered temp dirs it was made again every run: each run numbers
+    # a new one.) The folder is named by the version and written atomically.
     cache = Path(os.environ.get("TRIPTYCH_TEST_CACHE")
-                 or tmp_path_factory.getbasetemp().parent / "triptych-test-cache")
+                 or user_cache_path("triptych") / "test-cache")
     target = cache / f"llama-cpp-python-{version}-templates"
     if not target.is_dir():
         download = cache / "sdist"
