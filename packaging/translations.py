@@ -102,12 +102,16 @@ def _ids(message: object) -> list[str]:
     return [str(s) for s in value] if isinstance(value, (list, tuple)) else [str(value)]
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def problems(language: str) -> list[str]:
     """What is wrong with one language: a message missing or empty, fuzzy, with other
     ``{placeholders}`` than the English, the wrong number of plural forms, or a ``.mo``
     that is not the ``.po`` compiled."""
     if not po_path(language).exists():
-        return [f"{language}: no {po_path(language).relative_to(ROOT)}"]
+        return [f"{language}: no {_shown(po_path(language))}"]
     catalog = read(language)
     found: list[str] = []
     for message in template():
@@ -129,7 +133,7 @@ def problems(language: str) -> list[str]:
             found.append(f"{language}: {len(forms)} plural forms, needs "
                          f"{catalog.num_plurals}: {key!r}")
     if not mo_path(language).exists() or mo_path(language).read_bytes() != compiled(catalog):
-        found.append(f"{language}: {mo_path(language).relative_to(ROOT)} is stale: run "
+        found.append(f"{language}: {_shown(mo_path(language))} is stale: run "
                      "'python packaging/translations.py compile'")
     return found
 
