@@ -173,7 +173,7 @@ class PassAtKChart(Chart):
         self.update()
 
     def description(self) -> str:
-        values = ", ".join(_("pass@{k} {value}").format(k=k, value=number(value, 2))
+        values = ", ".join(_("pass@{k}: {value}").format(k=k, value=number(value, 2))
                            for k, value in self.points)
         if not values:
             return self.summary
