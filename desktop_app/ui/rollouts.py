@@ -241,10 +241,11 @@ class RolloutsView(QWidget):
         layout.addWidget(self.legend)
 
         readable = (Qt.TextInteractionFlag.TextSelectableByMouse
-                    | Qt.TextInteractionFlag.TextSelectableByKeyboard)  # Tab reaches it
+                    | Qt.TextInteractionFlag.TextSelectableByKeyboard)
         self.figures = QLabel(_("Press Run to sample the rollouts."))
         self.figures.setWordWrap(True)
         self.figures.setTextInteractionFlags(readable)
+        self.figures.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Tab reaches it, to hear it
         a11y.describe(self.figures, _("Figures"))
         layout.addWidget(self.figures)
 

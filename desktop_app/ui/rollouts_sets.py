@@ -121,6 +121,7 @@ class SetRunView(QWidget):
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
                                             | Qt.TextInteractionFlag.TextSelectableByKeyboard)
         a11y.describe(self.status, _("Status"))
+        self.status.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Tab reaches it, to hear it
         layout.addWidget(self.status)
         split = QSplitter(Qt.Orientation.Vertical)
         self.table = QTableWidget(0, len(COLUMNS))
