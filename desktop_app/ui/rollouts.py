@@ -202,7 +202,6 @@ class RolloutsView(QWidget):
         self.export_button = QPushButton(_("Export chart…"))
         self.export_button.clicked.connect(self._export_dialog)
         self.budget_edit = QLineEdit()
-        self.budget_edit.setMaximumWidth(190)
         if budget_applies(entry):
             self.budget_edit.setPlaceholderText(_("Thinking budget: unlimited"))
             self.budget_edit.setToolTip(_("Cap the thinking at B tokens, then make the model "
@@ -213,6 +212,7 @@ class RolloutsView(QWidget):
                 model=entry.name, reason=_words(BUDGET_DOES_NOT_APPLY)))
             self.budget_edit.setEnabled(False)
         a11y.describe(self.budget_edit, _("Thinking budget"), self.budget_edit.toolTip())
+        self._fit_budget()
         key_label = QLabel(_("&Key:"))
         key_label.setBuddy(self.key_edit)  # Alt and the letter: to the key
         controls.addWidget(key_label)
@@ -299,11 +299,19 @@ class RolloutsView(QWidget):
         for first, second in zip(chain, chain[1:], strict=False):
             QWidget.setTabOrder(first, second)
 
+    def _fit_budget(self) -> None:
+        """The budget box as wide as its placeholder (longer in German), at any zoom."""
+        text = self.budget_edit.placeholderText()
+        width = self.budget_edit.fontMetrics().horizontalAdvance(text) + 24
+        self.budget_edit.setMinimumWidth(width)
+        self.budget_edit.setMaximumWidth(max(190, width))
+
     def follow_zoom(self, point_size: float | None) -> None:
         """The main window's text size (zoom, presentation mode) reaches this window."""
         if point_size and abs(self.font().pointSizeF() - point_size) > 0.01:
             theme.apply_point_size(self, point_size)
             self.prompt_edit.setMaximumHeight(scaled_height(self.prompt_edit, PROMPT_HEIGHT))
+            self._fit_budget()
             for index, button in enumerate(self.chip_buttons):
                 button.setFixedSize(self._chip_size())
                 self._update_chip(index)

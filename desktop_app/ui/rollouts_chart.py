@@ -193,11 +193,12 @@ class PassAtKChart(Chart):
             return QPointF(x, plot.bottom() - value * plot.height())
 
         painter.setPen(QPen(foreground))
+        height = painter.fontMetrics().height()  # grows with the font (presentation mode)
         for k, _value in self.points:  # x ticks: the k values
             point = at(k, 0)
-            painter.drawText(QRectF(point.x() - 16, plot.bottom() + 4, 32, 14),
-                             Qt.AlignmentFlag.AlignCenter, str(k))
-        painter.drawText(QRectF(plot.left(), plot.bottom() + 16, plot.width(), 16),
+            painter.drawText(QRectF(point.x() - 2 * height, plot.bottom() + 2, 4 * height,
+                                    height), Qt.AlignmentFlag.AlignCenter, str(k))
+        painter.drawText(QRectF(plot.left(), plot.bottom() + height + 4, plot.width(), height),
                          Qt.AlignmentFlag.AlignCenter, _("k (rollouts drawn)"))
         colour = QColor(theme.ok_color())
         path = QPainterPath(at(*self.points[0]))
