@@ -15,13 +15,14 @@ from PySide6.QtWidgets import QFileDialog, QProgressBar, QPushButton, QWidget
 
 from desktop_app.models.hub import DownloadCancelled, DownloadError
 from desktop_app.models.pack import Installed, PackProgress, unpack
+from desktop_app.text.i18n import N_, _
 from desktop_app.ui.tasks import Task, run_task
 from desktop_app.verify.practice import problem_count
 
-OPEN_TEXT = "Open lesson pack…"
-CANCEL_TEXT = "Cancel unpacking"
-OPEN_TIP = ("Install a lesson pack (a .zip made with 'triptych pack'): its models, practice "
-            "sets and prepared prompts, each file checked against its SHA-256 first.")
+OPEN_TEXT = N_("Open lesson pack…")
+CANCEL_TEXT = N_("Cancel unpacking")
+OPEN_TIP = N_("Install a lesson pack (a .zip made with 'triptych pack'): its models, practice "
+              "sets and prepared prompts, each file checked against its SHA-256 first.")
 
 
 
@@ -40,8 +41,9 @@ class LessonPackOpener(QObject):
         self.button, self.bar = button, bar
         self.task: Task | None = None
         self.last: Installed | None = None
-        button.setText(OPEN_TEXT)
-        button.setToolTip(OPEN_TIP)
+        button.setText(_(OPEN_TEXT))
+        button.setToolTip(_(OPEN_TIP))
+        button.setAccessibleDescription(_(OPEN_TIP))
         button.clicked.connect(self._clicked)
 
     @property
@@ -51,11 +53,12 @@ class LessonPackOpener(QObject):
     def _clicked(self) -> None:
         if self.task is not None:
             self.task.cancel()
-            self.said.emit("Cancelling: nothing from the pack will be installed…")
+            self.said.emit(_("Cancelling: nothing from the pack will be installed…"))
             return
         owner = self.parent()
-        path, _ = QFileDialog.getOpenFileName(owner if isinstance(owner, QWidget) else None,
-                                              "Open a lesson pack", "", "Lesson packs (*.zip)")
+        path, _kind = QFileDialog.getOpenFileName(
+            owner if isinstance(owner, QWidget) else None, _("Open a lesson pack"), "",
+            f"{_('Lesson packs')} (*.zip)")
         if path:
             self.open(path)
 
@@ -67,11 +70,14 @@ class LessonPackOpener(QObject):
             return unpack(pack, check_practice=problem_count, progress=task.report,
                           cancel=task.cancelled)
 
-        self.button.setText(CANCEL_TEXT)
+        self.button.setText(_(CANCEL_TEXT))
+        self.button.setAccessibleDescription(_("Stops unpacking; nothing from the pack is "
+                                               "installed"))
         self.bar.setRange(0, 1000)
         self.bar.setValue(0)
         self.bar.show()
-        self.said.emit(f"Checking {pack.name}: every file against its SHA-256…")
+        self.said.emit(_("Checking {pack}: every file against its SHA-256…").format(
+            pack=pack.name))
         self.task = run_task(self, work, on_success=self._done, on_failure=self._failed,
                              on_progress=self._progress, name="lesson-pack")
         return self.task
@@ -85,7 +91,8 @@ class LessonPackOpener(QObject):
 
     def _finish(self) -> None:
         self.task = None
-        self.button.setText(OPEN_TEXT)
+        self.button.setText(_(OPEN_TEXT))
+        self.button.setAccessibleDescription(_(OPEN_TIP))
         self.bar.hide()
 
     def _done(self, result: Installed) -> None:
@@ -97,7 +104,7 @@ class LessonPackOpener(QObject):
     def _failed(self, exc: BaseException) -> None:
         self._finish()
         if isinstance(exc, DownloadCancelled):
-            self.said.emit("Cancelled: nothing from the pack was installed.")
+            self.said.emit(_("Cancelled: nothing from the pack was installed."))
         elif isinstance(exc, DownloadError):  # PackError, a full disk: one sentence
             self.failed.emit(str(exc))
         else:  # a worker must never take the app down

@@ -3,13 +3,17 @@
 Benchmark sets hold hundreds of problems, so the picker has a search box (title, id and
 prompt) and filters by set and, where a set grades its problems, by level. The sets load
 on a worker thread (:func:`run_task`); the dialog opens at once.
+
+Keyboard: the search box has the focus first; Tab goes search → set → level → problems →
+preview → buttons, Enter in the list uses the problem, Escape closes. Every control has an
+accessible name; the Check column says "checkable" in words, not only by colour.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QLocale, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QComboBox,
@@ -28,22 +32,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.ui import theme
+from desktop_app.text.i18n import N_, _
+from desktop_app.ui import a11y, theme
 from desktop_app.ui.screen_fit import fit_dialog
 from desktop_app.ui.tasks import run_task
 from desktop_app.verify import PracticeSet, Problem
 
 PROBLEM_ROLE = Qt.ItemDataRole.UserRole + 1
-ALL_SETS = "All sets"
-ALL_LEVELS = "All levels"
+ALL_SETS = N_("All sets")
+ALL_LEVELS = N_("All levels")
+# How a problem is checked, in words (the kinds are the sets' own field values).
+KIND_WORDS = {"math": N_("math"), "code": N_("code"), "open": N_("open")}
+# A prepared prompt's settings (the keys of verify.problems.PROMPT_SETTINGS), in words.
+SETTING_WORDS = {"temperature": N_("temperature"), "max_tokens": N_("max tokens"),
+                 "seed": N_("seed"), "thinking": N_("thinking"),
+                 "system_prompt": N_("system prompt")}
+
+
+def _kind(kind: str) -> str:
+    return _(KIND_WORDS[kind]) if kind in KIND_WORDS else kind
 
 
 def problem_badge(problem: Problem) -> tuple[str, str]:
     """Badge text and colour: verifiable problems say how they're checked."""
     kind = problem.kind
     if problem.verifiable:
-        return (f"✓ checkable · {kind}" if kind else "✓ checkable", theme.ok_color())
-    return ("open · no single answer", theme.muted_fg())
+        return (_("✓ checkable · {kind}").format(kind=_kind(kind)) if kind
+                else _("✓ checkable"), theme.ok_color())
+    return (_("open · no single answer"), theme.muted_fg())
 
 
 def settings_text(problem: Problem) -> str:
@@ -51,20 +67,23 @@ def settings_text(problem: Problem) -> str:
     off`` ('' for a problem that carries none)."""
     def value(item: object) -> str:
         if isinstance(item, bool):
-            return "on" if item else "off"
+            return _("on") if item else _("off")
         if isinstance(item, float):
-            return f"{item:g}"
+            return QLocale().toString(item, "g", 6)
         return f"“{item}”" if isinstance(item, str) else str(item)
 
-    return ", ".join(f"{key.replace('_', ' ')} {value(item)}" for key, item in problem.settings)
+    def name(key: str) -> str:
+        return _(SETTING_WORDS[key]) if key in SETTING_WORDS else key.replace("_", " ")
+
+    return ", ".join(f"{name(key)} {value(item)}" for key, item in problem.settings)
 
 
 def check_column(problem: Problem) -> str:
     """The Check column's short form of the badge ("✓ math", "open"): the titles get the
     width; the whole badge is the cell's tooltip."""
     if problem.verifiable:
-        return f"✓ {problem.kind}" if problem.kind else "✓"
-    return "open"
+        return f"✓ {_kind(problem.kind)}" if problem.kind else "✓"
+    return _("open")
 
 
 class PracticePicker(QDialog):
@@ -80,26 +99,32 @@ class PracticePicker(QDialog):
     def __init__(self, sets: list[PracticeSet] | None = None, parent: QWidget | None = None,
                  error: str | None = None, *, point_size: float | None = None):
         super().__init__(parent)
-        self.setWindowTitle("Practice problems")
+        self.setWindowTitle(_("Practice problems"))
         self.selected: Problem | None = None
         layout = QVBoxLayout(self)
-        intro = QLabel("Checkable problems (✓) have a known answer or tests: after the panes "
-                       "answer, press <b>Verify</b> in a pane. Open problems have no single "
-                       "right answer — compare the panes yourself.")
+        intro = QLabel(_("Checkable problems (✓) have a known answer or tests: after the panes "
+                         "answer, press <b>Verify</b> in a pane. Open problems have no single "
+                         "right answer — compare the panes yourself."))
         intro.setWordWrap(True)
         layout.addWidget(intro)
         filters = QHBoxLayout()
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search problems (title, id or text)")
+        self.search.setPlaceholderText(_("Search problems (title, id or text)"))
         self.search.setClearButtonEnabled(True)
+        a11y.describe(self.search, _("Search problems"),
+                      _("Shows the problems whose title, id or text has these words"))
         self.set_filter = QComboBox()
-        self.set_filter.setToolTip("Show one practice set")
+        self.set_filter.setToolTip(_("Show one practice set"))
+        a11y.describe(self.set_filter, _("Practice set"), self.set_filter.toolTip())
         self.set_filter.setSizeAdjustPolicy(  # a long set name is cut, not the search box
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.set_filter.setMinimumContentsLength(18)
         self.level_filter = QComboBox()
-        self.level_filter.setToolTip("Difficulty, for sets that grade their problems (MATH-500)")
+        self.level_filter.setToolTip(_("Difficulty, for sets that grade their problems "
+                                       "(MATH-500)"))
+        a11y.describe(self.level_filter, _("Level"), self.level_filter.toolTip())
         self.count_label = QLabel("")
+        a11y.describe(self.count_label, _("Problems shown"))
         filters.addWidget(self.search, 1)
         filters.addWidget(self.set_filter)
         filters.addWidget(self.level_filter)
@@ -108,15 +133,19 @@ class PracticePicker(QDialog):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self._wide: bool | None = None  # the splitter's arrangement, once sized
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["Problem", "Check", "Level"])
-        self.tree.headerItem().setToolTip(1, "✓: the answer can be checked (math: the final "
-                                             "answer; code: tests). Open: no single answer.")
+        self.tree.setHeaderLabels([_("Problem"), _("Check"), _("Level")])
+        self.tree.headerItem().setToolTip(1, _("✓: the answer can be checked (math: the final "
+                                               "answer; code: tests). Open: no single answer."))
+        a11y.describe(self.tree, _("Practice problems"),
+                      _("The sets and their problems; Enter uses the chosen problem's prompt"))
         self.tree.header().setStretchLastSection(False)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.header().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.preview = QPlainTextEdit()
         self.preview.setReadOnly(True)
+        self.preview.setTabChangesFocus(True)
+        a11y.describe(self.preview, _("Prompt preview"), _("The chosen problem's prompt"))
         self.splitter.addWidget(self.tree)
         self.splitter.addWidget(self.preview)
         self.splitter.setChildrenCollapsible(False)
@@ -125,10 +154,11 @@ class PracticePicker(QDialog):
         self.error_label.setWordWrap(True)
         theme.style(self.error_label, lambda: f"color: {theme.fail_color()};")
         self.error_label.setVisible(bool(error))
+        a11y.describe(self.error_label, _("Error"))
         layout.addWidget(self.error_label)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Use this prompt")
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText(_("Use this prompt"))
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
@@ -140,6 +170,11 @@ class PracticePicker(QDialog):
         if point_size:  # first: the set titles take the bold of it
             theme.apply_point_size(self, point_size)
         fit_dialog(self, self.SIZE)
+        chain: list[QWidget] = [self.search, self.set_filter, self.level_filter, self.tree,
+                                self.preview, buttons]
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
+        self.search.setFocus()
         self.set_sets(sets or [])
         theme.on_change(self, "badges", PracticePicker._recolor)
         if sets is None and error is None:
@@ -168,7 +203,8 @@ class PracticePicker(QDialog):
             licence = practice_set.licence
             source = practice_set.attribution
             if licence:
-                parent.setToolTip(0, f"{source}\nLicence: {licence}".strip())
+                licence_line = _("Licence: {licence}").format(licence=licence)
+                parent.setToolTip(0, f"{source}\n{licence_line}".strip())
             self.tree.addTopLevelItem(parent)
             children: list[QTreeWidgetItem] = []
             self._groups.append((parent, children))
@@ -195,7 +231,7 @@ class PracticePicker(QDialog):
     def _fill_filters(self) -> None:
         self.set_filter.blockSignals(True)
         self.set_filter.clear()
-        self.set_filter.addItem(ALL_SETS)
+        self.set_filter.addItem(_(ALL_SETS))
         for practice_set in self.sets:
             self.set_filter.addItem(practice_set.name)
         self.set_filter.blockSignals(False)
@@ -209,7 +245,7 @@ class PracticePicker(QDialog):
         levels = sorted({p.level for s in self._chosen_sets() for p in s.problems} - {""})
         self.level_filter.blockSignals(True)
         self.level_filter.clear()
-        self.level_filter.addItem(ALL_LEVELS)
+        self.level_filter.addItem(_(ALL_LEVELS))
         self.level_filter.addItems(levels)
         self.level_filter.blockSignals(False)
         self.level_filter.setEnabled(bool(levels))
@@ -239,7 +275,7 @@ class PracticePicker(QDialog):
             if visible_children and (words or level or chosen >= 0):
                 parent.setExpanded(True)
             shown += visible_children
-        self.count_label.setText(f"{shown} of {total}")
+        self.count_label.setText(_("{shown} of {total}").format(shown=shown, total=total))
         levels = any(not child.isHidden() and child.text(2)  # no empty Level column
                      for _parent, children in self._groups for child in children)
         self.tree.setColumnHidden(2, not levels)
@@ -278,7 +314,8 @@ class PracticePicker(QDialog):
         problem: Problem | None = item.data(0, PROBLEM_ROLE) if item else None
         text = problem.prompt if problem is not None else ""
         if problem is not None and problem.settings:  # a lesson's prepared prompt
-            text += f"\n\nSets every pane: {settings_text(problem)}."
+            text += "\n\n" + _("Sets every pane: {settings}.").format(
+                settings=settings_text(problem))
         self.preview.setPlainText(text)
 
     def _accept(self) -> None:
@@ -298,4 +335,4 @@ def load_sets() -> tuple[list[PracticeSet], str | None]:
 
         return list(load_practice_sets()), None
     except Exception as exc:  # noqa: BLE001 - shown as one sentence in the dialog
-        return [], f"Practice problems could not be loaded: {exc}"
+        return [], _("Practice problems could not be loaded: {error}").format(error=exc)

@@ -9,6 +9,12 @@ pass@k chart that exports as PNG or SVG.
 The rollouts run in :func:`desktop_app.rollouts.run.run_rollouts` on a ``run_task`` thread (the
 checks in its pool), in a model process of the window's own, so the pane keeps working;
 results reach only a live window. Stop ends every rollout of the run.
+
+Keyboard and screen readers: Tab reaches the chips (one tab stop, the current chip), the
+arrow keys, Home and End move between them with a visible focus frame, Enter or Space opens
+one; each chip's accessible name says in words what its symbol shows ("Rollout 3 of 16:
+passed, answer 42"), the charts describe their figures in words, a finished run's score is
+announced, and Escape closes the window.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -34,7 +41,6 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QTextBrowser,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -70,9 +76,11 @@ from desktop_app.rollouts.run import (
 )
 from desktop_app.rollouts.summary import RunFigures
 from desktop_app.text.escape import visible_controls
+from desktop_app.text.i18n import N_, _, ngettext, number
 from desktop_app.text.units import format_duration
-from desktop_app.ui import theme
+from desktop_app.ui import a11y, theme
 from desktop_app.ui.rollouts_chart import AccuracyChart, Bar, PassAtKChart
+from desktop_app.ui.rollouts_chips import ChipButton, ChipFocus
 from desktop_app.ui.screen_fit import fit_dialog
 from desktop_app.ui.tasks import Task, run_task
 from desktop_app.ui.widgets import scaled_height
@@ -95,17 +103,22 @@ class Chip(StrEnum):
 
 # chip -> (symbol, label): with VERDICT_LABELS, every chip the grid can show (and its legend)
 CHIP_LABELS: dict[Chip, tuple[str, str]] = {
-    Chip.RUNNING: ("·", "running"),
-    Chip.CHECKING: ("…", "being checked"),
-    Chip.STOPPED: ("■", "stopped"),
-    Chip.FAILED: ("⚠", "did not run: the model failed"),
+    Chip.RUNNING: ("·", N_("running")),
+    Chip.CHECKING: ("…", N_("being checked")),
+    Chip.STOPPED: ("■", N_("stopped")),
+    Chip.FAILED: ("⚠", N_("did not run: the model failed")),
 }
+
+
+def _words(text: str) -> str:
+    """A label from a table (the core marks its own for translation) in the language."""
+    return _(text) if text else text
 
 
 def chip_legend() -> str:
     """What each chip means, from the verdicts' one label table and the chips' own."""
     pairs = [(label.symbol, label.label) for label in VERDICT_LABELS.values()]
-    return "   ".join(f"{symbol} {label}" for symbol, label in
+    return "   ".join(f"{symbol} {_words(label)}" for symbol, label in
                       [*pairs, *CHIP_LABELS.values()])
 
 
@@ -145,17 +158,22 @@ class RolloutsView(QWidget):
         self.seed: int | None = None  # None: fresh seeds each run; a number: the same ones
         self._started = 0.0
         self._load_note = ""
-        self.setWindowTitle(f"Rollouts — {entry.name}")
+        self.chip_focus = ChipFocus(CHIP_COLUMNS)  # Tab lands on one chip, arrows move on
+        self.setWindowTitle(_("Rollouts — {model}").format(model=entry.name))
         self.resize(*self.SIZE)
+        self.announcer = a11y.Announcer(self)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
 
         layout = QVBoxLayout(self)
-        title = QLabel(f"<b>{visible_controls(entry.name)}</b>: many answers to one prompt, "
-                       "each checked against the answer key")
+        title = QLabel(_("<b>{model}</b>: many answers to one prompt, each checked against "
+                         "the answer key").format(model=visible_controls(entry.name)))
         title.setTextFormat(Qt.TextFormat.RichText)
         title.setWordWrap(True)
         layout.addWidget(title)
         self.prompt_edit = QPlainTextEdit(request.prompt)
-        self.prompt_edit.setPlaceholderText("The prompt every rollout answers")
+        self.prompt_edit.setPlaceholderText(_("The prompt every rollout answers"))
+        self.prompt_edit.setTabChangesFocus(True)  # Tab moves on: no tab characters here
+        a11y.describe(self.prompt_edit, _("Prompt"), _("The prompt every rollout answers"))
         self.prompt_edit.setMaximumHeight(PROMPT_HEIGHT)
         layout.addWidget(self.prompt_edit)
 
@@ -163,33 +181,41 @@ class RolloutsView(QWidget):
         self.key_edit = QLineEdit()
         if problem is not None and problem.answer is not None:
             self.key_edit.setText(problem.answer)
-        self.key_edit.setPlaceholderText("Expected answer (the key), e.g. 56")
+        self.key_edit.setPlaceholderText(_("Expected answer (the key), e.g. 56"))
+        a11y.describe(self.key_edit, _("Answer key"),
+                      _("The expected answer every rollout is checked against"))
         if problem is not None and problem.kind == "code":
-            self.key_edit.setText(f"the tests of practice problem {problem.id}")
+            self.key_edit.setText(_("the tests of practice problem {id}").format(id=problem.id))
             self.key_edit.setReadOnly(True)
         self.count = QSpinBox()
         self.count.setRange(1, MAX_ROLLOUTS)
         self.count.setValue(DEFAULT_ROLLOUTS)
         self.count.setPrefix("×")
-        self.count.setToolTip(f"Rollouts to sample, 1 to {MAX_ROLLOUTS}")
-        self.run_button = QPushButton("Run")
+        tip = _("Rollouts to sample, 1 to {most}").format(most=MAX_ROLLOUTS)
+        self.count.setToolTip(tip)
+        a11y.describe(self.count, _("Number of rollouts"), tip)
+        self.run_button = QPushButton(_("Run"))
         self.run_button.clicked.connect(self.run)
-        self.stop_button = QPushButton("Stop")
+        self.stop_button = QPushButton(_("Stop"))
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
-        self.export_button = QPushButton("Export chart…")
+        self.export_button = QPushButton(_("Export chart…"))
         self.export_button.clicked.connect(self._export_dialog)
         self.budget_edit = QLineEdit()
-        self.budget_edit.setMaximumWidth(190)
         if budget_applies(entry):
-            self.budget_edit.setPlaceholderText("Thinking budget: unlimited")
-            self.budget_edit.setToolTip("Cap the thinking at B tokens, then make the model "
-                                        "answer; several (0,64,256,unlimited) sweep them")
+            self.budget_edit.setPlaceholderText(_("Thinking budget: unlimited"))
+            self.budget_edit.setToolTip(_("Cap the thinking at B tokens, then make the model "
+                                          "answer; several (0,64,256,unlimited) sweep them"))
         else:
-            self.budget_edit.setPlaceholderText("No thinking budget")
-            self.budget_edit.setToolTip(f"{entry.name} {BUDGET_DOES_NOT_APPLY}.")
+            self.budget_edit.setPlaceholderText(_("No thinking budget"))
+            self.budget_edit.setToolTip(_("{model} {reason}.").format(
+                model=entry.name, reason=_words(BUDGET_DOES_NOT_APPLY)))
             self.budget_edit.setEnabled(False)
-        controls.addWidget(QLabel("Key:"))
+        a11y.describe(self.budget_edit, _("Thinking budget"), self.budget_edit.toolTip())
+        self._fit_budget()
+        key_label = QLabel(_("&Key:"))
+        key_label.setBuddy(self.key_edit)  # Alt and the letter: to the key
+        controls.addWidget(key_label)
         controls.addWidget(self.key_edit, 1)
         controls.addWidget(self.budget_edit)
         controls.addWidget(self.count)
@@ -203,27 +229,38 @@ class RolloutsView(QWidget):
         self.chips.setSpacing(4)
         self.chips.setContentsMargins(0, 0, 0, 0)
         self.chips.setColumnStretch(CHIP_COLUMNS, 1)  # chips packed to the left
-        self.chip_buttons: list[QToolButton] = []
+        self.chip_buttons: list[ChipButton] = []
+        a11y.describe(self.chips_box, _("Rollouts"), _(
+            "One chip per rollout: Tab reaches them, the arrow keys move between them, Enter "
+            "opens one"))
         layout.addWidget(self.chips_box)
         self.legend = QLabel(chip_legend())
         self.legend.setWordWrap(True)
+        a11y.describe(self.legend, _("What the chips mean"))
         theme.style(self.legend, lambda: f"color: {theme.muted_fg()};")
         layout.addWidget(self.legend)
 
-        self.figures = QLabel("Press Run to sample the rollouts.")
+        readable = (Qt.TextInteractionFlag.TextSelectableByMouse
+                    | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.figures = QLabel(_("Press Run to sample the rollouts."))
         self.figures.setWordWrap(True)
-        self.figures.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.figures.setTextInteractionFlags(readable)
+        self.figures.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Tab reaches it, to hear it
+        a11y.describe(self.figures, _("Figures"))
         layout.addWidget(self.figures)
 
         goodhart = QHBoxLayout()
         self.goodhart = QLabel("")
         self.goodhart.setWordWrap(True)
+        self.goodhart.setTextInteractionFlags(readable)
+        a11y.describe(self.goodhart, _("Best of N"))
         self.judge_picker = QComboBox()
+        a11y.describe(self.judge_picker, _("Judge model"))
         for judge in self.judges:
-            self.judge_picker.addItem(f"Judge: {judge.name}", judge.id)
-        self.judge_button = QPushButton("Score with the judge")
-        self.judge_button.setToolTip("Ask a chat model whether each answer is correct; its "
-                                     "probability of \"yes\" ranks them (a learned proxy)")
+            self.judge_picker.addItem(_("Judge: {model}").format(model=judge.name), judge.id)
+        self.judge_button = QPushButton(_("Score with the judge"))
+        self.judge_button.setToolTip(_("Ask a chat model whether each answer is correct; its "
+                                       "probability of \"yes\" ranks them (a learned proxy)"))
         self.judge_button.setEnabled(False)
         self.judge_button.clicked.connect(self.judge)
         goodhart.addWidget(self.goodhart, 1)
@@ -235,9 +272,12 @@ class RolloutsView(QWidget):
 
         split = self.split = QSplitter(Qt.Orientation.Horizontal)
         self.detail = QTextBrowser()
-        self.detail.setPlaceholderText("Click a chip to read that rollout.")
+        self.detail.setPlaceholderText(_("Click a chip to read that rollout."))
+        self.detail.setTabChangesFocus(True)
+        a11y.describe(self.detail, _("Rollout"), _("The chosen rollout: its verdict, thinking "
+                                                   "and answer"))
         self.chart = PassAtKChart()
-        self.sweep_chart = AccuracyChart("accuracy by thinking budget")
+        self.sweep_chart = AccuracyChart(_("accuracy by thinking budget"))
         self.sweep_chart.hide()
         self.sweep_runs: list[RolloutRun] = []
         self._sweeping = False
@@ -246,12 +286,32 @@ class RolloutsView(QWidget):
         split.addWidget(self.sweep_chart)
         split.setSizes([520, 380])
         layout.addWidget(split, 1)
+        self._tab_order()
+
+    def _tab_order(self) -> None:
+        """Reading order: prompt, key, budget, count, buttons, the chips (one stop), the
+        figures, the judge, the rollout, the charts."""
+        chain: list[QWidget] = [self.prompt_edit, self.key_edit, self.budget_edit, self.count,
+                                self.run_button, self.stop_button, self.export_button,
+                                *self.chip_buttons, self.figures, self.goodhart,
+                                self.judge_picker, self.judge_button, self.detail, self.chart,
+                                self.sweep_chart]
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
+
+    def _fit_budget(self) -> None:
+        """The budget box as wide as its placeholder (longer in German), at any zoom."""
+        text = self.budget_edit.placeholderText()
+        width = self.budget_edit.fontMetrics().horizontalAdvance(text) + 24
+        self.budget_edit.setMinimumWidth(width)
+        self.budget_edit.setMaximumWidth(max(190, width))
 
     def follow_zoom(self, point_size: float | None) -> None:
         """The main window's text size (zoom, presentation mode) reaches this window."""
         if point_size and abs(self.font().pointSizeF() - point_size) > 0.01:
             theme.apply_point_size(self, point_size)
             self.prompt_edit.setMaximumHeight(scaled_height(self.prompt_edit, PROMPT_HEIGHT))
+            self._fit_budget()
             for index, button in enumerate(self.chip_buttons):
                 button.setFixedSize(self._chip_size())
                 self._update_chip(index)
@@ -283,7 +343,7 @@ class RolloutsView(QWidget):
         prompt = self.prompt_edit.toPlainText().strip()
         key = self.answer_key()
         if not prompt:
-            self.figures.setText("Type a prompt first.")
+            self.figures.setText(_("Type a prompt first."))
             return False
         cannot = cannot_run_reason(self.entry)
         if cannot:  # the sentence its pane shows: no chips for rollouts that can't run
@@ -293,7 +353,7 @@ class RolloutsView(QWidget):
             budgets = parse_budgets(self.budget_edit.text()) \
                 if self.budget_edit.isEnabled() and self.budget_edit.text().strip() else [None]
         except ValueError as exc:
-            self.figures.setText(f"Thinking budget: {exc}.")
+            self.figures.setText(_("Thinking budget: {error}.").format(error=exc))
             return False
         n = self.count.value()
         self.last_prompt = prompt
@@ -387,8 +447,9 @@ class RolloutsView(QWidget):
         for step in self.sweep_runs:
             low, high = wilson_interval(step.correct, step.n)
             tokens = sum(r.thinking_tokens for r in step.rollouts) / max(1, step.n)
-            budget = "unlimited" if step.thinking_budget is None else f"B={step.thinking_budget}"
-            bars.append(Bar(f"{budget} · {tokens:.0f} tok", step.correct / max(1, step.n),
+            budget = _("unlimited") if step.thinking_budget is None \
+                else f"B={step.thinking_budget}"
+            bars.append(Bar(f"{budget} · {number(tokens, 0)} tok", step.correct / max(1, step.n),
                             low, high))
         self.sweep_chart.set_bars(bars)
 
@@ -403,12 +464,15 @@ class RolloutsView(QWidget):
         self._show_figures()
         self._show_goodhart()
         self.judge_button.setEnabled(bool(self.judges) and run.error is None)
+        self.announcer.say(self.figures_text().split("\n")[0])  # the score, once
         self.runFinished.emit(run)
 
     def _failed(self, exc: BaseException) -> None:
         self.task = None
         self._controls_idle()
-        self.figures.setText(visible_controls(f"The rollouts failed: {exc}")[:300])
+        self.figures.setText(visible_controls(_("The rollouts failed: {error}").format(
+            error=exc))[:300])
+        self.announcer.say(self.figures.text())
         self.runFinished.emit(None)
 
     def _controls_idle(self) -> None:
@@ -425,13 +489,16 @@ class RolloutsView(QWidget):
             button.deleteLater()
         self.chip_buttons = []
         for index in range(len(self.rollouts)):
-            button = QToolButton()
+            button = ChipButton(index)
             button.setFixedSize(self._chip_size())
             button.setAutoRaise(False)
             button.clicked.connect(lambda _checked=False, i=index: self._show_rollout(i))
+            button.moved.connect(self.chip_focus.move)
             self.chips.addWidget(button, index // CHIP_COLUMNS, index % CHIP_COLUMNS)
             self.chip_buttons.append(button)
             self._update_chip(index)
+        self.chip_focus.reset(self.chip_buttons)
+        self._tab_order()
 
     def _chip_size(self) -> QSize:
         """34×28 at the app's font size, grown with the window's zoom."""
@@ -462,19 +529,34 @@ class RolloutsView(QWidget):
         state = rollout.verdict.verdict if rollout.verdict is not None else None
         edge = f"border: 2px solid {theme.border_color()};" if index == self.selected else ""
         size = self.font().pointSizeF() * CHIP_SCALE  # grows with presentation mode
+        # the focus: a dashed frame in the text's colour (the chosen chip's frame is solid)
         button.setStyleSheet(f"QToolButton {{ color: {_chip_colour(state)}; font-weight: bold; "
-                             f"font-size: {size:.1f}pt; {edge} }}")
+                             f"font-size: {size:.1f}pt; {edge} }} "
+                             "QToolButton:focus { border: 2px dashed palette(text); }")
+        where = index + 1
         if rollout.verdict is not None:
-            tip = f"Rollout {index + 1}: {rollout.verdict.label}"
+            words = _words(rollout.verdict.label)
+            tip = _("Rollout {index}: {state}").format(index=where, state=words)
             if rollout.verdict.got:
-                tip += f" (got {rollout.verdict.got})"
+                tip += " " + _("(got {answer})").format(answer=rollout.verdict.got)
         elif rollout.result is not None and rollout.result.error:
-            tip = f"Rollout {index + 1} did not run: {rollout.result.error}"
-        elif rollout.result is not None:
-            tip = f"Rollout {index + 1}: {FINISH_LABELS[rollout.result.finish_reason]}"
+            words = _words(CHIP_LABELS[Chip.FAILED][1])
+            tip = _("Rollout {index} did not run: {error}").format(index=where,
+                                                                  error=rollout.result.error)
         else:
-            tip = f"Rollout {index + 1}: not finished"
-        button.setToolTip(f"{tip} · seed {rollout.seed}")
+            words = _words(CHIP_LABELS[self.chip(index)][1])
+            finish = rollout.result.finish_reason if rollout.result is not None else None
+            tip = _("Rollout {index}: {state}").format(
+                index=where, state=_words(FINISH_LABELS[finish]) if finish is not None
+                else _("not finished"))
+        tip += " · " + _("seed {seed}").format(seed=rollout.seed)
+        button.setToolTip(tip)
+        got = rollout.verdict.got if rollout.verdict is not None else None
+        name = _("Rollout {index} of {total}: {state}").format(
+            index=where, total=len(self.rollouts), state=words)
+        if got:
+            name = _("{chip}, answer {answer}").format(chip=name, answer=got)
+        a11y.describe(button, visible_controls(name), visible_controls(tip))
 
     def _show_rollout(self, index: int) -> None:
         """The rollout in the detail pane: verdict, thinking, answer (plain text)."""
@@ -483,15 +565,18 @@ class RolloutsView(QWidget):
             self._update_chip(previous)
         self._update_chip(index)
         rollout = self.rollouts[index]
-        lines = [f"Rollout {index + 1} of {len(self.rollouts)} · seed {rollout.seed}"]
+        self.chip_focus.set_current(index)
+        lines = [_("Rollout {index} of {total} · seed {seed}").format(
+            index=index + 1, total=len(self.rollouts), seed=rollout.seed)]
         if rollout.verdict is not None:  # "• Answer found: 4 · no key…", then why
             lines += [rollout.verdict.headline, rollout.verdict.reason]
         if rollout.result is not None:
-            lines.append(f"{rollout.thinking_tokens} thinking + {rollout.answer_tokens} answer "
-                         f"tokens · {FINISH_LABELS[rollout.result.finish_reason]}")
+            lines.append(_("{thinking} thinking + {answer} answer tokens · {finish}").format(
+                thinking=rollout.thinking_tokens, answer=rollout.answer_tokens,
+                finish=_words(FINISH_LABELS[rollout.result.finish_reason])))
         if rollout.thinking:
-            lines += ["", "── thinking ──", rollout.thinking.strip()]
-        lines += ["", "── answer ──", rollout.answer.strip() or "(nothing yet)"]
+            lines += ["", _("── thinking ──"), rollout.thinking.strip()]
+        lines += ["", _("── answer ──"), rollout.answer.strip() or _("(nothing yet)")]
         self.detail.setPlainText(visible_controls("\n".join(lines)))
 
     def current_run(self) -> RolloutRun:
@@ -503,7 +588,7 @@ class RolloutsView(QWidget):
     def figures_text(self) -> str:
         run = self.current_run()
         if not run.rollouts:
-            return "Press Run to sample the rollouts."
+            return _("Press Run to sample the rollouts.")
         done = self.last_run is not None
         figures = RunFigures.of(run.to_dict(), keyed=self.key is not None, done=done)
         score, *details = figures.lines()
@@ -517,7 +602,8 @@ class RolloutsView(QWidget):
         self.figures.setText(self.figures_text())
         run = self.current_run()
         passes = run.pass_at_k() if self.key is not None else {}
-        self.chart.set_points([(int(k), value) for k, value in passes.items()])
+        self.chart.set_points([(int(k), value) for k, value in passes.items()],
+                              summary=self.figures.text())
 
     # ----------------------------------------------------------------------- Goodhart
 
@@ -530,27 +616,29 @@ class RolloutsView(QWidget):
 
         def described(proxy: Proxy) -> str:
             index = picks.pick(proxy)
+            label = _words(PROXY_LABELS[proxy])
             if index is None:
-                return f"by {PROXY_LABELS[proxy]}: nothing to pick"
+                return _("by {proxy}: nothing to pick").format(proxy=label)
             mark = "" if self.key is None else (" ✓" if rollouts[index].correct else " ✗")
-            return f"by {PROXY_LABELS[proxy]}: rollout {index + 1}{mark}"
+            return _("by {proxy}: rollout {index}").format(proxy=label, index=index + 1) + mark
 
         if self.key is None:
-            parts = [NO_KEY]
+            parts = [_words(NO_KEY)]
             if self.scores is not None:
                 order = ranking(self.scores)
-                parts.append("Judge's ranking: " + ", ".join(
-                    f"{index + 1} ({score:.2f})" if score is not None else f"{index + 1} (–)"
-                    for index, score in order[:8]))
+                parts.append(_("Judge's ranking: {ranks}").format(ranks=", ".join(
+                    f"{index + 1} ({number(score, 2)})" if score is not None
+                    else f"{index + 1} (–)" for index, score in order[:8])))
             return " ".join(parts)
         proxies = [Proxy.KEY, Proxy.LONGEST] + ([Proxy.JUDGE] if self.scores is not None else [])
-        text = "Best of N " + " · ".join(described(proxy) for proxy in proxies)
+        text = _("Best of N {picks}").format(
+            picks=" · ".join(described(proxy) for proxy in proxies))
         key_pick = picks.key
         for proxy in proxies[1:]:
             chosen = picks.pick(proxy)
             if key_pick is not None and chosen is not None and not rollouts[chosen].correct:
-                text += f". Goodhart: {PROXY_LABELS[proxy]} picked a wrong answer although a " \
-                        "right one was there"
+                text += ". " + _("Goodhart: {proxy} picked a wrong answer although a right one "
+                                 "was there").format(proxy=_words(PROXY_LABELS[proxy]))
         return text
 
     def _show_goodhart(self) -> None:
@@ -577,25 +665,29 @@ class RolloutsView(QWidget):
             self.judge_button.setEnabled(True)
             self.scores = scores
             if all(score is None for score in scores):
-                self.goodhart.setText(f"{judge_entry.name} gave no token probabilities to "
-                                      "score with.")
+                self.goodhart.setText(_("{model} gave no token probabilities to score "
+                                        "with.").format(model=judge_entry.name))
                 return
             self._show_goodhart()
 
         def failed(exc: BaseException) -> None:
             self.judge_task = None
             self.judge_button.setEnabled(True)
-            self.goodhart.setText(visible_controls(f"The judge failed: {exc}")[:300])
+            self.goodhart.setText(visible_controls(_("The judge failed: {error}").format(
+                error=exc))[:300])
 
         self.judge_task = run_task(self, work, on_success=done, on_failure=failed,
                                    name="rollouts-judge")
         self.judge_button.setEnabled(False)
-        self.goodhart.setText(f"{judge_entry.name} is scoring {len(answers)} answers…")
+        self.goodhart.setText(ngettext("{model} is scoring {n} answer…",
+                                       "{model} is scoring {n} answers…", len(answers)).format(
+            model=judge_entry.name, n=len(answers)))
         return True
 
     def _export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export the pass@k chart", "pass-at-k.png",
-                                              "PNG image (*.png);;SVG image (*.svg)")
+        path, _kind = QFileDialog.getSaveFileName(
+            self, _("Export the pass@k chart"), "pass-at-k.png",
+            f"{_('PNG image')} (*.png);;{_('SVG image')} (*.svg)")
         if path:
             try:
                 written = [self.chart.export(path)]
@@ -604,9 +696,13 @@ class RolloutsView(QWidget):
                     written.append(self.sweep_chart.export(
                         target.with_name(f"{target.stem}-budgets{target.suffix}")))
             except OSError as exc:
-                self.figures.setText(visible_controls(f"Could not export: {exc}"))
+                self.figures.setText(visible_controls(_("Could not export: {error}").format(
+                    error=exc)))
                 return
-            self.figures.setText("Saved " + " and ".join(item.name for item in written) + ".")
+            self.figures.setText(_("Saved {file}.").format(file=written[0].name)
+                                 if len(written) == 1 else
+                                 _("Saved {first} and {second}.").format(
+                                     first=written[0].name, second=written[1].name))
 
     def take_typed_key(self, turn: Any) -> None:
         """The main window's Answer key, typed for this prompt after the window opened:

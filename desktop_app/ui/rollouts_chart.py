@@ -5,6 +5,11 @@ points, redrawn as rollouts finish. QPainter is already here (no install: QtChar
 PySide6-Addons, pyqtgraph and matplotlib are further downloads, matplotlib tens of MB),
 draws in well under a millisecond, follows the app's palette in light and dark mode, and
 the same paint code writes the SVG (QSvgGenerator) and the PNG export.
+
+A chart is a picture, so each one also says its figures in words: its accessible name is
+its title and its accessible description lists the values (pass@k, each bar's accuracy
+and interval, the best-of-n curve), kept up to date with the data, for a screen reader.
+A chart takes Tab focus (with a visible frame) so a keyboard user can reach and hear it.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QLocale, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from desktop_app.ui import theme
+from desktop_app.text.i18n import _, number
+from desktop_app.ui import a11y, theme
 
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 42, 12, 24, 34
 
@@ -42,16 +48,40 @@ class Chart(QWidget):
         self.title = title
         self.setMinimumSize(240, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # reachable, so it can be heard
+        self.describe_data()
 
     def sizeHint(self) -> QSize:
         return QSize(360, 220)
+
+    def describe_data(self) -> None:
+        """The chart's name (its title) and its figures in words, for a screen reader;
+        called whenever the data changes."""
+        a11y.describe(self, _("Chart: {title}").format(title=self.title),
+                      self.description() or _("No data yet."))
+
+    def description(self) -> str:
+        """The chart's figures in words ('' while there are none)."""
+        return ""
 
     def paintEvent(self, _event: Any) -> None:
         painter = QPainter(self)
         try:
             self.render_to(painter, QRectF(self.rect()))
+            if self.hasFocus():  # a visible focus: a dotted frame in the text colour
+                painter.setPen(QPen(self.palette().text().color(), 2, Qt.PenStyle.DotLine))
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawRect(QRectF(self.rect()).adjusted(1, 1, -1, -1))
         finally:
             painter.end()
+
+    def focusInEvent(self, event: Any) -> None:
+        super().focusInEvent(event)
+        self.update()
+
+    def focusOutEvent(self, event: Any) -> None:
+        super().focusOutEvent(event)
+        self.update()
 
     def render_to(self, painter: QPainter, area: QRectF) -> None:
         """Draw the whole chart into ``area`` (the widget, a PNG or an SVG)."""
@@ -86,14 +116,14 @@ class Chart(QWidget):
 
     def margin_left(self, metrics: Any) -> int:
         """Room for the left axis's labels."""
-        return int(metrics.horizontalAdvance("0.75")) + 12
+        return int(metrics.horizontalAdvance(_fraction(0.75))) + 12
 
     def margin_right(self, metrics: Any) -> int:
         return MARGIN_RIGHT
 
     def y_label(self, fraction: float) -> str:
         """The left axis's label at ``fraction`` of its height (0 to 1)."""
-        return f"{fraction:g}"
+        return _fraction(fraction)
 
     def draw_data(self, painter: QPainter, plot: QRectF, foreground: QColor) -> None:
         raise NotImplementedError
@@ -112,6 +142,7 @@ class Chart(QWidget):
             generator.setSize(size)
             generator.setViewBox(QRectF(0, 0, size.width(), size.height()))
             generator.setTitle(self.title)
+            generator.setDescription(self.accessibleDescription())
             painter = QPainter(generator)
         else:
             image = QImage(size, QImage.Format.Format_ARGB32)
@@ -122,7 +153,7 @@ class Chart(QWidget):
         finally:
             painter.end()
         if target.suffix.lower() != ".svg" and not image.save(str(target)):
-            raise OSError(f"could not write {target}")
+            raise OSError(_("could not write {path}").format(path=target))
         return target
 
 
@@ -130,18 +161,31 @@ class PassAtKChart(Chart):
     """pass@k for k = 1 … n on a log₂ axis: how fast "one of k is right" climbs."""
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__("pass@k", parent)
         self.points: list[tuple[int, float]] = []
+        self.summary = ""  # more in words for the description (the majority vote, counts)
+        super().__init__("pass@k", parent)
 
-    def set_points(self, points: Sequence[tuple[int, float]]) -> None:
+    def set_points(self, points: Sequence[tuple[int, float]], summary: str = "") -> None:
+        """pass@k for each k; ``summary``: what else a listener should hear with them."""
         self.points = list(points)
+        self.summary = summary
+        self.describe_data()
         self.update()
+
+    def description(self) -> str:
+        values = ", ".join(_("pass@{k}: {value}").format(k=k, value=number(value, 2))
+                           for k, value in self.points)
+        if not values:
+            return self.summary
+        text = _("Chance that at least one of k rollouts is correct: {values}.").format(
+            values=values)
+        return f"{text} {self.summary}".strip()
 
     def draw_data(self, painter: QPainter, plot: QRectF, foreground: QColor) -> None:
         if not self.points:
-            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, "no rollout checked yet")
+            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, _("no rollout checked yet"))
             return
-        top = max(k for k, _ in self.points)
+        top = max(k for k, _value in self.points)
         span = math.log2(top) if top > 1 else 1.0
 
         def at(k: int, value: float) -> QPointF:
@@ -149,12 +193,13 @@ class PassAtKChart(Chart):
             return QPointF(x, plot.bottom() - value * plot.height())
 
         painter.setPen(QPen(foreground))
-        for k, _ in self.points:  # x ticks: the k values
+        height = painter.fontMetrics().height()  # grows with the font (presentation mode)
+        for k, _value in self.points:  # x ticks: the k values
             point = at(k, 0)
-            painter.drawText(QRectF(point.x() - 16, plot.bottom() + 4, 32, 14),
-                             Qt.AlignmentFlag.AlignCenter, str(k))
-        painter.drawText(QRectF(plot.left(), plot.bottom() + 16, plot.width(), 16),
-                         Qt.AlignmentFlag.AlignCenter, "k (rollouts drawn)")
+            painter.drawText(QRectF(point.x() - 2 * height, plot.bottom() + 2, 4 * height,
+                                    height), Qt.AlignmentFlag.AlignCenter, str(k))
+        painter.drawText(QRectF(plot.left(), plot.bottom() + height + 4, plot.width(), height),
+                         Qt.AlignmentFlag.AlignCenter, _("k (rollouts drawn)"))
         colour = QColor(theme.ok_color())
         path = QPainterPath(at(*self.points[0]))
         for k, value in self.points[1:]:
@@ -170,18 +215,23 @@ class PassAtKChart(Chart):
 class AccuracyChart(Chart):
     """Accuracy per row (model × problem, or per thinking budget) with 95 % whiskers."""
 
-    def __init__(self, title: str = "accuracy (95% Wilson interval)",
-                 parent: QWidget | None = None):
-        super().__init__(title, parent)
+    def __init__(self, title: str | None = None, parent: QWidget | None = None):
         self.bars: list[Bar] = []
+        super().__init__(title or _("accuracy (95% Wilson interval)"), parent)
 
     def set_bars(self, bars: Sequence[Bar]) -> None:
         self.bars = list(bars)
+        self.describe_data()
         self.update()
+
+    def description(self) -> str:
+        return " ".join(_("{label}: accuracy {value}, 95% interval {low} to {high}.").format(
+            label=bar.label, value=number(bar.value, 2), low=number(bar.low, 2),
+            high=number(bar.high, 2)) for bar in self.bars)
 
     def draw_data(self, painter: QPainter, plot: QRectF, foreground: QColor) -> None:
         if not self.bars:
-            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, "no result yet")
+            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, _("no result yet"))
             return
         slot = plot.width() / len(self.bars)
         width = max(2.0, min(slot * 0.6, 72.0))
@@ -207,8 +257,13 @@ class AccuracyChart(Chart):
 
 
 def _number(value: float) -> str:
-    """An axis value to two decimals, with a real minus sign."""
-    return f"{value:.2f}".replace("-", "−") if abs(value) >= 0.005 else "0"
+    """An axis value to two decimals (the locale's way), with a real minus sign."""
+    return number(value, 2).replace("-", "−") if abs(value) >= 0.005 else "0"
+
+
+def _fraction(value: float) -> str:
+    """A 0–1 axis label, as short as it can be: 0, 0.25, 0.5 (0,25 in German)."""
+    return QLocale().toString(float(value), "g", 6)
 
 
 def _span(values: Sequence[float]) -> tuple[float, float]:
@@ -225,17 +280,23 @@ class GoodhartChart(Chart):
     share right by the key). Reward climbing while gold stalls or falls: over-optimisation."""
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__("best-of-n: reward model vs gold", parent)
         self.points: list[tuple[int, float, float]] = []
-        self.gold_name = "gold: the class"
+        self.gold_name = _("gold: the class")
         self.key = False
+        super().__init__(_("best-of-n: reward model vs gold"), parent)
 
     def set_curve(self, points: Sequence[tuple[int, float, float]], *, key: bool) -> None:
         """``(n, reward, gold)`` points; ``key``: the gold is the key's share right (0–1)."""
         self.points = list(points)
         self.key = key
-        self.gold_name = "gold: the key (share right)" if key else "gold: the class (strength)"
+        self.gold_name = _("gold: the key (share right)") if key \
+            else _("gold: the class (strength)")
+        self.describe_data()
         self.update()
+
+    def description(self) -> str:
+        return " ".join(_("Best of {n}: reward {reward}, gold {gold}.").format(
+            n=n, reward=_number(reward), gold=_number(gold)) for n, reward, gold in self.points)
 
     def _reward_span(self) -> tuple[float, float]:
         return _span([r for _, r, _ in self.points]) if self.points else (0.0, 1.0)
@@ -258,9 +319,9 @@ class GoodhartChart(Chart):
     def draw_data(self, painter: QPainter, plot: QRectF, foreground: QColor) -> None:
         if not self.points:
             painter.drawText(plot, Qt.AlignmentFlag.AlignCenter,
-                             "vote, then train the reward model")
+                             _("vote, then train the reward model"))
             return
-        top = max(n for n, _, _ in self.points)
+        top = max(n for n, _reward, _gold in self.points)
         span = math.log2(top) if top > 1 else 1.0
         reward_low, reward_high = self._reward_span()
         gold_low, gold_high = self._gold_span()
@@ -272,13 +333,14 @@ class GoodhartChart(Chart):
             return plot.bottom() - (value - low) / (high - low) * plot.height()
 
         painter.setPen(QPen(foreground))
-        for n, _, _ in self.points:
+        for n, _reward, _gold in self.points:
             painter.drawText(QRectF(x_of(n) - 20, plot.bottom() + 2, 40,
                                     painter.fontMetrics().height()),
                              Qt.AlignmentFlag.AlignCenter, str(n))
         height = painter.fontMetrics().height()
         painter.drawText(QRectF(plot.left(), plot.bottom() + height + 4, plot.width(), height),
-                         Qt.AlignmentFlag.AlignCenter, "n (answers the reward model picks from)")
+                         Qt.AlignmentFlag.AlignCenter,
+                         _("n (answers the reward model picks from)"))
         gold_colour = QColor(theme.ok_color())
         reward_colour = QColor(theme.warn_color())
         painter.setPen(QPen(gold_colour))
@@ -289,9 +351,9 @@ class GoodhartChart(Chart):
             height = painter.fontMetrics().height()
             painter.drawText(QRectF(plot.right() + 6, y - height / 2, plot.width(), height),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                             f"{value:.2f}" if self.key else _number(value))
+                             number(value, 2) if self.key else _number(value))
         series = ((reward_colour, [(n, r) for n, r, _ in self.points], reward_low, reward_high,
-                   "reward model's score of its pick"),
+                   _("reward model's score of its pick")),
                   (gold_colour, [(n, g) for n, _, g in self.points], gold_low, gold_high,
                    self.gold_name))
         metrics = painter.fontMetrics()

@@ -7,6 +7,8 @@ shows the accuracies with their intervals. The run saves as JSON and CSV (the sa
 
 The run is :func:`desktop_app.rollouts.sets.run_set` on a ``run_task`` thread, with model
 processes of its own that the thread closes when it ends; rows reach only a live window.
+Every control has an accessible name, the chart describes its bars in words, a finished run
+is announced, and Escape closes the window.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -37,12 +40,15 @@ from desktop_app.rollouts.goodhart import Proxy
 from desktop_app.rollouts.run import MAX_ROLLOUTS, rollout_seeds
 from desktop_app.rollouts.sets import SetRow, SetRun, run_set
 from desktop_app.text.escape import visible_controls
+from desktop_app.text.i18n import N_, _, ngettext, number
+from desktop_app.ui import a11y
 from desktop_app.ui.practice import load_sets
 from desktop_app.ui.rollouts_chart import AccuracyChart, Bar
 from desktop_app.ui.tasks import Task, run_task
 from desktop_app.verify import PracticeSet
 
-COLUMNS = ("Model", "Problem", "Correct", "Accuracy", "95% interval", "Longest pick")
+COLUMNS = (N_("Model"), N_("Problem"), N_("Correct"), N_("Accuracy"), N_("95% interval"),
+           N_("Longest pick"))
 DEFAULT_SET_ROLLOUTS = 4
 
 
@@ -73,42 +79,55 @@ class SetRunView(QWidget):
         self._task_box: list[Task] = []
         self._stopped = False
         self.destroyed.connect(functools.partial(_stop_all, self._workers, self._task_box))
-        self.setWindowTitle("Rollouts on a practice set")
+        self.setWindowTitle(_("Rollouts on a practice set"))
         self.resize(960, 640)
+        self.announcer = a11y.Announcer(self)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
 
         layout = QVBoxLayout(self)
         names = ", ".join(visible_controls(entry.name) for entry in self.entries)
-        intro = QLabel(f"Every checkable problem × {names or 'no model'} × N rollouts.")
+        intro = QLabel(_("Every checkable problem × {models} × N rollouts.").format(
+            models=names or _("no model")))
         intro.setWordWrap(True)
         layout.addWidget(intro)
         controls = QHBoxLayout()
         self.set_picker = QComboBox()
+        a11y.describe(self.set_picker, _("Practice set"))
         self.count = QSpinBox()
         self.count.setRange(1, MAX_ROLLOUTS)
         self.count.setValue(DEFAULT_SET_ROLLOUTS)
         self.count.setPrefix("×")
-        self.run_button = QPushButton("Run")
+        tip = _("Rollouts per model and problem, 1 to {most}").format(most=MAX_ROLLOUTS)
+        self.count.setToolTip(tip)
+        a11y.describe(self.count, _("Number of rollouts"), tip)
+        self.run_button = QPushButton(_("Run"))
         self.run_button.clicked.connect(self.run)
-        self.stop_button = QPushButton("Stop")
+        self.stop_button = QPushButton(_("Stop"))
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
-        self.save_button = QPushButton("Save JSON + CSV…")
+        self.save_button = QPushButton(_("Save JSON + CSV…"))
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self._save_dialog)
-        self.export_button = QPushButton("Export chart…")
+        self.export_button = QPushButton(_("Export chart…"))
         self.export_button.clicked.connect(self._export_dialog)
         for widget in (self.set_picker, self.count, self.run_button, self.stop_button,
                        self.save_button, self.export_button):
             controls.addWidget(widget)
         controls.addStretch(1)
         layout.addLayout(controls)
-        self.status = QLabel("Pick a set and press Run." if sets is not None
-                             else "Loading the practice sets…")
+        self.status = QLabel(_("Pick a set and press Run.") if sets is not None
+                             else _("Loading the practice sets…"))
         self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                            | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        a11y.describe(self.status, _("Status"))
+        self.status.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Tab reaches it, to hear it
         layout.addWidget(self.status)
         split = QSplitter(Qt.Orientation.Vertical)
         self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setHorizontalHeaderLabels([_(column) for column in COLUMNS])
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table; the arrows move in it
+        a11y.describe(self.table, _("Results"), _("One row per model and problem"))
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.chart = AccuracyChart()
@@ -127,7 +146,8 @@ class SetRunView(QWidget):
         self.loading = None
         self.use_sets(sets)
         if not self.running:
-            self.status.setText(visible_controls(error) if error else "Pick a set and press Run.")
+            self.status.setText(visible_controls(error) if error
+                                else _("Pick a set and press Run."))
 
     @property
     def running(self) -> bool:
@@ -139,7 +159,7 @@ class SetRunView(QWidget):
             self.loading.detach()
             self.loading = None
             if not self.running:
-                self.status.setText("Pick a set and press Run.")
+                self.status.setText(_("Pick a set and press Run."))
         self.run_button.setEnabled(not self.running)
         self.sets = list(sets)
         self.set_picker.clear()
@@ -176,8 +196,10 @@ class SetRunView(QWidget):
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.save_button.setEnabled(False)
-        self.status.setText(f"Running {practice_set.name}: {len(seeds)} rollouts per model and "
-                            "problem…")
+        self.status.setText(ngettext(
+            "Running {set}: {n} rollout per model and problem…",
+            "Running {set}: {n} rollouts per model and problem…", len(seeds)).format(
+                set=practice_set.name, n=len(seeds)))
         return True
 
     def stop(self) -> None:
@@ -192,15 +214,23 @@ class SetRunView(QWidget):
         table = row.table_row()
         picked = table["pick_longest_correct"]
         cells = [row.run.model, row.problem.id, f"{row.run.correct}/{row.run.n}",
-                 "–" if table["accuracy"] is None else f"{table['accuracy']:.2f}",
-                 f"[{table['ci_low']:.2f}, {table['ci_high']:.2f}]",
+                 "–" if table["accuracy"] is None else number(table["accuracy"], 2),
+                 # TRANSLATORS: a 95 % interval, low to high (a semicolon where a comma
+                 # is the decimal sign)
+                 _("[{low}, {high}]").format(low=number(table["ci_low"], 2),
+                                             high=number(table["ci_high"], 2)),
                  "–" if picked is None else ("✓" if picked else "✗")]
         if row.run.error:
             cells[-1] = visible_controls(row.run.error)[:120]
         index = self.table.rowCount()
         self.table.insertRow(index)
         for column, text in enumerate(cells):
-            self.table.setItem(index, column, QTableWidgetItem(visible_controls(text)))
+            item = QTableWidgetItem(visible_controls(text))
+            if picked is not None and column == len(cells) - 1 and not row.run.error:
+                item.setToolTip(_("The longest answer was correct") if picked
+                                else _("The longest answer was wrong"))
+                item.setData(Qt.ItemDataRole.AccessibleTextRole, item.toolTip())
+            self.table.setItem(index, column, item)
         self.table.resizeColumnsToContents()
         self.chart.set_bars([Bar(f"{r.run.model} · {r.problem.id}", t["accuracy"] or 0.0,
                                  t["ci_low"], t["ci_high"])
@@ -210,18 +240,21 @@ class SetRunView(QWidget):
         self.task = None
         self.outcome = outcome
         self._idle()
-        figures = [f"{model}: {figure.describe()}"
-                   for model, figure in outcome.gamed(Proxy.LONGEST).items()]
-        done = "stopped" if self._stopped else "done"
-        self.status.setText(f"{outcome.set_name}: {done}. Goodhart — "
-                            + ("; ".join(figures) or "nothing to compare") + ".")
+        figures = "; ".join(f"{model}: {figure.describe()}"
+                            for model, figure in outcome.gamed(Proxy.LONGEST).items()) \
+            or _("nothing to compare")
+        said = _("{set}: stopped. Goodhart — {figures}.") if self._stopped \
+            else _("{set}: done. Goodhart — {figures}.")
+        self.status.setText(said.format(set=outcome.set_name, figures=figures))
+        self.announcer.say(self.status.text())
         self.save_button.setEnabled(bool(outcome.rows))
         self.runFinished.emit(outcome)
 
     def _failed(self, exc: BaseException) -> None:
         self.task = None
         self._idle()
-        self.status.setText(visible_controls(f"The set run failed: {exc}")[:300])
+        self.status.setText(visible_controls(_("The set run failed: {error}").format(
+            error=exc))[:300])
         self.runFinished.emit(None)
 
     def _idle(self) -> None:
@@ -234,24 +267,29 @@ class SetRunView(QWidget):
         return self.outcome.save(basename)
 
     def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the set run (JSON and CSV)", "set-run")
+        path, _kind = QFileDialog.getSaveFileName(self, _("Save the set run (JSON and CSV)"),
+                                                  "set-run")
         if path:
             try:
                 written = self.save(Path(path).with_suffix(""))
             except OSError as exc:
-                self.status.setText(visible_controls(f"Could not save: {exc}"))
+                self.status.setText(visible_controls(_("Could not save: {error}").format(
+                    error=exc)))
                 return
             if written:
-                self.status.setText(f"Saved {written[0].name} and {written[1].name}.")
+                self.status.setText(_("Saved {first} and {second}.").format(
+                    first=written[0].name, second=written[1].name))
 
     def _export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export the accuracy chart", "accuracy.png",
-                                              "PNG image (*.png);;SVG image (*.svg)")
+        path, _kind = QFileDialog.getSaveFileName(
+            self, _("Export the accuracy chart"), "accuracy.png",
+            f"{_('PNG image')} (*.png);;{_('SVG image')} (*.svg)")
         if path:
             try:
                 self.chart.export(path)
             except OSError as exc:
-                self.status.setText(visible_controls(f"Could not export: {exc}"))
+                self.status.setText(visible_controls(_("Could not export: {error}").format(
+                    error=exc)))
 
     def closeEvent(self, event: Any) -> None:
         self.stop()
