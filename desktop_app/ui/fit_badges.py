@@ -40,6 +40,8 @@ FIT_BADGES: dict[FitVerdict, tuple[str, str, str]] = {
     FitVerdict.REMOTE: ("⇄", N_("Server"), N_("On a server")),
 }
 ROLE_WORDS = {"base": N_("base"), "instruct": N_("instruct"), "reasoning": N_("reasoning")}
+ROLE_MODELS = {"base": N_("base model"), "instruct": N_("instruct model"),
+               "reasoning": N_("reasoning model")}
 STATE_WORDS: dict[Availability, str] = {
     Availability.READY: N_("ready"),
     Availability.NOT_DOWNLOADED: N_("not downloaded"),
@@ -56,6 +58,11 @@ STATE_WORDS: dict[Availability, str] = {
 def role_word(role: str) -> str:
     """A role (``base``, ``instruct``, ``reasoning``) in the window's language."""
     return _(ROLE_WORDS[role]) if role in ROLE_WORDS else role
+
+
+def role_model(role: str) -> str:
+    """``base model``, ``instruct model``, ``reasoning model`` in the window's language."""
+    return _(ROLE_MODELS[role]) if role in ROLE_MODELS else role
 
 
 def role_box(current: str = "instruct") -> QComboBox:

@@ -51,6 +51,7 @@ from desktop_app.ui.fit_badges import (
     fit_words,
     measure,
     progress_words,
+    role_model,
     role_word,
     state_word,
 )
@@ -244,8 +245,8 @@ class ModelManagerDialog(QDialog):
         if entry is None:
             return ""
         size = entry.size or cat.read_states().get(entry.id, {}).get("size")
-        return _("{name}, {role} model, {size}, {state}, {fit}").format(
-            name=entry.name, role=role_word(entry.role),
+        return _("{name}, {role}, {size}, {state}, {fit}").format(
+            name=entry.name, role=role_model(entry.role),
             size=format_bytes(size) if size else _("size unknown"),
             state=self.state_text(model_id), fit=fit_words(self.measured, model_id))
 
@@ -636,8 +637,8 @@ class ModelManagerDialog(QDialog):
     def _imported(self, entry: ModelEntry) -> None:
         self.reload_catalog()
         self.select_model(entry.id)
-        self.status.setText(_("Imported {name} as a {role} model.").format(
-            name=entry.name, role=role_word(entry.role)))
+        self.status.setText(_("Imported {name} as a {role}.").format(
+            name=entry.name, role=role_model(entry.role)))
         self.imported = entry
         self.modelsChanged.emit()
 
