@@ -235,6 +235,10 @@ class AddServerDialog(QDialog):
             QWidget.setTabOrder(check, role)
             previous = role
         QWidget.setTabOrder(previous, self.add_button)
+        if models:  # the role boxes as wide as their words (German's are longer)
+            widest = max(self.table.cellWidget(r, 1).sizeHint().width()
+                         for r in range(self.table.rowCount()))
+            self.table.setColumnWidth(1, max(self.table.columnWidth(1), widest))
         count, host = len(models), servers.host_of(endpoint)
         self._say(ngettext("{host} answers and serves {n} model; tick the ones to add.",
                            "{host} answers and serves {n} models; tick the ones to add.",

@@ -165,7 +165,10 @@ class ServePanel(QDialog):
         where_row.addWidget(key_caption)
         where_row.addWidget(self.key_edit)
         where_row.addStretch(1)
-        self.key_edit.setMinimumWidth(self.key_edit.fontMetrics().horizontalAdvance("M" * 12))
+        metrics = self.key_edit.fontMetrics()  # room for the placeholder (German's is longer)
+        self.key_edit.setMinimumWidth(max(metrics.horizontalAdvance("M" * 12),
+                                          metrics.horizontalAdvance(
+                                              self.key_edit.placeholderText() + "MM")))
         self.models = a11y.describe(QListWidget(), _("Models to serve"),
                                     _("Space ticks or unticks the model under the cursor"))
         self.models.setMaximumHeight(120)

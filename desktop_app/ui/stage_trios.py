@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from desktop_app.models import catalog as cat
 from desktop_app.models.trios import MIX_WHY, Trio, load_trios, mix_note, trio_panes
@@ -41,6 +41,7 @@ class StageTrioBar(QWidget):
         theme.style(self.label, lambda: f"color: {theme.muted_fg()};")
         caption = QLabel(_("Stage &trios:"))
         caption.setBuddy(self.box)
+        caption.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)  # never cut
         a11y.describe(self.label, _("What the stage trio holds"))
         layout.addWidget(caption)
         layout.addWidget(self.box)
