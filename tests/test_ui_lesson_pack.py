@@ -13,6 +13,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from PySide6.QtCore import Qt
+
 from desktop_app import paths
 from desktop_app.models import catalog as cat
 from desktop_app.models import pack, user_catalog
@@ -183,8 +185,12 @@ def test_fits_column_and_the_recommended_trio(qtbot, fake_hub: FakeHub, hub_env,
         assert measured is not None and measured.machine is not None
         for model_id in ids:
             verdict = measured.fits[model_id]
-            assert _cell(dialog, model_id, "Fits?") == verdict.verdict.short
-            tip = dialog.table.item(dialog._row_of(model_id), FIT_COLUMN).toolTip()
+            # a symbol and the word: colour is never the only signal
+            assert _cell(dialog, model_id, "Fits?") in (f"✓ {verdict.verdict.short}",
+                                                        f"! {verdict.verdict.short}")
+            fit = dialog.table.item(dialog._row_of(model_id), FIT_COLUMN)
+            assert fit.data(Qt.ItemDataRole.AccessibleTextRole) == verdict.verdict.label
+            tip = fit.toolTip()
             assert tip.startswith(f"{verdict.verdict.label}: ")
             assert f"the file {format_bytes(len(tiny_gguf))}" in tip
             assert f"This computer: {measured.machine.describe()}." in tip

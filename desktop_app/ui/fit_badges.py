@@ -1,4 +1,6 @@
-"""The model manager's "Fits?" column and its "Recommended for this machine" bar.
+"""The model manager's "Fits?" column and its "Recommended for this machine" bar, and the
+words the window shows for a model's role, state and download progress (the core's labels
+stay English: the command line shows them).
 
 Both come from one measurement taken off the GUI thread (:func:`measure`): the device
 probe (a child process), RAM from psutil, the engine's core count, GGUF headers of what is
@@ -14,17 +16,91 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTableWidgetItem, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QTableWidgetItem, QWidget
 
-from desktop_app.models.catalog import Catalog, ModelEntry
+from desktop_app.models.catalog import ROLES, Availability, Catalog, ModelEntry
+from desktop_app.models.download import DownloadProgress
 from desktop_app.models.fit import EntryFit, FitVerdict, Machine, entry_fit
 from desktop_app.models.recommend import Recommendation, recommend_trio
 from desktop_app.models.trios import load_trios, mix_note
-from desktop_app.ui import theme
+from desktop_app.text.i18n import N_, _
+from desktop_app.text.units import format_bytes, format_duration
+from desktop_app.ui import a11y, theme
 from desktop_app.ui.tasks import Task
 
 MEASURING = "…"
-MEASURING_TIP = "Measuring this computer's memory and GPU…"
+MEASURING_TIP = N_("Measuring this computer's memory and GPU…")
+# Each verdict's badge: a symbol and a word (colour is never the only signal), and the
+# verdict in words for a screen reader and the tooltip's first line.
+FIT_BADGES: dict[FitVerdict, tuple[str, str, str]] = {
+    FitVerdict.FITS: ("✓", N_("Fits"), N_("Fits")),
+    FitVerdict.TIGHT: ("!", N_("Tight"), N_("Tight")),
+    FitVerdict.TOO_LARGE: ("✗", N_("Too large"), N_("Too large for this machine")),
+    FitVerdict.UNKNOWN: ("?", "", N_("Size unknown")),
+    FitVerdict.REMOTE: ("⇄", N_("Server"), N_("On a server")),
+}
+ROLE_WORDS = {"base": N_("base"), "instruct": N_("instruct"), "reasoning": N_("reasoning")}
+ROLE_MODELS = {"base": N_("base model"), "instruct": N_("instruct model"),
+               "reasoning": N_("reasoning model")}
+STATE_WORDS: dict[Availability, str] = {
+    Availability.READY: N_("ready"),
+    Availability.NOT_DOWNLOADED: N_("not downloaded"),
+    Availability.DAMAGED: N_("damaged"),
+    Availability.NEEDS_PACKAGE: N_("needs its package"),
+    Availability.MISSING_FILE: N_("file missing"),
+    Availability.CHECKING: N_("asking the server"),
+    Availability.UNREACHABLE: N_("server not answering"),
+    Availability.KEY_REFUSED: N_("key refused"),
+    Availability.NOT_SERVED: N_("not served"),
+}
+
+
+def role_word(role: str) -> str:
+    """A role (``base``, ``instruct``, ``reasoning``) in the window's language."""
+    return _(ROLE_WORDS[role]) if role in ROLE_WORDS else role
+
+
+def role_model(role: str) -> str:
+    """``base model``, ``instruct model``, ``reasoning model`` in the window's language."""
+    return _(ROLE_MODELS[role]) if role in ROLE_MODELS else role
+
+
+def role_box(current: str = "instruct") -> QComboBox:
+    """A role picker: each role in words, its id (``base``…) as the item's data."""
+    box = QComboBox()
+    for role in ROLES:
+        box.addItem(role_word(role), role)
+    box.setCurrentIndex(max(0, box.findData(current)))
+    return a11y.describe(box, _("Role"), _("Base, instruct or reasoning model"))
+
+
+def state_word(state: Availability) -> str:
+    """A model's availability in the window's language."""
+    return _(STATE_WORDS[state]) if state in STATE_WORDS else state.label
+
+
+def progress_words(progress: DownloadProgress) -> str:
+    """``downloading 42% at 12.3 MB/s, 8 s left`` in the window's language."""
+    if progress.phase == "connecting":
+        return _("connecting…")
+    fraction = progress.fraction
+    done = (_("{percent}%").format(percent=round(100 * fraction)) if fraction is not None
+            else format_bytes(progress.done))
+    if progress.phase == "verifying":
+        return _("verifying {done}").format(done=done)
+    speed = format_bytes(progress.speed)
+    if progress.eta is None:
+        return _("downloading {done} at {speed}/s").format(done=done, speed=speed)
+    return _("downloading {done} at {speed}/s, {left} left").format(
+        done=done, speed=speed, left=format_duration(progress.eta))
+
+
+def fit_words(measured: Measured | None, model_id: str) -> str:
+    """Whether the model fits, in words (what a screen reader says for the badge)."""
+    found = measured.fits.get(model_id) if measured is not None else None
+    if found is None:
+        return _("fit not measured yet") if measured is None else _(FIT_BADGES[FitVerdict.UNKNOWN][2])
+    return _(FIT_BADGES[found.verdict][2])
 
 
 @dataclass
@@ -69,10 +145,16 @@ def fit_item(measured: Measured | None, model_id: str) -> QTableWidgetItem:
     if found is None:
         item = QTableWidgetItem("?" if measured is not None else MEASURING)
         item.setToolTip(measured.problem if measured is not None and measured.problem
-                        else MEASURING_TIP)
+                        else _(MEASURING_TIP))
+        item.setData(Qt.ItemDataRole.AccessibleTextRole, fit_words(measured, model_id))
         return item
-    item = QTableWidgetItem(found.verdict.short)
-    item.setToolTip(found.tooltip())
+    symbol, word, words = FIT_BADGES[found.verdict]
+    item = QTableWidgetItem(f"{symbol} {_(word)}" if word else symbol)
+    tip = found.tooltip()  # "<label>: <reason>" and the figures (the core's English)
+    if tip.startswith(found.verdict.label):
+        tip = _(words) + tip[len(found.verdict.label):]
+    item.setToolTip(tip)
+    item.setData(Qt.ItemDataRole.AccessibleTextRole, _(words))
     item.setForeground(QBrush(QColor(_color(found.verdict))))
     return item
 
@@ -87,10 +169,11 @@ class RecommendBar(QWidget):
         super().__init__(parent)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.button = QPushButton("Recommended for this machine")
+        self.button = QPushButton(_("Recommended for this &machine"))
         self.button.setEnabled(False)
-        self.button.setToolTip(MEASURING_TIP)
-        self.label = QLabel(MEASURING_TIP)
+        self.button.setToolTip(_(MEASURING_TIP))
+        self.label = QLabel(_(MEASURING_TIP))
+        a11y.describe(self.label, _("Recommended models"))
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         theme.style(self.label, lambda: f"color: {theme.muted_fg()};")
@@ -105,16 +188,19 @@ class RecommendBar(QWidget):
         if trio is not None:
             note = mix_note([(entry, True) for entry in trio.entries])
             self.label.setText(f"{trio.describe()} {note}".strip())
-            self.button.setToolTip("Download these three (what is not here yet) and put them "
-                                   f"in the panes.\nChosen for {trio.machine.describe()}.")
+            self.button.setToolTip(_("Download these three (what is not here yet) and put "
+                                     "them in the panes.\nChosen for {machine}.").format(
+                machine=trio.machine.describe()))
         elif measured.problem:
             self.label.setText(measured.problem)
         else:
-            machine = measured.machine.describe() if measured.machine else "this computer"
-            self.label.setText(f"No base, instruct and reasoning models of the catalog fit "
-                               f"together with room to spare on {machine}; the starter "
-                               "models and models on a server still run.")
+            machine = measured.machine.describe() if measured.machine else _("this computer")
+            self.label.setText(_("No base, instruct and reasoning models of the catalog fit "
+                                 "together with room to spare on {machine}; the starter "
+                                 "models and models on a server still run.").format(
+                machine=machine))
         self.button.setToolTip(self.button.toolTip() if trio else self.label.text())
+        self.button.setAccessibleDescription(self.button.toolTip())
 
     def _pressed(self) -> None:
         if self.recommendation is not None:

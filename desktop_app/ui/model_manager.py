@@ -16,20 +16,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
-    QFormLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -46,10 +40,21 @@ from desktop_app.models.catalog import Catalog, ModelEntry
 from desktop_app.models.gguf import has_magic
 from desktop_app.models.sources import FileSource, HubSource, PackageSource, RemoteSource
 from desktop_app.text import escape
+from desktop_app.text.i18n import N_, _, ngettext
 from desktop_app.text.units import format_bytes
-from desktop_app.ui import theme
-from desktop_app.ui.add_server import AddServerDialog, ServerWatch
-from desktop_app.ui.fit_badges import Measured, RecommendBar, fit_item, measure
+from desktop_app.ui import a11y, theme
+from desktop_app.ui.add_server import AddServerDialog, HubFilePicker, ServerWatch
+from desktop_app.ui.fit_badges import (
+    Measured,
+    RecommendBar,
+    fit_item,
+    fit_words,
+    measure,
+    progress_words,
+    role_model,
+    role_word,
+    state_word,
+)
 from desktop_app.ui.lesson_pack import LessonPackOpener
 from desktop_app.ui.screen_fit import fit_dialog
 from desktop_app.ui.stage_trios import StageTrioBar
@@ -57,52 +62,13 @@ from desktop_app.ui.tasks import Task, run_task
 from desktop_app.ui.widgets import ButtonRows
 
 CLOSE_WAIT_MS = 300  # closing the window waits this long for cancelled work, then lets go
-COLUMNS = ("Name", "Role", "Family", "Size", "Quantization", "Licence", "Fits?", "State")
+# The headers (English, as tests and code name them; shown through _()).
+COLUMNS = (N_("Name"), N_("Role"), N_("Family"), N_("Size"), N_("Quantization"), N_("Licence"),
+           N_("Fits?"), N_("State"))
 STATE_COLUMN = COLUMNS.index("State")
 FIT_COLUMN = COLUMNS.index("Fits?")
 CAPPED_COLUMNS = (COLUMNS.index("Family"), COLUMNS.index("Licence"))
 CAPPED_CHARS = 12  # their widest, in average characters (the whole text is the tooltip)
-
-
-class HubFilePicker(QDialog):
-    """Pick one GGUF file of a Hub repo, its role and a display name."""
-
-    def __init__(self, repo_id: str, files: list[hub.HubFile], parent: QWidget | None = None):
-        super().__init__(parent)
-        self.repo_id = repo_id
-        self.files = files
-        self.setWindowTitle(f"Add from {repo_id}")
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"GGUF files in <b>{repo_id}</b>:"))
-        self.file_list = QListWidget()
-        for file in files:
-            size = format_bytes(file.size) if file.size is not None else "unknown size"
-            item = QListWidgetItem(f"{file.filename}    {size}")
-            item.setData(Qt.ItemDataRole.UserRole, file)
-            self.file_list.addItem(item)
-        if files:
-            self.file_list.setCurrentRow(0)
-        layout.addWidget(self.file_list)
-        form = QFormLayout()
-        self.role_box = QComboBox()
-        self.role_box.addItems(list(cat.ROLES))
-        self.role_box.setCurrentText("instruct")
-        self.name_edit = QLineEdit()
-        self.name_edit.setPlaceholderText("(from the file name)")
-        form.addRow("Role:", self.role_box)
-        form.addRow("Name:", self.name_edit)
-        layout.addLayout(form)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok_button.setText("Add to my models")
-        self.ok_button.setEnabled(bool(files))
-        layout.addWidget(buttons)
-
-    def choice(self) -> hub.HubFile | None:
-        item = self.file_list.currentItem()
-        return item.data(Qt.ItemDataRole.UserRole) if item else None
 
 
 class ModelManagerDialog(QDialog):
@@ -125,7 +91,7 @@ class ModelManagerDialog(QDialog):
                  guidance: str = "", panes: Sequence[str] | None = None,
                  point_size: float | None = None):
         super().__init__(parent)
-        self.setWindowTitle("Models")
+        self.setWindowTitle(_("Models"))
         self.catalog = catalog if catalog is not None else cat.load_catalog()
         self.last_error: str | None = None
         self.imported: ModelEntry | None = None  # the last file imported
@@ -151,8 +117,13 @@ class ModelManagerDialog(QDialog):
         self.guidance.setVisible(bool(guidance))
         layout.addWidget(self.guidance)
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table = a11y.describe(
+            QTableWidget(0, len(COLUMNS)), _("Models"),
+            _("Arrow keys pick a model; Enter downloads it (or goes to its buttons), "
+              "Delete removes it, Tab reaches the buttons, Escape closes"))
+        self.table.setHorizontalHeaderLabels([_(column) for column in COLUMNS])
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table for the buttons
+        self.table.installEventFilter(self)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -173,24 +144,40 @@ class ModelManagerDialog(QDialog):
         self.recommend.chosen.connect(self.take_recommendation)
         layout.addWidget(self.recommend)
 
-        self.progress = QProgressBar()
+        self.progress = a11y.describe(QProgressBar(), _("Progress"),
+                                      _("How far the current download or check has got"))
         self.progress.setRange(0, 1000)
         self.progress.hide()
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                            | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        a11y.describe(self.status, _("Status"))
+        a11y.describe(self.banner, _("Hub access"))
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
 
-        self.download_button = QPushButton("Download")
-        self.cancel_button = QPushButton("Cancel")
-        self.remove_button = QPushButton("Remove")
-        self.verify_button = QPushButton("Verify")
-        self.add_hub_button = QPushButton("Add from Hub…")
-        self.add_server_button = QPushButton("Add server…")
-        self.import_button = QPushButton("Import file…")
+        self.download_button = QPushButton(_("&Download"))
+        self.cancel_button = QPushButton(_("&Cancel"))
+        self.remove_button = QPushButton(_("&Remove"))
+        self.verify_button = QPushButton(_("&Verify"))
+        self.add_hub_button = QPushButton(_("Add from &Hub…"))
+        self.add_server_button = QPushButton(_("Add &server…"))
+        self.import_button = QPushButton(_("&Import file…"))
         self.pack_button = QPushButton()
-        self.close_button = QPushButton("Close")
+        self.close_button = QPushButton(_("C&lose"))
+        for button, tip in (
+                (self.download_button, _("Download the selected model (queued behind others)")),
+                (self.cancel_button, _("Stop the selected model's download; what came is kept")),
+                (self.remove_button, _("Delete the selected model's file, or take it off "
+                                       "your list")),
+                (self.verify_button, _("Check the selected model's file against its checksum")),
+                (self.add_hub_button, _("Add a model file from a Hugging Face Hub repository")),
+                (self.add_server_button, _("Add the models of a server, such as the "
+                                           "teacher's room")),
+                (self.import_button, _("Add a GGUF file from this computer"))):
+            button.setToolTip(tip)
+            button.setAccessibleDescription(tip)
         self.buttons = ButtonRows(
             (self.download_button, self.cancel_button, self.remove_button, self.verify_button),
             (self.add_hub_button, self.add_server_button, self.import_button, self.pack_button,
@@ -213,10 +200,9 @@ class ModelManagerDialog(QDialog):
         self.close_button.clicked.connect(self.close)
 
         if self.offline:
-            self._show_offline(
+            self._show_offline(_(
                 "Offline: Hugging Face Hub access is switched off (HF_HUB_OFFLINE is set). "
-                "Models that are ready can be used; downloads are off."
-            )
+                "Models that are ready can be used; downloads are off."))
         else:
             self._start(lambda task: hub.hub_reachable(), self._probed)
         if point_size:
@@ -235,8 +221,9 @@ class ModelManagerDialog(QDialog):
             row = self.table.rowCount()
             self.table.insertRow(row)
             size = entry.size or cat.read_states().get(entry.id, {}).get("size")
-            values = (entry.name, entry.role, entry.family, format_bytes(size) if size else "—",
-                      entry.quantization or "—", entry.license, "", self.state_text(entry.id))
+            values = (entry.name, role_word(entry.role), entry.family,
+                      format_bytes(size) if size else "—", entry.quantization or "—",
+                      entry.license, "", self.state_text(entry.id))
             for column, value in enumerate(values):
                 item = (fit_item(self.measured, entry.id) if column == FIT_COLUMN
                         else QTableWidgetItem(str(value)))
@@ -246,10 +233,56 @@ class ModelManagerDialog(QDialog):
                 elif column != FIT_COLUMN:
                     item.setToolTip(entry.description or entry.source.describe())
                 self.table.setItem(row, column, item)
+            self._describe_row(row)
         self._fit_columns()
         if selected:
             self.select_model(selected)
         self._update_buttons()
+
+    def row_summary(self, model_id: str) -> str:
+        """One row in words, for a screen reader: name, role, size, state, fit."""
+        entry = self.catalog.entries.get(model_id)
+        if entry is None:
+            return ""
+        size = entry.size or cat.read_states().get(entry.id, {}).get("size")
+        return _("{name}, {role}, {size}, {state}, {fit}").format(
+            name=entry.name, role=role_model(entry.role),
+            size=format_bytes(size) if size else _("size unknown"),
+            state=self.state_text(model_id), fit=fit_words(self.measured, model_id))
+
+    def _describe_row(self, row: int) -> None:
+        """Every cell of ``row`` describes the whole row (whichever cell has focus)."""
+        first = self.table.item(row, 0)
+        if first is None:
+            return
+        summary = self.row_summary(first.data(Qt.ItemDataRole.UserRole))
+        for column in range(self.table.columnCount()):
+            item = self.table.item(row, column)
+            if item is not None:
+                item.setData(Qt.ItemDataRole.AccessibleDescriptionRole, summary)
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # Qt's name
+        """The table by keyboard: Enter downloads the selected model (or, when it is here,
+        goes to its first button that can act), Delete removes it."""
+        if watched is self.table and event.type() == QEvent.Type.KeyPress:
+            key = event.key()
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.activate_selected()
+                return True
+            if key == Qt.Key.Key_Delete and self.remove_button.isEnabled():
+                self.remove_button.click()
+                return True
+        return super().eventFilter(watched, event)
+
+    def activate_selected(self) -> None:
+        """Enter on a row: Download if it can, else focus Cancel, Verify or Remove."""
+        if self.download_button.isEnabled():
+            self.download_button.click()
+            return
+        for button in (self.cancel_button, self.verify_button, self.remove_button):
+            if button.isEnabled():
+                button.setFocus(Qt.FocusReason.TabFocusReason)
+                return
 
     def _fit_columns(self) -> None:
         """Family and Licence as wide as their text, up to an eighth of the table each (a
@@ -286,16 +319,19 @@ class ModelManagerDialog(QDialog):
                  and isinstance(self.catalog.entries[i].source, HubSource)
                  and cat.state_of(self.catalog.entries[i]) != cat.Availability.READY]
         if fetch and self.offline:
-            self._error("Downloads are off: Hugging Face Hub access is switched off "
-                        "(HF_HUB_OFFLINE is set).")
+            self._error(_("Downloads are off: Hugging Face Hub access is switched off "
+                          "(HF_HUB_OFFLINE is set)."))
             return
         for model_id in fetch:
             self.download(model_id)
         if ids:
             self.select_model(fetch[0] if fetch else ids[0])
         names = ", ".join(self.catalog.entries[i].name for i in ids if i in self.catalog.entries)
-        self.status.setText(f"Downloading {len(fetch)} of the recommended models; the panes "
-                            f"now use {names}." if fetch else f"The panes now use {names}.")
+        self.status.setText(ngettext(
+            "Downloading {n} of the recommended models; the panes now use {names}.",
+            "Downloading {n} of the recommended models; the panes now use {names}.",
+            len(fetch)).format(n=len(fetch), names=names) if fetch
+            else _("The panes now use {names}.").format(names=names))
         chosen = self.recommend.recommendation
         if chosen is not None and chosen.trio is not None and chosen.ids == list(ids):
             self.stagesChosen.emit([list(pane) for pane in chosen.panes])
@@ -304,19 +340,22 @@ class ModelManagerDialog(QDialog):
 
     def take_stages(self, panes: list[list[Any]]) -> None:
         """A stage trio: download what is not here, and hand the panes to the window."""
-        ids = list(dict.fromkeys(str(model_id) for model_id, _ in panes))
+        ids = list(dict.fromkeys(str(model_id) for model_id, _thinking in panes))
         fetch = [i for i in ids if isinstance(self.catalog.entries[i].source, HubSource)
                  and cat.state_of(self.catalog.entries[i]) != cat.Availability.READY]
         if fetch and self.offline:
-            self._error("Downloads are off: Hugging Face Hub access is switched off "
-                        "(HF_HUB_OFFLINE is set).")
+            self._error(_("Downloads are off: Hugging Face Hub access is switched off "
+                          "(HF_HUB_OFFLINE is set)."))
             return
         for model_id in fetch:
             self.download(model_id)
         trio = self.stage_trios.trio
         name = trio.name if trio is not None else ", ".join(ids)
-        self.status.setText(f"Downloading {len(fetch)} model(s); the panes now show {name}."
-                            if fetch else f"The panes now show {name}.")
+        self.status.setText(ngettext(
+            "Downloading {n} model; the panes now show {name}.",
+            "Downloading {n} models; the panes now show {name}.",
+            len(fetch)).format(n=len(fetch), name=name) if fetch
+            else _("The panes now show {name}.").format(name=name))
         self.stagesChosen.emit(panes)
 
     def _pack_installed(self, result: Any) -> None:
@@ -339,6 +378,7 @@ class ModelManagerDialog(QDialog):
             item = self.table.item(row, STATE_COLUMN)
             if item is not None:
                 item.setText(self.state_text(model_id))
+                self._describe_row(row)
 
     def state_text(self, model_id: str) -> str:
         """What the State column says for this model."""
@@ -348,11 +388,12 @@ class ModelManagerDialog(QDialog):
         if entry is None:
             return ""
         state = cat.availability(entry)
-        text = state.label
+        text = state_word(state)
         if state == "not-downloaded":
             kept = dl.partial_bytes(entry)
             if kept:
-                text += f" ({format_bytes(kept)} kept, will resume)"
+                text = _("{state} ({size} kept, will resume)").format(
+                    state=text, size=format_bytes(kept))
         return text
 
     def select_model(self, model_id: str) -> None:
@@ -403,10 +444,11 @@ class ModelManagerDialog(QDialog):
         if model_id not in self.catalog.entries or model_id in self._live:
             return
         if kind == "pull" and self.offline:
-            self._error("Downloads are off: Hugging Face Hub access is switched off (HF_HUB_OFFLINE is set).")
+            self._error(_("Downloads are off: Hugging Face Hub access is switched off "
+                          "(HF_HUB_OFFLINE is set)."))
             return
         self._queue.append((kind, model_id))
-        self._live[model_id] = "queued"
+        self._live[model_id] = _("queued")
         self._set_state_cell(model_id)
         self._update_buttons()
         self._next()
@@ -415,7 +457,7 @@ class ModelManagerDialog(QDialog):
         """Cancel a queued or running job (the running download keeps its partial file)."""
         if self._current is not None and model_id in (None, self._current[1]):
             self._current[2].cancel()
-            self._live[self._current[1]] = "cancelling…"
+            self._live[self._current[1]] = _("cancelling…")
             self._set_state_cell(self._current[1])
             return
         for job in list(self._queue):
@@ -429,7 +471,7 @@ class ModelManagerDialog(QDialog):
         return self._current is not None or bool(self._queue)
 
     def queued_ids(self) -> list[str]:
-        return [model_id for _, model_id in self._queue]
+        return [model_id for _kind, model_id in self._queue]
 
     def _next(self) -> None:
         if self._current is not None or not self._queue:
@@ -446,16 +488,20 @@ class ModelManagerDialog(QDialog):
                            lambda message, cancelled: self._job_failed(kind, model_id, message, cancelled),
                            self._job_progress)
         self._current = (kind, model_id, task)
-        self._live[model_id] = "connecting…" if kind == "pull" else "verifying…"
+        self._live[model_id] = _("connecting…") if kind == "pull" else _("verifying…")
         self._set_state_cell(model_id)
         self.progress.setValue(0)
+        self.progress.setAccessibleName(
+            (_("Download of {name}") if kind == "pull" else _("Check of {name}")).format(
+                name=entry.name))
         self.progress.show()
-        self.status.setText(f"{'Downloading' if kind == 'pull' else 'Verifying'} {entry.name}…")
+        self.status.setText((_("Downloading {name}…") if kind == "pull"
+                             else _("Verifying {name}…")).format(name=entry.name))
 
     def _job_progress(self, progress: dl.DownloadProgress) -> None:
         if self._current is None or self._current[2].cancelled.is_set():
             return
-        text = progress.describe()
+        text = progress_words(progress)
         self._live[progress.model_id] = text
         self._set_state_cell(progress.model_id)
         fraction = progress.fraction
@@ -464,7 +510,8 @@ class ModelManagerDialog(QDialog):
         else:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * fraction))
-        self.status.setText(f"{progress.model_id}: {text}")
+        self.status.setText(_("{model}: {progress}").format(model=progress.model_id,
+                                                             progress=text))
 
     def _finish_job(self, model_id: str) -> None:
         self._current = None
@@ -479,9 +526,15 @@ class ModelManagerDialog(QDialog):
         state = self.state_text(model_id)
         if kind == "verify" and result is False:
             self._error(cat.missing_message(self.catalog.get(model_id), "damaged"))
+            a11y.announce(self.table, _("Check of {model} failed: {reason}").format(
+                model=model_id, reason=self.last_error))
         else:
             self.last_error = None
-            self.status.setText(f"{model_id} is {state}.")
+            self.status.setText(_("{model} is {state}.").format(model=model_id, state=state))
+            a11y.announce(self.table, (_("Download finished: {model} is {state}.")
+                                       if kind == "pull" else
+                                       _("Check finished: {model} is {state}.")).format(
+                model=model_id, state=state))
         self.modelsChanged.emit()
         self.measure_fit()  # a downloaded model's header gives exact figures
         self._next()
@@ -491,11 +544,16 @@ class ModelManagerDialog(QDialog):
         if cancelled:
             kept = dl.partial_bytes(self.catalog.get(model_id))
             self.status.setText(
-                f"Cancelled {model_id}; {format_bytes(kept)} kept, Download resumes it."
-                if kept else f"Cancelled {model_id}."
-            )
+                _("Cancelled {model}; {size} kept, Download resumes it.").format(
+                    model=model_id, size=format_bytes(kept))
+                if kept else _("Cancelled {model}.").format(model=model_id))
+            a11y.announce(self.table, self.status.text())
         else:
             self._error(message)
+            a11y.announce(self.table, (_("Download of {model} failed: {reason}")
+                                       if kind == "pull" else
+                                       _("Check of {model} failed: {reason}")).format(
+                model=model_id, reason=message))
             if "damaged" in message:
                 self.modelsChanged.emit()
         self._next()
@@ -504,25 +562,28 @@ class ModelManagerDialog(QDialog):
 
     def _confirm_remove(self, model_id: str) -> None:
         entry = self.catalog.get(model_id)
-        what = ("remove it from your catalog (the file stays where it is)"
-                if isinstance(entry.source, FileSource) else
-                "remove it from your catalog (the server is untouched)"
-                if isinstance(entry.source, RemoteSource) else "delete its downloaded file")
-        answer = QMessageBox.question(self, "Remove model", f"Remove {entry.name}? This will {what}.")
+        question = (_("Remove {name}? This will remove it from your catalog (the file stays "
+                      "where it is).") if isinstance(entry.source, FileSource) else
+                    _("Remove {name}? This will remove it from your catalog (the server is "
+                      "untouched).") if isinstance(entry.source, RemoteSource) else
+                    _("Remove {name}? This will delete its downloaded file."))
+        answer = QMessageBox.question(self, _("Remove model"), question.format(name=entry.name))
         if answer == QMessageBox.StandardButton.Yes:
             self.remove_model(model_id)
 
     def remove_model(self, model_id: str) -> bool:
         """Delete the model's file (or its catalog entry for an imported file). Quick: GUI thread."""
         if model_id in self._live:
-            self._error(f"Cancel the download of {model_id} before removing it.")
+            self._error(_("Cancel the download of {model} before removing it.").format(
+                model=model_id))
             return False
         entry = self.catalog.get(model_id)
         try:
             if isinstance(entry.source, RemoteSource):
                 if not user_catalog.remove_model(entry.id):
-                    raise hub.DownloadError(f"'{entry.id}' is listed in {entry.origin}; edit "
-                                           f"that catalog to remove it.")
+                    raise hub.DownloadError(_("'{model}' is listed in {catalog}; edit that "
+                                              "catalog to remove it.").format(
+                        model=entry.id, catalog=entry.origin))
             else:
                 dl.remove(entry)
         except (hub.DownloadError, OSError) as exc:
@@ -532,7 +593,8 @@ class ModelManagerDialog(QDialog):
             self.reload_catalog()
         else:
             self.refresh()
-        self.status.setText(f"Removed {entry.name}.")
+        self.status.setText(_("Removed {name}.").format(name=entry.name))
+        a11y.announce(self.table, self.status.text())
         self.modelsChanged.emit()
         return True
 
@@ -543,12 +605,15 @@ class ModelManagerDialog(QDialog):
         self.measure_fit()  # new models to judge; the probe's answer is kept
 
     def _ask_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a GGUF model", "", "GGUF models (*.gguf)")
+        path, _filter = QFileDialog.getOpenFileName(self, _("Import a GGUF model"), "",
+                                                    _("GGUF models (*.gguf)"))
         if not path:
             return
-        role, ok = QInputDialog.getItem(self, "Import model", "Role of this model:", list(cat.ROLES), 1, False)
-        if ok:
-            self.import_file(path, role)
+        words = [role_word(role) for role in cat.ROLES]
+        word, ok = QInputDialog.getItem(self, _("Import model"), _("Role of this model:"),
+                                        words, 1, False)
+        if ok and word in words:
+            self.import_file(path, cat.ROLES[words.index(word)])
 
     def import_file(self, path: str, role: str, name: str | None = None) -> Task:
         """Import a GGUF file in the background: it is hashed (seconds for a big file),
@@ -558,31 +623,34 @@ class ModelManagerDialog(QDialog):
 
         def work(task: Task) -> ModelEntry:
             if not file.is_file():
-                raise hub.DownloadError(f"Cannot import {file}: there is no such file.")
+                raise hub.DownloadError(_("Cannot import {file}: there is no such file.")
+                                        .format(file=file))
             if not has_magic(file):  # before hashing: a wrong file is said at once
-                raise hub.DownloadError(f"Cannot import {file}: it is not a GGUF model file.")
+                raise hub.DownloadError(_("Cannot import {file}: it is not a GGUF model file.")
+                                        .format(file=file))
             digest = dl.sha256_file(file, cancel=task.cancelled)
             return user_catalog.import_model(file, role, name, sha256=digest)
 
-        self.status.setText(f"Importing {file.name}: checking and hashing it…")
+        self.status.setText(_("Importing {file}: checking and hashing it…").format(file=file.name))
         return self._start(work, self._imported)
 
     def _imported(self, entry: ModelEntry) -> None:
         self.reload_catalog()
         self.select_model(entry.id)
-        self.status.setText(f"Imported {entry.name} as a {entry.role} model.")
+        self.status.setText(_("Imported {name} as a {role}.").format(
+            name=entry.name, role=role_model(entry.role)))
         self.imported = entry
         self.modelsChanged.emit()
 
     def _ask_hub_repo(self) -> None:
-        repo_id, ok = QInputDialog.getText(self, "Add from the Hugging Face Hub",
-                                           "Repository id (owner/name):")
+        repo_id, ok = QInputDialog.getText(self, _("Add from the Hugging Face Hub"),
+                                           _("Repository id (owner/name):"))
         if ok and repo_id.strip():
             self.add_from_hub(repo_id.strip())
 
     def add_from_hub(self, repo_id: str) -> None:
         """List the repo's GGUF files in the background, then open :class:`HubFilePicker`."""
-        self.status.setText(f"Listing the GGUF files of {repo_id}…")
+        self.status.setText(_("Listing the GGUF files of {repo}…").format(repo=repo_id))
         self.add_hub_button.setEnabled(False)
         self._start(lambda task: hub.list_repo_ggufs(repo_id),
                     lambda files: self._show_hub_files(repo_id, files),
@@ -595,9 +663,10 @@ class ModelManagerDialog(QDialog):
     def _show_hub_files(self, repo_id: str, files: list[hub.HubFile]) -> None:
         self._update_buttons()
         if not files:
-            self._error(f"{repo_id} has no GGUF files.")
+            self._error(_("{repo} has no GGUF files.").format(repo=repo_id))
             return
-        self.status.setText(f"{len(files)} GGUF file(s) in {repo_id}.")
+        self.status.setText(ngettext("{n} GGUF file in {repo}.", "{n} GGUF files in {repo}.",
+                                     len(files)).format(n=len(files), repo=repo_id))
         self.hub_picker = HubFilePicker(repo_id, files, self)
         self.hub_picker.accepted.connect(self._add_hub_choice)
         self.hub_picker.open()
@@ -609,7 +678,7 @@ class ModelManagerDialog(QDialog):
             return
         try:
             entry = user_catalog.add_hub_model(
-                picker.repo_id, choice.filename, picker.role_box.currentText(),
+                picker.repo_id, choice.filename, picker.role(),
                 name=picker.name_edit.text().strip() or None, size=choice.size, sha256=choice.sha256,
             )
         except (hub.DownloadError, OSError) as exc:
@@ -617,7 +686,7 @@ class ModelManagerDialog(QDialog):
             return
         self.reload_catalog()
         self.select_model(entry.id)
-        self.status.setText(f"Added {entry.name}; press Download to get it.")
+        self.status.setText(_("Added {name}; press Download to get it.").format(name=entry.name))
         self.modelsChanged.emit()
 
     def ask_server(self) -> AddServerDialog:
@@ -633,7 +702,8 @@ class ModelManagerDialog(QDialog):
             return
         self.reload_catalog()
         self.select_model(added[0].id)
-        self.status.setText(f"Added {', '.join(entry.name for entry in added)}.")
+        self.status.setText(_("Added {names}.").format(
+            names=", ".join(entry.name for entry in added)))
         self.modelsChanged.emit()
 
     # ------------------------------------------------------------------ plumbing
@@ -650,7 +720,8 @@ class ModelManagerDialog(QDialog):
                 try:
                     callback(*args)
                 except Exception as exc:  # noqa: BLE001
-                    self._error(f"Internal error: {type(exc).__name__}: {exc}")
+                    self._error(_("Internal error: {error}").format(
+                        error=f"{type(exc).__name__}: {exc}"))
             return call
 
         def failure(exc: BaseException) -> None:
@@ -670,10 +741,9 @@ class ModelManagerDialog(QDialog):
 
     def _probed(self, reachable: object) -> None:
         if not reachable and not self.offline:
-            self._show_offline(
-                f"The Hugging Face Hub ({hub.hub_endpoint()}) cannot be reached, so downloads "
-                "will fail; models that are ready can still be used."
-            )
+            self._show_offline(_(
+                "The Hugging Face Hub ({address}) cannot be reached, so downloads will fail; "
+                "models that are ready can still be used.").format(address=hub.hub_endpoint()))
 
     def _show_offline(self, text: str) -> None:
         self.banner.setText(text)

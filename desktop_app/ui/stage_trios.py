@@ -8,15 +8,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from desktop_app.models import catalog as cat
 from desktop_app.models.trios import MIX_WHY, Trio, load_trios, mix_note, trio_panes
+from desktop_app.text.i18n import N_, _, ngettext
 from desktop_app.text.units import format_bytes
-from desktop_app.ui import theme
+from desktop_app.ui import a11y, theme
 
-TRIOS_TIP = ("Three panes that are stages of one model: its base, then the same weights "
-             "with thinking off (the instruct stage) and on. Downloads what is not here.")
+TRIOS_TIP = N_("Three panes that are stages of one model: its base, then the same weights "
+               "with thinking off (the instruct stage) and on. Downloads what is not here.")
 
 
 class StageTrioBar(QWidget):
@@ -29,15 +30,20 @@ class StageTrioBar(QWidget):
         super().__init__(parent)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.box = QComboBox()
-        self.box.setToolTip(TRIOS_TIP)
-        self.button = QPushButton("Use these stages")
-        self.button.setToolTip(TRIOS_TIP)
+        self.box = a11y.describe(QComboBox(), _("Stage trio"), _(TRIOS_TIP))
+        self.box.setToolTip(_(TRIOS_TIP))
+        self.button = QPushButton(_("&Use these stages"))
+        self.button.setToolTip(_(TRIOS_TIP))
+        self.button.setAccessibleDescription(_(TRIOS_TIP))
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         theme.style(self.label, lambda: f"color: {theme.muted_fg()};")
-        layout.addWidget(QLabel("Stage trios:"))
+        caption = QLabel(_("Stage &trios:"))
+        caption.setBuddy(self.box)
+        caption.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)  # never cut
+        a11y.describe(self.label, _("What the stage trio holds"))
+        layout.addWidget(caption)
         layout.addWidget(self.box)
         layout.addWidget(self.button)
         layout.addWidget(self.label, 1)
@@ -71,13 +77,16 @@ class StageTrioBar(QWidget):
         entries = {pane.model_id: self.catalog.entries[pane.model_id] for pane in trio.panes}
         missing = [e for e in entries.values() if cat.state_of(e) != cat.Availability.READY]
         size = sum(e.size or 0 for e in missing)
-        fetch = (f"{len(missing)} to download ({format_bytes(size)})" if missing
-                 else "all downloaded")
-        stages = [f"{entries[p.model_id].name}, thinking {'on' if p.thinking else 'off'}"
+        fetch = (ngettext("{n} to download ({size})", "{n} to download ({size})",
+                          len(missing)).format(n=len(missing), size=format_bytes(size))
+                 if missing else _("all downloaded"))
+        stages = [(_("{name}, thinking on") if p.thinking else _("{name}, thinking off")).format(
+                  name=entries[p.model_id].name)
                   if entries[p.model_id].role == "reasoning" else entries[p.model_id].name
                   for p in trio.panes]
         note = mix_note(trio_panes(trio, self.catalog))
-        self.label.setText(f"{' → '.join(stages)}; {fetch}. {note}".strip())
+        self.label.setText(_("{stages}; {fetch}.").format(stages=" → ".join(stages), fetch=fetch)
+                           + (f" {note}" if note else ""))
 
     def _pressed(self) -> None:
         trio = self.trio
@@ -95,6 +104,7 @@ class TrioNote(QLabel):
         self.setTextFormat(Qt.TextFormat.PlainText)
         theme.style(self, lambda: f"color: {theme.muted_fg()};")
         self.setToolTip(MIX_WHY)
+        a11y.describe(self, _("Model families of the panes"))
         self.hide()
 
     def follow(self, panes: Sequence[Any], *, blind: bool = False) -> None:
