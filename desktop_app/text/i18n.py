@@ -40,7 +40,7 @@ class _Pseudo(gettext.NullTranslations):
 
 
 def _plain_number(value: float, decimals: int) -> str:
-    return f"{value:,.{decimals}f}"
+    return f"{value:.{decimals}f}"
 
 
 _number: Callable[[float, int], str] = _plain_number
@@ -99,6 +99,6 @@ def number(value: float, decimals: int = 0) -> str:
 
 def set_number_format(formatter: Callable[[float, int], str] | None) -> None:
     """Write numbers with ``formatter(value, decimals)`` (the window passes ``QLocale``'s);
-    None restores plain ``1,234.5``."""
+    None restores plain ``1234.5`` (what the command line prints)."""
     global _number
     _number = formatter or _plain_number

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import math
 
-_UNITS = (("B", 1), ("kB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12))
+from desktop_app.text.i18n import N_, _, number
+
+# The unit symbols are translated too: French writes octets (Mo, Go).
+_UNITS = ((N_("B"), 1), (N_("kB"), 1e3), (N_("MB"), 1e6), (N_("GB"), 1e9), (N_("TB"), 1e12))
 
 
 def format_bytes(n: float) -> str:
     """``512 B``, ``1.5 kB``, ``6.3 MB``, ``253 MB``, ``1.2 GB``, ``14 GB``, ``1.5 TB``.
 
     Two or three significant digits, like ``ls -h``: one decimal below ten, whole
-    numbers above. Rounding never shows ``1000 MB``: that is ``1.0 GB``.
+    numbers above. Rounding never shows ``1000 MB``: that is ``1.0 GB``. In the window's
+    language: ``1,5 Go`` in French.
     """
     if isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n):
         raise ValueError(f"not a byte count: {n!r}")
@@ -24,9 +28,9 @@ def format_bytes(n: float) -> str:
         return "-" + format_bytes(-n)
     for unit, scale in _UNITS:
         value = n / scale
-        text = f"{value:.1f}" if value < 9.95 and unit != "B" else f"{value:.0f}"
-        if float(text) < 1000 or unit == _UNITS[-1][0]:
-            return f"{text} {unit}"
+        decimals = 1 if value < 9.95 and unit != "B" else 0
+        if round(value, decimals) < 1000 or unit == _UNITS[-1][0]:
+            return f"{number(value, decimals)} {_(unit)}"
     raise AssertionError("unreachable")  # the last unit always returns
 
 
@@ -35,7 +39,7 @@ def format_duration(seconds: float) -> str:
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or math.isnan(seconds):
         raise ValueError(f"not a duration: {seconds!r}")
     if math.isinf(seconds):
-        return "forever" if seconds > 0 else "<1 s"
+        return _("forever") if seconds > 0 else "<1 s"
     whole = math.floor(seconds + 0.5)
     if whole < 1:
         return "<1 s"
