@@ -1,4 +1,4 @@
-"""Stage trios (issue 28, item 6): three panes that are stages of one model.
+"""Stage trios (issue 28, item 6): panes that are stages of one model.
 
 A comparison means most when the panes differ by training stage alone: Qwen3-0.6B-Base,
 then Qwen3-0.6B with thinking off (its instruct stage), then the same weights with thinking
@@ -9,6 +9,10 @@ on. The catalog names such trios as ``[[trio]]`` tables beside its ``[[model]]``
     name = "Qwen3 0.6B: base, thinking off, thinking on"
     panes = [{ model = "qwen3-0.6b-base" }, { model = "qwen3-0.6b", thinking = false },
              { model = "qwen3-0.6b", thinking = true }]
+
+A trio may name two panes where a model's earlier stage cannot be offered (SmolLM3 3B:
+thinking off, thinking on; its base GGUF could not be pinned): :attr:`Trio.complete` says
+whether one shows all three stages.
 
 :func:`mix_note` is the one line shown where a trio is chosen when it mixes families (today's
 offline starters: a Gemma base beside a SmolLM2 instruct model). No Qt.
@@ -36,7 +40,8 @@ class TrioPane:
 
 @dataclass(frozen=True)
 class Trio:
-    """A named trio of panes, base / instruct / reasoning stages in that order."""
+    """A named trio of panes, base / instruct / reasoning stages in that order (a pair
+    leaves out the stage the catalog cannot offer)."""
 
     id: str
     name: str
@@ -45,6 +50,11 @@ class Trio:
     @property
     def model_ids(self) -> list[str]:
         return [pane.model_id for pane in self.panes]
+
+    @property
+    def complete(self) -> bool:
+        """Whether the panes are three: base, instruct and reasoning (not a pair)."""
+        return len(self.panes) == 3
 
 
 def stage(entry: ModelEntry, thinking: bool = True) -> str:
