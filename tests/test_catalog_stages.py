@@ -90,9 +90,6 @@ def test_the_trio_bar_shows_the_smollm3_pair(qtbot):
     assert chosen.args == [[["smollm3-3b", False], ["smollm3-3b", True]]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "recommend._stage_trio ranks a pair beside the three-stage trios (largest files first): "
-    "it should skip a trio that is not Trio.complete"))
 def test_the_recommendation_stays_a_three_stage_trio():
     catalog = load_catalog()
     chosen = recommend.recommend_trio(catalog, Machine(8 * GB, 8 * GB, 4), load_trios(catalog))

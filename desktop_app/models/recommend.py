@@ -131,10 +131,13 @@ def recommend_trio(catalog: Iterable[ModelEntry], machine: Machine,
 def _stage_trio(catalog: list[ModelEntry], machine: Machine,
                 trios: Sequence[Trio]) -> Recommendation | None:
     """The largest stage trio that qualifies (two panes of one model are two processes, so
-    its memory counts twice), then the one already downloaded."""
+    its memory counts twice), then the one already downloaded. Only whole trios: a pair
+    (SmolLM3's thinking off and on) lacks the base stage the recommendation promises."""
     by_id = {entry.id: entry for entry in catalog}
     best: tuple[tuple[int, int], Recommendation] | None = None
     for trio in trios:
+        if not trio.complete:
+            continue
         entries = [by_id.get(model_id) for model_id in trio.model_ids]
         if any(entry is None or isinstance(entry.source, sources.RemoteSource)
                for entry in entries):

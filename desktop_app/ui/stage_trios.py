@@ -16,8 +16,9 @@ from desktop_app.text.i18n import N_, _, ngettext
 from desktop_app.text.units import format_bytes
 from desktop_app.ui import a11y, theme
 
-TRIOS_TIP = N_("Three panes that are stages of one model: its base, then the same weights "
-               "with thinking off (the instruct stage) and on. Downloads what is not here.")
+TRIOS_TIP = N_("Panes that are stages of one model: its base, then the same weights with "
+               "thinking off (the instruct stage) and on; a pair has no base stage. "
+               "Downloads what is not here.")
 
 
 class StageTrioBar(QWidget):
