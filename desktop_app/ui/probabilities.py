@@ -385,12 +385,12 @@ class TokenView(AutoHeightTextBrowser):
             self.setExtraSelections([])
             return
         selection = QTextEdit.ExtraSelection()
-        selection.cursor = self._token_cursor(self.current)  # type: ignore[attr-defined]
+        selection.cursor = self._token_cursor(self.current)
         fmt = QTextCharFormat()
         fmt.setBackground(QColor(theme.focus_color()))
         fmt.setForeground(QColor(theme.background()))
         fmt.setFontUnderline(True)
-        selection.format = fmt  # type: ignore[attr-defined]
+        selection.format = fmt
         self.setExtraSelections([selection])
         cursor = self._token_cursor(self.current)
         cursor.clearSelection()

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QGuiApplication, QIcon, QPalette
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 _log = logging.getLogger(__name__)
 
@@ -173,11 +173,11 @@ _FOCUS_BEGIN = "/* triptych-focus */"
 _FOCUS_END = "/* /triptych-focus */"
 
 
-def install_focus_style(app: QGuiApplication | None = None) -> None:
+def install_focus_style(app: QObject | None = None) -> None:
     """Give focused buttons, tool buttons and combo boxes a clear ring application-wide
     (kept apart from any other application style sheet, and re-coloured on a switch)."""
-    app = app or QGuiApplication.instance()  # type: ignore[assignment]
-    if app is None or not hasattr(app, "styleSheet"):
+    app = app or QGuiApplication.instance()
+    if not isinstance(app, QApplication):  # no widgets: nothing to style
         return
     sheet = app.styleSheet()
     if _FOCUS_BEGIN in sheet:
