@@ -207,7 +207,7 @@ def test_every_token_has_its_numbers_and_its_band_underline(qtbot):
 def test_the_legend_names_each_band_with_its_range(qtbot, english):
     legend = legend_label()
     qtbot.addWidget(legend)
-    text = legend.text()
+    text = legend.text().replace("\u00a0", " ")
     for band in range(len(BAND_LABELS)):
         assert band_range(band) in text
     assert band_range(0) == "90 % or more" and band_range(4) == "under 10 %"
@@ -265,6 +265,9 @@ def test_high_contrast_switches_the_colours_and_they_hold_seven_to_one(
         assert contrast(color, paper) >= 7, color
     for role in ("base", "instruct", "reasoning"):  # white badge text on the role colour
         assert contrast(theme.role_color(role), "#FFFFFF") >= 7
+    from desktop_app.ui.markdown import CODE_COLOURS_HIGH
+    for light, dark_colour in CODE_COLOURS_HIGH.values():  # code in an answer
+        assert contrast(dark_colour if dark else light, paper) >= 7
     for band in range(1, len(BAND_LABELS)):  # the tints under pure black or white text
         assert contrast(band_color(band), ink) >= 7
     theme.set_high_contrast(False)

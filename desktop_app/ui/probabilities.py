@@ -500,9 +500,10 @@ class TokenLegend(AutoHeightTextBrowser):
         muted.setForeground(QColor(theme.muted_fg()))
         cursor.insertText(_("Probability:") + " ", muted)
         for band in range(len(BAND_LABELS)):
-            cursor.insertText("\u00a0" + band_range(band) + "\u00a0", band_format(band))
+            whole = band_range(band).replace(" ", "\u00a0")  # a band never breaks inside
+            cursor.insertText("\u00a0" + whole + "\u00a0", band_format(band))
             cursor.insertText(" ", QTextCharFormat())
-        cursor.insertText("\u00a0" + _("· = space"), muted)
+        cursor.insertText("\u00a0" + _("· = space").replace(" ", "\u00a0"), muted)
         self.setAccessibleName(_("Probability legend"))
         self.setAccessibleDescription(legend_text())
 
