@@ -217,7 +217,7 @@ def test_crash_mid_stream_then_retry(pane, qtbot, engine):
                              kind=FailureKind.CRASH)]
     turn = send_and_wait(qtbot, pane, "Tell me a story.")
     assert turn.error_box.isVisibleTo(pane) and "killed" in turn.error_label.text()
-    assert turn.metrics.text() == "1 tokens before the failure"
+    assert turn.metrics.text() == "1 token before the failure"
     assert not turn.manager_button.isVisibleTo(pane) and pane.worker is None
     engine.default = answer_script("Once upon a time.")
     with qtbot.waitSignal(pane.runFinished, timeout=5000) as retried:

@@ -475,21 +475,25 @@ def _contrast(first: QColor, second: QColor) -> float:
     return (light + 0.05) / (dark + 0.05)
 
 
-@pytest.mark.parametrize("dark, background, text", [
-    (False, "#FFFFFF", "#000000"), (True, "#1E1E1E", "#E0E0E0")])
+@pytest.mark.parametrize("dark, background, text, high", [
+    (False, "#FFFFFF", "#000000", False), (True, "#1E1E1E", "#E0E0E0", False),
+    (False, "#FFFFFF", "#000000", True), (True, "#000000", "#FFFFFF", True)])
 def test_neighbouring_tints_are_told_apart_and_keep_text_readable(
-        monkeypatch, dark, background, text):
+        monkeypatch, dark, background, text, high):
     """Every band differs from the next by a colour difference (CIE76 ΔE) of 20 or more:
     the amber strengths these replaced were 14 to 17 apart ("10–30 %" and "under 10 %"
-    looked the same), and the text on each stays at WCAG AA contrast (4.5:1)."""
+    looked the same), and the text on each stays at WCAG AA contrast (4.5:1); under high
+    contrast (pure black or white text), at 7:1."""
     monkeypatch.setattr(theme, "is_dark", lambda: dark)
+    monkeypatch.setattr(theme, "is_high_contrast", lambda: high)
     base, ink = QColor(background), QColor(text)
     shown = [_over(band_color(band), base) for band in range(len(BAND_LABELS))]
     assert shown[0] == base  # likely tokens stay untinted: a confident reply looks calm
     for band in range(1, len(shown)):
         difference = math.dist(_lab(shown[band - 1]), _lab(shown[band]))
         assert difference >= 20, (BAND_LABELS[band - 1], BAND_LABELS[band], difference)
-        assert _contrast(shown[band], ink) >= 4.5, (BAND_LABELS[band], shown[band].name())
+        assert _contrast(shown[band], ink) >= (7 if high else 4.5), (
+            BAND_LABELS[band], shown[band].name())
 
 
 def test_the_legend_says_what_the_dot_is(qtbot):

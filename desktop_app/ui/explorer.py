@@ -47,7 +47,9 @@ from desktop_app.session.tokens import (
     read_next_token,
     wrapping_note,
 )
-from desktop_app.ui import theme
+from desktop_app.text import escape
+from desktop_app.text.i18n import _, number
+from desktop_app.ui import a11y, theme
 from desktop_app.ui.sampling_lab import SamplingLab, header, lab_summary, row_text, row_widths
 from desktop_app.ui.tasks import Task, run_task
 
@@ -72,7 +74,7 @@ class ExplorerColumn(QWidget):
         self.on_done: Callable[[], None] = lambda: None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.title = QLabel(f"<b>{entry.name}</b>")
+        self.title = QLabel(f"<b>{escape.html(entry.name)}</b>")
         theme.style(self.title, lambda: f"color: {theme.role_text_color(entry.role)};")
         self.note = QLabel()
         self.note.setWordWrap(True)
@@ -84,16 +86,22 @@ class ExplorerColumn(QWidget):
         self.header = QLabel(header(6))
         self.header.setFont(theme.mono_font())
         self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.header.setToolTip("Each token's probability under the model, then in the "
-                               "distribution the lab's sampler draws from (0%: cut), and how "
-                               "many of the draws picked it")
+        self.header.setToolTip(_("Each token's probability under the model, then in the "
+                                 "distribution the lab's sampler draws from (0%: cut), and "
+                                 "how many of the draws picked it"))
         theme.style(self.header, lambda: f"color: {theme.muted_fg()};")
         self.tokens = QListWidget()
+        a11y.describe(self.tokens, _("Next tokens of {model}").format(model=entry.name),
+                      _("Each token with its probability; Enter adds it to every model's "
+                        "text."))
+        a11y.describe(self.note, _("What {model} was given").format(model=entry.name))
+        a11y.describe(self.text_view, _("Tokens added so far"))
         self.tokens.setFont(theme.mono_font())
         self.tokens.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.tokens.itemActivated.connect(self._picked)
         self.tokens.itemClicked.connect(self._picked)
         self.summary = QLabel()
+        a11y.describe(self.summary, _("Summary"))
         self.summary.setWordWrap(True)
         theme.style(self.summary, lambda: f"color: {theme.muted_fg()};")
         for widget in (self.title, self.note, self.text_view, self.header):
@@ -110,7 +118,7 @@ class ExplorerColumn(QWidget):
         self.context, self.added = None, ""
         wrap = wrapping == Wrapping.AS_QUESTION
         note = wrapping_note(self.entry, wrapping, stepped=False)
-        self.note.setText(note if self.can_step(wrapping) else f"{note} {NO_EXACT_PROMPT}")
+        self.note.setText(note if self.can_step(wrapping) else f"{note} {_(NO_EXACT_PROMPT)}")
         self._run(text, wrap=wrap)
 
     def can_step(self, wrapping: Wrapping) -> bool:
@@ -127,7 +135,7 @@ class ExplorerColumn(QWidget):
 
     def _run(self, context: str, *, wrap: bool) -> None:
         self.tokens.clear()
-        self.tokens.addItem("Asking the model…")
+        self.tokens.addItem(_("Asking the model…"))
         self.distribution = None
         self.summary.clear()
         self.text_view.setText(self.added and f"… {self.added}")
@@ -136,7 +144,8 @@ class ExplorerColumn(QWidget):
             if self.worker is None:
                 self.worker = self.worker_factory(self.entry)
         except Exception as exc:  # noqa: BLE001 - e.g. no semaphores in a sandbox
-            self._show(NextToken(error=f"Could not start the model: {exc}"))
+            self._show(NextToken(error=_("Could not start the model: {error}").format(
+                error=exc)))
             return
         worker = self.worker
         self.pending = True
@@ -163,7 +172,8 @@ class ExplorerColumn(QWidget):
         for text, logprob in result.top:
             item = QListWidgetItem()
             item.setData(Qt.ItemDataRole.UserRole, text)
-            item.setToolTip(f"log-probability {logprob:.3f} under the model")
+            item.setToolTip(_("log-probability {value} under the model").format(
+                value=number(logprob, 3)))
             if text == "":
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
             self.tokens.addItem(item)
@@ -228,27 +238,32 @@ class NextTokenExplorer(QDialog):
                  worker_factory: Callable[[ModelEntry], ModelHandle],
                  parent: QWidget | None = None, *, text: str = ""):
         super().__init__(parent)
-        self.setWindowTitle("Next-token explorer")
+        self.setWindowTitle(_("Next-token explorer"))
         self.resize(900, 560)
         layout = QVBoxLayout(self)
-        hint = QLabel("Each model gives a probability to every possible next token. Type a "
-                      "text, then step forward: greedily (each model its own top token) or "
-                      "by clicking a token (added for every model).")
+        hint = QLabel(_("Each model gives a probability to every possible next token. Type a "
+                        "text, then step forward: greedily (each model its own top token) or "
+                        "by choosing a token (added for every model)."))
         hint.setWordWrap(True)
         layout.addWidget(hint)
         self.text = QPlainTextEdit(text)
-        self.text.setPlaceholderText("The capital of France is")
+        self.text.setPlaceholderText(_("The capital of France is"))
+        a11y.describe(self.text, _("Text to continue"),
+                      _("The models say which token would come next; Tab moves on."))
+        self.text.setTabChangesFocus(True)
         self.text.setFixedHeight(self.text.fontMetrics().lineSpacing() * 3 + 14)
         layout.addWidget(self.text)
         row = QHBoxLayout()
         self.wrapping = QComboBox()
         for wrapping, label in WRAPPING_LABELS.items():
-            self.wrapping.addItem(label, wrapping)
-        self.ask_button = QPushButton("Show next tokens")
+            self.wrapping.addItem(_(label), wrapping)
+        a11y.describe(self.wrapping, _("How the text is given"),
+                      _("As typed, or wrapped as a question in each model's template"))
+        self.ask_button = QPushButton(_("Show next tokens"))
         self.ask_button.setDefault(True)
         self.ask_button.clicked.connect(self.ask)
-        self.step_button = QPushButton("Greedy step")
-        self.step_button.setToolTip("Each model appends its own most likely token")
+        self.step_button = QPushButton(_("Greedy step"))
+        self.step_button.setToolTip(_("Each model appends its own most likely token"))
         self.step_button.clicked.connect(self.greedy_step)
         self.step_button.setEnabled(False)
         row.addWidget(self.wrapping)
@@ -268,7 +283,7 @@ class NextTokenExplorer(QDialog):
             self.columns.append(column)
             columns.addWidget(column, 1)
         layout.addLayout(columns, 1)
-        self.empty = QLabel("No pane has a model that is ready.")
+        self.empty = QLabel(_("No pane has a model that is ready."))
         self.empty.setVisible(not self.columns)
         layout.addWidget(self.empty)
 

@@ -84,6 +84,10 @@ def style_code_blocks(document: QTextDocument, point_size: float | None = None) 
     return count
 
 
+CODE_COLOURS = {"keyword": ("#7B1FA2", "#C792EA"), "number": ("#B45309", "#F78C6C"),
+                "string": ("#2E7D32", "#C3E88D"), "comment": ("#6B7280", "#7F8C98")}
+CODE_COLOURS_HIGH = {"keyword": ("#5A0F8A", "#E0B0FF"), "number": ("#7A3A00", "#FFB080"),
+                     "string": ("#1B5E20", "#B8F08A"), "comment": ("#404040", "#C8C8C8")}
 _KEYWORDS = ["and", "as", "assert", "async", "await", "break", "case", "class", "const", "continue", "def", "del", "elif", "else", "enum", "except", "export", "extends", "false", "False", "finally", "fn", "for", "from", "func", "function", "if", "impl", "import", "in", "interface", "is", "lambda", "let", "match", "mut", "None", "nonlocal", "not", "null", "or", "pass", "pub", "raise", "return", "self", "static", "struct", "switch", "this", "throw", "true", "True", "try", "type", "use", "var", "void", "while", "with", "yield"]
 
 
@@ -105,10 +109,13 @@ class CodeHighlighter(QSyntaxHighlighter):
 
     def _build(self) -> None:
         dark = theme.is_dark()
-        kw = self._fmt("#C792EA" if dark else "#7B1FA2", bold=True)
-        num = self._fmt("#F78C6C" if dark else "#B45309")
-        string = self._fmt("#C3E88D" if dark else "#2E7D32")
-        comment = self._fmt("#7F8C98" if dark else "#6B7280", italic=True)
+        # (light, dark); high contrast: 7:1 or more on pure white or black
+        colours = CODE_COLOURS_HIGH if theme.is_high_contrast() else CODE_COLOURS
+        pick = {name: pair[1] if dark else pair[0] for name, pair in colours.items()}
+        kw = self._fmt(pick["keyword"], bold=True)
+        num = self._fmt(pick["number"])
+        string = self._fmt(pick["string"])
+        comment = self._fmt(pick["comment"], italic=True)
         self._rules = [
             (QRegularExpression(r"\b(" + "|".join(_KEYWORDS) + r")\b"), kw),
             (QRegularExpression(r"\b[0-9]+(\.[0-9]+)?\b"), num),

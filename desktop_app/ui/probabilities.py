@@ -7,8 +7,15 @@ frame's new tokens are inserted at the end of their view's document (one cursor,
 char format per token); nothing already drawn is touched. The tints run from pale yellow
 through orange and red to red-violet: hue and strength both change from band to band, so
 neighbouring bands are told apart at a glance (two strengths of one hue were not), with
-one set for light backgrounds and a deeper one for dark, each keeping the text readable.
-A likely token is left untinted, so a confident reply looks calm.
+one set for light backgrounds and a deeper one for dark, each keeping the text readable
+(4.5:1, and 7:1 under high contrast's pure black or white text). A likely token is left
+untinted, so a confident reply looks calm. Colour is not the only signal: each band has
+its own underline (dotted, dashed, solid, wavy), every token its numeric tooltip, and the
+legend names each band's range.
+
+The keyboard reaches every token: with the view focused, Left and Right (Home, End) move
+a marker from token to token, the screen reader hears each one ("“ the”, 42 %, rank 1"),
+and Enter, Space or the Menu key opens the branch menu at it.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor, QTextFormat
-from PySide6.QtWidgets import QLabel, QMenu, QToolTip, QWidget
+from PySide6.QtWidgets import QMenu, QTextEdit, QToolTip, QWidget
 
 from desktop_app.session.tokens import (
     BAND_FLOORS,
@@ -28,18 +35,28 @@ from desktop_app.session.tokens import (
     SAMPLED_HEADING,
     TokenStep,
     percent,
+    probability,
     shown_token,
 )
 from desktop_app.text import escape
+from desktop_app.text.i18n import N_, _, number
 from desktop_app.text.thinking import ThinkingSplitter
-from desktop_app.ui import theme
+from desktop_app.ui import a11y, theme
 from desktop_app.ui.widgets import AutoHeightTextBrowser, StreamTextView
 
 INDEX_PROPERTY = int(QTextFormat.Property.UserProperty) + 1  # the token's index in the turn
 # by band, from "60–90%" to "under 10%" (the likeliest band is untinted)
 TINTS_LIGHT = ("#FFF1B8", "#FFD27A", "#FF9B6B", "#E8739E")  # under dark text
 TINTS_DARK = ("#4A4A18", "#804800", "#8E2A1E", "#70185C")  # under light text
-SYMBOLS_NOTE = "· is a space, ↵ a line break, ⇥ a tab"  # as shown_token writes them
+SYMBOLS_NOTE = N_("· is a space, ↵ a line break, ⇥ a tab")  # as shown_token writes them
+# by band, the underline that says it without colour (the likeliest band has none)
+UNDERLINES = (QTextCharFormat.UnderlineStyle.NoUnderline,
+              QTextCharFormat.UnderlineStyle.DotLine,
+              QTextCharFormat.UnderlineStyle.DashUnderline,
+              QTextCharFormat.UnderlineStyle.SingleUnderline,
+              QTextCharFormat.UnderlineStyle.WaveUnderline)
+UNDERLINE_NAMES = (N_("no underline"), N_("dotted underline"), N_("dashed underline"),
+                   N_("solid underline"), N_("wavy underline"))
 
 
 def band_color(band: int) -> QColor:
@@ -50,15 +67,77 @@ def band_color(band: int) -> QColor:
     return QColor(tints[min(band, len(tints)) - 1])
 
 
+def band_range(band: int) -> str:
+    """A band's range in words and numbers: "90 % or more", "60 to 90 %", "under 10 %"."""
+    floors = BAND_FLOORS
+    band = max(0, min(band, len(floors) - 1))
+    low = number(floors[band] * 100)
+    if band == 0:
+        return _("{low} % or more").format(low=low)
+    high = number(floors[band - 1] * 100)
+    if band == len(floors) - 1:
+        return _("under {high} %").format(high=high)
+    return _("{low} to {high} %").format(low=low, high=high)
+
+
+def band_format(band: int) -> QTextCharFormat:
+    """How a token of this band is drawn: its tint and its band's underline."""
+    fmt = QTextCharFormat()
+    fmt.setBackground(band_color(band))
+    style = UNDERLINES[max(0, min(band, len(UNDERLINES) - 1))]
+    fmt.setUnderlineStyle(style)
+    return fmt
+
+
 def legend_html() -> str:
-    """A one-line key to the tints, for under the token view."""
+    """A one-line key to the tints, for under the token view (its ranges as text)."""
     cells = []
-    for band, label in enumerate(BAND_LABELS):
+    for band in range(len(BAND_LABELS)):
         color = band_color(band)
         rgba = f"rgba({color.red()},{color.green()},{color.blue()},{color.alpha() / 255:.2f})"
-        cells.append(f"<span style='background:{rgba}'>&nbsp;{escape.html(label)}&nbsp;</span>")
-    return (f"<span style='color:{theme.muted_fg()}'>Probability: </span>" + " ".join(cells)
-            + f"<span style='color:{theme.muted_fg()}'> &nbsp;· = space</span>")
+        cells.append(f"<span style='background:{rgba}'>&nbsp;{escape.html(band_range(band))}"
+                     "&nbsp;</span>")
+    return (f"<span style='color:{theme.muted_fg()}'>{escape.html(_('Probability:'))} </span>"
+            + " ".join(cells) + f"<span style='color:{theme.muted_fg()}'> &nbsp;"
+            f"{escape.html(_('· = space'))}</span>")
+
+
+def legend_text() -> str:
+    """The legend in words, for a screen reader: each band's range and its underline."""
+    bands = "; ".join(_("{range}: {underline}").format(range=band_range(band),
+                                                      underline=_(UNDERLINE_NAMES[band]))
+                      for band in range(len(BAND_LABELS)))
+    return _("Probability bands: {bands}. · is a space.").format(bands=bands)
+
+
+def token_rank(step: TokenStep) -> int | None:
+    """The chosen token's place among the alternatives the model listed (1: its likeliest),
+    or None when it was not among them."""
+    for rank, (text, _logprob) in enumerate(step.logprob.top, 1):
+        if text == step.text:
+            return rank
+    return None
+
+
+def spoken_token(text: str) -> str:
+    """A token's text as a screen reader should hear it (line breaks and tabs named)."""
+    if text == "":
+        return _("end of text")
+    return text.replace("\n", "↵").replace("\t", "⇥")
+
+
+def token_accessible_text(step: TokenStep) -> str:
+    """``“ the”, 42 %, rank 1``: the token, its probability as a number, its rank."""
+    value = probability(step.logprob.logprob) * 100
+    shown = number(value, 0 if value >= 9.95 else 1)
+    rank = token_rank(step)
+    if rank is None:
+        text = _("“{token}”, {probability} %, not among the listed alternatives").format(
+            token=spoken_token(step.text), probability=shown)
+    else:
+        text = _("“{token}”, {probability} %, rank {rank}").format(
+            token=spoken_token(step.text), probability=shown, rank=rank)
+    return text + (_(", thinking") if step.thinking else "")
 
 
 class Side(Enum):
@@ -130,7 +209,9 @@ class TokenView(AutoHeightTextBrowser):
 
     A view may hold part of a reply (the thinking fold, the answer): each token keeps its
     index in the whole reply, which is what :attr:`tokenClicked` and :meth:`index_at`
-    give and :meth:`strike_from` takes."""
+    give and :meth:`strike_from` takes. By keys: Left/Right/Home/End move a marker
+    (:attr:`current`, a position among the drawn tokens) and Enter, Space or the Menu
+    key emit :attr:`tokenClicked` for the marked token."""
 
     tokenClicked = Signal(int, QPoint)  # (token index in the reply, where: global position)
 
@@ -146,21 +227,32 @@ class TokenView(AutoHeightTextBrowser):
         self.setOpenLinks(False)
         self._hovered = -1
         self.struck_from: int | None = None
+        self.starts: list[int] = []  # each drawn token's first character
+        self.current = -1  # the keyboard's token: a position among the drawn ones
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        a11y.describe(self, _("Tokens of the reply"),
+                      _("Left and Right move from token to token; Enter opens the "
+                        "alternatives to continue from."))
         theme.on_change(self, "document", TokenView.redraw)
 
     def set_steps(self, steps: Sequence[TokenStep], indices: Sequence[int] | None = None,
                   shown: Sequence[str] | None = None) -> None:
         """Draw these tokens afresh (a branch switched, the theme changed)."""
         self.steps, self.indices, self.shown, self._drawn = [], [], [], {}
+        self.starts = []
+        self.current = -1
         self._paragraph = 0
         self.struck_from = None
         self.document().clear()
         self.append_steps(steps, indices, shown)
 
     def redraw(self) -> None:
-        struck = self.struck_from
+        struck, current = self.struck_from, self.current
         self.set_steps(list(self.steps), list(self.indices), list(self.shown))
         self.strike_from(struck)
+        if 0 <= current < len(self.steps):
+            self.current = current
+            self._mark()
 
     def append_steps(self, steps: Sequence[TokenStep], indices: Sequence[int] | None = None,
                      shown: Sequence[str] | None = None) -> None:
@@ -175,15 +267,18 @@ class TokenView(AutoHeightTextBrowser):
         texts = shown if shown is not None else [step.text for step in steps]
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
+        start = self.starts[-1] + len(self.shown[-1]) if self.starts else 0
         for step, index, token_text in zip(steps, indices, texts, strict=True):
             text = self._break_long_paragraph(token_text)
-            fmt = QTextCharFormat()
-            fmt.setBackground(band_color(step.band))
+            fmt = band_format(step.band)
             fmt.setProperty(INDEX_PROPERTY, index)
+            fmt.setToolTip(token_tooltip(step))  # the number, without colour or hover code
             self._drawn[index] = len(self.steps)
             self.steps.append(step)
             self.indices.append(index)
             self.shown.append(text)
+            self.starts.append(start)
+            start += len(text)
             cursor.insertText(text, fmt)
 
     def _break_long_paragraph(self, text: str) -> str:
@@ -214,7 +309,7 @@ class TokenView(AutoHeightTextBrowser):
         if position is None:
             return
         self.struck_from = index
-        start = sum(len(text) for text in self.shown[:position])
+        start = self.starts[position]
         cursor = QTextCursor(self.document())
         cursor.setPosition(start)
         cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
@@ -253,12 +348,104 @@ class TokenView(AutoHeightTextBrowser):
             if index >= 0:
                 self.tokenClicked.emit(index, event.globalPosition().toPoint())
 
+    # -- the keyboard
+
+    def _token_cursor(self, position: int) -> QTextCursor:
+        cursor = QTextCursor(self.document())
+        start = self.starts[position]
+        cursor.setPosition(start)
+        cursor.setPosition(start + len(self.shown[position]), QTextCursor.MoveMode.KeepAnchor)
+        return cursor
+
+    def token_point(self, position: int) -> QPoint:
+        """Where the token at ``position`` is drawn: the global point under its start."""
+        cursor = self._token_cursor(position)
+        cursor.clearSelection()
+        cursor.setPosition(self.starts[position])
+        return self.viewport().mapToGlobal(self.cursorRect(cursor).bottomLeft())
+
+    def move_to(self, position: int) -> None:
+        """Put the keyboard's marker on the token at ``position`` (among those drawn), say
+        it to a screen reader and show its alternatives in a tooltip."""
+        if not self.steps:
+            return
+        self.current = max(0, min(position, len(self.steps) - 1))
+        self._mark()
+        step = self.steps[self.current]
+        spoken = token_accessible_text(step)
+        self.setAccessibleDescription(spoken)
+        a11y.announce(self, spoken)
+        if self.hasFocus():
+            QToolTip.showText(self.token_point(self.current), token_tooltip(step), self)
+
+    def _mark(self) -> None:
+        """Draw the marker: the token in the focus colour, inverted (its band's underline
+        and the tooltip still say its probability)."""
+        if not (0 <= self.current < len(self.steps)) or not self.hasFocus():
+            self.setExtraSelections([])
+            return
+        selection = QTextEdit.ExtraSelection()
+        selection.cursor = self._token_cursor(self.current)
+        fmt = QTextCharFormat()
+        fmt.setBackground(QColor(theme.focus_color()))
+        fmt.setForeground(QColor(theme.background()))
+        fmt.setFontUnderline(True)
+        selection.format = fmt
+        self.setExtraSelections([selection])
+        cursor = self._token_cursor(self.current)
+        cursor.clearSelection()
+        self.setTextCursor(cursor)  # scrolls a fold that scrolls inside to the token
+        self.ensureCursorVisible()
+
+    def open_current(self) -> None:
+        """Offer the marked token's alternatives (the branch menu), as a click would."""
+        if 0 <= self.current < len(self.steps):
+            self.tokenClicked.emit(self.indices[self.current], self.token_point(self.current))
+
+    def focusInEvent(self, event: Any) -> None:
+        super().focusInEvent(event)
+        if self.steps:
+            self.move_to(self.current if self.current >= 0 else 0)
+
+    def focusOutEvent(self, event: Any) -> None:
+        super().focusOutEvent(event)
+        self.setExtraSelections([])
+
+    def keyPressEvent(self, event: Any) -> None:
+        key = event.key()
+        plain = not (event.modifiers() & (Qt.KeyboardModifier.ControlModifier
+                                          | Qt.KeyboardModifier.AltModifier
+                                          | Qt.KeyboardModifier.ShiftModifier))
+        if self.steps and plain:
+            moves = {Qt.Key.Key_Right: self.current + 1, Qt.Key.Key_Left: self.current - 1,
+                     Qt.Key.Key_Home: 0, Qt.Key.Key_End: len(self.steps) - 1}
+            if key in moves:
+                self.move_to(moves[key])
+                event.accept()
+                return
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space,
+                       Qt.Key.Key_Menu):
+                if self.current < 0:
+                    self.move_to(0)
+                self.open_current()
+                event.accept()
+                return
+        super().keyPressEvent(event)
+
+    def contextMenuEvent(self, event: Any) -> None:
+        if event.reason() == event.Reason.Keyboard and self.steps:  # Shift+F10, Menu key
+            if self.current < 0:
+                self.move_to(0)
+            self.open_current()
+            return
+        super().contextMenuEvent(event)
+
 
 def token_tooltip(step: TokenStep) -> str:
     """A token's alternatives, and what the marks in them mean when there are any."""
     text = step.describe()
     marks = any(mark in text for mark in "·↵⇥")
-    return f"{text}\n({SYMBOLS_NOTE})" if marks else text
+    return f"{text}\n({_(SYMBOLS_NOTE)})" if marks else text
 
 
 def alternatives_menu(parent: QWidget, step: TokenStep, *, can_branch: bool) -> QMenu:
@@ -266,17 +453,21 @@ def alternatives_menu(parent: QWidget, step: TokenStep, *, can_branch: bool) -> 
     An empty token (end of text) and the chosen one are listed but not offered."""
     menu = QMenu(parent)
     sampled = step.sampled_alternatives()
-    title = menu.addAction(f"{step.headline()}" + (
-        "" if sampled else " — continue from another token:"))
+    a11y.describe(menu, _("Alternatives of this token"),
+                  _("Pick one to continue the reply from it; Escape closes."))
+    title = menu.addAction(step.headline() if sampled else _(
+        "{token} — continue from another token:").format(token=step.headline()))
     title.setEnabled(False)
     marks = False
-    sections = [(f"{MODEL_HEADING[:-1]} (pick one to continue from it):" if sampled else "",
+    sampled_heading = _(SAMPLED_HEADING)
+    sections = [(_("{heading} (pick one to continue from it):").format(
+                    heading=_(MODEL_HEADING).rstrip(":").rstrip()) if sampled else "",
                  step.alternatives())]
     if sampled:
-        sections.append((SAMPLED_HEADING, sampled))
+        sections.append((sampled_heading, sampled))
     for heading, rows in sections:
         if heading:
-            if not menu.isEmpty() and heading == SAMPLED_HEADING:
+            if not menu.isEmpty() and heading == sampled_heading:
                 menu.addSeparator()
             menu.addAction(heading).setEnabled(False)
         for text, logprob, chosen in rows:
@@ -286,18 +477,47 @@ def alternatives_menu(parent: QWidget, step: TokenStep, *, can_branch: bool) -> 
             action.setData(text)
             action.setEnabled(can_branch and not chosen and text != "")
     if marks:
-        menu.addAction(f"({SYMBOLS_NOTE})").setEnabled(False)
+        menu.addAction(f"({_(SYMBOLS_NOTE)})").setEnabled(False)
     return menu
 
 
-def legend_label() -> QLabel:
-    label = QLabel()
-    label.setWordWrap(True)
-    theme.rich_text(label, legend_html)
-    theme.set_font_scale(label, 0.85)
-    label.setToolTip("Each token is tinted by the probability the model gave it "
-                     f"(bands from {BAND_FLOORS[0]:.0%} down). Hover a token for its "
-                     "alternatives; click it to continue from another one. In the "
-                     f"alternatives {SYMBOLS_NOTE}: \"·the\" is \" the\", the word "
-                     "with the space before it, which is one token.")
+class TokenLegend(AutoHeightTextBrowser):
+    """The key to the tints: each band's range, drawn with its tint and its underline (as
+    the tokens are), so it reads without colour too."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # nothing to do here; read by name
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+        theme.set_font_scale(self, 0.85)
+        theme.on_change(self, "document", TokenLegend.redraw)
+
+    def redraw(self) -> None:
+        document = self.document()
+        document.clear()
+        cursor = QTextCursor(document)
+        muted = QTextCharFormat()
+        muted.setForeground(QColor(theme.muted_fg()))
+        cursor.insertText(_("Probability:") + " ", muted)
+        for band in range(len(BAND_LABELS)):
+            whole = band_range(band).replace(" ", "\u00a0")  # a band never breaks inside
+            cursor.insertText("\u00a0" + whole + "\u00a0", band_format(band))
+            cursor.insertText(" ", QTextCharFormat())
+        cursor.insertText("\u00a0" + _("· = space").replace(" ", "\u00a0"), muted)
+        self.setAccessibleName(_("Probability legend"))
+        self.setAccessibleDescription(legend_text())
+
+    def text(self) -> str:
+        return self.toPlainText()
+
+
+def legend_label() -> TokenLegend:
+    label = TokenLegend()
+    label.setToolTip(_(
+        "Each token is tinted and underlined by the probability the model gave it (bands "
+        "from {top} down: dotted, dashed, solid, wavy). Hover a token, or move to it with "
+        "the arrow keys, for its alternatives; click it or press Enter to continue from "
+        "another one. In the alternatives {symbols}: \"·the\" is \" the\", the word with "
+        "the space before it, which is one token.").format(
+            top=band_range(0), symbols=_(SYMBOLS_NOTE)))
     return label

@@ -30,17 +30,20 @@ from PySide6.QtWidgets import (
 
 from desktop_app.engine.protocol import PromptToken
 from desktop_app.session.tokens import shown_token
-from desktop_app.ui import theme
+from desktop_app.text.i18n import N_, _, ngettext
+from desktop_app.ui import a11y, theme
 from desktop_app.ui.widgets import AutoHeightTextBrowser, StreamTextView
 
 INDEX_PROPERTY = int(QTextFormat.Property.UserProperty) + 2  # the token's position
 # two alternating tints for plain tokens, one for special tokens; light and dark
 TINTS_LIGHT = ("#DDE7F6", "#F6E7CF", "#DFCCF6")
 TINTS_DARK = ("#283447", "#3D3526", "#4A3470")
-KEY = "Bold, underlined: a special token. “·” is a space, ↵ a line break. Hover a token for its id."
+KEY = N_("Bold, underlined: a special token. “·” is a space, ↵ a line break. Hover a token "
+         "for its id.")
 BREAK_OPPORTUNITY = "\u200b"  # zero width: where a long line may wrap
-NO_TOKENS = ("A model on a server splits the text with the server's own tokenizer: "
-             "its tokens are not known here.")
+NO_TOKENS = N_("A model on a server splits the text with the server's own tokenizer: "
+               "its tokens are not known here.")
+TOKENS_TIP = N_("The same text as the model read it: its tokens, with their ids on hover")
 
 
 def drawn(text: str) -> str:
@@ -54,17 +57,20 @@ def drawn(text: str) -> str:
 def count_text(tokens: Sequence[PromptToken]) -> str:
     """``38 tokens · 5 special``."""
     specials = sum(token.special for token in tokens)
-    return f"{len(tokens):,} tokens · {specials:,} special"
+    return ngettext("{n} token · {special} special", "{n} tokens · {special} special",
+                    len(tokens)).format(n=f"{len(tokens):,}", special=f"{specials:,}")
 
 
 def token_tip(tokens: Sequence[PromptToken], index: int, text: str) -> str:
     """What hovering a token says: its place, its id, and what a special token is."""
     token = tokens[index]
-    lines = [f"Token {index + 1} of {len(tokens)} · id {token.id}", drawn(token.text)]
+    lines = [_("Token {index} of {count} · id {id}").format(index=index + 1, count=len(tokens),
+                                                           id=token.id), drawn(token.text)]
     if token.special and index == 0 and not text.startswith(token.text):
-        lines.append("Special: added by the tokenizer before the text (the model's BOS)")
+        lines.append(_("Special: added by the tokenizer before the text (the model's BOS)"))
     elif token.special:
-        lines.append("Special: one token for this marker; the model never reads it as letters")
+        lines.append(_("Special: one token for this marker; the model never reads it as "
+                       "letters"))
     return "\n".join(lines)
 
 
@@ -79,6 +85,8 @@ class TokenStrip(AutoHeightTextBrowser):
         self.setMouseTracking(True)
         self.viewport().setMouseTracking(True)
         self._hovered = -1
+        a11y.describe(self, _("Tokens of the prompt"),
+                      _("The text sent to the model, as the tokens it read"))
         theme.on_change(self, "document", TokenStrip.redraw)
 
     def set_tokens(self, tokens: Sequence[PromptToken], text: str) -> None:
@@ -95,6 +103,7 @@ class TokenStrip(AutoHeightTextBrowser):
                 cursor.insertText(BREAK_OPPORTUNITY, between)
             fmt = QTextCharFormat()
             fmt.setProperty(INDEX_PROPERTY, index)
+            fmt.setToolTip(token_tip(self.tokens, index, self.text))
             if token.special:
                 fmt.setBackground(QColor(tints[2]))
                 fmt.setFontWeight(QFont.Weight.Bold)
@@ -139,9 +148,8 @@ class PromptView(QWidget):
         self.strip.setFont(text_view.font())
         self.strip.hide()
 
-        self.text_button = self._switch("Text", "The exact text sent to the model")
-        self.tokens_button = self._switch("Tokens", "The same text as the model read it: "
-                                                    "its tokens, with their ids on hover")
+        self.text_button = self._switch(_("Text"), _("The exact text sent to the model"))
+        self.tokens_button = self._switch(_("Tokens"), _(TOKENS_TIP))
         self.text_button.setChecked(True)
         group = QButtonGroup(self)
         group.setExclusive(True)
@@ -153,8 +161,9 @@ class PromptView(QWidget):
         self.count.setMinimumWidth(1)
         self.count.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         theme.style(self.count, lambda: f"color: {theme.muted_fg()};")
+        a11y.describe(self.count, _("Token count"))
         theme.set_font_scale(self.count, 0.9)
-        self.key = QLabel(KEY)
+        self.key = QLabel(_(KEY))
         self.key.setWordWrap(True)
         theme.style(self.key, lambda: f"color: {theme.muted_fg()};")
         theme.set_font_scale(self.key, 0.85)
@@ -184,7 +193,9 @@ class PromptView(QWidget):
         theme.style(button, lambda: (
             f"QToolButton {{ padding: 1px 8px; border: 1px solid {theme.border_color()};"
             f" color: {theme.muted_fg()}; }}"
-            f" QToolButton:checked {{ background: {theme.subtle_bg()}; font-weight: bold; }}"))
+            f" QToolButton:checked {{ background: {theme.subtle_bg()}; font-weight: bold; }}"
+            f" {theme.focus_rules('QToolButton')}"))
+        a11y.describe(button, label, tip)
         return button
 
     @property
@@ -196,9 +207,7 @@ class PromptView(QWidget):
         self.text, self.tokens = text, tuple(tokens)
         self.text_view.set_text(text)
         self.tokens_button.setEnabled(bool(self.tokens))
-        self.tokens_button.setToolTip(
-            "The same text as the model read it: its tokens, with their ids on hover"
-            if self.tokens else NO_TOKENS)
+        self.tokens_button.setToolTip(_(TOKENS_TIP) if self.tokens else _(NO_TOKENS))
         self.count.setText(count_text(self.tokens) if self.tokens else "")
         if not self.tokens:
             self.text_button.setChecked(True)

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
 from desktop_app.engine.protocol import Sampling
 from desktop_app.engine.sampling import LabRow, LabView
 from desktop_app.session.tokens import shown_token
+from desktop_app.text.i18n import N_, _, ngettext, number
+from desktop_app.ui import a11y
 
 DRAWS = 100  # draws per press of "Sample ×100"
 MAX_BAR = 20  # characters of a probability bar at 100 %, where the list has room
@@ -53,7 +55,9 @@ def row_widths(width: int, metrics: QFontMetrics) -> tuple[int, int]:
 
 
 def header(name: int) -> str:
-    return f"{'token':<{name}}{'model':>6}{'sampled':>8}{'drawn':>6}"
+    # TRANSLATORS: column headings over fixed-width rows: keep each short (6, 7, 5 letters)
+    token, model, sampled, drawn = _("token"), _("model"), _("sampled"), _("drawn")
+    return f"{token:<{name}}{model[:5]:>6}{sampled[:7]:>8}{drawn[:5]:>6}"
 
 
 def row_text(row: LabRow, *, other: int = 0, name: int = NAME_WIDTH[1], bar: int = 0) -> str:
@@ -61,7 +65,8 @@ def row_text(row: LabRow, *, other: int = 0, name: int = NAME_WIDTH[1], bar: int
     then after the lab's chain, how many of the draws picked it, and a ``bar``-character
     bar of the sampled probability. ``other``: the row stands for that many tokens."""
     if other:
-        text = next((t for t in (f"{other:,} more", f"+{other:,}") if len(t) <= name), "others")
+        more = ngettext("{n} more", "{n} more", other).format(n=f"{other:,}")
+        text = next((t for t in (more, f"+{other:,}") if len(t) <= name), _("others"))
     else:
         text = shown_token(row.text)
         if len(text) > name:
@@ -75,10 +80,20 @@ def row_text(row: LabRow, *, other: int = 0, name: int = NAME_WIDTH[1], bar: int
 def lab_summary(view: LabView, *, complete: bool, vocabulary: int) -> str:
     """``14 of 262,144 tokens kept · entropy 2.31 bits (model 3.02) · ≈ 4.9 candidates
     (model 8.1)``; for a server's few tokens, says that is all there is to reshape."""
-    of = f"{vocabulary:,} tokens" if complete else f"the {vocabulary} the server sent"
-    return (f"{view.kept:,} of {of} kept · entropy {view.entropy_bits:.2f} bits (model "
-            f"{view.model_entropy_bits:.2f}) · ≈ {view.effective:.1f} candidates (model "
-            f"{view.model_effective:.1f})")
+    if complete:
+        kept = ngettext("{kept} of {n} token kept", "{kept} of {n} tokens kept", vocabulary)
+    else:
+        kept = ngettext("{kept} of the {n} the server sent kept",
+                        "{kept} of the {n} the server sent kept", vocabulary)
+    return " · ".join((
+        kept.format(kept=f"{view.kept:,}", n=f"{vocabulary:,}"),
+        _("entropy {bits} bits (model {model})").format(
+            bits=number(view.entropy_bits, 2), model=number(view.model_entropy_bits, 2)),
+        _("≈ {n} candidates (model {model})").format(
+            n=number(view.effective, 1), model=number(view.model_effective, 1))))
+
+
+SLIDER_NAMES = {"Temperature": N_("Temperature")}  # Top-k, Top-p, Min-p: named as such
 
 
 class SamplingLab(QGroupBox):
@@ -89,36 +104,38 @@ class SamplingLab(QGroupBox):
     changed = Signal()
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__("Sampling lab: reshape the distribution (no new decode)", parent)
+        super().__init__(_("Sampling lab: reshape the distribution (no new decode)"), parent)
         grid = QGridLayout(self)
         grid.setContentsMargins(8, 4, 8, 4)
         grid.setVerticalSpacing(2)
         self.values: dict[str, QLabel] = {}
         self.temperature = self._slider(grid, 0, 0, "Temperature", 0, 200, 100,
-                                        "0 always takes the top token; above 1 flattens")
+                                        _("0 always takes the top token; above 1 flattens"))
         self.top_k = self._slider(grid, 0, 1, "Top-k", 0, 100, 0,
-                                  "Keep only the k likeliest tokens (0: off)")
+                                  _("Keep only the k likeliest tokens (0: off)"))
         self.top_p = self._slider(grid, 1, 0, "Top-p", 0, 100, 100,
-                                  "Keep the likeliest tokens until they add up to p (1: off)")
+                                  _("Keep the likeliest tokens until they add up to p (1: off)"))
         self.min_p = self._slider(grid, 1, 1, "Min-p", 0, 100, 0,
-                                  "Drop tokens less likely than p × the top one (0: off)")
+                                  _("Drop tokens less likely than p × the top one (0: off)"))
         self.draws = 0  # 0: no histogram yet
         self.seed_box = QSpinBox()
         self.seed_box.setRange(0, 2**31 - 1)
         self.seed_box.setValue(1)
-        self.seed_box.setToolTip("The draws' seed: the same seed draws the same tokens")
+        self.seed_box.setToolTip(_("The draws' seed: the same seed draws the same tokens"))
+        a11y.describe(self.seed_box, _("Seed"),
+                      _("The draws' seed: the same seed draws the same tokens"))
         self.seed_box.valueChanged.connect(self.changed)
-        self.sample_button = QPushButton(f"Sample ×{DRAWS}")
-        self.sample_button.setToolTip(f"Draw {DRAWS} tokens from exactly the distribution "
-                                      "shown (again: the next seed)")
+        self.sample_button = QPushButton(_("Sample ×{n}").format(n=DRAWS))
+        self.sample_button.setToolTip(_("Draw {n} tokens from exactly the distribution "
+                                        "shown (again: the next seed)").format(n=DRAWS))
         self.sample_button.clicked.connect(self.sample)
-        self.reset_button = QPushButton("Model's own")
-        self.reset_button.setToolTip("Temperature 1 and no cut: the model's distribution")
+        self.reset_button = QPushButton(_("Model's own"))
+        self.reset_button.setToolTip(_("Temperature 1 and no cut: the model's distribution"))
         self.reset_button.clicked.connect(self.reset)
         buttons = QHBoxLayout()
         buttons.addWidget(self.sample_button)
         buttons.addSpacing(8)
-        seed_label = QLabel("Seed")
+        seed_label = QLabel(_("&Seed"))
         seed_label.setBuddy(self.seed_box)
         buttons.addWidget(seed_label)
         buttons.addWidget(self.seed_box)
@@ -134,6 +151,7 @@ class SamplingLab(QGroupBox):
         slider.setValue(value)
         slider.setToolTip(tip)
         slider.setPageStep(10)
+        a11y.describe(slider, _(SLIDER_NAMES[name]) if name in SLIDER_NAMES else name, tip)
         label = QLabel()
         label.setToolTip(tip)
         self.values[name] = label
@@ -154,10 +172,12 @@ class SamplingLab(QGroupBox):
 
     def _show_values(self) -> None:
         s = self.sampling()
-        self.values["Temperature"].setText(f"Temperature {s.temperature:.2f}")
-        self.values["Top-k"].setText(f"Top-k {s.top_k if s.top_k else 'off'}")
-        self.values["Top-p"].setText(f"Top-p {s.top_p:.2f}")
-        self.values["Min-p"].setText(f"Min-p {s.min_p:.2f}")
+        self.values["Temperature"].setText(_("Temperature {value}").format(
+            value=number(s.temperature, 2)))
+        self.values["Top-k"].setText(_("Top-k {value}").format(
+            value=s.top_k if s.top_k else _("off")))
+        self.values["Top-p"].setText(_("Top-p {value}").format(value=number(s.top_p, 2)))
+        self.values["Min-p"].setText(_("Min-p {value}").format(value=number(s.min_p, 2)))
 
     def _moved(self) -> None:
         self._show_values()

@@ -1,15 +1,19 @@
 """Colours, fonts and the app icon, shared by every widget.
 
-Light or dark follows the OS *live*: a widget tinted with :func:`style` (style sheets),
-:func:`rich_text` (a label's HTML) or :func:`on_change` (anything else, e.g. a re-rendered
-Markdown document) is updated again whenever the colour scheme or the application palette
-switches between light and dark. The registry holds widgets weakly and skips deleted ones,
+Light or dark, and high contrast, follow the OS *live*: a widget tinted with :func:`style`
+(style sheets), :func:`rich_text` (a label's HTML) or :func:`on_change` (anything else, e.g.
+a re-rendered Markdown document) is updated again whenever the colour scheme, the
+application palette or the OS's contrast preference changes. High contrast (Qt's
+``ContrastPreference.HighContrast``, or :func:`set_high_contrast`, or the environment
+variable :data:`HIGH_CONTRAST_ENV`) swaps in black and white backgrounds and text, strong
+borders, and role, pass and fail colours at 7:1 or more against the background. The registry holds widgets weakly and skips deleted ones,
 so a removed pane neither leaks nor breaks the refresh.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,7 +21,7 @@ from typing import Any, TypeVar
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QGuiApplication, QIcon, QPalette
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 _log = logging.getLogger(__name__)
 
@@ -33,7 +37,47 @@ FAIL_COLOR = "#C53030"
 WARN_COLOR = "#B7791F"
 
 
+# high contrast: white text on each reaches 7:1 or more (badges, rules, light text)
+ROLE_COLORS_HIGH = {"base": "#6B4500", "instruct": "#1A4A80", "reasoning": "#5A1FA0"}
+ROLE_TEXT_COLORS_HIGH_DARK = {"base": "#FFC870", "instruct": "#A8D8FF", "reasoning": "#D4B8FF"}
+HIGH_CONTRAST_ENV = "TRIPTYCH_HIGH_CONTRAST"  # 1: always high contrast, 0: never
+_high_contrast: bool | None = None  # set_high_contrast's override (None: follow the OS)
+
+
+def set_high_contrast(on: bool | None) -> None:
+    """Force the high-contrast colours on or off (True/False), or follow the OS again
+    (None); every registered widget is re-tinted."""
+    global _high_contrast
+    _high_contrast = on
+    refresh()
+
+
+def is_high_contrast() -> bool:
+    """True when high-contrast colours are in use: the override, else the environment
+    (:data:`HIGH_CONTRAST_ENV`), else the OS's contrast preference (Qt 6.10 and later)."""
+    if _high_contrast is not None:
+        return _high_contrast
+    env = os.environ.get(HIGH_CONTRAST_ENV, "").strip().lower()
+    if env in ("1", "true", "yes", "on"):
+        return True
+    if env in ("0", "false", "no", "off"):
+        return False
+    if QGuiApplication.instance() is None:
+        return False
+    hints = QGuiApplication.styleHints()
+    accessibility = getattr(hints, "accessibility", None)
+    if accessibility is None:  # Qt before 6.10: no contrast preference to follow
+        return False
+    try:
+        preference = accessibility().contrastPreference()
+    except (AttributeError, RuntimeError):
+        return False
+    return bool(preference == Qt.ContrastPreference.HighContrast)
+
+
 def role_color(role: str) -> str:
+    if is_high_contrast():
+        return ROLE_COLORS_HIGH.get(role, "#3A3A3A")
     return ROLE_COLORS.get(role, "#718096")
 
 
@@ -44,6 +88,8 @@ def role_text_color(role: str) -> str:
     """The role's colour for text: a lighter tint in dark mode, where the badge colour
     itself is too dark to read on a dark background."""
     if is_dark():
+        if is_high_contrast():
+            return ROLE_TEXT_COLORS_HIGH_DARK.get(role, "#FFFFFF")
         return ROLE_TEXT_COLORS_DARK.get(role, "#A0AEC0")
     return role_color(role)
 
@@ -62,34 +108,92 @@ def is_dark() -> bool:
     return False
 
 
+def _pick(light: str, dark: str, high_light: str, high_dark: str) -> str:
+    if is_high_contrast():
+        return high_dark if is_dark() else high_light
+    return dark if is_dark() else light
+
+
+def background() -> str:
+    """The window's own background in high contrast (pure black or white), else the
+    palette's."""
+    if is_high_contrast():
+        return "#000000" if is_dark() else "#FFFFFF"
+    return QGuiApplication.palette().color(QPalette.ColorRole.Window).name()
+
+
+def text_color() -> str:
+    """Text on :func:`background`."""
+    if is_high_contrast():
+        return "#FFFFFF" if is_dark() else "#000000"
+    return QGuiApplication.palette().color(QPalette.ColorRole.WindowText).name()
+
+
 def subtle_bg() -> str:
     """A background a little off the window colour (code blocks, user bubbles)."""
-    return "#2A2F3A" if is_dark() else "#F1F3F6"
+    return _pick("#F1F3F6", "#2A2F3A", "#FFFFFF", "#000000")
 
 
 def muted_fg() -> str:
-    return "#A0A8B8" if is_dark() else "#5A6270"
+    return _pick("#5A6270", "#A0A8B8", "#1A1A1A", "#E6E6E6")
 
 
 def border_color() -> str:
-    return "#3A4150" if is_dark() else "#D5DAE1"
+    return _pick("#D5DAE1", "#3A4150", "#000000", "#FFFFFF")
 
 
 def ok_color() -> str:
     """Green for a passed check, lighter on a dark background so it stays readable."""
-    return "#68D391" if is_dark() else OK_COLOR
+    return _pick(OK_COLOR, "#68D391", "#006100", "#7CFF7C")
 
 
 def fail_color() -> str:
-    return "#FC8181" if is_dark() else FAIL_COLOR
+    return _pick(FAIL_COLOR, "#FC8181", "#A00000", "#FF9090")
 
 
 def warn_color() -> str:
-    return "#F6C453" if is_dark() else WARN_COLOR
+    return _pick(WARN_COLOR, "#F6C453", "#6B4500", "#FFD75E")
+
+
+def focus_color() -> str:
+    """The focus ring: blue, or in high contrast yellow on black and deep blue on white."""
+    return _pick("#0B57D0", "#8AB4F8", "#0000CC", "#FFFF00")
+
+
+def focus_rules(*selectors: str) -> str:
+    """Style-sheet rules that draw a clear focus ring on ``selectors`` (``QToolButton``…):
+    a widget whose own sheet says ``border: none`` would otherwise hide Qt's focus frame
+    (a widget's own sheet wins over the application's)."""
+    ring = f"border: 2px solid {focus_color()}; border-radius: 3px;"
+    return " ".join(f"{selector}:focus {{ {ring} }}" for selector in selectors)
+
+
+FOCUS_SELECTORS = ("QPushButton", "QToolButton", "QComboBox")
+_FOCUS_BEGIN = "/* triptych-focus */"
+_FOCUS_END = "/* /triptych-focus */"
+
+
+def install_focus_style(app: QObject | None = None) -> None:
+    """Give focused buttons, tool buttons and combo boxes a clear ring application-wide
+    (kept apart from any other application style sheet, and re-coloured on a switch)."""
+    app = app or QGuiApplication.instance()
+    if not isinstance(app, QApplication):  # no widgets: nothing to style
+        return
+    sheet = app.styleSheet()
+    if _FOCUS_BEGIN in sheet:
+        start = sheet.index(_FOCUS_BEGIN)
+        end = sheet.find(_FOCUS_END, start)
+        sheet = sheet[:start] + (sheet[end + len(_FOCUS_END):] if end >= 0 else "")
+    rules = f"{_FOCUS_BEGIN} {focus_rules(*FOCUS_SELECTORS)} {_FOCUS_END}"
+    app.setStyleSheet(f"{sheet.strip()} {rules}".strip())
 
 
 def notice_style() -> str:
     """Style sheet body for a yellow notice strip (offline, warnings), light or dark."""
+    if is_high_contrast():
+        fg, bg = ("#FFFFFF", "#000000") if is_dark() else ("#000000", "#FFFFFF")
+        return (f"background: {bg}; color: {fg}; border: 2px solid {fg};"
+                " border-radius: 4px; padding: 6px;")
     if is_dark():
         return ("background: #3D3214; color: #F6E3A6; border: 1px solid #6B5518;"
                 " border-radius: 4px; padding: 6px;")
@@ -105,13 +209,13 @@ _W = TypeVar("_W", bound=QObject)
 # keeps a widget alive. An update must not hold its owner strongly (it receives it).
 _registry: weakref.WeakKeyDictionary[QObject, dict[str, Callable[[Any], None]]] = (
     weakref.WeakKeyDictionary())
-_applied_dark: bool | None = None
+_applied_dark: tuple[bool, bool] | None = None  # (dark, high contrast) last applied
 _watcher: _SchemeWatcher | None = None
 
 
 class _SchemeWatcher(QObject):
-    """Lives as a child of the application; coalesces scheme and palette changes into one
-    :func:`refresh` on the next event-loop pass."""
+    """Lives as a child of the application; coalesces scheme, palette and contrast
+    changes into one :func:`refresh` on the next event-loop pass."""
 
     def __init__(self, app: QGuiApplication):
         super().__init__(app)
@@ -121,6 +225,9 @@ class _SchemeWatcher(QObject):
         self._timer.timeout.connect(self._fire)
         app.styleHints().colorSchemeChanged.connect(self.schedule)
         app.paletteChanged.connect(self.schedule)  # platforms without a colour scheme
+        accessibility = getattr(app.styleHints(), "accessibility", None)
+        if accessibility is not None:  # Qt 6.10 and later: the OS's contrast preference
+            accessibility().contrastPreferenceChanged.connect(self.schedule)
 
     def schedule(self, *_: object) -> None:
         self._timer.start()
@@ -136,7 +243,53 @@ def _ensure_watcher() -> None:
         return
     if _watcher is None or not shiboken6.isValid(_watcher):
         _watcher = _SchemeWatcher(app)  # type: ignore[arg-type]
-        _applied_dark = is_dark()
+        _applied_dark = _appearance()
+        _apply_palette()
+        install_focus_style(app)
+
+
+def _appearance() -> tuple[bool, bool]:
+    return is_dark(), is_high_contrast()
+
+
+_saved_palette: QPalette | None = None  # the palette before high contrast replaced it
+
+
+def _apply_palette() -> None:
+    """In high contrast, the application's palette too: black on white or white on black,
+    with strong disabled text and a clear highlight; the previous one comes back after."""
+    global _saved_palette
+    app = QGuiApplication.instance()
+    if app is None:
+        return
+    if not is_high_contrast():
+        if _saved_palette is not None:
+            saved, _saved_palette = _saved_palette, None
+            QGuiApplication.setPalette(saved)
+        return
+    if _saved_palette is None:
+        _saved_palette = QPalette(QGuiApplication.palette())
+    QGuiApplication.setPalette(high_contrast_palette(is_dark()))
+
+
+def high_contrast_palette(dark: bool) -> QPalette:
+    ink, paper = (QColor("#FFFFFF"), QColor("#000000")) if dark else (
+        QColor("#000000"), QColor("#FFFFFF"))
+    role = QPalette.ColorRole
+    palette = QPalette()
+    for name in ("Window", "Base", "AlternateBase", "Button", "ToolTipBase"):
+        palette.setColor(getattr(role, name), paper)
+    for name in ("WindowText", "Text", "ButtonText", "ToolTipText", "BrightText",
+                 "PlaceholderText"):
+        palette.setColor(getattr(role, name), ink)
+    palette.setColor(role.Highlight, QColor(focus_color()))
+    palette.setColor(role.HighlightedText, paper)
+    palette.setColor(role.Link, QColor("#FFFF00" if dark else "#0000CC"))
+    disabled = QPalette.ColorGroup.Disabled
+    grey = QColor("#C0C0C0" if dark else "#404040")  # 7:1 or more on the paper
+    for name in ("WindowText", "Text", "ButtonText"):
+        palette.setColor(disabled, getattr(role, name), grey)
+    return palette
 
 
 def schedule_refresh() -> None:
@@ -186,14 +339,16 @@ def rich_text(label: QLabel, html: Callable[[], str]) -> None:
 
 
 def refresh(*, force: bool = False) -> int:
-    """Re-apply every registered tint if light/dark changed since the last time (or with
-    ``force``); returns how many updates ran. Deleted widgets are skipped and dropped;
-    an update that raises is logged and the others still run."""
+    """Re-apply every registered tint if light/dark or high contrast changed since the
+    last time (or with ``force``); returns how many updates ran. Deleted widgets are
+    skipped and dropped; an update that raises is logged and the others still run."""
     global _applied_dark
-    dark = is_dark()
-    if not force and dark == _applied_dark:
+    appearance = _appearance()
+    if not force and appearance == _applied_dark:
         return 0
-    _applied_dark = dark
+    _applied_dark = appearance
+    _apply_palette()
+    install_focus_style()
     ran = 0
     for owner, updates in list(_registry.items()):
         if not shiboken6.isValid(owner):
@@ -261,7 +416,7 @@ def apply_point_size(root: QWidget, point_size: float) -> None:
 
 
 def code_bg() -> QColor:
-    return QColor("#1E222A") if is_dark() else QColor("#F4F5F7")
+    return QColor(_pick("#F4F5F7", "#1E222A", "#FFFFFF", "#000000"))
 
 
 def mono_font(point_size: float | None = None) -> QFont:

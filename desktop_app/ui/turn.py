@@ -47,7 +47,8 @@ from desktop_app.session.tokens import (
 from desktop_app.session.turn import Turn, TurnState
 from desktop_app.text import escape
 from desktop_app.text.fences import CodeBlock, code_blocks
-from desktop_app.ui import theme
+from desktop_app.text.i18n import N_, _, ngettext, number
+from desktop_app.ui import a11y, theme
 from desktop_app.ui.markdown import CodeHighlighter, render_html, style_code_blocks
 from desktop_app.ui.probabilities import (
     Placed,
@@ -68,7 +69,7 @@ from desktop_app.ui.widgets import (
 from desktop_app.verify import Problem, Verdict, VerdictState
 from desktop_app.verify.verdict import got_in_headline
 
-CONTINUATION_CAPTION = "↓ The model's continuation"
+CONTINUATION_CAPTION = N_("↓ The model's continuation")
 
 
 def continuation_sheet(role: str) -> str:
@@ -83,8 +84,8 @@ def continuation_sheet(role: str) -> str:
 
 
 EMPTY_ANSWER_NOTES = {  # what an empty answer says, by why the reply ended
-    FinishReason.CANCELLED: "(stopped)",
-    FinishReason.LENGTH: "(no answer before the token limit)",
+    FinishReason.CANCELLED: N_("(stopped)"),
+    FinishReason.LENGTH: N_("(no answer before the token limit)"),
 }
 
 
@@ -120,6 +121,7 @@ class TurnWidget(QFrame):
         layout.setSpacing(4)
 
         self.user_label = QLabel(data.prompt)
+        a11y.describe(self.user_label, _("Your prompt"))
         self.user_label.setWordWrap(True)
         self.user_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.user_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -134,7 +136,8 @@ class TurnWidget(QFrame):
         self.loading_bar.setRange(0, 0)
         self.loading_bar.setMaximumHeight(6)
         self.loading_bar.setTextVisible(False)
-        self.loading_label = QLabel("Starting…")
+        self.loading_label = QLabel(_("Starting…"))
+        a11y.describe(self.loading_bar, _("Working"))
         theme.style(self.loading_label, muted)
         row.addWidget(self.loading_label)
         row.addWidget(self.loading_bar, 1)
@@ -143,6 +146,7 @@ class TurnWidget(QFrame):
         self.prompt_view = StreamTextView(max_height=200)
         self.prompt_view.setFont(theme.mono_font())
         title = self._prompt_title(entry, blind is not None)
+        a11y.describe(self.prompt_view, _("Text sent to the model"))
         self.prompt_box = PromptView(self.prompt_view)  # the text, or its tokens
         self.prompt_section = CollapsibleSection(title, self.prompt_box, expanded=show_prompt)
         self.prompt_section.hide()
@@ -158,13 +162,18 @@ class TurnWidget(QFrame):
 
         self.thinking_token_view = TokenView(max_height=ThinkingSection.THINKING_HEIGHT)
         self.thinking = ThinkingSection(token_view=self.thinking_token_view)
+        self.thinking.token_count = lambda turn=data: turn.thinking_tokens  # its name says it
+        a11y.describe(self.thinking_token_view, _("Tokens of the thinking"),
+                      _("Left and Right move from token to token; Enter opens the "
+                        "alternatives to continue from."))
         self.thinking.hide()
         layout.addWidget(self.thinking)
 
         self.answer = AutoHeightTextBrowser()
+        a11y.describe(self.answer, _("Answer"))
         self.highlighter = CodeHighlighter(self.answer.document())
         self.plain_answer = entry.prompt.style == "document" and blind is None
-        self.continuation_label = QLabel(CONTINUATION_CAPTION)  # where the model's text begins
+        self.continuation_label = QLabel(_(CONTINUATION_CAPTION))  # where the model's text begins
         theme.style(self.continuation_label, muted)
         theme.set_font_scale(self.continuation_label, 0.85)
         self.continuation_label.hide()
@@ -177,6 +186,7 @@ class TurnWidget(QFrame):
         self._build_error_box(layout)
 
         self.metrics = QLabel()
+        a11y.describe(self.metrics, _("Metrics"))
         self.metrics.setWordWrap(True)
         theme.style(self.metrics, muted)
         theme.set_font_scale(self.metrics, 0.9)
@@ -201,6 +211,7 @@ class TurnWidget(QFrame):
             view.tokenClicked.connect(self._token_clicked)
         self.token_legend = legend_label()
         self.token_note = QLabel()
+        a11y.describe(self.token_note, _("Token probabilities"))
         self.token_note.setWordWrap(True)
         theme.style(self.token_note, muted)
         self.token_note.hide()
@@ -230,13 +241,14 @@ class TurnWidget(QFrame):
             " QLabel { border: none; }"))
         err = QVBoxLayout(self.error_box)
         self.error_label = QLabel()
+        a11y.describe(self.error_label, _("Error"))
         self.error_label.setWordWrap(True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         err.addWidget(self.error_label)
         err_buttons = QHBoxLayout()
-        self.retry_button = QPushButton("Retry")
+        self.retry_button = QPushButton(_("Retry"))
         self.retry_button.clicked.connect(self.retryRequested)
-        self.manager_button = QPushButton("Open model manager")
+        self.manager_button = QPushButton(_("Open model manager"))
         self.manager_button.clicked.connect(self.openManagerRequested)
         err_buttons.addWidget(self.retry_button)
         err_buttons.addWidget(self.manager_button)
@@ -249,29 +261,33 @@ class TurnWidget(QFrame):
         self.action_bar = QWidget()
         actions = FlowLayout(self.action_bar)  # wraps in a narrow pane at projector sizes
         self.copy_answer_button = QToolButton()
-        self.copy_answer_button.setText("Copy answer")
+        self.copy_answer_button.setText(_("Copy answer"))
         self.copy_answer_button.clicked.connect(self.copy_answer)
         self.copy_code_button = QToolButton()
-        self.copy_code_button.setText("Copy code")
+        self.copy_code_button.setText(_("Copy code"))
         self.copy_code_button.clicked.connect(self.copy_code)
         self.verify_button = QToolButton()
-        self.verify_button.setText("Verify")
-        self.verify_button.setToolTip("Check this answer: run its code or compare its number "
-                                      "with the practice problem's answer, in a sandbox.")
+        self.verify_button.setText(_("Verify"))
+        self.verify_button.setToolTip(_("Check this answer: run its code or compare its "
+                                        "number with the practice problem's answer, in a "
+                                        "sandbox."))
         self.verify_button.clicked.connect(self.verifyRequested)
         self.continue_button = QToolButton()
-        self.continue_button.setText("Continue")
+        self.continue_button.setText(_("Continue"))
         self.continue_button.clicked.connect(self.continueRequested)
         self.continue_button.hide()
         self.branch_prev = QToolButton()
         self.branch_prev.setText("‹")
-        self.branch_prev.setToolTip("The previous branch of this reply")
+        a11y.describe(self.branch_prev, _("Previous branch"),
+                      _("The previous branch of this reply"))
+        self.branch_prev.setToolTip(_("The previous branch of this reply"))
         self.branch_prev.clicked.connect(lambda: self.branchShown.emit(
             self.data.branches.index - 1))
         self.branch_label = QLabel()
         self.branch_next = QToolButton()
         self.branch_next.setText("›")
-        self.branch_next.setToolTip("The next branch of this reply")
+        a11y.describe(self.branch_next, _("Next branch"), _("The next branch of this reply"))
+        self.branch_next.setToolTip(_("The next branch of this reply"))
         self.branch_next.clicked.connect(lambda: self.branchShown.emit(
             self.data.branches.index + 1))
         for button in (self.branch_prev, self.branch_next, self.continue_button,
@@ -286,6 +302,7 @@ class TurnWidget(QFrame):
         layout.addWidget(self.action_bar)
 
         self.verify_label = QLabel()
+        a11y.describe(self.verify_label, _("Verdict"))
         self.verify_label.setWordWrap(True)
         self.verify_label.setTextFormat(Qt.TextFormat.RichText)
         self.verify_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -293,7 +310,9 @@ class TurnWidget(QFrame):
         layout.addWidget(self.verify_label)
         self.verify_output = StreamTextView(max_height=160)
         self.verify_output.setFont(theme.mono_font())
-        self.verify_section = CollapsibleSection("Output (stdout / stderr)", self.verify_output)
+        a11y.describe(self.verify_output, _("Output of the checked code"))
+        self.verify_section = CollapsibleSection(_("Output (stdout / stderr)"),
+                                                 self.verify_output)
         self.verify_section.hide()
         layout.addWidget(self.verify_section)
 
@@ -322,15 +341,15 @@ class TurnWidget(QFrame):
 
     @staticmethod
     def _prompt_title(entry: ModelEntry, blind: bool = False) -> str:
-        return ("Text sent (hidden in the quiz)" if blind
-                else "What the base model received (the document it continues)"
-                if entry.role == "base" else "Exact text sent to the model")
+        return (_("Text sent (hidden in the quiz)") if blind
+                else _("What the base model received (the document it continues)")
+                if entry.role == "base" else _("Exact text sent to the model"))
 
     def _style_continuation(self) -> None:
         """A base model's exact continuation: monospace, its role's left rule."""
         self.answer.setFont(theme.mono_font(self._code_pt))
-        self.answer.setToolTip("The base model's exact continuation of the document "
-                               "it received")
+        self.answer.setToolTip(_("The base model's exact continuation of the document "
+                                 "it received"))
         theme.style(self.answer, lambda: continuation_sheet(self.entry.role))
 
     # -- the data, read through (tests and the window ask the widget)
@@ -367,7 +386,7 @@ class TurnWidget(QFrame):
 
     def show_loading(self, detail: str) -> None:
         if self.blind is not None:  # "loading SmolLM2-135M-Instruct.Q4_1.gguf" would tell
-            detail = "loading the model"
+            detail = _("loading the model")
         self.loading_label.setText(detail[:1].upper() + detail[1:] + "…")
         self.loading.show()
 
@@ -451,7 +470,7 @@ class TurnWidget(QFrame):
         menu = alternatives_menu(self, step, can_branch=self.data.done and exact)
         if not exact:
             menu.addSeparator()
-            menu.addAction(NO_EXACT_PROMPT).setEnabled(False)
+            menu.addAction(_(NO_EXACT_PROMPT)).setEnabled(False)
         picked = menu.exec(where)
         menu.deleteLater()
         if picked is not None and isinstance(picked.data(), str) and picked.data():
@@ -463,6 +482,8 @@ class TurnWidget(QFrame):
         for widget in (self.branch_prev, self.branch_label, self.branch_next):
             widget.setVisible(several)
         self.branch_label.setText(f"{branches.index + 1}/{branches.count}")
+        a11y.describe(self.branch_label, _("Branch {index} of {count}").format(
+            index=branches.index + 1, count=branches.count))
         self.branch_label.setToolTip(self._branch_tip())
         self.branch_prev.setEnabled(self.data.done and branches.index > 0)
         self.branch_next.setEnabled(self.data.done and branches.index < branches.count - 1)
@@ -470,8 +491,9 @@ class TurnWidget(QFrame):
     def _branch_tip(self) -> str:
         at = self.data.branched_at
         if at is None:
-            return "The reply as first generated"
-        return f"Continued from token {at[0] + 1} with {at[1]!r} instead"
+            return _("The reply as first generated")
+        return _("Continued from token {index} with {token} instead").format(
+            index=at[0] + 1, token=repr(at[1]))
 
     def show_branch_started(self) -> None:
         """A new branch runs in this turn: its tokens so far, no metrics or actions yet;
@@ -506,7 +528,7 @@ class TurnWidget(QFrame):
         else:
             self.verify_label.hide()
             self.verify_section.hide()
-            self.verify_button.setText("Verify")
+            self.verify_button.setText(_("Verify"))
 
     def show_thinking_stats(self, now: float | None = None) -> None:
         """The live thinking header from the turn's data (its clock ticks between tokens)."""
@@ -563,8 +585,9 @@ class TurnWidget(QFrame):
         self._show_branch_bar()
         if not self.data.answer.strip():
             reason = result.finish_reason if result else None
-            self.answer.setPlainText(EMPTY_ANSWER_NOTES.get(reason, "(empty answer)")
-                                     if reason is not None else "(empty answer)")
+            empty = _("(empty answer)")
+            self.answer.setPlainText(_(EMPTY_ANSWER_NOTES[reason]) if reason
+                                     in EMPTY_ANSWER_NOTES else empty)
             if self.token_mode and not self.token_view.steps:  # the note, not an empty box
                 self.token_view.hide()
                 self.answer.show()
@@ -573,13 +596,15 @@ class TurnWidget(QFrame):
     def _continue_tip(self) -> str:
         """What Continue will do: resume the reply, or (where it can't) run it again."""
         if can_resume(self.entry, self.data):
-            return ("The token limit cut this reply off: the model goes on from its last "
-                    "token, with the same limit again.")
-        why = ("This server applies its own chat template" if not exact_prompt_known(self.entry)
-               else "The exact text of this reply is not known")
-        return (f"The token limit cut this reply off. {why}, so it can't be resumed: it runs "
-                "again with twice the limit and the same seed, written again as far as it "
-                "went, and carries on.")
+            return _("The token limit cut this reply off: the model goes on from its last "
+                     "token, with the same limit again.")
+        if not exact_prompt_known(self.entry):
+            return _("The token limit cut this reply off. This server applies its own chat "
+                     "template, so it can't be resumed: it runs again with twice the limit "
+                     "and the same seed, written again as far as it went, and carries on.")
+        return _("The token limit cut this reply off. The exact text of this reply is not "
+                 "known, so it can't be resumed: it runs again with twice the limit and the "
+                 "same seed, written again as far as it went, and carries on.")
 
     def show_failed(self, point_size: float | None = None) -> None:
         failed = self.data.failure
@@ -587,7 +612,7 @@ class TurnWidget(QFrame):
         self._flush_streams()
         self.hide_loading()
         kind = FailureKind(failed.kind)
-        self.error_label.setText(f"<b>{escape.html(FAILURE_LABELS[kind])}.</b> "
+        self.error_label.setText(f"<b>{escape.html(_(FAILURE_LABELS[kind]))}.</b> "
                                  f"{escape.html(self._masker.mask(failed.message))}")
         # a missing or unloadable (corrupt, truncated) file is fixed in the model manager
         self.manager_button.setVisible(kind in (FailureKind.MISSING, FailureKind.LOAD))
@@ -596,7 +621,9 @@ class TurnWidget(QFrame):
         if self.data.answer:
             self.render_markdown(point_size)
         produced = self.data.tokens
-        self.metrics.setText(f"{produced:,} tokens before the failure" if produced else "")
+        self.metrics.setText(ngettext("{n} token before the failure",
+                                      "{n} tokens before the failure", produced).format(
+            n=f"{produced:,}") if produced else "")
         self._show_token_note()
         self._show_branch_bar()
         if self.data.branches.count > 1:
@@ -612,7 +639,7 @@ class TurnWidget(QFrame):
 
     def _show_no_figures_note(self) -> None:
         remote = isinstance(self.entry.source, RemoteSource)
-        self.token_note.setText(NOT_OFFERED if remote else NOT_RECORDED)
+        self.token_note.setText(_(NOT_OFFERED) if remote else _(NOT_RECORDED))
         self.token_note.show()
 
     def _show_token_note(self) -> None:
@@ -673,14 +700,14 @@ class TurnWidget(QFrame):
 
     def show_verifying(self) -> None:
         self.verify_button.setEnabled(False)
-        self.verify_button.setText("Verifying…")
+        self.verify_button.setText(_("Verifying…"))
 
     def show_verdict(self) -> None:
         verdict = self.data.verdict
         self.verify_button.setEnabled(True)
-        self.verify_button.setText("Verify again")
+        self.verify_button.setText(_("Verify again"))
         if verdict is None:  # nothing checked yet: no verdict to show
-            self.verify_button.setText("Verify")
+            self.verify_button.setText(_("Verify"))
             self.verify_label.hide()
             self.verify_section.hide()
             return
@@ -698,7 +725,8 @@ class TurnWidget(QFrame):
 
 def _block_title(index: int, block: CodeBlock) -> str:
     first = block.code.strip().splitlines()[0][:40] if block.code.strip() else ""
-    return f"Block {index} {block.language}: {first}"
+    return _("Block {index} {language}: {first}").format(index=index, language=block.language,
+                                                          first=first)
 
 
 VERDICT_COLORS: dict[VerdictState, Callable[[], str]] = {  # a theme function: dark mode
@@ -718,14 +746,15 @@ def format_verdict_html(verdict: Verdict) -> str:
     parts = [f"<span style='color:{VERDICT_COLORS[state]()}; font-weight:600;"
              f" font-size:large'>{escape.html(verdict.headline)}</span>"]
     if verdict.low_confidence:
-        parts.append(" <i>(low confidence)</i>")
+        parts.append(f" <i>{escape.html(_('(low confidence)'))}</i>")
     details = []
     if verdict.expected:
-        details.append(f"expected <code>{escape.html(verdict.expected)}</code>")
+        details.append(_("expected {value}").format(
+            value=f"<code>{escape.html(verdict.expected)}</code>"))
     if verdict.got and not got_in_headline(state, verdict.got):
-        details.append(f"got <code>{escape.html(verdict.got)}</code>")
+        details.append(_("got {value}").format(value=f"<code>{escape.html(verdict.got)}</code>"))
     if verdict.duration_s:  # how long the code ran (no code run: nothing to time)
-        details.append(f"{verdict.duration_s:.2f} s")
+        details.append(_("{seconds} s").format(seconds=number(verdict.duration_s, 2)))
     if details:
         parts.append("<br>" + " · ".join(details))
     if verdict.reason:

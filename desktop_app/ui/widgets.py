@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QTextCursor, QTextDocument, QTextOption
+from PySide6.QtGui import QKeyEvent, QTextCursor, QTextDocument, QTextOption
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QApplication,
@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
 
 from desktop_app.session.turn import thinking_header
 from desktop_app.text import escape
+from desktop_app.text.i18n import N_, _, ngettext
 from desktop_app.text.thinking import THINK_TAGS
-from desktop_app.ui import theme
+from desktop_app.ui import a11y, theme
 
 __all__ = ["AutoHeightTextBrowser", "CollapsibleSection", "ElidedLabel", "FlowLayout",
            "NarrowingBox", "RoleBadge", "StreamTextView", "ThinkingSection", "ViewHold",
@@ -304,6 +305,27 @@ class ElidedLabel(QLabel):
             self.updateGeometry()
 
 
+ROLE_TIPS = {
+    "base": N_("Base model: pretrained only. It continues documents."),
+    "instruct": N_("Instruct model: fine-tuned to answer as an assistant."),
+    "reasoning": N_("Reasoning model: trained to think in {open}…{close} first."),
+}
+ROLE_NAMES = {"base": N_("Base model"), "instruct": N_("Instruct model"),
+              "reasoning": N_("Reasoning model")}
+
+
+class FoldButton(QToolButton):
+    """A fold's header: Space (as any button) and Enter toggle it when it has focus."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers() & (
+                Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier):
+            self.click()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+
 class RoleBadge(QLabel):
     """A coloured pill: BASE / INSTRUCT / REASONING."""
 
@@ -318,13 +340,13 @@ class RoleBadge(QLabel):
         self.setText(theme.ROLE_LABELS.get(role, role.upper() or "—"))
         theme.style(self, lambda: (
             f"QLabel {{ background: {theme.role_color(role)}; color: white; border-radius: 8px;"
-            " padding: 2px 8px; font-weight: 600; }"))
-        self.setToolTip({
-            "base": "Base model: pretrained only. It continues documents.",
-            "instruct": "Instruct model: fine-tuned to answer as an assistant.",
-            "reasoning": f"Reasoning model: trained to think in {THINK_TAGS.open}…"
-                         f"{THINK_TAGS.close} first.",
-        }.get(role, ""))
+            " padding: 2px 8px; font-weight: 600;"
+            + (" border: 2px solid white;" if theme.is_high_contrast() else "") + " }"))
+        tip = _(ROLE_TIPS[role]).format(open=THINK_TAGS.open, close=THINK_TAGS.close) \
+            if role in ROLE_TIPS else ""
+        self.setToolTip(tip)
+        name = _(ROLE_NAMES[role]) if role in ROLE_NAMES else self.text()
+        a11y.describe(self, name, tip)
 
 
 class AutoHeightTextBrowser(QTextBrowser):
@@ -463,7 +485,8 @@ class CollapsibleSection(QWidget):
                  *, expanded: bool = False):
         super().__init__(parent)
         self.body = body
-        self.header = QToolButton(self)
+        self.header = FoldButton(self)
+        self.header.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.header.setCheckable(True)
         self.header.setChecked(expanded)
         self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -475,8 +498,9 @@ class CollapsibleSection(QWidget):
         # checked = expanded: no sunken "pressed" look, just the arrow turning
         theme.style(self.header, lambda: (
             f"QToolButton {{ text-align: left; padding: 2px 4px; color: {theme.muted_fg()};"
-            " border: none; background: transparent; }"
-            f" QToolButton:hover {{ background: {theme.subtle_bg()}; border-radius: 4px; }}"))
+            " border: 2px solid transparent; background: transparent; }"
+            f" QToolButton:hover {{ background: {theme.subtle_bg()}; border-radius: 4px; }}"
+            f" {theme.focus_rules('QToolButton')}"))
         self.header.toggled.connect(self._on_toggled)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -507,6 +531,16 @@ class CollapsibleSection(QWidget):
         if self.header.text() != text:
             self.header.setText(text)
             self.header.setToolTip(self._title if text != self._title else "")
+        self._name_header()
+
+    def accessible_header(self) -> str:
+        """What a screen reader says for the header: its title and whether it is open."""
+        state = _("unfolded") if self.expanded else _("folded")
+        return _("{title}, {state}").format(title=self._title, state=state)
+
+    def _name_header(self) -> None:
+        self.header.setAccessibleName(self.accessible_header())
+        self.header.setAccessibleDescription(_("Space or Enter folds and unfolds it."))
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
@@ -524,6 +558,7 @@ class CollapsibleSection(QWidget):
     def _on_toggled(self, expanded: bool, emit: bool = True) -> None:
         self.header.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
         self.body.setVisible(expanded)
+        self._name_header()
         if emit:
             self.toggled.emit(expanded)
 
@@ -549,7 +584,9 @@ class ThinkingSection(CollapsibleSection):
         if token_view is not None:
             stack.addWidget(token_view)
             token_view.hide()
-        super().__init__("Thinking…", body, parent, expanded=True)
+        self.token_count: Callable[[], int] | None = None  # the thinking's tokens, for its name
+        super().__init__(_("Thinking…"), body, parent, expanded=True)
+        a11y.describe(self.view, _("Thinking"))
         theme.style(self.view, lambda: (
             f"QPlainTextEdit {{ background: {theme.subtle_bg()}; color: {theme.muted_fg()};"
             f" border-left: 3px solid {theme.role_color('reasoning')}; padding: 4px; }}"))
@@ -561,13 +598,29 @@ class ThinkingSection(CollapsibleSection):
         theme.style(self.header, lambda: (
             f"QToolButton {{ text-align: left; padding: 4px 6px; font-weight: 600;"
             f" color: {theme.role_text_color('reasoning')}; background: {theme.subtle_bg()};"
-            f" border: none; border-left: 3px solid {theme.role_color('reasoning')};"
-            " border-radius: 0; }"
-            f" QToolButton:hover {{ background: {theme.border_color()}; }}"))
+            f" border: 2px solid transparent; border-left: 3px solid"
+            f" {theme.role_color('reasoning')}; border-radius: 0; }}"
+            f" QToolButton:hover {{ background: {theme.border_color()}; }}"
+            f" QToolButton:focus {{ border: 2px solid {theme.focus_color()};"
+            f" border-left: 3px solid {theme.focus_color()}; }}"))
         self.live = False
         self.user_touched = False
         self.header.clicked.connect(self._touched)
         self.toggled.connect(self._on_unfold)
+
+    def accessible_header(self) -> str:
+        """``Thinking, 312 tokens, folded``: what it is, how long, whether it is open."""
+        count = self.token_count() if self.token_count is not None else 0
+        if self.expanded:
+            return ngettext("Thinking, {n} token, unfolded", "Thinking, {n} tokens, unfolded",
+                            count).format(n=f"{count:,}")
+        return ngettext("Thinking, {n} token, folded", "Thinking, {n} tokens, folded",
+                        count).format(n=f"{count:,}")
+
+    def _name_header(self) -> None:
+        super()._name_header()
+        self.header.setAccessibleDescription(
+            _("{title}. Space or Enter folds and unfolds it.").format(title=self.title))
 
     @property
     def showing_tokens(self) -> bool:
@@ -595,11 +648,11 @@ class ThinkingSection(CollapsibleSection):
     def append(self, text: str) -> None:
         self.view.append_text(text)
 
-    def start_live(self, header: str = "Thinking…") -> None:
+    def start_live(self, header: str = "") -> None:
         self.live = True
         self.show()
         self.set_expanded(True)
-        self.set_title(header)
+        self.set_title(header or _("Thinking…"))
 
     def fold(self, header: str, *, collapse: bool = True) -> None:
         """Thinking is over: show the summary header (the turn's
