@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import base64
 import time
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShowEvent
+from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -43,7 +41,7 @@ from desktop_app.session.round import Round
 from desktop_app.session.turn import Turn
 from desktop_app.text import escape
 from desktop_app.text.units import count
-from desktop_app.ui import export, theme
+from desktop_app.ui import theme
 from desktop_app.ui.add_server import ServerWatch
 from desktop_app.ui.answer_key import AnswerKeyField, rekey_turns
 from desktop_app.ui.pane import Pane
@@ -57,6 +55,7 @@ from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
 from desktop_app.ui.stage_trios import TrioNote
 from desktop_app.ui.tasks import Task, run_task, wait_for_tasks
 from desktop_app.ui.widgets import ElidedLabel
+from desktop_app.ui.window_export import WindowExport
 from desktop_app.ui.window_menus import build_menus_and_shortcuts
 from desktop_app.verify import Problem, Protections
 
@@ -83,7 +82,7 @@ class PromptEdit(QPlainTextEdit):
         self.setTabChangesFocus(True)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(QMainWindow, WindowExport):
     allFinished = Signal(bool)   # every pane that started has finished; True if none failed
 
     def __init__(self, catalog: Catalog | None = None, *, models: list[str] | None = None,
@@ -693,47 +692,6 @@ class MainWindow(QMainWindow):
                     other.setValue(round(fraction * other.maximum()))
         finally:
             self._sync_guard = False
-
-    # ------------------------------------------------------------------ export
-
-    def export_data(self) -> list[dict[str, Any]]:
-        return [pane.export_data() for pane in self.panes]
-
-    def export_markdown(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(export.to_markdown(self.export_data()), encoding="utf-8")
-        return path
-
-    def export_html(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(export.to_html(self.export_data()), encoding="utf-8")
-        return path
-
-    def export_markdown_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export as Markdown", "comparison.md",
-                                              "Markdown (*.md)")
-        if path:
-            self._export_to(path, self.export_markdown)
-
-    def export_html_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export as HTML", "comparison.html",
-                                              "HTML (*.html)")
-        if path:
-            self._export_to(path, self.export_html)
-
-    def _export_to(self, path: str, write: Any) -> bool:
-        """Write an export; a failure (read-only folder, full disk) is said in the status
-        bar, never raised into Qt."""
-        try:
-            write(path)
-        except (OSError, ValueError) as exc:
-            message = f"Could not save {path}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
-            self.statusBar().showMessage(message, 10000)
-            return False
-        folder = Path(path).resolve().parent
-        self.offer(f"Saved {path}", "Open folder",
-                   lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))))
-        return True
 
     # ------------------------------------------------------------------ persistence
 
