@@ -1,5 +1,6 @@
 """The main window's exports (File → Export as Markdown / HTML): the comparison as data,
-written to a file the user picks; a failure is one sentence in the status bar.
+written to a file the user picks; a failure is one sentence in the status bar. And the
+memory-fit check's background work, which the window shows as a banner.
 
 A mixin of :class:`desktop_app.ui.main_window.MainWindow` (its panes, status bar and
 status-bar offer), kept apart so the window's module stays about the window.
@@ -7,6 +8,7 @@ status-bar offer), kept apart so the window's module stays about the window.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,3 +71,24 @@ class WindowExport:
         self.offer(_("Saved {path}").format(path=path), _("Open folder"),
                    lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))))
         return True
+
+
+def fit_warning_work(entries: list[Any], catalog: Any) -> Callable[[Any], str]:
+    """The memory-fit warning for the panes' ready models (desktop_app.models.fit), as
+    work for a background task: it probes GPUs and reads GGUF headers, so never on the GUI
+    thread. "" when all fit, or when the warning can't be computed."""
+    from desktop_app.engine.llama import devices
+    from desktop_app.models.fit import fit_check
+    from desktop_app.models.sources import RemoteSource
+
+    pairs = [(entry, None) for entry in entries]
+
+    def work(_task: Any) -> str:
+        local = any(not isinstance(entry.source, RemoteSource) for entry in entries)
+        try:
+            gpus = devices.probe().gpus if local else ()
+            return fit_check(pairs, catalog=catalog, devices=gpus).warning or ""
+        except Exception:  # noqa: BLE001 - a warning that can't be computed is none
+            return ""
+
+    return work
