@@ -151,8 +151,8 @@ def test_the_window_in_german(qtbot, fake_models, engine) -> None:
         pane = made.panes[0]
         assert pane.accessible_label == "Instruct-Bereich"
         assert pane.picker.accessibleName() == "Instruct-Bereich: Modell"
-        assert made.clear_all_button.text() == "Alle leeren"
-        assert pane.stop_button.text() == "Stoppen"
+        assert made.clear_all_button.text() == "Alles leeren"
+        assert pane.stop_button.text() == "Anhalten"
         made.shutdown()
     finally:
         language.install("en")
