@@ -152,7 +152,7 @@ def test_the_window_in_german(qtbot, fake_models, engine) -> None:
         assert pane.accessible_label == "Instruct-Bereich"
         assert pane.picker.accessibleName() == "Instruct-Bereich: Modell"
         assert made.clear_all_button.text() == "Alles leeren"
-        assert pane.stop_button.text() == "Anhalten"
+        assert pane.stop_button.text() == "Stopp"
         made.shutdown()
     finally:
         language.install("en")
