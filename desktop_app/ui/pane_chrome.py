@@ -22,12 +22,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.ui import theme
+from desktop_app.engine.protocol import FinishReason
+from desktop_app.session.turn import Turn, TurnState
+from desktop_app.text.i18n import N_, _
+from desktop_app.ui import a11y, theme
 from desktop_app.ui.pane_status import PaneStatus, footer_text
 from desktop_app.ui.turn import muted
 from desktop_app.ui.widgets import NarrowingBox, RoleBadge
 
-ROLLOUTS_TIP = "Sample many answers to the last prompt; check each"
+ROLLOUTS_TIP = N_("Sample many answers to the last prompt; check each")
+ROLE_PANES = {  # what a screen reader calls the pane ("Instruct pane: answer")
+    "base": N_("Base pane"),
+    "instruct": N_("Instruct pane"),
+    "reasoning": N_("Reasoning pane"),
+}
+ANNOUNCED_CHARS = 300  # a finished answer is read out this long at most
 SPACING = 6
 
 
@@ -80,16 +89,19 @@ class PaneHeader(NarrowingBox):
         self.picker = QComboBox()
         self.picker.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.picker.setMinimumContentsLength(12)
+        a11y.describe(self.picker, _("Model"), _("The model this pane runs"))
         self.picker.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.settings_button = QToolButton()
         self.settings_button.setText("⚙")
         self.settings_button.setCheckable(True)
-        self.settings_button.setToolTip("Settings for this pane")
+        self.settings_button.setToolTip(_("Settings for this pane"))
+        a11y.describe(self.settings_button, _("Settings"), _("Settings for this pane"))
         self.settings_button.setAutoRaise(True)
         self.remove_button = QToolButton()
         self.remove_button.setText("✕")
-        self.remove_button.setToolTip("Remove this pane")
+        self.remove_button.setToolTip(_("Remove this pane"))
+        a11y.describe(self.remove_button, _("Remove pane"), _("Remove this pane"))
         self.remove_button.setAutoRaise(True)
         self.arrange(narrow=False)
 
@@ -138,11 +150,12 @@ class PaneFooter(QWidget):
         self.status.setMinimumWidth(1)
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         theme.style(self.status, muted)
-        self.stop_button = QPushButton("Stop")
+        a11y.describe(self.status, _("Status"))
+        self.stop_button = QPushButton(_("Stop"))
         self.stop_button.setEnabled(False)
-        self.clear_button = QPushButton("Clear")
-        self.rollouts_button = QPushButton("Rollouts ×N")
-        self.rollouts_button.setToolTip(ROLLOUTS_TIP)
+        self.clear_button = QPushButton(_("Clear"))
+        self.rollouts_button = QPushButton(_("Rollouts ×N"))
+        self.rollouts_button.setToolTip(_(ROLLOUTS_TIP))
         self.arrange(narrow=False)
 
     @property
@@ -171,10 +184,57 @@ class PaneFooter(QWidget):
 
     def fit(self) -> None:
         """Narrow when the buttons leave less room than the longest usual status needs."""
-        needed = self.status.fontMetrics().horizontalAdvance("Token limit reached") + 12 + sum(
+        longest = footer_text(PaneStatus.FINISHED, {"finish": FinishReason.LENGTH})
+        needed = self.status.fontMetrics().horizontalAdvance(longest) + 12 + sum(
             button.sizeHint().width() + SPACING for button in self.buttons)
         self.arrange(narrow=needed > self.width())
 
     def resizeEvent(self, event: Any) -> None:  # Qt's name
         super().resizeEvent(event)
         self.fit()
+
+
+def name_pane(pane: Any, label: str) -> None:
+    """Screen-reader names for a pane's regions, each saying which pane it belongs to
+    ("Instruct pane: model"): three panes read alike otherwise."""
+    named = {pane: label, pane.header: _("{pane}: header"), pane.picker: _("{pane}: model"),
+             pane.settings_button: _("{pane}: settings"),
+             pane.remove_button: _("{pane}: remove pane"),
+             pane.scroll_area: _("{pane}: conversation"), pane.footer: _("{pane}: footer"),
+             pane.status: _("{pane}: status"), pane.settings_box: _("{pane}: settings")}
+    for widget, name in named.items():
+        widget.setAccessibleName(name.format(pane=label))
+    for button in pane.footer.buttons:  # "Stop" three times: the description says whose
+        button.setAccessibleDescription(label)
+
+
+def name_turn(widget: Any, label: str) -> None:
+    """A reply's regions (a :class:`desktop_app.ui.turn.TurnWidget`): the thinking fold,
+    the answer, the verdict and the metrics line, named after their pane."""
+    named = {widget.thinking.header: _("{pane}: thinking"),
+             widget.thinking.view: _("{pane}: thinking text"),
+             widget.thinking_token_view: _("{pane}: thinking tokens"),
+             widget.answer: _("{pane}: answer"), widget.token_view: _("{pane}: answer tokens"),
+             widget.verify_label: _("{pane}: verdict"), widget.metrics: _("{pane}: metrics")}
+    for region, name in named.items():
+        region.setAccessibleName(name.format(pane=label))
+    widget.verify_button.setAccessibleDescription(
+        _("Check this answer in the sandbox ({pane})").format(pane=label))
+
+
+def pane_label(role: str, number: int | None = None) -> str:
+    """What a screen reader calls a pane: "Instruct pane", or "Instruct pane 2" where
+    another pane has the same role."""
+    label = _(ROLE_PANES[role]) if role in ROLE_PANES else _("Pane")
+    return _("{pane} {number}").format(pane=label, number=number) if number else label
+
+
+def end_announcement(label: str, data: Turn, status: str) -> str:
+    """What is said once when a reply ends: that it finished, and the answer's start (a
+    few hundred characters); or that there is no answer, and why (the footer's words)."""
+    if data.state != TurnState.DONE:
+        return _("{pane}: no answer. {status}").format(pane=label, status=status)
+    text = " ".join(data.answer.split())
+    if len(text) > ANNOUNCED_CHARS:
+        text = text[:ANNOUNCED_CHARS - 1] + "…"
+    return " ".join(filter(None, (_("{pane}: answer finished.").format(pane=label), text)))

@@ -38,7 +38,8 @@ from desktop_app.models.catalog import SAMPLING_RANGES, ModelEntry
 from desktop_app.models.devices import DeviceReport, GpuLayers
 from desktop_app.models.sources import RemoteSource
 from desktop_app.session.pane import PaneConfig
-from desktop_app.ui import theme
+from desktop_app.text.i18n import _
+from desktop_app.ui import a11y, theme
 from desktop_app.ui.tasks import Task, run_task
 from desktop_app.ui.widgets import FlowLayout
 
@@ -74,21 +75,24 @@ class OffloadChoice(QWidget):
         self.probe_task: Task | None = None
         self.save_task: Task | None = None
         self.mode = QComboBox()
-        for label, mode in (("Auto", self.AUTO), ("CPU only", self.CPU),
-                            ("Layers on GPU", self.LAYERS)):
+        for label, mode in ((_("Auto"), self.AUTO), (_("CPU only"), self.CPU),
+                            (_("Layers on GPU"), self.LAYERS)):
             self.mode.addItem(label, mode)
-        self.mode.setToolTip("Auto puts every layer on the GPU when there is one")
+        self.mode.setToolTip(_("Auto puts every layer on the GPU when there is one"))
+        a11y.describe(self.mode, _("GPU offload"), self.mode.toolTip())
         self.mode.setSizeAdjustPolicy(  # may shorten "Layers on GPU" in a narrow pane
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.mode.setMinimumContentsLength(6)
         self.layers = QSpinBox()
         self.layers.setRange(1, 999)
-        self.layers.setToolTip("How many of the model's layers go on the GPU (the rest stay "
-                               "on the CPU)")
+        self.layers.setToolTip(_("How many of the model's layers go on the GPU (the rest "
+                                 "stay on the CPU)"))
+        a11y.describe(self.layers, _("Layers on GPU"), self.layers.toolTip())
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setTextFormat(Qt.TextFormat.PlainText)  # a driver's device name is not markup
         theme.style(self.note, lambda: f"color: {theme.muted_fg()};")
+        a11y.describe(self.note, _("GPU offload note"))
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.mode, 1)
@@ -145,17 +149,20 @@ class OffloadChoice(QWidget):
         usable = report is not None and (report.gpu_offload or report.problem is not None)
         self.mode.setEnabled(usable)
         self.layers.setEnabled(usable)
-        applies = "A change applies the next time this model starts."
+        applies = _("A change applies the next time this model starts.")
         if report is None:
-            text = "Asking this computer about its GPU…"
+            text = _("Asking this computer about its GPU…")
         elif report.problem is not None:
-            text = f"{report.describe()} The setting is still given to llama.cpp. {applies}"
+            text = _("{problem} The setting is still given to llama.cpp. {applies}").format(
+                problem=report.describe(), applies=applies)
         elif not report.gpu_offload:
-            text = devices.NO_OFFLOAD
+            text = _(devices.NO_OFFLOAD)
         elif not report.gpus:
-            text = f"This llama.cpp build can offload, but it found no GPU. {applies}"
+            text = _("This llama.cpp build can offload, but it found no GPU. {applies}").format(
+                applies=applies)
         else:
-            text = f"On {report.describe()}. {applies}"
+            text = _("On {devices}. {applies}").format(devices=report.describe(),
+                                                       applies=applies)
         self.note.setText(text)
 
     def showEvent(self, event: Any) -> None:
@@ -221,7 +228,7 @@ class PaneSettingsForm(QScrollArea):
         # --top-k …): each at its "off" value turns it off
         self.top_k = QSpinBox()
         self.top_k.setRange(*(int(v) for v in SAMPLING_RANGES["top_k"]))
-        self.top_k.setSpecialValueText("off")
+        self.top_k.setSpecialValueText(_("off"))
         self.top_p = _spin(SAMPLING_RANGES["top_p"], 0.05)
         self.min_p = _spin(SAMPLING_RANGES["min_p"], 0.01)
         self.repeat_penalty = _spin(SAMPLING_RANGES["repeat_penalty"], 0.05)
@@ -232,23 +239,23 @@ class PaneSettingsForm(QScrollArea):
         self.max_tokens.setSingleStep(64)
         self.seed = QSpinBox()
         self.seed.setRange(-1, 2**31 - 1)
-        self.seed.setSpecialValueText("random")
+        self.seed.setSpecialValueText(_("random"))
         # as wide as its column (ten digits' width would widen a narrow pane)
         self.seed.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.thinking_box = QCheckBox("Thinking")
-        self.thinking_box.setToolTip("Let the reasoning model think before it answers")
-        self.show_prompt_box = QCheckBox("Show prompt sent")
-        self.probabilities_box = QCheckBox("Probabilities")
-        self.probabilities_box.setToolTip(
+        self.thinking_box = QCheckBox(_("Thinking"))
+        self.thinking_box.setToolTip(_("Let the reasoning model think before it answers"))
+        self.show_prompt_box = QCheckBox(_("Show prompt sent"))
+        self.probabilities_box = QCheckBox(_("Probabilities"))
+        self.probabilities_box.setToolTip(_(
             "Tint each generated token by its probability; hover it for the alternatives "
             "the model weighed and what the sampler drew from, click it to continue from "
-            "another one (new replies)")
+            "another one (new replies)"))
         self.system_prompt = QLineEdit()
-        self.system_prompt.setPlaceholderText("System prompt (model default)")
-        self.system_label = QLabel("System")
+        self.system_prompt.setPlaceholderText(_("System prompt (model default)"))
+        self.system_label = QLabel(_("System"))
         self.defaults_button = QToolButton()
-        self.defaults_button.setText("Defaults")
-        self.defaults_button.setToolTip("Back to this model's default settings")
+        self.defaults_button.setText(_("Defaults"))
+        self.defaults_button.setToolTip(_("Back to this model's default settings"))
         self.defaults_button.clicked.connect(self.defaultsRequested)
         checks = QHBoxLayout()  # "Thinking" and "Defaults": fits a narrow pane
         checks.setContentsMargins(0, 0, 0, 0)
@@ -257,19 +264,22 @@ class PaneSettingsForm(QScrollArea):
         checks.addWidget(self.defaults_button)
         # one field per row, full labels: three panes side by side at presentation sizes
         # leave room for a label and a field, not for two of each ("Max tol")
-        rows = [("Temperature", self.temperature, "Temperature: 0 always picks the likeliest "
-                 "token (after the repetition penalty); higher spreads the choice"),
-                ("Top-k", self.top_k, "Keep only the k likeliest tokens (off: all of them)"),
-                ("Top-p", self.top_p, "Keep the likeliest tokens until their probabilities "
-                 "add up to p (1: off)"),
-                ("Min-p", self.min_p, "Drop tokens less likely than p times the likeliest "
-                 "one (0: off)"),
-                ("Repeat penalty", self.repeat_penalty, "Make the last 64 generated tokens "
-                 "less likely (1: off)"),
-                ("Max tokens", self.max_tokens, "Maximum number of tokens to generate"),
-                ("Seed", self.seed, "The same seed and settings give the same reply"),
-                ("System", self.system_prompt, "")]
+        rows = [(_("Temperature"), self.temperature, _(
+                    "Temperature: 0 always picks the likeliest token (after the repetition "
+                    "penalty); higher spreads the choice")),
+                (_("Top-k"), self.top_k, _("Keep only the k likeliest tokens (off: all of "
+                                           "them)")),
+                (_("Top-p"), self.top_p, _("Keep the likeliest tokens until their "
+                                           "probabilities add up to p (1: off)")),
+                (_("Min-p"), self.min_p, _("Drop tokens less likely than p times the "
+                                           "likeliest one (0: off)")),
+                (_("Repeat penalty"), self.repeat_penalty, _(
+                    "Make the last 64 generated tokens less likely (1: off)")),
+                (_("Max tokens"), self.max_tokens, _("Maximum number of tokens to generate")),
+                (_("Seed"), self.seed, _("The same seed and settings give the same reply")),
+                (_("System prompt"), self.system_prompt, "")]
         for row, (text, editor, tip) in enumerate(rows):
+            a11y.describe(editor, text, tip)
             label = self.system_label if editor is self.system_prompt else QLabel(text)
             label.setWordWrap(True)  # "Repeat penalty" on two lines in a narrow pane
             label.setBuddy(editor)
@@ -285,18 +295,20 @@ class PaneSettingsForm(QScrollArea):
         views.addWidget(self.probabilities_box)
         grid.addLayout(views, row + 1, 0, 1, 2)
         # base models: the document the question is wrapped in, editable, or none at all
-        self.wrapping_label = QLabel("Wrapping")
+        self.wrapping_label = QLabel(_("Wrapping"))
         self.wrapping_label.setToolTip(
-            "The document a base model continues; {question} is replaced by your prompt")
+            _("The document a base model continues; {question} is replaced by your "
+              "prompt"))
         self.wrapping = QPlainTextEdit()
         self.wrapping.setTabChangesFocus(True)
+        a11y.describe(self.wrapping, _("Wrapping"), self.wrapping_label.toolTip())
         self.wrapping.setFixedHeight(self.wrapping.fontMetrics().lineSpacing() * 4 + 12)
         self.wrapping_label.setBuddy(self.wrapping)
-        self.raw_box = QCheckBox("Send raw text")  # short: fits a narrow pane
-        self.raw_box.setToolTip("No wrapping: the base model continues exactly what you "
-                                "typed")
-        self.wrapping_hint = QLabel("The wrapping must contain {question}; "
-                                    "the last valid one is used.")
+        self.raw_box = QCheckBox(_("Send raw text"))  # short: fits a narrow pane
+        self.raw_box.setToolTip(_("No wrapping: the base model continues exactly what you "
+                                  "typed"))
+        self.wrapping_hint = QLabel(_("The wrapping must contain {question}; "
+                                      "the last valid one is used."))
         self.wrapping_hint.setWordWrap(True)
         theme.style(self.wrapping_hint, lambda: f"color: {theme.fail_color()};")
         self.wrapping_hint.hide()
@@ -304,7 +316,7 @@ class PaneSettingsForm(QScrollArea):
         grid.addWidget(self.wrapping, row + 2, 1)
         grid.addWidget(self.raw_box, row + 3, 0, 1, 2)
         grid.addWidget(self.wrapping_hint, row + 4, 0, 1, 2)
-        self.offload_label = QLabel("GPU offload")
+        self.offload_label = QLabel(_("GPU offload"))
         self.offload = OffloadChoice()
         self.offload_label.setBuddy(self.offload.mode)
         grid.addWidget(self.offload_label, row + 5, 0, Qt.AlignmentFlag.AlignTop)
@@ -383,7 +395,8 @@ class PaneSettingsForm(QScrollArea):
         self.system_label.setVisible(chat)
         self.system_prompt.setText(cfg.system_prompt or "")
         self.system_prompt.setPlaceholderText(
-            f"System prompt (default: {entry.prompt.system_prompt or 'none'})")
+            _("System prompt (default: {prompt})").format(
+                prompt=entry.prompt.system_prompt or _("none")))
         show = cfg.show_prompt if cfg.show_prompt is not None else entry.role == "base"
         self.show_prompt_box.setChecked(bool(show))
         self.probabilities_box.setChecked(bool(cfg.probabilities))

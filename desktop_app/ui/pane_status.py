@@ -11,6 +11,7 @@ from enum import StrEnum
 from desktop_app.engine.protocol import FAILURE_LABELS, FINISH_LABELS, FailureKind, FinishReason
 from desktop_app.models.catalog import Availability
 from desktop_app.session.turn import TURN_STATE_LABELS, TurnState
+from desktop_app.text.i18n import N_, _, ngettext, number
 
 
 class PaneStatus(StrEnum):
@@ -32,19 +33,23 @@ class PaneStatus(StrEnum):
     CONTINUE_FAILED = "continue-failed"  # a Continue failed; the reply is as it was
 
 
-# status -> the footer's words (str.format fields: the status's figures). The one table.
+# the streaming line counts tokens: its singular and plural go through ngettext
+STREAMING_LABEL = "{turn} {tokens} tokens · {elapsed}"
+
+# status -> the footer's words (str.format fields: the status's figures, numbers already
+# written the locale's way). The one table; translated where it is shown.
 FOOTER_LABELS: dict[PaneStatus, str] = {
-    PaneStatus.READY: "Ready",
-    PaneStatus.UNKNOWN_MODEL: "Unknown model",
+    PaneStatus.READY: N_("Ready"),
+    PaneStatus.UNKNOWN_MODEL: N_("Unknown model"),
     PaneStatus.NOT_READY: "{availability}",
     PaneStatus.TURN: "{turn}",
-    PaneStatus.STREAMING: "{turn} {tokens:,} tokens · {elapsed}",
-    PaneStatus.LOADING: "Loading model…",
-    PaneStatus.LOADED: "Loaded in {seconds:.1f} s",
-    PaneStatus.STOPPING: "Stopping…",
+    PaneStatus.STREAMING: STREAMING_LABEL,
+    PaneStatus.LOADING: N_("Loading model…"),
+    PaneStatus.LOADED: N_("Loaded in {seconds} s"),
+    PaneStatus.STOPPING: N_("Stopping…"),
     PaneStatus.FINISHED: "{finish}",
     PaneStatus.FAILED: "{failure}",
-    PaneStatus.CONTINUE_FAILED: "Continue failed",
+    PaneStatus.CONTINUE_FAILED: N_("Continue failed"),
 }
 
 # a run's progress: once a stop is asked for, "Stopping…" stands until the run ends
@@ -60,18 +65,31 @@ def _capitalised(label: str) -> str:
 
 
 def _words(value: object) -> object:
-    """A figure as the footer shows it: an enum by its own label table."""
+    """A figure as the footer shows it: an enum by its own label table (translated), a
+    number the locale's way."""
     if isinstance(value, Availability):
-        return _capitalised(value.label)
+        return _capitalised(_(value.label))
     if isinstance(value, TurnState):
-        return TURN_STATE_LABELS[value]
+        return _(TURN_STATE_LABELS[value])
     if isinstance(value, FinishReason):
-        return _capitalised(FINISH_LABELS[value])
+        return _capitalised(_(FINISH_LABELS[value]))
     if isinstance(value, FailureKind):
-        return FAILURE_LABELS[value]
+        return _(FAILURE_LABELS[value])
+    if isinstance(value, float) and not isinstance(value, bool):
+        return number(value, 1)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return number(value)
     return value
 
 
 def footer_text(status: PaneStatus, figures: dict[str, object]) -> str:
-    """The footer's words for ``status`` and its figures."""
-    return FOOTER_LABELS[status].format(**{name: _words(v) for name, v in figures.items()})
+    """The footer's words for ``status`` and its figures, in the window's language."""
+    template = FOOTER_LABELS[status]
+    if template == STREAMING_LABEL:  # a count: the language's plural form
+        tokens = figures.get("tokens", 0)
+        template = ngettext("{turn} {tokens} token · {elapsed}",
+                            "{turn} {tokens} tokens · {elapsed}",
+                            tokens if isinstance(tokens, int) else 0)
+    else:
+        template = _(template) if template else template
+    return template.format(**{name: _words(v) for name, v in figures.items()})

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from desktop_app.text.i18n import N_, _
 from desktop_app.verify import Protections, detect_protections
 
-SANDBOX_PREFIX = "Verify sandbox: "
-SANDBOX_UNAVAILABLE = "not available in this build"
+SANDBOX_PREFIX = N_("Verify sandbox: {isolation}")
+SANDBOX_UNAVAILABLE = N_("not available in this build")
 PARTIAL_MARK = "⚠"  # after the isolation's name: a protection is missing on this machine
 
 
@@ -27,24 +28,27 @@ def isolation_name(protections: Protections) -> str:
     Linux namespaces, Landlock, macOS sandbox-exec, a Windows Job Object, or none beyond
     a separate process with limits."""
     if protections.namespaces:
-        return "namespaces"
+        return _("namespaces")
     if protections.landlock_fs or protections.landlock_net or protections.landlock_scope:
         return "Landlock"
     if protections.sandbox_exec:
         return "sandbox-exec"
     if protections.job_object:
         return "Job Object"
-    return "process only"
+    return _("process only")
 
 
 def isolation_badge(protections: Protections | None) -> SandboxBadge:
     """The badge for what confined the sandbox's trial run; None: no sandbox could run."""
     if protections is None:
-        return SandboxBadge(f"{SANDBOX_PREFIX}unavailable",
-                            f"{SANDBOX_PREFIX}{SANDBOX_UNAVAILABLE}", partial=True)
+        return SandboxBadge(_(SANDBOX_PREFIX).format(isolation=_("unavailable")),
+                            _(SANDBOX_PREFIX).format(isolation=_(SANDBOX_UNAVAILABLE)),
+                            partial=True)
     partial = bool(protections.missing())
-    text = SANDBOX_PREFIX + isolation_name(protections) + (PARTIAL_MARK if partial else "")
-    return SandboxBadge(text, SANDBOX_PREFIX + protections.summary(), partial=partial)
+    text = _(SANDBOX_PREFIX).format(
+        isolation=isolation_name(protections) + (PARTIAL_MARK if partial else ""))
+    return SandboxBadge(text, _(SANDBOX_PREFIX).format(isolation=protections.summary()),
+                        partial=partial)
 
 
 def sandbox_protections() -> Protections | None:

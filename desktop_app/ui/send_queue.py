@@ -12,10 +12,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from desktop_app.text import escape
-from desktop_app.ui import theme
+from desktop_app.text.i18n import N_, _
+from desktop_app.ui import a11y, theme
 from desktop_app.verify import Problem
 
-QUEUED_NOTE = "Queued: will send when the panes finish"
+QUEUED_NOTE = N_("Queued: will send when the panes finish")
 SHOWN_CHARS = 60  # the queued question as the note quotes it, this long at most
 
 
@@ -33,8 +34,11 @@ class QueuedQuestion(QWidget):
         self.label = QLabel()
         self.label.setTextFormat(Qt.TextFormat.RichText)
         self.label.setWordWrap(True)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Do not send the queued question")
+        a11y.describe(self.label, _("Queued question"))
+        self.cancel_button = QPushButton(_("Cancel"))
+        self.cancel_button.setToolTip(_("Do not send the queued question"))
+        a11y.describe(self.cancel_button, _("Cancel the queued question"),
+                      _("Do not send the queued question"))
         self.cancel_button.clicked.connect(self.cancel)
         row.addWidget(self.label, 1)
         row.addWidget(self.cancel_button)
@@ -53,7 +57,8 @@ class QueuedQuestion(QWidget):
         one_line = " ".join(text.split())
         if len(one_line) > SHOWN_CHARS:
             one_line = one_line[:SHOWN_CHARS - 1] + "…"
-        self.label.setText(f"<b>{QUEUED_NOTE}</b>: “{escape.html(one_line)}”")
+        self.label.setText(_("{note}: “{question}”").format(
+            note=f"<b>{_(QUEUED_NOTE)}</b>", question=escape.html(one_line)))
         self.show()
 
     def take(self) -> tuple[str, Problem | None] | None:

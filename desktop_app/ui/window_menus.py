@@ -41,6 +41,9 @@ class MenuHost(Protocol):
     def set_zoom(self, zoom: float) -> None: ...
     def set_sync(self, on: bool) -> None: ...
     def next_pane(self) -> None: ...
+    def toggle_active_thinking(self) -> None: ...
+    def verify_active(self) -> None: ...
+    def rollouts_active(self) -> Any: ...
     def add_pane(self) -> Any: ...
     def undo_remove(self) -> Any: ...
     def open_model_manager(self) -> None: ...
@@ -64,6 +67,12 @@ def build_menus_and_shortcuts(window: MenuHost) -> tuple[QAction, QAction, QActi
     run_menu.addAction(_("Stop &all"), QKeySequence("Esc"), window.stop_all)
     run_menu.addAction(_("Stop active pane"), QKeySequence("Ctrl+."), window.stop_active)
     run_menu.addAction(_("&Clear all"), QKeySequence("Ctrl+L"), window.clear_all)
+    run_menu.addSeparator()
+    run_menu.addAction(_("&Verify active pane"), QKeySequence("Ctrl+Shift+V"),
+                       window.verify_active)
+    run_menu.addAction(_("R&ollouts ×N for active pane…"), QKeySequence("Ctrl+Shift+R"),
+                       window.rollouts_active)
+    run_menu.addSeparator()
     run_menu.addAction(_("&Practice problems…"), QKeySequence("Ctrl+P"), window.open_practice)
     run_menu.addAction(_("Rollouts on a practice &set…"), window.open_set_runs)
     run_menu.addAction(_("&RLHF: rank, reward model, best-of-N…"), lambda: open_rlhf(window))
@@ -74,6 +83,8 @@ def build_menus_and_shortcuts(window: MenuHost) -> tuple[QAction, QAction, QActi
     thinking_action.setShortcut(QKeySequence("Ctrl+T"))
     thinking_action.toggled.connect(window.thinking_toggle.setChecked)
     window.thinking_toggle.toggled.connect(thinking_action.setChecked)
+    view_menu.addAction(_("&Fold or expand active pane's thinking"),
+                        QKeySequence("Ctrl+Shift+T"), window.toggle_active_thinking)
     presentation_action = view_menu.addAction(_("&Presentation mode"))
     presentation_action.setCheckable(True)
     presentation_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
