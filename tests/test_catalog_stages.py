@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from desktop_app import paths
 from desktop_app.models import recommend
 from desktop_app.models.catalog import load_catalog

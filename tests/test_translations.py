@@ -158,8 +158,8 @@ def _texts(widget) -> list[str]:
         QLabel,
         QLineEdit,
         QPlainTextEdit,
-        QTabWidget,
         QTableWidget,
+        QTabWidget,
         QTreeWidget,
     )
 
