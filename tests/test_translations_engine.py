@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,46 @@ def test_the_command_line_stays_english_under_a_german_locale(tmp_path):
     output = done.stdout + done.stderr
     assert "notes.gguf is not a GGUF model file (it does not start with 'GGUF')." in output
     assert "keine" not in output
+
+
+# ------------------------------------------------------------------ a remote server
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_server_fails_in_german_and_the_command_line_stays_english(
+        german, tmp_path):
+    from tests.test_remote import final, run, remote_entry
+
+    endpoint = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
+    failed = final(run(remote_entry(endpoint, "served-model", role="instruct")))
+    assert isinstance(failed, Failed)
+    host = endpoint.split("//")[1].removesuffix("/v1")
+    assert failed.message.startswith(f"Der Server unter {host} ist nicht erreichbar (")
+    assert failed.message.endswith("); läuft er, und ist die Adresse richtig?")
+
+    home = tmp_path / "home"
+    previous = os.environ.get("TRIPTYCH_HOME")
+    os.environ["TRIPTYCH_HOME"] = str(home)
+    try:
+        i18n.set_language("en")  # the catalog's own wording, as the command line writes it
+        [entry] = user_catalog.add_remote_models(endpoint, [("served-model", "instruct")])
+    finally:
+        i18n.set_language("de")
+        if previous is None:
+            os.environ.pop("TRIPTYCH_HOME", None)
+        else:
+            os.environ["TRIPTYCH_HOME"] = previous
+    env = {**os.environ, "TRIPTYCH_HOME": str(home), "LANG": "de_DE.UTF-8",
+           "LANGUAGE": "de", "LC_ALL": "de_DE.UTF-8", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "desktop_app.cli.main", "compare", "Hi", "--models", entry.id,
+         "--max-tokens", "4"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    output = done.stdout + done.stderr
+    assert f"Cannot reach the server at {host} (" in output
+    assert "is it running, and is the address right?" in output
+    assert "erreichbar" not in output
