@@ -122,7 +122,7 @@ def _free_port() -> int:
 
 def test_an_unreachable_server_fails_in_german_and_the_command_line_stays_english(
         german, tmp_path):
-    from tests.test_remote import final, run, remote_entry
+    from tests.test_remote import final, remote_entry, run
 
     endpoint = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
     failed = final(run(remote_entry(endpoint, "served-model", role="instruct")))
