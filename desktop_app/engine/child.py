@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from desktop_app.engine import sentences as S
 from desktop_app.engine.cores import ThreadTuner, UpProbes
 from desktop_app.engine.llama.native_setup import (
     AVOID_KERNELS_ENV,
@@ -50,6 +51,7 @@ from desktop_app.engine.protocol import (
 )
 from desktop_app.models.catalog import ModelEntry, ensure_local
 from desktop_app.models.sources import CatalogError
+from desktop_app.text.i18n import _
 from desktop_app.text.markers import StopMatcher
 from desktop_app.text.thinking import THINKING, ThinkingSplitter, get_format
 
@@ -205,8 +207,8 @@ def _prepare(model: LlamaModel, entry: ModelEntry, request: GenerationRequest,
         return Failed(message=str(exc), kind=FailureKind.ERROR, result=result)
     tokens = prompt_tokens(model, built)
     if len(tokens) >= model.n_ctx - 1:
-        message = (f"The prompt is {len(tokens)} tokens, more than {entry.name}'s context "
-                   f"of {model.n_ctx}; shorten it or clear the conversation.")
+        message = _(S.PROMPT_TOO_LONG).format(tokens=len(tokens), model=entry.name,
+                                               n_ctx=model.n_ctx)
         result.error = message
         return Failed(message=message, kind=FailureKind.ERROR, result=result)
     return built, tokens
@@ -373,7 +375,7 @@ def run_many(
 
     started = time.perf_counter()
     if not 1 <= len(seeds) <= model.n_sequences:
-        message = f"Between 1 and {model.n_sequences} sequences can be sampled at once."
+        message = _(S.TOO_MANY_SEQUENCES).format(most=model.n_sequences)
         yield Failed(message=message, kind=FailureKind.ERROR,
                      result=GenerationResult(model=entry.id, role=entry.role, error=message))
         return
@@ -514,13 +516,14 @@ def worker_main(conn: Any, stop_event: Any, threads: tuple[Any, Any], entry: Mod
     _yield_to_the_window()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
-        conn.send(Loading(entry.id, "preparing the model file"))
+        conn.send(Loading(entry.id, _(S.PREPARING)))
         try:
             path = ensure_local(entry)
         except CatalogError as exc:
             conn.send(Failed(message=str(exc), kind=FailureKind.MISSING))
             return
-        conn.send(Loading(entry.id, f"loading {path.name}", kernels=_loaded_kernels()))
+        conn.send(Loading(entry.id, _(S.LOADING_FILE).format(file=path.name),
+                          kernels=_loaded_kernels()))
         started = time.perf_counter()
         n_threads = max(1, int(threads_value.value))
         inject_crash("kernels", setup)
@@ -533,7 +536,8 @@ def worker_main(conn: Any, stop_event: Any, threads: tuple[Any, Any], entry: Mod
                 inject_crash("probe", setup)
                 model.probe()
         except MemoryError:
-            conn.send(Failed(message=f"Not enough memory to load {entry.name}.", kind=FailureKind.OOM))
+            conn.send(Failed(message=_(S.NO_MEMORY_TO_LOAD).format(model=entry.name),
+                             kind=FailureKind.OOM))
             return
         except Exception as exc:  # noqa: BLE001 - every load failure is reported as data
             conn.send(Failed(message=str(exc) or type(exc).__name__, kind=FailureKind.LOAD))
@@ -624,12 +628,13 @@ def _serve(conn: Any, stop_event: Any, shared: tuple[Any, Any], entry: ModelEntr
         try:
             send_batched(conn, events)
         except MemoryError:
-            conn.send(Failed(message=f"{entry.name} ran out of memory while generating.",
+            conn.send(Failed(message=_(S.OOM_GENERATING).format(model=entry.name),
                              kind=FailureKind.OOM))
         except (BrokenPipeError, EOFError):
             return
         except Exception as exc:  # noqa: BLE001 - a generation's failure is data for its pane
-            conn.send(Failed(message=f"Generation failed: {exc}", kind=FailureKind.ERROR))
+            conn.send(Failed(message=_(S.GENERATION_FAILED).format(error=exc),
+                             kind=FailureKind.ERROR))
 
 
 # ------------------------------------------------------------------------- embeddings
@@ -658,7 +663,8 @@ def run_embedding(entry: ModelEntry, texts: tuple[str, ...], n_threads: int) -> 
                                  normalize=True, truncate=True) if texts else []
         return Embedded(tuple(tuple(float(x) for x in vector) for vector in vectors))
     except MemoryError:
-        return Failed(message=f"{entry.name} ran out of memory while embedding.",
+        return Failed(message=_(S.OOM_EMBEDDING).format(model=entry.name),
                       kind=FailureKind.OOM)
     except Exception as exc:  # noqa: BLE001 - reported to the caller as data
-        return Failed(message=f"{entry.name} could not embed: {exc}", kind=FailureKind.ERROR)
+        return Failed(message=_(S.CANNOT_EMBED).format(model=entry.name, error=exc),
+                      kind=FailureKind.ERROR)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from desktop_app.engine import sentences as S
 from desktop_app.engine.chat_template import (
     TemplateBroken,
     TemplateRefused,
@@ -26,6 +27,7 @@ from desktop_app.engine.chat_template import (
     render_template,
 )
 from desktop_app.models.catalog import ModelEntry
+from desktop_app.text.i18n import _
 from desktop_app.text.thinking import ThinkingFormat, get_format
 
 REASONING_EFFORTS = ("low", "medium", "high")
@@ -160,8 +162,8 @@ def build_document_prompt(
 def _prompt_error(exc: TemplateRefused | TemplateBroken) -> PromptError:
     """One sentence for the user about a template that failed."""
     if isinstance(exc, TemplateRefused):
-        return PromptError(f"The model's chat template refused the conversation: {exc}")
-    return PromptError(f"The model's chat template could not be rendered: {exc}")
+        return PromptError(_(S.TEMPLATE_REFUSED).format(error=exc))
+    return PromptError(_(S.TEMPLATE_BROKEN).format(error=exc))
 
 
 FALLBACK_CHATML = (
@@ -274,8 +276,7 @@ def build_chat_prompt(
         system = f"{system} {NO_THINK_TAG}" if system else NO_THINK_TAG  # the template drops it
     elif control.switch == ThinkingSwitch.REASONING_EFFORT:
         if reasoning_effort is not None and reasoning_effort not in REASONING_EFFORTS:
-            raise PromptError(f"Reasoning effort must be low, medium or high, "
-                              f"not '{reasoning_effort}'.")
+            raise PromptError(_(S.BAD_EFFORT).format(effort=reasoning_effort))
         if not thinking:
             flags["reasoning_effort"] = "low"
             notes.append(REASONING_LOW_NOTE)
@@ -319,7 +320,7 @@ def build_prompt(
     if entry.prompt.style == "document":
         template = document_template or entry.prompt.document_template
         if "{question}" not in template:
-            raise PromptError("The document wrapping must contain {question}.")
+            raise PromptError(_(S.NO_QUESTION))
         text = build_document_prompt(template, question, history)
         return BuiltPrompt(
             text=text, stop=tuple(entry.prompt.stop) + extra_stop, starts_in_thinking=False

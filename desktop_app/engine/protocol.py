@@ -21,6 +21,7 @@ from typing import Any
 
 from desktop_app.engine.prompting import Turn
 from desktop_app.models.catalog import ModelEntry
+from desktop_app.text.i18n import N_
 
 # ------------------------------------------------------------------------------ states
 
@@ -34,11 +35,12 @@ class FinishReason(StrEnum):
     ERROR = "error"  # see the Failed event / the result's error
 
 
+# Shown translated: _(FINISH_LABELS[reason]) (N_ marks them; the language is set later).
 FINISH_LABELS: dict[FinishReason, str] = {
-    FinishReason.STOP: "finished",
-    FinishReason.LENGTH: "token limit reached",
-    FinishReason.CANCELLED: "stopped",
-    FinishReason.ERROR: "failed",
+    FinishReason.STOP: N_("finished"),
+    FinishReason.LENGTH: N_("token limit reached"),
+    FinishReason.CANCELLED: N_("stopped"),
+    FinishReason.ERROR: N_("failed"),
 }
 
 
@@ -58,11 +60,11 @@ class FailureKind(StrEnum):
 
 
 FAILURE_LABELS: dict[FailureKind, str] = {
-    FailureKind.MISSING: "Not downloaded",
-    FailureKind.LOAD: "Could not load the model",
-    FailureKind.CRASH: "Model process crashed",
-    FailureKind.OOM: "Out of memory",
-    FailureKind.ERROR: "Failed",
+    FailureKind.MISSING: N_("Not downloaded"),
+    FailureKind.LOAD: N_("Could not load the model"),
+    FailureKind.CRASH: N_("Model process crashed"),
+    FailureKind.OOM: N_("Out of memory"),
+    FailureKind.ERROR: N_("Failed"),
 }
 
 # ---------------------------------------------------------------------------- requests

@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx2
 
-from desktop_app.engine.prompting import BuiltPrompt, PromptError, build_prompt
+from desktop_app.engine.prompting import PromptError
 from desktop_app.engine.protocol import (
     Delta,
     EmbeddingError,
@@ -50,11 +50,19 @@ from desktop_app.engine.protocol import (
     PromptSent,
     TokenLogprob,
 )
+from desktop_app.engine.remote_request import (  # noqa: F401 - the request's parts, re-exported
+    MAX_TOP_LOGPROBS,
+    chat_messages,
+    chunk_logprob,
+    request_body,
+    shown_messages,
+)
 from desktop_app.models import servers
 from desktop_app.models.catalog import ModelEntry
 from desktop_app.models.servers import ServerError, ServerProblem
 from desktop_app.models.sources import RemoteSource
 from desktop_app.text.escape import visible_controls
+from desktop_app.text.i18n import N_, _, number
 from desktop_app.text.thinking import THINKING, ThinkingSplitter
 
 CONNECT_TIMEOUT_S = 10.0
@@ -62,116 +70,29 @@ CONNECT_TIMEOUT_S = 10.0
 # to evaluate a long prompt before its first token).
 READ_TIMEOUT_S = 300.0
 MAX_RETRY_AFTER_S = 60.0  # a 429's Retry-After is honoured once, up to this long
-MAX_TOP_LOGPROBS = 20  # the most alternatives OpenAI's API (and vLLM by default) give
 
 FINISH_REASONS = {"stop": FinishReason.STOP, "length": FinishReason.LENGTH,
                   "eos": FinishReason.STOP, "content_filter": FinishReason.STOP,
                   "tool_calls": FinishReason.STOP, "function_call": FinishReason.STOP}
 
 
+# How a stream that ended without a finish reason is told: (a bare [DONE], any answer yet)
+_CUT_SENTENCES = {
+    (True, True): N_("The server at {host} broke off the answer: it ended the stream without "
+                     "a finish reason (another request may have interrupted it); the partial "
+                     "answer is kept."),
+    (True, False): N_("The server at {host} broke off the answer before its first word: it "
+                      "ended the stream without a finish reason (another request may have "
+                      "interrupted it)."),
+    (False, True): N_("The server at {host} broke off the answer: the stream ended before "
+                      "the answer was done; the partial answer is kept."),
+    (False, False): N_("The server at {host} broke off the answer before its first word: the "
+                       "stream ended before the answer was done."),
+}
+
+
 class _Cancelled(Exception):
     """Stop was pressed (raised inside the request thread)."""
-
-
-# ------------------------------------------------------------------------ requests
-
-
-def chat_messages(request: GenerationRequest, entry: ModelEntry) -> list[dict[str, str]]:
-    """The conversation as chat messages: system, earlier turns, the new question."""
-    messages = []
-    system = request.system_prompt or entry.prompt.system_prompt
-    if system:
-        messages.append({"role": "system", "content": system})
-    for turn in request.history:
-        messages.append({"role": "user", "content": turn.user})
-        messages.append({"role": "assistant", "content": turn.assistant})
-    messages.append({"role": "user", "content": request.prompt})
-    return messages
-
-
-def shown_messages(messages: list[dict[str, str]]) -> str:
-    """The messages as the prompt panel shows them (the server applies its own template)."""
-    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
-
-
-def request_body(entry: ModelEntry, request: GenerationRequest, seed: int
-                 ) -> tuple[str, dict[str, Any], BuiltPrompt]:
-    """The path, JSON body and shown prompt for one generation.
-
-    Raises PromptError (one sentence) for a document wrapping without ``{question}``."""
-    source = entry.source
-    assert isinstance(source, RemoteSource)
-    sampling = request.sampling
-    body: dict[str, Any] = {
-        "model": source.model,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "max_tokens": sampling.max_tokens,
-        "temperature": sampling.temperature,
-        "top_p": sampling.top_p,
-        "seed": seed,
-        # not in OpenAI's own API, understood by llama-server, vLLM, SGLang and Ollama
-        "top_k": sampling.top_k,
-        "min_p": sampling.min_p,
-        "repeat_penalty": sampling.repeat_penalty,  # llama.cpp's name
-        "repetition_penalty": sampling.repeat_penalty,  # vLLM's and SGLang's
-    }
-    if request.ignore_eos:
-        body["ignore_eos"] = True
-    top_k = min(max(0, request.top_logprobs), MAX_TOP_LOGPROBS)
-    if entry.prompt.style == "document" or request.raw:
-        built = build_prompt(entry, request.prompt, history=request.history, raw=request.raw,
-                             document_template=request.document_template,
-                             extra_stop=request.stop)
-        body["prompt"] = built.text
-        if top_k:
-            body["logprobs"] = top_k  # the completions API's form: how many alternatives
-        path = "/completions"
-    else:
-        messages = chat_messages(request, entry)
-        prefilled = entry.prompt.supports_thinking and entry.prompt.thinking_prefilled
-        built = BuiltPrompt(text=shown_messages(messages),
-                            stop=tuple(entry.prompt.stop) + tuple(request.stop),
-                            starts_in_thinking=prefilled and request.thinking)
-        body["messages"] = messages
-        if top_k:
-            body["logprobs"], body["top_logprobs"] = True, top_k
-        flags = dict(entry.prompt.template_flags)
-        if entry.prompt.supports_thinking and not request.thinking:
-            flags[entry.prompt.thinking_toggle_flag or "enable_thinking"] = False
-        if flags:
-            body["chat_template_kwargs"] = flags
-        path = "/chat/completions"
-    if built.stop:
-        body["stop"] = list(built.stop)
-    return path, body, built
-
-
-def chunk_logprob(choice: dict[str, Any]) -> TokenLogprob | None:
-    """The first token's log-probability and alternatives in a streamed choice, in either
-    API's form (chat: ``logprobs.content[]``; completions: ``tokens`` / ``top_logprobs``).
-    A server streams one token per chunk; should a chunk hold more, the first is kept."""
-    data = choice.get("logprobs")
-    if not isinstance(data, dict):
-        return None
-    content = data.get("content")
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        first = content[0]
-        top = [(str(t.get("token", "")), float(t["logprob"]))
-               for t in first.get("top_logprobs") or [] if isinstance(t, dict)
-               and isinstance(t.get("logprob"), int | float)]
-        if isinstance(first.get("logprob"), int | float):
-            return TokenLogprob(str(first.get("token", "")), float(first["logprob"]), tuple(top))
-        return None
-    tokens, chosen = data.get("tokens"), data.get("token_logprobs")
-    if isinstance(tokens, list) and tokens and isinstance(chosen, list) and chosen \
-            and isinstance(chosen[0], int | float):
-        alternatives = data.get("top_logprobs")
-        first_top = alternatives[0] if isinstance(alternatives, list) and alternatives else {}
-        top = sorted(((str(t), float(p)) for t, p in (first_top or {}).items()
-                      if isinstance(p, int | float)), key=lambda item: -item[1])
-        return TokenLogprob(str(tokens[0]), float(chosen[0]), tuple(top))
-    return None
 
 
 # --------------------------------------------------------------------------- reply
@@ -346,7 +267,7 @@ class RemoteWorker:
 
     def __init__(self, entry: ModelEntry, **_local_settings: Any):
         if not isinstance(entry.source, RemoteSource):
-            raise ValueError(f"'{entry.id}' is not a model on a server.")
+            raise ValueError(_("'{model}' is not a model on a server.").format(model=entry.id))
         self.entry = entry
         self.source: RemoteSource = entry.source
         self._calls: list[_Call] = []
@@ -452,8 +373,9 @@ class RemoteWorker:
             rows = sorted(response.json()["data"], key=lambda row: row.get("index", 0))
             return [[float(x) for x in row["embedding"]] for row in rows]
         except (ValueError, KeyError, TypeError):
-            raise EmbeddingError(f"{servers.host_of(source.endpoint)} answered /embeddings with "
-                                 f"something that is not a list of vectors.") from None
+            raise EmbeddingError(_("{host} answered /embeddings with something that is not a "
+                                   "list of vectors.").format(
+                host=servers.host_of(source.endpoint))) from None
 
     def _generate(self, requests: list[GenerationRequest]) -> Generator[Event, None, None]:
         calls = self._calls = [_Call() for _ in requests]
@@ -483,7 +405,8 @@ class RemoteWorker:
                     index, event = reader.recv()
                 except (EOFError, OSError):
                     ended = True
-                    yield seen[0].failed("The request to the server ended without a final word.")
+                    yield seen[0].failed(_("The request to the server ended without a final "
+                                           "word."))
                     return
                 seen[index].add(event)
                 if isinstance(event, Loading | Loaded | PromptSent):
@@ -529,8 +452,8 @@ class RemoteWorker:
         except Exception as exc:  # noqa: BLE001 - every failure is data for the pane
             result = GenerationResult(model=self.entry.id, role=self.entry.role, error=str(exc))
             try:
-                sender.send(sequence, Failed(message=f"Internal error talking to the server: "
-                                                     f"{exc}", kind=FailureKind.ERROR,
+                message = _("Internal error talking to the server: {error}").format(error=exc)
+                sender.send(sequence, Failed(message=message, kind=FailureKind.ERROR,
                                              result=result))
             except (OSError, EOFError):
                 pass
@@ -549,11 +472,11 @@ class RemoteWorker:
             return
         host = servers.host_of(source.endpoint)
         if self._loaded is None:
-            yield Loading(entry.id, f"connecting to {host}")
+            yield Loading(entry.id, _("connecting to {host}").format(host=host))
         reply = RemoteReply(entry, request, started, built.starts_in_thinking)
         reply.result.prompt_sent, reply.result.seed = built.text, seed
         reply.result.prompt_notes = built.notes
-        reply.result.placement = f"{host} (remote)"
+        reply.result.placement = placement = _("{host} (remote)").format(host=host)
         try:
             with self._open(path, body, call) as response:
                 if self._loaded is None:
@@ -561,7 +484,7 @@ class RemoteWorker:
                         model_id=entry.id, load_s=time.perf_counter() - started,
                         n_ctx=entry.context_length, n_threads=0, model_path=source.describe(),
                         has_chat_template=entry.prompt.style == "chat",
-                        placement=f"{host} (remote)")
+                        placement=placement)
                     yield self._loaded
                 yield PromptSent(text=built.text, n_tokens=0,
                                  starts_in_thinking=built.starts_in_thinking, seed=seed,
@@ -575,7 +498,7 @@ class RemoteWorker:
                 return
             message = str(exc)
             if reply.generated and exc.problem != ServerProblem.CUT:
-                message = f"{message} The answer is cut."
+                message = _("{error} The answer is cut.").format(error=message)
             tail = reply.flush()
             if tail is not None:
                 yield tail
@@ -619,9 +542,9 @@ class RemoteWorker:
             wait = min(error.retry_after if error.retry_after is not None else 1.0,
                        MAX_RETRY_AFTER_S)
             if attempt == 2:
-                raise ServerError(ServerProblem.RATE_LIMITED,
-                                  f"{str(error).rstrip('.')}; Triptych already waited "
-                                  f"{wait:.0f} s and tried once more.")
+                raise ServerError(ServerProblem.RATE_LIMITED, _(
+                    "{error}; Triptych already waited {seconds} s and tried once more.").format(
+                    error=str(error).rstrip("."), seconds=number(wait, 0)))
             if call.stopped.wait(wait):
                 raise _Cancelled
         raise AssertionError("unreachable")
@@ -652,12 +575,8 @@ class RemoteWorker:
             # Ended with no finish reason: cut mid-way, or a bare [DONE] (llama-cpp-python's
             # server does that to a stream when another request interrupts it). Either way
             # the answer is not whole, and the pane must not call it finished.
-            how = ("it ended the stream without a finish reason (another request may have "
-                   "interrupted it)" if done else "the stream ended before the answer was done")
-            said = (f"the answer: {how}; the partial answer is kept" if reply.generated
-                    else f"the answer before its first word: {how}")
-            raise ServerError(ServerProblem.CUT, f"The server at {servers.host_of(endpoint)} "
-                                                 f"broke off {said}.")
+            raise ServerError(ServerProblem.CUT, _(_CUT_SENTENCES[done, reply.generated > 0]
+                                                   ).format(host=servers.host_of(endpoint)))
         yield from self._end(reply, reply.finish_reason)
 
     def _chunk(self, data: str, reply: RemoteReply) -> Iterator[Event]:
@@ -666,27 +585,27 @@ class RemoteWorker:
             chunk = json.loads(data)
         except ValueError:
             raise ServerError(ServerProblem.BAD_REPLY,
-                              f"The server at {host} sent a malformed chunk "
-                              f"({visible_controls(data[:60])!r}).") from None
+                              _("The server at {host} sent a malformed chunk ({chunk}).").format(
+                                  host=host, chunk=repr(visible_controls(data[:60])))) from None
         if not isinstance(chunk, dict):
-            raise ServerError(ServerProblem.BAD_REPLY,
-                              f"The server at {host} sent a chunk that is not a JSON object.")
+            raise ServerError(ServerProblem.BAD_REPLY, _(
+                "The server at {host} sent a chunk that is not a JSON object.").format(host=host))
         if "error" in chunk:
             error = chunk["error"]
             said = error.get("message", error) if isinstance(error, dict) else error
-            raise ServerError(ServerProblem.SERVER_ERROR,
-                              f"The server at {host} reported an error mid-answer: "
-                              f"{visible_controls(str(said))[:200]}.")
+            raise ServerError(ServerProblem.SERVER_ERROR, _(
+                "The server at {host} reported an error mid-answer: {error}.").format(
+                host=host, error=visible_controls(str(said))[:200]))
         if isinstance(chunk.get("usage"), dict):
             reply.usage = chunk["usage"]
         choices = chunk.get("choices")
         if not isinstance(choices, list):
-            raise ServerError(ServerProblem.BAD_REPLY,
-                              f"The server at {host} sent a chunk without 'choices'.")
+            raise ServerError(ServerProblem.BAD_REPLY, _(
+                "The server at {host} sent a chunk without 'choices'.").format(host=host))
         for choice in choices[:1]:
             if not isinstance(choice, dict):
-                raise ServerError(ServerProblem.BAD_REPLY,
-                                  f"The server at {host} sent a malformed choice.")
+                raise ServerError(ServerProblem.BAD_REPLY, _(
+                    "The server at {host} sent a malformed choice.").format(host=host))
             now = time.perf_counter()
             logprob = chunk_logprob(choice)
             delta = choice.get("delta")

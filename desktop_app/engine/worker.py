@@ -59,10 +59,24 @@ from desktop_app.engine.protocol import (
     PromptSent,
     Shutdown,
 )
+from desktop_app.engine.sentences import localize
 from desktop_app.models.catalog import ModelEntry
 from desktop_app.models.devices import GpuLayers
+from desktop_app.text.i18n import _
 
 # ------------------------------------------------------------------------------ worker
+
+
+def localize_event(event: Any) -> Any:
+    """``event`` from the model's process as this process reads it: a Failed's message (and
+    its result's error) and a Loading's detail in the current language; others unchanged."""
+    if isinstance(event, Failed):
+        if event.result is not None and event.result.error:
+            event.result.error = localize(event.result.error)
+        return replace(event, message=localize(event.message))
+    if isinstance(event, Loading):
+        return replace(event, detail=localize(event.detail))
+    return event
 
 
 def _describe_exit(exitcode: int | None) -> tuple[FailureKind, str]:
@@ -73,10 +87,13 @@ def _describe_exit(exitcode: int | None) -> tuple[FailureKind, str]:
         except ValueError:
             name = f"signal {signum}"
         if signum == getattr(signal, "SIGKILL", 9):
-            return (FailureKind.CRASH, f"The model's worker process was killed ({name}); it may have "
-                             "run out of memory. Retry, or pick a smaller model.")
-        return (FailureKind.CRASH, f"The model's worker process crashed ({name}).")
-    return (FailureKind.CRASH, f"The model's worker process ended unexpectedly (exit code {exitcode}).")
+            return (FailureKind.CRASH, _("The model's worker process was killed ({signal}); it "
+                                         "may have run out of memory. Retry, or pick a smaller "
+                                         "model.").format(signal=name))
+        return (FailureKind.CRASH,
+                _("The model's worker process crashed ({signal}).").format(signal=name))
+    return (FailureKind.CRASH, _("The model's worker process ended unexpectedly (exit code "
+                                 "{code}).").format(code=exitcode))
 
 
 def _end_process(proc: Any, conn: Connection | None, timeout: float) -> None:
@@ -229,9 +246,9 @@ class ModelWorker:
         try:
             message = self.connection.recv()
             if isinstance(message, list):
-                self._inbox.extend(message[1:])
-                return message[0]
-            return message
+                self._inbox.extend(localize_event(item) for item in message[1:])
+                return localize_event(message[0])
+            return localize_event(message)
         except (EOFError, OSError, ConnectionResetError):
             proc = self._process
             if proc is not None:
@@ -267,10 +284,14 @@ class ModelWorker:
             self._exitcode = None
             self.setup, self._probe = lower, True
         self.start()
-        what = ("its extra weight buffers (AMX, repacking)" if not lower.extra_buffers
-                else f"its {lower.avoid_kernels[-1]} kernels")
-        return Loading(self.entry.id, f"loading again without {what}: llama.cpp crashed "
-                                      f"with them on this CPU ({died_of})")
+        if not lower.extra_buffers:
+            detail = _("loading again without its extra weight buffers (AMX, repacking): "
+                       "llama.cpp crashed with them on this CPU ({cause})").format(cause=died_of)
+        else:
+            detail = _("loading again without its {kernels} kernels: llama.cpp crashed with "
+                       "them on this CPU ({cause})").format(kernels=lower.avoid_kernels[-1],
+                                                           cause=died_of)
+        return Loading(self.entry.id, detail)
 
     def _works(self, finished: bool = False) -> None:
         """The process got through its probe (``finished``: its first command): the setting
@@ -299,7 +320,7 @@ class ModelWorker:
         self.start()
         while True:
             if self._conn is None or self._closed:  # closed meanwhile (say, mid-fallback)
-                yield Failed(message="The model was closed.", kind=FailureKind.ERROR)
+                yield Failed(message=_("The model was closed."), kind=FailureKind.ERROR)
                 return
             if abandon is not None:
                 try:
@@ -460,7 +481,7 @@ class ModelWorker:
         except (EOFError, OSError):
             pass
         # No end in sight (or the process died): this worker cannot be trusted any more.
-        self._load_failure = Failed(message="The model's worker stopped responding; retry.",
+        self._load_failure = Failed(message=_("The model's worker stopped responding; retry."),
                                     kind=FailureKind.CRASH)
         proc = self._process
         if proc is not None and proc.is_alive():

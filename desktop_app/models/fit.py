@@ -29,6 +29,7 @@ from desktop_app.models import sources
 from desktop_app.models.catalog import ModelEntry
 from desktop_app.models.devices import Device, DeviceKind, offloaded_layers
 from desktop_app.models.gguf import GGUFError, read_metadata
+from desktop_app.text.i18n import N_, _, ngettext, number
 from desktop_app.text.units import format_bytes
 
 # Per model: the worker process, llama.cpp's compute and output buffers.
@@ -233,12 +234,15 @@ class Suggestion:
     estimate: Estimate
 
     def describe(self) -> str:
-        what = "a smaller quantization" if self.instead.family and \
-            self.instead.family == self.replace.family else "a smaller model"
         quant = f", {self.instead.quantization}" if self.instead.quantization else ""
-        return (f"use {what}, '{self.instead.id}' ({self.instead.name}{quant}, about "
-                f"{_amount(self.estimate.total)}), instead of '{self.replace.id}' in the "
-                f"{self.replace.role} pane")
+        figures = {"model": self.instead.id, "name": f"{self.instead.name}{quant}",
+                   "size": _amount(self.estimate.total), "current": self.replace.id,
+                   "role": self.replace.role}
+        if self.instead.family and self.instead.family == self.replace.family:
+            return _("use a smaller quantization, '{model}' ({name}, about {size}), instead "
+                     "of '{current}' in the {role} pane").format(**figures)
+        return _("use a smaller model, '{model}' ({name}, about {size}), instead of "
+                 "'{current}' in the {role} pane").format(**figures)
 
 
 @dataclass
@@ -288,28 +292,31 @@ class FitReport:
         if not self.ram_fits:
             parts = ", ".join(f"'{e.entry.id}' {_amount(self._in_ram(e))}" for e in self.estimates)
             sentences.append(
-                f"These models need about {_amount(self.needed)} of memory together ({parts}), "
-                f"but only {_amount(self.available)} is available, so the computer may slow to "
-                f"a crawl or a pane may fail to load.")
+                _("These models need about {needed} of memory together ({parts}), but only "
+                  "{available} is available, so the computer may slow to a crawl or a pane "
+                  "may fail to load.").format(needed=_amount(self.needed), parts=parts,
+                                              available=_amount(self.available)))
         if not self.gpu_fits and self.gpu is not None:
             parts = ", ".join(f"'{e.entry.id}' {_amount(e.gpu_bytes)}" for e in self.estimates
                               if e.gpu_bytes)
-            sentences.append(
-                f"{'They' if sentences else 'These models'} need about "
-                f"{_amount(self.gpu_needed)} of GPU memory ({parts}), but only "
-                f"{_amount(self.gpu.free)} of it is free on {self.gpu.name}, so a pane may "
-                f"fail to load.")
+            gpu_short = (_("They need about {needed} of GPU memory ({parts}), but only {free} "
+                           "of it is free on {gpu}, so a pane may fail to load.") if sentences
+                         else _("These models need about {needed} of GPU memory ({parts}), but "
+                                "only {free} of it is free on {gpu}, so a pane may fail to "
+                                "load."))
+            sentences.append(gpu_short.format(needed=_amount(self.gpu_needed), parts=parts,
+                                              free=_amount(self.gpu.free), gpu=self.gpu.name))
         text = " ".join(sentences)
-        if self.suggestions:
-            text += " To fit, " + self.suggestions[0].describe()
-            if len(self.suggestions) > 1:
-                text += "; or " + self.suggestions[1].describe()
-            text += "."
+        if len(self.suggestions) > 1:
+            text += " " + _("To fit, {first}; or {second}.").format(
+                first=self.suggestions[0].describe(), second=self.suggestions[1].describe())
+        elif self.suggestions:
+            text += " " + _("To fit, {first}.").format(first=self.suggestions[0].describe())
         else:
-            text += " Choose smaller models, a shorter context, or fewer panes."
+            text += " " + _("Choose smaller models, a shorter context, or fewer panes.")
         if not self.gpu_fits:
-            text += " Or put fewer layers on the GPU (GPU offload, in a pane's settings)."
-        text += " Closing other applications also frees memory."
+            text += " " + _("Or put fewer layers on the GPU (GPU offload, in a pane's settings).")
+        text += " " + _("Closing other applications also frees memory.")
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -332,7 +339,7 @@ class FitReport:
 
 
 def _amount(num: int | None) -> str:
-    return "an unknown amount" if num is None else format_bytes(num)
+    return _("an unknown amount") if num is None else format_bytes(num)
 
 
 def fit_check(
@@ -412,11 +419,19 @@ class Machine:
 
     def describe(self) -> str:
         """``23 GB of RAM (14 GB available now), 2 cores, no GPU``."""
-        ram = (f"{_amount(self.total)} of RAM ({_amount(self.available)} available now)"
-               if self.total else f"{_amount(self.available)} of RAM available")
-        gpu = (f"{self.gpu.name} with {format_bytes(self.gpu.free)} free"
-               + (" (shared with the RAM)" if self.gpu.unified else "")) if self.gpu else "no GPU"
-        return f"{ram}, {self.cores} core{'s' if self.cores != 1 else ''}, {gpu}"
+        ram = (_("{total} of RAM ({available} available now)").format(
+            total=_amount(self.total), available=_amount(self.available)) if self.total
+            else _("{available} of RAM available").format(available=_amount(self.available)))
+        if self.gpu is None:
+            gpu = _("no GPU")
+        elif self.gpu.unified:
+            gpu = _("{gpu} with {free} free (shared with the RAM)").format(
+                gpu=self.gpu.name, free=format_bytes(self.gpu.free))
+        else:
+            gpu = _("{gpu} with {free} free").format(gpu=self.gpu.name,
+                                                    free=format_bytes(self.gpu.free))
+        cores = ngettext("{n} core", "{n} cores", self.cores).format(n=self.cores)
+        return f"{ram}, {cores}, {gpu}"
 
 
 class FitVerdict(StrEnum):
@@ -431,20 +446,20 @@ class FitVerdict(StrEnum):
     @property
     def label(self) -> str:
         """The verdict in words: ``Too large for this machine``."""
-        return FIT_LABELS[self][0]
+        return _(FIT_LABELS[self][0])
 
     @property
     def short(self) -> str:
         """Its form for a narrow column (the whole label leads the cell's tooltip)."""
-        return FIT_LABELS[self][1]
+        return _(FIT_LABELS[self][1])
 
 
 FIT_LABELS: dict[FitVerdict, tuple[str, str]] = {  # (label, short form)
-    FitVerdict.FITS: ("Fits", "Fits"),
-    FitVerdict.TIGHT: ("Tight", "Tight"),
-    FitVerdict.TOO_LARGE: ("Too large for this machine", "Too large"),
-    FitVerdict.UNKNOWN: ("Size unknown", "?"),
-    FitVerdict.REMOTE: ("On a server", "Server"),
+    FitVerdict.FITS: (N_("Fits"), N_("Fits")),
+    FitVerdict.TIGHT: (N_("Tight"), N_("Tight")),
+    FitVerdict.TOO_LARGE: (N_("Too large for this machine"), N_("Too large")),
+    FitVerdict.UNKNOWN: (N_("Size unknown"), "?"),
+    FitVerdict.REMOTE: (N_("On a server"), N_("Server")),
 }
 
 
@@ -461,28 +476,34 @@ class EntryFit:
 
     def tooltip(self) -> str:
         """The figures: the model, the comparison, the machine."""
-        lines = [f"{self.verdict.label}: {self.reason}"]
+        lines = [_("{verdict}: {reason}").format(verdict=self.verdict.label, reason=self.reason)]
         e, report, machine = self.estimate, self.together, self.machine
         if e is not None and e.file_bytes:
-            how = "" if e.exact else " (estimated from its size: not downloaded yet)"
-            lines.append(
-                f"{e.entry.name}: about {_amount(e.total)}{how}: the file {_amount(e.file_bytes)}, "
-                f"its KV cache at {e.n_ctx:,} tokens {_amount(e.kv_bytes)}, "
-                f"{_amount(e.overhead_bytes)} for its process.")
+            figures = {"name": e.entry.name, "total": _amount(e.total),
+                       "file": _amount(e.file_bytes), "tokens": number(e.n_ctx),
+                       "kv": _amount(e.kv_bytes), "process": _amount(e.overhead_bytes)}
+            lines.append((_("{name}: about {total}: the file {file}, its KV cache at {tokens} "
+                            "tokens {kv}, {process} for its process.") if e.exact
+                          else _("{name}: about {total} (estimated from its size: not "
+                                 "downloaded yet): the file {file}, its KV cache at {tokens} "
+                                 "tokens {kv}, {process} for its process.")).format(**figures))
         if report is not None and machine is not None:
             others = [o for o in report.estimates if o is not e]
-            where = ("Beside the other panes' models (" + ", ".join(
-                f"{o.entry.id} {_amount(o.total)}" for o in others) + ")" if others
-                else "Alone")
-            usable = (f"of the {_amount(report.budget)} this computer can give models "
-                      f"({round(HEADROOM * 100)}% of the RAM available now)"
-                      if report.budget is not None else "of an unknown amount of RAM")
-            lines.append(f"{where}: {_amount(report.needed)} {usable}.")
+            where = (_("Beside the other panes' models ({models})").format(models=", ".join(
+                f"{o.entry.id} {_amount(o.total)}" for o in others)) if others
+                else _("Alone"))
+            usable = (_("{needed} of the {budget} this computer can give models ({share}% of "
+                        "the RAM available now)").format(
+                needed=_amount(report.needed), budget=_amount(report.budget),
+                share=round(HEADROOM * 100)) if report.budget is not None
+                else _("{needed} of an unknown amount of RAM").format(
+                    needed=_amount(report.needed)))
+            lines.append(f"{where}: {usable}.")
             if machine.gpu is not None:
-                lines.append(f"GPU memory: {_amount(report.gpu_needed)} of "
-                             f"{_amount(int(machine.gpu.free * HEADROOM))} usable on "
-                             f"{machine.gpu.name}.")
-            lines.append(f"This computer: {machine.describe()}.")
+                lines.append(_("GPU memory: {needed} of {usable} usable on {gpu}.").format(
+                    needed=_amount(report.gpu_needed),
+                    usable=_amount(int(machine.gpu.free * HEADROOM)), gpu=machine.gpu.name))
+            lines.append(_("This computer: {machine}.").format(machine=machine.describe()))
         return "\n".join(lines)
 
 
@@ -495,14 +516,14 @@ def entry_fit(entry: ModelEntry, panes: Sequence[ModelEntry], machine: Machine) 
     quarter of the room to spare. Reads GGUF headers of downloaded models: call it off the
     GUI thread."""
     if isinstance(entry.source, sources.RemoteSource):
-        return EntryFit(FitVerdict.REMOTE, "its server holds it; it needs no memory here.")
+        return EntryFit(FitVerdict.REMOTE, _("its server holds it; it needs no memory here."))
     gpu = machine.gpu is not None
     alone = estimate(entry, gpu=gpu)
     if alone.file_bytes <= 0:
-        return EntryFit(FitVerdict.UNKNOWN, "the catalog does not give its size.", alone)
+        return EntryFit(FitVerdict.UNKNOWN, _("the catalog does not give its size."), alone)
     if machine.available is None:
-        return EntryFit(FitVerdict.UNKNOWN, "this computer does not say how much memory is "
-                        "available.", alone, machine=machine)
+        return EntryFit(FitVerdict.UNKNOWN, _("this computer does not say how much memory "
+                                              "is available."), alone, machine=machine)
     replaced = next((p for p in panes if p.role == entry.role), None)
     others = [estimate(p, gpu=gpu) for p in panes if p is not replaced and p.id != entry.id]
     together = FitReport([alone, *others], machine.available, gpu=machine.gpu)
@@ -515,19 +536,21 @@ def entry_fit(entry: ModelEntry, panes: Sequence[ModelEntry], machine: Machine) 
         return EntryFit(verdict, reason, alone, together, machine)
 
     if alone.total > room:
-        return result(FitVerdict.TOO_LARGE, "it needs more memory than this computer has "
-                      "available, even alone.")
+        return result(FitVerdict.TOO_LARGE, _("it needs more memory than this computer has "
+                                              "available, even alone."))
     if not solo.fits:
-        return result(FitVerdict.TIGHT, "it fits only with some of its layers off the GPU "
-                      "(GPU offload, in a pane's settings).")
+        return result(FitVerdict.TIGHT, _("it fits only with some of its layers off the GPU "
+                                          "(GPU offload, in a pane's settings)."))
     if not together.fits:
-        return result(FitVerdict.TIGHT, "it fits alone, but not beside the other panes' "
-                      "models: close a pane or choose smaller models beside it.")
+        return result(FitVerdict.TIGHT, _("it fits alone, but not beside the other panes' "
+                                          "models: close a pane or choose smaller models "
+                                          "beside it."))
     gpu_budget = int(machine.gpu.free * HEADROOM) if machine.gpu else 0
     if together.needed > COMFORT * budget or (gpu and together.gpu_needed > COMFORT * gpu_budget):
-        return result(FitVerdict.TIGHT, "it fits beside the other panes' models, with little "
-                      "memory to spare.")
-    return result(FitVerdict.FITS, "it fits beside the other panes' models with room to spare.")
+        return result(FitVerdict.TIGHT, _("it fits beside the other panes' models, with "
+                                          "little memory to spare."))
+    return result(FitVerdict.FITS, _("it fits beside the other panes' models with room to "
+                                     "spare."))
 
 
 # ------------------------------------------------------------------ rollouts
@@ -571,12 +594,18 @@ def plan_rollouts(entry: ModelEntry, prompt: str, max_tokens: int, rollouts: int
     room = min(max_tokens, free // at_once)
     message = None
     if room < max_tokens:
-        message = (f"The prompt leaves about {free} tokens of the context of '{entry.id}' "
-                   f"({n_ctx} tokens): each answer stops after about {room} tokens, not {max_tokens}. "
-                   "Lower the answer's maximum, shorten the prompt or raise the context length.")
+        message = _("The prompt leaves about {free} tokens of the context of '{model}' ({n_ctx} "
+                    "tokens): each answer stops after about {room} tokens, not {most}. Lower "
+                    "the answer's maximum, shorten the prompt or raise the context length.").format(
+            free=free, model=entry.id, n_ctx=n_ctx, room=room, most=max_tokens)
     elif at_once < wanted:
-        message = (f"The context of '{entry.id}' ({n_ctx} tokens) holds {at_once} answer"
-                   f"{'s' if at_once != 1 else ''} of up to {max_tokens} tokens beside the "
-                   f"prompt, not {wanted}: the {rollouts} rollouts run {at_once} at a time so "
-                   "none is cut short (a longer context or a lower maximum runs more at once).")
+        message = ngettext(
+            "The context of '{model}' ({n_ctx} tokens) holds {n} answer of up to {most} tokens "
+            "beside the prompt, not {wanted}: the {rollouts} rollouts run {n} at a time so none "
+            "is cut short (a longer context or a lower maximum runs more at once).",
+            "The context of '{model}' ({n_ctx} tokens) holds {n} answers of up to {most} tokens "
+            "beside the prompt, not {wanted}: the {rollouts} rollouts run {n} at a time so none "
+            "is cut short (a longer context or a lower maximum runs more at once).",
+            at_once).format(model=entry.id, n_ctx=n_ctx, n=at_once, most=max_tokens,
+                            wanted=wanted, rollouts=rollouts)
     return RolloutPlan(rollouts, at_once, room, message)

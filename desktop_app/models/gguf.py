@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from desktop_app.text.i18n import N_, _
+
 MAGIC = b"GGUF"
 
 
@@ -32,6 +34,11 @@ def has_magic(path: str | Path) -> bool:
         return False
 
 
+UNREADABLE = N_("Cannot read the model file {path}: {error}.")
+NOT_GGUF = N_("{file} is not a GGUF model file (it does not start with 'GGUF').")
+SENTENCES = (UNREADABLE, NOT_GGUF)
+
+
 def check_magic(path: str | Path) -> None:
     """Raise :class:`GGUFError` with a sentence for the user unless *path* is a GGUF file."""
     path = Path(path)
@@ -39,9 +46,9 @@ def check_magic(path: str | Path) -> None:
         with open(path, "rb") as handle:
             magic = handle.read(len(MAGIC))
     except OSError as exc:
-        raise GGUFError(f"Cannot read the model file {path}: {exc.strerror or exc}.") from None
+        raise GGUFError(_(UNREADABLE).format(path=path, error=exc.strerror or exc)) from None
     if magic != MAGIC:
-        raise GGUFError(f"{path.name} is not a GGUF model file (it does not start with 'GGUF').")
+        raise GGUFError(_(NOT_GGUF).format(file=path.name))
 
 
 # --------------------------------------------------------------------- header

@@ -18,6 +18,7 @@ from desktop_app.models import catalog as cat
 from desktop_app.models import sources
 from desktop_app.models.catalog import ModelEntry
 from desktop_app.models.sources import HubSource
+from desktop_app.text.i18n import _
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -88,83 +89,74 @@ def _network_error_types() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
-def explain(exc: BaseException, entry: ModelEntry, token: str | None) -> DownloadError:
-    """Turn whatever huggingface_hub raised while fetching *entry* into one sentence."""
-    from huggingface_hub import errors
-
-    source = entry.source
-    assert isinstance(source, HubSource)
-    where = f"{source.repo}"
-    model = f"'{entry.id}'"
+def explain(exc: BaseException, entry: ModelEntry, token: str | None, *,
+            listing: bool = False) -> DownloadError:
+    """Turn whatever huggingface_hub raised while fetching *entry* (``listing``: while
+    listing its repository's files) into one sentence."""
     if isinstance(exc, DownloadError):
         return exc
+    source = entry.source
+    assert isinstance(source, HubSource)
+    reason = _reason(exc, source, token)
+    if listing:
+        return DownloadError(_("Cannot list {repo}: {reason}").format(repo=entry.id,
+                                                                       reason=reason))
+    return DownloadError(_("Cannot download '{model}': {reason}").format(model=entry.id,
+                                                                         reason=reason))
+
+
+def _reason(exc: BaseException, source: HubSource, token: str | None) -> str:
+    """Why a Hub request failed: the end of a sentence that begins "Cannot download …: "."""
+    from huggingface_hub import errors
+
+    where = source.repo
     if isinstance(exc, errors.OfflineModeIsEnabled):
-        return DownloadError(
-            f"Cannot download {model}: Hugging Face Hub access is switched off (HF_HUB_OFFLINE is set)."
-        )
+        return _("Hugging Face Hub access is switched off (HF_HUB_OFFLINE is set).")
     if isinstance(exc, errors.GatedRepoError):
         url = f"{hub_endpoint()}/{source.repo}"
         if _token_available(token):
-            return DownloadError(
-                f"Cannot download {model}: {where} is a gated repository and your Hugging Face token "
-                f"has not been granted access; accept its terms at {url} and try again."
-            )
-        return DownloadError(
-            f"Cannot download {model}: {where} is a gated repository; accept its terms at {url} "
-            f"and set HF_TOKEN (or run 'hf auth login') to a token that has access."
-        )
+            return _("{repo} is a gated repository and your Hugging Face token has not been "
+                     "granted access; accept its terms at {url} and try again.").format(
+                repo=where, url=url)
+        return _("{repo} is a gated repository; accept its terms at {url} and set HF_TOKEN "
+                 "(or run 'hf auth login') to a token that has access.").format(
+            repo=where, url=url)
     if isinstance(exc, errors.RepositoryNotFoundError):
         if _token_available(token):
-            return DownloadError(
-                f"Cannot download {model}: the repository {where} does not exist or your "
-                f"Hugging Face token cannot see it."
-            )
-        return DownloadError(
-            f"Cannot download {model}: the repository {where} does not exist, or it is private "
-            f"or gated and needs HF_TOKEN to be set."
-        )
+            return _("the repository {repo} does not exist or your Hugging Face token cannot "
+                     "see it.").format(repo=where)
+        return _("the repository {repo} does not exist, or it is private or gated and needs "
+                 "HF_TOKEN to be set.").format(repo=where)
     if isinstance(exc, errors.RevisionNotFoundError):
-        return DownloadError(
-            f"Cannot download {model}: {where} has no revision '{source.revision}'."
-        )
+        return _("{repo} has no revision '{revision}'.").format(repo=where,
+                                                                revision=source.revision)
     if isinstance(exc, errors.RemoteEntryNotFoundError | errors.EntryNotFoundError):
-        return DownloadError(
-            f"Cannot download {model}: {where} has no file '{source.filename}' "
-            f"(revision '{source.revision}')."
-        )
+        return _("{repo} has no file '{file}' (revision '{revision}').").format(
+            repo=where, file=source.filename, revision=source.revision)
     if isinstance(exc, errors.HfHubHTTPError):
         status = exc.response.status_code if exc.response is not None else None
         if status == 401:
-            return DownloadError(
-                f"Cannot download {model}: the Hub rejected your Hugging Face token (HF_TOKEN); "
-                f"check that it is valid."
-            )
+            return _("the Hub rejected your Hugging Face token (HF_TOKEN); check that it is "
+                     "valid.")
         if status == 403:
-            return DownloadError(
-                f"Cannot download {model}: the Hub refused access to {where}; "
-                f"check that your token has read permission."
-            )
+            return _("the Hub refused access to {repo}; check that your token has read "
+                     "permission.").format(repo=where)
         if status == 416:
-            return DownloadError(
-                f"Cannot download {model}: the Hub refused to resume the partial download; "
-                f"run the pull again to start over."
-            )
-        return DownloadError(f"Cannot download {model}: the Hub answered with HTTP error {status}.")
+            return _("the Hub refused to resume the partial download; run the pull again to "
+                     "start over.")
+        return _("the Hub answered with HTTP error {status}.").format(status=status)
     if isinstance(exc, _network_error_types()):
-        return DownloadError(
-            f"Cannot download {model}: the Hugging Face Hub ({hub_endpoint()}) cannot be reached; "
-            f"check your network connection (whatever was downloaded is kept for next time)."
-        )
+        return _("the Hugging Face Hub ({endpoint}) cannot be reached; check your network "
+                 "connection (whatever was downloaded is kept for next time).").format(
+            endpoint=hub_endpoint())
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return DownloadError(f"Cannot download {model}: the disk is full.")
+        return _("the disk is full.")
     if isinstance(exc, OSError) and "Consistency check failed" in str(exc):
-        return DownloadError(
-            f"Cannot download {model}: the connection ended before the whole file arrived; "
-            f"run the pull again to resume."
-        )
+        return _("the connection ended before the whole file arrived; run the pull again to "
+                 "resume.")
     if isinstance(exc, OSError) and exc.strerror:
-        return DownloadError(f"Cannot download {model}: {exc.strerror}.")
-    return DownloadError(f"Cannot download {model}: {type(exc).__name__}: {exc}".rstrip(".") + ".")
+        return f"{exc.strerror}."  # the OS's own words
+    return f"{type(exc).__name__}: {exc}".rstrip(".") + "."
 
 
 _QUANT = re.compile(
@@ -192,12 +184,12 @@ def list_repo(repo_id: str, revision: str = "main", *, token: str | None = None)
     from huggingface_hub import HfApi
 
     if is_offline():
-        raise DownloadError(
-            "Cannot list the files of a Hub repository: Hugging Face Hub access is switched off "
-            "(HF_HUB_OFFLINE is set)."
-        )
+        raise DownloadError(_(
+            "Cannot list the files of a Hub repository: Hugging Face Hub access is switched "
+            "off (HF_HUB_OFFLINE is set)."))
     if repo_id.count("/") != 1:
-        raise DownloadError(f"'{repo_id}' is not a Hub repository id (it should look like owner/name).")
+        raise DownloadError(_("'{repo}' is not a Hub repository id (it should look like "
+                              "owner/name).").format(repo=repo_id))
     fake = ModelEntry(id=repo_id, name=repo_id, role="base", family="",
                       source=HubSource(repo=repo_id, filename="*.gguf", revision=revision),
                       prompt=cat.PromptStyle(style="document"))
@@ -206,8 +198,7 @@ def list_repo(repo_id: str, revision: str = "main", *, token: str | None = None)
             repo_id, revision=revision, files_metadata=True, token=token
         )
     except Exception as exc:
-        error = explain(exc, fake, token)
-        raise DownloadError(str(error).replace(f"Cannot download '{repo_id}'", f"Cannot list {repo_id}")) from exc
+        raise explain(exc, fake, token, listing=True) from exc
     files = [
         HubFile(s.rfilename, s.size, s.lfs.sha256 if s.lfs else None)
         for s in (info.siblings or [])
@@ -302,25 +293,25 @@ def pick_quantization(repo: str, choices: list[GGUFChoice], quant: str | None) -
     (``UD-Q4_K_XL``, ``MXFP4``). Without *quant* a repo with a single model needs none.
     """
     if not choices:
-        raise DownloadError(f"{repo} has no GGUF model files.")
+        raise DownloadError(_("{repo} has no GGUF model files.").format(repo=repo))
     labels = ", ".join(dict.fromkeys(c.label for c in choices))
     if quant is None:
         if len(choices) == 1:
             return choices[0]
-        raise DownloadError(
-            f"{repo} has several quantizations; name one, e.g. {repo}:{choices[0].label} "
-            f"(available: {labels})."
-        )
+        raise DownloadError(_(
+            "{repo} has several quantizations; name one, e.g. {repo}:{label} (available: "
+            "{labels}).").format(repo=repo, label=choices[0].label, labels=labels))
     exact = [c for c in choices if c.label.lower() == quant.lower()]
     found = exact or [c for c in choices if any(_mentions(p.filename, quant) for p in c.parts)]
     if len(found) == 1:
         return found[0]
     if not found:
-        raise DownloadError(f"{repo} has no {quant} file; its quantizations are: {labels}.")
+        raise DownloadError(_("{repo} has no {quantization} file; its quantizations are: "
+                              "{labels}.").format(repo=repo, quantization=quant, labels=labels))
     names = ", ".join(c.parts[0].filename for c in found)
-    raise DownloadError(
-        f"'{quant}' matches several files in {repo} ({names}); name the quantization exactly."
-    )
+    raise DownloadError(_(
+        "'{quantization}' matches several files in {repo} ({names}); name the quantization "
+        "exactly.").format(quantization=quant, repo=repo, names=names))
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:

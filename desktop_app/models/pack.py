@@ -45,6 +45,7 @@ from desktop_app.models import user_catalog
 from desktop_app.models.gguf import GGUFError, has_magic, read_metadata
 from desktop_app.models.hub import SHA256_HEX, DownloadCancelled, DownloadError
 from desktop_app.models.sources import CatalogError, FileSource, HubSource, RemoteSource
+from desktop_app.text.i18n import N_, _, ngettext
 from desktop_app.text.units import format_bytes
 
 MANIFEST = "triptych-pack.json"
@@ -71,13 +72,13 @@ class PackPhase(StrEnum):
 
     @property
     def label(self) -> str:
-        return PHASE_LABELS[self]
+        return _(PHASE_LABELS[self])
 
 
 PHASE_LABELS: dict[PackPhase, str] = {
-    PackPhase.PACKING: "Packing",
-    PackPhase.CHECKING: "Checking",
-    PackPhase.INSTALLING: "Installing",
+    PackPhase.PACKING: N_("Packing"),
+    PackPhase.CHECKING: N_("Checking"),
+    PackPhase.INSTALLING: N_("Installing"),
 }
 
 
@@ -96,8 +97,11 @@ class PackProgress:
 
     def describe(self) -> str:
         """``Checking Qwen3-0.6B-Q8_0.gguf: 42% of 1.2 GB``."""
-        pct = f"{100 * self.fraction:.0f}%" if self.fraction is not None else "0%"
-        return f"{self.phase.label} {self.file}: {pct} of {format_bytes(self.total)}"
+        percent = round(100 * self.fraction) if self.fraction is not None else 0
+        # TRANSLATORS: {phase} is Packing, Checking or Installing
+        return _("{phase} {file}: {percent}% of {size}").format(
+            phase=self.phase.label, file=self.file, percent=percent,
+            size=format_bytes(self.total))
 
 
 ProgressCallback = Callable[[PackProgress], None]
@@ -293,8 +297,9 @@ def model_files(entry: cat.ModelEntry) -> list[Path]:
     """The files of a model that is ready here, the first the one llama.cpp opens (a
     starter is assembled first). PackError for a model on a server or not here."""
     if isinstance(entry.source, RemoteSource):
-        raise PackError(f"'{entry.id}' runs on a server ({entry.source.describe()}); a lesson "
-                        "pack carries model files, so it cannot take it.")
+        raise PackError(_("'{model}' runs on a server ({server}); a lesson pack carries model "
+                          "files, so it cannot take it.").format(
+            model=entry.id, server=entry.source.describe()))
     try:
         first = cat.ensure_local(entry)
     except CatalogError as exc:
@@ -321,7 +326,7 @@ def write_pack(out: Path, entries: Sequence[cat.ModelEntry], practice: Sequence[
     total = sum(p.stat().st_size for _, files in sources for p in files) + \
         sum(p.stat().st_size for p in practice_paths)
     out = out.expanduser().resolve()
-    dl.check_disk_space(total, out.parent, f"the pack {out.name}")
+    dl.check_disk_space(total, out.parent, _("the pack {file}").format(file=out.name))
     partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
     done = 0
 
@@ -351,10 +356,12 @@ def write_pack(out: Path, entries: Sequence[cat.ModelEntry], practice: Sequence[
                                       True) for path in files)
                 expected = dl.expected_sha256(entry)
                 if expected and packed[0].sha256 != expected:
-                    raise PackError(
-                        f"'{entry.id}' is damaged here (its SHA-256 is {packed[0].sha256[:12]}… "
-                        f"but should be {expected[:12]}…); run 'triptych models verify "
-                        f"{entry.id}' and fetch it again before packing it.")
+                    raise PackError(_(
+                        "'{model}' is damaged here (its SHA-256 is {digest}… but should be "
+                        "{expected}…); run 'triptych models verify {model}' and fetch it again "
+                        "before packing it.").format(model=entry.id,
+                                                     digest=packed[0].sha256[:12],
+                                                     expected=expected[:12]))
                 table = cat.entry_table(entry)
                 table.pop("starter", None)  # a copy in a pack is no PyPI starter
                 models.append(PackModel(entry.id, table, packed, entry.license,
@@ -375,9 +382,10 @@ def write_pack(out: Path, entries: Sequence[cat.ModelEntry], practice: Sequence[
             archive.writestr(MANIFEST, manifest.to_json(), zipfile.ZIP_DEFLATED)
         os.replace(partial, out)
     except ValueError as exc:
-        raise PackError(f"The pack cannot be written: {exc}.") from None
+        raise PackError(_("The pack cannot be written: {error}.").format(error=exc)) from None
     except OSError as exc:
-        raise PackError(f"Cannot write {out}: {exc.strerror or exc}.") from None
+        raise PackError(_("Cannot write {file}: {error}.").format(
+            file=out, error=exc.strerror or exc)) from None
     finally:
         partial.unlink(missing_ok=True)
     return manifest
@@ -403,12 +411,14 @@ def _origin(entry: cat.ModelEntry) -> str:
 
 
 def _damaged(path: Path, why: object) -> PackError:
-    return PackError(f"{path.name} is not a complete lesson pack: it is damaged or was not "
-                     f"copied whole ({why}); nothing was installed.")
+    return PackError(_("{file} is not a complete lesson pack: it is damaged or was not "
+                       "copied whole ({why}); nothing was installed.").format(
+        file=path.name, why=why))
 
 
 def _refused(path: Path, why: str) -> PackError:
-    return PackError(f"{path.name} is refused: {why}; nothing was installed.")
+    return PackError(_("{file} is refused: {why}; nothing was installed.").format(
+        file=path.name, why=why))
 
 
 def open_pack(path: Path) -> tuple[zipfile.ZipFile, Manifest]:
@@ -417,9 +427,9 @@ def open_pack(path: Path) -> tuple[zipfile.ZipFile, Manifest]:
     try:
         archive = zipfile.ZipFile(path)
     except FileNotFoundError:
-        raise PackError(f"There is no lesson pack at {path}.") from None
+        raise PackError(_("There is no lesson pack at {path}.").format(path=path)) from None
     except IsADirectoryError:
-        raise PackError(f"{path} is a folder, not a lesson pack.") from None
+        raise PackError(_("{path} is a folder, not a lesson pack.").format(path=path)) from None
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise _damaged(path, exc) from None
     try:
@@ -432,25 +442,29 @@ def open_pack(path: Path) -> tuple[zipfile.ZipFile, Manifest]:
 def _check(archive: zipfile.ZipFile, path: Path) -> Manifest:
     infos = archive.infolist()
     if len(infos) > MAX_MEMBERS:
-        raise _refused(path, f"it holds {len(infos)} files, more than a lesson pack has")
+        raise _refused(path, _("it holds {count} files, more than a lesson pack has").format(
+            count=len(infos)))
     for info in infos:
         name = info.filename
         if name.startswith("/") or "\\" in name or ":" in name or ".." in name.split("/"):
-            raise _refused(path, f"it holds a file with an unsafe path ({name!r})")
+            raise _refused(path, _("it holds a file with an unsafe path ({name})").format(
+                name=repr(name)))
     members = {info.filename: info for info in infos}
     if len(members) != len(infos):
-        raise _refused(path, "it holds two files under one name")
+        raise _refused(path, _("it holds two files under one name"))
     found = members.get(MANIFEST)
     if found is None:
-        raise PackError(f"{path.name} is not a lesson pack: it has no {MANIFEST}.")
+        raise PackError(_("{file} is not a lesson pack: it has no {manifest}.").format(
+            file=path.name, manifest=MANIFEST))
     if found.file_size > MAX_MANIFEST_BYTES:
-        raise _refused(path, f"its manifest is {format_bytes(found.file_size)}, an absurd size")
+        raise _refused(path, _("its manifest is {size}, an absurd size").format(
+            size=format_bytes(found.file_size)))
     try:
         text = archive.read(MANIFEST).decode("utf-8")
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
         raise _damaged(path, exc) from None
     except UnicodeDecodeError:
-        raise _refused(path, "its manifest is not UTF-8 text") from None
+        raise _refused(path, _("its manifest is not UTF-8 text")) from None
     try:
         manifest = parse_manifest(text)
     except ValueError as exc:
@@ -459,14 +473,16 @@ def _check(archive: zipfile.ZipFile, path: Path) -> Manifest:
     for packed in manifest.files:
         member = members.get(packed.name)
         if member is None:
-            raise PackError(f"{path.name} is incomplete: its manifest lists {packed.name}, "
-                            "which it does not hold; nothing was installed.")
+            raise PackError(_("{file} is incomplete: its manifest lists {member}, which it "
+                              "does not hold; nothing was installed.").format(
+                file=path.name, member=packed.name))
         if member.file_size != packed.size:
-            raise _damaged(path, f"{packed.name} is {member.file_size} bytes, its manifest "
-                                 f"says {packed.size}")
+            raise _damaged(path, _("{member} is {size} bytes, its manifest says {listed}").format(
+                member=packed.name, size=member.file_size, listed=packed.size))
     extra = sorted(set(members) - listed - {MANIFEST})
     if extra:
-        raise _refused(path, f"it holds a file its manifest does not list ({extra[0]})")
+        raise _refused(path, _("it holds a file its manifest does not list ({name})").format(
+            name=extra[0]))
     return manifest
 
 
@@ -493,22 +509,28 @@ class Installed:
         """One sentence (two when models had to be renamed)."""
         parts = []
         if self.models:
-            parts.append(f"model{'s' if len(self.models) > 1 else ''} "
-                         f"{', '.join(self.models)} ({format_bytes(self.bytes)})")
+            parts.append(ngettext("model {names} ({size})", "models {names} ({size})",
+                                  len(self.models)).format(names=", ".join(self.models),
+                                                           size=format_bytes(self.bytes)))
         if self.already and (self.models or self.practice):
-            parts.append(f"{', '.join(self.already)} {'was' if len(self.already) == 1 else 'were'}"
-                         " here already")
+            parts.append(ngettext("{names} was here already", "{names} were here already",
+                                  len(self.already)).format(names=", ".join(self.already)))
         if self.practice:
-            parts.append("practice set" + ("s " if len(self.practice) > 1 else " ")
-                         + ", ".join(f"'{name}'" for name in self.practice))
+            parts.append(ngettext("practice set {names}", "practice sets {names}",
+                                  len(self.practice)).format(
+                names=", ".join(f"'{name}'" for name in self.practice)))
         if self.prompts:
-            parts.append(f"{self.prompts} prepared prompt{'s' if self.prompts != 1 else ''} "
-                         "in the practice problems")
+            parts.append(ngettext("{count} prepared prompt in the practice problems",
+                                  "{count} prepared prompts in the practice problems",
+                                  self.prompts).format(count=self.prompts))
         if not self.models and not self.practice:
-            return f"Everything in {self.pack} ('{self.title}') is already here."
-        text = f"Installed '{self.title}' from {self.pack}: {'; '.join(parts)}."
+            return _("Everything in {pack} ('{title}') is already here.").format(
+                pack=self.pack, title=self.title)
+        text = _("Installed '{title}' from {pack}: {parts}.").format(
+            title=self.title, pack=self.pack, parts="; ".join(parts))
         for old, new in self.renamed.items():
-            text += f" '{old}' is installed as '{new}', since your catalog has another '{old}'."
+            text += " " + _("'{old}' is installed as '{new}', since your catalog has another "
+                            "'{old}'.").format(old=old, new=new)
         return text
 
 
@@ -533,7 +555,8 @@ def _plan(manifest: Manifest, path: Path) -> _Plan:
     try:
         user_ids = set(user_catalog.model_ids())
     except CatalogError as exc:
-        raise PackError(f"{exc} Nothing from {path.name} was installed.") from None
+        raise PackError(_("{error} Nothing from {file} was installed.").format(
+            error=exc, file=path.name)) from None
     taken = set(catalog.entries) | user_ids
     installs: list[tuple[PackModel, str]] = []
     already: list[str] = []
@@ -597,7 +620,7 @@ def _unpack(archive: zipfile.ZipFile, manifest: Manifest, path: Path,
     practice_files = [f for p in manifest.practice for f in p.files] if plan.folder else []
     needed = sum(m.size for m, _ in plan.installs) + sum(f.size for f in practice_files)
     lessons, practice_root = paths.lesson_models_dir(), paths.user_practice_dir()
-    dl.check_disk_space(needed, lessons, f"the lesson pack {path.name}")
+    dl.check_disk_space(needed, lessons, _("the lesson pack {file}").format(file=path.name))
     result = Installed(path.name, manifest.title, already=plan.already,
                        renamed=plan.renamed, folder=plan.folder)
     staged = Path(tempfile.mkdtemp(prefix=".unpack-", dir=lessons))
@@ -648,12 +671,14 @@ def _extract(archive: zipfile.ZipFile, path: Path, packed: PackFile, target: Pat
     except (zipfile.BadZipFile, EOFError, zlib.error, DownloadError) as exc:
         raise _damaged(path, exc) from None
     except OSError as exc:
-        raise PackError(f"Cannot install {path.name}: {exc.strerror or exc}; nothing was "
-                        "installed.") from None
+        raise PackError(_("Cannot install {file}: {error}; nothing was installed.").format(
+            file=path.name, error=exc.strerror or exc)) from None
     if digest != packed.sha256:
-        raise PackError(f"{path.name} is damaged: {packed.filename} does not match its SHA-256 "
-                        f"(it is {digest[:12]}…, the manifest says {packed.sha256[:12]}…), so "
-                        "nothing was installed.")
+        raise PackError(_("{file} is damaged: {member} does not match its SHA-256 (it is "
+                          "{digest}…, the manifest says {expected}…), so nothing was "
+                          "installed.").format(file=path.name, member=packed.filename,
+                                               digest=digest[:12],
+                                               expected=packed.sha256[:12]))
 
 
 def _check_gguf(file: Path, path: Path) -> None:
@@ -663,7 +688,8 @@ def _check_gguf(file: Path, path: Path) -> None:
             raise GGUFError("no GGUF magic")
         read_metadata(file, keys=())
     except (GGUFError, OSError, UnicodeDecodeError, ValueError) as exc:
-        raise _refused(path, f"{file.name} is not a readable GGUF model ({exc})") from None
+        raise _refused(path, _("{file} is not a readable GGUF model ({error})").format(
+            file=file.name, error=exc)) from None
 
 
 def _check_set(check: PracticeCheck, folder: Path, practice_set: PackPractice,
@@ -671,8 +697,8 @@ def _check_set(check: PracticeCheck, folder: Path, practice_set: PackPractice,
     try:
         return check(folder / practice_set.files[0].filename)
     except (ValueError, OSError) as exc:
-        raise _refused(path, f"its practice set '{practice_set.name}' cannot be read "
-                             f"({exc})") from None
+        raise _refused(path, _("its practice set '{name}' cannot be read ({error})").format(
+            name=practice_set.name, error=exc)) from None
 
 
 def _commit(plan: _Plan, staged: Path, staged_practice: Path, path: Path, manifest: Manifest,

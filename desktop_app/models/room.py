@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from desktop_app.text.i18n import _, ngettext
+
 # Read off a projector and typed on a laptop: no 0/O, no 1/I/L. Six of 31 symbols are
 # 887 million keys; with the room's limit on refused keys per laptop, guessing is hopeless.
 KEY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -48,9 +50,12 @@ def check_key(text: str) -> str:
     cannot travel in an HTTP header."""
     key = text.strip()
     if len(key) < MIN_KEY_LENGTH:
-        raise RoomError(f"The key must be at least {MIN_KEY_LENGTH} characters long.")
+        raise RoomError(ngettext("The key must be at least {count} character long.",
+                                 "The key must be at least {count} characters long.",
+                                 MIN_KEY_LENGTH).format(count=MIN_KEY_LENGTH))
     if not all(33 <= ord(char) < 127 for char in key):
-        raise RoomError("The key may hold only letters, digits and punctuation (no spaces).")
+        raise RoomError(_("The key may hold only letters, digits and punctuation (no "
+                          "spaces)."))
     return key
 
 
@@ -208,8 +213,9 @@ class Announcement:
             self._zeroconf.register_service(self._info, allow_name_change=True)
         except (OSError, ValueError, RuntimeError) as exc:  # zeroconf's errors subclass these
             self.close()
-            raise RoomError(f"The room could not be announced on the local network "
-                            f"({exc}); students can still type its address.") from None
+            raise RoomError(_("The room could not be announced on the local network "
+                              "({error}); students can still type its address.").format(
+                error=exc)) from None
 
     def close(self) -> None:
         zeroconf, self._zeroconf = self._zeroconf, None
@@ -241,8 +247,8 @@ def discover(timeout: float = DISCOVER_S, host: str = "0.0.0.0") -> list[FoundRo
     try:
         zeroconf = Zeroconf(interfaces=_interfaces(host), ip_version=IPVersion.V4Only)
     except (OSError, ValueError, RuntimeError) as exc:
-        raise RoomError(f"Cannot look for rooms on this network ({exc}); type the address "
-                        f"the teacher shows.") from None
+        raise RoomError(_("Cannot look for rooms on this network ({error}); type the "
+                          "address the teacher shows.").format(error=exc)) from None
     rooms: list[FoundRoom] = []
     try:
         browser = ServiceBrowser(zeroconf, SERVICE_TYPE, handlers=[changed])
@@ -294,4 +300,5 @@ def file_missing(endpoint: str, repo: str, revision: str, filename: str,
     if answer.status_code in (200, 206):
         return None
     said = answer.headers.get("x-error-message") or f"HTTP {answer.status_code}"
-    return f"The room at {urlsplit(endpoint).netloc} cannot hand it out: {said.rstrip('.')}."
+    return _("The room at {host} cannot hand it out: {error}.").format(
+        host=urlsplit(endpoint).netloc, error=said.rstrip("."))

@@ -10,9 +10,11 @@ command line by waiting on :func:`check_due` (or :func:`check` for one server).
 Keys come from the environment variable an entry names (``api_key_env``), else from the OS
 keychain (:mod:`keyring`) under the endpoint's address; never from ``models.toml``.
 
-Every failure is a :class:`ServerError`: a :class:`ServerProblem` and one sentence. The
-remote backend uses the same sentences for its requests. Imports nothing of ours but
-``text.escape`` (a server's own words are shown with their control characters escaped).
+Every failure is a :class:`ServerError`: a :class:`ServerProblem` and one sentence, in the
+window's language (the command line's stays English); a server's own words are quoted as
+they came. The remote backend uses the same sentences for its requests. Imports nothing of
+ours but ``text.escape`` (a server's own words are shown with their control characters
+escaped) and ``text.i18n``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx2
 
 from desktop_app.text.escape import visible_controls
+from desktop_app.text.i18n import N_, _
 
 KEYRING_SERVICE = "triptych"
 CHECK_TIMEOUT_S = 5.0
@@ -71,16 +74,18 @@ def normalize_endpoint(url: str) -> str:
     """
     text = url.strip()
     if not text:
-        raise ValueError("Give the server's address, e.g. http://localhost:8080/v1.")
+        raise ValueError(_("Give the server's address, e.g. http://localhost:8080/v1."))
     if "://" not in text:
         text = "http://" + text
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"'{url.strip()}' is not an http:// or https:// address.")
+        raise ValueError(_("'{address}' is not an http:// or https:// address.").format(
+            address=url.strip()))
     try:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
-        raise ValueError(f"'{url.strip()}' has a port that is not a number.") from None
+        raise ValueError(_("'{address}' has a port that is not a number.").format(
+            address=url.strip())) from None
     path = parts.path.rstrip("/") or "/v1"
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
@@ -93,8 +98,8 @@ def host_of(endpoint: str) -> str:
 # ------------------------------------------------------------------------------ keys
 
 
-NO_KEYCHAIN = ("No OS keychain is available here (keyring found no backend); put the key in "
-               "an environment variable and give its name as the key variable instead.")
+NO_KEYCHAIN = N_("No OS keychain is available here (keyring found no backend); put the key in "
+                  "an environment variable and give its name as the key variable instead.")
 
 
 def stored_key(endpoint: str) -> str | None:
@@ -116,13 +121,14 @@ def store_key(endpoint: str, key: str) -> None:
         import keyring
         from keyring.errors import KeyringError, NoKeyringError
     except ImportError:
-        raise ValueError(NO_KEYCHAIN) from None
+        raise ValueError(_(NO_KEYCHAIN)) from None
     try:
         keyring.set_password(KEYRING_SERVICE, endpoint, key)
     except NoKeyringError:
-        raise ValueError(NO_KEYCHAIN) from None
+        raise ValueError(_(NO_KEYCHAIN)) from None
     except (KeyringError, RuntimeError, OSError) as exc:
-        raise ValueError(f"The OS keychain refused to store the key ({exc}).") from None
+        raise ValueError(_("The OS keychain refused to store the key ({error}).").format(
+            error=exc)) from None
 
 
 def api_key(endpoint: str, key_env: str | None) -> str | None:
@@ -177,33 +183,44 @@ def status_error(response: httpx2.Response, endpoint: str, *, model: str | None 
     said = f": {detail}" if detail else ""
     if code in (401, 403):
         if key_env:
-            hint = f"check the key in the environment variable {key_env}"
+            hint = _("check the key in the environment variable {variable}").format(
+                variable=key_env)
         elif had_key:
-            hint = "check the key saved for this server (add the server again to replace it)"
+            hint = _("check the key saved for this server (add the server again to replace "
+                     "it)")
         else:
-            hint = ("it needs a key: set one in an environment variable named by api_key_env, "
-                    "or add the server again with its key")
-        return ServerError(ServerProblem.AUTH, f"The server at {host} refused the request "
-                                               f"(HTTP {code}); {hint}.")
+            hint = _("it needs a key: set one in an environment variable named by "
+                     "api_key_env, or add the server again with its key")
+        return ServerError(ServerProblem.AUTH, _(
+            "The server at {host} refused the request (HTTP {code}); {hint}.").format(
+            host=host, code=code, hint=hint))
     if code == 404:
-        what = f"the model '{model}'" if model else "this address"
+        if model:
+            sentence = _("The server at {host} does not know the model '{model}' (HTTP "
+                         "404{detail}); check the model name against the server's list of "
+                         "models.")
+        else:
+            sentence = _("The server at {host} does not know this address (HTTP 404{detail}); "
+                         "check the model name against the server's list of models.")
         return ServerError(ServerProblem.NOT_FOUND,
-                           f"The server at {host} does not know {what} (HTTP 404{said}); check "
-                           f"the model name against the server's list of models.")
+                           sentence.format(host=host, model=model, detail=said))
     if code == 429:
         return ServerError(ServerProblem.RATE_LIMITED,
-                           f"The server at {host} is busy (HTTP 429{said}); try again later.",
+                           _("The server at {host} is busy (HTTP 429{detail}); try again "
+                             "later.").format(host=host, detail=said),
                            retry_after=_retry_after(response))
     if code >= 500:
         return ServerError(ServerProblem.SERVER_ERROR,
-                           f"The server at {host} failed (HTTP {code}{said}).")
+                           _("The server at {host} failed (HTTP {code}{detail}).").format(
+                               host=host, code=code, detail=said))
     return ServerError(ServerProblem.REJECTED,
-                       f"The server at {host} rejected the request (HTTP {code}{said}).")
+                       _("The server at {host} rejected the request (HTTP {code}{detail})."
+                         ).format(host=host, code=code, detail=said))
 
 
 def _is_tls(exc: BaseException) -> bool:
     seen: BaseException | None = exc
-    for _ in range(8):
+    for _step in range(8):
         if seen is None:
             return False
         if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY" in str(seen) or "SSL" in str(seen):
@@ -216,19 +233,19 @@ def transport_error(exc: httpx2.HTTPError, endpoint: str, *, streaming: bool = F
     """The sentence for a network failure; ``streaming``: it happened mid-answer."""
     host = host_of(endpoint)
     if _is_tls(exc):
-        return ServerError(ServerProblem.TLS,
-                           f"The secure connection to {host} failed ({_short(exc)}); check that "
-                           f"the address should be https and that its certificate is valid.")
+        return ServerError(ServerProblem.TLS, _(
+            "The secure connection to {host} failed ({error}); check that the address should "
+            "be https and that its certificate is valid.").format(host=host, error=_short(exc)))
     if streaming:
-        return ServerError(ServerProblem.CUT,
-                           f"The server at {host} broke off the answer ({_short(exc)}); the "
-                           f"partial answer is kept.")
+        return ServerError(ServerProblem.CUT, _(
+            "The server at {host} broke off the answer ({error}); the partial answer is "
+            "kept.").format(host=host, error=_short(exc)))
     if isinstance(exc, httpx2.TimeoutException):
-        return ServerError(ServerProblem.UNREACHABLE,
-                           f"The server at {host} did not answer in time; is it running?")
-    return ServerError(ServerProblem.UNREACHABLE,
-                       f"Cannot reach the server at {host} ({_short(exc)}); is it running, "
-                       f"and is the address right?")
+        return ServerError(ServerProblem.UNREACHABLE, _(
+            "The server at {host} did not answer in time; is it running?").format(host=host))
+    return ServerError(ServerProblem.UNREACHABLE, _(
+        "Cannot reach the server at {host} ({error}); is it running, and is the address "
+        "right?").format(host=host, error=_short(exc)))
 
 
 def _short(exc: BaseException) -> str:
@@ -251,15 +268,17 @@ def list_models(endpoint: str, key: str | None = None, *, key_env: str | None = 
     except httpx2.HTTPError as exc:
         raise transport_error(exc, endpoint) from None
     except ValueError:
-        raise ServerError(ServerProblem.BAD_REPLY,
-                          f"{host_of(endpoint)} answered, but not with an OpenAI-compatible "
-                          f"list of models; is the address right (it usually ends in /v1)?") from None
+        raise _not_a_list(endpoint) from None
     items = data.get("data") if isinstance(data, dict) else None
     if not isinstance(items, list):
-        raise ServerError(ServerProblem.BAD_REPLY,
-                          f"{host_of(endpoint)} answered, but not with an OpenAI-compatible "
-                          f"list of models; is the address right (it usually ends in /v1)?")
+        raise _not_a_list(endpoint)
     return [str(item["id"]) for item in items if isinstance(item, dict) and item.get("id")]
+
+
+def _not_a_list(endpoint: str) -> ServerError:
+    return ServerError(ServerProblem.BAD_REPLY, _(
+        "{host} answered, but not with an OpenAI-compatible list of models; is the address "
+        "right (it usually ends in /v1)?").format(host=host_of(endpoint)))
 
 
 # -------------------------------------------------------------------- reachability

@@ -30,6 +30,7 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
+from desktop_app.engine import sentences as S
 from desktop_app.engine.llama.vocab import LlamaError, Vocabulary, init_backend
 from desktop_app.engine.protocol import Sampling
 from desktop_app.engine.sampling import (
@@ -42,6 +43,7 @@ from desktop_app.engine.sampling import (
 )
 from desktop_app.models.devices import offloaded_layers
 from desktop_app.models.gguf import check_magic
+from desktop_app.text.i18n import _
 
 MAX_SEQUENCES = 8  # sequences one context can sample at once (GenerateMany)
 ALL_LAYERS = 0x7FFFFFFF  # "offload every layer" for llama.cpp
@@ -184,7 +186,7 @@ def logits_row(pointer: Any, n_vocab: int) -> np.ndarray:
     the one llama.cpp just returned."""
     address = ctypes.cast(pointer, ctypes.c_void_p).value
     if not address:
-        raise LlamaError("llama.cpp returned no logits for this output.")
+        raise LlamaError(_(S.NO_LOGITS))
     return _row_at(address, n_vocab)
 
 
@@ -326,8 +328,7 @@ class LlamaModel(Vocabulary):
         self.extra_buffers = extra_buffers
         model = lc.llama_model_load_from_file(str(path).encode("utf-8"), model_params)
         if not model:
-            raise ValueError(f"llama.cpp could not load {path.name}: the file is damaged or not "
-                             f"a model it can read.")
+            raise ValueError(_(S.DAMAGED_FILE).format(file=path.name))
         self._init_vocab(model)
         n_layers = int(lc.llama_model_n_layer(model))
         self.placement = Placement(device=gpu_backend_name() if offload else "CPU",
@@ -348,8 +349,7 @@ class LlamaModel(Vocabulary):
         if not ctx:
             lc.llama_model_free(model)
             self._model = None
-            raise ValueError(f"llama.cpp could not create a context of {n_ctx} tokens for "
-                             f"{path.name} (not enough memory?).")
+            raise ValueError(_(S.NO_CONTEXT).format(n_ctx=n_ctx, file=path.name))
         self._ctx = ctx
         self._memory = lc.llama_get_memory(ctx)
         self.n_ctx = int(lc.llama_n_ctx(ctx))
@@ -378,7 +378,7 @@ class LlamaModel(Vocabulary):
         lc.llama_memory_clear(self._memory, True)
         self._cached, self._prompt_ends = [], []
         if code != DECODE_OK:
-            raise LlamaError(f"llama.cpp could not evaluate a test batch (code {code}).")
+            raise LlamaError(_(S.TEST_BATCH).format(code=code))
 
     # -- vocabulary
 
@@ -460,7 +460,7 @@ class LlamaModel(Vocabulary):
                     raise PromptAborted
                 if code != DECODE_OK:
                     self._sync_cached(tokens)
-                    raise LlamaError(f"llama.cpp could not evaluate the prompt (code {code}).")
+                    raise LlamaError(_(S.PROMPT_EVALUATION).format(code=code))
                 self._cached.extend(chunk)
             self._prompt_ends.append((start, len(tokens)))
         finally:
@@ -484,7 +484,7 @@ class LlamaModel(Vocabulary):
             return DecodeEnd.CONTEXT_FULL
         if code == DECODE_ABORTED:
             return DecodeEnd.ABORTED
-        raise LlamaError(f"llama.cpp failed while generating (code {code}).")
+        raise LlamaError(_(S.DECODE_FAILED).format(code=code))
 
     def logits(self, index: int = -1) -> np.ndarray:
         """The logits row of output ``index`` of the last decode (a view, valid until the next)."""
@@ -583,7 +583,7 @@ class ManyStream:
     def __init__(self, model: LlamaModel, tokens: Sequence[int], samplers: Sequence[SamplerChain],
                  max_new: int, should_stop: Callable[[], bool]):
         if not 1 <= len(samplers) <= model.n_sequences:
-            raise ValueError(f"Between 1 and {model.n_sequences} sequences can run at once.")
+            raise ValueError(_(S.TOO_MANY_RUNNING).format(most=model.n_sequences))
         self.model = model
         self.tokens = tokens
         self.samplers = list(samplers)
@@ -656,7 +656,7 @@ class ManyStream:
                     self.ended = DecodeEnd.CONTEXT_FULL
                     return
                 if code != DECODE_OK:
-                    raise LlamaError(f"llama.cpp failed while generating (code {code}).")
+                    raise LlamaError(_(S.DECODE_FAILED).format(code=code))
                 position += 1
         finally:
             lc.llama_batch_free(batch)

@@ -17,8 +17,10 @@ from typing import Any
 
 import llama_cpp
 
+from desktop_app.engine import sentences as S
 from desktop_app.engine.protocol import PromptToken
 from desktop_app.models.gguf import check_magic
+from desktop_app.text.i18n import _
 
 CONTROL = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL  # BOS, <|im_start|>, <start_of_turn>
 ADDED = llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED  # Qwen3's <think>; Gemma's runs of blanks
@@ -66,8 +68,7 @@ class Vocabulary:
         finally:
             logger.setLevel(level)
         if not model:
-            raise ValueError(f"llama.cpp could not read the vocabulary of {path.name}: the "
-                             f"file is damaged or not a model it can read.")
+            raise ValueError(_(S.BAD_VOCABULARY).format(file=path.name))
         vocabulary = cls()
         vocabulary._init_vocab(model)
         return vocabulary
@@ -118,7 +119,7 @@ class Vocabulary:
             n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, capacity,
                                          add_special, True)
             if n < 0:
-                raise LlamaError("The prompt could not be tokenized.")
+                raise LlamaError(_(S.NOT_TOKENIZED))
         return list(buffer[:n])
 
     def piece(self, token: int, special: bool = False) -> bytes:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from desktop_app.text.i18n import N_, _
+
 RECENT_S = 120.0  # a laptop counts as connected while it was heard from this recently
 KEEP_ASKS = 200  # questions remembered (the latest)
 QUESTION_CHARS = 160  # of each question, kept and shown
@@ -30,12 +32,12 @@ class AskState(StrEnum):
 
 
 ASK_LABELS: dict[AskState, str] = {
-    AskState.WAITING: "waiting in the queue",
-    AskState.ANSWERING: "answering",
-    AskState.ANSWERED: "answered",
-    AskState.LEFT: "stopped by the student",
-    AskState.BROKEN_OFF: "broken off",
-    AskState.REFUSED: "refused",
+    AskState.WAITING: N_("waiting in the queue"),
+    AskState.ANSWERING: N_("answering"),
+    AskState.ANSWERED: N_("answered"),
+    AskState.LEFT: N_("stopped by the student"),
+    AskState.BROKEN_OFF: N_("broken off"),
+    AskState.REFUSED: N_("refused"),
 }
 
 
@@ -54,7 +56,7 @@ class Ask:
 
     @property
     def label(self) -> str:
-        return ASK_LABELS[self.state]
+        return _(ASK_LABELS[self.state])
 
     def to_dict(self) -> dict[str, object]:
         return {"number": self.number, "at": round(self.at, 3), "client": self.client,

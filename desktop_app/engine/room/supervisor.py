@@ -42,6 +42,7 @@ from desktop_app.models.room import (
     reachable_hosts,
 )
 from desktop_app.models.sources import CatalogError, RemoteSource
+from desktop_app.text.i18n import N_, _
 
 START_TIMEOUT_S = 300.0  # loading the first model (a big one from a slow disk) may take long
 STOP_TIMEOUT_S = 10.0
@@ -59,11 +60,11 @@ class RoomState(StrEnum):
 
 
 ROOM_STATE_LABELS: dict[RoomState, str] = {
-    RoomState.STARTING: "starting…",
-    RoomState.SERVING: "serving",
-    RoomState.STOPPING: "stopping…",
-    RoomState.FAILED: "stopped by a failure",
-    RoomState.STOPPED: "not serving",
+    RoomState.STARTING: N_("starting…"),
+    RoomState.SERVING: N_("serving"),
+    RoomState.STOPPING: N_("stopping…"),
+    RoomState.FAILED: N_("stopped by a failure"),
+    RoomState.STOPPED: N_("not serving"),
 }
 
 
@@ -100,14 +101,14 @@ class RoomStatus:
 
     @property
     def label(self) -> str:
-        return ROOM_STATE_LABELS[self.state]
+        return _(ROOM_STATE_LABELS[self.state])
 
 
 def servable(entry: ModelEntry) -> str | None:
     """Why a room cannot serve *entry* (one sentence), or None if it can."""
     if isinstance(entry.source, RemoteSource):
-        return f"'{entry.id}' is itself served by {entry.source.endpoint}; a room serves " \
-               f"models on this computer."
+        return _("'{model}' is itself served by {server}; a room serves models on this "
+                 "computer.").format(model=entry.id, server=entry.source.endpoint)
     state = cat.state_of(entry)
     if state != cat.Availability.READY:
         return cat.missing_message(entry, state)
@@ -157,7 +158,7 @@ class Room:
 
     def _start(self, settings: RoomSettings) -> None:
         if not settings.models:
-            raise RoomError("Name at least one model to serve.")
+            raise RoomError(_("Name at least one model to serve."))
         for entry in settings.models:
             why = servable(entry)
             if why:
@@ -183,7 +184,7 @@ class Room:
         self._door.inner = f"http://127.0.0.1:{inner_port}"
         with self._stop_lock:
             if self._stopped.is_set():
-                raise RoomError("The room was stopped while it was starting.")
+                raise RoomError(_("The room was stopped while it was starting."))
             self._front.start()
             self._thread(self._watch, "room-watch")
             with self._lock:
@@ -213,17 +214,19 @@ class Room:
             return Front(host, port, door)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise RoomError(f"Port {port} on {host} is already in use (another server?); "
-                                f"choose another with --port.") from None
+                raise RoomError(_("Port {port} on {host} is already in use (another server?); "
+                                  "choose another with --port.").format(port=port, host=host)
+                                ) from None
             if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(
                     exc, socket.gaierror):
-                raise RoomError(f"'{host}' is not an address of this computer; use 0.0.0.0 "
-                                f"for every network, or 127.0.0.1 for this computer only.") \
-                    from None
+                raise RoomError(_("'{host}' is not an address of this computer; use 0.0.0.0 "
+                                  "for every network, or 127.0.0.1 for this computer only."
+                                  ).format(host=host)) from None
             if exc.errno == errno.EACCES:
-                raise RoomError(f"Port {port} needs administrator rights here; choose one "
-                                f"above 1023 with --port.") from None
-            raise RoomError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}).") from None
+                raise RoomError(_("Port {port} needs administrator rights here; choose one "
+                                  "above 1023 with --port.").format(port=port)) from None
+            raise RoomError(_("Cannot listen on {host}:{port} ({error}).").format(
+                host=host, port=port, error=exc.strerror or exc)) from None
 
     def _start_model_server(self, models: tuple[ModelEntry, ...], inner_key: str) -> int:
         """Start llama-cpp-python's server on a free port of 127.0.0.1 and wait until it
@@ -248,7 +251,7 @@ class Room:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self._stop_lock, self.log_path.open("wb") as log:
             if self._stopped.is_set():
-                raise RoomError("The room was stopped while it was starting.")
+                raise RoomError(_("The room was stopped while it was starting."))
             self._process = subprocess.Popen(
                 llama_server.command(config_path, setup.extra_buffers),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -258,9 +261,10 @@ class Room:
             while True:
                 code = self._process.poll()
                 if code is not None:
-                    raise RoomError(f"The model server did not start (exit code {code}): "
-                                    f"{_tail(self.log_path) or 'no message'} (log: "
-                                    f"{self.log_path}).")
+                    raise RoomError(_("The model server did not start (exit code {code}): "
+                                      "{message} (log: {log}).").format(
+                        code=code, message=_tail(self.log_path) or _("no message"),
+                        log=self.log_path))
                 try:
                     answer = client.get(inner, headers={"Authorization": f"Bearer {inner_key}"})
                     if answer.status_code == 200:
@@ -268,10 +272,10 @@ class Room:
                 except httpx2.HTTPError:
                     pass
                 if self._stopped.wait(0.3):
-                    raise RoomError("The room was stopped while it was starting.")
+                    raise RoomError(_("The room was stopped while it was starting."))
                 if time.monotonic() > deadline:
-                    raise RoomError("The model server did not start in time "
-                                    f"(log: {self.log_path}).")
+                    raise RoomError(_("The model server did not start in time (log: "
+                                      "{log}).").format(log=self.log_path))
 
     def _thread(self, target: Callable[[], object], name: str) -> None:
         thread = threading.Thread(target=target, name=name)
@@ -286,8 +290,8 @@ class Room:
         code = process.wait()
         if self._stopped.is_set():
             return
-        message = (f"The room's model server stopped (exit code {code}); stop the room and "
-                   f"start it again (log: {self.log_path}).")
+        message = _("The room's model server stopped (exit code {code}); stop the room and "
+                    "start it again (log: {log}).").format(code=code, log=self.log_path)
         with self._lock:
             self.state, self.error = RoomState.FAILED, message
         if self._door is not None:
