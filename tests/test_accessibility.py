@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QLineEdit,
     QPlainTextEdit,
+    QScrollBar,
     QTextEdit,
     QWidget,
 )
@@ -65,6 +66,11 @@ def nameless(root: QWidget) -> list[str]:
             continue
         name = interface.text(QAccessible.Text.Name) or ""
         value = interface.text(QAccessible.Text.Value) or ""
+        thing = interface.object()
+        if interface.role() == Role.ComboBox and isinstance(thing, QWidget):
+            # Qt on Linux reports a combo box's current item as its name (its label goes
+            # by the "labelled by" relation); UI Automation and VoiceOver read the name set
+            name = thing.accessibleName() or name
         if not WORDS.search(name) or (interface.role() in HOLDS_A_VALUE and value
                                       and name.strip() == value.strip()):
             found.append(_described(interface))
@@ -77,6 +83,8 @@ def unreachable(root: QWidget) -> list[str]:
     for widget in root.findChildren(QWidget):
         if not (isinstance(widget, CONTROLS) and widget.isVisible() and widget.isEnabled()):
             continue
+        if isinstance(widget, QScrollBar):
+            continue  # a scroll area scrolls with the keys of the view inside it
         if isinstance(widget.parentWidget(), (QAbstractSpinBox, QComboBox, QAbstractItemView)):
             continue  # their parts are theirs
         if not widget.focusPolicy() & Qt.FocusPolicy.TabFocus:

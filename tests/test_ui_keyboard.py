@@ -122,7 +122,7 @@ def test_every_region_of_a_pane_says_which_pane_it_is(qtbot, window) -> None:
     assert reasoning.remove_button.accessibleName() == "Reasoning pane: remove pane"
     assert instruct.status.accessibleName() == "Instruct pane: status"
     turn = reasoning.turns[-1]
-    assert turn.thinking.header.accessibleName() == "Reasoning pane: thinking"
+    assert turn.thinking.header.accessibleName().startswith("Reasoning pane: Thinking, ")
     assert turn.verify_label.accessibleName() == "Reasoning pane: verdict"
     assert turn.metrics.accessibleName() == "Reasoning pane: metrics"
     # two panes of one role are numbered; the prompt and the key field have names too

@@ -211,8 +211,9 @@ def name_pane(pane: Any, label: str) -> None:
 def name_turn(widget: Any, label: str) -> None:
     """A reply's regions (a :class:`desktop_app.ui.turn.TurnWidget`): the thinking fold,
     the answer, the verdict and the metrics line, named after their pane."""
-    named = {widget.thinking.header: _("{pane}: thinking"),
-             widget.thinking.view: _("{pane}: thinking text"),
+    widget.thinking.owner = label  # its name also says how long and whether it is open
+    widget.thinking.refresh_name()
+    named = {widget.thinking.view: _("{pane}: thinking text"),
              widget.thinking_token_view: _("{pane}: thinking tokens"),
              widget.answer: _("{pane}: answer"), widget.token_view: _("{pane}: answer tokens"),
              widget.verify_label: _("{pane}: verdict"), widget.metrics: _("{pane}: metrics")}

@@ -531,14 +531,14 @@ class CollapsibleSection(QWidget):
         if self.header.text() != text:
             self.header.setText(text)
             self.header.setToolTip(self._title if text != self._title else "")
-        self._name_header()
+        self.refresh_name()
 
     def accessible_header(self) -> str:
         """What a screen reader says for the header: its title and whether it is open."""
         state = _("unfolded") if self.expanded else _("folded")
         return _("{title}, {state}").format(title=self._title, state=state)
 
-    def _name_header(self) -> None:
+    def refresh_name(self) -> None:
         self.header.setAccessibleName(self.accessible_header())
         self.header.setAccessibleDescription(_("Space or Enter folds and unfolds it."))
 
@@ -558,7 +558,7 @@ class CollapsibleSection(QWidget):
     def _on_toggled(self, expanded: bool, emit: bool = True) -> None:
         self.header.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
         self.body.setVisible(expanded)
-        self._name_header()
+        self.refresh_name()
         if emit:
             self.toggled.emit(expanded)
 
@@ -585,6 +585,7 @@ class ThinkingSection(CollapsibleSection):
             stack.addWidget(token_view)
             token_view.hide()
         self.token_count: Callable[[], int] | None = None  # the thinking's tokens, for its name
+        self.owner = ""  # which pane it is in ("Reasoning pane"), said before its name
         super().__init__(_("Thinking…"), body, parent, expanded=True)
         a11y.describe(self.view, _("Thinking"))
         theme.style(self.view, lambda: (
@@ -612,13 +613,15 @@ class ThinkingSection(CollapsibleSection):
         """``Thinking, 312 tokens, folded``: what it is, how long, whether it is open."""
         count = self.token_count() if self.token_count is not None else 0
         if self.expanded:
-            return ngettext("Thinking, {n} token, unfolded", "Thinking, {n} tokens, unfolded",
+            name = ngettext("Thinking, {n} token, unfolded", "Thinking, {n} tokens, unfolded",
                             count).format(n=f"{count:,}")
-        return ngettext("Thinking, {n} token, folded", "Thinking, {n} tokens, folded",
-                        count).format(n=f"{count:,}")
+        else:
+            name = ngettext("Thinking, {n} token, folded", "Thinking, {n} tokens, folded",
+                            count).format(n=f"{count:,}")
+        return _("{pane}: {region}").format(pane=self.owner, region=name) if self.owner else name
 
-    def _name_header(self) -> None:
-        super()._name_header()
+    def refresh_name(self) -> None:
+        super().refresh_name()
         self.header.setAccessibleDescription(
             _("{title}. Space or Enter folds and unfolds it.").format(title=self.title))
 
