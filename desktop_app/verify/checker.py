@@ -171,7 +171,7 @@ def _outcome_verdict(outcome: TestOutcome, plan_entry: str | None, total: int,
         got = first.error or first.got
         expected = first.expected if first.expected is not None else "true"
         if first.error:
-            what = "`{source}` {error}".format(source=first.source, error=first.error)
+            what = f"`{first.source}` {first.error}"
         elif first.expected is not None:
             what = _("`{source}` got {got}, expected {expected}").format(
                 source=first.source, got=first.got, expected=first.expected)
