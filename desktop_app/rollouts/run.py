@@ -34,6 +34,7 @@ from desktop_app.engine.protocol import (
     GenerationResult,
 )
 from desktop_app.models.fit import RolloutPlan, plan_rollouts
+from desktop_app.text.i18n import N_
 from desktop_app.verify import Problem, Verdict, VerdictState, Visible, verify_reply
 
 MAX_ROLLOUTS = 64
@@ -102,7 +103,8 @@ def budget_message(entry: Any) -> str | None:
     return entry.prompt.budget_message or None
 
 
-BUDGET_DOES_NOT_APPLY = "does not think, so the thinking budget does not apply"
+# marked here, translated where shown: "{model} " + _(BUDGET_DOES_NOT_APPLY)
+BUDGET_DOES_NOT_APPLY = N_("does not think, so the thinking budget does not apply")
 
 
 def rollout_seeds(seed: int | None, n: int) -> list[int]:
