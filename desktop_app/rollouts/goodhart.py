@@ -19,11 +19,13 @@ from typing import Any
 
 from desktop_app.engine.protocol import Delta, Failed, GenerationRequest, Sampling
 from desktop_app.rollouts.run import Rollout
+from desktop_app.text.i18n import N_, _, ngettext
 
 JUDGE_TOP_LOGPROBS = 20
 JUDGE_PROMPT = ("Question:\n{question}\n\nProposed answer:\n{answer}\n\n"
                 "Is the proposed answer correct? Reply with yes or no.")
-NO_KEY = "No key exists for this prompt: the judge's ranking is all there is."
+# marked here, translated where shown: _(NO_KEY), _(PROXY_LABELS[proxy])
+NO_KEY = N_("No key exists for this prompt: the judge's ranking is all there is.")
 
 
 class Proxy(StrEnum):
@@ -33,9 +35,9 @@ class Proxy(StrEnum):
 
 
 PROXY_LABELS: dict[Proxy, str] = {
-    Proxy.KEY: "the answer key",
-    Proxy.LONGEST: "the longest answer",
-    Proxy.JUDGE: "the judge's P(\"yes\")",
+    Proxy.KEY: N_("the answer key"),
+    Proxy.LONGEST: N_("the longest answer"),
+    Proxy.JUDGE: N_("the judge's P(\"yes\")"),
 }
 
 
@@ -113,9 +115,13 @@ class Gamed:
 
     def describe(self) -> str:
         if not self.key_right:
-            return f"{PROXY_LABELS[self.proxy]}: no prompt had a correct rollout to miss"
-        return (f"picking by {PROXY_LABELS[self.proxy]}: wrong on {self.proxy_wrong} of "
-                f"{self.key_right} prompts where the key found a correct rollout")
+            return _("{proxy}: no prompt had a correct rollout to miss").format(
+                proxy=_(PROXY_LABELS[self.proxy]))
+        return ngettext("picking by {proxy}: wrong on {wrong} of {n} prompt where the key "
+                        "found a correct rollout",
+                        "picking by {proxy}: wrong on {wrong} of {n} prompts where the key "
+                        "found a correct rollout", self.key_right).format(
+            proxy=_(PROXY_LABELS[self.proxy]), wrong=self.proxy_wrong, n=self.key_right)
 
     def to_dict(self) -> dict[str, Any]:
         return {"proxy": self.proxy.value, "key_right": self.key_right,

@@ -34,6 +34,7 @@ from desktop_app.engine.protocol import (
     GenerationResult,
 )
 from desktop_app.models.fit import RolloutPlan, plan_rollouts
+from desktop_app.text.i18n import N_, _
 from desktop_app.verify import Problem, Verdict, VerdictState, Visible, verify_reply
 
 MAX_ROLLOUTS = 64
@@ -84,10 +85,11 @@ def parse_budgets(text: str) -> list[int | None]:
             budgets.append(None)
             continue
         if not part.isdigit():
-            raise ValueError(f"a thinking budget is a number of tokens or 'unlimited', not {part!r}")
+            raise ValueError(_("a thinking budget is a number of tokens or 'unlimited', not "
+                               "{value}").format(value=repr(part)))
         budgets.append(int(part))
     if not budgets:
-        raise ValueError("give at least one thinking budget")
+        raise ValueError(_("give at least one thinking budget"))
     return budgets
 
 
@@ -102,7 +104,8 @@ def budget_message(entry: Any) -> str | None:
     return entry.prompt.budget_message or None
 
 
-BUDGET_DOES_NOT_APPLY = "does not think, so the thinking budget does not apply"
+# marked here, translated where shown: "{model} " + _(BUDGET_DOES_NOT_APPLY)
+BUDGET_DOES_NOT_APPLY = N_("does not think, so the thinking budget does not apply")
 
 
 def rollout_seeds(seed: int | None, n: int) -> list[int]:
@@ -360,7 +363,8 @@ def run_rollouts(
     """
     entry = worker.entry
     if not 1 <= len(seeds) <= MAX_ROLLOUTS:
-        raise ValueError(f"Between 1 and {MAX_ROLLOUTS} rollouts can be run at once.")
+        raise ValueError(_("Between 1 and {n} rollouts can be run at once.").format(
+            n=MAX_ROLLOUTS))
     run = RolloutRun(model=entry.id, role=entry.role, kind=key.kind, keyed=key.verifiable,
                      thinking_budget=request.thinking_budget,
                      rollouts=[Rollout(index=i, seed=seed) for i, seed in enumerate(seeds)])

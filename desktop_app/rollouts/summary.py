@@ -12,6 +12,7 @@ from typing import Any
 
 from desktop_app.engine.protocol import FinishReason
 from desktop_app.rollouts.goodhart import NO_KEY
+from desktop_app.text.i18n import _, ngettext, number
 from desktop_app.text.units import format_duration
 from desktop_app.verify.verdict import verdict_title
 
@@ -22,9 +23,6 @@ def _one_line(value: Any) -> str:
     return " ".join(str(value).split())
 
 
-def _count(n: int, noun: str) -> str:
-    """``1 vote``, ``3 votes``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @dataclass(frozen=True)
@@ -93,48 +91,58 @@ class RunFigures:
     def score(self) -> list[str]:
         """Correct of checked and pass@k (or that nothing is checked); rollouts the model
         failed to finish are counted as failed, never as rollouts (``details`` says why)."""
-        failed = f"{self.failed} of {self.n} rollouts failed"
+        failed = ngettext("{failed} of {n} rollout failed", "{failed} of {n} rollouts failed",
+                          self.n).format(failed=self.failed, n=self.n)
         if self.failed == self.n:
             return [failed]
         if not self.keyed:
-            sampled = f"{self.sampled} of {self.n} rollouts sampled"
-            return [f"{sampled}, {failed}. {NO_KEY}" if self.failed else f"{sampled}. {NO_KEY}"]
-        counted = f"{self.correct} correct of {self.checked} checked"
+            sampled = ngettext("{sampled} of {n} rollout sampled",
+                               "{sampled} of {n} rollouts sampled", self.n).format(
+                sampled=self.sampled, n=self.n)
+            return [f"{sampled}, {failed}. {_(NO_KEY)}" if self.failed
+                    else f"{sampled}. {_(NO_KEY)}"]
+        counted = _("{correct} correct of {checked} checked").format(
+            correct=self.correct, checked=self.checked)
         if self.failed:
             counted += f" ({failed})"
         elif self.checked != self.n:
-            counted += f" ({self.n} rollouts)"
-        return [counted] + [f"pass@{k} {value:.2f}" for k, value in self.pass_at_k.items()]
+            counted += " (" + ngettext("{n} rollout", "{n} rollouts", self.n).format(
+                n=self.n) + ")"
+        return [counted] + [f"pass@{k} {number(value, 2)}" for k, value in self.pass_at_k.items()]
 
     def details(self) -> list[str]:
         """The majority vote, thinking, budget, time and speed, an error or a stop."""
         parts = []
         if self.keyed and self.majority_answer is not None:
             answer = _one_line(self.majority_answer)[:ANSWER_CHARS]
-            vote = f"Majority vote: {answer} ({_count(self.majority_votes, 'vote')})"
+            vote = ngettext("Majority vote: {answer} ({n} vote)",
+                            "Majority vote: {answer} ({n} votes)", self.majority_votes).format(
+                answer=answer, n=self.majority_votes)
             if self.majority_verdict:
                 vote += f" · {verdict_title(self.majority_verdict)}"
             parts.append(vote)
         elif self.keyed and self.majority_voters > 1:
-            parts.append(f"No majority: all {self.majority_voters} answers differ")
+            parts.append(ngettext("No majority: all {n} answers differ",
+                                  "No majority: all {n} answers differ",
+                                  self.majority_voters).format(n=self.majority_voters))
         if self.keyed and self.thought:
             def show(value: float | None) -> str:
-                return "–" if value is None else f"{value:.0f}"
-            parts.append(f"thinking tokens: correct {show(self.thinking_right)}, "
-                         f"wrong {show(self.thinking_wrong)}")
+                return "–" if value is None else number(value, 0)
+            parts.append(_("thinking tokens: correct {right}, wrong {wrong}").format(
+                right=show(self.thinking_right), wrong=show(self.thinking_wrong)))
         if self.thinking_budget is not None:
-            parts.append(f"thinking budget {self.thinking_budget}")
+            parts.append(_("thinking budget {budget}").format(budget=self.thinking_budget))
         if self.done and self.failed < self.n:  # a model that never ran took no time
             if self.wall_s is not None:
-                parts.append(f"took {format_duration(self.wall_s)} (loading the model not "
-                             "counted)")
+                parts.append(_("took {time} (loading the model not counted)").format(
+                    time=format_duration(self.wall_s)))
             if self.tokens_per_s:
-                parts.append(f"{self.tokens_per_s:.1f} tok/s")
+                parts.append(_("{rate} tok/s").format(rate=number(self.tokens_per_s, 1)))
         if self.error:
-            parts.append(f"Why they failed: {_one_line(self.error)}" if self.failed
-                         else f"Error: {_one_line(self.error)}")
+            parts.append((_("Why they failed: {error}") if self.failed
+                          else _("Error: {error}")).format(error=_one_line(self.error)))
         elif self.stopped:
-            parts.append("stopped")
+            parts.append(_("stopped"))
         return parts
 
     # -- per medium

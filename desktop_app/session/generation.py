@@ -25,6 +25,7 @@ from desktop_app.engine.protocol import (
     GenerationRequest,
 )
 from desktop_app.models.catalog import ModelEntry
+from desktop_app.text.i18n import _
 
 WorkerFactory = Callable[[ModelEntry], ModelHandle]
 
@@ -82,7 +83,8 @@ class GenerationRun:
                 if self._stop.is_set():
                     self.worker.stop()  # a stop that raced generate()'s start
         except Exception as exc:  # noqa: BLE001 - every failure becomes data for the pane
-            self.events.append(Failed(message=f"Internal error: {exc}", kind=FailureKind.ERROR))
+            self.events.append(Failed(message=_("Internal error: {error}").format(error=exc),
+                                      kind=FailureKind.ERROR))
         finally:
             if stream is not None and hasattr(stream, "close"):
                 try:

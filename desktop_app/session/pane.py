@@ -63,6 +63,7 @@ from desktop_app.session.turn import (
     Turn,
     TurnState,
 )
+from desktop_app.text.i18n import _
 from desktop_app.verify import Problem, Verdict
 
 # ------------------------------------------------------------------------------ settings
@@ -248,10 +249,11 @@ class PaneSession:
             self.run = GenerationRun(self.worker, request)
         except Exception as exc:  # noqa: BLE001 - e.g. no semaphores in a sandbox
             self.run = None
-            self._fail(turn, Failed(message=f"Could not start the model: {exc}",
+            self._fail(turn, Failed(message=_("Could not start the model: {error}").format(
+                error=exc),
                                     kind=FailureKind.ERROR))
             return turn
-        turn.loading_detail = "sending the prompt" if self.worker.loaded else "starting"
+        turn.loading_detail = _("sending the prompt") if self.worker.loaded else _("starting")
         self.run.start()
         return turn
 
@@ -367,7 +369,7 @@ class PaneSession:
         if ended:
             self.run = None
             if self.turn is not None and not self.turn.done:  # ended without an end event
-                self._fail(self.turn, Failed(message="The generation ended without a result.",
+                self._fail(self.turn, Failed(message=_("The generation ended without a result."),
                                              kind=FailureKind.ERROR))
             self.branch_split = None
             self.resuming = None
@@ -422,7 +424,7 @@ class PaneSession:
             turn.loading_detail = event.detail
         elif isinstance(event, Loaded):
             turn.loaded = event
-            turn.loading_detail = "sending the prompt"
+            turn.loading_detail = _("sending the prompt")
         elif isinstance(event, PromptSent):
             if self.resuming is None:  # a Continue's prompt is the turn's plus its reply
                 turn.prompt_sent = event.text
@@ -463,8 +465,8 @@ class PaneSession:
         resuming = self.resuming
         if resuming is not None:  # a Continue failed: the reply before it stays as it was
             self._put_back(turn, resuming)
-            turn.continue_error = (f"Continue failed: {failed.message.rstrip('.')}; "
-                                   "the reply before it is kept.")
+            turn.continue_error = _("Continue failed: {error}; the reply before it is "
+                                    "kept.").format(error=failed.message.rstrip("."))
         else:
             turn.failure = failed
             if failed.result is not None:
@@ -530,7 +532,7 @@ class PaneSession:
         marked stopped."""
         for turn in turns:
             if not turn.done:
-                turn.failure = Failed(message="Stopped when the pane was removed.",
+                turn.failure = Failed(message=_("Stopped when the pane was removed."),
                                       kind=FailureKind.ERROR)
                 turn.state = TurnState.FAILED
             self.conversation.turns.append(turn)
@@ -545,7 +547,8 @@ class PaneSession:
             return verify_reply(turn.visible_reply(), turn.problem,
                                 finish=turn.result.finish_reason if turn.result else None)
         except Exception as exc:  # noqa: BLE001 - the checker's own bug is a verdict too
-            return Verdict(verdict=VerdictState.ERROR, reason=f"The checker failed: {exc}")
+            return Verdict(verdict=VerdictState.ERROR,
+                           reason=_("The checker failed: {error}").format(error=exc))
 
     # -- export and teardown
 
@@ -555,7 +558,8 @@ class PaneSession:
         state = self.model_state()
         missing = ""
         if entry is None:
-            missing = f"The model '{self.config.model_id}' is not in the catalog."
+            missing = _("The model '{model}' is not in the catalog.").format(
+                model=self.config.model_id)
         elif state != Availability.READY and state is not None:
             missing = missing_message(entry, state)
         return {

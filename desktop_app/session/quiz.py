@@ -17,14 +17,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from desktop_app.text.i18n import N_, _
+
 STAGES = ("base", "instruct", "reasoning")
 LABELS = tuple(f"Pane {letter}" for letter in "ABCDEFGH")
 MASK = "[name hidden]"
 
 # What the prompt shown says in blind mode: the chat template names the family (Qwen's
 # <|im_start|>, Gemma's <start_of_turn>) as surely as the model would, so it is a tell.
-TEMPLATE_HIDDEN = ("Hidden in the blind quiz: the text around your question (a chat template, "
-                   "or a document to continue) would give the stage and the family away.")
+# marked here, translated where it is shown: _(TEMPLATE_HIDDEN)
+TEMPLATE_HIDDEN = N_("Hidden in the blind quiz: the text around your question (a chat "
+                     "template, or a document to continue) would give the stage and the "
+                     "family away.")
 
 # Names a family's models write about themselves beyond the catalog's own words: the
 # maker, the product, the lab. Keyed by a lower-case prefix of the catalog's family.
@@ -148,12 +152,13 @@ class Reveal:
         out = []
         for pane, guess in self.rows:
             mark = "✓" if guess == pane.stage else "✗"
-            said = f"you guessed {guess} {mark}" if guess else "no guess ✗"
+            said = (_("you guessed {stage} {mark}").format(stage=guess, mark=mark) if guess
+                    else _("no guess ✗"))
             out.append(f"{pane.label}: {pane.stage} ({pane.name}, {pane.family}) — {said}")
         return out
 
     def headline(self) -> str:
-        return f"Score: {self.score} of {self.total}"
+        return _("Score: {score} of {total}").format(score=self.score, total=self.total)
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -32,6 +32,7 @@ from desktop_app.engine.protocol import (
 )
 from desktop_app.models.catalog import ModelEntry
 from desktop_app.models.sources import RemoteSource
+from desktop_app.text.i18n import N_, _
 from desktop_app.text.thinking import THINKING, ThinkingSplitter
 
 TOP_K = 5  # alternatives asked for when a pane shows probabilities
@@ -40,10 +41,11 @@ EXPLORER_ROWS = 20  # tokens the explorer names (its lab reshapes every token's 
 # Probability bands, most likely first: the window tints a token by the band it falls in
 # (a calm scale: a likely token is barely tinted, an unlikely one stands out).
 BAND_FLOORS: tuple[float, ...] = (0.9, 0.6, 0.3, 0.1, 0.0)
-BAND_LABELS: tuple[str, ...] = ("90% or more", "60–90%", "30–60%", "10–30%", "under 10%")
+# (these texts are marked here and translated where they are shown: _(NOT_OFFERED))
+BAND_LABELS: tuple[str, ...] = (N_("90% or more"), "60–90%", "30–60%", "10–30%", N_("under 10%"))
 
-NOT_OFFERED = "Token probabilities: not offered by this server."
-NOT_RECORDED = "Token probabilities: none were recorded for this reply."
+NOT_OFFERED = N_("Token probabilities: not offered by this server.")
+NOT_RECORDED = N_("Token probabilities: none were recorded for this reply.")
 
 
 def probability(logprob: float) -> float:
@@ -73,7 +75,7 @@ def percent(logprob: float) -> str:
 def shown_token(text: str) -> str:
     """A token's text as a list shows it: spaces and line breaks made visible."""
     if text == "":
-        return "(end of text)"
+        return _("(end of text)")
     return (text.replace("\n", "↵").replace("\t", "⇥").replace(" ", "·")
             .replace("\r", "\\r"))
 
@@ -93,8 +95,8 @@ def token_record(logprob: TokenLogprob) -> dict[str, Any]:
     return record
 
 
-MODEL_HEADING = "The model's own distribution:"
-SAMPLED_HEADING = "Sampled from (after penalty, top-k/p, min-p, temperature):"
+MODEL_HEADING = N_("The model's own distribution:")
+SAMPLED_HEADING = N_("Sampled from (after penalty, top-k/p, min-p, temperature):")
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,9 @@ class TokenStep:
         line = f"{shown_token(self.text)}  {percent(self.logprob.logprob)}"
         sampled = self.logprob.sampled_logprob
         if self.logprob.top_sampled and sampled is not None:
-            line += f" by the model · {percent(sampled)} as sampled"
-        return line + ("  (thinking)" if self.thinking else "")
+            line += " " + _("by the model · {percent} as sampled").format(
+                percent=percent(sampled))
+        return line + ("  " + _("(thinking)") if self.thinking else "")
 
     def describe(self) -> str:
         """A tooltip: the token, its probability, the alternatives it was weighed against
@@ -143,11 +146,11 @@ class TokenStep:
         lines = [self.headline()]
         sampled = self.sampled_alternatives()
         if sampled:
-            lines.append(MODEL_HEADING)
+            lines.append(_(MODEL_HEADING))
         for text, lp, chosen in self.alternatives():
             lines.append(f"{'▸' if chosen else '  '} {shown_token(text)}  {percent(lp)}")
         if sampled:
-            lines.append(SAMPLED_HEADING)
+            lines.append(_(SAMPLED_HEADING))
         for text, lp, chosen in sampled:
             lines.append(f"{'▸' if chosen else '  '} {shown_token(text)}  {percent(lp)}")
         return "\n".join(lines)
@@ -179,8 +182,8 @@ def stop_cut_index(steps: list[TokenStep], answer: str, thinking_format: str) ->
     return None
 
 
-NO_EXACT_PROMPT = ("A server's chat API applies its own template and does not show the "
-                   "exact text, so it can't be continued token by token.")
+NO_EXACT_PROMPT = N_("A server's chat API applies its own template and does not show the "
+                     "exact text, so it can't be continued token by token.")
 
 
 def exact_prompt_known(entry: ModelEntry) -> bool:
@@ -408,22 +411,23 @@ class Wrapping(StrEnum):
 
 
 WRAPPING_LABELS: dict[Wrapping, str] = {
-    Wrapping.AS_TYPED: "As typed (a document to continue)",
-    Wrapping.AS_QUESTION: "As a question (each model's own wrapping)",
+    Wrapping.AS_TYPED: N_("As typed (a document to continue)"),
+    Wrapping.AS_QUESTION: N_("As a question (each model's own wrapping)"),
 }
 
 
 def wrapping_note(entry: ModelEntry, wrapping: Wrapping, *, stepped: bool) -> str:
     """What the model was given, in words: which template wrapped the text, if any."""
     if wrapping == Wrapping.AS_TYPED:
-        note = "The text as typed, no template"
+        note = _("The text as typed, no template")
     elif entry.prompt.style == "chat":
-        note = f"Wrapped in {entry.name}'s chat template as a user message"
-        if entry.prompt.supports_thinking:
-            note += ", thinking on"
+        note = (_("Wrapped in {model}'s chat template as a user message, thinking on")
+                if entry.prompt.supports_thinking
+                else _("Wrapped in {model}'s chat template as a user message")).format(
+            model=entry.name)
     else:
-        note = "Wrapped in the Q&A document page (Settings ▸ Wrapping)"
-    return note + (", then the chosen tokens." if stepped else ".")
+        note = _("Wrapped in the Q&A document page (Settings ▸ Wrapping)")
+    return (_("{note}, then the chosen tokens.") if stepped else _("{note}.")).format(note=note)
 
 
 def next_token_request(context: str, *, wrap: bool, k: int = EXPLORER_ROWS) -> GenerationRequest:
@@ -463,6 +467,6 @@ def read_next_token(events: Iterable[Event]) -> NextToken:
         elif isinstance(event, Finished):
             break
     if top is None:
-        return NextToken(prompt_sent, (), "No token probabilities came back (not offered "
-                                          "by this server, or the context is full).", notes)
+        return NextToken(prompt_sent, (), _("No token probabilities came back (not offered "
+                                            "by this server, or the context is full)."), notes)
     return NextToken(prompt_sent, top, notes=notes, whole=whole)

@@ -28,6 +28,7 @@ from desktop_app.session.tokens import (
     TokenStep,
     tokens_export,
 )
+from desktop_app.text.i18n import N_, _, ngettext, number
 from desktop_app.text.units import format_duration
 from desktop_app.verify import Problem, Verdict
 from desktop_app.verify.extract import Visible
@@ -45,12 +46,13 @@ class TurnState(StrEnum):
     FAILED = "failed"  # Failed arrived, or the turn could not start
 
 
+# marked here, translated where they are shown (_(TURN_STATE_LABELS[state]))
 TURN_STATE_LABELS: dict[TurnState, str] = {
-    TurnState.STARTING: "Loading…",
-    TurnState.THINKING: "Thinking…",
-    TurnState.ANSWERING: "Generating…",
-    TurnState.DONE: "Done",
-    TurnState.FAILED: "Failed",
+    TurnState.STARTING: N_("Loading…"),
+    TurnState.THINKING: N_("Thinking…"),
+    TurnState.ANSWERING: N_("Generating…"),
+    TurnState.DONE: N_("Done"),
+    TurnState.FAILED: N_("Failed"),
 }
 
 
@@ -70,7 +72,7 @@ class Turn:
     failure: Failed | None = None
     verdict: Verdict | None = None
     state: TurnState = TurnState.STARTING
-    loading_detail: str = "starting"
+    loading_detail: str = field(default_factory=lambda: _("starting"))
     loaded: Loaded | None = None
     thinking_tokens: int = 0
     answer_tokens: int = 0
@@ -187,18 +189,20 @@ def thinking_header(live: bool, seconds: float | None, tokens: int, *,
     and, when the reply ended before the thinking did, says so: ``Still thinking when the
     token limit was reached · 812 tokens``. One wording for the window and the export."""
     secs = "—" if seconds is None else format_duration(seconds)  # never "0 s": "<1 s"
-    toks = f"{tokens:,} token{'s' if tokens != 1 else ''}"
+    toks = ngettext("{n} token", "{n} tokens", tokens).format(n=number(tokens))
     if live:
-        return f"Thinking… {secs} · {toks}"
+        return _("Thinking… {time} · {tokens}").format(time=secs, tokens=toks)
     if still_thinking:
         if finish_reason == FinishReason.LENGTH:
-            return f"Still thinking when the token limit was reached · {toks}"
+            return _("Still thinking when the token limit was reached · {tokens}").format(
+                tokens=toks)
         if finish_reason == FinishReason.CANCELLED:
-            return f"Stopped while still thinking · {toks}"
-        return f"Still thinking when the reply ended (its thinking never closed) · {toks}"
+            return _("Stopped while still thinking · {tokens}").format(tokens=toks)
+        return _("Still thinking when the reply ended (its thinking never closed) · "
+                 "{tokens}").format(tokens=toks)
     if seconds is None:  # a branch: its thinking was written in two runs
-        return f"Thought · {toks}"
-    return f"Thought for {secs} · {toks}"
+        return _("Thought · {tokens}").format(tokens=toks)
+    return _("Thought for {time} · {tokens}").format(time=secs, tokens=toks)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from desktop_app.verify.practice import (
     load_practice_sets,
 )
 from desktop_app.verify.sandbox import Limits, Protections, detect_protections, isolation_summary
-from desktop_app.verify.verdict import VERDICT_LABELS, Verdict, VerdictState
+from desktop_app.verify.verdict import VERDICT_LABELS, Verdict, VerdictState, verdict_label
 
 __all__ = [
     "VERDICT_LABELS",
@@ -39,5 +39,6 @@ __all__ = [
     "find_problem",
     "isolation_summary",
     "load_practice_sets",
+    "verdict_label",
     "verify_reply",
 ]

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from desktop_app.text.i18n import N_, _, ngettext, number
 from desktop_app.verify.extract import (
     REPLY_ENDED,
     CodeBlock,
@@ -43,10 +44,12 @@ MAX_REPLY_CHARS = 1_000_000  # a reply longer than this is not read at all (~250
 MAX_CODE_CHARS = 200_000  # the chosen block must be at most this long to be run
 _S = VerdictState
 # what cut a reply off, by the engine's finish reason (stop is the model ending it itself)
-_CUT_BY = {"length": "the token limit cut the reply off", "cancelled": "Stop cut the reply off",
-           "error": "an error cut the reply off"}
-UNCLOSED_NOTE = ("The last code block was never closed (no closing fence); the reply ended "
-                 "normally, so it was run as the model's final code.")
+# (phrases marked here, translated where a sentence takes them in)
+_CUT_BY = {"length": N_("the token limit cut the reply off"),
+           "cancelled": N_("Stop cut the reply off"),
+           "error": N_("an error cut the reply off")}
+UNCLOSED_NOTE = N_("The last code block was never closed (no closing fence); the reply ended "
+                   "normally, so it was run as the model's final code.")
 
 
 def _cut(finish: str | None) -> str:
@@ -54,7 +57,7 @@ def _cut(finish: str | None) -> str:
     the model ended it or how it ended is not known."""
     if not is_cut_off(finish):
         return ""
-    return _CUT_BY.get(str(finish), "the reply was cut off")
+    return _(_CUT_BY.get(str(finish), N_("the reply was cut off")))
 
 
 def _sentence(phrase: str) -> str:
@@ -65,7 +68,7 @@ def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
     except ValueError:
-        return f"signal {number}"
+        return f"signal {number}"  # a name, like SIGKILL
 
 
 def _last_line(text: str) -> str:
@@ -74,7 +77,7 @@ def _last_line(text: str) -> str:
 
 
 def _isolation(run: RunResult) -> str:
-    return run.protections.summary() if run.protections.reported else "The sandbox did not start."
+    return run.protections.summary() if run.protections.reported else _("The sandbox did not start.")
 
 
 def _run_failure(run: RunResult, timeout_s: float) -> tuple[VerdictState, str] | None:
@@ -82,16 +85,15 @@ def _run_failure(run: RunResult, timeout_s: float) -> tuple[VerdictState, str] |
     if run.error:
         return _S.ERROR, run.error
     if run.timed_out:
-        return _S.TIMEOUT, (f"Timed out after {timeout_s:g} s; the program and everything it "
-                            "started were killed.")
+        return _S.TIMEOUT, _("Timed out after {seconds} s; the program and everything it "
+                             "started were killed.").format(seconds=_seconds(timeout_s))
     if run.output_exceeded:
-        return _S.ERROR, "The program produced far more output than allowed and was stopped."
+        return _S.ERROR, _("The program produced far more output than allowed and was stopped.")
     if run.signal:
         name = _signal_name(run.signal)
-        why = {"SIGSEGV": "it crashed (segmentation fault)", "SIGKILL": "it was killed",
-               "SIGXCPU": "it used up its CPU time", "SIGABRT": "it aborted",
-               "SIGBUS": "it crashed (bus error)", "SIGSYS": "it made a forbidden system call"}
-        return _S.ERROR, f"The program died: {why.get(name, name)} ({name})."
+        why = _DIED_BECAUSE.get(name)
+        return _S.ERROR, _("The program died: {why} ({signal}).").format(
+            why=_(why) if why else name, signal=name)
     return None
 
 
@@ -110,10 +112,12 @@ def _run_verdict(code: CodeBlock, timeout_s: float, kind: str, note: str,
         return Verdict(failure[0], reason=failure[1], got=got, **base)
     if run.exit_code:
         last = _last_line(run.stderr)
-        return Verdict(_S.ERROR, got=got, reason=f"Ran, but exited with code {run.exit_code}"
-                       + (f": {last}" if last else "") + f". {note}", **base)
+        reason = (_("Ran, but exited with code {code}: {last}.") if last
+                  else _("Ran, but exited with code {code}.")).format(code=run.exit_code, last=last)
+        return Verdict(_S.ERROR, got=got, reason=f"{reason} {note}".strip(), **base)
     return Verdict(_S.RAN, got=got,
-                   reason=f"Ran, nothing to check against (exit code 0). {note}".strip(), **base)
+                   reason=f"{_('Ran, nothing to check against (exit code 0).')} {note}".strip(),
+                   **base)
 
 
 def _broken_verdict(run: RunResult, expected: str, base: dict[str, Any]) -> Verdict | None:
@@ -127,16 +131,19 @@ def _broken_verdict(run: RunResult, expected: str, base: dict[str, Any]) -> Verd
             failure = _run_failure(run, 0)
             if failure:
                 return Verdict(failure[0], expected=expected, reason=failure[1], **base)
-        how = f"exit code {run.exit_code}" if run.exit_code is not None else "no exit code"
+        how = (_("exit code {code}").format(code=run.exit_code) if run.exit_code is not None
+               else _("no exit code"))
         return Verdict(_S.ERROR, expected=expected,
-                       reason=f"The program ended before the tests finished ({how}); results "
-                       "are only trusted when every check was answered.", **base)
+                       reason=_("The program ended before the tests finished ({how}); results "
+                                "are only trusted when every check was answered.").format(how=how),
+                       **base)
     return Verdict(_S.ERROR, expected=expected,
-                   reason=f"{broken.reason} The run counts as an error.", **base)
+                   reason=_("{reason} The run counts as an error.").format(reason=broken.reason),
+                   **base)
 
 
 def _assertions_hold(n: int) -> str:
-    return "1 assertion holds" if n == 1 else f"{n} assertions hold"
+    return ngettext("{n} assertion holds", "{n} assertions hold", n).format(n=n)
 
 
 def _outcome_verdict(outcome: TestOutcome, plan_entry: str | None, total: int,
@@ -145,29 +152,42 @@ def _outcome_verdict(outcome: TestOutcome, plan_entry: str | None, total: int,
     n_run = len(outcome.results)
     passed = outcome.passed
     if outcome.load_error:
-        details.insert(0, f"! the code raised {outcome.load_error} while loading")
+        details.insert(0, _("! the code raised {error} while loading").format(
+            error=outcome.load_error))
     if outcome.completed and n_run and passed == n_run:
-        every = "The test assertion" if n_run == 1 else f"All {n_run} test assertions"
-        return Verdict(_S.PASS, expected=_assertions_hold(n_run), got=f"{passed}/{n_run} passed",
-                       reason=f"{every} passed"
-                       + (f" ({plan_entry})" if plan_entry else "") + ".",
-                       details=details, **base)
+        if n_run == 1:
+            every = (_("The test assertion passed ({entry}).") if plan_entry
+                     else _("The test assertion passed."))
+        else:  # (the singular is never used: one assertion is "The test assertion")
+            every = (ngettext("All {n} test assertion passed ({entry}).",
+                              "All {n} test assertions passed ({entry}).", n_run) if plan_entry
+                     else ngettext("All {n} test assertion passed.",
+                                   "All {n} test assertions passed.", n_run))
+        return Verdict(_S.PASS, expected=_assertions_hold(n_run),
+                       got=_("{passed}/{n} passed").format(passed=passed, n=n_run),
+                       reason=every.format(n=n_run, entry=plan_entry), details=details, **base)
     first = next((r for r in outcome.results if not r.passed), None)
     if first is not None:
         got = first.error or first.got
         expected = first.expected if first.expected is not None else "true"
-        what = (f"`{first.source}` {first.error}" if first.error
-                else f"`{first.source}` got {first.got}"
-                + (f", expected {first.expected}" if first.expected is not None else ""))
-        reason = (f"{n_run - passed} of {n_run} test assertion{'s' if n_run != 1 else ''} "
-                  f"failed; first: {what}.")
+        if first.error:
+            what = f"`{first.source}` {first.error}"
+        elif first.expected is not None:
+            what = _("`{source}` got {got}, expected {expected}").format(
+                source=first.source, got=first.got, expected=first.expected)
+        else:
+            what = _("`{source}` got {got}").format(source=first.source, got=first.got)
+        reason = ngettext("{failed} of {n} test assertion failed; first: {what}.",
+                          "{failed} of {n} test assertions failed; first: {what}.",
+                          n_run).format(failed=n_run - passed, n=n_run, what=what)
     else:
         got, expected = None, _assertions_hold(total)
-        reason = "No test assertion ran to completion."
+        reason = _("No test assertion ran to completion.")
     if not outcome.completed and outcome.problem:
-        reason += f" Then {outcome.problem}."
+        reason += " " + _("Then {problem}.").format(problem=outcome.problem)
     if outcome.load_error and passed < max(n_run, 1):
-        reason += f" (The code raised {outcome.load_error} while loading.)"
+        reason += " " + _("(The code raised {error} while loading.)").format(
+            error=outcome.load_error)
     return Verdict(_S.FAIL, expected=expected, got=got, reason=reason, details=details, **base)
 
 
@@ -176,12 +196,13 @@ def _code_verdict(code: CodeBlock, tests: str, entry_point: str | None,
     try:
         plan = build_test_plan(tests, code.code, entry_point)
     except TestFormatError as exc:
-        return Verdict(_S.ERROR, kind="code", reason=f"The tests could not be prepared: {exc}.")
+        return Verdict(_S.ERROR, kind="code",
+                       reason=_("The tests could not be prepared: {why}.").format(why=exc))
     run = run_code(code.code, limits=Limits(timeout_s=timeout_s), judge=judge_with(plan),
                    secret_paths=secrets)
     base = _base(run, "code")
     total = len(plan.asserts)
-    expected = f"all {total} tests pass"
+    expected = ngettext("the {n} test passes", "all {n} tests pass", total).format(n=total)
     if run.error or run.timed_out:
         failure = _run_failure(run, timeout_s)
         assert failure is not None
@@ -193,17 +214,18 @@ def _code_verdict(code: CodeBlock, tests: str, entry_point: str | None,
         return broken
     outcome = run.judged
     if not isinstance(outcome, TestOutcome):
-        return Verdict(_S.ERROR, expected=expected, reason="The tests did not run.", **base)
+        return Verdict(_S.ERROR, expected=expected, reason=_("The tests did not run."), **base)
     if outcome.syntax_error is not None:
-        return Verdict(_S.ERROR, expected=expected,
-                       reason=f"The code does not parse: {outcome.syntax_error}.", **base)
+        return Verdict(_S.ERROR, expected=expected, reason=_(
+            "The code does not parse: {error}.").format(error=outcome.syntax_error), **base)
     if outcome.entry_error is not None:
-        return Verdict(_S.ERROR, expected=expected, reason="Cannot tell which function the "
-                       f"tests check: {outcome.entry_error}.", **base)
+        return Verdict(_S.ERROR, expected=expected, reason=_(
+            "Cannot tell which function the tests check: {why}.").format(
+            why=outcome.entry_error), **base)
     if outcome.shape_error is not None:
-        return Verdict(_S.ERROR, expected=expected,
-                       reason="This test shape cannot be checked safely: "
-                       f"{outcome.shape_error}.", **base)
+        return Verdict(_S.ERROR, expected=expected, reason=_(
+            "This test shape cannot be checked safely: {why}.").format(
+            why=outcome.shape_error), **base)
     return _outcome_verdict(outcome, plan.entry_point, total, base)
 
 
@@ -217,11 +239,11 @@ def _program_answer(text: str, timeout_s: float, secrets: Sequence[str], finish:
     if code is None or len(code.code) > MAX_CODE_CHARS \
             or not (code.closed or str(finish) == REPLY_ENDED):
         return None, None, ""
-    unclosed = "" if code.closed else " " + UNCLOSED_NOTE
+    unclosed = "" if code.closed else " " + _(UNCLOSED_NOTE)
     run = run_code(code.code, limits=Limits(timeout_s=timeout_s), secret_paths=secrets)
     line = _last_line(run.program_stdout)
     if run.stdout_truncated:
-        return None, run, " (The program's output was too long to read an answer from.)"
+        return None, run, " " + _("(The program's output was too long to read an answer from.)")
     if not line or run.timed_out or run.exit_code or run.signal or run.output_exceeded:
         return None, run, unclosed
     marked = extract_answer(line)
@@ -232,10 +254,23 @@ def _program_answer(text: str, timeout_s: float, secrets: Sequence[str], finish:
                        raw=line), run, unclosed
 
 
-_SOURCES = {"boxed": "from \\boxed{}", "gsm8k": "from the '####' line",
-            "answer-is": "from the final-answer line", "whole-reply": "the whole reply",
-            "program-output": "printed by its code",
-            "last-number": "the last number in the reply"}
+# where an answer was read (marked here, translated where a sentence takes them in)
+_SOURCES = {"boxed": N_("from \\boxed{}"), "gsm8k": N_("from the '####' line"),
+            "answer-is": N_("from the final-answer line"), "whole-reply": N_("the whole reply"),
+            "program-output": N_("printed by its code"),
+            "last-number": N_("the last number in the reply")}
+_DIED_BECAUSE = {"SIGSEGV": N_("it crashed (segmentation fault)"), "SIGKILL": N_("it was killed"),
+                 "SIGXCPU": N_("it used up its CPU time"), "SIGABRT": N_("it aborted"),
+                 "SIGBUS": N_("it crashed (bus error)"),
+                 "SIGSYS": N_("it made a forbidden system call")}
+_NO_MARKER = N_("No final answer found: no \\boxed{…}, no '#### …' line, no 'the answer is …', "
+                "and no number.")
+
+
+def _seconds(value: float) -> str:
+    """A time limit as a sentence shows it: ``5``, ``0.5`` (``0,5`` in German)."""
+    shown = f"{value:g}"
+    return number(value, len(shown.split(".")[1]) if "." in shown and "e" not in shown else 0)
 
 
 def _math_verdict(text: str, expected: str, timeout_s: float, secrets: Sequence[str],
@@ -247,8 +282,9 @@ def _math_verdict(text: str, expected: str, timeout_s: float, secrets: Sequence[
         answer = cut_off_answer(text)
         if answer is None:
             return Verdict(_S.NO_ANSWER, expected=expected.strip(), kind="math",
-                           reason=f"No answer: {cut} before a final answer.")
-        note = f" {_sentence(cut)} after this answer; it is judged as written."
+                           reason=_("No answer: {cut} before a final answer.").format(cut=cut))
+        note = " " + _("{Cut} after this answer; it is judged as written.").format(
+            Cut=_sentence(cut))
     else:
         answer = extract_answer(text)
         if answer is None or answer.low_confidence:
@@ -260,9 +296,8 @@ def _math_verdict(text: str, expected: str, timeout_s: float, secrets: Sequence[
                      isolation=_isolation(run))
     if answer is None:
         return Verdict(_S.NO_ANSWER, expected=expected.strip(), kind="math",
-                       reason="No final answer found: no \\boxed{…}, no '#### …' line, no "
-                       "'the answer is …', and no number." + note, **extra)
-    source = _SOURCES[answer.source]
+                       reason=_(_NO_MARKER) + note, **extra)
+    source = _(_SOURCES[answer.source])
     if answer.empty:
         return Verdict(_S.NO_ANSWER, expected=expected.strip(), kind="math",
                        reason=_empty_answer(source) + note, **extra)
@@ -271,29 +306,35 @@ def _math_verdict(text: str, expected: str, timeout_s: float, secrets: Sequence[
         # A number no marker points to is a reading, not an answer: it can fail a reply
         # ("Hmm, 48?") but never pass one ("somewhere between 50 and 56").
         return Verdict(_S.NO_ANSWER, expected=comparison.expected, got=comparison.got,
-                       reason="No final answer marked (no \\boxed{…}, no '#### …' line, no "
-                       f"'the answer is …'). Low confidence: the last number in the reply, "
-                       f"{comparison.got}, matches the answer key, but a number without a "
-                       "final-answer marker is not counted as an answer." + note,
+                       # TRANSLATORS: {{…}} is written \boxed{…} (braces doubled for format)
+                       reason=_("No final answer marked (no \\boxed{{…}}, no '#### …' line, no "
+                                "'the answer is …'). Low confidence: the last number in the "
+                                "reply, {got}, matches the answer key, but a number without a "
+                                "final-answer marker is not counted as an answer.").format(
+                           got=comparison.got) + note,
                        low_confidence=True, kind="math", **extra)
     shown = f" ({comparison.note})" if comparison.note else ""
     got = comparison.got if len(comparison.got) <= 200 else comparison.got[:199] + "…"
     if comparison.rejected:
         verdict = _S.FAIL
-        reason = (f"Not one answer: '{got}' ({source}) {comparison.rejected}; "
-                  f"one final answer is needed (expected {comparison.expected}).")
+        reason = _("Not one answer: '{got}' ({source}) {why}; one final answer is needed "
+                   "(expected {key}).").format(got=got, source=source, why=comparison.rejected,
+                                               key=comparison.expected)
     elif not comparison.decided:
         verdict = _S.ERROR
-        reason = (f"Could not compare '{got}' ({source}) with the answer key "
-                  f"{comparison.expected}: {comparison.note}. Not counted as a pass.")
+        reason = _("Could not compare '{got}' ({source}) with the answer key {key}: {why}. "
+                   "Not counted as a pass.").format(got=got, source=source,
+                                                   key=comparison.expected, why=comparison.note)
     elif comparison.equal:
-        reason = f"Correct: {got} ({source}) matches the answer key{shown}."
+        reason = _("Correct: {got} ({source}) matches the answer key{note}.").format(
+            got=got, source=source, note=shown)
         verdict = _S.PASS
     else:
-        reason = f"Wrong: expected {comparison.expected}, got {got} ({source})."
+        reason = _("Wrong: expected {key}, got {got} ({source}).").format(
+            key=comparison.expected, got=got, source=source)
         verdict = _S.FAIL
     low = answer.low_confidence
-    caveat = " Low confidence: the reply states no explicit final answer." if low else ""
+    caveat = (" " + _("Low confidence: the reply states no explicit final answer.")) if low else ""
     return Verdict(verdict, expected=comparison.expected, got=comparison.got,
                    reason=reason + caveat + note, low_confidence=low, kind="math", **extra)
 
@@ -313,12 +354,14 @@ def _unrunnable(code: CodeBlock, finish: str | None) -> str | None:
     the model ended the reply itself (then it is the model's final code)."""
     if not code.closed and str(finish) != REPLY_ENDED:
         cut = _cut(finish)
-        how = (f": {cut} inside it" if cut else
-               " (no closing fence, and how the reply ended is not known)")
-        return f"The last code block never ends{how}; an unfinished program is not run."
+        if cut:
+            return _("The last code block never ends: {cut} inside it; an unfinished program "
+                     "is not run.").format(cut=cut)
+        return _("The last code block never ends (no closing fence, and how the reply ended "
+                 "is not known); an unfinished program is not run.")
     if len(code.code) > MAX_CODE_CHARS:
-        return (f"The last code block is {len(code.code) // 1000} KB long; at most "
-                f"{MAX_CODE_CHARS // 1000} KB of code is run.")
+        return _("The last code block is {size} KB long; at most {limit} KB of code is "
+                 "run.").format(size=len(code.code) // 1000, limit=MAX_CODE_CHARS // 1000)
     return None
 
 
@@ -326,7 +369,7 @@ def _noting_unclosed(verdict: Verdict, code: CodeBlock) -> Verdict:
     """The verdict of a run block, saying so when its fence never closed."""
     if code.closed:
         return verdict
-    return replace(verdict, reason=f"{verdict.reason} {UNCLOSED_NOTE}".strip())
+    return replace(verdict, reason=f"{verdict.reason} {_(UNCLOSED_NOTE)}".strip())
 
 
 def _verify(reply: str | Visible, problem: Problem | None, expect: str | None,
@@ -346,30 +389,33 @@ def _verify(reply: str | Visible, problem: Problem | None, expect: str | None,
     size = len(reply.text if isinstance(reply, Visible) else reply)
     if size > MAX_REPLY_CHARS:
         return Verdict(_S.ERROR, kind=kind or "open",
-                       reason=f"The reply is {size / 1e6:.1f} MB long; replies "
-                       f"over {MAX_REPLY_CHARS // 1_000_000} MB are not checked.")
+                       reason=_("The reply is {size} MB long; replies over {limit} MB are not "
+                                "checked.").format(size=number(size / 1e6, 1),
+                                                   limit=MAX_REPLY_CHARS // 1_000_000))
 
     visible = (Visible(reply.text.strip(), reply.still_thinking, reply.had_thinking)
                if isinstance(reply, Visible) else strip_thinking(reply))
     cut = _cut(finish)
     if visible.still_thinking:
-        ended = f"{cut} inside its thinking" if cut else "the reply ended inside its thinking"
+        reason = (_("No answer (still thinking): {cut} inside its thinking, before any "
+                    "answer.").format(cut=cut) if cut else
+                  _("No answer (still thinking): the reply ended inside its thinking, before "
+                    "any answer."))
         return Verdict(_S.NO_ANSWER, expected=expect if kind == "math" else None,
-                       kind=kind or "open",
-                       reason=f"No answer (still thinking): {ended}, before any answer.")
+                       kind=kind or "open", reason=reason)
     text = visible.text
 
     if tests is not None:
         code = _find_code(text, finish)
         if code is None:
-            return Verdict(_S.NO_ANSWER, kind="code", expected="code that passes the tests",
-                           reason="No Python code found in the reply (looked for the last "
-                           "```python block, or an unlabelled block that parses as Python)."
-                           + (f" {_sentence(cut)}." if cut else ""))
+            return Verdict(_S.NO_ANSWER, kind="code", expected=_("code that passes the tests"),
+                           reason=_("No Python code found in the reply (looked for the last "
+                                    "```python block, or an unlabelled block that parses as "
+                                    "Python).") + (f" {_sentence(cut)}." if cut else ""))
         why_not = _unrunnable(code, finish)
         if why_not:
             return Verdict(_S.NO_ANSWER if not code.closed else _S.ERROR, kind="code",
-                           expected="code that passes the tests", reason=why_not)
+                           expected=_("code that passes the tests"), reason=why_not)
         entry = entry_point or (problem.entry_point if problem is not None else None)
         return _noting_unclosed(_code_verdict(code, tests, entry, timeout_s, secrets), code)
     if expect is not None:
@@ -382,20 +428,21 @@ def _verify(reply: str | Visible, problem: Problem | None, expect: str | None,
         if why_not:
             return Verdict(_S.NO_ANSWER if not code.closed else _S.ERROR,
                            kind=kind or "code", reason=why_not)
-        note = ("This prompt is unverifiable: there is no ground truth."
-                if unverifiable else "Free prompt: no answer key or tests.")
+        note = (_("This prompt is unverifiable: there is no ground truth.")
+                if unverifiable else _("Free prompt: no answer key or tests."))
         return _noting_unclosed(_run_verdict(
             code, timeout_s, "code" if problem is None else (kind or "open"), note, secrets),
             code)
     if unverifiable:
         return Verdict(_S.NO_ANSWER, kind=kind or "open",
-                       reason="Unverifiable: this prompt has no ground truth to check against "
-                       "(nothing to run, nothing to compare).")
+                       reason=_("Unverifiable: this prompt has no ground truth to check "
+                                "against (nothing to run, nothing to compare)."))
     return _free_verdict(text, kind or "open", cut)
 
 
 def _empty_answer(source: str) -> str:
-    return f"No answer: the reply marks its final answer ({source}) but leaves it empty."
+    return _("No answer: the reply marks its final answer ({source}) but leaves it "
+             "empty.").format(source=source)
 
 
 def _free_verdict(text: str, kind: str, cut: str) -> Verdict:
@@ -403,17 +450,17 @@ def _free_verdict(text: str, kind: str, cut: str) -> Verdict:
     nothing to check it against."""
     answer = cut_off_answer(text) if cut else extract_answer(text)
     if answer is None or answer.low_confidence:
-        reason = (f"No answer: {cut} before a final answer." if cut else
-                  "No final answer found (no \\boxed{…}, no '#### …' line, no 'the answer is "
-                  "…'), and no answer key or code to check.")
+        reason = (_("No answer: {cut} before a final answer.").format(cut=cut) if cut else
+                  _("No final answer found (no \\boxed{…}, no '#### …' line, no 'the answer "
+                    "is …'), and no answer key or code to check."))
         return Verdict(_S.NO_ANSWER, kind=kind, reason=reason)
-    source = _SOURCES[answer.source]
+    source = _(_SOURCES[answer.source])
     if answer.empty:
         return Verdict(_S.NO_ANSWER, kind=kind, reason=_empty_answer(source))
-    after = f" {_sentence(cut)} after this answer." if cut else ""
+    after = (" " + _("{Cut} after this answer.").format(Cut=_sentence(cut))) if cut else ""
     return Verdict(_S.ANSWERED, kind=kind, got=answer.display(),
-                   reason=f"The reply's final answer ({source}), with no answer key to check "
-                   f"it against.{after}")
+                   reason=_("The reply's final answer ({source}), with no answer key to check "
+                            "it against.").format(source=source) + after)
 
 
 def verify_reply(
@@ -468,6 +515,7 @@ def verify_reply(
                           entry_point, finish)
     except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
         # Only the type's name: an exception's text may be text the reply chose.
-        verdict = Verdict(_S.ERROR, reason=f"Verify failed unexpectedly ({type(exc).__name__}); "
-                          "this is a fault in the checker, not a verdict on the reply.")
+        verdict = Verdict(_S.ERROR, reason=_(
+            "Verify failed unexpectedly ({error}); this is a fault in the checker, not a "
+            "verdict on the reply.").format(error=type(exc).__name__))
     return verdict.escaped()

@@ -21,6 +21,8 @@ import builtins
 import keyword
 import sys
 
+from desktop_app.text.i18n import _
+
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _STDLIB = frozenset(sys.stdlib_module_names)
 _MAX_DEFS = 2000
@@ -40,22 +42,24 @@ def plain_identifier(name: object) -> bool:
 def shadowing(name: str, test_names: frozenset[str] | set[str]) -> str | None:
     """Why *name* cannot be the entry point, or None."""
     if name in _BUILTIN_NAMES:
-        return "the name of a built-in"
+        return _("the name of a built-in")
     if name in _STDLIB:
-        return "the name of a standard-library module"
+        return _("the name of a standard-library module")
     if name in test_names:
-        return "a name the test file itself defines or uses"
+        return _("a name the test file itself defines or uses")
     return None
 
 
 def check_named(entry_point: str, test_defined: set[str]) -> None:
     """A named entry point (from the problem or ``--entry-point``) must be usable."""
     if not plain_identifier(entry_point):
-        raise EntryPointError(f"the entry point {entry_point[:60]!r} is not a function name")
+        raise EntryPointError(_("the entry point {name} is not a function name").format(
+            name=repr(entry_point[:60])))
     why = shadowing(entry_point, test_defined)
     if why is not None:
-        raise EntryPointError(f"the entry point `{entry_point}` is also {why}, so the tests "
-                              "could end up checking that instead of the reply's function")
+        raise EntryPointError(_("the entry point `{name}` is also {why}, so the tests could "
+                                "end up checking that instead of the reply's function").format(
+            name=entry_point, why=why))
 
 
 def _defs(answer: object) -> list[tuple[str, frozenset[str]]]:
@@ -87,7 +91,7 @@ def choose(answer: object, tests_take: set[str], test_names: frozenset[str]) -> 
                 and not name.startswith(("test", "_")) and name not in tests_take]
     eligible = list(dict.fromkeys(eligible))
     if not eligible:
-        raise EntryPointError("the reply defines no function for check(candidate)")
+        raise EntryPointError(_("the reply defines no function for check(candidate)"))
     if len(eligible) > 1:
         # Helpers are the functions another of the reply's functions calls.
         roots = [name for name in eligible
@@ -95,15 +99,16 @@ def choose(answer: object, tests_take: set[str], test_names: frozenset[str]) -> 
         if len(roots) != 1:
             shown = ", ".join(f"`{n}`" for n in (roots or eligible)[:5])
             more = " …" if len(roots or eligible) > 5 else ""
-            raise EntryPointError(
-                f"the reply defines several functions that could be the one checked "
-                f"({shown}{more}) and the tests do not name it; give the entry point "
-                "(--entry-point NAME)")
+            raise EntryPointError(_(
+                "the reply defines several functions that could be the one checked "
+                "({names}) and the tests do not name it; give the entry point "
+                "(--entry-point NAME)").format(names=shown + more))
         eligible = roots
     entry = eligible[0]
     why = shadowing(entry, test_names)
     if why is not None:
-        raise EntryPointError(
-            f"the reply's function `{entry}` has {why}, so the tests could end up checking "
-            "something else; give the entry point (--entry-point NAME)")
+        raise EntryPointError(_(
+            "the reply's function `{name}` has {why}, so the tests could end up checking "
+            "something else; give the entry point (--entry-point NAME)").format(
+            name=entry, why=why))
     return entry

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from desktop_app.text.i18n import _, number
+
 DEADLINE_S = 3.0  # one comparison (both parses and the check); the process start is apart
 START_S = 60.0  # importing SymPy and math-verify in a fresh process, on a busy machine
 MAX_CHARS = 2_000  # longer answers are not given to SymPy at all
@@ -98,7 +100,9 @@ def serve() -> None:
     try:
         import math_verify  # noqa: F401 - imported once, before the first deadline
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        _answer(out, {"failed": f"math-verify could not be loaded ({type(exc).__name__})"})
+        # (in English here, a child process: the parent says it in the user's language)
+        _answer(out, {"failed": f"math-verify could not be loaded ({type(exc).__name__})",
+                      "error": type(exc).__name__})
         return
     _answer(out, {"ready": True})
     for line in sys.stdin:
@@ -134,7 +138,7 @@ def _command() -> list[str]:
 class _Worker:
     def __init__(self) -> None:
         if not sys.executable:
-            raise _Unavailable("no Python interpreter to run the math checker")
+            raise _Unavailable(_("no Python interpreter to run the math checker"))
         flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
         try:
             self.process = subprocess.Popen(
@@ -142,7 +146,8 @@ class _Worker:
                 stderr=subprocess.DEVNULL, text=True, encoding="utf-8", bufsize=1,
                 creationflags=flags)
         except OSError as exc:
-            raise _Unavailable(f"the math checker could not start ({exc})") from exc
+            raise _Unavailable(_("the math checker could not start ({error})").format(
+                error=exc)) from exc
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, name="triptych-math-reader", daemon=True).start()
         self.ready = False
@@ -163,20 +168,21 @@ class _Worker:
         except queue.Empty:
             raise _Unavailable(late) from None
         if line is None:
-            raise _Unavailable("the math checker stopped")
+            raise _Unavailable(_("the math checker stopped"))
         try:
             message = json.loads(line)
         except ValueError:
             message = None
         if not isinstance(message, dict):
-            raise _Unavailable("the math checker sent something unexpected")
+            raise _Unavailable(_("the math checker sent something unexpected"))
         return message
 
     def ask(self, gold: str, target: str, deadline_s: float) -> bool:
         if not self.ready:
-            message = self._receive(START_S, "the math checker did not start in time")
+            message = self._receive(START_S, _("the math checker did not start in time"))
             if "ready" not in message:
-                raise _Unavailable(str(message.get("failed", "the math checker did not start")))
+                raise _Unavailable(_failed(message) if "failed" in message
+                                   else _("the math checker did not start"))
             self.ready = True
         stdin = self.process.stdin
         assert stdin is not None
@@ -184,11 +190,12 @@ class _Worker:
             stdin.write(json.dumps({"gold": gold, "target": target}) + "\n")
             stdin.flush()
         except (OSError, ValueError) as exc:
-            raise _Unavailable("the math checker stopped") from exc
+            raise _Unavailable(_("the math checker stopped")) from exc
         message = self._receive(
-            deadline_s, f"the comparison did not finish within {deadline_s:g} s")
+            deadline_s, _("the comparison did not finish within {seconds} s").format(
+                seconds=_seconds(deadline_s)))
         if "failed" in message:
-            raise _Unavailable(str(message["failed"]))
+            raise _Unavailable(_failed(message))
         return message.get("equal") is True
 
     def close(self) -> None:
@@ -240,9 +247,10 @@ def sympy_equivalent(expected: str, got: str, deadline_s: float = DEADLINE_S) ->
     text, without ``\\boxed``), within *deadline_s*. Blocks: call it off the GUI thread.
     Several threads may call it at once."""
     if len(expected) > MAX_CHARS or len(got) > MAX_CHARS:
-        return Equivalence(False, False, f"the answer is over {MAX_CHARS} characters long")
+        return Equivalence(False, False, _("the answer is over {n} characters long").format(
+            n=number(MAX_CHARS)))
     if not _balanced(expected) or not _balanced(got):
-        return Equivalence(False, True, "unbalanced braces")
+        return Equivalence(False, True, _("unbalanced braces"))
     try:
         worker = _take()
     except _Unavailable as exc:
@@ -257,6 +265,19 @@ def sympy_equivalent(expected: str, got: str, deadline_s: float = DEADLINE_S) ->
         raise
     _give_back(worker)
     return Equivalence(equal)
+
+
+def _seconds(value: float) -> str:
+    shown = f"{value:g}"
+    return number(value, len(shown.split(".")[1]) if "." in shown and "e" not in shown else 0)
+
+
+def _failed(message: dict[str, object]) -> str:
+    """The helper's failure in the user's language (it writes English: a child process)."""
+    error = message.get("error")
+    if isinstance(error, str):
+        return _("math-verify could not be loaded ({error})").format(error=error)
+    return str(message["failed"])
 
 
 def _balanced(text: str) -> bool:

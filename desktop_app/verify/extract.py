@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from desktop_app.text.fences import CodeBlock, code_blocks
+from desktop_app.text.i18n import N_, _
 from desktop_app.text.thinking import THINK_TAGS, split_reply
 from desktop_app.verify.equivalence import DEADLINE_S, sympy_equivalent
 from desktop_app.verify.latexmath import (
@@ -251,9 +252,9 @@ def _answer_line(prose: str) -> str | None:
     """The text of the last explicit final-answer line, or None."""
     found = [(m.start(), m.group("ans")) for regex in (_ANSWER_IS_RE, _A_LINE_RE)
              for m in regex.finditer(prose)]
-    for _, candidate in sorted(found, reverse=True):
+    for _start, candidate in sorted(found, reverse=True):
         candidate = candidate[:MAX_ANSWER_CHARS]
-        for _ in range(3):  # "Final Answer: The final answer is $56$."
+        for _attempt in range(3):  # "Final Answer: The final answer is $56$."
             inner = _ANSWER_IS_RE.search(candidate)
             if inner is None:
                 break
@@ -354,8 +355,8 @@ _FLAWS: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"\s+than)\b|\bfrom\b[^\n]{0,200}?\bto\b|\d\s*(?:\bto\b|–|—|\.\.\.?|…)\s*[-$\\]?\d|[<>≤≥]|"
         r"\\(?:leq?|geq?|lt|gt)(?![a-zA-Z])", re.I)),
 )
-_FLAW_VERBS = {"a negation": "is a negation", "alternatives": "gives alternatives",
-               "a range": "gives a range"}
+_FLAW_VERBS = {"a negation": N_("is a negation"), "alternatives": N_("gives alternatives"),
+               "a range": N_("gives a range")}
 # Words that change a number's value: "56 squared", "5 million", "negative 56", "56 pi".
 _VALUE_WORDS = {
     "pi", "sqrt", "root", "ln", "log", "sin", "cos", "tan", "sec", "csc", "cot", "exp",
@@ -380,7 +381,7 @@ def answer_value(text: str) -> Number | None:
         return None
     cleaned = clean_latex(text)
     cleaned = re.sub(r"^\s*[A-Za-z]\w*\s*=(?!=)", "", cleaned)  # "x = 5"
-    for _ in range(5):  # braces around a plain number change nothing: "{5}", "{{5}}"
+    for _round in range(5):  # braces around a plain number change nothing: "{5}", "{{5}}"
         cleaned = re.sub(r"\{\s*([\d.,]+)\s*\}", r"\1", cleaned)
     number = parse_number(cleaned)
     if number is not None:
@@ -444,24 +445,33 @@ def compare_answers(expected: str, got: FinalAnswer, *,
              and not (several and flaw == "alternatives")]
     if flaws:
         return Comparison(False, expected.strip(), " ".join(got.text.split()),
-                          rejected=" and ".join(_FLAW_VERBS[flaw] for flaw in flaws))
+                          rejected=_and([_(_FLAW_VERBS[flaw]) for flaw in flaws]))
     want = None if several else (parse_number(expected) or (
         first_number(expected) if _mostly_numeric(expected) else None))
     if want is not None and got.number is not None:
         equal = numbers_equal(want, got.number)
-        note = "within float tolerance" if equal and (want.inexact or got.number.inexact) \
+        note = _("within float tolerance") if equal and (want.inexact or got.number.inexact) \
             and want.value != got.number.value else ""
         return Comparison(equal, str(want), str(got.number), note)
     shown_expected = str(want) if want is not None else expected.strip()
     if want is None and normalize_text_answer(expected) == normalize_text_answer(got.text):
         return Comparison(True, shown_expected, got.text)
     if math_equal(expected, got.text):
-        return Comparison(True, shown_expected, got.text, "the same value written differently")
+        return Comparison(True, shown_expected, got.text,
+                          _("the same value written differently"))
     judged = sympy_equivalent(expected.strip(), (got.raw or got.text).strip(), deadline_s)
     if not judged.decided:
         return Comparison(False, shown_expected, got.text, judged.reason, decided=False)
     return Comparison(judged.equal, shown_expected, got.text,
-                      "equivalent (math-verify)" if judged.equal else "")
+                      _("equivalent (math-verify)") if judged.equal else "")
+
+
+def _and(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a and b and c`` (the flaws of one answer: at most three)."""
+    text = items[0]
+    for item in items[1:]:
+        text = _("{first} and {second}").format(first=text, second=item)
+    return text
 
 
 def _is_several(text: str) -> bool:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from desktop_app.text.i18n import _
 from desktop_app.verify.entry import EntryPointError, check_named, choose, plain_identifier
 from desktop_app.verify.sandbox import SandboxBroken, Session
 from desktop_app.verify.sandbox.child.codec import Malformed, Unencodable, encode
@@ -199,12 +200,14 @@ def build_test_plan(tests: str, code: str | None = None,
         tree = ast.parse(tests)
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
-        raise TestFormatError(f"the tests do not parse: {getattr(exc, 'msg', exc)}"
-                              + (f" (line {line})" if line else "")) from exc
+        why = getattr(exc, "msg", exc)
+        raise TestFormatError((_("the tests do not parse: {error} (line {line})") if line
+                               else _("the tests do not parse: {error}")).format(
+            error=why, line=line)) from exc
     except (RecursionError, MemoryError) as exc:
-        raise TestFormatError("the tests are nested too deeply to parse") from exc
+        raise TestFormatError(_("the tests are nested too deeply to parse")) from exc
     if not any(isinstance(n, ast.Assert) for n in ast.walk(tree)):
-        raise TestFormatError("the tests contain no assert statement")
+        raise TestFormatError(_("the tests contain no assert statement"))
     module_level = _bound_names(tree.body, include_nested=False)
     test_names = frozenset(_bound_names(tree.body, include_nested=True)
                            | {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
@@ -262,10 +265,10 @@ def _clip(message: str, limit: int = 300) -> str:
 def _rebuild_exception(err: object) -> Exception:
     """The exception the reply's code raised, as a built-in type where that is safe."""
     if type(err) is not list or len(err) != 3:
-        raise Hostile("a malformed exception")
+        raise Hostile(_("a malformed exception"))
     name, type_shown, message = err
     if name is not None and type(name) is not str:
-        raise Hostile("a malformed exception")
+        raise Hostile(_("a malformed exception"))
     type_shown, message = text(type_shown, 100), text(message, 500)
     shown = f"{type_shown}: {message}" if message else type_shown
     cls = getattr(builtins, name, None) if name and name not in _NOT_REBUILT else None
@@ -291,10 +294,10 @@ class Remote:
         object.__setattr__(self, "_callable", is_callable)
 
     def _refuse(self, *args: object, **kwargs: object) -> Any:
-        raise OpaqueValueError(
-            f"the code returned an object of type {object.__getattribute__(self, '_type')}, "
-            "which the checker does not compare: only plain data (numbers, strings, lists, "
-            "tuples, dicts, sets) is compared")
+        raise OpaqueValueError(_(
+            "the code returned an object of type {type}, which the checker does not compare: "
+            "only plain data (numbers, strings, lists, tuples, dicts, sets) is "
+            "compared").format(type=object.__getattribute__(self, "_type")))
 
     def _ask(self, op: str, **fields: Any) -> Any:
         judge: _Judge = object.__getattribute__(self, "_judge")
@@ -356,8 +359,9 @@ class AssertResult:
         if self.error:
             return f"✗ {self.source} — {self.error}"
         if self.expected is not None:
-            return f"✗ {self.source} — got {self.got}, expected {self.expected}"
-        return f"✗ {self.source} — got {self.got}"
+            return _("✗ {source} — got {got}, expected {expected}").format(
+                source=self.source, got=self.got, expected=self.expected)
+        return _("✗ {source} — got {got}").format(source=self.source, got=self.got)
 
 
 @dataclass
@@ -400,7 +404,7 @@ class _Judge:
     def materialise(self, form: object) -> Any:
         """A plain value, or a :class:`Remote` for a handle; raises on an error answer."""
         if type(form) is not dict:
-            raise self._hostile("an answer of the wrong shape")
+            raise self._hostile(_("an answer of the wrong shape"))
         try:
             if "err" in form:
                 raise _rebuild_exception(form["err"])
@@ -412,7 +416,7 @@ class _Judge:
                               form.get("c") is True)
         except Hostile as exc:
             raise self._hostile(str(exc)) from None
-        raise self._hostile("an answer of the wrong shape")
+        raise self._hostile(_("an answer of the wrong shape"))
 
     def _ref(self, obj: object) -> int | None:
         if type(obj) is Remote:
@@ -424,12 +428,12 @@ class _Judge:
             return encode(arg, refs=self._ref, graph=self.graph)
         except Unencodable as exc:
             what = str(exc)
-            what = (f"a {what}" if what.startswith("value ")
-                    else f"an object of type {what}")
-            raise self._shape(
-                f"it hands {what} to the reply's code, and only plain data (numbers, "
+            what = (f"a {what}" if what.startswith("value ")  # (the codec's own words)
+                    else _("an object of type {type}").format(type=what))
+            raise self._shape(_(
+                "it hands {what} to the reply's code, and only plain data (numbers, "
                 "strings, lists, tuples, dicts, sets; at most 200,000 values) can go into "
-                "the sandbox") from None
+                "the sandbox").format(what=what)) from None
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
         """One request, with the lists, dicts and sets shared with the sandbox kept in step
@@ -440,16 +444,16 @@ class _Judge:
         try:
             message["nodes"] = self.graph.states(refs=self._ref)
         except Unencodable:
-            raise self._shape("a list, dict or set the tests share with the reply's code "
-                              "now holds something that is not plain data") from None
+            raise self._shape(_("a list, dict or set the tests share with the reply's code "
+                                "now holds something that is not plain data")) from None
         answer = self.session.request(message)
         if answer.get("unshareable") is True:
-            raise self._shape("the reply's code put an object that is not plain data into "
-                              "a list, dict or set it shares with the tests")
+            raise self._shape(_("the reply's code put an object that is not plain data "
+                                "into a list, dict or set it shares with the tests"))
         try:
             self.graph.apply(answer.get("nodes", []))  # none sent: nothing changed
         except (Malformed, RecursionError, MemoryError, TypeError, OverflowError) as exc:
-            raise self._hostile(f"a malformed value ({exc})") from None
+            raise self._hostile(_("a malformed value ({error})").format(error=exc)) from None
         self._linked = answer.get("linked")
         self._mark = self.graph.mark()
         return answer
@@ -478,25 +482,25 @@ class _Judge:
         answer = self.request({"op": "names", "names": wanted})
         names = answer.get("names")
         if type(names) is not dict or len(names) > len(wanted):
-            raise self._hostile("an answer of the wrong shape")
+            raise self._hostile(_("an answer of the wrong shape"))
         if entry is not None and self.plan.candidate_var is not None:
             if entry in names:
                 glb[self.plan.candidate_var] = self.materialise(names[entry])
             elif self.plan.entry_point is None:  # it listed a function it does not have
-                raise self._hostile("an answer of the wrong shape")
+                raise self._hostile(_("an answer of the wrong shape"))
         for name in self.plan.needed:
             if name not in names:
                 continue
             form = names[name]
             if type(form) is not dict or "err" in form:  # looking a name up never raises
-                raise self._hostile("an answer of the wrong shape")
+                raise self._hostile(_("an answer of the wrong shape"))
             if "m" in form:
                 glb[name] = self._module(name, form["m"])
                 continue
             if name in _STDLIB:
-                raise self._shape(
-                    f"the tests use `{name}` without importing it, and the reply binds that "
-                    "standard-library name to something of its own")
+                raise self._shape(_(
+                    "the tests use `{name}` without importing it, and the reply binds that "
+                    "standard-library name to something of its own").format(name=name))
             glb[name] = self.materialise(form)
         return glb
 
@@ -506,28 +510,31 @@ class _Judge:
         try:
             return choose(answer.get("defs"), set(self.plan.needed), self.plan.test_names)
         except ValueError:
-            raise self._hostile("an answer of the wrong shape") from None
+            raise self._hostile(_("an answer of the wrong shape")) from None
 
     def _module(self, name: str, module: object) -> Any:
         """A module the reply imported and the tests use: the real one, imported here."""
         if type(module) is not str or not module:
-            raise self._hostile("an answer of the wrong shape")
+            raise self._hostile(_("an answer of the wrong shape"))
         parts = module[:200].split(".")
         top = parts[0]
         # The name comes from the sandbox: import only public standard-library modules
         # (no `__main__` modules, which run code when imported).
         if top not in _STDLIB or top in _UNSAFE_MODULES or len(module) > 200 or not all(
                 plain_identifier(part) and not part.startswith("_") for part in parts):
-            raise self._shape(
-                f"the tests use `{name}`, which the reply takes from "
-                + (f"the module `{module}`" if len(module) <= 80 and all(map(plain_identifier, parts))
-                   else "another module") + "; "
+            raise self._shape((_(
+                "the tests use `{name}`, which the reply takes from the module `{module}`; "
                 "only standard-library modules can be shared with the tests")
+                if len(module) <= 80 and all(map(plain_identifier, parts)) else _(
+                "the tests use `{name}`, which the reply takes from another module; only "
+                "standard-library modules can be shared with the tests")).format(
+                name=name, module=module))
         try:
             return importlib.import_module(module)
         except Exception as exc:  # noqa: BLE001
-            raise self._shape(f"the module {module!r} the tests use cannot be imported "
-                                 f"here ({type(exc).__name__})") from None
+            raise self._shape(_("the module {module} the tests use cannot be imported here "
+                                "({error})").format(module=repr(module),
+                                                    error=type(exc).__name__)) from None
 
     # -- assertions ---------------------------------------------------------------------
 
@@ -544,12 +551,13 @@ class _Judge:
             else:
                 result = AssertResult(aid, source, bool(got), _short_repr(got))
         except ProbeFailed as exc:
-            result = AssertResult(aid, source, False, error=f"raised {exc}")
+            result = AssertResult(aid, source, False, error=_("raised {error}").format(error=exc))
         except OpaqueValueError as exc:
             result = AssertResult(aid, source, False, error=str(exc))
         except Exception as exc:  # noqa: BLE001 - the code under test failed this check
             result = AssertResult(aid, source, False,
-                                  error=f"raised {type(exc).__name__}: {_clip(str(exc))}")
+                                  error=_("raised {error}").format(
+                                      error=f"{type(exc).__name__}: {_clip(str(exc))}"))
         self.results.append(result)
 
     def run(self) -> TestOutcome:
@@ -563,7 +571,7 @@ class _Judge:
         syntax = loaded.get("syntax")
         if syntax is not None:
             if type(syntax) is not list or len(syntax) != 2:
-                raise self._hostile("an answer of the wrong shape")
+                raise self._hostile(_("an answer of the wrong shape"))
             message, line = text(syntax[0], 300) or "invalid syntax", syntax[1]
             where = f" (line {line})" if type(line) is int and line > 0 else ""
             return TestOutcome([], False, syntax_error=f"{message}{where}")
@@ -587,12 +595,14 @@ class _Judge:
         except TestShapeError as exc:
             return TestOutcome(self.results, False, shape_error=str(exc), load_error=load_error)
         except ProbeFailed as exc:
-            completed, problem = False, f"the test program stopped: {exc}"
+            completed, problem = False, _("the test program stopped: {error}").format(error=exc)
         except SystemExit as exc:  # the test file's own exit(), not the app's
-            completed, problem = False, f"the test program called exit({exc.code!r})"
+            completed, problem = False, _("the test program called {call}").format(
+                call=f"exit({exc.code!r})")
         except Exception as exc:  # noqa: BLE001
             completed = False
-            problem = f"the test program stopped: {type(exc).__name__}: {_clip(str(exc))}"
+            problem = _("the test program stopped: {error}").format(
+                error=f"{type(exc).__name__}: {_clip(str(exc))}")
         if self.shape_error is not None:  # even if a bare `except:` in the tests ate it
             return TestOutcome(self.results, False, shape_error=self.shape_error,
                                load_error=load_error)

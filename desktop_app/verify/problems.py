@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from desktop_app.text.i18n import _
+
 KINDS = ("math", "code", "open")
 # What a prepared prompt (a lesson pack's) may set in every pane when it is picked, and the
 # type each value has: the pane settings a teacher fixes for a demonstration.
@@ -58,7 +60,7 @@ def typed_key(prompt: str, answer: str) -> Problem:
     """A free question with the answer key the user typed (the window's Answer key
     field): a math problem of its own, so Verify, Rollouts ×N and retries check against it
     as they do against a practice problem's key."""
-    return Problem(id=TYPED_KEY_ID, title="Typed answer key", prompt=prompt.strip(),
+    return Problem(id=TYPED_KEY_ID, title=_("Typed answer key"), prompt=prompt.strip(),
                    kind="math", answer=answer.strip())
 
 

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from desktop_app.text.escape import visible_controls
+from desktop_app.text.i18n import N_, _
 
 
 class VerdictState(StrEnum):
@@ -28,26 +29,35 @@ class VerdictLabel(NamedTuple):
     note: str = ""
 
 
-# state -> symbol, label, note: the one table the window, the CLI and export read.
+# state -> symbol, label, note: the one table the window, the CLI and export read. The
+# words are marked (N_) and translated where they are read (:func:`verdict_label`): the
+# language is chosen after import. The state's value ("pass") is a field, never a word.
 VERDICT_LABELS: dict[VerdictState, VerdictLabel] = {
-    VerdictState.PASS: VerdictLabel("✓", "passed"),
-    VerdictState.FAIL: VerdictLabel("✗", "failed"),
-    VerdictState.ERROR: VerdictLabel("!", "error"),
-    VerdictState.TIMEOUT: VerdictLabel("⏱", "timed out"),
-    VerdictState.NO_ANSWER: VerdictLabel("–", "no answer"),
-    VerdictState.RAN: VerdictLabel("▶", "ran, nothing to check against"),
-    VerdictState.ANSWERED: VerdictLabel("•", "answer found", "no key to check against"),
+    # TRANSLATORS: a verdict's label, lower case; a title capitalises it ("✓ Passed")
+    VerdictState.PASS: VerdictLabel("✓", N_("passed")),
+    VerdictState.FAIL: VerdictLabel("✗", N_("failed")),
+    VerdictState.ERROR: VerdictLabel("!", N_("error")),
+    VerdictState.TIMEOUT: VerdictLabel("⏱", N_("timed out")),
+    VerdictState.NO_ANSWER: VerdictLabel("–", N_("no answer")),
+    VerdictState.RAN: VerdictLabel("▶", N_("ran, nothing to check against")),
+    VerdictState.ANSWERED: VerdictLabel("•", N_("answer found"), N_("no key to check against")),
 }
 
 VERDICTS = tuple(state.value for state in VerdictState)
 HEADLINE_ANSWER_CHARS = 80  # an answer in a headline is cut to this many characters
 
 
-def _label(state: VerdictState | str) -> VerdictLabel:
+def verdict_label(state: VerdictState | str) -> VerdictLabel:
+    """The state's symbol, label and note in the current language (an unknown state reads
+    ``? <state>``)."""
     try:
-        return VERDICT_LABELS[VerdictState(state)]
+        symbol, label, note = VERDICT_LABELS[VerdictState(state)]
     except ValueError:
         return VerdictLabel("?", str(state))
+    return VerdictLabel(symbol, _(label), _(note) if note else "")
+
+
+_label = verdict_label
 
 
 def verdict_title(state: VerdictState | str) -> str:
@@ -67,7 +77,8 @@ def verdict_headline(state: VerdictState | str, got: str | None = None) -> str:
         return verdict_title(state)
     if len(answer) > HEADLINE_ANSWER_CHARS:
         answer = answer[:HEADLINE_ANSWER_CHARS - 1] + "…"
-    return f"{symbol} {label[:1].upper()}{label[1:]}: {answer} · {note}"
+    return _("{symbol} {label}: {answer} · {note}").format(
+        symbol=symbol, label=f"{label[:1].upper()}{label[1:]}", answer=answer, note=note)
 
 
 def got_in_headline(state: VerdictState | str, got: str | None) -> bool:
@@ -90,7 +101,7 @@ class Verdict:
     stderr: str = ""
     duration_s: float = 0.0
     reason: str = ""
-    isolation: str = "No code was run."
+    isolation: str = field(default_factory=lambda: _("No code was run."))
     low_confidence: bool = False
     kind: str = "open"  # math | code | open
     details: list[str] = field(default_factory=list)
@@ -104,7 +115,7 @@ class Verdict:
 
     @property
     def label(self) -> str:
-        return VERDICT_LABELS[self.verdict].label
+        return verdict_label(self.verdict).label
 
     @property
     def headline(self) -> str:

@@ -19,12 +19,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from desktop_app.text.i18n import _, ngettext, number
+
 RUNAWAY_FACTOR = 16  # a stream this many times over its cap stops the run
 _KILL_GRACE_S = 1.0
 
 
 def kb(n: int) -> str:
-    return f"{n // 1024} KB" if n >= 1024 else f"{n} bytes"
+    return f"{n // 1024} KB" if n >= 1024 else ngettext("{n} byte", "{n} bytes", n).format(n=n)
 
 
 # ------------------------------------------------------------------ private uid (root)
@@ -76,7 +78,7 @@ def private_uid(python: str) -> int | None:
         return None
     if not all(_readable_by_others(p) for p in _interpreter_dirs(python)):
         return None
-    for _ in range(8):
+    for _attempt in range(8):
         uid = 1_000_000_000 + secrets.randbelow(1_000_000_000)
         if _mapped(uid):
             return uid
@@ -109,7 +111,7 @@ def _proc_uids() -> dict[int, int]:
 
 def kill_uid(uid: int) -> None:
     """SIGKILL every process of the private *uid*, until none is left."""
-    for _ in range(100):
+    for _attempt in range(100):
         victims = [pid for pid, owner in _proc_uids().items() if owner == uid]
         if not victims:
             return
@@ -182,7 +184,7 @@ def stop_tree(proc: subprocess.Popen, uid: int | None) -> None:
             time.sleep(0.01)
     # Only while the bootstrap is unreaped is its pid (= our process group id) surely ours.
     # Without os.waitid (macOS) an exited bootstrap has already been reaped by poll().
-    for _ in range(3):
+    for _attempt in range(3):
         if proc.returncode is not None:
             break
         for pid in _descendants(proc.pid):
@@ -263,7 +265,8 @@ class Reader(threading.Thread):
         """The program's text, with a note of ours when it was cut (for display only)."""
         text = self.program_text()
         if self.truncated:
-            text += f"\n[… output truncated: {self.total:,} bytes, showing the first {kb(self.cap)}]"
+            text += "\n" + _("[… output truncated: {total} bytes, showing the first {size}]").format(
+                total=number(self.total), size=kb(self.cap))
         return text
 
 

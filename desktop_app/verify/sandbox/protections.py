@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from desktop_app.text.i18n import _, number
 from desktop_app.verify.sandbox.process import kb
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -104,9 +105,9 @@ class Protections:
         if self.seccomp_nosocket:
             how.append("seccomp")
         if "net" in self.namespaces:
-            how.append("network namespace")
+            how.append(_("network namespace"))
         if self.landlock_net:
-            how.append("Landlock TCP rules")
+            how.append(_("Landlock TCP rules"))
         if self.sandbox_exec:
             how.append("sandbox-exec")
         return " + ".join(how) or None
@@ -114,9 +115,9 @@ class Protections:
     @property
     def writes_confined(self) -> str | None:
         if self.readonly_view and self.landlock_fs:
-            return "read-only mount view + Landlock"
+            return _("read-only mount view + Landlock")
         if self.readonly_view:
-            return "read-only mount view"
+            return _("read-only mount view")
         if self.landlock_fs:
             return "Landlock"
         if self.sandbox_exec:
@@ -126,89 +127,96 @@ class Protections:
     @property
     def process_limit(self) -> str | None:
         if self.seccomp_nofork:
-            return "no new processes (seccomp)"
+            return _("no new processes (seccomp)")
         if self.nproc and self.job_object:
-            return f"at most {self.nproc} processes (Job Object)"
+            return _("at most {n} processes (Job Object)").format(n=self.nproc)
         if self.nproc:
-            return f"at most {self.nproc} processes (RLIMIT_NPROC)"
+            return _("at most {n} processes (RLIMIT_NPROC)").format(n=self.nproc)
         return None
 
     @property
     def tree_kill(self) -> str:
         if "pid" in self.namespaces:
-            return "whole process tree killed with its PID namespace"
+            return _("whole process tree killed with its PID namespace")
         if self.job_object:
-            return "whole process tree killed with its Job Object"
+            return _("whole process tree killed with its Job Object")
         if self.uid is not None:
-            return "whole process tree killed by its private uid"
+            return _("whole process tree killed by its private uid")
         if self.landlock_scope:
-            return "whole process tree killed by its supervisor (which the code cannot signal)"
-        return "process tree killed by group and descendants (a detached process may escape)"
+            return _("whole process tree killed by its supervisor (which the code cannot "
+                     "signal)")
+        return _("process tree killed by group and descendants (a detached process may "
+                 "escape)")
 
     def active(self) -> list[str]:
         items = [
-            "separate Python process (isolated mode, fresh temp dir, allow-listed environment, no stdin)",
-            f"{self.timeout_s:g} s timeout",
+            _("separate Python process (isolated mode, fresh temp dir, allow-listed "
+              "environment, no stdin)"),
+            _("{seconds} s timeout").format(seconds=number(
+                self.timeout_s, 0 if float(self.timeout_s).is_integer() else 1)),
         ]
         if self.memory_mb:
-            items.append(f"{self.memory_mb} MB memory cap")
+            items.append(_("{mb} MB memory cap").format(mb=self.memory_mb))
         if self.cpu_s:
-            items.append(f"{self.cpu_s} s CPU limit")
-        items.append(f"output capped at {kb(self.output_bytes)}")
+            items.append(_("{seconds} s CPU limit").format(seconds=self.cpu_s))
+        items.append(_("output capped at {size}").format(size=kb(self.output_bytes)))
         if self.process_limit:
             items.append(self.process_limit)
         items.append(self.tree_kill)
         if self.network_blocked:
-            items.append(f"no network ({self.network_blocked})")
+            items.append(_("no network ({how})").format(how=self.network_blocked))
         if self.seccomp_nosocket:
-            items.append("no sockets, so no UNIX socket outside either (X server, D-Bus, "
-                         "ssh-agent, Docker), no io_uring, no ptrace (seccomp)")
+            items.append(_("no sockets, so no UNIX socket outside either (X server, D-Bus, "
+                           "ssh-agent, Docker), no io_uring, no ptrace (seccomp)"))
         if self.writes_confined:
-            items.append(f"writes limited to the temp dir ({self.writes_confined})")
+            items.append(_("writes limited to the temp dir ({how})").format(
+                how=self.writes_confined))
         if self.readonly_view:
-            items.append("no file or metadata changes outside it, even as root "
-                         "(read-only, nosuid mounts)")
+            items.append(_("no file or metadata changes outside it, even as root "
+                           "(read-only, nosuid mounts)"))
         if self.scratch_mb:
-            items.append(f"temp dir is a private {self.scratch_mb} MB tmpfs that vanishes "
-                         "with the run")
+            items.append(_("temp dir is a private {mb} MB tmpfs that vanishes with the "
+                           "run").format(mb=self.scratch_mb))
         if self.hidden:
-            items.append("site-packages, the app and home directories hidden")
+            items.append(_("site-packages, the app and home directories hidden"))
         if self.landlock_fs:
-            items.append("reads limited to system files and the standard library (Landlock)")
+            items.append(_("reads limited to system files and the standard library "
+                           "(Landlock)"))
         if "proc" in self.namespaces:
-            items.append("private /proc")
+            items.append(_("private /proc"))
         elif self.landlock_fs:
-            items.append("/proc hidden (Landlock)")
+            items.append(_("/proc hidden (Landlock)"))
         if self.landlock_scope:
-            items.append("cannot signal processes outside the sandbox (Landlock)")
+            items.append(_("cannot signal processes outside the sandbox (Landlock)"))
         if self.uid is not None:
-            items.append(f"runs as unprivileged uid {self.uid}")
+            items.append(_("runs as unprivileged uid {uid}").format(uid=self.uid))
         elif "user" in self.namespaces:
-            items.append("user namespace")
+            items.append(_("user namespace"))
         if self.capabilities_dropped and os.name != "nt":
-            items.append("no capabilities, no_new_privs" if self.no_new_privs else "no capabilities")
+            items.append(_("no capabilities, no_new_privs") if self.no_new_privs
+                         else _("no capabilities"))
         return items
 
     def missing(self) -> list[str]:
         items = []
         if not self.reported:
-            return ["the sandbox did not report its protections"]
+            return [_("the sandbox did not report its protections")]
         if not self.memory_mb:
-            items.append("memory cap")
+            items.append(_("memory cap"))
         if not self.process_limit:
-            items.append("process-count limit")
+            items.append(_("process-count limit"))
         if not self.network_blocked:
-            items.append("network isolation")
+            items.append(_("network isolation"))
         if sys.platform.startswith("linux") and not self.seccomp_nosocket:
-            items.append("socket filter (the code may connect to local UNIX sockets such "
-                         "as the X server or D-Bus)")
+            items.append(_("socket filter (the code may connect to local UNIX sockets such "
+                           "as the X server or D-Bus)"))
         if not self.writes_confined:
-            items.append("filesystem write confinement")
+            items.append(_("filesystem write confinement"))
         if sys.platform.startswith("linux") and not self.readonly_view:
-            items.append("read-only file-system view (chmod, utime and xattrs outside the "
-                         "temp dir are not prevented for files the process owns)")
+            items.append(_("read-only file-system view (chmod, utime and xattrs outside the "
+                           "temp dir are not prevented for files the process owns)"))
         if sys.platform.startswith("linux") and "pid" not in self.namespaces:
-            items.append("PID namespace")
+            items.append(_("PID namespace"))
         return items
 
     def summary(self) -> str:
@@ -216,7 +224,8 @@ class Protections:
         text = text[0].upper() + text[1:]
         missing = self.missing()
         if missing:
-            text += ". NOT active on this machine: " + ", ".join(missing)
+            return _("{active}. NOT active on this machine: {missing}.").format(
+                active=text, missing=", ".join(missing))
         return text + "."
 
 

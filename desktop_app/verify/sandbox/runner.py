@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from desktop_app.text.i18n import _
 from desktop_app.verify.sandbox.process import (
     Reader,
     exited_unreaped,
@@ -260,7 +261,7 @@ class _LineReader(threading.Thread):
                     start = end + 1
                 buffer += view[start:]
                 if len(buffer) > MAX_LINE_BYTES or total > _ANSWERS_TOTAL_CAP:
-                    self.lines.put(Hostile("more data than any answer needs"))
+                    self.lines.put(Hostile(_("more data than any answer needs")))
                     return
             self.lines.put(None)  # end of file (or a read error): no more answers
         finally:
@@ -312,8 +313,8 @@ class Session:
     def _next_line(self) -> bytes:
         while True:
             if self._runaway.is_set():
-                raise self._break("output", "The program produced far more output than "
-                                  "allowed and was stopped.")
+                raise self._break("output", _("The program produced far more output than "
+                                              "allowed and was stopped."))
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 raise self._break("timeout", "timeout")
@@ -322,9 +323,9 @@ class Session:
             except queue.Empty:
                 continue
             if item is None:
-                raise self._break("ended", "The program ended before the tests finished.")
+                raise self._break("ended", _("The program ended before the tests finished."))
             if isinstance(item, Hostile):
-                raise self._break("hostile", f"The sandbox sent {item}.")
+                raise self._break("hostile", _("The sandbox sent {what}.").format(what=item))
             return item
 
     def _receive(self) -> dict[str, Any]:
@@ -332,7 +333,7 @@ class Session:
         try:
             return parse_line(line)
         except Hostile as exc:
-            raise self._break("hostile", f"The sandbox sent {exc}.") from None
+            raise self._break("hostile", _("The sandbox sent {what}.").format(what=exc)) from None
 
     def start(self) -> dict[str, Any]:
         """The child's first message: the code is loaded (or why not)."""
@@ -352,7 +353,7 @@ class Session:
 
     def hostile(self, reason: str) -> SandboxBroken:
         """Mark the run broken because an answer was malformed; returns the exception."""
-        return self._break("hostile", f"The sandbox sent {reason}.")
+        return self._break("hostile", _("The sandbox sent {what}.").format(what=reason))
 
     def close(self) -> None:
         self._writer.pending.put((json.dumps({"op": "bye"}) + "\n").encode("utf-8"))
@@ -382,11 +383,11 @@ def run_code(
     limits = limits or Limits()
     python = python or find_python()
     if not python:
-        return _failed("No Python interpreter was found to run the code.")
+        return _failed(_("No Python interpreter was found to run the code."))
     try:
         sources = _child_sources()
     except OSError as exc:
-        return _failed(f"The sandbox's own files are missing: {exc}")
+        return _failed(_("The sandbox's own files are missing: {error}").format(error=exc))
     tmpdir = tempfile.mkdtemp(prefix="triptych-verify-")
     hidden: list[str] = []
     if sys.platform.startswith("linux") or sys.platform == "darwin":
@@ -460,7 +461,7 @@ def run_code(
                                     stderr=subprocess.PIPE, cwd=tmpdir, env=_allowed_env(tmpdir),
                                     close_fds=True, **popen_kw)
         except OSError as exc:
-            return _failed(f"Could not start the sandbox: {exc}")
+            return _failed(_("Could not start the sandbox: {error}").format(error=exc))
         finally:
             for key in ("status_fd",):
                 if key in cfg:
@@ -529,8 +530,9 @@ def _supervise(proc: subprocess.Popen[bytes], cfg: dict[str, Any], limits: Limit
             except Hostile as exc:  # a field the judge found malformed on its own
                 broken = session.hostile(str(exc))
             except Exception as exc:  # noqa: BLE001 - the checker's own failure; no reply text
-                broken = SandboxBroken("internal", "The checker failed while talking to the "
-                                       f"sandbox ({type(exc).__name__}).")
+                broken = SandboxBroken("internal", _(
+                    "The checker failed while talking to the sandbox ({error}).").format(
+                    error=type(exc).__name__))
             broken = broken or session.broken
             session.close()
             timed_out = broken is not None and broken.kind == "timeout"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from desktop_app.text.i18n import _
 from desktop_app.verify.sandbox.child.codec import MAX_DEPTH, MAX_NODES, Malformed, decode
 
 MAX_LINE_BYTES = 4 * 1024 * 1024
@@ -36,27 +37,27 @@ def _outside_strings(line: bytes) -> bytes:
 def _check_nesting(line: bytes) -> None:
     brackets = _outside_strings(line).translate(None, _NOT_BRACKETS)
     if len(brackets) > 4 * MAX_NODES:
-        raise Hostile("too many values in one answer")
+        raise Hostile(_("too many values in one answer"))
     if len(brackets) <= 2 * (MAX_DEPTH + 4):
         return
     depth = 0
     for byte in brackets:
         depth += 1 if byte in b"[{" else -1
         if depth > MAX_DEPTH * 2 + 8:
-            raise Hostile("values nested too deeply")
+            raise Hostile(_("values nested too deeply"))
 
 
 def parse_line(line: bytes) -> dict[str, Any]:
     """One answer line as a dict, or :class:`Hostile`."""
     if len(line) > MAX_LINE_BYTES:
-        raise Hostile("an answer larger than 4 MB")
+        raise Hostile(_("an answer larger than 4 MB"))
     _check_nesting(line)
     try:
         message = json.loads(line.decode("utf-8"))
     except (ValueError, RecursionError, MemoryError) as exc:
-        raise Hostile("an answer that is not valid JSON") from exc
+        raise Hostile(_("an answer that is not valid JSON")) from exc
     if type(message) is not dict:
-        raise Hostile("an answer that is not a JSON object")
+        raise Hostile(_("an answer that is not a JSON object"))
     return message
 
 
@@ -66,11 +67,11 @@ def value(data: object, nodes: dict[int, object] | None = None) -> Any:
     try:
         return decode(data, nodes=nodes)
     except (Malformed, RecursionError, MemoryError, OverflowError, TypeError) as exc:
-        raise Hostile(f"a malformed value ({exc})") from exc
+        raise Hostile(_("a malformed value ({error})").format(error=exc)) from exc
 
 
 def text(data: object, limit: int = 500) -> str:
     """A short string field, or :class:`Hostile`."""
     if type(data) is not str:
-        raise Hostile("a field of the wrong type")
+        raise Hostile(_("a field of the wrong type"))
     return data[:limit]
