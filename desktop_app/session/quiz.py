@@ -20,8 +20,8 @@ from typing import Any
 from desktop_app.text.i18n import N_, _
 
 STAGES = ("base", "instruct", "reasoning")
-LABELS = tuple(f"Pane {letter}" for letter in "ABCDEFGH")
-MASK = "[name hidden]"
+LABELS = tuple(f"Pane {letter}" for letter in "ABCDEFGH")  # ids too: shown through shown_label
+MASK = N_("[name hidden]")  # in the window's language where it is shown
 
 # What the prompt shown says in blind mode: the chat template names the family (Qwen's
 # <|im_start|>, Gemma's <start_of_turn>) as surely as the model would, so it is a tell.
@@ -68,6 +68,12 @@ def mask_terms(models: Iterable[tuple[str, str, str]]) -> tuple[str, ...]:
     return tuple(sorted(terms, key=lambda term: (-len(term), term)))
 
 
+def shown_label(label: str) -> str:
+    """A neutral label ("Pane A", also an id in the quiz's data) in the window's language."""
+    letter = label.removeprefix("Pane ")
+    return _("Pane {letter}").format(letter=letter) if letter != label else label
+
+
 class Masker:
     """Masks the terms in a stream of text, case-insensitively, chunk by chunk.
 
@@ -76,9 +82,9 @@ class Masker:
     rest at the end of the stream. ``mask(text)`` does one whole text.
     """
 
-    def __init__(self, terms: Sequence[str], replacement: str = MASK):
+    def __init__(self, terms: Sequence[str], replacement: str | None = None):
         self.terms = tuple(term for term in terms if term)
-        self.replacement = replacement
+        self.replacement = _(MASK) if replacement is None else replacement
         self._lower = tuple(term.lower() for term in self.terms)
         # a name stands alone: "Phi" is not the start of "philosophy", nor "Meta" of "metadata"
         self._pattern = (re.compile(

@@ -45,7 +45,7 @@ from desktop_app.models.catalog import (
 )
 from desktop_app.session.generation import WorkerFactory
 from desktop_app.session.pane import PaneConfig, PaneSession, Step, Streamed
-from desktop_app.session.quiz import Masker, blind_export
+from desktop_app.session.quiz import Masker, blind_export, shown_label
 from desktop_app.session.turn import Turn, TurnState
 from desktop_app.text import escape
 from desktop_app.text.i18n import N_, _
@@ -287,7 +287,7 @@ class Pane(QFrame):
         self.badge.set_role(entry.role if entry else "")
         if self.blind_label:  # a model set while blind (the quiz starts again): still neutral
             self.badge.set_role("")
-            self.badge.setText(self.blind_label)
+            self.badge.setText(shown_label(self.blind_label))
         self.set_active(False)
         self.settings_box.load(entry, self.config)
         self._update_state_banner()
@@ -651,7 +651,7 @@ class Pane(QFrame):
         if label is not None:
             self.settings_button.setChecked(False)
             self.badge.set_role("")
-            self.badge.setText(label)
+            self.badge.setText(shown_label(label))
             self.badge.setToolTip(_("Which stage is this? Guess in the quiz bar above."))
         else:
             self.badge.set_role(self.entry.role if self.entry else "")
@@ -705,7 +705,7 @@ class Pane(QFrame):
     def accessible_label(self) -> str:
         """What a screen reader calls the pane: its role ("Instruct pane"), numbered when
         another pane has the same role, its neutral label in the blind quiz."""
-        return self.blind_label or pane_label(self.entry.role if self.entry else "",
+        return shown_label(self.blind_label) if self.blind_label else pane_label(self.entry.role if self.entry else "",
                                               self.number)
 
     def set_number(self, number: int | None) -> None:

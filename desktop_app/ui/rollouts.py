@@ -117,7 +117,7 @@ def _words(text: str) -> str:
 
 def chip_legend() -> str:
     """What each chip means, from the verdicts' one label table and the chips' own."""
-    pairs = [(label.symbol, label.label) for label in VERDICT_LABELS.values()]
+    pairs = [(label.symbol, _(label.label)) for label in VERDICT_LABELS.values()]
     return "   ".join(f"{symbol} {_words(label)}" for symbol, label in
                       [*pairs, *CHIP_LABELS.values()])
 

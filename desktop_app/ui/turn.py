@@ -396,7 +396,7 @@ class TurnWidget(QFrame):
     def show_prompt_sent(self) -> None:
         sent = self.data.prompt_sent
         if self.blind is not None:  # the template is a tell: it names the family
-            self.prompt_box.set_prompt(TEMPLATE_HIDDEN, ())
+            self.prompt_box.set_prompt(_(TEMPLATE_HIDDEN), ())
         else:
             self.prompt_box.set_prompt(sent, self.data.prompt_tokens.get(sent, ()))
         self.prompt_section.show()
