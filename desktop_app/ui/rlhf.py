@@ -582,7 +582,7 @@ class RlhfWindow(QDialog):
             return
         self.session.embeddings = embeddings
         self.report = report
-        lines = [agreement_line(a, self._judge_name())
+        lines = [agreement_line(a, self.session.judge_model or "")
                  for a in (report.reward_agreement, *report.proxies)]
         if self.session.judge_scores is None:  # said, not left out
             lines.append(self._no_judge_line())
@@ -595,10 +595,6 @@ class RlhfWindow(QDialog):
         self._describe_chart()
         self.vote_page.announcer.say(lines[0])
         self._update_buttons()
-
-    def _judge_name(self) -> str:
-        model = self.session.judge_model or ""
-        return next((j.name for j in self.judges if j.id == model), model)
 
     def _describe_chart(self) -> None:
         """The chart's figures in words, for a screen reader (again when they change)."""
