@@ -36,10 +36,13 @@ from typing import Any
 import numpy as np
 
 from desktop_app.rollouts.preferences import Vote, Winner
+from desktop_app.text.i18n import N_
 
 DEFAULT_L2 = 1.0
 DEFAULT_FOLDS = 5
 BEST_OF_NS = (1, 2, 4, 8, 16, 32, 64)
+# the reward model's name in its agreement (the window translates it: N_ marks it)
+REWARD_MODEL = N_("reward model (held out)")
 TEXT_FEATURES = ("log characters", "words", "lines", "exclamations", "questions", "digits")
 
 
@@ -168,7 +171,7 @@ def cross_validated_agreement(features: np.ndarray, votes: Sequence[Vote],
         for vote in held:
             agreed += _agrees(float(scores[vote.a]), float(scores[vote.b]), vote)
             total += 1
-    return Agreement("reward model (held out)", agreed, total)
+    return Agreement(REWARD_MODEL, agreed, total)
 
 
 def proxy_agreement(name: str, scores: Sequence[float | None], votes: Sequence[Vote]) -> Agreement:

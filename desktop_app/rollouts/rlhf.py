@@ -38,8 +38,11 @@ from desktop_app.rollouts.reward import (
     proxy_agreement,
 )
 from desktop_app.rollouts.run import AnswerKey, Rollout, rollout_seeds, run_rollouts
+from desktop_app.text.i18n import N_
 
 MAX_ANSWERS = 64
+# the length proxy's name in its agreement (the window translates it: N_ marks it)
+LONGEST_ANSWER = N_("the longest answer")
 
 
 @dataclass
@@ -247,7 +250,7 @@ def analyse(session: RlhfSession, ns: Sequence[int] = BEST_OF_NS) -> RlhfReport:
     strengths = bradley_terry(len(answers), votes)
     features = answer_features(texts, session.embeddings)
     agreement = cross_validated_agreement(features, votes)
-    proxies = [proxy_agreement("the longest answer", [float(len(t)) for t in texts], votes)]
+    proxies = [proxy_agreement(LONGEST_ANSWER, [float(len(t)) for t in texts], votes)]
     if session.judge_scores is not None:
         proxies.append(proxy_agreement(f"the judge's P(\"yes\") ({session.judge_model})",
                                        session.judge_scores, votes))

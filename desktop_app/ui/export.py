@@ -12,14 +12,16 @@ text, no ``javascript:`` links) and the page has no scripts.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from markdown_it import MarkdownIt
+from PySide6.QtCore import QDateTime, QLocale
 
 from desktop_app.rollouts.summary import RunFigures
 from desktop_app.session.turn import thinking_header
+from desktop_app.text import i18n
 from desktop_app.text.escape import html as escape_html
+from desktop_app.text.i18n import N_, _, ngettext, number
 from desktop_app.ui import theme
 from desktop_app.ui.markdown import render_html
 from desktop_app.verify.verdict import (
@@ -60,15 +62,28 @@ def verdict_line(turn: dict[str, Any]) -> str:
     got = detail.get("got")
     parts = [verdict_headline(raw, got)]
     if detail.get("expected"):
-        parts.append(f"expected {detail['expected']}")
+        parts.append(_("expected {value}").format(value=detail["expected"]))
     if got and not got_in_headline(raw, got):
-        parts.append(f"got {got}")
+        parts.append(_("got {value}").format(value=got))
     if detail.get("reason"):
         parts.append(str(detail["reason"]))
     return " · ".join(parts)
 
 
-ROLLOUT_COLUMNS = ("Seed", "Verdict", "Got", "Thinking tokens")
+ROLLOUT_COLUMNS = (N_("Seed"), N_("Verdict"), N_("Got"), N_("Thinking tokens"))
+
+
+def rollout_columns() -> list[str]:
+    """The rollouts table's header, in the window's language."""
+    return [_(name) for name in ROLLOUT_COLUMNS]
+
+
+def when() -> str:
+    """Now, the locale's way (``Monday, January 5, 2026, 3:04 PM``; German in German)."""
+    locale, now = QLocale(), QDateTime.currentDateTime()
+    return _("{date}, {time}").format(
+        date=locale.toString(now.date(), QLocale.FormatType.LongFormat),
+        time=locale.toString(now.time(), QLocale.FormatType.ShortFormat))
 
 
 def _one_line(value: Any) -> str:
@@ -77,9 +92,9 @@ def _one_line(value: Any) -> str:
 
 def rollouts_heading(run: dict[str, Any]) -> str:
     """``Rollouts ×8 · Qwen3 0.6B · thinking budget 256``."""
-    parts = [f"Rollouts ×{run.get('n', 0)}", _one_line(run.get("model"))]
+    parts = [_("Rollouts ×{n}").format(n=run.get("n", 0)), _one_line(run.get("model"))]
     if run.get("thinking_budget") is not None:
-        parts.append(f"thinking budget {run['thinking_budget']}")
+        parts.append(_("thinking budget {tokens}").format(tokens=run["thinking_budget"]))
     return " · ".join(part for part in parts if part)
 
 
@@ -102,32 +117,46 @@ def rollout_cells(rollout: dict[str, Any]) -> list[str]:
             _one_line(rollout.get("got")) or "–", "" if tokens is None else str(tokens)]
 
 
-RLHF_HEADING = "The class's votes (RLHF)"
+RLHF_HEADING = N_("The class's votes (RLHF)")
+# the ranking table's columns, by key (the labels in the window's language)
+RLHF_COLUMNS = {"rank": N_("Rank"), "answer": N_("Answer"), "strength": N_("Strength"),
+                "interval": N_("95% interval"), "votes": N_("Votes"),
+                "judge": N_("Judge P(yes)"), "model": N_("Model"), "text": N_("Text")}
 
 
-def rlhf_columns(rlhf: dict[str, Any]) -> tuple[str, ...]:
+def rlhf_column_keys(rlhf: dict[str, Any]) -> tuple[str, ...]:
     """The ranking table's columns: a model's column only where the answers name one
     (never in the blind quiz), the judge's where it scored them."""
     answers = rlhf.get("answers") or []
-    return ("Rank", "Answer", "Strength", "95% interval", "Votes",
-            *(("Judge P(yes)",) if any("judge_p_yes" in a for a in answers) else ()),
-            *(("Model",) if any(a.get("model") for a in answers) else ()), "Text")
+    return ("rank", "answer", "strength", "interval", "votes",
+            *(("judge",) if any("judge_p_yes" in a for a in answers) else ()),
+            *(("model",) if any(a.get("model") for a in answers) else ()), "text")
+
+
+def rlhf_columns(rlhf: dict[str, Any]) -> tuple[str, ...]:
+    """The ranking table's header, in the window's language."""
+    return tuple(_(RLHF_COLUMNS[key]) for key in rlhf_column_keys(rlhf))
+
+
+def _signed(value: float) -> str:
+    return ("+" if value >= 0 else "") + number(value, 2)
 
 
 def rlhf_rows(rlhf: dict[str, Any]) -> list[list[str]]:
     """The answers strongest first, one row each (plain text, one line per cell)."""
-    columns = rlhf_columns(rlhf)
+    columns = rlhf_column_keys(rlhf)
     answers = rlhf.get("answers") or []
     rows = []
     for rank, index in enumerate(rlhf.get("ranking") or range(len(answers)), 1):
         answer = answers[index]
         low, high = answer["interval"]
-        cells = [str(rank), f"#{index}", f"{answer['strength']:+.2f}",
-                 f"[{low:+.2f}, {high:+.2f}]", str(answer["votes"])]
-        if "Judge P(yes)" in columns:
+        cells = [str(rank), f"#{index}", _signed(answer["strength"]),
+                 _("[{low}, {high}]").format(low=_signed(low), high=_signed(high)),
+                 str(answer["votes"])]
+        if "judge" in columns:
             score = answer.get("judge_p_yes")
-            cells.append("–" if score is None else f"{score:.2f}")
-        if "Model" in columns:
+            cells.append("–" if score is None else number(score, 2))
+        if "model" in columns:
             cells.append(_one_line(answer.get("model")))
         cells.append(_one_line(answer.get("text")))
         rows.append(cells)
@@ -137,10 +166,13 @@ def rlhf_rows(rlhf: dict[str, Any]) -> list[list[str]]:
 def rlhf_notes(rlhf: dict[str, Any]) -> list[str]:
     """One line each: how many votes, and the judge (by name, unless blind)."""
     votes = rlhf.get("votes") or []
-    notes = [f"{len(votes)} pairwise votes on {len(rlhf.get('answers') or [])} answers; "
-             "Bradley–Terry strengths, strongest first."]
+    answers = len(rlhf.get("answers") or [])
+    notes = [ngettext("{votes} pairwise votes on {n} answer; Bradley–Terry strengths, "
+                      "strongest first.", "{votes} pairwise votes on {n} answers; "
+                      "Bradley–Terry strengths, strongest first.", answers).format(
+                          votes=len(votes), n=answers)]
     if rlhf.get("judge_model"):
-        notes.append(f"Judge: {rlhf['judge_model']}.")
+        notes.append(_("Judge: {model}.").format(model=rlhf["judge_model"]))
     return notes
 
 
@@ -159,7 +191,7 @@ def _markdown_rollouts(run: dict[str, Any]) -> list[str]:
     lines += [_literal(line) + "  " for line in rollouts_figures(run)]
     if not rollouts_run(run):
         return [*lines, ""]
-    lines += ["", "| " + " | ".join(ROLLOUT_COLUMNS) + " |", "|---:|---|---|---:|"]
+    lines += ["", "| " + " | ".join(rollout_columns()) + " |", "|---:|---|---|---:|"]
     for rollout in rollouts_run(run):
         lines.append("| " + " | ".join(_literal(cell) if cell else " "
                                        for cell in rollout_cells(rollout)) + " |")
@@ -198,6 +230,7 @@ def _fence(text: str, info: str = "text") -> list[str]:
     return [f"{fence}{info}", text.rstrip("\n"), fence]
 
 
+SENT = N_("Document the base model received")
 HEADING_SHIFT = 3  # an answer's "# Title" becomes a level-4 heading, under the pane's
 
 
@@ -237,38 +270,41 @@ def _contained(markdown: str) -> str:
 
 
 def _markdown_rlhf(rlhf: dict[str, Any]) -> list[str]:
-    lines = [f"## {RLHF_HEADING}", ""]
+    lines = [f"## {_literal(_(RLHF_HEADING))}", ""]
     if rlhf.get("prompt"):
-        lines += ["**Prompt:**", "", _quote(_literal(rlhf["prompt"])), ""]
+        lines += ["**" + _("Prompt:") + "**", "", _quote(_literal(rlhf["prompt"])), ""]
     lines += [_literal(note) + "  " for note in rlhf_notes(rlhf)]
-    columns = rlhf_columns(rlhf)
-    lines += ["", "| " + " | ".join(columns) + " |",
-              "|" + "|".join("---" if c in ("Model", "Text") else "---:" for c in columns) + "|"]
+    keys = rlhf_column_keys(rlhf)
+    lines += ["", "| " + " | ".join(rlhf_columns(rlhf)) + " |",
+              "|" + "|".join("---" if c in ("model", "text") else "---:" for c in keys) + "|"]
     for row in rlhf_rows(rlhf):
         # a cell is one line: only inline Markdown (and the table's "|") needs escaping
         lines.append("| " + " | ".join(_INLINE_SPECIAL.sub(r"\\\1", cell) if cell else " "
                                        for cell in row) + " |")
-    lines += ["", "**Votes** (answer indices from 0; winner `a`, `b` or `tie`):", "",
+    lines += ["", _("**Votes** (answer indices from 0; winner `a`, `b` or `tie`):"), "",
               *_fence(rlhf_votes_csv(rlhf), "csv"), ""]
     return lines
 
 
-def to_markdown(panes: list[dict[str, Any]], title: str = "Triptych comparison",
+def to_markdown(panes: list[dict[str, Any]], title: str | None = None,
                 rlhf: dict[str, Any] | None = None) -> str:
-    """The comparison as Markdown; ``rlhf``: the class's votes
+    """The comparison as Markdown, in the window's language; ``rlhf``: the class's votes
     (:func:`desktop_app.rollouts.rlhf.export_summary`), after the panes."""
-    lines = [f"# {title}", "", f"_{datetime.now():%Y-%m-%d %H:%M}_", ""]
-    for number, pane in enumerate(panes, 1):
-        lines += [f"## {number}. {_literal(pane_title(pane))}", ""]
+    title = _("Triptych comparison") if title is None else title
+    prompt, answer_label = "**" + _("Prompt:") + "**", "**" + _("Answer:") + "**"
+    lines = [f"# {title}", "", f"_{_literal(when())}_", ""]
+    for place, pane in enumerate(panes, 1):
+        lines += [f"## {place}. {_literal(pane_title(pane))}", ""]
         if pane.get("missing"):
-            lines += [f"_Not run: {_literal(pane['missing'])}_", ""]
+            lines += ["_" + _literal(_("Not run: {reason}").format(reason=pane["missing"]))
+                      + "_", ""]
         elif not pane["turns"]:
-            lines += ["_(no output)_", ""]
+            lines += ["_" + _literal(_("(no output)")) + "_", ""]
         base = pane["role"] == "base"
         for turn in pane["turns"]:
-            lines += ["**Prompt:**", "", _quote(_literal(turn["prompt"])), ""]
+            lines += [prompt, "", _quote(_literal(turn["prompt"])), ""]
             if base and turn.get("prompt_sent"):
-                lines += ["<details><summary>Document the base model received</summary>", "",
+                lines += [f"<details><summary>{escape_html(_(SENT))}</summary>", "",
                           *_fence(turn["prompt_sent"]), "", "</details>", ""]
             for note in turn.get("prompt_notes") or ():  # how the prompt was adapted
                 lines += [f"_{_literal(note)}_", ""]
@@ -277,20 +313,20 @@ def to_markdown(panes: list[dict[str, Any]], title: str = "Triptych comparison",
                 lines += [f"<details><summary>{escape_html(summary)}</summary>", "",
                           _quote(_literal(turn["thinking"])), "", "</details>", ""]
             answer = turn["answer"]
-            lines += ["**Answer:**", ""]
+            lines += [answer_label, ""]
             if not answer.strip():
-                lines += ["_(empty)_", ""]
+                lines += ["_" + _literal(_("(empty)")) + "_", ""]
             elif base:  # the exact continuation, not Markdown
                 lines += [_literal(answer), ""]
             else:
                 lines += [_contained(answer.strip()), ""]
             if turn.get("error"):
-                lines += [f"> **Error:** {_literal(turn['error'])}", ""]
+                lines += ["> **" + _("Error:") + f"** {_literal(turn['error'])}", ""]
             if turn.get("metrics"):
                 lines += [f"_{_literal(turn['metrics'])}_", ""]
             verdict = verdict_line(turn)
             if verdict:
-                lines += [f"Verify: **{_literal(verdict)}**", ""]
+                lines += [_("Verify:") + f" **{_literal(verdict)}**", ""]
         if pane.get("rollouts"):
             lines += _markdown_rollouts(pane["rollouts"])
     if rlhf:
@@ -352,7 +388,7 @@ def _html_rollouts(run: dict[str, Any]) -> str:
     if not rollouts_run(run):
         return "".join(parts) + "</section>"
     parts.append("<table><tr>" + "".join(f"<th>{escape_html(name)}</th>"
-                                         for name in ROLLOUT_COLUMNS) + "</tr>")
+                                         for name in rollout_columns()) + "</tr>")
     for rollout in rollouts_run(run):
         parts.append("<tr>" + "".join(f"<td>{escape_html(cell)}</td>"
                                       for cell in rollout_cells(rollout)) + "</tr>")
@@ -361,7 +397,7 @@ def _html_rollouts(run: dict[str, Any]) -> str:
 
 
 def _html_rlhf(rlhf: dict[str, Any]) -> str:
-    parts = [f"<section class='rlhf'><h2>{escape_html(RLHF_HEADING)}</h2>"]
+    parts = [f"<section class='rlhf'><h2>{escape_html(_(RLHF_HEADING))}</h2>"]
     if rlhf.get("prompt"):
         parts.append(f"<p class='prompt'>{escape_html(rlhf['prompt'])}</p>")
     parts += [f"<p class='metrics'>{escape_html(note)}</p>" for note in rlhf_notes(rlhf)]
@@ -370,24 +406,27 @@ def _html_rlhf(rlhf: dict[str, Any]) -> str:
     for row in rlhf_rows(rlhf):
         parts.append("<tr>" + "".join(f"<td>{escape_html(cell)}</td>" for cell in row)
                      + "</tr>")
-    parts.append("</table><details><summary>Votes (a, b, winner)</summary>"
+    votes = escape_html(_("Votes (a, b, winner)"))
+    parts.append(f"</table><details><summary>{votes}</summary>"
                  f"<pre>{escape_html(rlhf_votes_csv(rlhf))}</pre></details></section>")
     return "".join(parts)
 
 
-def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison",
+def to_html(panes: list[dict[str, Any]], title: str | None = None,
             rlhf: dict[str, Any] | None = None) -> str:
-    """A self-contained HTML page (inline CSS, no scripts, no external files); ``rlhf``:
-    the class's votes, after the panes."""
+    """A self-contained HTML page (inline CSS, no scripts, no external files) in the
+    window's language; ``rlhf``: the class's votes, after the panes."""
+    title = _("Triptych comparison") if title is None else title
+    lang = i18n.language() if i18n.language() in i18n.LANGUAGES else i18n.SOURCE_LANGUAGE
     parts = [
-        "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+        "<!DOCTYPE html>", f"<html lang='{lang}'><head><meta charset='utf-8'>",
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
         "style-src 'unsafe-inline'; img-src data:\">",
         f"<title>{escape_html(title)}</title>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<style>{CSS}</style></head><body>",
         f"<h1>{escape_html(title)}</h1>",
-        f"<p class='date'>{datetime.now():%Y-%m-%d %H:%M}</p>",
+        f"<p class='date'>{escape_html(when())}</p>",
         "<div class='grid'>",
     ]
     for pane in panes:
@@ -398,11 +437,12 @@ def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison",
                      f"{escape_html((pane['role'] or '?').upper())}</span>"
                      f"<span class='model'>{escape_html(pane['model'])}</span>")
         if pane.get("missing"):
-            parts.append(f"<p class='missing'>Not run: {escape_html(pane['missing'])}</p>")
+            parts.append("<p class='missing'>" + escape_html(_("Not run: {reason}").format(
+                reason=pane["missing"])) + "</p>")
         for turn in pane["turns"]:
             parts.append(f"<p class='prompt'>{escape_html(turn['prompt'])}</p>")
             if base and turn.get("prompt_sent"):
-                parts.append("<details><summary>Document the base model received</summary>"
+                parts.append(f"<details><summary>{escape_html(_(SENT))}</summary>"
                              f"<pre>{escape_html(turn['prompt_sent'])}</pre></details>")
             for note in turn.get("prompt_notes") or ():
                 parts.append(f"<p class='note'>{escape_html(note)}</p>")
@@ -422,7 +462,8 @@ def to_html(panes: list[dict[str, Any]], title: str = "Triptych comparison",
                 parts.append(f"<p class='metrics'>{escape_html(turn['metrics'])}</p>")
             verdict = verdict_line(turn)
             if verdict:
-                parts.append(f"<p class='{_verdict_class(turn)}'>Verify: "
+                label = escape_html(_("Verify:"))
+                parts.append(f"<p class='{_verdict_class(turn)}'>{label} "
                              f"{escape_html(verdict)}</p>")
         if pane.get("rollouts"):
             parts.append(_html_rollouts(pane["rollouts"]))

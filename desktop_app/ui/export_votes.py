@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from desktop_app.rollouts.rlhf import RlhfSession, export_summary, load_session
 from desktop_app.session.quiz import Masker, mask_terms
+from desktop_app.text.i18n import _
 from desktop_app.ui.rlhf import RlhfWindow
 
 
@@ -54,7 +55,8 @@ def rlhf_export(window: Any) -> dict[str, Any] | None:
 
 def export_json(window: Any, path: str | Path) -> Path:
     """The comparison as JSON: each pane's data (as the Markdown and HTML are made from)
-    and, where the class voted, ``rlhf``."""
+    and, where the class voted, ``rlhf``; machine-readable, so its keys stay English in
+    every language."""
     target = Path(path)
     data = {"panes": window.export_data(), "rlhf": rlhf_export(window)}
     target.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str),
@@ -63,7 +65,7 @@ def export_json(window: Any, path: str | Path) -> Path:
 
 
 def export_json_dialog(window: Any) -> None:
-    path, _ = QFileDialog.getSaveFileName(window, "Export as JSON", "comparison.json",
-                                          "JSON (*.json)")
+    path, _filter = QFileDialog.getSaveFileName(window, _("Export as JSON"),
+                                                "comparison.json", "JSON (*.json)")
     if path:
         window._export_to(path, lambda target: export_json(window, target))

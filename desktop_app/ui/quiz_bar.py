@@ -25,12 +25,43 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.models.trios import stage
-from desktop_app.session.quiz import STAGES, Quiz
-from desktop_app.ui import theme
+from desktop_app.session.quiz import STAGES, Quiz, Reveal
+from desktop_app.text.i18n import N_, _
+from desktop_app.ui import a11y, theme
 
-NO_GUESS = "guess…"
-INTRO = ("Blind quiz: which stage wrote each pane? Names are masked and the text sent is "
-         "hidden (its chat template would tell); the thinking fold is shown as is.")
+NO_GUESS = N_("guess…")
+INTRO = N_("Blind quiz: which stage wrote each pane? Names are masked and the text sent is "
+           "hidden (its chat template would tell); the thinking fold is shown as is.")
+# the stages as the guesses and the reveal name them (the quiz's own words stay English)
+STAGE_NAMES = {"base": N_("base"), "instruct": N_("instruct"), "reasoning": N_("reasoning")}
+
+
+def pane_label(label: str) -> str:
+    """``Pane A`` (the quiz's neutral label) in the window's language."""
+    return _("Pane {letter}").format(letter=label.rsplit(" ", 1)[-1])
+
+
+def stage_name(stage: str) -> str:
+    return _(STAGE_NAMES[stage]) if stage in STAGE_NAMES else stage
+
+
+def reveal_lines(shown: Reveal) -> list[str]:
+    """The truth per pane beside the guess, then the score: :meth:`Reveal.lines` and
+    :meth:`Reveal.headline` (the command line's, in English) in the window's language."""
+    lines = []
+    for pane, guess in shown.rows:
+        values = {"pane": pane_label(pane.label), "stage": stage_name(pane.stage),
+                  "name": pane.name, "family": pane.family}
+        if guess is None:
+            lines.append(_("{pane}: {stage} ({name}, {family}) — no guess ✗").format(**values))
+        elif guess == pane.stage:
+            lines.append(_("{pane}: {stage} ({name}, {family}) — you guessed {guess} ✓")
+                         .format(guess=stage_name(guess), **values))
+        else:
+            lines.append(_("{pane}: {stage} ({name}, {family}) — you guessed {guess} ✗")
+                         .format(guess=stage_name(guess), **values))
+    lines.append(_("Score: {score} of {total}").format(score=shown.score, total=shown.total))
+    return lines
 
 
 class QuizBar(QFrame):
@@ -49,10 +80,12 @@ class QuizBar(QFrame):
         theme.style(self, lambda: f"QuizBar {{ {theme.notice_style()} }}")
         self.grid = QGridLayout(self)
         self.grid.setContentsMargins(8, 6, 8, 6)
-        self.intro = QLabel(INTRO)
+        self.intro = QLabel(_(INTRO))
         self.intro.setWordWrap(True)
         self.guess_row = QHBoxLayout()
-        self.reveal_button = QPushButton("Reveal")
+        self.reveal_button = a11y.describe(
+            QPushButton(_("Reveal")), _("Reveal"),
+            _("Shows which model wrote each pane, and the score."))
         self.reveal_button.clicked.connect(self.reveal)
         self.result = QLabel()
         self.result.setWordWrap(True)
@@ -148,10 +181,13 @@ class QuizBar(QFrame):
                 widget.deleteLater()
         self.combos = []
         for label in self.quiz.labels:
-            name = QLabel(f"{label}:")
-            combo = QComboBox()
-            combo.addItems([NO_GUESS, *STAGES])
-            combo.setAccessibleName(f"Guess for {label}")
+            shown = pane_label(label)
+            name = QLabel(_("{pane}:").format(pane=shown))
+            combo = a11y.describe(QComboBox(), _("Guess for {pane}").format(pane=shown),
+                                  _("Which stage wrote {pane}: base, instruct or "
+                                    "reasoning.").format(pane=shown))
+            combo.addItems([_(NO_GUESS), *(stage_name(stage) for stage in STAGES)])
+            name.setBuddy(combo)
             combo.currentIndexChanged.connect(
                 lambda index, lab=label: self._guessed(lab, index))
             self.guess_row.addWidget(name)
@@ -178,5 +214,7 @@ class QuizBar(QFrame):
         for combo in self.combos:
             combo.setEnabled(False)
         self.reveal_button.setEnabled(False)
-        self.result.setText("\n".join([*shown.lines(), shown.headline()]))
+        lines = reveal_lines(shown)
+        self.result.setText("\n".join(lines))
         self.result.show()
+        a11y.announce(self.result, lines[-1])  # the score, politely

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -45,7 +45,9 @@ from PySide6.QtWidgets import (
 from desktop_app.engine.handle import ModelHandle
 from desktop_app.models.catalog import ModelEntry
 from desktop_app.rollouts.preferences import Strengths, Vote, Winner, bradley_terry, next_pair
+from desktop_app.rollouts.reward import REWARD_MODEL, Agreement
 from desktop_app.rollouts.rlhf import (
+    LONGEST_ANSWER,
     RlhfReport,
     RlhfSession,
     analyse,
@@ -55,7 +57,8 @@ from desktop_app.rollouts.rlhf import (
 )
 from desktop_app.rollouts.run import AnswerKey
 from desktop_app.session.generation import close_in_background
-from desktop_app.ui import theme
+from desktop_app.text.i18n import N_, _, ngettext, number
+from desktop_app.ui import a11y, theme
 from desktop_app.ui.rollouts_chart import GoodhartChart
 from desktop_app.ui.tasks import Task, run_task
 from desktop_app.verify import Problem
@@ -64,22 +67,38 @@ DEFAULT_ANSWERS = 8
 MAX_WINDOW_ANSWERS = 16
 ALL_MODELS = "__all__"
 VOTE_KEYS = {Winner.A: ("A", "Left"), Winner.TIE: ("T", "Down"), Winner.B: ("B", "Right")}
+# the letters vote in an answer box too (its arrows move the reading cursor)
+_LETTERS = {Qt.Key.Key_A: Winner.A, Qt.Key.Key_T: Winner.TIE, Qt.Key.Key_B: Winner.B}
+# the buttons: what they show (keys as symbols), and what a screen reader says
+VOTE_BUTTONS = {
+    Winner.A: (N_("◀  A is better   (A / ←)"), N_("Answer A is better"),
+               N_("Vote for answer A. Keys: A or the left arrow.")),
+    Winner.TIE: (N_("Tie   (T / ↓)"), N_("Tie: both answers are as good"),
+                 N_("Vote a tie. Keys: T or the down arrow.")),
+    Winner.B: (N_("B is better  ▶   (B / →)"), N_("Answer B is better"),
+               N_("Vote for answer B. Keys: B or the right arrow.")),
+}
+KINDS = {"math": N_("math"), "code": N_("code")}  # a practice problem's kind, as shown
 
 
 class VotePage(QWidget):
-    """Two anonymised answers and three big buttons; keys work while the page has focus."""
+    """Two anonymised answers and three big buttons; the keys work wherever the focus is
+    in the page (in an answer box the arrows move the reading cursor: letters vote there)."""
 
     def __init__(self, on_vote: Callable[[Winner], None], on_undo: Callable[[], None],
                  parent: QWidget | None = None):
         super().__init__(parent)
+        self._on_vote = on_vote
         layout = QVBoxLayout(self)
-        self.counter = QLabel("Sample answers first.")
+        self.counter = QLabel(_("Sample answers first."))
+        self.counter.setWordWrap(True)
         layout.addWidget(self.counter)
         sides = QHBoxLayout()
         self.texts: dict[Winner, QPlainTextEdit] = {}
         for winner in (Winner.A, Winner.B):
             column = QVBoxLayout()
-            title = QLabel(f"Answer {winner.value.upper()}")
+            name = _("Answer A") if winner == Winner.A else _("Answer B")
+            title = QLabel(name)
             font = title.font()
             font.setBold(True)
             font.setPointSizeF(font.pointSizeF() * 1.3)
@@ -87,7 +106,15 @@ class VotePage(QWidget):
             column.addWidget(title)
             text = QPlainTextEdit()
             text.setReadOnly(True)
-            text.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            # reachable by Tab, so that a screen reader can read it; Tab leaves it
+            text.setTabChangesFocus(True)
+            text.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard
+                                         | Qt.TextInteractionFlag.TextSelectableByMouse)
+            a11y.describe(text, name, _("The answer's text, read-only. Press A, T or B to "
+                                        "vote; the arrows move the cursor here."))
+            title.setBuddy(text)
+            text.installEventFilter(self)
             big = text.font()
             big.setPointSizeF(big.pointSizeF() * 1.25)
             text.setFont(big)
@@ -97,16 +124,14 @@ class VotePage(QWidget):
         layout.addLayout(sides, 1)
         buttons = QHBoxLayout()
         self.buttons: dict[Winner, QPushButton] = {}
-        for winner, label in ((Winner.A, "◀  A is better   (A / ←)"),
-                              (Winner.TIE, "Tie   (T / ↓)"),
-                              (Winner.B, "B is better  ▶   (B / →)")):
-            button = QPushButton(label)
+        for winner, (label, name, description) in VOTE_BUTTONS.items():
+            button = a11y.describe(QPushButton(_(label)), _(name), _(description))
             button.setMinimumHeight(button.fontMetrics().height() * 3)
             big = button.font()
             big.setPointSizeF(big.pointSizeF() * 1.2)
             big.setBold(True)
             button.setFont(big)
-            button.clicked.connect(lambda _=False, w=winner: on_vote(w))
+            button.clicked.connect(lambda _checked=False, w=winner: on_vote(w))
             self.buttons[winner] = button
             buttons.addWidget(button, 2 if winner != Winner.TIE else 1)
             for key in VOTE_KEYS[winner]:
@@ -114,20 +139,71 @@ class VotePage(QWidget):
                 shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 shortcut.activated.connect(lambda w=winner: on_vote(w))
         layout.addLayout(buttons)
-        self.undo = QPushButton("Undo last vote")
+        self.undo = a11y.describe(QPushButton(_("Undo last vote")), _("Undo last vote"),
+                                  _("Takes the last vote back and shows its pair again "
+                                    "(Ctrl+Z)."))
+        self.undo.setToolTip(_("Takes the last vote back and shows its pair again (Ctrl+Z)."))
         self.undo.clicked.connect(on_undo)
+        undo_key = QShortcut(QKeySequence(QKeySequence.StandardKey.Undo), self)
+        undo_key.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        undo_key.activated.connect(on_undo)
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(self.undo)
         layout.addLayout(row)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        # a click on the page gives it the keys; Tab goes to its controls (focus shows there)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.announcer = a11y.Announcer(self, interval_s=1.0)
 
-    def show_pair(self, a_text: str | None, b_text: str | None, counter: str) -> None:
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """In an answer box the letters vote too (whether or not the box took them for
+        itself); the arrows stay the box's, to read the answer line by line."""
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent) \
+                and not event.modifiers() and event.key() in _LETTERS:
+            self._on_vote(_LETTERS[Qt.Key(event.key())])
+            return True
+        return super().eventFilter(watched, event)
+
+    def first_control(self) -> QWidget:
+        """Where focus goes when the tab opens: the first vote button that can vote."""
+        return next((b for b in self.buttons.values() if b.isEnabled()), self.undo)
+
+    def show_pair(self, a_text: str | None, b_text: str | None, counter: str,
+                  announce: bool = False) -> None:
         self.counter.setText(counter)
         for winner, text in ((Winner.A, a_text), (Winner.B, b_text)):
             self.texts[winner].setPlainText(text or "")
             self.buttons[winner].setEnabled(text is not None)
         self.buttons[Winner.TIE].setEnabled(a_text is not None)
+        if announce:  # the texts changed under the screen reader: say so, politely
+            self.announcer.say(counter if a_text is None else
+                               _("{counter}. A new pair: answer A, then answer B.")
+                               .format(counter=counter))
+
+
+def signed(value: float) -> str:
+    """``+0.53`` / ``-0.20`` in the window's locale (``+0,53`` in German)."""
+    return ("+" if value >= 0 else "") + number(value, 2)
+
+
+def agreement_line(agreement: Agreement, judge: str = "") -> str:
+    """The window's sentence for a held-out agreement (``Agreement.describe`` is the
+    command line's, which stays English)."""
+    if agreement.name == REWARD_MODEL:
+        name = _(REWARD_MODEL)
+    elif agreement.name == LONGEST_ANSWER:
+        name = _(LONGEST_ANSWER)
+    elif agreement.name.startswith("the judge's"):
+        name = _("the judge's P(\"yes\") ({model})").format(model=judge)
+    else:
+        name = agreement.name
+    if not agreement.votes or agreement.rate is None:
+        return _("{name}: no decided vote to check against").format(name=name)
+    agreed = number(agreement.agreed, 0 if agreement.agreed == int(agreement.agreed) else 1)
+    return ngettext("{name}: agrees with the class on {agreed} of {n} vote ({rate}%)",
+                    "{name}: agrees with the class on {agreed} of {n} votes ({rate}%)",
+                    agreement.votes).format(name=name, agreed=agreed, n=agreement.votes,
+                                            rate=round(agreement.rate * 100))
 
 
 class RlhfWindow(QDialog):
@@ -139,7 +215,7 @@ class RlhfWindow(QDialog):
                  session: RlhfSession | None = None, save_to: Path | None = None,
                  seed: int | None = None, judges: Sequence[ModelEntry] = ()):
         super().__init__(parent)
-        self.setWindowTitle("RLHF: rank, reward model, best-of-N")
+        self.setWindowTitle(_("RLHF: rank, reward model, best-of-N"))
         self.resize(1000, 680)
         self.entries = list(entries)
         self.worker_factory = worker_factory
@@ -159,33 +235,43 @@ class RlhfWindow(QDialog):
 
         layout = QVBoxLayout(self)
         top = QHBoxLayout()
-        self.problem_box = QComboBox()
-        self.problem_box.addItem("Type a prompt…", None)
+        self.problem_box = a11y.describe(
+            QComboBox(), _("Practice problem"),
+            _("A practice problem whose prompt to sample answers to, or your own prompt."))
+        self.problem_box.addItem(_("Type a prompt…"), None)
         for problem in self.problems:
-            mark = "open" if not problem.verifiable else f"{problem.kind}, with a key"
-            self.problem_box.addItem(f"{problem.title} ({mark})", problem.id)
+            kind = _(KINDS[problem.kind]) if problem.kind in KINDS else problem.kind
+            mark = (_("open") if not problem.verifiable
+                    else _("{kind}, with a key").format(kind=kind))
+            self.problem_box.addItem(_("{title} ({mark})").format(title=problem.title,
+                                                                  mark=mark), problem.id)
         self.problem_box.currentIndexChanged.connect(self._problem_chosen)
-        self.prompt = QLineEdit(self.session.prompt)
-        self.prompt.setPlaceholderText("Write a funny joke about pelicans.")
-        self.model_box = QComboBox()
+        self.prompt = a11y.describe(QLineEdit(self.session.prompt), _("Prompt"),
+                                    _("The prompt the answers are sampled for."))
+        self.prompt.setPlaceholderText(_("Write a funny joke about pelicans."))
+        self.model_box = a11y.describe(QComboBox(), _("Answers from"),
+                                       _("The model that writes the answers."))
         for entry in self.entries:
             self.model_box.addItem(entry.name, entry.id)
         if len(self.entries) > 1:
-            self.model_box.addItem("every pane's model", ALL_MODELS)
-        self.count = QSpinBox()
+            self.model_box.addItem(_("every pane's model"), ALL_MODELS)
+        self.count = a11y.describe(QSpinBox(), _("Number of answers"),
+                                   _("How many answers to sample."))
         self.count.setRange(2, MAX_WINDOW_ANSWERS)
         self.count.setValue(DEFAULT_ANSWERS)
-        self.count.setSuffix(" answers")
-        self.sample_button = QPushButton("Sample")
+        self.count.setSuffix(_(" answers"))
+        self.sample_button = QPushButton(_("Sample"))
         self.sample_button.clicked.connect(self.sample)
-        self.stop_button = QPushButton("Stop")
+        self.stop_button = QPushButton(_("Stop"))
         self.stop_button.clicked.connect(self.stop)
         self.stop_button.setEnabled(False)
         top.addWidget(self.problem_box)
         top.addWidget(self.prompt, 1)
         layout.addLayout(top)
         second = QHBoxLayout()
-        second.addWidget(QLabel("Answers from"))
+        answers_from = QLabel(_("Answers from"))
+        answers_from.setBuddy(self.model_box)
+        second.addWidget(answers_from)
         second.addWidget(self.model_box)
         second.addWidget(self.count)
         second.addStretch(1)
@@ -198,36 +284,43 @@ class RlhfWindow(QDialog):
 
         self.tabs = QTabWidget()
         self.vote_page = VotePage(self.vote, self.undo_vote)
-        self.tabs.addTab(self.vote_page, "1 · Vote")
+        self.tabs.addTab(self.vote_page, _("1 · Vote"))
         self.table = QTableWidget(0, 6)
         self.table.setHorizontalHeaderLabels(
-            ["Answer", "Strength", "95% interval", "Width", "Votes", "Text"])
+            [_("Answer"), _("Strength"), _("95% interval"), _("Width"), _("Votes"), _("Text")])
+        a11y.describe(self.table, _("Ranking"),
+                      _("The answers by Bradley–Terry strength, strongest first, with the "
+                        "95% interval of each strength and its votes."))
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move in it
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
         for column in range(5):  # follows the font (presentation mode, zoom)
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.tabs.addTab(self.table, "2 · Ranking")
+        self.tabs.addTab(self.table, _("2 · Ranking"))
         reward_page = QWidget()
         reward_layout = QVBoxLayout(reward_page)
         row = QHBoxLayout()
-        self.train_button = QPushButton("Train the reward model on the votes")
+        self.train_button = QPushButton(_("Train the reward model on the votes"))
         self.train_button.clicked.connect(self.train)
-        self.export_button = QPushButton("Export…")
+        self.export_button = QPushButton(_("Export…"))
         self.export_button.clicked.connect(self.export_dialog)
         row.addWidget(self.train_button)
         row.addStretch(1)
         row.addWidget(self.export_button)
         reward_layout.addLayout(row)
         reward_layout.addLayout(self._judge_row())
-        self.agreement = QLabel("Vote on some pairs, then train.")
+        self.agreement = QLabel(_("Vote on some pairs, then train."))
         self.agreement.setWordWrap(True)
-        self.agreement.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.agreement.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                               | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.agreement.setAccessibleDescription(_("The agreement with the class's votes"))
         reward_layout.addWidget(self.agreement)
         self.chart = GoodhartChart()
+        self._describe_chart()
         reward_layout.addWidget(self.chart, 1)
-        self.tabs.addTab(reward_page, "3 · Reward model and best-of-N")
+        self.tabs.addTab(reward_page, _("3 · Reward model and best-of-N"))
         self.tabs.currentChanged.connect(self._tab_changed)
         layout.addWidget(self.tabs, 1)
         self._show_session()
@@ -236,20 +329,21 @@ class RlhfWindow(QDialog):
     def _judge_row(self) -> QHBoxLayout:
         """A judge model to compare the reward model with: its P("yes") for each answer."""
         row = QHBoxLayout()
-        self.judge_box = QComboBox()
-        self.judge_box.setAccessibleName("Judge model")
+        self.judge_box = a11y.describe(QComboBox(), _("Judge model"),
+                                       _("The chat model that judges each answer."))
         for judge in self.judges:
-            self.judge_box.addItem(f"Judge: {judge.name}", judge.id)
+            self.judge_box.addItem(_("Judge: {model}").format(model=judge.name), judge.id)
         if not self.judges:
-            self.judge_box.addItem("No judge: no chat model is downloaded", None)
+            self.judge_box.addItem(_("No judge: no chat model is downloaded"), None)
         chosen = self.judge_box.findData(self.session.judge_model)
         if chosen >= 0:
             self.judge_box.setCurrentIndex(chosen)
-        self.judge_button = QPushButton("Score the answers with the judge")
-        self.judge_button.setToolTip("Ask a chat model whether each answer is correct (as "
-                                     "the Rollouts window's judge does); its probability of "
-                                     "\"yes\" is a proxy, checked on the same votes as the "
-                                     "reward model.")
+        self.judge_button = QPushButton(_("Score the answers with the judge"))
+        tip = _("Ask a chat model whether each answer is correct (as the Rollouts window's "
+                "judge does); its probability of \"yes\" is a proxy, checked on the same "
+                "votes as the reward model.")
+        self.judge_button.setToolTip(tip)
+        self.judge_button.setAccessibleDescription(tip)
         self.judge_button.clicked.connect(self.judge)
         row.addWidget(self.judge_box)
         row.addWidget(self.judge_button)
@@ -296,11 +390,11 @@ class RlhfWindow(QDialog):
             try:
                 save_session(self.session, self.save_to)
             except OSError as exc:
-                self.status.setText(f"The votes could not be saved: {exc}.")
+                self.status.setText(_("The votes could not be saved: {error}.").format(error=exc))
 
     def _tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.vote_page:
-            self.vote_page.setFocus()
+            self.vote_page.first_control().setFocus()  # a button: the focus shows
 
     # -- step 0: sample
 
@@ -310,15 +404,17 @@ class RlhfWindow(QDialog):
         if self.busy:
             return
         if not prompt:
-            self.status.setText("Type a prompt, or choose one, to sample answers to.")
+            self.status.setText(_("Type a prompt, or choose one, to sample answers to."))
             return
         if not entries:
-            self.status.setText("No pane has a model that is ready: load one first.")
+            self.status.setText(_("No pane has a model that is ready: load one first."))
             return
         n = self.count.value()
         key = self._key()
         workers = [self._worker(entry) for entry in entries]
-        self.status.setText(f"Sampling {n} answers from {', '.join(e.name for e in entries)}…")
+        self.status.setText(ngettext("Sampling {n} answer from {models}…",
+                                     "Sampling {n} answers from {models}…", n).format(
+            n=n, models=", ".join(e.name for e in entries)))
 
         def work(task: Task) -> RlhfSession:
             done = [0]
@@ -334,7 +430,9 @@ class RlhfWindow(QDialog):
 
         self.task = run_task(self, work, on_success=self._sampled, on_failure=self._failed,
                              on_progress=lambda done: self.status.setText(
-                                 f"Sampling: {done} of {n} answers…"), name="rlhf-sample")
+                                 ngettext("Sampling: {done} of {n} answer…",
+                                          "Sampling: {done} of {n} answers…", n).format(
+                                     done=done, n=n)), name="rlhf-sample")
         self._update_buttons()
 
     def stop(self) -> None:
@@ -349,7 +447,11 @@ class RlhfWindow(QDialog):
         self.report = None
         self.pair = None
         self.chart.set_curve([], key=False)
-        self.status.setText(f"{len(session.answers)} answers. Vote on pairs: which is better?")
+        count = len(session.answers)
+        self.status.setText(ngettext("{n} answer. Vote on pairs: which is better?",
+                                     "{n} answers. Vote on pairs: which is better?",
+                                     count).format(n=count))
+        self.vote_page.announcer.say(self.status.text())
         self._save()
         self._show_session()
         self.tabs.setCurrentWidget(self.vote_page)
@@ -368,7 +470,7 @@ class RlhfWindow(QDialog):
         a, b = self.pair
         self.session.votes.append(Vote(a, b, winner))
         self._save()
-        self._next_pair()
+        self._next_pair(announce=True)
         self._refit()
 
     def undo_vote(self) -> None:
@@ -376,25 +478,28 @@ class RlhfWindow(QDialog):
             last = self.session.votes.pop()
             self._save()
             self.pair = (last.a, last.b)
-            self._show_pair()
+            self._show_pair(announce=True)
             self._refit()
 
-    def _next_pair(self) -> None:
+    def _next_pair(self, announce: bool = False) -> None:
         answers = self.session.answers
         self.pair = next_pair(len(answers), self.session.votes, self.rng) \
             if len(answers) >= 2 else None
-        self._show_pair()
+        self._show_pair(announce)
 
-    def _show_pair(self) -> None:
+    def _show_pair(self, announce: bool = False) -> None:
         answers = self.session.answers
         if self.pair is None:
-            self.vote_page.show_pair(None, None, "Sample answers first.")
+            self.vote_page.show_pair(None, None, _("Sample answers first."), announce)
             return
         a, b = self.pair
         votes = len(self.session.votes)
-        self.vote_page.show_pair(answers[a].text, answers[b].text,
-                                 f"Vote {votes + 1} · {votes} so far on {len(answers)} answers "
-                                 "(shown anonymised, in random order)")
+        self.vote_page.show_pair(
+            answers[a].text, answers[b].text,
+            ngettext("Vote {number} · {votes} so far on {n} answer (shown anonymised, in "
+                     "random order)", "Vote {number} · {votes} so far on {n} answers (shown "
+                     "anonymised, in random order)", len(answers)).format(
+                number=votes + 1, votes=votes, n=len(answers)), announce)
 
     def _show_session(self) -> None:
         self.prompt.setText(self.session.prompt)
@@ -418,9 +523,10 @@ class RlhfWindow(QDialog):
         self.strengths = strengths
         self.table.setRowCount(len(strengths.strength))
         for row, index in enumerate(strengths.ranking()):
-            cells = [f"#{index}", f"{strengths.strength[index]:+.2f}",
-                     f"[{strengths.low[index]:+.2f}, {strengths.high[index]:+.2f}]",
-                     f"{strengths.width(index):.2f}", str(strengths.votes[index]),
+            cells = [f"#{index}", signed(strengths.strength[index]),
+                     _("[{low}, {high}]").format(low=signed(strengths.low[index]),
+                                                 high=signed(strengths.high[index])),
+                     number(strengths.width(index), 2), str(strengths.votes[index]),
                      " ".join(self.session.answers[index].text.split())]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -434,17 +540,20 @@ class RlhfWindow(QDialog):
         if self.busy or not session.answers:
             return
         if not any(v.winner != Winner.TIE for v in session.votes):
-            self.agreement.setText("The reward model learns from votes: vote on a few pairs first.")
+            self.agreement.setText(_("The reward model learns from votes: vote on a few "
+                                     "pairs first."))
             return
         entries = self._chosen_entries() or self.entries
         embedder = next((e for e in entries if e.id == session.answers[0].model), None) \
             or (entries[0] if entries else None)
         if embedder is None:
-            self.agreement.setText("No model to embed the answers with.")
+            self.agreement.setText(_("No model to embed the answers with."))
             return
         worker = self._worker(embedder) if session.embeddings is None else None
-        self.agreement.setText(f"Embedding {len(session.answers)} answers with "
-                               f"{embedder.name} and training…")
+        count = len(session.answers)
+        self.agreement.setText(ngettext("Embedding {n} answer with {model} and training…",
+                                        "Embedding {n} answers with {model} and training…",
+                                        count).format(n=count, model=embedder.name))
 
         def work(_task: Task) -> tuple[list[list[float]] | None, RlhfReport]:
             embeddings = session.embeddings
@@ -473,22 +582,40 @@ class RlhfWindow(QDialog):
             return
         self.session.embeddings = embeddings
         self.report = report
-        lines = [report.reward_agreement.describe()] + [p.describe() for p in report.proxies]
+        lines = [agreement_line(a, self.session.judge_model or "")
+                 for a in (report.reward_agreement, *report.proxies)]
         if self.session.judge_scores is None:  # said, not left out
             lines.append(self._no_judge_line())
-        lines.append("Cross-validated: each vote is predicted by a model trained without it. "
-                     "Best-of-n: each answer scored by a model that never saw its votes.")
+        lines.append(_("Cross-validated: each vote is predicted by a model trained without "
+                       "it. Best-of-n: each answer scored by a model that never saw its "
+                       "votes."))
         self.agreement.setText("\n".join(lines))
         self.chart.set_curve([(p.n, p.reward, p.gold) for p in report.best_of_n],
                              key=report.gold_kind == "key")
+        self._describe_chart()
+        self.vote_page.announcer.say(lines[0])
         self._update_buttons()
+
+    def _describe_chart(self) -> None:
+        """The chart's figures in words, for a screen reader (again when they change)."""
+        points = self.chart.points
+        if not points:
+            text = _("No figures yet: vote on some pairs, then train the reward model.")
+        else:
+            gold = (_("the key (share right)") if self.chart.key
+                    else _("the class's strength"))
+            text = _("Best-of-N against the reward model; gold: {gold}.").format(gold=gold)
+            text += " " + " ".join(_("N = {n}: reward {reward}, gold {gold_value}.").format(
+                n=n, reward=signed(reward), gold_value=signed(gold_value))
+                for n, reward, gold_value in points)
+        a11y.describe(self.chart, _("Best-of-N chart: reward model vs gold"), text)
 
     def _no_judge_line(self) -> str:
         if not self.judges:
-            return ("the judge's P(\"yes\"): no judge, as no chat (instruct) model is "
-                    "downloaded")
-        return ("the judge's P(\"yes\"): no judge has scored these answers yet "
-                "(choose one above, then Score)")
+            return _("the judge's P(\"yes\"): no judge, as no chat (instruct) model is "
+                     "downloaded")
+        return _("the judge's P(\"yes\"): no judge has scored these answers yet "
+                 "(choose one above, then Score)")
 
     def judge(self) -> bool:
         """Score every answer with the chosen judge (its P("yes"), off the GUI thread); the
@@ -516,8 +643,9 @@ class RlhfWindow(QDialog):
                 self._update_buttons()
                 return  # other answers now, or stopped: these scores are not theirs
             if all(score is None for score in scores):
-                self.agreement.setText(f"{entry.name} gave no token probabilities to score "
-                                       "with: choose another judge.")
+                self.agreement.setText(_("{model} gave no token probabilities to score "
+                                         "with: choose another judge.").format(
+                                             model=entry.name))
                 self._update_buttons()
                 return
             session.judge_scores, session.judge_model = scores, entry.id
@@ -526,18 +654,20 @@ class RlhfWindow(QDialog):
             if any(v.winner != Winner.TIE for v in session.votes):
                 self.train()  # the agreement again, the judge's row beside the others
             else:
-                self.agreement.setText(f"{entry.name} scored the answers. Vote on a few "
-                                       "pairs, then train: its agreement shows beside the "
-                                       "reward model's.")
+                self.agreement.setText(_("{model} scored the answers. Vote on a few pairs, "
+                                         "then train: its agreement shows beside the reward "
+                                         "model's.").format(model=entry.name))
 
         def failed(exc: BaseException) -> None:
             self.judge_task = None
-            self.agreement.setText(f"The judge failed: {exc}"[:300])
+            self.agreement.setText(_("The judge failed: {error}").format(error=exc)[:300])
             self._update_buttons()
 
         task = self.judge_task = run_task(self, work, on_success=done, on_failure=failed,
                                           name="rlhf-judge")
-        self.agreement.setText(f"{entry.name} is judging {len(texts)} answers…")
+        self.agreement.setText(ngettext("{model} is judging {n} answer…",
+                                        "{model} is judging {n} answers…", len(texts)).format(
+                                            model=entry.name, n=len(texts)))
         for button in (self.judge_button, self.train_button, self.sample_button):
             button.setEnabled(False)  # until it ends (it may end before the task says so)
         self.stop_button.setEnabled(True)
@@ -564,15 +694,16 @@ class RlhfWindow(QDialog):
         return written
 
     def export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export the votes and figures",
-                                              "rlhf.json", "JSON (*.json)")
+        path, _filter = QFileDialog.getSaveFileName(self, _("Export the votes and figures"),
+                                                    "rlhf.json", "JSON (*.json)")
         if path:
             try:
                 written = self.export(path)
             except OSError as exc:
-                self.status.setText(f"Could not export: {exc}.")
+                self.status.setText(_("Could not export: {error}.").format(error=exc))
                 return
-            self.status.setText("Exported " + ", ".join(p.name for p in written) + ".")
+            self.status.setText(_("Exported {files}.").format(
+                files=", ".join(p.name for p in written)))
 
     # -- lifecycle
 
