@@ -64,6 +64,9 @@ def nameless(root: QWidget) -> list[str]:
     for interface in accessible_tree(QAccessible.queryAccessibleInterface(root)):
         if interface.role() not in INTERACTIVE or interface.state().invisible:
             continue
+        if isinstance(interface.object(), QWidget) and isinstance(
+                interface.object().parentWidget(), QLineEdit):
+            continue  # a line edit's own clear button, which the line edit stands for
         name = interface.text(QAccessible.Text.Name) or ""
         value = interface.text(QAccessible.Text.Value) or ""
         thing = interface.object()
@@ -85,8 +88,9 @@ def unreachable(root: QWidget) -> list[str]:
             continue
         if isinstance(widget, QScrollBar):
             continue  # a scroll area scrolls with the keys of the view inside it
-        if isinstance(widget.parentWidget(), (QAbstractSpinBox, QComboBox, QAbstractItemView)):
-            continue  # their parts are theirs
+        if isinstance(widget.parentWidget(), (QAbstractSpinBox, QComboBox, QAbstractItemView,
+                                              QLineEdit)):
+            continue  # their parts are theirs (a line edit's clear button: Esc, Ctrl+A)
         if not widget.focusPolicy() & Qt.FocusPolicy.TabFocus:
             found.append(f"{type(widget).__name__} {widget.accessibleName() or widget.toolTip()!r}")
     return found

@@ -57,7 +57,7 @@ def row_widths(width: int, metrics: QFontMetrics) -> tuple[int, int]:
 def header(name: int) -> str:
     # TRANSLATORS: column headings over fixed-width rows: keep each short (6, 7, 5 letters)
     token, model, sampled, drawn = _("token"), _("model"), _("sampled"), _("drawn")
-    return f"{token:<{name}}{model[:5]:>6}{sampled[:7]:>8}{drawn[:5]:>6}"
+    return f"{token:<{name}}{model:>6}{sampled:>8}{drawn:>6}"
 
 
 def row_text(row: LabRow, *, other: int = 0, name: int = NAME_WIDTH[1], bar: int = 0) -> str:
