@@ -64,6 +64,8 @@ def test_presentation_fits_the_projector_in_every_language(qtbot, fake_models, e
         settle(qtbot)
         _shot(window, f"window-{speak}-1024x768")
         assert_fits(window, PROJECTOR)
+        # three panes side by side, none scrolled off the right edge
+        assert not window.pane_area.horizontalScrollBar().isVisible()
 
         sets, _error = load_sets()
         dialog = PracticePicker(sets, window, point_size=window.base_point_size * window.zoom)
