@@ -235,7 +235,7 @@ def test_the_windows_in_german(qtbot, pane, english) -> None:
     assert picker.count_label.text() == "1 von 1"
     view = pane.open_rollouts()
     assert isinstance(view, RolloutsView)
-    assert view.run_button.text() == "Starten" and view.stop_button.text() == "Anhalten"
+    assert view.run_button.text() == "Starten" and view.stop_button.text() == "Stopp"
     assert view.figures.text() == "Drücken Sie „Starten“, um die Rollouts zu erzeugen."
     assert view.key_edit.accessibleName() == "Lösungsschlüssel"
     assert "läuft" in view.legend.text()
