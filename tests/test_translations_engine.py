@@ -152,3 +152,44 @@ def test_an_unreachable_server_fails_in_german_and_the_command_line_stays_englis
     assert f"Cannot reach the server at {host} (" in output
     assert "is it running, and is the address right?" in output
     assert "erreichbar" not in output
+
+
+# ------------------------------------------------------------- the catalog, the metrics
+
+
+def _decimal_comma(value: float, decimals: int) -> str:
+    return f"{value:,.{decimals}f}".replace(",", " ").replace(".", ",").replace(" ", ".")
+
+
+def test_a_bad_catalog_entry_and_the_metrics_line_read_in_german(german, tmp_path):
+    from desktop_app.engine.protocol import GenerationResult
+    from desktop_app.models.catalog import load_catalog
+
+    i18n.set_number_format(_decimal_comma)
+    catalog_file = tmp_path / "models.toml"
+    catalog_file.write_text('[[model]]\nid = "odd"\nrole = "teacher"\n', encoding="utf-8")
+    [problem] = load_catalog([catalog_file]).problems
+    assert problem == (f"{catalog_file}: Modell 'odd': unbekannte Rolle „teacher“ (erwartet: "
+                       "eine von base, instruct, reasoning).")
+
+    result = GenerationResult(model="m", role="reasoning", ttft_s=0.01, tokens_per_s=50.0,
+                              thinking_tokens=8, answer_tokens=1234, load_s=0.0,
+                              finish_reason="stop")
+    assert result.metrics_line() == ("TTFT 0,01 s · 50,0 tok/s · Denken 8 / Antwort 1.234 "
+                                     "Token · Laden 0,0 s · Ende: stop")
+
+
+def test_the_catalog_and_the_metrics_line_stay_english_without_a_language(tmp_path):
+    from desktop_app.engine.protocol import GenerationResult
+    from desktop_app.models.catalog import load_catalog
+
+    catalog_file = tmp_path / "models.toml"
+    catalog_file.write_text('[[model]]\nid = "odd"\nrole = "teacher"\n', encoding="utf-8")
+    assert load_catalog([catalog_file]).problems == [
+        f"{catalog_file}: model 'odd': unknown role 'teacher' (expected one of: base, "
+        "instruct, reasoning)."]
+    result = GenerationResult(model="m", role="reasoning", ttft_s=0.01, tokens_per_s=50.0,
+                              thinking_tokens=8, answer_tokens=1234, load_s=0.0,
+                              finish_reason="stop")
+    assert result.metrics_line() == ("TTFT 0.01 s · 50.0 tok/s · thinking 8 / answer 1,234 "
+                                     "tokens · load 0.0 s · finish: stop")

@@ -21,7 +21,7 @@ from typing import Any
 
 from desktop_app.engine.prompting import Turn
 from desktop_app.models.catalog import ModelEntry
-from desktop_app.text.i18n import N_
+from desktop_app.text.i18n import N_, _, ngettext, number
 
 # ------------------------------------------------------------------------------ states
 
@@ -303,22 +303,34 @@ class GenerationResult:
                                     or self.thinking_tokens > 0, answer=self.answer)
 
     def metrics_line(self) -> str:
-        """``TTFT 0.23 s · 58.3 tok/s · thinking 812 / answer 120 tokens · finish: stop``."""
+        """``TTFT 0.23 s · 58.3 tok/s · thinking 812 / answer 120 tokens · finish: stop``, in
+        the language set (the finish reason is the API's word, as the JSON has it)."""
         parts = []
         if self.ttft_s is not None:
-            parts.append(f"TTFT {self.ttft_s:.2f} s")
+            # TRANSLATORS: TTFT: time to first token
+            parts.append(_("TTFT {seconds} s").format(seconds=number(self.ttft_s, 2)))
         if self.tokens_per_s is not None:
-            parts.append(f"{self.tokens_per_s:.1f} tok/s")
+            parts.append(_("{rate} tok/s").format(rate=number(self.tokens_per_s, 1)))
         if self.thinking_tokens:
-            parts.append(f"thinking {self.thinking_tokens:,} / answer {self.answer_tokens:,} tokens")
+            parts.append(ngettext("thinking {thinking} / answer {count} token",
+                                  "thinking {thinking} / answer {count} tokens",
+                                  self.answer_tokens).format(
+                thinking=_whole(self.thinking_tokens), count=_whole(self.answer_tokens)))
         else:
-            parts.append(f"{self.answer_tokens:,} tokens")
+            parts.append(ngettext("{count} token", "{count} tokens", self.answer_tokens).format(
+                count=_whole(self.answer_tokens)))
         if self.load_s is not None:
-            parts.append(f"load {self.load_s:.1f} s")
+            parts.append(_("load {seconds} s").format(seconds=number(self.load_s, 1)))
         if self.placement:
             parts.append(self.placement)
-        parts.append(f"finish: {self.finish_reason}")
+        parts.append(_("finish: {reason}").format(reason=self.finish_reason))
         return " · ".join(parts)
+
+
+def _whole(n: int) -> str:
+    """A count with its thousands grouped: ``1,234`` (the command line), ``1.234`` in German."""
+    written = number(n, 0)
+    return f"{n:,}" if written == str(n) else written  # the plain format has no grouping
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from desktop_app.models.sources import (
     require,
 )
 from desktop_app.text.escape import visible_controls
-from desktop_app.text.i18n import N_, _
+from desktop_app.text.i18n import N_, _, number
 from desktop_app.text.thinking import FORMATS
 
 ROLES = ("base", "instruct", "reasoning")
@@ -80,11 +80,15 @@ def sampling_problem(name: str, value: object) -> str | None:
     whole = name in WHOLE_SETTINGS
     if isinstance(value, bool) or not isinstance(value, int | float) or (
             whole and not float(value).is_integer()):
-        return "must be a whole number" if whole else "must be a number"
+        return _("must be a whole number") if whole else _("must be a number")
     if not low <= value <= high:  # False for NaN
-        return f"must be between {low:g} and {high:g}"
+        return _("must be between {low} and {high}").format(low=_figure(low), high=_figure(high))
     return None
 
+
+def _figure(value: float) -> str:
+    """``0.5``, ``2``, ``100000`` (as few decimals as the value has), the locale's way."""
+    return number(value, len(f"{value:g}".partition(".")[2]))
 
 
 @dataclass(frozen=True)
@@ -188,8 +192,9 @@ class Catalog:
             for problem in self.problems:
                 if f"'{model_id}'" in problem:
                     raise CatalogError(problem) from None
-            known = ", ".join(self.entries) or "none"
-            raise CatalogError(f"Unknown model '{model_id}'. Known models: {known}.") from None
+            known = ", ".join(self.entries) or _("none")
+            raise CatalogError(_("Unknown model '{model}'. Known models: {known}.").format(
+                model=model_id, known=known)) from None
 
     def by_role(self, role: str) -> list[ModelEntry]:
         return [entry for entry in self if entry.role == role]
@@ -202,24 +207,27 @@ def _parse_prompt(table: Any, role: str, where: str) -> PromptStyle:
     table = table if isinstance(table, dict) else {}
     style = table.get("style", "document" if role == "base" else "chat")
     if style not in ("document", "chat"):
-        raise CatalogError(f"{where}: prompt style '{style}' must be 'document' or 'chat'.")
+        raise CatalogError(_("{where}: prompt style '{style}' must be 'document' or 'chat'."
+                             ).format(where=where, style=style))
     thinking = table.get("thinking", "think-tags" if role == "reasoning" else "none")
     if thinking not in THINKING_FORMATS:
-        raise CatalogError(
-            f"{where}: thinking format '{thinking}' is not one of {', '.join(THINKING_FORMATS)}."
-        )
+        raise CatalogError(_("{where}: thinking format '{thinking}' is not one of {formats}."
+                             ).format(where=where, thinking=thinking,
+                                      formats=", ".join(THINKING_FORMATS)))
     template = table.get("document_template", DEFAULT_DOCUMENT_TEMPLATE)
     if style == "document" and "{question}" not in template:
-        raise CatalogError(f"{where}: document_template must contain '{{question}}'.")
+        raise CatalogError(_("{where}: document_template must contain '{question}'.").format(
+            where=where, question="{question}"))
     stop = table.get("stop", DEFAULT_DOCUMENT_STOP if style == "document" else [])
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
-        raise CatalogError(f"{where}: stop must be a list of non-empty strings.")
+        raise CatalogError(_("{where}: stop must be a list of non-empty strings.").format(
+            where=where))
     flags = table.get("template_flags", {})
     if not isinstance(flags, dict):
-        raise CatalogError(f"{where}: template_flags must be a table.")
+        raise CatalogError(_("{where}: template_flags must be a table.").format(where=where))
     budget_message = table.get("budget_message", "")
     if not isinstance(budget_message, str):
-        raise CatalogError(f"{where}: budget_message must be text.")
+        raise CatalogError(_("{where}: budget_message must be text.").format(where=where))
     return PromptStyle(
         style=style,
         document_template=template,
@@ -235,30 +243,36 @@ def _parse_prompt(table: Any, role: str, where: str) -> PromptStyle:
 
 def parse_entry(table: dict[str, Any], origin: str, index: int) -> ModelEntry:
     """Turn one ``[[model]]`` table into a :class:`ModelEntry` or raise CatalogError."""
-    label = f"'{table['id']}'" if isinstance(table.get("id"), str) else f"number {index + 1}"
-    where = f"{origin}: model {label}"
+    # TRANSLATORS: keep the straight quotes around {model}: a model's problems are found by them
+    where = (_("{file}: model '{model}'").format(file=origin, model=table["id"])
+             if isinstance(table.get("id"), str)
+             else _("{file}: model number {number}").format(file=origin, number=index + 1))
     model_id = require(table, "id", where, str).strip()
     if not model_id or any(ch.isspace() or ch == "," for ch in model_id):
-        raise CatalogError(f"{where}: id must be non-empty with no spaces or commas.")
+        raise CatalogError(_("{where}: id must be non-empty with no spaces or commas.").format(
+            where=where))
     role = require(table, "role", where, str)
     if role not in ROLES:
-        raise CatalogError(
-            f"{where}: unknown role '{role}' (expected one of: {', '.join(ROLES)})."
-        )
+        raise CatalogError(_("{where}: unknown role '{role}' (expected one of: {roles})."
+                             ).format(where=where, role=role, roles=", ".join(ROLES)))
     sampling = dict(DEFAULT_SAMPLING)
     user_sampling = table.get("sampling", {})
     if not isinstance(user_sampling, dict):
-        raise CatalogError(f"{where}: sampling must be a table.")
+        raise CatalogError(_("{where}: sampling must be a table.").format(where=where))
     for key, value in user_sampling.items():
         if key not in DEFAULT_SAMPLING:
-            raise CatalogError(f"{where}: unknown sampling setting '{key}'.")
+            raise CatalogError(_("{where}: unknown sampling setting '{key}'.").format(
+                where=where, key=key))
         problem = sampling_problem(key, value)
         if problem is not None:
-            raise CatalogError(f"{where}: sampling setting '{key}' {problem}.")
+            # TRANSLATORS: {problem}: "must be a number", "must be between 0 and 1"
+            raise CatalogError(_("{where}: sampling setting '{key}' {problem}.").format(
+                where=where, key=key, problem=problem))
         sampling[key] = int(value) if key in WHOLE_SETTINGS else value
     context_length = table.get("context_length", 2048)
     if not isinstance(context_length, int) or context_length < 128:
-        raise CatalogError(f"{where}: context_length must be a whole number of at least 128.")
+        raise CatalogError(_("{where}: context_length must be a whole number of at least 128."
+                             ).format(where=where))
     return ModelEntry(
         id=model_id,
         name=str(table.get("name", model_id)),
@@ -309,7 +323,9 @@ def _parse_gpu_layers(value: object, where: str) -> GpuLayers:
     try:
         return parse_gpu_layers(value)
     except ValueError as exc:
-        raise CatalogError(f"{where}: gpu_layers {exc}.") from None
+        # TRANSLATORS: {problem}: "cannot be negative", "must be auto, 0 or a number of …"
+        raise CatalogError(_("{where}: gpu_layers {problem}.").format(
+            where=where, problem=exc)) from None
 
 
 MODEL_SETTINGS = "model_settings"  # [model_settings.ID]: settings for a model defined elsewhere
@@ -320,22 +336,24 @@ def _apply_settings(catalog: Catalog, settings: Any, path: Path) -> None:
     """``[model_settings.ID]`` tables: the user's settings for a model another file defines
     (a ``[[model]]`` with the same id would replace the whole entry). Bad ones are problems."""
     if not isinstance(settings, dict):
-        catalog.problems.append(f"{path}: {MODEL_SETTINGS} must be a table of [{MODEL_SETTINGS}.ID] tables.")
+        catalog.problems.append(_("{file}: model_settings must be a table of "
+                                  "[model_settings.ID] tables.").format(file=path))
         return
     for model_id, table in settings.items():
-        where = f"{path}: [{MODEL_SETTINGS}.{model_id}]"
+        where = f"{path}: [{MODEL_SETTINGS}.{model_id}]"  # a file and a TOML table: no words
         entry = catalog.entries.get(model_id)
         if entry is None:
-            catalog.problems.append(f"{where} names a model that is not in the catalog; it is ignored.")
+            catalog.problems.append(_("{where} names a model that is not in the catalog; it is "
+                                      "ignored.").format(where=where))
             continue
         if not isinstance(table, dict):
-            catalog.problems.append(f"{where} must be a table.")
+            catalog.problems.append(_("{where} must be a table.").format(where=where))
             continue
         try:
             unknown = sorted(set(table) - set(_SETTINGS_FIELDS))
             if unknown:
-                raise CatalogError(f"{where}: unknown setting '{unknown[0]}' (known: "
-                                   f"{', '.join(_SETTINGS_FIELDS)}).")
+                raise CatalogError(_("{where}: unknown setting '{key}' (known: {known}).").format(
+                    where=where, key=unknown[0], known=", ".join(_SETTINGS_FIELDS)))
             if "gpu_layers" in table:
                 entry = replace(entry, gpu_layers=_parse_gpu_layers(table["gpu_layers"], where))
         except CatalogError as exc:
@@ -349,16 +367,18 @@ def _read_tables(path: Path) -> tuple[list[Any], Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise CatalogError(f"Cannot read the catalog {path}: {exc.strerror or exc}.") from None
+        raise CatalogError(_("Cannot read the catalog {file}: {reason}.").format(
+            file=path, reason=exc.strerror or exc)) from None
     except UnicodeDecodeError:
-        raise CatalogError(f"The catalog {path} is not UTF-8 text.") from None
+        raise CatalogError(_("The catalog {file} is not UTF-8 text.").format(file=path)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"The catalog {path} is not valid TOML: {exc}.") from None
+        raise CatalogError(_("The catalog {file} is not valid TOML: {error}.").format(
+            file=path, error=exc)) from None
     models = data.get("model", [])
     if not isinstance(models, list):
-        raise CatalogError(f"The catalog {path} must use [[model]] tables.")
+        raise CatalogError(_("The catalog {file} must use [[model]] tables.").format(file=path))
     return models, data.get(MODEL_SETTINGS)
 
 
@@ -379,7 +399,8 @@ def load_catalog(files: Iterable[Path] | None = None) -> Catalog:
         seen: set[str] = set()
         for index, table in enumerate(tables):
             if not isinstance(table, dict):
-                catalog.problems.append(f"{path}: model number {index + 1} is not a table.")
+                catalog.problems.append(_("{file}: model number {number} is not a table."
+                                          ).format(file=path, number=index + 1))
                 continue
             try:
                 entry = parse_entry(table, str(path), index)
@@ -387,9 +408,8 @@ def load_catalog(files: Iterable[Path] | None = None) -> Catalog:
                 catalog.problems.append(str(exc))
                 continue
             if entry.id in seen:
-                catalog.problems.append(
-                    f"{path}: model '{entry.id}' appears twice; the second one is ignored."
-                )
+                catalog.problems.append(_("{file}: model '{model}' appears twice; the second "
+                                          "one is ignored.").format(file=path, model=entry.id))
                 continue
             seen.add(entry.id)
             catalog.entries[entry.id] = entry  # a later file overrides an earlier one
@@ -526,20 +546,20 @@ class Availability(StrEnum):
 
     @property
     def label(self) -> str:
-        """The words the window and the CLI show for this state."""
+        """The words the window (through ``_()``) and the CLI show for this state."""
         return AVAILABILITY_LABELS[self]
 
 
 AVAILABILITY_LABELS: dict[Availability, str] = {
-    Availability.READY: "ready",
-    Availability.NOT_DOWNLOADED: "not downloaded",
-    Availability.DAMAGED: "damaged",
-    Availability.NEEDS_PACKAGE: "needs its package",
-    Availability.MISSING_FILE: "file missing",
-    Availability.CHECKING: "asking the server",
-    Availability.UNREACHABLE: "server not answering",
-    Availability.KEY_REFUSED: "key refused",
-    Availability.NOT_SERVED: "not served",
+    Availability.READY: N_("ready"),
+    Availability.NOT_DOWNLOADED: N_("not downloaded"),
+    Availability.DAMAGED: N_("damaged"),
+    Availability.NEEDS_PACKAGE: N_("needs its package"),
+    Availability.MISSING_FILE: N_("file missing"),
+    Availability.CHECKING: N_("asking the server"),
+    Availability.UNREACHABLE: N_("server not answering"),
+    Availability.KEY_REFUSED: N_("key refused"),
+    Availability.NOT_SERVED: N_("not served"),
 }
 
 _PROBLEM_STATES: dict[servers.ServerProblem, Availability] = {

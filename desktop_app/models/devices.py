@@ -15,11 +15,18 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from desktop_app.models.wording import localize
+from desktop_app.text.i18n import N_, _, ngettext
 from desktop_app.text.units import format_bytes
 
 GpuLayers = int | None  # None: auto, 0: CPU only, N: that many layers on the GPU
 AUTO = "auto"
-NO_OFFLOAD = "This llama.cpp build runs on the CPU only."
+NO_OFFLOAD = N_("This llama.cpp build runs on the CPU only.")  # shown as _(NO_OFFLOAD)
+# Why the probe learnt nothing, as its spawned child writes it (in English: the child sets no
+# language); DeviceReport.describe reads it again in the language set (models.wording).
+PROBE_FAILED = N_("the device probe failed ({error}).")
+NO_GGML = N_("this llama-cpp-python does not expose ggml ({error}).")
+PROBE_SENTENCES = (PROBE_FAILED, NO_GGML)
 
 
 # ------------------------------------------------------------------ the setting
@@ -38,9 +45,10 @@ def parse_gpu_layers(value: object) -> GpuLayers:
         number = int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else None
     if isinstance(number, int) and not isinstance(number, bool):
         if number < 0:
-            raise ValueError("cannot be negative")
+            raise ValueError(_("cannot be negative"))
         return number
-    raise ValueError(f"must be auto, 0 or a number of layers, not {value!r}")
+    raise ValueError(_("must be auto, 0 or a number of layers, not {value}").format(
+        value=repr(value)))
 
 
 def gpu_layers_text(setting: GpuLayers) -> str:
@@ -51,10 +59,10 @@ def gpu_layers_text(setting: GpuLayers) -> str:
 def gpu_layers_label(setting: GpuLayers) -> str:
     """The setting in words: ``Auto``, ``CPU only``, ``12 layers``."""
     if setting is None:
-        return "Auto"
+        return _("Auto")
     if setting == 0:
-        return "CPU only"
-    return f"{setting} layer{'s' if setting != 1 else ''}"
+        return _("CPU only")
+    return ngettext("{count} layer", "{count} layers", setting).format(count=setting)
 
 
 def offloaded_layers(setting: GpuLayers, n_layers: int | None) -> int | None:
@@ -80,14 +88,15 @@ class DeviceKind(StrEnum):
 
     @property
     def label(self) -> str:
+        """The kind in English words (an ``N_()`` message: ``_(kind.label)`` where shown)."""
         return DEVICE_KIND_LABELS[self]
 
 
 DEVICE_KIND_LABELS: dict[DeviceKind, str] = {
-    DeviceKind.CPU: "CPU",
-    DeviceKind.GPU: "GPU",
-    DeviceKind.INTEGRATED: "integrated GPU",
-    DeviceKind.ACCELERATOR: "accelerator",
+    DeviceKind.CPU: N_("CPU"),
+    DeviceKind.GPU: N_("GPU"),
+    DeviceKind.INTEGRATED: N_("integrated GPU"),
+    DeviceKind.ACCELERATOR: N_("accelerator"),
 }
 
 @dataclass(frozen=True)
@@ -109,9 +118,11 @@ class Device:
 
     def describe(self) -> str:
         """``NVIDIA GeForce RTX 4060 (GPU, 7.6 GB free of 8.6 GB)``."""
-        kind = "unified memory" if self.unified and self.kind == DeviceKind.GPU else self.kind.label
-        return (f"{self.description or self.name} ({kind}, {format_bytes(self.free)} free of "
-                f"{format_bytes(self.total)})")
+        kind = (_("unified memory") if self.unified and self.kind == DeviceKind.GPU
+                else _(self.kind.label))
+        return _("{device} ({kind}, {free} free of {total})").format(
+            device=self.description or self.name, kind=kind, free=format_bytes(self.free),
+            total=format_bytes(self.total))
 
 
 @dataclass(frozen=True)
@@ -133,7 +144,8 @@ class DeviceReport:
 
     def describe(self) -> str:
         if self.problem is not None:
-            return f"No GPU information: {self.problem}"
+            return _("No GPU information: {problem}").format(problem=localize(self.problem, PROBE_SENTENCES))
         if not self.gpu_offload:
-            return NO_OFFLOAD
-        return "; ".join(d.describe() for d in self.gpus) or "No GPU found."
+            return _(NO_OFFLOAD)
+        return "; ".join(d.describe() for d in self.gpus) or _("No GPU found.")
+

@@ -185,24 +185,27 @@ class Manifest:
 def _field(table: Any, key: str, kind: type, where: str) -> Any:
     value = table.get(key) if isinstance(table, dict) else None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"{where} has no valid '{key}'")
+        raise ValueError(_("{where} has no valid '{key}'").format(where=where, key=key))
     return value
 
 
 def _files(raw: Any, where: str, limit: int) -> tuple[PackFile, ...]:
     if not isinstance(raw, list) or not raw:
-        raise ValueError(f"{where} lists no files")
+        raise ValueError(_("{where} lists no files").format(where=where))
     files = []
     for item in raw:
         name = _field(item, "name", str, where)
         if not _MEMBER.fullmatch(name):
-            raise ValueError(f"{where} names a file with an unsafe path ({name!r})")
-        size = _field(item, "size", int, f"{where}, file {name}")
+            raise ValueError(_("{where} names a file with an unsafe path ({file})").format(
+                where=where, file=repr(name)))
+        where_file = _("{where}, file {file}").format(where=where, file=name)
+        size = _field(item, "size", int, where_file)
         if not 0 <= size <= limit:
-            raise ValueError(f"{where}, file {name} has an absurd size ({size} bytes)")
-        sha = _field(item, "sha256", str, f"{where}, file {name}").lower()
+            raise ValueError(_("{where} has an absurd size ({size} bytes)").format(
+                where=where_file, size=size))
+        sha = _field(item, "sha256", str, where_file).lower()
         if not SHA256_HEX.fullmatch(sha):
-            raise ValueError(f"{where}, file {name} has no valid sha256")
+            raise ValueError(_("{where} has no valid sha256").format(where=where_file))
         files.append(PackFile(name, size, sha))
     return tuple(files)
 
@@ -215,14 +218,15 @@ def _entry(entry: dict[str, Any], model_id: str, index: int) -> dict[str, Any]:
     """A model's catalog entry as the catalog reads it: known fields only (never a source:
     the pack decides where the file goes), each of the type the catalog expects."""
     if entry.get("id") != model_id:
-        raise ValueError(f"model '{model_id}' has an entry for another id")
+        raise ValueError(_("model '{model}' has an entry for another id").format(model=model_id))
     kept = {key: value for key, value in entry.items() if key in _ENTRY_KEYS}
     wrong = next((key for key in _ENTRY_TEXT if key in kept and not isinstance(kept[key], str)),
                  None)
     if wrong is not None:
-        raise ValueError(f"model '{model_id}': its {wrong} is not text")
+        raise ValueError(_("model '{model}': its {key} is not text").format(
+            model=model_id, key=wrong))
     try:
-        cat.parse_entry({**kept, "source": {"path": "pack"}}, "the pack", index)
+        cat.parse_entry({**kept, "source": {"path": "pack"}}, _("the pack"), index)
     except CatalogError as exc:
         raise ValueError(str(exc).rstrip(".")) from None
     return kept
@@ -233,38 +237,41 @@ def parse_manifest(text: str) -> Manifest:
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise ValueError(f"its manifest is not valid JSON ({exc})") from None
+        raise ValueError(_("its manifest is not valid JSON ({error})").format(error=exc)) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError("its manifest is not a Triptych lesson pack's")
+        raise ValueError(_("its manifest is not a Triptych lesson pack's"))
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError("its manifest has no format version")
+        raise ValueError(_("its manifest has no format version"))
     if version > VERSION:
-        raise ValueError(f"it was made by a newer Triptych (pack format {version}, this one "
-                         f"reads {VERSION}); update Triptych to open it")
+        raise ValueError(_("it was made by a newer Triptych (pack format {version}, this one "
+                           "reads {supported}); update Triptych to open it").format(
+            version=version, supported=VERSION))
     models, practice = data.get("models", []), data.get("practice", [])
     if not isinstance(models, list) or not isinstance(practice, list):
-        raise ValueError("its manifest's models and practice must be lists")
+        raise ValueError(_("its manifest's models and practice must be lists"))
     parsed_models = []
     for index, raw in enumerate(models):
-        where = f"model {index + 1}"
-        model_id = _field(raw, "id", str, where)
-        entry = _entry(_field(raw, "entry", dict, f"model '{model_id}'"), model_id, index)
-        files = _files(raw.get("files"), f"model '{model_id}'", MAX_MODEL_BYTES)
+        model_id = _field(raw, "id", str, _("model {number}").format(number=index + 1))
+        where = _("model '{model}'").format(model=model_id)
+        entry = _entry(_field(raw, "entry", dict, where), model_id, index)
+        files = _files(raw.get("files"), where, MAX_MODEL_BYTES)
         if len({f.name.rsplit("/", 1)[0] for f in files}) != 1 or \
                 not files[0].name.startswith("models/"):
-            raise ValueError(f"model '{model_id}' has its files outside one models/ folder")
+            raise ValueError(_("{where} has its files outside one models/ folder").format(
+                where=where))
         parsed_models.append(PackModel(model_id, entry, files, str(raw.get("licence", "unknown")),
                                        str(raw.get("source", ""))))
     parsed_practice = []
     for index, raw in enumerate(practice):
-        key = _field(raw, "key", str, f"practice set {index + 1}")
-        files = _files(raw.get("files"), f"practice set '{key}'", MAX_PRACTICE_BYTES)
+        key = _field(raw, "key", str, _("practice set {number}").format(number=index + 1))
+        where = _("practice set '{key}'").format(key=key)
+        files = _files(raw.get("files"), where, MAX_PRACTICE_BYTES)
         if not all(f.name.startswith("practice/") for f in files):
-            raise ValueError(f"practice set '{key}' has files outside practice/")
+            raise ValueError(_("{where} has files outside practice/").format(where=where))
         parsed_practice.append(PackPractice(key, str(raw.get("name", key)), files))
     manifest = Manifest(
-        title=_field(data, "title", str, "the manifest").strip() or "Lesson",
+        title=_field(data, "title", str, _("the manifest")).strip() or "Lesson",
         models=tuple(parsed_models), practice=tuple(parsed_practice),
         prompts=data.get("prompts") if isinstance(data.get("prompts"), str) else None,
         made_by=str(data.get("made_by", "")), created=str(data.get("created", "")))
@@ -272,11 +279,13 @@ def parse_manifest(text: str) -> Manifest:
     ids = [m.id for m in manifest.models]
     filenames = [f.filename for p in manifest.practice for f in p.files]
     folders = [m.files[0].name.rsplit("/", 1)[0] for m in manifest.models]
-    for what, values in (("file", names), ("model", ids), ("practice file", filenames),
-                         ("model folder", folders)):
+    for twice, values in ((N_("its manifest lists the file {name} twice"), names),
+                          (N_("its manifest lists the model {name} twice"), ids),
+                          (N_("its manifest lists the practice file {name} twice"), filenames),
+                          (N_("its manifest lists the model folder {name} twice"), folders)):
         repeated = next((v for v in values if values.count(v) > 1), None)
         if repeated is not None:
-            raise ValueError(f"its manifest lists the {what} {repeated!r} twice")
+            raise ValueError(_(twice).format(name=repr(repeated)))
     return manifest
 
 

@@ -25,6 +25,7 @@ from desktop_app.models import sources
 from desktop_app.models.catalog import ModelEntry
 from desktop_app.models.fit import COMFORT, HEADROOM, Estimate, FitReport, Machine, estimate
 from desktop_app.models.trios import Trio
+from desktop_app.text.i18n import _, ngettext
 from desktop_app.text.units import format_bytes
 
 # CPU decoding reads every weight once per token. Measured here, 2 cores decode a 253 MB
@@ -71,15 +72,21 @@ class Recommendation:
         names = (self.trio.name if self.trio is not None
                  else ", ".join(entry.name for entry in self.entries))
         usable = self.report.budget
-        of = f" of the {format_bytes(usable)} usable" if usable is not None else ""
-        why = ("the stages of one model" if self.trio is not None
-               else f"one family ({self.family})" if self.family
-               else "the largest three that fit together")
-        gpu = self.machine.gpu is not None and self.report.gpu_needed > 0
-        speed = ("" if gpu else f", {format_bytes(_files(self.report))} of models for "
-                 f"{self.machine.cores} core{'s' if self.machine.cores != 1 else ''}")
-        return (f"{names}: about {format_bytes(self.report.needed)} together{of}; "
-                f"{why}{speed}.")
+        together = format_bytes(self.report.needed)
+        memory = (_("about {needed} together").format(needed=together) if usable is None else
+                  _("about {needed} together of the {usable} usable").format(
+                      needed=together, usable=format_bytes(usable)))
+        why = (_("the stages of one model") if self.trio is not None
+               else _("one family ({family})").format(family=self.family) if self.family
+               else _("the largest three that fit together"))
+        if self.machine.gpu is None or self.report.gpu_needed <= 0:
+            why = ngettext("{why}, {size} of models for {count} core",
+                           "{why}, {size} of models for {count} cores",
+                           self.machine.cores).format(
+                why=why, size=format_bytes(_files(self.report)), count=self.machine.cores)
+        # TRANSLATORS: {names}: the three models; {memory}: "about 503 MB together"; {why}:
+        # why these three ("one family (Qwen), 1.2 GB of models for 4 cores")
+        return _("{names}: {memory}; {why}.").format(names=names, memory=memory, why=why)
 
 
 def _most_alike(values: list[str]) -> int:

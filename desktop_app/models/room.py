@@ -172,8 +172,9 @@ class FoundRoom:
     models: tuple[str, ...]
 
     def describe(self) -> str:
-        models = ", ".join(self.models) or "no models"
-        return f"{self.name} at {self.endpoint} ({models})"
+        models = ", ".join(self.models) or _("no models")
+        return _("{room} at {endpoint} ({models})").format(
+            room=self.name, endpoint=self.endpoint, models=models)
 
 
 def _interfaces(host: str) -> Any:

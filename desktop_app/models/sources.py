@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from desktop_app.models import servers
+from desktop_app.text.i18n import _
 
 COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
 
@@ -125,49 +126,57 @@ Source = HubSource | PackageSource | FileSource | RemoteSource
 
 def require(table: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...]) -> Any:
     if key not in table:
-        raise CatalogError(f"{where} is missing the field '{key}'.")
+        raise CatalogError(_("{where} is missing the field '{key}'.").format(where=where, key=key))
     value = table[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise CatalogError(f"{where}: field '{key}' has the wrong type ({type(value).__name__}).")
+        raise CatalogError(_("{where}: field '{key}' has the wrong type ({type}).").format(
+            where=where, key=key, type=type(value).__name__))
     return value
 
 
 def _parse_parts(tables: Any, where: str) -> tuple[HubPart, ...]:
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise CatalogError(f"{where}: source parts must be [[model.source.parts]] tables.")
+        raise CatalogError(_("{where}: source parts must be [[model.source.parts]] tables."
+                             ).format(where=where))
     parts = []
     for table in tables:
-        filename = require(table, "filename", f"{where}: a source part", str)
+        filename = require(table, "filename", _("{where}: a source part").format(where=where),
+                           str)
         size, sha = table.get("size"), table.get("sha256")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
-            raise CatalogError(f"{where}: part {filename} size must be a positive whole number.")
+            raise CatalogError(_("{where}: part {file} size must be a positive whole number."
+                                 ).format(where=where, file=filename))
         if sha is not None and (not isinstance(sha, str) or len(sha) != 64):
-            raise CatalogError(f"{where}: part {filename} sha256 must be 64 hexadecimal characters.")
+            raise CatalogError(_("{where}: part {file} sha256 must be 64 hexadecimal "
+                                 "characters.").format(where=where, file=filename))
         parts.append(HubPart(filename, size, sha.lower() if sha else None))
     return tuple(parts)
 
 
 def parse_source(table: Any, where: str) -> Source:
     if not isinstance(table, dict):
-        raise CatalogError(f"{where} is missing its [model.source] table.")
+        raise CatalogError(_("{where} is missing its [model.source] table.").format(where=where))
     size = table.get("size")
     sha = table.get("sha256")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
-        raise CatalogError(f"{where}: source size must be a positive whole number of bytes.")
+        raise CatalogError(_("{where}: source size must be a positive whole number of bytes."
+                             ).format(where=where))
     if sha is not None and (not isinstance(sha, str) or len(sha) != 64):
-        raise CatalogError(f"{where}: source sha256 must be 64 hexadecimal characters.")
+        raise CatalogError(_("{where}: source sha256 must be 64 hexadecimal characters."
+                             ).format(where=where))
     if "repo" in table:
         repo = require(table, "repo", where, str)
         if repo.count("/") != 1:
-            raise CatalogError(f"{where}: source repo '{repo}' must look like 'owner/name'.")
+            raise CatalogError(_("{where}: source repo '{repo}' must look like 'owner/name'."
+                                 ).format(where=where, repo=repo))
         revision = table.get("revision", "main")
         if not isinstance(revision, str) or not revision.strip() or any(c.isspace() for c in revision):
-            raise CatalogError(f"{where}: source revision must be a commit hash or a branch name.")
+            raise CatalogError(_("{where}: source revision must be a commit hash or a branch "
+                                 "name.").format(where=where))
         if re.fullmatch(r"[0-9a-fA-F]{7,39}", revision):
-            raise CatalogError(
-                f"{where}: source revision '{revision}' looks like a shortened commit; "
-                f"write all 40 hexadecimal digits."
-            )
+            raise CatalogError(_(
+                "{where}: source revision '{revision}' looks like a shortened commit; write "
+                "all 40 hexadecimal digits.").format(where=where, revision=revision))
         return HubSource(
             repo=repo,
             filename=require(table, "filename", where, str),
@@ -189,23 +198,27 @@ def parse_source(table: Any, where: str) -> Source:
         return FileSource(path=require(table, "path", where, str), size=size, sha256=sha)
     if "endpoint" in table:
         return _parse_remote(table, where)
-    raise CatalogError(
-        f"{where}: source needs 'repo' + 'filename', 'package', 'path' or 'endpoint' + 'model'.")
+    raise CatalogError(_("{where}: source needs 'repo' + 'filename', 'package', 'path' or "
+                         "'endpoint' + 'model'.").format(where=where))
 
 
 def _parse_remote(table: dict[str, Any], where: str) -> RemoteSource:
     if "api_key" in table:
-        raise CatalogError(f"{where}: never write a key into the catalog; put it in an "
-                           f"environment variable and name that variable with 'api_key_env'.")
+        raise CatalogError(_("{where}: never write a key into the catalog; put it in an "
+                             "environment variable and name that variable with 'api_key_env'."
+                             ).format(where=where))
     try:
         endpoint = servers.normalize_endpoint(require(table, "endpoint", where, str))
     except ValueError as exc:
-        raise CatalogError(f"{where}: source endpoint: {exc}") from None
+        raise CatalogError(_("{where}: source endpoint: {error}").format(
+            where=where, error=exc)) from None
     model = require(table, "model", where, str).strip()
     if not model:
-        raise CatalogError(f"{where}: source model must name a model the server serves.")
+        raise CatalogError(_("{where}: source model must name a model the server serves."
+                             ).format(where=where))
     key_env = table.get("api_key_env")
     if key_env is not None and (not isinstance(key_env, str)
                                 or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env)):
-        raise CatalogError(f"{where}: api_key_env must be the name of an environment variable.")
+        raise CatalogError(_("{where}: api_key_env must be the name of an environment "
+                             "variable.").format(where=where))
     return RemoteSource(endpoint=endpoint, model=model, api_key_env=key_env)

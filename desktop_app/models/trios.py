@@ -27,9 +27,14 @@ from pathlib import Path
 
 from desktop_app import paths
 from desktop_app.models.catalog import Catalog, ModelEntry
+from desktop_app.text.i18n import N_, _
 
-MIX_WHY = ("A difference between these panes may be the family's (its data, its size, its "
-           "tokenizer), not the training stage's: a stage trio of one model shows the stages alone.")
+# Shown as _(MIX_WHY) (the language is set after import).
+MIX_WHY = N_("A difference between these panes may be the family's (its data, its size, its "
+             "tokenizer), not the training stage's: a stage trio of one model shows the "
+             "stages alone.")
+# The stages as mix_note writes them after a family's name ("Gemma 3 base").
+STAGE_WORDS = {"base": N_("base"), "instruct": N_("instruct"), "reasoning": N_("reasoning")}
 
 
 @dataclass(frozen=True)
@@ -115,8 +120,10 @@ def mix_note(panes: Sequence[tuple[ModelEntry, bool]]) -> str:
     SmolLM2 instruct).``; else ''."""
     if len({entry.family.casefold() for entry, _ in panes}) <= 1:
         return ""
-    parts = ", ".join(f"{entry.family} {stage(entry, thinking)}" for entry, thinking in panes)
-    return f"This trio mixes families ({parts})."
+    parts = ", ".join(_("{family} {stage}").format(
+        family=entry.family, stage=_(STAGE_WORDS[stage(entry, thinking)]))
+        for entry, thinking in panes)
+    return _("This trio mixes families ({families}).").format(families=parts)
 
 
 def trio_panes(trio: Trio, catalog: Catalog) -> list[tuple[ModelEntry, bool]]:

@@ -40,6 +40,7 @@ from desktop_app.models.hub import (
     parse_reference,
     pick_quantization,
 )
+from desktop_app.text.i18n import _
 
 HEADER = (
     "Your own models. Triptych adds [[model]] tables here when you import a file or\n"
@@ -56,20 +57,21 @@ def _read(path: Path) -> TOMLDocument:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "it is not UTF-8 text"
-        raise sources.CatalogError(f"Cannot read your catalog {path}: {reason}.") from None
+        reason = getattr(exc, "strerror", None) or _("it is not UTF-8 text")
+        raise sources.CatalogError(_("Cannot read your catalog {file}: {reason}.").format(
+            file=path, reason=reason)) from None
     if text and not text.endswith("\n"):
         text += "\n"  # tomlkit glues an appended table onto a last line without one
     try:
         doc = tomlkit.parse(text)
     except Exception as exc:  # noqa: BLE001 - tomlkit's parse errors have no common base
-        raise sources.CatalogError(
-            f"Your catalog {path} is not valid TOML ({exc}); fix it by hand before "
-            f"Triptych changes it."
-        ) from None
+        raise sources.CatalogError(_(
+            "Your catalog {file} is not valid TOML ({error}); fix it by hand before Triptych "
+            "changes it.").format(file=path, error=exc)) from None
     models = doc.get("model")
     if models is not None and not isinstance(models, AoT):
-        raise sources.CatalogError(f"Your catalog {path} must use [[model]] tables.")
+        raise sources.CatalogError(_("Your catalog {file} must use [[model]] tables.").format(
+            file=path))
     return doc
 
 
@@ -205,14 +207,15 @@ def set_gpu_layers(model_id: str, setting: GpuLayers, path: Path | None = None) 
         settings = tomlkit.table(is_super_table=True)
         doc.add(cat.MODEL_SETTINGS, settings)
     elif not isinstance(settings, Table):
-        raise sources.CatalogError(f"Your catalog {target}: {cat.MODEL_SETTINGS} must be a table.")
+        raise sources.CatalogError(_("Your catalog {file}: model_settings must be a table."
+                                     ).format(file=target))
     table = settings.get(model_id)
     if table is None:
         table = tomlkit.table()
         settings.add(model_id, table)
     elif not isinstance(table, Table):
-        raise sources.CatalogError(
-            f"Your catalog {target}: [{cat.MODEL_SETTINGS}.{model_id}] must be a table.")
+        raise sources.CatalogError(_("Your catalog {file}: {table} must be a table.").format(
+            file=target, table=f"[{cat.MODEL_SETTINGS}.{model_id}]"))
     table["gpu_layers"] = value
     _write(target, doc)
     return target
@@ -243,13 +246,15 @@ def _reload_entry(model_id: str) -> cat.ModelEntry:
     catalog = cat.load_catalog()
     if model_id not in catalog:
         problems = " ".join(p for p in catalog.problems if model_id in p)
-        raise DownloadError(problems or f"Could not add '{model_id}' to {paths.user_catalog_path()}.")
+        raise DownloadError(problems or _("Could not add '{model}' to {file}.").format(
+            model=model_id, file=paths.user_catalog_path()))
     return catalog.get(model_id)
 
 
 def _check_role(role: str) -> None:
     if role not in cat.ROLES:
-        raise DownloadError(f"Role '{role}' is not one of {', '.join(cat.ROLES)}.")
+        raise DownloadError(_("Role '{role}' is not one of {roles}.").format(
+            role=role, roles=", ".join(cat.ROLES)))
 
 
 def _add(fields: Mapping[str, Any], source: Mapping[str, Any]) -> cat.ModelEntry:
@@ -270,13 +275,15 @@ def import_model(path: str | os.PathLike[str], role: str, name: str | None = Non
     file = Path(path).expanduser()
     _check_role(role)
     if not file.is_file():
-        raise DownloadError(f"Cannot import {file}: there is no such file.")
+        raise DownloadError(_("Cannot import {file}: there is no such file.").format(file=file))
     if not has_magic(file):
-        raise DownloadError(f"Cannot import {file}: it is not a GGUF model file.")
+        raise DownloadError(_("Cannot import {file}: it is not a GGUF model file.").format(
+            file=file))
     try:
         read_metadata(file, keys=())
     except (GGUFError, OSError, UnicodeDecodeError, ValueError) as exc:
-        raise DownloadError(f"Cannot import {file}: its GGUF header is damaged ({exc}).") from None
+        raise DownloadError(_("Cannot import {file}: its GGUF header is damaged ({error})."
+                              ).format(file=file, error=exc)) from None
     file = file.resolve()
     model_id = unique_id(name or file.stem)
     fields = {
@@ -285,7 +292,7 @@ def import_model(path: str | os.PathLike[str], role: str, name: str | None = Non
         "role": role,
         "quantization": guess_quantization(file.name),
         "license": "unknown",
-        "description": f"Imported from {file}.",
+        "description": f"Imported from {file}.",  # written into the file: English, as content
     }
     source: dict[str, Any] = {"path": str(file), "size": file.stat().st_size}
     if sha256:
@@ -311,7 +318,8 @@ def add_hub_model(
     not downloaded yet."""
     _check_role(role)
     if repo_id.count("/") != 1:
-        raise DownloadError(f"'{repo_id}' is not a Hub repository id (it should look like owner/name).")
+        raise DownloadError(_("'{repo}' is not a Hub repository id (it should look like "
+                              "owner/name).").format(repo=repo_id))
     label = name or f"{repo_id.split('/')[1]} {guess_quantization(filename)}".strip()
     model_id = unique_id(name or model_stem(filename))
     fields = {
@@ -348,10 +356,8 @@ def add_hub_reference(reference: str, role: str, *, name: str | None = None,
     """
     parsed = parse_reference(reference)
     if parsed is None:
-        raise DownloadError(
-            f"'{reference}' is not a Hub model; write it as ORG/REPO:QUANT "
-            f"(or hf.co/ORG/REPO:QUANT)."
-        )
+        raise DownloadError(_("'{reference}' is not a Hub model; write it as ORG/REPO:QUANT "
+                              "(or hf.co/ORG/REPO:QUANT).").format(reference=reference))
     _check_role(role)
     repo, quant = parsed
     listing = list_repo(repo, token=token)
@@ -387,7 +393,8 @@ def add_remote_models(endpoint: str, picks: Sequence[tuple[str, str]], *,
     except ValueError as exc:
         raise DownloadError(str(exc)) from None
     if key_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
-        raise DownloadError(f"'{key_env}' is not the name of an environment variable.")
+        raise DownloadError(_("'{name}' is not the name of an environment variable.").format(
+            name=key_env))
     added: list[cat.ModelEntry] = []
     host = servers.host_of(endpoint)
     for model, role in picks:

@@ -51,5 +51,7 @@ def format_duration(seconds: float) -> str:
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
-    """``1 pane``, ``3 panes``, ``2 answers``: never "pane(s)"."""
+    """``1 pane``, ``3 panes``, ``2 answers``: never "pane(s)". English only, for the
+    command line: the window writes a counted phrase with ``ngettext`` (its plural rules
+    are the language's), e.g. ``ngettext("{n} pane", "{n} panes", n).format(n=n)``."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"

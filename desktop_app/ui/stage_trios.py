@@ -104,7 +104,7 @@ class TrioNote(QLabel):
         self.setWordWrap(True)
         self.setTextFormat(Qt.TextFormat.PlainText)
         theme.style(self, lambda: f"color: {theme.muted_fg()};")
-        self.setToolTip(MIX_WHY)
+        self.setToolTip(_(MIX_WHY))
         a11y.describe(self, _("Model families of the panes"))
         self.hide()
 

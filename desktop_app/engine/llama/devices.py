@@ -17,7 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from desktop_app.models.devices import Device, DeviceKind, DeviceReport
+from desktop_app.models.devices import NO_GGML, PROBE_FAILED, Device, DeviceKind, DeviceReport
+from desktop_app.text.i18n import _, number
 
 PROBE_TIMEOUT_S = 20.0  # a first CUDA initialisation can take several seconds
 
@@ -57,7 +58,7 @@ def list_devices() -> DeviceReport:
         from llama_cpp._ggml import libggml  # the libggml llama-cpp-python itself loaded
     except (ImportError, OSError) as exc:
         return DeviceReport(gpu_offload=offload,
-                            problem=f"this llama-cpp-python does not expose ggml ({exc}).")
+                            problem=_(NO_GGML).format(error=exc))
     lib = _bind(libggml)
     apple_silicon = sys.platform == "darwin" and platform.machine() == "arm64"
     found = []
@@ -87,7 +88,7 @@ def _child_main(conn: Any, target: Callable[[], DeviceReport]) -> None:
     try:
         conn.send(target())
     except Exception as exc:  # noqa: BLE001 - any failure is an answer too
-        conn.send(DeviceReport(problem=f"the device probe failed ({exc})."))
+        conn.send(DeviceReport(problem=_(PROBE_FAILED).format(error=exc)))
     finally:
         conn.close()
 
@@ -105,19 +106,24 @@ def probe_in_child(target: Callable[[], DeviceReport] = list_devices,
     except OSError as exc:
         parent.close()
         child.close()
-        return DeviceReport(problem=f"the device probe could not start ({exc}).")
+        return DeviceReport(problem=_("the device probe could not start ({error}).").format(
+            error=exc))
     child.close()
     answered = False
     try:
         if not parent.poll(timeout):
-            return DeviceReport(problem=f"the GPU driver did not answer within {timeout:g} s.")
+            return DeviceReport(problem=_("the GPU driver did not answer within {seconds} s."
+                                          ).format(seconds=number(
+                timeout, len(f"{timeout:g}".partition(".")[2]))))
         answered = True
         answer = parent.recv()
     except (EOFError, OSError):
         process.join(2.0)
-        return DeviceReport(problem=f"the device probe crashed (exit code {process.exitcode}).")
+        return DeviceReport(problem=_("the device probe crashed (exit code {code}).").format(
+            code=process.exitcode))
     except Exception as exc:  # noqa: BLE001 - an answer that cannot be unpickled
-        return DeviceReport(problem=f"the device probe's answer could not be read ({exc}).")
+        return DeviceReport(problem=_("the device probe's answer could not be read ({error})."
+                                      ).format(error=exc))
     finally:
         parent.close()
         if answered and process.is_alive():
@@ -127,7 +133,7 @@ def probe_in_child(target: Callable[[], DeviceReport] = list_devices,
             process.join(2.0)
         process.close()
     if not isinstance(answer, DeviceReport):
-        return DeviceReport(problem="the device probe sent something unexpected.")
+        return DeviceReport(problem=_("the device probe sent something unexpected."))
     return answer
 
 
