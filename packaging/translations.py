@@ -28,7 +28,8 @@ SOURCES = ROOT / "desktop_app"
 LOCALE = SOURCES / "locale"
 TEMPLATE = LOCALE / "triptych.pot"
 LANGUAGES = ("de", "fr")  # besides English, the source language
-KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2),
+            "NC_": ((1, "c"), 2)}
 STAMP = datetime(2026, 1, 1, tzinfo=UTC)  # a .mo's bytes depend only on its .po
 PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
@@ -118,7 +119,7 @@ def problems(language: str) -> list[str]:
         if not message.id:
             continue
         key = _ids(message)[0]
-        ours = catalog.get(message.id)
+        ours = catalog.get(message.id, context=message.context)
         forms = _forms(ours) if ours is not None else []
         if ours is None or not all(forms):
             found.append(f"{language}: untranslated: {key!r}")

@@ -177,8 +177,9 @@ def test_german(qtbot, english) -> None:
     progress = DownloadProgress("m", "downloading", 42, 100, 2_000_000, 8)
     assert progress_words(progress).startswith("lädt 42 % mit 2,0 MB/s") or \
         progress_words(progress).startswith("lädt 42 % mit 2.0 MB/s")
-    found = SimpleNamespace(verdict=FitVerdict.FITS, tooltip=lambda: "Fits: room to spare.")
+    found = SimpleNamespace(verdict=FitVerdict.FITS, tooltip=lambda: "Passt: viel Platz.")
     item = fit_item(Measured(fits={"m": found}), "m")  # type: ignore[dict-item]
-    assert item.text() == "✓ Passt" and item.toolTip() == "Passt: room to spare."
+    assert item.text() == "✓ Passt" and item.toolTip() == "Passt: viel Platz."  # the core's
+    assert FitVerdict.FITS.label == "Passt"
     language.install("en")
     assert describe_activity(status) == "1 laptop connected · 0 answering · 2 waiting"

@@ -38,6 +38,9 @@ class _Pseudo(gettext.NullTranslations):
     def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
         return f"⟦{msgid1 if n == 1 else msgid2}⟧"
 
+    def pgettext(self, context: str, message: str) -> str:
+        return f"⟦{message}⟧"
+
 
 def _plain_number(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}"
@@ -54,6 +57,17 @@ def _(message: str) -> str:
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The form of a counted phrase that ``n`` needs in the current language."""
     return _translations.ngettext(singular, plural, n)
+
+
+def pgettext(context: str, message: str) -> str:
+    """``message`` as meant in ``context``: one English word, two translations ("failed":
+    a verdict is *nicht bestanden*, a download *fehlgeschlagen*)."""
+    return _translations.pgettext(context, message)
+
+
+def NC_(context: str, message: str) -> str:
+    """:func:`N_` with a context: translate it later with ``pgettext(context, message)``."""
+    return message
 
 
 def N_(message: str) -> str:

@@ -150,10 +150,7 @@ def fit_item(measured: Measured | None, model_id: str) -> QTableWidgetItem:
         return item
     symbol, word, words = FIT_BADGES[found.verdict]
     item = QTableWidgetItem(f"{symbol} {_(word)}" if word else symbol)
-    tip = found.tooltip()  # "<label>: <reason>" and the figures (the core's English)
-    if tip.startswith(found.verdict.label):
-        tip = _(words) + tip[len(found.verdict.label):]
-    item.setToolTip(tip)
+    item.setToolTip(found.tooltip())  # "<label>: <reason>" and the figures, translated
     item.setData(Qt.ItemDataRole.AccessibleTextRole, _(words))
     item.setForeground(QBrush(QColor(_color(found.verdict))))
     return item

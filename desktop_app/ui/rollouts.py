@@ -84,7 +84,7 @@ from desktop_app.ui.rollouts_chips import ChipButton, ChipFocus
 from desktop_app.ui.screen_fit import fit_dialog
 from desktop_app.ui.tasks import Task, run_task
 from desktop_app.ui.widgets import scaled_height
-from desktop_app.verify import VERDICT_LABELS, Problem, VerdictState
+from desktop_app.verify import VERDICT_LABELS, Problem, VerdictState, verdict_label
 
 CHIP_COLUMNS = 8
 DEFAULT_ROLLOUTS = 8
@@ -117,9 +117,9 @@ def _words(text: str) -> str:
 
 def chip_legend() -> str:
     """What each chip means, from the verdicts' one label table and the chips' own."""
-    pairs = [(label.symbol, _(label.label)) for label in VERDICT_LABELS.values()]
-    return "   ".join(f"{symbol} {_words(label)}" for symbol, label in
-                      [*pairs, *CHIP_LABELS.values()])
+    pairs = [verdict_label(state)[:2] for state in VERDICT_LABELS]
+    chips = [(symbol, _words(label)) for symbol, label in CHIP_LABELS.values()]
+    return "   ".join(f"{symbol} {label}" for symbol, label in [*pairs, *chips])
 
 
 def _chip_colour(state: VerdictState | None) -> str:
@@ -535,7 +535,7 @@ class RolloutsView(QWidget):
                              "QToolButton:focus { border: 2px dashed palette(text); }")
         where = index + 1
         if rollout.verdict is not None:
-            words = _words(rollout.verdict.label)
+            words = rollout.verdict.label  # translated by the verdicts' table
             tip = _("Rollout {index}: {state}").format(index=where, state=words)
             if rollout.verdict.got:
                 tip += " " + _("(got {answer})").format(answer=rollout.verdict.got)

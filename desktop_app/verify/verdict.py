@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from desktop_app.text.escape import visible_controls
-from desktop_app.text.i18n import N_, _
+from desktop_app.text.i18n import NC_, _, pgettext
 
 
 class VerdictState(StrEnum):
@@ -34,13 +34,14 @@ class VerdictLabel(NamedTuple):
 # language is chosen after import. The state's value ("pass") is a field, never a word.
 VERDICT_LABELS: dict[VerdictState, VerdictLabel] = {
     # TRANSLATORS: a verdict's label, lower case; a title capitalises it ("✓ Passed")
-    VerdictState.PASS: VerdictLabel("✓", N_("passed")),
-    VerdictState.FAIL: VerdictLabel("✗", N_("failed")),
-    VerdictState.ERROR: VerdictLabel("!", N_("error")),
-    VerdictState.TIMEOUT: VerdictLabel("⏱", N_("timed out")),
-    VerdictState.NO_ANSWER: VerdictLabel("–", N_("no answer")),
-    VerdictState.RAN: VerdictLabel("▶", N_("ran, nothing to check against")),
-    VerdictState.ANSWERED: VerdictLabel("•", N_("answer found"), N_("no key to check against")),
+    VerdictState.PASS: VerdictLabel("✓", NC_("verdict", "passed")),
+    VerdictState.FAIL: VerdictLabel("✗", NC_("verdict", "failed")),
+    VerdictState.ERROR: VerdictLabel("!", NC_("verdict", "error")),
+    VerdictState.TIMEOUT: VerdictLabel("⏱", NC_("verdict", "timed out")),
+    VerdictState.NO_ANSWER: VerdictLabel("–", NC_("verdict", "no answer")),
+    VerdictState.RAN: VerdictLabel("▶", NC_("verdict", "ran, nothing to check against")),
+    VerdictState.ANSWERED: VerdictLabel("•", NC_("verdict", "answer found"),
+                                        NC_("verdict", "no key to check against")),
 }
 
 VERDICTS = tuple(state.value for state in VerdictState)
@@ -54,7 +55,8 @@ def verdict_label(state: VerdictState | str) -> VerdictLabel:
         symbol, label, note = VERDICT_LABELS[VerdictState(state)]
     except ValueError:
         return VerdictLabel("?", str(state))
-    return VerdictLabel(symbol, _(label), _(note) if note else "")
+    return VerdictLabel(symbol, pgettext("verdict", label),
+                        pgettext("verdict", note) if note else "")
 
 
 _label = verdict_label
