@@ -76,7 +76,7 @@ from desktop_app.rollouts.run import (
 )
 from desktop_app.rollouts.summary import RunFigures
 from desktop_app.text.escape import visible_controls
-from desktop_app.text.i18n import N_, _, ngettext, number
+from desktop_app.text.i18n import N_, _, ngettext, number, pgettext
 from desktop_app.text.units import format_duration
 from desktop_app.ui import a11y, theme
 from desktop_app.ui.rollouts_chart import AccuracyChart, Bar, PassAtKChart
@@ -84,7 +84,7 @@ from desktop_app.ui.rollouts_chips import ChipButton, ChipFocus
 from desktop_app.ui.screen_fit import fit_dialog
 from desktop_app.ui.tasks import Task, run_task
 from desktop_app.ui.widgets import scaled_height
-from desktop_app.verify import VERDICT_LABELS, Problem, VerdictState, verdict_label
+from desktop_app.verify import VERDICT_LABELS, Problem, VerdictState
 
 CHIP_COLUMNS = 8
 DEFAULT_ROLLOUTS = 8
@@ -117,7 +117,8 @@ def _words(text: str) -> str:
 
 def chip_legend() -> str:
     """What each chip means, from the verdicts' one label table and the chips' own."""
-    pairs = [verdict_label(state)[:2] for state in VERDICT_LABELS]
+    pairs = [(label.symbol, pgettext("verdict", label.label))
+             for label in VERDICT_LABELS.values()]
     chips = [(symbol, _words(label)) for symbol, label in CHIP_LABELS.values()]
     return "   ".join(f"{symbol} {label}" for symbol, label in [*pairs, *chips])
 
