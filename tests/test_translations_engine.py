@@ -193,3 +193,20 @@ def test_the_catalog_and_the_metrics_line_stay_english_without_a_language(tmp_pa
                               finish_reason="stop")
     assert result.metrics_line() == ("TTFT 0.01 s · 50.0 tok/s · thinking 8 / answer 1,234 "
                                      "tokens · load 0.0 s · finish: stop")
+
+
+def test_where_a_model_ran_reads_in_the_window_language():
+    """The model's process writes ``CPU · 2 threads`` in English; the metrics line says it
+    in the window's language, a note after it as written."""
+    from desktop_app.engine.protocol import placement_words
+    from desktop_app.text import i18n
+
+    try:
+        i18n.set_language("de")
+        assert placement_words("CPU · 1 thread") == "CPU · 1 Thread"
+        assert placement_words("CPU · 2 threads · AMX off") == "CPU · 2 Threads · AMX off"
+        assert placement_words("Metal · 29/29 layers") == "Metal · 29/29 Schichten"
+        assert placement_words("somewhere else") == "somewhere else"
+    finally:
+        i18n.set_language("en")
+    assert placement_words("CPU · 2 threads") == "CPU · 2 threads"

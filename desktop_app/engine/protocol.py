@@ -15,6 +15,7 @@ This module imports nothing of ours but ``catalog`` and ``prompting``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -322,9 +323,26 @@ class GenerationResult:
         if self.load_s is not None:
             parts.append(_("load {seconds} s").format(seconds=number(self.load_s, 1)))
         if self.placement:
-            parts.append(self.placement)
+            parts.append(placement_words(self.placement))
         parts.append(_("finish: {reason}").format(reason=self.finish_reason))
         return " · ".join(parts)
+
+
+_THREADS = re.compile(r"^CPU · (\d+) threads?(?= · |$)")
+_LAYERS = re.compile(r"^(.+?) · (\d+)/(\d+) layers(?= · |$)")
+
+
+def placement_words(placement: str) -> str:
+    """Where a model ran, as its process wrote it (in English: ``CPU · 2 threads``,
+    ``Metal · 29/29 layers``), in the window's language; a note after it stays as written."""
+    if found := _THREADS.match(placement):
+        count = int(found[1])
+        return ngettext("CPU · {count} thread", "CPU · {count} threads", count).format(
+            count=count) + placement[found.end():]
+    if found := _LAYERS.match(placement):
+        return _("{device} · {offloaded}/{layers} layers").format(
+            device=found[1], offloaded=found[2], layers=found[3]) + placement[found.end():]
+    return placement
 
 
 def _whole(n: int) -> str:
