@@ -95,3 +95,22 @@ def test_presentation_fits_the_projector_in_every_language(qtbot, fake_models, e
     finally:
         window.shutdown()
     assert i18n.language() == speak
+
+
+def test_a_pane_whose_model_is_missing_fits_in_every_language(qtbot, fake_models, engine,
+                                                               speak):
+    """The banner of a model not downloaded ("… cannot run yet", Open model manager) is
+    the widest thing a pane shows before any reply: it wraps, and three panes still fit."""
+    reasoning = next(entry for entry in fake_models if entry.role == "reasoning")
+    Path(reasoning.source.path).unlink()
+    window = projector_window(qtbot, fake_models, engine)
+    try:
+        for pane in window.panes:
+            pane.settings_button.setChecked(False)
+        settle(qtbot)
+        assert not window.panes[2].ready
+        _shot(window, f"window-missing-{speak}-1024x768")
+        assert_fits(window, PROJECTOR)
+        assert not window.pane_area.horizontalScrollBar().isVisible()
+    finally:
+        window.shutdown()

@@ -24,6 +24,15 @@ def html(text: str) -> str:
     return _html.escape(text, quote=True)
 
 
+def breakable(text: str) -> str:
+    """*text* for a word-wrapped label: a zero-width space after each ``/``, ``\\`` and
+    ``_``, so a long path wraps at its folders (and long names) instead of widening the
+    label and its pane."""
+    for mark in ("/", "\\", "_"):
+        text = text.replace(mark, mark + "\u200b")
+    return text
+
+
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

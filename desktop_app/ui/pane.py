@@ -336,7 +336,7 @@ class Pane(QFrame):
                 name=name, size=format_bytes(entry.size))
                 if state == Availability.NOT_DOWNLOADED and entry.size
                 else _("{name} can't run yet.").format(name=name))
-            detail = escape.html(missing_message(entry, state))  # `triptych compare` says it too
+            detail = escape.html(escape.breakable(missing_message(entry, state)))  # as compare
             theme.rich_text(self.banner_label, lambda: (
                 f"{title}<br><span style='color:{theme.muted_fg()}'>{detail}</span>"))
             self.banner_button.show()
