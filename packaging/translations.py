@@ -12,6 +12,7 @@ every shipped language, so a new string without its German and French fails the 
 
 from __future__ import annotations
 
+import gettext
 import io
 import re
 import sys
@@ -53,9 +54,24 @@ def template() -> Catalog:
     return catalog
 
 
+# Each language's plural rule, stated here rather than taken from Babel's locale data,
+# which changes between Babel versions (2.19 gave French CLDR's third form, for millions).
+PLURAL_FORMS = {"de": "nplurals=2; plural=(n != 1);", "fr": "nplurals=2; plural=(n > 1);"}
+
+
+def _rule(catalog: Catalog, language: str) -> Catalog:
+    catalog.mime_headers = [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Plural-Forms", PLURAL_FORMS[language])]
+    return catalog
+
+
 def read(language: str) -> Catalog:
+    """A language's catalogue, with its plural rule (read without Babel's locale data,
+    which would give each plural message as many forms as *its* rule has)."""
     with po_path(language).open("rb") as handle:
-        return read_po(handle, locale=language)
+        catalog = _rule(read_po(handle), language)
+    catalog.locale = language
+    return catalog
 
 
 def write(catalog: Catalog, path: Path, *, locations: bool = False) -> None:
@@ -81,8 +97,8 @@ def update() -> None:
     pot = template()
     for language in LANGUAGES:
         path = po_path(language)
-        catalog = read(language) if path.exists() else Catalog(locale=language,
-                                                               project="Triptych")
+        catalog = read(language) if path.exists() else _rule(
+            Catalog(locale=language, project="Triptych"), language)
         catalog.update(pot, no_fuzzy_matching=True)
         catalog.obsolete.clear()
         write(catalog, path)
@@ -133,10 +149,22 @@ def problems(language: str) -> list[str]:
         if message.pluralizable and len(forms) != catalog.num_plurals:
             found.append(f"{language}: {len(forms)} plural forms, needs "
                          f"{catalog.num_plurals}: {key!r}")
-    if not mo_path(language).exists() or mo_path(language).read_bytes() != compiled(catalog):
+    if not mo_path(language).exists() or (_messages(mo_path(language).read_bytes())
+                                          != _messages(compiled(catalog))):
         found.append(f"{language}: {_shown(mo_path(language))} is stale: run "
                      "'python packaging/translations.py compile'")
     return found
+
+
+def _messages(mo: bytes) -> tuple[dict[object, str], str]:
+    """What a ``.mo`` says: its messages and its plural rule (not the Babel version that
+    wrote it, which its header also names)."""
+    translations = gettext.GNUTranslations(io.BytesIO(mo))
+    messages = {key: value for key, value in translations._catalog.items()  # type: ignore[attr-defined]
+                if key != ""}
+    header = translations._catalog.get("", "")  # type: ignore[attr-defined]
+    rule = next((line for line in header.splitlines() if line.startswith("Plural-Forms")), "")
+    return messages, rule
 
 
 def main(argv: list[str]) -> int:
