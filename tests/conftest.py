@@ -103,6 +103,18 @@ def starter_cache(tmp_path_factory: pytest.TempPathFactory, native_decision) -> 
 
 
 @pytest.fixture(autouse=True)
+def plain_english():
+    """Every test starts and ends in the command line's English, numbers written plainly
+    (``1234.5``): a test that switched the window's language, or installed English with
+    QLocale's grouping (``1,234.5``), leaves nothing behind."""
+    from desktop_app.text import i18n
+
+    yield
+    i18n.set_language(i18n.SOURCE_LANGUAGE)
+    i18n.set_number_format(None)
+
+
+@pytest.fixture(autouse=True)
 def triptych_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own config and data dirs, so nothing leaks between tests."""
     home = tmp_path / "triptych-home"
