@@ -22,7 +22,7 @@ from typing import Any
 
 from desktop_app.engine.prompting import Turn
 from desktop_app.models.catalog import ModelEntry
-from desktop_app.text.i18n import N_, _, ngettext, number
+from desktop_app.text.i18n import N_, _, ngettext, number, whole
 
 # ------------------------------------------------------------------------------ states
 
@@ -316,10 +316,10 @@ class GenerationResult:
             parts.append(ngettext("thinking {thinking} / answer {count} token",
                                   "thinking {thinking} / answer {count} tokens",
                                   self.answer_tokens).format(
-                thinking=_whole(self.thinking_tokens), count=_whole(self.answer_tokens)))
+                thinking=whole(self.thinking_tokens), count=whole(self.answer_tokens)))
         else:
             parts.append(ngettext("{count} token", "{count} tokens", self.answer_tokens).format(
-                count=_whole(self.answer_tokens)))
+                count=whole(self.answer_tokens)))
         if self.load_s is not None:
             parts.append(_("load {seconds} s").format(seconds=number(self.load_s, 1)))
         if self.placement:
@@ -345,10 +345,7 @@ def placement_words(placement: str) -> str:
     return placement
 
 
-def _whole(n: int) -> str:
-    """A count with its thousands grouped: ``1,234`` (the command line), ``1.234`` in German."""
-    written = number(n, 0)
-    return f"{n:,}" if written == str(n) else written  # the plain format has no grouping
+
 
 
 @dataclass(frozen=True)

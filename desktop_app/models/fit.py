@@ -29,7 +29,7 @@ from desktop_app.models import sources
 from desktop_app.models.catalog import ModelEntry
 from desktop_app.models.devices import Device, DeviceKind, offloaded_layers
 from desktop_app.models.gguf import GGUFError, read_metadata
-from desktop_app.text.i18n import N_, _, ngettext, number
+from desktop_app.text.i18n import N_, _, ngettext, whole
 from desktop_app.text.units import format_bytes
 
 # Per model: the worker process, llama.cpp's compute and output buffers.
@@ -480,7 +480,7 @@ class EntryFit:
         e, report, machine = self.estimate, self.together, self.machine
         if e is not None and e.file_bytes:
             figures = {"name": e.entry.name, "total": _amount(e.total),
-                       "file": _amount(e.file_bytes), "tokens": number(e.n_ctx),
+                       "file": _amount(e.file_bytes), "tokens": whole(e.n_ctx),
                        "kv": _amount(e.kv_bytes), "process": _amount(e.overhead_bytes)}
             lines.append((_("{name}: about {total}: the file {file}, its KV cache at {tokens} "
                             "tokens {kv}, {process} for its process.") if e.exact

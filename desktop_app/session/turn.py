@@ -28,7 +28,7 @@ from desktop_app.session.tokens import (
     TokenStep,
     tokens_export,
 )
-from desktop_app.text.i18n import N_, _, ngettext, number
+from desktop_app.text.i18n import N_, _, ngettext, whole
 from desktop_app.text.units import format_duration
 from desktop_app.verify import Problem, Verdict
 from desktop_app.verify.extract import Visible
@@ -189,7 +189,7 @@ def thinking_header(live: bool, seconds: float | None, tokens: int, *,
     and, when the reply ended before the thinking did, says so: ``Still thinking when the
     token limit was reached · 812 tokens``. One wording for the window and the export."""
     secs = "—" if seconds is None else format_duration(seconds)  # never "0 s": "<1 s"
-    toks = ngettext("{n} token", "{n} tokens", tokens).format(n=number(tokens))
+    toks = ngettext("{n} token", "{n} tokens", tokens).format(n=whole(tokens))
     if live:
         return _("Thinking… {time} · {tokens}").format(time=secs, tokens=toks)
     if still_thinking:

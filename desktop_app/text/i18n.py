@@ -111,6 +111,13 @@ def number(value: float, decimals: int = 0) -> str:
     return _number(value, decimals)
 
 
+def whole(n: int) -> str:
+    """A count with its thousands grouped: ``1,024`` on the command line, ``1.024`` in a
+    German window."""
+    written = _number(n, 0)
+    return f"{n:,}" if _number is _plain_number else written
+
+
 def set_number_format(formatter: Callable[[float, int], str] | None) -> None:
     """Write numbers with ``formatter(value, decimals)`` (the window passes ``QLocale``'s);
     None restores plain ``1234.5`` (what the command line prints)."""

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from desktop_app.text.i18n import _, ngettext, number
+from desktop_app.text.i18n import _, ngettext, whole
 
 RUNAWAY_FACTOR = 16  # a stream this many times over its cap stops the run
 _KILL_GRACE_S = 1.0
@@ -266,7 +266,7 @@ class Reader(threading.Thread):
         text = self.program_text()
         if self.truncated:
             text += "\n" + _("[… output truncated: {total} bytes, showing the first {size}]").format(
-                total=number(self.total), size=kb(self.cap))
+                total=whole(self.total), size=kb(self.cap))
         return text
 
 
