@@ -42,17 +42,6 @@ FIT_BADGES: dict[FitVerdict, tuple[str, str, str]] = {
 ROLE_WORDS = {"base": N_("base"), "instruct": N_("instruct"), "reasoning": N_("reasoning")}
 ROLE_MODELS = {"base": N_("base model"), "instruct": N_("instruct model"),
                "reasoning": N_("reasoning model")}
-STATE_WORDS: dict[Availability, str] = {
-    Availability.READY: N_("ready"),
-    Availability.NOT_DOWNLOADED: N_("not downloaded"),
-    Availability.DAMAGED: N_("damaged"),
-    Availability.NEEDS_PACKAGE: N_("needs its package"),
-    Availability.MISSING_FILE: N_("file missing"),
-    Availability.CHECKING: N_("asking the server"),
-    Availability.UNREACHABLE: N_("server not answering"),
-    Availability.KEY_REFUSED: N_("key refused"),
-    Availability.NOT_SERVED: N_("not served"),
-}
 
 
 def role_word(role: str) -> str:
@@ -75,8 +64,8 @@ def role_box(current: str = "instruct") -> QComboBox:
 
 
 def state_word(state: Availability) -> str:
-    """A model's availability in the window's language."""
-    return _(STATE_WORDS[state]) if state in STATE_WORDS else state.label
+    """A model's availability in the window's language (the catalog's one label table)."""
+    return _(state.label)
 
 
 def progress_words(progress: DownloadProgress) -> str:
