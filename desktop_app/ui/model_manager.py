@@ -312,18 +312,26 @@ class ModelManagerDialog(QDialog):
         self.recommend.show_measured(measured)
         self.refresh()
 
-    def take_recommendation(self, ids: list[str]) -> None:
-        """The recommended trio: queue downloads of what is not here, select the first, and
-        hand the ids to the window (``trioChosen``) for its panes."""
+    def _download_missing(self, ids: list[str]) -> list[str] | None:
+        """Start downloading those of ``ids`` the Hub has and this laptop lacks; returns
+        them, or None (said in the dialog) when downloads are switched off."""
         fetch = [i for i in ids if i in self.catalog.entries
                  and isinstance(self.catalog.entries[i].source, HubSource)
                  and cat.state_of(self.catalog.entries[i]) != cat.Availability.READY]
         if fetch and self.offline:
             self._error(_("Downloads are off: Hugging Face Hub access is switched off "
                           "(HF_HUB_OFFLINE is set)."))
-            return
+            return None
         for model_id in fetch:
             self.download(model_id)
+        return fetch
+
+    def take_recommendation(self, ids: list[str]) -> None:
+        """The recommended trio: queue downloads of what is not here, select the first, and
+        hand the ids to the window (``trioChosen``) for its panes."""
+        fetch = self._download_missing(ids)
+        if fetch is None:
+            return
         if ids:
             self.select_model(fetch[0] if fetch else ids[0])
         names = ", ".join(self.catalog.entries[i].name for i in ids if i in self.catalog.entries)
@@ -341,14 +349,9 @@ class ModelManagerDialog(QDialog):
     def take_stages(self, panes: list[list[Any]]) -> None:
         """A stage trio: download what is not here, and hand the panes to the window."""
         ids = list(dict.fromkeys(str(model_id) for model_id, _thinking in panes))
-        fetch = [i for i in ids if isinstance(self.catalog.entries[i].source, HubSource)
-                 and cat.state_of(self.catalog.entries[i]) != cat.Availability.READY]
-        if fetch and self.offline:
-            self._error(_("Downloads are off: Hugging Face Hub access is switched off "
-                          "(HF_HUB_OFFLINE is set)."))
+        fetch = self._download_missing(ids)
+        if fetch is None:
             return
-        for model_id in fetch:
-            self.download(model_id)
         trio = self.stage_trios.trio
         name = trio.name if trio is not None else ", ".join(ids)
         self.status.setText(ngettext(
