@@ -163,6 +163,27 @@ def smollm2_gguf(native_decision) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def gemma(starter_cache: Path, native_decision):
+    """Gemma 3 270M (262k-token vocabulary) loaded in the test process, one thread: the
+    sampler tests compare our chain with llama.cpp's on its real logits."""
+    from desktop_app.engine.llama.backend import LlamaModel
+
+    previous = os.environ.get("TRIPTYCH_HOME")
+    os.environ["TRIPTYCH_HOME"] = str(starter_cache)
+    try:
+        path = ensure_local(load_catalog().get(BASE_ID))
+    finally:
+        if previous is None:
+            os.environ.pop("TRIPTYCH_HOME", None)
+        else:
+            os.environ["TRIPTYCH_HOME"] = previous
+    model = LlamaModel(path, n_ctx=512, n_threads=1, n_sequences=1,
+                       extra_buffers=native_decision.extra_buffers)
+    yield model
+    model.close()
+
+
 # Verify's math checker keeps up to two helper processes (each with a reader thread) for
 # the session, as multiprocessing keeps its resource tracker: importing SymPy again for
 # every comparison would cost a second. tests/test_verify_equivalence.py bounds them.

@@ -10,7 +10,6 @@ seed, and the logits row unchanged afterwards (log-probabilities read it).
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterator
 from typing import Any
 
 import llama_cpp
@@ -20,7 +19,6 @@ import pytest
 from desktop_app.engine.llama.backend import LlamaModel, SamplerChain
 from desktop_app.engine.protocol import Sampling
 from desktop_app.engine.sampling import PENALTY_LAST_N
-from desktop_app.models.catalog import ensure_local
 
 SETTINGS = [
     pytest.param(Sampling(temperature=0.0), id="greedy-with-penalty"),
@@ -29,28 +27,6 @@ SETTINGS = [
     pytest.param(Sampling(temperature=1.5, top_k=100, top_p=0.99, min_p=0.0), id="wide"),
     pytest.param(Sampling(temperature=1.0, top_k=0, top_p=0.9, min_p=0.02), id="no-top-k"),
 ]
-
-
-@pytest.fixture(scope="module")
-def gemma(starter_cache: Any, native_decision: Any) -> Iterator[LlamaModel]:
-    """Gemma 3 270M (262k-token vocabulary) loaded in this process, one thread."""
-    import os
-
-    from desktop_app.models.catalog import load_catalog
-
-    previous = os.environ.get("TRIPTYCH_HOME")
-    os.environ["TRIPTYCH_HOME"] = str(starter_cache)
-    try:
-        path = ensure_local(load_catalog().get("gemma3-270m-base"))
-    finally:
-        if previous is None:
-            os.environ.pop("TRIPTYCH_HOME", None)
-        else:
-            os.environ["TRIPTYCH_HOME"] = previous
-    model = LlamaModel(path, n_ctx=512, n_threads=1, n_sequences=1,
-                       extra_buffers=native_decision.extra_buffers)
-    yield model
-    model.close()
 
 
 def llama_cpp_chain(sampling: Sampling, seed: int, n_vocab: int) -> Any:

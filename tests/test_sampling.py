@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import llama_cpp
@@ -201,29 +200,6 @@ def test_ten_thousand_seeded_draws_match_the_shown_probabilities() -> None:
 
 
 # ------------------------------------------------------------------------- a real model
-
-
-@pytest.fixture(scope="module")
-def gemma(starter_cache: Any, native_decision: Any) -> Iterator[Any]:
-    """Gemma 3 270M (262k-token vocabulary) loaded in this process, one thread."""
-    import os
-
-    from desktop_app.engine.llama.backend import LlamaModel
-    from desktop_app.models.catalog import ensure_local, load_catalog
-
-    previous = os.environ.get("TRIPTYCH_HOME")
-    os.environ["TRIPTYCH_HOME"] = str(starter_cache)
-    try:
-        path = ensure_local(load_catalog().get("gemma3-270m-base"))
-    finally:
-        if previous is None:
-            os.environ.pop("TRIPTYCH_HOME", None)
-        else:
-            os.environ["TRIPTYCH_HOME"] = previous
-    model = LlamaModel(path, n_ctx=512, n_threads=1, n_sequences=1,
-                       extra_buffers=native_decision.extra_buffers)
-    yield model
-    model.close()
 
 
 @pytest.mark.slow
