@@ -114,8 +114,7 @@ def number(value: float, decimals: int = 0) -> str:
 def whole(n: int) -> str:
     """A count with its thousands grouped: ``1,024`` on the command line, ``1.024`` in a
     German window."""
-    written = _number(n, 0)
-    return f"{n:,}" if _number is _plain_number else written
+    return f"{n:,}" if _number is _plain_number else _number(n, 0)
 
 
 def set_number_format(formatter: Callable[[float, int], str] | None) -> None:
